@@ -1,0 +1,93 @@
+// Package check defines readiness and validation checks: the Checker
+// interface, Argo-Rollouts-style outcomes, and an explicit registry. The
+// checkers themselves live in internal/validate.
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/yamlx"
+)
+
+// Outcome is how one measurement or one whole check ended.
+type Outcome string
+
+// Outcomes, as in Argo Rollouts analysis.
+const (
+	Successful   Outcome = "Successful"
+	Failed       Outcome = "Failed"
+	Inconclusive Outcome = "Inconclusive"
+	Error        Outcome = "Error"
+)
+
+// ErrNoValuesFound is returned when a query answered with no data; the
+// measurement is Inconclusive, never a trigger or a pass.
+var ErrNoValuesFound = errors.New("no values found")
+
+// Request is one measurement.
+type Request struct {
+	Service string
+	// With is the check's `with:` tree, rendered.
+	With yamlx.Node
+	// Now is the evaluation time.
+	Now time.Time
+	// BaselineEnd is when the bad release was deployed: baselines are
+	// measured over the period before it.
+	BaselineEnd time.Time
+	// TargetVersion is the version the service should now report.
+	TargetVersion string
+	// Env looks up environment variables (DSNs, tokens); nil: process env.
+	Env func(string) (string, bool)
+}
+
+// Measurement is the result of one evaluation.
+type Measurement struct {
+	Outcome Outcome
+	Value   string // what was measured, e.g. "0.012"
+	Bound   string // what it was held against, e.g. "< 0.05"
+	Message string // one line for people
+}
+
+// Checker is one kind of check (`uses:`).
+type Checker interface {
+	Name() string
+	// Validate decodes `with:` strictly at lint time.
+	Validate(with yamlx.Node) error
+	// Measure evaluates once. A returned error means the measurement could
+	// not be taken (Outcome Error); a measurement that ran returns its
+	// outcome with a nil error.
+	Measure(ctx context.Context, req Request) (Measurement, error)
+}
+
+// Registry maps names to checkers.
+type Registry struct{ byName map[string]Checker }
+
+// NewRegistry registers the given checkers.
+func NewRegistry(checkers ...Checker) *Registry {
+	r := &Registry{byName: map[string]Checker{}}
+	for _, c := range checkers {
+		if _, dup := r.byName[c.Name()]; dup {
+			panic(fmt.Sprintf("check: %q registered twice", c.Name()))
+		}
+		r.byName[c.Name()] = c
+	}
+	return r
+}
+
+// Get finds a checker.
+func (r *Registry) Get(name string) (Checker, error) {
+	if c, ok := r.byName[name]; ok {
+		return c, nil
+	}
+	var names []string
+	for n := range r.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return nil, fmt.Errorf("unknown check %q (have %s)", name, strings.Join(names, ", "))
+}

@@ -1,0 +1,325 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/backout/backout/internal/version"
+	"github.com/backout/backout/internal/yamlx"
+)
+
+// DefaultSlackAPIURL is Slack's Web API base.
+const DefaultSlackAPIURL = "https://slack.com/api/"
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = ":8080"
+	}
+	if c.Store.Kind == "" {
+		c.Store.Kind = "bolt"
+	}
+	if c.Store.Kind == "bolt" && c.Store.Path == "" {
+		c.Store.Path = "backout.db"
+	}
+	if c.Store.Kind == "redis" && c.Store.Prefix == "" {
+		c.Store.Prefix = "backout:"
+	}
+	if c.Slack.APIURL == "" {
+		c.Slack.APIURL = DefaultSlackAPIURL
+	}
+	if !strings.HasSuffix(c.Slack.APIURL, "/") {
+		c.Slack.APIURL += "/"
+	}
+	if c.Slack.Command == "" {
+		c.Slack.Command = "/rollback"
+	}
+	if c.PagerDuty.APIURL == "" {
+		c.PagerDuty.APIURL = "https://api.pagerduty.com"
+	}
+	if c.PagerDuty.EventsURL == "" {
+		c.PagerDuty.EventsURL = "https://events.pagerduty.com"
+	}
+	if c.PagerDuty.SuspectWindow == 0 {
+		c.PagerDuty.SuspectWindow = Duration(2 * time.Hour)
+	}
+	if c.Runbooks == "" {
+		c.Runbooks = "runbooks"
+	}
+	if c.Drills.MaxAge == 0 {
+		c.Drills.MaxAge = Duration(90 * 24 * time.Hour)
+	}
+	if c.Drills.ReportSchedule == "" {
+		c.Drills.ReportSchedule = "0 9 * * MON"
+	}
+	if c.Engine.Parallelism == 0 {
+		c.Engine.Parallelism = 4
+	}
+	if c.Engine.LeaseTTL == 0 {
+		c.Engine.LeaseTTL = Duration(15 * time.Second)
+	}
+	if c.Engine.KillGrace == 0 {
+		c.Engine.KillGrace = Duration(5 * time.Second)
+	}
+	if c.Engine.OutputLimit == 0 {
+		c.Engine.OutputLimit = 64 << 10
+	}
+	for i := range c.Services {
+		s := &c.Services[i]
+		if s.Channel == "" {
+			s.Channel = c.Slack.Channel
+		}
+		if s.AutoExecute.Mode == "" {
+			s.AutoExecute.Mode = AutoNever
+		}
+		if s.StableAfter == 0 {
+			s.StableAfter = Duration(time.Hour)
+		}
+		if s.Cooldown == 0 {
+			s.Cooldown = Duration(30 * time.Minute)
+		}
+		if s.WatchFor == 0 && len(s.Watchers) > 0 {
+			s.WatchFor = Duration(30 * time.Minute)
+		}
+		for j := range s.Watchers {
+			w := &s.Watchers[j]
+			if w.Interval == 0 {
+				w.Interval = Duration(30 * time.Second)
+			}
+			if w.Breaches == 0 {
+				w.Breaches = 3
+			}
+		}
+		if s.Drill != nil && s.Drill.Mode == "" {
+			s.Drill.Mode = "dry-run"
+		}
+	}
+}
+
+var (
+	serviceName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	cronParser  = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+)
+
+// ParseSchedule parses a 5-field cron expression, with an optional CRON_TZ=
+// prefix, in the given default time zone.
+func ParseSchedule(expr, defaultTZ string) (cron.Schedule, error) {
+	if defaultTZ != "" && !strings.HasPrefix(expr, "CRON_TZ=") && !strings.HasPrefix(expr, "TZ=") {
+		expr = "CRON_TZ=" + defaultTZ + " " + expr
+	}
+	s, err := cronParser.Parse(expr)
+	if err != nil {
+		return nil, fmt.Errorf("invalid cron expression %q: %v", expr, err)
+	}
+	return s, nil
+}
+
+func (c *Config) validate(errs *yamlx.Errors) {
+	switch c.Store.Kind {
+	case "bolt":
+	case "redis":
+		if c.Store.URL == "" {
+			errs.Addf(c.Store.Pos, "store: kind redis needs url (e.g. redis://127.0.0.1:6379/0)")
+		} else if u, err := url.Parse(c.Store.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			errs.Addf(c.Store.Pos, "store.url: %q is not a redis:// or rediss:// URL", c.Store.URL)
+		}
+	default:
+		errs.Addf(c.Store.Pos, "store.kind: unknown kind %q (want bolt or redis)", c.Store.Kind)
+	}
+	for field, raw := range map[string]string{"slack.api_url": c.Slack.APIURL, "pagerduty.api_url": c.PagerDuty.APIURL,
+		"prometheus.url": c.Prometheus.URL, "registry.url": c.Registry.URL, "public_url": c.PublicURL,
+		"postmortem.webhook_url": c.Postmortem.WebhookURL} {
+		if raw == "" {
+			continue
+		}
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs.Addf(c.Pos, "%s: %q is not an http(s) URL", field, raw)
+		}
+	}
+	if c.Drills.Timezone != "" {
+		if _, err := time.LoadLocation(c.Drills.Timezone); err != nil {
+			errs.Addf(c.Drills.Pos, "drills.timezone: unknown time zone %q", c.Drills.Timezone)
+		}
+	}
+	if _, err := ParseSchedule(c.Drills.ReportSchedule, c.Drills.Timezone); err != nil {
+		errs.Addf(c.Drills.Pos, "drills.report_schedule: %v", err)
+	}
+	for name, g := range c.Groups {
+		if len(g.Members) == 0 && g.SlackUsergroup == "" {
+			errs.Addf(g.Pos, "groups.%s: needs members or slack_usergroup", name)
+		}
+	}
+	for name, p := range c.Approvals {
+		c.validatePolicy("approvals."+name, p, errs)
+	}
+	c.validateServices(errs)
+}
+
+func (c *Config) validatePolicy(field string, p ApprovalPolicy, errs *yamlx.Errors) {
+	if p.Min < 0 {
+		errs.Addf(p.Pos, "%s.min: must be 0 or more", field)
+	}
+	for _, g := range append(append([]string{}, p.Groups...), append(p.Roles, p.Override...)...) {
+		if !c.KnownGroup(g) {
+			errs.Addf(p.Pos, "%s: unknown group %q (define it under groups: or use a Slack user group ID like S0123ABCD)", field, g)
+		}
+	}
+}
+
+var usergroupID = regexp.MustCompile(`^S[A-Z0-9]{6,}$`)
+
+// KnownGroup reports whether name is a configured group or a Slack user group ID.
+func (c *Config) KnownGroup(name string) bool {
+	_, ok := c.Groups[name]
+	return ok || usergroupID.MatchString(name)
+}
+
+func (c *Config) validateServices(errs *yamlx.Errors) {
+	byName := map[string]*Service{}
+	for i := range c.Services {
+		s := &c.Services[i]
+		if s.Name == "" {
+			errs.Addf(s.Pos, "services[%d]: name is required", i)
+			continue
+		}
+		if !serviceName.MatchString(s.Name) {
+			errs.Addf(s.Pos, "services[%d]: name %q must be lower-case letters, digits and dashes", i, s.Name)
+		}
+		if _, dup := byName[s.Name]; dup {
+			errs.Addf(s.Pos, "services: duplicate service %q", s.Name)
+		}
+		byName[s.Name] = s
+	}
+	for i := range c.Services {
+		s := &c.Services[i]
+		where := "services." + s.Name
+		if s.Runbook == "" {
+			errs.Addf(s.Pos, "%s: runbook is required", where)
+		}
+		if s.Channel == "" {
+			errs.Addf(s.Pos, "%s: channel is required (or set slack.channel)", where)
+		}
+		if s.Approval != "" {
+			if _, ok := c.Approvals[s.Approval]; !ok {
+				errs.Addf(s.Pos, "%s.approval: unknown approval policy %q", where, s.Approval)
+			}
+		}
+		for _, d := range s.DependsOn {
+			if _, ok := byName[d]; !ok {
+				errs.Addf(s.Pos, "%s.depends_on: unknown service %q", where, d)
+			}
+		}
+		for peer, cons := range s.CompatibleWith {
+			if _, ok := byName[peer]; !ok {
+				errs.Addf(s.Pos, "%s.compatible_with: unknown service %q", where, peer)
+			}
+			if _, err := version.ParseConstraint(cons); err != nil {
+				errs.Addf(s.Pos, "%s.compatible_with.%s: %v", where, peer, err)
+			}
+		}
+		for _, rel := range s.Releases {
+			if _, ok := byName[rel]; !ok {
+				errs.Addf(s.Pos, "%s.releases: unknown service %q", where, rel)
+			}
+		}
+		for j, w := range s.Watchers {
+			if w.Query == "" {
+				errs.Addf(w.Pos, "%s.watchers[%d]: query is required", where, j)
+			}
+			if w.Above == nil && w.Below == nil {
+				errs.Addf(w.Pos, "%s.watchers[%d]: set above or below", where, j)
+			}
+		}
+		if d := s.Drill; d != nil {
+			if d.Schedule != "" {
+				if _, err := ParseSchedule(d.Schedule, c.Drills.Timezone); err != nil {
+					errs.Addf(d.Pos, "%s.drill.schedule: %v", where, err)
+				}
+			}
+			if d.Mode != "dry-run" && d.Mode != "environment" {
+				errs.Addf(d.Pos, "%s.drill.mode: unknown mode %q (want dry-run or environment)", where, d.Mode)
+			}
+			if d.Mode == "environment" && d.Environment == "" {
+				errs.Addf(d.Pos, "%s.drill: mode environment needs environment", where)
+			}
+		}
+	}
+	for _, cyc := range dependencyCycles(c.Services) {
+		s := byName[cyc[0]]
+		errs.Addf(s.Pos, "services: depends_on cycle %s", strings.Join(cyc, " -> "))
+	}
+}
+
+// dependencyCycles finds each cycle in depends_on once, as a path a -> b -> a.
+func dependencyCycles(services []Service) [][]string {
+	deps := map[string][]string{}
+	var names []string
+	for _, s := range services {
+		deps[s.Name] = s.DependsOn
+		names = append(names, s.Name)
+	}
+	return FindCycles(names, deps)
+}
+
+// FindCycles returns the cycles of a directed graph given in node order; each
+// cycle is reported once, starting from its earliest node, closed (a, b, a).
+func FindCycles(order []string, edges map[string][]string) [][]string {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[string]int{}
+	var stack []string
+	var cycles [][]string
+	seen := map[string]bool{}
+	var visit func(n string)
+	visit = func(n string) {
+		color[n] = grey
+		stack = append(stack, n)
+		for _, m := range edges[n] {
+			if _, known := edges[m]; !known {
+				continue
+			}
+			switch color[m] {
+			case white:
+				visit(m)
+			case grey:
+				i := len(stack) - 1
+				for stack[i] != m {
+					i--
+				}
+				cyc := append(append([]string{}, stack[i:]...), m)
+				key := canonical(cyc)
+				if !seen[key] {
+					seen[key] = true
+					cycles = append(cycles, cyc)
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[n] = black
+	}
+	for _, n := range order {
+		if color[n] == white {
+			visit(n)
+		}
+	}
+	return cycles
+}
+
+func canonical(cyc []string) string {
+	ring := cyc[:len(cyc)-1]
+	best := 0
+	for i := range ring {
+		if ring[i] < ring[best] {
+			best = i
+		}
+	}
+	rot := append(append([]string{}, ring[best:]...), ring[:best]...)
+	return strings.Join(rot, ">")
+}

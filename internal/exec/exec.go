@@ -1,0 +1,146 @@
+// Package exec defines how runbook steps are carried out: the Executor
+// interface, the request and result types, and an explicit registry. Each
+// executor lives in its own subpackage and is registered in cmd/bot; there is
+// no init() registration.
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/yamlx"
+)
+
+// Request is one call of an executor for one step (or compensation).
+type Request struct {
+	RollbackID string
+	StepID     string
+	Service    string
+	Attempt    int // 1 for the first try
+	// With is the step's `with:` tree, already rendered: every template has
+	// been replaced by its value. Executors decode it strictly.
+	With yamlx.Node
+	// DryRun asks the executor to do nothing and describe what it would do.
+	DryRun bool
+	// Timeout is the step's own timeout (the context also carries it).
+	Timeout time.Duration
+	// Env supplies environment variables an executor may pass on to a child
+	// process (subject to its allow-list) or reference by name (HTTP header
+	// secrets). Nil means the process environment.
+	Env func(string) (string, bool)
+	// Redact lists secret values to scrub from any output.
+	Redact []string
+	// OutputLimit caps how many bytes of each output stream are kept.
+	OutputLimit int
+	// KillGrace is how long a process group has after SIGTERM before SIGKILL.
+	KillGrace time.Duration
+	// BaseDir is the runbooks directory: scripts resolve against it.
+	BaseDir string
+}
+
+// Result is what a run produced.
+type Result struct {
+	// Output is the (redacted, capped) output worth showing a person.
+	Output   string
+	ExitCode int
+	// Detail holds executor-specific facts (HTTP status, revision...).
+	Detail map[string]string
+}
+
+// Executor runs one kind of step.
+type Executor interface {
+	// Name is the `uses:` value.
+	Name() string
+	// Validate decodes `with:` strictly at lint time: unknown keys and
+	// missing fields are errors, positioned at the offending key.
+	Validate(with yamlx.Node) error
+	// Preview describes exactly what Run would do (argv, HTTP request),
+	// without side effects.
+	Preview(ctx context.Context, req Request) (string, error)
+	// Run does the work. Errors wrapped with Retryable may be retried.
+	Run(ctx context.Context, req Request) (Result, error)
+}
+
+// Prober is implemented by executors that can tell at readiness time whether
+// they are usable (binary on PATH, credentials present, permissions).
+type Prober interface {
+	// Probe returns a failure reason shown to people, or err for a fault.
+	Probe(ctx context.Context, req Request) (failure string, err error)
+}
+
+type retryableError struct{ err error }
+
+func (e retryableError) Error() string { return e.err.Error() }
+func (e retryableError) Unwrap() error { return e.err }
+
+// Retryable marks err as worth another attempt (a timeout, a 503).
+func Retryable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return retryableError{err}
+}
+
+// IsRetryable reports whether err was marked Retryable.
+func IsRetryable(err error) bool {
+	var r retryableError
+	return errors.As(err, &r)
+}
+
+// ErrUnknownExecutor is returned for a `uses:` no executor answers to.
+var ErrUnknownExecutor = errors.New("unknown executor")
+
+// Registry maps `uses:` names to executors.
+type Registry struct {
+	byName map[string]Executor
+}
+
+// NewRegistry registers the given executors; a duplicate name panics, since
+// it is a programming error in main.
+func NewRegistry(executors ...Executor) *Registry {
+	r := &Registry{byName: map[string]Executor{}}
+	for _, e := range executors {
+		r.Register(e)
+	}
+	return r
+}
+
+// Register adds an executor.
+func (r *Registry) Register(e Executor) {
+	if _, dup := r.byName[e.Name()]; dup {
+		panic(fmt.Sprintf("exec: executor %q registered twice", e.Name()))
+	}
+	r.byName[e.Name()] = e
+}
+
+// Get finds an executor by name.
+func (r *Registry) Get(name string) (Executor, error) {
+	if e, ok := r.byName[name]; ok {
+		return e, nil
+	}
+	return nil, fmt.Errorf("%w %q (have %s)", ErrUnknownExecutor, name, strings.Join(r.Names(), ", "))
+}
+
+// Names lists registered executors.
+func (r *Registry) Names() []string {
+	var names []string
+	for n := range r.byName {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Redact replaces each secret value in s by [redacted].
+func Redact(s string, secrets []string) string {
+	for _, v := range secrets {
+		if len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	return s
+}

@@ -1,0 +1,259 @@
+package runbook
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/yamlx"
+)
+
+// WithValidator checks a `with:` tree strictly.
+type WithValidator interface {
+	Validate(with yamlx.Node) error
+}
+
+// Kinds resolves `uses:` names for lint: executors for steps and
+// compensations, checkers for readiness and validation checks.
+type Kinds struct {
+	Executor func(name string) (WithValidator, error)
+	Checker  func(name string) (WithValidator, error)
+}
+
+var (
+	stepID     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	paramTypes = map[string]bool{"": true, "string": true, "int": true, "bool": true, "duration": true}
+)
+
+// Lint checks a runbook's meaning: references, executors, templates, cycles.
+func Lint(rb *Runbook, kinds Kinds) error {
+	var errs yamlx.Errors
+	at := func(key string) yamlx.Pos { return yamlx.KeyAt(rb.Pos, rb.KeyPos, key) }
+	if rb.Name == "" {
+		errs.Addf(rb.Pos, "name is required")
+	}
+	for name, p := range rb.Params {
+		if !paramTypes[p.Type] {
+			errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, "type"), "params.%s.type: unknown type %q (want string, int, bool or duration)", name, p.Type)
+		}
+	}
+	if len(rb.Steps) == 0 {
+		errs.Addf(at("steps"), "steps: a runbook needs at least one step")
+	}
+	ids := map[string]int{}
+	for i, s := range rb.Steps {
+		where := fmt.Sprintf("steps[%d]", i)
+		if s.ID == "" {
+			errs.Addf(s.Pos, "%s: id is required", where)
+		} else {
+			where = fmt.Sprintf("steps[%d] (%s)", i, s.ID)
+			if !stepID.MatchString(s.ID) {
+				errs.Addf(yamlx.KeyAt(s.Pos, s.KeyPos, "id"), "%s: id must be lower-case letters, digits, '-' and '_'", where)
+			}
+			if j, dup := ids[s.ID]; dup {
+				errs.Addf(yamlx.KeyAt(s.Pos, s.KeyPos, "id"), "%s: duplicate step id %q (first at steps[%d])", where, s.ID, j)
+			} else {
+				ids[s.ID] = i
+			}
+		}
+	}
+	for i, s := range rb.Steps {
+		where := fmt.Sprintf("steps[%d] (%s)", i, s.ID)
+		lintStep(rb, s, where, ids, kinds, &errs)
+	}
+	lintStepCycles(rb, &errs)
+	for i, c := range rb.Readiness {
+		lintCheck(rb, c, fmt.Sprintf("readiness[%d]", i), kinds, &errs)
+	}
+	if v := rb.Validation; v != nil {
+		if len(v.Checks) > 0 && v.Window <= 0 {
+			errs.Addf(v.Pos, "validation.window: set how long to validate (e.g. 10m)")
+		}
+		for i, c := range v.Checks {
+			lintCheck(rb, c, fmt.Sprintf("validation.checks[%d]", i), kinds, &errs)
+		}
+	}
+	if rb.Postmortem != "" {
+		if _, err := os.Stat(resolve(rb, rb.Postmortem)); err != nil {
+			errs.Addf(at("postmortem"), "postmortem: template %q not found", rb.Postmortem)
+		}
+	}
+	return errs.Err()
+}
+
+// resolve makes a path relative to the runbook's directory.
+func resolve(rb *Runbook, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(rb.File), p)
+}
+
+// PostmortemPath is the runbook's post-mortem template path, resolved.
+func (rb *Runbook) PostmortemPath() string {
+	if rb.Postmortem == "" {
+		return ""
+	}
+	return resolve(rb, rb.Postmortem)
+}
+
+func lintStep(rb *Runbook, s Step, where string, ids map[string]int, kinds Kinds, errs *yamlx.Errors) {
+	key := func(k string) yamlx.Pos { return yamlx.KeyAt(s.Pos, s.KeyPos, k) }
+	switch {
+	case s.Uses == "" && s.Gate == nil:
+		errs.Addf(s.Pos, "%s: uses is required (or make it a gate)", where)
+	case s.Uses != "":
+		lintUses(rb, s.Uses, s.With, key("uses"), where, kinds.Executor, errs)
+	}
+	for _, n := range s.Needs {
+		if n == s.ID {
+			errs.Addf(key("needs"), "%s: needs itself", where)
+		} else if _, ok := ids[n]; !ok {
+			errs.Addf(key("needs"), "%s: needs unknown step %q", where, n)
+		}
+	}
+	switch s.OnFailure {
+	case "", OnFailureAbort, OnFailureContinue, OnFailureCompensate:
+	default:
+		errs.Addf(key("on_failure"), "%s: on_failure: unknown policy %q (want abort, continue or compensate)", where, s.OnFailure)
+	}
+	if s.Timeout < 0 {
+		errs.Addf(key("timeout"), "%s: timeout must be positive", where)
+	}
+	if s.If != "" {
+		for _, p := range CheckTemplate(s.If, rb.Params) {
+			errs.Addf(key("if"), "%s: if: %s", where, p)
+		}
+	}
+	if c := s.Compensate; c != nil {
+		if c.Uses == "" {
+			errs.Addf(c.Pos, "%s: compensate: uses is required", where)
+		} else {
+			lintUses(rb, c.Uses, c.With, yamlx.KeyAt(c.Pos, c.KeyPos, "uses"), where+": compensate", kinds.Executor, errs)
+		}
+	}
+	if g := s.Gate; g != nil {
+		if g.Group == "" {
+			errs.Addf(g.Pos, "%s: gate: group is required (the group that must sign off, e.g. dba)", where)
+		}
+		if g.Min < 0 {
+			errs.Addf(g.Pos, "%s: gate: min must be 1 or more", where)
+		}
+	}
+}
+
+func lintUses(rb *Runbook, uses string, with yamlx.Node, pos yamlx.Pos, where string, lookup func(string) (WithValidator, error), errs *yamlx.Errors) {
+	lintTemplates(rb, with, where, errs)
+	if lookup == nil {
+		return
+	}
+	v, err := lookup(uses)
+	if err != nil {
+		errs.Addf(pos, "%s: %v", where, err)
+		return
+	}
+	if err := v.Validate(with); err != nil {
+		var list yamlx.Errors
+		list.Add(with.Pos(), err)
+		for _, e := range list {
+			e.Msg = where + ": with: " + e.Msg
+		}
+		*errs = append(*errs, list...)
+	}
+}
+
+func lintTemplates(rb *Runbook, with yamlx.Node, where string, errs *yamlx.Errors) {
+	ScalarStrings(with, func(pos yamlx.Pos, value string) {
+		for _, p := range CheckTemplate(value, rb.Params) {
+			errs.Addf(pos, "%s: %s", where, p)
+		}
+	})
+}
+
+func lintCheck(rb *Runbook, c Check, where string, kinds Kinds, errs *yamlx.Errors) {
+	if c.Name == "" {
+		errs.Addf(c.Pos, "%s: name is required", where)
+	} else {
+		where = fmt.Sprintf("%s (%s)", where, c.Name)
+	}
+	if c.Uses == "" {
+		errs.Addf(c.Pos, "%s: uses is required", where)
+		return
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"count", c.Count}, {"failure_limit", c.FailureLimit}, {"inconclusive_limit", c.InconclusiveLimit}, {"consecutive_error_limit", c.ConsecutiveErrorLimit}} {
+		if n.v < 0 {
+			errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, n.name), "%s: %s must be 0 or more", where, n.name)
+		}
+	}
+	lintUses(rb, c.Uses, c.With, yamlx.KeyAt(c.Pos, c.KeyPos, "uses"), where, kinds.Checker, errs)
+}
+
+func lintStepCycles(rb *Runbook, errs *yamlx.Errors) {
+	edges := map[string][]string{}
+	var order []string
+	pos := map[string]yamlx.Pos{}
+	for _, s := range rb.Steps {
+		if s.ID == "" {
+			continue
+		}
+		if _, dup := edges[s.ID]; dup {
+			continue
+		}
+		edges[s.ID] = s.Needs
+		order = append(order, s.ID)
+		pos[s.ID] = yamlx.KeyAt(s.Pos, s.KeyPos, "needs")
+	}
+	for _, cyc := range config.FindCycles(order, edges) {
+		errs.Addf(pos[cyc[0]], "steps: needs cycle %s", strings.Join(cyc, " -> "))
+	}
+}
+
+// LintCatalog checks what joins the config and the runbooks: each service's
+// runbook exists, its params satisfy the runbook, and groups named by
+// policies and gates are defined.
+func LintCatalog(cfg *config.Config, set Set) error {
+	var errs yamlx.Errors
+	for _, s := range cfg.Services {
+		if s.Runbook == "" {
+			continue
+		}
+		key := func(k string) yamlx.Pos { return yamlx.KeyAt(s.Pos, s.KeyPos, k) }
+		rb, ok := set[s.Runbook]
+		if !ok {
+			errs.Addf(key("runbook"), "services.%s.runbook: unknown runbook %q (have %s)", s.Name, s.Runbook, strings.Join(set.Names(), ", "))
+			continue
+		}
+		for name, p := range rb.Params {
+			if _, given := s.Params[name]; p.Required && p.Default == "" && !given {
+				errs.Addf(key("params"), "services.%s.params: runbook %q requires param %q", s.Name, rb.Name, name)
+			}
+		}
+		for name := range s.Params {
+			if _, ok := rb.Params[name]; !ok {
+				errs.Addf(key("params"), "services.%s.params: runbook %q has no param %q", s.Name, rb.Name, name)
+			}
+		}
+	}
+	for _, name := range set.Names() {
+		rb := set[name]
+		if rb.Approval != nil {
+			for _, g := range append(append([]string{}, rb.Approval.Groups...), rb.Approval.Roles...) {
+				if !cfg.KnownGroup(g) {
+					errs.Addf(rb.Approval.Pos, "approval: unknown group %q (define it under groups: in %s)", g, cfg.File)
+				}
+			}
+		}
+		for i, s := range rb.Steps {
+			if s.Gate != nil && s.Gate.Group != "" && !cfg.KnownGroup(s.Gate.Group) {
+				errs.Addf(yamlx.KeyAt(s.Gate.Pos, s.Gate.KeyPos, "group"), "steps[%d] (%s): gate: unknown group %q (define it under groups: in %s)", i, s.ID, s.Gate.Group, cfg.File)
+			}
+		}
+	}
+	return errs.Err()
+}

@@ -1,0 +1,245 @@
+// Package runbook is the runbook format: the model, strict loading with
+// file:line:col errors, lint, template rendering and planning.
+package runbook
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/yamlx"
+)
+
+// Runbook is one runbooks/*.yaml file.
+type Runbook struct {
+	Pos         yamlx.Pos
+	KeyPos      map[string]yamlx.Pos
+	Name        string                 `yaml:"name"`
+	Description string                 `yaml:"description"`
+	Params      map[string]ParamSpec   `yaml:"params"`
+	Approval    *config.ApprovalPolicy `yaml:"approval"`
+	Readiness   []Check                `yaml:"readiness"`
+	Steps       []Step                 `yaml:"steps"`
+	Data        *Data                  `yaml:"data"`
+	Validation  *Validation            `yaml:"validation"`
+	Postmortem  string                 `yaml:"postmortem"`
+	Drill       *DrillSettings         `yaml:"drill"`
+
+	// File is the path the runbook was loaded from.
+	File string `yaml:"-"`
+}
+
+// ParamSpec declares one parameter.
+type ParamSpec struct {
+	Pos         yamlx.Pos
+	KeyPos      map[string]yamlx.Pos
+	Type        string `yaml:"type"` // string (default), int, bool, duration
+	Required    bool   `yaml:"required"`
+	Default     string `yaml:"default"`
+	Description string `yaml:"description"`
+}
+
+// Step is one unit of work.
+type Step struct {
+	Pos        yamlx.Pos
+	KeyPos     map[string]yamlx.Pos
+	ID         string         `yaml:"id"`
+	Name       string         `yaml:"name"`
+	Uses       string         `yaml:"uses"`
+	With       yamlx.Node     `yaml:"with"`
+	Needs      []string       `yaml:"needs"`
+	Timeout    yamlx.Duration `yaml:"timeout"`
+	Retries    Retries        `yaml:"retries"`
+	If         string         `yaml:"if"`
+	OnFailure  string         `yaml:"on_failure"` // abort (default) | continue | compensate
+	Compensate *Action        `yaml:"compensate"`
+	Gate       *Gate          `yaml:"gate"`
+	Idempotent bool           `yaml:"idempotent"`
+}
+
+// Title is the step's name, or its id.
+func (s Step) Title() string {
+	if s.Name != "" {
+		return s.Name
+	}
+	return s.ID
+}
+
+// Failure policies.
+const (
+	OnFailureAbort      = "abort"
+	OnFailureContinue   = "continue"
+	OnFailureCompensate = "compensate"
+)
+
+// Policy returns the step's on_failure, defaulting to abort.
+func (s Step) Policy() string {
+	if s.OnFailure == "" {
+		return OnFailureAbort
+	}
+	return s.OnFailure
+}
+
+// Action is an executor call without scheduling: a compensation.
+type Action struct {
+	Pos     yamlx.Pos
+	KeyPos  map[string]yamlx.Pos
+	Uses    string         `yaml:"uses"`
+	With    yamlx.Node     `yaml:"with"`
+	Timeout yamlx.Duration `yaml:"timeout"`
+}
+
+// Gate pauses a run until a named group signs off.
+type Gate struct {
+	Pos     yamlx.Pos
+	KeyPos  map[string]yamlx.Pos
+	Group   string         `yaml:"group"`
+	Min     int            `yaml:"min"`
+	Timeout yamlx.Duration `yaml:"timeout"`
+	Message string         `yaml:"message"`
+}
+
+// Retries is `retries: 3` or `retries: {max: 3, backoff: 1s, max_backoff: 30s}`.
+type Retries struct {
+	Max        int
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+}
+
+// UnmarshalYAMLX implements yamlx.Unmarshaler.
+func (r *Retries) UnmarshalYAMLX(file string, n *yaml.Node) error {
+	*r = Retries{Backoff: time.Second, MaxBackoff: 30 * time.Second}
+	if n.Kind == yaml.ScalarNode {
+		var max int
+		if _, err := fmt.Sscanf(n.Value, "%d", &max); err != nil || max < 0 || fmt.Sprint(max) != n.Value {
+			return yamlx.Pos{File: file, Line: n.Line, Col: n.Column}.Errorf("retries: expected a count or {max, backoff, max_backoff}, got %q", n.Value)
+		}
+		r.Max = max
+		return nil
+	}
+	var long struct {
+		Max        int            `yaml:"max"`
+		Backoff    yamlx.Duration `yaml:"backoff"`
+		MaxBackoff yamlx.Duration `yaml:"max_backoff"`
+	}
+	if err := (yamlx.Node{File: file, Node: n}).Decode(&long); err != nil {
+		return err
+	}
+	r.Max = long.Max
+	if long.Backoff > 0 {
+		r.Backoff = long.Backoff.D()
+	}
+	if long.MaxBackoff > 0 {
+		r.MaxBackoff = long.MaxBackoff.D()
+	}
+	return nil
+}
+
+// Check is a readiness or validation check.
+type Check struct {
+	Pos      yamlx.Pos
+	KeyPos   map[string]yamlx.Pos
+	Name     string     `yaml:"name"`
+	Uses     string     `yaml:"uses"`
+	With     yamlx.Node `yaml:"with"`
+	Blocking bool       `yaml:"blocking"`
+	// Measurement settings (validation): how many measurements, how far
+	// apart, and the limits that end a check early (Argo Rollouts style).
+	Count                 int            `yaml:"count"`
+	Interval              yamlx.Duration `yaml:"interval"`
+	FailureLimit          int            `yaml:"failure_limit"`
+	InconclusiveLimit     int            `yaml:"inconclusive_limit"`
+	ConsecutiveErrorLimit int            `yaml:"consecutive_error_limit"`
+}
+
+// Data states what the rollback reverts and what must stay.
+type Data struct {
+	Pos     yamlx.Pos
+	KeyPos  map[string]yamlx.Pos
+	Reverts []string `yaml:"reverts"`
+	Keeps   []string `yaml:"keeps"`
+	Notes   string   `yaml:"notes"`
+}
+
+// Validation is what proves the service healthy after the steps.
+type Validation struct {
+	Pos    yamlx.Pos
+	KeyPos map[string]yamlx.Pos
+	Window yamlx.Duration `yaml:"window"`
+	Checks []Check        `yaml:"checks"`
+}
+
+// DrillSettings changes a run in drill mode.
+type DrillSettings struct {
+	Pos         yamlx.Pos
+	KeyPos      map[string]yamlx.Pos
+	DryRun      bool              `yaml:"dry_run"`
+	Environment string            `yaml:"environment"`
+	Params      map[string]string `yaml:"params"`
+}
+
+// Load reads one runbook file strictly.
+func Load(path string) (*Runbook, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read runbook: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes runbook bytes strictly (structure only; see Lint for meaning).
+func Parse(path string, data []byte) (*Runbook, error) {
+	var rb Runbook
+	if err := yamlx.Unmarshal(path, data, &rb); err != nil {
+		return nil, err
+	}
+	rb.File = path
+	return &rb, nil
+}
+
+// Set is the runbooks of a directory, by name.
+type Set map[string]*Runbook
+
+// Names lists the runbooks in order.
+func (s Set) Names() []string {
+	names := make([]string, 0, len(s))
+	for n := range s {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// LoadDir loads every *.yaml and *.yml file in dir (not recursively). Each
+// file that fails to parse contributes its errors; the rest still load.
+func LoadDir(dir string) (Set, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read runbook directory: %w", err)
+	}
+	set := Set{}
+	var errs yamlx.Errors
+	for _, e := range entries {
+		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".yaml") || strings.HasSuffix(e.Name(), ".yml")) {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		rb, err := Load(path)
+		if err != nil {
+			errs.Add(yamlx.Pos{File: path}, err)
+			continue
+		}
+		if prev, dup := set[rb.Name]; dup && rb.Name != "" {
+			errs.Addf(rb.Pos, "duplicate runbook name %q (also in %s)", rb.Name, prev.File)
+			continue
+		}
+		set[rb.Name] = rb
+	}
+	return set, errs.Err()
+}

@@ -1,0 +1,175 @@
+// Package store holds all of Backout's state behind one interface with two
+// implementations: store/bolt (embedded, the default) and store/redis (for
+// several replicas). store/storetest is the conformance suite both pass.
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrConflict    = errors.New("conflict: the record changed since it was read")
+	ErrExists      = errors.New("already exists")
+	ErrLeaseHeld   = errors.New("lease held by another holder")
+	ErrLeaseLost   = errors.New("lease lost")
+	ErrStaleToken  = errors.New("stale fencing token")
+	ErrUnavailable = errors.New("state store unavailable")
+)
+
+// RollbackQuery selects rollbacks for the registry.
+type RollbackQuery struct {
+	Service string
+	Since   time.Time // created at or after
+	Until   time.Time // created before (zero: no bound)
+	States  []State   // any of these (empty: all)
+	Drills  *bool     // nil: both; true: drills only; false: real rollbacks only
+	Limit   int       // 0: no limit
+}
+
+// Rollbacks stores rollback records with compare-and-set updates.
+type Rollbacks interface {
+	// NextID allocates a short human id such as RB-42.
+	NextID(ctx context.Context) (string, error)
+	// CreateRollback stores a new record (Version becomes 1); ErrExists if the id is taken.
+	CreateRollback(ctx context.Context, r *Rollback) error
+	GetRollback(ctx context.Context, id string) (*Rollback, error)
+	// UpdateRollback writes r if the stored Version equals r.Version, then
+	// bumps r.Version; otherwise ErrConflict and nothing changes.
+	UpdateRollback(ctx context.Context, r *Rollback) error
+	// ListRollbacks returns matches, newest first.
+	ListRollbacks(ctx context.Context, q RollbackQuery) ([]*Rollback, error)
+}
+
+// Steps stores the append-only step log of each rollback, fenced by lease token.
+type Steps interface {
+	// AppendStep appends ev unless token is lower than the current token of
+	// the rollback's lease ("rollback/<id>"), in which case ErrStaleToken.
+	AppendStep(ctx context.Context, rollbackID string, token int64, ev StepEvent) (StepEvent, error)
+	ListSteps(ctx context.Context, rollbackID string) ([]StepEvent, error)
+}
+
+// Votes stores one vote per person per plan.
+type Votes interface {
+	// PutVote stores v; it answers false (and changes nothing) when this
+	// person already voted on this plan.
+	PutVote(ctx context.Context, v Vote) (bool, error)
+	ListVotes(ctx context.Context, rollbackID string) ([]Vote, error)
+}
+
+// Deploys stores deploy history per service.
+type Deploys interface {
+	AddDeploy(ctx context.Context, d *Deploy) error // assigns ID when empty
+	GetDeploy(ctx context.Context, id string) (*Deploy, error)
+	PutDeploy(ctx context.Context, d *Deploy) error // replace an existing deploy
+	// ListDeploys returns a service's deploys, newest first (limit 0: all).
+	ListDeploys(ctx context.Context, service string, limit int) ([]*Deploy, error)
+}
+
+// Audit is the append-only, hash-chained audit log.
+type Audit interface {
+	// AppendAudit assigns Seq, PrevHash and Hash atomically and stores e.
+	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
+	ListAudit(ctx context.Context) ([]AuditEvent, error)
+}
+
+// Claims are once-only markers with a time to live.
+type Claims interface {
+	// Claim answers true for exactly one caller per key until ttl passes.
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
+// Leases grant exclusive, expiring rights with monotonically increasing
+// fencing tokens.
+type Leases interface {
+	// AcquireLease grants name to holder when free, expired, or already
+	// held by holder (then it is renewed with the same token); a new grant
+	// gets a token higher than any before. ErrLeaseHeld otherwise.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error)
+	// RenewLease extends l; ErrLeaseLost when another holder took it.
+	RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)
+	ReleaseLease(ctx context.Context, l Lease) error
+	// GetLease returns the current lease (possibly expired); ErrNotFound if never granted.
+	GetLease(ctx context.Context, name string) (Lease, error)
+}
+
+// Drills stores drill scorecards.
+type Drills interface {
+	PutDrill(ctx context.Context, d DrillRecord) error
+	ListDrills(ctx context.Context, service string) ([]DrillRecord, error) // newest first
+}
+
+// Inbox holds accepted webhooks until they are processed.
+type Inbox interface {
+	// EnqueueEvent stores ev unless any of dedupKeys was seen within ttl;
+	// it answers false for a duplicate. The check and the write are atomic.
+	EnqueueEvent(ctx context.Context, ev Event, dedupKeys []string, ttl time.Duration) (bool, error)
+	// PendingEvents returns up to limit unprocessed events, oldest first.
+	PendingEvents(ctx context.Context, limit int) ([]Event, error)
+	// AckEvent removes a processed event.
+	AckEvent(ctx context.Context, id string) error
+}
+
+// Blobs is a small key-value space for everything else (freezes,
+// post-mortems, chat message references), grouped by kind.
+type Blobs interface {
+	PutBlob(ctx context.Context, kind, key string, value []byte) error
+	GetBlob(ctx context.Context, kind, key string) ([]byte, error) // ErrNotFound
+	DeleteBlob(ctx context.Context, kind, key string) error
+	ListBlobs(ctx context.Context, kind string) (map[string][]byte, error)
+}
+
+// Store is all of the above plus health.
+type Store interface {
+	Rollbacks
+	Steps
+	Votes
+	Deploys
+	Audit
+	Claims
+	Leases
+	Drills
+	Inbox
+	Blobs
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// LeaseName is the lease that guards driving a rollback.
+func LeaseName(rollbackID string) string { return "rollback/" + rollbackID }
+
+// FormatID renders a rollback number as a human id.
+func FormatID(n int64) string { return fmt.Sprintf("RB-%d", n) }
+
+// HashAudit computes an event's hash over its content and PrevHash.
+func HashAudit(e AuditEvent) string {
+	e.Hash = ""
+	b, _ := json.Marshal(e) // a struct of strings, times and maps: cannot fail
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// VerifyAudit checks the chain; it names the first broken link.
+func VerifyAudit(events []AuditEvent) error {
+	prev := ""
+	for i, e := range events {
+		if e.PrevHash != prev {
+			return fmt.Errorf("audit chain broken at seq %d: prev_hash %.12s does not match the previous event's hash %.12s", e.Seq, e.PrevHash, prev)
+		}
+		if want := HashAudit(e); e.Hash != want {
+			return fmt.Errorf("audit chain broken at seq %d: event content does not match its hash (edited?)", e.Seq)
+		}
+		if i > 0 && e.Seq != events[i-1].Seq+1 {
+			return fmt.Errorf("audit chain broken at seq %d: sequence gap after %d (deleted?)", e.Seq, events[i-1].Seq)
+		}
+		prev = e.Hash
+	}
+	return nil
+}

@@ -1,0 +1,535 @@
+// Package yamlx decodes YAML strictly into Go structs and reports every
+// problem at once with its file, line and column, so that a person can fix a
+// whole file in one pass instead of one error per run.
+//
+// It walks yaml.Node trees by reflection. Supported targets: structs (fields
+// named by `yaml:"name"` tags; `yaml:"-"` skipped), pointers, slices, maps
+// with string keys, strings, bools, ints, floats, Duration, Node (kept raw
+// for later, strict decoding by the owner of that section), and any type
+// implementing Unmarshaler.
+package yamlx
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Pos is a place in a YAML file. A struct field of type Pos named Pos is
+// filled with the position of the mapping that produced the struct, and a
+// field `KeyPos map[string]Pos` with the position of each key written.
+type Pos struct {
+	File string `json:"-"`
+	Line int    `json:"-"`
+	Col  int    `json:"-"`
+}
+
+func (p Pos) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// Errorf builds a positioned error.
+func (p Pos) Errorf(format string, args ...any) *Error {
+	return &Error{Pos: p, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Error is one problem at one place.
+type Error struct {
+	Pos Pos
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+
+// Errors is every problem found in one pass, sorted by position.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Sort orders errors by file, line and column.
+func (es Errors) Sort() {
+	sort.SliceStable(es, func(i, j int) bool {
+		a, b := es[i].Pos, es[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}
+
+// Err returns nil when there are no errors, so callers can `return es.Err()`.
+func (es Errors) Err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	es.Sort()
+	return es
+}
+
+// Add appends err, flattening Errors and positioning plain errors at p.
+func (es *Errors) Add(p Pos, err error) {
+	if err == nil {
+		return
+	}
+	var list Errors
+	var one *Error
+	switch {
+	case errors.As(err, &list):
+		*es = append(*es, list...)
+	case errors.As(err, &one):
+		*es = append(*es, one)
+	default:
+		*es = append(*es, &Error{Pos: p, Msg: err.Error()})
+	}
+}
+
+// Addf appends a formatted error at p.
+func (es *Errors) Addf(p Pos, format string, args ...any) {
+	*es = append(*es, p.Errorf(format, args...))
+}
+
+// Node is a raw YAML subtree kept for later strict decoding, with the file it
+// came from so positions stay exact.
+type Node struct {
+	File string
+	Node *yaml.Node
+}
+
+// IsZero reports whether the node is absent.
+func (n Node) IsZero() bool { return n.Node == nil }
+
+// Pos returns where the node starts.
+func (n Node) Pos() Pos {
+	if n.Node == nil {
+		return Pos{File: n.File}
+	}
+	return Pos{File: n.File, Line: n.Node.Line, Col: n.Node.Column}
+}
+
+// Decode decodes the subtree strictly into out.
+func (n Node) Decode(out any) error {
+	if n.Node == nil {
+		return nil
+	}
+	d := decoder{file: n.File}
+	d.decode(n.Node, reflect.ValueOf(out).Elem(), "")
+	return d.errs.Err()
+}
+
+// Keys lists the mapping keys of the node (nil when it is not a mapping).
+func (n Node) Keys() []string {
+	if n.Node == nil || n.Node.Kind != yaml.MappingNode {
+		return nil
+	}
+	var ks []string
+	for i := 0; i+1 < len(n.Node.Content); i += 2 {
+		ks = append(ks, n.Node.Content[i].Value)
+	}
+	return ks
+}
+
+// MarshalJSON renders the raw subtree as JSON-compatible data.
+func (n Node) MarshalJSON() ([]byte, error) {
+	if n.Node == nil {
+		return []byte("null"), nil
+	}
+	var v any
+	if err := n.Node.Decode(&v); err != nil {
+		return nil, err
+	}
+	return marshalJSONCompat(v)
+}
+
+// Duration is a time.Duration written as "90s", "5m", "1h30m" or "2d".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// ParseDuration accepts Go durations plus a "d" (24h) suffix.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.Atoi(strings.TrimSuffix(s, "d"))
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid duration %q (examples: 30s, 5m, 1h, 7d)", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("invalid duration %q (examples: 30s, 5m, 1h, 7d)", s)
+	}
+	return v, nil
+}
+
+// Unmarshaler is implemented by types that decode themselves from a node.
+type Unmarshaler interface {
+	UnmarshalYAMLX(file string, n *yaml.Node) error
+}
+
+// Unmarshal parses data (from file) strictly into out, which must be a pointer.
+func Unmarshal(file string, data []byte, out any) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return parseError(file, err)
+	}
+	if root.Kind == 0 || len(root.Content) == 0 {
+		return Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "file is empty"}}
+	}
+	d := decoder{file: file}
+	d.decode(root.Content[0], reflect.ValueOf(out).Elem(), "")
+	return d.errs.Err()
+}
+
+// parseError turns a yaml.v3 syntax error ("yaml: line 3: ...") into a positioned one.
+func parseError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 1
+	if strings.HasPrefix(msg, "line ") {
+		rest := strings.TrimPrefix(msg, "line ")
+		if i := strings.Index(rest, ":"); i > 0 {
+			if n, convErr := strconv.Atoi(rest[:i]); convErr == nil {
+				line = n
+				msg = strings.TrimSpace(rest[i+1:])
+			}
+		}
+	}
+	return Errors{{Pos: Pos{File: file, Line: line, Col: 1}, Msg: "invalid YAML: " + msg}}
+}
+
+type decoder struct {
+	file string
+	errs Errors
+}
+
+func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
+
+func (d *decoder) fail(n *yaml.Node, format string, args ...any) {
+	d.errs = append(d.errs, d.pos(n).Errorf(format, args...))
+}
+
+var (
+	nodeType     = reflect.TypeOf(Node{})
+	durationType = reflect.TypeOf(Duration(0))
+	posType      = reflect.TypeOf(Pos{})
+	keyPosType   = reflect.TypeOf(map[string]Pos{})
+	unmarshalerT = reflect.TypeOf((*Unmarshaler)(nil)).Elem()
+)
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "an alias"
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if v.Type() == nodeType {
+		v.Set(reflect.ValueOf(Node{File: d.file, Node: n}))
+		return
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerT) {
+		if err := v.Addr().Interface().(Unmarshaler).UnmarshalYAMLX(d.file, n); err != nil {
+			d.errs.Add(d.pos(n), err)
+		}
+		return
+	}
+	if v.Kind() == reflect.Pointer {
+		if n.Tag == "!!null" {
+			return
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem(), field)
+		return
+	}
+	if v.Type() == durationType {
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n, "%s: expected a duration such as 5m, got %s", field, kindName(n))
+			return
+		}
+		dur, err := ParseDuration(n.Value)
+		if err != nil {
+			d.fail(n, "%s: %v", field, err)
+			return
+		}
+		v.SetInt(int64(dur))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		d.decodeStruct(n, v, field)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			if n.Tag == "!!null" {
+				return
+			}
+			d.fail(n, "%s: expected a list, got %s", field, kindName(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", field, i))
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			if n.Tag == "!!null" {
+				return
+			}
+			d.fail(n, "%s: expected a mapping, got %s", field, kindName(n))
+			return
+		}
+		if v.Type().Key().Kind() != reflect.String {
+			d.fail(n, "%s: unsupported map key type", field)
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			if seen[k.Value] {
+				d.fail(k, "%s: duplicate key %q", field, k.Value)
+				continue
+			}
+			seen[k.Value] = true
+			ev := reflect.New(v.Type().Elem()).Elem()
+			d.decode(val, ev, joinField(field, k.Value))
+			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
+		}
+		v.Set(m)
+	case reflect.Interface:
+		var x any
+		if err := n.Decode(&x); err != nil {
+			d.fail(n, "%s: %v", field, err)
+			return
+		}
+		if x != nil {
+			v.Set(reflect.ValueOf(x))
+		}
+	default:
+		d.decodeScalar(n, v, field)
+	}
+}
+
+func joinField(parent, child string) string {
+	if parent == "" {
+		return child
+	}
+	return parent + "." + child
+}
+
+func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, field string) {
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, "%s: expected %s, got %s", field, typeName(v.Type()), kindName(n))
+		return
+	}
+	if n.Tag == "!!null" {
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(n.Value)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(n.Value)
+		if err != nil {
+			d.fail(n, "%s: expected true or false, got %q", field, n.Value)
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		i, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil {
+			d.fail(n, "%s: expected an integer, got %q", field, n.Value)
+			return
+		}
+		v.SetInt(i)
+	case reflect.Float64, reflect.Float32:
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil {
+			d.fail(n, "%s: expected a number, got %q", field, n.Value)
+			return
+		}
+		v.SetFloat(f)
+	default:
+		d.fail(n, "%s: unsupported type %s", field, v.Type())
+	}
+}
+
+func typeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return t.String()
+}
+
+type fieldInfo struct {
+	index []int
+	name  string
+}
+
+func structFields(t reflect.Type) map[string]fieldInfo {
+	out := map[string]fieldInfo{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if opts == "inline" && f.Type.Kind() == reflect.Struct {
+			for k, sub := range structFields(f.Type) {
+				out[k] = fieldInfo{index: append([]int{i}, sub.index...), name: sub.name}
+			}
+			continue
+		}
+		if name == "" {
+			if f.Type == posType || f.Type == keyPosType {
+				continue
+			}
+			name = strings.ToLower(f.Name)
+		}
+		out[name] = fieldInfo{index: []int{i}, name: name}
+	}
+	return out
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
+	if f := v.FieldByName("Pos"); f.IsValid() && f.Type() == posType {
+		f.Set(reflect.ValueOf(d.pos(n)))
+	}
+	if n.Kind != yaml.MappingNode {
+		if n.Tag == "!!null" {
+			return
+		}
+		name := field
+		if name == "" {
+			name = "document"
+		}
+		d.fail(n, "%s: expected a mapping, got %s", name, kindName(n))
+		return
+	}
+	fields := structFields(v.Type())
+	seen := map[string]bool{}
+	keyPos := v.FieldByName("KeyPos")
+	if keyPos.IsValid() && keyPos.Type() == keyPosType {
+		keyPos.Set(reflect.MakeMap(keyPosType))
+	} else {
+		keyPos = reflect.Value{}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		fi, ok := fields[k.Value]
+		if !ok {
+			d.fail(k, "unknown key %q%s%s", k.Value, inField(field), suggest(k.Value, fields))
+			continue
+		}
+		if seen[k.Value] {
+			d.fail(k, "duplicate key %q%s", k.Value, inField(field))
+			continue
+		}
+		seen[k.Value] = true
+		if keyPos.IsValid() {
+			keyPos.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(d.pos(k)))
+		}
+		d.decode(val, v.FieldByIndex(fi.index), joinField(field, k.Value))
+	}
+}
+
+func inField(field string) string {
+	if field == "" {
+		return ""
+	}
+	return " in " + field
+}
+
+// suggest names the closest known key, for typos such as "neds".
+func suggest(key string, fields map[string]fieldInfo) string {
+	best, bestDist := "", 3
+	for k := range fields {
+		if dist := levenshtein(key, k); dist < bestDist || (dist == bestDist && k < best && best != "") {
+			best, bestDist = k, dist
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// KeyAt returns where key was written, falling back to the mapping itself.
+func KeyAt(mapping Pos, keys map[string]Pos, key string) Pos {
+	if p, ok := keys[key]; ok {
+		return p
+	}
+	return mapping
+}
