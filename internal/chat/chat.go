@@ -92,3 +92,14 @@ var ErrNoSuchGroup = errors.New("no such user group")
 
 // Stamp formats a time the same way in every adapter.
 func Stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+
+// NoopPoster accepts every message and shows it nowhere; it stands in when
+// no chat is configured, so callers never check for nil.
+type NoopPoster struct{}
+
+func (NoopPoster) Post(_ context.Context, ref Ref, _ Message) (Ref, error)  { return ref, nil }
+func (NoopPoster) Update(context.Context, Ref, Message) error               { return nil }
+func (NoopPoster) Ephemeral(context.Context, string, string, Message) error { return nil }
+func (NoopPoster) Upload(context.Context, Ref, string, string, string) error {
+	return nil
+}

@@ -22,15 +22,17 @@ type Pos = yamlx.Pos
 type Config struct {
 	Pos        Pos
 	KeyPos     map[string]Pos
-	Listen     string                    `yaml:"listen"`
-	PublicURL  string                    `yaml:"public_url"`
-	Store      StoreConfig               `yaml:"store"`
-	Slack      SlackConfig               `yaml:"slack"`
-	PagerDuty  PagerDutyConfig           `yaml:"pagerduty"`
-	Prometheus PrometheusConfig          `yaml:"prometheus"`
-	Registry   RegistryConfig            `yaml:"registry"`
-	Runbooks   string                    `yaml:"runbooks"`
-	Services   []Service                 `yaml:"services"`
+	Listen     string           `yaml:"listen"`
+	PublicURL  string           `yaml:"public_url"`
+	Store      StoreConfig      `yaml:"store"`
+	Slack      SlackConfig      `yaml:"slack"`
+	PagerDuty  PagerDutyConfig  `yaml:"pagerduty"`
+	Prometheus PrometheusConfig `yaml:"prometheus"`
+	Registry   RegistryConfig   `yaml:"registry"`
+	Runbooks   string           `yaml:"runbooks"`
+	Services   []Service        `yaml:"services"`
+	// Releases name sets of services that ship (and go back) together.
+	Releases   map[string][]string       `yaml:"releases"`
 	Groups     map[string]Group          `yaml:"groups"`
 	Approvals  map[string]ApprovalPolicy `yaml:"approvals"`
 	Drills     DrillsConfig              `yaml:"drills"`
@@ -170,7 +172,6 @@ type Service struct {
 	WatchFor          Duration          `yaml:"watch_for"`
 	Watchers          []Watcher         `yaml:"watchers"`
 	Drill             *DrillPolicy      `yaml:"drill"`
-	Releases          []string          `yaml:"releases"`
 }
 
 // Watcher is a post-deploy PromQL trigger.

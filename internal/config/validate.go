@@ -221,11 +221,6 @@ func (c *Config) validateServices(errs *yamlx.Errors) {
 				errs.Addf(s.Pos, "%s.compatible_with.%s: %v", where, peer, err)
 			}
 		}
-		for _, rel := range s.Releases {
-			if _, ok := byName[rel]; !ok {
-				errs.Addf(s.Pos, "%s.releases: unknown service %q", where, rel)
-			}
-		}
 		for j, w := range s.Watchers {
 			if w.Query == "" {
 				errs.Addf(w.Pos, "%s.watchers[%d]: query is required", where, j)
@@ -245,6 +240,16 @@ func (c *Config) validateServices(errs *yamlx.Errors) {
 			}
 			if d.Mode == "environment" && d.Environment == "" {
 				errs.Addf(d.Pos, "%s.drill: mode environment needs environment", where)
+			}
+		}
+	}
+	for name, members := range c.Releases {
+		if len(members) == 0 {
+			errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, "releases"), "releases.%s: list its services", name)
+		}
+		for _, m := range members {
+			if _, ok := byName[m]; !ok {
+				errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, "releases"), "releases.%s: unknown service %q", name, m)
 			}
 		}
 	}

@@ -533,3 +533,12 @@ func KeyAt(mapping Pos, keys map[string]Pos, key string) Pos {
 	}
 	return mapping
 }
+
+// FromValue builds a Node from a Go value (for `with:` trees made in code).
+func FromValue(v any) Node {
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
+		panic(fmt.Sprintf("yamlx: cannot encode %T: %v", v, err)) // only plain data is passed
+	}
+	return Node{File: "(built-in)", Node: &n}
+}

@@ -1,0 +1,169 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/backout/backout/internal/store"
+)
+
+// ClaimPrefix prefixes the claim that makes one replica process an event.
+const ClaimPrefix = "event-processing/"
+
+// WorkerConfig configures a Worker. Inbox, Claims and Sink are required.
+type WorkerConfig struct {
+	Inbox  Inbox
+	Claims Claimer
+	Sink   Sink
+	// Processors turn stored events into alerts, by store.Event.Source.
+	Processors map[string]Processor
+	Metrics    Metrics      // default NopMetrics
+	Logger     *slog.Logger // default slog.Default()
+	// Batch is how many pending events are read at a time (default 100).
+	Batch int
+	// ClaimTTL is how long one replica owns an event it is processing; an
+	// event whose Sink call failed is retried once it passes (default 30s).
+	ClaimTTL time.Duration
+	// Poll is how often the inbox is checked without a Notify, to pick up
+	// events left by other replicas, crashes and failed Sink calls
+	// (default 1s).
+	Poll time.Duration
+}
+
+// Worker drains the inbox. Delivery to the Sink is at least once: an event is
+// acknowledged only after every alert it yields was accepted, so a crash or a
+// Sink error means its alerts (all of them) are offered again later.
+type Worker struct {
+	cfg  WorkerConfig
+	wake chan struct{}
+}
+
+// NewWorker checks cfg and fills in defaults.
+func NewWorker(cfg WorkerConfig) (*Worker, error) {
+	if cfg.Inbox == nil || cfg.Claims == nil || cfg.Sink == nil {
+		return nil, errors.New("alerts: worker needs an inbox, claims and a sink")
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NopMetrics{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 100
+	}
+	if cfg.ClaimTTL <= 0 {
+		cfg.ClaimTTL = 30 * time.Second
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	// One slot is enough: a wake-up that finds one pending already will
+	// drain everything enqueued before it runs.
+	return &Worker{cfg: cfg, wake: make(chan struct{}, 1)}, nil
+}
+
+// Notify wakes the worker now; it never blocks.
+func (w *Worker) Notify() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run drains the inbox whenever notified and every Poll, until ctx ends.
+func (w *Worker) Run(ctx context.Context) error {
+	t := time.NewTicker(w.cfg.Poll)
+	defer t.Stop()
+	for {
+		if _, err := w.Drain(ctx); err != nil && ctx.Err() == nil {
+			w.cfg.Logger.Warn("alert inbox: drain failed; retrying at the next poll", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// Drain processes pending events until none is left that this replica may
+// take now, and reports how many it acknowledged.
+func (w *Worker) Drain(ctx context.Context) (int, error) {
+	total := 0
+	for ctx.Err() == nil {
+		evs, err := w.cfg.Inbox.PendingEvents(ctx, w.cfg.Batch)
+		if err != nil {
+			w.cfg.Metrics.Failed("", StageStore)
+			return total, fmt.Errorf("read pending events: %w", err)
+		}
+		acked := 0
+		for _, ev := range evs {
+			if ctx.Err() != nil {
+				break
+			}
+			if w.handle(ctx, ev) {
+				acked++
+			}
+		}
+		total += acked
+		// Stop when everything pending was seen, or when the whole batch is
+		// held by others (or cooling down after a Sink error): reading it
+		// again at once would only spin.
+		if len(evs) < w.cfg.Batch || acked == 0 {
+			break
+		}
+	}
+	return total, nil
+}
+
+// handle processes one event and reports whether it was acknowledged.
+func (w *Worker) handle(ctx context.Context, ev store.Event) bool {
+	log := w.cfg.Logger.With("event", ev.ID, "source", ev.Source, "type", ev.Type)
+	ok, err := w.cfg.Claims.Claim(ctx, ClaimPrefix+ev.ID, w.cfg.ClaimTTL)
+	if err != nil {
+		w.cfg.Metrics.Failed(ev.Source, StageClaim)
+		log.Warn("alert inbox: claim failed", "err", err)
+		return false
+	}
+	if !ok {
+		return false // another replica has it, or our failed attempt is cooling down
+	}
+	proc, found := w.cfg.Processors[ev.Source]
+	if !found {
+		w.cfg.Metrics.Ignored(ev.Source, ReasonNoSource)
+		log.Warn("alert inbox: no processor for this source; dropping the event")
+		return w.ack(ctx, ev, log)
+	}
+	alerts, err := proc.Process(ctx, ev)
+	if err != nil {
+		// The payload passed intake but can never be processed: keeping it
+		// would block the inbox forever.
+		w.cfg.Metrics.Failed(ev.Source, StageDecode)
+		log.Error("alert inbox: cannot process event; dropping it", "err", err)
+		return w.ack(ctx, ev, log)
+	}
+	for _, a := range alerts {
+		if err := w.cfg.Sink.OnAlert(ctx, a); err != nil {
+			w.cfg.Metrics.Failed(ev.Source, StageSink)
+			log.Warn("alert inbox: sink refused alert; will retry", "service", a.Service,
+				"kind", a.Kind, "incident", a.IncidentID, "retry_after", w.cfg.ClaimTTL, "err", err)
+			return false
+		}
+		w.cfg.Metrics.Processed(ev.Source)
+	}
+	return w.ack(ctx, ev, log)
+}
+
+func (w *Worker) ack(ctx context.Context, ev store.Event, log *slog.Logger) bool {
+	if err := w.cfg.Inbox.AckEvent(ctx, ev.ID); err != nil {
+		w.cfg.Metrics.Failed(ev.Source, StageAck)
+		log.Warn("alert inbox: ack failed; the event will be processed again", "err", err)
+		return false
+	}
+	return true
+}

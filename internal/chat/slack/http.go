@@ -1,0 +1,103 @@
+package slack
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+)
+
+// Commands serves POST /slack/commands.
+func (a *Adapter) Commands() http.Handler {
+	return a.endpoint(func(in inbound) (work, error) {
+		c, err := parseCommandForm(in.body)
+		if err != nil {
+			return work{}, err
+		}
+		// A slash command carries no ID of its own; its signature does, so a
+		// replayed request is caught by claiming the signature itself.
+		key := "slack:cmd:" + in.header.Get(headerTimestamp) + ":" + in.header.Get(headerSignature)
+		return a.commandWork(c, key, in.from), nil
+	})
+}
+
+// Interactions serves POST /slack/interactions.
+func (a *Adapter) Interactions() http.Handler {
+	return a.endpoint(func(in inbound) (work, error) {
+		p, err := parseInteractionForm(in.body)
+		if err != nil {
+			return work{}, err
+		}
+		return a.interactionWork(p, in.from), nil
+	})
+}
+
+// Events serves POST /slack/events.
+func (a *Adapter) Events() http.Handler {
+	return a.endpoint(func(in inbound) (work, error) {
+		e, err := parseEvent(in.body)
+		if err != nil {
+			return work{}, err
+		}
+		return a.eventWork(e, in.from), nil
+	})
+}
+
+type inbound struct {
+	header http.Header
+	body   []byte
+	from   string
+}
+
+// endpoint runs the steps every Slack request takes, in an order that
+// matters: bound the body, verify the signature over the raw bytes (nothing
+// before this may have an effect), decode, claim and queue, answer.
+func (a *Adapter) endpoint(prepare func(inbound) (work, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		body, err := readBody(w, r, a.cfg.MaxBody)
+		if errors.Is(err, errTooLarge) {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if err != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		if err := verify(a.cfg.SigningSecret, r.Header, body, a.cfg.Now()); err != nil {
+			a.log.Warn("slack: request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", err)
+			http.Error(w, "invalid signature", http.StatusUnauthorized)
+			return
+		}
+		wk, err := prepare(inbound{header: r.Header, body: body, from: r.RemoteAddr})
+		if err != nil {
+			a.log.Warn("slack: undecodable request", "path", r.URL.Path, "err", err)
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		if err := a.accept(r.Context(), wk, false); err != nil {
+			a.log.Warn("slack: request refused for retry", "path", r.URL.Path, "err", err)
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		writeAck(w, wk.ack)
+	})
+}
+
+func writeAck(w http.ResponseWriter, ack any) {
+	if ack == nil {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	body, err := json.Marshal(ack)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+}

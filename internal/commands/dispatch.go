@@ -1,0 +1,135 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/store"
+)
+
+// Reporter renders registry summaries (internal/report implements it).
+type Reporter interface {
+	Registry(ctx context.Context, service string, since time.Duration) (chat.Message, error)
+}
+
+// Driller starts and describes drills (internal/drill implements it).
+type Driller interface {
+	Describe(ctx context.Context, service string) (chat.Message, string, error)
+	RunNow(ctx context.Context, who incident.Actor, service string) (*store.Rollback, string, error)
+}
+
+// Dispatcher maps verbs to handlers over the lifecycle service.
+type Dispatcher struct {
+	svc      *incident.Service
+	reporter Reporter
+	driller  Driller
+	log      *slog.Logger
+	handlers map[string]func(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error)
+}
+
+// NewDispatcher wires the verb map.
+func NewDispatcher(svc *incident.Service, reporter Reporter, driller Driller, log *slog.Logger) *Dispatcher {
+	d := &Dispatcher{svc: svc, reporter: reporter, driller: driller, log: log}
+	d.handlers = map[string]func(context.Context, incident.Actor, *Command) (Reply, error){
+		"propose": d.propose, "release": d.propose, "plan": d.plan, "status": d.status,
+		"approve": d.approve, "reject": d.reject, "abort": d.abort, "resume": d.resume, "pause": d.pause,
+		"override": d.override, "history": d.history, "deploys": d.deploys, "registry": d.registry,
+		"readiness": d.readiness, "drill": d.drill, "freeze": d.freeze, "unfreeze": d.unfreeze,
+	}
+	return d
+}
+
+// Command handles one slash command.
+func (d *Dispatcher) Command(ctx context.Context, inv Invocation) Reply {
+	res := Parse(inv.Text)
+	switch {
+	case res.Ignore:
+		return Reply{Ignore: true}
+	case res.Usage != "":
+		return private(res.Usage)
+	}
+	who := incident.Actor{User: inv.User, From: inv.Source + ":" + inv.From}
+	h, ok := d.handlers[res.Command.Verb]
+	if !ok {
+		return private(Help())
+	}
+	reply, err := h(ctx, who, res.Command)
+	if err != nil {
+		return d.fault(ctx, res.Command.Verb, err)
+	}
+	return reply
+}
+
+// Click handles one button press.
+func (d *Dispatcher) Click(ctx context.Context, c Click) Reply {
+	who := incident.Actor{User: c.User, From: c.Source + ":" + c.From}
+	id, extra, _ := strings.Cut(c.Value, "|")
+	if !idPattern.MatchString(id) {
+		return private("That button carries no rollback id; it may be from an older version of Backout.")
+	}
+	var failure string
+	var err error
+	switch c.ActionID {
+	case ActionApprove:
+		failure, err = d.svc.Vote(ctx, who, incident.VoteRequest{ID: id, Approve: true, PlanHash: extra})
+	case ActionReject:
+		if strings.TrimSpace(c.Reason) == "" {
+			return private("A rejection needs a reason; it is audited.")
+		}
+		failure, err = d.svc.Vote(ctx, who, incident.VoteRequest{ID: id, Approve: false, PlanHash: extra, Reason: c.Reason})
+	case ActionAbort:
+		if strings.TrimSpace(c.Reason) == "" {
+			return private("An abort needs a reason; it is audited.")
+		}
+		failure, err = d.svc.Abort(ctx, who, id, c.Reason)
+	case ActionResume:
+		failure, err = d.svc.Resume(ctx, who, id)
+	case ActionPause:
+		failure, err = d.svc.Pause(ctx, who, id)
+	case ActionGate:
+		failure, err = d.svc.SignGate(ctx, who, id, extra)
+	default:
+		return private(fmt.Sprintf("Unknown action %q.", c.ActionID))
+	}
+	if err != nil {
+		return d.fault(ctx, c.ActionID, err)
+	}
+	if failure != "" {
+		return private(failure)
+	}
+	return Reply{Ignore: true} // the thread and the updated message say what happened
+}
+
+func textMsg(text string) chat.Message {
+	return chat.Message{Text: text, Sections: []chat.Section{{Text: text}}}
+}
+
+func private(text string) Reply { return Reply{Ephemeral: true, Message: textMsg(text)} }
+
+func public(msg chat.Message) Reply { return Reply{Message: msg} }
+
+// fault turns a system error into a reply that says what to do.
+func (d *Dispatcher) fault(ctx context.Context, verb string, err error) Reply {
+	d.log.ErrorContext(ctx, "command failed", "verb", verb, "err", err)
+	if errors.Is(err, store.ErrUnavailable) {
+		return private("⚠️ The state store is unavailable, so nothing was changed. Try again in a minute; Backout reconnects by itself.")
+	}
+	return private(fmt.Sprintf("⚠️ Backout hit an internal error while handling `%s`; nothing more was done. The error is logged for the operators.", verb))
+}
+
+// result converts (failure, err) from the lifecycle into a reply.
+func result(failure string, err error, ok string) (Reply, error) {
+	if err != nil {
+		return Reply{}, err
+	}
+	if failure != "" {
+		return private(failure), nil
+	}
+	return private(ok), nil
+}

@@ -1,0 +1,296 @@
+// Package commands is the `/rollback` grammar and the verb -> handler map that
+// every chat adapter drives. Parse answers with a command, a usage reply or
+// "ignore", in the manner of Atlantis' comment parser.
+package commands
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/yamlx"
+)
+
+// Command is a parsed `/rollback` invocation.
+type Command struct {
+	Verb     string
+	Services []string      // propose, plan, history, deploys, readiness, drill, freeze, unfreeze, registry
+	Release  string        // release
+	Version  string        // "to <version>"
+	ID       string        // RB-42
+	Check    string        // override
+	Reason   string        // free text
+	Since    time.Duration // registry --since
+	Now      bool          // drill now
+}
+
+// Service is the first service named.
+func (c Command) Service() string {
+	if len(c.Services) == 0 {
+		return ""
+	}
+	return c.Services[0]
+}
+
+// ParseResult is exactly one of: a command, a usage reply, or ignore.
+type ParseResult struct {
+	Command *Command
+	Usage   string
+	Ignore  bool
+}
+
+type verbSpec struct {
+	usage string
+	help  string
+	parse func(args []string) (*Command, string)
+}
+
+var (
+	idPattern      = regexp.MustCompile(`^(?i)rb-\d{1,9}$`)
+	servicePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+)
+
+// verbs is the verb -> grammar table.
+var verbs = map[string]verbSpec{
+	"help":      {"help", "show this help", parseNone("help")},
+	"propose":   {"propose <service>[,<service>...] [to <version>] [reason...]", "propose a rollback", parsePropose},
+	"release":   {"release <name> [reason...]", "propose rolling back a whole release (its services in dependency order)", parseRelease},
+	"plan":      {"plan <service> [to <version>]", "show what a rollback would do, without proposing it", parsePlan},
+	"status":    {"status [<id>]", "show one rollback, or the open ones", parseStatus},
+	"approve":   {"approve <id>", "approve a proposal (or sign off an open gate)", parseID("approve", false)},
+	"reject":    {"reject <id> [reason]", "reject a proposal", parseID("reject", true)},
+	"abort":     {"abort <id> [reason]", "stop a running rollback", parseID("abort", true)},
+	"resume":    {"resume <id>", "resume an interrupted or paused rollback", parseID("resume", false)},
+	"pause":     {"pause <id>", "pause a running rollback between steps", parseID("pause", false)},
+	"override":  {"override <id> <check> <reason>", "set aside a failing blocking check, with a reason", parseOverride},
+	"history":   {"history <service>", "past rollbacks of a service", parseService("history", false)},
+	"deploys":   {"deploys <service>", "recent deploys of a service", parseService("deploys", false)},
+	"registry":  {"registry [<service>] [--since 30d]", "rollback registry and numbers", parseRegistry},
+	"readiness": {"readiness <service>", "run readiness checks now", parseService("readiness", false)},
+	"drill":     {"drill <service> [now]", "show a service's drill schedule, or run a drill now", parseDrill},
+	"freeze":    {"freeze <service> [reason]", "hold deploys of a service (the pipeline gate closes)", parseService("freeze", true)},
+	"unfreeze":  {"unfreeze <service>", "open the pipeline gate again", parseService("unfreeze", false)},
+}
+
+// Parse reads the text after the slash command.
+func Parse(text string) ParseResult {
+	fields := strings.Fields(text)
+	if len(fields) == 0 {
+		return ParseResult{Usage: Help()}
+	}
+	verb := strings.ToLower(fields[0])
+	spec, ok := verbs[verb]
+	if !ok {
+		return ParseResult{Usage: fmt.Sprintf("Unknown command %q.\n%s", fields[0], Help())}
+	}
+	if verb == "help" {
+		return ParseResult{Usage: Help()}
+	}
+	cmd, problem := spec.parse(fields[1:])
+	if problem != "" {
+		return ParseResult{Usage: fmt.Sprintf("%s\nUsage: `/rollback %s`", problem, spec.usage)}
+	}
+	cmd.Verb = verb
+	return ParseResult{Command: cmd}
+}
+
+// Help lists every verb with its usage.
+func Help() string {
+	names := make([]string, 0, len(verbs))
+	for n := range verbs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("Usage: /rollback <command>\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "• `/rollback %s` — %s\n", verbs[n].usage, verbs[n].help)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// Usage returns the usage line of a verb.
+func Usage(verb string) string { return "Usage: `/rollback " + verbs[verb].usage + "`" }
+
+func parseNone(verb string) func([]string) (*Command, string) {
+	return func(args []string) (*Command, string) {
+		if len(args) > 0 {
+			return nil, fmt.Sprintf("`%s` takes no arguments.", verb)
+		}
+		return &Command{}, ""
+	}
+}
+
+func parseServices(arg string) ([]string, string) {
+	var out []string
+	for _, s := range strings.Split(arg, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !servicePattern.MatchString(s) {
+			return nil, fmt.Sprintf("%q is not a service name.", s)
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, "Name a service."
+	}
+	return out, ""
+}
+
+// parseTo reads an optional "to <version>" and returns the rest.
+func parseTo(args []string) (version string, rest []string, problem string) {
+	if len(args) > 0 && strings.EqualFold(args[0], "to") {
+		if len(args) < 2 {
+			return "", nil, "`to` needs a version."
+		}
+		return args[1], args[2:], ""
+	}
+	return "", args, ""
+}
+
+func parsePropose(args []string) (*Command, string) {
+	if len(args) == 0 {
+		return nil, "Name the service to roll back."
+	}
+	svcs, problem := parseServices(args[0])
+	if problem != "" {
+		return nil, problem
+	}
+	v, rest, problem := parseTo(args[1:])
+	if problem != "" {
+		return nil, problem
+	}
+	return &Command{Services: svcs, Version: v, Reason: strings.Join(rest, " ")}, ""
+}
+
+func parseRelease(args []string) (*Command, string) {
+	if len(args) == 0 {
+		return nil, "Name the release."
+	}
+	if !servicePattern.MatchString(args[0]) {
+		return nil, fmt.Sprintf("%q is not a release name.", args[0])
+	}
+	return &Command{Release: args[0], Reason: strings.Join(args[1:], " ")}, ""
+}
+
+func parsePlan(args []string) (*Command, string) {
+	if len(args) == 0 {
+		return nil, "Name the service."
+	}
+	svcs, problem := parseServices(args[0])
+	if problem != "" {
+		return nil, problem
+	}
+	v, rest, problem := parseTo(args[1:])
+	if problem != "" {
+		return nil, problem
+	}
+	if len(rest) > 0 {
+		return nil, fmt.Sprintf("Unexpected %q.", strings.Join(rest, " "))
+	}
+	return &Command{Services: svcs, Version: v}, ""
+}
+
+func parseStatus(args []string) (*Command, string) {
+	switch len(args) {
+	case 0:
+		return &Command{}, ""
+	case 1:
+		if !idPattern.MatchString(args[0]) {
+			return nil, fmt.Sprintf("%q is not a rollback id (like RB-42).", args[0])
+		}
+		return &Command{ID: strings.ToUpper(args[0])}, ""
+	}
+	return nil, "Too many arguments."
+}
+
+func parseID(verb string, reason bool) func([]string) (*Command, string) {
+	return func(args []string) (*Command, string) {
+		if len(args) == 0 {
+			return nil, "Which rollback? Give its id, like RB-42."
+		}
+		if !idPattern.MatchString(args[0]) {
+			return nil, fmt.Sprintf("%q is not a rollback id (like RB-42).", args[0])
+		}
+		if !reason && len(args) > 1 {
+			return nil, fmt.Sprintf("`%s` takes only a rollback id.", verb)
+		}
+		return &Command{ID: strings.ToUpper(args[0]), Reason: strings.Join(args[1:], " ")}, ""
+	}
+}
+
+func parseOverride(args []string) (*Command, string) {
+	if len(args) < 3 {
+		return nil, "Give the rollback id, the check and a reason (the reason is audited)."
+	}
+	if !idPattern.MatchString(args[0]) {
+		return nil, fmt.Sprintf("%q is not a rollback id (like RB-42).", args[0])
+	}
+	return &Command{ID: strings.ToUpper(args[0]), Check: args[1], Reason: strings.Join(args[2:], " ")}, ""
+}
+
+func parseService(verb string, reason bool) func([]string) (*Command, string) {
+	return func(args []string) (*Command, string) {
+		if len(args) == 0 {
+			return nil, "Name the service."
+		}
+		if !servicePattern.MatchString(args[0]) {
+			return nil, fmt.Sprintf("%q is not a service name.", args[0])
+		}
+		if !reason && len(args) > 1 {
+			return nil, fmt.Sprintf("`%s` takes only a service name.", verb)
+		}
+		return &Command{Services: []string{args[0]}, Reason: strings.Join(args[1:], " ")}, ""
+	}
+}
+
+func parseRegistry(args []string) (*Command, string) {
+	cmd := &Command{Since: 30 * 24 * time.Hour}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--since":
+			if i+1 >= len(args) {
+				return nil, "`--since` needs a duration such as 30d."
+			}
+			i++
+			d, err := yamlx.ParseDuration(args[i])
+			if err != nil || d <= 0 {
+				return nil, fmt.Sprintf("%q is not a duration (examples: 7d, 24h).", args[i])
+			}
+			cmd.Since = d
+		case strings.HasPrefix(a, "--since="):
+			d, err := yamlx.ParseDuration(strings.TrimPrefix(a, "--since="))
+			if err != nil || d <= 0 {
+				return nil, fmt.Sprintf("%q is not a duration (examples: 7d, 24h).", strings.TrimPrefix(a, "--since="))
+			}
+			cmd.Since = d
+		case len(cmd.Services) == 0 && servicePattern.MatchString(a):
+			cmd.Services = []string{a}
+		default:
+			return nil, fmt.Sprintf("Unexpected %q.", a)
+		}
+	}
+	return cmd, ""
+}
+
+func parseDrill(args []string) (*Command, string) {
+	if len(args) == 0 || len(args) > 2 {
+		return nil, "Name the service, and add `now` to run a drill now."
+	}
+	if !servicePattern.MatchString(args[0]) {
+		return nil, fmt.Sprintf("%q is not a service name.", args[0])
+	}
+	cmd := &Command{Services: []string{args[0]}}
+	if len(args) == 2 {
+		if !strings.EqualFold(args[1], "now") {
+			return nil, fmt.Sprintf("Unexpected %q.", args[1])
+		}
+		cmd.Now = true
+	}
+	return cmd, ""
+}

@@ -1,0 +1,249 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/store"
+)
+
+func (d *Dispatcher) propose(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	r, failure, err := d.svc.Propose(ctx, who, incident.ProposeRequest{Services: cmd.Services, Release: cmd.Release,
+		Version: cmd.Version, Reason: cmd.Reason})
+	if err != nil || failure != "" {
+		return result(failure, err, "")
+	}
+	return private(fmt.Sprintf("Proposed %s in <#%s>: %s.", r.ID, r.Channel, summary(r))), nil
+}
+
+func summary(r *store.Rollback) string {
+	parts := make([]string, len(r.Services))
+	for i, c := range r.Services {
+		parts[i] = fmt.Sprintf("%s %s → %s", c.Service, c.Current.Version, c.Target.Version)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (d *Dispatcher) plan(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	changes, _, failure, err := d.svc.Plan(ctx, incident.PlanRequest{Services: cmd.Services, Version: cmd.Version})
+	if err != nil || failure != "" {
+		return result(failure, err, "")
+	}
+	var lines []string
+	for _, c := range changes {
+		lines = append(lines, fmt.Sprintf("*%s* %s → %s (`%s`), runbook %s", c.Service, c.Current.Version, c.Target.Version, c.Target.Artifact, c.Runbook))
+		for i, st := range c.Steps {
+			line := fmt.Sprintf("  %d. %s [%s]", i+1, st.Title, st.Uses)
+			if st.Gate != "" {
+				line += " 🔒 gate: " + st.Gate
+			}
+			if st.Skipped {
+				line += " (skipped: condition false)"
+			}
+			lines = append(lines, line)
+			if st.Preview != "" {
+				lines = append(lines, "     "+strings.ReplaceAll(st.Preview, "\n", "\n     "))
+			}
+		}
+	}
+	text := "Plan (dry run; nothing was proposed or run):\n" + strings.Join(lines, "\n")
+	return Reply{Ephemeral: true, Message: chat.Message{Text: text, Sections: []chat.Section{{Text: "```\n" + text + "\n```"}}}}, nil
+}
+
+func (d *Dispatcher) status(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	st := d.svc.Store()
+	if cmd.ID != "" {
+		r, err := st.GetRollback(ctx, cmd.ID)
+		if err != nil {
+			if isNotFound(err) {
+				return private(fmt.Sprintf("There is no rollback %s.", cmd.ID)), nil
+			}
+			return Reply{}, err
+		}
+		votes, err := st.ListVotes(ctx, r.ID)
+		if err != nil {
+			return Reply{}, err
+		}
+		steps, err := st.ListSteps(ctx, r.ID)
+		if err != nil {
+			return Reply{}, err
+		}
+		return Reply{Ephemeral: true, Message: incident.ProposalView(r, votes, steps)}, nil
+	}
+	rs, err := st.ListRollbacks(ctx, store.RollbackQuery{States: []store.State{store.StateProposed, store.StateApproved,
+		store.StateRunning, store.StateValidating, store.StateInterrupted}})
+	if err != nil {
+		return Reply{}, err
+	}
+	if len(rs) == 0 {
+		return private("No rollback is open."), nil
+	}
+	t := &chat.Table{Header: []string{"id", "state", "what", "requested by", "since"}}
+	for _, r := range rs {
+		t.Rows = append(t.Rows, []string{r.ID, string(r.State), summary(r), r.Requester, chat.Stamp(r.CreatedAt)})
+	}
+	return Reply{Ephemeral: true, Message: chat.Message{Text: fmt.Sprintf("%d open rollback(s)", len(rs)),
+		Sections: []chat.Section{{Title: "Open rollbacks", Table: t}}}}, nil
+}
+
+func (d *Dispatcher) approve(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	failure, err := d.svc.Vote(ctx, who, incident.VoteRequest{ID: cmd.ID, Approve: true})
+	return result(failure, err, "Your approval of "+cmd.ID+" is recorded.")
+}
+
+func (d *Dispatcher) reject(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	if strings.TrimSpace(cmd.Reason) == "" {
+		return private("A rejection needs a reason; it is audited.\n" + Usage("reject")), nil
+	}
+	failure, err := d.svc.Vote(ctx, who, incident.VoteRequest{ID: cmd.ID, Approve: false, Reason: cmd.Reason})
+	return result(failure, err, cmd.ID+" is rejected.")
+}
+
+func (d *Dispatcher) abort(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	if strings.TrimSpace(cmd.Reason) == "" {
+		return private("An abort needs a reason; it is audited.\n" + Usage("abort")), nil
+	}
+	failure, err := d.svc.Abort(ctx, who, cmd.ID, cmd.Reason)
+	return result(failure, err, "Abort of "+cmd.ID+" requested.")
+}
+
+func (d *Dispatcher) resume(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	failure, err := d.svc.Resume(ctx, who, cmd.ID)
+	return result(failure, err, cmd.ID+" resumes.")
+}
+
+func (d *Dispatcher) pause(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	failure, err := d.svc.Pause(ctx, who, cmd.ID)
+	return result(failure, err, cmd.ID+" pauses before its next step.")
+}
+
+func (d *Dispatcher) override(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	failure, err := d.svc.Override(ctx, who, cmd.ID, cmd.Check, cmd.Reason)
+	return result(failure, err, "Override of "+cmd.Check+" on "+cmd.ID+" recorded.")
+}
+
+func (d *Dispatcher) history(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	if _, ok := d.svc.Config().ServiceByName(cmd.Service()); !ok {
+		return private(fmt.Sprintf("Unknown service %q.", cmd.Service())), nil
+	}
+	rs, err := d.svc.Store().ListRollbacks(ctx, store.RollbackQuery{Service: cmd.Service(), Limit: 15})
+	if err != nil {
+		return Reply{}, err
+	}
+	if len(rs) == 0 {
+		return private("No rollbacks of " + cmd.Service() + " yet."), nil
+	}
+	t := &chat.Table{Header: []string{"id", "state", "versions", "trigger", "when"}}
+	for _, r := range rs {
+		kind := r.Trigger.Kind
+		if r.Drill {
+			kind = "drill"
+		}
+		t.Rows = append(t.Rows, []string{r.ID, string(r.State), summary(r), kind, chat.Stamp(r.CreatedAt)})
+	}
+	return Reply{Ephemeral: true, Message: chat.Message{Text: "Rollbacks of " + cmd.Service(),
+		Sections: []chat.Section{{Title: "Rollbacks of " + cmd.Service(), Table: t}}}}, nil
+}
+
+func (d *Dispatcher) deploys(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	svc, ok := d.svc.Config().ServiceByName(cmd.Service())
+	if !ok {
+		return private(fmt.Sprintf("Unknown service %q.", cmd.Service())), nil
+	}
+	ds, err := d.svc.Deploys(ctx, svc.Name, 15)
+	if err != nil {
+		return Reply{}, err
+	}
+	if len(ds) == 0 {
+		return private("No deploys of " + svc.Name + " are recorded."), nil
+	}
+	t := &chat.Table{Header: []string{"id", "version", "artifact", "when", "status"}}
+	for i, dep := range ds {
+		status := ""
+		switch {
+		case i == 0:
+			status = "current"
+		case d.svc.KnownGood(ds, i, svc.StableAfter.D()):
+			status = "known-good"
+		case dep.Bad:
+			status = "rolled back"
+		}
+		if dep.Mutable {
+			status += " (mutable artifact!)"
+		}
+		t.Rows = append(t.Rows, []string{dep.ID, dep.Version, dep.Artifact, chat.Stamp(dep.At), strings.TrimSpace(status)})
+	}
+	return Reply{Ephemeral: true, Message: chat.Message{Text: "Deploys of " + svc.Name,
+		Sections: []chat.Section{{Title: "Deploys of " + svc.Name, Table: t}}}}, nil
+}
+
+func (d *Dispatcher) registry(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	if cmd.Service() != "" {
+		if _, ok := d.svc.Config().ServiceByName(cmd.Service()); !ok {
+			return private(fmt.Sprintf("Unknown service %q.", cmd.Service())), nil
+		}
+	}
+	msg, err := d.reporter.Registry(ctx, cmd.Service(), cmd.Since)
+	if err != nil {
+		return Reply{}, err
+	}
+	return Reply{Ephemeral: true, Message: msg}, nil
+}
+
+func (d *Dispatcher) readiness(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	res, failure, err := d.svc.ServiceReadiness(ctx, cmd.Service())
+	if err != nil || failure != "" {
+		return result(failure, err, "")
+	}
+	t := &chat.Table{Header: []string{"result", "check", "reason"}}
+	for _, c := range res {
+		name := c.Name
+		if c.Blocking {
+			name += " (blocking)"
+		}
+		t.Rows = append(t.Rows, []string{c.Status, name, c.Reason})
+	}
+	return Reply{Ephemeral: true, Message: chat.Message{Text: "Readiness of " + cmd.Service(),
+		Sections: []chat.Section{{Title: "Readiness of " + cmd.Service() + " (against its last known-good release)", Table: t}}}}, nil
+}
+
+func (d *Dispatcher) drill(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	if !cmd.Now {
+		msg, failure, err := d.driller.Describe(ctx, cmd.Service())
+		if err != nil || failure != "" {
+			return result(failure, err, "")
+		}
+		return Reply{Ephemeral: true, Message: msg}, nil
+	}
+	r, failure, err := d.driller.RunNow(ctx, who, cmd.Service())
+	if err != nil || failure != "" {
+		return result(failure, err, "")
+	}
+	return private(fmt.Sprintf("Drill %s of %s started in <#%s>.", r.ID, cmd.Service(), r.Channel)), nil
+}
+
+func (d *Dispatcher) freeze(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	reason := cmd.Reason
+	if reason == "" {
+		reason = "no reason given"
+	}
+	failure, err := d.svc.SetFreeze(ctx, who, cmd.Service(), reason)
+	if err != nil || failure != "" {
+		return result(failure, err, "")
+	}
+	return public(textMsg(fmt.Sprintf("🧊 <@%s> froze %s: %s. Its pipeline gate is closed until `/rollback unfreeze %s`.", who.User, cmd.Service(), reason, cmd.Service()))), nil
+}
+
+func (d *Dispatcher) unfreeze(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	failure, err := d.svc.ClearFreeze(ctx, who, cmd.Service())
+	if err != nil || failure != "" {
+		return result(failure, err, "")
+	}
+	return public(textMsg(fmt.Sprintf("🌤️ <@%s> unfroze %s.", who.User, cmd.Service()))), nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

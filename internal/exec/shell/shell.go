@@ -1,0 +1,242 @@
+// Package shell runs a program or a script from the runbooks directory as
+// argv: no shell ever parses a command line, so rendered parameters cannot
+// become shell syntax.
+package shell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/exec/proc"
+	"github.com/backout/backout/internal/yamlx"
+)
+
+// Executor is the `uses: shell` executor.
+type Executor struct{}
+
+// New returns the shell executor.
+func New() *Executor { return &Executor{} }
+
+// Name implements exec.Executor.
+func (*Executor) Name() string { return "shell" }
+
+// with is the `with:` of a shell step. Fields that a template may fill are
+// strings, parsed once rendered.
+type with struct {
+	KeyPos             map[string]yamlx.Pos
+	Args               []string          `yaml:"args"`
+	Script             string            `yaml:"script"`
+	Env                []string          `yaml:"env"`
+	SetEnv             map[string]string `yaml:"set_env"`
+	Dir                string            `yaml:"dir"`
+	Timeout            string            `yaml:"timeout"`
+	RetryableExitCodes []string          `yaml:"retryable_exit_codes"`
+}
+
+// spec is a decoded, checked step.
+type spec struct {
+	with
+	timeout   time.Duration
+	retryable map[int]bool
+}
+
+func templated(s string) bool { return strings.Contains(s, "{{") }
+
+// decode reads `with:` strictly. At lint time (final false) values holding
+// a template are accepted unparsed; at run time everything is parsed.
+func decode(n yamlx.Node, final bool) (*spec, error) {
+	var s spec
+	if err := n.Decode(&s.with); err != nil {
+		return nil, err
+	}
+	var errs yamlx.Errors
+	at := func(key string) yamlx.Pos { return yamlx.KeyAt(n.Pos(), s.KeyPos, key) }
+	check := func(v string) bool { return final || !templated(v) }
+	switch {
+	case s.Script == "" && s.Args == nil:
+		errs.Addf(n.Pos(), `missing required field "args" or "script"`)
+	case s.Script == "" && len(s.Args) == 0:
+		errs.Addf(at("args"), "args: must not be empty")
+	case s.Script == "" && s.Args[0] == "":
+		errs.Addf(at("args"), "args[0]: the program must not be empty")
+	}
+	if s.Script != "" && check(s.Script) {
+		base := ""
+		if n.File != "" {
+			base = filepath.Dir(n.File)
+		}
+		if err := proc.CheckLocal(base, s.Script); err != nil {
+			errs.Addf(at("script"), "script: %v", err)
+		}
+	}
+	for i, name := range s.Env {
+		if !proc.ValidEnvName(name) {
+			errs.Addf(at("env"), "env[%d]: invalid variable name %q", i, name)
+		}
+	}
+	for _, name := range sortedKeys(s.SetEnv) {
+		if !proc.ValidEnvName(name) {
+			errs.Addf(at("set_env"), "set_env: invalid variable name %q", name)
+		}
+	}
+	if s.Timeout != "" && check(s.Timeout) {
+		d, err := yamlx.ParseDuration(s.Timeout)
+		if err == nil && d <= 0 {
+			err = errors.New("must be more than 0")
+		}
+		if err != nil {
+			errs.Addf(at("timeout"), "timeout: %v", err)
+		}
+		s.timeout = d
+	}
+	s.retryable = map[int]bool{}
+	for i, c := range s.RetryableExitCodes {
+		if !check(c) {
+			continue
+		}
+		code, err := strconv.Atoi(c)
+		if err != nil || code < 1 || code > 255 {
+			errs.Addf(at("retryable_exit_codes"), "retryable_exit_codes[%d]: expected an exit code from 1 to 255, got %q", i, c)
+		}
+		s.retryable[code] = true
+	}
+	return &s, errs.Err()
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Validate implements exec.Executor.
+func (*Executor) Validate(with yamlx.Node) error {
+	_, err := decode(with, false)
+	return err
+}
+
+// argv resolves the program: a script must resolve inside baseDir.
+func (s *spec) argv(baseDir string) ([]string, error) {
+	if s.Script == "" {
+		return append([]string{}, s.Args...), nil
+	}
+	path, err := proc.ResolveUnder(baseDir, s.Script)
+	if err != nil {
+		return nil, fmt.Errorf("script: %w", err)
+	}
+	return append([]string{path}, s.Args...), nil
+}
+
+// dir is the working directory: relative paths start at the runbooks dir.
+func (s *spec) dir(baseDir string) string {
+	if s.Dir == "" || filepath.IsAbs(s.Dir) {
+		return s.Dir
+	}
+	return filepath.Join(baseDir, s.Dir)
+}
+
+// Preview implements exec.Executor: the exact argv, quoted for reading.
+func (*Executor) Preview(_ context.Context, req exec.Request) (string, error) {
+	s, err := decode(req.With, true)
+	if err != nil {
+		return "", err
+	}
+	argv, err := s.argv(req.BaseDir)
+	if err != nil {
+		return "", err
+	}
+	return preview(s, argv, req), nil
+}
+
+func preview(s *spec, argv []string, req exec.Request) string {
+	var b strings.Builder
+	b.WriteString("$ " + proc.Quote(argv))
+	names := append(append([]string{}, proc.BaseEnv...), s.Env...)
+	fmt.Fprintf(&b, "\nenv passed through: %s", strings.Join(names, ", "))
+	for _, k := range sortedKeys(s.SetEnv) {
+		fmt.Fprintf(&b, "\nenv set: %s=%s", k, s.SetEnv[k])
+	}
+	if d := s.dir(req.BaseDir); d != "" {
+		b.WriteString("\nin directory: " + d)
+	}
+	if s.timeout > 0 {
+		b.WriteString("\ntimeout: " + s.timeout.String())
+	}
+	return exec.Redact(b.String(), req.Redact)
+}
+
+// Run implements exec.Executor.
+func (*Executor) Run(ctx context.Context, req exec.Request) (exec.Result, error) {
+	s, err := decode(req.With, true)
+	if err != nil {
+		return exec.Result{}, err
+	}
+	argv, err := s.argv(req.BaseDir)
+	if err != nil {
+		return exec.Result{}, err
+	}
+	if req.DryRun {
+		return exec.Result{Output: preview(s, argv, req)}, nil
+	}
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	o, err := proc.Run(ctx, proc.Spec{
+		Argv:        argv,
+		Dir:         s.dir(req.BaseDir),
+		Env:         proc.Env(req.Env, s.Env, s.SetEnv),
+		OutputLimit: req.OutputLimit,
+		KillGrace:   req.KillGrace,
+		Redact:      req.Redact,
+	})
+	res := exec.Result{
+		Output:   o.Text(),
+		ExitCode: o.ExitCode,
+		Detail:   map[string]string{"exit_code": strconv.Itoa(o.ExitCode), "duration": o.Duration.Round(time.Millisecond).String()},
+	}
+	var ee *proc.ExitError
+	if errors.As(err, &ee) && s.retryable[ee.Code] {
+		err = exec.Retryable(err)
+	}
+	return res, err
+}
+
+// Probe implements exec.Prober: the program or script must be runnable.
+func (*Executor) Probe(_ context.Context, req exec.Request) (string, error) {
+	s, err := decode(req.With, true)
+	if err != nil {
+		return "", err
+	}
+	argv, err := s.argv(req.BaseDir)
+	if err != nil {
+		return err.Error(), nil
+	}
+	if s.Script == "" {
+		if _, err := osexec.LookPath(argv[0]); err != nil {
+			return fmt.Sprintf("program %q not found: %v", argv[0], err), nil
+		}
+		return "", nil
+	}
+	info, err := os.Stat(argv[0])
+	if err != nil {
+		return fmt.Sprintf("script %q: %v", s.Script, err), nil
+	}
+	if info.Mode()&0o111 == 0 {
+		return fmt.Sprintf("script %q is not executable (chmod +x)", s.Script), nil
+	}
+	return "", nil
+}

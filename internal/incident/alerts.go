@@ -1,0 +1,154 @@
+package incident
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/store"
+)
+
+// OnAlert turns an alert into a proposal, or into a note on an open one.
+// It is idempotent per (incident, kind) thanks to dedup upstream and the
+// thrash guard here.
+func (s *Service) OnAlert(ctx context.Context, a Alert) error {
+	if _, failure := s.service(a.Service); failure != "" {
+		return nil // adapters only send catalog services; a config reload may drop one
+	}
+	who := Actor{User: a.Source, From: a.Source}
+	if a.At.IsZero() {
+		a.At = s.clock.Now()
+	}
+	s.audit(ctx, who, "alert."+a.Kind, a.Service, map[string]string{"incident": a.IncidentID, "summary": a.Summary})
+	switch a.Kind {
+	case AlertTriggered:
+		return s.alertTriggered(ctx, who, a)
+	case AlertResolved:
+		return s.alertResolved(ctx, a)
+	case AlertEscalated, AlertPriorityUpdated, AlertAcknowledged:
+		return s.alertUpdated(ctx, a)
+	}
+	return nil
+}
+
+func (s *Service) alertTriggered(ctx context.Context, who Actor, a Alert) error {
+	b, _ := json.Marshal(openIncident{Source: a.Source, IncidentID: a.IncidentID, Summary: a.Summary})
+	if err := s.store.PutBlob(ctx, blobIncident, a.Service, b); err != nil {
+		return fmt.Errorf("record open incident: %w", err)
+	}
+	svc, _ := s.cfg.ServiceByName(a.Service)
+	window := s.cfg.PagerDuty.SuspectWindow.D()
+	if a.Source == "watcher" && svc.WatchFor > 0 {
+		window = svc.WatchFor.D()
+	}
+	deploys, err := s.store.ListDeploys(ctx, a.Service, 1)
+	if err != nil {
+		return fmt.Errorf("list deploys: %w", err)
+	}
+	if len(deploys) == 0 || a.At.Sub(deploys[0].At) > window || deploys[0].At.After(a.At.Add(window)) {
+		s.log.InfoContext(ctx, "alert without a suspect deploy; not proposing", "service", a.Service, "incident", a.IncidentID)
+		return nil
+	}
+	trigger := store.Trigger{Kind: "alert", Source: a.Source, AlertID: a.IncidentID, IncidentID: a.IncidentID,
+		URL: a.URL, Summary: a.Summary, Urgency: a.Urgency, At: a.At}
+	if a.Source == "watcher" {
+		trigger.Kind = "watcher"
+	}
+	if a.Source != "pagerduty" {
+		trigger.IncidentID = ""
+	}
+	reason := fmt.Sprintf("%s deployed %s ago, just before this alert", deploys[0].Version, a.At.Sub(deploys[0].At).Round(1e9))
+	_, failure, err := s.Propose(ctx, who, ProposeRequest{Services: []string{a.Service}, Reason: reason, Trigger: trigger})
+	if err != nil {
+		return err
+	}
+	if failure != "" {
+		s.log.InfoContext(ctx, "alert did not produce a proposal", "service", a.Service, "why", failure)
+	}
+	return nil
+}
+
+// rollbackForIncident finds the open rollback an alert is about.
+func (s *Service) rollbackForIncident(ctx context.Context, a Alert) (*store.Rollback, error) {
+	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: a.Service, States: openStates})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		if !r.Drill && (r.Trigger.IncidentID == a.IncidentID || r.Trigger.AlertID == a.IncidentID) {
+			return r, nil
+		}
+	}
+	for _, r := range rs {
+		if !r.Drill {
+			return r, nil
+		}
+	}
+	return nil, nil
+}
+
+func (s *Service) alertUpdated(ctx context.Context, a Alert) error {
+	r, err := s.rollbackForIncident(ctx, a)
+	if err != nil || r == nil {
+		return err
+	}
+	text := fmt.Sprintf("%s incident %s %s", a.Source, a.IncidentID, a.Kind)
+	if a.Priority != "" {
+		text += " (priority " + a.Priority + ")"
+	}
+	r, err = s.update(ctx, r.ID, func(r *store.Rollback) error {
+		r.Notes = append(r.Notes, store.Note{At: s.clock.Now(), Text: text})
+		if a.Kind == AlertEscalated || a.Kind == AlertPriorityUpdated {
+			r.Urgency = "high"
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	msg := textMessage("📣 " + text + ".")
+	if a.Kind != AlertAcknowledged && r.State == store.StateProposed {
+		msg = chat.Message{Text: msg.Text, Sections: []chat.Section{{Text: fmt.Sprintf("📣 %s. %s still needs %s.", text, r.ID, describeApprovers(r.Policy))}},
+			Mentions: s.stakeholders(ctx, r)}
+	}
+	s.thread(ctx, r, msg)
+	s.refresh(ctx, r.ID)
+	return nil
+}
+
+func (s *Service) alertResolved(ctx context.Context, a Alert) error {
+	if err := s.store.DeleteBlob(ctx, blobIncident, a.Service); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("clear open incident: %w", err)
+	}
+	r, err := s.rollbackForIncident(ctx, a)
+	if err != nil || r == nil {
+		return err
+	}
+	text := fmt.Sprintf("%s incident %s resolved", a.Source, a.IncidentID)
+	if r.State == store.StateProposed {
+		r, err = s.transition(ctx, r.ID, store.StateStale, []store.State{store.StateProposed}, func(r *store.Rollback) {
+			r.Notes = append(r.Notes, store.Note{At: s.clock.Now(), Text: text})
+			r.Outcome = "stale: the incident resolved before approval; not executed"
+		})
+		if errors.Is(err, ErrBadTransition) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s.thread(ctx, r, textMessage("💤 "+text+" before anyone approved; "+r.ID+" is stale and will not run."))
+		s.finish(ctx, r)
+		return nil
+	}
+	r, err = s.update(ctx, r.ID, func(r *store.Rollback) error {
+		r.Notes = append(r.Notes, store.Note{At: s.clock.Now(), Text: text})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.thread(ctx, r, textMessage("ℹ️ "+text+"; "+r.ID+" continues ("+string(r.State)+")."))
+	return nil
+}

@@ -1,0 +1,381 @@
+package incident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/store"
+)
+
+const groupCacheTTL = 5 * time.Minute
+
+// policyFor combines the approval policies of every service in scope, taking
+// the strictest of each setting; a runbook's own approval overrides the
+// service's.
+func (s *Service) policyFor(changes []store.ServiceChange, drill bool) store.Policy {
+	var out store.Policy
+	var expires time.Duration
+	for _, c := range changes {
+		svc, _ := s.cfg.ServiceByName(c.Service)
+		p := s.cfg.Policy(svc)
+		if rb, ok := s.runbooks[c.Runbook]; ok && rb.Approval != nil {
+			p = mergeRunbookPolicy(p, *rb.Approval)
+		}
+		out.Min = max(out.Min, p.Min)
+		out.Groups = union(out.Groups, p.Groups)
+		out.Users = union(out.Users, p.Users)
+		out.Roles = union(out.Roles, p.Roles)
+		out.ForbidSelf = out.ForbidSelf || p.SelfForbidden()
+		if e := p.ExpiresAfter.D(); e > 0 && (expires == 0 || e < expires) {
+			expires = e
+		}
+		if len(p.Groups) == 0 && len(p.Users) == 0 {
+			out.Users = union(out.Users, svc.Owners)
+		}
+		if drill && svc.Drill != nil && svc.Drill.WaiveApproval {
+			out.Waived = true
+		}
+	}
+	if expires == 0 {
+		expires = time.Hour
+	}
+	out.ExpiresAt = s.clock.Now().Add(expires)
+	return out
+}
+
+func mergeRunbookPolicy(base, rb config.ApprovalPolicy) config.ApprovalPolicy {
+	if rb.Min > 0 {
+		base.Min = rb.Min
+	}
+	if len(rb.Groups) > 0 {
+		base.Groups = rb.Groups
+	}
+	if len(rb.Users) > 0 {
+		base.Users = rb.Users
+	}
+	base.Roles = union(base.Roles, rb.Roles)
+	if rb.ForbidSelf != nil {
+		base.ForbidSelf = rb.ForbidSelf
+	}
+	if rb.ExpiresAfter > 0 {
+		base.ExpiresAfter = rb.ExpiresAfter
+	}
+	return base
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// members resolves a group name (config group or Slack user group ID) to user IDs.
+func (s *Service) members(ctx context.Context, group string) ([]string, error) {
+	var ids []string
+	usergroup := ""
+	if g, ok := s.cfg.Groups[group]; ok {
+		ids = append(ids, g.Members...)
+		usergroup = g.SlackUsergroup
+	} else if s.cfg.KnownGroup(group) {
+		usergroup = group
+	} else {
+		return nil, fmt.Errorf("unknown group %q", group)
+	}
+	if usergroup == "" || s.directory == nil {
+		return ids, nil
+	}
+	s.groupMu.Lock()
+	e, ok := s.groupCache[usergroup]
+	s.groupMu.Unlock()
+	if ok && s.clock.Now().Sub(e.at) < groupCacheTTL {
+		return union(ids, e.members), nil
+	}
+	got, err := s.directory.GroupMembers(ctx, usergroup)
+	if err != nil {
+		if ok { // stale beats nothing while Slack is unhappy
+			return union(ids, e.members), nil
+		}
+		return ids, fmt.Errorf("resolve user group %s: %w", usergroup, err)
+	}
+	s.groupMu.Lock()
+	s.groupCache[usergroup] = groupEntry{members: got, at: s.clock.Now()}
+	s.groupMu.Unlock()
+	return union(ids, got), nil
+}
+
+// inGroup reports whether user belongs to group.
+func (s *Service) inGroup(ctx context.Context, user, group string) (bool, error) {
+	ids, err := s.members(ctx, group)
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(ids, user), nil
+}
+
+// eligibleGroups returns the policy groups (and roles) user belongs to, and
+// whether the user may vote at all.
+func (s *Service) eligibleGroups(ctx context.Context, p store.Policy, user string) ([]string, bool, error) {
+	var groups []string
+	for _, g := range union(p.Groups, p.Roles) {
+		ok, err := s.inGroup(ctx, user, g)
+		if err != nil {
+			return nil, false, err
+		}
+		if ok {
+			groups = append(groups, g)
+		}
+	}
+	eligible := slices.Contains(p.Users, user) || len(groups) > 0
+	if len(p.Groups) == 0 && len(p.Users) == 0 && len(p.Roles) == 0 {
+		eligible = true
+	}
+	return groups, eligible, nil
+}
+
+// describeApprovers says who may approve, for people.
+func describeApprovers(p store.Policy) string {
+	var parts []string
+	if len(p.Groups) > 0 {
+		parts = append(parts, "members of "+strings.Join(p.Groups, ", "))
+	}
+	if len(p.Users) > 0 {
+		parts = append(parts, mentionList(p.Users))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "anyone")
+	}
+	s := fmt.Sprintf("%d approval(s) from %s", p.Min, strings.Join(parts, " or "))
+	if len(p.Roles) > 0 {
+		s += ", including one from each of: " + strings.Join(p.Roles, ", ")
+	}
+	if p.ForbidSelf {
+		s += "; the requester's vote does not count"
+	}
+	return s
+}
+
+func mentionList(users []string) string {
+	out := make([]string, len(users))
+	for i, u := range users {
+		out[i] = "<@" + u + ">"
+	}
+	return strings.Join(out, ", ")
+}
+
+// quorum reports whether counted approvals on the current plan satisfy the
+// policy, and what is still missing.
+func quorum(p store.Policy, planHash string, votes []store.Vote) (bool, string) {
+	var count int
+	rolesMet := map[string]bool{}
+	for _, v := range votes {
+		if v.PlanHash != planHash || !v.Approve || !v.Counted {
+			continue
+		}
+		count++
+		for _, g := range v.Groups {
+			rolesMet[g] = true
+		}
+	}
+	var missing []string
+	if count < p.Min {
+		missing = append(missing, fmt.Sprintf("%d more approval(s)", p.Min-count))
+	}
+	for _, r := range p.Roles {
+		if !rolesMet[r] {
+			missing = append(missing, "an approval from "+r)
+		}
+	}
+	return len(missing) == 0, strings.Join(missing, " and ")
+}
+
+// VoteRequest is one approve or reject.
+type VoteRequest struct {
+	ID       string
+	Approve  bool
+	Reason   string
+	PlanHash string // from the button; empty from a typed command
+}
+
+// Vote records a decision. The failure is shown privately to the person.
+func (s *Service) Vote(ctx context.Context, who Actor, req VoteRequest) (string, error) {
+	r, err := s.store.GetRollback(ctx, req.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Sprintf("There is no rollback %s.", req.ID), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if r.State == store.StateRunning && req.Approve {
+		if gate := openGate(r); gate != "" {
+			return s.SignGate(ctx, who, r.ID, gate)
+		}
+	}
+	if r.State != store.StateProposed {
+		return fmt.Sprintf("%s is %s; votes are closed.", r.ID, r.State), nil
+	}
+	if req.PlanHash != "" && req.PlanHash != r.PlanHash {
+		return fmt.Sprintf("The plan of %s changed since that message was posted, which voids earlier votes. Review the new plan and vote again.", r.ID), nil
+	}
+	if now := s.clock.Now(); !r.Policy.ExpiresAt.IsZero() && now.After(r.Policy.ExpiresAt) {
+		if _, err := s.expire(ctx, r.ID); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s expired at %s without enough approvals; propose again if it is still needed.", r.ID, r.Policy.ExpiresAt.UTC().Format(time.Kitchen)), nil
+	}
+	if req.Approve && r.Policy.ForbidSelf && who.User == r.Requester {
+		return fmt.Sprintf("You proposed %s, so your approval does not count; someone else must approve it.", r.ID), nil
+	}
+	groups, eligible, err := s.eligibleGroups(ctx, r.Policy, who.User)
+	if err != nil {
+		return "", err
+	}
+	if !eligible && !(who.User == r.Requester && !req.Approve) {
+		return fmt.Sprintf("You may not vote on %s: it needs %s.", r.ID, describeApprovers(r.Policy)), nil
+	}
+	v := store.Vote{RollbackID: r.ID, User: who.User, Approve: req.Approve, Reason: req.Reason, PlanHash: r.PlanHash,
+		Groups: groups, Counted: eligible, At: s.clock.Now()}
+	fresh, err := s.store.PutVote(ctx, v)
+	if err != nil {
+		return "", err
+	}
+	if !fresh {
+		return fmt.Sprintf("You already voted on %s.", r.ID), nil
+	}
+	action := "vote.approve"
+	if !req.Approve {
+		action = "vote.reject"
+	}
+	s.audit(ctx, who, action, r.ID, map[string]string{"plan_hash": r.PlanHash, "reason": req.Reason})
+	if !req.Approve {
+		return "", s.reject(ctx, who, r, req.Reason)
+	}
+	return "", s.afterApproval(ctx, who, r)
+}
+
+func (s *Service) reject(ctx context.Context, who Actor, r *store.Rollback, reason string) error {
+	r, err := s.transition(ctx, r.ID, store.StateRejected, []store.State{store.StateProposed}, func(r *store.Rollback) {
+		r.Outcome = fmt.Sprintf("rejected by %s: %s", who.User, reason)
+	})
+	if errors.Is(err, ErrBadTransition) {
+		return nil // someone else decided first
+	}
+	if err != nil {
+		return err
+	}
+	s.thread(ctx, r, voteNote(r, who.User, false, reason, s.clock.Now()))
+	s.finish(ctx, r)
+	return nil
+}
+
+// afterApproval posts the vote, and when quorum is reached approves and starts.
+func (s *Service) afterApproval(ctx context.Context, who Actor, r *store.Rollback) error {
+	votes, err := s.store.ListVotes(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	ok, missing := quorum(r.Policy, r.PlanHash, votes)
+	s.thread(ctx, r, voteNote(r, who.User, true, missing, s.clock.Now()))
+	if !ok {
+		s.refresh(ctx, r.ID)
+		return nil
+	}
+	var approvers []string
+	for _, v := range votes {
+		if v.Approve && v.Counted && v.PlanHash == r.PlanHash {
+			approvers = append(approvers, v.User)
+		}
+	}
+	r, err = s.transition(ctx, r.ID, store.StateApproved, []store.State{store.StateProposed}, func(r *store.Rollback) {
+		r.Approvers = approvers
+	})
+	if errors.Is(err, ErrBadTransition) {
+		return nil // another click reached quorum first
+	}
+	if err != nil {
+		return err
+	}
+	s.metrics.ApprovalLatency(r.DecidedAt.Sub(r.CreatedAt))
+	s.audit(ctx, Actor{User: "backout", From: "engine"}, "rollback.approved", r.ID, map[string]string{"approvers": strings.Join(approvers, ",")})
+	s.notePagerDuty(ctx, r, fmt.Sprintf("Rollback %s approved by %s.", r.ID, strings.Join(approvers, ", ")))
+	return s.start(ctx, r)
+}
+
+// expire ends a proposal whose approval window passed.
+func (s *Service) expire(ctx context.Context, id string) (*store.Rollback, error) {
+	r, err := s.transition(ctx, id, store.StateExpired, []store.State{store.StateProposed}, func(r *store.Rollback) {
+		r.Outcome = "expired without enough approvals"
+	})
+	if errors.Is(err, ErrBadTransition) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, Actor{User: "backout", From: "engine"}, "rollback.expired", id, nil)
+	s.thread(ctx, r, textMessage(fmt.Sprintf("⌛ %s expired at %s without enough approvals.", r.ID, r.Policy.ExpiresAt.UTC().Format("15:04Z"))))
+	s.finish(ctx, r)
+	return r, nil
+}
+
+// gateKey names one gate of one service's step.
+func gateKey(service, step string) string { return service + "/" + step }
+
+// openGate returns the key of a gate waiting for sign-off, if any.
+func openGate(r *store.Rollback) string {
+	for k, g := range r.Gates {
+		if !g.Passed {
+			return k
+		}
+	}
+	return ""
+}
+
+// SignGate records a sign-off on a mid-run gate.
+func (s *Service) SignGate(ctx context.Context, who Actor, id, key string) (string, error) {
+	r, err := s.store.GetRollback(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	g, ok := r.Gates[key]
+	if !ok || g.Passed {
+		return fmt.Sprintf("No gate of %s is waiting for sign-off.", id), nil
+	}
+	member, err := s.inGroup(ctx, who.User, g.Group)
+	if err != nil {
+		return "", err
+	}
+	if !member {
+		return fmt.Sprintf("The gate at %s needs sign-off from %s; you are not a member.", key, g.Group), nil
+	}
+	if r.Policy.ForbidSelf && who.User == r.Requester {
+		return fmt.Sprintf("You proposed %s, so your sign-off does not count at its gate.", id), nil
+	}
+	if slices.Contains(g.Signed, who.User) {
+		return "You already signed off this gate.", nil
+	}
+	_, err = s.update(ctx, id, func(r *store.Rollback) error {
+		g := r.Gates[key]
+		if !slices.Contains(g.Signed, who.User) {
+			g.Signed = append(g.Signed, who.User)
+		}
+		g.Passed = len(g.Signed) >= max(g.Min, 1)
+		r.Gates[key] = g
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	s.audit(ctx, who, "gate.signed", id, map[string]string{"gate": key, "group": g.Group})
+	s.thread(ctx, r, textMessage(fmt.Sprintf("🔓 <@%s> (%s) signed off the gate at %s at %s.", who.User, g.Group, key, s.clock.Now().UTC().Format("15:04:05Z"))))
+	s.engine.wake(id)
+	return "", nil
+}

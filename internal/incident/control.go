@@ -1,0 +1,209 @@
+package incident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/backout/backout/internal/store"
+)
+
+// mayAct reports whether user may steer rollback r (abort, resume, pause,
+// override): an eligible approver, an owner of a service in scope, a member
+// of the policy's override groups, or the requester.
+func (s *Service) mayAct(ctx context.Context, r *store.Rollback, user string) (bool, error) {
+	if user == r.Requester {
+		return true, nil
+	}
+	for _, c := range r.Services {
+		svc, _ := s.cfg.ServiceByName(c.Service)
+		if svc != nil && slices.Contains(svc.Owners, user) {
+			return true, nil
+		}
+		if svc != nil {
+			for _, g := range s.cfg.Policy(svc).Override {
+				if ok, err := s.inGroup(ctx, user, g); err != nil || ok {
+					return ok, err
+				}
+			}
+		}
+	}
+	_, eligible, err := s.eligibleGroups(ctx, r.Policy, user)
+	return eligible, err
+}
+
+func (s *Service) load(ctx context.Context, id string) (*store.Rollback, string, error) {
+	r, err := s.store.GetRollback(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Sprintf("There is no rollback %s.", id), nil
+	}
+	return r, "", err
+}
+
+// Override sets aside a failing blocking readiness check, with an audited reason.
+func (s *Service) Override(ctx context.Context, who Actor, id, checkName, reason string) (string, error) {
+	r, failure, err := s.load(ctx, id)
+	if err != nil || failure != "" {
+		return failure, err
+	}
+	if r.State != store.StateProposed && r.State != store.StateApproved {
+		return fmt.Sprintf("%s is %s; overrides apply before it runs.", id, r.State), nil
+	}
+	if strings.TrimSpace(reason) == "" {
+		return "An override needs a reason; it is audited.", nil
+	}
+	ok, err := s.mayAct(ctx, r, who.User)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return fmt.Sprintf("You may not override checks of %s: it needs %s.", id, describeApprovers(r.Policy)), nil
+	}
+	var match string
+	var failing []string
+	for _, c := range blockers(r) {
+		failing = append(failing, checkSlug(c.Name))
+		if strings.EqualFold(checkName, c.Name) || strings.EqualFold(checkName, checkSlug(c.Name)) {
+			match = c.Name
+		}
+	}
+	if match == "" {
+		if len(failing) == 0 {
+			return fmt.Sprintf("%s has no failing blocking check to override.", id), nil
+		}
+		return fmt.Sprintf("%q is not a failing blocking check of %s. Failing: %s.", checkName, id, strings.Join(failing, ", ")), nil
+	}
+	r, err = s.update(ctx, id, func(r *store.Rollback) error {
+		r.Overrides = append(r.Overrides, store.Override{Check: match, By: who.User, Reason: reason, At: s.clock.Now()})
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	s.audit(ctx, who, "override.readiness", id, map[string]string{"check": match, "reason": reason})
+	s.thread(ctx, r, textMessage(fmt.Sprintf("⚠️ <@%s> overrode the failing check *%s*: %s", who.User, match, reason)))
+	s.refresh(ctx, id)
+	if r.State == store.StateApproved {
+		return "", s.start(ctx, r)
+	}
+	return "", nil
+}
+
+// Abort stops a rollback: a proposal is withdrawn, a run is cancelled.
+func (s *Service) Abort(ctx context.Context, who Actor, id, reason string) (string, error) {
+	r, failure, err := s.load(ctx, id)
+	if err != nil || failure != "" {
+		return failure, err
+	}
+	ok, err := s.mayAct(ctx, r, who.User)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return fmt.Sprintf("You may not abort %s: ask its requester, an owner or an eligible approver.", id), nil
+	}
+	switch r.State {
+	case store.StateProposed:
+		return s.withdraw(ctx, who, r, reason)
+	case store.StateApproved, store.StateRunning, store.StateValidating, store.StateInterrupted:
+	default:
+		return fmt.Sprintf("%s is %s; there is nothing to abort.", id, r.State), nil
+	}
+	r, err = s.update(ctx, id, func(r *store.Rollback) error {
+		if r.State.Terminal() {
+			return fmt.Errorf("%w: %s already ended", ErrBadTransition, r.ID)
+		}
+		if r.AbortBy == "" {
+			r.AbortBy, r.AbortReason = who.User, reason
+		}
+		return nil
+	})
+	if errors.Is(err, ErrBadTransition) {
+		return fmt.Sprintf("%s already ended.", id), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	s.audit(ctx, who, "rollback.abort_requested", id, map[string]string{"reason": reason})
+	s.thread(ctx, r, textMessage(fmt.Sprintf("🛑 <@%s> asked to abort %s: %s", who.User, id, reason)))
+	// A run on this replica stops now; a run elsewhere sees the flag on its
+	// next lease renewal. With no run at all (approved, interrupted), end it here.
+	if !s.engine.cancel(id) {
+		if err := s.engine.abortIdle(ctx, id); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+// withdraw ends a proposal nobody approved yet.
+func (s *Service) withdraw(ctx context.Context, who Actor, r *store.Rollback, reason string) (string, error) {
+	r, err := s.transition(ctx, r.ID, store.StateRejected, []store.State{store.StateProposed}, func(r *store.Rollback) {
+		r.Outcome = fmt.Sprintf("withdrawn by %s: %s", who.User, reason)
+		r.AbortBy, r.AbortReason = who.User, reason
+	})
+	if errors.Is(err, ErrBadTransition) {
+		return fmt.Sprintf("%s was decided meanwhile.", r.ID), nil
+	}
+	if err != nil {
+		return "", err
+	}
+	s.audit(ctx, who, "rollback.withdrawn", r.ID, map[string]string{"reason": reason})
+	s.thread(ctx, r, textMessage(fmt.Sprintf("🛑 <@%s> withdrew %s: %s", who.User, r.ID, reason)))
+	s.finish(ctx, r)
+	return "", nil
+}
+
+// Resume continues an interrupted or paused rollback. For an interrupted
+// one, this is the person's say-so to re-run the step that was in flight.
+func (s *Service) Resume(ctx context.Context, who Actor, id string) (string, error) {
+	r, failure, err := s.load(ctx, id)
+	if err != nil || failure != "" {
+		return failure, err
+	}
+	ok, err := s.mayAct(ctx, r, who.User)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return fmt.Sprintf("You may not resume %s.", id), nil
+	}
+	switch {
+	case r.State == store.StateInterrupted:
+		s.audit(ctx, who, "rollback.resumed", id, nil)
+		return s.engine.resume(ctx, r, who)
+	case r.State == store.StateRunning && r.Paused:
+		if _, err := s.update(ctx, id, func(r *store.Rollback) error { r.Paused = false; return nil }); err != nil {
+			return "", err
+		}
+		s.audit(ctx, who, "rollback.unpaused", id, nil)
+		s.thread(ctx, r, textMessage(fmt.Sprintf("▶️ <@%s> resumed %s.", who.User, id)))
+		s.engine.wake(id)
+		return "", nil
+	}
+	return fmt.Sprintf("%s is %s; only an interrupted or paused rollback can be resumed.", id, r.State), nil
+}
+
+// Pause holds a running rollback before its next step.
+func (s *Service) Pause(ctx context.Context, who Actor, id string) (string, error) {
+	r, failure, err := s.load(ctx, id)
+	if err != nil || failure != "" {
+		return failure, err
+	}
+	ok, err := s.mayAct(ctx, r, who.User)
+	if err != nil || !ok {
+		return fmt.Sprintf("You may not pause %s.", id), err
+	}
+	if r.State != store.StateRunning || r.Paused {
+		return fmt.Sprintf("%s is %s; only a running rollback can be paused.", id, r.State), nil
+	}
+	if _, err := s.update(ctx, id, func(r *store.Rollback) error { r.Paused = true; return nil }); err != nil {
+		return "", err
+	}
+	s.audit(ctx, who, "rollback.paused", id, nil)
+	s.thread(ctx, r, textMessage(fmt.Sprintf("⏸️ <@%s> paused %s; steps already running finish, no new step starts until Resume.", who.User, id)))
+	s.refresh(ctx, id)
+	return "", nil
+}

@@ -1,0 +1,208 @@
+package incident
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/store"
+)
+
+// immutableArtifact matches references that cannot change under us: an image
+// pinned by digest, or a chart at a numbered revision ("chart@rev:12").
+var immutableArtifact = regexp.MustCompile(`@sha256:[a-f0-9]{64}$|@rev:\d+$`)
+
+// IsImmutable reports whether an artifact reference is pinned.
+func IsImmutable(artifact string) bool { return immutableArtifact.MatchString(artifact) }
+
+// DeployInput is what CI reports.
+type DeployInput struct {
+	Service       string `json:"service"`
+	Version       string `json:"version"`
+	Artifact      string `json:"artifact"`
+	ConfigVersion string `json:"config_version"`
+	Environment   string `json:"environment"`
+	Commit        string `json:"commit"`
+	DeployedBy    string `json:"deployed_by"`
+	URL           string `json:"url"`
+	Risk          string `json:"risk"`
+}
+
+// RecordDeploy stores a deploy. The failure string is for the caller (400);
+// err is a system fault (503).
+func (s *Service) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (*store.Deploy, string, error) {
+	svc, failure := s.service(in.Service)
+	if failure != "" {
+		return nil, failure, nil
+	}
+	var missing []string
+	if in.Version == "" {
+		missing = append(missing, "version")
+	}
+	if in.Artifact == "" {
+		missing = append(missing, "artifact")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Sprintf("missing required field(s): %s", strings.Join(missing, ", ")), nil
+	}
+	switch in.Risk {
+	case "", "low", "medium", "high":
+	default:
+		return nil, fmt.Sprintf("risk: unknown value %q (want low, medium or high)", in.Risk), nil
+	}
+	env := in.Environment
+	if env == "" {
+		env = svc.Environment
+	}
+	d := &store.Deploy{
+		Service: in.Service, Version: in.Version, Artifact: in.Artifact, ConfigVersion: in.ConfigVersion,
+		Environment: env, Commit: in.Commit, DeployedBy: in.DeployedBy, URL: in.URL, Risk: in.Risk,
+		At: s.clock.Now(), Mutable: !IsImmutable(in.Artifact),
+	}
+	if err := s.store.AddDeploy(ctx, d); err != nil {
+		return nil, "", fmt.Errorf("record deploy: %w", err)
+	}
+	s.audit(ctx, who, "deploy.recorded", d.Service, map[string]string{"version": d.Version, "artifact": d.Artifact, "id": d.ID})
+	return d, "", nil
+}
+
+// MarkGood marks a deploy known-good by hand.
+func (s *Service) MarkGood(ctx context.Context, who Actor, id string) (*store.Deploy, string, error) {
+	d, err := s.store.GetDeploy(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Sprintf("no deploy %q", id), nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("get deploy: %w", err)
+	}
+	d.Good, d.GoodAt = true, s.clock.Now()
+	if err := s.store.PutDeploy(ctx, d); err != nil {
+		return nil, "", fmt.Errorf("mark deploy good: %w", err)
+	}
+	s.audit(ctx, who, "deploy.marked_good", d.Service, map[string]string{"id": id, "version": d.Version})
+	return d, "", nil
+}
+
+// Deploys lists a service's deploys, newest first.
+func (s *Service) Deploys(ctx context.Context, service string, limit int) ([]*store.Deploy, error) {
+	return s.store.ListDeploys(ctx, service, limit)
+}
+
+// KnownGood reports whether deploys[i] (newest first) is known-good: marked
+// so by hand, or it lived for stable_after with no rollback against it.
+func (s *Service) KnownGood(deploys []*store.Deploy, i int, stableAfter time.Duration) bool {
+	d := deploys[i]
+	if d.Good {
+		return true
+	}
+	if d.Bad {
+		return false
+	}
+	end := s.clock.Now()
+	if i > 0 {
+		end = deploys[i-1].At
+	}
+	return end.Sub(d.At) >= stableAfter
+}
+
+// releaseOf converts a deploy to the release it installed.
+func releaseOf(d *store.Deploy) store.Release {
+	return store.Release{Version: d.Version, Artifact: d.Artifact, ConfigVersion: d.ConfigVersion,
+		Commit: d.Commit, DeployID: d.ID, DeployedAt: d.At}
+}
+
+// targets finds the current release and the one to go back to. The failure
+// is shown to the person who asked.
+func (s *Service) targets(ctx context.Context, service, version string, stableAfter time.Duration) (cur, target store.Release, failure string, err error) {
+	deploys, err := s.store.ListDeploys(ctx, service, 200)
+	if err != nil {
+		return cur, target, "", fmt.Errorf("list deploys: %w", err)
+	}
+	if len(deploys) == 0 {
+		return cur, target, fmt.Sprintf("No deploys of %s are recorded, so there is nothing to go back to. CI reports deploys to POST /api/v1/deploys (or `deploy %s <version>` in the console).", service, service), nil
+	}
+	cur = releaseOf(deploys[0])
+	if version != "" {
+		if version == cur.Version {
+			return cur, target, fmt.Sprintf("%s is already running %s.", service, version), nil
+		}
+		var known []string
+		for _, d := range deploys[1:] {
+			if d.Version == version {
+				return cur, releaseOf(d), "", nil
+			}
+			known = append(known, d.Version)
+		}
+		return cur, target, fmt.Sprintf("Version %s of %s is not in its deploy history (known: %s).", version, service, strings.Join(known, ", ")), nil
+	}
+	for i := 1; i < len(deploys); i++ {
+		if deploys[i].Version != cur.Version && s.KnownGood(deploys, i, stableAfter) {
+			return cur, releaseOf(deploys[i]), "", nil
+		}
+	}
+	return cur, target, fmt.Sprintf("No known-good release of %s before %s: none lived %s without a rollback. Name a version with `to <version>`, or mark one good (POST /api/v1/deploys/{id}/good).", service, cur.Version, stableAfter), nil
+}
+
+// markBad records that a rollback was proposed against a deploy, so it never
+// becomes known-good by age.
+func (s *Service) markBad(ctx context.Context, deployID string) {
+	if deployID == "" {
+		return
+	}
+	d, err := s.store.GetDeploy(ctx, deployID)
+	if err != nil {
+		s.log.WarnContext(ctx, "mark deploy bad: get", "deploy", deployID, "err", err)
+		return
+	}
+	if d.Bad {
+		return
+	}
+	d.Bad = true
+	if err := s.store.PutDeploy(ctx, d); err != nil {
+		s.log.WarnContext(ctx, "mark deploy bad: put", "deploy", deployID, "err", err)
+	}
+}
+
+// Freeze is a hold on deploys of a service.
+type Freeze struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+const (
+	blobFreeze   = "freeze"
+	blobIncident = "incident"
+)
+
+// SetFreeze closes a service's pipeline gate.
+func (s *Service) SetFreeze(ctx context.Context, who Actor, service, reason string) (string, error) {
+	if _, failure := s.service(service); failure != "" {
+		return failure, nil
+	}
+	b, _ := json.Marshal(Freeze{By: who.User, Reason: reason, At: s.clock.Now()})
+	if err := s.store.PutBlob(ctx, blobFreeze, service, b); err != nil {
+		return "", fmt.Errorf("freeze: %w", err)
+	}
+	s.audit(ctx, who, "service.frozen", service, map[string]string{"reason": reason})
+	return "", nil
+}
+
+// ClearFreeze opens a service's pipeline gate again.
+func (s *Service) ClearFreeze(ctx context.Context, who Actor, service string) (string, error) {
+	if _, failure := s.service(service); failure != "" {
+		return failure, nil
+	}
+	if _, err := s.store.GetBlob(ctx, blobFreeze, service); errors.Is(err, store.ErrNotFound) {
+		return fmt.Sprintf("%s is not frozen.", service), nil
+	}
+	if err := s.store.DeleteBlob(ctx, blobFreeze, service); err != nil {
+		return "", fmt.Errorf("unfreeze: %w", err)
+	}
+	s.audit(ctx, who, "service.unfrozen", service, nil)
+	return "", nil
+}

@@ -1,0 +1,233 @@
+package incident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/backout/backout/internal/store"
+)
+
+// driver runs one rollback on this replica while it holds the lease.
+type driver struct {
+	e         *Engine
+	s         *Service
+	id        string
+	lease     store.Lease
+	run       *run
+	resumedBy string
+
+	mu        sync.Mutex
+	r         *store.Rollback
+	done      map[string]string // service/step -> final kind (succeeded, skipped, failed)
+	completed []string          // service/step in order of successful completion
+	failed    []string          // service/step that failed
+}
+
+func (d *driver) load(ctx context.Context) error {
+	r, err := d.s.store.GetRollback(ctx, d.id)
+	if err != nil {
+		return err
+	}
+	events, err := d.s.store.ListSteps(ctx, d.id)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.r = r
+	d.done = map[string]string{}
+	d.completed = nil
+	for _, ev := range events {
+		key := ev.Service + "/" + ev.StepID
+		switch ev.Kind {
+		case store.StepSucceeded:
+			d.done[key] = ev.Kind
+			d.completed = append(d.completed, key)
+		case store.StepSkipped:
+			d.done[key] = ev.Kind
+		case store.StepCompensated:
+			d.done[key+"#compensated"] = ev.Kind
+		}
+	}
+	return nil
+}
+
+// drive runs every level of services, validates, and ends the rollback.
+func (d *driver) drive(ctx context.Context) {
+	s := d.s
+	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), d.lease) }()
+	if err := d.load(ctx); err != nil {
+		s.log.ErrorContext(ctx, "driver: load", "rollback", d.id, "err", err)
+		return
+	}
+	stopRenew := d.keepLease(ctx)
+	defer stopRenew()
+	s.refresh(ctx, d.id)
+
+	levels := map[int][]store.ServiceChange{}
+	maxLevel := 0
+	for _, c := range d.r.Services {
+		levels[c.Level] = append(levels[c.Level], c)
+		maxLevel = max(maxLevel, c.Level)
+	}
+	for level := 0; level <= maxLevel; level++ {
+		if len(levels[level]) == 0 {
+			continue
+		}
+		if failure := d.runLevel(ctx, levels[level], level == maxLevel); failure != "" {
+			d.stop(ctx, failure)
+			return
+		}
+	}
+	d.end(ctx, store.StateSucceeded, "succeeded: "+summaryLine(d.r))
+}
+
+// runLevel runs the services of one level in parallel, then validates them.
+func (d *driver) runLevel(ctx context.Context, changes []store.ServiceChange, last bool) string {
+	var wg sync.WaitGroup
+	failures := make([]string, len(changes))
+	for i, c := range changes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			failures[i] = d.runService(ctx, c)
+		}()
+	}
+	wg.Wait()
+	if f := joinNonEmpty(failures); f != "" {
+		return f
+	}
+	if ctx.Err() != nil {
+		return context.Cause(ctx).Error()
+	}
+	if last {
+		r, err := d.s.transition(ctx, d.id, store.StateValidating, []store.State{store.StateRunning}, nil)
+		if err != nil {
+			return "could not enter validation: " + err.Error()
+		}
+		d.setRecord(r)
+		d.s.refresh(ctx, d.id)
+	}
+	return d.validate(ctx, changes)
+}
+
+func joinNonEmpty(parts []string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func (d *driver) setRecord(r *store.Rollback) {
+	d.mu.Lock()
+	d.r = r
+	d.mu.Unlock()
+}
+
+// keepLease renews the lease and watches for an abort requested through
+// another replica; losing the lease stops the run at once.
+func (d *driver) keepLease(ctx context.Context) func() {
+	s := d.s
+	ttl := s.cfg.Engine.LeaseTTL.D()
+	ctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(max(ttl/3, 50*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			l, err := s.store.RenewLease(ctx, d.lease, ttl)
+			if errors.Is(err, store.ErrLeaseLost) {
+				d.run.cancel(errLeaseLost)
+				return
+			}
+			if err == nil {
+				d.mu.Lock()
+				d.lease = l
+				d.mu.Unlock()
+			}
+			if r, err := s.store.GetRollback(ctx, d.id); err == nil && r.AbortBy != "" {
+				d.run.cancel(errAborted)
+				return
+			}
+		}
+	}()
+	return func() { stop(); <-done }
+}
+
+// token is the current fencing token.
+func (d *driver) token() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lease.Token
+}
+
+// record persists a step event under the fencing token, then refreshes the
+// message: persisted before announced.
+func (d *driver) record(ctx context.Context, ev store.StepEvent) error {
+	ev.At = d.s.clock.Now()
+	ev.Output = truncateTail(ev.Output, 4000)
+	_, err := d.s.store.AppendStep(context.WithoutCancel(ctx), d.id, d.token(), ev)
+	if errors.Is(err, store.ErrStaleToken) {
+		d.run.cancel(errLeaseLost)
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("record step %s: %w", ev.StepID, err)
+	}
+	d.s.refresh(context.WithoutCancel(ctx), d.id)
+	return nil
+}
+
+// stop ends a run that did not succeed, according to why it stopped.
+func (d *driver) stop(ctx context.Context, failure string) {
+	bg := context.WithoutCancel(ctx)
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errShutdown):
+		d.s.interrupt(bg, d.id, "Backout shut down while it ran (it is safe to Resume)")
+	case errors.Is(cause, errLeaseLost):
+		d.s.log.WarnContext(bg, "driver: lease lost, stopping", "rollback", d.id)
+	case errors.Is(cause, errAborted):
+		r, _ := d.s.store.GetRollback(bg, d.id)
+		d.compensate(bg, "aborted")
+		reason := "aborted"
+		if r != nil {
+			reason = fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason)
+		}
+		d.end(bg, store.StateAborted, reason)
+	default:
+		d.end(bg, store.StateFailed, "failed: "+failure)
+	}
+}
+
+// end moves the rollback to a final state and closes the loop.
+func (d *driver) end(ctx context.Context, state store.State, outcome string) {
+	r, err := d.s.transition(ctx, d.id, state, []store.State{store.StateRunning, store.StateValidating, store.StateInterrupted, store.StateApproved}, func(r *store.Rollback) {
+		r.Outcome = outcome
+	})
+	if err != nil {
+		d.s.log.ErrorContext(ctx, "driver: end", "rollback", d.id, "state", state, "err", err)
+		return
+	}
+	d.s.audit(ctx, Actor{User: "backout", From: "engine:" + d.s.replica}, "rollback."+string(state), d.id, map[string]string{"outcome": outcome})
+	d.s.finish(ctx, r)
+}
+
+func truncateTail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "[…]\n" + s[len(s)-n:]
+}

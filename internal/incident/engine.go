@@ -1,0 +1,293 @@
+package incident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/backout/backout/internal/store"
+)
+
+// Causes of a run's cancellation; the run records each differently.
+var (
+	errAborted   = errors.New("aborted by a person")
+	errShutdown  = errors.New("backout is shutting down")
+	errLeaseLost = errors.New("lease lost: another replica drives this rollback")
+)
+
+// Engine drives approved rollbacks through their steps. Runs belong to the
+// engine (not to the request that approved them) and stop with it.
+type Engine struct {
+	s *Service
+
+	mu   sync.Mutex
+	base context.Context
+	runs map[string]*run
+	wg   sync.WaitGroup
+}
+
+type run struct {
+	cancel context.CancelCauseFunc
+	wakeCh chan struct{}
+}
+
+func newEngine(s *Service) *Engine {
+	return &Engine{s: s, runs: map[string]*run{}, base: context.Background()}
+}
+
+// Run recovers orphaned rollbacks and performs periodic duties until ctx
+// ends; then it stops every run on this replica, leaving each resumable.
+func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	e.base = ctx
+	e.mu.Unlock()
+	ttl := e.s.cfg.Engine.LeaseTTL.D()
+	tick := time.NewTicker(max(ttl/3, 100*time.Millisecond))
+	defer tick.Stop()
+	for {
+		e.s.Tick(ctx)
+		select {
+		case <-ctx.Done():
+			e.stopAll()
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// Wait blocks until every run on this replica has stopped.
+func (e *Engine) Wait() { e.wg.Wait() }
+
+func (e *Engine) stopAll() {
+	e.mu.Lock()
+	for _, r := range e.runs {
+		r.cancel(errShutdown)
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+}
+
+// Active reports how many rollbacks this replica is driving.
+func (e *Engine) Active() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.runs)
+}
+
+// cancel aborts a run on this replica; false when it is not running here.
+func (e *Engine) cancel(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.runs[id]
+	if ok {
+		r.cancel(errAborted)
+	}
+	return ok
+}
+
+// wake tells a run to re-read its record (a gate was signed, pause lifted).
+func (e *Engine) wake(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.runs[id]; ok {
+		select {
+		case r.wakeCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// start checks readiness again and launches an approved rollback.
+func (s *Service) start(ctx context.Context, r *store.Rollback) error {
+	res, err := s.readiness(ctx, r)
+	if err != nil {
+		return err
+	}
+	r, err = s.update(ctx, r.ID, func(r *store.Rollback) error { r.Readiness = res; return nil })
+	if err != nil {
+		return err
+	}
+	if b := blockers(r); len(b) > 0 {
+		var lines []string
+		for _, c := range b {
+			lines = append(lines, fmt.Sprintf("• *%s* (%s): %s — `/rollback override %s %s <reason>`", c.Name, c.Service, c.Reason, r.ID, checkSlug(c.Name)))
+		}
+		s.thread(ctx, r, textMessage(fmt.Sprintf("⛔ %s is approved but blocked by failing readiness checks:\n%s", r.ID, strings.Join(lines, "\n"))))
+		s.refresh(ctx, r.ID)
+		return nil
+	}
+	return s.engine.launch(ctx, r, store.StateApproved, "")
+}
+
+// launch takes the lease and starts driving r from state `from`.
+func (e *Engine) launch(ctx context.Context, r *store.Rollback, from store.State, resumedBy string) error {
+	s := e.s
+	ttl := s.cfg.Engine.LeaseTTL.D()
+	lease, err := s.store.AcquireLease(ctx, store.LeaseName(r.ID), s.replica, ttl)
+	if errors.Is(err, store.ErrLeaseHeld) {
+		return nil // another replica drives it
+	}
+	if err != nil {
+		return fmt.Errorf("lease %s: %w", r.ID, err)
+	}
+	r, err = s.transition(ctx, r.ID, store.StateRunning, []store.State{from}, func(r *store.Rollback) { r.Paused = false })
+	if errors.Is(err, ErrBadTransition) {
+		_ = s.store.ReleaseLease(ctx, lease)
+		return nil
+	}
+	if err != nil {
+		_ = s.store.ReleaseLease(ctx, lease)
+		return err
+	}
+	s.audit(ctx, Actor{User: "backout", From: "engine:" + s.replica}, "rollback.started", r.ID, map[string]string{"token": fmt.Sprint(lease.Token), "resumed_by": resumedBy})
+	if resumedBy == "" {
+		s.thread(ctx, r, textMessage(fmt.Sprintf("🚀 %s started at %s.", r.ID, s.clock.Now().UTC().Format("15:04:05Z"))))
+		s.notePagerDuty(ctx, r, fmt.Sprintf("Rollback %s started: %s.", r.ID, summaryLine(r)))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	runCtx, cancel := context.WithCancelCause(e.base)
+	rn := &run{cancel: cancel, wakeCh: make(chan struct{}, 1)}
+	e.runs[r.ID] = rn
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer func() {
+			e.mu.Lock()
+			delete(e.runs, r.ID)
+			e.mu.Unlock()
+			cancel(nil)
+		}()
+		d := &driver{e: e, s: s, id: r.ID, lease: lease, run: rn, resumedBy: resumedBy}
+		d.drive(runCtx)
+	}()
+	return nil
+}
+
+// resume restarts an interrupted rollback on a person's say-so.
+func (e *Engine) resume(ctx context.Context, r *store.Rollback, who Actor) (string, error) {
+	steps, err := e.s.store.ListSteps(ctx, r.ID)
+	if err != nil {
+		return "", err
+	}
+	inflight := inFlight(steps)
+	msg := fmt.Sprintf("▶️ <@%s> resumed %s.", who.User, r.ID)
+	if len(inflight) > 0 {
+		msg += fmt.Sprintf(" On their say-so, step(s) %s, in flight when Backout stopped, run again.", strings.Join(inflight, ", "))
+	}
+	e.s.thread(ctx, r, textMessage(msg))
+	if err := e.launch(ctx, r, store.StateInterrupted, who.User); err != nil {
+		return "", err
+	}
+	return "", nil
+}
+
+// abortIdle ends a rollback that is not being driven anywhere (approved but
+// blocked, or interrupted): nothing runs, so it can end at once, after
+// compensating completed steps where the runbook asks for it.
+func (e *Engine) abortIdle(ctx context.Context, id string) error {
+	s := e.s
+	r, err := s.store.GetRollback(ctx, id)
+	if err != nil {
+		return err
+	}
+	if r.State == store.StateRunning || r.State == store.StateValidating {
+		l, err := s.store.GetLease(ctx, store.LeaseName(id))
+		if err == nil && l.Expires.After(s.clock.Now()) {
+			return nil // driven by another replica: it sees AbortBy on renewal
+		}
+	}
+	lease, err := s.store.AcquireLease(ctx, store.LeaseName(id), s.replica, s.cfg.Engine.LeaseTTL.D())
+	if errors.Is(err, store.ErrLeaseHeld) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
+	d := &driver{e: e, s: s, id: id, lease: lease, run: &run{wakeCh: make(chan struct{}, 1)}}
+	if r.State == store.StateInterrupted {
+		if err := d.load(ctx); err != nil {
+			return err
+		}
+		d.compensate(ctx, "aborted")
+	}
+	d.end(ctx, store.StateAborted, fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason))
+	return nil
+}
+
+// inFlight lists steps that started and never recorded an end.
+func inFlight(events []store.StepEvent) []string {
+	open := map[string]bool{}
+	var order []string
+	for _, ev := range events {
+		key := ev.Service + "/" + ev.StepID
+		switch ev.Kind {
+		case store.StepStarted:
+			if !open[key] {
+				order = append(order, key)
+			}
+			open[key] = true
+		case store.StepSucceeded, store.StepFailed, store.StepSkipped, store.StepInterrupted, store.StepRetrying:
+			open[key] = false
+		}
+	}
+	var out []string
+	for _, k := range order {
+		if open[k] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// recoverOrphans marks rollbacks whose driver died as interrupted.
+func (s *Service) recoverOrphans(ctx context.Context) {
+	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{States: []store.State{store.StateRunning, store.StateValidating}})
+	if err != nil {
+		s.log.WarnContext(ctx, "recovery: list rollbacks", "err", err)
+		return
+	}
+	for _, r := range rs {
+		l, err := s.store.GetLease(ctx, store.LeaseName(r.ID))
+		if err == nil && l.Expires.After(s.clock.Now()) {
+			continue // someone drives it
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		s.interrupt(ctx, r.ID, "its driver stopped (process died or lost the store)")
+	}
+}
+
+// interrupt fences out the old driver and marks the rollback interrupted.
+func (s *Service) interrupt(ctx context.Context, id, why string) {
+	lease, err := s.store.AcquireLease(ctx, store.LeaseName(id), s.replica, s.cfg.Engine.LeaseTTL.D())
+	if err != nil {
+		return // another replica is on it
+	}
+	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
+	steps, err := s.store.ListSteps(ctx, id)
+	if err != nil {
+		return
+	}
+	for _, key := range inFlight(steps) {
+		svc, step, _ := strings.Cut(key, "/")
+		_, _ = s.store.AppendStep(ctx, id, lease.Token, store.StepEvent{Service: svc, StepID: step, Kind: store.StepInterrupted,
+			At: s.clock.Now(), Error: "outcome unknown: " + why})
+	}
+	r, err := s.transition(ctx, id, store.StateInterrupted, []store.State{store.StateRunning, store.StateValidating}, nil)
+	if err != nil {
+		return
+	}
+	s.audit(ctx, Actor{User: "backout", From: "engine:" + s.replica}, "rollback.interrupted", id, map[string]string{"why": why})
+	msg := fmt.Sprintf("⚠️ %s was interrupted: %s.", id, why)
+	if f := inFlight(steps); len(f) > 0 {
+		msg += fmt.Sprintf(" Step(s) %s had started and never finished; they are not re-run unless you press Resume.", strings.Join(f, ", "))
+	}
+	s.thread(ctx, r, textMessage(msg+" Resume or Abort?"))
+	s.refresh(ctx, id)
+}

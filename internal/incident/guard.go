@@ -1,0 +1,122 @@
+package incident
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/backout/backout/internal/store"
+)
+
+var openStates = []store.State{store.StateProposed, store.StateApproved, store.StateRunning,
+	store.StateValidating, store.StateInterrupted}
+
+// openRollback returns the open (non-terminal) rollback covering service, if any.
+func (s *Service) openRollback(ctx context.Context, service string) (*store.Rollback, error) {
+	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: service, States: openStates})
+	if err != nil {
+		return nil, fmt.Errorf("list open rollbacks: %w", err)
+	}
+	for _, r := range rs {
+		if !r.Drill {
+			return r, nil
+		}
+	}
+	return nil, nil
+}
+
+// thrashGuard says why an automatic proposal for service must not be made
+// now, or "" when it may.
+func (s *Service) thrashGuard(ctx context.Context, service string) (string, error) {
+	open, err := s.openRollback(ctx, service)
+	if err != nil {
+		return "", err
+	}
+	if open != nil {
+		return fmt.Sprintf("%s is already open for %s", open.ID, service), nil
+	}
+	svc, failure := s.service(service)
+	if failure != "" {
+		return failure, nil
+	}
+	recent, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: service, Since: s.clock.Now().Add(-svc.Cooldown.D() * 2), Limit: 20})
+	if err != nil {
+		return "", fmt.Errorf("list recent rollbacks: %w", err)
+	}
+	for _, r := range recent {
+		if r.Drill || r.EndedAt.IsZero() {
+			continue
+		}
+		if until := r.EndedAt.Add(svc.Cooldown.D()); s.clock.Now().Before(until) {
+			return fmt.Sprintf("%s ended %s ago; %s's cooldown runs until %s", r.ID,
+				s.clock.Now().Sub(r.EndedAt).Round(1e9), service, until.UTC().Format("15:04:05Z")), nil
+		}
+	}
+	return "", nil
+}
+
+// openIncident is a PagerDuty or Alertmanager incident that holds a service.
+type openIncident struct {
+	Source     string `json:"source"`
+	IncidentID string `json:"incident_id"`
+	Summary    string `json:"summary"`
+}
+
+// GateResult answers a pipeline: may it roll out?
+type GateResult struct {
+	Open   bool   `json:"open"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// PipelineGate is closed while a rollback, an open incident or a freeze
+// holds the service or any service it depends on.
+func (s *Service) PipelineGate(ctx context.Context, service string) (GateResult, string, error) {
+	if _, failure := s.service(service); failure != "" {
+		return GateResult{}, failure, nil
+	}
+	for _, name := range s.withDependencies(service) {
+		if b, err := s.store.GetBlob(ctx, blobFreeze, name); err == nil {
+			var f Freeze
+			_ = json.Unmarshal(b, &f)
+			return GateResult{Reason: fmt.Sprintf("%s is frozen by %s: %s", name, f.By, f.Reason)}, "", nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return GateResult{}, "", fmt.Errorf("read freeze: %w", err)
+		}
+		open, err := s.openRollback(ctx, name)
+		if err != nil {
+			return GateResult{}, "", err
+		}
+		if open != nil {
+			return GateResult{Reason: fmt.Sprintf("rollback %s of %s is %s", open.ID, name, open.State)}, "", nil
+		}
+		if b, err := s.store.GetBlob(ctx, blobIncident, name); err == nil {
+			var inc openIncident
+			_ = json.Unmarshal(b, &inc)
+			return GateResult{Reason: fmt.Sprintf("%s has an open %s incident %s: %s", name, inc.Source, inc.IncidentID, inc.Summary)}, "", nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return GateResult{}, "", fmt.Errorf("read incident: %w", err)
+		}
+	}
+	return GateResult{Open: true}, "", nil
+}
+
+// withDependencies lists service and everything it depends on, transitively.
+func (s *Service) withDependencies(service string) []string {
+	var out []string
+	var visit func(string)
+	visit = func(name string) {
+		if slices.Contains(out, name) {
+			return
+		}
+		out = append(out, name)
+		if svc, ok := s.cfg.ServiceByName(name); ok {
+			for _, d := range svc.DependsOn {
+				visit(d)
+			}
+		}
+	}
+	visit(service)
+	return out
+}

@@ -1,0 +1,26 @@
+package incident
+
+import "time"
+
+// Metrics receives lifecycle measurements (internal/metrics implements it
+// with Prometheus collectors).
+type Metrics interface {
+	RollbackEnded(service, trigger, outcome string)
+	Phase(phase string, d time.Duration)
+	ApprovalLatency(d time.Duration)
+	StepResult(executor, result string)
+	ValidationOutcome(check, outcome string)
+	DrillEnded(service string, succeeded bool)
+	ProposalSuppressed(reason string)
+}
+
+// NoopMetrics discards measurements.
+type NoopMetrics struct{}
+
+func (NoopMetrics) RollbackEnded(string, string, string) {}
+func (NoopMetrics) Phase(string, time.Duration)          {}
+func (NoopMetrics) ApprovalLatency(time.Duration)        {}
+func (NoopMetrics) StepResult(string, string)            {}
+func (NoopMetrics) ValidationOutcome(string, string)     {}
+func (NoopMetrics) DrillEnded(string, bool)              {}
+func (NoopMetrics) ProposalSuppressed(string)            {}

@@ -1,0 +1,176 @@
+package incident
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/check"
+	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/yamlx"
+)
+
+type yamlxNode = yamlx.Node
+
+// EndHook is told when a rollback reaches a final state (post-mortems,
+// drill scorecards). Hooks must not block for long.
+type EndHook interface {
+	RollbackEnded(ctx context.Context, r *store.Rollback)
+}
+
+// AddEndHook registers a hook; call before serving.
+func (s *Service) AddEndHook(h EndHook) { s.endHooks = append(s.endHooks, h) }
+
+func textMessage(text string) chat.Message {
+	return chat.Message{Text: text, Sections: []chat.Section{{Text: text}}}
+}
+
+// announce posts the proposal and remembers where.
+func (s *Service) announce(ctx context.Context, r *store.Rollback) (*store.Rollback, error) {
+	msg := s.proposalView(ctx, r)
+	msg.Mentions = s.stakeholders(ctx, r)
+	ref, err := s.poster.Post(ctx, chat.Ref{Channel: r.Channel}, msg)
+	if err != nil {
+		// The proposal is stored and visible through status; a chat outage
+		// must not lose it.
+		s.log.ErrorContext(ctx, "post proposal", "rollback", r.ID, "err", err)
+		return r, nil
+	}
+	return s.update(ctx, r.ID, func(r *store.Rollback) error {
+		r.Channel, r.MessageTS = ref.Channel, ref.TS
+		return nil
+	})
+}
+
+// stakeholders are the owners of every service and who is on call.
+func (s *Service) stakeholders(ctx context.Context, r *store.Rollback) []string {
+	var out []string
+	for _, c := range r.Services {
+		svc, _ := s.cfg.ServiceByName(c.Service)
+		out = union(out, svc.Owners)
+		for _, pd := range svc.PagerDutyServices {
+			people, err := s.pager.OnCall(ctx, pd)
+			if err != nil {
+				s.log.WarnContext(ctx, "on-call lookup failed", "pagerduty_service", pd, "err", err)
+				continue
+			}
+			for _, p := range people {
+				if p.SlackID != "" {
+					out = union(out, []string{p.SlackID})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// refresh re-renders the proposal message in place.
+func (s *Service) refresh(ctx context.Context, id string) {
+	r, err := s.store.GetRollback(ctx, id)
+	if err != nil || r.MessageTS == "" {
+		return
+	}
+	if err := s.poster.Update(ctx, chat.Ref{Channel: r.Channel, TS: r.MessageTS}, s.proposalView(ctx, r)); err != nil {
+		s.log.WarnContext(ctx, "update proposal message", "rollback", id, "err", err)
+	}
+}
+
+// thread posts a note in the rollback's thread.
+func (s *Service) thread(ctx context.Context, r *store.Rollback, msg chat.Message) {
+	s.threadMessage(ctx, r, msg)
+}
+
+func (s *Service) threadMessage(ctx context.Context, r *store.Rollback, msg chat.Message) {
+	if r == nil {
+		return
+	}
+	if _, err := s.poster.Post(ctx, chat.Ref{Channel: r.Channel, Thread: r.MessageTS}, msg); err != nil {
+		s.log.WarnContext(ctx, "post in thread", "rollback", r.ID, "err", err)
+	}
+}
+
+// notePagerDuty adds a note to the triggering incident, best effort.
+func (s *Service) notePagerDuty(ctx context.Context, r *store.Rollback, text string) {
+	if r.Trigger.Source != "pagerduty" || r.Trigger.IncidentID == "" {
+		return
+	}
+	if err := s.pager.Note(ctx, r.Trigger.IncidentID, text); err != nil {
+		s.log.WarnContext(ctx, "pagerduty note failed", "incident", r.Trigger.IncidentID, "err", err)
+	}
+}
+
+// finish closes the loop once a rollback reached a final state.
+func (s *Service) finish(ctx context.Context, r *store.Rollback) {
+	s.refresh(ctx, r.ID)
+	trigger := r.Trigger.Kind
+	if r.Drill {
+		trigger = "drill"
+	}
+	for _, c := range r.Services {
+		s.metrics.RollbackEnded(c.Service, trigger, string(r.State))
+	}
+	for _, p := range phases(r) {
+		s.metrics.Phase(p.Name, p.Duration)
+	}
+	s.threadMessage(ctx, r, summaryView(r))
+	if !r.Drill {
+		for _, c := range r.Services {
+			if svc, ok := s.cfg.ServiceByName(c.Service); ok && svc.SupportChannel != "" {
+				if _, err := s.poster.Post(ctx, chat.Ref{Channel: svc.SupportChannel}, supportView(r)); err != nil {
+					s.log.WarnContext(ctx, "post to support channel", "channel", svc.SupportChannel, "err", err)
+				}
+			}
+		}
+	}
+	s.notePagerDuty(ctx, r, fmt.Sprintf("Rollback %s ended: %s.", r.ID, r.State))
+	if r.State == store.StateSucceeded && s.cfg.PagerDuty.ResolveOnSuccess && r.Trigger.Source == "pagerduty" && r.Trigger.IncidentID != "" {
+		if err := s.pager.Resolve(ctx, r.Trigger.IncidentID); err != nil {
+			s.log.WarnContext(ctx, "pagerduty resolve failed", "incident", r.Trigger.IncidentID, "err", err)
+		}
+	}
+	if r.State == store.StateFailed && !r.Drill && len(r.Validation) > 0 {
+		details := map[string]string{"rollback": r.ID, "outcome": r.Outcome}
+		if err := s.pager.Page(ctx, "backout-"+r.ID+"-validation", fmt.Sprintf("Rollback %s failed validation: %s", r.ID, summaryLine(r)), "critical", details); err != nil {
+			s.log.WarnContext(ctx, "pagerduty page failed", "rollback", r.ID, "err", err)
+		}
+	}
+	for _, h := range s.endHooks {
+		h.RollbackEnded(ctx, r)
+	}
+}
+
+// Phase is how long one part of a rollback took.
+type Phase struct {
+	Name     string
+	Duration time.Duration
+}
+
+// phases measures detect, propose, approve, execute and validate.
+func phases(r *store.Rollback) []Phase {
+	var out []Phase
+	add := func(name string, from, to time.Time) {
+		if !from.IsZero() && !to.IsZero() && !to.Before(from) {
+			out = append(out, Phase{name, to.Sub(from)})
+		}
+	}
+	if r.Trigger.Kind != "person" && r.Trigger.Kind != "drill" {
+		add("detect", r.Trigger.At, r.CreatedAt)
+	}
+	add("approve", r.CreatedAt, r.DecidedAt)
+	if !r.ValidatingAt.IsZero() {
+		add("execute", r.StartedAt, r.ValidatingAt)
+		add("validate", r.ValidatingAt, r.EndedAt)
+	} else {
+		add("execute", r.StartedAt, r.EndedAt)
+	}
+	add("total", r.CreatedAt, r.EndedAt)
+	return out
+}
+
+// Phases exposes phase durations for reports and post-mortems.
+func Phases(r *store.Rollback) []Phase { return phases(r) }
+
+func checkRequestBase(s *Service, r *store.Rollback, c store.ServiceChange) check.Request {
+	return check.Request{Service: c.Service, Now: s.clock.Now(), BaselineEnd: c.Current.DeployedAt, TargetVersion: c.Target.Version, Env: s.env}
+}

@@ -1,0 +1,280 @@
+package incident
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/version"
+)
+
+// PlanRequest asks for the plan of a rollback.
+type PlanRequest struct {
+	Services  []string
+	Release   string
+	Version   string // only with one service
+	Drill     bool
+	DrillMode string
+	Rollback  runbook.RollbackInfo
+}
+
+// scopeServices resolves the services a request covers.
+func (s *Service) scopeServices(req PlanRequest) ([]string, string, string) {
+	if req.Release != "" {
+		members, ok := s.cfg.Releases[req.Release]
+		if !ok {
+			names := slices.Sorted(maps.Keys(s.cfg.Releases))
+			return nil, "", fmt.Sprintf("Unknown release %q. Known releases: %s.", req.Release, strings.Join(names, ", "))
+		}
+		return members, "release", ""
+	}
+	if len(req.Services) == 0 {
+		return nil, "", "Name a service."
+	}
+	seen := map[string]bool{}
+	for _, name := range req.Services {
+		if seen[name] {
+			return nil, "", fmt.Sprintf("%s is named twice.", name)
+		}
+		seen[name] = true
+		if _, failure := s.service(name); failure != "" {
+			return nil, "", failure
+		}
+	}
+	if len(req.Services) > 1 {
+		if req.Version != "" {
+			return nil, "", "`to <version>` applies to one service; propose the others separately or use a release."
+		}
+		return req.Services, "services", ""
+	}
+	return req.Services, "service", ""
+}
+
+// Plan builds the plan of a rollback without storing anything. The failure
+// is for the person who asked; err is a system fault.
+func (s *Service) Plan(ctx context.Context, req PlanRequest) ([]store.ServiceChange, string, string, error) {
+	names, scope, failure := s.scopeServices(req)
+	if failure != "" {
+		return nil, "", failure, nil
+	}
+	levels, failure := s.levels(names)
+	if failure != "" {
+		return nil, "", failure, nil
+	}
+	var changes []store.ServiceChange
+	for _, name := range names {
+		svc, _ := s.cfg.ServiceByName(name)
+		cur, target, failure, err := s.targets(ctx, name, req.Version, svc.StableAfter.D())
+		if err != nil || failure != "" {
+			return nil, "", failure, err
+		}
+		change, failure, err := s.planService(ctx, svc, cur, target, levels[name], req)
+		if err != nil || failure != "" {
+			return nil, "", failure, err
+		}
+		changes = append(changes, change)
+	}
+	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Level < changes[j].Level })
+	if failure := s.checkCompatibility(changes); failure != "" {
+		return nil, "", failure, nil
+	}
+	return changes, scope, "", nil
+}
+
+// levels orders services in scope: a service's level is one more than the
+// highest level of the in-scope services it depends on.
+func (s *Service) levels(names []string) (map[string]int, string) {
+	in := map[string]bool{}
+	for _, n := range names {
+		in[n] = true
+	}
+	levels := map[string]int{}
+	var visit func(string, []string) (int, string)
+	visit = func(n string, path []string) (int, string) {
+		if slices.Contains(path, n) {
+			return 0, "services depend on each other in a cycle: " + strings.Join(append(path, n), " -> ")
+		}
+		if l, ok := levels[n]; ok {
+			return l, ""
+		}
+		svc, _ := s.cfg.ServiceByName(n)
+		level := 0
+		for _, d := range svc.DependsOn {
+			if !in[d] {
+				continue
+			}
+			l, failure := visit(d, append(path, n))
+			if failure != "" {
+				return 0, failure
+			}
+			level = max(level, l+1)
+		}
+		levels[n] = level
+		return level, ""
+	}
+	for _, n := range names {
+		if _, failure := visit(n, nil); failure != "" {
+			return nil, failure
+		}
+	}
+	return levels, ""
+}
+
+// checkCompatibility refuses an order in which a service would talk to a
+// peer version it declared incompatible: while peer P is back at its target
+// and service X has not gone back (or never will), X's constraint on P must
+// hold.
+func (s *Service) checkCompatibility(changes []store.ServiceChange) string {
+	byName := map[string]store.ServiceChange{}
+	for _, c := range changes {
+		byName[c.Service] = c
+	}
+	var problems []string
+	for _, x := range s.cfg.Services {
+		for _, peer := range slices.Sorted(maps.Keys(x.CompatibleWith)) {
+			p, inScope := byName[peer]
+			if !inScope || peer == x.Name {
+				continue
+			}
+			if xc, xIn := byName[x.Name]; xIn && xc.Level <= p.Level {
+				continue // x goes back first or together; its old requirements are its own
+			}
+			cons, err := version.ParseConstraint(x.CompatibleWith[peer])
+			if err != nil {
+				continue // lint reports it
+			}
+			v, err := version.Parse(p.Target.Version)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("cannot compare %s version %q with %s's constraint %s", peer, p.Target.Version, x.Name, cons))
+				continue
+			}
+			if !cons.Allows(v) {
+				when := "stays on its current version"
+				if _, xIn := byName[x.Name]; xIn {
+					when = "goes back only after it"
+				}
+				problems = append(problems, fmt.Sprintf("%s needs %s %s, but the plan takes %s to %s while %s %s",
+					x.Name, peer, cons, peer, p.Target.Version, x.Name, when))
+			}
+		}
+	}
+	if len(problems) == 0 {
+		return ""
+	}
+	return "Refused: this order would break a compatibility constraint:\n• " + strings.Join(problems, "\n• ") +
+		"\nInclude the dependent service in the rollback, or choose a target version that satisfies it."
+}
+
+// params merges runbook defaults, the service's params and drill params.
+func (s *Service) params(rb *runbook.Runbook, svc *config.Service, drill bool) (map[string]string, string) {
+	out := map[string]string{}
+	for name, p := range rb.Params {
+		if p.Default != "" {
+			out[name] = p.Default
+		}
+	}
+	maps.Copy(out, svc.Params)
+	if drill {
+		if rb.Drill != nil {
+			maps.Copy(out, rb.Drill.Params)
+		}
+		if svc.Drill != nil {
+			maps.Copy(out, svc.Drill.Params)
+		}
+	}
+	for name, p := range rb.Params {
+		if _, ok := out[name]; p.Required && !ok {
+			return nil, fmt.Sprintf("Runbook %s needs param %q for %s: set services.%s.params.%s in the config.", rb.Name, name, svc.Name, svc.Name, name)
+		}
+	}
+	return out, ""
+}
+
+// templateContext builds what a service's runbook templates see.
+func (s *Service) templateContext(svc *config.Service, c store.ServiceChange, rb runbook.RollbackInfo, drill bool, drillMode string) runbook.Context {
+	env := svc.Environment
+	if drill && svc.Drill != nil && svc.Drill.Environment != "" {
+		env = svc.Drill.Environment
+	}
+	rel := func(r store.Release) runbook.Release {
+		return runbook.Release{Version: r.Version, Artifact: r.Artifact, ConfigVersion: r.ConfigVersion, Commit: r.Commit}
+	}
+	return runbook.Context{
+		Service:  runbook.ServiceInfo{Name: svc.Name, Environment: env, Channel: svc.Channel},
+		Target:   rel(c.Target),
+		Current:  rel(c.Current),
+		Params:   c.Params,
+		Rollback: rb,
+		Drill:    runbook.DrillInfo{Enabled: drill, Mode: drillMode, Environment: env},
+	}
+}
+
+func (s *Service) planService(ctx context.Context, svc *config.Service, cur, target store.Release, level int, req PlanRequest) (store.ServiceChange, string, error) {
+	rb, ok := s.runbooks[svc.Runbook]
+	if !ok {
+		return store.ServiceChange{}, fmt.Sprintf("Runbook %q of %s is not loaded; run `bot lint`.", svc.Runbook, svc.Name), nil
+	}
+	params, failure := s.params(rb, svc, req.Drill)
+	if failure != "" {
+		return store.ServiceChange{}, failure, nil
+	}
+	change := store.ServiceChange{Service: svc.Name, Current: cur, Target: target, Runbook: rb.Name,
+		Params: params, Level: level, DependsOn: svc.DependsOn}
+	tctx := s.templateContext(svc, change, req.Rollback, req.Drill, req.DrillMode)
+	for _, st := range rb.Steps {
+		ps := store.PlannedStep{ID: st.ID, Title: st.Title(), Uses: st.Uses, Needs: st.Needs, Idempotent: st.Idempotent}
+		if st.Gate != nil {
+			ps.Gate = st.Gate.Group
+		}
+		if st.If != "" {
+			v, err := runbook.Render(st.If, tctx)
+			if err != nil {
+				return store.ServiceChange{}, fmt.Sprintf("Step %s of runbook %s: %v", st.ID, rb.Name, err), nil
+			}
+			ps.Skipped = !runbook.Truthy(v)
+		}
+		if st.Uses != "" {
+			preview, failure := s.preview(ctx, svc.Name, st, tctx, req.Drill)
+			if failure != "" {
+				return store.ServiceChange{}, failure, nil
+			}
+			ps.Preview = preview
+		}
+		change.Steps = append(change.Steps, ps)
+	}
+	return change, "", nil
+}
+
+func (s *Service) preview(ctx context.Context, service string, st runbook.Step, tctx runbook.Context, drill bool) (string, string) {
+	ex, err := s.executors.Get(st.Uses)
+	if err != nil {
+		return "", fmt.Sprintf("Step %s: %v", st.ID, err)
+	}
+	with, err := runbook.RenderNode(st.With, tctx)
+	if err != nil {
+		return "", fmt.Sprintf("Step %s: %v", st.ID, err)
+	}
+	p, err := ex.Preview(ctx, exec.Request{StepID: st.ID, Service: service, With: with, DryRun: drill, Env: s.env,
+		Redact: s.secrets(), BaseDir: s.cfg.RunbooksDir(), Timeout: st.Timeout.D()})
+	if err != nil {
+		return "", fmt.Sprintf("Step %s cannot be previewed: %v", st.ID, err)
+	}
+	return exec.Redact(p, s.secrets()), ""
+}
+
+// PlanHash fingerprints a plan: any change to it voids earlier votes.
+func PlanHash(changes []store.ServiceChange) string {
+	b, _ := json.Marshal(changes) // plain data: cannot fail
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}

@@ -1,0 +1,437 @@
+package incident
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/store"
+)
+
+const (
+	defaultStepTimeout = 10 * time.Minute
+	defaultGateTimeout = time.Hour
+)
+
+// runService runs one service's steps in `needs` order, independent steps in
+// parallel up to the engine's parallelism. It returns a failure, or "".
+func (d *driver) runService(ctx context.Context, c store.ServiceChange) string {
+	rb, ok := d.s.runbooks[c.Runbook]
+	if !ok {
+		return fmt.Sprintf("runbook %s is not loaded", c.Runbook)
+	}
+	svc, _ := d.s.cfg.ServiceByName(c.Service)
+	d.mu.Lock()
+	r := d.r
+	d.mu.Unlock()
+	tctx := d.s.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}, r.Drill, r.DrillMode)
+
+	type result struct {
+		id      string
+		failure string
+		policy  string
+	}
+	pending := map[string]runbook.Step{}
+	for _, st := range rb.Steps {
+		if d.isDone(c.Service, st.ID) {
+			continue
+		}
+		pending[st.ID] = st
+	}
+	running := 0
+	results := make(chan result)
+	var failure string
+	stopScheduling := false
+	for len(pending) > 0 || running > 0 {
+		if !stopScheduling && ctx.Err() == nil {
+			if err := d.waitUnpaused(ctx); err != nil {
+				stopScheduling = true
+			}
+		}
+		for _, st := range rb.Steps {
+			if stopScheduling || ctx.Err() != nil || running >= d.s.cfg.Engine.Parallelism {
+				break
+			}
+			if _, ok := pending[st.ID]; !ok || !d.ready(c.Service, st) {
+				continue
+			}
+			delete(pending, st.ID)
+			running++
+			go func(st runbook.Step) {
+				f := d.executeStep(ctx, c, rb, st, tctx)
+				results <- result{id: st.ID, failure: f, policy: st.Policy()}
+			}(st)
+		}
+		if running == 0 {
+			if len(pending) > 0 && !stopScheduling && ctx.Err() == nil {
+				var ids []string
+				for id := range pending {
+					ids = append(ids, id)
+				}
+				slices.Sort(ids)
+				failure = fmt.Sprintf("%s: steps %s cannot run because a step they need failed", c.Service, strings.Join(ids, ", "))
+			}
+			break
+		}
+		res := <-results
+		running--
+		if res.failure == "" {
+			continue
+		}
+		if res.policy == runbook.OnFailureContinue && ctx.Err() == nil {
+			d.markDone(c.Service, res.id, store.StepFailed)
+			continue
+		}
+		if failure == "" {
+			failure = fmt.Sprintf("%s: step %s %s", c.Service, res.id, res.failure)
+		}
+		stopScheduling = true
+		if res.policy == runbook.OnFailureCompensate {
+			defer d.compensate(context.WithoutCancel(ctx), "step "+res.id+" failed")
+		}
+	}
+	if failure == "" && ctx.Err() != nil {
+		failure = context.Cause(ctx).Error()
+	}
+	return failure
+}
+
+func (d *driver) isDone(service, step string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.done[service+"/"+step]
+	return ok
+}
+
+func (d *driver) markDone(service, step, kind string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	key := service + "/" + step
+	d.done[key] = kind
+	if kind == store.StepSucceeded {
+		d.completed = append(d.completed, key)
+	}
+}
+
+// ready reports whether every step st needs has finished (a failed step
+// under on_failure: continue counts as finished).
+func (d *driver) ready(service string, st runbook.Step) bool {
+	for _, n := range st.Needs {
+		if !d.isDone(service, n) {
+			return false
+		}
+	}
+	return true
+}
+
+// waitUnpaused blocks while the rollback is paused.
+func (d *driver) waitUnpaused(ctx context.Context) error {
+	for {
+		r, err := d.s.store.GetRollback(ctx, d.id)
+		if err != nil {
+			return err
+		}
+		d.setRecord(r)
+		if !r.Paused {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-d.run.wakeCh:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// executeStep runs one step with its gate, condition, timeout and retries.
+func (d *driver) executeStep(ctx context.Context, c store.ServiceChange, rb *runbook.Runbook, st runbook.Step, tctx runbook.Context) string {
+	if st.If != "" {
+		v, err := runbook.Render(st.If, tctx)
+		if err != nil {
+			return d.fail(ctx, c.Service, st, 0, fmt.Errorf("if: %w", err))
+		}
+		if !runbook.Truthy(v) {
+			if err := d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepSkipped, Output: "condition false: " + st.If}); err != nil {
+				return err.Error()
+			}
+			d.markDone(c.Service, st.ID, store.StepSkipped)
+			return ""
+		}
+	}
+	if st.Gate != nil {
+		if err := d.gate(ctx, c.Service, st); err != nil {
+			return d.fail(ctx, c.Service, st, 0, err)
+		}
+	}
+	if st.Uses == "" {
+		if err := d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepSucceeded, Output: "gate passed"}); err != nil {
+			return err.Error()
+		}
+		d.markDone(c.Service, st.ID, store.StepSucceeded)
+		return ""
+	}
+	ex, err := d.s.executors.Get(st.Uses)
+	if err != nil {
+		return d.fail(ctx, c.Service, st, 0, err)
+	}
+	with, err := runbook.RenderNode(st.With, tctx)
+	if err != nil {
+		return d.fail(ctx, c.Service, st, 0, err)
+	}
+	timeout := st.Timeout.D()
+	if timeout <= 0 {
+		timeout = defaultStepTimeout
+	}
+	for attempt := 1; ; attempt++ {
+		if err := d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepStarted, Attempt: attempt}); err != nil {
+			return err.Error()
+		}
+		started := d.s.clock.Now()
+		res, err := d.invoke(ctx, ex, c.Service, st, with, timeout, attempt, rb)
+		dur := d.s.clock.Now().Sub(started)
+		if err == nil {
+			d.s.metrics.StepResult(st.Uses, "succeeded")
+			if rerr := d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepSucceeded, Attempt: attempt,
+				Output: res.Output, ExitCode: res.ExitCode, Duration: dur}); rerr != nil {
+				return rerr.Error()
+			}
+			d.markDone(c.Service, st.ID, store.StepSucceeded)
+			return ""
+		}
+		if ctx.Err() == nil && exec.IsRetryable(err) && attempt <= st.Retries.Max {
+			wait := backoff(st.Retries, attempt)
+			d.s.metrics.StepResult(st.Uses, "retried")
+			if rerr := d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepRetrying, Attempt: attempt,
+				Output: res.Output, ExitCode: res.ExitCode, Error: d.redact(err.Error()), Duration: dur}); rerr != nil {
+				return rerr.Error()
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+				continue
+			}
+		}
+		d.s.metrics.StepResult(st.Uses, "failed")
+		return d.failWith(ctx, c.Service, st, attempt, err, res, dur)
+	}
+}
+
+func (d *driver) invoke(ctx context.Context, ex exec.Executor, service string, st runbook.Step, with yamlxNode, timeout time.Duration, attempt int, rb *runbook.Runbook) (exec.Result, error) {
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	d.mu.Lock()
+	r := d.r
+	d.mu.Unlock()
+	dry := r.Drill && (r.DrillMode == "dry-run" || (rb.Drill != nil && rb.Drill.DryRun))
+	return ex.Run(sctx, exec.Request{RollbackID: d.id, StepID: st.ID, Service: service, Attempt: attempt, With: with,
+		DryRun: dry, Timeout: timeout, Env: d.s.env, Redact: d.s.secrets(), OutputLimit: d.s.cfg.Engine.OutputLimit,
+		KillGrace: d.s.cfg.Engine.KillGrace.D(), BaseDir: d.s.cfg.RunbooksDir()})
+}
+
+func (d *driver) redact(s string) string { return exec.Redact(s, d.s.secrets()) }
+
+func (d *driver) fail(ctx context.Context, service string, st runbook.Step, attempt int, err error) string {
+	return d.failWith(ctx, service, st, attempt, err, exec.Result{}, 0)
+}
+
+func (d *driver) failWith(ctx context.Context, service string, st runbook.Step, attempt int, err error, res exec.Result, dur time.Duration) string {
+	msg := d.redact(err.Error())
+	if cause := context.Cause(ctx); cause != nil {
+		msg = fmt.Sprintf("%s (%v)", msg, cause)
+	}
+	_ = d.record(ctx, store.StepEvent{Service: service, StepID: st.ID, Kind: store.StepFailed, Attempt: attempt,
+		Output: res.Output, ExitCode: res.ExitCode, Error: msg, Duration: dur})
+	d.mu.Lock()
+	d.failed = append(d.failed, service+"/"+st.ID)
+	d.mu.Unlock()
+	return "failed: " + msg
+}
+
+// backoff is exponential with full jitter, capped.
+func backoff(r runbook.Retries, attempt int) time.Duration {
+	base := r.Backoff
+	if base <= 0 {
+		base = time.Second
+	}
+	limit := r.MaxBackoff
+	if limit <= 0 {
+		limit = 30 * time.Second
+	}
+	d := base << min(attempt-1, 20)
+	if d > limit || d <= 0 {
+		d = limit
+	}
+	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter, not security
+}
+
+// gate opens a sign-off and waits for it.
+func (d *driver) gate(ctx context.Context, service string, st runbook.Step) error {
+	s := d.s
+	key := gateKey(service, st.ID)
+	r, err := s.update(ctx, d.id, func(r *store.Rollback) error {
+		if r.Gates == nil {
+			r.Gates = map[string]store.GateState{}
+		}
+		if _, ok := r.Gates[key]; !ok {
+			r.Gates[key] = store.GateState{Group: st.Gate.Group, Min: max(st.Gate.Min, 1), OpenedAt: s.clock.Now()}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if r.Gates[key].Passed {
+		return nil
+	}
+	if err := d.record(ctx, store.StepEvent{Service: service, StepID: st.ID, Kind: store.StepGateWaiting, Output: "waiting for " + st.Gate.Group}); err != nil {
+		return err
+	}
+	msg := st.Gate.Message
+	if msg == "" {
+		msg = fmt.Sprintf("Step %s of %s waits for sign-off from %s.", st.ID, service, st.Gate.Group)
+	}
+	s.threadMessage(ctx, r, chat.Message{Text: "🔒 " + msg, Sections: []chat.Section{{Text: "🔒 " + msg}},
+		Buttons:  []chat.Button{{ActionID: "gate", Text: "Sign off (" + st.Gate.Group + ")", Value: d.id + "|" + key, Style: chat.StylePrimary}},
+		Mentions: []string{st.Gate.Group}})
+	timeout := st.Gate.Timeout.D()
+	if timeout <= 0 {
+		timeout = defaultGateTimeout
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		r, err := s.store.GetRollback(ctx, d.id)
+		if err == nil && r.Gates[key].Passed {
+			return d.record(ctx, store.StepEvent{Service: service, StepID: st.ID, Kind: store.StepGatePassed,
+				Output: "signed off by " + strings.Join(r.Gates[key].Signed, ", ")})
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-deadline.C:
+			return fmt.Errorf("gate: no sign-off from %s within %s", st.Gate.Group, timeout)
+		case <-d.run.wakeCh:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// compensate runs the compensations of completed steps in reverse order of
+// completion. It uses its own context: it must run even after an abort.
+func (d *driver) compensate(ctx context.Context, why string) {
+	d.mu.Lock()
+	completed := slices.Clone(d.completed)
+	r := d.r
+	d.mu.Unlock()
+	if r == nil {
+		return
+	}
+	slices.Reverse(completed)
+	for _, key := range completed {
+		service, stepID, _ := strings.Cut(key, "/")
+		if d.isDone(service, stepID+"#compensated") {
+			continue
+		}
+		change, rb, st, ok := d.lookupStep(r, service, stepID)
+		if !ok || st.Compensate == nil {
+			continue
+		}
+		d.compensateStep(ctx, r, change, rb, st, why)
+	}
+}
+
+func (d *driver) lookupStep(r *store.Rollback, service, stepID string) (store.ServiceChange, *runbook.Runbook, runbook.Step, bool) {
+	for _, c := range r.Services {
+		if c.Service != service {
+			continue
+		}
+		rb := d.s.runbooks[c.Runbook]
+		if rb == nil {
+			break
+		}
+		for _, st := range rb.Steps {
+			if st.ID == stepID {
+				return c, rb, st, true
+			}
+		}
+	}
+	return store.ServiceChange{}, nil, runbook.Step{}, false
+}
+
+func (d *driver) compensateStep(ctx context.Context, r *store.Rollback, c store.ServiceChange, rb *runbook.Runbook, st runbook.Step, why string) {
+	svc, _ := d.s.cfg.ServiceByName(c.Service)
+	tctx := d.s.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}, r.Drill, r.DrillMode)
+	_ = d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepCompensating, Output: why})
+	ex, err := d.s.executors.Get(st.Compensate.Uses)
+	var res exec.Result
+	if err == nil {
+		var with yamlxNode
+		with, err = runbook.RenderNode(st.Compensate.With, tctx)
+		if err == nil {
+			timeout := st.Compensate.Timeout.D()
+			if timeout <= 0 {
+				timeout = defaultStepTimeout
+			}
+			res, err = d.invoke(ctx, ex, c.Service, runbook.Step{ID: st.ID + ".compensate"}, with, timeout, 1, rb)
+		}
+	}
+	if err != nil {
+		_ = d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepCompensationFailed, Output: res.Output, Error: d.redact(err.Error())})
+		return
+	}
+	_ = d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepCompensated, Output: res.Output})
+	d.markDone(c.Service, st.ID+"#compensated", store.StepCompensated)
+}
+
+// validate runs the validation checks of each service and stores results.
+func (d *driver) validate(ctx context.Context, changes []store.ServiceChange) string {
+	s := d.s
+	var failures []string
+	for _, c := range changes {
+		rb := s.runbooks[c.Runbook]
+		if rb == nil || rb.Validation == nil || len(rb.Validation.Checks) == 0 || s.checks == nil {
+			continue
+		}
+		d.mu.Lock()
+		r := d.r
+		d.mu.Unlock()
+		var checks []runbook.Check
+		for _, chk := range rb.Validation.Checks {
+			req, err := s.checkRequest(r, c, chk.With)
+			if err != nil {
+				failures = append(failures, fmt.Sprintf("%s: %s: %v", c.Service, chk.Name, err))
+				continue
+			}
+			chk.With = req.With
+			checks = append(checks, chk)
+		}
+		req := checkRequestBase(s, r, c)
+		results := s.checks.RunChecks(ctx, c.Service, checks, req)
+		for _, res := range results {
+			s.metrics.ValidationOutcome(res.Name, res.Status)
+			if res.Status != "Successful" {
+				failures = append(failures, fmt.Sprintf("%s: %s %s (%s)", c.Service, res.Name, res.Status, res.Reason))
+			}
+		}
+		r, err := s.update(context.WithoutCancel(ctx), d.id, func(r *store.Rollback) error {
+			r.Validation = append(r.Validation, results...)
+			return nil
+		})
+		if err == nil {
+			d.setRecord(r)
+			s.threadMessage(ctx, r, validationMessage(r, c.Service, results))
+			s.notePagerDuty(ctx, r, fmt.Sprintf("Validation of %s for %s: %s", c.Service, r.ID, validationSummary(results)))
+		}
+	}
+	if len(failures) > 0 {
+		return "validation failed: " + strings.Join(failures, "; ")
+	}
+	return ""
+}

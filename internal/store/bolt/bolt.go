@@ -1,0 +1,424 @@
+// Package bolt is the embedded implementation of store.Store: one bbolt file,
+// one bucket per kind, JSON values. It suits a single replica; several
+// replicas need store/redis.
+//
+// Ordering: rollbacks and deploys are listed by time at microsecond
+// resolution, ties by id descending (the same rule as store/redis, so both
+// pass one conformance suite). Zero timestamps (CreatedAt, At, ReceivedAt)
+// are set from Options.Now when a record is first stored.
+package bolt
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/backout/backout/internal/store"
+)
+
+// Options tunes a Store.
+type Options struct {
+	// Now is the clock for claims, dedup keys, leases and default
+	// timestamps; nil means time.Now. Tests inject a fake clock so TTLs
+	// pass without sleeping.
+	Now func() time.Time
+}
+
+// Store is a store.Store on a bbolt file.
+type Store struct {
+	db  *bbolt.DB
+	now func() time.Time
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Bucket names. Secondary indexes hold keys only (empty values).
+var (
+	bRollbacks   = []byte("rollbacks")          // id -> Rollback; its sequence feeds NextID
+	bRollbackIdx = []byte("rollbacks_by_time")  // micro(8)|id
+	bSteps       = []byte("steps")              // rollback id -> bucket of seq(8) -> StepEvent
+	bVotes       = []byte("votes")              // rollback id -> bucket of seq(8) -> Vote
+	bVoteKeys    = []byte("vote_keys")          // id\0plan\0user: one vote per person per plan
+	bDeploys     = []byte("deploys")            // id -> Deploy; its sequence feeds generated ids
+	bDeployIdx   = []byte("deploys_by_service") // service\0micro(8)|id
+	bAudit       = []byte("audit")              // seq(8) -> AuditEvent
+	bClaims      = []byte("claims")             // key -> expiry
+	bClaimsExp   = []byte("claims_by_expiry")   // expiry|key
+	bDedup       = []byte("dedup")              // key -> expiry
+	bDedupExp    = []byte("dedup_by_expiry")    // expiry|key
+	bLeases      = []byte("leases")             // name -> leaseRecord
+	bDrills      = []byte("drills")             // id -> DrillRecord
+	bEvents      = []byte("events")             // seq(8) -> Event, so the cursor order is arrival order
+	bEventIDs    = []byte("event_ids")          // event id -> seq(8)
+	bBlobs       = []byte("blobs")              // kind -> bucket of key -> value
+)
+
+var allBuckets = [][]byte{
+	bRollbacks, bRollbackIdx, bSteps, bVotes, bVoteKeys, bDeploys, bDeployIdx, bAudit,
+	bClaims, bClaimsExp, bDedup, bDedupExp, bLeases, bDrills, bEvents, bEventIDs, bBlobs,
+}
+
+// Open opens (creating if needed) the state file at path. A second process
+// opening the same file fails after a second instead of waiting forever.
+func Open(path string, opts Options) (*Store, error) {
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, NoFreelistSync: true})
+	if err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: db, now: now}, nil
+}
+
+// Ping reports whether the file is still open and readable.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.view(ctx, func(*bbolt.Tx) error { return nil })
+}
+
+// Close closes the file.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return mapErr(s.db.View(fn))
+}
+
+func (s *Store) update(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return mapErr(s.db.Update(fn))
+}
+
+// batch is update for hot, independent writes: concurrent callers share
+// one transaction and one fsync. fn may run more than once, so it must
+// reset whatever it reports back.
+func (s *Store) batch(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return mapErr(s.db.Batch(fn))
+}
+
+// mapErr marks a closed database as unavailable so callers answer 503.
+func mapErr(err error) error {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) || errors.Is(err, bolterrors.ErrTxClosed) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
+}
+
+// NextID allocates the next rollback number.
+func (s *Store) NextID(ctx context.Context) (string, error) {
+	var n uint64
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		n, err = tx.Bucket(bRollbacks).NextSequence()
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("next rollback id: %w", err)
+	}
+	return store.FormatID(int64(n)), nil
+}
+
+// CreateRollback stores r with Version 1.
+func (s *Store) CreateRollback(ctx context.Context, r *store.Rollback) error {
+	if r.ID == "" {
+		return errors.New("create rollback: empty id")
+	}
+	rec := *r
+	rec.Version = 1
+	if rec.CreatedAt.IsZero() {
+		rec.CreatedAt = s.now()
+	}
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bRollbacks)
+		if b.Get([]byte(rec.ID)) != nil {
+			return store.ErrExists
+		}
+		if err := putJSON(b, []byte(rec.ID), &rec); err != nil {
+			return err
+		}
+		return tx.Bucket(bRollbackIdx).Put(timeKey(nil, rec.CreatedAt, rec.ID), []byte{})
+	})
+	if err != nil {
+		return fmt.Errorf("create rollback %s: %w", r.ID, err)
+	}
+	r.Version, r.CreatedAt = rec.Version, rec.CreatedAt
+	return nil
+}
+
+// GetRollback reads one rollback.
+func (s *Store) GetRollback(ctx context.Context, id string) (*store.Rollback, error) {
+	var r store.Rollback
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return getJSON(tx.Bucket(bRollbacks), []byte(id), &r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get rollback %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+// UpdateRollback is a compare-and-set on Version.
+func (s *Store) UpdateRollback(ctx context.Context, r *store.Rollback) error {
+	rec := *r
+	rec.Version++
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bRollbacks)
+		var old store.Rollback
+		if err := getJSON(b, []byte(r.ID), &old); err != nil {
+			return err
+		}
+		if old.Version != r.Version {
+			return store.ErrConflict
+		}
+		if err := putJSON(b, []byte(r.ID), &rec); err != nil {
+			return err
+		}
+		idx := tx.Bucket(bRollbackIdx)
+		if err := idx.Delete(timeKey(nil, old.CreatedAt, r.ID)); err != nil {
+			return err
+		}
+		return idx.Put(timeKey(nil, rec.CreatedAt, r.ID), []byte{})
+	})
+	if err != nil {
+		return fmt.Errorf("update rollback %s: %w", r.ID, err)
+	}
+	r.Version = rec.Version
+	return nil
+}
+
+// ListRollbacks walks the time index backwards from q.Until and filters
+// each record exactly.
+func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*store.Rollback, error) {
+	out := []*store.Rollback{}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		recs := tx.Bucket(bRollbacks)
+		c := tx.Bucket(bRollbackIdx).Cursor()
+		var k []byte
+		if q.Until.IsZero() {
+			k, _ = c.Last()
+		} else if k, _ = c.Seek(timeKey(nil, q.Until.Add(time.Microsecond), "")); k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		floor := timeKey(nil, q.Since, "")
+		for ; k != nil && (q.Since.IsZero() || string(k) >= string(floor)); k, _ = c.Prev() {
+			var r store.Rollback
+			if err := getJSON(recs, k[8:], &r); err != nil {
+				return fmt.Errorf("index entry %s: %w", k[8:], err)
+			}
+			if !matches(&r, q) {
+				continue
+			}
+			out = append(out, &r)
+			if q.Limit > 0 && len(out) == q.Limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list rollbacks: %w", err)
+	}
+	return out, nil
+}
+
+// matches applies q to r at full time precision.
+func matches(r *store.Rollback, q store.RollbackQuery) bool {
+	if !q.Since.IsZero() && r.CreatedAt.Before(q.Since) {
+		return false
+	}
+	if !q.Until.IsZero() && !r.CreatedAt.Before(q.Until) {
+		return false
+	}
+	if q.Drills != nil && *q.Drills != r.Drill {
+		return false
+	}
+	if len(q.States) > 0 && !contains(q.States, r.State) {
+		return false
+	}
+	return q.Service == "" || contains(r.ServiceNames(), q.Service)
+}
+
+func contains[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// AppendStep appends ev unless token is older than the rollback's lease.
+func (s *Store) AppendStep(ctx context.Context, rollbackID string, token int64, ev store.StepEvent) (store.StepEvent, error) {
+	ev.Token = token
+	if ev.At.IsZero() {
+		ev.At = s.now()
+	}
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		var l leaseRecord
+		err := getJSON(tx.Bucket(bLeases), []byte(store.LeaseName(rollbackID)), &l)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if token < l.Token {
+			return store.ErrStaleToken
+		}
+		b, err := tx.Bucket(bSteps).CreateBucketIfNotExists([]byte(rollbackID))
+		if err != nil {
+			return err
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		ev.Seq = int64(seq)
+		return putJSON(b, u64(seq), &ev)
+	})
+	if err != nil {
+		return store.StepEvent{}, fmt.Errorf("append step to %s: %w", rollbackID, err)
+	}
+	return ev, nil
+}
+
+// ListSteps returns a rollback's steps in append order.
+func (s *Store) ListSteps(ctx context.Context, rollbackID string) ([]store.StepEvent, error) {
+	var out []store.StepEvent
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		out, err = listNested[store.StepEvent](tx.Bucket(bSteps), rollbackID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list steps of %s: %w", rollbackID, err)
+	}
+	return out, nil
+}
+
+// PutVote stores v once per rollback, plan and person.
+func (s *Store) PutVote(ctx context.Context, v store.Vote) (bool, error) {
+	if v.At.IsZero() {
+		v.At = s.now()
+	}
+	var stored bool
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		key := []byte(v.RollbackID + "\x00" + v.PlanHash + "\x00" + v.User)
+		keys := tx.Bucket(bVoteKeys)
+		if keys.Get(key) != nil {
+			return nil
+		}
+		b, err := tx.Bucket(bVotes).CreateBucketIfNotExists([]byte(v.RollbackID))
+		if err != nil {
+			return err
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := putJSON(b, u64(seq), &v); err != nil {
+			return err
+		}
+		stored = true
+		return keys.Put(key, []byte{})
+	})
+	if err != nil {
+		return false, fmt.Errorf("put vote on %s: %w", v.RollbackID, err)
+	}
+	return stored, nil
+}
+
+// ListVotes returns a rollback's votes in the order they were cast.
+func (s *Store) ListVotes(ctx context.Context, rollbackID string) ([]store.Vote, error) {
+	var out []store.Vote
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		out, err = listNested[store.Vote](tx.Bucket(bVotes), rollbackID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list votes of %s: %w", rollbackID, err)
+	}
+	return out, nil
+}
+
+// listNested decodes every value of the sub-bucket name in key order.
+func listNested[T any](parent *bbolt.Bucket, name string) ([]T, error) {
+	out := []T{}
+	b := parent.Bucket([]byte(name))
+	if b == nil {
+		return out, nil
+	}
+	err := b.ForEach(func(_, v []byte) error {
+		var x T
+		if err := json.Unmarshal(v, &x); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		out = append(out, x)
+		return nil
+	})
+	return out, err
+}
+
+func putJSON(b *bbolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	return b.Put(key, data)
+}
+
+// getJSON decodes key into v; store.ErrNotFound when absent.
+func getJSON(b *bbolt.Bucket, key []byte, v any) error {
+	data := b.Get(key)
+	if data == nil {
+		return store.ErrNotFound
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode %s: %w", key, err)
+	}
+	return nil
+}
+
+func u64(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+// timeKey appends t (microseconds, sign bit flipped so byte order is time
+// order) and id to prefix.
+func timeKey(prefix []byte, t time.Time, id string) []byte {
+	k := binary.BigEndian.AppendUint64(append([]byte{}, prefix...), uint64(t.UnixMicro())^(1<<63))
+	return append(k, id...)
+}
+
+// randomID names events that arrive without an id.
+func randomID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "ev-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,293 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/backout/backout/internal/store"
+)
+
+// purgeMax bounds how many expired keys one write removes, so cleaning up
+// after a burst never makes a single webhook slow.
+const purgeMax = 64
+
+// ttlSet is a set of keys that expire: keys maps key -> expiry and exp
+// indexes expiry|key so expired keys are found without a full scan.
+type ttlSet struct{ keys, exp []byte }
+
+var (
+	claimSet = ttlSet{bClaims, bClaimsExp}
+	dedupSet = ttlSet{bDedup, bDedupExp}
+)
+
+func (t ttlSet) live(tx *bbolt.Tx, key string, now time.Time) bool {
+	v := tx.Bucket(t.keys).Get([]byte(key))
+	return v != nil && int64(binary.BigEndian.Uint64(v)) > now.UnixNano()
+}
+
+func (t ttlSet) set(tx *bbolt.Tx, key string, until time.Time) error {
+	keys, exp := tx.Bucket(t.keys), tx.Bucket(t.exp)
+	if old := keys.Get([]byte(key)); old != nil {
+		if err := exp.Delete(append(bytes.Clone(old), key...)); err != nil {
+			return err
+		}
+	}
+	v := binary.BigEndian.AppendUint64(nil, uint64(until.UnixNano()))
+	if err := keys.Put([]byte(key), v); err != nil {
+		return err
+	}
+	return exp.Put(append(v, key...), []byte{})
+}
+
+// purge lazily removes up to purgeMax keys that expired before now.
+func (t ttlSet) purge(tx *bbolt.Tx, now time.Time) error {
+	keys, exp := tx.Bucket(t.keys), tx.Bucket(t.exp)
+	var dead [][]byte
+	c := exp.Cursor()
+	for k, _ := c.First(); k != nil && len(dead) < purgeMax; k, _ = c.Next() {
+		if int64(binary.BigEndian.Uint64(k)) > now.UnixNano() {
+			break
+		}
+		dead = append(dead, bytes.Clone(k))
+	}
+	// Deleting under a live cursor skips entries, so delete afterwards.
+	for _, k := range dead {
+		if err := exp.Delete(k); err != nil {
+			return err
+		}
+		if err := keys.Delete(k[8:]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Claim marks key as taken for ttl; only the first caller gets true.
+func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 || key == "" {
+		return false, fmt.Errorf("claim %q: need a key and a positive ttl", key)
+	}
+	var won bool
+	err := s.batch(ctx, func(tx *bbolt.Tx) error {
+		won = false
+		now := s.now()
+		if err := claimSet.purge(tx, now); err != nil {
+			return err
+		}
+		if claimSet.live(tx, key, now) {
+			return nil
+		}
+		won = true
+		return claimSet.set(tx, key, now.Add(ttl))
+	})
+	if err != nil {
+		return false, fmt.Errorf("claim %q: %w", key, err)
+	}
+	return won, nil
+}
+
+// EnqueueEvent checks and sets every dedup key and stores ev in one
+// transaction. An event whose ID is already pending counts as a duplicate.
+func (s *Store) EnqueueEvent(ctx context.Context, ev store.Event, dedupKeys []string, ttl time.Duration) (bool, error) {
+	if len(dedupKeys) > 0 && ttl <= 0 {
+		return false, errors.New("enqueue event: dedup keys need a positive ttl")
+	}
+	if ev.ID == "" {
+		ev.ID = randomID()
+	}
+	if ev.ReceivedAt.IsZero() {
+		ev.ReceivedAt = s.now()
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return false, fmt.Errorf("enqueue event: %w", err)
+	}
+	var stored bool
+	err = s.batch(ctx, func(tx *bbolt.Tx) error {
+		stored = false
+		now := s.now()
+		if err := dedupSet.purge(tx, now); err != nil {
+			return err
+		}
+		ids := tx.Bucket(bEventIDs)
+		if ids.Get([]byte(ev.ID)) != nil {
+			return nil
+		}
+		for _, k := range dedupKeys {
+			if dedupSet.live(tx, k, now) {
+				return nil
+			}
+		}
+		for _, k := range dedupKeys {
+			if err := dedupSet.set(tx, k, now.Add(ttl)); err != nil {
+				return err
+			}
+		}
+		events := tx.Bucket(bEvents)
+		seq, err := events.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := events.Put(u64(seq), data); err != nil {
+			return err
+		}
+		stored = true
+		return ids.Put([]byte(ev.ID), u64(seq))
+	})
+	if err != nil {
+		return false, fmt.Errorf("enqueue event %s: %w", ev.ID, err)
+	}
+	return stored, nil
+}
+
+// PendingEvents returns up to limit events in arrival order (limit <= 0: all).
+func (s *Store) PendingEvents(ctx context.Context, limit int) ([]store.Event, error) {
+	out := []store.Event{}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bEvents).Cursor()
+		for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+			var ev store.Event
+			if err := json.Unmarshal(v, &ev); err != nil {
+				return fmt.Errorf("decode event: %w", err)
+			}
+			out = append(out, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending events: %w", err)
+	}
+	return out, nil
+}
+
+// AckEvent removes a processed event; acking an unknown id is a no-op so
+// two workers acking the same event both succeed.
+func (s *Store) AckEvent(ctx context.Context, id string) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		ids := tx.Bucket(bEventIDs)
+		seq := ids.Get([]byte(id))
+		if seq == nil {
+			return nil
+		}
+		if err := tx.Bucket(bEvents).Delete(seq); err != nil {
+			return err
+		}
+		return ids.Delete([]byte(id))
+	})
+	if err != nil {
+		return fmt.Errorf("ack event %s: %w", id, err)
+	}
+	return nil
+}
+
+// leaseRecord is a lease as stored. Token is also the per-name counter:
+// the record outlives releases so tokens only grow.
+type leaseRecord struct {
+	store.Lease
+	Released bool `json:"released,omitempty"`
+}
+
+func (r leaseRecord) live(now time.Time) bool {
+	return r.Holder != "" && !r.Released && now.Before(r.Expires)
+}
+
+// modifyLease runs fn on the named lease record inside a write transaction
+// and stores the result when fn succeeds.
+func (s *Store) modifyLease(ctx context.Context, name string, fn func(r *leaseRecord, now time.Time) error) (store.Lease, error) {
+	var out store.Lease
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bLeases)
+		var r leaseRecord
+		if err := getJSON(b, []byte(name), &r); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := fn(&r, s.now()); err != nil {
+			return err
+		}
+		r.Name = name
+		out = r.Lease
+		return putJSON(b, []byte(name), &r)
+	})
+	return out, err
+}
+
+// AcquireLease grants or renews name for holder; see store.Leases.
+// A lease that expired gets a new, higher token even for the same holder.
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
+	if name == "" || holder == "" || ttl <= 0 {
+		return store.Lease{}, fmt.Errorf("acquire lease %q: need a name, a holder and a positive ttl", name)
+	}
+	l, err := s.modifyLease(ctx, name, func(r *leaseRecord, now time.Time) error {
+		if r.live(now) && r.Holder != holder {
+			return store.ErrLeaseHeld
+		}
+		if !r.live(now) {
+			r.Token++
+			r.Holder = holder
+		}
+		r.Released = false
+		r.Expires = now.Add(ttl)
+		return nil
+	})
+	if err != nil {
+		return store.Lease{}, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
+	return l, nil
+}
+
+// RenewLease extends l while nobody else has taken it (even if it expired
+// meanwhile: its token is still the newest, so fencing stays sound).
+func (s *Store) RenewLease(ctx context.Context, l store.Lease, ttl time.Duration) (store.Lease, error) {
+	if ttl <= 0 {
+		return store.Lease{}, fmt.Errorf("renew lease %q: need a positive ttl", l.Name)
+	}
+	out, err := s.modifyLease(ctx, l.Name, func(r *leaseRecord, now time.Time) error {
+		if r.Holder == "" || r.Released || r.Token != l.Token || r.Holder != l.Holder {
+			return store.ErrLeaseLost
+		}
+		r.Expires = now.Add(ttl)
+		return nil
+	})
+	if err != nil {
+		return store.Lease{}, fmt.Errorf("renew lease %s: %w", l.Name, err)
+	}
+	return out, nil
+}
+
+// ReleaseLease gives l up; ErrLeaseLost (and no change) when someone else
+// holds it now. Releasing twice is fine.
+func (s *Store) ReleaseLease(ctx context.Context, l store.Lease) error {
+	_, err := s.modifyLease(ctx, l.Name, func(r *leaseRecord, now time.Time) error {
+		if r.Holder == "" || r.Token != l.Token || r.Holder != l.Holder {
+			return store.ErrLeaseLost
+		}
+		if !r.Released {
+			r.Released, r.Expires = true, now
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("release lease %s: %w", l.Name, err)
+	}
+	return nil
+}
+
+// GetLease returns the lease as last granted; a released lease shows as
+// expired at the moment of release.
+func (s *Store) GetLease(ctx context.Context, name string) (store.Lease, error) {
+	var r leaseRecord
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return getJSON(tx.Bucket(bLeases), []byte(name), &r)
+	})
+	if err != nil {
+		return store.Lease{}, fmt.Errorf("get lease %s: %w", name, err)
+	}
+	return r.Lease, nil
+}

@@ -1,0 +1,288 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/backout/backout/internal/store"
+)
+
+// deployIdxKey orders a service's deploys by time.
+func deployIdxKey(d *store.Deploy) []byte {
+	return timeKey([]byte(d.Service+"\x00"), d.At, d.ID)
+}
+
+// AddDeploy stores a new deploy; an empty ID gets a generated one
+// (D-<n>), an ID already stored is ErrExists.
+func (s *Store) AddDeploy(ctx context.Context, d *store.Deploy) error {
+	if d.Service == "" {
+		return errors.New("add deploy: empty service")
+	}
+	rec := *d
+	if rec.At.IsZero() {
+		rec.At = s.now()
+	}
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bDeploys)
+		if rec.ID == "" {
+			n, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			rec.ID = fmt.Sprintf("D-%d", n)
+		}
+		if b.Get([]byte(rec.ID)) != nil {
+			return store.ErrExists
+		}
+		if err := putJSON(b, []byte(rec.ID), &rec); err != nil {
+			return err
+		}
+		return tx.Bucket(bDeployIdx).Put(deployIdxKey(&rec), []byte{})
+	})
+	if err != nil {
+		return fmt.Errorf("add deploy %s: %w", d.ID, err)
+	}
+	d.ID, d.At = rec.ID, rec.At
+	return nil
+}
+
+// GetDeploy reads one deploy.
+func (s *Store) GetDeploy(ctx context.Context, id string) (*store.Deploy, error) {
+	var d store.Deploy
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return getJSON(tx.Bucket(bDeploys), []byte(id), &d)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get deploy %s: %w", id, err)
+	}
+	return &d, nil
+}
+
+// PutDeploy replaces an existing deploy (ErrNotFound otherwise).
+func (s *Store) PutDeploy(ctx context.Context, d *store.Deploy) error {
+	if d.Service == "" {
+		return errors.New("put deploy: empty service")
+	}
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bDeploys)
+		var old store.Deploy
+		if err := getJSON(b, []byte(d.ID), &old); err != nil {
+			return err
+		}
+		if err := putJSON(b, []byte(d.ID), d); err != nil {
+			return err
+		}
+		idx := tx.Bucket(bDeployIdx)
+		if err := idx.Delete(deployIdxKey(&old)); err != nil {
+			return err
+		}
+		return idx.Put(deployIdxKey(d), []byte{})
+	})
+	if err != nil {
+		return fmt.Errorf("put deploy %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// ListDeploys walks the service's index backwards (newest first).
+func (s *Store) ListDeploys(ctx context.Context, service string, limit int) ([]*store.Deploy, error) {
+	out := []*store.Deploy{}
+	prefix := []byte(service + "\x00")
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		recs := tx.Bucket(bDeploys)
+		c := tx.Bucket(bDeployIdx).Cursor()
+		// Seek just past the prefix, then step back onto its last key.
+		k, _ := c.Seek([]byte(service + "\x01"))
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix) && (limit <= 0 || len(out) < limit); k, _ = c.Prev() {
+			var d store.Deploy
+			id := k[len(prefix)+8:]
+			if err := getJSON(recs, id, &d); err != nil {
+				return fmt.Errorf("index entry %s: %w", id, err)
+			}
+			out = append(out, &d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list deploys of %s: %w", service, err)
+	}
+	return out, nil
+}
+
+// PutBlob stores value under kind/key.
+func (s *Store) PutBlob(ctx context.Context, kind, key string, value []byte) error {
+	if kind == "" || key == "" {
+		return errors.New("put blob: empty kind or key")
+	}
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b, err := tx.Bucket(bBlobs).CreateBucketIfNotExists([]byte(kind))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), append([]byte{}, value...))
+	})
+	if err != nil {
+		return fmt.Errorf("put blob %s/%s: %w", kind, key, err)
+	}
+	return nil
+}
+
+// GetBlob reads kind/key; ErrNotFound when absent.
+func (s *Store) GetBlob(ctx context.Context, kind, key string) ([]byte, error) {
+	var out []byte
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bBlobs).Bucket([]byte(kind))
+		if b == nil {
+			return store.ErrNotFound
+		}
+		// Get cannot tell an empty value from a missing key; Seek can.
+		k, v := b.Cursor().Seek([]byte(key))
+		if k == nil || string(k) != key {
+			return store.ErrNotFound
+		}
+		out = append([]byte{}, v...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get blob %s/%s: %w", kind, key, err)
+	}
+	return out, nil
+}
+
+// DeleteBlob removes kind/key; deleting a missing key is a no-op.
+func (s *Store) DeleteBlob(ctx context.Context, kind, key string) error {
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bBlobs).Bucket([]byte(kind))
+		if b == nil {
+			return nil
+		}
+		return b.Delete([]byte(key))
+	})
+	if err != nil {
+		return fmt.Errorf("delete blob %s/%s: %w", kind, key, err)
+	}
+	return nil
+}
+
+// ListBlobs returns every key of kind.
+func (s *Store) ListBlobs(ctx context.Context, kind string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bBlobs).Bucket([]byte(kind))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte{}, v...)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list blobs %s: %w", kind, err)
+	}
+	return out, nil
+}
+
+// AppendAudit chains e onto the last event inside one write transaction.
+func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error) {
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bAudit)
+		e.Seq, e.PrevHash = 1, ""
+		if k, v := b.Cursor().Last(); k != nil {
+			var last store.AuditEvent
+			if err := json.Unmarshal(v, &last); err != nil {
+				return fmt.Errorf("decode last audit event: %w", err)
+			}
+			e.Seq, e.PrevHash = last.Seq+1, last.Hash
+		}
+		e.Hash = store.HashAudit(e)
+		return putJSON(b, u64(uint64(e.Seq)), &e)
+	})
+	if err != nil {
+		return store.AuditEvent{}, fmt.Errorf("append audit: %w", err)
+	}
+	return e, nil
+}
+
+// ListAudit returns the whole chain in order.
+func (s *Store) ListAudit(ctx context.Context) ([]store.AuditEvent, error) {
+	out := []store.AuditEvent{}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bAudit).ForEach(func(_, v []byte) error {
+			var e store.AuditEvent
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("decode audit event: %w", err)
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	return out, nil
+}
+
+// PutDrill stores (or replaces) a scorecard; an empty ID gets a generated one.
+func (s *Store) PutDrill(ctx context.Context, d store.DrillRecord) error {
+	if d.At.IsZero() {
+		d.At = s.now()
+	}
+	err := s.update(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bDrills)
+		if d.ID == "" {
+			n, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			d.ID = fmt.Sprintf("DR-%d", n)
+		}
+		return putJSON(b, []byte(d.ID), &d)
+	})
+	if err != nil {
+		return fmt.Errorf("put drill: %w", err)
+	}
+	return nil
+}
+
+// ListDrills returns a service's drills (all services when service is
+// empty), newest first. Drills are few, so a full scan is fine.
+func (s *Store) ListDrills(ctx context.Context, service string) ([]store.DrillRecord, error) {
+	out := []store.DrillRecord{}
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(bDrills).ForEach(func(_, v []byte) error {
+			var d store.DrillRecord
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("decode drill: %w", err)
+			}
+			if service == "" || d.Service == service {
+				out = append(out, d)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list drills: %w", err)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].At.Equal(out[j].At) {
+			return out[i].At.After(out[j].At)
+		}
+		return out[i].ID > out[j].ID
+	})
+	return out, nil
+}
