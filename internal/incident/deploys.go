@@ -30,6 +30,8 @@ type DeployInput struct {
 	DeployedBy    string `json:"deployed_by"`
 	URL           string `json:"url"`
 	Risk          string `json:"risk"`
+	// DeployedAt backdates a deploy (CI backfill, demos); zero means now.
+	DeployedAt time.Time `json:"deployed_at"`
 }
 
 // RecordDeploy stores a deploy. The failure string is for the caller (400);
@@ -54,6 +56,13 @@ func (s *Service) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (
 	default:
 		return nil, fmt.Sprintf("risk: unknown value %q (want low, medium or high)", in.Risk), nil
 	}
+	at := s.clock.Now()
+	if !in.DeployedAt.IsZero() {
+		if in.DeployedAt.After(at.Add(time.Minute)) {
+			return nil, "deployed_at is in the future", nil
+		}
+		at = in.DeployedAt
+	}
 	env := in.Environment
 	if env == "" {
 		env = svc.Environment
@@ -61,7 +70,7 @@ func (s *Service) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (
 	d := &store.Deploy{
 		Service: in.Service, Version: in.Version, Artifact: in.Artifact, ConfigVersion: in.ConfigVersion,
 		Environment: env, Commit: in.Commit, DeployedBy: in.DeployedBy, URL: in.URL, Risk: in.Risk,
-		At: s.clock.Now(), Mutable: !IsImmutable(in.Artifact),
+		At: at, Mutable: !IsImmutable(in.Artifact),
 	}
 	if err := s.store.AddDeploy(ctx, d); err != nil {
 		return nil, "", fmt.Errorf("record deploy: %w", err)

@@ -122,3 +122,12 @@ func (m *Metrics) APIError(method string) { m.ChatAPIErrors.WithLabelValues(meth
 
 // RateLimited counts a rate-limited Slack call (chat/slack's hook).
 func (m *Metrics) RateLimited(method string) { m.ChatRateLimited.WithLabelValues(method).Inc() }
+
+// Overdue sets a service's drill-overdue gauge (drill's hook).
+func (m *Metrics) Overdue(service string, overdue bool) {
+	v := 0.0
+	if overdue {
+		v = 1
+	}
+	m.DrillsOverdue.WithLabelValues(service).Set(v)
+}

@@ -1,0 +1,244 @@
+// Package console is Backout's terminal chat: a chat.Poster that prints a
+// readable transcript with numbered buttons, and a REPL that drives the same
+// command handlers as Slack.
+package console
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/backout/backout/internal/chat"
+)
+
+// Poster prints messages. Buttons get numbers that `click <n>` presses.
+type Poster struct {
+	mu       sync.Mutex
+	out      io.Writer
+	nextTS   int
+	buttons  []pressable         // index+1 is the number shown
+	rendered map[string][]string // ts -> lines last printed, for showing only what changed
+	channels map[string]string   // ts -> channel
+}
+
+type pressable struct {
+	button  chat.Button
+	channel string
+	ts      string
+}
+
+// NewPoster prints to out.
+func NewPoster(out io.Writer) *Poster {
+	return &Poster{out: out, rendered: map[string][]string{}, channels: map[string]string{}}
+}
+
+// Post implements chat.Poster.
+func (p *Poster) Post(_ context.Context, ref chat.Ref, msg chat.Message) (chat.Ref, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.nextTS++
+	ts := fmt.Sprintf("%d.000100", p.nextTS)
+	lines := p.render(msg, ref.Channel, ts)
+	prefix := fmt.Sprintf("[#%s] ", ref.Channel)
+	if ref.Thread != "" {
+		prefix = fmt.Sprintf("[#%s ↳ thread] ", ref.Channel)
+	}
+	p.print(prefix, lines)
+	p.rendered[ts] = lines
+	p.channels[ts] = ref.Channel
+	return chat.Ref{Channel: ref.Channel, TS: ts, Thread: ref.Thread}, nil
+}
+
+// Update implements chat.Poster: it prints only the lines that changed.
+func (p *Poster) Update(_ context.Context, ref chat.Ref, msg chat.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lines := p.render(msg, ref.Channel, ref.TS)
+	old := map[string]bool{}
+	for _, l := range p.rendered[ref.TS] {
+		old[l] = true
+	}
+	var changed []string
+	for _, l := range lines {
+		if !old[l] && strings.TrimSpace(l) != "" {
+			changed = append(changed, l)
+		}
+	}
+	p.rendered[ref.TS] = lines
+	if len(changed) == 0 {
+		return nil
+	}
+	p.print(fmt.Sprintf("[#%s ✎ %s] ", ref.Channel, firstLine(msg)), changed)
+	return nil
+}
+
+// Ephemeral implements chat.Poster.
+func (p *Poster) Ephemeral(_ context.Context, channel, user string, msg chat.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.print(fmt.Sprintf("[only @%s] ", user), p.render(msg, channel, ""))
+	return nil
+}
+
+// Upload implements chat.Poster: it prints the file's name and its first lines.
+func (p *Poster) Upload(_ context.Context, ref chat.Ref, filename, title, content string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lines := strings.Split(content, "\n")
+	head := []string{fmt.Sprintf("📎 %s — %s (%d lines)", filename, title, len(lines))}
+	for _, l := range lines[:min(len(lines), 6)] {
+		head = append(head, "   │ "+l)
+	}
+	if len(lines) > 6 {
+		head = append(head, "   │ …")
+	}
+	p.print(fmt.Sprintf("[#%s ↳ thread] ", ref.Channel), head)
+	return nil
+}
+
+// Button returns the button shown with number n.
+func (p *Poster) Button(n int) (chat.Button, string, string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n < 1 || n > len(p.buttons) {
+		return chat.Button{}, "", "", false
+	}
+	b := p.buttons[n-1]
+	return b.button, b.channel, b.ts, true
+}
+
+// Say prints a line from the console itself.
+func (p *Poster) Say(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.out, format+"\n", args...)
+}
+
+func (p *Poster) print(prefix string, lines []string) {
+	for i, l := range lines {
+		if i == 0 {
+			fmt.Fprintf(p.out, "%s%s\n", prefix, l)
+			continue
+		}
+		fmt.Fprintf(p.out, "%s%s\n", strings.Repeat(" ", len([]rune(prefix))), l)
+	}
+}
+
+func firstLine(msg chat.Message) string {
+	if msg.Header != "" {
+		return msg.Header
+	}
+	l, _, _ := strings.Cut(msg.Text, "\n")
+	return l
+}
+
+var mention = regexp.MustCompile(`<([@#!])(?:subteam\^)?([^>|]+)(?:\|([^>]+))?>`)
+
+// plain turns Slack-style markup into terminal text.
+func plain(s string) string {
+	s = mention.ReplaceAllStringFunc(s, func(m string) string {
+		parts := mention.FindStringSubmatch(m)
+		if parts[3] != "" {
+			return parts[3] + " (" + parts[2] + ")"
+		}
+		switch parts[1] {
+		case "#":
+			return "#" + parts[2]
+		default:
+			return "@" + parts[2]
+		}
+	})
+	return strings.NewReplacer("*", "", "```", "").Replace(s)
+}
+
+// render lays a message out as lines and numbers its buttons.
+func (p *Poster) render(msg chat.Message, channel, ts string) []string {
+	var lines []string
+	add := func(s string) {
+		for _, l := range strings.Split(plain(s), "\n") {
+			lines = append(lines, l)
+		}
+	}
+	if msg.Header != "" {
+		add("══ " + msg.Header + " ══")
+	}
+	for _, sec := range msg.Sections {
+		if sec.Title != "" {
+			add("▸ " + sec.Title)
+		}
+		if sec.Text != "" {
+			add(sec.Text)
+		}
+		for _, f := range sec.Fields {
+			add(fmt.Sprintf("%s: %s", f.Label, strings.ReplaceAll(f.Value, "\n", " ")))
+		}
+		if sec.Table != nil {
+			lines = append(lines, table(sec.Table)...)
+		}
+	}
+	if len(msg.Sections) == 0 && msg.Header == "" {
+		add(msg.Text)
+	}
+	if len(msg.Mentions) > 0 {
+		var ms []string
+		for _, m := range msg.Mentions {
+			ms = append(ms, "@"+m)
+		}
+		add("cc " + strings.Join(ms, " "))
+	}
+	if len(msg.Buttons) > 0 {
+		var bs []string
+		for _, b := range msg.Buttons {
+			bs = append(bs, fmt.Sprintf("[%d] %s", p.number(b, channel, ts), b.Text))
+		}
+		add("buttons: " + strings.Join(bs, "  ") + "   (type: click <n>)")
+	}
+	if msg.Context != "" {
+		add("· " + msg.Context)
+	}
+	return lines
+}
+
+func table(t *chat.Table) []string {
+	widths := make([]int, len(t.Header))
+	rows := append([][]string{t.Header}, t.Rows...)
+	for _, r := range rows {
+		for i := range widths {
+			if i < len(r) {
+				widths[i] = max(widths[i], len([]rune(plain(r[i]))))
+			}
+		}
+	}
+	var out []string
+	for _, r := range rows {
+		var cells []string
+		for i := range widths {
+			c := ""
+			if i < len(r) {
+				c = plain(r[i])
+			}
+			cells = append(cells, c+strings.Repeat(" ", widths[i]-len([]rune(c))))
+		}
+		out = append(out, "  "+strings.TrimRight(strings.Join(cells, "  "), " "))
+	}
+	return out
+}
+
+// number returns the number of a button, reusing the one it had when the same
+// message showed the same button before, so updates do not renumber.
+func (p *Poster) number(b chat.Button, channel, ts string) int {
+	if ts != "" {
+		for i, x := range p.buttons {
+			if x.ts == ts && x.channel == channel && x.button.ActionID == b.ActionID && x.button.Value == b.Value {
+				return i + 1
+			}
+		}
+	}
+	p.buttons = append(p.buttons, pressable{button: b, channel: channel, ts: ts})
+	return len(p.buttons)
+}
+
+func chatRef(channel string) chat.Ref { return chat.Ref{Channel: channel} }

@@ -1,0 +1,174 @@
+// Package drill schedules rollback drills and their reminders, runs drills
+// through the normal lifecycle in drill mode, keeps scorecards, and sends
+// the weekly report. With several replicas each cron tick fires once: every
+// firing is claimed in the store first.
+package drill
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/report"
+	"github.com/backout/backout/internal/store"
+)
+
+// Clock tells time and waits; tests use a fake one.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }
+
+// After is time.After.
+func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Metrics receives drill measurements.
+type Metrics interface {
+	DrillEnded(service string, succeeded bool)
+	Overdue(service string, overdue bool)
+}
+
+// Drills runs the drill programme.
+type Drills struct {
+	cfg      *config.Config
+	svc      *incident.Service
+	store    store.Store
+	poster   chat.Poster
+	reporter *report.Builder
+	clock    Clock
+	log      *slog.Logger
+	metrics  Metrics
+}
+
+// New builds the drill programme.
+func New(cfg *config.Config, svc *incident.Service, poster chat.Poster, reporter *report.Builder, clock Clock, log *slog.Logger, m Metrics) *Drills {
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	return &Drills{cfg: cfg, svc: svc, store: svc.Store(), poster: poster, reporter: reporter, clock: clock, log: log, metrics: m}
+}
+
+// mode is a service's drill mode (dry-run when it has no policy).
+func (d *Drills) policy(service string) config.DrillPolicy {
+	if s, ok := d.cfg.ServiceByName(service); ok && s.Drill != nil {
+		return *s.Drill
+	}
+	return config.DrillPolicy{Mode: "dry-run"}
+}
+
+// RunNow starts a drill of a service through the normal lifecycle.
+func (d *Drills) RunNow(ctx context.Context, who incident.Actor, service string) (*store.Rollback, string, error) {
+	if _, ok := d.cfg.ServiceByName(service); !ok {
+		return nil, fmt.Sprintf("Unknown service %q.", service), nil
+	}
+	p := d.policy(service)
+	source := strings.SplitN(who.From, ":", 2)[0]
+	return d.svc.Propose(ctx, who, incident.ProposeRequest{
+		Services: []string{service}, Drill: true, DrillMode: p.Mode,
+		Reason:  "rollback drill (" + p.Mode + ")",
+		Trigger: store.Trigger{Kind: "drill", Source: source, At: d.clock.Now()},
+	})
+}
+
+// Describe says when a service drills next and how it did last time.
+func (d *Drills) Describe(ctx context.Context, service string) (chat.Message, string, error) {
+	svc, ok := d.cfg.ServiceByName(service)
+	if !ok {
+		return chat.Message{}, fmt.Sprintf("Unknown service %q.", service), nil
+	}
+	var lines []string
+	if svc.Drill == nil || svc.Drill.Schedule == "" {
+		lines = append(lines, "No drill schedule. Run one with `/rollback drill "+service+" now`.")
+	} else {
+		sched, err := config.ParseSchedule(svc.Drill.Schedule, d.cfg.Drills.Timezone)
+		if err != nil {
+			return chat.Message{}, "", err
+		}
+		lines = append(lines, fmt.Sprintf("Schedule: `%s` (%s), next %s", svc.Drill.Schedule, svc.Drill.Mode, chat.Stamp(sched.Next(d.clock.Now()))))
+		if svc.Drill.RemindBefore > 0 {
+			lines = append(lines, fmt.Sprintf("Reminder %s before, in <#%s>", svc.Drill.RemindBefore, svc.Channel))
+		}
+	}
+	drills, err := d.store.ListDrills(ctx, service)
+	if err != nil {
+		return chat.Message{}, "", err
+	}
+	if len(drills) > 0 {
+		last := drills[0]
+		result := "failed"
+		if last.Succeeded {
+			result = "succeeded"
+		}
+		lines = append(lines, fmt.Sprintf("Last drill %s: %s %s in %s (target %s)", last.RollbackID, chat.Stamp(last.At), result,
+			last.Duration.Round(time.Second), last.RecoveryTarget))
+	}
+	lines = append(lines, "Drill policy: "+d.svc.DrillMaxAge(service).String())
+	text := strings.Join(lines, "\n")
+	return chat.Message{Text: text, Sections: []chat.Section{{Title: "Drills of " + service, Text: text}}}, "", nil
+}
+
+// RollbackEnded implements incident.EndHook: a drill's scorecard.
+func (d *Drills) RollbackEnded(ctx context.Context, r *store.Rollback) {
+	if !r.Drill {
+		return
+	}
+	steps, err := d.store.ListSteps(ctx, r.ID)
+	if err != nil {
+		d.log.WarnContext(ctx, "drill scorecard: steps", "rollback", r.ID, "err", err)
+	}
+	var failed []string
+	for _, ev := range steps {
+		if ev.Kind == store.StepFailed {
+			failed = append(failed, ev.Service+"/"+ev.StepID)
+		}
+	}
+	start := r.StartedAt
+	if start.IsZero() {
+		start = r.CreatedAt
+	}
+	for _, c := range r.Services {
+		rec := store.DrillRecord{ID: r.ID + "/" + c.Service, Service: c.Service, RollbackID: r.ID, At: r.EndedAt, Mode: r.DrillMode,
+			Succeeded: r.State == store.StateSucceeded, Duration: r.EndedAt.Sub(start), RecoveryTarget: r.RecoveryTarget, FailedSteps: failed}
+		if err := d.store.PutDrill(ctx, rec); err != nil {
+			d.log.ErrorContext(ctx, "drill scorecard: store", "rollback", r.ID, "err", err)
+			continue
+		}
+		d.metrics.DrillEnded(c.Service, rec.Succeeded)
+		d.metrics.Overdue(c.Service, false)
+		if _, err := d.poster.Post(ctx, chat.Ref{Channel: r.Channel, Thread: r.MessageTS}, Scorecard(rec)); err != nil {
+			d.log.WarnContext(ctx, "drill scorecard: post", "rollback", r.ID, "err", err)
+		}
+	}
+}
+
+// Scorecard renders one drill's result.
+func Scorecard(rec store.DrillRecord) chat.Message {
+	verdict := "❌ failed"
+	if rec.Succeeded {
+		verdict = "✅ succeeded"
+	}
+	target := "no recovery target"
+	if rec.RecoveryTarget > 0 {
+		if rec.Duration <= rec.RecoveryTarget {
+			target = fmt.Sprintf("within the recovery target of %s", rec.RecoveryTarget)
+		} else {
+			target = fmt.Sprintf("%s OVER the recovery target of %s", (rec.Duration - rec.RecoveryTarget).Round(time.Second), rec.RecoveryTarget)
+		}
+	}
+	text := fmt.Sprintf("🎯 Drill scorecard for %s (%s): %s in %s, %s.", rec.Service, rec.Mode, verdict, rec.Duration.Round(time.Millisecond), target)
+	if len(rec.FailedSteps) > 0 {
+		text += "\nFailed steps: " + strings.Join(rec.FailedSteps, ", ")
+	}
+	return chat.Message{Text: text, Sections: []chat.Section{{Text: text}}}
+}

@@ -1,0 +1,294 @@
+// Package postmortem writes a pre-filled, blameless post-mortem draft when a
+// rollback ends: it renders the runbook's template (or the default one),
+// keeps it in the store, posts it in the thread as a file, and optionally
+// sends it to a webhook that creates the document elsewhere.
+package postmortem
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/store"
+)
+
+//go:embed default.md.tmpl
+var defaultTemplate string
+
+// BlobKind is where post-mortems are kept in the store.
+const BlobKind = "postmortem"
+
+// Data is what a post-mortem template sees.
+type Data struct {
+	Rollback       *store.Rollback
+	Kind           string
+	Services       string
+	Runbooks       string
+	Trigger        string
+	Timeline       []Event
+	Phases         []Phase
+	Steps          []StepSummary
+	RecoveryTarget string
+	MaxDataLoss    string
+	TargetVerdict  string
+}
+
+// Event is one line of the timeline.
+type Event struct{ At, Text string }
+
+// Phase is a phase's duration, formatted.
+type Phase struct{ Name, Duration string }
+
+// StepSummary is the end state of one step.
+type StepSummary struct {
+	Key, Result, Duration, OutputTail string
+	Attempts                          int
+}
+
+// Writer renders and delivers post-mortems.
+type Writer struct {
+	Store      store.Store
+	Runbooks   runbook.Set
+	Poster     chat.Poster
+	WebhookURL string
+	Client     *http.Client
+	Log        *slog.Logger
+}
+
+// RollbackEnded implements incident.EndHook.
+func (w *Writer) RollbackEnded(ctx context.Context, r *store.Rollback) {
+	if r.State == store.StateRejected || r.State == store.StateExpired || r.State == store.StateStale {
+		return // nothing ran: nothing to learn from the runbook
+	}
+	md, err := w.Render(ctx, r)
+	if err != nil {
+		w.Log.ErrorContext(ctx, "post-mortem render", "rollback", r.ID, "err", err)
+		return
+	}
+	if err := w.Store.PutBlob(ctx, BlobKind, r.ID, []byte(md)); err != nil {
+		w.Log.ErrorContext(ctx, "post-mortem store", "rollback", r.ID, "err", err)
+	}
+	name := fmt.Sprintf("postmortem-%s.md", r.ID)
+	if err := w.Poster.Upload(ctx, chat.Ref{Channel: r.Channel, Thread: r.MessageTS}, name, "Post-mortem draft for "+r.ID, md); err != nil {
+		w.Log.WarnContext(ctx, "post-mortem upload", "rollback", r.ID, "err", err)
+	}
+	if w.WebhookURL != "" {
+		if err := w.send(ctx, r, md); err != nil {
+			w.Log.WarnContext(ctx, "post-mortem webhook", "rollback", r.ID, "err", err)
+		}
+	}
+}
+
+func (w *Writer) send(ctx context.Context, r *store.Rollback, md string) error {
+	body, _ := json.Marshal(map[string]string{"rollback_id": r.ID, "title": "Post-mortem: " + r.ID, "state": string(r.State), "markdown": md})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.WebhookURL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := w.Client
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("post-mortem webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("post-mortem webhook: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// Get returns the stored post-mortem, rendering it when none is stored yet.
+func (w *Writer) Get(ctx context.Context, id string) (string, error) {
+	b, err := w.Store.GetBlob(ctx, BlobKind, id)
+	if err == nil {
+		return string(b), nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	r, err := w.Store.GetRollback(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return w.Render(ctx, r)
+}
+
+// Render fills the template of the rollback's (first) runbook, or the default.
+func (w *Writer) Render(ctx context.Context, r *store.Rollback) (string, error) {
+	text := defaultTemplate
+	for _, c := range r.Services {
+		if rb, ok := w.Runbooks[c.Runbook]; ok && rb.PostmortemPath() != "" {
+			b, err := os.ReadFile(rb.PostmortemPath())
+			if err != nil {
+				return "", fmt.Errorf("read post-mortem template: %w", err)
+			}
+			text = string(b)
+			break
+		}
+	}
+	tmpl, err := template.New("postmortem").Option("missingkey=error").Parse(text)
+	if err != nil {
+		return "", fmt.Errorf("parse post-mortem template: %w", err)
+	}
+	data, err := w.data(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if err := tmpl.Execute(&b, data); err != nil {
+		return "", fmt.Errorf("render post-mortem: %w", err)
+	}
+	return b.String(), nil
+}
+
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
+
+func (w *Writer) data(ctx context.Context, r *store.Rollback) (Data, error) {
+	votes, err := w.Store.ListVotes(ctx, r.ID)
+	if err != nil {
+		return Data{}, err
+	}
+	steps, err := w.Store.ListSteps(ctx, r.ID)
+	if err != nil {
+		return Data{}, err
+	}
+	d := Data{Rollback: r, Kind: "Rollback", RecoveryTarget: "not set", MaxDataLoss: r.MaxDataLoss.String()}
+	if r.Drill {
+		d.Kind = "Drill"
+	}
+	var names, runbooks []string
+	for _, c := range r.Services {
+		names = append(names, c.Service)
+		runbooks = append(runbooks, c.Runbook)
+	}
+	d.Services, d.Runbooks = strings.Join(names, ", "), strings.Join(runbooks, ", ")
+	d.Trigger = r.Trigger.Kind
+	if r.Trigger.Source != "" {
+		d.Trigger += " via " + r.Trigger.Source
+	}
+	if r.Trigger.URL != "" {
+		d.Trigger += fmt.Sprintf(" ([%s](%s))", r.Trigger.IncidentID, r.Trigger.URL)
+	}
+	d.Timeline = timeline(r, votes, steps)
+	for _, p := range incident.Phases(r) {
+		d.Phases = append(d.Phases, Phase{p.Name, p.Duration.Round(time.Millisecond).String()})
+	}
+	if r.RecoveryTarget > 0 {
+		d.RecoveryTarget = r.RecoveryTarget.String()
+		took := r.EndedAt.Sub(r.CreatedAt)
+		if took <= r.RecoveryTarget {
+			d.TargetVerdict = fmt.Sprintf("Recovered in %s, within the target.", took.Round(time.Second))
+		} else {
+			d.TargetVerdict = fmt.Sprintf("Took %s, %s over the target.", took.Round(time.Second), (took - r.RecoveryTarget).Round(time.Second))
+		}
+	}
+	d.Steps = summarizeSteps(steps)
+	return d, nil
+}
+
+func timeline(r *store.Rollback, votes []store.Vote, steps []store.StepEvent) []Event {
+	type ev struct {
+		at   time.Time
+		text string
+	}
+	var evs []ev
+	add := func(at time.Time, text string) {
+		if !at.IsZero() {
+			evs = append(evs, ev{at, text})
+		}
+	}
+	if r.Trigger.Kind != "person" {
+		add(r.Trigger.At, fmt.Sprintf("%s %s: %s", r.Trigger.Source, r.Trigger.Kind, r.Trigger.Summary))
+	}
+	add(r.CreatedAt, fmt.Sprintf("proposed by %s (plan %s)", r.Requester, r.PlanHash))
+	for _, v := range votes {
+		verb := "approved"
+		if !v.Approve {
+			verb = "rejected: " + v.Reason
+		}
+		add(v.At, fmt.Sprintf("%s %s", v.User, verb))
+	}
+	for _, o := range r.Overrides {
+		add(o.At, fmt.Sprintf("%s overrode %s: %s", o.By, o.Check, o.Reason))
+	}
+	add(r.DecidedAt, "decision: "+decision(r))
+	add(r.StartedAt, "execution started")
+	for _, s := range steps {
+		if s.Kind == store.StepStarted || s.Kind == store.StepOutput {
+			continue
+		}
+		text := fmt.Sprintf("%s/%s %s", s.Service, s.StepID, s.Kind)
+		if s.Error != "" {
+			text += ": " + strings.ReplaceAll(s.Error, "|", "\\|")
+		}
+		add(s.At, text)
+	}
+	for _, n := range r.Notes {
+		add(n.At, n.Text)
+	}
+	add(r.ValidatingAt, "validation started")
+	add(r.EndedAt, fmt.Sprintf("ended %s", r.State))
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].at.Before(evs[j].at) })
+	out := make([]Event, len(evs))
+	for i, e := range evs {
+		out[i] = Event{stamp(e.at), strings.ReplaceAll(e.text, "\n", " ")}
+	}
+	return out
+}
+
+func decision(r *store.Rollback) string {
+	if len(r.Approvers) > 0 {
+		return "approved by " + strings.Join(r.Approvers, ", ")
+	}
+	return string(r.State)
+}
+
+func summarizeSteps(events []store.StepEvent) []StepSummary {
+	byKey := map[string]*StepSummary{}
+	var order []string
+	for _, e := range events {
+		key := e.Service + "/" + e.StepID
+		s, ok := byKey[key]
+		if !ok {
+			s = &StepSummary{Key: key}
+			byKey[key] = s
+			order = append(order, key)
+		}
+		switch e.Kind {
+		case store.StepStarted:
+			s.Attempts++
+		case store.StepSucceeded, store.StepFailed, store.StepSkipped, store.StepInterrupted,
+			store.StepCompensated, store.StepCompensationFailed:
+			s.Result = e.Kind
+			if e.Duration > 0 {
+				s.Duration = e.Duration.Round(time.Millisecond).String()
+			}
+			if out := strings.TrimSpace(e.Output + "\n" + e.Error); out != "" {
+				lines := strings.Split(out, "\n")
+				s.OutputTail = strings.Join(lines[max(0, len(lines)-10):], "\n")
+			}
+		}
+	}
+	out := make([]StepSummary, 0, len(order))
+	for _, k := range order {
+		out = append(out, *byKey[k])
+	}
+	return out
+}

@@ -1,0 +1,226 @@
+// Package report summarizes the registry: rollbacks by service and outcome,
+// time to approve and to recover against targets, drills, and the steps that
+// fail most. The weekly report and `/rollback registry` share it.
+package report
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/store"
+)
+
+// Summary is the registry over a period.
+type Summary struct {
+	Service       string
+	Since, Until  time.Time
+	Outcomes      map[string]map[string]int // service -> state -> count (real rollbacks only)
+	Approve       Quantiles
+	Recover       Quantiles
+	OverTarget    int // rollbacks that took longer than their recovery target
+	WithTarget    int
+	DrillsDone    int
+	DrillsFailed  int
+	DrillsOverdue []string
+	FailingSteps  []StepCount
+}
+
+// Quantiles of a duration sample.
+type Quantiles struct {
+	N           int
+	Median, P90 time.Duration
+}
+
+// StepCount is how often one step failed.
+type StepCount struct {
+	Step  string // service/step
+	Count int
+}
+
+// Builder reads what a summary needs.
+type Builder struct {
+	Store  store.Store
+	Config *config.Config
+	Now    func() time.Time
+	// MaxAge returns a service's drill policy period.
+	MaxAge func(service string) time.Duration
+}
+
+// Build summarizes rollbacks created in [now-since, now).
+func (b *Builder) Build(ctx context.Context, service string, since time.Duration) (Summary, error) {
+	now := b.Now()
+	s := Summary{Service: service, Since: now.Add(-since), Until: now, Outcomes: map[string]map[string]int{}}
+	rs, err := b.Store.ListRollbacks(ctx, store.RollbackQuery{Service: service, Since: s.Since, Until: now})
+	if err != nil {
+		return s, fmt.Errorf("list rollbacks: %w", err)
+	}
+	var approve, recover []time.Duration
+	failing := map[string]int{}
+	for _, r := range rs {
+		if r.Drill {
+			continue
+		}
+		for _, c := range r.Services {
+			if service != "" && c.Service != service {
+				continue
+			}
+			if s.Outcomes[c.Service] == nil {
+				s.Outcomes[c.Service] = map[string]int{}
+			}
+			s.Outcomes[c.Service][string(r.State)]++
+		}
+		if !r.DecidedAt.IsZero() && r.State != store.StateRejected && r.State != store.StateExpired && r.State != store.StateStale {
+			approve = append(approve, r.DecidedAt.Sub(r.CreatedAt))
+		}
+		if r.State == store.StateSucceeded {
+			start := r.CreatedAt
+			if !r.DetectedAt.IsZero() && r.DetectedAt.Before(start) {
+				start = r.DetectedAt
+			}
+			took := r.EndedAt.Sub(start)
+			recover = append(recover, took)
+			if r.RecoveryTarget > 0 {
+				s.WithTarget++
+				if took > r.RecoveryTarget {
+					s.OverTarget++
+				}
+			}
+		}
+		if r.StartedAt.IsZero() {
+			continue
+		}
+		steps, err := b.Store.ListSteps(ctx, r.ID)
+		if err != nil {
+			return s, fmt.Errorf("list steps of %s: %w", r.ID, err)
+		}
+		for _, ev := range steps {
+			if ev.Kind == store.StepFailed {
+				failing[ev.Service+"/"+ev.StepID]++
+			}
+		}
+	}
+	s.Approve, s.Recover = quantiles(approve), quantiles(recover)
+	for step, n := range failing {
+		s.FailingSteps = append(s.FailingSteps, StepCount{step, n})
+	}
+	sort.Slice(s.FailingSteps, func(i, j int) bool {
+		a, c := s.FailingSteps[i], s.FailingSteps[j]
+		return a.Count > c.Count || (a.Count == c.Count && a.Step < c.Step)
+	})
+	return s, b.drills(ctx, &s)
+}
+
+func (b *Builder) drills(ctx context.Context, s *Summary) error {
+	for _, svc := range b.Config.Services {
+		if s.Service != "" && svc.Name != s.Service {
+			continue
+		}
+		ds, err := b.Store.ListDrills(ctx, svc.Name)
+		if err != nil {
+			return fmt.Errorf("list drills: %w", err)
+		}
+		lastOK := time.Time{}
+		for _, d := range ds {
+			if !d.At.Before(s.Since) {
+				s.DrillsDone++
+				if !d.Succeeded {
+					s.DrillsFailed++
+				}
+			}
+			if d.Succeeded && d.At.After(lastOK) {
+				lastOK = d.At
+			}
+		}
+		if lastOK.IsZero() || s.Until.Sub(lastOK) > b.MaxAge(svc.Name) {
+			s.DrillsOverdue = append(s.DrillsOverdue, svc.Name)
+		}
+	}
+	return nil
+}
+
+// quantiles uses the nearest-rank method.
+func quantiles(ds []time.Duration) Quantiles {
+	if len(ds) == 0 {
+		return Quantiles{}
+	}
+	slices.Sort(ds)
+	rank := func(q float64) time.Duration {
+		i := int(q*float64(len(ds))+0.999999) - 1
+		return ds[max(0, min(i, len(ds)-1))]
+	}
+	return Quantiles{N: len(ds), Median: rank(0.5), P90: rank(0.9)}
+}
+
+// Message renders a summary for chat.
+func Message(s Summary, title string) chat.Message {
+	var secs []chat.Section
+	t := &chat.Table{Header: []string{"service", "succeeded", "failed", "aborted", "rejected/expired/stale", "open"}}
+	for _, svc := range sortedKeys(s.Outcomes) {
+		o := s.Outcomes[svc]
+		open := o["proposed"] + o["approved"] + o["running"] + o["validating"] + o["interrupted"]
+		t.Rows = append(t.Rows, []string{svc, fmt.Sprint(o["succeeded"]), fmt.Sprint(o["failed"]), fmt.Sprint(o["aborted"]),
+			fmt.Sprint(o["rejected"] + o["expired"] + o["stale"]), fmt.Sprint(open)})
+	}
+	if len(t.Rows) == 0 {
+		secs = append(secs, chat.Section{Title: "Rollbacks", Text: "none in this period"})
+	} else {
+		secs = append(secs, chat.Section{Title: "Rollbacks by service and outcome", Table: t})
+	}
+	timing := fmt.Sprintf("Time to approve: median %s, p90 %s (n=%d)\nTime to recover: median %s, p90 %s (n=%d)",
+		dur(s.Approve.Median), dur(s.Approve.P90), s.Approve.N, dur(s.Recover.Median), dur(s.Recover.P90), s.Recover.N)
+	if s.WithTarget > 0 {
+		timing += fmt.Sprintf("\nRecovery target met %d of %d times", s.WithTarget-s.OverTarget, s.WithTarget)
+	}
+	secs = append(secs, chat.Section{Title: "Timing", Text: timing})
+	drills := fmt.Sprintf("Drills done: %d (%d failed)", s.DrillsDone, s.DrillsFailed)
+	if len(s.DrillsOverdue) > 0 {
+		drills += "\nOverdue: " + strings.Join(s.DrillsOverdue, ", ")
+	} else {
+		drills += "\nNo service is overdue."
+	}
+	secs = append(secs, chat.Section{Title: "Drills", Text: drills})
+	if len(s.FailingSteps) > 0 {
+		ft := &chat.Table{Header: []string{"step", "failures"}}
+		for _, f := range s.FailingSteps[:min(5, len(s.FailingSteps))] {
+			ft.Rows = append(ft.Rows, []string{f.Step, fmt.Sprint(f.Count)})
+		}
+		secs = append(secs, chat.Section{Title: "Steps that fail most", Table: ft})
+	}
+	period := fmt.Sprintf("%s – %s", s.Since.UTC().Format("2006-01-02"), s.Until.UTC().Format("2006-01-02"))
+	return chat.Message{Header: title, Text: title + " " + period, Sections: secs, Context: period}
+}
+
+func dur(d time.Duration) string {
+	if d == 0 {
+		return "–"
+	}
+	return d.Round(time.Second).String()
+}
+
+func sortedKeys(m map[string]map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Registry implements commands.Reporter.
+func (b *Builder) Registry(ctx context.Context, service string, since time.Duration) (chat.Message, error) {
+	s, err := b.Build(ctx, service, since)
+	if err != nil {
+		return chat.Message{}, err
+	}
+	title := "Rollback registry"
+	if service != "" {
+		title += " · " + service
+	}
+	return Message(s, title), nil
+}

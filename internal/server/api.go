@@ -1,0 +1,308 @@
+package server
+
+import (
+	"crypto/subtle"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/yamlx"
+)
+
+// API is the /api/v1 surface for CI, pipelines and change boards.
+type API struct {
+	Svc        *incident.Service
+	Token      config.Secret
+	Postmortem func(r *http.Request, id string) (string, error)
+	Log        *slog.Logger
+}
+
+// Mount registers the API routes.
+func (a *API) Mount(mount func(pattern, route string, h http.Handler)) {
+	mount("POST /api/v1/deploys", "api_deploys_create", a.auth(a.createDeploy))
+	mount("GET /api/v1/deploys", "api_deploys_list", a.auth(a.listDeploys))
+	mount("POST /api/v1/deploys/{id}/good", "api_deploys_good", a.auth(a.markGood))
+	mount("GET /api/v1/services/{name}/gate", "api_gate", a.auth(a.gate))
+	mount("GET /api/v1/services/{name}/readiness", "api_readiness", a.auth(a.readiness))
+	mount("GET /api/v1/rollbacks", "api_rollbacks", a.auth(a.rollbacks))
+	mount("GET /api/v1/rollbacks/{id}", "api_rollback", a.auth(a.rollback))
+	mount("GET /api/v1/rollbacks/{id}/postmortem", "api_postmortem", a.auth(a.postmortem))
+}
+
+func (a *API) auth(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.Token.Set() {
+			writeError(w, http.StatusUnauthorized, "the API is disabled: set BACKOUT_API_TOKEN")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.Token.Reveal())) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="backout"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		h(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// fault answers a system error: 503 when the store is down (callers retry).
+func (a *API) fault(w http.ResponseWriter, r *http.Request, err error) {
+	a.Log.ErrorContext(r.Context(), "api error", "request_id", RequestID(r.Context()), "err", err)
+	if errors.Is(err, store.ErrUnavailable) {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "state store unavailable; retry")
+		return
+	}
+	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+func (a *API) actor(r *http.Request) incident.Actor {
+	return incident.Actor{User: "api", From: "api:" + remoteIP(r)}
+}
+
+func (a *API) createDeploy(w http.ResponseWriter, r *http.Request) {
+	var in incident.DeployInput
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		if IsBodyTooLarge(err) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+			return
+		}
+		writeError(w, http.StatusBadRequest, "invalid JSON: "+err.Error()+` (want {"service","version","artifact","config_version","environment","commit","deployed_by","url","risk"})`)
+		return
+	}
+	d, failure, err := a.Svc.RecordDeploy(r.Context(), a.actor(r), in)
+	if err != nil {
+		a.fault(w, r, err)
+		return
+	}
+	if failure != "" {
+		writeError(w, http.StatusBadRequest, failure)
+		return
+	}
+	resp := map[string]any{"deploy": d}
+	if d.Mutable {
+		resp["warning"] = "artifact is a mutable reference; pin it by digest (image@sha256:...) or chart revision (chart@rev:N) so a rollback can return to exactly this build"
+	}
+	writeJSON(w, http.StatusCreated, resp)
+}
+
+func (a *API) listDeploys(w http.ResponseWriter, r *http.Request) {
+	service := r.URL.Query().Get("service")
+	if _, ok := a.Svc.Config().ServiceByName(service); !ok {
+		writeError(w, http.StatusBadRequest, "query parameter service must name a catalog service")
+		return
+	}
+	ds, err := a.Svc.Deploys(r.Context(), service, 100)
+	if err != nil {
+		a.fault(w, r, err)
+		return
+	}
+	if ds == nil {
+		ds = []*store.Deploy{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deploys": ds})
+}
+
+func (a *API) markGood(w http.ResponseWriter, r *http.Request) {
+	d, failure, err := a.Svc.MarkGood(r.Context(), a.actor(r), r.PathValue("id"))
+	if err != nil {
+		a.fault(w, r, err)
+		return
+	}
+	if failure != "" {
+		writeError(w, http.StatusNotFound, failure)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deploy": d})
+}
+
+func (a *API) gate(w http.ResponseWriter, r *http.Request) {
+	res, failure, err := a.Svc.PipelineGate(r.Context(), r.PathValue("name"))
+	if err != nil {
+		a.fault(w, r, err)
+		return
+	}
+	if failure != "" {
+		writeError(w, http.StatusNotFound, failure)
+		return
+	}
+	if !res.Open {
+		writeJSON(w, http.StatusLocked, res)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (a *API) readiness(w http.ResponseWriter, r *http.Request) {
+	res, failure, err := a.Svc.ServiceReadiness(r.Context(), r.PathValue("name"))
+	if err != nil {
+		a.fault(w, r, err)
+		return
+	}
+	if failure != "" {
+		writeError(w, http.StatusConflict, failure)
+		return
+	}
+	ready := true
+	for _, c := range res {
+		if c.Status == incident.Fail && c.Blocking {
+			ready = false
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": ready, "checks": res})
+}
+
+func (a *API) rollbacks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	query := store.RollbackQuery{Service: q.Get("service")}
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &query.Since}, {"until", &query.Until}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			*p.dst = t
+		} else if d, err := yamlx.ParseDuration(v); err == nil {
+			*p.dst = time.Now().Add(-d)
+		} else {
+			writeError(w, http.StatusBadRequest, p.name+": want an RFC 3339 time or a duration such as 30d")
+			return
+		}
+	}
+	if o := q.Get("outcome"); o != "" {
+		for _, s := range strings.Split(o, ",") {
+			query.States = append(query.States, store.State(s))
+		}
+	}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, "limit: want a non-negative integer")
+			return
+		}
+		query.Limit = n
+	}
+	rs, err := a.Svc.Store().ListRollbacks(r.Context(), query)
+	if err != nil {
+		a.fault(w, r, err)
+		return
+	}
+	records := make([]Record, 0, len(rs))
+	for _, rb := range rs {
+		records = append(records, RecordOf(rb))
+	}
+	switch q.Get("format") {
+	case "", "json":
+		writeJSON(w, http.StatusOK, map[string]any{"rollbacks": records})
+	case "csv":
+		w.Header().Set("Content-Type", "text/csv")
+		cw := csv.NewWriter(w)
+		_ = cw.Write(recordHeader)
+		for _, rec := range records {
+			_ = cw.Write(rec.row())
+		}
+		cw.Flush()
+	default:
+		writeError(w, http.StatusBadRequest, "format: want json or csv")
+	}
+}
+
+func (a *API) rollback(w http.ResponseWriter, r *http.Request) {
+	rb, err := a.Svc.Store().GetRollback(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no such rollback")
+		return
+	}
+	if err != nil {
+		a.fault(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rb)
+}
+
+func (a *API) postmortem(w http.ResponseWriter, r *http.Request) {
+	md, err := a.Postmortem(r, r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no such rollback")
+		return
+	}
+	if err != nil {
+		a.fault(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+	_, _ = w.Write([]byte(md))
+}
+
+// Record is one registry row.
+type Record struct {
+	ID        string            `json:"id"`
+	State     string            `json:"outcome"`
+	Drill     bool              `json:"drill"`
+	Trigger   string            `json:"trigger"`
+	Scope     string            `json:"scope"`
+	Services  []string          `json:"services"`
+	Versions  map[string]string `json:"versions"`
+	Requester string            `json:"requester"`
+	Approvers []string          `json:"approvers"`
+	Created   time.Time         `json:"created_at"`
+	Ended     time.Time         `json:"ended_at,omitzero"`
+	Phases    map[string]string `json:"phases"`
+	Summary   string            `json:"summary"`
+	Link      string            `json:"link,omitempty"`
+}
+
+var recordHeader = []string{"id", "outcome", "drill", "trigger", "scope", "services", "versions", "requester", "approvers",
+	"created_at", "ended_at", "detect", "approve", "execute", "validate", "total", "summary", "link"}
+
+// RecordOf flattens a rollback for the registry.
+func RecordOf(r *store.Rollback) Record {
+	rec := Record{ID: r.ID, State: string(r.State), Drill: r.Drill, Trigger: r.Trigger.Kind, Scope: r.Scope,
+		Services: r.ServiceNames(), Versions: map[string]string{}, Requester: r.Requester, Approvers: r.Approvers,
+		Created: r.CreatedAt, Ended: r.EndedAt, Phases: map[string]string{}, Summary: r.Outcome, Link: r.Trigger.URL}
+	for _, c := range r.Services {
+		rec.Versions[c.Service] = fmt.Sprintf("%s -> %s", c.Current.Version, c.Target.Version)
+	}
+	for _, p := range incident.Phases(r) {
+		rec.Phases[p.Name] = p.Duration.String()
+	}
+	return rec
+}
+
+func (rec Record) row() []string {
+	var versions []string
+	for _, s := range rec.Services {
+		versions = append(versions, s+" "+rec.Versions[s])
+	}
+	ended := ""
+	if !rec.Ended.IsZero() {
+		ended = rec.Ended.UTC().Format(time.RFC3339)
+	}
+	return []string{rec.ID, rec.State, strconv.FormatBool(rec.Drill), rec.Trigger, rec.Scope, strings.Join(rec.Services, ";"),
+		strings.Join(versions, ";"), rec.Requester, strings.Join(rec.Approvers, ";"), rec.Created.UTC().Format(time.RFC3339), ended,
+		rec.Phases["detect"], rec.Phases["approve"], rec.Phases["execute"], rec.Phases["validate"], rec.Phases["total"], rec.Summary, rec.Link}
+}
