@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/backout/backout/internal/yamlx"
 )
@@ -250,21 +251,34 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	return Parse(path, data, getenv)
 }
 
-// Parse is Load on bytes already read.
+// Parse is Load on bytes already read. On error it still returns what it
+// could decode (nil only for a file that is not YAML), so lint can go on
+// checking the rest; such a config must not be used to run.
 func Parse(path string, data []byte, getenv func(string) string) (*Config, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	var errs yamlx.Errors
 	checkNoSecrets(path, data, &errs)
+	secretAt := map[yamlx.Pos]bool{}
+	for _, e := range errs {
+		secretAt[e.Pos] = true
+	}
 	var c Config
-	errs.Add(yamlx.Pos{File: path}, yamlx.Unmarshal(path, data, &c))
+	var decodeErrs yamlx.Errors
+	decodeErrs.Add(yamlx.Pos{File: path}, yamlx.Unmarshal(path, data, &c))
+	for _, e := range decodeErrs {
+		if !secretAt[e.Pos] { // the secret message already explains this key
+			errs = append(errs, e)
+		}
+	}
+	syntax := len(decodeErrs) == 1 && strings.HasPrefix(decodeErrs[0].Msg, "invalid YAML")
 	c.File = path
+	c.Secrets = SecretsFromEnv(getenv)
+	if syntax {
+		return nil, errs.Err()
+	}
 	c.applyDefaults()
 	c.validate(&errs)
-	if err := errs.Err(); err != nil {
-		return nil, err
-	}
-	c.Secrets = SecretsFromEnv(getenv)
-	return &c, nil
+	return &c, errs.Err()
 }

@@ -131,3 +131,30 @@ func (m *Metrics) Overdue(service string, overdue bool) {
 	}
 	m.DrillsOverdue.WithLabelValues(service).Set(v)
 }
+
+// The methods below implement alerts.Metrics.
+
+// Received counts an accepted webhook event.
+func (m *Metrics) Received(source string) { m.WebhookEvents.WithLabelValues(source, "accepted").Inc() }
+
+// Duplicate counts a deduplicated webhook event.
+func (m *Metrics) Duplicate(source string) {
+	m.WebhookEvents.WithLabelValues(source, "duplicate").Inc()
+	m.WebhookDedupHits.WithLabelValues(source).Inc()
+}
+
+// Rejected counts a refused webhook request.
+func (m *Metrics) Rejected(source, _ string) {
+	m.WebhookEvents.WithLabelValues(source, "rejected").Inc()
+}
+
+// Ignored counts an event deliberately dropped.
+func (m *Metrics) Ignored(source, _ string) { m.WebhookEvents.WithLabelValues(source, "ignored").Inc() }
+
+// Processed counts an alert handed to the lifecycle.
+func (m *Metrics) Processed(source string) {
+	m.WebhookEvents.WithLabelValues(source, "processed").Inc()
+}
+
+// Failed counts an intake or processing error.
+func (m *Metrics) Failed(source, _ string) { m.WebhookEvents.WithLabelValues(source, "error").Inc() }

@@ -160,6 +160,9 @@ func lintUses(rb *Runbook, uses string, with yamlx.Node, pos yamlx.Pos, where st
 		list.Add(with.Pos(), err)
 		for _, e := range list {
 			e.Msg = where + ": with: " + e.Msg
+			if e.Pos.Line == 0 { // no `with:` at all: point at `uses:`
+				e.Pos = pos
+			}
 		}
 		*errs = append(*errs, list...)
 	}

@@ -3,6 +3,7 @@
 package runbook
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -193,14 +194,19 @@ func Load(path string) (*Runbook, error) {
 	return Parse(path, data)
 }
 
-// Parse decodes runbook bytes strictly (structure only; see Lint for meaning).
+// Parse decodes runbook bytes strictly (structure only; see Lint for
+// meaning). On a structural error it still returns what it decoded (nil
+// only for a file that is not YAML) so lint can report the rest at once;
+// such a runbook must not be run.
 func Parse(path string, data []byte) (*Runbook, error) {
 	var rb Runbook
-	if err := yamlx.Unmarshal(path, data, &rb); err != nil {
+	err := yamlx.Unmarshal(path, data, &rb)
+	var list yamlx.Errors
+	if errors.As(err, &list) && len(list) == 1 && strings.HasPrefix(list[0].Msg, "invalid YAML") {
 		return nil, err
 	}
 	rb.File = path
-	return &rb, nil
+	return &rb, err
 }
 
 // Set is the runbooks of a directory, by name.
@@ -231,15 +237,19 @@ func LoadDir(dir string) (Set, error) {
 		}
 		path := filepath.Join(dir, e.Name())
 		rb, err := Load(path)
-		if err != nil {
-			errs.Add(yamlx.Pos{File: path}, err)
+		errs.Add(yamlx.Pos{File: path}, err)
+		if rb == nil {
 			continue
 		}
-		if prev, dup := set[rb.Name]; dup && rb.Name != "" {
+		name := rb.Name
+		if name == "" {
+			name = "(unnamed: " + path + ")" // lint reports the missing name
+		}
+		if prev, dup := set[name]; dup {
 			errs.Addf(rb.Pos, "duplicate runbook name %q (also in %s)", rb.Name, prev.File)
 			continue
 		}
-		set[rb.Name] = rb
+		set[name] = rb
 	}
 	return set, errs.Err()
 }

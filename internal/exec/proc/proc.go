@@ -33,6 +33,8 @@ const pipeDrain = time.Second
 
 // Spec is one process to run.
 type Spec struct {
+	// Argv is the program and its arguments. An Argv[0] without a slash is
+	// looked up in the bot's own PATH, not in Env's.
 	Argv []string
 	Dir  string
 	// Env is the child's whole environment ("K=V"); nil means empty, never

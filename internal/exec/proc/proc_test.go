@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -138,7 +139,7 @@ func TestTimeoutStopsWholeProcessGroup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			defer cancel()
 			o, err := Run(ctx, Spec{Argv: []string{"/bin/sh", "-c", tt.script}, KillGrace: 200 * time.Millisecond})
 			if !o.TimedOut || o.Cancelled {
@@ -157,13 +158,29 @@ func TestTimeoutStopsWholeProcessGroup(t *testing.T) {
 }
 
 func TestCancelStopsGroup(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(200*time.Millisecond, cancel)
-	o, err := Run(ctx, Spec{Argv: []string{"/bin/sh", "-c", "sleep 60 & echo $!; wait"}, KillGrace: 100 * time.Millisecond})
+	defer cancel()
+	// Cancel once the grandchild exists, so the test never races its start.
+	go func() {
+		for ctx.Err() == nil {
+			if b, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(b), "\n") {
+				cancel()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	script := `sleep 60 & echo $! > "$0.tmp"; mv "$0.tmp" "$0"; echo $!; wait`
+	o, err := Run(ctx, Spec{Argv: []string{"/bin/sh", "-c", script, pidFile}, KillGrace: 100 * time.Millisecond})
 	if !o.Cancelled || o.TimedOut || !errors.Is(err, context.Canceled) || exec.IsRetryable(err) {
 		t.Fatalf("outcome %+v err %v", o, err)
 	}
-	requireGone(t, pids(t, o.Stdout))
+	ps := pids(t, o.Stdout)
+	if len(ps) != 1 {
+		t.Fatalf("want 1 pid, got %q", o.Stdout)
+	}
+	requireGone(t, ps)
 }
 
 func TestBackgroundChildSweptAfterNormalExit(t *testing.T) {

@@ -105,7 +105,7 @@ func TestEnv(t *testing.T) {
 func TestQuote(t *testing.T) {
 	tests := map[string][]string{
 		"kubectl set image deployment/web app=img@sha256:ab": {"kubectl", "set", "image", "deployment/web", "app=img@sha256:ab"},
-		`echo 'a b' '' 'it'\''s' '$HOME' ';rm'`:             {"echo", "a b", "", "it's", "$HOME", ";rm"},
+		`echo 'a b' '' 'it'\''s' '$HOME' ';rm'`:              {"echo", "a b", "", "it's", "$HOME", ";rm"},
 	}
 	for want, argv := range tests {
 		if got := Quote(argv); got != want {

@@ -89,6 +89,11 @@ func Open(path string, opts Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
+	// Webhooks and clicks wait for their batch's fsync before answering;
+	// bbolt's default 10ms gathering delay would dominate that wait and,
+	// at a given number of concurrent requests, cap throughput. 2ms keeps
+	// batches large under load (measured best on a 2-core VM).
+	db.MaxBatchDelay = 2 * time.Millisecond
 	return &Store{db: db, now: now}, nil
 }
 

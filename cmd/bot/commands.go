@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/backout/backout/internal/app"
+	"github.com/backout/backout/internal/chat/console"
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/yamlx"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs, cfgFlag := flags("serve [--config FILE]", "serve [--config FILE]", stderr)
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
+	}
+	loaded, err := app.Load(configPath(*cfgFlag, getenv), getenv)
+	if err != nil {
+		return err
+	}
+	return app.Serve(ctx, loaded, logger(stdout, lvl))
+}
+
+func consoleCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs, cfgFlag := flags("console [--config FILE] [--state FILE] [--as USER] [--channel ID]", "console", stderr)
+	state := fs.String("state", "", "bolt file to keep state in (default: a fresh temporary file)")
+	user := fs.String("as", "alice", "who you are at the start")
+	channel := fs.String("channel", "", "channel you type in (default: the config's slack.channel)")
+	echo := fs.Bool("echo", false, "print each input line (default: on when input is not a terminal)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: console takes no arguments (got %q); feed a script on stdin", errUsage, fs.Args())
+	}
+	path := configPath(*cfgFlag, getenv, filepath.Join("examples", "bot.yaml"))
+	tmp, err := os.MkdirTemp("", "backout-console-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	// The demo runbook's shell steps act on files here and nowhere else.
+	demoDir := getenv("BACKOUT_DEMO_DIR")
+	if demoDir == "" {
+		demoDir = filepath.Join(tmp, "demo")
+		if err := os.Setenv("BACKOUT_DEMO_DIR", demoDir); err != nil {
+			return err
+		}
+	}
+	loaded, err := app.Load(path, getenv)
+	if err != nil {
+		return err
+	}
+	if *state == "" {
+		*state = filepath.Join(tmp, "console.db")
+	}
+	st, err := app.OpenStore(ctx, &config.Config{Store: config.StoreConfig{Kind: "bolt"}}, *state)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if *channel == "" {
+		*channel = loaded.Config.Slack.Channel
+	}
+	poster := console.NewPoster(stdout)
+	a := app.Build(loaded, st, app.Options{Poster: poster, ReplicaID: "console", Logger: logger(io.Discard, slog.LevelError)})
+	fmt.Fprintf(stdout, "config %s · %d runbooks · %d services · state %s · demo files in %s\n",
+		path, len(loaded.Runbooks), len(loaded.Config.Services), *state, demoDir)
+	return a.RunConsole(ctx, stdin, *user, *channel, *echo || !isTerminal(stdin))
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// lint checks a config and/or runbook paths and prints every problem.
+func lint(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs, cfgFlag := flags("lint [--config FILE] [PATH...]", "lint", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var cfg *config.Config
+	var errs yamlx.Errors
+	path := configPath(*cfgFlag, getenv)
+	_, statErr := os.Stat(path)
+	explicit := *cfgFlag != "" || getenv("BACKOUT_CONFIG") != ""
+	if statErr == nil || explicit {
+		c, err := config.Load(path, getenv)
+		if err != nil {
+			errs.Add(yamlx.Pos{File: path}, err)
+		}
+		cfg = c
+	} else if fs.NArg() == 0 {
+		return fmt.Errorf("%w: no bot.yaml here; give --config FILE or runbook paths (bot lint runbooks/)", errUsage)
+	}
+	set := runbook.Set{}
+	dirs := fs.Args()
+	if len(dirs) == 0 && cfg != nil {
+		dirs = []string{cfg.RunbooksDir()}
+	}
+	for _, p := range dirs {
+		loadInto(set, p, &errs)
+	}
+	if cfg != nil && len(fs.Args()) > 0 {
+		loadInto(set, cfg.RunbooksDir(), &errs)
+	}
+	lc := cfg
+	if lc == nil {
+		// Without a config, lint cannot know the Prometheus URL that wait
+		// and promql steps default to; assume one will be configured.
+		lc = &config.Config{Prometheus: config.PrometheusConfig{URL: "http://prometheus.invalid:9090"}}
+	}
+	l := &app.Loaded{Config: lc, Runbooks: set, Executors: app.Executors(lc), Checkers: app.Checkers(lc)}
+	kinds := app.LintKinds(l.Executors, l.Checkers)
+	for _, name := range set.Names() {
+		errs.Add(yamlx.Pos{File: set[name].File}, runbook.Lint(set[name], kinds))
+	}
+	services := 0
+	if cfg != nil {
+		errs.Add(yamlx.Pos{File: cfg.File}, runbook.LintCatalog(cfg, set))
+		services = len(cfg.Services)
+	}
+	if err := errs.Err(); err != nil {
+		fmt.Fprintln(stdout, err)
+		return fmt.Errorf("%w: %d problem(s)", app.ErrInvalid, len(errs))
+	}
+	fmt.Fprintf(stdout, "%d runbooks, %d services: ok\n", len(set), services)
+	return nil
+}
+
+// loadInto loads a runbook file or directory into set, keyed by name;
+// loading the same file twice is harmless.
+func loadInto(set runbook.Set, path string, errs *yamlx.Errors) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		errs.Addf(yamlx.Pos{File: path}, "cannot read: %v", errors.Unwrap(err))
+		return
+	}
+	add := func(rb *runbook.Runbook) {
+		if prev, ok := set[rb.Name]; ok && prev.File != rb.File {
+			errs.Addf(rb.Pos, "duplicate runbook name %q (also in %s)", rb.Name, prev.File)
+			return
+		}
+		set[rb.Name] = rb
+	}
+	if !fi.IsDir() {
+		rb, err := runbook.Load(path)
+		errs.Add(yamlx.Pos{File: path}, err)
+		if rb != nil {
+			add(rb)
+		}
+		return
+	}
+	dirSet, err := runbook.LoadDir(path)
+	errs.Add(yamlx.Pos{File: path}, err)
+	for _, name := range dirSet.Names() {
+		add(dirSet[name])
+	}
+}
+
+func schema(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("schema", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, "Usage: bot schema > runbook.schema.json") }
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	_, err := stdout.Write(runbook.JSONSchema())
+	return err
+}
+
+func audit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 || args[0] != "verify" {
+		return fmt.Errorf("%w: bot audit verify [--config FILE]", errUsage)
+	}
+	fs, cfgFlag := flags("audit verify [--config FILE]", "audit verify", stderr)
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	cfg, err := config.Load(configPath(*cfgFlag, getenv), getenv)
+	if err != nil {
+		return fmt.Errorf("%w: %v", app.ErrInvalid, err)
+	}
+	st, err := app.OpenStore(ctx, cfg, "")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	events, err := st.ListAudit(ctx)
+	if err != nil {
+		return err
+	}
+	if err := store.VerifyAudit(events); err != nil {
+		fmt.Fprintln(stdout, "audit chain BROKEN:", err)
+		return fmt.Errorf("%w: %v", app.ErrInvalid, err)
+	}
+	last := "(empty)"
+	if n := len(events); n > 0 {
+		last = strings.TrimSpace(events[n-1].Hash[:16])
+	}
+	fmt.Fprintf(stdout, "audit chain ok: %d events, head %s\n", len(events), last)
+	return nil
+}

@@ -1,0 +1,145 @@
+// Command bot is Backout: a ChatOps bot that takes a team through a release
+// rollback from first alert to post-mortem. main parses flags, loads the
+// configuration and hands over to internal/app; see `bot help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/backout/backout/internal/app"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitInvalid = 1 // invalid input: config, runbook, usage
+	exitRuntime = 2 // runtime failure
+)
+
+const usage = `Backout takes a team through a release rollback, from first alert to post-mortem.
+
+Usage:
+  bot serve    [--config FILE]            run the Slack app, webhooks and HTTP API
+  bot console  [--config FILE] [--state FILE] [--as USER] [--channel ID]
+                                          a terminal chat over the same handlers
+  bot lint     [--config FILE] [PATH...]  check the config and runbooks
+  bot audit verify [--config FILE]        check the audit trail's hash chain
+  bot schema                              print the runbook JSON Schema
+  bot version                             print the version
+
+--config defaults to $BACKOUT_CONFIG, then bot.yaml (console: examples/bot.yaml).
+Exit codes: 0 success, 1 invalid input, 2 runtime failure.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}
+
+// run is main without the process: testable end to end.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitInvalid
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, rest, stdout, stderr, getenv)
+	case "console":
+		err = consoleCmd(ctx, rest, stdin, stdout, stderr, getenv)
+	case "lint":
+		err = lint(rest, stdout, stderr, getenv)
+	case "audit":
+		err = audit(ctx, rest, stdout, stderr, getenv)
+	case "schema":
+		err = schema(rest, stdout, stderr)
+	case "version":
+		err = versionCmd(rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+		return exitInvalid
+	}
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errUsage), errors.Is(err, app.ErrInvalid):
+		fmt.Fprintln(stderr, err)
+		return exitInvalid
+	default:
+		fmt.Fprintln(stderr, "error:", err)
+		return exitRuntime
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// flags builds a subcommand's flag set with a usage line and --config.
+func flags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: bot %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	cfg := fs.String("config", "", "config file (default $BACKOUT_CONFIG, then bot.yaml)")
+	return fs, cfg
+}
+
+// parse parses flags; a parse error is a usage error.
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
+
+// configPath applies the --config, $BACKOUT_CONFIG, bot.yaml order.
+func configPath(flagValue string, getenv func(string) string, fallback ...string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if env := getenv("BACKOUT_CONFIG"); env != "" {
+		return env
+	}
+	if _, err := os.Stat("bot.yaml"); err == nil || len(fallback) == 0 {
+		return "bot.yaml"
+	}
+	return fallback[0]
+}
+
+func logger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func versionCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, "Usage: bot version") }
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "backout", version)
+	return nil
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// env returns a getenv that sees only the given variables.
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func runBot(t *testing.T, getenv func(string) string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(args, strings.NewReader(""), &out, &errOut, getenv)
+	return code, out.String(), errOut.String()
+}
+
+// TestLintFixtures runs `bot lint` on each fixture under testdata/lint and
+// compares its report with want.txt, message for message.
+func TestLintFixtures(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/lint/*")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			args := []string{"lint", filepath.Join(dir, "runbooks")}
+			if _, err := os.Stat(filepath.Join(dir, "bot.yaml")); err == nil {
+				args = []string{"lint", "--config", filepath.Join(dir, "bot.yaml")}
+			}
+			code, out, _ := runBot(t, env(), args...)
+			if code != exitInvalid {
+				t.Errorf("exit code %d, want %d", code, exitInvalid)
+			}
+			golden := filepath.Join(dir, "want.txt")
+			if *update {
+				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("read golden (run with -update to create): %v", err)
+			}
+			if out != string(want) {
+				t.Errorf("lint output differs from %s\n--- got\n%s--- want\n%s", golden, out, want)
+			}
+		})
+	}
+}
+
+func TestLintShippedRunbooksAndExample(t *testing.T) {
+	t.Chdir("../..")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"lint", "runbooks/"}, "6 runbooks, 0 services: ok\n"},
+		{[]string{"lint", "--config", "examples/bot.yaml"}, "6 runbooks, 9 services: ok\n"},
+	}
+	for _, tt := range tests {
+		code, out, errOut := runBot(t, env(), tt.args...)
+		if code != exitOK || out != tt.want {
+			t.Errorf("%v: exit %d, out %q, err %q; want 0 and %q", tt.args, code, out, errOut, tt.want)
+		}
+	}
+}
+
+func TestUsageAndExitCodes(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string // substring of stdout+stderr
+	}{
+		{"no args", nil, exitInvalid, "Usage:"},
+		{"unknown command", []string{"frobnicate"}, exitInvalid, `unknown command "frobnicate"`},
+		{"version", []string{"version"}, exitOK, "backout dev"},
+		{"serve help", []string{"serve", "--help"}, exitOK, "Usage: bot serve"},
+		{"console help", []string{"console", "--help"}, exitOK, "Usage: bot console"},
+		{"lint help", []string{"lint", "--help"}, exitOK, "Usage: bot lint"},
+		{"version help", []string{"version", "--help"}, exitOK, "Usage: bot version"},
+		{"bad flag", []string{"lint", "--bogus"}, exitInvalid, "flag provided but not defined"},
+		{"serve bad config", []string{"serve", "--config", "testdata/lint/config/bot.yaml"}, exitInvalid, "bot.yaml:6:8: store.kind"},
+		{"serve missing config", []string{"serve", "--config", "testdata/nope.yaml"}, exitInvalid, "no such file"},
+		{"lint nothing", []string{"lint"}, exitInvalid, "give --config FILE or runbook paths"},
+		{"audit usage", []string{"audit"}, exitInvalid, "bot audit verify"},
+		{"schema", []string{"schema"}, exitOK, `"title": "Backout runbook"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runBot(t, env(), tt.args...)
+			if code != tt.code || !strings.Contains(out+errOut, tt.out) {
+				t.Errorf("exit %d, output %q; want exit %d containing %q", code, out+errOut, tt.code, tt.out)
+			}
+		})
+	}
+}
+
+// TestConfigFromEnv checks --config > $BACKOUT_CONFIG > bot.yaml.
+func TestConfigFromEnv(t *testing.T) {
+	code, out, _ := runBot(t, env("BACKOUT_CONFIG", "testdata/lint/config/bot.yaml"), "lint")
+	if code != exitInvalid || !strings.Contains(out, "testdata/lint/config/bot.yaml:6:8") {
+		t.Errorf("BACKOUT_CONFIG not used: exit %d, %q", code, out)
+	}
+}
+
+func TestSchemaIsCommitted(t *testing.T) {
+	_, out, _ := runBot(t, env(), "schema")
+	want, err := os.ReadFile("../../docs/runbook.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Error("docs/runbook.schema.json is stale: run `go run ./cmd/bot schema > docs/runbook.schema.json`")
+	}
+}

@@ -1,0 +1,148 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/check"
+	"github.com/backout/backout/internal/commands"
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/drill"
+	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/metrics"
+	"github.com/backout/backout/internal/postmortem"
+	"github.com/backout/backout/internal/report"
+	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/store"
+	boltstore "github.com/backout/backout/internal/store/bolt"
+	redisstore "github.com/backout/backout/internal/store/redis"
+	"github.com/backout/backout/internal/validate"
+	"github.com/backout/backout/internal/yamlx"
+)
+
+// ErrInvalid marks configuration and runbook problems (exit code 1).
+var ErrInvalid = errors.New("invalid configuration")
+
+// Loaded is a validated configuration with its runbooks.
+type Loaded struct {
+	Config    *config.Config
+	Runbooks  runbook.Set
+	Executors *exec.Registry
+	Checkers  *check.Registry
+}
+
+// Load reads the config and its runbooks and lints them; any problem is
+// returned wrapped in ErrInvalid with every file:line:col message.
+func Load(path string, getenv func(string) string) (*Loaded, error) {
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		return nil, invalid(err)
+	}
+	set, err := runbook.LoadDir(cfg.RunbooksDir())
+	if err != nil {
+		return nil, invalid(err)
+	}
+	l := &Loaded{Config: cfg, Runbooks: set, Executors: Executors(cfg), Checkers: Checkers(cfg)}
+	if err := l.Lint(); err != nil {
+		return nil, invalid(err)
+	}
+	return l, nil
+}
+
+func invalid(err error) error {
+	var list yamlx.Errors
+	if errors.As(err, &list) {
+		return fmt.Errorf("%w:\n%s", ErrInvalid, list.Error())
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return fmt.Errorf("%w: %v", ErrInvalid, err)
+}
+
+// Lint checks every runbook and the catalog against them.
+func (l *Loaded) Lint() error {
+	var errs yamlx.Errors
+	kinds := LintKinds(l.Executors, l.Checkers)
+	for _, name := range l.Runbooks.Names() {
+		errs.Add(yamlx.Pos{File: l.Runbooks[name].File}, runbook.Lint(l.Runbooks[name], kinds))
+	}
+	errs.Add(yamlx.Pos{File: l.Config.File}, runbook.LintCatalog(l.Config, l.Runbooks))
+	return errs.Err()
+}
+
+// OpenStore opens the configured store.
+func OpenStore(ctx context.Context, cfg *config.Config, boltPath string) (store.Store, error) {
+	switch cfg.Store.Kind {
+	case "redis":
+		return redisstore.Open(ctx, redisstore.Options{URL: cfg.Store.URL, Password: cfg.Secrets.RedisPassword.Reveal(), Prefix: cfg.Store.Prefix})
+	default:
+		if boltPath == "" {
+			boltPath = cfg.StorePath()
+		}
+		return boltstore.Open(boltPath, boltstore.Options{})
+	}
+}
+
+// Options tune Build.
+type Options struct {
+	Logger *slog.Logger
+	// Poster is the chat; nil means no chat (messages go nowhere).
+	Poster    chat.Poster
+	Directory chat.Directory
+	Pager     incident.Pager
+	ReplicaID string
+	Clock     incident.Clock
+	// Metrics is shared with adapters built before the app; nil: new ones.
+	Metrics *metrics.Metrics
+}
+
+// App is a wired Backout.
+type App struct {
+	*Loaded
+	Store       store.Store
+	Metrics     *metrics.Metrics
+	Svc         *incident.Service
+	Dispatcher  *commands.Dispatcher
+	Drills      *drill.Drills
+	Reports     *report.Builder
+	Postmortems *postmortem.Writer
+	Poster      chat.Poster
+	Log         *slog.Logger
+}
+
+// Build wires the lifecycle over an open store.
+func Build(l *Loaded, st store.Store, opts Options) *App {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	poster := opts.Poster
+	if poster == nil {
+		poster = chat.NoopPoster{}
+	}
+	m := opts.Metrics
+	if m == nil {
+		m = metrics.New()
+	}
+	svc := incident.New(incident.Deps{
+		Config: l.Config, Runbooks: l.Runbooks, Store: st, Executors: l.Executors, Checkers: l.Checkers,
+		Checks: checkRunner{checks: l.Checkers, clock: validate.SystemClock{}}, Poster: poster, Pager: opts.Pager,
+		Directory: opts.Directory, Clock: opts.Clock, Logger: log.With("component", "incident"), Metrics: m, ReplicaID: opts.ReplicaID,
+	})
+	reports := &report.Builder{Store: st, Config: l.Config, Now: svc.Now, MaxAge: svc.DrillMaxAge}
+	drills := drill.New(l.Config, svc, poster, reports, nil, log.With("component", "drill"), m)
+	pm := &postmortem.Writer{Store: st, Runbooks: l.Runbooks, Poster: poster, WebhookURL: l.Config.Postmortem.WebhookURL,
+		Log: log.With("component", "postmortem")}
+	svc.AddEndHook(drills)
+	svc.AddEndHook(pm)
+	return &App{
+		Loaded: l, Store: st, Metrics: m, Svc: svc, Drills: drills, Reports: reports, Postmortems: pm, Poster: poster, Log: log,
+		Dispatcher: commands.NewDispatcher(svc, reports, drills, log.With("component", "commands")),
+	}
+}

@@ -1,0 +1,115 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/backout/backout/internal/chat/console"
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/yamlx"
+)
+
+// consoleBackend implements console.Backend over the lifecycle.
+type consoleBackend struct {
+	app       *App
+	incidents int
+}
+
+// Alert simulates a PagerDuty incident.triggered for a service.
+func (b *consoleBackend) Alert(ctx context.Context, service string) error {
+	if _, ok := b.app.Config.ServiceByName(service); !ok {
+		return fmt.Errorf("unknown service %q", service)
+	}
+	b.incidents++
+	return b.app.Svc.OnAlert(ctx, incident.Alert{
+		Source: "pagerduty", Kind: incident.AlertTriggered, Service: service,
+		IncidentID: fmt.Sprintf("Q0CONSOLE%d", b.incidents), Summary: "High error rate on " + service + " (simulated)",
+		URL: "https://example.pagerduty.com/incidents/Q0CONSOLE" + fmt.Sprint(b.incidents), Urgency: "high", At: b.app.Svc.Now(),
+	})
+}
+
+// Deploy records a deploy with a digest-pinned artifact derived from the version.
+// A trailing age ("3h") backdates it.
+func (b *consoleBackend) Deploy(ctx context.Context, user, service, versionAndAge string) error {
+	version, age := versionAndAge, time.Duration(0)
+	if v, a, ok := cutLast(versionAndAge); ok {
+		d, err := yamlx.ParseDuration(a)
+		if err != nil {
+			return fmt.Errorf("age %q: %w", a, err)
+		}
+		version, age = v, d
+	}
+	sum := sha256.Sum256([]byte(service + "@" + version))
+	in := incident.DeployInput{Service: service, Version: version, DeployedBy: user,
+		Artifact:      fmt.Sprintf("registry.example.com/%s@sha256:%s", service, hex.EncodeToString(sum[:])),
+		ConfigVersion: "cfg-" + version, Commit: hex.EncodeToString(sum[:4])}
+	if age > 0 {
+		in.DeployedAt = b.app.Svc.Now().Add(-age)
+	}
+	d, failure, err := b.app.Svc.RecordDeploy(ctx, incident.Actor{User: user, From: "console"}, in)
+	if err != nil {
+		return err
+	}
+	if failure != "" {
+		return fmt.Errorf("%s", failure)
+	}
+	b.app.Poster.(*console.Poster).Say("(CI recorded deploy %s: %s %s, %s)", d.ID, d.Service, d.Version, d.At.UTC().Format(time.RFC3339))
+	return nil
+}
+
+func cutLast(s string) (string, string, bool) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == ' ' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// Wait blocks until no rollback is being driven and none is approved and
+// about to start.
+func (b *consoleBackend) Wait(ctx context.Context) error {
+	for {
+		busy := b.app.Svc.Engine().Active() > 0
+		if !busy {
+			rs, err := b.app.Store.ListRollbacks(ctx, store.RollbackQuery{States: []store.State{store.StateRunning, store.StateValidating}})
+			if err != nil {
+				return err
+			}
+			busy = len(rs) > 0
+		}
+		if !busy {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// RunConsole drives the app from a terminal or a script.
+func (a *App) RunConsole(ctx context.Context, in io.Reader, user, channel string, echo bool) error {
+	poster, ok := a.Poster.(*console.Poster)
+	if !ok {
+		return fmt.Errorf("console needs a console poster")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	engineDone := make(chan struct{})
+	go func() {
+		defer close(engineDone)
+		_ = a.Svc.Engine().Run(ctx)
+	}()
+	repl := &console.REPL{Handler: a.Dispatcher, Backend: &consoleBackend{app: a}, Poster: poster, Channel: channel, User: user, Echo: echo}
+	err := repl.Run(ctx, in)
+	cancel()
+	<-engineDone
+	return err
+}

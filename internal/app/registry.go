@@ -1,0 +1,86 @@
+// Package app wires Backout together: stores, executors, checks, the
+// lifecycle, chat adapters, webhooks and the HTTP server. cmd/bot stays thin.
+package app
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/backout/backout/internal/check"
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/exec/helm"
+	httpexec "github.com/backout/backout/internal/exec/http"
+	"github.com/backout/backout/internal/exec/kubectl"
+	"github.com/backout/backout/internal/exec/noop"
+	"github.com/backout/backout/internal/exec/plugin"
+	"github.com/backout/backout/internal/exec/shell"
+	"github.com/backout/backout/internal/exec/sleep"
+	"github.com/backout/backout/internal/exec/wait"
+	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/validate"
+)
+
+// Executors registers every executor explicitly.
+func Executors(cfg *config.Config) *exec.Registry {
+	pluginDir := filepath.Join(cfg.RunbooksDir(), "plugins")
+	return exec.NewRegistry(
+		shell.New(),
+		httpexec.New(),
+		kubectl.New("kubectl"),
+		helm.New("helm"),
+		wait.New(wait.Config{PrometheusURL: cfg.Prometheus.URL}),
+		sleep.New(),
+		noop.New(),
+		plugin.New(pluginDir),
+	)
+}
+
+// Checkers registers every readiness and validation check explicitly.
+func Checkers(cfg *config.Config) *check.Registry {
+	client := &http.Client{Timeout: 30 * time.Second}
+	return check.NewRegistry(
+		validate.NewPromQL(cfg.Prometheus.URL),
+		validate.NewPromQLBaseline(cfg.Prometheus.URL),
+		validate.NewCanary(cfg.Prometheus.URL),
+		validate.NewHTTPSmoke(client),
+		validate.NewVersion(client, cfg.Prometheus.URL),
+		validate.NewSQL(),
+		validate.NewArtifact(client, cfg.Registry.URL),
+	)
+}
+
+// LintKinds resolves `uses:` for runbook lint.
+func LintKinds(ex *exec.Registry, checks *check.Registry) runbook.Kinds {
+	return runbook.Kinds{
+		Executor: func(name string) (runbook.WithValidator, error) { return ex.Get(name) },
+		Checker:  func(name string) (runbook.WithValidator, error) { return checks.Get(name) },
+	}
+}
+
+// checkRunner adapts internal/validate to incident.CheckRunner.
+type checkRunner struct {
+	checks *check.Registry
+	clock  validate.Clock
+}
+
+// RunChecks runs a service's validation checks concurrently.
+func (c checkRunner) RunChecks(ctx context.Context, service string, specs []runbook.Check, req check.Request) []store.CheckResult {
+	jobs := make([]validate.Job, len(specs))
+	for i, spec := range specs {
+		checker, _ := c.checks.Get(spec.Uses) // lint guarantees it exists; nil becomes an Error result
+		r := req
+		r.With = spec.With
+		jobs[i] = validate.Job{Checker: checker, Spec: spec, Request: r}
+	}
+	results := validate.RunAll(ctx, c.clock, jobs)
+	out := make([]store.CheckResult, len(results))
+	for i, res := range results {
+		out[i] = store.CheckResult{Service: service, Name: specs[i].Name, Status: string(res.Outcome), Reason: res.Message,
+			Value: res.Value, Bound: res.Bound, At: c.clock.Now()}
+	}
+	return out
+}

@@ -1,0 +1,291 @@
+package redis
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/backout/backout/internal/store"
+)
+
+// Deploys are hashes {svc, json} indexed per service by a sorted set.
+
+// AddDeploy stores a new deploy; an empty ID gets a generated one
+// (D-<n>), an ID already stored is ErrExists.
+func (s *Store) AddDeploy(ctx context.Context, d *store.Deploy) error {
+	if d.Service == "" {
+		return errors.New("add deploy: empty service")
+	}
+	rec := *d
+	if rec.At.IsZero() {
+		rec.At = s.now()
+	}
+	if rec.ID == "" {
+		n, err := s.c.Incr(ctx, s.key("depseq")).Result()
+		if err != nil {
+			return wrap("add deploy", err)
+		}
+		rec.ID = fmt.Sprintf("D-%d", n)
+	}
+	data, err := json.Marshal(&rec)
+	if err != nil {
+		return fmt.Errorf("add deploy %s: %w", rec.ID, err)
+	}
+	keys := []string{s.key("dep", rec.ID), s.key("depsvc", rec.Service)}
+	n, err := addDeploy.Run(ctx, s.c, keys, data, scoreArg(rec.At), rec.ID, rec.Service).Int()
+	if err != nil {
+		return wrap("add deploy "+rec.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("add deploy %s: %w", rec.ID, store.ErrExists)
+	}
+	d.ID, d.At = rec.ID, rec.At
+	return nil
+}
+
+// GetDeploy reads one deploy.
+func (s *Store) GetDeploy(ctx context.Context, id string) (*store.Deploy, error) {
+	data, err := s.c.HGet(ctx, s.key("dep", id), "json").Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("get deploy %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, wrap("get deploy "+id, err)
+	}
+	var d store.Deploy
+	if err := json.Unmarshal(data, &d); err != nil {
+		return nil, fmt.Errorf("get deploy %s: decode: %w", id, err)
+	}
+	return &d, nil
+}
+
+// PutDeploy replaces an existing deploy (ErrNotFound otherwise).
+func (s *Store) PutDeploy(ctx context.Context, d *store.Deploy) error {
+	if d.Service == "" {
+		return errors.New("put deploy: empty service")
+	}
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("put deploy %s: %w", d.ID, err)
+	}
+	keys := []string{s.key("dep", d.ID), s.key("depsvc", d.Service)}
+	n, err := putDeploy.Run(ctx, s.c, keys, data, scoreArg(d.At), d.ID, d.Service, s.key("depsvc")+":").Int()
+	if err != nil {
+		return wrap("put deploy "+d.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("put deploy %s: %w", d.ID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// ListDeploys returns a service's deploys, newest first.
+func (s *Store) ListDeploys(ctx context.Context, service string, limit int) ([]*store.Deploy, error) {
+	stop := int64(limit) - 1
+	if limit <= 0 {
+		stop = -1
+	}
+	ids, err := s.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: s.key("depsvc", service), Start: 0, Stop: stop, Rev: true}).Result()
+	if err != nil {
+		return nil, wrap("list deploys of "+service, err)
+	}
+	cmds := make([]*goredis.StringCmd, len(ids))
+	_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGet(ctx, s.key("dep", id), "json")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, wrap("list deploys of "+service, err)
+	}
+	out := make([]*store.Deploy, 0, len(ids))
+	for _, cmd := range cmds {
+		data, err := cmd.Bytes()
+		if err != nil {
+			continue // gone since the index was read
+		}
+		var d store.Deploy
+		if err := json.Unmarshal(data, &d); err != nil {
+			return nil, fmt.Errorf("list deploys of %s: decode: %w", service, err)
+		}
+		out = append(out, &d)
+	}
+	return out, nil
+}
+
+// auditHead is the chain's tip, kept apart from the log so appenders
+// WATCH one small key.
+type auditHead struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// maxAuditAttempts bounds optimistic retries; at a handful of concurrent
+// appenders a few rounds suffice.
+const maxAuditAttempts = 200
+
+// AppendAudit chains e onto the head with WATCH/MULTI, hashing in Go.
+func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error) {
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	head := s.key("audithead")
+	for range maxAuditAttempts {
+		var out store.AuditEvent
+		err := s.c.Watch(ctx, func(tx *goredis.Tx) error {
+			var h auditHead
+			if err := s.getJSONTx(ctx, tx, head, &h); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			out = e
+			out.Seq, out.PrevHash = h.Seq+1, h.Hash
+			out.Hash = store.HashAudit(out)
+			rec, err := json.Marshal(&out)
+			if err != nil {
+				return err
+			}
+			next, err := json.Marshal(auditHead{Seq: out.Seq, Hash: out.Hash})
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+				p.RPush(ctx, s.key("audit"), rec)
+				p.Set(ctx, head, next, 0)
+				return nil
+			})
+			return err
+		}, head)
+		if errors.Is(err, goredis.TxFailedErr) {
+			// Another replica appended first; back off a little, randomly,
+			// so the losers do not collide again in lockstep.
+			select {
+			case <-ctx.Done():
+				return store.AuditEvent{}, ctx.Err()
+			case <-time.After(time.Duration(rand.IntN(2000)) * time.Microsecond):
+			}
+			continue
+		}
+		if err != nil {
+			return store.AuditEvent{}, wrap("append audit", err)
+		}
+		return out, nil
+	}
+	return store.AuditEvent{}, fmt.Errorf("append audit: %w (gave up after %d attempts)", store.ErrConflict, maxAuditAttempts)
+}
+
+func (s *Store) getJSONTx(ctx context.Context, tx *goredis.Tx, key string, v any) error {
+	data, err := tx.Get(ctx, key).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, v)
+}
+
+// ListAudit returns the whole chain in order.
+func (s *Store) ListAudit(ctx context.Context) ([]store.AuditEvent, error) {
+	vals, err := s.c.LRange(ctx, s.key("audit"), 0, -1).Result()
+	if err != nil {
+		return nil, wrap("list audit", err)
+	}
+	out := make([]store.AuditEvent, len(vals))
+	for i, v := range vals {
+		if err := json.Unmarshal([]byte(v), &out[i]); err != nil {
+			return nil, fmt.Errorf("list audit: decode: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// PutDrill stores (or replaces) a scorecard; an empty ID gets a generated one.
+func (s *Store) PutDrill(ctx context.Context, d store.DrillRecord) error {
+	if d.At.IsZero() {
+		d.At = s.now()
+	}
+	if d.ID == "" {
+		n, err := s.c.Incr(ctx, s.key("drillseq")).Result()
+		if err != nil {
+			return wrap("put drill", err)
+		}
+		d.ID = fmt.Sprintf("DR-%d", n)
+	}
+	data, err := json.Marshal(&d)
+	if err != nil {
+		return fmt.Errorf("put drill %s: %w", d.ID, err)
+	}
+	return wrap("put drill "+d.ID, s.c.HSet(ctx, s.key("drills"), d.ID, data).Err())
+}
+
+// ListDrills returns a service's drills (all services when service is
+// empty), newest first. Drills are few, so one hash read is fine.
+func (s *Store) ListDrills(ctx context.Context, service string) ([]store.DrillRecord, error) {
+	vals, err := s.c.HVals(ctx, s.key("drills")).Result()
+	if err != nil {
+		return nil, wrap("list drills", err)
+	}
+	out := []store.DrillRecord{}
+	for _, v := range vals {
+		var d store.DrillRecord
+		if err := json.Unmarshal([]byte(v), &d); err != nil {
+			return nil, fmt.Errorf("list drills: decode: %w", err)
+		}
+		if service == "" || d.Service == service {
+			out = append(out, d)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.DrillRecord) int {
+		if c := b.At.Compare(a.At); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	return out, nil
+}
+
+// PutBlob stores value under kind/key.
+func (s *Store) PutBlob(ctx context.Context, kind, key string, value []byte) error {
+	if kind == "" || key == "" {
+		return errors.New("put blob: empty kind or key")
+	}
+	return wrap("put blob "+kind+"/"+key, s.c.HSet(ctx, s.key("blob", kind), key, value).Err())
+}
+
+// GetBlob reads kind/key; ErrNotFound when absent.
+func (s *Store) GetBlob(ctx context.Context, kind, key string) ([]byte, error) {
+	v, err := s.c.HGet(ctx, s.key("blob", kind), key).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("get blob %s/%s: %w", kind, key, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, wrap("get blob "+kind+"/"+key, err)
+	}
+	return v, nil
+}
+
+// DeleteBlob removes kind/key; deleting a missing key is a no-op.
+func (s *Store) DeleteBlob(ctx context.Context, kind, key string) error {
+	return wrap("delete blob "+kind+"/"+key, s.c.HDel(ctx, s.key("blob", kind), key).Err())
+}
+
+// ListBlobs returns every key of kind.
+func (s *Store) ListBlobs(ctx context.Context, kind string) (map[string][]byte, error) {
+	all, err := s.c.HGetAll(ctx, s.key("blob", kind)).Result()
+	if err != nil {
+		return nil, wrap("list blobs "+kind, err)
+	}
+	out := make(map[string][]byte, len(all))
+	for k, v := range all {
+		out[k] = []byte(v)
+	}
+	return out, nil
+}

@@ -1,0 +1,236 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/backout/backout/internal/store"
+)
+
+// Rollbacks are hashes {v: version, json: record}; the version sits beside
+// the JSON so the compare-and-set script need not parse it.
+
+// NextID allocates the next rollback number.
+func (s *Store) NextID(ctx context.Context) (string, error) {
+	n, err := s.c.Incr(ctx, s.key("rbseq")).Result()
+	if err != nil {
+		return "", wrap("next rollback id", err)
+	}
+	return store.FormatID(n), nil
+}
+
+// CreateRollback stores r with Version 1.
+func (s *Store) CreateRollback(ctx context.Context, r *store.Rollback) error {
+	if r.ID == "" {
+		return errors.New("create rollback: empty id")
+	}
+	rec := *r
+	rec.Version = 1
+	if rec.CreatedAt.IsZero() {
+		rec.CreatedAt = s.now()
+	}
+	data, err := json.Marshal(&rec)
+	if err != nil {
+		return fmt.Errorf("create rollback %s: %w", r.ID, err)
+	}
+	keys := []string{s.key("rb", r.ID), s.key("rbtime")}
+	n, err := createRollback.Run(ctx, s.c, keys, data, scoreArg(rec.CreatedAt), r.ID).Int()
+	if err != nil {
+		return wrap("create rollback "+r.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("create rollback %s: %w", r.ID, store.ErrExists)
+	}
+	r.Version, r.CreatedAt = rec.Version, rec.CreatedAt
+	return nil
+}
+
+// GetRollback reads one rollback.
+func (s *Store) GetRollback(ctx context.Context, id string) (*store.Rollback, error) {
+	data, err := s.c.HGet(ctx, s.key("rb", id), "json").Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("get rollback %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, wrap("get rollback "+id, err)
+	}
+	var r store.Rollback
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("get rollback %s: decode: %w", id, err)
+	}
+	return &r, nil
+}
+
+// UpdateRollback is a compare-and-set on Version.
+func (s *Store) UpdateRollback(ctx context.Context, r *store.Rollback) error {
+	rec := *r
+	rec.Version++
+	data, err := json.Marshal(&rec)
+	if err != nil {
+		return fmt.Errorf("update rollback %s: %w", r.ID, err)
+	}
+	keys := []string{s.key("rb", r.ID), s.key("rbtime")}
+	n, err := updateRollback.Run(ctx, s.c, keys,
+		strconv.FormatInt(r.Version, 10), strconv.FormatInt(rec.Version, 10), data, scoreArg(rec.CreatedAt), r.ID).Int()
+	switch {
+	case err != nil:
+		return wrap("update rollback "+r.ID, err)
+	case n < 0:
+		return fmt.Errorf("update rollback %s: %w", r.ID, store.ErrNotFound)
+	case n == 0:
+		return fmt.Errorf("update rollback %s: %w", r.ID, store.ErrConflict)
+	}
+	r.Version = rec.Version
+	return nil
+}
+
+// ListRollbacks reads ids from the time index (bounded by q's window at
+// microsecond resolution), then records in chunks, filtering exactly.
+func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*store.Rollback, error) {
+	// With Rev, Start is the upper score bound and Stop the lower.
+	by := goredis.ZRangeArgs{Key: s.key("rbtime"), Start: "+inf", Stop: "-inf", ByScore: true, Rev: true}
+	if !q.Until.IsZero() {
+		by.Start = scoreArg(q.Until)
+	}
+	if !q.Since.IsZero() {
+		by.Stop = scoreArg(q.Since)
+	}
+	ids, err := s.c.ZRangeArgs(ctx, by).Result()
+	if err != nil {
+		return nil, wrap("list rollbacks", err)
+	}
+	out := []*store.Rollback{}
+	const chunk = 100
+	for start := 0; start < len(ids) && (q.Limit <= 0 || len(out) < q.Limit); start += chunk {
+		part := ids[start:min(start+chunk, len(ids))]
+		cmds := make([]*goredis.StringCmd, len(part))
+		_, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for i, id := range part {
+				cmds[i] = p.HGet(ctx, s.key("rb", id), "json")
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			return nil, wrap("list rollbacks", err)
+		}
+		for _, cmd := range cmds {
+			data, err := cmd.Bytes()
+			if err != nil {
+				continue // gone since the index was read
+			}
+			var r store.Rollback
+			if err := json.Unmarshal(data, &r); err != nil {
+				return nil, fmt.Errorf("list rollbacks: decode: %w", err)
+			}
+			if matches(&r, q) {
+				out = append(out, &r)
+				if q.Limit > 0 && len(out) == q.Limit {
+					break
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// matches applies q to r at full time precision.
+func matches(r *store.Rollback, q store.RollbackQuery) bool {
+	if !q.Since.IsZero() && r.CreatedAt.Before(q.Since) {
+		return false
+	}
+	if !q.Until.IsZero() && !r.CreatedAt.Before(q.Until) {
+		return false
+	}
+	if q.Drills != nil && *q.Drills != r.Drill {
+		return false
+	}
+	if len(q.States) > 0 && !contains(q.States, r.State) {
+		return false
+	}
+	return q.Service == "" || contains(r.ServiceNames(), q.Service)
+}
+
+func contains[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// AppendStep appends ev unless token is older than the rollback's lease.
+// Steps are a list, so a step's seq is its position.
+func (s *Store) AppendStep(ctx context.Context, rollbackID string, token int64, ev store.StepEvent) (store.StepEvent, error) {
+	ev.Token, ev.Seq = token, 0
+	if ev.At.IsZero() {
+		ev.At = s.now()
+	}
+	data, err := json.Marshal(&ev)
+	if err != nil {
+		return store.StepEvent{}, fmt.Errorf("append step to %s: %w", rollbackID, err)
+	}
+	keys := []string{s.key("lease", store.LeaseName(rollbackID)), s.key("steps", rollbackID)}
+	n, err := appendStep.Run(ctx, s.c, keys, token, data).Int64()
+	if err != nil {
+		return store.StepEvent{}, wrap("append step to "+rollbackID, err)
+	}
+	if n < 0 {
+		return store.StepEvent{}, fmt.Errorf("append step to %s: %w", rollbackID, store.ErrStaleToken)
+	}
+	ev.Seq = n
+	return ev, nil
+}
+
+// ListSteps returns a rollback's steps in append order.
+func (s *Store) ListSteps(ctx context.Context, rollbackID string) ([]store.StepEvent, error) {
+	vals, err := s.c.LRange(ctx, s.key("steps", rollbackID), 0, -1).Result()
+	if err != nil {
+		return nil, wrap("list steps of "+rollbackID, err)
+	}
+	out := make([]store.StepEvent, len(vals))
+	for i, v := range vals {
+		if err := json.Unmarshal([]byte(v), &out[i]); err != nil {
+			return nil, fmt.Errorf("list steps of %s: decode: %w", rollbackID, err)
+		}
+		out[i].Seq = int64(i + 1)
+	}
+	return out, nil
+}
+
+// PutVote stores v once per rollback, plan and person.
+func (s *Store) PutVote(ctx context.Context, v store.Vote) (bool, error) {
+	if v.At.IsZero() {
+		v.At = s.now()
+	}
+	data, err := json.Marshal(&v)
+	if err != nil {
+		return false, fmt.Errorf("put vote on %s: %w", v.RollbackID, err)
+	}
+	keys := []string{s.key("voted", v.RollbackID), s.key("votes", v.RollbackID)}
+	n, err := putVote.Run(ctx, s.c, keys, v.PlanHash+"\x00"+v.User, data).Int()
+	if err != nil {
+		return false, wrap("put vote on "+v.RollbackID, err)
+	}
+	return n == 1, nil
+}
+
+// ListVotes returns a rollback's votes in the order they were cast.
+func (s *Store) ListVotes(ctx context.Context, rollbackID string) ([]store.Vote, error) {
+	vals, err := s.c.LRange(ctx, s.key("votes", rollbackID), 0, -1).Result()
+	if err != nil {
+		return nil, wrap("list votes of "+rollbackID, err)
+	}
+	out := make([]store.Vote, len(vals))
+	for i, v := range vals {
+		if err := json.Unmarshal([]byte(v), &out[i]); err != nil {
+			return nil, fmt.Errorf("list votes of %s: decode: %w", rollbackID, err)
+		}
+	}
+	return out, nil
+}
