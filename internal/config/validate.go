@@ -221,6 +221,13 @@ func (c *Config) validateServices(errs *yamlx.Errors) {
 				errs.Addf(s.Pos, "%s.compatible_with.%s: %v", where, peer, err)
 			}
 		}
+		for label, value := range s.AlertLabels {
+			if expr, ok := strings.CutPrefix(value, "~"); ok {
+				if _, err := regexp.Compile("^(?:" + expr + ")$"); err != nil {
+					errs.Addf(yamlx.KeyAt(s.Pos, s.KeyPos, "alert_labels"), "%s.alert_labels.%s: invalid regular expression %q: %v", where, label, expr, err)
+				}
+			}
+		}
 		for j, w := range s.Watchers {
 			if w.Query == "" {
 				errs.Addf(w.Pos, "%s.watchers[%d]: query is required", where, j)

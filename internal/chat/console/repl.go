@@ -37,7 +37,8 @@ const consoleHelp = `Console commands:
   as <user>                  act as another person (e.g. as bob)
   click <n> [reason...]      press button n (reject and abort need a reason)
   alert <service>            simulate a PagerDuty incident for a service
-  deploy <service> <version> record a deploy, as CI would
+  deploy <service> <version> [age]
+                             record a deploy, as CI would (age backdates it, e.g. 3h)
   wait                       wait until running work settles
   help                       this text
   quit                       leave (end of input also waits, then leaves)`
@@ -99,11 +100,11 @@ func (r *REPL) handle(ctx context.Context, line string) (quit bool) {
 		}
 	case "deploy":
 		f := strings.Fields(rest)
-		if len(f) != 2 {
-			r.Poster.Say("usage: deploy <service> <version>")
+		if len(f) < 2 || len(f) > 3 {
+			r.Poster.Say("usage: deploy <service> <version> [age, e.g. 3h to backdate]")
 			return false
 		}
-		if err := r.Backend.Deploy(ctx, r.User, f[0], f[1]); err != nil {
+		if err := r.Backend.Deploy(ctx, r.User, f[0], strings.Join(f[1:], " ")); err != nil {
 			r.Poster.Say("deploy failed: %v", err)
 		}
 	case "wait":

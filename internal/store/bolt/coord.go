@@ -109,6 +109,11 @@ func (s *Store) EnqueueEvent(ctx context.Context, ev store.Event, dedupKeys []st
 	if err != nil {
 		return false, fmt.Errorf("enqueue event: %w", err)
 	}
+	// Retries and storms are mostly duplicates: answer those from a read
+	// transaction, which needs no disk sync. The write below checks again.
+	if dup, err := s.seen(ctx, ev.ID, dedupKeys); err != nil || dup {
+		return false, err
+	}
 	var stored bool
 	err = s.batch(ctx, func(tx *bbolt.Tx) error {
 		stored = false
@@ -290,4 +295,25 @@ func (s *Store) GetLease(ctx context.Context, name string) (store.Lease, error) 
 		return store.Lease{}, fmt.Errorf("get lease %s: %w", name, err)
 	}
 	return r.Lease, nil
+}
+
+// seen reports, without writing, whether an event id is pending or any dedup
+// key is live.
+func (s *Store) seen(ctx context.Context, id string, keys []string) (bool, error) {
+	dup := false
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		now := s.now()
+		if tx.Bucket(bEventIDs).Get([]byte(id)) != nil {
+			dup = true
+			return nil
+		}
+		for _, k := range keys {
+			if dedupSet.live(tx, k, now) {
+				dup = true
+				return nil
+			}
+		}
+		return nil
+	})
+	return dup, err
 }
