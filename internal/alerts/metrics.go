@@ -18,7 +18,8 @@ type Metrics interface {
 	// Processed counts alerts handed to the Sink successfully.
 	Processed(source string)
 	// Failed counts errors by stage: "store", "claim", "decode", "sink",
-	// "ack", "query", "lease".
+	// "ack", "query", "lease". Reading the inbox itself fails with source
+	// "inbox".
 	Failed(source, stage string)
 }
 

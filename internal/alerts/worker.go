@@ -98,7 +98,7 @@ func (w *Worker) Drain(ctx context.Context) (int, error) {
 	for ctx.Err() == nil {
 		evs, err := w.cfg.Inbox.PendingEvents(ctx, w.cfg.Batch)
 		if err != nil {
-			w.cfg.Metrics.Failed("", StageStore)
+			w.cfg.Metrics.Failed("inbox", StageStore)
 			return total, fmt.Errorf("read pending events: %w", err)
 		}
 		acked := 0

@@ -77,7 +77,7 @@ func (s *Service) rollbackForIncident(ctx context.Context, a Alert) (*store.Roll
 		return nil, err
 	}
 	for _, r := range rs {
-		if !r.Drill && (r.Trigger.IncidentID == a.IncidentID || r.Trigger.AlertID == a.IncidentID) {
+		if !r.Drill && triggeredBy(r, a) {
 			return r, nil
 		}
 	}
@@ -87,6 +87,11 @@ func (s *Service) rollbackForIncident(ctx context.Context, a Alert) (*store.Roll
 		}
 	}
 	return nil, nil
+}
+
+// triggeredBy reports whether alert a's incident is what proposed r.
+func triggeredBy(r *store.Rollback, a Alert) bool {
+	return a.IncidentID != "" && (r.Trigger.IncidentID == a.IncidentID || r.Trigger.AlertID == a.IncidentID)
 }
 
 func (s *Service) alertUpdated(ctx context.Context, a Alert) error {
@@ -127,7 +132,9 @@ func (s *Service) alertResolved(ctx context.Context, a Alert) error {
 		return err
 	}
 	text := fmt.Sprintf("%s incident %s resolved", a.Source, a.IncidentID)
-	if r.State == store.StateProposed {
+	// Only the proposal this incident raised goes stale: one a person made,
+	// or another incident raised, still stands on its own reasons.
+	if r.State == store.StateProposed && triggeredBy(r, a) {
 		r, err = s.transition(ctx, r.ID, store.StateStale, []store.State{store.StateProposed}, func(r *store.Rollback) {
 			r.Notes = append(r.Notes, store.Note{At: s.clock.Now(), Text: text})
 			r.Outcome = "stale: the incident resolved before approval; not executed"

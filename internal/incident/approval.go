@@ -219,6 +219,11 @@ func (s *Service) Vote(ctx context.Context, who Actor, req VoteRequest) (string,
 			return s.SignGate(ctx, who, r.ID, gate)
 		}
 	}
+	if r.State == store.StateExpired {
+		// Tick usually expires a proposal before anyone clicks again; the
+		// late voter gets the same guidance as one who found it expired.
+		return expiredText(r), nil
+	}
 	if r.State != store.StateProposed {
 		return fmt.Sprintf("%s is %s; votes are closed.", r.ID, r.State), nil
 	}
@@ -229,7 +234,7 @@ func (s *Service) Vote(ctx context.Context, who Actor, req VoteRequest) (string,
 		if _, err := s.expire(ctx, r.ID); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s expired at %s without enough approvals; propose again if it is still needed.", r.ID, r.Policy.ExpiresAt.UTC().Format(time.Kitchen)), nil
+		return expiredText(r), nil
 	}
 	if req.Approve && r.Policy.ForbidSelf && who.User == r.Requester {
 		return fmt.Sprintf("You proposed %s, so your approval does not count; someone else must approve it.", r.ID), nil
@@ -307,6 +312,10 @@ func (s *Service) afterApproval(ctx context.Context, who Actor, r *store.Rollbac
 	s.audit(ctx, Actor{User: "backout", From: "engine"}, "rollback.approved", r.ID, map[string]string{"approvers": strings.Join(approvers, ",")})
 	s.notePagerDuty(ctx, r, fmt.Sprintf("Rollback %s approved by %s.", r.ID, strings.Join(approvers, ", ")))
 	return s.start(ctx, r)
+}
+
+func expiredText(r *store.Rollback) string {
+	return fmt.Sprintf("%s expired at %s without enough approvals; propose again if it is still needed.", r.ID, r.Policy.ExpiresAt.UTC().Format(time.Kitchen))
 }
 
 // expire ends a proposal whose approval window passed.

@@ -76,6 +76,7 @@ func (s *Service) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (
 		return nil, "", fmt.Errorf("record deploy: %w", err)
 	}
 	s.audit(ctx, who, "deploy.recorded", d.Service, map[string]string{"version": d.Version, "artifact": d.Artifact, "id": d.ID})
+	s.replanOpen(ctx, d.Service)
 	return d, "", nil
 }
 

@@ -20,7 +20,10 @@ type driver struct {
 	run       *run
 	resumedBy string
 
+	compMu sync.Mutex // one compensation pass at a time
+
 	mu        sync.Mutex
+	holding   bool // paused at a step boundary, announced
 	r         *store.Rollback
 	done      map[string]string // service/step -> final kind (succeeded, skipped, failed)
 	completed []string          // service/step in order of successful completion

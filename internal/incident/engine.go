@@ -122,9 +122,65 @@ func (s *Service) start(ctx context.Context, r *store.Rollback) error {
 	return s.engine.launch(ctx, r, store.StateApproved, "")
 }
 
+// reserve registers a run for id before its lease is taken, so that a
+// second launch on this replica (a double click on Resume or Override) sees
+// it and backs off: the lease alone cannot tell them apart, since the same
+// holder re-acquires its own lease, and the loser would then release the
+// winner's lease. Abort and shutdown reach a reserved run like any other.
+// A nil run with a nil error means the id is busy here.
+func (e *Engine) reserve(id string) (*run, context.Context, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.base.Err() != nil {
+		// A run started now would be cancelled at once and end as failed.
+		return nil, nil, fmt.Errorf("not starting %s: %w", id, errShutdown)
+	}
+	if _, busy := e.runs[id]; busy {
+		return nil, nil, nil
+	}
+	// Runs end only through their own cancel, which names the cause: were
+	// they children of Run's context, its end would reach them first, as a
+	// plain cancellation, and they would end as failed instead of
+	// interrupted (errShutdown).
+	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(e.base))
+	rn := &run{cancel: cancel, wakeCh: make(chan struct{}, 1)}
+	e.runs[id] = rn
+	e.wg.Add(1)
+	return rn, runCtx, nil
+}
+
+// unreserve ends a run, reserved or driven.
+func (e *Engine) unreserve(id string, rn *run) {
+	e.mu.Lock()
+	if e.runs[id] == rn {
+		delete(e.runs, id)
+	}
+	e.mu.Unlock()
+	rn.cancel(nil)
+	e.wg.Done()
+}
+
+// active reports whether this replica drives (or is starting) id.
+func (e *Engine) active(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.runs[id]
+	return ok
+}
+
 // launch takes the lease and starts driving r from state `from`.
 func (e *Engine) launch(ctx context.Context, r *store.Rollback, from store.State, resumedBy string) error {
 	s := e.s
+	rn, runCtx, err := e.reserve(r.ID)
+	if err != nil || rn == nil {
+		return err // nil: this replica is already starting or driving it
+	}
+	started := false
+	defer func() {
+		if !started {
+			e.unreserve(r.ID, rn)
+		}
+	}()
 	ttl := s.cfg.Engine.LeaseTTL.D()
 	lease, err := s.store.AcquireLease(ctx, store.LeaseName(r.ID), s.replica, ttl)
 	if errors.Is(err, store.ErrLeaseHeld) {
@@ -147,20 +203,9 @@ func (e *Engine) launch(ctx context.Context, r *store.Rollback, from store.State
 		s.thread(ctx, r, textMessage(fmt.Sprintf("🚀 %s started at %s.", r.ID, s.clock.Now().UTC().Format("15:04:05Z"))))
 		s.notePagerDuty(ctx, r, fmt.Sprintf("Rollback %s started: %s.", r.ID, summaryLine(r)))
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	runCtx, cancel := context.WithCancelCause(e.base)
-	rn := &run{cancel: cancel, wakeCh: make(chan struct{}, 1)}
-	e.runs[r.ID] = rn
-	e.wg.Add(1)
+	started = true
 	go func() {
-		defer e.wg.Done()
-		defer func() {
-			e.mu.Lock()
-			delete(e.runs, r.ID)
-			e.mu.Unlock()
-			cancel(nil)
-		}()
+		defer e.unreserve(r.ID, rn)
 		d := &driver{e: e, s: s, id: r.ID, lease: lease, run: rn, resumedBy: resumedBy}
 		d.drive(runCtx)
 	}()
@@ -173,7 +218,7 @@ func (e *Engine) resume(ctx context.Context, r *store.Rollback, who Actor) (stri
 	if err != nil {
 		return "", err
 	}
-	inflight := inFlight(steps)
+	inflight := unfinished(steps)
 	msg := fmt.Sprintf("▶️ <@%s> resumed %s.", who.User, r.ID)
 	if len(inflight) > 0 {
 		msg += fmt.Sprintf(" On their say-so, step(s) %s, in flight when Backout stopped, run again.", strings.Join(inflight, ", "))
@@ -194,12 +239,9 @@ func (e *Engine) abortIdle(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if r.State == store.StateRunning || r.State == store.StateValidating {
-		l, err := s.store.GetLease(ctx, store.LeaseName(id))
-		if err == nil && l.Expires.After(s.clock.Now()) {
-			return nil // driven by another replica: it sees AbortBy on renewal
-		}
-	}
+	// The store decides whether the lease is live (redis by its own
+	// clock): a live lease means another replica drives the rollback, and
+	// it sees AbortBy on its next renewal.
 	lease, err := s.store.AcquireLease(ctx, store.LeaseName(id), s.replica, s.cfg.Engine.LeaseTTL.D())
 	if errors.Is(err, store.ErrLeaseHeld) {
 		return nil
@@ -208,7 +250,7 @@ func (e *Engine) abortIdle(ctx context.Context, id string) error {
 		return err
 	}
 	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
-	d := &driver{e: e, s: s, id: id, lease: lease, run: &run{wakeCh: make(chan struct{}, 1)}}
+	d := &driver{e: e, s: s, id: id, lease: lease, run: &run{cancel: func(error) {}, wakeCh: make(chan struct{}, 1)}}
 	if r.State == store.StateInterrupted {
 		if err := d.load(ctx); err != nil {
 			return err
@@ -244,6 +286,32 @@ func inFlight(events []store.StepEvent) []string {
 	return out
 }
 
+// unfinished lists steps whose last event leaves them unfinished: in flight,
+// or marked interrupted. These are what a resume runs again.
+func unfinished(events []store.StepEvent) []string {
+	last := map[string]string{}
+	var order []string
+	for _, ev := range events {
+		switch ev.Kind {
+		case store.StepStarted, store.StepSucceeded, store.StepFailed, store.StepSkipped, store.StepInterrupted, store.StepRetrying:
+		default:
+			continue
+		}
+		key := ev.Service + "/" + ev.StepID
+		if _, seen := last[key]; !seen {
+			order = append(order, key)
+		}
+		last[key] = ev.Kind
+	}
+	var out []string
+	for _, k := range order {
+		if last[k] == store.StepStarted || last[k] == store.StepInterrupted {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // recoverOrphans marks rollbacks whose driver died as interrupted.
 func (s *Service) recoverOrphans(ctx context.Context) {
 	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{States: []store.State{store.StateRunning, store.StateValidating}})
@@ -252,13 +320,12 @@ func (s *Service) recoverOrphans(ctx context.Context) {
 		return
 	}
 	for _, r := range rs {
-		l, err := s.store.GetLease(ctx, store.LeaseName(r.ID))
-		if err == nil && l.Expires.After(s.clock.Now()) {
-			continue // someone drives it
+		if s.engine.active(r.ID) {
+			continue // driven here
 		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			continue
-		}
+		// interrupt takes the lease first, so a rollback another replica
+		// still drives is left alone. Whether a lease has expired is the
+		// store's call (redis uses its server clock), not this replica's.
 		s.interrupt(ctx, r.ID, "its driver stopped (process died or lost the store)")
 	}
 }

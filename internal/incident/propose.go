@@ -5,11 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/store"
 )
+
+// proposeClaimTTL bounds how long one automatic proposal of a service
+// holds off concurrent ones while it is being created (readiness checks
+// included); after that the thrash guard sees the stored proposal.
+const proposeClaimTTL = time.Minute
 
 // ProposeRequest asks for a rollback.
 type ProposeRequest struct {
@@ -67,6 +73,21 @@ func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*
 			}
 		}
 	}
+	if req.automatic() && !req.Drill {
+		// The guard above read the store; alerts for one service can arrive
+		// together (several replicas, watchers), so only one of them may go
+		// on to create a proposal. Once it exists, the guard holds the rest.
+		for _, name := range names {
+			ok, err := s.store.Claim(ctx, "propose/"+name, proposeClaimTTL)
+			if err != nil {
+				return nil, "", fmt.Errorf("claim proposal of %s: %w", name, err)
+			}
+			if !ok {
+				s.metrics.ProposalSuppressed("thrash_guard")
+				return nil, "suppressed by the thrash guard: another alert for " + name + " is being turned into a proposal", nil
+			}
+		}
+	}
 	id, err := s.store.NextID(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("allocate id: %w", err)
@@ -84,6 +105,9 @@ func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*
 		DetectedAt: req.Trigger.At, CreatedAt: s.clock.Now(),
 	}
 	s.describe(r)
+	if guardOverride != "" {
+		r.Overrides = append(r.Overrides, store.Override{Check: "thrash-guard", By: who.User, Reason: req.Reason, At: s.clock.Now()})
+	}
 	r.Readiness, err = s.readiness(ctx, r)
 	if err != nil {
 		return nil, "", err
@@ -99,7 +123,6 @@ func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*
 	detail := map[string]string{"services": strings.Join(r.ServiceNames(), ","), "plan_hash": r.PlanHash, "trigger": r.Trigger.Kind, "reason": req.Reason}
 	s.audit(ctx, who, "rollback.proposed", r.ID, detail)
 	if guardOverride != "" {
-		r.Overrides = append(r.Overrides, store.Override{Check: "thrash-guard", By: who.User, Reason: req.Reason, At: s.clock.Now()})
 		s.audit(ctx, who, "override.thrash_guard", r.ID, map[string]string{"guard": guardOverride, "reason": req.Reason})
 	}
 	r, err = s.announce(ctx, r)

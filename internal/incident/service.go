@@ -163,3 +163,6 @@ func (s *Service) audit(ctx context.Context, who Actor, action, target string, d
 		s.log.ErrorContext(ctx, "audit append failed", "action", action, "target", target, "err", err)
 	}
 }
+
+// Now reads the service's clock.
+func (s *Service) Now() time.Time { return s.clock.Now() }

@@ -2,6 +2,7 @@ package incident
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -52,6 +53,10 @@ func (d *driver) runService(ctx context.Context, c store.ServiceChange) string {
 		if !stopScheduling && ctx.Err() == nil {
 			if err := d.waitUnpaused(ctx); err != nil {
 				stopScheduling = true
+				if failure == "" && ctx.Err() == nil {
+					// Steps are left unrun: that must not read as success.
+					failure = fmt.Sprintf("%s: could not read the rollback: %v", c.Service, err)
+				}
 			}
 		}
 		for _, st := range rb.Steps {
@@ -138,8 +143,17 @@ func (d *driver) waitUnpaused(ctx context.Context) error {
 			return err
 		}
 		d.setRecord(r)
+		d.mu.Lock()
+		announce := r.Paused && !d.holding
+		d.holding = r.Paused
+		d.mu.Unlock()
 		if !r.Paused {
 			return nil
+		}
+		if announce {
+			// Pause answers at once, but the run only holds once it reaches
+			// a step boundary: say when that happens.
+			d.s.thread(ctx, r, textMessage(fmt.Sprintf("⏸️ %s is holding: no new step starts until Resume.", d.id)))
 		}
 		select {
 		case <-ctx.Done():
@@ -243,8 +257,15 @@ func (d *driver) fail(ctx context.Context, service string, st runbook.Step, atte
 
 func (d *driver) failWith(ctx context.Context, service string, st runbook.Step, attempt int, err error, res exec.Result, dur time.Duration) string {
 	msg := d.redact(err.Error())
-	if cause := context.Cause(ctx); cause != nil {
+	cause := context.Cause(ctx)
+	if cause != nil {
 		msg = fmt.Sprintf("%s (%v)", msg, cause)
+	}
+	if errors.Is(cause, errShutdown) {
+		// Killed by a shutdown, the step's outcome is unknown: it stays in
+		// flight in the log, interrupt records it so, and Resume names it
+		// as the step that runs again.
+		return "failed: " + msg
 	}
 	_ = d.record(ctx, store.StepEvent{Service: service, StepID: st.ID, Kind: store.StepFailed, Attempt: attempt,
 		Output: res.Output, ExitCode: res.ExitCode, Error: msg, Duration: dur})
@@ -324,14 +345,22 @@ func (d *driver) gate(ctx context.Context, service string, st runbook.Step) erro
 }
 
 // compensate runs the compensations of completed steps in reverse order of
-// completion. It uses its own context: it must run even after an abort.
+// completion, as recorded in the step log (steps finishing together may
+// mark themselves done here in another order). It uses its own context: it
+// must run even after an abort. Services of one level may fail together,
+// so compensations run one at a time and each at most once.
 func (d *driver) compensate(ctx context.Context, why string) {
+	d.compMu.Lock()
+	defer d.compMu.Unlock()
 	d.mu.Lock()
 	completed := slices.Clone(d.completed)
 	r := d.r
 	d.mu.Unlock()
 	if r == nil {
 		return
+	}
+	if events, err := d.s.store.ListSteps(ctx, d.id); err == nil {
+		completed = completedInOrder(events)
 	}
 	slices.Reverse(completed)
 	for _, key := range completed {
@@ -345,6 +374,25 @@ func (d *driver) compensate(ctx context.Context, why string) {
 		}
 		d.compensateStep(ctx, r, change, rb, st, why)
 	}
+}
+
+// completedInOrder lists service/step keys in the order their success was
+// recorded, leaving out steps already compensated.
+func completedInOrder(events []store.StepEvent) []string {
+	var out []string
+	compensated := map[string]bool{}
+	for _, ev := range events {
+		key := ev.Service + "/" + ev.StepID
+		switch ev.Kind {
+		case store.StepSucceeded:
+			if !slices.Contains(out, key) {
+				out = append(out, key)
+			}
+		case store.StepCompensated:
+			compensated[key] = true
+		}
+	}
+	return slices.DeleteFunc(out, func(k string) bool { return compensated[k] })
 }
 
 func (d *driver) lookupStep(r *store.Rollback, service, stepID string) (store.ServiceChange, *runbook.Runbook, runbook.Step, bool) {

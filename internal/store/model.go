@@ -40,7 +40,7 @@ type Release struct {
 	ConfigVersion string    `json:"config_version,omitempty"`
 	Commit        string    `json:"commit,omitempty"`
 	DeployID      string    `json:"deploy_id,omitempty"`
-	DeployedAt    time.Time `json:"deployed_at,omitempty"`
+	DeployedAt    time.Time `json:"deployed_at,omitzero"`
 }
 
 // Trigger says what started a proposal.
@@ -52,7 +52,7 @@ type Trigger struct {
 	URL        string    `json:"url,omitempty"`
 	Summary    string    `json:"summary,omitempty"`
 	Urgency    string    `json:"urgency,omitempty"`
-	At         time.Time `json:"at,omitempty"`
+	At         time.Time `json:"at,omitzero"`
 }
 
 // ServiceChange is one service's part of a rollback.
@@ -106,7 +106,7 @@ type Policy struct {
 	Users      []string  `json:"users,omitempty"`
 	Roles      []string  `json:"roles,omitempty"`
 	ForbidSelf bool      `json:"forbid_self"`
-	ExpiresAt  time.Time `json:"expires_at,omitempty"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
 	Waived     bool      `json:"waived,omitempty"` // drills whose policy waives approval
 }
 
@@ -139,19 +139,19 @@ type Rollback struct {
 	Constraints    []string        `json:"constraints,omitempty"`
 	DataReverts    []string        `json:"data_reverts,omitempty"`
 	DataKeeps      []string        `json:"data_keeps,omitempty"`
-	RecoveryTarget time.Duration   `json:"recovery_target,omitempty"`
-	MaxDataLoss    time.Duration   `json:"max_data_loss,omitempty"`
+	RecoveryTarget time.Duration   `json:"recovery_target,omitzero"`
+	MaxDataLoss    time.Duration   `json:"max_data_loss,omitzero"`
 	Urgency        string          `json:"urgency,omitempty"`
 
 	Channel   string `json:"channel,omitempty"`
 	MessageTS string `json:"message_ts,omitempty"` // the proposal message; its thread holds the story
 
-	DetectedAt   time.Time `json:"detected_at,omitempty"`
+	DetectedAt   time.Time `json:"detected_at,omitzero"`
 	CreatedAt    time.Time `json:"created_at"`
-	DecidedAt    time.Time `json:"decided_at,omitempty"` // approved, rejected or expired
-	StartedAt    time.Time `json:"started_at,omitempty"`
-	ValidatingAt time.Time `json:"validating_at,omitempty"`
-	EndedAt      time.Time `json:"ended_at,omitempty"`
+	DecidedAt    time.Time `json:"decided_at,omitzero"` // approved, rejected or expired
+	StartedAt    time.Time `json:"started_at,omitzero"`
+	ValidatingAt time.Time `json:"validating_at,omitzero"`
+	EndedAt      time.Time `json:"ended_at,omitzero"`
 
 	Outcome     string               `json:"outcome,omitempty"` // a one-line summary of how it ended
 	Validation  []CheckResult        `json:"validation,omitempty"`
@@ -209,7 +209,7 @@ type StepEvent struct {
 	Output   string        `json:"output,omitempty"`
 	ExitCode int           `json:"exit_code,omitempty"`
 	Error    string        `json:"error,omitempty"`
-	Duration time.Duration `json:"duration,omitempty"`
+	Duration time.Duration `json:"duration,omitzero"`
 }
 
 // Vote is one person's decision on one plan.
@@ -239,7 +239,7 @@ type Deploy struct {
 	At            time.Time `json:"at"`
 	Mutable       bool      `json:"mutable_artifact,omitempty"`
 	Good          bool      `json:"good,omitempty"` // marked known-good by a person
-	GoodAt        time.Time `json:"good_at,omitempty"`
+	GoodAt        time.Time `json:"good_at,omitzero"`
 	Bad           bool      `json:"bad,omitempty"` // a rollback was proposed against it
 }
 

@@ -89,7 +89,7 @@ func (c *Artifact) Measure(ctx context.Context, req check.Request) (check.Measur
 	m := check.Measurement{Value: w.Image, Bound: "pinned by digest"}
 	ref, err := parseImageRef(w.Image)
 	if err != nil {
-		m.Outcome, m.Message = check.Failed, err.Error()
+		m.Outcome, m.Message = check.Failed, "image "+err.Error()
 		return m, nil
 	}
 	registry := strings.TrimSuffix(w.RegistryURL, "/")
@@ -151,27 +151,27 @@ type imageRef struct {
 func parseImageRef(s string) (imageRef, error) {
 	name, digest, ok := strings.Cut(s, "@")
 	if !ok {
-		return imageRef{}, fmt.Errorf("image %q is not pinned by digest (want name@sha256:<64 hex>)", s)
+		return imageRef{}, fmt.Errorf("%q is not pinned by digest (want name@sha256:<64 hex>)", s)
 	}
 	if !validDigest(digest) {
-		return imageRef{}, fmt.Errorf("image %q: digest %q is not sha256:<64 lowercase hex>", s, digest)
+		return imageRef{}, fmt.Errorf("%q: digest %q is not sha256:<64 lowercase hex>", s, digest)
 	}
 	ref := imageRef{digest: digest}
 	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
 		name, ref.tag = name[:i], name[i+1:]
 		if ref.tag == "" {
-			return imageRef{}, fmt.Errorf("image %q: empty tag", s)
+			return imageRef{}, fmt.Errorf("%q: empty tag", s)
 		}
 	}
 	if first, rest, ok := strings.Cut(name, "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
 		ref.host, name = first, rest
 	}
 	if name == "" {
-		return imageRef{}, fmt.Errorf("image %q: empty repository name", s)
+		return imageRef{}, fmt.Errorf("%q: empty repository name", s)
 	}
 	for part := range strings.SplitSeq(name, "/") {
 		if part == "" || strings.Trim(part, "abcdefghijklmnopqrstuvwxyz0123456789._-") != "" {
-			return imageRef{}, fmt.Errorf("image %q: invalid repository name %q (lowercase letters, digits, . _ - and /)", s, name)
+			return imageRef{}, fmt.Errorf("%q: invalid repository name %q (lowercase letters, digits, . _ - and /)", s, name)
 		}
 	}
 	ref.repository = name

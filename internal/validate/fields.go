@@ -40,8 +40,14 @@ func (f fields) nested(prefix string, pos yamlx.Pos, keys map[string]yamlx.Pos) 
 	return fields{lint: f.lint, prefix: f.prefix + prefix, pos: pos, keys: keys, errs: f.errs}
 }
 
+// fail reports a problem with key, which may be a path below a written key
+// (secret_headers.Authorization, urls[1]): the error sits on that key.
 func (f fields) fail(key, format string, args ...any) {
-	f.errs.Addf(yamlx.KeyAt(f.pos, f.keys, key), "%s%s: %s", f.prefix, key, fmt.Sprintf(format, args...))
+	written := key
+	if i := strings.IndexAny(key, ".["); i > 0 {
+		written = key[:i]
+	}
+	f.errs.Addf(yamlx.KeyAt(f.pos, f.keys, written), "%s%s: %s", f.prefix, key, fmt.Sprintf(format, args...))
 }
 
 // failAt reports a problem with the mapping as a whole (a missing key).
@@ -68,7 +74,7 @@ func (f fields) required(key, value, hint string) bool {
 	if hint != "" {
 		hint = " (" + hint + ")"
 	}
-	f.failAt("%s is required%s", f.prefix+key, hint)
+	f.failAt("%s is required%s", key, hint)
 	return false
 }
 

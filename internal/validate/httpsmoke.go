@@ -185,7 +185,7 @@ func (c *HTTPSmoke) Measure(ctx context.Context, req check.Request) (check.Measu
 	}
 	switch {
 	case len(failures) == 0 && len(urls) == 1:
-		m.Message = redactURL(urls[0].url) + " answered as expected"
+		m.Message = urls[0].method + " " + redactURL(urls[0].url) + " answered as expected"
 	case len(failures) == 0:
 		m.Message = fmt.Sprintf("all %d URLs answered as expected", len(urls))
 	default:

@@ -71,6 +71,10 @@ func decodeJSON(body []byte) (any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("response is not JSON: %w", err)
 	}
+	// Decode stops after one value: "1.2.3" would read as 1.2.
+	if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+		return nil, errors.New("response is not JSON: unexpected data after the value")
+	}
 	return v, nil
 }
 

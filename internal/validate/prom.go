@@ -9,10 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/backout/backout/internal/check"
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/backout/backout/internal/check"
 )
 
 // promQuerier is the part of the Prometheus HTTP API the checkers use; tests
@@ -106,14 +107,6 @@ func (p prom) series(ctx context.Context, checkURL, query string, r v1.Range) (m
 	default:
 		return nil, fmt.Errorf("range query %q returned a %s", query, val.Type())
 	}
-}
-
-// seriesName prints a series' labels for a message; "" for an unlabelled result.
-func seriesName(m model.Metric) string {
-	if len(m) == 0 {
-		return ""
-	}
-	return m.String()
 }
 
 // noValues is the Inconclusive measurement for an empty result: no data is

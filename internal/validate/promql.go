@@ -90,11 +90,15 @@ func (c *PromQL) Measure(ctx context.Context, req check.Request) (check.Measurem
 		return thresholdResult(check.Failed, vec[worst].Metric.String(), float64(vec[worst].Value), bound, len(vec)), nil
 	}
 	if nan >= 0 {
+		name := describeSeries(vec[nan].Metric.String(), 1)
+		if len(vec) > 1 {
+			name = fmt.Sprintf("%s (of %d series)", name, len(vec))
+		}
 		return check.Measurement{
 			Outcome: check.Inconclusive,
 			Value:   "NaN",
 			Bound:   bound,
-			Message: fmt.Sprintf("%s is NaN (a ratio with no traffic?)", describeSeries(vec[nan].Metric.String(), len(vec))),
+			Message: name + " is NaN (a ratio with no traffic?)",
 		}, nil
 	}
 	return thresholdResult(check.Successful, vec[worst].Metric.String(), float64(vec[worst].Value), bound, len(vec)), nil

@@ -79,6 +79,9 @@ func (t tally) String() string {
 		n    int
 		name string
 	}{{t.successful, "successful"}, {t.failed, "failed"}, {t.inconclusive, "inconclusive"}, {t.errors, "errors"}} {
+		if p.n == 1 && p.name == "errors" {
+			p.name = "error"
+		}
 		if p.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.name))
 		}

@@ -72,6 +72,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, http.StatusMethodNotAllowed, alerts.ReasonMethod, "use POST")
 		return
 	}
+	if len(h.cfg.Secrets) == 0 {
+		h.warnNoSecret.Do(func() {
+			h.cfg.Logger.Error("PagerDuty webhook received but PAGERDUTY_WEBHOOK_SECRET is not set; refusing every delivery")
+		})
+		h.reject(w, http.StatusUnauthorized, alerts.ReasonUnauthorized, "webhook signing secret not configured")
+		return
+	}
 	body, status, err := alerts.ReadBody(w, r, alerts.MaxBody)
 	if err != nil {
 		reason := alerts.ReasonMalformed
@@ -79,13 +86,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reason = alerts.ReasonTooLarge
 		}
 		h.reject(w, status, reason, "cannot read body: "+err.Error())
-		return
-	}
-	if len(h.cfg.Secrets) == 0 {
-		h.warnNoSecret.Do(func() {
-			h.cfg.Logger.Error("PagerDuty webhook received but PAGERDUTY_WEBHOOK_SECRET is not set; refusing every delivery")
-		})
-		h.reject(w, http.StatusUnauthorized, alerts.ReasonUnauthorized, "webhook signing secret not configured")
 		return
 	}
 	sig := r.Header.Get(SignatureHeader)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -216,5 +217,19 @@ func TestReceivedAtFromClock(t *testing.T) {
 	evs, _ := st.PendingEvents(context.Background(), 1)
 	if !evs[0].ReceivedAt.Equal(at) || evs[0].ID != "01G2Z0PVXPQ7H2M9J9A7CZ4N6K" {
 		t.Fatalf("event %+v", evs[0])
+	}
+}
+
+func TestUnconfiguredLogsOnce(t *testing.T) {
+	var logs bytes.Buffer
+	h := pagerduty.NewHandler(pagerduty.HandlerConfig{Inbox: alertstest.NewStore(nil), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	body := fixture(t, "pagey_ping.json")
+	for range 3 {
+		if rec := post(h, body, pagerduty.Sign(body, secretOld)); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("status %d", rec.Code)
+		}
+	}
+	if n := strings.Count(logs.String(), "PAGERDUTY_WEBHOOK_SECRET is not set"); n != 1 {
+		t.Fatalf("logged %d times:\n%s", n, logs.String())
 	}
 }

@@ -76,6 +76,13 @@ func (p *pool) reserve(ctx context.Context) error {
 	}
 }
 
+// reserved counts slots in use.
+func (p *pool) reserved() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending
+}
+
 // release returns an unused reservation.
 func (p *pool) release() {
 	p.mu.Lock()
@@ -126,10 +133,7 @@ func (p *pool) run(ctx context.Context, n int, jobTimeout, drain time.Duration) 
 	select {
 	case <-p.drained:
 	case <-t.C:
-		p.mu.Lock()
-		left := p.pending
-		p.mu.Unlock()
-		p.log.Error("slack: shutdown drain timed out; abandoning queued work", "jobs", left)
+		p.log.Error("slack: shutdown drain timed out; abandoning queued work", "jobs", p.reserved())
 		cancelJobs()
 	}
 	t.Stop()

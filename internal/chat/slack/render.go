@@ -22,6 +22,8 @@ const (
 	maxButtonsPerRow  = 25
 	maxContextText    = 3000
 	maxFallbackText   = 3000
+	// minTableRoom is the least space worth giving a table next to its title.
+	minTableRoom = 1000
 )
 
 // Render turns a neutral message into Block Kit blocks: header, mentions,
@@ -103,6 +105,19 @@ func sectionBlocks(s chat.Section) []slackgo.Block {
 		}
 		text += escape(body)
 	}
+	var table string
+	if s.Table != nil && (len(s.Table.Header) > 0 || len(s.Table.Rows) > 0) {
+		// A table shares the title's block when there are no fields and it
+		// still fits whole; otherwise it gets a block of its own.
+		if room := maxSectionText - utf8.RuneCountInString(text) - 1; len(s.Fields) == 0 && (text == "" || room >= minTableRoom) {
+			if text != "" {
+				text += "\n"
+			}
+			text += tableText(*s.Table, room)
+		} else {
+			table = tableText(*s.Table, maxSectionText)
+		}
+	}
 	var fields []*slackgo.TextBlockObject
 	for _, f := range s.Fields {
 		fields = append(fields, mrkdwn(truncate("*"+escape(f.Label)+"*\n"+escape(f.Value), maxFieldText)))
@@ -121,8 +136,8 @@ func sectionBlocks(s chat.Section) []slackgo.Block {
 		blocks = append(blocks, slackgo.NewSectionBlock(nil, rest[:n], nil))
 		rest = rest[n:]
 	}
-	if s.Table != nil && (len(s.Table.Header) > 0 || len(s.Table.Rows) > 0) {
-		blocks = append(blocks, textSection(tableText(*s.Table, maxSectionText)))
+	if table != "" {
+		blocks = append(blocks, textSection(table))
 	}
 	return blocks
 }
@@ -164,18 +179,23 @@ func tableText(t chat.Table, limit int) string {
 			lines = append(lines, tableLine(sep, widths))
 		}
 	}
-	const open, closing = "```\n", "\n```"
+	const open, closing, noteRoom = "```\n", "\n```", 32
 	budget := limit - utf8.RuneCountInString(open+closing)
+	escaped := make([]string, len(lines))
+	total := 0
+	for i, l := range lines {
+		escaped[i] = escape(l)
+		total += utf8.RuneCountInString(escaped[i]) + 1
+	}
+	if total-1 > budget {
+		budget -= noteRoom // room for "… n more rows"
+	}
 	var b strings.Builder
 	used := 0
-	for i, l := range lines {
-		l = escape(l)
+	for i, l := range escaped {
 		n := utf8.RuneCountInString(l) + 1
-		if used+n > budget {
-			note := fmt.Sprintf("… %d more rows", len(lines)-i)
-			if used+len(note) <= budget {
-				b.WriteString(note)
-			}
+		if used+n-1 > budget {
+			fmt.Fprintf(&b, "… %d more rows\n", len(lines)-i)
 			break
 		}
 		b.WriteString(l)

@@ -2,6 +2,13 @@
 // on a free loopback port, scraping every second a local target whose metric
 // values the test sets. Prometheus is used as a binary, never as a Go
 // module, so the project does not depend on its code.
+//
+// Prometheus only starts scraping about five seconds after it is ready (its
+// target discovery sends updates at most every 5s). Tests that need hours of
+// data, or data at once, pass WithHistory: the samples are written as
+// OpenMetrics and turned into TSDB blocks by `promtool tsdb
+// create-blocks-from openmetrics` before Prometheus starts, and queries at
+// past evaluation times see them immediately.
 package promtest
 
 import (
@@ -9,7 +16,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,10 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -37,17 +40,34 @@ type Server struct {
 // startTimeout bounds the wait for /-/ready and for data.
 const startTimeout = 30 * time.Second
 
-// Start runs Prometheus until the test ends. Without the binary the test
+// Sample is one historical sample for WithHistory.
+type Sample struct {
+	Name   string
+	Labels map[string]string
+	Time   time.Time
+	Value  float64
+}
+
+// Option changes how Start runs Prometheus.
+type Option func(*options)
+
+type options struct{ history []Sample }
+
+// WithHistory preloads samples (which must all lie in the past) into the
+// TSDB before Prometheus starts.
+func WithHistory(samples []Sample) Option {
+	return func(o *options) { o.history = append(o.history, samples...) }
+}
+
+// Start runs Prometheus until the test ends. Without the binaries the test
 // is skipped, or fails when CI=true so CI cannot silently skip it.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("promtest: prometheus binary not found (apt-get install prometheus): %v", err)
-		}
-		t.Skipf("promtest: prometheus binary not found (apt-get install prometheus): %v", err)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
+	bin := lookPath(t, "prometheus")
 	tg := newTarget()
 	srv := httptest.NewServer(tg)
 	t.Cleanup(srv.Close)
@@ -56,17 +76,50 @@ func Start(t testing.TB) *Server {
 	if err := os.WriteFile(cfg, []byte(config(srv.Listener.Addr().String())), 0o600); err != nil {
 		t.Fatalf("promtest: write config: %v", err)
 	}
+	data := filepath.Join(dir, "data")
+	if len(o.history) > 0 {
+		if err := backfill(lookPath(t, "promtool"), filepath.Join(dir, "history.om"), data, o.history); err != nil {
+			t.Fatalf("promtest: %v", err)
+		}
+	}
 	var lastErr error
 	// The free port is found by listening and closing, so another process
 	// can take it in between; a few attempts make that harmless.
 	for attempt := 0; attempt < 3; attempt++ {
-		u, err := launch(t, bin, cfg, filepath.Join(dir, fmt.Sprintf("data%d", attempt)))
+		u, err := launch(t, bin, cfg, data)
 		if err == nil {
 			return &Server{URL: u, target: tg}
 		}
 		lastErr = err
 	}
 	t.Fatalf("promtest: %v", lastErr)
+	return nil
+}
+
+func lookPath(t testing.TB, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("promtest: %s not found (apt-get install prometheus): %v", name, err)
+		}
+		t.Skipf("promtest: %s not found (apt-get install prometheus): %v", name, err)
+	}
+	return bin
+}
+
+// backfill writes samples as OpenMetrics and has promtool build TSDB
+// blocks from them in data.
+func backfill(promtool, file, data string, samples []Sample) error {
+	if err := os.WriteFile(file, openMetrics(samples), 0o600); err != nil {
+		return fmt.Errorf("write history: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", file, data).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("promtool create-blocks-from openmetrics: %w\n%s", err, out)
+	}
 	return nil
 }
 
@@ -189,9 +242,18 @@ func WaitFor(t testing.TB, promURL, query string, ok func(values []float64) bool
 	t.Fatalf("promtest: query %q never satisfied the condition: last values %v, error %v", query, last, lastErr)
 }
 
-// Query runs an instant query and returns its values (scalar: one value).
+// Query runs an instant query now and returns its values (scalar: one value).
 func Query(ctx context.Context, promURL, query string) ([]float64, error) {
-	u := promURL + "/api/v1/query?query=" + url.QueryEscape(query)
+	return QueryAt(ctx, promURL, query, time.Time{})
+}
+
+// QueryAt runs an instant query at a given time (zero: now).
+func QueryAt(ctx context.Context, promURL, query string, at time.Time) ([]float64, error) {
+	q := url.Values{"query": {query}}
+	if !at.IsZero() {
+		q.Set("time", strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', 3, 64))
+	}
+	u := promURL + "/api/v1/query?" + q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -250,95 +312,6 @@ func parseValues(kind string, raw json.RawMessage) ([]float64, error) {
 		out = append(out, v)
 	}
 	return out, nil
-}
-
-// target serves the samples the test set, in the text exposition format.
-type target struct {
-	mu      sync.Mutex
-	samples map[string]map[string]float64 // name -> rendered labels -> value
-}
-
-func newTarget() *target { return &target{samples: map[string]map[string]float64{}} }
-
-var (
-	metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
-	labelName  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-)
-
-func (tg *target) set(name string, labels map[string]string, value float64) {
-	key := renderLabels(name, labels)
-	tg.mu.Lock()
-	defer tg.mu.Unlock()
-	if tg.samples[name] == nil {
-		tg.samples[name] = map[string]float64{}
-	}
-	tg.samples[name][key] = value
-}
-
-func (tg *target) delete(name string, labels map[string]string) {
-	key := renderLabels(name, labels)
-	tg.mu.Lock()
-	defer tg.mu.Unlock()
-	delete(tg.samples[name], key)
-}
-
-func renderLabels(name string, labels map[string]string) string {
-	if !metricName.MatchString(name) {
-		panic(fmt.Sprintf("promtest: invalid metric name %q", name))
-	}
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		if !labelName.MatchString(k) || strings.HasPrefix(k, "__") {
-			panic(fmt.Sprintf("promtest: invalid label name %q", k))
-		}
-		keys = append(keys, k)
-	}
-	if len(keys) == 0 {
-		return ""
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf(`%s="%s"`, k, r.Replace(labels[k]))
-	}
-	return "{" + strings.Join(parts, ",") + "}"
-}
-
-func (tg *target) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	tg.mu.Lock()
-	defer tg.mu.Unlock()
-	names := make([]string, 0, len(tg.samples))
-	for n := range tg.samples {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b bytes.Buffer
-	for _, n := range names {
-		fmt.Fprintf(&b, "# TYPE %s gauge\n", n)
-		keys := make([]string, 0, len(tg.samples[n]))
-		for k := range tg.samples[n] {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(&b, "%s%s %s\n", n, k, formatValue(tg.samples[n][k]))
-		}
-	}
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	_, _ = w.Write(b.Bytes())
-}
-
-func formatValue(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
 // syncBuffer collects process output from two pipes at once.

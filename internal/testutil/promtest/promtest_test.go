@@ -1,12 +1,15 @@
 package promtest
 
 import (
+	"math"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestServerScrapesWhatTheTestSets(t *testing.T) {
+	t.Parallel()
 	s := Start(t)
 	s.Set("promtest_value", map[string]string{"job_kind": "a"}, 1.5)
 	s.Set("promtest_value", map[string]string{"job_kind": "b"}, 2)
@@ -29,6 +32,39 @@ func TestServerScrapesWhatTheTestSets(t *testing.T) {
 	}
 }
 
+func TestHistoryIsQueryableAtOnce(t *testing.T) {
+	t.Parallel()
+	start := time.Now().Add(-2 * time.Hour).Truncate(time.Minute)
+	var hist []Sample
+	for i := 0; i < 60; i++ {
+		hist = append(hist,
+			Sample{Name: "hist_value", Labels: map[string]string{"s": "a"}, Time: start.Add(time.Duration(i) * time.Minute), Value: float64(i)},
+			Sample{Name: "hist_other", Time: start.Add(time.Duration(i) * time.Minute), Value: 1})
+	}
+	s := Start(t, WithHistory(hist))
+	v, err := QueryAt(t.Context(), s.URL, `hist_value{s="a"}`, start.Add(30*time.Minute))
+	if err != nil || len(v) != 1 || v[0] != 30 {
+		t.Fatalf("hist_value at +30m = %v, %v; want [30]", v, err)
+	}
+	v, err = QueryAt(t.Context(), s.URL, `avg_over_time(hist_value[1h])`, start.Add(59*time.Minute))
+	if err != nil || len(v) != 1 || v[0] != 29.5 {
+		t.Fatalf("avg over the hour = %v, %v; want [29.5]", v, err)
+	}
+}
+
+func TestOpenMetrics(t *testing.T) {
+	at := time.Unix(1700000000, 500e6)
+	got := string(openMetrics([]Sample{
+		{Name: "b", Time: at.Add(time.Minute), Value: 2},
+		{Name: "a", Labels: map[string]string{"x": "1"}, Time: at, Value: 0.5},
+		{Name: "b", Time: at, Value: 1},
+	}))
+	want := "# TYPE a gauge\na{x=\"1\"} 0.5 1700000000.500\n# TYPE b gauge\nb 1 1700000000.500\nb 2 1700000060.500\n# EOF\n"
+	if got != want {
+		t.Fatalf("openMetrics:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestTargetExposition(t *testing.T) {
 	tg := newTarget()
 	tg.set("m", map[string]string{"b": "x\"y\\z\nw", "a": "1"}, 0.25)
@@ -39,7 +75,6 @@ func TestTargetExposition(t *testing.T) {
 	rec := httptest.NewRecorder()
 	tg.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	want := strings.Join([]string{
-		"# TYPE a_first gauge",
 		"# TYPE inf gauge",
 		"inf -Inf",
 		"# TYPE m gauge",
@@ -52,7 +87,7 @@ func TestTargetExposition(t *testing.T) {
 	}
 }
 
-func negInf() float64 { var z float64; return -1 / z }
+func negInf() float64 { return math.Inf(-1) }
 
 func TestInvalidNamesPanic(t *testing.T) {
 	for _, tc := range []struct {

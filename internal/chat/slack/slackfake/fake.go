@@ -99,6 +99,7 @@ type Server struct {
 	users    map[string]string // id -> name
 	files    map[string]*file
 	views    map[string]map[string]any
+	viewIDs  []string
 	sock     *socketState
 }
 
@@ -119,7 +120,11 @@ func New() *Server {
 		users:    map[string]string{},
 		files:    map[string]*file{},
 		views:    map[string]map[string]any{},
-		sock:     &socketState{upgrader: websocket.Upgrader{}, acks: map[string]json.RawMessage{}},
+		sock: &socketState{
+			// slack-go dials with Origin: https://api.slack.com, as Slack expects.
+			upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
+			acks:     map[string]json.RawMessage{},
+		},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/{method}", s.serveAPI)

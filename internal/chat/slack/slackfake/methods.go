@@ -182,7 +182,9 @@ func (s *Server) openView(c *Call) answer {
 	stored["id"] = s.nextIDLocked("V")
 	stored["team_id"] = TeamID
 	stored["hash"] = s.nextIDLocked("hash.")
-	s.views[stored["id"].(string)] = stored
+	id := stored["id"].(string)
+	s.views[id] = stored
+	s.viewIDs = append(s.viewIDs, id)
 	return answer{"ok": true, "view": stored}
 }
 
