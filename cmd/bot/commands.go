@@ -58,9 +58,10 @@ func consoleCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	demoDir := getenv("BACKOUT_DEMO_DIR")
 	if demoDir == "" {
 		demoDir = filepath.Join(tmp, "demo")
-		if err := os.Setenv("BACKOUT_DEMO_DIR", demoDir); err != nil {
-			return err
-		}
+	}
+	// Steps see the process environment (through their allow-list).
+	if err := os.Setenv("BACKOUT_DEMO_DIR", demoDir); err != nil {
+		return err
 	}
 	loaded, err := app.Load(path, getenv)
 	if err != nil {

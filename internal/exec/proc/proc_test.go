@@ -176,9 +176,14 @@ func TestCancelStopsGroup(t *testing.T) {
 	if !o.Cancelled || o.TimedOut || !errors.Is(err, context.Canceled) || exec.IsRetryable(err) {
 		t.Fatalf("outcome %+v err %v", o, err)
 	}
-	ps := pids(t, o.Stdout)
+	// The pid file, not stdout: the cancel may land before the echo.
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := pids(t, string(b))
 	if len(ps) != 1 {
-		t.Fatalf("want 1 pid, got %q", o.Stdout)
+		t.Fatalf("want 1 pid, got %q", b)
 	}
 	requireGone(t, ps)
 }

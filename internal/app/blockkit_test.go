@@ -1,0 +1,112 @@
+package app
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	slackchat "github.com/backout/backout/internal/chat/slack"
+	"github.com/backout/backout/internal/drill"
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/report"
+	"github.com/backout/backout/internal/store"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var t0 = time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
+
+// sampleRollback is a realistic two-service rollback used by the goldens.
+func sampleRollback(state store.State) *store.Rollback {
+	digest := "sha256:" + "4f2a" + "0000000000000000000000000000000000000000000000000000000000"
+	return &store.Rollback{
+		ID: "RB-42", State: state, Scope: "release", Release: "storefront", Requester: "U0ALICE", Reason: "checkout 500s after 2.4.1",
+		Trigger: store.Trigger{Kind: "alert", Source: "pagerduty", IncidentID: "Q1ABC", URL: "https://acme.pagerduty.com/incidents/Q1ABC",
+			Summary: "High 5xx on checkout", Urgency: "high", At: t0.Add(-3 * time.Minute)},
+		Services: []store.ServiceChange{
+			{Service: "payments-api", Level: 0, Runbook: "k8s-deployment",
+				Current: store.Release{Version: "2.4.1", Artifact: "reg/payments@" + digest},
+				Target:  store.Release{Version: "2.4.0", Artifact: "reg/payments@" + digest},
+				Steps: []store.PlannedStep{{ID: "set-image", Title: "Point the Deployment at the known-good digest", Uses: "kubectl",
+					Preview: "kubectl --namespace=payments set image deployment/payments-api app=reg/payments@" + digest},
+					{ID: "wait-rollout", Title: "Wait for the rollout", Uses: "kubectl", Needs: []string{"set-image"}, Preview: "kubectl rollout status deployment/payments-api"}}},
+			{Service: "web-frontend", Level: 1, Runbook: "frontend-with-cache", DependsOn: []string{"payments-api"},
+				Current: store.Release{Version: "5.1.0", Artifact: "reg/web@" + digest},
+				Target:  store.Release{Version: "5.0.3", Artifact: "reg/web@" + digest},
+				Steps:   []store.PlannedStep{{ID: "dba-ok", Title: "DBA signs off", Gate: "dba"}, {ID: "purge-cdn", Title: "Invalidate the CDN cache", Uses: "http", Preview: "POST https://cdn.example.com/zones/storefront/purge"}}},
+		},
+		PlanHash: "9c1e2f3a4b5c6d7e",
+		Readiness: []store.CheckResult{
+			{Service: "payments-api", Name: "artifact pinned", Status: "pass", Reason: "reg/payments@sha256:4f2a…", Blocking: true},
+			{Service: "payments-api", Name: "backup fresh", Status: "fail", Reason: "last backup 3h ago (limit 1h)", Blocking: true},
+			{Service: "web-frontend", Name: "drill recent", Status: "warn", Reason: "overdue: last successful drill 2026-08-01"},
+		},
+		Overrides:      []store.Override{{Check: "backup fresh", By: "U0BOB", Reason: "no writes since the deploy", At: t0}},
+		Policy:         store.Policy{Min: 2, Groups: []string{"sre-leads"}, Roles: []string{"dba"}, ForbidSelf: true, ExpiresAt: t0.Add(30 * time.Minute)},
+		Constraints:    []string{"payments-api: PCI: audit_log rows are retained for 7 years and never reverted"},
+		DataReverts:    []string{"web-frontend: the session cookie format"},
+		DataKeeps:      []string{"payments-api: ledger rows written since the deploy"},
+		RecoveryTarget: 15 * time.Minute, MaxDataLoss: time.Minute, Channel: "C0STORE", MessageTS: "1764235800.000100",
+		CreatedAt: t0, Urgency: "high",
+	}
+}
+
+func goldenBlocks(t *testing.T, name string, msg chat.Message) {
+	t.Helper()
+	got, err := json.MarshalIndent(map[string]any{"text": slackchat.FallbackText(msg), "blocks": slackchat.Render(msg)}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("testdata", "blockkit", name+".json")
+	if *update {
+		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s (run go test ./internal/app -update to create): %v", path, err)
+	}
+	if string(want) != string(got)+"\n" {
+		t.Errorf("%s: Block Kit differs from the golden file; run with -update after checking the change\n--- got\n%s", path, got)
+	}
+}
+
+func TestBlockKitGoldens(t *testing.T) {
+	votes := []store.Vote{{RollbackID: "RB-42", User: "U0BOB", Approve: true, PlanHash: "9c1e2f3a4b5c6d7e", Counted: true, Groups: []string{"sre-leads"}, At: t0.Add(time.Minute)}}
+	running := sampleRollback(store.StateRunning)
+	running.StartedAt, running.DecidedAt, running.Approvers = t0.Add(2*time.Minute), t0.Add(2*time.Minute), []string{"U0BOB", "U0DANA"}
+	steps := []store.StepEvent{
+		{Service: "payments-api", StepID: "set-image", Kind: store.StepSucceeded, Duration: 1200 * time.Millisecond},
+		{Service: "payments-api", StepID: "wait-rollout", Kind: store.StepStarted},
+	}
+	failed := sampleRollback(store.StateFailed)
+	failed.StartedAt, failed.EndedAt, failed.Outcome = t0.Add(2*time.Minute), t0.Add(9*time.Minute), "failed: web-frontend: step purge-cdn failed: status 503"
+	failedSteps := append(steps[:1:1], store.StepEvent{Service: "payments-api", StepID: "wait-rollout", Kind: store.StepSucceeded, Duration: 40 * time.Second},
+		store.StepEvent{Service: "web-frontend", StepID: "purge-cdn", Kind: store.StepFailed, Error: "POST https://cdn.example.com/zones/storefront/purge: status 503 after 5 attempts"})
+	interrupted := sampleRollback(store.StateInterrupted)
+	tests := []struct {
+		name string
+		msg  chat.Message
+	}{
+		{"proposal", incident.ProposalView(sampleRollback(store.StateProposed), votes, nil)},
+		{"progress", incident.ProposalView(running, votes, steps)},
+		{"interrupted", incident.ProposalView(interrupted, votes, steps)},
+		{"failed", incident.ProposalView(failed, votes, failedSteps)},
+		{"drill-scorecard", drill.Scorecard(store.DrillRecord{Service: "checkout", RollbackID: "RB-7", Mode: "dry-run", Succeeded: true,
+			Duration: 4*time.Minute + 10*time.Second, RecoveryTarget: 10 * time.Minute})},
+		{"weekly-report", report.Message(report.Summary{Since: t0.Add(-7 * 24 * time.Hour), Until: t0,
+			Outcomes: map[string]map[string]int{"checkout": {"succeeded": 3, "failed": 1}, "orders": {"aborted": 1, "expired": 2}},
+			Approve:  report.Quantiles{N: 4, Median: 4 * time.Minute, P90: 11 * time.Minute},
+			Recover:  report.Quantiles{N: 3, Median: 9 * time.Minute, P90: 14 * time.Minute}, WithTarget: 3, OverTarget: 1,
+			DrillsDone: 2, DrillsFailed: 1, DrillsOverdue: []string{"orders"},
+			FailingSteps: []report.StepCount{{Step: "checkout/wait-rollout", Count: 2}}}, "Weekly rollback report")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { goldenBlocks(t, tt.name, tt.msg) })
+	}
+}
