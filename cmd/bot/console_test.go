@@ -24,15 +24,15 @@ func TestConsoleDemo(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q\n%s", code, errOut.String(), transcript)
 	}
 	for _, want := range []string{
-		"Rollback RB-1 · proposed",                 // the alert produced a proposal
-		"demo-api: 1.5.0 → 1.4.0",                  // to the last known-good release
-		"[1] Approve  [2] Reject",                  // with buttons
-		"👍 @bob approved RB-1",                     // the vote, in the thread
-		"Rollback RB-1 · succeeded",                // the run
-		"postmortem-RB-1.md",                       // the post-mortem
-		"Rollback RB-2 · proposed",                 // a person's proposal
-		"Drill RB-3 · succeeded",                   // a drill
-		"Drill scorecard for demo-api",             // its scorecard
+		"Rollback RB-1 · proposed",                // the alert produced a proposal
+		"demo-api: 1.5.0 → 1.4.0",                 // to the last known-good release
+		"[1] Approve  [2] Reject",                 // with buttons
+		"👍 @bob approved RB-1",                    // the vote, in the thread
+		"Rollback RB-1 · succeeded",               // the run
+		"postmortem-RB-1.md",                      // the post-mortem
+		"Rollback RB-2 · proposed",                // a person's proposal
+		"Drill RB-3 · succeeded",                  // a drill
+		"Drill scorecard for demo-api",            // its scorecard
 		"demo-api  1          0       0        0", // the registry
 	} {
 		if !strings.Contains(transcript, want) {

@@ -202,6 +202,7 @@ func (s *Service) Pause(ctx context.Context, who Actor, id string) (string, erro
 	if _, err := s.update(ctx, id, func(r *store.Rollback) error { r.Paused = true; return nil }); err != nil {
 		return "", err
 	}
+	s.engine.wake(id) // a run here holds before its next step, not on its next read
 	s.audit(ctx, who, "rollback.paused", id, nil)
 	s.thread(ctx, r, textMessage(fmt.Sprintf("⏸️ <@%s> paused %s; steps already running finish, no new step starts until Resume.", who.User, id)))
 	s.refresh(ctx, id)

@@ -22,12 +22,18 @@ type driver struct {
 
 	compMu sync.Mutex // one compensation pass at a time
 
-	mu        sync.Mutex
-	holding   bool // paused at a step boundary, announced
-	r         *store.Rollback
-	done      map[string]string // service/step -> final kind (succeeded, skipped, failed)
-	completed []string          // service/step in order of successful completion
-	failed    []string          // service/step that failed
+	refreshWG sync.WaitGroup // a pending or running render of the message
+
+	mu           sync.Mutex
+	holding      bool      // paused at a step boundary, announced
+	readAt       time.Time // real time of the last read of r by waitUnpaused
+	refreshTimer *time.Timer
+	refreshDue   bool
+	lastRefresh  time.Time // real time: it paces chat updates, not the lifecycle
+	r            *store.Rollback
+	done         map[string]string // service/step -> final kind (succeeded, skipped, failed)
+	completed    []string          // service/step in order of successful completion
+	failed       []string          // service/step that failed
 }
 
 func (d *driver) load(ctx context.Context) error {
@@ -69,6 +75,7 @@ func (d *driver) drive(ctx context.Context) {
 	}
 	stopRenew := d.keepLease(ctx)
 	defer stopRenew()
+	defer d.flushRefresh()
 	s.refresh(ctx, d.id)
 
 	levels := map[int][]store.ServiceChange{}
@@ -190,8 +197,44 @@ func (d *driver) record(ctx context.Context, ev store.StepEvent) error {
 	if err != nil {
 		return fmt.Errorf("record step %s: %w", ev.StepID, err)
 	}
-	d.s.refresh(context.WithoutCancel(ctx), d.id)
+	d.refreshSoon(context.WithoutCancel(ctx))
 	return nil
+}
+
+// refreshEvery bounds how often a run re-renders its message: a render
+// reads the whole record and step log, so one per step event would make a
+// long plan quadratic (and chat rate-limits updates anyway).
+const refreshEvery = 250 * time.Millisecond
+
+// refreshSoon re-renders the message at once, or refreshEvery after the
+// last render; events in between are coalesced into that one.
+func (d *driver) refreshSoon(ctx context.Context) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.refreshDue {
+		return
+	}
+	d.refreshDue = true
+	d.refreshWG.Add(1)
+	d.refreshTimer = time.AfterFunc(max(refreshEvery-time.Since(d.lastRefresh), 0), func() {
+		defer d.refreshWG.Done()
+		d.mu.Lock()
+		d.refreshDue, d.lastRefresh = false, time.Now()
+		d.mu.Unlock()
+		d.s.refresh(ctx, d.id)
+	})
+}
+
+// flushRefresh waits for a render in progress and drops a pending one:
+// the end of a run renders the message itself.
+func (d *driver) flushRefresh() {
+	d.mu.Lock()
+	if d.refreshDue && d.refreshTimer.Stop() {
+		d.refreshDue = false
+		d.refreshWG.Done()
+	}
+	d.mu.Unlock()
+	d.refreshWG.Wait()
 }
 
 // stop ends a run that did not succeed, according to why it stopped.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/backout/backout/internal/store"
@@ -32,6 +33,9 @@ type Engine struct {
 type run struct {
 	cancel context.CancelCauseFunc
 	wakeCh chan struct{}
+	// stale says the record changed here (pause, resume, gate sign-off)
+	// since the driver last read it.
+	stale atomic.Bool
 }
 
 func newEngine(s *Service) *Engine {
@@ -93,6 +97,7 @@ func (e *Engine) wake(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if r, ok := e.runs[id]; ok {
+		r.stale.Store(true)
 		select {
 		case r.wakeCh <- struct{}{}:
 		default:
@@ -251,6 +256,7 @@ func (e *Engine) abortIdle(ctx context.Context, id string) error {
 	}
 	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
 	d := &driver{e: e, s: s, id: id, lease: lease, run: &run{cancel: func(error) {}, wakeCh: make(chan struct{}, 1)}}
+	defer d.flushRefresh()
 	if r.State == store.StateInterrupted {
 		if err := d.load(ctx); err != nil {
 			return err

@@ -135,15 +135,28 @@ func (d *driver) ready(service string, st runbook.Step) bool {
 	return true
 }
 
+// recordMaxAge is how long the driver trusts its copy of the record
+// between steps. Pause, Resume and sign-offs on this replica wake it at
+// once; one on another replica is seen within this time. Reading the
+// record (a whole plan) before every step would make long plans quadratic.
+const recordMaxAge = 250 * time.Millisecond
+
 // waitUnpaused blocks while the rollback is paused.
 func (d *driver) waitUnpaused(ctx context.Context) error {
 	for {
+		d.mu.Lock()
+		fresh := !d.r.Paused && time.Since(d.readAt) < recordMaxAge
+		d.mu.Unlock()
+		if stale := d.run.stale.Swap(false); fresh && !stale {
+			return nil
+		}
 		r, err := d.s.store.GetRollback(ctx, d.id)
 		if err != nil {
 			return err
 		}
 		d.setRecord(r)
 		d.mu.Lock()
+		d.readAt = time.Now()
 		announce := r.Paused && !d.holding
 		d.holding = r.Paused
 		d.mu.Unlock()

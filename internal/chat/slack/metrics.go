@@ -1,7 +1,3 @@
-// Package slack is Backout's Slack adapter: signed HTTP endpoints and Socket
-// Mode for slash commands, button clicks and mentions; a rate-limit aware
-// Poster; a cached Directory of user groups; and Block Kit rendering of the
-// neutral chat.Message model.
 package slack
 
 // Metrics counts what goes wrong talking to Slack. The lead wires Prometheus

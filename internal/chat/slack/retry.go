@@ -68,7 +68,7 @@ func (r *retrier) do(ctx context.Context, method string, call func(context.Conte
 			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("slack %s: %w", method, err)
+			return fmt.Errorf("slack %s: %w (last error: %w)", method, ctx.Err(), err)
 		}
 		var wait time.Duration
 		if rl, ok := errors.AsType[*slackgo.RateLimitedError](err); ok {
