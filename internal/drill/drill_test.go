@@ -1,0 +1,218 @@
+package drill
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/exec/noop"
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/report"
+	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/store"
+	boltstore "github.com/backout/backout/internal/store/bolt"
+)
+
+// fakeClock moves only when told; After channels fire as it passes them.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+}
+
+type waiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
+	return ch
+}
+
+// advanceTo moves the clock in steps, letting waiting loops run between them.
+func (c *fakeClock) advanceTo(t *testing.T, until time.Time) {
+	for {
+		c.mu.Lock()
+		if !c.now.Before(until) {
+			c.mu.Unlock()
+			return
+		}
+		c.now = c.now.Add(10 * time.Second)
+		var keep []waiter
+		for _, w := range c.waiters {
+			if !w.at.After(c.now) {
+				w.ch <- c.now
+			} else {
+				keep = append(keep, w)
+			}
+		}
+		c.waiters = keep
+		c.mu.Unlock()
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+type recordingPoster struct {
+	mu    sync.Mutex
+	posts []string
+}
+
+func (p *recordingPoster) Post(_ context.Context, ref chat.Ref, msg chat.Message) (chat.Ref, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.posts = append(p.posts, ref.Channel+" "+msg.Text)
+	return chat.Ref{Channel: ref.Channel, TS: "1.0"}, nil
+}
+func (p *recordingPoster) Update(context.Context, chat.Ref, chat.Message) error { return nil }
+func (p *recordingPoster) Ephemeral(context.Context, string, string, chat.Message) error {
+	return nil
+}
+func (p *recordingPoster) Upload(context.Context, chat.Ref, string, string, string) error { return nil }
+
+func (p *recordingPoster) count(substr string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, s := range p.posts {
+		if strings.Contains(s, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+const testConfig = `
+slack: {channel: C0OPS}
+runbooks: runbooks
+drills: {timezone: UTC, report_schedule: "0 9 * * MON", max_age: 7d}
+services:
+  - name: api
+    runbook: quick
+    channel: C0API
+    recovery_target: 5m
+    drill: {schedule: "*/30 * * * *", remind_before: 10m, mode: dry-run, waive_approval: true}
+`
+
+const testRunbook = `
+name: quick
+steps:
+  - {id: one, uses: noop, with: {message: hi}}
+`
+
+// replica builds one Backout process's drill programme over a shared store.
+func replica(t *testing.T, dir string, st store.Store, clock *fakeClock, poster chat.Poster) *Drills {
+	t.Helper()
+	cfg, err := config.Parse(filepath.Join(dir, "bot.yaml"), []byte(testConfig), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := runbook.LoadDir(filepath.Join(dir, "runbooks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := incident.New(incident.Deps{Config: cfg, Runbooks: set, Store: st, Executors: exec.NewRegistry(noop.New()),
+		Poster: poster, Clock: clock, ReplicaID: t.Name()})
+	rep := &report.Builder{Store: st, Config: cfg, Now: clock.Now, MaxAge: svc.DrillMaxAge}
+	d := New(cfg, svc, poster, rep, clock, slog.New(slog.DiscardHandler), nopMetrics{})
+	svc.AddEndHook(d)
+	return d
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) DrillEnded(string, bool) {}
+func (nopMetrics) Overdue(string, bool)    {}
+
+// TestScheduleFiresOncePerCluster runs two replicas' schedulers on one store
+// with a fake clock: the reminder and the drill each fire exactly once, and
+// the drill's scorecard is recorded.
+func TestScheduleFiresOncePerCluster(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "runbooks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "runbooks", "quick.yaml"), []byte(testRunbook), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 11, 27, 10, 5, 0, 0, time.UTC)
+	clock := &fakeClock{now: start}
+	st, err := boltstore.Open(filepath.Join(dir, "state.db"), boltstore.Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	for _, v := range []struct {
+		version string
+		age     time.Duration
+	}{{"1.0.0", 48 * time.Hour}, {"1.1.0", time.Hour}} {
+		if err := st.AddDeploy(ctx, &store.Deploy{Service: "api", Version: v.version, Artifact: "reg/api@sha256:" + strings.Repeat("a", 64), At: start.Add(-v.age)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poster := &recordingPoster{}
+	a, b := replica(t, dir, st, clock, poster), replica(t, dir, st, clock, poster)
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, d := range []*Drills{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = d.Run(runCtx) }()
+	}
+	time.Sleep(20 * time.Millisecond) // both schedulers computed their next firing
+	clock.advanceTo(t, start.Add(26*time.Minute)) // past 10:20 (reminder) and 10:30 (drill)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && poster.count("Drill scorecard") == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+
+	if n := poster.count("Reminder: a rollback drill of api"); n != 1 {
+		t.Errorf("reminders posted: %d, want 1", n)
+	}
+	if n := poster.count("Drill RB-"); n != 1 {
+		t.Errorf("drill proposals posted: %d, want 1 (posts: %q)", n, poster.posts)
+	}
+	drills, err := st.ListDrills(ctx, "api")
+	if err != nil || len(drills) != 1 || !drills[0].Succeeded || drills[0].Mode != "dry-run" {
+		t.Fatalf("drill records = %+v, %v; want one successful dry-run", drills, err)
+	}
+	rs, err := st.ListRollbacks(ctx, store.RollbackQuery{Service: "api"})
+	if err != nil || len(rs) != 1 || !rs[0].Drill {
+		t.Fatalf("rollbacks = %v, %v; want exactly one drill", rs, err)
+	}
+}
+
+func TestScorecardAgainstTarget(t *testing.T) {
+	tests := []struct {
+		rec  store.DrillRecord
+		want string
+	}{
+		{store.DrillRecord{Service: "api", Mode: "dry-run", Succeeded: true, Duration: 2 * time.Minute, RecoveryTarget: 5 * time.Minute}, "✅ succeeded in 2m0s, within the recovery target of 5m0s"},
+		{store.DrillRecord{Service: "api", Mode: "environment", Duration: 7 * time.Minute, RecoveryTarget: 5 * time.Minute, FailedSteps: []string{"api/one"}}, "❌ failed in 7m0s, 2m0s OVER the recovery target of 5m0s.\nFailed steps: api/one"},
+		{store.DrillRecord{Service: "api", Mode: "dry-run", Succeeded: true, Duration: time.Second}, "no recovery target"},
+	}
+	for _, tt := range tests {
+		if got := Scorecard(tt.rec).Text; !strings.Contains(got, tt.want) {
+			t.Errorf("scorecard %q lacks %q", got, tt.want)
+		}
+	}
+}

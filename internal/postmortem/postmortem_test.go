@@ -1,0 +1,137 @@
+package postmortem
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/store"
+	boltstore "github.com/backout/backout/internal/store/bolt"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var t0 = time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
+
+func seed(t *testing.T) store.Store {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "s.db"), boltstore.Options{Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	r := &store.Rollback{ID: "RB-7", State: store.StateSucceeded, Scope: "service", Requester: "pagerduty",
+		Reason: "2.4.1 deployed 4m ago, just before this alert",
+		Trigger: store.Trigger{Kind: "alert", Source: "pagerduty", IncidentID: "Q1ABC", URL: "https://acme.pagerduty.com/incidents/Q1ABC",
+			Summary: "High 5xx on checkout", At: t0.Add(-2 * time.Minute)},
+		Services: []store.ServiceChange{{Service: "checkout", Runbook: "k8s-deployment",
+			Current: store.Release{Version: "2.4.1", Artifact: "reg/checkout@sha256:aaa"}, Target: store.Release{Version: "2.4.0", Artifact: "reg/checkout@sha256:bbb"}}},
+		PlanHash: "9c1e2f3a", Approvers: []string{"U0BOB", "U0CAROL"}, Constraints: []string{"checkout: PCI retention"},
+		DataKeeps: []string{"checkout: orders written since the deploy"}, RecoveryTarget: 10 * time.Minute, MaxDataLoss: 0,
+		CreatedAt: t0, DecidedAt: t0.Add(3 * time.Minute), StartedAt: t0.Add(3 * time.Minute), ValidatingAt: t0.Add(5 * time.Minute),
+		EndedAt: t0.Add(8 * time.Minute), Outcome: "checkout 2.4.1 → 2.4.0",
+		Validation: []store.CheckResult{{Name: "error ratio at baseline", Status: "Successful", Value: "0.004", Bound: "<= 0.011"}},
+	}
+	if err := st.CreateRollback(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []store.Vote{{RollbackID: "RB-7", User: "U0BOB", Approve: true, PlanHash: "9c1e2f3a", Counted: true, At: t0.Add(time.Minute)},
+		{RollbackID: "RB-7", User: "U0CAROL", Approve: true, PlanHash: "9c1e2f3a", Counted: true, At: t0.Add(3 * time.Minute)}} {
+		if _, err := st.PutVote(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ev := range []store.StepEvent{
+		{Service: "checkout", StepID: "set-image", Kind: store.StepStarted, Attempt: 1, At: t0.Add(3 * time.Minute)},
+		{Service: "checkout", StepID: "set-image", Kind: store.StepSucceeded, Attempt: 1, At: t0.Add(3*time.Minute + 2*time.Second), Duration: 2 * time.Second, Output: "deployment.apps/checkout image updated"},
+		{Service: "checkout", StepID: "wait-rollout", Kind: store.StepStarted, Attempt: 1, At: t0.Add(3*time.Minute + 2*time.Second)},
+		{Service: "checkout", StepID: "wait-rollout", Kind: store.StepRetrying, Attempt: 1, At: t0.Add(4 * time.Minute), Error: "timed out"},
+		{Service: "checkout", StepID: "wait-rollout", Kind: store.StepStarted, Attempt: 2, At: t0.Add(4 * time.Minute)},
+		{Service: "checkout", StepID: "wait-rollout", Kind: store.StepSucceeded, Attempt: 2, At: t0.Add(5 * time.Minute), Duration: time.Minute, Output: "successfully rolled out"},
+	} {
+		if _, err := st.AppendStep(ctx, "RB-7", 0, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
+func TestRenderGolden(t *testing.T) {
+	st := seed(t)
+	w := &Writer{Store: st, Log: slog.New(slog.DiscardHandler)}
+	r, err := st.GetRollback(context.Background(), "RB-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.Render(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "postmortem-RB-7.md")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("post-mortem differs from %s (run -update after checking):\n%s", golden, got)
+	}
+}
+
+type uploads struct {
+	mu    sync.Mutex
+	files []string
+}
+
+func (u *uploads) Post(_ context.Context, ref chat.Ref, _ chat.Message) (chat.Ref, error) { return ref, nil }
+func (u *uploads) Update(context.Context, chat.Ref, chat.Message) error                 { return nil }
+func (u *uploads) Ephemeral(context.Context, string, string, chat.Message) error          { return nil }
+func (u *uploads) Upload(_ context.Context, ref chat.Ref, name, _, _ string) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.files = append(u.files, ref.Channel+"/"+ref.Thread+"/"+name)
+	return nil
+}
+
+// TestDelivered checks the draft is stored, uploaded in the thread and sent
+// to the configured webhook when a rollback ends.
+func TestDelivered(t *testing.T) {
+	st := seed(t)
+	var got string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 1<<16)
+		n, _ := r.Body.Read(b)
+		got = string(b[:n])
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer hook.Close()
+	up := &uploads{}
+	w := &Writer{Store: st, Poster: up, WebhookURL: hook.URL, Log: slog.New(slog.DiscardHandler)}
+	r, _ := st.GetRollback(context.Background(), "RB-7")
+	r.Channel, r.MessageTS = "C0CHECKOUT", "171.1"
+	w.RollbackEnded(context.Background(), r)
+	if len(up.files) != 1 || up.files[0] != "C0CHECKOUT/171.1/postmortem-RB-7.md" {
+		t.Errorf("uploads = %v", up.files)
+	}
+	stored, err := w.Get(context.Background(), "RB-7")
+	if err != nil || !strings.Contains(stored, "# Post-mortem: Rollback RB-7") {
+		t.Errorf("stored = %.60q, %v", stored, err)
+	}
+	if !strings.Contains(got, `"rollback_id":"RB-7"`) || !strings.Contains(got, "Post-mortem") {
+		t.Errorf("webhook got %.200q", got)
+	}
+}
