@@ -65,7 +65,7 @@ func (a *Adapter) actionItem(p interactionPayload, act blockAction, from string)
 		MessageTS: p.messageTS(),
 	}
 	// action_ts is unique per click; Slack reuses it when it retries.
-	key := "slack:action:" + act.ActionTS + ":" + p.User.ID + ":" + act.ActionID
+	key := "slack:action:" + firstNonEmpty(act.ActionTS, "trigger-"+p.TriggerID) + ":" + p.User.ID + ":" + act.ActionID
 	thread := p.thread()
 	if commands.NeedsReason(c.ActionID) {
 		meta := reasonMeta{Action: c.ActionID, Value: c.Value, Channel: c.Channel, MessageTS: c.MessageTS, Thread: thread}
@@ -103,7 +103,8 @@ func (a *Adapter) reasonSubmitted(p interactionPayload, from string) work {
 		MessageTS: meta.MessageTS,
 	}
 	// A view is submitted successfully once; its ID names the submission.
-	return work{items: []item{{key: "slack:view:" + p.View.ID, run: a.clickJob(c, meta.Thread)}}}
+	key := "slack:view:" + firstNonEmpty(p.View.ID, "trigger-"+p.TriggerID)
+	return work{items: []item{{key: key, run: a.clickJob(c, meta.Thread)}}}
 }
 
 // eventWork answers url_verification and turns app_mention into a command
@@ -136,4 +137,15 @@ func (a *Adapter) eventWork(e eventEnvelope, from string) work {
 	return work{items: []item{{key: "slack:event:" + e.EventID, run: func(ctx context.Context) {
 		a.deliver(ctx, a.cfg.Handler.Command(ctx, inv), ev.Channel, ev.User, thread)
 	}}}}
+}
+
+// firstNonEmpty keeps a claim key specific when Slack leaves a field out:
+// an empty ID would otherwise make unrelated requests look like retries.
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }

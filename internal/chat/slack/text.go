@@ -7,9 +7,10 @@ import (
 )
 
 // mentionToken matches the only angle-bracket forms Backout writes itself:
-// user and user-group mentions. Everything else in text is escaped, so a
-// reason typed by a person cannot smuggle in <!channel> or a disguised link.
-var mentionToken = regexp.MustCompile(`<@[UW][A-Z0-9]+>|<!subteam\^S[A-Z0-9]+>`)
+// user, user-group and channel mentions, and a link labelled "details" (an
+// alert's page). Everything else in text is escaped, so a reason typed by a
+// person cannot smuggle in <!channel> or a link disguised as another.
+var mentionToken = regexp.MustCompile(`<@[UW][A-Z0-9]+>|<!subteam\^S[A-Z0-9]+>|<#C[A-Z0-9]+>|<https?://[^\s<>|]+\|details>`)
 
 var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 

@@ -1,0 +1,209 @@
+package slack
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/chat/slack/slackfake"
+	"github.com/backout/backout/internal/commands"
+)
+
+// responseCatcher is a response_url endpoint recording what it receives.
+type responseCatcher struct {
+	srv    *httptest.Server
+	bodies chan []byte
+	status int
+}
+
+func newResponseCatcher(t *testing.T, status int) *responseCatcher {
+	c := &responseCatcher{bodies: make(chan []byte, 10), status: status}
+	c.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("response_url content type = %q", r.Header.Get("Content-Type"))
+		}
+		c.bodies <- b
+		w.WriteHeader(c.status)
+	}))
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+func (c *responseCatcher) next(t *testing.T) responseMessage {
+	t.Helper()
+	select {
+	case b := <-c.bodies:
+		var m struct {
+			ResponseType string            `json:"response_type"`
+			Text         string            `json:"text"`
+			Blocks       []json.RawMessage `json:"blocks"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("response_url body %s: %v", b, err)
+		}
+		if len(m.Blocks) == 0 {
+			t.Fatalf("response_url body has no blocks: %s", b)
+		}
+		return responseMessage{ResponseType: m.ResponseType, Text: m.Text}
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing posted to response_url")
+		return responseMessage{}
+	}
+}
+
+func TestCommandFlow(t *testing.T) {
+	tests := []struct {
+		name      string
+		reply     commands.Reply
+		wantType  string
+		wantPosts int
+	}{
+		{"ephemeral", commands.Reply{Ephemeral: true, Message: chat.Message{Text: "usage: /rollback status"}}, "ephemeral", 1},
+		{"in channel", commands.Reply{Message: chat.Message{Text: "RB-1 proposed", Header: "Rollback RB-1"}}, "in_channel", 1},
+		{"ignore", commands.Reply{Ignore: true}, "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// One worker: jobs finish in order, so the ignore case can tell.
+			h := newHarness(t, tt.reply, true, func(c *AdapterConfig) { c.Workers = 1 })
+			catcher := newResponseCatcher(t, http.StatusOK)
+			body := slackfake.CommandForm(slackfake.Command{
+				ChannelID: "C123", UserID: "U42", Text: "  propose checkout v1.2.3 ", ResponseURL: catcher.srv.URL + "/commands/T0FAKE/1/abc",
+			})
+			code, resp := h.post(t, "/slack/commands", slackfake.FormContentType, body, nil)
+			if code != http.StatusOK || resp != "" {
+				t.Fatalf("ack = %d %q, want 200 with empty body", code, resp)
+			}
+			h.handler.waitCalled(t, 1)
+			invs, _ := h.handler.snapshot()
+			want := commands.Invocation{User: "U42", Channel: "C123", Source: "slack", Text: "propose checkout v1.2.3"}
+			got := invs[0]
+			got.From = ""
+			if got != want {
+				t.Fatalf("invocation = %+v, want %+v", got, want)
+			}
+			if invs[0].From == "" {
+				t.Error("invocation has no From for the audit trail")
+			}
+			if tt.wantPosts == 0 {
+				// The reply is delivered after the handler returns; a second
+				// command proves the worker moved on without posting.
+				h.post(t, "/slack/commands", slackfake.FormContentType, slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "x", ResponseURL: catcher.srv.URL}), nil)
+				h.handler.waitCalled(t, 1)
+				if len(catcher.bodies) != 0 {
+					t.Fatal("an ignored reply was posted")
+				}
+				return
+			}
+			if m := catcher.next(t); m.ResponseType != tt.wantType || m.Text == "" {
+				t.Fatalf("response = %+v, want type %s", m, tt.wantType)
+			}
+		})
+	}
+}
+
+// A replayed request (same signature, same timestamp) inside the window is
+// claimed once and acted on once.
+func TestCommandReplayActsOnce(t *testing.T) {
+	h := newHarness(t, okReply, true, nil)
+	catcher := newResponseCatcher(t, http.StatusOK)
+	body := slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "approve RB-1", ResponseURL: catcher.srv.URL})
+	for range 2 {
+		if code, _ := h.post(t, "/slack/commands", slackfake.FormContentType, body, nil); code != http.StatusOK {
+			t.Fatalf("status = %d", code)
+		}
+	}
+	catcher.next(t)
+	// A different command afterwards is still handled: the replay was
+	// skipped, not the queue stuck.
+	other := slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "status", ResponseURL: catcher.srv.URL})
+	h.post(t, "/slack/commands", slackfake.FormContentType, other, nil)
+	catcher.next(t)
+	if invs, _ := h.handler.snapshot(); len(invs) != 2 || invs[1].Text != "status" {
+		t.Fatalf("invocations = %+v, want the replay skipped", invs)
+	}
+}
+
+func TestCommandResponseURLRetried(t *testing.T) {
+	h := newHarness(t, okReply, true, nil)
+	catcher := newResponseCatcher(t, http.StatusServiceUnavailable)
+	body := slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "status", ResponseURL: catcher.srv.URL})
+	h.post(t, "/slack/commands", slackfake.FormContentType, body, nil)
+	for range respondAttempts {
+		catcher.next(t)
+	}
+}
+
+func TestCommandWithoutResponseURLPostsViaAPI(t *testing.T) {
+	h := newHarness(t, commands.Reply{Ephemeral: true, Message: chat.Message{Text: "hi"}}, true, nil)
+	body := slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "status"})
+	h.post(t, "/slack/commands", slackfake.FormContentType, body, nil)
+	calls, err := h.fake.WaitCalls(waitCtx(t), "chat.postEphemeral", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := calls[0]; c.Param("channel") != "C1" || c.Param("user") != "U1" {
+		t.Fatalf("postEphemeral params = %v", c.Form)
+	}
+}
+
+func TestCommandBadRequests(t *testing.T) {
+	h := newHarness(t, okReply, true, nil)
+	tests := map[string][]byte{
+		"no user":          []byte("channel_id=C1&text=status"),
+		"bad form":         []byte("channel_id=%zz"),
+		"bad response url": slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", ResponseURL: "file:///etc/passwd"}),
+	}
+	for name, body := range tests {
+		t.Run(name, func(t *testing.T) {
+			if code, _ := h.post(t, "/slack/commands", slackfake.FormContentType, body, nil); code != http.StatusBadRequest {
+				t.Fatalf("status = %d, want 400", code)
+			}
+		})
+	}
+}
+
+// When the store cannot claim, the request is refused (Slack retries) and
+// nothing happens.
+func TestDedupDownAnswers503(t *testing.T) {
+	h := newHarness(t, okReply, true, func(c *AdapterConfig) { c.Dedup = failingDedup{} })
+	body := slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "status"})
+	if code, _ := h.post(t, "/slack/commands", slackfake.FormContentType, body, nil); code != http.StatusServiceUnavailable {
+		t.Fatalf("status = %d, want 503", code)
+	}
+	mention := slackfake.AppMentionJSON(slackfake.Mention{EventID: "Ev1", UserID: "U1", ChannelID: "C1", Text: "<@UBOT> status", TS: "1.1"})
+	if code, _ := h.post(t, "/slack/events", slackfake.JSONContentType, mention, nil); code != http.StatusServiceUnavailable {
+		t.Fatalf("events status = %d, want 503", code)
+	}
+	if n := h.adapter.pool.reserved(); n != 0 {
+		t.Fatalf("reservations leaked: %d", n)
+	}
+}
+
+// A full queue answers 503 before claiming, so Slack's retry is accepted
+// later rather than dropped as a duplicate.
+func TestQueueFullAnswers503ThenRetrySucceeds(t *testing.T) {
+	h := newHarness(t, okReply, false, func(c *AdapterConfig) { c.QueueSize = 1; c.Workers = 1 })
+	first := slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "one"})
+	second := slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "two"})
+	if code, _ := h.post(t, "/slack/commands", slackfake.FormContentType, first, nil); code != http.StatusOK {
+		t.Fatalf("first status = %d", code)
+	}
+	if code, _ := h.post(t, "/slack/commands", slackfake.FormContentType, second, nil); code != http.StatusServiceUnavailable {
+		t.Fatalf("second status = %d, want 503 while the queue is full", code)
+	}
+	h.run(t)
+	h.handler.waitCalled(t, 1)
+	if code, _ := h.post(t, "/slack/commands", slackfake.FormContentType, second, nil); code != http.StatusOK {
+		t.Fatalf("retry status = %d, want 200", code)
+	}
+	h.handler.waitCalled(t, 1)
+	if invs, _ := h.handler.snapshot(); len(invs) != 2 || invs[1].Text != "two" {
+		t.Fatalf("invocations = %+v", invs)
+	}
+}

@@ -1,0 +1,127 @@
+package slack
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/backout/backout/internal/chat"
+)
+
+// Seeds live in testdata/fuzz/FuzzXxx (real Slack bodies from slackfake and
+// hand-made edge cases); run e.g. go test -fuzz FuzzParseInteraction.
+
+func FuzzParseCommandForm(f *testing.F) {
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c, err := parseCommandForm(body)
+		if err != nil {
+			return
+		}
+		if c.UserID == "" || c.ChannelID == "" {
+			t.Fatalf("accepted command without user or channel: %+v", c)
+		}
+		if c.ResponseURL != "" && !strings.HasPrefix(c.ResponseURL, "http") {
+			t.Fatalf("accepted response_url %q", c.ResponseURL)
+		}
+	})
+}
+
+func FuzzParseInteraction(f *testing.F) {
+	a := fuzzAdapter(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, err := parseInteractionForm(body)
+		if err != nil {
+			p, err = parseInteractionJSON(body)
+		}
+		if err != nil {
+			return
+		}
+		if p.Type == "" || p.User.ID == "" {
+			t.Fatalf("accepted payload without type or user: %+v", p)
+		}
+		w := a.interactionWork(p, "fuzz")
+		for _, it := range w.items {
+			if it.key == "" || it.run == nil {
+				t.Fatalf("work item without key or job: %+v", it)
+			}
+		}
+	})
+}
+
+func FuzzParseEvent(f *testing.F) {
+	a := fuzzAdapter(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e, err := parseEvent(body)
+		if err != nil {
+			return
+		}
+		if e.Type == "event_callback" && e.EventID == "" {
+			t.Fatal("accepted event_callback without event_id")
+		}
+		w := a.eventWork(e, "fuzz")
+		if e.Type == "url_verification" && w.ack == nil {
+			t.Fatal("url_verification without a challenge answer")
+		}
+		for _, it := range w.items {
+			if !strings.HasPrefix(it.key, "slack:event:") {
+				t.Fatalf("event work keyed %q", it.key)
+			}
+		}
+	})
+}
+
+func FuzzMentionCommand(f *testing.F) {
+	f.Fuzz(func(t *testing.T, text, botID, command string) {
+		got := mentionCommand(text, botID, command)
+		if len(got) > len(text) {
+			t.Fatalf("mentionCommand(%q) = %q grew", text, got)
+		}
+		if got != strings.TrimSpace(got) {
+			t.Fatalf("mentionCommand(%q) = %q not trimmed", text, got)
+		}
+	})
+}
+
+func FuzzRender(f *testing.F) {
+	f.Fuzz(func(t *testing.T, header, text, cell string, sections, buttons uint8) {
+		msg := chat.Message{Header: header, Text: text, Context: text, Mentions: []string{cell, "S1"}}
+		for i := range int(sections) {
+			msg.Sections = append(msg.Sections, chat.Section{
+				Title: header, Text: strings.Repeat(text, i%4),
+				Fields: []chat.Field{{Label: cell, Value: text}},
+				Table:  &chat.Table{Header: []string{cell}, Rows: [][]string{{text, cell}, {cell}}},
+			})
+		}
+		for i := range int(buttons % 40) {
+			msg.Buttons = append(msg.Buttons, chat.Button{ActionID: "approve", Text: cell + "x", Value: text, Confirm: text, Style: []string{"", chat.StylePrimary, chat.StyleDanger}[i%3]})
+		}
+		blocks := blockJSONNoT(Render(msg))
+		if len(blocks) > maxBlocks {
+			t.Fatalf("%d blocks", len(blocks))
+		}
+		for _, b := range blocks {
+			if txt, ok := b["text"].(map[string]any); ok {
+				if s, _ := txt["text"].(string); utf8.RuneCountInString(s) > maxSectionText {
+					t.Fatalf("text of %d chars", utf8.RuneCountInString(s))
+				}
+			}
+		}
+		if utf8.RuneCountInString(FallbackText(msg)) > maxFallbackText {
+			t.Fatal("fallback text too long")
+		}
+	})
+}
+
+// fuzzAdapter builds an adapter whose jobs are never run.
+func fuzzAdapter(f *testing.F) *Adapter {
+	a, err := NewAdapter(AdapterConfig{
+		Handler: newFakeHandler(okReply), Poster: nopPoster{}, API: NewClient("xoxb-x", "http://127.0.0.1:1/", nil),
+		Logger: quietLog,
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	return a
+}
+
+type nopPoster struct{ chat.Poster }
