@@ -1,0 +1,100 @@
+{{/* Chart name, truncated to the 63 characters Kubernetes names allow. */}}
+{{- define "backout.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Fully qualified app name: release-chart unless the release already names the chart. */}}
+{{- define "backout.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "backout.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "backout.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "backout.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "backout.labels" -}}
+helm.sh/chart: {{ include "backout.chart" . }}
+{{ include "backout.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "backout.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "backout.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret the credentials come from: an existing one, or the chart's. */}}
+{{- define "backout.secretName" -}}
+{{- default (include "backout.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{/* The environment variables Backout reads its credentials from (internal/config.SecretEnvVars). */}}
+{{- define "backout.secretEnvVars" -}}
+{{- $vars := list "SLACK_BOT_TOKEN" "SLACK_SIGNING_SECRET" "SLACK_APP_TOKEN" "PAGERDUTY_TOKEN" "PAGERDUTY_WEBHOOK_SECRET" "BACKOUT_API_TOKEN" "REDIS_PASSWORD" "ALERTMANAGER_TOKEN" "ALERTMANAGER_BASIC_AUTH" }}
+{{- concat $vars (.Values.secrets.extraEnvVars | default list) | uniq | toJson }}
+{{- end }}
+
+{{/*
+Refuses values that would deploy a broken bot. Every template that depends on
+them includes this, so `helm template` and `helm install` both stop with the
+reason.
+*/}}
+{{- define "backout.validate" -}}
+{{- $kind := .Values.store.kind }}
+{{- if not (has $kind (list "redis" "bolt")) }}
+{{- fail (printf "store.kind %q is not supported: use redis or bolt" $kind) }}
+{{- end }}
+{{- if and (eq $kind "bolt") (gt (int .Values.replicaCount) 1) }}
+{{- fail (printf "replicaCount=%d needs store.kind=redis: the bolt store is a file owned by one process and cannot be shared between replicas (set replicaCount=1 or store.kind=redis)" (int .Values.replicaCount)) }}
+{{- end }}
+{{- if and (eq $kind "redis") (not .Values.store.redis.url) }}
+{{- fail "store.kind=redis needs store.redis.url (e.g. redis://backout-redis:6379/0)" }}
+{{- end }}
+{{- range $key := list "store" "listen" "runbooks" }}
+{{- if hasKey ($.Values.config | default dict) $key }}
+{{- fail (printf "config.%s is set by the chart: use the chart's values (store, containerPort, runbooks) instead" $key) }}
+{{- end }}
+{{- end }}
+{{- $known := include "backout.secretEnvVars" . | fromJsonArray }}
+{{- range $key, $_ := .Values.secrets.values }}
+{{- if not (has $key $known) }}
+{{- fail (printf "secrets.values.%s is not a variable Backout reads: use one of %s, or list it in secrets.extraEnvVars" $key (join ", " $known)) }}
+{{- end }}
+{{- end }}
+{{- range $file, $_ := .Values.runbooks }}
+{{- if not (or (hasSuffix ".yaml" $file) (hasSuffix ".yml" $file)) }}
+{{- fail (printf "runbooks.%s: runbook file names must end in .yaml or .yml (Backout ignores other files)" $file) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* bot.yaml: the user's config plus the keys the chart owns. */}}
+{{- define "backout.botConfig" -}}
+{{- $cfg := deepCopy (.Values.config | default dict) }}
+{{- $_ := set $cfg "listen" (printf ":%d" (int .Values.containerPort)) }}
+{{- $_ = set $cfg "runbooks" "/etc/backout/runbooks" }}
+{{- if eq .Values.store.kind "redis" }}
+{{- $_ = set $cfg "store" (dict "kind" "redis" "url" .Values.store.redis.url "prefix" .Values.store.redis.prefix) }}
+{{- else }}
+{{- $_ = set $cfg "store" (dict "kind" "bolt" "path" "/var/lib/backout/backout.db") }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}
