@@ -40,6 +40,8 @@ type Request struct {
 	KillGrace time.Duration
 	// BaseDir is the runbooks directory: scripts resolve against it.
 	BaseDir string
+	// Params are the runbook's resolved params (plugins receive them).
+	Params map[string]string
 }
 
 // Result is what a run produced.

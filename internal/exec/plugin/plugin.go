@@ -135,7 +135,7 @@ func encodeRequest(s *spec, req exec.Request) ([]byte, error) {
 		Step:     req.StepID,
 		Rollback: req.RollbackID,
 		Service:  req.Service,
-		Params:   map[string]string{},
+		Params:   params(req.Params),
 		Config:   cfg,
 		Context:  Context{Attempt: req.Attempt, TimeoutMS: req.Timeout.Milliseconds(), BaseDir: req.BaseDir},
 		DryRun:   req.DryRun,
@@ -285,4 +285,12 @@ func joinNonEmpty(a, b string) string {
 		return a + b
 	}
 	return a + "\n" + b
+}
+
+// params never sends null: the protocol promises an object.
+func params(p map[string]string) map[string]string {
+	if p == nil {
+		return map[string]string{}
+	}
+	return p
 }
