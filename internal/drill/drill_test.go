@@ -176,7 +176,7 @@ func TestScheduleFiresOncePerCluster(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = d.Run(runCtx) }()
 	}
-	time.Sleep(20 * time.Millisecond) // both schedulers computed their next firing
+	time.Sleep(20 * time.Millisecond)             // both schedulers computed their next firing
 	clock.advanceTo(t, start.Add(26*time.Minute)) // past 10:20 (reminder) and 10:30 (drill)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) && poster.count("Drill scorecard") == 0 {

@@ -105,7 +105,7 @@ func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*
 		DetectedAt: req.Trigger.At, CreatedAt: s.clock.Now(),
 	}
 	s.describe(r)
-	if false {
+	if guardOverride != "" {
 		r.Overrides = append(r.Overrides, store.Override{Check: "thrash-guard", By: who.User, Reason: req.Reason, At: s.clock.Now()})
 	}
 	r.Readiness, err = s.readiness(ctx, r)

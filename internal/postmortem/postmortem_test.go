@@ -97,9 +97,11 @@ type uploads struct {
 	files []string
 }
 
-func (u *uploads) Post(_ context.Context, ref chat.Ref, _ chat.Message) (chat.Ref, error) { return ref, nil }
-func (u *uploads) Update(context.Context, chat.Ref, chat.Message) error                 { return nil }
-func (u *uploads) Ephemeral(context.Context, string, string, chat.Message) error          { return nil }
+func (u *uploads) Post(_ context.Context, ref chat.Ref, _ chat.Message) (chat.Ref, error) {
+	return ref, nil
+}
+func (u *uploads) Update(context.Context, chat.Ref, chat.Message) error          { return nil }
+func (u *uploads) Ephemeral(context.Context, string, string, chat.Message) error { return nil }
 func (u *uploads) Upload(_ context.Context, ref chat.Ref, name, _, _ string) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()

@@ -116,6 +116,15 @@ type work struct {
 	// ack is the body to answer with (nil: empty), JSON when set.
 	ack   any
 	items []item
+	// unavailable, when set, is answered (200) instead of 503 when the
+	// store is down: Slack does not retry slash commands, so the person
+	// should read why nothing happened rather than a generic failure.
+	unavailable any
+	// refuseReplay answers 401 when every item was already claimed and the
+	// request is not a Slack retry. Slack never retries a slash command, so
+	// identical bytes again are a replay; interactions may be retried
+	// without a retry header, so a duplicate click is just acknowledged.
+	refuseReplay bool
 }
 
 type item struct {
@@ -133,7 +142,9 @@ func (e *acceptError) Unwrap() error { return e.err }
 // accept claims and queues each item. wait chooses between refusing at once
 // when the queue is full (HTTP: Slack retries a 503) and waiting for room
 // (Socket Mode: the envelope is already acknowledged).
-func (a *Adapter) accept(ctx context.Context, w work, wait bool) error {
+// It reports how many items were duplicates (already claimed).
+func (a *Adapter) accept(ctx context.Context, w work, wait bool) (int, error) {
+	dups := 0
 	for _, it := range w.items {
 		var err error
 		if wait {
@@ -142,22 +153,29 @@ func (a *Adapter) accept(ctx context.Context, w work, wait bool) error {
 			err = a.pool.tryReserve()
 		}
 		if err != nil {
-			return &acceptError{err}
+			return dups, &acceptError{err}
 		}
-		ok, err := a.cfg.Dedup.Claim(ctx, it.key, a.cfg.ClaimTTL)
+		// Bound the claim so a store that hangs cannot overrun Slack's 3 s.
+		claimCtx, cancel := context.WithTimeout(ctx, claimTimeout)
+		ok, err := a.cfg.Dedup.Claim(claimCtx, it.key, a.cfg.ClaimTTL)
+		cancel()
 		if err != nil {
 			a.pool.release()
-			return &acceptError{fmt.Errorf("claiming %s: %w", it.key, err)}
+			return dups, &acceptError{fmt.Errorf("claiming %s: %w", it.key, err)}
 		}
 		if !ok {
 			a.pool.release()
+			dups++
 			a.log.Debug("slack: duplicate delivery ignored", "key", it.key)
 			continue
 		}
 		a.pool.submit(it.run)
 	}
-	return nil
+	return dups, nil
 }
+
+// claimTimeout bounds one dedup claim.
+const claimTimeout = 2 * time.Second
 
 // deliver shows a reply from the handler: ephemeral to the person, or in
 // the thread of the message they acted on.

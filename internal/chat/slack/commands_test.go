@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,14 +109,14 @@ func TestCommandFlow(t *testing.T) {
 }
 
 // A replayed request (same signature, same timestamp) inside the window is
-// claimed once and acted on once.
+// claimed once, acted on once, and the replay is refused with 401.
 func TestCommandReplayActsOnce(t *testing.T) {
 	h := newHarness(t, okReply, true, nil)
 	catcher := newResponseCatcher(t, http.StatusOK)
 	body := slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "approve RB-1", ResponseURL: catcher.srv.URL})
-	for range 2 {
-		if code, _ := h.post(t, "/slack/commands", slackfake.FormContentType, body, nil); code != http.StatusOK {
-			t.Fatalf("status = %d", code)
+	for i, want := range []int{http.StatusOK, http.StatusUnauthorized} {
+		if code, _ := h.post(t, "/slack/commands", slackfake.FormContentType, body, nil); code != want {
+			t.Fatalf("delivery %d: status = %d, want %d", i+1, code, want)
 		}
 	}
 	catcher.next(t)
@@ -168,13 +169,13 @@ func TestCommandBadRequests(t *testing.T) {
 	}
 }
 
-// When the store cannot claim, the request is refused (Slack retries) and
-// nothing happens.
+// When the store cannot claim, nothing happens: a slash command (which
+// Slack never retries) is told why; an event is refused so Slack retries.
 func TestDedupDownAnswers503(t *testing.T) {
 	h := newHarness(t, okReply, true, func(c *AdapterConfig) { c.Dedup = failingDedup{} })
 	body := slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "status"})
-	if code, _ := h.post(t, "/slack/commands", slackfake.FormContentType, body, nil); code != http.StatusServiceUnavailable {
-		t.Fatalf("status = %d, want 503", code)
+	if code, resp := h.post(t, "/slack/commands", slackfake.FormContentType, body, nil); code != http.StatusOK || !strings.Contains(resp, "state store is unavailable") {
+		t.Fatalf("status = %d, body %q; want 200 telling the user the store is unavailable", code, resp)
 	}
 	mention := slackfake.AppMentionJSON(slackfake.Mention{EventID: "Ev1", UserID: "U1", ChannelID: "C1", Text: "<@UBOT> status", TS: "1.1"})
 	if code, _ := h.post(t, "/slack/events", slackfake.JSONContentType, mention, nil); code != http.StatusServiceUnavailable {
@@ -185,8 +186,8 @@ func TestDedupDownAnswers503(t *testing.T) {
 	}
 }
 
-// A full queue answers 503 before claiming, so Slack's retry is accepted
-// later rather than dropped as a duplicate.
+// A full queue refuses before claiming (telling the person to retry), so
+// the retry is accepted later rather than dropped as a duplicate.
 func TestQueueFullAnswers503ThenRetrySucceeds(t *testing.T) {
 	h := newHarness(t, okReply, false, func(c *AdapterConfig) { c.QueueSize = 1; c.Workers = 1 })
 	first := slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "one"})
@@ -194,8 +195,8 @@ func TestQueueFullAnswers503ThenRetrySucceeds(t *testing.T) {
 	if code, _ := h.post(t, "/slack/commands", slackfake.FormContentType, first, nil); code != http.StatusOK {
 		t.Fatalf("first status = %d", code)
 	}
-	if code, _ := h.post(t, "/slack/commands", slackfake.FormContentType, second, nil); code != http.StatusServiceUnavailable {
-		t.Fatalf("second status = %d, want 503 while the queue is full", code)
+	if code, resp := h.post(t, "/slack/commands", slackfake.FormContentType, second, nil); code != http.StatusOK || !strings.Contains(resp, "too busy") {
+		t.Fatalf("second status = %d %q, want 200 saying Backout is busy while the queue is full", code, resp)
 	}
 	h.run(t)
 	h.handler.waitCalled(t, 1)

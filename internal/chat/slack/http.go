@@ -3,6 +3,7 @@ package slack
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 )
 
@@ -72,16 +73,33 @@ func (a *Adapter) endpoint(prepare func(inbound) (work, error)) http.Handler {
 			http.Error(w, "invalid signature", http.StatusUnauthorized)
 			return
 		}
-		wk, err := prepare(inbound{header: r.Header, body: body, from: r.RemoteAddr})
+		wk, err := prepare(inbound{header: r.Header, body: body, from: hostOnly(r.RemoteAddr)})
 		if err != nil {
 			a.log.Warn("slack: undecodable request", "path", r.URL.Path, "err", err)
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
-		if err := a.accept(r.Context(), wk, false); err != nil {
+		dups, err := a.accept(r.Context(), wk, false)
+		if err != nil {
+			if wk.unavailable != nil { // a slash command: Slack will not retry it
+				a.log.Warn("slack: command refused; told the user", "path", r.URL.Path, "err", err)
+				if errors.Is(err, errQueueFull) {
+					writeAck(w, ephemeralAck(busyText))
+				} else {
+					writeAck(w, wk.unavailable)
+				}
+				return
+			}
 			a.log.Warn("slack: request refused for retry", "path", r.URL.Path, "err", err)
 			w.Header().Set("Retry-After", "1")
 			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		if wk.refuseReplay && len(wk.items) > 0 && dups == len(wk.items) && r.Header.Get("X-Slack-Retry-Num") == "" {
+			// The same signed bytes again, and not Slack retrying: a replay.
+			// It was already acted on once; say so rather than 200.
+			a.log.Warn("slack: replayed request refused", "path", r.URL.Path, "remote", hostOnly(r.RemoteAddr))
+			http.Error(w, "replayed request", http.StatusUnauthorized)
 			return
 		}
 		writeAck(w, wk.ack)
@@ -100,4 +118,14 @@ func writeAck(w http.ResponseWriter, ack any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(body)
+}
+
+// hostOnly drops the client port: the audit trail records where from, and
+// the port is noise.
+func hostOnly(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
 }

@@ -30,7 +30,17 @@ func (a *Adapter) commandWork(c commandPayload, key, from string) work {
 		if err := a.respond(ctx, c.ResponseURL, reply); err != nil {
 			a.log.Error("slack: answering slash command failed", "user", c.UserID, "err", err)
 		}
-	}}}}
+	}}}, unavailable: ephemeralAck(storeDownText), refuseReplay: true}
+}
+
+const (
+	storeDownText = "⚠️ The state store is unavailable, so nothing was done. Try again in a minute; Backout reconnects by itself."
+	busyText      = "⚠️ Backout is too busy to take this command right now, so nothing was done. Try again in a few seconds."
+)
+
+// ephemeralAck is an immediate slash-command answer only the sender sees.
+func ephemeralAck(text string) any {
+	return map[string]string{"response_type": "ephemeral", "text": text}
 }
 
 // interactionWork handles block_actions (button clicks) and the reason

@@ -71,7 +71,7 @@ func (a *Adapter) onSocketEvent(ctx context.Context, smc *socketmode.Client, evt
 	if err := smc.Ack(*req, ack...); err != nil {
 		a.log.Error("slack: socket mode ack failed", "type", req.Type, "err", err)
 	}
-	if err := a.accept(ctx, w, true); err != nil {
+	if _, err := a.accept(ctx, w, true); err != nil {
 		// Acknowledged already, so Slack will not redeliver: say so loudly.
 		a.log.Error("slack: socket mode envelope dropped after ack", "type", req.Type, "err", err)
 	}

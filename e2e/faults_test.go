@@ -1,0 +1,192 @@
+package e2e_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/backout/backout/internal/store"
+	boltstore "github.com/backout/backout/internal/store/bolt"
+)
+
+// privateRedis is a redis-server of the test's own, on a port of its own,
+// that the test can stop and start again.
+type privateRedis struct {
+	t    *testing.T
+	bin  string
+	addr string
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func newPrivateRedis(t *testing.T) *privateRedis {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server is not installed")
+		}
+		t.Skip("redis-server is not installed (CI=true makes this a failure)")
+	}
+	r := &privateRedis{t: t, bin: bin, addr: freeAddr(t), dir: t.TempDir()}
+	r.start()
+	t.Cleanup(func() {
+		if r.cmd != nil {
+			r.stop()
+		}
+	})
+	return r
+}
+
+// start runs the server and waits until it answers. The append-only file,
+// synced on every write, lets a restart keep the data, as a production
+// Redis would.
+func (r *privateRedis) start() {
+	r.t.Helper()
+	_, port, _ := net.SplitHostPort(r.addr)
+	r.cmd = exec.Command(r.bin, "--port", port, "--bind", "127.0.0.1", "--dir", r.dir, "--save", "",
+		"--appendonly", "yes", "--appendfsync", "always")
+	r.done = make(chan struct{})
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(r.cmd, r.done)
+	c := goredis.NewClient(&goredis.Options{Addr: r.addr, MaxRetries: -1})
+	defer c.Close()
+	eventually(r.t, 10*time.Second, "the private redis-server to answer", func() (bool, string) {
+		err := c.Ping(context.Background()).Err()
+		return err == nil, func() string {
+			if err != nil {
+				return err.Error()
+			}
+			return ""
+		}()
+	})
+}
+
+// stop kills the server outright.
+func (r *privateRedis) stop() {
+	_ = r.cmd.Process.Kill()
+	<-r.done
+	r.cmd = nil
+}
+
+// TestStoreOutage (issue 8.2): with Redis gone, webhooks are refused with
+// 503 so PagerDuty retries, /readyz says so, and Backout recovers by itself
+// when Redis is back.
+func TestStoreOutage(t *testing.T) {
+	t.Parallel()
+	rds := newPrivateRedis(t)
+	w := newWorld(t)
+	addr := freeAddr(t)
+	path := w.writeConfig("outage", cfg{Listen: addr, Store: redisStore(rds.addr, "e2e:")})
+	b := w.start("outage", path, addr)
+	w.deploy(b, "demo-api", "1.4.0", 3*time.Hour)
+	w.deploy(b, "demo-api", "1.5.0", 10*time.Minute)
+
+	rds.stop()
+	if code, body := b.get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with Redis down: %d %s, want 503", code, body)
+	}
+	ev := pdEvent(t, "incident.triggered", "01E2E"+strings.ToUpper(randHex(8)), "Q"+strings.ToUpper(randHex(6)), "PDEMOAPI", time.Now())
+	if code, body := b.pagerDuty(ev, w.secrets.PDSecret); code != http.StatusServiceUnavailable {
+		t.Errorf("PagerDuty webhook with Redis down: %d %s, want 503", code, body)
+	}
+	code, body := b.send(w.command("UALICE", "C0DEMO", "propose demo-api store down", "outage"))
+	switch {
+	case code == http.StatusServiceUnavailable:
+		t.Logf("slash command with Redis down: 503 %q (Slack does not retry slash commands; the user sees Slack's own error)", body)
+	case code == http.StatusOK:
+		rep := w.waitReply("outage")
+		if !strings.Contains(rep.Text, "state store is unavailable") {
+			t.Errorf("slash command with Redis down: reply %q, want a clear 'state store is unavailable'", rep.Text)
+		}
+		t.Logf("slash command with Redis down: 200, then via response_url: %q", rep.Text)
+	default:
+		t.Errorf("slash command with Redis down: %d %s, want 503 or 200 with an explanation", code, body)
+	}
+	if n := len(w.slack.Calls("chat.postMessage")); n != 0 {
+		t.Errorf("%d messages posted while the store was down", n)
+	}
+
+	rds.start()
+	restarted := time.Now()
+	b.waitReady(20 * time.Second)
+	t.Logf("ready again %v after Redis came back", time.Since(restarted).Round(time.Millisecond))
+	if code, body := b.pagerDuty(ev, w.secrets.PDSecret); code != http.StatusAccepted || !strings.Contains(body, "accepted") {
+		t.Fatalf("the refused webhook re-sent after recovery: %d %s, want 202 accepted", code, body)
+	}
+	p := w.waitProposals(b, "C0DEMO", 1)[0]
+	if !strings.Contains(p.Text, "pagerduty alert") {
+		t.Errorf("proposal after recovery:\n%s", p.Text)
+	}
+}
+
+// TestSIGTERMLeavesRollbackResumable: a process told to stop while it
+// drives a rollback exits 0, says so in its log, and leaves the rollback
+// interrupted, which a new process resumes to the end.
+func TestSIGTERMLeavesRollbackResumable(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	addr := freeAddr(t)
+	runbooks := writeRunbooks(t, w.dir)
+	dbPath := filepath.Join(w.dir, "state.db")
+	path := w.writeConfig("sigterm", cfg{Listen: addr, Runbooks: runbooks, SlowRunbook: "slow-demo",
+		Store: "  kind: bolt\n  path: " + dbPath})
+	b := w.start("sigterm", path, addr)
+	w.deploy(b, "slow-api", "1.0.0", 3*time.Hour)
+	w.deploy(b, "slow-api", "1.1.0", 0)
+	if code, body := b.send(w.command("UALICE", "C0SLOW", "propose slow-api stuck", "slow")); code != http.StatusOK {
+		t.Fatalf("propose: %d %s", code, body)
+	}
+	p := w.waitProposals(b, "C0SLOW", 1)[0]
+	if code, body := b.send(w.click("UBOB", p, "approve", p.Value)); code != http.StatusOK {
+		t.Fatalf("approve: %d %s", code, body)
+	}
+	eventually(t, 15*time.Second, "the slow step to start", func() (bool, string) {
+		_, err := os.Stat(filepath.Join(w.demoDir, "hold.pids"))
+		return err == nil, "no hold.pids"
+	})
+
+	termAt := time.Now()
+	if code := b.terminate(30 * time.Second); code != 0 {
+		t.Errorf("exit code after SIGTERM: %d, want 0", code)
+	}
+	t.Logf("exited %v after SIGTERM while driving a step", time.Since(termAt).Round(time.Millisecond))
+	if !b.logHas("shutting down") || !b.logHas(`"msg":"stopped"`) {
+		t.Errorf("the log does not record the shutdown")
+	}
+	st, err := boltstore.Open(dbPath, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := st.GetRollback(context.Background(), p.ID)
+	_ = st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != store.StateInterrupted {
+		t.Fatalf("after SIGTERM %s is %s (%s), want interrupted", p.ID, r.State, r.Outcome)
+	}
+	if n := countContaining(w.threadTexts("C0SLOW", p.TS), "shut down"); n != 1 {
+		t.Errorf("%d thread notes say Backout shut down, want 1: %q", n, w.threadTexts("C0SLOW", p.TS))
+	}
+
+	b2 := w.start("sigterm-again", path, addr)
+	if err := os.WriteFile(filepath.Join(w.demoDir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := b2.send(w.click("UBOB", p, "resume", p.ID)); code != http.StatusOK {
+		t.Fatalf("resume: %d %s", code, body)
+	}
+	w.waitState(b2, p.ID, "succeeded", 20*time.Second)
+}

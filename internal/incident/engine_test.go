@@ -1,0 +1,365 @@
+package incident_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/incident/incidenttest"
+	"github.com/backout/backout/internal/store"
+)
+
+// run proposes checkout and approves it: the engine starts.
+func (e *env) run() *store.Rollback {
+	e.t.Helper()
+	e.deploy("checkout", "1.0.0", "1.1.0")
+	r := e.propose(checkout())
+	e.approve(r.ID, "alice", "bob")
+	return r
+}
+
+func TestStepsRunInNeedsOrderAndOverlap(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: `
+name: steps
+steps:
+  - {id: c, uses: fake, needs: [a, b]}
+  - {id: a, uses: fake}
+  - {id: b, uses: fake}
+`})
+		// a and b each wait until the other has started: a serial engine
+		// would have them wait forever, so the wait is bounded and fails.
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit/3)
+		defer cancel()
+		barrier := func(other string) incidenttest.Behaviour {
+			return func(context.Context, exec.Request) (exec.Result, error) {
+				return exec.Result{}, e.ex.WaitStarted(ctx, other)
+			}
+		}
+		e.ex.On("a", barrier("b")).On("b", barrier("a"))
+		r := e.run()
+		e.finish(r.ID, store.StateSucceeded)
+		log := e.ex.Log()
+		for _, dep := range []string{"a", "b"} {
+			if index(log, "end checkout/"+dep) > index(log, "start checkout/c") {
+				t.Fatalf("c started before %s ended: %v", dep, log)
+			}
+		}
+	})
+}
+
+func TestParallelismIsBounded(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) { testParallelismIsBounded(t, b) })
+}
+
+func testParallelismIsBounded(t *testing.T, b backend) {
+	e := newEnv(t, b, setup{parallelism: 2, runbook: `
+name: steps
+steps:
+  - {id: s1, uses: fake}
+  - {id: s2, uses: fake}
+  - {id: s3, uses: fake}
+  - {id: s4, uses: fake}
+`})
+	latch := incidenttest.NewLatch()
+	t.Cleanup(latch.ReleaseAll)
+	for _, id := range []string{"s1", "s2", "s3", "s4"} {
+		e.ex.On(id, latch.Block)
+	}
+	r := e.run()
+	ctx := within(t)
+	// Let one step go at a time, each time once the engine has had room
+	// to fill its slots: an unbounded engine would start all four.
+	for remaining := 4; remaining > 0; remaining-- {
+		if err := e.ex.WaitInFlight(ctx, min(2, remaining)); err != nil {
+			t.Fatal(err)
+		}
+		if err := latch.ReleaseOne(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.finish(r.ID, store.StateSucceeded)
+	if got := e.ex.MaxInFlight(); got != 2 {
+		t.Fatalf("at most %d steps ran at once, want exactly 2", got)
+	}
+}
+
+func TestRetries(t *testing.T) {
+	tests := []struct {
+		name     string
+		retries  int
+		do       incidenttest.Behaviour
+		state    store.State
+		attempts int
+	}{
+		{"retryable then success", 2, incidenttest.FailRetryable(2), store.StateSucceeded, 3},
+		{"retryable beyond the count", 2, incidenttest.FailRetryable(3), store.StateFailed, 3},
+		{"not retryable", 2, incidenttest.Fail("exit status 1"), store.StateFailed, 1},
+		{"no retries", 0, incidenttest.FailRetryable(1), store.StateFailed, 1},
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				e := newEnv(t, b, setup{runbook: fmt.Sprintf(`
+name: steps
+steps:
+  - {id: flaky, uses: fake, retries: {max: %d, backoff: 1ms, max_backoff: 2ms}}
+`, tc.retries)})
+				e.ex.On("flaky", tc.do)
+				r := e.run()
+				e.finish(r.ID, tc.state)
+				calls := e.ex.CallsOf("flaky")
+				if len(calls) != tc.attempts {
+					t.Fatalf("%d attempt(s), want %d", len(calls), tc.attempts)
+				}
+				for i, c := range calls {
+					if c.Attempt != i+1 {
+						t.Fatalf("call %d has attempt %d", i, c.Attempt)
+					}
+				}
+				kinds := e.stepKinds(r.ID, "checkout", "flaky")
+				if n := count(kinds, store.StepRetrying); n != tc.attempts-1 {
+					t.Fatalf("events %v: %d retrying, want %d", kinds, n, tc.attempts-1)
+				}
+			})
+		}
+	})
+}
+
+func count(xs []string, x string) (n int) {
+	for _, v := range xs {
+		if v == x {
+			n++
+		}
+	}
+	return n
+}
+
+func TestIfFalseSkips(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: `
+name: steps
+steps:
+  - {id: payments-only, uses: fake, if: '{{ eq .Service.Name "payments" }}'}
+  - {id: after, uses: fake, needs: [payments-only]}
+`})
+		r := e.run()
+		if !r.Services[0].Steps[0].Skipped {
+			t.Error("the plan does not show the step as skipped")
+		}
+		e.finish(r.ID, store.StateSucceeded)
+		if got := e.stepKinds(r.ID, "checkout", "payments-only"); !slices.Equal(got, []string{store.StepSkipped}) {
+			t.Fatalf("skipped step events %v", got)
+		}
+		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/after"}) {
+			t.Fatalf("executor ran %v, want only after", got)
+		}
+	})
+}
+
+func TestOnFailure(t *testing.T) {
+	tests := []struct {
+		policy       string
+		state        store.State
+		dRuns        bool
+		compensation bool
+	}{
+		{"continue", store.StateSucceeded, true, false},
+		{"abort", store.StateFailed, false, false},
+		{"compensate", store.StateFailed, false, true},
+	}
+	forEachBackend(t, func(t *testing.T, b backend) {
+		for _, tc := range tests {
+			t.Run(tc.policy, func(t *testing.T) {
+				e := newEnv(t, b, setup{runbook: fmt.Sprintf(`
+name: steps
+steps:
+  - {id: a, uses: fake, compensate: {uses: fake}}
+  - {id: b, uses: fake, compensate: {uses: fake}}
+  - {id: c, uses: fake, needs: [a, b], on_failure: %s, compensate: {uses: fake}}
+  - {id: d, uses: fake, needs: [c]}
+`, tc.policy)})
+				e.ex.On("c", incidenttest.Fail("boom"))
+				r := e.run()
+				e.finish(r.ID, tc.state)
+				started := startedOrder(e.ex.Log())
+				if slices.Contains(started, "checkout/d") != tc.dRuns {
+					t.Fatalf("d ran: %v, want %v (log %v)", !tc.dRuns, tc.dRuns, started)
+				}
+				var comps []string
+				for _, s := range started {
+					if step, ok := strings.CutSuffix(s, ".compensate"); ok {
+						comps = append(comps, step)
+					}
+				}
+				if !tc.compensation {
+					if len(comps) > 0 {
+						t.Fatalf("compensations ran: %v", comps)
+					}
+					return
+				}
+				// Reverse order of recorded completion; c never completed.
+				want := e.succeededOrder(r.ID)
+				slices.Reverse(want)
+				if !slices.Equal(comps, want) {
+					t.Fatalf("compensations %v, want %v", comps, want)
+				}
+				if got := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(got, []string{store.StepStarted, store.StepSucceeded, store.StepCompensating, store.StepCompensated}) {
+					t.Fatalf("a's events %v", got)
+				}
+			})
+		}
+	})
+}
+
+// succeededOrder lists service/step in the order their success was recorded.
+func (e *env) succeededOrder(id string) []string {
+	e.t.Helper()
+	events, err := e.st.ListSteps(e.ctx, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, ev := range events {
+		if ev.Kind == store.StepSucceeded {
+			out = append(out, ev.Service+"/"+ev.StepID)
+		}
+	}
+	return out
+}
+
+func TestAbortWhileStepBlocked(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		// A long lease: the run must stop because Abort cancels it here,
+		// not because a lease renewal much later reads the abort flag.
+		e := newEnv(t, b, setup{leaseTTL: "1h", runbook: `
+name: steps
+steps:
+  - {id: a, uses: fake, compensate: {uses: fake}}
+  - {id: b, uses: fake, needs: [a]}
+  - {id: c, uses: fake, needs: [b]}
+`})
+		latch := incidenttest.NewLatch()
+		t.Cleanup(latch.ReleaseAll)
+		e.ex.On("b", latch.Block)
+		r := e.run()
+		if err := e.ex.WaitStarted(within(t), "b"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := e.svc.Abort(e.ctx, person("zed"), r.ID, "no"); err != nil || got != "You may not abort "+r.ID+": ask its requester, an owner or an eligible approver." {
+			t.Fatalf("abort by a stranger: %q %v", got, err)
+		}
+		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != "" {
+			t.Fatalf("abort: %q %v", failure, err)
+		}
+		done := e.finish(r.ID, store.StateAborted)
+		if done.Outcome != "aborted by req: wrong service" {
+			t.Errorf("outcome %q", done.Outcome)
+		}
+		if calls := e.ex.CallsOf("b"); len(calls) != 1 || !calls[0].Cancelled {
+			t.Fatalf("b's context was not cancelled: %+v", calls)
+		}
+		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a", "checkout/b", "checkout/a.compensate"}) {
+			t.Fatalf("executor ran %v, want a, b, then a's compensation", got)
+		}
+		if len(e.audited("rollback.abort_requested")) != 1 {
+			t.Error("the abort is not audited")
+		}
+	})
+}
+
+func TestPauseAndResume(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: `
+name: steps
+steps:
+  - {id: a, uses: fake}
+  - {id: b, uses: fake, needs: [a]}
+`})
+		latch := incidenttest.NewLatch()
+		t.Cleanup(latch.ReleaseAll)
+		e.ex.On("a", latch.Block)
+		r := e.run()
+		ctx := within(t)
+		if err := e.ex.WaitStarted(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+		if failure, err := e.svc.Pause(e.ctx, person("req"), r.ID); err != nil || failure != "" {
+			t.Fatalf("pause: %q %v", failure, err)
+		}
+		latch.ReleaseAll()
+		if err := e.poster.WaitFor(ctx, r.ID+" is holding: no new step starts until Resume."); err != nil {
+			t.Fatal(err)
+		}
+		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a"}) {
+			t.Fatalf("while paused the executor ran %v", got)
+		}
+		if got := e.get(r.ID); got.State != store.StateRunning || !got.Paused {
+			t.Fatalf("paused rollback: %s paused=%v", got.State, got.Paused)
+		}
+		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
+			t.Fatalf("resume: %q %v", failure, err)
+		}
+		e.finish(r.ID, store.StateSucceeded)
+		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a", "checkout/b"}) {
+			t.Fatalf("executor ran %v", got)
+		}
+		if len(e.audited("rollback.paused")) != 1 || len(e.audited("rollback.unpaused")) != 1 {
+			t.Error("pause and resume are not both audited")
+		}
+	})
+}
+
+func TestGate(t *testing.T) {
+	const runbook = `
+name: steps
+steps:
+  - {id: migrate, uses: fake, gate: {group: dba, timeout: %s}}
+`
+	forEachBackend(t, func(t *testing.T, b backend) {
+		t.Run("signed off", func(t *testing.T) {
+			e := newEnv(t, b, setup{runbook: fmt.Sprintf(runbook, "1m")})
+			r := e.run()
+			if err := e.poster.WaitFor(within(t), "Step migrate of checkout waits for sign-off from dba."); err != nil {
+				t.Fatal(err)
+			}
+			refusals := []struct{ user, want string }{
+				{"bob", "The gate at checkout/migrate needs sign-off from dba; you are not a member."},
+				{"req", "You proposed " + r.ID + ", so your sign-off does not count at its gate."},
+			}
+			for _, tc := range refusals {
+				if got, err := e.svc.SignGate(e.ctx, person(tc.user), r.ID, "checkout/migrate"); err != nil || got != tc.want {
+					t.Fatalf("sign-off by %s: %q %v, want %q", tc.user, got, err, tc.want)
+				}
+			}
+			if len(e.ex.Calls()) != 0 {
+				t.Fatal("the gated step ran before sign-off")
+			}
+			if got, err := e.svc.SignGate(e.ctx, person("dan"), r.ID, "checkout/migrate"); err != nil || got != "" {
+				t.Fatalf("sign-off by dan: %q %v", got, err)
+			}
+			e.finish(r.ID, store.StateSucceeded)
+			want := []string{store.StepGateWaiting, store.StepGatePassed, store.StepStarted, store.StepSucceeded}
+			if got := e.stepKinds(r.ID, "checkout", "migrate"); !slices.Equal(got, want) {
+				t.Fatalf("migrate events %v, want %v", got, want)
+			}
+			if a := e.audited("gate.signed"); len(a) != 1 || a[0].Actor != "dan" {
+				t.Fatalf("gate.signed audit: %+v", a)
+			}
+		})
+		t.Run("times out", func(t *testing.T) {
+			e := newEnv(t, b, setup{runbook: fmt.Sprintf(runbook, "200ms")})
+			r := e.run()
+			done := e.finish(r.ID, store.StateFailed)
+			if !strings.Contains(done.Outcome, "gate: no sign-off from dba within 200ms") {
+				t.Fatalf("outcome %q", done.Outcome)
+			}
+			if len(e.ex.Calls()) != 0 {
+				t.Fatal("the gated step ran without sign-off")
+			}
+		})
+	})
+}

@@ -1,0 +1,251 @@
+package incident_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/incident/incidenttest"
+	"github.com/backout/backout/internal/store"
+)
+
+const chainRunbook = `
+name: steps
+steps:
+  - {id: a, uses: fake}
+  - {id: b, uses: fake, needs: [a]}
+  - {id: c, uses: fake, needs: [b]}
+`
+
+func TestReleaseGoesBackInDependencyOrder(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook})
+		e.deploy("backend", "1.4.0", "1.5.0", "1.6.0")
+		e.deploy("frontend", "2.0.0", "2.1.0")
+		r := e.propose(incident.ProposeRequest{Release: "shop"})
+		if got := r.ServiceNames(); !slices.Equal(got, []string{"backend", "frontend"}) {
+			t.Fatalf("plan order %v, want backend first", got)
+		}
+		e.approve(r.ID, "alice", "bob")
+		e.finish(r.ID, store.StateSucceeded)
+		log := e.ex.Log()
+		if last, first := index(log, "end backend/c"), index(log, "start frontend/a"); last < 0 || first < 0 || last > first {
+			t.Fatalf("frontend started before backend finished: %v", log)
+		}
+	})
+}
+
+func TestCompatibilityViolationRefused(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{})
+		e.deploy("backend", "1.4.0", "1.5.0", "1.6.0")
+		e.deploy("frontend", "2.0.0", "2.1.0")
+		r, failure, err := e.svc.Propose(e.ctx, person("req"), incident.ProposeRequest{Services: []string{"backend"}, Version: "1.4.0"})
+		if err != nil || r != nil {
+			t.Fatalf("propose: %v %v, want a refusal", r, err)
+		}
+		for _, want := range []string{
+			"Refused: this order would break a compatibility constraint",
+			"frontend needs backend >=1.5.0, but the plan takes backend to 1.4.0 while frontend stays on its current version",
+		} {
+			if !strings.Contains(failure, want) {
+				t.Fatalf("refusal %q lacks %q", failure, want)
+			}
+		}
+	})
+}
+
+func TestStaleFencingTokenStopsTheOldDriver(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook})
+		latch := incidenttest.NewLatch()
+		t.Cleanup(latch.ReleaseAll)
+		e.ex.On("a", latch.Block)
+		r := e.run()
+		if err := e.ex.WaitStarted(within(t), "a"); err != nil {
+			t.Fatal(err)
+		}
+		ours, err := e.st.GetLease(e.ctx, store.LeaseName(r.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		thief := e.steal(store.LeaseName(r.ID), 15*time.Second)
+		if thief.Token <= ours.Token {
+			t.Fatalf("thief's token %d is not above %d", thief.Token, ours.Token)
+		}
+		latch.ReleaseAll() // a finishes; recording it must be refused
+		waitEngine(t, e.svc)
+		if e.st.stale.Load() == 0 {
+			t.Fatal("the old driver never hit a stale token")
+		}
+		if got := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(got, []string{store.StepStarted}) {
+			t.Fatalf("a's events %v: the old driver wrote after losing its lease", got)
+		}
+		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a"}) {
+			t.Fatalf("the old driver went on to %v", got)
+		}
+		if got := e.get(r.ID).State; got != store.StateRunning {
+			t.Fatalf("state %s: the old driver ended a rollback it no longer owns", got)
+		}
+	})
+}
+
+// steal takes a lease for another holder once it is free, retrying when
+// the current holder renews it in between.
+func (e *env) steal(name string, ttl time.Duration) store.Lease {
+	e.t.Helper()
+	for range 20 {
+		e.b.freeLease(e.t, e.st, e.clock, name, ttl)
+		l, err := e.st.AcquireLease(e.ctx, name, "thief", time.Hour)
+		if err == nil {
+			return l
+		}
+		if !errors.Is(err, store.ErrLeaseHeld) {
+			e.t.Fatal(err)
+		}
+	}
+	e.t.Fatalf("could not steal %s", name)
+	return store.Lease{}
+}
+
+// crashed leaves a proposal of checkout as a dead driver would: running,
+// its lease held by "dead", a done and b started.
+func (e *env) crashed() *store.Rollback {
+	e.t.Helper()
+	e.deploy("checkout", "1.0.0", "1.1.0")
+	r := e.propose(checkout())
+	lease, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "dead", 15*time.Second)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r.State, r.StartedAt = store.StateRunning, e.clock.Now()
+	if err := e.st.UpdateRollback(e.ctx, r); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, ev := range []store.StepEvent{{StepID: "a", Kind: store.StepStarted}, {StepID: "a", Kind: store.StepSucceeded}, {StepID: "b", Kind: store.StepStarted}} {
+		ev.Service, ev.At = "checkout", e.clock.Now()
+		if _, err := e.st.AppendStep(e.ctx, r.ID, lease.Token, ev); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return r
+}
+
+func TestRecoveryInterruptsAndResumeReruns(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook})
+		r := e.crashed()
+		e.svc.Tick(e.ctx)
+		if got := e.get(r.ID).State; got != store.StateRunning {
+			t.Fatalf("with a live lease Tick made it %s", got)
+		}
+
+		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
+		e.svc.Tick(e.ctx)
+		if got := e.get(r.ID).State; got != store.StateInterrupted {
+			t.Fatalf("after the lease expired Tick left it %s", got)
+		}
+		if got := e.stepKinds(r.ID, "checkout", "b"); !slices.Equal(got, []string{store.StepStarted, store.StepInterrupted}) {
+			t.Fatalf("b's events %v, want [started interrupted]", got)
+		}
+		e.wantPosted("Step(s) checkout/b had started and never finished; they are not re-run unless you press Resume.")
+		e.svc.Tick(e.ctx)
+		waitEngine(t, e.svc)
+		if n := len(e.ex.Calls()); n != 0 {
+			t.Fatalf("%d step(s) ran without anyone resuming", n)
+		}
+
+		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
+			t.Fatalf("resume: %q %v", failure, err)
+		}
+		e.finish(r.ID, store.StateSucceeded)
+		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/b", "checkout/c"}) {
+			t.Fatalf("after Resume the executor ran %v, want b again then c", got)
+		}
+		e.wantPosted("On their say-so, step(s) checkout/b, in flight when Backout stopped, run again.")
+	})
+}
+
+func TestDoubleResumeRunsOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook})
+		latch := incidenttest.NewLatch()
+		t.Cleanup(latch.ReleaseAll)
+		e.ex.On("b", latch.Block)
+		r := e.crashed()
+		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
+		e.svc.Tick(e.ctx)
+
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil {
+					t.Errorf("resume: %q %v", failure, err)
+				}
+			})
+		}
+		wg.Wait()
+		if err := e.ex.WaitStarted(within(t), "b"); err != nil {
+			t.Fatal(err)
+		}
+		// The run must still hold its lease: the losing click must not
+		// have released it.
+		if _, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "other", time.Minute); !errors.Is(err, store.ErrLeaseHeld) {
+			t.Fatalf("another holder got the lease of a running rollback: %v", err)
+		}
+		latch.ReleaseAll()
+		e.finish(r.ID, store.StateSucceeded)
+		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/b", "checkout/c"}) {
+			t.Fatalf("executor ran %v, want b and c once each", got)
+		}
+	})
+}
+
+func TestShutdownInterruptsAndAnotherProcessResumes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook})
+		latch := incidenttest.NewLatch()
+		t.Cleanup(latch.ReleaseAll)
+		e.ex.On("b", latch.Block)
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan error, 1)
+		go func() { stopped <- e.svc.Engine().Run(ctx) }()
+		r := e.run()
+		if err := e.ex.WaitStarted(within(t), "b"); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		select {
+		case err := <-stopped:
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+		case <-time.After(waitLimit):
+			t.Fatal("Run did not return after its context ended")
+		}
+		if got := e.get(r.ID).State; got != store.StateInterrupted {
+			t.Fatalf("after shutdown: %s, want interrupted", got)
+		}
+		if got := e.stepKinds(r.ID, "checkout", "b"); !slices.Equal(got, []string{store.StepStarted, store.StepInterrupted}) {
+			t.Fatalf("b's events %v, want [started interrupted]", got)
+		}
+		if _, err := e.svc.Resume(e.ctx, person("req"), r.ID); err == nil || e.get(r.ID).State != store.StateInterrupted {
+			t.Fatalf("a stopped engine took a Resume: %v, state %s", err, e.get(r.ID).State)
+		}
+
+		// The next process, on the same store.
+		next := newEnvOn(t, b, e.st.Store, e.clock, setup{runbook: chainRunbook, replica: "replica-next"})
+		if failure, err := next.svc.Resume(next.ctx, person("req"), r.ID); err != nil || failure != "" {
+			t.Fatalf("resume: %q %v", failure, err)
+		}
+		next.finish(r.ID, store.StateSucceeded)
+		if got := startedOrder(next.ex.Log()); !slices.Equal(got, []string{"checkout/b", "checkout/c"}) {
+			t.Fatalf("after Resume the executor ran %v", got)
+		}
+	})
+}

@@ -1,0 +1,93 @@
+package incident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/store"
+)
+
+// replanOpen re-plans the open proposals covering a service (a new deploy
+// changed what "current" is). A changed plan voids earlier votes: votes
+// carry the plan hash they were cast on, and only votes on the current hash
+// count.
+func (s *Service) replanOpen(ctx context.Context, service string) {
+	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: service, States: []store.State{store.StateProposed}})
+	if err != nil {
+		s.log.WarnContext(ctx, "replan: list proposals", "service", service, "err", err)
+		return
+	}
+	for _, r := range rs {
+		if err := s.Replan(ctx, r.ID); err != nil {
+			s.log.WarnContext(ctx, "replan", "rollback", r.ID, "err", err)
+		}
+	}
+}
+
+// Replan recomputes a proposal's plan; when it changed, the proposal takes
+// the new plan and every earlier vote stops counting.
+func (s *Service) Replan(ctx context.Context, id string) error {
+	r, err := s.store.GetRollback(ctx, id)
+	if err != nil {
+		return err
+	}
+	if r.State != store.StateProposed {
+		return nil
+	}
+	var version string
+	if len(r.Services) == 1 && r.Scope == "service" {
+		version = r.Services[0].Target.Version
+	}
+	info := runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}
+	changes, _, failure, err := s.Plan(ctx, PlanRequest{Services: r.ServiceNames(), Release: r.Release, Version: version,
+		Drill: r.Drill, DrillMode: r.DrillMode, Rollback: info})
+	if err != nil {
+		return err
+	}
+	if failure != "" {
+		// The proposal cannot stand as it is (e.g. the target is now current).
+		r, err = s.transition(ctx, id, store.StateStale, []store.State{store.StateProposed}, func(r *store.Rollback) {
+			r.Outcome = "stale: " + failure
+		})
+		if errors.Is(err, ErrBadTransition) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s.thread(ctx, r, textMessage(fmt.Sprintf("💤 %s no longer applies: %s", id, failure)))
+		s.finish(ctx, r)
+		return nil
+	}
+	hash := PlanHash(changes)
+	if hash == r.PlanHash {
+		return nil
+	}
+	old := r.PlanHash
+	r, err = s.update(ctx, id, func(r *store.Rollback) error {
+		if r.State != store.StateProposed || r.PlanHash != old {
+			return fmt.Errorf("%w: %s changed meanwhile", ErrBadTransition, id)
+		}
+		r.Services, r.PlanHash = changes, hash
+		r.Constraints, r.DataReverts, r.DataKeeps = nil, nil, nil
+		s.describe(r)
+		return nil
+	})
+	if errors.Is(err, ErrBadTransition) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	res, err := s.readiness(ctx, r)
+	if err == nil {
+		r, _ = s.update(ctx, id, func(r *store.Rollback) error { r.Readiness = res; return nil })
+	}
+	s.audit(ctx, Actor{User: "backout", From: "engine"}, "rollback.replanned", id, map[string]string{"old_plan": old, "new_plan": hash})
+	s.thread(ctx, r, textMessage(fmt.Sprintf("📝 The plan of %s changed (%s → %s): %s. Earlier votes no longer count; please review and vote again.",
+		id, old, hash, summaryLine(r))))
+	s.refresh(ctx, id)
+	return nil
+}
