@@ -49,6 +49,11 @@ func (s *Service) alertTriggered(ctx context.Context, who Actor, a Alert) error 
 	}
 	if len(deploys) == 0 || a.At.Sub(deploys[0].At) > window || deploys[0].At.After(a.At.Add(window)) {
 		s.log.InfoContext(ctx, "alert without a suspect deploy; not proposing", "service", a.Service, "incident", a.IncidentID)
+		text := fmt.Sprintf("👀 %s %s for %s: %s. No deploy of %s in the last %s, so Backout is not proposing a rollback; `/rollback propose %s` if one is still wanted.",
+			a.Source, a.Kind, a.Service, a.Summary, a.Service, window, a.Service)
+		if _, err := s.poster.Post(ctx, chat.Ref{Channel: svc.Channel}, textMessage(text)); err != nil {
+			s.log.WarnContext(ctx, "post alert note", "service", a.Service, "err", err)
+		}
 		return nil
 	}
 	trigger := store.Trigger{Kind: "alert", Source: a.Source, AlertID: a.IncidentID, IncidentID: a.IncidentID,

@@ -54,7 +54,9 @@ func TestThrashGuard(t *testing.T) {
 			t.Fatalf("no reason given:\n got %q\nwant %q ... %q", failure, wantPrefix, wantSuffix)
 		}
 
-		second := e.propose(incident.ProposeRequest{Services: []string{"checkout"}, Reason: "the first rollback did not help"})
+		// The rollback recorded 1.0.0 as current, so the way back is forward
+		// to 1.1.0, named explicitly.
+		second := e.propose(incident.ProposeRequest{Services: []string{"checkout"}, Version: "1.1.0", Reason: "the first rollback did not help"})
 		got := e.audited("override.thrash_guard")
 		if len(got) != 1 || got[0].Target != second.ID || got[0].Detail["reason"] != "the first rollback did not help" || got[0].Actor != "req" {
 			t.Fatalf("override.thrash_guard audit: %+v", got)
@@ -253,5 +255,24 @@ func TestAlertLifecycle(t *testing.T) {
 				t.Fatalf("after an unrelated resolve: %s with %d note(s), want proposed with the note", got.State, len(got.Notes))
 			}
 		})
+	})
+}
+
+// A successful rollback is recorded as a deploy of the target, known-good,
+// so the next proposal and the pipeline see what really runs.
+func TestSuccessfulRollbackRecordsDeploy(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{})
+		e.deploy("checkout", "1.0.0", "1.1.0")
+		r := e.propose(checkout())
+		e.approve(r.ID, "alice", "bob")
+		e.finish(r.ID, store.StateSucceeded)
+		ds, err := e.st.ListDeploys(e.ctx, "checkout", 1)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("deploys: %v, %v", ds, err)
+		}
+		if d := ds[0]; d.Version != "1.0.0" || !d.Good || d.DeployedBy != "backout "+r.ID {
+			t.Fatalf("newest deploy = %+v; want 1.0.0, known-good, by backout %s", d, r.ID)
+		}
 	})
 }

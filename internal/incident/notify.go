@@ -56,8 +56,8 @@ func (s *Service) stakeholders(ctx context.Context, r *store.Rollback) []string 
 				continue
 			}
 			for _, p := range people {
-				if p.SlackID != "" {
-					out = union(out, []string{p.SlackID})
+				if id := s.slackID(ctx, p); id != "" {
+					out = union(out, []string{id})
 				}
 			}
 		}
@@ -102,6 +102,9 @@ func (s *Service) notePagerDuty(ctx context.Context, r *store.Rollback, text str
 
 // finish closes the loop once a rollback reached a final state.
 func (s *Service) finish(ctx context.Context, r *store.Rollback) {
+	if r.State == store.StateSucceeded && !r.Drill {
+		s.recordRollbackDeploys(ctx, r)
+	}
 	s.refresh(ctx, r.ID)
 	trigger := r.Trigger.Kind
 	if r.Drill {
@@ -173,4 +176,48 @@ func Phases(r *store.Rollback) []Phase { return phases(r) }
 
 func checkRequestBase(s *Service, r *store.Rollback, c store.ServiceChange) check.Request {
 	return check.Request{Service: c.Service, Now: s.clock.Now(), BaselineEnd: c.Current.DeployedAt, TargetVersion: c.Target.Version, Env: s.env}
+}
+
+// emailDirectory is implemented by directories that can find a chat user
+// by email (Slack's users.lookupByEmail).
+type emailDirectory interface {
+	UserIDByEmail(ctx context.Context, email string) (string, error)
+}
+
+// slackID finds the chat ID of an on-call person, by email when needed.
+func (s *Service) slackID(ctx context.Context, p Person) string {
+	if p.SlackID != "" {
+		return p.SlackID
+	}
+	d, ok := s.directory.(emailDirectory)
+	if !ok || p.Email == "" {
+		return ""
+	}
+	id, err := d.UserIDByEmail(ctx, p.Email)
+	if err != nil {
+		s.log.WarnContext(ctx, "on-call person not found in chat", "name", p.Name, "err", err)
+		return ""
+	}
+	return id
+}
+
+// recordRollbackDeploys records what a successful rollback installed, so
+// "current" is right for the next proposal and the pipeline sees it.
+func (s *Service) recordRollbackDeploys(ctx context.Context, r *store.Rollback) {
+	now := s.clock.Now()
+	for _, c := range r.Services {
+		env := ""
+		if svc, ok := s.cfg.ServiceByName(c.Service); ok {
+			env = svc.Environment
+		}
+		d := &store.Deploy{Service: c.Service, Version: c.Target.Version, Artifact: c.Target.Artifact,
+			ConfigVersion: c.Target.ConfigVersion, Commit: c.Target.Commit, Environment: env,
+			DeployedBy: "backout " + r.ID, At: now, Good: true, GoodAt: now, Mutable: !IsImmutable(c.Target.Artifact)}
+		if err := s.store.AddDeploy(ctx, d); err != nil {
+			s.log.ErrorContext(ctx, "record rollback deploy", "rollback", r.ID, "service", c.Service, "err", err)
+			continue
+		}
+		s.audit(ctx, Actor{User: "backout", From: "engine:" + s.replica}, "deploy.recorded", c.Service,
+			map[string]string{"version": d.Version, "artifact": d.Artifact, "id": d.ID, "by": r.ID})
+	}
 }

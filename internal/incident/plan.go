@@ -75,6 +75,11 @@ func (s *Service) Plan(ctx context.Context, req PlanRequest) ([]store.ServiceCha
 	for _, name := range names {
 		svc, _ := s.cfg.ServiceByName(name)
 		cur, target, failure, err := s.targets(ctx, name, req.Version, svc.StableAfter.D())
+		if err == nil && failure != "" && req.Drill && req.Version == "" && cur.Version != "" {
+			// A drill exercises the mechanics: with nothing known-good to go
+			// back to, it re-installs the current release.
+			target, failure = cur, ""
+		}
 		if err != nil || failure != "" {
 			return nil, "", failure, err
 		}

@@ -257,9 +257,15 @@ func (d *driver) invoke(ctx context.Context, ex exec.Executor, service string, s
 	r := d.r
 	d.mu.Unlock()
 	dry := r.Drill && (r.DrillMode == "dry-run" || (rb.Drill != nil && rb.Drill.DryRun))
+	var params map[string]string
+	for _, c := range r.Services {
+		if c.Service == service {
+			params = c.Params
+		}
+	}
 	return ex.Run(sctx, exec.Request{RollbackID: d.id, StepID: st.ID, Service: service, Attempt: attempt, With: with,
 		DryRun: dry, Timeout: timeout, Env: d.s.env, Redact: d.s.secrets(), OutputLimit: d.s.cfg.Engine.OutputLimit,
-		KillGrace: d.s.cfg.Engine.KillGrace.D(), BaseDir: d.s.cfg.RunbooksDir()})
+		KillGrace: d.s.cfg.Engine.KillGrace.D(), BaseDir: d.s.cfg.RunbooksDir(), Params: params})
 }
 
 func (d *driver) redact(s string) string { return exec.Redact(s, d.s.secrets()) }
@@ -474,7 +480,11 @@ func (d *driver) validate(ctx context.Context, changes []store.ServiceChange) st
 			checks = append(checks, chk)
 		}
 		req := checkRequestBase(s, r, c)
-		results := s.checks.RunChecks(ctx, c.Service, checks, req)
+		// The window bounds the whole validation; a minute of slack lets the
+		// last measurement finish.
+		vctx, cancel := context.WithTimeout(ctx, rb.Validation.Window.D()+time.Minute)
+		results := s.checks.RunChecks(vctx, c.Service, checks, req)
+		cancel()
 		for _, res := range results {
 			s.metrics.ValidationOutcome(res.Name, res.Status)
 			if res.Status != "Successful" {

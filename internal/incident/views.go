@@ -102,7 +102,11 @@ func whyText(r *store.Rollback) string {
 			fmt.Fprintf(&b, " · urgency *%s*", r.Urgency)
 		}
 	case "drill":
-		fmt.Fprintf(&b, "scheduled drill (%s)", r.DrillMode)
+		if r.Trigger.Source == "cron" {
+			fmt.Fprintf(&b, "scheduled drill (%s)", r.DrillMode)
+		} else {
+			fmt.Fprintf(&b, "drill (%s) requested by <@%s>", r.DrillMode, r.Requester)
+		}
 	default:
 		fmt.Fprintf(&b, "requested by <@%s>", r.Requester)
 	}
@@ -289,7 +293,7 @@ func summaryView(r *store.Rollback) chat.Message {
 	for _, p := range phases(r) {
 		lines = append(lines, fmt.Sprintf("%s %s", p.Name, p.Duration.Round(time.Second)))
 	}
-	text := fmt.Sprintf("%s %s %s: %s", stateIcon[r.State], r.ID, r.State, r.Outcome)
+	text := fmt.Sprintf("%s %s %s", stateIcon[r.State], r.ID, outcomeText(r))
 	if r.RecoveryTarget > 0 && !r.EndedAt.IsZero() && !r.StartedAt.IsZero() {
 		took := r.EndedAt.Sub(r.CreatedAt)
 		verdict := "within"
@@ -310,5 +314,17 @@ func summaryView(r *store.Rollback) chat.Message {
 
 // supportView tells a support channel the outcome.
 func supportView(r *store.Rollback) chat.Message {
-	return textMessage(fmt.Sprintf("%s Rollback %s of %s %s. %s", stateIcon[r.State], r.ID, summaryLine(r), r.State, r.Outcome))
+	return textMessage(fmt.Sprintf("%s Rollback %s of %s: %s", stateIcon[r.State], r.ID, summaryLine(r), outcomeText(r)))
+}
+
+// outcomeText is "succeeded: …" once, whether or not the outcome already
+// starts with the state.
+func outcomeText(r *store.Rollback) string {
+	switch {
+	case r.Outcome == "":
+		return string(r.State)
+	case strings.HasPrefix(r.Outcome, string(r.State)):
+		return r.Outcome
+	}
+	return string(r.State) + ": " + r.Outcome
 }

@@ -13,9 +13,10 @@ import (
 	"github.com/backout/backout/internal/chat"
 )
 
-// groupLister is the one Web API call the Directory needs.
+// groupLister is the Web API the Directory needs.
 type groupLister interface {
 	GetUserGroupMembersContext(ctx context.Context, group string, opts ...slackgo.GetUserGroupMembersOption) ([]string, error)
+	GetUserByEmailContext(ctx context.Context, email string) (*slackgo.User, error)
 }
 
 // DirectoryOptions tune the Directory; zero values take defaults.
@@ -89,4 +90,14 @@ func (d *Directory) GroupMembers(ctx context.Context, usergroupID string) ([]str
 	d.cache[usergroupID] = groupEntry{members: slices.Clone(members), expires: d.now().Add(d.ttl)}
 	d.mu.Unlock()
 	return members, nil
+}
+
+// UserIDByEmail finds a Slack user by email (users.lookupByEmail; needs the
+// users:read.email scope), so on-call people from PagerDuty can be mentioned.
+func (d *Directory) UserIDByEmail(ctx context.Context, email string) (string, error) {
+	u, err := d.api.GetUserByEmailContext(ctx, email)
+	if err != nil {
+		return "", fmt.Errorf("users.lookupByEmail: %w", err)
+	}
+	return u.ID, nil
 }

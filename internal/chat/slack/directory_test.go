@@ -88,3 +88,24 @@ func TestDirectoryErrors(t *testing.T) {
 		t.Fatalf("after rate limit: %v %v", got, err)
 	}
 }
+
+// On-call people come from PagerDuty with an email; the directory finds
+// their Slack ID so they can be mentioned.
+func TestDirectoryUserByEmail(t *testing.T) {
+	fake := slackfake.New()
+	t.Cleanup(fake.Close)
+	fake.SetUser("U0ONCALL", "olga")
+	fake.SetEmail("U0ONCALL", "olga@example.com")
+	d := NewDirectory(NewClient(slackfake.BotToken, fake.APIURL(), fake.Client()), DirectoryOptions{Retry: fastRetry()})
+	ctx := waitCtx(t)
+	id, err := d.UserIDByEmail(ctx, "olga@example.com")
+	if err != nil || id != "U0ONCALL" {
+		t.Fatalf("UserIDByEmail = %q, %v; want U0ONCALL", id, err)
+	}
+	if _, err := d.UserIDByEmail(ctx, "nobody@example.com"); err == nil {
+		t.Fatal("unknown email resolved")
+	}
+	if calls := fake.Calls("users.lookupByEmail"); len(calls) != 2 || calls[0].Param("email") != "olga@example.com" {
+		t.Fatalf("calls = %+v", calls)
+	}
+}

@@ -97,6 +97,7 @@ type Server struct {
 	messages map[string]*Message // channel/ts
 	groups   map[string][]string
 	users    map[string]string // id -> name
+	emails   map[string]string // id -> email
 	files    map[string]*file
 	views    map[string]map[string]any
 	viewIDs  []string
@@ -161,6 +162,16 @@ func (s *Server) SetUser(id, name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.users[id] = name
+}
+
+// SetEmail makes a user findable by users.lookupByEmail.
+func (s *Server) SetEmail(id, email string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.emails == nil {
+		s.emails = map[string]string{}
+	}
+	s.emails[id] = email
 }
 
 // RateLimit answers the next n calls of method with HTTP 429 and

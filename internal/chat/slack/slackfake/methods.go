@@ -27,6 +27,7 @@ var methods = map[string]methodFunc{
 	"views.open":                   (*Server).openView,
 	"usergroups.users.list":        (*Server).groupMembers,
 	"users.info":                   (*Server).userInfo,
+	"users.lookupByEmail":          (*Server).userByEmail,
 	"files.getUploadURLExternal":   (*Server).uploadURL,
 	"files.completeUploadExternal": (*Server).completeUpload,
 	"apps.connections.open":        (*Server).openConnection,
@@ -204,6 +205,17 @@ func (s *Server) userInfo(c *Call) answer {
 	}
 	return answer{"ok": true, "user": answer{"id": id, "team_id": TeamID, "name": name, "real_name": name,
 		"profile": answer{"real_name": name, "display_name": name}}}
+}
+
+func (s *Server) userByEmail(c *Call) answer {
+	email := c.Param("email")
+	for id, e := range s.emails {
+		if e == email {
+			return answer{"ok": true, "user": answer{"id": id, "team_id": TeamID, "name": s.users[id],
+				"profile": answer{"email": e}}}
+		}
+	}
+	return fail("users_not_found")
 }
 
 func (s *Server) uploadURL(c *Call) answer {
