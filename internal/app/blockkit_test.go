@@ -10,6 +10,7 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	slackchat "github.com/backout/backout/internal/chat/slack"
+	"github.com/backout/backout/internal/commands"
 	"github.com/backout/backout/internal/drill"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/report"
@@ -89,6 +90,9 @@ func TestBlockKitGoldens(t *testing.T) {
 	failedSteps := append(steps[:1:1], store.StepEvent{Service: "payments-api", StepID: "wait-rollout", Kind: store.StepSucceeded, Duration: 40 * time.Second},
 		store.StepEvent{Service: "web-frontend", StepID: "purge-cdn", Kind: store.StepFailed, Error: "POST https://cdn.example.com/zones/storefront/purge: status 503 after 5 attempts"})
 	interrupted := sampleRollback(store.StateInterrupted)
+	succeeded := sampleRollback(store.StateSucceeded)
+	succeeded.DecidedAt, succeeded.StartedAt, succeeded.ValidatingAt, succeeded.EndedAt = t0.Add(2*time.Minute), t0.Add(2*time.Minute), t0.Add(6*time.Minute), t0.Add(11*time.Minute)
+	succeeded.Outcome = "succeeded: payments-api 2.4.1 → 2.4.0, web-frontend 5.1.0 → 5.0.3"
 	tests := []struct {
 		name string
 		msg  chat.Message
@@ -97,6 +101,16 @@ func TestBlockKitGoldens(t *testing.T) {
 		{"progress", incident.ProposalView(running, votes, steps)},
 		{"interrupted", incident.ProposalView(interrupted, votes, steps)},
 		{"failed", incident.ProposalView(failed, votes, failedSteps)},
+		{"vote-approve", incident.VoteNote(running, "U0BOB", true, "an approval from dba", t0.Add(time.Minute))},
+		{"vote-reject", incident.VoteNote(running, "U0CAROL", false, "the database is mid-migration", t0.Add(time.Minute))},
+		{"validation", incident.ValidationMessage(failed, "payments-api", []store.CheckResult{
+			{Name: "error ratio at baseline", Status: "Successful", Value: "0.004", Bound: "<= 0.011"},
+			{Name: "every pod on 2.4.0", Status: "Failed", Value: "2 of 3", Bound: "3 of 3"},
+			{Name: "canary latency", Status: "Inconclusive", Value: "p=0.21", Bound: "p < 0.05"}})},
+		{"summary-succeeded", incident.SummaryView(succeeded)},
+		{"summary-failed", incident.SummaryView(failed)},
+		{"support", incident.SupportView(succeeded)},
+		{"usage", chat.Message{Text: commands.Help(), Sections: []chat.Section{{Text: commands.Help()}}}},
 		{"drill-scorecard", drill.Scorecard(store.DrillRecord{Service: "checkout", RollbackID: "RB-7", Mode: "dry-run", Succeeded: true,
 			Duration: 4*time.Minute + 10*time.Second, RecoveryTarget: 10 * time.Minute})},
 		{"weekly-report", report.Message(report.Summary{Since: t0.Add(-7 * 24 * time.Hour), Until: t0,

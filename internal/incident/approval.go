@@ -276,7 +276,7 @@ func (s *Service) reject(ctx context.Context, who Actor, r *store.Rollback, reas
 	if err != nil {
 		return err
 	}
-	s.thread(ctx, r, voteNote(r, who.User, false, reason, s.clock.Now()))
+	s.thread(ctx, r, VoteNote(r, who.User, false, reason, s.clock.Now()))
 	s.finish(ctx, r)
 	return nil
 }
@@ -288,7 +288,7 @@ func (s *Service) afterApproval(ctx context.Context, who Actor, r *store.Rollbac
 		return err
 	}
 	ok, missing := quorum(r.Policy, r.PlanHash, votes)
-	s.thread(ctx, r, voteNote(r, who.User, true, missing, s.clock.Now()))
+	s.thread(ctx, r, VoteNote(r, who.User, true, missing, s.clock.Now()))
 	if !ok {
 		s.refresh(ctx, r.ID)
 		return nil

@@ -116,11 +116,11 @@ func (s *Service) finish(ctx context.Context, r *store.Rollback) {
 	for _, p := range phases(r) {
 		s.metrics.Phase(p.Name, p.Duration)
 	}
-	s.threadMessage(ctx, r, summaryView(r))
+	s.threadMessage(ctx, r, SummaryView(r))
 	if !r.Drill {
 		for _, c := range r.Services {
 			if svc, ok := s.cfg.ServiceByName(c.Service); ok && svc.SupportChannel != "" {
-				if _, err := s.poster.Post(ctx, chat.Ref{Channel: svc.SupportChannel}, supportView(r)); err != nil {
+				if _, err := s.poster.Post(ctx, chat.Ref{Channel: svc.SupportChannel}, SupportView(r)); err != nil {
 					s.log.WarnContext(ctx, "post to support channel", "channel", svc.SupportChannel, "err", err)
 				}
 			}

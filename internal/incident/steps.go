@@ -497,7 +497,7 @@ func (d *driver) validate(ctx context.Context, changes []store.ServiceChange) st
 		})
 		if err == nil {
 			d.setRecord(r)
-			s.threadMessage(ctx, r, validationMessage(r, c.Service, results))
+			s.threadMessage(ctx, r, ValidationMessage(r, c.Service, results))
 			s.notePagerDuty(ctx, r, fmt.Sprintf("Validation of %s for %s: %s", c.Service, r.ID, validationSummary(results)))
 		}
 	}

@@ -246,8 +246,8 @@ func buttons(r *store.Rollback) []chat.Button {
 	return nil
 }
 
-// voteNote is the thread note for one vote.
-func voteNote(r *store.Rollback, user string, approve bool, detail string, at time.Time) chat.Message {
+// VoteNote is the thread note for one vote.
+func VoteNote(r *store.Rollback, user string, approve bool, detail string, at time.Time) chat.Message {
 	var text string
 	if approve {
 		text = fmt.Sprintf("👍 <@%s> approved %s at %s.", user, r.ID, chat.Stamp(at))
@@ -260,8 +260,8 @@ func voteNote(r *store.Rollback, user string, approve bool, detail string, at ti
 	return textMessage(text)
 }
 
-// validationMessage posts the validation table of one service.
-func validationMessage(r *store.Rollback, service string, results []store.CheckResult) chat.Message {
+// ValidationMessage posts the validation table of one service.
+func ValidationMessage(r *store.Rollback, service string, results []store.CheckResult) chat.Message {
 	t := &chat.Table{Header: []string{"check", "outcome", "value", "bound"}}
 	for _, res := range results {
 		t.Rows = append(t.Rows, []string{res.Name, res.Status, res.Value, res.Bound})
@@ -287,8 +287,8 @@ func validationSummary(results []store.CheckResult) string {
 	return strings.Join(parts, ", ")
 }
 
-// summaryView is the last thread note of a rollback.
-func summaryView(r *store.Rollback) chat.Message {
+// SummaryView is the last thread note of a rollback.
+func SummaryView(r *store.Rollback) chat.Message {
 	var lines []string
 	for _, p := range phases(r) {
 		lines = append(lines, fmt.Sprintf("%s %s", p.Name, p.Duration.Round(time.Second)))
@@ -312,8 +312,8 @@ func summaryView(r *store.Rollback) chat.Message {
 	return msg
 }
 
-// supportView tells a support channel the outcome.
-func supportView(r *store.Rollback) chat.Message {
+// SupportView tells a support channel the outcome.
+func SupportView(r *store.Rollback) chat.Message {
 	return textMessage(fmt.Sprintf("%s Rollback %s of %s: %s", stateIcon[r.State], r.ID, summaryLine(r), outcomeText(r)))
 }
 
