@@ -204,8 +204,8 @@ func (a *App) watchers(st interface {
 		Logger: log.With("component", "watchers")})
 }
 
-// slackAuthCheck verifies the bot token once and then re-checks at most
-// every minute, so /readyz stays cheap.
+// slackAuthCheck verifies the bot token and caches the answer, so /readyz
+// stays cheap.
 func slackAuthCheck(api *slackgo.Client) func(context.Context) error {
 	var mu sync.Mutex
 	var last time.Time
@@ -213,7 +213,13 @@ func slackAuthCheck(api *slackgo.Client) func(context.Context) error {
 	return func(ctx context.Context) error {
 		mu.Lock()
 		defer mu.Unlock()
-		if !last.IsZero() && time.Since(last) < time.Minute {
+		// A success is trusted for a minute; a failure only for 5 s, so one
+		// Slack blip does not keep the replica unready for long.
+		ttl := time.Minute
+		if lastErr != nil {
+			ttl = 5 * time.Second
+		}
+		if !last.IsZero() && time.Since(last) < ttl {
 			return lastErr
 		}
 		_, err := api.AuthTestContext(ctx)

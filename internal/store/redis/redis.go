@@ -71,6 +71,15 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Password != "" {
 		cfg.Password = opts.Password
 	}
+	// Fail fast when Redis is gone: callers answer 503 (senders retry) or
+	// tell the person, well inside Slack's 3 s, instead of hanging.
+	if cfg.DialTimeout == 0 || cfg.DialTimeout > time.Second {
+		cfg.DialTimeout = time.Second
+	}
+	cfg.MaxRetries = 1
+	// go-redis logs pool errors to stderr in its own format; every failure
+	// already reaches our structured logs through the returned errors.
+	goredis.SetLogger(silentLogger{})
 	s := &Store{c: goredis.NewClient(cfg), prefix: opts.Prefix, now: opts.Now}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
@@ -163,3 +172,8 @@ func randomID() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
 	return "ev-" + hex.EncodeToString(b[:])
 }
+
+// silentLogger drops go-redis's internal log lines.
+type silentLogger struct{}
+
+func (silentLogger) Printf(context.Context, string, ...interface{}) {}
