@@ -12,6 +12,8 @@ type Metrics interface {
 	ValidationOutcome(check, outcome string)
 	DrillEnded(service string, succeeded bool)
 	ProposalSuppressed(reason string)
+	// OpenRollbacks reports how many rollbacks are in each open state.
+	OpenRollbacks(byState map[string]int)
 }
 
 // NoopMetrics discards measurements.
@@ -24,3 +26,4 @@ func (NoopMetrics) StepResult(string, string)            {}
 func (NoopMetrics) ValidationOutcome(string, string)     {}
 func (NoopMetrics) DrillEnded(string, bool)              {}
 func (NoopMetrics) ProposalSuppressed(string)            {}
+func (NoopMetrics) OpenRollbacks(map[string]int)         {}

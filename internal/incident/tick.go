@@ -15,6 +15,7 @@ import (
 // duty is a compare-and-set transition that only one replica wins.
 func (s *Service) Tick(ctx context.Context) {
 	s.recoverOrphans(ctx)
+	s.reportOpen(ctx)
 	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{States: []store.State{store.StateProposed}})
 	if err != nil {
 		return
@@ -52,4 +53,21 @@ func (s *Service) unansweredAfter(r *store.Rollback) (d time.Duration) {
 		}
 	}
 	return d
+}
+
+// reportOpen publishes how many rollbacks sit in each open state, so an
+// alert can fire on one stuck running or interrupted.
+func (s *Service) reportOpen(ctx context.Context) {
+	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{States: openStates})
+	if err != nil {
+		return
+	}
+	counts := map[string]int{}
+	for _, st := range openStates {
+		counts[string(st)] = 0
+	}
+	for _, r := range rs {
+		counts[string(r.State)]++
+	}
+	s.metrics.OpenRollbacks(counts)
 }

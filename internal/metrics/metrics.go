@@ -158,3 +158,10 @@ func (m *Metrics) Processed(source string) {
 
 // Failed counts an intake or processing error.
 func (m *Metrics) Failed(source, _ string) { m.WebhookEvents.WithLabelValues(source, "error").Inc() }
+
+// OpenRollbacks sets the open-rollbacks gauge for each state (incident's hook).
+func (m *Metrics) OpenRollbacks(byState map[string]int) {
+	for state, n := range byState {
+		m.RollbacksOpen.WithLabelValues(state).Set(float64(n))
+	}
+}

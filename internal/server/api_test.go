@@ -1,0 +1,155 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/exec/noop"
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/metrics"
+	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/server"
+	boltstore "github.com/backout/backout/internal/store/bolt"
+)
+
+const token = "test-api-token-7f3a"
+
+const cfgYAML = `
+slack: {channel: C1}
+runbooks: runbooks
+services:
+  - {name: api, runbook: quick, stable_after: 1h}
+  - {name: web, runbook: quick, depends_on: [api]}
+`
+
+func newAPI(t *testing.T) (*httptest.Server, *incident.Service) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "runbooks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rb := "name: quick\nsteps:\n  - {id: one, uses: noop}\n"
+	if err := os.WriteFile(filepath.Join(dir, "runbooks", "quick.yaml"), []byte(rb), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(filepath.Join(dir, "bot.yaml"), []byte(cfgYAML), func(k string) string {
+		if k == "BACKOUT_API_TOKEN" {
+			return token
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := runbook.LoadDir(filepath.Join(dir, "runbooks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := boltstore.Open(filepath.Join(dir, "s.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc := incident.New(incident.Deps{Config: cfg, Runbooks: set, Store: st, Executors: exec.NewRegistry(noop.New())})
+	log := slog.New(slog.DiscardHandler)
+	h := server.New(server.Routes{API: &server.API{Svc: svc, Token: cfg.Secrets.APIToken, Log: log,
+		Postmortem: func(*http.Request, string) (string, error) { return "# pm", nil }}}, metrics.New(), log)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, svc
+}
+
+func call(t *testing.T, srv *httptest.Server, method, path, auth, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", "Bearer "+auth)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+const digest = "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func TestDeploysAPI(t *testing.T) {
+	srv, _ := newAPI(t)
+	tests := []struct {
+		name, method, path, auth, body string
+		code                           int
+		want                           string
+	}{
+		{"no token", "POST", "/api/v1/deploys", "", `{"service":"api","version":"1","artifact":"a` + digest + `"}`, 401, "missing or wrong bearer token"},
+		{"wrong token", "POST", "/api/v1/deploys", "nope", `{"service":"api","version":"1","artifact":"a` + digest + `"}`, 401, "missing or wrong bearer token"},
+		{"pinned", "POST", "/api/v1/deploys", token, `{"service":"api","version":"1.0","artifact":"reg/api` + digest + `","deployed_at":"2026-01-01T00:00:00Z"}`, 201, `"version":"1.0"`},
+		{"mutable is flagged", "POST", "/api/v1/deploys", token, `{"service":"api","version":"1.1","artifact":"reg/api:latest"}`, 201, "mutable reference"},
+		{"unknown service", "POST", "/api/v1/deploys", token, `{"service":"nope","version":"1","artifact":"x"}`, 400, `Unknown service \"nope\"`},
+		{"missing fields", "POST", "/api/v1/deploys", token, `{"service":"api"}`, 400, "missing required field(s): version, artifact"},
+		{"unknown field", "POST", "/api/v1/deploys", token, `{"service":"api","versoin":"1"}`, 400, "unknown field"},
+		{"bad risk", "POST", "/api/v1/deploys", token, `{"service":"api","version":"2","artifact":"x","risk":"yolo"}`, 400, "risk: unknown value"},
+		{"too large", "POST", "/api/v1/deploys", token, `{"service":"` + strings.Repeat("a", 2<<20) + `"}`, 413, "too large"},
+		{"list needs service", "GET", "/api/v1/deploys", token, "", 400, "must name a catalog service"},
+		{"list newest first", "GET", "/api/v1/deploys?service=api", token, "", 200, `"version":"1.1"`},
+		{"good unknown", "POST", "/api/v1/deploys/D-99/good", token, "", 404, "no deploy"},
+		{"good", "POST", "/api/v1/deploys/D-1/good", token, "", 200, `"good":true`},
+		{"registry csv", "GET", "/api/v1/rollbacks?format=csv", token, "", 200, "id,outcome,drill,trigger"},
+		{"registry bad since", "GET", "/api/v1/rollbacks?since=yesterday", token, "", 400, "since:"},
+		{"rollback unknown", "GET", "/api/v1/rollbacks/RB-9", token, "", 404, "no such rollback"},
+		{"health", "GET", "/healthz", "", "", 200, "ok"},
+		{"metrics", "GET", "/metrics", "", "", 200, `backout_http_requests_total{code="201",route="api_deploys_create"} 2`},
+	}
+	for _, tt := range tests {
+		code, body := call(t, srv, tt.method, tt.path, tt.auth, tt.body)
+		if code != tt.code || !strings.Contains(body, tt.want) {
+			t.Errorf("%s: %d %.300s; want %d containing %q", tt.name, code, body, tt.code, tt.want)
+		}
+	}
+	_, body := call(t, srv, "GET", "/api/v1/deploys?service=api", token, "")
+	var got struct{ Deploys []struct{ Version string } }
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got.Deploys) != 2 || got.Deploys[0].Version != "1.1" {
+		t.Errorf("deploys not newest first: %s", body)
+	}
+}
+
+// TestPipelineGate: open, then closed (423) by a freeze of a service it
+// depends on, by a freeze of itself, and open again.
+func TestPipelineGate(t *testing.T) {
+	srv, svc := newAPI(t)
+	ctx := context.Background()
+	who := incident.Actor{User: "U1", From: "test"}
+	check := func(service string, code int, want string) {
+		t.Helper()
+		got, body := call(t, srv, "GET", "/api/v1/services/"+service+"/gate", token, "")
+		if got != code || !strings.Contains(body, want) {
+			t.Errorf("gate %s: %d %s; want %d containing %q", service, got, body, code, want)
+		}
+	}
+	check("web", 200, `{"open":true}`)
+	check("nope", 404, "Unknown service")
+	if failure, err := svc.SetFreeze(ctx, who, "api", "black friday"); err != nil || failure != "" {
+		t.Fatal(failure, err)
+	}
+	check("web", 423, "api is frozen by U1: black friday")
+	check("api", 423, "api is frozen")
+	if failure, err := svc.ClearFreeze(ctx, who, "api"); err != nil || failure != "" {
+		t.Fatal(failure, err)
+	}
+	check("web", 200, `{"open":true}`)
+}
