@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -32,6 +33,24 @@ type RollbackQuery struct {
 	States  []State   // any of these (empty: all)
 	Drills  *bool     // nil: both; true: drills only; false: real rollbacks only
 	Limit   int       // 0: no limit
+}
+
+// Match applies the query to one record (at full time precision); both
+// backends filter with it.
+func (q RollbackQuery) Match(r *Rollback) bool {
+	if !q.Since.IsZero() && r.CreatedAt.Before(q.Since) {
+		return false
+	}
+	if !q.Until.IsZero() && !r.CreatedAt.Before(q.Until) {
+		return false
+	}
+	if q.Drills != nil && *q.Drills != r.Drill {
+		return false
+	}
+	if len(q.States) > 0 && !slices.Contains(q.States, r.State) {
+		return false
+	}
+	return q.Service == "" || slices.Contains(r.ServiceNames(), q.Service)
 }
 
 // Rollbacks stores rollback records with compare-and-set updates.

@@ -157,11 +157,7 @@ func plain(s string) string {
 // render lays a message out as lines and numbers its buttons.
 func (p *Poster) render(msg chat.Message, channel, ts string) []string {
 	var lines []string
-	add := func(s string) {
-		for _, l := range strings.Split(plain(s), "\n") {
-			lines = append(lines, l)
-		}
-	}
+	add := func(s string) { lines = append(lines, strings.Split(plain(s), "\n")...) }
 	if msg.Header != "" {
 		add("══ " + msg.Header + " ══")
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	osexec "os/exec"
 	"regexp"
 	"strconv"
@@ -188,18 +187,7 @@ func goDuration(v string) string {
 }
 
 func env(w *with, lookup proc.Lookup) ([]string, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	var set map[string]string
-	if w.KubeconfigEnv != "" {
-		v, ok := lookup(w.KubeconfigEnv)
-		if !ok || v == "" {
-			return nil, fmt.Errorf("kubeconfig_env: environment variable %q is not set", w.KubeconfigEnv)
-		}
-		set = map[string]string{"KUBECONFIG": v}
-	}
-	return proc.Env(lookup, passEnv, set), nil
+	return proc.KubeEnv(lookup, passEnv, w.KubeconfigEnv)
 }
 
 // Preview implements exec.Executor: the exact argv.
@@ -212,11 +200,7 @@ func (e *Executor) Preview(_ context.Context, req exec.Request) (string, error) 
 }
 
 func (e *Executor) preview(w *with, req exec.Request) string {
-	out := "$ " + proc.Quote(e.argv(w))
-	if w.KubeconfigEnv != "" {
-		out += "\nKUBECONFIG from $" + w.KubeconfigEnv
-	}
-	return exec.Redact(out, req.Redact)
+	return proc.CLIPreview(e.argv(w), w.KubeconfigEnv, req.Redact)
 }
 
 // Run implements exec.Executor; a dry run returns the preview.
@@ -232,18 +216,7 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 	if err != nil {
 		return exec.Result{}, err
 	}
-	o, err := proc.Run(ctx, proc.Spec{
-		Argv:        e.argv(w),
-		Env:         childEnv,
-		OutputLimit: req.OutputLimit,
-		KillGrace:   req.KillGrace,
-		Redact:      req.Redact,
-	})
-	return exec.Result{
-		Output:   o.Text(),
-		ExitCode: o.ExitCode,
-		Detail:   map[string]string{"exit_code": strconv.Itoa(o.ExitCode)},
-	}, err
+	return proc.RunCLI(ctx, e.argv(w), childEnv, req)
 }
 
 // Probe implements exec.Prober: helm is on PATH and the release's history

@@ -7,9 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	osexec "os/exec"
-	"strconv"
 	"strings"
 	"time"
 
@@ -90,18 +88,7 @@ func globalFlags(s *spec) []string {
 // env is the child's environment; kubeconfig_env names the variable that
 // holds this step's kubeconfig path.
 func env(s *spec, lookup proc.Lookup) ([]string, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	var set map[string]string
-	if s.KubeconfigEnv != "" {
-		v, ok := lookup(s.KubeconfigEnv)
-		if !ok || v == "" {
-			return nil, fmt.Errorf("kubeconfig_env: environment variable %q is not set", s.KubeconfigEnv)
-		}
-		set = map[string]string{"KUBECONFIG": v}
-	}
-	return proc.Env(lookup, passEnv, set), nil
+	return proc.KubeEnv(lookup, passEnv, s.KubeconfigEnv)
 }
 
 // Preview implements exec.Executor: the exact argv.
@@ -114,11 +101,7 @@ func (e *Executor) Preview(_ context.Context, req exec.Request) (string, error) 
 }
 
 func (e *Executor) preview(s *spec, req exec.Request) string {
-	out := "$ " + proc.Quote(e.argv(s))
-	if s.KubeconfigEnv != "" {
-		out += "\nKUBECONFIG from $" + s.KubeconfigEnv
-	}
-	return exec.Redact(out, req.Redact)
+	return proc.CLIPreview(e.argv(s), s.KubeconfigEnv, req.Redact)
 }
 
 // Run implements exec.Executor. A dry run executes nothing and returns the
@@ -135,18 +118,7 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 	if err != nil {
 		return exec.Result{}, err
 	}
-	o, err := proc.Run(ctx, proc.Spec{
-		Argv:        e.argv(s),
-		Env:         childEnv,
-		OutputLimit: req.OutputLimit,
-		KillGrace:   req.KillGrace,
-		Redact:      req.Redact,
-	})
-	return exec.Result{
-		Output:   o.Text(),
-		ExitCode: o.ExitCode,
-		Detail:   map[string]string{"exit_code": strconv.Itoa(o.ExitCode)},
-	}, err
+	return proc.RunCLI(ctx, e.argv(s), childEnv, req)
 }
 
 // Probe implements exec.Prober: the binary is on PATH and, for typed

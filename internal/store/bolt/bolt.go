@@ -240,7 +240,7 @@ func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*st
 			if err := getJSON(recs, k[8:], &r); err != nil {
 				return fmt.Errorf("index entry %s: %w", k[8:], err)
 			}
-			if !matches(&r, q) {
+			if !q.Match(&r) {
 				continue
 			}
 			out = append(out, &r)
@@ -254,32 +254,6 @@ func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*st
 		return nil, fmt.Errorf("list rollbacks: %w", err)
 	}
 	return out, nil
-}
-
-// matches applies q to r at full time precision.
-func matches(r *store.Rollback, q store.RollbackQuery) bool {
-	if !q.Since.IsZero() && r.CreatedAt.Before(q.Since) {
-		return false
-	}
-	if !q.Until.IsZero() && !r.CreatedAt.Before(q.Until) {
-		return false
-	}
-	if q.Drills != nil && *q.Drills != r.Drill {
-		return false
-	}
-	if len(q.States) > 0 && !contains(q.States, r.State) {
-		return false
-	}
-	return q.Service == "" || contains(r.ServiceNames(), q.Service)
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // AppendStep appends ev unless token is older than the rollback's lease.

@@ -127,7 +127,7 @@ func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*st
 			if err := json.Unmarshal(data, &r); err != nil {
 				return nil, fmt.Errorf("list rollbacks: decode: %w", err)
 			}
-			if matches(&r, q) {
+			if q.Match(&r) {
 				out = append(out, &r)
 				if q.Limit > 0 && len(out) == q.Limit {
 					break
@@ -136,32 +136,6 @@ func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*st
 		}
 	}
 	return out, nil
-}
-
-// matches applies q to r at full time precision.
-func matches(r *store.Rollback, q store.RollbackQuery) bool {
-	if !q.Since.IsZero() && r.CreatedAt.Before(q.Since) {
-		return false
-	}
-	if !q.Until.IsZero() && !r.CreatedAt.Before(q.Until) {
-		return false
-	}
-	if q.Drills != nil && *q.Drills != r.Drill {
-		return false
-	}
-	if len(q.States) > 0 && !contains(q.States, r.State) {
-		return false
-	}
-	return q.Service == "" || contains(r.ServiceNames(), q.Service)
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // AppendStep appends ev unless token is older than the rollback's lease.

@@ -1,0 +1,47 @@
+package proc
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/backout/backout/internal/exec"
+)
+
+// KubeEnv builds the environment of a Kubernetes CLI (kubectl, helm): the
+// allow-listed variables, plus KUBECONFIG taken from the variable that
+// kubeconfigEnv names, when the step sets one.
+func KubeEnv(lookup Lookup, pass []string, kubeconfigEnv string) ([]string, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	var set map[string]string
+	if kubeconfigEnv != "" {
+		v, ok := lookup(kubeconfigEnv)
+		if !ok || v == "" {
+			return nil, fmt.Errorf("kubeconfig_env: environment variable %q is not set", kubeconfigEnv)
+		}
+		set = map[string]string{"KUBECONFIG": v}
+	}
+	return Env(lookup, pass, set), nil
+}
+
+// CLIPreview shows people the exact argv of a CLI step.
+func CLIPreview(argv []string, kubeconfigEnv string, redact []string) string {
+	out := "$ " + Quote(argv)
+	if kubeconfigEnv != "" {
+		out += "\nKUBECONFIG from $" + kubeconfigEnv
+	}
+	return exec.Redact(out, redact)
+}
+
+// RunCLI runs a CLI step's argv with the request's limits and redaction.
+func RunCLI(ctx context.Context, argv, env []string, req exec.Request) (exec.Result, error) {
+	o, err := Run(ctx, Spec{Argv: argv, Env: env, OutputLimit: req.OutputLimit, KillGrace: req.KillGrace, Redact: req.Redact})
+	return exec.Result{
+		Output:   o.Text(),
+		ExitCode: o.ExitCode,
+		Detail:   map[string]string{"exit_code": strconv.Itoa(o.ExitCode)},
+	}, err
+}
