@@ -37,14 +37,17 @@ type result struct {
 	errs     map[string]int
 }
 
-// run sends rate requests per second for duration, open loop: the i-th
+// runRate sends rate requests per second for duration, open loop: the i-th
 // request is due at start + i/rate whether or not earlier ones have been
 // answered, and its latency is measured from when it was due, so a server
 // that stalls is charged for the requests queued behind the stall
 // (coordinated omission). When concurrency requests are in flight the
 // scheduler waits for a slot; the wait counts in the latency of the
-// requests it delays. Requests still unsent at the end are reported as such.
-func run(ctx context.Context, c runConfig, gen generator, client *http.Client) (*result, error) {
+// requests it delays. A server slower than the rate thus leaves a backlog
+// that is sent after the scheduled period, each request charged from when
+// it was due; the run stops hard at duration + timeout, and requests still
+// unsent then are reported as such.
+func runRate(ctx context.Context, c runConfig, gen generator, client *http.Client) (*result, error) {
 	total := int(float64(c.rate) * c.duration.Seconds())
 	if total <= 0 || total > maxRequests {
 		return nil, fmt.Errorf("rate x duration = %d requests, want 1..%d", total, maxRequests)
@@ -61,7 +64,6 @@ func run(ctx context.Context, c runConfig, gen generator, client *http.Client) (
 	)
 	slots := make(chan struct{}, c.concurrency)
 	start := time.Now()
-	deadline := start.Add(c.duration)
 	ctx, cancel := context.WithTimeout(ctx, c.duration+c.timeout)
 	defer cancel()
 schedule:
@@ -78,10 +80,6 @@ schedule:
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			break schedule
-		}
-		if time.Now().After(deadline) {
-			<-slots
-			break schedule // the run is over; what is left was never sent
 		}
 		req := gen.next(i, time.Now())
 		wg.Add(1)
