@@ -79,8 +79,16 @@ func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 	}
 	var adapter *slackchat.Adapter
 	if api != nil {
+		// With Redis, replicas share the claims so a click sent to all of
+		// them acts once. A bolt file has one process by construction, so the
+		// claims stay in memory and a click is acknowledged without waiting
+		// for a disk sync (the lifecycle itself is idempotent per vote).
+		var dedup slackchat.Dedup = st
+		if cfg.Store.Kind == "bolt" {
+			dedup = slackchat.NewMemoryDedup()
+		}
 		adapter, err = slackchat.NewAdapter(slackchat.AdapterConfig{SigningSecret: cfg.Secrets.SlackSigningSecret.Reveal(),
-			Handler: a.Dispatcher, Poster: poster, API: api, Dedup: st, Metrics: a.Metrics, Logger: log.With("component", "slack"),
+			Handler: a.Dispatcher, Poster: poster, API: api, Dedup: dedup, Metrics: a.Metrics, Logger: log.With("component", "slack"),
 			Command: cfg.Slack.Command})
 		if err != nil {
 			return err

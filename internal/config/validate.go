@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
 	"strings"
@@ -234,6 +235,11 @@ func (c *Config) validateServices(errs *yamlx.Errors) {
 			}
 			if w.Above == nil && w.Below == nil {
 				errs.Addf(w.Pos, "%s.watchers[%d]: set above or below", where, j)
+			}
+			for _, b := range []*float64{w.Above, w.Below} {
+				if b != nil && (math.IsNaN(*b) || math.IsInf(*b, 0)) {
+					errs.Addf(w.Pos, "%s.watchers[%d]: thresholds must be finite numbers", where, j)
+				}
 			}
 		}
 		if d := s.Drill; d != nil {

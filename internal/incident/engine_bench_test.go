@@ -46,6 +46,9 @@ func (e *env) rollbackOnce(b *testing.B, timeFromProposal bool) {
 		b.Fatalf("%s ended %s: %s", r.ID, got.State, got.Outcome)
 	}
 	e.clock.Advance(time.Hour)
+	// The rollback recorded 1.0.0 as current; ship the bad release again so
+	// the next iteration has something to roll back.
+	e.deploy("checkout", "1.1.0")
 }
 
 // BenchmarkEngineStep measures the engine's cost per no-op step, with

@@ -206,6 +206,9 @@ func Parse(path string, data []byte) (*Runbook, error) {
 		return nil, err
 	}
 	rb.File = path
+	if rb.Pos.File == "" { // an empty document: point at its start
+		rb.Pos = yamlx.Pos{File: path, Line: 1, Col: 1}
+	}
 	return &rb, err
 }
 

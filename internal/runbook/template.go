@@ -3,6 +3,7 @@ package runbook
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"text/template"
@@ -191,7 +192,32 @@ func CheckTemplate(text string, params map[string]ParamSpec) []string {
 		}
 	}
 	walk(t.Tree.Root)
+	if len(problems) == 0 {
+		problems = trialRender(t, params)
+	}
 	return problems
+}
+
+// trialRender catches param references the walk above cannot follow ($.Params.x,
+// variables, with bodies) by rendering against every declared param. A range
+// could loop for long, so templates with one are not trial-rendered.
+func trialRender(t *template.Template, params map[string]ParamSpec) []string {
+	if strings.Contains(t.Tree.Root.String(), "range") {
+		return nil
+	}
+	ctx := Context{Params: map[string]string{}}
+	for name := range params {
+		ctx.Params[name] = "x"
+	}
+	err := t.Option("missingkey=error").Execute(io.Discard, ctx)
+	if err == nil || !strings.Contains(err.Error(), "map has no entry for key") {
+		return nil
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "map has no entry for key"); i >= 0 {
+		msg = msg[i:]
+	}
+	return []string{fmt.Sprintf("undeclared param: %s (declare it under params)", msg)}
 }
 
 func checkFieldPath(path []string, params map[string]ParamSpec) string {

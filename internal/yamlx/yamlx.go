@@ -48,7 +48,11 @@ type Error struct {
 	Msg string
 }
 
-func (e *Error) Error() string { return e.Pos.String() + ": " + e.Msg }
+// Error is one line, always: a newline inside a key or value is shown
+// escaped, so every reported line starts with its file:line:col.
+func (e *Error) Error() string { return e.Pos.String() + ": " + oneLine.Replace(e.Msg) }
+
+var oneLine = strings.NewReplacer("\r", `\r`, "\n", `\n`)
 
 // Errors is every problem found in one pass, sorted by position.
 type Errors []*Error
@@ -224,7 +228,15 @@ func parseError(file string, err error) error {
 type decoder struct {
 	file string
 	errs Errors
+	// budget bounds how many nodes are visited, so aliases cannot expand a
+	// small file into billions of values ("billion laughs").
+	budget    int
+	exhausted bool
 }
+
+// nodeBudget is how many nodes one decode may visit: far more than any real
+// config, far fewer than an alias bomb expands to.
+const nodeBudget = 200_000
 
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
 
@@ -256,6 +268,13 @@ func kindName(n *yaml.Node) string {
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
+	if d.budget++; d.budget > nodeBudget {
+		if !d.exhausted {
+			d.exhausted = true
+			d.fail(n, "%s: the document expands to more than %d values (aliases used too often?)", field, nodeBudget)
+		}
+		return
+	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}

@@ -174,8 +174,11 @@ func (s *Store) PendingEvents(ctx context.Context, limit int) ([]store.Event, er
 
 // AckEvent removes a processed event; acking an unknown id is a no-op so
 // two workers acking the same event both succeed.
+//
+// Acks are batched: a worker acks a whole batch of events concurrently and
+// they share one commit. The closure has no output, so rerunning it is safe.
 func (s *Store) AckEvent(ctx context.Context, id string) error {
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
+	err := s.batch(ctx, func(tx *bbolt.Tx) error {
 		ids := tx.Bucket(bEventIDs)
 		seq := ids.Get([]byte(id))
 		if seq == nil {
