@@ -16,10 +16,15 @@ type Dedup interface {
 
 // MemoryDedup is an in-process Dedup for a single replica and for tests.
 type MemoryDedup struct {
-	mu   sync.Mutex
-	now  func() time.Time
-	seen map[string]time.Time // key -> expiry
+	mu        sync.Mutex
+	now       func() time.Time
+	seen      map[string]time.Time // key -> expiry
+	lastSweep time.Time
 }
+
+// sweepEvery bounds how often expired keys are dropped: sweeping on every
+// claim would cost time proportional to an hour of traffic per request.
+const sweepEvery = time.Minute
 
 // NewMemoryDedup returns an empty MemoryDedup.
 func NewMemoryDedup() *MemoryDedup {
@@ -34,10 +39,14 @@ func (m *MemoryDedup) Claim(_ context.Context, key string, ttl time.Duration) (b
 	if exp, ok := m.seen[key]; ok && now.Before(exp) {
 		return false, nil
 	}
-	// Sweep on write keeps the map bounded by what arrived within one ttl.
-	for k, exp := range m.seen {
-		if !now.Before(exp) {
-			delete(m.seen, k)
+	// Sweeping now and then keeps the map bounded by what arrived within
+	// one ttl (plus a minute).
+	if now.Sub(m.lastSweep) >= sweepEvery {
+		m.lastSweep = now
+		for k, exp := range m.seen {
+			if !now.Before(exp) {
+				delete(m.seen, k)
+			}
 		}
 	}
 	m.seen[key] = now.Add(ttl)
