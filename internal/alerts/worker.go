@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/backout/backout/internal/store"
@@ -101,15 +102,7 @@ func (w *Worker) Drain(ctx context.Context) (int, error) {
 			w.cfg.Metrics.Failed("inbox", StageStore)
 			return total, fmt.Errorf("read pending events: %w", err)
 		}
-		acked := 0
-		for _, ev := range evs {
-			if ctx.Err() != nil {
-				break
-			}
-			if w.handle(ctx, ev) {
-				acked++
-			}
-		}
+		acked := w.handleBatch(ctx, evs)
 		total += acked
 		// Stop when everything pending was seen, or when the whole batch is
 		// held by others (or cooling down after a Sink error): reading it
@@ -121,23 +114,83 @@ func (w *Worker) Drain(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// handle processes one event and reports whether it was acknowledged.
-func (w *Worker) handle(ctx context.Context, ev store.Event) bool {
-	log := w.cfg.Logger.With("event", ev.ID, "source", ev.Source, "type", ev.Type)
-	ok, err := w.cfg.Claims.Claim(ctx, ClaimPrefix+ev.ID, w.cfg.ClaimTTL)
-	if err != nil {
-		w.cfg.Metrics.Failed(ev.Source, StageClaim)
-		log.Warn("alert inbox: claim failed", "err", err)
+// handleBatch claims every event of a batch, offers the claimed ones to the
+// Sink in arrival order, and acknowledges those whose alerts were all
+// accepted; it reports how many it acknowledged. Claims and acks are issued
+// concurrently so bolt's group commit writes each set in one transaction
+// (two disk syncs per batch instead of two per event) and redis overlaps
+// the round trips. Every claim is taken before the first Sink call, so a
+// batch whose Sink calls outlast ClaimTTL may see its last events taken by
+// another replica too: delivery is at least once either way.
+func (w *Worker) handleBatch(ctx context.Context, evs []store.Event) int {
+	won := make([]bool, len(evs))
+	parallel(len(evs), func(i int) { won[i] = w.claim(ctx, evs[i]) })
+	var done []store.Event
+	for i, ev := range evs {
+		if ctx.Err() != nil {
+			break // claimed but unprocessed events are retried once their claims expire
+		}
+		if won[i] && w.process(ctx, ev) {
+			done = append(done, ev)
+		}
+	}
+	acked := make([]bool, len(done))
+	parallel(len(done), func(i int) { acked[i] = w.ack(ctx, done[i]) })
+	n := 0
+	for _, ok := range acked {
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// maxParallel bounds the store calls one batch has in flight.
+const maxParallel = 128
+
+// parallel runs fn(0..n-1) concurrently and waits for all of them.
+func parallel(n int, fn func(i int)) {
+	sem := make(chan struct{}, maxParallel)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			fn(i)
+		})
+	}
+	wg.Wait()
+}
+
+func (w *Worker) eventLog(ev store.Event) *slog.Logger {
+	return w.cfg.Logger.With("event", ev.ID, "source", ev.Source, "type", ev.Type)
+}
+
+// claim reports whether this replica may process ev now.
+func (w *Worker) claim(ctx context.Context, ev store.Event) bool {
+	if ctx.Err() != nil {
 		return false
 	}
-	if !ok {
-		return false // another replica has it, or our failed attempt is cooling down
+	ok, err := w.cfg.Claims.Claim(ctx, ClaimPrefix+ev.ID, w.cfg.ClaimTTL)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.cfg.Metrics.Failed(ev.Source, StageClaim)
+			w.eventLog(ev).Warn("alert inbox: claim failed", "err", err)
+		}
+		return false
 	}
+	return ok // false: another replica has it, or our failed attempt is cooling down
+}
+
+// process offers ev's alerts to the Sink and reports whether ev is finished
+// with: every alert accepted, or the event can never be processed.
+func (w *Worker) process(ctx context.Context, ev store.Event) bool {
+	log := w.eventLog(ev)
 	proc, found := w.cfg.Processors[ev.Source]
 	if !found {
 		w.cfg.Metrics.Ignored(ev.Source, ReasonNoSource)
 		log.Warn("alert inbox: no processor for this source; dropping the event")
-		return w.ack(ctx, ev, log)
+		return true
 	}
 	alerts, err := proc.Process(ctx, ev)
 	if err != nil {
@@ -145,7 +198,7 @@ func (w *Worker) handle(ctx context.Context, ev store.Event) bool {
 		// would block the inbox forever.
 		w.cfg.Metrics.Failed(ev.Source, StageDecode)
 		log.Error("alert inbox: cannot process event; dropping it", "err", err)
-		return w.ack(ctx, ev, log)
+		return true
 	}
 	for _, a := range alerts {
 		if err := w.cfg.Sink.OnAlert(ctx, a); err != nil {
@@ -156,13 +209,13 @@ func (w *Worker) handle(ctx context.Context, ev store.Event) bool {
 		}
 		w.cfg.Metrics.Processed(ev.Source)
 	}
-	return w.ack(ctx, ev, log)
+	return true
 }
 
-func (w *Worker) ack(ctx context.Context, ev store.Event, log *slog.Logger) bool {
+func (w *Worker) ack(ctx context.Context, ev store.Event) bool {
 	if err := w.cfg.Inbox.AckEvent(ctx, ev.ID); err != nil {
 		w.cfg.Metrics.Failed(ev.Source, StageAck)
-		log.Warn("alert inbox: ack failed; the event will be processed again", "err", err)
+		w.eventLog(ev).Warn("alert inbox: ack failed; the event will be processed again", "err", err)
 		return false
 	}
 	return true

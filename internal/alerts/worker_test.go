@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,5 +169,102 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// gate wraps the test store and holds each Claim and AckEvent until want
+// calls of that kind are in flight (or a generous bound passes), recording
+// the peak. A worker that claims or acks one event at a time peaks at 1.
+type gate struct {
+	*alertstest.Store
+	want        map[string]int // calls of each kind expected in flight together
+	mu          sync.Mutex
+	inflight    map[string]int
+	peak        map[string]int
+	arrived     map[string]chan struct{}
+	claimErrFor string
+}
+
+func newGate(st *alertstest.Store, want map[string]int) *gate {
+	return &gate{Store: st, want: want, inflight: map[string]int{}, peak: map[string]int{},
+		arrived: map[string]chan struct{}{"claim": make(chan struct{}), "ack": make(chan struct{})}}
+}
+
+func (g *gate) enter(kind string) {
+	g.mu.Lock()
+	g.inflight[kind]++
+	g.peak[kind] = max(g.peak[kind], g.inflight[kind])
+	if g.inflight[kind] == g.want[kind] {
+		close(g.arrived[kind])
+	}
+	g.mu.Unlock()
+	select {
+	case <-g.arrived[kind]:
+	case <-time.After(2 * time.Second): // only a sequential worker gets here
+	}
+	g.mu.Lock()
+	g.inflight[kind]--
+	g.mu.Unlock()
+}
+
+func (g *gate) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	g.enter("claim")
+	if key == alerts.ClaimPrefix+g.claimErrFor {
+		return false, store.ErrUnavailable
+	}
+	return g.Store.Claim(ctx, key, ttl)
+}
+
+func (g *gate) AckEvent(ctx context.Context, id string) error {
+	g.enter("ack")
+	return g.Store.AckEvent(ctx, id)
+}
+
+// refuse is a Sink that refuses alerts for the service "bad".
+type refuse struct{ alertstest.Sink }
+
+func (r *refuse) OnAlert(ctx context.Context, a incident.Alert) error {
+	if a.Service == "bad" {
+		return errors.New("refused")
+	}
+	return r.Sink.OnAlert(ctx, a)
+}
+
+// TestDrainBatchesClaimsAndAcks checks that a batch's claims, then its acks,
+// are in flight together (so a group-commit store writes each set once), and
+// that only events whose alerts were all accepted are acknowledged.
+func TestDrainBatchesClaimsAndAcks(t *testing.T) {
+	st, m := alertstest.NewStore(nil), &alertstest.Metrics{}
+	events := [][3]string{{"e1", "pagerduty", "a"}, {"e2", "pagerduty", "bad"}, {"e3", "pagerduty", "c"},
+		{"e4", "pagerduty", "d"}, {"e5", "nagios", "x"}, {"e6", "pagerduty", "f"}}
+	for _, e := range events {
+		enqueue(t, st, e[0], e[1], e[2])
+	}
+	// e6's claim fails; e2's alert is refused; e5 has no processor (dropped).
+	// Acked: e1, e3, e4, e5.
+	g := newGate(st, map[string]int{"claim": len(events), "ack": 4})
+	g.claimErrFor = "e6"
+	sink := &refuse{}
+	w, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: g, Claims: g, Sink: sink, Metrics: m, Batch: 10,
+		Processors: map[string]alerts.Processor{"pagerduty": echo{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := w.Drain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range sink.Alerts() {
+		got = append(got, a.Service)
+	}
+	if strings.Join(got, ",") != "a,c,d" || n != 4 || st.Pending() != 2 {
+		t.Fatalf("alerts %q acked %d pending %d; want a,c,d 4 2", got, n, st.Pending())
+	}
+	if g.peak["claim"] < len(events) || g.peak["ack"] < 4 {
+		t.Fatalf("peak concurrency: claims %d (want %d), acks %d (want 4)", g.peak["claim"], len(events), g.peak["ack"])
+	}
+	if m.Get("failed/pagerduty/claim") != 1 || m.Get("failed/pagerduty/sink") != 1 {
+		t.Fatalf("claim failures %d, sink failures %d; want 1 and 1", m.Get("failed/pagerduty/claim"), m.Get("failed/pagerduty/sink"))
 	}
 }
