@@ -218,8 +218,8 @@ func (c *call) output(resp *stdhttp.Response, body []byte, limit int) string {
 }
 
 func (c *call) check(resp *stdhttp.Response, body []byte) error {
-	if !statusOK(resp.StatusCode, c.spec.codes) {
-		err := c.redacted(fmt.Errorf("%s %s: unexpected status %s (want %s)", c.spec.method, c.spec.URL, resp.Status, wantCodes(c.spec.codes)))
+	if !StatusOK(resp.StatusCode, c.spec.codes) {
+		err := c.redacted(fmt.Errorf("%s %s: unexpected status %s (want %s)", c.spec.method, c.spec.URL, resp.Status, WantCodes(c.spec.codes)))
 		if resp.StatusCode == stdhttp.StatusTooManyRequests || resp.StatusCode >= 500 {
 			return exec.Retryable(err)
 		}
@@ -248,7 +248,8 @@ func (c *call) check(resp *stdhttp.Response, body []byte) error {
 	return nil
 }
 
-func statusOK(code int, want []int) bool {
+// StatusOK reports whether code is one of want (any 2xx when want is empty).
+func StatusOK(code int, want []int) bool {
 	if len(want) == 0 {
 		return code >= 200 && code < 300
 	}
@@ -260,7 +261,8 @@ func statusOK(code int, want []int) bool {
 	return false
 }
 
-func wantCodes(codes []int) string {
+// WantCodes says which codes are expected, for messages.
+func WantCodes(codes []int) string {
 	if len(codes) == 0 {
 		return "2xx"
 	}

@@ -26,7 +26,7 @@ type with struct {
 	SecretHeaders map[string]string `yaml:"secret_headers"` // header -> env var
 	JSON          yamlx.Node        `yaml:"json"`
 	Body          string            `yaml:"body"`
-	ExpectStatus  codeList          `yaml:"expect_status"`
+	ExpectStatus  CodeList          `yaml:"expect_status"`
 	ExpectJSON    *expectJSON       `yaml:"expect_json"`
 	Timeout       string            `yaml:"timeout"`
 	TLS           *tlsSettings      `yaml:"tls"`
@@ -44,15 +44,16 @@ type tlsSettings struct {
 	CAFile             string `yaml:"ca_file"`
 }
 
-// codeList is `expect_status: 200` or `expect_status: [200, 204]`.
-type codeList []string
+// CodeList is `expect_status: 200` or `expect_status: [200, 204]`; entries
+// stay strings until run time, since templates may fill them.
+type CodeList []string
 
 // UnmarshalYAMLX implements yamlx.Unmarshaler.
-func (c *codeList) UnmarshalYAMLX(file string, n *yaml.Node) error {
+func (c *CodeList) UnmarshalYAMLX(file string, n *yaml.Node) error {
 	pos := yamlx.Pos{File: file, Line: n.Line, Col: n.Column}
 	switch n.Kind {
 	case yaml.ScalarNode:
-		*c = codeList{n.Value}
+		*c = CodeList{n.Value}
 		return nil
 	case yaml.SequenceNode:
 		for _, e := range n.Content {

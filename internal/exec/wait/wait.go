@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	httpexec "github.com/backout/backout/internal/exec/http"
 	"io"
 	"math"
 	stdhttp "net/http"
@@ -66,7 +67,7 @@ func preview(s *spec, req exec.Request) string {
 	if s.Query != "" {
 		return exec.Redact(fmt.Sprintf("wait until %s %s %s on %s (%s)", s.Query, op(s), s.boundText, s.promURL, every), req.Redact)
 	}
-	return exec.Redact(fmt.Sprintf("wait until GET %s answers %s (%s)", s.URL, wantCodes(s.codes), every), req.Redact)
+	return exec.Redact(fmt.Sprintf("wait until GET %s answers %s (%s)", s.URL, httpexec.WantCodes(s.codes), every), req.Redact)
 }
 
 func op(s *spec) string {
@@ -205,29 +206,6 @@ func (e *Executor) pollURL(s *spec) pollFunc {
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
-		return statusOK(resp.StatusCode, s.codes), "HTTP " + resp.Status, nil
+		return httpexec.StatusOK(resp.StatusCode, s.codes), "HTTP " + resp.Status, nil
 	}
-}
-
-func statusOK(code int, want []int) bool {
-	if len(want) == 0 {
-		return code >= 200 && code < 300
-	}
-	for _, w := range want {
-		if code == w {
-			return true
-		}
-	}
-	return false
-}
-
-func wantCodes(codes []int) string {
-	if len(codes) == 0 {
-		return "2xx"
-	}
-	s := make([]string, len(codes))
-	for i, c := range codes {
-		s[i] = strconv.Itoa(c)
-	}
-	return strings.Join(s, " or ")
 }

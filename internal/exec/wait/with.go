@@ -3,12 +3,11 @@ package wait
 import (
 	"errors"
 	"fmt"
+	httpexec "github.com/backout/backout/internal/exec/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/backout/backout/internal/yamlx"
 )
@@ -23,36 +22,14 @@ const (
 // Fields a template may fill are strings, parsed once rendered.
 type with struct {
 	KeyPos        map[string]yamlx.Pos
-	PrometheusURL string   `yaml:"prometheus_url"`
-	Query         string   `yaml:"query"`
-	Below         string   `yaml:"below"`
-	Above         string   `yaml:"above"`
-	URL           string   `yaml:"url"`
-	ExpectStatus  codeList `yaml:"expect_status"`
-	Interval      string   `yaml:"interval"`
-	Timeout       string   `yaml:"timeout"`
-}
-
-// codeList is `expect_status: 200` or `expect_status: [200, 204]`.
-type codeList []string
-
-// UnmarshalYAMLX implements yamlx.Unmarshaler.
-func (c *codeList) UnmarshalYAMLX(file string, n *yaml.Node) error {
-	pos := yamlx.Pos{File: file, Line: n.Line, Col: n.Column}
-	switch n.Kind {
-	case yaml.ScalarNode:
-		*c = codeList{n.Value}
-		return nil
-	case yaml.SequenceNode:
-		for _, e := range n.Content {
-			if e.Kind != yaml.ScalarNode {
-				return pos.Errorf("expect_status: expected a status code or a list of them")
-			}
-			*c = append(*c, e.Value)
-		}
-		return nil
-	}
-	return pos.Errorf("expect_status: expected a status code or a list of them")
+	PrometheusURL string            `yaml:"prometheus_url"`
+	Query         string            `yaml:"query"`
+	Below         string            `yaml:"below"`
+	Above         string            `yaml:"above"`
+	URL           string            `yaml:"url"`
+	ExpectStatus  httpexec.CodeList `yaml:"expect_status"`
+	Interval      string            `yaml:"interval"`
+	Timeout       string            `yaml:"timeout"`
 }
 
 // spec is a decoded, checked step.
