@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	httpexec "github.com/backout/backout/internal/exec/http"
 	"io"
 	"math"
 	stdhttp "net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/backout/backout/internal/exec"
+	httpexec "github.com/backout/backout/internal/exec/http"
 	"github.com/backout/backout/internal/yamlx"
 )
 

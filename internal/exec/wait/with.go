@@ -3,12 +3,12 @@ package wait
 import (
 	"errors"
 	"fmt"
-	httpexec "github.com/backout/backout/internal/exec/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	httpexec "github.com/backout/backout/internal/exec/http"
 	"github.com/backout/backout/internal/yamlx"
 )
 
