@@ -314,7 +314,11 @@ func SummaryView(r *store.Rollback) chat.Message {
 
 // SupportView tells a support channel the outcome.
 func SupportView(r *store.Rollback) chat.Message {
-	return textMessage(fmt.Sprintf("%s Rollback %s of %s: %s", stateIcon[r.State], r.ID, summaryLine(r), outcomeText(r)))
+	text := outcomeText(r)
+	if !strings.Contains(text, summaryLine(r)) {
+		text = summaryLine(r) + ": " + text
+	}
+	return textMessage(fmt.Sprintf("%s Rollback %s: %s", stateIcon[r.State], r.ID, text))
 }
 
 // outcomeText is "succeeded: …" once, whether or not the outcome already
