@@ -2,23 +2,30 @@ package pagerduty_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/backout/backout/internal/alerts/pagerduty"
+	redisstore "github.com/backout/backout/internal/store/redis"
 )
 
 // The two benchmarks send the same signed v3 deliveries (each with a new
 // event id, so every one is stored) over loopback HTTP; the difference is
 // what intake costs over a handler that only reads the body.
 //
-//	go test -run '^$' -bench 'Intake|Bare' ./internal/alerts/pagerduty/
+//	go test -run '^$' -bench 'Intake|Bare' -benchtime 20000x ./internal/alerts/pagerduty/
 
 // BenchmarkBareHandler is the floor: read the body, answer 202.
 func BenchmarkBareHandler(b *testing.B) {
@@ -34,6 +41,37 @@ func BenchmarkPagerDutyIntake(b *testing.B) {
 	db := openBolt(b, filepath.Join(b.TempDir(), "state.db"))
 	defer db.Close()
 	benchHTTP(b, pagerduty.NewHandler(pagerduty.HandlerConfig{Inbox: db, Secrets: []string{secretOld, secretNew},
+		Logger: slog.New(slog.DiscardHandler)}))
+}
+
+// BenchmarkPagerDutyIntakeRedis is the same intake into Redis (REDIS_ADDR,
+// default 127.0.0.1:6379), under a prefix of its own that is deleted after.
+func BenchmarkPagerDutyIntakeRedis(b *testing.B) {
+	addr := os.Getenv("REDIS_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:6379"
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	prefix := "backout-bench-" + hex.EncodeToString(rnd[:]) + ":"
+	st, err := redisstore.Open(context.Background(), redisstore.Options{URL: "redis://" + addr + "/0", Prefix: prefix})
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			b.Fatalf("redis at %s: %v", addr, err)
+		}
+		b.Skipf("redis at %s: %v", addr, err)
+	}
+	defer st.Close()
+	defer func() {
+		c := goredis.NewClient(&goredis.Options{Addr: addr})
+		defer c.Close()
+		ctx := context.Background()
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			c.Del(ctx, iter.Val())
+		}
+	}()
+	benchHTTP(b, pagerduty.NewHandler(pagerduty.HandlerConfig{Inbox: st, Secrets: []string{secretOld, secretNew},
 		Logger: slog.New(slog.DiscardHandler)}))
 }
 
