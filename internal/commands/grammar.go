@@ -130,8 +130,8 @@ func parseServices(arg string) ([]string, string) {
 		if s == "" {
 			continue
 		}
-		if !servicePattern.MatchString(s) {
-			return nil, fmt.Sprintf("%q is not a service name.", s)
+		if problem := badService(s); problem != "" {
+			return nil, problem
 		}
 		out = append(out, s)
 	}
@@ -200,8 +200,8 @@ func parseStatus(args []string) (*Command, string) {
 	case 0:
 		return &Command{}, ""
 	case 1:
-		if !idPattern.MatchString(args[0]) {
-			return nil, fmt.Sprintf("%q is not a rollback id (like RB-42).", args[0])
+		if problem := badID(args[0]); problem != "" {
+			return nil, problem
 		}
 		return &Command{ID: strings.ToUpper(args[0])}, ""
 	}
@@ -213,8 +213,8 @@ func parseID(verb string, reason bool) func([]string) (*Command, string) {
 		if len(args) == 0 {
 			return nil, "Which rollback? Give its id, like RB-42."
 		}
-		if !idPattern.MatchString(args[0]) {
-			return nil, fmt.Sprintf("%q is not a rollback id (like RB-42).", args[0])
+		if problem := badID(args[0]); problem != "" {
+			return nil, problem
 		}
 		if !reason && len(args) > 1 {
 			return nil, fmt.Sprintf("`%s` takes only a rollback id.", verb)
@@ -227,8 +227,8 @@ func parseOverride(args []string) (*Command, string) {
 	if len(args) < 3 {
 		return nil, "Give the rollback id, the check and a reason (the reason is audited)."
 	}
-	if !idPattern.MatchString(args[0]) {
-		return nil, fmt.Sprintf("%q is not a rollback id (like RB-42).", args[0])
+	if problem := badID(args[0]); problem != "" {
+		return nil, problem
 	}
 	return &Command{ID: strings.ToUpper(args[0]), Check: args[1], Reason: strings.Join(args[2:], " ")}, ""
 }
@@ -238,8 +238,8 @@ func parseService(verb string, reason bool) func([]string) (*Command, string) {
 		if len(args) == 0 {
 			return nil, "Name the service."
 		}
-		if !servicePattern.MatchString(args[0]) {
-			return nil, fmt.Sprintf("%q is not a service name.", args[0])
+		if problem := badService(args[0]); problem != "" {
+			return nil, problem
 		}
 		if !reason && len(args) > 1 {
 			return nil, fmt.Sprintf("`%s` takes only a service name.", verb)
@@ -282,8 +282,8 @@ func parseDrill(args []string) (*Command, string) {
 	if len(args) == 0 || len(args) > 2 {
 		return nil, "Name the service, and add `now` to run a drill now."
 	}
-	if !servicePattern.MatchString(args[0]) {
-		return nil, fmt.Sprintf("%q is not a service name.", args[0])
+	if problem := badService(args[0]); problem != "" {
+		return nil, problem
 	}
 	cmd := &Command{Services: []string{args[0]}}
 	if len(args) == 2 {
@@ -293,4 +293,20 @@ func parseDrill(args []string) (*Command, string) {
 		cmd.Now = true
 	}
 	return cmd, ""
+}
+
+// badID explains why arg is not a rollback id, or returns "".
+func badID(arg string) string {
+	if idPattern.MatchString(arg) {
+		return ""
+	}
+	return fmt.Sprintf("%q is not a rollback id (like RB-42).", arg)
+}
+
+// badService explains why arg is not a service name, or returns "".
+func badService(arg string) string {
+	if servicePattern.MatchString(arg) {
+		return ""
+	}
+	return fmt.Sprintf("%q is not a service name.", arg)
 }

@@ -75,6 +75,20 @@ func (a *API) fault(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, http.StatusInternalServerError, "internal error")
 }
 
+// refused answers a lifecycle call's (failure, err): a system fault (503 or
+// 500), or the caller's mistake with status. It reports whether it answered.
+func (a *API) refused(w http.ResponseWriter, r *http.Request, failure string, err error, status int) bool {
+	switch {
+	case err != nil:
+		a.fault(w, r, err)
+	case failure != "":
+		writeError(w, status, failure)
+	default:
+		return false
+	}
+	return true
+}
+
 func (a *API) actor(r *http.Request) incident.Actor {
 	return incident.Actor{User: "api", From: "api:" + remoteIP(r)}
 }
@@ -92,12 +106,7 @@ func (a *API) createDeploy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, failure, err := a.Svc.RecordDeploy(r.Context(), a.actor(r), in)
-	if err != nil {
-		a.fault(w, r, err)
-		return
-	}
-	if failure != "" {
-		writeError(w, http.StatusBadRequest, failure)
+	if a.refused(w, r, failure, err, http.StatusBadRequest) {
 		return
 	}
 	resp := map[string]any{"deploy": d}
@@ -126,12 +135,7 @@ func (a *API) listDeploys(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) markGood(w http.ResponseWriter, r *http.Request) {
 	d, failure, err := a.Svc.MarkGood(r.Context(), a.actor(r), r.PathValue("id"))
-	if err != nil {
-		a.fault(w, r, err)
-		return
-	}
-	if failure != "" {
-		writeError(w, http.StatusNotFound, failure)
+	if a.refused(w, r, failure, err, http.StatusNotFound) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deploy": d})
@@ -139,12 +143,7 @@ func (a *API) markGood(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) gate(w http.ResponseWriter, r *http.Request) {
 	res, failure, err := a.Svc.PipelineGate(r.Context(), r.PathValue("name"))
-	if err != nil {
-		a.fault(w, r, err)
-		return
-	}
-	if failure != "" {
-		writeError(w, http.StatusNotFound, failure)
+	if a.refused(w, r, failure, err, http.StatusNotFound) {
 		return
 	}
 	if !res.Open {
@@ -156,12 +155,7 @@ func (a *API) gate(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) readiness(w http.ResponseWriter, r *http.Request) {
 	res, failure, err := a.Svc.ServiceReadiness(r.Context(), r.PathValue("name"))
-	if err != nil {
-		a.fault(w, r, err)
-		return
-	}
-	if failure != "" {
-		writeError(w, http.StatusConflict, failure)
+	if a.refused(w, r, failure, err, http.StatusConflict) {
 		return
 	}
 	ready := true
