@@ -22,6 +22,8 @@ type driver struct {
 
 	compMu sync.Mutex // one compensation pass at a time
 
+	steps *stepWriter // the step log, written in order
+
 	refreshWG sync.WaitGroup // a pending or running render of the message
 
 	mu           sync.Mutex
@@ -184,21 +186,53 @@ func (d *driver) token() int64 {
 	return d.lease.Token
 }
 
-// record persists a step event under the fencing token, then refreshes the
-// message: persisted before announced.
+// record persists a step event under the fencing token, with the step
+// ends queued before it, then refreshes the message: persisted before
+// announced.
 func (d *driver) record(ctx context.Context, ev store.StepEvent) error {
 	ev.At = d.s.clock.Now()
 	ev.Output = truncateTail(ev.Output, 4000)
-	_, err := d.s.store.AppendStep(context.WithoutCancel(ctx), d.id, d.token(), ev)
+	return d.steps.append(context.WithoutCancel(ctx), ev)
+}
+
+// recordEnd queues a step's successful end for the next write (see
+// stepWriter), and the scheduler goes on at once. Safe because nothing
+// announces the end before it is written, and a crash before then leaves
+// the step in flight, exactly as a crash just before a write of its own
+// would.
+func (d *driver) recordEnd(ev store.StepEvent) {
+	ev.At = d.s.clock.Now()
+	ev.Output = truncateTail(ev.Output, 4000)
+	d.steps.queueEnd(ev)
+}
+
+// flushEnds writes the queued step ends, if any.
+func (d *driver) flushEnds(ctx context.Context) error {
+	return d.steps.append(context.WithoutCancel(ctx))
+}
+
+// writeSteps is the stepWriter's one durable write.
+func (d *driver) writeSteps(ctx context.Context, evs []store.StepEvent) error {
+	_, err := d.s.store.AppendSteps(ctx, d.id, d.token(), evs...)
 	if errors.Is(err, store.ErrStaleToken) {
+		// Another replica drives the rollback now; what it finds in
+		// flight it treats as unknown, which is the truth.
 		d.run.cancel(errLeaseLost)
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("record step %s: %w", ev.StepID, err)
+		return fmt.Errorf("record step %s: %w", stepIDs(evs), err)
 	}
-	d.refreshSoon(context.WithoutCancel(ctx))
+	d.refreshSoon(ctx)
 	return nil
+}
+
+func stepIDs(evs []store.StepEvent) string {
+	ids := make([]string, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.StepID
+	}
+	return strings.Join(ids, ", ")
 }
 
 // refreshEvery bounds how often a run re-renders its message: a render

@@ -212,6 +212,7 @@ func (e *Engine) launch(ctx context.Context, r *store.Rollback, from store.State
 	go func() {
 		defer e.unreserve(r.ID, rn)
 		d := &driver{e: e, s: s, id: r.ID, lease: lease, run: rn, resumedBy: resumedBy}
+		d.steps = newStepWriter(d.writeSteps)
 		d.drive(runCtx)
 	}()
 	return nil
@@ -256,6 +257,7 @@ func (e *Engine) abortIdle(ctx context.Context, id string) error {
 	}
 	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
 	d := &driver{e: e, s: s, id: id, lease: lease, run: &run{cancel: func(error) {}, wakeCh: make(chan struct{}, 1)}}
+	d.steps = newStepWriter(d.writeSteps)
 	defer d.flushRefresh()
 	if r.State == store.StateInterrupted {
 		if err := d.load(ctx); err != nil {
@@ -349,7 +351,7 @@ func (s *Service) interrupt(ctx context.Context, id, why string) {
 	}
 	for _, key := range inFlight(steps) {
 		svc, step, _ := strings.Cut(key, "/")
-		_, _ = s.store.AppendStep(ctx, id, lease.Token, store.StepEvent{Service: svc, StepID: step, Kind: store.StepInterrupted,
+		_, _ = s.store.AppendSteps(ctx, id, lease.Token, store.StepEvent{Service: svc, StepID: step, Kind: store.StepInterrupted,
 			At: s.clock.Now(), Error: "outcome unknown: " + why})
 	}
 	r, err := s.transition(ctx, id, store.StateInterrupted, []store.State{store.StateRunning, store.StateValidating}, nil)

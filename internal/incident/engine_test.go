@@ -297,6 +297,10 @@ steps:
 		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a"}) {
 			t.Fatalf("while paused the executor ran %v", got)
 		}
+		// No start follows to carry a's end: holding must not leave it unwritten.
+		if got := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(got, []string{store.StepStarted, store.StepSucceeded}) {
+			t.Fatalf("while holding, a's log is %v", got)
+		}
 		if got := e.get(r.ID); got.State != store.StateRunning || !got.Paused {
 			t.Fatalf("paused rollback: %s paused=%v", got.State, got.Paused)
 		}
@@ -361,5 +365,67 @@ steps:
 				t.Fatal("the gated step ran without sign-off")
 			}
 		})
+	})
+}
+
+// A chain costs one durable write per step: each step's end goes with the
+// next step's start. What makes that safe is checked here: when a step
+// runs, the ends of the steps it needs are already in the log.
+func TestStepEndsRideWithTheNextStart(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: `
+name: steps
+steps:
+  - {id: s1, uses: fake}
+  - {id: s2, uses: fake, needs: [s1]}
+  - {id: s3, uses: fake, needs: [s2]}
+  - {id: s4, uses: fake, needs: [s3], if: "false"}
+  - {id: s5, uses: fake, needs: [s4]}
+`})
+		needsEnded := func(need string) incidenttest.Behaviour {
+			return func(ctx context.Context, req exec.Request) (exec.Result, error) {
+				events, err := e.st.ListSteps(ctx, req.RollbackID)
+				if err != nil {
+					return exec.Result{}, err
+				}
+				for _, ev := range events {
+					if ev.StepID == need && (ev.Kind == store.StepSucceeded || ev.Kind == store.StepSkipped) {
+						return exec.Result{}, nil
+					}
+				}
+				return exec.Result{}, fmt.Errorf("%s runs but the log has no end of %s: %v", req.StepID, need, events)
+			}
+		}
+		e.ex.On("s2", needsEnded("s1")).On("s3", needsEnded("s2")).On("s5", needsEnded("s4"))
+		before := e.st.writes.Load()
+		r := e.run()
+		e.finish(r.ID, store.StateSucceeded)
+		// Four starts, each carrying the previous end (s4 is skipped: its
+		// end rides with s5's start), and s5's end alone.
+		if got := e.st.writes.Load() - before; got != 5 {
+			t.Errorf("a five-step chain took %d step-log writes, want 5", got)
+		}
+		for _, step := range []string{"s1", "s2", "s3", "s5"} {
+			if got := e.stepKinds(r.ID, "checkout", step); !slices.Equal(got, []string{store.StepStarted, store.StepSucceeded}) {
+				t.Errorf("%s logged %v", step, got)
+			}
+		}
+		if got := e.stepKinds(r.ID, "checkout", "s4"); !slices.Equal(got, []string{store.StepSkipped}) {
+			t.Errorf("s4 logged %v", got)
+		}
+		// The log reads as it happened: each end before the next start.
+		events, err := e.st.ListSteps(e.ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []string
+		for _, ev := range events {
+			order = append(order, ev.Kind+" "+ev.StepID)
+		}
+		want := []string{"started s1", "succeeded s1", "started s2", "succeeded s2", "started s3", "succeeded s3",
+			"skipped s4", "started s5", "succeeded s5"}
+		if !slices.Equal(order, want) {
+			t.Errorf("step log:\n got %v\nwant %v", order, want)
+		}
 	})
 }

@@ -235,16 +235,21 @@ func build(su setup, st store.Store, clk incident.Clock, poster chat.Poster, pag
 	return svc, cfg, nil
 }
 
-// spyStore counts appends refused for a stale fencing token.
+// spyStore counts step-log writes, and those refused for a stale fencing
+// token.
 type spyStore struct {
 	store.Store
-	stale atomic.Int64
+	stale  atomic.Int64
+	writes atomic.Int64
 }
 
-func (s *spyStore) AppendStep(ctx context.Context, id string, token int64, ev store.StepEvent) (store.StepEvent, error) {
-	out, err := s.Store.AppendStep(ctx, id, token, ev)
+func (s *spyStore) AppendSteps(ctx context.Context, id string, token int64, evs ...store.StepEvent) ([]store.StepEvent, error) {
+	out, err := s.Store.AppendSteps(ctx, id, token, evs...)
 	if errors.Is(err, store.ErrStaleToken) {
 		s.stale.Add(1)
+	}
+	if err == nil {
+		s.writes.Add(1)
 	}
 	return out, err
 }

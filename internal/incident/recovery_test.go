@@ -129,7 +129,7 @@ func (e *env) crashed() *store.Rollback {
 	}
 	for _, ev := range []store.StepEvent{{StepID: "a", Kind: store.StepStarted}, {StepID: "a", Kind: store.StepSucceeded}, {StepID: "b", Kind: store.StepStarted}} {
 		ev.Service, ev.At = "checkout", e.clock.Now()
-		if _, err := e.st.AppendStep(e.ctx, r.ID, lease.Token, ev); err != nil {
+		if _, err := e.st.AppendSteps(e.ctx, r.ID, lease.Token, ev); err != nil {
 			e.t.Fatal(err)
 		}
 	}

@@ -39,11 +39,27 @@ func (d *driver) runService(ctx context.Context, c store.ServiceChange) string {
 		policy  string
 	}
 	pending := map[string]runbook.Step{}
+	// finished is the scheduler's own view, changed only by the results it
+	// takes: a step that ends while a scheduling pass is under way must not
+	// let the pass start what needs it, past the pause check and ahead of
+	// its end's turn in the log.
+	finished := map[string]bool{}
 	for _, st := range rb.Steps {
 		if d.isDone(c.Service, st.ID) {
+			finished[st.ID] = true
 			continue
 		}
 		pending[st.ID] = st
+	}
+	// ready reports whether every step st needs has finished (a failed step
+	// under on_failure: continue counts as finished).
+	ready := func(st runbook.Step) bool {
+		for _, n := range st.Needs {
+			if !finished[n] {
+				return false
+			}
+		}
+		return true
 	}
 	running := 0
 	results := make(chan result)
@@ -59,19 +75,29 @@ func (d *driver) runService(ctx context.Context, c store.ServiceChange) string {
 				}
 			}
 		}
+		started := 0
 		for _, st := range rb.Steps {
 			if stopScheduling || ctx.Err() != nil || running >= d.s.cfg.Engine.Parallelism {
 				break
 			}
-			if _, ok := pending[st.ID]; !ok || !d.ready(c.Service, st) {
+			if _, ok := pending[st.ID]; !ok || !ready(st) {
 				continue
 			}
 			delete(pending, st.ID)
 			running++
+			started++
 			go func(st runbook.Step) {
 				f := d.executeStep(ctx, c, rb, st, tctx)
 				results <- result{id: st.ID, failure: f, policy: st.Policy()}
 			}(st)
+		}
+		if started == 0 {
+			// No start will carry the ends of the steps that just finished:
+			// write them now rather than when the running ones end.
+			if err := d.flushEnds(ctx); err != nil && failure == "" {
+				failure = fmt.Sprintf("%s: %v", c.Service, err)
+				stopScheduling = true
+			}
 		}
 		if running == 0 {
 			if len(pending) > 0 && !stopScheduling && ctx.Err() == nil {
@@ -87,10 +113,12 @@ func (d *driver) runService(ctx context.Context, c store.ServiceChange) string {
 		res := <-results
 		running--
 		if res.failure == "" {
+			finished[res.id] = true
 			continue
 		}
 		if res.policy == runbook.OnFailureContinue && ctx.Err() == nil {
 			d.markDone(c.Service, res.id, store.StepFailed)
+			finished[res.id] = true
 			continue
 		}
 		if failure == "" {
@@ -100,6 +128,9 @@ func (d *driver) runService(ctx context.Context, c store.ServiceChange) string {
 		if res.policy == runbook.OnFailureCompensate {
 			defer d.compensate(context.WithoutCancel(ctx), "step "+res.id+" failed")
 		}
+	}
+	if err := d.flushEnds(ctx); err != nil && failure == "" {
+		failure = fmt.Sprintf("%s: %v", c.Service, err)
 	}
 	if failure == "" && ctx.Err() != nil {
 		failure = context.Cause(ctx).Error()
@@ -122,17 +153,6 @@ func (d *driver) markDone(service, step, kind string) {
 	if kind == store.StepSucceeded {
 		d.completed = append(d.completed, key)
 	}
-}
-
-// ready reports whether every step st needs has finished (a failed step
-// under on_failure: continue counts as finished).
-func (d *driver) ready(service string, st runbook.Step) bool {
-	for _, n := range st.Needs {
-		if !d.isDone(service, n) {
-			return false
-		}
-	}
-	return true
 }
 
 // recordMaxAge is how long the driver trusts its copy of the record
@@ -163,6 +183,8 @@ func (d *driver) waitUnpaused(ctx context.Context) error {
 		if !r.Paused {
 			return nil
 		}
+		// Holding may last: the log must not wait for the next start.
+		_ = d.flushEnds(ctx)
 		if announce {
 			// Pause answers at once, but the run only holds once it reaches
 			// a step boundary: say when that happens.
@@ -185,9 +207,7 @@ func (d *driver) executeStep(ctx context.Context, c store.ServiceChange, rb *run
 			return d.fail(ctx, c.Service, st, 0, fmt.Errorf("if: %w", err))
 		}
 		if !runbook.Truthy(v) {
-			if err := d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepSkipped, Output: "condition false: " + st.If}); err != nil {
-				return err.Error()
-			}
+			d.recordEnd(store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepSkipped, Output: "condition false: " + st.If})
 			d.markDone(c.Service, st.ID, store.StepSkipped)
 			return ""
 		}
@@ -198,9 +218,7 @@ func (d *driver) executeStep(ctx context.Context, c store.ServiceChange, rb *run
 		}
 	}
 	if st.Uses == "" {
-		if err := d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepSucceeded, Output: "gate passed"}); err != nil {
-			return err.Error()
-		}
+		d.recordEnd(store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepSucceeded, Output: "gate passed"})
 		d.markDone(c.Service, st.ID, store.StepSucceeded)
 		return ""
 	}
@@ -225,10 +243,8 @@ func (d *driver) executeStep(ctx context.Context, c store.ServiceChange, rb *run
 		dur := d.s.clock.Now().Sub(started)
 		if err == nil {
 			d.s.metrics.StepResult(st.Uses, "succeeded")
-			if rerr := d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepSucceeded, Attempt: attempt,
-				Output: res.Output, ExitCode: res.ExitCode, Duration: dur}); rerr != nil {
-				return rerr.Error()
-			}
+			d.recordEnd(store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepSucceeded, Attempt: attempt,
+				Output: res.Output, ExitCode: res.ExitCode, Duration: dur})
 			d.markDone(c.Service, st.ID, store.StepSucceeded)
 			return ""
 		}
@@ -371,6 +387,8 @@ func (d *driver) gate(ctx context.Context, service string, st runbook.Step) erro
 func (d *driver) compensate(ctx context.Context, why string) {
 	d.compMu.Lock()
 	defer d.compMu.Unlock()
+	// The order of completion is read back from the log: it must be whole.
+	_ = d.flushEnds(ctx)
 	d.mu.Lock()
 	completed := slices.Clone(d.completed)
 	r := d.r

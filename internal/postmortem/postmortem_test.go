@@ -59,7 +59,7 @@ func seed(t *testing.T) store.Store {
 		{Service: "checkout", StepID: "wait-rollout", Kind: store.StepStarted, Attempt: 2, At: t0.Add(4 * time.Minute)},
 		{Service: "checkout", StepID: "wait-rollout", Kind: store.StepSucceeded, Attempt: 2, At: t0.Add(5 * time.Minute), Duration: time.Minute, Output: "successfully rolled out"},
 	} {
-		if _, err := st.AppendStep(ctx, "RB-7", 0, ev); err != nil {
+		if _, err := st.AppendSteps(ctx, "RB-7", 0, ev); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -69,9 +69,12 @@ type Rollbacks interface {
 
 // Steps stores the append-only step log of each rollback, fenced by lease token.
 type Steps interface {
-	// AppendStep appends ev unless token is lower than the current token of
-	// the rollback's lease ("rollback/<id>"), in which case ErrStaleToken.
-	AppendStep(ctx context.Context, rollbackID string, token int64, ev StepEvent) (StepEvent, error)
+	// AppendSteps appends evs in order, all or none, unless token is lower
+	// than the current token of the rollback's lease ("rollback/<id>"), in
+	// which case ErrStaleToken. It returns them with Seq, Token and (when
+	// unset) At filled in. One call is one durable write, which is why the
+	// engine hands a step's end and the next step's start over together.
+	AppendSteps(ctx context.Context, rollbackID string, token int64, evs ...StepEvent) ([]StepEvent, error)
 	ListSteps(ctx context.Context, rollbackID string) ([]StepEvent, error)
 }
 

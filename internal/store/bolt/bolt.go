@@ -254,14 +254,15 @@ func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*st
 	return out, nil
 }
 
-// AppendStep appends ev unless token is older than the rollback's lease.
-func (s *Store) AppendStep(ctx context.Context, rollbackID string, token int64, ev store.StepEvent) (store.StepEvent, error) {
-	ev.Token = token
-	if ev.At.IsZero() {
-		ev.At = s.now()
+// AppendSteps appends evs, all or none, unless token is older than the
+// rollback's lease.
+func (s *Store) AppendSteps(ctx context.Context, rollbackID string, token int64, evs ...store.StepEvent) ([]store.StepEvent, error) {
+	if len(evs) == 0 {
+		return nil, nil
 	}
+	out := make([]store.StepEvent, len(evs))
 	// Steps of different rollbacks (and the engine's many concurrent plans)
-	// share commits; the closure sets ev.Seq afresh on every run.
+	// share commits; the closure fills out afresh on every run.
 	err := s.batch(ctx, func(tx *bbolt.Tx) error {
 		var l leaseRecord
 		err := getJSON(tx.Bucket(bLeases), []byte(store.LeaseName(rollbackID)), &l)
@@ -275,17 +276,26 @@ func (s *Store) AppendStep(ctx context.Context, rollbackID string, token int64, 
 		if err != nil {
 			return err
 		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
+		for i, ev := range evs {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			ev.Token, ev.Seq = token, int64(seq)
+			if ev.At.IsZero() {
+				ev.At = s.now()
+			}
+			if err := putJSON(b, u64(seq), &ev); err != nil {
+				return err
+			}
+			out[i] = ev
 		}
-		ev.Seq = int64(seq)
-		return putJSON(b, u64(seq), &ev)
+		return nil
 	})
 	if err != nil {
-		return store.StepEvent{}, fmt.Errorf("append step to %s: %w", rollbackID, err)
+		return nil, fmt.Errorf("append steps to %s: %w", rollbackID, err)
 	}
-	return ev, nil
+	return out, nil
 }
 
 // ListSteps returns a rollback's steps in append order.

@@ -138,27 +138,39 @@ func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*st
 	return out, nil
 }
 
-// AppendStep appends ev unless token is older than the rollback's lease.
-// Steps are a list, so a step's seq is its position.
-func (s *Store) AppendStep(ctx context.Context, rollbackID string, token int64, ev store.StepEvent) (store.StepEvent, error) {
-	ev.Token, ev.Seq = token, 0
-	if ev.At.IsZero() {
-		ev.At = s.now()
+// AppendSteps appends evs, all or none, unless token is older than the
+// rollback's lease. Steps are a list, so a step's seq is its position.
+func (s *Store) AppendSteps(ctx context.Context, rollbackID string, token int64, evs ...store.StepEvent) ([]store.StepEvent, error) {
+	if len(evs) == 0 {
+		return nil, nil
 	}
-	data, err := json.Marshal(&ev)
-	if err != nil {
-		return store.StepEvent{}, fmt.Errorf("append step to %s: %w", rollbackID, err)
+	out := make([]store.StepEvent, len(evs))
+	args := make([]any, 0, len(evs)+1)
+	args = append(args, token)
+	for i, ev := range evs {
+		ev.Token, ev.Seq = token, 0
+		if ev.At.IsZero() {
+			ev.At = s.now()
+		}
+		data, err := json.Marshal(&ev)
+		if err != nil {
+			return nil, fmt.Errorf("append steps to %s: %w", rollbackID, err)
+		}
+		out[i] = ev
+		args = append(args, data)
 	}
 	keys := []string{s.key("lease", store.LeaseName(rollbackID)), s.key("steps", rollbackID)}
-	n, err := appendStep.Run(ctx, s.c, keys, token, data).Int64()
+	n, err := appendSteps.Run(ctx, s.c, keys, args...).Int64()
 	if err != nil {
-		return store.StepEvent{}, wrap("append step to "+rollbackID, err)
+		return nil, wrap("append steps to "+rollbackID, err)
 	}
 	if n < 0 {
-		return store.StepEvent{}, fmt.Errorf("append step to %s: %w", rollbackID, store.ErrStaleToken)
+		return nil, fmt.Errorf("append steps to %s: %w", rollbackID, store.ErrStaleToken)
 	}
-	ev.Seq = n
-	return ev, nil
+	for i := range out {
+		out[i].Seq = n - int64(len(out)-1-i)
+	}
+	return out, nil
 }
 
 // ListSteps returns a rollback's steps in append order.

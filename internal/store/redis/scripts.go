@@ -23,13 +23,13 @@ redis.call('HSET', KEYS[1], 'v', ARGV[2], 'json', ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
 return 1`)
 
-// appendStep is fenced by the lease's current token.
-// KEYS lease hash, steps list; ARGV token, json. Returns -1 for a stale
-// token, else the new length, which is the step's seq.
-var appendStep = goredis.NewScript(`
+// appendSteps is fenced by the lease's current token.
+// KEYS lease hash, steps list; ARGV token, json... Returns -1 for a stale
+// token, else the new length, which is the last step's seq.
+var appendSteps = goredis.NewScript(`
 local cur = tonumber(redis.call('HGET', KEYS[1], 'token') or '0')
 if tonumber(ARGV[1]) < cur then return -1 end
-return redis.call('RPUSH', KEYS[2], ARGV[2])`)
+return redis.call('RPUSH', KEYS[2], unpack(ARGV, 2))`)
 
 // putVote: KEYS seen-hash, order list; ARGV plan\0user, json.
 var putVote = goredis.NewScript(`

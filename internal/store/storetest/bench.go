@@ -45,7 +45,7 @@ func BenchAppendStep(b *testing.B, s store.Store) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		if _, err := s.AppendStep(ctx, "RB-1", l.Token, ev); err != nil {
+		if _, err := s.AppendSteps(ctx, "RB-1", l.Token, ev); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -134,7 +134,7 @@ func testLeaseExpiryFencing(t *testing.T, s store.Store, clk *Clock) {
 	name := store.LeaseName("RB-7")
 	a, err := s.AcquireLease(ctx, name, "engine-a", shortTTL)
 	must(t, err)
-	_, err = s.AppendStep(ctx, "RB-7", a.Token, store.StepEvent{StepID: "s1", Kind: store.StepStarted})
+	_, err = appendOne(ctx, s, "RB-7", a.Token, store.StepEvent{StepID: "s1", Kind: store.StepStarted})
 	must(t, err)
 
 	clk.Advance(time.Second)
@@ -149,13 +149,13 @@ func testLeaseExpiryFencing(t *testing.T, s store.Store, clk *Clock) {
 	if b.Token <= a.Token {
 		t.Fatalf("new holder's token %d is not above the old %d", b.Token, a.Token)
 	}
-	_, err = s.AppendStep(ctx, "RB-7", a.Token, store.StepEvent{StepID: "s1", Kind: store.StepSucceeded})
+	_, err = appendOne(ctx, s, "RB-7", a.Token, store.StepEvent{StepID: "s1", Kind: store.StepSucceeded})
 	wantErr(t, "append by the stalled holder", err, store.ErrStaleToken)
 	_, err = s.RenewLease(ctx, a, time.Minute)
 	wantErr(t, "renew by the stalled holder", err, store.ErrLeaseLost)
 	wantErr(t, "release by the stalled holder", s.ReleaseLease(ctx, a), store.ErrLeaseLost)
 
-	ev, err := s.AppendStep(ctx, "RB-7", b.Token, store.StepEvent{StepID: "s1", Kind: store.StepRetrying})
+	ev, err := appendOne(ctx, s, "RB-7", b.Token, store.StepEvent{StepID: "s1", Kind: store.StepRetrying})
 	must(t, err)
 	if ev.Seq != 2 || ev.Token != b.Token {
 		t.Fatalf("new holder's step: seq %d token %d", ev.Seq, ev.Token)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -247,20 +248,20 @@ func testSteps(t *testing.T, s store.Store, clk *Clock) {
 	var want []store.StepEvent
 	for i, kind := range []string{store.StepStarted, store.StepOutput, store.StepSucceeded} {
 		ev := store.StepEvent{Service: "api", StepID: "set-image", Kind: kind, Attempt: 1, At: T0.Add(time.Duration(i) * time.Second), Output: "line", Duration: time.Second}
-		got, err := s.AppendStep(ctx, "RB-1", 0, ev)
+		got, err := appendOne(ctx, s, "RB-1", 0, ev)
 		must(t, err)
 		if got.Seq != int64(i+1) {
 			t.Fatalf("step %d got seq %d", i, got.Seq)
 		}
 		want = append(want, got)
 	}
-	_, err = s.AppendStep(ctx, "RB-2", 0, store.StepEvent{StepID: "other", Kind: store.StepStarted})
+	_, err = appendOne(ctx, s, "RB-2", 0, store.StepEvent{StepID: "other", Kind: store.StepStarted})
 	must(t, err)
 	steps, err = s.ListSteps(ctx, "RB-1")
 	must(t, err)
 	sameJSON(t, "steps", steps, want)
 
-	undated, err := s.AppendStep(ctx, "RB-3", 0, store.StepEvent{StepID: "x", Kind: store.StepStarted})
+	undated, err := appendOne(ctx, s, "RB-3", 0, store.StepEvent{StepID: "x", Kind: store.StepStarted})
 	must(t, err)
 	if undated.Seq != 1 || !undated.At.Equal(clk.Now()) {
 		t.Fatalf("first step of RB-3: seq %d at %v, want 1 at the clock's time", undated.Seq, undated.At)
@@ -268,10 +269,10 @@ func testSteps(t *testing.T, s store.Store, clk *Clock) {
 
 	l, err := s.AcquireLease(ctx, store.LeaseName("RB-1"), "engine-a", time.Minute)
 	must(t, err)
-	_, err = s.AppendStep(ctx, "RB-1", l.Token-1, store.StepEvent{StepID: "late", Kind: store.StepStarted})
+	_, err = appendOne(ctx, s, "RB-1", l.Token-1, store.StepEvent{StepID: "late", Kind: store.StepStarted})
 	wantErr(t, "append with a token below the lease's", err, store.ErrStaleToken)
 	for _, tok := range []int64{l.Token, l.Token + 1} {
-		ev, err := s.AppendStep(ctx, "RB-1", tok, store.StepEvent{StepID: "wait", Kind: store.StepStarted})
+		ev, err := appendOne(ctx, s, "RB-1", tok, store.StepEvent{StepID: "wait", Kind: store.StepStarted})
 		must(t, err)
 		if ev.Token != tok {
 			t.Fatalf("stored token %d, want %d", ev.Token, tok)
@@ -282,4 +283,33 @@ func testSteps(t *testing.T, s store.Store, clk *Clock) {
 	if len(steps) != 5 || steps[4].Seq != 5 {
 		t.Fatalf("after fenced appends: %d steps, want 5 (the stale one refused)", len(steps))
 	}
+
+	// Several events are one write: in order, all or none.
+	end := store.StepEvent{Service: "api", StepID: "wait", Kind: store.StepSucceeded, Attempt: 1}
+	start := store.StepEvent{Service: "api", StepID: "verify", Kind: store.StepStarted, Attempt: 1}
+	_, err = s.AppendSteps(ctx, "RB-1", l.Token-1, end, start)
+	wantErr(t, "two appends with a stale token", err, store.ErrStaleToken)
+	got, err := s.AppendSteps(ctx, "RB-1", l.Token+1, end, start)
+	must(t, err)
+	if len(got) != 2 || got[0].Seq != 6 || got[1].Seq != 7 || got[1].StepID != "verify" || got[0].Token != l.Token+1 || got[1].At.IsZero() {
+		t.Fatalf("two appends returned %+v, want seqs 6 and 7 in order with token and time set", got)
+	}
+	steps, err = s.ListSteps(ctx, "RB-1")
+	must(t, err)
+	sameJSON(t, "steps after two appends", steps[5:], got)
+	if none, err := s.AppendSteps(ctx, "RB-1", l.Token+1); err != nil || len(none) != 0 {
+		t.Fatalf("append of nothing: %v, %v", none, err)
+	}
+	if steps, err = s.ListSteps(ctx, "RB-1"); err != nil || len(steps) != 7 {
+		t.Fatalf("after appending nothing: %d steps (%v), want 7", len(steps), err)
+	}
+}
+
+// appendOne appends a single event.
+func appendOne(ctx context.Context, s store.Store, rollbackID string, token int64, ev store.StepEvent) (store.StepEvent, error) {
+	out, err := s.AppendSteps(ctx, rollbackID, token, ev)
+	if err != nil {
+		return store.StepEvent{}, err
+	}
+	return out[0], nil
 }
