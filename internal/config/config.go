@@ -142,11 +142,21 @@ type PostmortemConfig struct {
 // EngineConfig tunes the runbook engine.
 type EngineConfig struct {
 	Pos         Pos
+	KeyPos      map[string]Pos
 	Parallelism int      `yaml:"parallelism"`  // default 4
 	LeaseTTL    Duration `yaml:"lease_ttl"`    // default 15s
 	KillGrace   Duration `yaml:"kill_grace"`   // default 5s
 	OutputLimit int      `yaml:"output_limit"` // bytes kept per step stream, default 64 KiB
+	// AutoResume: whether a rollback interrupted while every step in flight
+	// was idempotent resumes without a person: idempotent (default) | never.
+	AutoResume string `yaml:"auto_resume"`
 }
+
+// Engine.AutoResume values.
+const (
+	AutoResumeIdempotent = "idempotent"
+	AutoResumeNever      = "never"
+)
 
 // Service is one entry of the catalog.
 type Service struct {

@@ -69,6 +69,9 @@ func (c *Config) applyDefaults() {
 	if c.Engine.OutputLimit == 0 {
 		c.Engine.OutputLimit = 64 << 10
 	}
+	if c.Engine.AutoResume == "" {
+		c.Engine.AutoResume = AutoResumeIdempotent
+	}
 	for i := range c.Services {
 		s := &c.Services[i]
 		if s.Channel == "" {
@@ -149,6 +152,7 @@ func (c *Config) validate(errs *yamlx.Errors) {
 	if _, err := ParseSchedule(c.Drills.ReportSchedule, c.Drills.Timezone); err != nil {
 		errs.Addf(c.Drills.Pos, "drills.report_schedule: %v", err)
 	}
+	c.validateEngine(errs)
 	for name, g := range c.Groups {
 		if len(g.Members) == 0 && g.SlackUsergroup == "" {
 			errs.Addf(g.Pos, "groups.%s: needs members or slack_usergroup", name)
@@ -158,6 +162,33 @@ func (c *Config) validate(errs *yamlx.Errors) {
 		c.validatePolicy("approvals."+name, p, errs)
 	}
 	c.validateServices(errs)
+}
+
+func (c *Config) validateEngine(errs *yamlx.Errors) {
+	e := c.Engine
+	at := func(key string) Pos {
+		if p, ok := e.KeyPos[key]; ok {
+			return p
+		}
+		return e.Pos
+	}
+	if e.Parallelism < 0 {
+		errs.Addf(at("parallelism"), "engine.parallelism: must be 1 or more (default 4)")
+	}
+	if e.OutputLimit < 0 {
+		errs.Addf(at("output_limit"), "engine.output_limit: must be a positive number of bytes (default 65536)")
+	}
+	if e.LeaseTTL < 0 {
+		errs.Addf(at("lease_ttl"), "engine.lease_ttl: must be positive (default 15s)")
+	}
+	if e.KillGrace < 0 {
+		errs.Addf(at("kill_grace"), "engine.kill_grace: must be positive (default 5s)")
+	}
+	switch e.AutoResume {
+	case AutoResumeIdempotent, AutoResumeNever:
+	default:
+		errs.Addf(at("auto_resume"), "engine.auto_resume: unknown value %q (want idempotent or never)", e.AutoResume)
+	}
 }
 
 func (c *Config) validatePolicy(field string, p ApprovalPolicy, errs *yamlx.Errors) {

@@ -23,8 +23,12 @@ import (
 	"github.com/backout/backout/internal/store/bolt"
 )
 
-// crashChildEnv switches the test binary into the child of TestCrashMidStep.
-const crashChildEnv = "BACKOUT_TEST_CRASH_CHILD"
+// crashChildEnv switches the test binary into the child of TestCrashMidStep;
+// crashIdempotentEnv tells it the step is idempotent.
+const (
+	crashChildEnv      = "BACKOUT_TEST_CRASH_CHILD"
+	crashIdempotentEnv = "BACKOUT_TEST_CRASH_IDEMPOTENT"
+)
 
 // The step appends one line per run to $MARKER_FILE, then sleeps
 // $STEP_SLEEP seconds (30 in the child, 0 on resume). It writes its pid
@@ -38,6 +42,7 @@ steps:
     with:
       script: mark.sh
       env: [MARKER_FILE, STEP_SLEEP]
+    idempotent: %t
   - id: after
     needs: [mark]
     uses: noop
@@ -49,18 +54,25 @@ exec sleep "$STEP_SLEEP"
 `
 )
 
-func crashSetup(dir, replica string, env func(string) (string, bool)) setup {
-	return setup{runbook: crashRunbook, dir: dir, replica: replica, env: env,
+func crashSetup(dir, replica string, env func(string) (string, bool), idempotent bool) setup {
+	return setup{runbook: fmt.Sprintf(crashRunbook, idempotent), dir: dir, replica: replica, env: env,
 		executors: []exec.Executor{shell.New(), noop.New()}}
 }
 
 // TestCrashMidStep kills a real process while its step runs, then checks
-// that recovery marks the step interrupted without running it again, and
-// that Resume (a person's say-so) runs it once more.
+// what recovery does with the step in flight: a step that is not
+// idempotent is marked interrupted and not run again until Resume (a
+// person's say-so); an idempotent one runs again on its own.
 func TestCrashMidStep(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
+	for _, idempotent := range []bool{false, true} {
+		t.Run(fmt.Sprintf("idempotent=%t", idempotent), func(t *testing.T) { testCrashMidStep(t, idempotent) })
+	}
+}
+
+func testCrashMidStep(t *testing.T, idempotent bool) {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "runbooks"), 0o755); err != nil {
 		t.Fatal(err)
@@ -69,7 +81,7 @@ func TestCrashMidStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	marker := filepath.Join(dir, "marker")
-	childLog := runCrashChild(t, dir, marker)
+	childLog := runCrashChild(t, dir, marker, idempotent)
 
 	// The file survives; the lease the child held is long expired by now.
 	clk := incidenttest.NewClock(time.Now().Add(time.Hour))
@@ -87,21 +99,33 @@ func TestCrashMidStep(t *testing.T) {
 		}
 		return os.LookupEnv(name)
 	}
-	e := newEnvOn(t, backends[0], st, clk, crashSetup(dir, "replica-after", env))
+	e := newEnvOn(t, backends[0], st, clk, crashSetup(dir, "replica-after", env, idempotent))
 	rs, err := st.ListRollbacks(e.ctx, store.RollbackQuery{})
 	if err != nil || len(rs) != 1 || rs[0].State != store.StateRunning {
 		t.Fatalf("after the crash want one running rollback, got %d (%v)\nchild log:\n%s", len(rs), err, childLog())
 	}
 	id := rs[0].ID
+	want := []string{store.StepStarted, store.StepInterrupted, store.StepStarted, store.StepSucceeded}
 
 	e.svc.Tick(e.ctx)
+	if idempotent {
+		e.wantPosted("Step(s) checkout/mark had started and never finished; they are idempotent, so Backout resumes on its own")
+		e.finish(id, store.StateSucceeded)
+		if n := markerLines(t, marker); n != 2 {
+			t.Fatalf("marker has %d line(s) after the automatic resume, want 2", n)
+		}
+		if got := e.stepKinds(id, "checkout", "mark"); !slices.Equal(got, want) {
+			t.Fatalf("mark events %v, want %v", got, want)
+		}
+		return
+	}
 	if got := e.get(id).State; got != store.StateInterrupted {
 		t.Fatalf("after Tick: %s, want interrupted", got)
 	}
 	if got := e.stepKinds(id, "checkout", "mark"); !slices.Equal(got, []string{store.StepStarted, store.StepInterrupted}) {
 		t.Fatalf("mark events %v, want [started interrupted]", got)
 	}
-	e.wantPosted("Step(s) checkout/mark had started and never finished")
+	e.wantPosted("Step(s) checkout/mark had started and never finished; they are not re-run unless you press Resume")
 	if n := markerLines(t, marker); n != 1 {
 		t.Fatalf("marker has %d line(s) after recovery, want 1: the step ran again", n)
 	}
@@ -113,7 +137,6 @@ func TestCrashMidStep(t *testing.T) {
 	if n := markerLines(t, marker); n != 2 {
 		t.Fatalf("marker has %d line(s) after Resume, want 2", n)
 	}
-	want := []string{store.StepStarted, store.StepInterrupted, store.StepStarted, store.StepSucceeded}
 	if got := e.stepKinds(id, "checkout", "mark"); !slices.Equal(got, want) {
 		t.Fatalf("mark events %v, want %v", got, want)
 	}
@@ -121,7 +144,7 @@ func TestCrashMidStep(t *testing.T) {
 
 // runCrashChild starts the child, waits until its step has started, and
 // kills it with SIGKILL. It returns a reader of the child's output.
-func runCrashChild(t *testing.T, dir, marker string) func() string {
+func runCrashChild(t *testing.T, dir, marker string, idempotent bool) func() string {
 	t.Helper()
 	logPath := filepath.Join(dir, "child.log")
 	logFile, err := os.Create(logPath)
@@ -132,7 +155,7 @@ func runCrashChild(t *testing.T, dir, marker string) func() string {
 	childLog := func() string { b, _ := os.ReadFile(logPath); return string(b) }
 
 	cmd := osexec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, "MARKER_FILE="+marker, "STEP_SLEEP=30")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, fmt.Sprintf("%s=%t", crashIdempotentEnv, idempotent), "MARKER_FILE="+marker, "STEP_SLEEP=30")
 	// A file, not a pipe: the orphaned sleeper must not hold up Wait.
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -189,7 +212,7 @@ func crashChild() int {
 	if err != nil {
 		return fail("open: %v", err)
 	}
-	svc, _, err := build(crashSetup(dir, "replica-child", nil), st, incident.SystemClock{}, chat.NoopPoster{}, incident.NoopPager{}, incidenttest.NewExecutor("fake"))
+	svc, _, err := build(crashSetup(dir, "replica-child", nil, os.Getenv(crashIdempotentEnv) == "true"), st, incident.SystemClock{}, chat.NoopPoster{}, incident.NoopPager{}, incidenttest.NewExecutor("fake"))
 	if err != nil {
 		return fail("build: %v", err)
 	}

@@ -194,7 +194,7 @@ func (e *Engine) launch(ctx context.Context, r *store.Rollback, from store.State
 	if err != nil {
 		return fmt.Errorf("lease %s: %w", r.ID, err)
 	}
-	r, err = s.transition(ctx, r.ID, store.StateRunning, []store.State{from}, func(r *store.Rollback) { r.Paused = false })
+	r, err = s.transition(ctx, r.ID, store.StateRunning, []store.State{from}, func(r *store.Rollback) { r.Paused, r.ResumeDue = false, false })
 	if errors.Is(err, ErrBadTransition) {
 		_ = s.store.ReleaseLease(ctx, lease)
 		return nil
@@ -349,20 +349,20 @@ func (s *Service) interrupt(ctx context.Context, id, why string) {
 	if err != nil {
 		return
 	}
-	for _, key := range inFlight(steps) {
+	inflight := inFlight(steps)
+	for _, key := range inflight {
 		svc, step, _ := strings.Cut(key, "/")
 		_, _ = s.store.AppendSteps(ctx, id, lease.Token, store.StepEvent{Service: svc, StepID: step, Kind: store.StepInterrupted,
 			At: s.clock.Now(), Error: "outcome unknown: " + why})
 	}
-	r, err := s.transition(ctx, id, store.StateInterrupted, []store.State{store.StateRunning, store.StateValidating}, nil)
+	r, err := s.transition(ctx, id, store.StateInterrupted, []store.State{store.StateRunning, store.StateValidating}, func(r *store.Rollback) {
+		r.ResumeDue = s.resumesOnItsOwn(r, inflight)
+	})
 	if err != nil {
 		return
 	}
-	s.audit(ctx, Actor{User: "backout", From: "engine:" + s.replica}, "rollback.interrupted", id, map[string]string{"why": why})
-	msg := fmt.Sprintf("⚠️ %s was interrupted: %s.", id, why)
-	if f := inFlight(steps); len(f) > 0 {
-		msg += fmt.Sprintf(" Step(s) %s had started and never finished; they are not re-run unless you press Resume.", strings.Join(f, ", "))
-	}
-	s.thread(ctx, r, textMessage(msg+" Resume or Abort?"))
+	s.audit(ctx, Actor{User: "backout", From: "engine:" + s.replica}, "rollback.interrupted", id,
+		map[string]string{"why": why, "resumes_on_its_own": fmt.Sprint(r.ResumeDue)})
+	s.thread(ctx, r, textMessage(interruptedNote(r, why, inflight)))
 	s.refresh(ctx, id)
 }

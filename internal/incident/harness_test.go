@@ -132,6 +132,7 @@ type setup struct {
 	runbook     string // YAML of runbook "steps"; defaultRunbook when empty
 	parallelism int
 	leaseTTL    string
+	autoResume  string // engine.auto_resume; the default when empty
 	dir         string // where bot.yaml "is"; runbooks resolve against it
 	replica     string
 	env         func(string) (string, bool)
@@ -147,7 +148,7 @@ steps:
 const configYAML = `
 slack: {channel: C-OPS}
 runbooks: runbooks
-engine: {parallelism: %d, lease_ttl: %s}
+engine: {parallelism: %d, lease_ttl: %s%s}
 groups:
   sre-leads: {members: [alice, bob, carol, req]}
   dba: {members: [dan, req]}
@@ -219,7 +220,11 @@ func build(su setup, st store.Store, clk incident.Clock, poster chat.Poster, pag
 	if su.replica == "" {
 		su.replica = "replica-test"
 	}
-	cfg, err := config.Parse(filepath.Join(su.dir, "bot.yaml"), fmt.Appendf(nil, configYAML, su.parallelism, su.leaseTTL), func(string) string { return "" })
+	var autoResume string
+	if su.autoResume != "" {
+		autoResume = ", auto_resume: " + su.autoResume
+	}
+	cfg, err := config.Parse(filepath.Join(su.dir, "bot.yaml"), fmt.Appendf(nil, configYAML, su.parallelism, su.leaseTTL, autoResume), func(string) string { return "" })
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}

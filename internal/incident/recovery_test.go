@@ -114,8 +114,9 @@ func (e *env) steal(name string, ttl time.Duration) store.Lease {
 }
 
 // crashed leaves a proposal of checkout as a dead driver would: running,
-// its lease held by "dead", a done and b started.
-func (e *env) crashed() *store.Rollback {
+// its lease held by "dead", a done and b started. edit, when given, changes
+// the record first.
+func (e *env) crashed(edit ...func(*store.Rollback)) *store.Rollback {
 	e.t.Helper()
 	e.deploy("checkout", "1.0.0", "1.1.0")
 	r := e.propose(checkout())
@@ -124,6 +125,9 @@ func (e *env) crashed() *store.Rollback {
 		e.t.Fatal(err)
 	}
 	r.State, r.StartedAt = store.StateRunning, e.clock.Now()
+	for _, f := range edit {
+		f(r)
+	}
 	if err := e.st.UpdateRollback(e.ctx, r); err != nil {
 		e.t.Fatal(err)
 	}
@@ -248,4 +252,82 @@ func TestShutdownInterruptsAndAnotherProcessResumes(t *testing.T) {
 			t.Fatalf("after Resume the executor ran %v", got)
 		}
 	})
+}
+
+// idempotentChain is chainRunbook with b, the step in flight after
+// crashed(), declared safe to run twice.
+const idempotentChain = `
+name: steps
+steps:
+  - {id: a, uses: fake}
+  - {id: b, uses: fake, needs: [a], idempotent: true}
+  - {id: c, uses: fake, needs: [b]}
+`
+
+// A step that started and never finished runs again without a person only
+// when it is idempotent, engine.auto_resume allows it, nobody paused the
+// rollback, and Backout has not already resumed it maxAutoResumes times.
+func TestAutoResume(t *testing.T) {
+	tests := []struct {
+		name       string
+		runbook    string
+		autoResume string
+		edit       func(*store.Rollback)
+		resumes    bool
+		wantPosted string
+	}{
+		{name: "idempotent step in flight", runbook: idempotentChain, resumes: true,
+			wantPosted: "Step(s) checkout/b had started and never finished; they are idempotent, so Backout resumes on its own (automatic resume 1 of 2)."},
+		{name: "last automatic resume", runbook: idempotentChain, edit: func(r *store.Rollback) { r.AutoResumes = 1 }, resumes: true,
+			wantPosted: "(automatic resume 2 of 2)"},
+		{name: "step not idempotent", runbook: chainRunbook,
+			wantPosted: "Step(s) checkout/b had started and never finished; they are not re-run unless you press Resume."},
+		{name: "auto_resume never", runbook: idempotentChain, autoResume: "never",
+			wantPosted: "they are not re-run unless you press Resume."},
+		{name: "paused by a person", runbook: idempotentChain, edit: func(r *store.Rollback) { r.Paused = true },
+			wantPosted: "they are not re-run unless you press Resume."},
+		{name: "resumed twice already", runbook: idempotentChain, edit: func(r *store.Rollback) { r.AutoResumes = 2 },
+			wantPosted: "(Backout already resumed it 2 times on its own.)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				e := newEnv(t, b, setup{runbook: tt.runbook, autoResume: tt.autoResume})
+				var edits []func(*store.Rollback)
+				if tt.edit != nil {
+					edits = append(edits, tt.edit)
+				}
+				r := e.crashed(edits...)
+				e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
+				e.svc.Tick(e.ctx)
+				e.wantPosted(tt.wantPosted)
+				if !tt.resumes {
+					e.svc.Tick(e.ctx)
+					waitEngine(t, e.svc)
+					if got := e.get(r.ID); got.State != store.StateInterrupted || got.ResumeDue {
+						t.Fatalf("%s, resume due %v: want interrupted, waiting for a person", got.State, got.ResumeDue)
+					}
+					if n := len(e.ex.Calls()); n != 0 {
+						t.Fatalf("%d step(s) ran without anyone resuming", n)
+					}
+					return
+				}
+				got := e.finish(r.ID, store.StateSucceeded)
+				if ran := startedOrder(e.ex.Log()); !slices.Equal(ran, []string{"checkout/b", "checkout/c"}) {
+					t.Fatalf("after the automatic resume the executor ran %v, want b again then c", ran)
+				}
+				if got.ResumeDue {
+					t.Error("the record still says a resume is due")
+				}
+				e.wantPosted("Backout resumed " + r.ID + " on its own")
+				resumed := e.audited("rollback.resumed")
+				if len(resumed) != 1 || resumed[0].Actor != "backout" {
+					t.Fatalf("audit of the resume: %+v", resumed)
+				}
+				if kinds := e.stepKinds(r.ID, "checkout", "b"); !slices.Equal(kinds, []string{store.StepStarted, store.StepInterrupted, store.StepStarted, store.StepSucceeded}) {
+					t.Fatalf("b's events %v", kinds)
+				}
+			})
+		})
+	}
 }

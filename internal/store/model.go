@@ -161,6 +161,11 @@ type Rollback struct {
 	AbortBy     string               `json:"abort_by,omitempty"`
 	AbortReason string               `json:"abort_reason,omitempty"`
 	Notes       []Note               `json:"notes,omitempty"`
+
+	// ResumeDue marks an interrupted rollback that Backout resumes on its
+	// own (engine.auto_resume); AutoResumes counts the times it did.
+	ResumeDue   bool `json:"resume_due,omitempty"`
+	AutoResumes int  `json:"auto_resumes,omitempty"`
 }
 
 // GateState tracks one mid-run sign-off.
