@@ -147,6 +147,9 @@ type EngineConfig struct {
 	LeaseTTL    Duration `yaml:"lease_ttl"`    // default 15s
 	KillGrace   Duration `yaml:"kill_grace"`   // default 5s
 	OutputLimit int      `yaml:"output_limit"` // bytes kept per step stream, default 64 KiB
+	// OutputEvery paces how often a running step's new output is recorded
+	// and shown in the thread; default 5s.
+	OutputEvery Duration `yaml:"output_every"`
 	// AutoResume: whether a rollback interrupted while every step in flight
 	// was idempotent resumes without a person: idempotent (default) | never.
 	AutoResume string `yaml:"auto_resume"`

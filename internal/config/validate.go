@@ -69,6 +69,9 @@ func (c *Config) applyDefaults() {
 	if c.Engine.OutputLimit == 0 {
 		c.Engine.OutputLimit = 64 << 10
 	}
+	if c.Engine.OutputEvery == 0 {
+		c.Engine.OutputEvery = Duration(5 * time.Second)
+	}
 	if c.Engine.AutoResume == "" {
 		c.Engine.AutoResume = AutoResumeIdempotent
 	}
@@ -183,6 +186,9 @@ func (c *Config) validateEngine(errs *yamlx.Errors) {
 	}
 	if e.KillGrace < 0 {
 		errs.Addf(at("kill_grace"), "engine.kill_grace: must be positive (default 5s)")
+	}
+	if e.OutputEvery < 0 {
+		errs.Addf(at("output_every"), "engine.output_every: must be positive (default 5s)")
 	}
 	switch e.AutoResume {
 	case AutoResumeIdempotent, AutoResumeNever:

@@ -42,6 +42,11 @@ type Request struct {
 	BaseDir string
 	// Params are the runbook's resolved params (plugins receive them).
 	Params map[string]string
+	// Progress, when set, takes output lines (redacted) while the step
+	// runs, so people see a long step's progress; it may be called from
+	// several goroutines at once. Executors without a stream of output
+	// ignore it.
+	Progress func(line string)
 }
 
 // Result is what a run produced.

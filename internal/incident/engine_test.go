@@ -429,3 +429,44 @@ steps:
 		}
 	})
 }
+
+// A running step's output reaches the log and the message while it runs,
+// paced by engine.output_every, and never after the step's end.
+func TestLiveOutput(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{outputEvery: "20ms", runbook: `
+name: steps
+steps:
+  - {id: migrate, uses: fake}
+`})
+		e.ex.On("migrate", func(ctx context.Context, req exec.Request) (exec.Result, error) {
+			req.Progress("applying 0042_drop_index")
+			req.Progress("42 of 57 rows batches done")
+			// The line must be shown before the step ends.
+			if err := e.poster.WaitForUpdate(ctx, "› `42 of 57 rows batches done`"); err != nil {
+				return exec.Result{}, err
+			}
+			req.Progress("last words")
+			return exec.Result{Output: "done"}, nil
+		})
+		r := e.run()
+		e.finish(r.ID, store.StateSucceeded)
+		kinds := e.stepKinds(r.ID, "checkout", "migrate")
+		if len(kinds) < 3 || kinds[0] != store.StepStarted || kinds[1] != store.StepOutput || kinds[len(kinds)-1] != store.StepSucceeded {
+			t.Fatalf("migrate logged %v: want started, output..., succeeded", kinds)
+		}
+		events, err := e.st.ListSteps(e.ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var live []string
+		for _, ev := range events {
+			if ev.Kind == store.StepOutput {
+				live = append(live, ev.Output)
+			}
+		}
+		if got := strings.Join(live, "\n"); !strings.HasPrefix(got, "applying 0042_drop_index\n42 of 57 rows batches done") {
+			t.Errorf("output records %q", live)
+		}
+	})
+}

@@ -133,6 +133,7 @@ type setup struct {
 	parallelism int
 	leaseTTL    string
 	autoResume  string // engine.auto_resume; the default when empty
+	outputEvery string // engine.output_every; the default when empty
 	dir         string // where bot.yaml "is"; runbooks resolve against it
 	replica     string
 	env         func(string) (string, bool)
@@ -220,11 +221,14 @@ func build(su setup, st store.Store, clk incident.Clock, poster chat.Poster, pag
 	if su.replica == "" {
 		su.replica = "replica-test"
 	}
-	var autoResume string
+	var engineExtra string
 	if su.autoResume != "" {
-		autoResume = ", auto_resume: " + su.autoResume
+		engineExtra += ", auto_resume: " + su.autoResume
 	}
-	cfg, err := config.Parse(filepath.Join(su.dir, "bot.yaml"), fmt.Appendf(nil, configYAML, su.parallelism, su.leaseTTL, autoResume), func(string) string { return "" })
+	if su.outputEvery != "" {
+		engineExtra += ", output_every: " + su.outputEvery
+	}
+	cfg, err := config.Parse(filepath.Join(su.dir, "bot.yaml"), fmt.Appendf(nil, configYAML, su.parallelism, su.leaseTTL, engineExtra), func(string) string { return "" })
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}

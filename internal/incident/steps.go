@@ -239,7 +239,9 @@ func (d *driver) executeStep(ctx context.Context, c store.ServiceChange, rb *run
 			return err.Error()
 		}
 		started := d.s.clock.Now()
-		res, err := d.invoke(ctx, ex, c.Service, st, with, timeout, attempt, rb)
+		live := d.watchOutput(ctx, c.Service, st.ID, attempt)
+		res, err := d.invoke(ctx, ex, c.Service, st, with, timeout, attempt, rb, live.add)
+		live.stop()
 		dur := d.s.clock.Now().Sub(started)
 		if err == nil {
 			d.s.metrics.StepResult(st.Uses, "succeeded")
@@ -266,7 +268,7 @@ func (d *driver) executeStep(ctx context.Context, c store.ServiceChange, rb *run
 	}
 }
 
-func (d *driver) invoke(ctx context.Context, ex exec.Executor, service string, st runbook.Step, with yamlxNode, timeout time.Duration, attempt int, rb *runbook.Runbook) (exec.Result, error) {
+func (d *driver) invoke(ctx context.Context, ex exec.Executor, service string, st runbook.Step, with yamlxNode, timeout time.Duration, attempt int, rb *runbook.Runbook, progress func(string)) (exec.Result, error) {
 	sctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	d.mu.Lock()
@@ -281,7 +283,7 @@ func (d *driver) invoke(ctx context.Context, ex exec.Executor, service string, s
 	}
 	return ex.Run(sctx, exec.Request{RollbackID: d.id, StepID: st.ID, Service: service, Attempt: attempt, With: with,
 		DryRun: dry, Timeout: timeout, Env: d.s.env, Redact: d.s.secrets(), OutputLimit: d.s.cfg.Engine.OutputLimit,
-		KillGrace: d.s.cfg.Engine.KillGrace.D(), BaseDir: d.s.cfg.RunbooksDir(), Params: params})
+		KillGrace: d.s.cfg.Engine.KillGrace.D(), BaseDir: d.s.cfg.RunbooksDir(), Params: params, Progress: progress})
 }
 
 func (d *driver) redact(s string) string { return exec.Redact(s, d.s.secrets()) }
@@ -464,7 +466,7 @@ func (d *driver) compensateStep(ctx context.Context, r *store.Rollback, c store.
 			if timeout <= 0 {
 				timeout = defaultStepTimeout
 			}
-			res, err = d.invoke(ctx, ex, c.Service, runbook.Step{ID: st.ID + ".compensate"}, with, timeout, 1, rb)
+			res, err = d.invoke(ctx, ex, c.Service, runbook.Step{ID: st.ID + ".compensate"}, with, timeout, 1, rb, nil)
 		}
 	}
 	if err != nil {

@@ -131,8 +131,26 @@ func lastStepEvents(steps []store.StepEvent) map[string]store.StepEvent {
 	return out
 }
 
+// liveLine maps service/step to the newest output line of its current
+// attempt, for steps still running.
+func liveLine(steps []store.StepEvent) map[string]string {
+	out := map[string]string{}
+	for _, ev := range steps {
+		key := ev.Service + "/" + ev.StepID
+		switch ev.Kind {
+		case store.StepOutput:
+			text := strings.TrimRight(ev.Output, "\n")
+			out[key] = text[strings.LastIndexByte(text, '\n')+1:]
+		case store.StepStarted:
+			delete(out, key)
+		}
+	}
+	return out
+}
+
 func planText(r *store.Rollback, steps []store.StepEvent) string {
 	last := lastStepEvents(steps)
+	live := liveLine(steps)
 	var lines []string
 	for _, c := range r.Services {
 		if len(r.Services) > 1 {
@@ -157,6 +175,9 @@ func planText(r *store.Rollback, steps []store.StepEvent) string {
 			}
 			if ev, ok := last[c.Service+"/"+st.ID]; ok && ev.Error != "" {
 				line += "\n      " + oneLine(ev.Error, 200)
+			}
+			if ev := last[c.Service+"/"+st.ID]; ev.Kind == store.StepStarted && live[c.Service+"/"+st.ID] != "" {
+				line += "\n      › `" + strings.ReplaceAll(oneLine(live[c.Service+"/"+st.ID], 160), "`", "'") + "`"
 			}
 			lines = append(lines, line)
 		}

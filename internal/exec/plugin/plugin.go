@@ -189,6 +189,7 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 		OutputLimit: max(req.OutputLimit, responseLimit),
 		KillGrace:   req.KillGrace,
 		Redact:      req.Redact,
+		Progress:    stderrProgress(req.Progress),
 	})
 	limit := req.OutputLimit
 	if limit <= 0 {
@@ -293,4 +294,17 @@ func params(p map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return p
+}
+
+// stderrProgress shows a plugin's stderr as it runs; its stdout is the
+// protocol's response, not for people.
+func stderrProgress(progress func(line string)) func(stream, line string) {
+	if progress == nil {
+		return nil
+	}
+	return func(stream, line string) {
+		if stream == "stderr" {
+			progress(line)
+		}
+	}
 }

@@ -7,7 +7,9 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -241,5 +243,22 @@ func assertFlag(t *testing.T, base string, want bool) {
 	var flags map[string]bool
 	if err := json.Unmarshal(data, &flags); err != nil || flags["new-checkout"] != want {
 		t.Fatalf("flags.json = %s (%v), want new-checkout=%v", data, err, want)
+	}
+}
+
+// A plugin's stderr is its progress; its stdout is the protocol's response
+// and never shown line by line.
+func TestPluginStderrIsProgress(t *testing.T) {
+	plugins, base := t.TempDir(), t.TempDir()
+	fixture(t, plugins, "chatty", `cat > /dev/null; echo 'flipping tok-abcdef' >&2; echo '{"status":"ok","output":"fine"}'`)
+	req := request(t, base, `{name: chatty}`)
+	var mu sync.Mutex
+	var lines []string
+	req.Progress = func(line string) { mu.Lock(); lines = append(lines, line); mu.Unlock() }
+	if _, err := New(plugins).Run(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(lines, []string{"flipping [redacted]"}) {
+		t.Fatalf("progress %q: want the stderr line alone, redacted", lines)
 	}
 }

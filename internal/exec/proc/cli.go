@@ -38,10 +38,19 @@ func CLIPreview(argv []string, kubeconfigEnv string, redact []string) string {
 
 // RunCLI runs a CLI step's argv with the request's limits and redaction.
 func RunCLI(ctx context.Context, argv, env []string, req exec.Request) (exec.Result, error) {
-	o, err := Run(ctx, Spec{Argv: argv, Env: env, OutputLimit: req.OutputLimit, KillGrace: req.KillGrace, Redact: req.Redact})
+	o, err := Run(ctx, Spec{Argv: argv, Env: env, OutputLimit: req.OutputLimit, KillGrace: req.KillGrace, Redact: req.Redact,
+		Progress: StreamProgress(req.Progress)})
 	return exec.Result{
 		Output:   o.Text(),
 		ExitCode: o.ExitCode,
 		Detail:   map[string]string{"exit_code": strconv.Itoa(o.ExitCode)},
 	}, err
+}
+
+// StreamProgress adapts a request's Progress to a Spec's; nil stays nil.
+func StreamProgress(progress func(line string)) func(stream, line string) {
+	if progress == nil {
+		return nil
+	}
+	return func(_, line string) { progress(line) }
 }

@@ -47,6 +47,10 @@ type Spec struct {
 	KillGrace time.Duration
 	// Redact lists secret values scrubbed from the output.
 	Redact []string
+	// Progress, when set, gets each line of output (redacted) as the child
+	// writes it, from the goroutine reading that stream ("stdout" or
+	// "stderr"): two may call it at once.
+	Progress func(stream, line string)
 }
 
 // Outcome is what a run produced.
@@ -112,7 +116,7 @@ func Run(ctx context.Context, s Spec) (Outcome, error) {
 	cmd.Env = append([]string{}, s.Env...) // non-nil: never inherit ours
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 
-	p, err := startPiped(cmd, s.Stdin, stdout, stderr)
+	p, err := startPiped(cmd, s.Stdin, streamWriters(s, stdout, stderr))
 	if err != nil {
 		return Outcome{}, fmt.Errorf("start %s: %w", name, err)
 	}
@@ -159,7 +163,7 @@ type pipes struct {
 // startPiped wires stdio through os.Pipe rather than letting os/exec copy:
 // cmd.Wait then returns when the child exits, not when every grandchild
 // holding the pipes has, which is what lets us reap the group first.
-func startPiped(cmd *osexec.Cmd, stdin []byte, stdout, stderr io.Writer) (*pipes, error) {
+func startPiped(cmd *osexec.Cmd, stdin []byte, streams []io.Writer) (*pipes, error) {
 	p := &pipes{}
 	var childEnds []*os.File
 	closeAll := func() {
@@ -197,9 +201,14 @@ func startPiped(cmd *osexec.Cmd, stdin []byte, stdout, stderr io.Writer) (*pipes
 	for _, f := range childEnds {
 		f.Close()
 	}
-	for i, w := range []io.Writer{stdout, stderr} {
+	for i, w := range streams {
 		r := p.readers[i]
-		p.wg.Go(func() { _, _ = io.Copy(w, r) })
+		p.wg.Go(func() {
+			_, _ = io.Copy(w, r)
+			if lw, ok := w.(*liveWriter); ok {
+				lw.flush()
+			}
+		})
 	}
 	if p.stdin != nil {
 		// A child that never reads its stdin gets EPIPE once the group dies.

@@ -202,6 +202,7 @@ func (*Executor) Run(ctx context.Context, req exec.Request) (exec.Result, error)
 		OutputLimit: req.OutputLimit,
 		KillGrace:   req.KillGrace,
 		Redact:      req.Redact,
+		Progress:    proc.StreamProgress(req.Progress),
 	})
 	res := exec.Result{
 		Output:   o.Text(),

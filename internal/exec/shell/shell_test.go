@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,5 +227,19 @@ func TestProbe(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("%s: got %q, %v; want %q", tt.src, got, err, tt.want)
 		}
+	}
+}
+
+func TestRunShowsOutputLive(t *testing.T) {
+	req := request(t, t.TempDir(), `args: [/bin/sh, -c, "echo draining; echo 3 pods left >&2"]`)
+	var mu sync.Mutex
+	var lines []string
+	req.Progress = func(line string) { mu.Lock(); lines = append(lines, line); mu.Unlock() }
+	if _, err := New().Run(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(lines) // the two streams are read concurrently
+	if !slices.Equal(lines, []string{"3 pods left", "draining"}) {
+		t.Fatalf("progress %q", lines)
 	}
 }

@@ -112,6 +112,9 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 		if met {
 			return exec.Result{Output: fmt.Sprintf("%s after %d poll(s)", observed, polls), Detail: detail}, nil
 		}
+		if req.Progress != nil {
+			req.Progress(fmt.Sprintf("poll %d: %s", polls, last))
+		}
 		t := time.NewTimer(s.interval)
 		select {
 		case <-wctx.Done():

@@ -99,13 +99,19 @@ func TestQueryUntilConditionHolds(t *testing.T) {
 	prom := &promFake{answers: []string{vector(), vector("0.5", "0.01"), vector("0.02", "0.01")}}
 	srv := httptest.NewServer(prom)
 	defer srv.Close()
-	req := exec.Request{With: node(t, `{query: "rate(errors[1m])", below: 0.05, interval: 5ms, timeout: 1m}`)}
+	var progress []string
+	req := exec.Request{With: node(t, `{query: "rate(errors[1m])", below: 0.05, interval: 5ms, timeout: 1m}`),
+		Progress: func(line string) { progress = append(progress, line) }}
 	res, err := New(Config{PrometheusURL: srv.URL}).Run(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := `0.02 {pod="p0"}, 0.01 {pod="p1"} (want < 0.05) after 3 poll(s)`; res.Output != want {
 		t.Fatalf("output %q, want %q", res.Output, want)
+	}
+	// Each unmet poll is shown while the step waits.
+	if len(progress) != 2 || !strings.HasPrefix(progress[1], `poll 2: 0.5 {pod="p0"}`) {
+		t.Fatalf("progress %q", progress)
 	}
 	prom.mu.Lock()
 	defer prom.mu.Unlock()

@@ -92,11 +92,32 @@ func (p *Poster) Posts() []Posted {
 	return slices.Clone(p.posts)
 }
 
+// Updates returns every message update, in order.
+func (p *Poster) Updates() []Posted {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.updates)
+}
+
+// WaitForUpdate polls until an update's text or section contains substr.
+func (p *Poster) WaitForUpdate(ctx context.Context, substr string) error {
+	return poll(ctx, func() bool {
+		for _, t := range texts(p.Updates()) {
+			if strings.Contains(t, substr) {
+				return true
+			}
+		}
+		return false
+	}, "an update containing %q", substr)
+}
+
 // Texts returns the text of every posted message and of each of its
 // sections, in order, so a note is found whichever field carries it.
-func (p *Poster) Texts() []string {
+func (p *Poster) Texts() []string { return texts(p.Posts()) }
+
+func texts(msgs []Posted) []string {
 	var out []string
-	for _, m := range p.Posts() {
+	for _, m := range msgs {
 		out = append(out, m.Msg.Text)
 		for _, s := range m.Msg.Sections {
 			if s.Text != "" && s.Text != m.Msg.Text {
