@@ -23,17 +23,21 @@ type liveOutput struct {
 	mu      sync.Mutex
 	lines   []string // since the last record, the newest liveLines
 	skipped int      // lines since the last record not kept
+	flusher func()   // started on the first line: most steps print nothing live
+	started bool
+	stopped bool
 
 	quit chan struct{}
 	done chan struct{}
 }
 
-// watchOutput starts recording service/stepID's output; stop ends it
-// before the step's end is recorded, so no output record follows the end.
+// watchOutput records service/stepID's output from its first line on; stop
+// ends it before the step's end is recorded, so no output record follows
+// the end.
 func (d *driver) watchOutput(ctx context.Context, service, stepID string, attempt int) *liveOutput {
 	l := &liveOutput{quit: make(chan struct{}), done: make(chan struct{})}
 	every := d.s.cfg.Engine.OutputEvery.D()
-	go func() {
+	l.flusher = func() {
 		defer close(l.done)
 		t := time.NewTicker(every)
 		defer t.Stop()
@@ -49,7 +53,7 @@ func (d *driver) watchOutput(ctx context.Context, service, stepID string, attemp
 				_ = d.record(ctx, store.StepEvent{Service: service, StepID: stepID, Kind: store.StepOutput, Attempt: attempt, Output: d.redact(text)})
 			}
 		}
-	}()
+	}
 	return l
 }
 
@@ -57,6 +61,13 @@ func (d *driver) watchOutput(ctx context.Context, service, stepID string, attemp
 func (l *liveOutput) add(line string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.stopped {
+		return // a late line from a reader that outlived the step
+	}
+	if !l.started {
+		l.started = true
+		go l.flusher()
+	}
 	l.lines = append(l.lines, line)
 	if len(l.lines) > liveLines {
 		l.lines = append(l.lines[:0], l.lines[1:]...)
@@ -80,6 +91,12 @@ func (l *liveOutput) take() string {
 }
 
 func (l *liveOutput) stop() {
+	l.mu.Lock()
+	l.stopped = true
+	started := l.started
+	l.mu.Unlock()
 	close(l.quit)
-	<-l.done
+	if started {
+		<-l.done
+	}
 }
