@@ -41,7 +41,10 @@ func (s *Service) thrashGuard(ctx context.Context, service string) (string, erro
 	if failure != "" {
 		return failure, nil
 	}
-	recent, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: service, Since: s.clock.Now().Add(-svc.Cooldown.D() * 2), Limit: 20})
+	// The newest rollbacks by creation, whenever they were created: one that
+	// ran for hours may have ended a minute ago. One non-drill rollback is
+	// open per service at a time, so the latest to end is among them.
+	recent, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: service, Limit: 20})
 	if err != nil {
 		return "", fmt.Errorf("list recent rollbacks: %w", err)
 	}

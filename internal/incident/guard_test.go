@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/incident/incidenttest"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -64,6 +65,33 @@ func TestThrashGuard(t *testing.T) {
 		ov := e.get(second.ID).Overrides
 		if len(ov) != 1 || ov[0].Check != "thrash-guard" || ov[0].By != "req" {
 			t.Fatalf("stored overrides %+v, want the thrash guard override", ov)
+		}
+	})
+}
+
+// The cooldown counts from the end of a rollback, however long ago it was
+// created.
+func TestThrashGuardAfterALongRollback(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{})
+		latch := incidenttest.NewLatch()
+		t.Cleanup(latch.ReleaseAll)
+		e.ex.On("apply", latch.Block)
+		r := e.run()
+		if err := e.ex.WaitStarted(within(t), "apply"); err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(3 * time.Hour) // a long rollback: six cooldowns
+		latch.ReleaseAll()
+		e.finish(r.ID, store.StateSucceeded)
+		e.clock.Advance(5 * time.Minute)
+
+		_, failure, err := e.svc.Propose(e.ctx, person("req"), incident.ProposeRequest{Services: []string{"checkout"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "The thrash guard holds checkout: " + r.ID + " ended 5m0s ago"; !strings.HasPrefix(failure, want) {
+			t.Fatalf("5m after a 3h rollback ended: %q, want %q...", failure, want)
 		}
 	})
 }
