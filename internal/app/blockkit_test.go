@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -89,6 +90,11 @@ func TestBlockKitGoldens(t *testing.T) {
 	failed.StartedAt, failed.EndedAt, failed.Outcome = t0.Add(2*time.Minute), t0.Add(9*time.Minute), "failed: web-frontend: step purge-cdn failed: status 503"
 	failedSteps := append(steps[:1:1], store.StepEvent{Service: "payments-api", StepID: "wait-rollout", Kind: store.StepSucceeded, Duration: 40 * time.Second},
 		store.StepEvent{Service: "web-frontend", StepID: "purge-cdn", Kind: store.StepFailed, Error: "POST https://cdn.example.com/zones/storefront/purge: status 503 after 5 attempts"})
+	liveSteps := append(slices.Clone(steps), store.StepEvent{Service: "payments-api", StepID: "wait-rollout", Kind: store.StepOutput,
+		Output: "Waiting for deployment \"payments-api\" rollout to finish: 1 of 3 updated replicas are available...\n" +
+			"Waiting for deployment \"payments-api\" rollout to finish: 2 of 3 updated replicas are available..."})
+	waivedDrill := sampleRollback(store.StateProposed)
+	waivedDrill.Drill, waivedDrill.DrillMode, waivedDrill.Policy = true, "dry-run", store.Policy{Waived: true}
 	interrupted := sampleRollback(store.StateInterrupted)
 	succeeded := sampleRollback(store.StateSucceeded)
 	succeeded.DecidedAt, succeeded.StartedAt, succeeded.ValidatingAt, succeeded.EndedAt = t0.Add(2*time.Minute), t0.Add(2*time.Minute), t0.Add(6*time.Minute), t0.Add(11*time.Minute)
@@ -100,6 +106,8 @@ func TestBlockKitGoldens(t *testing.T) {
 		{"proposal", incident.ProposalView(sampleRollback(store.StateProposed), votes, nil)},
 		{"progress", incident.ProposalView(running, votes, steps)},
 		{"interrupted", incident.ProposalView(interrupted, votes, steps)},
+		{"progress-live-output", incident.ProposalView(running, votes, liveSteps)},
+		{"drill-waived-approval", incident.ProposalView(waivedDrill, nil, nil)},
 		{"failed", incident.ProposalView(failed, votes, failedSteps)},
 		{"vote-approve", incident.VoteNote(running, "U0BOB", true, "an approval from dba", t0.Add(time.Minute))},
 		{"vote-reject", incident.VoteNote(running, "U0CAROL", false, "the database is mid-migration", t0.Add(time.Minute))},

@@ -251,6 +251,9 @@ func buttons(r *store.Rollback) []chat.Button {
 	abort := chat.Button{ActionID: "abort", Text: "Abort", Value: r.ID, Style: chat.StyleDanger, Confirm: "Stop " + r.ID + "? Running steps are killed; compensations run where the runbook has them."}
 	switch r.State {
 	case store.StateProposed:
+		if r.Policy.Waived {
+			return nil // a drill that needs no votes starts as soon as it is posted
+		}
 		return []chat.Button{{ActionID: "approve", Text: "Approve", Value: value, Style: chat.StylePrimary},
 			{ActionID: "reject", Text: "Reject", Value: value, Style: chat.StyleDanger}}
 	case store.StateApproved, store.StateValidating:
