@@ -128,8 +128,9 @@ type work struct {
 }
 
 type item struct {
-	key string
-	run job
+	key    string
+	run    job
+	urgent bool // runs ahead of queued work (see pool.submitUrgent)
 }
 
 // acceptError says why accepted work could not be queued; all are worth a
@@ -169,7 +170,11 @@ func (a *Adapter) accept(ctx context.Context, w work, wait bool) (int, error) {
 			a.log.Debug("slack: duplicate delivery ignored", "key", it.key)
 			continue
 		}
-		a.pool.submit(it.run)
+		if it.urgent {
+			a.pool.submitUrgent(it.run)
+		} else {
+			a.pool.submit(it.run)
+		}
 	}
 	return dups, nil
 }

@@ -79,7 +79,7 @@ func (a *Adapter) actionItem(p interactionPayload, act blockAction, from string)
 	thread := p.thread()
 	if commands.NeedsReason(c.ActionID) {
 		meta := reasonMeta{Action: c.ActionID, Value: c.Value, Channel: c.Channel, MessageTS: c.MessageTS, Thread: thread}
-		return item{key: key, run: func(ctx context.Context) { a.askReason(ctx, p.TriggerID, c.User, meta) }}
+		return item{key: key, urgent: true, run: func(ctx context.Context) { a.askReason(ctx, p.TriggerID, c.User, meta) }}
 	}
 	return item{key: key, run: a.clickJob(c, thread)}
 }

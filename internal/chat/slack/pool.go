@@ -29,6 +29,7 @@ type pool struct {
 	pending int // slots reserved and not yet taken by a worker
 	closed  bool
 	jobs    chan job
+	urgent  chan job // taken before jobs: work with a deadline of its own
 	freed   chan struct{} // one-shot hint for a blocked reserve
 	drained chan struct{} // closed once closed && pending == 0
 }
@@ -38,6 +39,7 @@ func newPool(size int, log *slog.Logger) *pool {
 		log:     log,
 		size:    size,
 		jobs:    make(chan job, size),
+		urgent:  make(chan job, size),
 		freed:   make(chan struct{}, 1),
 		drained: make(chan struct{}),
 	}
@@ -95,6 +97,11 @@ func (p *pool) release() {
 // for every reservation.
 func (p *pool) submit(j job) { p.jobs <- j }
 
+// submitUrgent queues j ahead of every job waiting in the ordinary queue.
+// Opening a modal is such a job: Slack's trigger_id expires about 3 s after
+// the click, however long the queue.
+func (p *pool) submitUrgent(j job) { p.urgent <- j }
+
 func (p *pool) hint() {
 	select {
 	case p.freed <- struct{}{}:
@@ -143,16 +150,22 @@ func (p *pool) run(ctx context.Context, n int, jobTimeout, drain time.Duration) 
 
 func (p *pool) work(base context.Context, stop <-chan struct{}, timeout time.Duration) {
 	for {
+		var j job
 		select {
-		case j := <-p.jobs:
-			p.mu.Lock()
-			p.pending--
-			p.changedLocked()
-			p.mu.Unlock()
-			p.runJob(base, j, timeout)
-		case <-stop:
-			return
+		case j = <-p.urgent:
+		default:
+			select {
+			case j = <-p.urgent:
+			case j = <-p.jobs:
+			case <-stop:
+				return
+			}
 		}
+		p.mu.Lock()
+		p.pending--
+		p.changedLocked()
+		p.mu.Unlock()
+		p.runJob(base, j, timeout)
 	}
 }
 

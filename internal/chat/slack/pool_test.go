@@ -3,8 +3,11 @@ package slack
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -119,5 +122,55 @@ func TestMemoryDedup(t *testing.T) {
 		if ok, err := d.Claim(ctx, s.key, time.Minute); err != nil || ok != s.want {
 			t.Fatalf("step %d: Claim(%s) = %v %v, want %v", i, s.key, ok, err, s.want)
 		}
+	}
+}
+
+// A modal's trigger_id expires about 3 s after the click: opening it must
+// not wait behind the clicks already queued.
+func TestUrgentJobsGoFirst(t *testing.T) {
+	p := newPool(8, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { p.run(ctx, 1, time.Minute, time.Second); close(stopped) }()
+	defer func() { cancel(); <-stopped }()
+
+	var mu sync.Mutex
+	var order []string
+	ran := func(name string) job {
+		return func(context.Context) { mu.Lock(); order = append(order, name); mu.Unlock() }
+	}
+	release, busy := make(chan struct{}), make(chan struct{})
+	submit := func(j job, urgent bool) {
+		if err := p.tryReserve(); err != nil {
+			t.Fatal(err)
+		}
+		if urgent {
+			p.submitUrgent(j)
+		} else {
+			p.submit(j)
+		}
+	}
+	submit(func(ctx context.Context) { close(busy); <-release; ran("first")(ctx) }, false)
+	<-busy // the only worker is taken
+	submit(ran("click-1"), false)
+	submit(ran("click-2"), false)
+	submit(ran("modal"), true)
+	close(release)
+	deadline := time.After(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(order)
+		mu.Unlock()
+		if n == 4 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("ran only %v", order)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if want := []string{"first", "modal", "click-1", "click-2"}; !slices.Equal(order, want) {
+		t.Fatalf("order %v, want %v", order, want)
 	}
 }
