@@ -22,13 +22,21 @@ const autoResumer = "backout"
 var errNotDue = errors.New("not due for an automatic resume")
 
 // resumesOnItsOwn reports whether r, about to become interrupted with the
-// steps inflight (service/step) started and never finished, may resume
-// without a person: engine.auto_resume allows it, nobody paused or aborted
-// it, it has resumes left, and re-running every one of those steps is safe
-// because the runbook declares it idempotent.
-func (s *Service) resumesOnItsOwn(r *store.Rollback, inflight []string) bool {
+// step log steps and the steps inflight (service/step) started and never
+// finished, may resume without a person: engine.auto_resume allows it,
+// nobody paused or aborted it, it has resumes left, nothing had failed or
+// begun to be undone (a resume would run a failed step again and abandon
+// the compensation), and re-running every step in flight is safe because
+// the runbook declares it idempotent.
+func (s *Service) resumesOnItsOwn(r *store.Rollback, steps []store.StepEvent, inflight []string) bool {
 	if s.cfg.Engine.AutoResume != config.AutoResumeIdempotent || r.Paused || r.AbortBy != "" || r.AutoResumes >= maxAutoResumes {
 		return false
+	}
+	for _, ev := range steps {
+		switch ev.Kind {
+		case store.StepFailed, store.StepCompensating, store.StepCompensated, store.StepCompensationFailed:
+			return false
+		}
 	}
 	for _, key := range inflight {
 		if !plannedIdempotent(r, key) {
@@ -76,8 +84,11 @@ func interruptedNote(r *store.Rollback, why string, inflight []string) string {
 }
 
 // resumeDue resumes the interrupted rollbacks marked for it. Every replica
-// may run it: a compare-and-set on the record picks one.
+// may run it: the lease, then a compare-and-set on the record, pick one.
 func (s *Service) resumeDue(ctx context.Context) {
+	if s.cfg.Engine.AutoResume != config.AutoResumeIdempotent {
+		return
+	}
 	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{States: []store.State{store.StateInterrupted}})
 	if err != nil {
 		return
@@ -86,44 +97,45 @@ func (s *Service) resumeDue(ctx context.Context) {
 		if !r.ResumeDue {
 			continue
 		}
-		if err := s.engine.autoResume(ctx, r.ID); err != nil && !errors.Is(err, errNotDue) {
+		if err := s.engine.autoResume(ctx, r); err != nil && !errors.Is(err, errNotDue) {
+			// ResumeDue is still set: the next Tick tries again.
 			s.log.WarnContext(ctx, "automatic resume", "rollback", r.ID, "err", err)
 		}
 	}
 }
 
-// autoResume claims id's automatic resume and launches it.
-func (e *Engine) autoResume(ctx context.Context, id string) error {
+// autoResume launches r if its automatic resume is still due. The claim
+// (ResumeDue cleared, AutoResumes counted) is part of the write that starts
+// the run, under the lease: a lease still held elsewhere (a replica in the
+// middle of interrupting it, one killed before it let go) leaves the resume
+// due for the next Tick instead of lost.
+func (e *Engine) autoResume(ctx context.Context, r *store.Rollback) error {
 	s := e.s
 	if e.stopping() {
 		return errNotDue // a replica that is going away leaves it to the next
 	}
-	r, err := s.update(ctx, id, func(r *store.Rollback) error {
-		if r.State != store.StateInterrupted || !r.ResumeDue || r.AbortBy != "" || r.Paused {
-			return errNotDue
-		}
-		r.ResumeDue = false
-		r.AutoResumes++
-		return nil
+	return e.launchWith(ctx, r, launchSpec{
+		from:      store.StateInterrupted,
+		resumedBy: autoResumer,
+		claim: func(r *store.Rollback) error {
+			if !r.ResumeDue || r.AbortBy != "" || r.Paused {
+				return errNotDue
+			}
+			r.AutoResumes++
+			return nil
+		},
+		announce: func(ctx context.Context, r *store.Rollback) {
+			s.audit(ctx, Actor{User: autoResumer, From: "engine:" + s.replica}, "rollback.resumed", r.ID,
+				map[string]string{"automatic": fmt.Sprintf("%d of %d", r.AutoResumes, maxAutoResumes)})
+			msg := fmt.Sprintf("▶️ Backout resumed %s on its own (automatic resume %d of %d).", r.ID, r.AutoResumes, maxAutoResumes)
+			if steps, err := s.store.ListSteps(ctx, r.ID); err == nil {
+				if again := unfinished(steps); len(again) > 0 {
+					msg += fmt.Sprintf(" Step(s) %s, in flight when it stopped, are idempotent and run again.", strings.Join(again, ", "))
+				}
+			}
+			s.thread(ctx, r, textMessage(msg))
+		},
 	})
-	if err != nil {
-		return err
-	}
-	steps, err := s.store.ListSteps(ctx, id)
-	if err != nil {
-		return e.autoResumeFailed(ctx, r, err)
-	}
-	s.audit(ctx, Actor{User: autoResumer, From: "engine:" + s.replica}, "rollback.resumed", id,
-		map[string]string{"automatic": fmt.Sprintf("%d of %d", r.AutoResumes, maxAutoResumes)})
-	msg := fmt.Sprintf("▶️ Backout resumed %s on its own (automatic resume %d of %d).", id, r.AutoResumes, maxAutoResumes)
-	if again := unfinished(steps); len(again) > 0 {
-		msg += fmt.Sprintf(" Step(s) %s, in flight when it stopped, are idempotent and run again.", strings.Join(again, ", "))
-	}
-	s.thread(ctx, r, textMessage(msg))
-	if err := e.launch(ctx, r, store.StateInterrupted, autoResumer); err != nil {
-		return e.autoResumeFailed(ctx, r, err)
-	}
-	return nil
 }
 
 // stopping reports whether this replica shuts down: it starts no run.
@@ -131,9 +143,4 @@ func (e *Engine) stopping() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.base.Err() != nil
-}
-
-func (e *Engine) autoResumeFailed(ctx context.Context, r *store.Rollback, err error) error {
-	e.s.thread(ctx, r, textMessage(fmt.Sprintf("⚠️ Backout could not resume %s on its own (%v). Resume or Abort?", r.ID, err)))
-	return err
 }

@@ -211,6 +211,14 @@ func (d *driver) flushEnds(ctx context.Context) error {
 	return d.steps.append(context.WithoutCancel(ctx))
 }
 
+// flushEndsOrLog flushes where the run goes on whatever happens; a failure
+// is logged, and the ends stay queued for the next write.
+func (d *driver) flushEndsOrLog(ctx context.Context, when string) {
+	if err := d.flushEnds(ctx); err != nil {
+		d.s.log.ErrorContext(ctx, "driver: step ends not written", "rollback", d.id, "when", when, "err", err)
+	}
+}
+
 // writeSteps is the stepWriter's one durable write.
 func (d *driver) writeSteps(ctx context.Context, evs []store.StepEvent) error {
 	_, err := d.s.store.AppendSteps(ctx, d.id, d.token(), evs...)
@@ -274,6 +282,7 @@ func (d *driver) flushRefresh() {
 // stop ends a run that did not succeed, according to why it stopped.
 func (d *driver) stop(ctx context.Context, failure string) {
 	bg := context.WithoutCancel(ctx)
+	d.flushEndsOrLog(bg, "stopping") // what interrupt or compensate read must be whole
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errShutdown):
 		d.s.interrupt(bg, d.id, "Backout shut down while it ran (it is safe to Resume)")
@@ -294,6 +303,9 @@ func (d *driver) stop(ctx context.Context, failure string) {
 
 // end moves the rollback to a final state and closes the loop.
 func (d *driver) end(ctx context.Context, state store.State, outcome string) {
+	// A last try for ends a failed write left queued: the record of what
+	// ran must be whole before the rollback closes.
+	d.flushEndsOrLog(ctx, "ending")
 	r, err := d.s.transition(ctx, d.id, state, []store.State{store.StateRunning, store.StateValidating, store.StateInterrupted, store.StateApproved}, func(r *store.Rollback) {
 		r.Outcome = outcome
 	})

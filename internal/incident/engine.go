@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -175,7 +176,25 @@ func (e *Engine) active(id string) bool {
 
 // launch takes the lease and starts driving r from state `from`.
 func (e *Engine) launch(ctx context.Context, r *store.Rollback, from store.State, resumedBy string) error {
+	return e.launchWith(ctx, r, launchSpec{from: from, resumedBy: resumedBy})
+}
+
+// launchSpec says how a run starts.
+type launchSpec struct {
+	from      store.State
+	resumedBy string
+	// claim, when set, is applied in the write that starts the run, after
+	// the lease is taken; an error from it leaves the record as it was and
+	// is returned.
+	claim func(*store.Rollback) error
+	// announce, when set, tells the thread once the run is claimed, before
+	// its first step.
+	announce func(ctx context.Context, r *store.Rollback)
+}
+
+func (e *Engine) launchWith(ctx context.Context, r *store.Rollback, spec launchSpec) error {
 	s := e.s
+	from, resumedBy := spec.from, spec.resumedBy
 	rn, runCtx, err := e.reserve(r.ID)
 	if err != nil || rn == nil {
 		return err // nil: this replica is already starting or driving it
@@ -194,7 +213,15 @@ func (e *Engine) launch(ctx context.Context, r *store.Rollback, from store.State
 	if err != nil {
 		return fmt.Errorf("lease %s: %w", r.ID, err)
 	}
-	r, err = s.transition(ctx, r.ID, store.StateRunning, []store.State{from}, func(r *store.Rollback) { r.Paused, r.ResumeDue = false, false })
+	r, err = s.transitionChecked(ctx, r.ID, store.StateRunning, []store.State{from}, func(r *store.Rollback) error {
+		if spec.claim != nil {
+			if err := spec.claim(r); err != nil {
+				return err
+			}
+		}
+		r.Paused, r.ResumeDue = false, false
+		return nil
+	})
 	if errors.Is(err, ErrBadTransition) {
 		_ = s.store.ReleaseLease(ctx, lease)
 		return nil
@@ -207,6 +234,9 @@ func (e *Engine) launch(ctx context.Context, r *store.Rollback, from store.State
 	if resumedBy == "" {
 		s.thread(ctx, r, textMessage(fmt.Sprintf("🚀 %s started at %s.", r.ID, s.clock.Now().UTC().Format("15:04:05Z"))))
 		s.notePagerDuty(ctx, r, fmt.Sprintf("Rollback %s started: %s.", r.ID, summaryLine(r)))
+	}
+	if spec.announce != nil {
+		spec.announce(ctx, r)
 	}
 	started = true
 	go func() {
@@ -228,6 +258,9 @@ func (e *Engine) resume(ctx context.Context, r *store.Rollback, who Actor) (stri
 	msg := fmt.Sprintf("▶️ <@%s> resumed %s.", who.User, r.ID)
 	if len(inflight) > 0 {
 		msg += fmt.Sprintf(" On their say-so, step(s) %s, in flight when Backout stopped, run again.", strings.Join(inflight, ", "))
+	}
+	if failed := endedAs(steps, store.StepFailed); len(failed) > 0 {
+		msg += fmt.Sprintf(" Step(s) %s, which had failed, run again too.", strings.Join(failed, ", "))
 	}
 	e.s.thread(ctx, r, textMessage(msg))
 	if err := e.launch(ctx, r, store.StateInterrupted, who.User); err != nil {
@@ -297,6 +330,12 @@ func inFlight(events []store.StepEvent) []string {
 // unfinished lists steps whose last event leaves them unfinished: in flight,
 // or marked interrupted. These are what a resume runs again.
 func unfinished(events []store.StepEvent) []string {
+	return endedAs(events, store.StepStarted, store.StepInterrupted)
+}
+
+// endedAs lists, in order of first appearance, the steps whose last event
+// (of those that start or end a step) is one of kinds.
+func endedAs(events []store.StepEvent, kinds ...string) []string {
 	last := map[string]string{}
 	var order []string
 	for _, ev := range events {
@@ -313,7 +352,7 @@ func unfinished(events []store.StepEvent) []string {
 	}
 	var out []string
 	for _, k := range order {
-		if last[k] == store.StepStarted || last[k] == store.StepInterrupted {
+		if slices.Contains(kinds, last[k]) {
 			out = append(out, k)
 		}
 	}
@@ -350,13 +389,16 @@ func (s *Service) interrupt(ctx context.Context, id, why string) {
 		return
 	}
 	inflight := inFlight(steps)
+	var marks []store.StepEvent
 	for _, key := range inflight {
 		svc, step, _ := strings.Cut(key, "/")
-		_, _ = s.store.AppendSteps(ctx, id, lease.Token, store.StepEvent{Service: svc, StepID: step, Kind: store.StepInterrupted,
-			At: s.clock.Now(), Error: "outcome unknown: " + why})
+		marks = append(marks, store.StepEvent{Service: svc, StepID: step, Kind: store.StepInterrupted, At: s.clock.Now(), Error: "outcome unknown: " + why})
+	}
+	if _, err := s.store.AppendSteps(ctx, id, lease.Token, marks...); err != nil {
+		s.log.WarnContext(ctx, "interrupt: marking steps in flight", "rollback", id, "err", err)
 	}
 	r, err := s.transition(ctx, id, store.StateInterrupted, []store.State{store.StateRunning, store.StateValidating}, func(r *store.Rollback) {
-		r.ResumeDue = s.resumesOnItsOwn(r, inflight)
+		r.ResumeDue = s.resumesOnItsOwn(r, steps, inflight)
 	})
 	if err != nil {
 		return

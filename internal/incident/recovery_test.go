@@ -331,3 +331,62 @@ func TestAutoResume(t *testing.T) {
 		})
 	}
 }
+
+// A step had failed and its run was compensating when the process died:
+// nothing is in flight, but a resume would run the failed step again and
+// abandon the compensation, so it waits for a person.
+func TestNoAutoResumeAfterAFailure(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: idempotentChain})
+		r := e.crashed()
+		lease, err := e.st.GetLease(e.ctx, store.LeaseName(r.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs := []store.StepEvent{{Service: "checkout", StepID: "b", Kind: store.StepFailed, Error: "boom"},
+			{Service: "checkout", StepID: "a", Kind: store.StepCompensating}}
+		if _, err := e.st.AppendSteps(e.ctx, r.ID, lease.Token, evs...); err != nil {
+			t.Fatal(err)
+		}
+		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
+		e.svc.Tick(e.ctx)
+		e.svc.Tick(e.ctx)
+		waitEngine(t, e.svc)
+		if got := e.get(r.ID); got.State != store.StateInterrupted || got.ResumeDue {
+			t.Fatalf("%s, resume due %v: want interrupted, waiting for a person", got.State, got.ResumeDue)
+		}
+		if n := len(e.ex.Calls()); n != 0 {
+			t.Fatalf("%d step(s) ran automatically after a recorded failure", n)
+		}
+		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
+			t.Fatalf("resume: %q %v", failure, err)
+		}
+		e.wantPosted("Step(s) checkout/b, which had failed, run again too.")
+		e.finish(r.ID, store.StateSucceeded)
+	})
+}
+
+// The lease of a rollback due to resume is still held (its old driver is
+// still letting go, or died holding it): the resume stays due, nothing is
+// announced, and it happens once the lease is free.
+func TestAutoResumeWaitsForTheLease(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: idempotentChain})
+		r := e.crashed(func(r *store.Rollback) { r.State, r.ResumeDue = store.StateInterrupted, true })
+		e.svc.Tick(e.ctx) // "dead" still holds the lease
+		waitEngine(t, e.svc)
+		if got := e.get(r.ID); got.State != store.StateInterrupted || !got.ResumeDue || got.AutoResumes != 0 {
+			t.Fatalf("with the lease held: %s, resume due %v, %d automatic resumes", got.State, got.ResumeDue, got.AutoResumes)
+		}
+		if found := e.poster.Find("on its own"); len(found) != 0 {
+			t.Fatalf("announced a resume that did not happen: %q", found)
+		}
+		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
+		e.svc.Tick(e.ctx)
+		got := e.finish(r.ID, store.StateSucceeded)
+		if got.AutoResumes != 1 || got.ResumeDue {
+			t.Fatalf("after the lease was free: %d automatic resumes, resume due %v", got.AutoResumes, got.ResumeDue)
+		}
+		e.wantPosted("Backout resumed " + r.ID + " on its own (automatic resume 1 of 2).")
+	})
+}

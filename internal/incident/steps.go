@@ -184,7 +184,7 @@ func (d *driver) waitUnpaused(ctx context.Context) error {
 			return nil
 		}
 		// Holding may last: the log must not wait for the next start.
-		_ = d.flushEnds(ctx)
+		d.flushEndsOrLog(ctx, "holding")
 		if announce {
 			// Pause answers at once, but the run only holds once it reaches
 			// a step boundary: say when that happens.
@@ -390,7 +390,7 @@ func (d *driver) compensate(ctx context.Context, why string) {
 	d.compMu.Lock()
 	defer d.compMu.Unlock()
 	// The order of completion is read back from the log: it must be whole.
-	_ = d.flushEnds(ctx)
+	d.flushEndsOrLog(ctx, "compensating")
 	d.mu.Lock()
 	completed := slices.Clone(d.completed)
 	r := d.r

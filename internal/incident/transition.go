@@ -51,6 +51,17 @@ func (s *Service) update(ctx context.Context, id string, mutate func(*store.Roll
 // transition moves a rollback to `to` if it is in one of `from` (and the
 // lifecycle allows it), applying mutate in the same write.
 func (s *Service) transition(ctx context.Context, id string, to store.State, from []store.State, mutate func(*store.Rollback)) (*store.Rollback, error) {
+	return s.transitionChecked(ctx, id, to, from, func(r *store.Rollback) error {
+		if mutate != nil {
+			mutate(r)
+		}
+		return nil
+	})
+}
+
+// transitionChecked is transition whose mutate may refuse: its error leaves
+// the record as it was.
+func (s *Service) transitionChecked(ctx context.Context, id string, to store.State, from []store.State, mutate func(*store.Rollback) error) (*store.Rollback, error) {
 	return s.update(ctx, id, func(r *store.Rollback) error {
 		if !slices.Contains(from, r.State) || !CanTransition(r.State, to) {
 			return fmt.Errorf("%w: %s is %s, cannot become %s", ErrBadTransition, r.ID, r.State, to)
@@ -70,9 +81,6 @@ func (s *Service) transition(ctx context.Context, id string, to store.State, fro
 		if to.Terminal() {
 			r.EndedAt = now
 		}
-		if mutate != nil {
-			mutate(r)
-		}
-		return nil
+		return mutate(r)
 	})
 }

@@ -29,7 +29,7 @@ type pool struct {
 	pending int // slots reserved and not yet taken by a worker
 	closed  bool
 	jobs    chan job
-	urgent  chan job // taken before jobs: work with a deadline of its own
+	urgent  chan job      // taken before jobs: work with a deadline of its own
 	freed   chan struct{} // one-shot hint for a blocked reserve
 	drained chan struct{} // closed once closed && pending == 0
 }

@@ -3,6 +3,7 @@ package proc
 import (
 	"bytes"
 	"io"
+	"unicode/utf8"
 
 	"github.com/backout/backout/internal/exec"
 )
@@ -25,22 +26,38 @@ func (w *liveWriter) Write(p []byte) (int, error) {
 	_, _ = w.capture.Write(p) // never fails
 	w.open = append(w.open, p...)
 	rest := w.open
+	// A long line is cut, but never inside a secret (it would be redacted
+	// in neither piece) nor inside a UTF-8 sequence: before cutting, wait
+	// until the text past the cut is long enough to tell.
+	lookahead := margin(w.redact) + utf8.UTFMax
 	for {
 		i := bytes.IndexByte(rest, '\n')
-		if i < 0 && len(rest) < maxLine {
-			break
-		}
-		if i < 0 || i > maxLine {
-			i = maxLine
+		if i >= 0 && i <= maxLine {
 			w.emit(rest[:i])
-			rest = rest[i:]
+			rest = rest[i+1:]
 			continue
 		}
-		w.emit(rest[:i])
-		rest = rest[i+1:]
+		if i < 0 && len(rest) < maxLine+lookahead {
+			break
+		}
+		cut := safeCut(rest, maxLine, w.redact)
+		w.emit(rest[:cut])
+		rest = rest[cut:]
 	}
 	w.open = append(w.open[:0], rest...)
 	return len(p), nil
+}
+
+// safeCut moves cut forward past a secret or a UTF-8 sequence it splits.
+func safeCut(raw []byte, cut int, secrets []string) int {
+	for {
+		before := cut
+		cut = runeStart(raw, cut)
+		cut = pastSecrets(raw, cut, secrets)
+		if cut == before || cut >= len(raw) {
+			return min(cut, len(raw))
+		}
+	}
 }
 
 // flush hands over the last line when the stream ended without a newline.

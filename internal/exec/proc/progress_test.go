@@ -25,6 +25,7 @@ func (p *progressLog) add(stream, line string) {
 
 func TestProgressGetsLinesAsTheyAreWritten(t *testing.T) {
 	long := strings.Repeat("x", maxLine+10)
+	straddle := strings.Repeat("y", maxLine-3) + "hunter2-secret" + strings.Repeat("z", 20)
 	tests := []struct {
 		name   string
 		script string
@@ -39,11 +40,13 @@ func TestProgressGetsLinesAsTheyAreWritten(t *testing.T) {
 		{name: "a line longer than maxLine comes in pieces", script: `printf '%s\n' "$LONG"`,
 			stdout: []string{long[:maxLine], long[maxLine:]}},
 		{name: "no output", script: `true`},
+		{name: "a secret across the cut stays whole and redacted", script: `printf '%s\n' "$STRADDLE"`,
+			stdout: []string{straddle[:maxLine-3] + "[redacted]", straddle[maxLine-3+len("hunter2-secret"):]}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var p progressLog
-			o, err := Run(context.Background(), Spec{Argv: []string{"/bin/sh", "-c", tt.script}, Env: []string{"LONG=" + long},
+			o, err := Run(context.Background(), Spec{Argv: []string{"/bin/sh", "-c", tt.script}, Env: []string{"LONG=" + long, "STRADDLE=" + straddle},
 				Redact: []string{"hunter2-secret"}, Progress: p.add})
 			if err != nil {
 				t.Fatal(err)

@@ -25,11 +25,14 @@ return 1`)
 
 // appendSteps is fenced by the lease's current token.
 // KEYS lease hash, steps list; ARGV token, json... Returns -1 for a stale
-// token, else the new length, which is the last step's seq.
+// token, else the new length, which is the last step's seq. One RPUSH per
+// event: unpack(ARGV) fails past Lua's stack limit (~8,000 values).
 var appendSteps = goredis.NewScript(`
 local cur = tonumber(redis.call('HGET', KEYS[1], 'token') or '0')
 if tonumber(ARGV[1]) < cur then return -1 end
-return redis.call('RPUSH', KEYS[2], unpack(ARGV, 2))`)
+local n = 0
+for i = 2, #ARGV do n = redis.call('RPUSH', KEYS[2], ARGV[i]) end
+return n`)
 
 // putVote: KEYS seen-hash, order list; ARGV plan\0user, json.
 var putVote = goredis.NewScript(`

@@ -303,6 +303,17 @@ func testSteps(t *testing.T, s store.Store, clk *Clock) {
 	if steps, err = s.ListSteps(ctx, "RB-1"); err != nil || len(steps) != 7 {
 		t.Fatalf("after appending nothing: %d steps (%v), want 7", len(steps), err)
 	}
+	// A write of many events (a queue that grew while the store was down)
+	// goes through whole.
+	many := make([]store.StepEvent, 10_000)
+	for i := range many {
+		many[i] = store.StepEvent{Service: "api", StepID: fmt.Sprintf("s%d", i), Kind: store.StepSucceeded}
+	}
+	got, err = s.AppendSteps(ctx, "RB-4", 0, many...)
+	must(t, err)
+	if len(got) != len(many) || got[0].Seq != 1 || got[len(got)-1].Seq != int64(len(many)) {
+		t.Fatalf("10,000 events: %d back, seqs %d..%d", len(got), got[0].Seq, got[len(got)-1].Seq)
+	}
 }
 
 // appendOne appends a single event.
