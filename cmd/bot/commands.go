@@ -29,7 +29,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
 	}
-	loaded, err := app.Load(configPath(*cfgFlag, getenv), getenv)
+	loaded, err := app.Load(configPath(*cfgFlag, getenv), getenv, registries)
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func consoleCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err := os.Setenv("BACKOUT_DEMO_DIR", demoDir); err != nil {
 		return err
 	}
-	loaded, err := app.Load(path, getenv)
+	loaded, err := app.Load(path, getenv, registries)
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func lint(args []string, stdout, stderr io.Writer, getenv func(string) string) e
 		// and promql steps default to; assume one will be configured.
 		lc = &config.Config{Prometheus: config.PrometheusConfig{URL: "http://prometheus.invalid:9090"}}
 	}
-	l := &app.Loaded{Config: lc, Runbooks: set, Executors: app.Executors(lc), Checkers: app.Checkers(lc)}
+	l := &app.Loaded{Config: lc, Runbooks: set, Executors: executors(lc), Checkers: checkers(lc)}
 	kinds := app.LintKinds(l.Executors, l.Checkers)
 	for _, name := range set.Names() {
 		errs.Add(yamlx.Pos{File: set[name].File}, runbook.Lint(set[name], kinds))

@@ -38,7 +38,7 @@ type Loaded struct {
 
 // Load reads the config and its runbooks and lints them; any problem is
 // returned wrapped in ErrInvalid with every file:line:col message.
-func Load(path string, getenv func(string) string) (*Loaded, error) {
+func Load(path string, getenv func(string) string, reg Registries) (*Loaded, error) {
 	cfg, err := config.Load(path, getenv)
 	if err != nil {
 		return nil, invalid(err)
@@ -47,7 +47,7 @@ func Load(path string, getenv func(string) string) (*Loaded, error) {
 	if err != nil {
 		return nil, invalid(err)
 	}
-	l := &Loaded{Config: cfg, Runbooks: set, Executors: Executors(cfg), Checkers: Checkers(cfg)}
+	l := &Loaded{Config: cfg, Runbooks: set, Executors: reg.Executors(cfg), Checkers: reg.Checkers(cfg)}
 	if err := l.Lint(); err != nil {
 		return nil, invalid(err)
 	}

@@ -4,53 +4,21 @@ package app
 
 import (
 	"context"
-	"net/http"
-	"path/filepath"
-	"time"
 
 	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/exec"
-	"github.com/backout/backout/internal/exec/helm"
-	httpexec "github.com/backout/backout/internal/exec/http"
-	"github.com/backout/backout/internal/exec/kubectl"
-	"github.com/backout/backout/internal/exec/noop"
-	"github.com/backout/backout/internal/exec/plugin"
-	"github.com/backout/backout/internal/exec/shell"
-	"github.com/backout/backout/internal/exec/sleep"
-	"github.com/backout/backout/internal/exec/wait"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/store"
 	"github.com/backout/backout/internal/validate"
 )
 
-// Executors registers every executor explicitly.
-func Executors(cfg *config.Config) *exec.Registry {
-	pluginDir := filepath.Join(cfg.RunbooksDir(), "plugins")
-	return exec.NewRegistry(
-		shell.New(),
-		httpexec.New(),
-		kubectl.New("kubectl"),
-		helm.New("helm"),
-		wait.New(wait.Config{PrometheusURL: cfg.Prometheus.URL}),
-		sleep.New(),
-		noop.New(),
-		plugin.New(pluginDir),
-	)
-}
-
-// Checkers registers every readiness and validation check explicitly.
-func Checkers(cfg *config.Config) *check.Registry {
-	client := &http.Client{Timeout: 30 * time.Second}
-	return check.NewRegistry(
-		validate.NewPromQL(cfg.Prometheus.URL),
-		validate.NewPromQLBaseline(cfg.Prometheus.URL),
-		validate.NewCanary(cfg.Prometheus.URL),
-		validate.NewHTTPSmoke(client),
-		validate.NewVersion(client, cfg.Prometheus.URL),
-		validate.NewSQL(),
-		validate.NewArtifact(client, cfg.Registry.URL),
-	)
+// Registries builds the executors and checks a config may use. cmd/bot
+// lists them, one by one (no init() registration): what a binary can run
+// is read in one place.
+type Registries struct {
+	Executors func(*config.Config) *exec.Registry
+	Checkers  func(*config.Config) *check.Registry
 }
 
 // LintKinds resolves `uses:` for runbook lint.
