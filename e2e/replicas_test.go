@@ -44,6 +44,7 @@ const holdScript = `#!/bin/sh
 set -eu
 : "${BACKOUT_DEMO_DIR:?}"
 echo "$PPID" >>"$BACKOUT_DEMO_DIR/hold.pids"
+echo "holding until released"
 i=0
 while [ ! -e "$BACKOUT_DEMO_DIR/release" ]; do
   i=$((i + 1))
@@ -75,20 +76,31 @@ func writeRunbooks(t *testing.T, dir string) string {
 	if err := os.WriteFile(filepath.Join(rb, "slow-demo.yaml"), []byte(slowRunbook), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// slow-idem is slow-demo with the hold step declared idempotent.
+	idem := strings.Replace(strings.Replace(slowRunbook, "name: slow-demo", "name: slow-idem", 1),
+		"    timeout: 1m\n", "    timeout: 1m\n    idempotent: true\n", 1)
+	if err := os.WriteFile(filepath.Join(rb, "slow-idem.yaml"), []byte(idem), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(rb, "scripts", "hold.sh"), []byte(holdScript), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return rb
 }
 
-// startReplicas starts n processes on one store section, concurrently.
-func (w *world) startReplicas(n int, store, runbooks, leaseTTL string) []*bot {
+// startReplicas starts n processes on one store section, concurrently;
+// slow-api uses the runbook slow (slow-demo when "").
+func (w *world) startReplicas(n int, store, runbooks, leaseTTL string, slow ...string) []*bot {
 	w.t.Helper()
+	slowRunbook := "slow-demo"
+	if len(slow) > 0 {
+		slowRunbook = slow[0]
+	}
 	bots := make([]*bot, n)
 	for i := range bots {
 		addr := freeAddr(w.t)
 		name := fmt.Sprintf("replica-%d", i)
-		path := w.writeConfig(name, cfg{Listen: addr, Store: store, Runbooks: runbooks, LeaseTTL: leaseTTL, SlowRunbook: "slow-demo"})
+		path := w.writeConfig(name, cfg{Listen: addr, Store: store, Runbooks: runbooks, LeaseTTL: leaseTTL, SlowRunbook: slowRunbook})
 		bots[i] = w.launch(name, path, addr)
 	}
 	for _, b := range bots {
@@ -202,35 +214,8 @@ func TestReplicasOnRedis(t *testing.T) {
 }
 
 func survivorResumes(t *testing.T, w *world, bots []*bot) {
-	if code, body := bots[0].send(w.command("UALICE", "C0SLOW", "propose slow-api stuck", "slow")); code != http.StatusOK {
-		t.Fatalf("propose slow-api: %d %s", code, body)
-	}
-	p := w.waitProposals(bots[0], "C0SLOW", 1)[0]
-	if code, body := bots[0].send(w.click("UBOB", p, "approve", p.Value)); code != http.StatusOK {
-		t.Fatalf("approve %s: %d %s", p.ID, code, body)
-	}
+	p, driver, survivors := killDriverMidStep(t, w, bots)
 	pids := filepath.Join(w.demoDir, "hold.pids")
-	var driver *bot
-	eventually(t, 15*time.Second, "the slow step to start", func() (bool, string) {
-		data, _ := os.ReadFile(pids)
-		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-		if err != nil {
-			return false, fmt.Sprintf("hold.pids %q", data)
-		}
-		for _, b := range bots {
-			if b.cmd.Process.Pid == pid {
-				driver = b
-			}
-		}
-		return driver != nil, fmt.Sprintf("pid %d is none of the replicas", pid)
-	})
-	driver.kill9()
-	var survivors []*bot
-	for _, b := range bots {
-		if b != driver {
-			survivors = append(survivors, b)
-		}
-	}
 	w.waitState(survivors[0], p.ID, "interrupted", 20*time.Second)
 	eventually(t, 10*time.Second, "the message to offer Resume", func() (bool, string) {
 		m, _ := w.slack.Message("C0SLOW", p.TS)
@@ -253,5 +238,80 @@ func survivorResumes(t *testing.T, w *world, bots []*bot) {
 	data, _ := os.ReadFile(pids)
 	if got := strings.Fields(string(data)); len(got) != 2 || got[1] == strconv.Itoa(driver.cmd.Process.Pid) {
 		t.Errorf("hold step ran under pids %v; want the killed driver's, then a survivor's", got)
+	}
+}
+
+// killDriverMidStep proposes and approves a rollback of slow-api, waits for
+// its hold step to start, and kills the replica driving it with SIGKILL.
+func killDriverMidStep(t *testing.T, w *world, bots []*bot) (p proposal, driver *bot, survivors []*bot) {
+	t.Helper()
+	if code, body := bots[0].send(w.command("UALICE", "C0SLOW", "propose slow-api stuck", "slow")); code != http.StatusOK {
+		t.Fatalf("propose slow-api: %d %s", code, body)
+	}
+	p = w.waitProposals(bots[0], "C0SLOW", 1)[0]
+	if code, body := bots[0].send(w.click("UBOB", p, "approve", p.Value)); code != http.StatusOK {
+		t.Fatalf("approve %s: %d %s", p.ID, code, body)
+	}
+	pids := filepath.Join(w.demoDir, "hold.pids")
+	eventually(t, 15*time.Second, "the slow step to start", func() (bool, string) {
+		data, _ := os.ReadFile(pids)
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil {
+			return false, fmt.Sprintf("hold.pids %q", data)
+		}
+		for _, b := range bots {
+			if b.cmd.Process.Pid == pid {
+				driver = b
+			}
+		}
+		return driver != nil, fmt.Sprintf("pid %d is none of the replicas", pid)
+	})
+	// What the step prints reaches the rollback's message while it runs.
+	eventually(t, 10*time.Second, "the hold step's output in the message", func() (bool, string) {
+		m, _ := w.slack.Message("C0SLOW", p.TS)
+		return strings.Contains(string(m.Blocks), "› `holding until released`"), string(m.Blocks)
+	})
+	driver.kill9()
+	for _, b := range bots {
+		if b != driver {
+			survivors = append(survivors, b)
+		}
+	}
+	return p, driver, survivors
+}
+
+// TestIdempotentStepResumesOnItsOwn kills the replica driving a step the
+// runbook declares idempotent: a survivor marks the rollback interrupted,
+// says so, and resumes it without anyone clicking, running the step again.
+func TestIdempotentStepResumesOnItsOwn(t *testing.T) {
+	t.Parallel()
+	redisAddr := sharedRedis(t)
+	prefix := "backout-e2e-" + randHex(6) + ":"
+	t.Cleanup(func() { deleteRedisPrefix(t, redisAddr, prefix) })
+	w := newWorld(t)
+	bots := w.startReplicas(2, redisStore(redisAddr, prefix), writeRunbooks(t, w.dir), "2s", "slow-idem")
+	w.deploy(bots[0], "slow-api", "1.0.0", 3*time.Hour)
+	w.deploy(bots[1], "slow-api", "1.1.0", 0)
+
+	p, driver, survivors := killDriverMidStep(t, w, bots)
+	eventually(t, 20*time.Second, "the survivor to resume on its own", func() (bool, string) {
+		thread := w.threadTexts("C0SLOW", p.TS)
+		return countContaining(thread, "Backout resumed "+p.ID+" on its own") == 1, strings.Join(thread, "\n")
+	})
+	thread := w.threadTexts("C0SLOW", p.TS)
+	if n := countContaining(thread, "they are idempotent, so Backout resumes on its own"); n != 1 {
+		t.Errorf("%d interruption notes saying it resumes on its own, want 1: %q", n, thread)
+	}
+	if err := os.WriteFile(filepath.Join(w.demoDir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.waitState(survivors[0], p.ID, "succeeded", 20*time.Second)
+	data, _ := os.ReadFile(filepath.Join(w.demoDir, "hold.pids"))
+	if got := strings.Fields(string(data)); len(got) != 2 || got[1] == strconv.Itoa(driver.cmd.Process.Pid) {
+		t.Errorf("hold step ran under pids %v; want the killed driver's, then the survivor's", got)
+	}
+	lines := accessLog(t, w, "slow-api")
+	if countContaining(lines, "drained traffic") != 1 || countContaining(lines, "traffic back") != 1 {
+		t.Errorf("slow-api access.log, want one drain and one undrain:\n%s", strings.Join(lines, "\n"))
 	}
 }

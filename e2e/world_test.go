@@ -116,7 +116,7 @@ groups:
 approvals:
   default: {min: 1, groups: [sre-leads], forbid_self: true, expires_after: 30m}
 {{- if .LeaseTTL}}
-engine: {lease_ttl: {{.LeaseTTL}}}
+engine: {lease_ttl: {{.LeaseTTL}}, output_every: 200ms}
 {{- end}}
 services:
   - name: demo-api
