@@ -282,14 +282,15 @@ func killDriverMidStep(t *testing.T, w *world, bots []*bot) (p proposal, driver 
 
 // TestIdempotentStepResumesOnItsOwn kills the replica driving a step the
 // runbook declares idempotent: a survivor marks the rollback interrupted,
-// says so, and resumes it without anyone clicking, running the step again.
+// says so, and resumes it without anyone clicking, running the step again,
+// once, though two survivors race for it.
 func TestIdempotentStepResumesOnItsOwn(t *testing.T) {
 	t.Parallel()
 	redisAddr := sharedRedis(t)
 	prefix := "backout-e2e-" + randHex(6) + ":"
 	t.Cleanup(func() { deleteRedisPrefix(t, redisAddr, prefix) })
 	w := newWorld(t)
-	bots := w.startReplicas(2, redisStore(redisAddr, prefix), writeRunbooks(t, w.dir), "2s", "slow-idem")
+	bots := w.startReplicas(3, redisStore(redisAddr, prefix), writeRunbooks(t, w.dir), "2s", "slow-idem")
 	w.deploy(bots[0], "slow-api", "1.0.0", 3*time.Hour)
 	w.deploy(bots[1], "slow-api", "1.1.0", 0)
 
@@ -308,7 +309,13 @@ func TestIdempotentStepResumesOnItsOwn(t *testing.T) {
 	w.waitState(survivors[0], p.ID, "succeeded", 20*time.Second)
 	data, _ := os.ReadFile(filepath.Join(w.demoDir, "hold.pids"))
 	if got := strings.Fields(string(data)); len(got) != 2 || got[1] == strconv.Itoa(driver.cmd.Process.Pid) {
-		t.Errorf("hold step ran under pids %v; want the killed driver's, then the survivor's", got)
+		t.Errorf("hold step ran under pids %v; want the killed driver's, then one survivor's", got)
+	}
+	thread = w.threadTexts("C0SLOW", p.TS)
+	for _, note := range []string{"was interrupted", "Backout resumed " + p.ID + " on its own"} {
+		if n := countContaining(thread, note); n != 1 {
+			t.Errorf("%d thread notes contain %q, want 1", n, note)
+		}
 	}
 	lines := accessLog(t, w, "slow-api")
 	if countContaining(lines, "drained traffic") != 1 || countContaining(lines, "traffic back") != 1 {

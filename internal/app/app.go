@@ -39,6 +39,9 @@ type Loaded struct {
 // Load reads the config and its runbooks and lints them; any problem is
 // returned wrapped in ErrInvalid with every file:line:col message.
 func Load(path string, getenv func(string) string, reg Registries) (*Loaded, error) {
+	if reg.Executors == nil || reg.Checkers == nil {
+		return nil, errors.New("app.Load: no executors or checks registered (cmd/bot/registry.go lists them)")
+	}
 	cfg, err := config.Load(path, getenv)
 	if err != nil {
 		return nil, invalid(err)

@@ -83,38 +83,41 @@ func interruptedNote(r *store.Rollback, why string, inflight []string) string {
 	return msg
 }
 
-// resumeDue resumes the interrupted rollbacks marked for it. Every replica
-// may run it: the lease, then a compare-and-set on the record, pick one.
-func (s *Service) resumeDue(ctx context.Context) {
-	if s.cfg.Engine.AutoResume != config.AutoResumeIdempotent {
-		return
-	}
+// tickInterrupted finishes what an interrupted rollback is waiting for
+// without a person: an Abort whose replica could not end it at once (the
+// lease was held), and an automatic resume. Every replica may run it: the
+// lease, then a compare-and-set on the record, pick one.
+func (s *Service) tickInterrupted(ctx context.Context) {
 	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{States: []store.State{store.StateInterrupted}})
 	if err != nil {
 		return
 	}
 	for _, r := range rs {
-		if !r.ResumeDue {
-			continue
-		}
-		if err := s.engine.autoResume(ctx, r); err != nil && !errors.Is(err, errNotDue) {
-			// ResumeDue is still set: the next Tick tries again.
-			s.log.WarnContext(ctx, "automatic resume", "rollback", r.ID, "err", err)
+		switch {
+		case r.AbortBy != "":
+			if err := s.engine.abortIdle(ctx, r.ID); err != nil {
+				s.log.WarnContext(ctx, "abort of an interrupted rollback", "rollback", r.ID, "err", err)
+			}
+		case r.ResumeDue && s.cfg.Engine.AutoResume == config.AutoResumeIdempotent:
+			if err := s.engine.autoResume(ctx, r.ID); err != nil && !errors.Is(err, errNotDue) && !errors.Is(err, errBusy) {
+				// ResumeDue is still set: the next Tick tries again.
+				s.log.WarnContext(ctx, "automatic resume", "rollback", r.ID, "err", err)
+			}
 		}
 	}
 }
 
-// autoResume launches r if its automatic resume is still due. The claim
+// autoResume launches id if its automatic resume is still due. The claim
 // (ResumeDue cleared, AutoResumes counted) is part of the write that starts
 // the run, under the lease: a lease still held elsewhere (a replica in the
 // middle of interrupting it, one killed before it let go) leaves the resume
 // due for the next Tick instead of lost.
-func (e *Engine) autoResume(ctx context.Context, r *store.Rollback) error {
+func (e *Engine) autoResume(ctx context.Context, id string) error {
 	s := e.s
 	if e.stopping() {
 		return errNotDue // a replica that is going away leaves it to the next
 	}
-	return e.launchWith(ctx, r, launchSpec{
+	return e.launchWith(ctx, id, launchSpec{
 		from:      store.StateInterrupted,
 		resumedBy: autoResumer,
 		claim: func(r *store.Rollback) error {
@@ -129,9 +132,7 @@ func (e *Engine) autoResume(ctx context.Context, r *store.Rollback) error {
 				map[string]string{"automatic": fmt.Sprintf("%d of %d", r.AutoResumes, maxAutoResumes)})
 			msg := fmt.Sprintf("▶️ Backout resumed %s on its own (automatic resume %d of %d).", r.ID, r.AutoResumes, maxAutoResumes)
 			if steps, err := s.store.ListSteps(ctx, r.ID); err == nil {
-				if again := unfinished(steps); len(again) > 0 {
-					msg += fmt.Sprintf(" Step(s) %s, in flight when it stopped, are idempotent and run again.", strings.Join(again, ", "))
-				}
+				msg += rerunNote(steps, "Step(s) %s, in flight when it stopped, are idempotent and run again.")
 			}
 			s.thread(ctx, r, textMessage(msg))
 		},

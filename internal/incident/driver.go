@@ -19,6 +19,7 @@ type driver struct {
 	lease     store.Lease
 	run       *run
 	resumedBy string
+	announce  func(ctx context.Context, r *store.Rollback) // once the lease is kept, before the first step
 
 	compMu sync.Mutex // one compensation pass at a time
 
@@ -51,16 +52,18 @@ func (d *driver) load(ctx context.Context) error {
 	defer d.mu.Unlock()
 	d.r = r
 	d.done = map[string]string{}
-	d.completed = nil
+	d.completed = completedInOrder(events)
 	for _, ev := range events {
 		key := ev.Service + "/" + ev.StepID
 		switch ev.Kind {
 		case store.StepSucceeded:
 			d.done[key] = ev.Kind
-			d.completed = append(d.completed, key)
+			delete(d.done, key+"#compensated")
 		case store.StepSkipped:
 			d.done[key] = ev.Kind
 		case store.StepCompensated:
+			// Undone: a resume runs it again; an abort does not undo it twice.
+			delete(d.done, key)
 			d.done[key+"#compensated"] = ev.Kind
 		}
 	}
@@ -78,6 +81,9 @@ func (d *driver) drive(ctx context.Context) {
 	stopRenew := d.keepLease(ctx)
 	defer stopRenew()
 	defer d.flushRefresh()
+	if d.announce != nil {
+		d.announce(ctx, d.r)
+	}
 	s.refresh(ctx, d.id)
 
 	levels := map[int][]store.ServiceChange{}
@@ -214,7 +220,13 @@ func (d *driver) flushEnds(ctx context.Context) error {
 // flushEndsOrLog flushes where the run goes on whatever happens; a failure
 // is logged, and the ends stay queued for the next write.
 func (d *driver) flushEndsOrLog(ctx context.Context, when string) {
-	if err := d.flushEnds(ctx); err != nil {
+	err := d.flushEnds(ctx)
+	switch {
+	case errors.Is(err, store.ErrStaleToken):
+		// Expected once the lease is lost: the new holder treats these
+		// steps as in flight, which is the truth as the log tells it.
+		d.s.log.WarnContext(ctx, "driver: step ends not written: lease lost", "rollback", d.id, "when", when)
+	case err != nil:
 		d.s.log.ErrorContext(ctx, "driver: step ends not written", "rollback", d.id, "when", when, "err", err)
 	}
 }
@@ -303,8 +315,9 @@ func (d *driver) stop(ctx context.Context, failure string) {
 
 // end moves the rollback to a final state and closes the loop.
 func (d *driver) end(ctx context.Context, state store.State, outcome string) {
-	// A last try for ends a failed write left queued: the record of what
-	// ran must be whole before the rollback closes.
+	// A last try for ends a failed write left queued. The rollback ends
+	// either way: its outcome is known, and a step whose end could not be
+	// written shows as started in its log, never as succeeded.
 	d.flushEndsOrLog(ctx, "ending")
 	r, err := d.s.transition(ctx, d.id, state, []store.State{store.StateRunning, store.StateValidating, store.StateInterrupted, store.StateApproved}, func(r *store.Rollback) {
 		r.Outcome = outcome

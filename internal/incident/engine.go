@@ -174,10 +174,17 @@ func (e *Engine) active(id string) bool {
 	return ok
 }
 
-// launch takes the lease and starts driving r from state `from`.
+// launch takes the lease and starts driving r from state `from`. Another
+// replica (or run here) already holding it is not an error: it drives r.
 func (e *Engine) launch(ctx context.Context, r *store.Rollback, from store.State, resumedBy string) error {
-	return e.launchWith(ctx, r, launchSpec{from: from, resumedBy: resumedBy})
+	if err := e.launchWith(ctx, r.ID, launchSpec{from: from, resumedBy: resumedBy}); !errors.Is(err, errBusy) {
+		return err
+	}
+	return nil
 }
+
+// errBusy: another replica, or a run on this one, holds the rollback.
+var errBusy = errors.New("another run holds it")
 
 // launchSpec says how a run starts.
 type launchSpec struct {
@@ -187,33 +194,37 @@ type launchSpec struct {
 	// the lease is taken; an error from it leaves the record as it was and
 	// is returned.
 	claim func(*store.Rollback) error
-	// announce, when set, tells the thread once the run is claimed, before
-	// its first step.
+	// announce, when set, tells the thread once the run is claimed and its
+	// lease is being renewed, before its first step.
 	announce func(ctx context.Context, r *store.Rollback)
 }
 
-func (e *Engine) launchWith(ctx context.Context, r *store.Rollback, spec launchSpec) error {
+// launchWith starts a run of rollback id, or says why not: errBusy, a
+// refusal from spec.claim, ErrBadTransition, or a store fault.
+func (e *Engine) launchWith(ctx context.Context, id string, spec launchSpec) error {
 	s := e.s
-	from, resumedBy := spec.from, spec.resumedBy
-	rn, runCtx, err := e.reserve(r.ID)
-	if err != nil || rn == nil {
-		return err // nil: this replica is already starting or driving it
+	rn, runCtx, err := e.reserve(id)
+	if err != nil {
+		return err
+	}
+	if rn == nil {
+		return errBusy
 	}
 	started := false
 	defer func() {
 		if !started {
-			e.unreserve(r.ID, rn)
+			e.unreserve(id, rn)
 		}
 	}()
 	ttl := s.cfg.Engine.LeaseTTL.D()
-	lease, err := s.store.AcquireLease(ctx, store.LeaseName(r.ID), s.replica, ttl)
+	lease, err := s.store.AcquireLease(ctx, store.LeaseName(id), s.replica, ttl)
 	if errors.Is(err, store.ErrLeaseHeld) {
-		return nil // another replica drives it
+		return errBusy
 	}
 	if err != nil {
-		return fmt.Errorf("lease %s: %w", r.ID, err)
+		return fmt.Errorf("lease %s: %w", id, err)
 	}
-	r, err = s.transitionChecked(ctx, r.ID, store.StateRunning, []store.State{from}, func(r *store.Rollback) error {
+	r, err := s.transitionChecked(ctx, id, store.StateRunning, []store.State{spec.from}, func(r *store.Rollback) error {
 		if spec.claim != nil {
 			if err := spec.claim(r); err != nil {
 				return err
@@ -222,26 +233,21 @@ func (e *Engine) launchWith(ctx context.Context, r *store.Rollback, spec launchS
 		r.Paused, r.ResumeDue = false, false
 		return nil
 	})
-	if errors.Is(err, ErrBadTransition) {
-		_ = s.store.ReleaseLease(ctx, lease)
-		return nil
-	}
 	if err != nil {
-		_ = s.store.ReleaseLease(ctx, lease)
+		// Let go even when ctx has ended (a shutdown): a lease left held
+		// blocks every replica until it expires.
+		_ = s.store.ReleaseLease(context.WithoutCancel(ctx), lease)
 		return err
 	}
-	s.audit(ctx, Actor{User: "backout", From: "engine:" + s.replica}, "rollback.started", r.ID, map[string]string{"token": fmt.Sprint(lease.Token), "resumed_by": resumedBy})
-	if resumedBy == "" {
-		s.thread(ctx, r, textMessage(fmt.Sprintf("🚀 %s started at %s.", r.ID, s.clock.Now().UTC().Format("15:04:05Z"))))
-		s.notePagerDuty(ctx, r, fmt.Sprintf("Rollback %s started: %s.", r.ID, summaryLine(r)))
-	}
-	if spec.announce != nil {
-		spec.announce(ctx, r)
+	s.audit(ctx, Actor{User: "backout", From: "engine:" + s.replica}, "rollback.started", id, map[string]string{"token": fmt.Sprint(lease.Token), "resumed_by": spec.resumedBy})
+	if spec.resumedBy == "" {
+		s.thread(ctx, r, textMessage(fmt.Sprintf("🚀 %s started at %s.", id, s.clock.Now().UTC().Format("15:04:05Z"))))
+		s.notePagerDuty(ctx, r, fmt.Sprintf("Rollback %s started: %s.", id, summaryLine(r)))
 	}
 	started = true
 	go func() {
-		defer e.unreserve(r.ID, rn)
-		d := &driver{e: e, s: s, id: r.ID, lease: lease, run: rn, resumedBy: resumedBy}
+		defer e.unreserve(id, rn)
+		d := &driver{e: e, s: s, id: id, lease: lease, run: rn, resumedBy: spec.resumedBy, announce: spec.announce}
 		d.steps = newStepWriter(d.writeSteps)
 		d.drive(runCtx)
 	}()
@@ -254,19 +260,35 @@ func (e *Engine) resume(ctx context.Context, r *store.Rollback, who Actor) (stri
 	if err != nil {
 		return "", err
 	}
-	inflight := unfinished(steps)
-	msg := fmt.Sprintf("▶️ <@%s> resumed %s.", who.User, r.ID)
-	if len(inflight) > 0 {
-		msg += fmt.Sprintf(" On their say-so, step(s) %s, in flight when Backout stopped, run again.", strings.Join(inflight, ", "))
-	}
-	if failed := endedAs(steps, store.StepFailed); len(failed) > 0 {
-		msg += fmt.Sprintf(" Step(s) %s, which had failed, run again too.", strings.Join(failed, ", "))
-	}
-	e.s.thread(ctx, r, textMessage(msg))
-	if err := e.launch(ctx, r, store.StateInterrupted, who.User); err != nil {
+	msg := fmt.Sprintf("▶️ <@%s> resumed %s.", who.User, r.ID) + rerunNote(steps, "On their say-so, step(s) %s, in flight when Backout stopped, run again.")
+	err = e.launchWith(ctx, r.ID, launchSpec{from: store.StateInterrupted, resumedBy: who.User,
+		announce: func(ctx context.Context, r *store.Rollback) { e.s.thread(ctx, r, textMessage(msg)) }})
+	switch {
+	case errors.Is(err, errBusy):
+		return fmt.Sprintf("%s is held by another Backout replica right now (its lease has not expired); try Resume again in a few seconds.", r.ID), nil
+	case errors.Is(err, ErrBadTransition):
+		return fmt.Sprintf("%s is no longer interrupted; nothing to resume.", r.ID), nil
+	case err != nil:
 		return "", err
 	}
 	return "", nil
+}
+
+// rerunNote says which steps a resume runs again: those in flight (with
+// inflight, a format for their list), those that had failed, and those a
+// compensation had undone.
+func rerunNote(steps []store.StepEvent, inflight string) string {
+	var b strings.Builder
+	if again := unfinished(steps); len(again) > 0 {
+		b.WriteString(" " + fmt.Sprintf(inflight, strings.Join(again, ", ")))
+	}
+	if failed := endedAs(steps, store.StepFailed); len(failed) > 0 {
+		fmt.Fprintf(&b, " Step(s) %s, which had failed, run again too.", strings.Join(failed, ", "))
+	}
+	if undone := compensatedSteps(steps); len(undone) > 0 {
+		fmt.Fprintf(&b, " Step(s) %s, which compensation had undone, run again too.", strings.Join(undone, ", "))
+	}
+	return b.String()
 }
 
 // abortIdle ends a rollback that is not being driven anywhere (approved but
@@ -274,13 +296,10 @@ func (e *Engine) resume(ctx context.Context, r *store.Rollback, who Actor) (stri
 // compensating completed steps where the runbook asks for it.
 func (e *Engine) abortIdle(ctx context.Context, id string) error {
 	s := e.s
-	r, err := s.store.GetRollback(ctx, id)
-	if err != nil {
-		return err
-	}
 	// The store decides whether the lease is live (redis by its own
 	// clock): a live lease means another replica drives the rollback, and
-	// it sees AbortBy on its next renewal.
+	// it sees AbortBy on its next renewal (or, interrupted, a later Tick
+	// ends it).
 	lease, err := s.store.AcquireLease(ctx, store.LeaseName(id), s.replica, s.cfg.Engine.LeaseTTL.D())
 	if errors.Is(err, store.ErrLeaseHeld) {
 		return nil
@@ -289,6 +308,14 @@ func (e *Engine) abortIdle(ctx context.Context, id string) error {
 		return err
 	}
 	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
+	// Read under the lease: another replica may have ended it meanwhile.
+	r, err := s.store.GetRollback(ctx, id)
+	if err != nil {
+		return err
+	}
+	if r.State.Terminal() {
+		return nil
+	}
 	d := &driver{e: e, s: s, id: id, lease: lease, run: &run{cancel: func(error) {}, wakeCh: make(chan struct{}, 1)}}
 	d.steps = newStepWriter(d.writeSteps)
 	defer d.flushRefresh()
@@ -327,10 +354,10 @@ func inFlight(events []store.StepEvent) []string {
 	return out
 }
 
-// unfinished lists steps whose last event leaves them unfinished: in flight,
-// or marked interrupted. These are what a resume runs again.
+// unfinished lists steps whose last event leaves them unfinished: in
+// flight, marked interrupted, or waiting to retry. A resume runs them again.
 func unfinished(events []store.StepEvent) []string {
-	return endedAs(events, store.StepStarted, store.StepInterrupted)
+	return endedAs(events, store.StepStarted, store.StepInterrupted, store.StepRetrying)
 }
 
 // endedAs lists, in order of first appearance, the steps whose last event

@@ -250,6 +250,15 @@ type spyStore struct {
 	store.Store
 	stale  atomic.Int64
 	writes atomic.Int64
+	// failUpdates makes UpdateRollback fail as a store outage would.
+	failUpdates atomic.Bool
+}
+
+func (s *spyStore) UpdateRollback(ctx context.Context, r *store.Rollback) error {
+	if s.failUpdates.Load() {
+		return fmt.Errorf("update %s: %w", r.ID, store.ErrUnavailable)
+	}
+	return s.Store.UpdateRollback(ctx, r)
 }
 
 func (s *spyStore) AppendSteps(ctx context.Context, id string, token int64, evs ...store.StepEvent) ([]store.StepEvent, error) {

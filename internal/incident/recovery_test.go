@@ -361,8 +361,8 @@ func TestNoAutoResumeAfterAFailure(t *testing.T) {
 		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
 			t.Fatalf("resume: %q %v", failure, err)
 		}
-		e.wantPosted("Step(s) checkout/b, which had failed, run again too.")
 		e.finish(r.ID, store.StateSucceeded)
+		e.wantPosted("Step(s) checkout/b, which had failed, run again too.")
 	})
 }
 
@@ -388,5 +388,94 @@ func TestAutoResumeWaitsForTheLease(t *testing.T) {
 			t.Fatalf("after the lease was free: %d automatic resumes, resume due %v", got.AutoResumes, got.ResumeDue)
 		}
 		e.wantPosted("Backout resumed " + r.ID + " on its own (automatic resume 1 of 2).")
+	})
+}
+
+// The store fails between taking the lease and claiming the resume: no
+// crash, the lease is let go, and the resume is still due next time.
+func TestAutoResumeSurvivesAStoreFault(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: idempotentChain})
+		r := e.crashed(func(r *store.Rollback) { r.State, r.ResumeDue = store.StateInterrupted, true })
+		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
+		e.st.failUpdates.Store(true)
+		e.svc.Tick(e.ctx)
+		waitEngine(t, e.svc)
+		e.st.failUpdates.Store(false)
+		if got := e.get(r.ID); got.State != store.StateInterrupted || !got.ResumeDue || got.AutoResumes != 0 {
+			t.Fatalf("after a store fault: %s, resume due %v, %d automatic resumes", got.State, got.ResumeDue, got.AutoResumes)
+		}
+		if _, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "other", time.Minute); err != nil {
+			t.Fatalf("the lease was not let go: %v", err)
+		}
+		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), time.Minute)
+		e.svc.Tick(e.ctx)
+		e.finish(r.ID, store.StateSucceeded)
+	})
+}
+
+// An Abort that arrives while another holder still has the lease of an
+// interrupted rollback is not lost: once the lease is free, a Tick ends it.
+func TestAbortOfAnInterruptedRollbackWhileItsLeaseIsHeld(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: idempotentChain})
+		r := e.crashed(func(r *store.Rollback) { r.State, r.ResumeDue = store.StateInterrupted, true })
+		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong release"); err != nil || failure != "" {
+			t.Fatalf("abort: %q %v", failure, err)
+		}
+		if got := e.get(r.ID).State; got != store.StateInterrupted {
+			t.Fatalf("with the lease held elsewhere the abort ended it at once (%s)", got)
+		}
+		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
+		e.svc.Tick(e.ctx)
+		e.finish(r.ID, store.StateAborted)
+		if n := len(e.ex.Calls()); n != 0 {
+			t.Fatalf("%d step(s) ran on a rollback someone aborted", n)
+		}
+	})
+}
+
+// After a failure whose compensation undid an earlier step, a person's
+// Resume runs the undone step again, not only the failed one: otherwise
+// the rollback would end "succeeded" with part of it undone.
+func TestResumeAfterCompensationRerunsUndoneSteps(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook})
+		r := e.crashed()
+		lease, err := e.st.GetLease(e.ctx, store.LeaseName(r.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs := []store.StepEvent{{Service: "checkout", StepID: "b", Kind: store.StepFailed, Error: "boom"},
+			{Service: "checkout", StepID: "a", Kind: store.StepCompensating}, {Service: "checkout", StepID: "a", Kind: store.StepCompensated}}
+		if _, err := e.st.AppendSteps(e.ctx, r.ID, lease.Token, evs...); err != nil {
+			t.Fatal(err)
+		}
+		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
+		e.svc.Tick(e.ctx)
+		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
+			t.Fatalf("resume: %q %v", failure, err)
+		}
+		e.finish(r.ID, store.StateSucceeded)
+		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a", "checkout/b", "checkout/c"}) {
+			t.Fatalf("after Resume the executor ran %v, want a (undone), b (failed), then c", got)
+		}
+		e.wantPosted("Step(s) checkout/a, which compensation had undone, run again too.")
+	})
+}
+
+// A person's Resume while another holder still has the lease is answered,
+// not dropped.
+func TestResumeWhileTheLeaseIsHeld(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook})
+		r := e.crashed(func(r *store.Rollback) { r.State = store.StateInterrupted })
+		failure, err := e.svc.Resume(e.ctx, person("req"), r.ID)
+		if err != nil || !strings.Contains(failure, "held by another Backout replica") {
+			t.Fatalf("resume with the lease held: %q %v", failure, err)
+		}
+		if found := e.poster.Find("resumed " + r.ID); len(found) != 0 {
+			t.Fatalf("announced a resume that did not happen: %q", found)
+		}
 	})
 }

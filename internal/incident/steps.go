@@ -152,6 +152,7 @@ func (d *driver) markDone(service, step, kind string) {
 	d.done[key] = kind
 	if kind == store.StepSucceeded {
 		d.completed = append(d.completed, key)
+		delete(d.done, key+"#compensated") // run again: it may be undone again
 	}
 }
 
@@ -416,22 +417,34 @@ func (d *driver) compensate(ctx context.Context, why string) {
 }
 
 // completedInOrder lists service/step keys in the order their success was
-// recorded, leaving out steps already compensated.
+// recorded, leaving out steps compensated since (a step run again after a
+// resume counts from its new success).
 func completedInOrder(events []store.StepEvent) []string {
 	var out []string
-	compensated := map[string]bool{}
 	for _, ev := range events {
 		key := ev.Service + "/" + ev.StepID
 		switch ev.Kind {
 		case store.StepSucceeded:
-			if !slices.Contains(out, key) {
-				out = append(out, key)
-			}
+			out = append(slices.DeleteFunc(out, func(k string) bool { return k == key }), key)
 		case store.StepCompensated:
-			compensated[key] = true
+			out = slices.DeleteFunc(out, func(k string) bool { return k == key })
 		}
 	}
-	return slices.DeleteFunc(out, func(k string) bool { return compensated[k] })
+	return out
+}
+
+// compensatedSteps lists the steps whose last success was undone by a
+// compensation.
+func compensatedSteps(events []store.StepEvent) []string {
+	done := completedInOrder(events)
+	var out []string
+	for _, ev := range events {
+		key := ev.Service + "/" + ev.StepID
+		if ev.Kind == store.StepCompensated && !slices.Contains(done, key) && !slices.Contains(out, key) {
+			out = append(out, key)
+		}
+	}
+	return out
 }
 
 func (d *driver) lookupStep(r *store.Rollback, service, stepID string) (store.ServiceChange, *runbook.Runbook, runbook.Step, bool) {

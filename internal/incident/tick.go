@@ -15,7 +15,7 @@ import (
 // duty is a compare-and-set transition that only one replica wins.
 func (s *Service) Tick(ctx context.Context) {
 	s.recoverOrphans(ctx)
-	s.resumeDue(ctx)
+	s.tickInterrupted(ctx)
 	s.reportOpen(ctx)
 	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{States: []store.State{store.StateProposed}})
 	if err != nil {

@@ -48,16 +48,14 @@ func (w *liveWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// safeCut moves cut forward past a secret or a UTF-8 sequence it splits.
+// safeCut moves cut forward past a UTF-8 sequence it splits, then past
+// any secret it splits. A secret ends on a whole rune, so the second move
+// keeps the first one's work; each is bounded (utf8.UTFMax, the longest
+// secret), so a piece stays near maxLine whatever the bytes.
 func safeCut(raw []byte, cut int, secrets []string) int {
-	for {
-		before := cut
-		cut = runeStart(raw, cut)
-		cut = pastSecrets(raw, cut, secrets)
-		if cut == before || cut >= len(raw) {
-			return min(cut, len(raw))
-		}
-	}
+	cut = runeStart(raw, cut)
+	cut = pastSecrets(raw, cut, secrets)
+	return min(cut, len(raw))
 }
 
 // flush hands over the last line when the stream ended without a newline.

@@ -1,11 +1,14 @@
 package proc
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/backout/backout/internal/exec"
 )
 
 // progressLog collects Progress calls from both stream readers.
@@ -110,6 +113,37 @@ func FuzzLiveWriter(f *testing.F) {
 		want := strings.ReplaceAll(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n", "")
 		if strings.ReplaceAll(joined, "\r", "") != strings.ReplaceAll(want, "\r", "") {
 			t.Fatalf("lines %q lost or reordered bytes of %q", got, data)
+		}
+	})
+}
+
+// FuzzLiveWriterCut puts a long line's cut among arbitrary bytes and a
+// secret: the pieces, joined, are the redacted line (no secret is cut in
+// two and missed), and none is much longer than maxLine.
+func FuzzLiveWriterCut(f *testing.F) {
+	const secret = "s3cr3t-token"
+	f.Add(uint8(5), []byte("s3cr3t-token tail\n"), uint8(7))
+	f.Add(uint8(0), []byte("\x80\x80\x80\x80s3cr3t-token"), uint8(1))
+	f.Add(uint8(11), []byte("é s3cr3t-tokens3cr3t-token\nnext"), uint8(3))
+	f.Fuzz(func(t *testing.T, back uint8, data []byte, chunk uint8) {
+		input := append([]byte(strings.Repeat("y", maxLine-int(back%32))), data...)
+		input = bytes.ReplaceAll(input, []byte("\r"), nil) // CR handling is FuzzLiveWriter's
+		var pieces []string
+		w := &liveWriter{capture: newCapture(1<<20, nil), redact: []string{secret},
+			progress: func(_, line string) { pieces = append(pieces, line) }}
+		step := 1 + int(chunk)
+		for i := 0; i < len(input); i += step {
+			_, _ = w.Write(input[i:min(i+step, len(input))])
+		}
+		w.flush()
+		for _, p := range pieces {
+			if len(p) > maxLine+len("[redacted]")+len(secret)+8 {
+				t.Fatalf("a piece of %d bytes", len(p))
+			}
+		}
+		want := strings.ReplaceAll(exec.Redact(string(input), []string{secret}), "\n", "")
+		if got := strings.Join(pieces, ""); got != want {
+			t.Fatalf("pieces do not join to the redacted input:\n got %q\nwant %q", got, want)
 		}
 	})
 }
