@@ -196,9 +196,14 @@ func (d *driver) token() int64 {
 // ends queued before it, then refreshes the message: persisted before
 // announced.
 func (d *driver) record(ctx context.Context, ev store.StepEvent) error {
+	return d.steps.append(context.WithoutCancel(ctx), d.stamped(ev))
+}
+
+// stamped dates ev and bounds its output for the log.
+func (d *driver) stamped(ev store.StepEvent) store.StepEvent {
 	ev.At = d.s.clock.Now()
 	ev.Output = truncateTail(ev.Output, 4000)
-	return d.steps.append(context.WithoutCancel(ctx), ev)
+	return ev
 }
 
 // recordEnd queues a step's successful end for the next write (see
@@ -207,9 +212,7 @@ func (d *driver) record(ctx context.Context, ev store.StepEvent) error {
 // the step in flight, exactly as a crash just before a write of its own
 // would.
 func (d *driver) recordEnd(ev store.StepEvent) {
-	ev.At = d.s.clock.Now()
-	ev.Output = truncateTail(ev.Output, 4000)
-	d.steps.queueEnd(ev)
+	d.steps.queueEnd(d.stamped(ev))
 }
 
 // flushEnds writes the queued step ends, if any.

@@ -140,6 +140,25 @@ func (e *env) crashed(edit ...func(*store.Rollback)) *store.Rollback {
 	return r
 }
 
+// diedAfter adds evs (of checkout) to the log of a crashed() rollback as its
+// dead driver would have, then lets its lease expire and ticks: the
+// rollback is found orphaned.
+func (e *env) diedAfter(id string, evs ...store.StepEvent) {
+	e.t.Helper()
+	lease, err := e.st.GetLease(e.ctx, store.LeaseName(id))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for i := range evs {
+		evs[i].Service, evs[i].At = "checkout", e.clock.Now()
+	}
+	if _, err := e.st.AppendSteps(e.ctx, id, lease.Token, evs...); err != nil {
+		e.t.Fatal(err)
+	}
+	e.b.freeLease(e.t, e.st, e.clock, store.LeaseName(id), 15*time.Second)
+	e.svc.Tick(e.ctx)
+}
+
 func TestRecoveryInterruptsAndResumeReruns(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, setup{runbook: chainRunbook})
@@ -339,17 +358,8 @@ func TestNoAutoResumeAfterAFailure(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, setup{runbook: idempotentChain})
 		r := e.crashed()
-		lease, err := e.st.GetLease(e.ctx, store.LeaseName(r.ID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs := []store.StepEvent{{Service: "checkout", StepID: "b", Kind: store.StepFailed, Error: "boom"},
-			{Service: "checkout", StepID: "a", Kind: store.StepCompensating}}
-		if _, err := e.st.AppendSteps(e.ctx, r.ID, lease.Token, evs...); err != nil {
-			t.Fatal(err)
-		}
-		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
-		e.svc.Tick(e.ctx)
+		e.diedAfter(r.ID, store.StepEvent{StepID: "b", Kind: store.StepFailed, Error: "boom"},
+			store.StepEvent{StepID: "a", Kind: store.StepCompensating})
 		e.svc.Tick(e.ctx)
 		waitEngine(t, e.svc)
 		if got := e.get(r.ID); got.State != store.StateInterrupted || got.ResumeDue {
@@ -442,17 +452,8 @@ func TestResumeAfterCompensationRerunsUndoneSteps(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, setup{runbook: chainRunbook})
 		r := e.crashed()
-		lease, err := e.st.GetLease(e.ctx, store.LeaseName(r.ID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs := []store.StepEvent{{Service: "checkout", StepID: "b", Kind: store.StepFailed, Error: "boom"},
-			{Service: "checkout", StepID: "a", Kind: store.StepCompensating}, {Service: "checkout", StepID: "a", Kind: store.StepCompensated}}
-		if _, err := e.st.AppendSteps(e.ctx, r.ID, lease.Token, evs...); err != nil {
-			t.Fatal(err)
-		}
-		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
-		e.svc.Tick(e.ctx)
+		e.diedAfter(r.ID, store.StepEvent{StepID: "b", Kind: store.StepFailed, Error: "boom"},
+			store.StepEvent{StepID: "a", Kind: store.StepCompensating}, store.StepEvent{StepID: "a", Kind: store.StepCompensated})
 		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
 			t.Fatalf("resume: %q %v", failure, err)
 		}
