@@ -87,13 +87,15 @@ func interruptedNote(r *store.Rollback, why string, inflight []string) string {
 // without a person: an Abort whose replica could not end it at once (the
 // lease was held), and an automatic resume. Every replica may run it: the
 // lease, then a compare-and-set on the record, pick one.
-func (s *Service) tickInterrupted(ctx context.Context) {
-	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{States: []store.State{store.StateInterrupted}})
-	if err != nil {
-		return
-	}
-	for _, r := range rs {
+func (s *Service) tickInterrupted(ctx context.Context, ids []string) {
+	for _, id := range ids {
+		r, err := s.store.GetRollback(ctx, id)
+		if err != nil {
+			s.log.WarnContext(ctx, "tick: read interrupted rollback", "rollback", id, "err", err)
+			continue
+		}
 		switch {
+		case r.State != store.StateInterrupted:
 		case r.AbortBy != "":
 			if err := s.engine.abortIdle(ctx, r.ID); err != nil {
 				s.log.WarnContext(ctx, "abort of an interrupted rollback", "rollback", r.ID, "err", err)

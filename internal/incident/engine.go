@@ -386,13 +386,10 @@ func endedAs(events []store.StepEvent, kinds ...string) []string {
 	return out
 }
 
-// recoverOrphans marks rollbacks whose driver died as interrupted.
-func (s *Service) recoverOrphans(ctx context.Context) {
-	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{States: []store.State{store.StateRunning, store.StateValidating}})
-	if err != nil {
-		s.log.WarnContext(ctx, "recovery: list rollbacks", "err", err)
-		return
-	}
+// recoverOrphans marks rollbacks (running or validating) whose driver died
+// as interrupted, and returns their ids.
+func (s *Service) recoverOrphans(ctx context.Context, rs []*store.Rollback) []string {
+	var out []string
 	for _, r := range rs {
 		if s.engine.active(r.ID) {
 			continue // driven here
@@ -400,20 +397,24 @@ func (s *Service) recoverOrphans(ctx context.Context) {
 		// interrupt takes the lease first, so a rollback another replica
 		// still drives is left alone. Whether a lease has expired is the
 		// store's call (redis uses its server clock), not this replica's.
-		s.interrupt(ctx, r.ID, "its driver stopped (process died or lost the store)")
+		if s.interrupt(ctx, r.ID, "its driver stopped (process died or lost the store)") {
+			out = append(out, r.ID)
+		}
 	}
+	return out
 }
 
-// interrupt fences out the old driver and marks the rollback interrupted.
-func (s *Service) interrupt(ctx context.Context, id, why string) {
+// interrupt fences out the old driver and marks the rollback interrupted;
+// it reports whether it did.
+func (s *Service) interrupt(ctx context.Context, id, why string) bool {
 	lease, err := s.store.AcquireLease(ctx, store.LeaseName(id), s.replica, s.cfg.Engine.LeaseTTL.D())
 	if err != nil {
-		return // another replica is on it
+		return false // another replica is on it
 	}
 	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
 	steps, err := s.store.ListSteps(ctx, id)
 	if err != nil {
-		return
+		return false
 	}
 	inflight := inFlight(steps)
 	var marks []store.StepEvent
@@ -428,10 +429,11 @@ func (s *Service) interrupt(ctx context.Context, id, why string) {
 		r.ResumeDue = s.resumesOnItsOwn(r, steps, inflight)
 	})
 	if err != nil {
-		return
+		return false
 	}
 	s.audit(ctx, Actor{User: "backout", From: "engine:" + s.replica}, "rollback.interrupted", id,
 		map[string]string{"why": why, "resumes_on_its_own": fmt.Sprint(r.ResumeDue)})
 	s.thread(ctx, r, textMessage(interruptedNote(r, why, inflight)))
 	s.refresh(ctx, id)
+	return true
 }

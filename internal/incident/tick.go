@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
+	"slices"
 	"time"
 
 	"github.com/backout/backout/internal/config"
@@ -12,15 +12,38 @@ import (
 )
 
 // Tick performs time-driven duties; every replica may run it, since each
-// duty is a compare-and-set transition that only one replica wins.
+// duty is a compare-and-set transition that only one replica wins. The open
+// rollbacks are read once per Tick: the store lists by scanning, and the
+// registry only grows.
 func (s *Service) Tick(ctx context.Context) {
-	s.recoverOrphans(ctx)
-	s.tickInterrupted(ctx)
-	s.reportOpen(ctx)
-	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{States: []store.State{store.StateProposed}})
+	open, err := s.store.ListRollbacks(ctx, store.RollbackQuery{States: openStates})
 	if err != nil {
+		s.log.WarnContext(ctx, "tick: list open rollbacks", "err", err)
 		return
 	}
+	s.reportOpen(open)
+	interrupted := s.recoverOrphans(ctx, withState(open, store.StateRunning, store.StateValidating))
+	for _, r := range withState(open, store.StateInterrupted) {
+		interrupted = append(interrupted, r.ID)
+	}
+	s.tickInterrupted(ctx, interrupted)
+	s.tickProposals(ctx, withState(open, store.StateProposed))
+}
+
+// withState picks the rollbacks in one of states.
+func withState(rs []*store.Rollback, states ...store.State) []*store.Rollback {
+	var out []*store.Rollback
+	for _, r := range rs {
+		if slices.Contains(states, r.State) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// tickProposals expires proposals past their deadline and executes those
+// whose policy says to when nobody answered in time.
+func (s *Service) tickProposals(ctx context.Context, rs []*store.Rollback) {
 	now := s.clock.Now()
 	for _, r := range rs {
 		if !r.Policy.ExpiresAt.IsZero() && now.After(r.Policy.ExpiresAt) {
@@ -58,16 +81,12 @@ func (s *Service) unansweredAfter(r *store.Rollback) (d time.Duration) {
 
 // reportOpen publishes how many rollbacks sit in each open state, so an
 // alert can fire on one stuck running or interrupted.
-func (s *Service) reportOpen(ctx context.Context) {
-	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{States: openStates})
-	if err != nil {
-		return
-	}
+func (s *Service) reportOpen(open []*store.Rollback) {
 	counts := map[string]int{}
 	for _, st := range openStates {
 		counts[string(st)] = 0
 	}
-	for _, r := range rs {
+	for _, r := range open {
 		counts[string(r.State)]++
 	}
 	s.metrics.OpenRollbacks(counts)
