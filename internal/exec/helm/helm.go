@@ -209,14 +209,7 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 	if err != nil {
 		return exec.Result{}, err
 	}
-	if req.DryRun {
-		return exec.Result{Output: e.preview(w, req)}, nil
-	}
-	childEnv, err := env(w, req.Env)
-	if err != nil {
-		return exec.Result{}, err
-	}
-	return proc.RunCLI(ctx, e.argv(w), childEnv, req)
+	return proc.RunKubeCLI(ctx, req, e.argv(w), passEnv, w.KubeconfigEnv)
 }
 
 // Probe implements exec.Prober: helm is on PATH and the release's history

@@ -111,14 +111,7 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 	if err != nil {
 		return exec.Result{}, err
 	}
-	if req.DryRun {
-		return exec.Result{Output: e.preview(s, req)}, nil
-	}
-	childEnv, err := env(s, req.Env)
-	if err != nil {
-		return exec.Result{}, err
-	}
-	return proc.RunCLI(ctx, e.argv(s), childEnv, req)
+	return proc.RunKubeCLI(ctx, req, e.argv(s), passEnv, s.KubeconfigEnv)
 }
 
 // Probe implements exec.Prober: the binary is on PATH and, for typed

@@ -36,6 +36,20 @@ func CLIPreview(argv []string, kubeconfigEnv string, redact []string) string {
 	return exec.Redact(out, redact)
 }
 
+// RunKubeCLI is the Run of a Kubernetes CLI step (kubectl, helm): a dry
+// run returns the preview; otherwise argv runs with the allow-listed
+// environment and the step's kubeconfig.
+func RunKubeCLI(ctx context.Context, req exec.Request, argv, pass []string, kubeconfigEnv string) (exec.Result, error) {
+	if req.DryRun {
+		return exec.Result{Output: CLIPreview(argv, kubeconfigEnv, req.Redact)}, nil
+	}
+	env, err := KubeEnv(req.Env, pass, kubeconfigEnv)
+	if err != nil {
+		return exec.Result{}, err
+	}
+	return RunCLI(ctx, argv, env, req)
+}
+
 // RunCLI runs a CLI step's argv with the request's limits and redaction.
 func RunCLI(ctx context.Context, argv, env []string, req exec.Request) (exec.Result, error) {
 	o, err := Run(ctx, Spec{Argv: argv, Env: env, OutputLimit: req.OutputLimit, KillGrace: req.KillGrace, Redact: req.Redact,
