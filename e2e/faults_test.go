@@ -13,7 +13,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/rollback"
 	boltstore "github.com/backout/backout/internal/store/bolt"
 )
 
@@ -174,7 +174,7 @@ func TestSIGTERMLeavesRollbackResumable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.State != store.StateInterrupted {
+	if r.State != rollback.StateInterrupted {
 		t.Fatalf("after SIGTERM %s is %s (%s), want interrupted", p.ID, r.State, r.Outcome)
 	}
 	if n := countContaining(w.threadTexts("C0SLOW", p.TS), "shut down"); n != 1 {

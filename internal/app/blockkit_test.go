@@ -15,7 +15,7 @@ import (
 	"github.com/backout/backout/internal/drill"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/report"
-	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/rollback"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -23,32 +23,32 @@ var update = flag.Bool("update", false, "rewrite golden files")
 var t0 = time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC)
 
 // sampleRollback is a realistic two-service rollback used by the goldens.
-func sampleRollback(state store.State) *store.Rollback {
+func sampleRollback(state rollback.State) *rollback.Record {
 	digest := "sha256:" + "4f2a" + "0000000000000000000000000000000000000000000000000000000000"
-	return &store.Rollback{
+	return &rollback.Record{
 		ID: "RB-42", State: state, Scope: "release", Release: "storefront", Requester: "U0ALICE", Reason: "checkout 500s after 2.4.1",
-		Trigger: store.Trigger{Kind: "alert", Source: "pagerduty", IncidentID: "Q1ABC", URL: "https://acme.pagerduty.com/incidents/Q1ABC",
+		Trigger: rollback.Trigger{Kind: "alert", Source: "pagerduty", IncidentID: "Q1ABC", URL: "https://acme.pagerduty.com/incidents/Q1ABC",
 			Summary: "High 5xx on checkout", Urgency: "high", At: t0.Add(-3 * time.Minute)},
-		Services: []store.ServiceChange{
+		Services: []rollback.ServiceChange{
 			{Service: "payments-api", Level: 0, Runbook: "k8s-deployment",
-				Current: store.Release{Version: "2.4.1", Artifact: "reg/payments@" + digest},
-				Target:  store.Release{Version: "2.4.0", Artifact: "reg/payments@" + digest},
-				Steps: []store.PlannedStep{{ID: "set-image", Title: "Point the Deployment at the known-good digest", Uses: "kubectl",
+				Current: rollback.Release{Version: "2.4.1", Artifact: "reg/payments@" + digest},
+				Target:  rollback.Release{Version: "2.4.0", Artifact: "reg/payments@" + digest},
+				Steps: []rollback.PlannedStep{{ID: "set-image", Title: "Point the Deployment at the known-good digest", Uses: "kubectl",
 					Preview: "kubectl --namespace=payments set image deployment/payments-api app=reg/payments@" + digest},
 					{ID: "wait-rollout", Title: "Wait for the rollout", Uses: "kubectl", Needs: []string{"set-image"}, Preview: "kubectl rollout status deployment/payments-api"}}},
 			{Service: "web-frontend", Level: 1, Runbook: "frontend-with-cache", DependsOn: []string{"payments-api"},
-				Current: store.Release{Version: "5.1.0", Artifact: "reg/web@" + digest},
-				Target:  store.Release{Version: "5.0.3", Artifact: "reg/web@" + digest},
-				Steps:   []store.PlannedStep{{ID: "dba-ok", Title: "DBA signs off", Gate: "dba"}, {ID: "purge-cdn", Title: "Invalidate the CDN cache", Uses: "http", Preview: "POST https://cdn.example.com/zones/storefront/purge"}}},
+				Current: rollback.Release{Version: "5.1.0", Artifact: "reg/web@" + digest},
+				Target:  rollback.Release{Version: "5.0.3", Artifact: "reg/web@" + digest},
+				Steps:   []rollback.PlannedStep{{ID: "dba-ok", Title: "DBA signs off", Gate: "dba"}, {ID: "purge-cdn", Title: "Invalidate the CDN cache", Uses: "http", Preview: "POST https://cdn.example.com/zones/storefront/purge"}}},
 		},
 		PlanHash: "9c1e2f3a4b5c6d7e",
-		Readiness: []store.CheckResult{
+		Readiness: []rollback.CheckResult{
 			{Service: "payments-api", Name: "artifact pinned", Status: "pass", Reason: "reg/payments@sha256:4f2a…", Blocking: true},
 			{Service: "payments-api", Name: "backup fresh", Status: "fail", Reason: "last backup 3h ago (limit 1h)", Blocking: true},
 			{Service: "web-frontend", Name: "drill recent", Status: "warn", Reason: "overdue: last successful drill 2026-08-01"},
 		},
-		Overrides:      []store.Override{{Check: "backup fresh", By: "U0BOB", Reason: "no writes since the deploy", At: t0}},
-		Policy:         store.Policy{Min: 2, Groups: []string{"sre-leads"}, Roles: []string{"dba"}, ForbidSelf: true, ExpiresAt: t0.Add(30 * time.Minute)},
+		Overrides:      []rollback.Override{{Check: "backup fresh", By: "U0BOB", Reason: "no writes since the deploy", At: t0}},
+		Policy:         rollback.Policy{Min: 2, Groups: []string{"sre-leads"}, Roles: []string{"dba"}, ForbidSelf: true, ExpiresAt: t0.Add(30 * time.Minute)},
 		Constraints:    []string{"payments-api: PCI: audit_log rows are retained for 7 years and never reverted"},
 		DataReverts:    []string{"web-frontend: the session cookie format"},
 		DataKeeps:      []string{"payments-api: ledger rows written since the deploy"},
@@ -79,31 +79,31 @@ func goldenBlocks(t *testing.T, name string, msg chat.Message) {
 }
 
 func TestBlockKitGoldens(t *testing.T) {
-	votes := []store.Vote{{RollbackID: "RB-42", User: "U0BOB", Approve: true, PlanHash: "9c1e2f3a4b5c6d7e", Counted: true, Groups: []string{"sre-leads"}, At: t0.Add(time.Minute)}}
-	running := sampleRollback(store.StateRunning)
+	votes := []rollback.Vote{{RollbackID: "RB-42", User: "U0BOB", Approve: true, PlanHash: "9c1e2f3a4b5c6d7e", Counted: true, Groups: []string{"sre-leads"}, At: t0.Add(time.Minute)}}
+	running := sampleRollback(rollback.StateRunning)
 	running.StartedAt, running.DecidedAt, running.Approvers = t0.Add(2*time.Minute), t0.Add(2*time.Minute), []string{"U0BOB", "U0DANA"}
-	steps := []store.StepEvent{
-		{Service: "payments-api", StepID: "set-image", Kind: store.StepSucceeded, Duration: 1200 * time.Millisecond},
-		{Service: "payments-api", StepID: "wait-rollout", Kind: store.StepStarted},
+	steps := []rollback.StepEvent{
+		{Service: "payments-api", StepID: "set-image", Kind: rollback.StepSucceeded, Duration: 1200 * time.Millisecond},
+		{Service: "payments-api", StepID: "wait-rollout", Kind: rollback.StepStarted},
 	}
-	failed := sampleRollback(store.StateFailed)
+	failed := sampleRollback(rollback.StateFailed)
 	failed.StartedAt, failed.EndedAt, failed.Outcome = t0.Add(2*time.Minute), t0.Add(9*time.Minute), "failed: web-frontend: step purge-cdn failed: status 503"
-	failedSteps := append(steps[:1:1], store.StepEvent{Service: "payments-api", StepID: "wait-rollout", Kind: store.StepSucceeded, Duration: 40 * time.Second},
-		store.StepEvent{Service: "web-frontend", StepID: "purge-cdn", Kind: store.StepFailed, Error: "POST https://cdn.example.com/zones/storefront/purge: status 503 after 5 attempts"})
-	liveSteps := append(slices.Clone(steps), store.StepEvent{Service: "payments-api", StepID: "wait-rollout", Kind: store.StepOutput,
+	failedSteps := append(steps[:1:1], rollback.StepEvent{Service: "payments-api", StepID: "wait-rollout", Kind: rollback.StepSucceeded, Duration: 40 * time.Second},
+		rollback.StepEvent{Service: "web-frontend", StepID: "purge-cdn", Kind: rollback.StepFailed, Error: "POST https://cdn.example.com/zones/storefront/purge: status 503 after 5 attempts"})
+	liveSteps := append(slices.Clone(steps), rollback.StepEvent{Service: "payments-api", StepID: "wait-rollout", Kind: rollback.StepOutput,
 		Output: "Waiting for deployment \"payments-api\" rollout to finish: 1 of 3 updated replicas are available...\n" +
 			"Waiting for deployment \"payments-api\" rollout to finish: 2 of 3 updated replicas are available..."})
-	waivedDrill := sampleRollback(store.StateProposed)
-	waivedDrill.Drill, waivedDrill.DrillMode, waivedDrill.Policy = true, "dry-run", store.Policy{Waived: true}
-	interrupted := sampleRollback(store.StateInterrupted)
-	succeeded := sampleRollback(store.StateSucceeded)
+	waivedDrill := sampleRollback(rollback.StateProposed)
+	waivedDrill.Drill, waivedDrill.DrillMode, waivedDrill.Policy = true, "dry-run", rollback.Policy{Waived: true}
+	interrupted := sampleRollback(rollback.StateInterrupted)
+	succeeded := sampleRollback(rollback.StateSucceeded)
 	succeeded.DecidedAt, succeeded.StartedAt, succeeded.ValidatingAt, succeeded.EndedAt = t0.Add(2*time.Minute), t0.Add(2*time.Minute), t0.Add(6*time.Minute), t0.Add(11*time.Minute)
 	succeeded.Outcome = "succeeded: payments-api 2.4.1 → 2.4.0, web-frontend 5.1.0 → 5.0.3"
 	tests := []struct {
 		name string
 		msg  chat.Message
 	}{
-		{"proposal", incident.ProposalView(sampleRollback(store.StateProposed), votes, nil)},
+		{"proposal", incident.ProposalView(sampleRollback(rollback.StateProposed), votes, nil)},
 		{"progress", incident.ProposalView(running, votes, steps)},
 		{"interrupted", incident.ProposalView(interrupted, votes, steps)},
 		{"progress-live-output", incident.ProposalView(running, votes, liveSteps)},
@@ -111,7 +111,7 @@ func TestBlockKitGoldens(t *testing.T) {
 		{"failed", incident.ProposalView(failed, votes, failedSteps)},
 		{"vote-approve", incident.VoteNote(running, "U0BOB", true, "an approval from dba", t0.Add(time.Minute))},
 		{"vote-reject", incident.VoteNote(running, "U0CAROL", false, "the database is mid-migration", t0.Add(time.Minute))},
-		{"validation", incident.ValidationMessage(failed, "payments-api", []store.CheckResult{
+		{"validation", incident.ValidationMessage(failed, "payments-api", []rollback.CheckResult{
 			{Name: "error ratio at baseline", Status: "Successful", Value: "0.004", Bound: "<= 0.011"},
 			{Name: "every pod on 2.4.0", Status: "Failed", Value: "2 of 3", Bound: "3 of 3"},
 			{Name: "canary latency", Status: "Inconclusive", Value: "p=0.21", Bound: "p < 0.05"}})},
@@ -119,7 +119,7 @@ func TestBlockKitGoldens(t *testing.T) {
 		{"summary-failed", incident.SummaryView(failed)},
 		{"support", incident.SupportView(succeeded)},
 		{"usage", chat.Message{Text: commands.Help(), Sections: []chat.Section{{Text: commands.Help()}}}},
-		{"drill-scorecard", drill.Scorecard(store.DrillRecord{Service: "checkout", RollbackID: "RB-7", Mode: "dry-run", Succeeded: true,
+		{"drill-scorecard", drill.Scorecard(rollback.DrillRecord{Service: "checkout", RollbackID: "RB-7", Mode: "dry-run", Succeeded: true,
 			Duration: 4*time.Minute + 10*time.Second, RecoveryTarget: 10 * time.Minute})},
 		{"weekly-report", report.Message(report.Summary{Since: t0.Add(-7 * 24 * time.Hour), Until: t0,
 			Outcomes: map[string]map[string]int{"checkout": {"succeeded": 3, "failed": 1}, "orders": {"aborted": 1, "expired": 2}},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/backout/backout/internal/chat/console"
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 	"github.com/backout/backout/internal/yamlx"
 )
@@ -77,7 +78,7 @@ func (b *consoleBackend) Wait(ctx context.Context) error {
 	for {
 		busy := b.app.Svc.Engine().Active() > 0
 		if !busy {
-			rs, err := b.app.Store.ListRollbacks(ctx, store.RollbackQuery{States: []store.State{store.StateRunning, store.StateValidating}})
+			rs, err := b.app.Store.ListRollbacks(ctx, store.RollbackQuery{States: []rollback.State{rollback.StateRunning, rollback.StateValidating}})
 			if err != nil {
 				return err
 			}

@@ -8,8 +8,8 @@ import (
 	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
-	"github.com/backout/backout/internal/store"
 	"github.com/backout/backout/internal/validate"
 )
 
@@ -36,7 +36,7 @@ type checkRunner struct {
 }
 
 // RunChecks runs a service's validation checks concurrently.
-func (c checkRunner) RunChecks(ctx context.Context, service string, specs []runbook.Check, req check.Request) []store.CheckResult {
+func (c checkRunner) RunChecks(ctx context.Context, service string, specs []runbook.Check, req check.Request) []rollback.CheckResult {
 	jobs := make([]validate.Job, len(specs))
 	for i, spec := range specs {
 		checker, _ := c.checks.Get(spec.Uses) // lint guarantees it exists; nil becomes an Error result
@@ -45,9 +45,9 @@ func (c checkRunner) RunChecks(ctx context.Context, service string, specs []runb
 		jobs[i] = validate.Job{Checker: checker, Spec: spec, Request: r}
 	}
 	results := validate.RunAll(ctx, c.clock, jobs)
-	out := make([]store.CheckResult, len(results))
+	out := make([]rollback.CheckResult, len(results))
 	for i, res := range results {
-		out[i] = store.CheckResult{Service: service, Name: specs[i].Name, Status: string(res.Outcome), Reason: res.Message,
+		out[i] = rollback.CheckResult{Service: service, Name: specs[i].Name, Status: string(res.Outcome), Reason: res.Message,
 			Value: res.Value, Bound: res.Bound, At: c.clock.Now()}
 	}
 	return out

@@ -10,6 +10,7 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -21,7 +22,7 @@ type Reporter interface {
 // Driller starts and describes drills (internal/drill implements it).
 type Driller interface {
 	Describe(ctx context.Context, service string) (chat.Message, string, error)
-	RunNow(ctx context.Context, who incident.Actor, service string) (*store.Rollback, string, error)
+	RunNow(ctx context.Context, who incident.Actor, service string) (*rollback.Record, string, error)
 }
 
 // Dispatcher maps verbs to handlers over the lifecycle service.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -20,7 +21,7 @@ func (d *Dispatcher) propose(ctx context.Context, who incident.Actor, cmd *Comma
 	return private(fmt.Sprintf("Proposed %s in <#%s>: %s.", r.ID, r.Channel, summary(r))), nil
 }
 
-func summary(r *store.Rollback) string {
+func summary(r *rollback.Record) string {
 	parts := make([]string, len(r.Services))
 	for i, c := range r.Services {
 		parts[i] = fmt.Sprintf("%s %s → %s", c.Service, c.Current.Version, c.Target.Version)
@@ -74,8 +75,8 @@ func (d *Dispatcher) status(ctx context.Context, who incident.Actor, cmd *Comman
 		}
 		return Reply{Ephemeral: true, Message: incident.ProposalView(r, votes, steps)}, nil
 	}
-	rs, err := st.ListRollbacks(ctx, store.RollbackQuery{States: []store.State{store.StateProposed, store.StateApproved,
-		store.StateRunning, store.StateValidating, store.StateInterrupted}})
+	rs, err := st.ListRollbacks(ctx, store.RollbackQuery{States: []rollback.State{rollback.StateProposed, rollback.StateApproved,
+		rollback.StateRunning, rollback.StateValidating, rollback.StateInterrupted}})
 	if err != nil {
 		return Reply{}, err
 	}

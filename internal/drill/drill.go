@@ -15,6 +15,7 @@ import (
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/report"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -68,7 +69,7 @@ func (d *Drills) policy(service string) config.DrillPolicy {
 }
 
 // RunNow starts a drill of a service through the normal lifecycle.
-func (d *Drills) RunNow(ctx context.Context, who incident.Actor, service string) (*store.Rollback, string, error) {
+func (d *Drills) RunNow(ctx context.Context, who incident.Actor, service string) (*rollback.Record, string, error) {
 	if _, ok := d.cfg.ServiceByName(service); !ok {
 		return nil, fmt.Sprintf("Unknown service %q.", service), nil
 	}
@@ -77,7 +78,7 @@ func (d *Drills) RunNow(ctx context.Context, who incident.Actor, service string)
 	return d.svc.Propose(ctx, who, incident.ProposeRequest{
 		Services: []string{service}, Drill: true, DrillMode: p.Mode,
 		Reason:  "rollback drill (" + p.Mode + ")",
-		Trigger: store.Trigger{Kind: "drill", Source: source, At: d.clock.Now()},
+		Trigger: rollback.Trigger{Kind: "drill", Source: source, At: d.clock.Now()},
 	})
 }
 
@@ -119,7 +120,7 @@ func (d *Drills) Describe(ctx context.Context, service string) (chat.Message, st
 }
 
 // RollbackEnded implements incident.EndHook: a drill's scorecard.
-func (d *Drills) RollbackEnded(ctx context.Context, r *store.Rollback) {
+func (d *Drills) RollbackEnded(ctx context.Context, r *rollback.Record) {
 	if !r.Drill {
 		return
 	}
@@ -129,7 +130,7 @@ func (d *Drills) RollbackEnded(ctx context.Context, r *store.Rollback) {
 	}
 	var failed []string
 	for _, ev := range steps {
-		if ev.Kind == store.StepFailed {
+		if ev.Kind == rollback.StepFailed {
 			failed = append(failed, ev.Service+"/"+ev.StepID)
 		}
 	}
@@ -138,8 +139,8 @@ func (d *Drills) RollbackEnded(ctx context.Context, r *store.Rollback) {
 		start = r.CreatedAt
 	}
 	for _, c := range r.Services {
-		rec := store.DrillRecord{ID: r.ID + "/" + c.Service, Service: c.Service, RollbackID: r.ID, At: r.EndedAt, Mode: r.DrillMode,
-			Succeeded: r.State == store.StateSucceeded, Duration: r.EndedAt.Sub(start), RecoveryTarget: r.RecoveryTarget, FailedSteps: failed}
+		rec := rollback.DrillRecord{ID: r.ID + "/" + c.Service, Service: c.Service, RollbackID: r.ID, At: r.EndedAt, Mode: r.DrillMode,
+			Succeeded: r.State == rollback.StateSucceeded, Duration: r.EndedAt.Sub(start), RecoveryTarget: r.RecoveryTarget, FailedSteps: failed}
 		if err := d.store.PutDrill(ctx, rec); err != nil {
 			d.log.ErrorContext(ctx, "drill scorecard: store", "rollback", r.ID, "err", err)
 			continue
@@ -153,7 +154,7 @@ func (d *Drills) RollbackEnded(ctx context.Context, r *store.Rollback) {
 }
 
 // Scorecard renders one drill's result.
-func Scorecard(rec store.DrillRecord) chat.Message {
+func Scorecard(rec rollback.DrillRecord) chat.Message {
 	verdict := "❌ failed"
 	if rec.Succeeded {
 		verdict = "✅ succeeded"

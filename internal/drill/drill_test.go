@@ -16,6 +16,7 @@ import (
 	"github.com/backout/backout/internal/exec/noop"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/report"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/store"
 	boltstore "github.com/backout/backout/internal/store/bolt"
@@ -164,7 +165,7 @@ func TestScheduleFiresOncePerCluster(t *testing.T) {
 		version string
 		age     time.Duration
 	}{{"1.0.0", 48 * time.Hour}, {"1.1.0", time.Hour}} {
-		if err := st.AddDeploy(ctx, &store.Deploy{Service: "api", Version: v.version, Artifact: "reg/api@sha256:" + strings.Repeat("a", 64), At: start.Add(-v.age)}); err != nil {
+		if err := st.AddDeploy(ctx, &rollback.Deploy{Service: "api", Version: v.version, Artifact: "reg/api@sha256:" + strings.Repeat("a", 64), At: start.Add(-v.age)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -203,12 +204,12 @@ func TestScheduleFiresOncePerCluster(t *testing.T) {
 
 func TestScorecardAgainstTarget(t *testing.T) {
 	tests := []struct {
-		rec  store.DrillRecord
+		rec  rollback.DrillRecord
 		want string
 	}{
-		{store.DrillRecord{Service: "api", Mode: "dry-run", Succeeded: true, Duration: 2 * time.Minute, RecoveryTarget: 5 * time.Minute}, "✅ succeeded in 2m0s, within the recovery target of 5m0s"},
-		{store.DrillRecord{Service: "api", Mode: "environment", Duration: 7 * time.Minute, RecoveryTarget: 5 * time.Minute, FailedSteps: []string{"api/one"}}, "❌ failed in 7m0s, 2m0s OVER the recovery target of 5m0s.\nFailed steps: api/one"},
-		{store.DrillRecord{Service: "api", Mode: "dry-run", Succeeded: true, Duration: time.Second}, "no recovery target"},
+		{rollback.DrillRecord{Service: "api", Mode: "dry-run", Succeeded: true, Duration: 2 * time.Minute, RecoveryTarget: 5 * time.Minute}, "✅ succeeded in 2m0s, within the recovery target of 5m0s"},
+		{rollback.DrillRecord{Service: "api", Mode: "environment", Duration: 7 * time.Minute, RecoveryTarget: 5 * time.Minute, FailedSteps: []string{"api/one"}}, "❌ failed in 7m0s, 2m0s OVER the recovery target of 5m0s.\nFailed steps: api/one"},
+		{rollback.DrillRecord{Service: "api", Mode: "dry-run", Succeeded: true, Duration: time.Second}, "no recovery target"},
 	}
 	for _, tt := range tests {
 		if got := Scorecard(tt.rec).Text; !strings.Contains(got, tt.want) {

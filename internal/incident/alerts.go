@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -56,7 +57,7 @@ func (s *Service) alertTriggered(ctx context.Context, who Actor, a Alert) error 
 		}
 		return nil
 	}
-	trigger := store.Trigger{Kind: "alert", Source: a.Source, AlertID: a.IncidentID, IncidentID: a.IncidentID,
+	trigger := rollback.Trigger{Kind: "alert", Source: a.Source, AlertID: a.IncidentID, IncidentID: a.IncidentID,
 		URL: a.URL, Summary: a.Summary, Urgency: a.Urgency, At: a.At}
 	if a.Source == "watcher" {
 		trigger.Kind = "watcher"
@@ -76,7 +77,7 @@ func (s *Service) alertTriggered(ctx context.Context, who Actor, a Alert) error 
 }
 
 // rollbackForIncident finds the open rollback an alert is about.
-func (s *Service) rollbackForIncident(ctx context.Context, a Alert) (*store.Rollback, error) {
+func (s *Service) rollbackForIncident(ctx context.Context, a Alert) (*rollback.Record, error) {
 	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: a.Service, States: openStates})
 	if err != nil {
 		return nil, err
@@ -95,7 +96,7 @@ func (s *Service) rollbackForIncident(ctx context.Context, a Alert) (*store.Roll
 }
 
 // triggeredBy reports whether alert a's incident is what proposed r.
-func triggeredBy(r *store.Rollback, a Alert) bool {
+func triggeredBy(r *rollback.Record, a Alert) bool {
 	return a.IncidentID != "" && (r.Trigger.IncidentID == a.IncidentID || r.Trigger.AlertID == a.IncidentID)
 }
 
@@ -108,8 +109,8 @@ func (s *Service) alertUpdated(ctx context.Context, a Alert) error {
 	if a.Priority != "" {
 		text += " (priority " + a.Priority + ")"
 	}
-	r, err = s.update(ctx, r.ID, func(r *store.Rollback) error {
-		r.Notes = append(r.Notes, store.Note{At: s.clock.Now(), Text: text})
+	r, err = s.update(ctx, r.ID, func(r *rollback.Record) error {
+		r.Notes = append(r.Notes, rollback.Note{At: s.clock.Now(), Text: text})
 		if a.Kind == AlertEscalated || a.Kind == AlertPriorityUpdated {
 			r.Urgency = "high"
 		}
@@ -119,7 +120,7 @@ func (s *Service) alertUpdated(ctx context.Context, a Alert) error {
 		return err
 	}
 	msg := textMessage("📣 " + text + ".")
-	if a.Kind != AlertAcknowledged && r.State == store.StateProposed {
+	if a.Kind != AlertAcknowledged && r.State == rollback.StateProposed {
 		msg = chat.Message{Text: msg.Text, Sections: []chat.Section{{Text: fmt.Sprintf("📣 %s. %s still needs %s.", text, r.ID, describeApprovers(r.Policy))}},
 			Mentions: s.stakeholders(ctx, r)}
 	}
@@ -139,12 +140,12 @@ func (s *Service) alertResolved(ctx context.Context, a Alert) error {
 	text := fmt.Sprintf("%s incident %s resolved", a.Source, a.IncidentID)
 	// Only the proposal this incident raised goes stale: one a person made,
 	// or another incident raised, still stands on its own reasons.
-	if r.State == store.StateProposed && triggeredBy(r, a) {
-		r, err = s.transition(ctx, r.ID, store.StateStale, []store.State{store.StateProposed}, func(r *store.Rollback) {
-			r.Notes = append(r.Notes, store.Note{At: s.clock.Now(), Text: text})
+	if r.State == rollback.StateProposed && triggeredBy(r, a) {
+		r, err = s.transition(ctx, r.ID, rollback.StateStale, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
+			r.Notes = append(r.Notes, rollback.Note{At: s.clock.Now(), Text: text})
 			r.Outcome = "stale: the incident resolved before approval; not executed"
 		})
-		if errors.Is(err, ErrBadTransition) {
+		if errors.Is(err, rollback.ErrBadTransition) {
 			return nil
 		}
 		if err != nil {
@@ -154,8 +155,8 @@ func (s *Service) alertResolved(ctx context.Context, a Alert) error {
 		s.finish(ctx, r)
 		return nil
 	}
-	r, err = s.update(ctx, r.ID, func(r *store.Rollback) error {
-		r.Notes = append(r.Notes, store.Note{At: s.clock.Now(), Text: text})
+	r, err = s.update(ctx, r.ID, func(r *rollback.Record) error {
+		r.Notes = append(r.Notes, rollback.Note{At: s.clock.Now(), Text: text})
 		return nil
 	})
 	if err != nil {

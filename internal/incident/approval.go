@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -17,8 +18,8 @@ const groupCacheTTL = 5 * time.Minute
 // policyFor combines the approval policies of every service in scope, taking
 // the strictest of each setting; a runbook's own approval overrides the
 // service's.
-func (s *Service) policyFor(changes []store.ServiceChange, drill bool) store.Policy {
-	var out store.Policy
+func (s *Service) policyFor(changes []rollback.ServiceChange, drill bool) rollback.Policy {
+	var out rollback.Policy
 	var expires time.Duration
 	for _, c := range changes {
 		svc, _ := s.cfg.ServiceByName(c.Service)
@@ -123,7 +124,7 @@ func (s *Service) inGroup(ctx context.Context, user, group string) (bool, error)
 
 // eligibleGroups returns the policy groups (and roles) user belongs to, and
 // whether the user may vote at all.
-func (s *Service) eligibleGroups(ctx context.Context, p store.Policy, user string) ([]string, bool, error) {
+func (s *Service) eligibleGroups(ctx context.Context, p rollback.Policy, user string) ([]string, bool, error) {
 	var groups []string
 	for _, g := range union(p.Groups, p.Roles) {
 		ok, err := s.inGroup(ctx, user, g)
@@ -142,7 +143,7 @@ func (s *Service) eligibleGroups(ctx context.Context, p store.Policy, user strin
 }
 
 // describeApprovers says who may approve, for people.
-func describeApprovers(p store.Policy) string {
+func describeApprovers(p rollback.Policy) string {
 	var parts []string
 	if len(p.Groups) > 0 {
 		parts = append(parts, "members of "+strings.Join(p.Groups, ", "))
@@ -173,7 +174,7 @@ func mentionList(users []string) string {
 
 // quorum reports whether counted approvals on the current plan satisfy the
 // policy, and what is still missing.
-func quorum(p store.Policy, planHash string, votes []store.Vote) (bool, string) {
+func quorum(p rollback.Policy, planHash string, votes []rollback.Vote) (bool, string) {
 	var count int
 	rolesMet := map[string]bool{}
 	for _, v := range votes {
@@ -214,17 +215,17 @@ func (s *Service) Vote(ctx context.Context, who Actor, req VoteRequest) (string,
 	if err != nil {
 		return "", err
 	}
-	if r.State == store.StateRunning && req.Approve {
+	if r.State == rollback.StateRunning && req.Approve {
 		if gate := openGate(r); gate != "" {
 			return s.SignGate(ctx, who, r.ID, gate)
 		}
 	}
-	if r.State == store.StateExpired {
+	if r.State == rollback.StateExpired {
 		// Tick usually expires a proposal before anyone clicks again; the
 		// late voter gets the same guidance as one who found it expired.
 		return expiredText(r), nil
 	}
-	if r.State != store.StateProposed {
+	if r.State != rollback.StateProposed {
 		return fmt.Sprintf("%s is %s; votes are closed.", r.ID, r.State), nil
 	}
 	if req.PlanHash != "" && req.PlanHash != r.PlanHash {
@@ -246,7 +247,7 @@ func (s *Service) Vote(ctx context.Context, who Actor, req VoteRequest) (string,
 	if !eligible && !(who.User == r.Requester && !req.Approve) {
 		return fmt.Sprintf("You may not vote on %s: it needs %s.", r.ID, describeApprovers(r.Policy)), nil
 	}
-	v := store.Vote{RollbackID: r.ID, User: who.User, Approve: req.Approve, Reason: req.Reason, PlanHash: r.PlanHash,
+	v := rollback.Vote{RollbackID: r.ID, User: who.User, Approve: req.Approve, Reason: req.Reason, PlanHash: r.PlanHash,
 		Groups: groups, Counted: eligible, At: s.clock.Now()}
 	fresh, err := s.store.PutVote(ctx, v)
 	if err != nil {
@@ -266,11 +267,11 @@ func (s *Service) Vote(ctx context.Context, who Actor, req VoteRequest) (string,
 	return "", s.afterApproval(ctx, who, r)
 }
 
-func (s *Service) reject(ctx context.Context, who Actor, r *store.Rollback, reason string) error {
-	r, err := s.transition(ctx, r.ID, store.StateRejected, []store.State{store.StateProposed}, func(r *store.Rollback) {
+func (s *Service) reject(ctx context.Context, who Actor, r *rollback.Record, reason string) error {
+	r, err := s.transition(ctx, r.ID, rollback.StateRejected, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 		r.Outcome = fmt.Sprintf("rejected by %s: %s", who.User, reason)
 	})
-	if errors.Is(err, ErrBadTransition) {
+	if errors.Is(err, rollback.ErrBadTransition) {
 		return nil // someone else decided first
 	}
 	if err != nil {
@@ -282,7 +283,7 @@ func (s *Service) reject(ctx context.Context, who Actor, r *store.Rollback, reas
 }
 
 // afterApproval posts the vote, and when quorum is reached approves and starts.
-func (s *Service) afterApproval(ctx context.Context, who Actor, r *store.Rollback) error {
+func (s *Service) afterApproval(ctx context.Context, who Actor, r *rollback.Record) error {
 	votes, err := s.store.ListVotes(ctx, r.ID)
 	if err != nil {
 		return err
@@ -299,10 +300,10 @@ func (s *Service) afterApproval(ctx context.Context, who Actor, r *store.Rollbac
 			approvers = append(approvers, v.User)
 		}
 	}
-	r, err = s.transition(ctx, r.ID, store.StateApproved, []store.State{store.StateProposed}, func(r *store.Rollback) {
+	r, err = s.transition(ctx, r.ID, rollback.StateApproved, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 		r.Approvers = approvers
 	})
-	if errors.Is(err, ErrBadTransition) {
+	if errors.Is(err, rollback.ErrBadTransition) {
 		return nil // another click reached quorum first
 	}
 	if err != nil {
@@ -314,16 +315,16 @@ func (s *Service) afterApproval(ctx context.Context, who Actor, r *store.Rollbac
 	return s.start(ctx, r)
 }
 
-func expiredText(r *store.Rollback) string {
+func expiredText(r *rollback.Record) string {
 	return fmt.Sprintf("%s expired at %s without enough approvals; propose again if it is still needed.", r.ID, r.Policy.ExpiresAt.UTC().Format(time.Kitchen))
 }
 
 // expire ends a proposal whose approval window passed.
-func (s *Service) expire(ctx context.Context, id string) (*store.Rollback, error) {
-	r, err := s.transition(ctx, id, store.StateExpired, []store.State{store.StateProposed}, func(r *store.Rollback) {
+func (s *Service) expire(ctx context.Context, id string) (*rollback.Record, error) {
+	r, err := s.transition(ctx, id, rollback.StateExpired, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 		r.Outcome = "expired without enough approvals"
 	})
-	if errors.Is(err, ErrBadTransition) {
+	if errors.Is(err, rollback.ErrBadTransition) {
 		return r, nil
 	}
 	if err != nil {
@@ -339,7 +340,7 @@ func (s *Service) expire(ctx context.Context, id string) (*store.Rollback, error
 func gateKey(service, step string) string { return service + "/" + step }
 
 // openGate returns the key of a gate waiting for sign-off, if any.
-func openGate(r *store.Rollback) string {
+func openGate(r *rollback.Record) string {
 	for k, g := range r.Gates {
 		if !g.Passed {
 			return k
@@ -371,7 +372,7 @@ func (s *Service) SignGate(ctx context.Context, who Actor, id, key string) (stri
 	if slices.Contains(g.Signed, who.User) {
 		return "You already signed off this gate.", nil
 	}
-	_, err = s.update(ctx, id, func(r *store.Rollback) error {
+	_, err = s.update(ctx, id, func(r *rollback.Record) error {
 		g := r.Gates[key]
 		if !slices.Contains(g.Signed, who.User) {
 			g.Signed = append(g.Signed, who.User)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/incident"
-	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/rollback"
 )
 
 func checkout() incident.ProposeRequest {
@@ -19,12 +19,12 @@ func TestQuorumApprovesAndRuns(t *testing.T) {
 		e := newEnv(t, b, setup{})
 		e.deploy("checkout", "1.0.0", "1.1.0")
 		r := e.propose(checkout())
-		if r.State != store.StateProposed || r.Services[0].Target.Version != "1.0.0" {
+		if r.State != rollback.StateProposed || r.Services[0].Target.Version != "1.0.0" {
 			t.Fatalf("proposal: state %s, target %s", r.State, r.Services[0].Target.Version)
 		}
 
 		e.approve(r.ID, "alice")
-		if got := e.get(r.ID).State; got != store.StateProposed {
+		if got := e.get(r.ID).State; got != rollback.StateProposed {
 			t.Fatalf("after one approval: %s, want proposed", got)
 		}
 		e.wantPosted("<@alice> approved " + r.ID)
@@ -34,7 +34,7 @@ func TestQuorumApprovesAndRuns(t *testing.T) {
 		}
 
 		e.approve(r.ID, "bob")
-		done := e.finish(r.ID, store.StateSucceeded)
+		done := e.finish(r.ID, rollback.StateSucceeded)
 		if !slices.Equal(done.Approvers, []string{"alice", "bob"}) {
 			t.Errorf("approvers %v, want [alice bob]", done.Approvers)
 		}
@@ -71,7 +71,7 @@ func TestVoteRefusals(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(votes) != 0 || e.get(r.ID).State != store.StateProposed {
+				if len(votes) != 0 || e.get(r.ID).State != rollback.StateProposed {
 					t.Fatalf("a refused vote changed something: %d vote(s), state %s", len(votes), e.get(r.ID).State)
 				}
 			})
@@ -85,12 +85,12 @@ func TestRoleGateNeedsDBA(t *testing.T) {
 		e.deploy("payments", "3.0.0", "3.1.0")
 		r := e.propose(incident.ProposeRequest{Services: []string{"payments"}})
 		e.approve(r.ID, "alice", "bob")
-		if got := e.get(r.ID).State; got != store.StateProposed {
+		if got := e.get(r.ID).State; got != rollback.StateProposed {
 			t.Fatalf("two leads without a DBA: %s, want proposed", got)
 		}
 		e.wantPosted("Still needed: an approval from dba.")
 		e.approve(r.ID, "dan")
-		done := e.finish(r.ID, store.StateSucceeded)
+		done := e.finish(r.ID, rollback.StateSucceeded)
 		if !slices.Contains(done.Approvers, "dan") {
 			t.Errorf("approvers %v lack the DBA", done.Approvers)
 		}
@@ -109,7 +109,7 @@ func TestExpiry(t *testing.T) {
 				e.clock.Advance(31 * time.Minute)
 				if tick {
 					e.svc.Tick(e.ctx)
-					if got := e.get(r.ID).State; got != store.StateExpired {
+					if got := e.get(r.ID).State; got != rollback.StateExpired {
 						t.Fatalf("after Tick: %s, want expired", got)
 					}
 					e.wantPosted(r.ID + " expired at 12:30Z without enough approvals")
@@ -119,7 +119,7 @@ func TestExpiry(t *testing.T) {
 					t.Fatalf("late vote:\n got %q\nwant %q", got, want)
 				}
 				done := e.get(r.ID)
-				if done.State != store.StateExpired || len(e.ex.Calls()) != 0 {
+				if done.State != rollback.StateExpired || len(e.ex.Calls()) != 0 {
 					t.Fatalf("state %s with %d executor call(s), want expired and none", done.State, len(e.ex.Calls()))
 				}
 			})
@@ -137,7 +137,7 @@ func TestRejectionEndsIt(t *testing.T) {
 			t.Fatalf("reject refused: %s", failure)
 		}
 		done := e.get(r.ID)
-		if done.State != store.StateRejected || done.Outcome != "rejected by carol: test" {
+		if done.State != rollback.StateRejected || done.Outcome != "rejected by carol: test" {
 			t.Fatalf("after rejection: %s %q", done.State, done.Outcome)
 		}
 		if got := e.vote("bob", r.ID, true); got != r.ID+" is rejected; votes are closed." {
@@ -178,14 +178,14 @@ func TestPlanChangeVoidsVotes(t *testing.T) {
 		}
 
 		e.approve(r.ID, "bob") // alice's vote was on the old plan
-		if got := e.get(r.ID).State; got != store.StateProposed {
+		if got := e.get(r.ID).State; got != rollback.StateProposed {
 			t.Fatalf("bob plus alice's voided vote: %s, want proposed", got)
 		}
 		if n := len(e.poster.Find("<@bob> approved " + r.ID)); n != 1 || len(e.poster.Find("Still needed: 1 more approval(s).")) != 2 {
 			t.Fatalf("bob's approval should still need one more")
 		}
 		e.approve(r.ID, "alice") // alice votes again on the new plan
-		done := e.finish(r.ID, store.StateSucceeded)
+		done := e.finish(r.ID, rollback.StateSucceeded)
 		if !slices.Equal(done.Approvers, []string{"bob", "alice"}) {
 			t.Errorf("approvers %v, want [bob alice]", done.Approvers)
 		}
@@ -205,7 +205,7 @@ func TestDuplicateClickCountsOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(votes) != 1 || e.get(r.ID).State != store.StateProposed {
+		if len(votes) != 1 || e.get(r.ID).State != rollback.StateProposed {
 			t.Fatalf("%d vote(s), state %s; want 1 and proposed", len(votes), e.get(r.ID).State)
 		}
 		if n := len(e.poster.Find("<@alice> approved")); n != 1 {

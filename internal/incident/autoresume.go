@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/backout/backout/internal/config"
-	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/rollback"
 )
 
 // maxAutoResumes bounds how often Backout resumes one rollback on its own:
@@ -28,13 +28,13 @@ var errNotDue = errors.New("not due for an automatic resume")
 // begun to be undone (a resume would run a failed step again and abandon
 // the compensation), and re-running every step in flight is safe because
 // the runbook declares it idempotent.
-func (s *Service) resumesOnItsOwn(r *store.Rollback, steps []store.StepEvent, inflight []string) bool {
+func (s *Service) resumesOnItsOwn(r *rollback.Record, steps []rollback.StepEvent, inflight []string) bool {
 	if s.cfg.Engine.AutoResume != config.AutoResumeIdempotent || r.Paused || r.AbortBy != "" || r.AutoResumes >= maxAutoResumes {
 		return false
 	}
 	for _, ev := range steps {
 		switch ev.Kind {
-		case store.StepFailed, store.StepCompensating, store.StepCompensated, store.StepCompensationFailed:
+		case rollback.StepFailed, rollback.StepCompensating, rollback.StepCompensated, rollback.StepCompensationFailed:
 			return false
 		}
 	}
@@ -47,7 +47,7 @@ func (s *Service) resumesOnItsOwn(r *store.Rollback, steps []store.StepEvent, in
 }
 
 // plannedIdempotent looks a service/step key up in r's plan.
-func plannedIdempotent(r *store.Rollback, key string) bool {
+func plannedIdempotent(r *rollback.Record, key string) bool {
 	service, stepID, _ := strings.Cut(key, "/")
 	for _, c := range r.Services {
 		if c.Service != service {
@@ -63,7 +63,7 @@ func plannedIdempotent(r *store.Rollback, key string) bool {
 }
 
 // interruptedNote is what the thread is told when r becomes interrupted.
-func interruptedNote(r *store.Rollback, why string, inflight []string) string {
+func interruptedNote(r *rollback.Record, why string, inflight []string) string {
 	msg := fmt.Sprintf("⚠️ %s was interrupted: %s.", r.ID, why)
 	switch {
 	case r.ResumeDue && len(inflight) > 0:
@@ -95,7 +95,7 @@ func (s *Service) tickInterrupted(ctx context.Context, ids []string) {
 			continue
 		}
 		switch {
-		case r.State != store.StateInterrupted:
+		case r.State != rollback.StateInterrupted:
 		case r.AbortBy != "":
 			if err := s.engine.abortIdle(ctx, r.ID); err != nil {
 				s.log.WarnContext(ctx, "abort of an interrupted rollback", "rollback", r.ID, "err", err)
@@ -120,16 +120,16 @@ func (e *Engine) autoResume(ctx context.Context, id string) error {
 		return errNotDue // a replica that is going away leaves it to the next
 	}
 	return e.launchWith(ctx, id, launchSpec{
-		from:      store.StateInterrupted,
+		from:      rollback.StateInterrupted,
 		resumedBy: autoResumer,
-		claim: func(r *store.Rollback) error {
+		claim: func(r *rollback.Record) error {
 			if !r.ResumeDue || r.AbortBy != "" || r.Paused {
 				return errNotDue
 			}
 			r.AutoResumes++
 			return nil
 		},
-		announce: func(ctx context.Context, r *store.Rollback) {
+		announce: func(ctx context.Context, r *rollback.Record) {
 			s.audit(ctx, Actor{User: autoResumer, From: "engine:" + s.replica}, "rollback.resumed", r.ID,
 				map[string]string{"automatic": fmt.Sprintf("%d of %d", r.AutoResumes, maxAutoResumes)})
 			msg := fmt.Sprintf("▶️ Backout resumed %s on its own (automatic resume %d of %d).", r.ID, r.AutoResumes, maxAutoResumes)

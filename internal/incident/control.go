@@ -7,13 +7,14 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
 // mayAct reports whether user may steer rollback r (abort, resume, pause,
 // override): an eligible approver, an owner of a service in scope, a member
 // of the policy's override groups, or the requester.
-func (s *Service) mayAct(ctx context.Context, r *store.Rollback, user string) (bool, error) {
+func (s *Service) mayAct(ctx context.Context, r *rollback.Record, user string) (bool, error) {
 	if user == r.Requester {
 		return true, nil
 	}
@@ -34,7 +35,7 @@ func (s *Service) mayAct(ctx context.Context, r *store.Rollback, user string) (b
 	return eligible, err
 }
 
-func (s *Service) load(ctx context.Context, id string) (*store.Rollback, string, error) {
+func (s *Service) load(ctx context.Context, id string) (*rollback.Record, string, error) {
 	r, err := s.store.GetRollback(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Sprintf("There is no rollback %s.", id), nil
@@ -48,7 +49,7 @@ func (s *Service) Override(ctx context.Context, who Actor, id, checkName, reason
 	if err != nil || failure != "" {
 		return failure, err
 	}
-	if r.State != store.StateProposed && r.State != store.StateApproved {
+	if r.State != rollback.StateProposed && r.State != rollback.StateApproved {
 		return fmt.Sprintf("%s is %s; overrides apply before it runs.", id, r.State), nil
 	}
 	if strings.TrimSpace(reason) == "" {
@@ -75,8 +76,8 @@ func (s *Service) Override(ctx context.Context, who Actor, id, checkName, reason
 		}
 		return fmt.Sprintf("%q is not a failing blocking check of %s. Failing: %s.", checkName, id, strings.Join(failing, ", ")), nil
 	}
-	r, err = s.update(ctx, id, func(r *store.Rollback) error {
-		r.Overrides = append(r.Overrides, store.Override{Check: match, By: who.User, Reason: reason, At: s.clock.Now()})
+	r, err = s.update(ctx, id, func(r *rollback.Record) error {
+		r.Overrides = append(r.Overrides, rollback.Override{Check: match, By: who.User, Reason: reason, At: s.clock.Now()})
 		return nil
 	})
 	if err != nil {
@@ -85,7 +86,7 @@ func (s *Service) Override(ctx context.Context, who Actor, id, checkName, reason
 	s.audit(ctx, who, "override.readiness", id, map[string]string{"check": match, "reason": reason})
 	s.thread(ctx, r, textMessage(fmt.Sprintf("⚠️ <@%s> overrode the failing check *%s*: %s", who.User, match, reason)))
 	s.refresh(ctx, id)
-	if r.State == store.StateApproved {
+	if r.State == rollback.StateApproved {
 		return "", s.start(ctx, r)
 	}
 	return "", nil
@@ -105,22 +106,22 @@ func (s *Service) Abort(ctx context.Context, who Actor, id, reason string) (stri
 		return fmt.Sprintf("You may not abort %s: ask its requester, an owner or an eligible approver.", id), nil
 	}
 	switch r.State {
-	case store.StateProposed:
+	case rollback.StateProposed:
 		return s.withdraw(ctx, who, r, reason)
-	case store.StateApproved, store.StateRunning, store.StateValidating, store.StateInterrupted:
+	case rollback.StateApproved, rollback.StateRunning, rollback.StateValidating, rollback.StateInterrupted:
 	default:
 		return fmt.Sprintf("%s is %s; there is nothing to abort.", id, r.State), nil
 	}
-	r, err = s.update(ctx, id, func(r *store.Rollback) error {
+	r, err = s.update(ctx, id, func(r *rollback.Record) error {
 		if r.State.Terminal() {
-			return fmt.Errorf("%w: %s already ended", ErrBadTransition, r.ID)
+			return fmt.Errorf("%w: %s already ended", rollback.ErrBadTransition, r.ID)
 		}
 		if r.AbortBy == "" {
 			r.AbortBy, r.AbortReason = who.User, reason
 		}
 		return nil
 	})
-	if errors.Is(err, ErrBadTransition) {
+	if errors.Is(err, rollback.ErrBadTransition) {
 		return fmt.Sprintf("%s already ended.", id), nil
 	}
 	if err != nil {
@@ -139,12 +140,12 @@ func (s *Service) Abort(ctx context.Context, who Actor, id, reason string) (stri
 }
 
 // withdraw ends a proposal nobody approved yet.
-func (s *Service) withdraw(ctx context.Context, who Actor, r *store.Rollback, reason string) (string, error) {
-	r, err := s.transition(ctx, r.ID, store.StateRejected, []store.State{store.StateProposed}, func(r *store.Rollback) {
+func (s *Service) withdraw(ctx context.Context, who Actor, r *rollback.Record, reason string) (string, error) {
+	r, err := s.transition(ctx, r.ID, rollback.StateRejected, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 		r.Outcome = fmt.Sprintf("withdrawn by %s: %s", who.User, reason)
 		r.AbortBy, r.AbortReason = who.User, reason
 	})
-	if errors.Is(err, ErrBadTransition) {
+	if errors.Is(err, rollback.ErrBadTransition) {
 		return fmt.Sprintf("%s was decided meanwhile.", r.ID), nil
 	}
 	if err != nil {
@@ -171,11 +172,11 @@ func (s *Service) Resume(ctx context.Context, who Actor, id string) (string, err
 		return fmt.Sprintf("You may not resume %s.", id), nil
 	}
 	switch {
-	case r.State == store.StateInterrupted:
+	case r.State == rollback.StateInterrupted:
 		s.audit(ctx, who, "rollback.resumed", id, nil)
 		return s.engine.resume(ctx, r, who)
-	case r.State == store.StateRunning && r.Paused:
-		if _, err := s.update(ctx, id, func(r *store.Rollback) error { r.Paused = false; return nil }); err != nil {
+	case r.State == rollback.StateRunning && r.Paused:
+		if _, err := s.update(ctx, id, func(r *rollback.Record) error { r.Paused = false; return nil }); err != nil {
 			return "", err
 		}
 		s.audit(ctx, who, "rollback.unpaused", id, nil)
@@ -196,10 +197,10 @@ func (s *Service) Pause(ctx context.Context, who Actor, id string) (string, erro
 	if err != nil || !ok {
 		return fmt.Sprintf("You may not pause %s.", id), err
 	}
-	if r.State != store.StateRunning || r.Paused {
+	if r.State != rollback.StateRunning || r.Paused {
 		return fmt.Sprintf("%s is %s; only a running rollback can be paused.", id, r.State), nil
 	}
-	if _, err := s.update(ctx, id, func(r *store.Rollback) error { r.Paused = true; return nil }); err != nil {
+	if _, err := s.update(ctx, id, func(r *rollback.Record) error { r.Paused = true; return nil }); err != nil {
 		return "", err
 	}
 	s.engine.wake(id) // a run here holds before its next step, not on its next read

@@ -19,6 +19,7 @@ import (
 	"github.com/backout/backout/internal/exec/shell"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/incident/incidenttest"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 	"github.com/backout/backout/internal/store/bolt"
 )
@@ -101,16 +102,16 @@ func testCrashMidStep(t *testing.T, idempotent bool) {
 	}
 	e := newEnvOn(t, backends[0], st, clk, crashSetup(dir, "replica-after", env, idempotent))
 	rs, err := st.ListRollbacks(e.ctx, store.RollbackQuery{})
-	if err != nil || len(rs) != 1 || rs[0].State != store.StateRunning {
+	if err != nil || len(rs) != 1 || rs[0].State != rollback.StateRunning {
 		t.Fatalf("after the crash want one running rollback, got %d (%v)\nchild log:\n%s", len(rs), err, childLog())
 	}
 	id := rs[0].ID
-	want := []string{store.StepStarted, store.StepInterrupted, store.StepStarted, store.StepSucceeded}
+	want := []string{rollback.StepStarted, rollback.StepInterrupted, rollback.StepStarted, rollback.StepSucceeded}
 
 	e.svc.Tick(e.ctx)
 	if idempotent {
 		e.wantPosted("Step(s) checkout/mark had started and never finished; they are idempotent, so Backout resumes on its own")
-		e.finish(id, store.StateSucceeded)
+		e.finish(id, rollback.StateSucceeded)
 		if n := markerLines(t, marker); n != 2 {
 			t.Fatalf("marker has %d line(s) after the automatic resume, want 2", n)
 		}
@@ -119,10 +120,10 @@ func testCrashMidStep(t *testing.T, idempotent bool) {
 		}
 		return
 	}
-	if got := e.get(id).State; got != store.StateInterrupted {
+	if got := e.get(id).State; got != rollback.StateInterrupted {
 		t.Fatalf("after Tick: %s, want interrupted", got)
 	}
-	if got := e.stepKinds(id, "checkout", "mark"); !slices.Equal(got, []string{store.StepStarted, store.StepInterrupted}) {
+	if got := e.stepKinds(id, "checkout", "mark"); !slices.Equal(got, []string{rollback.StepStarted, rollback.StepInterrupted}) {
 		t.Fatalf("mark events %v, want [started interrupted]", got)
 	}
 	e.wantPosted("Step(s) checkout/mark had started and never finished; they are not re-run unless you press Resume")
@@ -133,7 +134,7 @@ func testCrashMidStep(t *testing.T, idempotent bool) {
 	if failure, err := e.svc.Resume(e.ctx, person("req"), id); err != nil || failure != "" {
 		t.Fatalf("resume: %q %v", failure, err)
 	}
-	e.finish(id, store.StateSucceeded)
+	e.finish(id, rollback.StateSucceeded)
 	if n := markerLines(t, marker); n != 2 {
 		t.Fatalf("marker has %d line(s) after Resume, want 2", n)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -36,7 +37,7 @@ type DeployInput struct {
 
 // RecordDeploy stores a deploy. The failure string is for the caller (400);
 // err is a system fault (503).
-func (s *Service) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (*store.Deploy, string, error) {
+func (s *Service) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (*rollback.Deploy, string, error) {
 	svc, failure := s.service(in.Service)
 	if failure != "" {
 		return nil, failure, nil
@@ -67,7 +68,7 @@ func (s *Service) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (
 	if env == "" {
 		env = svc.Environment
 	}
-	d := &store.Deploy{
+	d := &rollback.Deploy{
 		Service: in.Service, Version: in.Version, Artifact: in.Artifact, ConfigVersion: in.ConfigVersion,
 		Environment: env, Commit: in.Commit, DeployedBy: in.DeployedBy, URL: in.URL, Risk: in.Risk,
 		At: at, Mutable: !IsImmutable(in.Artifact),
@@ -81,7 +82,7 @@ func (s *Service) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (
 }
 
 // MarkGood marks a deploy known-good by hand.
-func (s *Service) MarkGood(ctx context.Context, who Actor, id string) (*store.Deploy, string, error) {
+func (s *Service) MarkGood(ctx context.Context, who Actor, id string) (*rollback.Deploy, string, error) {
 	d, err := s.store.GetDeploy(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Sprintf("no deploy %q", id), nil
@@ -98,13 +99,13 @@ func (s *Service) MarkGood(ctx context.Context, who Actor, id string) (*store.De
 }
 
 // Deploys lists a service's deploys, newest first.
-func (s *Service) Deploys(ctx context.Context, service string, limit int) ([]*store.Deploy, error) {
+func (s *Service) Deploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error) {
 	return s.store.ListDeploys(ctx, service, limit)
 }
 
 // KnownGood reports whether deploys[i] (newest first) is known-good: marked
 // so by hand, or it lived for stable_after with no rollback against it.
-func (s *Service) KnownGood(deploys []*store.Deploy, i int, stableAfter time.Duration) bool {
+func (s *Service) KnownGood(deploys []*rollback.Deploy, i int, stableAfter time.Duration) bool {
 	d := deploys[i]
 	if d.Good {
 		return true
@@ -120,14 +121,14 @@ func (s *Service) KnownGood(deploys []*store.Deploy, i int, stableAfter time.Dur
 }
 
 // releaseOf converts a deploy to the release it installed.
-func releaseOf(d *store.Deploy) store.Release {
-	return store.Release{Version: d.Version, Artifact: d.Artifact, ConfigVersion: d.ConfigVersion,
+func releaseOf(d *rollback.Deploy) rollback.Release {
+	return rollback.Release{Version: d.Version, Artifact: d.Artifact, ConfigVersion: d.ConfigVersion,
 		Commit: d.Commit, DeployID: d.ID, DeployedAt: d.At}
 }
 
 // targets finds the current release and the one to go back to. The failure
 // is shown to the person who asked.
-func (s *Service) targets(ctx context.Context, service, version string, stableAfter time.Duration) (cur, target store.Release, failure string, err error) {
+func (s *Service) targets(ctx context.Context, service, version string, stableAfter time.Duration) (cur, target rollback.Release, failure string, err error) {
 	deploys, err := s.store.ListDeploys(ctx, service, 200)
 	if err != nil {
 		return cur, target, "", fmt.Errorf("list deploys: %w", err)

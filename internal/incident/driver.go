@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -19,7 +20,7 @@ type driver struct {
 	lease     store.Lease
 	run       *run
 	resumedBy string
-	announce  func(ctx context.Context, r *store.Rollback) // once the lease is kept, before the first step
+	announce  func(ctx context.Context, r *rollback.Record) // once the lease is kept, before the first step
 
 	compMu sync.Mutex // one compensation pass at a time
 
@@ -33,7 +34,7 @@ type driver struct {
 	refreshTimer *time.Timer
 	refreshDue   bool
 	lastRefresh  time.Time // real time: it paces chat updates, not the lifecycle
-	r            *store.Rollback
+	r            *rollback.Record
 	done         map[string]string // service/step -> final kind (succeeded, skipped, failed)
 	completed    []string          // service/step in order of successful completion
 	failed       []string          // service/step that failed
@@ -56,12 +57,12 @@ func (d *driver) load(ctx context.Context) error {
 	for _, ev := range events {
 		key := ev.Service + "/" + ev.StepID
 		switch ev.Kind {
-		case store.StepSucceeded:
+		case rollback.StepSucceeded:
 			d.done[key] = ev.Kind
 			delete(d.done, key+"#compensated")
-		case store.StepSkipped:
+		case rollback.StepSkipped:
 			d.done[key] = ev.Kind
-		case store.StepCompensated:
+		case rollback.StepCompensated:
 			// Undone: a resume runs it again; an abort does not undo it twice.
 			delete(d.done, key)
 			d.done[key+"#compensated"] = ev.Kind
@@ -86,7 +87,7 @@ func (d *driver) drive(ctx context.Context) {
 	}
 	s.refresh(ctx, d.id)
 
-	levels := map[int][]store.ServiceChange{}
+	levels := map[int][]rollback.ServiceChange{}
 	maxLevel := 0
 	for _, c := range d.r.Services {
 		levels[c.Level] = append(levels[c.Level], c)
@@ -101,11 +102,11 @@ func (d *driver) drive(ctx context.Context) {
 			return
 		}
 	}
-	d.end(ctx, store.StateSucceeded, "succeeded: "+summaryLine(d.r))
+	d.end(ctx, rollback.StateSucceeded, "succeeded: "+summaryLine(d.r))
 }
 
 // runLevel runs the services of one level in parallel, then validates them.
-func (d *driver) runLevel(ctx context.Context, changes []store.ServiceChange, last bool) string {
+func (d *driver) runLevel(ctx context.Context, changes []rollback.ServiceChange, last bool) string {
 	var wg sync.WaitGroup
 	failures := make([]string, len(changes))
 	for i, c := range changes {
@@ -123,7 +124,7 @@ func (d *driver) runLevel(ctx context.Context, changes []store.ServiceChange, la
 		return context.Cause(ctx).Error()
 	}
 	if last {
-		r, err := d.s.transition(ctx, d.id, store.StateValidating, []store.State{store.StateRunning}, nil)
+		r, err := d.s.transition(ctx, d.id, rollback.StateValidating, []rollback.State{rollback.StateRunning}, nil)
 		if err != nil {
 			return "could not enter validation: " + err.Error()
 		}
@@ -143,7 +144,7 @@ func joinNonEmpty(parts []string) string {
 	return strings.Join(out, "; ")
 }
 
-func (d *driver) setRecord(r *store.Rollback) {
+func (d *driver) setRecord(r *rollback.Record) {
 	d.mu.Lock()
 	d.r = r
 	d.mu.Unlock()
@@ -195,12 +196,12 @@ func (d *driver) token() int64 {
 // record persists a step event under the fencing token, with the step
 // ends queued before it, then refreshes the message: persisted before
 // announced.
-func (d *driver) record(ctx context.Context, ev store.StepEvent) error {
+func (d *driver) record(ctx context.Context, ev rollback.StepEvent) error {
 	return d.steps.append(context.WithoutCancel(ctx), d.stamped(ev))
 }
 
 // stamped dates ev and bounds its output for the log.
-func (d *driver) stamped(ev store.StepEvent) store.StepEvent {
+func (d *driver) stamped(ev rollback.StepEvent) rollback.StepEvent {
 	ev.At = d.s.clock.Now()
 	ev.Output = truncateTail(ev.Output, 4000)
 	return ev
@@ -211,7 +212,7 @@ func (d *driver) stamped(ev store.StepEvent) store.StepEvent {
 // announces the end before it is written, and a crash before then leaves
 // the step in flight, exactly as a crash just before a write of its own
 // would.
-func (d *driver) recordEnd(ev store.StepEvent) {
+func (d *driver) recordEnd(ev rollback.StepEvent) {
 	d.steps.queueEnd(d.stamped(ev))
 }
 
@@ -235,7 +236,7 @@ func (d *driver) flushEndsOrLog(ctx context.Context, when string) {
 }
 
 // writeSteps is the stepWriter's one durable write.
-func (d *driver) writeSteps(ctx context.Context, evs []store.StepEvent) error {
+func (d *driver) writeSteps(ctx context.Context, evs []rollback.StepEvent) error {
 	_, err := d.s.store.AppendSteps(ctx, d.id, d.token(), evs...)
 	if errors.Is(err, store.ErrStaleToken) {
 		// Another replica drives the rollback now; what it finds in
@@ -250,7 +251,7 @@ func (d *driver) writeSteps(ctx context.Context, evs []store.StepEvent) error {
 	return nil
 }
 
-func stepIDs(evs []store.StepEvent) string {
+func stepIDs(evs []rollback.StepEvent) string {
 	ids := make([]string, len(evs))
 	for i, ev := range evs {
 		ids[i] = ev.StepID
@@ -310,19 +311,19 @@ func (d *driver) stop(ctx context.Context, failure string) {
 		if r != nil {
 			reason = fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason)
 		}
-		d.end(bg, store.StateAborted, reason)
+		d.end(bg, rollback.StateAborted, reason)
 	default:
-		d.end(bg, store.StateFailed, "failed: "+failure)
+		d.end(bg, rollback.StateFailed, "failed: "+failure)
 	}
 }
 
 // end moves the rollback to a final state and closes the loop.
-func (d *driver) end(ctx context.Context, state store.State, outcome string) {
+func (d *driver) end(ctx context.Context, state rollback.State, outcome string) {
 	// A last try for ends a failed write left queued. The rollback ends
 	// either way: its outcome is known, and a step whose end could not be
 	// written shows as started in its log, never as succeeded.
 	d.flushEndsOrLog(ctx, "ending")
-	r, err := d.s.transition(ctx, d.id, state, []store.State{store.StateRunning, store.StateValidating, store.StateInterrupted, store.StateApproved}, func(r *store.Rollback) {
+	r, err := d.s.transition(ctx, d.id, state, []rollback.State{rollback.StateRunning, rollback.StateValidating, rollback.StateInterrupted, rollback.StateApproved}, func(r *rollback.Record) {
 		r.Outcome = outcome
 	})
 	if err != nil {

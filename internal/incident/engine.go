@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -107,12 +108,12 @@ func (e *Engine) wake(id string) {
 }
 
 // start checks readiness again and launches an approved rollback.
-func (s *Service) start(ctx context.Context, r *store.Rollback) error {
+func (s *Service) start(ctx context.Context, r *rollback.Record) error {
 	res, err := s.readiness(ctx, r)
 	if err != nil {
 		return err
 	}
-	r, err = s.update(ctx, r.ID, func(r *store.Rollback) error { r.Readiness = res; return nil })
+	r, err = s.update(ctx, r.ID, func(r *rollback.Record) error { r.Readiness = res; return nil })
 	if err != nil {
 		return err
 	}
@@ -125,7 +126,7 @@ func (s *Service) start(ctx context.Context, r *store.Rollback) error {
 		s.refresh(ctx, r.ID)
 		return nil
 	}
-	return s.engine.launch(ctx, r, store.StateApproved, "")
+	return s.engine.launch(ctx, r, rollback.StateApproved, "")
 }
 
 // reserve registers a run for id before its lease is taken, so that a
@@ -176,7 +177,7 @@ func (e *Engine) active(id string) bool {
 
 // launch takes the lease and starts driving r from state `from`. Another
 // replica (or run here) already holding it is not an error: it drives r.
-func (e *Engine) launch(ctx context.Context, r *store.Rollback, from store.State, resumedBy string) error {
+func (e *Engine) launch(ctx context.Context, r *rollback.Record, from rollback.State, resumedBy string) error {
 	if err := e.launchWith(ctx, r.ID, launchSpec{from: from, resumedBy: resumedBy}); !errors.Is(err, errBusy) {
 		return err
 	}
@@ -188,19 +189,19 @@ var errBusy = errors.New("another run holds it")
 
 // launchSpec says how a run starts.
 type launchSpec struct {
-	from      store.State
+	from      rollback.State
 	resumedBy string
 	// claim, when set, is applied in the write that starts the run, after
 	// the lease is taken; an error from it leaves the record as it was and
 	// is returned.
-	claim func(*store.Rollback) error
+	claim func(*rollback.Record) error
 	// announce, when set, tells the thread once the run is claimed and its
 	// lease is being renewed, before its first step.
-	announce func(ctx context.Context, r *store.Rollback)
+	announce func(ctx context.Context, r *rollback.Record)
 }
 
 // launchWith starts a run of rollback id, or says why not: errBusy, a
-// refusal from spec.claim, ErrBadTransition, or a store fault.
+// refusal from spec.claim, rollback.ErrBadTransition, or a store fault.
 func (e *Engine) launchWith(ctx context.Context, id string, spec launchSpec) error {
 	s := e.s
 	rn, runCtx, err := e.reserve(id)
@@ -224,7 +225,7 @@ func (e *Engine) launchWith(ctx context.Context, id string, spec launchSpec) err
 	if err != nil {
 		return fmt.Errorf("lease %s: %w", id, err)
 	}
-	r, err := s.transitionChecked(ctx, id, store.StateRunning, []store.State{spec.from}, func(r *store.Rollback) error {
+	r, err := s.transitionChecked(ctx, id, rollback.StateRunning, []rollback.State{spec.from}, func(r *rollback.Record) error {
 		if spec.claim != nil {
 			if err := spec.claim(r); err != nil {
 				return err
@@ -255,18 +256,18 @@ func (e *Engine) launchWith(ctx context.Context, id string, spec launchSpec) err
 }
 
 // resume restarts an interrupted rollback on a person's say-so.
-func (e *Engine) resume(ctx context.Context, r *store.Rollback, who Actor) (string, error) {
+func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (string, error) {
 	steps, err := e.s.store.ListSteps(ctx, r.ID)
 	if err != nil {
 		return "", err
 	}
 	msg := fmt.Sprintf("▶️ <@%s> resumed %s.", who.User, r.ID) + rerunNote(steps, "On their say-so, step(s) %s, in flight when Backout stopped, run again.")
-	err = e.launchWith(ctx, r.ID, launchSpec{from: store.StateInterrupted, resumedBy: who.User,
-		announce: func(ctx context.Context, r *store.Rollback) { e.s.thread(ctx, r, textMessage(msg)) }})
+	err = e.launchWith(ctx, r.ID, launchSpec{from: rollback.StateInterrupted, resumedBy: who.User,
+		announce: func(ctx context.Context, r *rollback.Record) { e.s.thread(ctx, r, textMessage(msg)) }})
 	switch {
 	case errors.Is(err, errBusy):
 		return fmt.Sprintf("%s is held by another Backout replica right now (its lease has not expired); try Resume again in a few seconds.", r.ID), nil
-	case errors.Is(err, ErrBadTransition):
+	case errors.Is(err, rollback.ErrBadTransition):
 		return fmt.Sprintf("%s is no longer interrupted; nothing to resume.", r.ID), nil
 	case err != nil:
 		return "", err
@@ -277,12 +278,12 @@ func (e *Engine) resume(ctx context.Context, r *store.Rollback, who Actor) (stri
 // rerunNote says which steps a resume runs again: those in flight (with
 // inflight, a format for their list), those that had failed, and those a
 // compensation had undone.
-func rerunNote(steps []store.StepEvent, inflight string) string {
+func rerunNote(steps []rollback.StepEvent, inflight string) string {
 	var b strings.Builder
 	if again := unfinished(steps); len(again) > 0 {
 		b.WriteString(" " + fmt.Sprintf(inflight, strings.Join(again, ", ")))
 	}
-	if failed := endedAs(steps, store.StepFailed); len(failed) > 0 {
+	if failed := endedAs(steps, rollback.StepFailed); len(failed) > 0 {
 		fmt.Fprintf(&b, " Step(s) %s, which had failed, run again too.", strings.Join(failed, ", "))
 	}
 	if undone := compensatedSteps(steps); len(undone) > 0 {
@@ -319,29 +320,29 @@ func (e *Engine) abortIdle(ctx context.Context, id string) error {
 	d := &driver{e: e, s: s, id: id, lease: lease, run: &run{cancel: func(error) {}, wakeCh: make(chan struct{}, 1)}}
 	d.steps = newStepWriter(d.writeSteps)
 	defer d.flushRefresh()
-	if r.State == store.StateInterrupted {
+	if r.State == rollback.StateInterrupted {
 		if err := d.load(ctx); err != nil {
 			return err
 		}
 		d.compensate(ctx, "aborted")
 	}
-	d.end(ctx, store.StateAborted, fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason))
+	d.end(ctx, rollback.StateAborted, fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason))
 	return nil
 }
 
 // inFlight lists steps that started and never recorded an end.
-func inFlight(events []store.StepEvent) []string {
+func inFlight(events []rollback.StepEvent) []string {
 	open := map[string]bool{}
 	var order []string
 	for _, ev := range events {
 		key := ev.Service + "/" + ev.StepID
 		switch ev.Kind {
-		case store.StepStarted:
+		case rollback.StepStarted:
 			if !open[key] {
 				order = append(order, key)
 			}
 			open[key] = true
-		case store.StepSucceeded, store.StepFailed, store.StepSkipped, store.StepInterrupted, store.StepRetrying:
+		case rollback.StepSucceeded, rollback.StepFailed, rollback.StepSkipped, rollback.StepInterrupted, rollback.StepRetrying:
 			open[key] = false
 		}
 	}
@@ -356,18 +357,18 @@ func inFlight(events []store.StepEvent) []string {
 
 // unfinished lists steps whose last event leaves them unfinished: in
 // flight, marked interrupted, or waiting to retry. A resume runs them again.
-func unfinished(events []store.StepEvent) []string {
-	return endedAs(events, store.StepStarted, store.StepInterrupted, store.StepRetrying)
+func unfinished(events []rollback.StepEvent) []string {
+	return endedAs(events, rollback.StepStarted, rollback.StepInterrupted, rollback.StepRetrying)
 }
 
 // endedAs lists, in order of first appearance, the steps whose last event
 // (of those that start or end a step) is one of kinds.
-func endedAs(events []store.StepEvent, kinds ...string) []string {
+func endedAs(events []rollback.StepEvent, kinds ...string) []string {
 	last := map[string]string{}
 	var order []string
 	for _, ev := range events {
 		switch ev.Kind {
-		case store.StepStarted, store.StepSucceeded, store.StepFailed, store.StepSkipped, store.StepInterrupted, store.StepRetrying:
+		case rollback.StepStarted, rollback.StepSucceeded, rollback.StepFailed, rollback.StepSkipped, rollback.StepInterrupted, rollback.StepRetrying:
 		default:
 			continue
 		}
@@ -388,7 +389,7 @@ func endedAs(events []store.StepEvent, kinds ...string) []string {
 
 // recoverOrphans marks rollbacks (running or validating) whose driver died
 // as interrupted, and returns their ids.
-func (s *Service) recoverOrphans(ctx context.Context, rs []*store.Rollback) []string {
+func (s *Service) recoverOrphans(ctx context.Context, rs []*rollback.Record) []string {
 	var out []string
 	for _, r := range rs {
 		if s.engine.active(r.ID) {
@@ -417,15 +418,15 @@ func (s *Service) interrupt(ctx context.Context, id, why string) bool {
 		return false
 	}
 	inflight := inFlight(steps)
-	var marks []store.StepEvent
+	var marks []rollback.StepEvent
 	for _, key := range inflight {
 		svc, step, _ := strings.Cut(key, "/")
-		marks = append(marks, store.StepEvent{Service: svc, StepID: step, Kind: store.StepInterrupted, At: s.clock.Now(), Error: "outcome unknown: " + why})
+		marks = append(marks, rollback.StepEvent{Service: svc, StepID: step, Kind: rollback.StepInterrupted, At: s.clock.Now(), Error: "outcome unknown: " + why})
 	}
 	if _, err := s.store.AppendSteps(ctx, id, lease.Token, marks...); err != nil {
 		s.log.WarnContext(ctx, "interrupt: marking steps in flight", "rollback", id, "err", err)
 	}
-	r, err := s.transition(ctx, id, store.StateInterrupted, []store.State{store.StateRunning, store.StateValidating}, func(r *store.Rollback) {
+	r, err := s.transition(ctx, id, rollback.StateInterrupted, []rollback.State{rollback.StateRunning, rollback.StateValidating}, func(r *rollback.Record) {
 		r.ResumeDue = s.resumesOnItsOwn(r, steps, inflight)
 	})
 	if err != nil {

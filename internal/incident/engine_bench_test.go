@@ -9,7 +9,7 @@ import (
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/exec/noop"
 	"github.com/backout/backout/internal/incident/incidenttest"
-	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/rollback"
 )
 
 // chain is a runbook of n noop steps, each needing the one before.
@@ -42,7 +42,7 @@ func (e *env) rollbackOnce(b *testing.B, timeFromProposal bool) {
 	e.approve(r.ID, "bob")
 	waitEngine(b, e.svc)
 	b.StopTimer()
-	if got := e.get(r.ID); got.State != store.StateSucceeded {
+	if got := e.get(r.ID); got.State != rollback.StateSucceeded {
 		b.Fatalf("%s ended %s: %s", r.ID, got.State, got.Outcome)
 	}
 	e.clock.Advance(time.Hour)

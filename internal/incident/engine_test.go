@@ -9,11 +9,11 @@ import (
 
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/incident/incidenttest"
-	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/rollback"
 )
 
 // run proposes checkout and approves it: the engine starts.
-func (e *env) run() *store.Rollback {
+func (e *env) run() *rollback.Record {
 	e.t.Helper()
 	e.deploy("checkout", "1.0.0", "1.1.0")
 	r := e.propose(checkout())
@@ -41,7 +41,7 @@ steps:
 		}
 		e.ex.On("a", barrier("b")).On("b", barrier("a"))
 		r := e.run()
-		e.finish(r.ID, store.StateSucceeded)
+		e.finish(r.ID, rollback.StateSucceeded)
 		log := e.ex.Log()
 		for _, dep := range []string{"a", "b"} {
 			if index(log, "end checkout/"+dep) > index(log, "start checkout/c") {
@@ -81,7 +81,7 @@ steps:
 			t.Fatal(err)
 		}
 	}
-	e.finish(r.ID, store.StateSucceeded)
+	e.finish(r.ID, rollback.StateSucceeded)
 	if got := e.ex.MaxInFlight(); got != 2 {
 		t.Fatalf("at most %d steps ran at once, want exactly 2", got)
 	}
@@ -92,13 +92,13 @@ func TestRetries(t *testing.T) {
 		name     string
 		retries  int
 		do       incidenttest.Behaviour
-		state    store.State
+		state    rollback.State
 		attempts int
 	}{
-		{"retryable then success", 2, incidenttest.FailRetryable(2), store.StateSucceeded, 3},
-		{"retryable beyond the count", 2, incidenttest.FailRetryable(3), store.StateFailed, 3},
-		{"not retryable", 2, incidenttest.Fail("exit status 1"), store.StateFailed, 1},
-		{"no retries", 0, incidenttest.FailRetryable(1), store.StateFailed, 1},
+		{"retryable then success", 2, incidenttest.FailRetryable(2), rollback.StateSucceeded, 3},
+		{"retryable beyond the count", 2, incidenttest.FailRetryable(3), rollback.StateFailed, 3},
+		{"not retryable", 2, incidenttest.Fail("exit status 1"), rollback.StateFailed, 1},
+		{"no retries", 0, incidenttest.FailRetryable(1), rollback.StateFailed, 1},
 	}
 	forEachBackend(t, func(t *testing.T, b backend) {
 		for _, tc := range tests {
@@ -121,7 +121,7 @@ steps:
 					}
 				}
 				kinds := e.stepKinds(r.ID, "checkout", "flaky")
-				if n := count(kinds, store.StepRetrying); n != tc.attempts-1 {
+				if n := count(kinds, rollback.StepRetrying); n != tc.attempts-1 {
 					t.Fatalf("events %v: %d retrying, want %d", kinds, n, tc.attempts-1)
 				}
 			})
@@ -150,8 +150,8 @@ steps:
 		if !r.Services[0].Steps[0].Skipped {
 			t.Error("the plan does not show the step as skipped")
 		}
-		e.finish(r.ID, store.StateSucceeded)
-		if got := e.stepKinds(r.ID, "checkout", "payments-only"); !slices.Equal(got, []string{store.StepSkipped}) {
+		e.finish(r.ID, rollback.StateSucceeded)
+		if got := e.stepKinds(r.ID, "checkout", "payments-only"); !slices.Equal(got, []string{rollback.StepSkipped}) {
 			t.Fatalf("skipped step events %v", got)
 		}
 		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/after"}) {
@@ -163,13 +163,13 @@ steps:
 func TestOnFailure(t *testing.T) {
 	tests := []struct {
 		policy       string
-		state        store.State
+		state        rollback.State
 		dRuns        bool
 		compensation bool
 	}{
-		{"continue", store.StateSucceeded, true, false},
-		{"abort", store.StateFailed, false, false},
-		{"compensate", store.StateFailed, false, true},
+		{"continue", rollback.StateSucceeded, true, false},
+		{"abort", rollback.StateFailed, false, false},
+		{"compensate", rollback.StateFailed, false, true},
 	}
 	forEachBackend(t, func(t *testing.T, b backend) {
 		for _, tc := range tests {
@@ -207,7 +207,7 @@ steps:
 				if !slices.Equal(comps, want) {
 					t.Fatalf("compensations %v, want %v", comps, want)
 				}
-				if got := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(got, []string{store.StepStarted, store.StepSucceeded, store.StepCompensating, store.StepCompensated}) {
+				if got := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(got, []string{rollback.StepStarted, rollback.StepSucceeded, rollback.StepCompensating, rollback.StepCompensated}) {
 					t.Fatalf("a's events %v", got)
 				}
 			})
@@ -224,7 +224,7 @@ func (e *env) succeededOrder(id string) []string {
 	}
 	var out []string
 	for _, ev := range events {
-		if ev.Kind == store.StepSucceeded {
+		if ev.Kind == rollback.StepSucceeded {
 			out = append(out, ev.Service+"/"+ev.StepID)
 		}
 	}
@@ -255,7 +255,7 @@ steps:
 		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != "" {
 			t.Fatalf("abort: %q %v", failure, err)
 		}
-		done := e.finish(r.ID, store.StateAborted)
+		done := e.finish(r.ID, rollback.StateAborted)
 		if done.Outcome != "aborted by req: wrong service" {
 			t.Errorf("outcome %q", done.Outcome)
 		}
@@ -298,16 +298,16 @@ steps:
 			t.Fatalf("while paused the executor ran %v", got)
 		}
 		// No start follows to carry a's end: holding must not leave it unwritten.
-		if got := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(got, []string{store.StepStarted, store.StepSucceeded}) {
+		if got := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(got, []string{rollback.StepStarted, rollback.StepSucceeded}) {
 			t.Fatalf("while holding, a's log is %v", got)
 		}
-		if got := e.get(r.ID); got.State != store.StateRunning || !got.Paused {
+		if got := e.get(r.ID); got.State != rollback.StateRunning || !got.Paused {
 			t.Fatalf("paused rollback: %s paused=%v", got.State, got.Paused)
 		}
 		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
 			t.Fatalf("resume: %q %v", failure, err)
 		}
-		e.finish(r.ID, store.StateSucceeded)
+		e.finish(r.ID, rollback.StateSucceeded)
 		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a", "checkout/b"}) {
 			t.Fatalf("executor ran %v", got)
 		}
@@ -345,8 +345,8 @@ steps:
 			if got, err := e.svc.SignGate(e.ctx, person("dan"), r.ID, "checkout/migrate"); err != nil || got != "" {
 				t.Fatalf("sign-off by dan: %q %v", got, err)
 			}
-			e.finish(r.ID, store.StateSucceeded)
-			want := []string{store.StepGateWaiting, store.StepGatePassed, store.StepStarted, store.StepSucceeded}
+			e.finish(r.ID, rollback.StateSucceeded)
+			want := []string{rollback.StepGateWaiting, rollback.StepGatePassed, rollback.StepStarted, rollback.StepSucceeded}
 			if got := e.stepKinds(r.ID, "checkout", "migrate"); !slices.Equal(got, want) {
 				t.Fatalf("migrate events %v, want %v", got, want)
 			}
@@ -357,7 +357,7 @@ steps:
 		t.Run("times out", func(t *testing.T) {
 			e := newEnv(t, b, setup{runbook: fmt.Sprintf(runbook, "200ms")})
 			r := e.run()
-			done := e.finish(r.ID, store.StateFailed)
+			done := e.finish(r.ID, rollback.StateFailed)
 			if !strings.Contains(done.Outcome, "gate: no sign-off from dba within 200ms") {
 				t.Fatalf("outcome %q", done.Outcome)
 			}
@@ -389,7 +389,7 @@ steps:
 					return exec.Result{}, err
 				}
 				for _, ev := range events {
-					if ev.StepID == need && (ev.Kind == store.StepSucceeded || ev.Kind == store.StepSkipped) {
+					if ev.StepID == need && (ev.Kind == rollback.StepSucceeded || ev.Kind == rollback.StepSkipped) {
 						return exec.Result{}, nil
 					}
 				}
@@ -399,18 +399,18 @@ steps:
 		e.ex.On("s2", needsEnded("s1")).On("s3", needsEnded("s2")).On("s5", needsEnded("s4"))
 		before := e.st.writes.Load()
 		r := e.run()
-		e.finish(r.ID, store.StateSucceeded)
+		e.finish(r.ID, rollback.StateSucceeded)
 		// Four starts, each carrying the previous end (s4 is skipped: its
 		// end rides with s5's start), and s5's end alone.
 		if got := e.st.writes.Load() - before; got != 5 {
 			t.Errorf("a five-step chain took %d step-log writes, want 5", got)
 		}
 		for _, step := range []string{"s1", "s2", "s3", "s5"} {
-			if got := e.stepKinds(r.ID, "checkout", step); !slices.Equal(got, []string{store.StepStarted, store.StepSucceeded}) {
+			if got := e.stepKinds(r.ID, "checkout", step); !slices.Equal(got, []string{rollback.StepStarted, rollback.StepSucceeded}) {
 				t.Errorf("%s logged %v", step, got)
 			}
 		}
-		if got := e.stepKinds(r.ID, "checkout", "s4"); !slices.Equal(got, []string{store.StepSkipped}) {
+		if got := e.stepKinds(r.ID, "checkout", "s4"); !slices.Equal(got, []string{rollback.StepSkipped}) {
 			t.Errorf("s4 logged %v", got)
 		}
 		// The log reads as it happened: each end before the next start.
@@ -450,9 +450,9 @@ steps:
 			return exec.Result{Output: "done"}, nil
 		})
 		r := e.run()
-		e.finish(r.ID, store.StateSucceeded)
+		e.finish(r.ID, rollback.StateSucceeded)
 		kinds := e.stepKinds(r.ID, "checkout", "migrate")
-		if len(kinds) < 3 || kinds[0] != store.StepStarted || kinds[1] != store.StepOutput || kinds[len(kinds)-1] != store.StepSucceeded {
+		if len(kinds) < 3 || kinds[0] != rollback.StepStarted || kinds[1] != rollback.StepOutput || kinds[len(kinds)-1] != rollback.StepSucceeded {
 			t.Fatalf("migrate logged %v: want started, output..., succeeded", kinds)
 		}
 		events, err := e.st.ListSteps(e.ctx, r.ID)
@@ -461,7 +461,7 @@ steps:
 		}
 		var live []string
 		for _, ev := range events {
-			if ev.Kind == store.StepOutput {
+			if ev.Kind == rollback.StepOutput {
 				live = append(live, ev.Output)
 			}
 		}

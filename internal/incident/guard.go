@@ -7,14 +7,15 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
-var openStates = []store.State{store.StateProposed, store.StateApproved, store.StateRunning,
-	store.StateValidating, store.StateInterrupted}
+var openStates = []rollback.State{rollback.StateProposed, rollback.StateApproved, rollback.StateRunning,
+	rollback.StateValidating, rollback.StateInterrupted}
 
 // openRollback returns the open (non-terminal) rollback covering service, if any.
-func (s *Service) openRollback(ctx context.Context, service string) (*store.Rollback, error) {
+func (s *Service) openRollback(ctx context.Context, service string) (*rollback.Record, error) {
 	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: service, States: openStates})
 	if err != nil {
 		return nil, fmt.Errorf("list open rollbacks: %w", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/incident/incidenttest"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -22,7 +23,7 @@ func (e *env) onAlert(a incident.Alert) {
 	}
 }
 
-func (e *env) rollbacks(service string) []*store.Rollback {
+func (e *env) rollbacks(service string) []*rollback.Record {
 	e.t.Helper()
 	rs, err := e.st.ListRollbacks(e.ctx, store.RollbackQuery{Service: service})
 	if err != nil {
@@ -37,7 +38,7 @@ func TestThrashGuard(t *testing.T) {
 		e.deploy("checkout", "1.0.0", "1.1.0")
 		first := e.propose(checkout())
 		e.approve(first.ID, "alice", "bob")
-		e.finish(first.ID, store.StateSucceeded)
+		e.finish(first.ID, rollback.StateSucceeded)
 		e.clock.Advance(5 * time.Minute)
 
 		e.onAlert(alert(incident.AlertTriggered, "P1"))
@@ -83,7 +84,7 @@ func TestThrashGuardAfterALongRollback(t *testing.T) {
 		}
 		e.clock.Advance(3 * time.Hour) // a long rollback: six cooldowns
 		latch.ReleaseAll()
-		e.finish(r.ID, store.StateSucceeded)
+		e.finish(r.ID, rollback.StateSucceeded)
 		e.clock.Advance(5 * time.Minute)
 
 		_, failure, err := e.svc.Propose(e.ctx, person("req"), incident.ProposeRequest{Services: []string{"checkout"}})
@@ -117,7 +118,7 @@ func TestAlertStormMakesOneProposal(t *testing.T) {
 		if len(rs) != 1 {
 			t.Fatalf("the storm made %d proposals, want 1", len(rs))
 		}
-		if rs[0].Trigger.Kind != "alert" || rs[0].State != store.StateProposed {
+		if rs[0].Trigger.Kind != "alert" || rs[0].State != rollback.StateProposed {
 			t.Fatalf("proposal: trigger %s, state %s", rs[0].Trigger.Kind, rs[0].State)
 		}
 		e.wantPosted("was folded into " + rs[0].ID)
@@ -146,7 +147,7 @@ func TestBlockingReadinessAndOverride(t *testing.T) {
 		r := e.propose(checkout())
 		e.approve(r.ID, "alice", "bob")
 		waitEngine(t, e.svc)
-		if got := e.get(r.ID).State; got != store.StateApproved {
+		if got := e.get(r.ID).State; got != rollback.StateApproved {
 			t.Fatalf("blocked rollback is %s, want approved", got)
 		}
 		e.wantPosted(r.ID + " is approved but blocked by failing readiness checks")
@@ -168,7 +169,7 @@ func TestBlockingReadinessAndOverride(t *testing.T) {
 		if got, err := e.svc.Override(e.ctx, person("alice"), r.ID, "artifact-pinned", reason); err != nil || got != "" {
 			t.Fatalf("override: %q %v", got, err)
 		}
-		e.finish(r.ID, store.StateSucceeded)
+		e.finish(r.ID, rollback.StateSucceeded)
 		audits := e.audited("override.readiness")
 		if len(audits) != 1 || audits[0].Actor != "alice" || audits[0].Detail["check"] != "artifact pinned" || audits[0].Detail["reason"] != reason {
 			t.Fatalf("override.readiness audit: %+v", audits)
@@ -177,7 +178,7 @@ func TestBlockingReadinessAndOverride(t *testing.T) {
 	})
 }
 
-func findCheck(res []store.CheckResult, name string) *store.CheckResult {
+func findCheck(res []rollback.CheckResult, name string) *rollback.CheckResult {
 	for i := range res {
 		if res[i].Name == name {
 			return &res[i]
@@ -227,10 +228,10 @@ func TestPipelineGate(t *testing.T) {
 		expect("frontend", false, "rollback "+rb.ID+" of backend is proposed") // frontend depends on backend
 
 		e.approve(rc.ID, "alice", "bob")
-		e.finish(rc.ID, store.StateSucceeded)
+		e.finish(rc.ID, rollback.StateSucceeded)
 		expect("checkout", true, "")
 		e.approve(rb.ID, "alice", "bob")
-		e.finish(rb.ID, store.StateSucceeded)
+		e.finish(rb.ID, rollback.StateSucceeded)
 		expect("frontend", true, "")
 	})
 }
@@ -251,7 +252,7 @@ func TestAlertLifecycle(t *testing.T) {
 			}
 			e.onAlert(alert(incident.AlertResolved, "P1"))
 			r := e.get(id)
-			if r.State != store.StateStale || r.Outcome != "stale: the incident resolved before approval; not executed" {
+			if r.State != rollback.StateStale || r.Outcome != "stale: the incident resolved before approval; not executed" {
 				t.Fatalf("after resolve: %s %q", r.State, r.Outcome)
 			}
 			if got := e.vote("alice", id, true); got != id+" is stale; votes are closed." {
@@ -279,7 +280,7 @@ func TestAlertLifecycle(t *testing.T) {
 			e.deploy("checkout", "1.0.0", "1.1.0")
 			r := e.propose(checkout())
 			e.onAlert(alert(incident.AlertResolved, "P9"))
-			if got := e.get(r.ID); got.State != store.StateProposed || len(got.Notes) != 1 {
+			if got := e.get(r.ID); got.State != rollback.StateProposed || len(got.Notes) != 1 {
 				t.Fatalf("after an unrelated resolve: %s with %d note(s), want proposed with the note", got.State, len(got.Notes))
 			}
 		})
@@ -294,7 +295,7 @@ func TestSuccessfulRollbackRecordsDeploy(t *testing.T) {
 		e.deploy("checkout", "1.0.0", "1.1.0")
 		r := e.propose(checkout())
 		e.approve(r.ID, "alice", "bob")
-		e.finish(r.ID, store.StateSucceeded)
+		e.finish(r.ID, rollback.StateSucceeded)
 		ds, err := e.st.ListDeploys(e.ctx, "checkout", 1)
 		if err != nil || len(ds) != 1 {
 			t.Fatalf("deploys: %v, %v", ds, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/incident/incidenttest"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/store"
 	"github.com/backout/backout/internal/store/bolt"
@@ -254,14 +255,14 @@ type spyStore struct {
 	failUpdates atomic.Bool
 }
 
-func (s *spyStore) UpdateRollback(ctx context.Context, r *store.Rollback) error {
+func (s *spyStore) UpdateRollback(ctx context.Context, r *rollback.Record) error {
 	if s.failUpdates.Load() {
 		return fmt.Errorf("update %s: %w", r.ID, store.ErrUnavailable)
 	}
 	return s.Store.UpdateRollback(ctx, r)
 }
 
-func (s *spyStore) AppendSteps(ctx context.Context, id string, token int64, evs ...store.StepEvent) ([]store.StepEvent, error) {
+func (s *spyStore) AppendSteps(ctx context.Context, id string, token int64, evs ...rollback.StepEvent) ([]rollback.StepEvent, error) {
 	out, err := s.Store.AppendSteps(ctx, id, token, evs...)
 	if errors.Is(err, store.ErrStaleToken) {
 		s.stale.Add(1)
@@ -298,9 +299,9 @@ func artifact(service, version string) string {
 // deploy records versions of a service, oldest first, each an hour and a
 // half after the previous and the last ten minutes ago, so every earlier
 // one is known-good by age.
-func (e *env) deploy(service string, versions ...string) []*store.Deploy {
+func (e *env) deploy(service string, versions ...string) []*rollback.Deploy {
 	e.t.Helper()
-	var out []*store.Deploy
+	var out []*rollback.Deploy
 	for i, v := range versions {
 		at := e.clock.Now().Add(-10*time.Minute - time.Duration(len(versions)-1-i)*90*time.Minute)
 		d, failure, err := e.svc.RecordDeploy(e.ctx, incident.Actor{User: "ci", From: "api"},
@@ -316,7 +317,7 @@ func (e *env) deploy(service string, versions ...string) []*store.Deploy {
 func person(user string) incident.Actor { return incident.Actor{User: user, From: "test"} }
 
 // propose asks for a rollback as req and expects a proposal.
-func (e *env) propose(req incident.ProposeRequest) *store.Rollback {
+func (e *env) propose(req incident.ProposeRequest) *rollback.Record {
 	e.t.Helper()
 	r, failure, err := e.svc.Propose(e.ctx, person("req"), req)
 	if err != nil || failure != "" || r == nil {
@@ -345,7 +346,7 @@ func (e *env) approve(id string, users ...string) {
 	}
 }
 
-func (e *env) get(id string) *store.Rollback {
+func (e *env) get(id string) *rollback.Record {
 	e.t.Helper()
 	r, err := e.st.GetRollback(e.ctx, id)
 	if err != nil {
@@ -355,7 +356,7 @@ func (e *env) get(id string) *store.Rollback {
 }
 
 // finish waits for the engine and expects the rollback to end in state.
-func (e *env) finish(id string, state store.State) *store.Rollback {
+func (e *env) finish(id string, state rollback.State) *rollback.Record {
 	e.t.Helper()
 	waitEngine(e.t, e.svc)
 	r := e.get(id)

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/rollback"
 )
 
 // liveLines is how many of a running step's newest lines one output record
@@ -50,7 +50,7 @@ func (d *driver) watchOutput(ctx context.Context, service, stepID string, attemp
 			case <-t.C:
 			}
 			if text := l.take(); text != "" {
-				_ = d.record(ctx, store.StepEvent{Service: service, StepID: stepID, Kind: store.StepOutput, Attempt: attempt, Output: d.redact(text)})
+				_ = d.record(ctx, rollback.StepEvent{Service: service, StepID: stepID, Kind: rollback.StepOutput, Attempt: attempt, Output: d.redact(text)})
 			}
 		}
 	}

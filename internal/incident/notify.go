@@ -7,7 +7,7 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/check"
-	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -16,7 +16,7 @@ type yamlxNode = yamlx.Node
 // EndHook is told when a rollback reaches a final state (post-mortems,
 // drill scorecards). Hooks must not block for long.
 type EndHook interface {
-	RollbackEnded(ctx context.Context, r *store.Rollback)
+	RollbackEnded(ctx context.Context, r *rollback.Record)
 }
 
 // AddEndHook registers a hook; call before serving.
@@ -27,7 +27,7 @@ func textMessage(text string) chat.Message {
 }
 
 // announce posts the proposal and remembers where.
-func (s *Service) announce(ctx context.Context, r *store.Rollback) (*store.Rollback, error) {
+func (s *Service) announce(ctx context.Context, r *rollback.Record) (*rollback.Record, error) {
 	msg := s.proposalView(ctx, r)
 	msg.Mentions = s.stakeholders(ctx, r)
 	ref, err := s.poster.Post(ctx, chat.Ref{Channel: r.Channel}, msg)
@@ -37,14 +37,14 @@ func (s *Service) announce(ctx context.Context, r *store.Rollback) (*store.Rollb
 		s.log.ErrorContext(ctx, "post proposal", "rollback", r.ID, "err", err)
 		return r, nil
 	}
-	return s.update(ctx, r.ID, func(r *store.Rollback) error {
+	return s.update(ctx, r.ID, func(r *rollback.Record) error {
 		r.Channel, r.MessageTS = ref.Channel, ref.TS
 		return nil
 	})
 }
 
 // stakeholders are the owners of every service and who is on call.
-func (s *Service) stakeholders(ctx context.Context, r *store.Rollback) []string {
+func (s *Service) stakeholders(ctx context.Context, r *rollback.Record) []string {
 	var out []string
 	for _, c := range r.Services {
 		svc, _ := s.cfg.ServiceByName(c.Service)
@@ -77,11 +77,11 @@ func (s *Service) refresh(ctx context.Context, id string) {
 }
 
 // thread posts a note in the rollback's thread.
-func (s *Service) thread(ctx context.Context, r *store.Rollback, msg chat.Message) {
+func (s *Service) thread(ctx context.Context, r *rollback.Record, msg chat.Message) {
 	s.threadMessage(ctx, r, msg)
 }
 
-func (s *Service) threadMessage(ctx context.Context, r *store.Rollback, msg chat.Message) {
+func (s *Service) threadMessage(ctx context.Context, r *rollback.Record, msg chat.Message) {
 	if r == nil {
 		return
 	}
@@ -91,7 +91,7 @@ func (s *Service) threadMessage(ctx context.Context, r *store.Rollback, msg chat
 }
 
 // notePagerDuty adds a note to the triggering incident, best effort.
-func (s *Service) notePagerDuty(ctx context.Context, r *store.Rollback, text string) {
+func (s *Service) notePagerDuty(ctx context.Context, r *rollback.Record, text string) {
 	if r.Trigger.Source != "pagerduty" || r.Trigger.IncidentID == "" {
 		return
 	}
@@ -101,8 +101,8 @@ func (s *Service) notePagerDuty(ctx context.Context, r *store.Rollback, text str
 }
 
 // finish closes the loop once a rollback reached a final state.
-func (s *Service) finish(ctx context.Context, r *store.Rollback) {
-	if r.State == store.StateSucceeded && !r.Drill {
+func (s *Service) finish(ctx context.Context, r *rollback.Record) {
+	if r.State == rollback.StateSucceeded && !r.Drill {
 		s.recordRollbackDeploys(ctx, r)
 	}
 	s.refresh(ctx, r.ID)
@@ -127,12 +127,12 @@ func (s *Service) finish(ctx context.Context, r *store.Rollback) {
 		}
 	}
 	s.notePagerDuty(ctx, r, fmt.Sprintf("Rollback %s ended: %s.", r.ID, r.State))
-	if r.State == store.StateSucceeded && s.cfg.PagerDuty.ResolveOnSuccess && r.Trigger.Source == "pagerduty" && r.Trigger.IncidentID != "" {
+	if r.State == rollback.StateSucceeded && s.cfg.PagerDuty.ResolveOnSuccess && r.Trigger.Source == "pagerduty" && r.Trigger.IncidentID != "" {
 		if err := s.pager.Resolve(ctx, r.Trigger.IncidentID); err != nil {
 			s.log.WarnContext(ctx, "pagerduty resolve failed", "incident", r.Trigger.IncidentID, "err", err)
 		}
 	}
-	if r.State == store.StateFailed && !r.Drill && len(r.Validation) > 0 {
+	if r.State == rollback.StateFailed && !r.Drill && len(r.Validation) > 0 {
 		details := map[string]string{"rollback": r.ID, "outcome": r.Outcome}
 		if err := s.pager.Page(ctx, "backout-"+r.ID+"-validation", fmt.Sprintf("Rollback %s failed validation: %s", r.ID, summaryLine(r)), "critical", details); err != nil {
 			s.log.WarnContext(ctx, "pagerduty page failed", "rollback", r.ID, "err", err)
@@ -150,7 +150,7 @@ type Phase struct {
 }
 
 // phases measures detect, propose, approve, execute and validate.
-func phases(r *store.Rollback) []Phase {
+func phases(r *rollback.Record) []Phase {
 	var out []Phase
 	add := func(name string, from, to time.Time) {
 		if !from.IsZero() && !to.IsZero() && !to.Before(from) {
@@ -172,9 +172,9 @@ func phases(r *store.Rollback) []Phase {
 }
 
 // Phases exposes phase durations for reports and post-mortems.
-func Phases(r *store.Rollback) []Phase { return phases(r) }
+func Phases(r *rollback.Record) []Phase { return phases(r) }
 
-func checkRequestBase(s *Service, r *store.Rollback, c store.ServiceChange) check.Request {
+func checkRequestBase(s *Service, r *rollback.Record, c rollback.ServiceChange) check.Request {
 	return check.Request{Service: c.Service, Now: s.clock.Now(), BaselineEnd: c.Current.DeployedAt, TargetVersion: c.Target.Version, Env: s.env}
 }
 
@@ -203,14 +203,14 @@ func (s *Service) slackID(ctx context.Context, p Person) string {
 
 // recordRollbackDeploys records what a successful rollback installed, so
 // "current" is right for the next proposal and the pipeline sees it.
-func (s *Service) recordRollbackDeploys(ctx context.Context, r *store.Rollback) {
+func (s *Service) recordRollbackDeploys(ctx context.Context, r *rollback.Record) {
 	now := s.clock.Now()
 	for _, c := range r.Services {
 		env := ""
 		if svc, ok := s.cfg.ServiceByName(c.Service); ok {
 			env = svc.Environment
 		}
-		d := &store.Deploy{Service: c.Service, Version: c.Target.Version, Artifact: c.Target.Artifact,
+		d := &rollback.Deploy{Service: c.Service, Version: c.Target.Version, Artifact: c.Target.Artifact,
 			ConfigVersion: c.Target.ConfigVersion, Commit: c.Target.Commit, Environment: env,
 			DeployedBy: "backout " + r.ID, At: now, Good: true, GoodAt: now, Mutable: !IsImmutable(c.Target.Artifact)}
 		if err := s.store.AddDeploy(ctx, d); err != nil {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
-	"github.com/backout/backout/internal/store"
 	"github.com/backout/backout/internal/version"
 )
 
@@ -62,7 +62,7 @@ func (s *Service) scopeServices(req PlanRequest) ([]string, string, string) {
 
 // Plan builds the plan of a rollback without storing anything. The failure
 // is for the person who asked; err is a system fault.
-func (s *Service) Plan(ctx context.Context, req PlanRequest) ([]store.ServiceChange, string, string, error) {
+func (s *Service) Plan(ctx context.Context, req PlanRequest) ([]rollback.ServiceChange, string, string, error) {
 	names, scope, failure := s.scopeServices(req)
 	if failure != "" {
 		return nil, "", failure, nil
@@ -71,7 +71,7 @@ func (s *Service) Plan(ctx context.Context, req PlanRequest) ([]store.ServiceCha
 	if failure != "" {
 		return nil, "", failure, nil
 	}
-	var changes []store.ServiceChange
+	var changes []rollback.ServiceChange
 	for _, name := range names {
 		svc, _ := s.cfg.ServiceByName(name)
 		cur, target, failure, err := s.targets(ctx, name, req.Version, svc.StableAfter.D())
@@ -139,8 +139,8 @@ func (s *Service) levels(names []string) (map[string]int, string) {
 // peer version it declared incompatible: while peer P is back at its target
 // and service X has not gone back (or never will), X's constraint on P must
 // hold.
-func (s *Service) checkCompatibility(changes []store.ServiceChange) string {
-	byName := map[string]store.ServiceChange{}
+func (s *Service) checkCompatibility(changes []rollback.ServiceChange) string {
+	byName := map[string]rollback.ServiceChange{}
 	for _, c := range changes {
 		byName[c.Service] = c
 	}
@@ -206,12 +206,12 @@ func (s *Service) params(rb *runbook.Runbook, svc *config.Service, drill bool) (
 }
 
 // templateContext builds what a service's runbook templates see.
-func (s *Service) templateContext(svc *config.Service, c store.ServiceChange, rb runbook.RollbackInfo, drill bool, drillMode string) runbook.Context {
+func (s *Service) templateContext(svc *config.Service, c rollback.ServiceChange, rb runbook.RollbackInfo, drill bool, drillMode string) runbook.Context {
 	env := svc.Environment
 	if drill && svc.Drill != nil && svc.Drill.Environment != "" {
 		env = svc.Drill.Environment
 	}
-	rel := func(r store.Release) runbook.Release {
+	rel := func(r rollback.Release) runbook.Release {
 		return runbook.Release{Version: r.Version, Artifact: r.Artifact, ConfigVersion: r.ConfigVersion, Commit: r.Commit}
 	}
 	return runbook.Context{
@@ -224,34 +224,34 @@ func (s *Service) templateContext(svc *config.Service, c store.ServiceChange, rb
 	}
 }
 
-func (s *Service) planService(ctx context.Context, svc *config.Service, cur, target store.Release, level int, req PlanRequest) (store.ServiceChange, string, error) {
+func (s *Service) planService(ctx context.Context, svc *config.Service, cur, target rollback.Release, level int, req PlanRequest) (rollback.ServiceChange, string, error) {
 	rb, ok := s.runbooks[svc.Runbook]
 	if !ok {
-		return store.ServiceChange{}, fmt.Sprintf("Runbook %q of %s is not loaded; run `bot lint`.", svc.Runbook, svc.Name), nil
+		return rollback.ServiceChange{}, fmt.Sprintf("Runbook %q of %s is not loaded; run `bot lint`.", svc.Runbook, svc.Name), nil
 	}
 	params, failure := s.params(rb, svc, req.Drill)
 	if failure != "" {
-		return store.ServiceChange{}, failure, nil
+		return rollback.ServiceChange{}, failure, nil
 	}
-	change := store.ServiceChange{Service: svc.Name, Current: cur, Target: target, Runbook: rb.Name,
+	change := rollback.ServiceChange{Service: svc.Name, Current: cur, Target: target, Runbook: rb.Name,
 		Params: params, Level: level, DependsOn: svc.DependsOn}
 	tctx := s.templateContext(svc, change, req.Rollback, req.Drill, req.DrillMode)
 	for _, st := range rb.Steps {
-		ps := store.PlannedStep{ID: st.ID, Title: st.Title(), Uses: st.Uses, Needs: st.Needs, Idempotent: st.Idempotent}
+		ps := rollback.PlannedStep{ID: st.ID, Title: st.Title(), Uses: st.Uses, Needs: st.Needs, Idempotent: st.Idempotent}
 		if st.Gate != nil {
 			ps.Gate = st.Gate.Group
 		}
 		if st.If != "" {
 			v, err := runbook.Render(st.If, tctx)
 			if err != nil {
-				return store.ServiceChange{}, fmt.Sprintf("Step %s of runbook %s: %v", st.ID, rb.Name, err), nil
+				return rollback.ServiceChange{}, fmt.Sprintf("Step %s of runbook %s: %v", st.ID, rb.Name, err), nil
 			}
 			ps.Skipped = !runbook.Truthy(v)
 		}
 		if st.Uses != "" {
 			preview, failure := s.preview(ctx, svc.Name, st, tctx, req.Drill)
 			if failure != "" {
-				return store.ServiceChange{}, failure, nil
+				return rollback.ServiceChange{}, failure, nil
 			}
 			ps.Preview = preview
 		}
@@ -278,7 +278,7 @@ func (s *Service) preview(ctx context.Context, service string, st runbook.Step, 
 }
 
 // PlanHash fingerprints a plan: any change to it voids earlier votes.
-func PlanHash(changes []store.ServiceChange) string {
+func PlanHash(changes []rollback.ServiceChange) string {
 	b, _ := json.Marshal(changes) // plain data: cannot fail
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])

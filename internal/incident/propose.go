@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
-	"github.com/backout/backout/internal/store"
 )
 
 // proposeClaimTTL bounds how long one automatic proposal of a service
@@ -23,7 +23,7 @@ type ProposeRequest struct {
 	Release   string
 	Version   string
 	Reason    string
-	Trigger   store.Trigger
+	Trigger   rollback.Trigger
 	Drill     bool
 	DrillMode string
 }
@@ -35,9 +35,9 @@ func (r ProposeRequest) automatic() bool {
 
 // Propose creates a proposal and posts it. The failure is for the person who
 // asked (or, for alerts, the reason it was suppressed); err is a system fault.
-func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*store.Rollback, string, error) {
+func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*rollback.Record, string, error) {
 	if req.Trigger.Kind == "" {
-		req.Trigger = store.Trigger{Kind: "person", Source: who.From}
+		req.Trigger = rollback.Trigger{Kind: "person", Source: who.From}
 	}
 	if req.Trigger.At.IsZero() {
 		req.Trigger.At = s.clock.Now()
@@ -98,15 +98,15 @@ func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*
 	if err != nil || failure != "" {
 		return nil, failure, err
 	}
-	r := &store.Rollback{
-		ID: id, State: store.StateProposed, Drill: req.Drill, DrillMode: req.DrillMode, Trigger: req.Trigger,
+	r := &rollback.Record{
+		ID: id, State: rollback.StateProposed, Drill: req.Drill, DrillMode: req.DrillMode, Trigger: req.Trigger,
 		Requester: who.User, Reason: req.Reason, Scope: scope, Release: req.Release, Services: changes,
 		PlanHash: PlanHash(changes), Policy: s.policyFor(changes, req.Drill), Urgency: req.Trigger.Urgency,
 		DetectedAt: req.Trigger.At, CreatedAt: s.clock.Now(),
 	}
 	s.describe(r)
 	if guardOverride != "" {
-		r.Overrides = append(r.Overrides, store.Override{Check: "thrash-guard", By: who.User, Reason: req.Reason, At: s.clock.Now()})
+		r.Overrides = append(r.Overrides, rollback.Override{Check: "thrash-guard", By: who.User, Reason: req.Reason, At: s.clock.Now()})
 	}
 	r.Readiness, err = s.readiness(ctx, r)
 	if err != nil {
@@ -140,7 +140,7 @@ func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*
 
 // describe copies what people must see on every proposal from the catalog
 // and the runbooks: constraints, data boundaries, targets.
-func (s *Service) describe(r *store.Rollback) {
+func (s *Service) describe(r *rollback.Record) {
 	for _, c := range r.Services {
 		svc, _ := s.cfg.ServiceByName(c.Service)
 		if svc.Constraints != "" {
@@ -167,7 +167,7 @@ func (s *Service) describe(r *store.Rollback) {
 }
 
 // autoApprove applies drill waivers and the auto_execute: always policy.
-func (s *Service) autoApprove(ctx context.Context, r *store.Rollback) error {
+func (s *Service) autoApprove(ctx context.Context, r *rollback.Record) error {
 	why := ""
 	switch {
 	case r.Drill && r.Policy.Waived:
@@ -181,12 +181,12 @@ func (s *Service) autoApprove(ctx context.Context, r *store.Rollback) error {
 	return s.approveAutomatically(ctx, r, why)
 }
 
-func (s *Service) approveAutomatically(ctx context.Context, r *store.Rollback, why string) error {
-	r, err := s.transition(ctx, r.ID, store.StateApproved, []store.State{store.StateProposed}, func(r *store.Rollback) {
+func (s *Service) approveAutomatically(ctx context.Context, r *rollback.Record, why string) error {
+	r, err := s.transition(ctx, r.ID, rollback.StateApproved, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 		r.Auto = !r.Drill
 		r.Approvers = []string{"backout (" + why + ")"}
 	})
-	if errors.Is(err, ErrBadTransition) {
+	if errors.Is(err, rollback.ErrBadTransition) {
 		return nil
 	}
 	if err != nil {
@@ -200,7 +200,7 @@ func (s *Service) approveAutomatically(ctx context.Context, r *store.Rollback, w
 }
 
 // autoMode is the strictest auto_execute setting of the services in scope.
-func (s *Service) autoMode(r *store.Rollback) config.AutoMode {
+func (s *Service) autoMode(r *rollback.Record) config.AutoMode {
 	mode := config.AutoAlways
 	for _, c := range r.Services {
 		svc, _ := s.cfg.ServiceByName(c.Service)
@@ -215,7 +215,7 @@ func (s *Service) autoMode(r *store.Rollback) config.AutoMode {
 }
 
 // summaryLine is "checkout 2.4.1 → 2.4.0, cart 1.9 → 1.8".
-func summaryLine(r *store.Rollback) string {
+func summaryLine(r *rollback.Record) string {
 	parts := make([]string, len(r.Services))
 	for i, c := range r.Services {
 		parts[i] = fmt.Sprintf("%s %s → %s", c.Service, c.Current.Version, c.Target.Version)

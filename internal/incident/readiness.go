@@ -10,6 +10,7 @@ import (
 
 	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/store"
 	"github.com/backout/backout/internal/yamlx"
@@ -25,8 +26,8 @@ const (
 const readinessCheckTimeout = 10 * time.Second
 
 // readiness runs every readiness check for every service in scope.
-func (s *Service) readiness(ctx context.Context, r *store.Rollback) ([]store.CheckResult, error) {
-	var out []store.CheckResult
+func (s *Service) readiness(ctx context.Context, r *rollback.Record) ([]rollback.CheckResult, error) {
+	var out []rollback.CheckResult
 	for _, c := range r.Services {
 		res, err := s.serviceReadiness(ctx, r, c)
 		if err != nil {
@@ -37,14 +38,14 @@ func (s *Service) readiness(ctx context.Context, r *store.Rollback) ([]store.Che
 	return out, nil
 }
 
-func (s *Service) serviceReadiness(ctx context.Context, r *store.Rollback, c store.ServiceChange) ([]store.CheckResult, error) {
+func (s *Service) serviceReadiness(ctx context.Context, r *rollback.Record, c rollback.ServiceChange) ([]rollback.CheckResult, error) {
 	svc, _ := s.cfg.ServiceByName(c.Service)
 	rb := s.runbooks[c.Runbook]
 	now := s.clock.Now()
-	result := func(name, status, reason string, blocking bool) store.CheckResult {
-		return store.CheckResult{Service: c.Service, Name: name, Status: status, Reason: reason, Blocking: blocking, At: now}
+	result := func(name, status, reason string, blocking bool) rollback.CheckResult {
+		return rollback.CheckResult{Service: c.Service, Name: name, Status: status, Reason: reason, Blocking: blocking, At: now}
 	}
-	var out []store.CheckResult
+	var out []rollback.CheckResult
 	if IsImmutable(c.Target.Artifact) {
 		out = append(out, result("artifact pinned", Pass, c.Target.Artifact, true))
 	} else {
@@ -89,7 +90,7 @@ func (s *Service) lintKinds() runbook.Kinds {
 }
 
 // checkRequest builds the request for one check of one service.
-func (s *Service) checkRequest(r *store.Rollback, c store.ServiceChange, with yamlx.Node) (check.Request, error) {
+func (s *Service) checkRequest(r *rollback.Record, c rollback.ServiceChange, with yamlx.Node) (check.Request, error) {
 	svc, _ := s.cfg.ServiceByName(c.Service)
 	tctx := s.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}, r.Drill, r.DrillMode)
 	rendered, err := runbook.RenderNode(with, tctx)
@@ -100,9 +101,9 @@ func (s *Service) checkRequest(r *store.Rollback, c store.ServiceChange, with ya
 		TargetVersion: c.Target.Version, Env: s.env}, nil
 }
 
-func (s *Service) measureReadiness(ctx context.Context, r *store.Rollback, c store.ServiceChange, chk runbook.Check) store.CheckResult {
-	res := store.CheckResult{Service: c.Service, Name: chk.Name, Blocking: chk.Blocking, At: s.clock.Now()}
-	downgrade := func(reason string) store.CheckResult {
+func (s *Service) measureReadiness(ctx context.Context, r *rollback.Record, c rollback.ServiceChange, chk runbook.Check) rollback.CheckResult {
+	res := rollback.CheckResult{Service: c.Service, Name: chk.Name, Blocking: chk.Blocking, At: s.clock.Now()}
+	downgrade := func(reason string) rollback.CheckResult {
 		res.Status, res.Reason = Warn, reason
 		if chk.Blocking {
 			res.Status = Fail
@@ -138,7 +139,7 @@ func (s *Service) measureReadiness(ctx context.Context, r *store.Rollback, c sto
 }
 
 // probeExecutors asks each executor the plan uses whether it can do its job.
-func (s *Service) probeExecutors(ctx context.Context, r *store.Rollback, c store.ServiceChange, rb *runbook.Runbook) []store.CheckResult {
+func (s *Service) probeExecutors(ctx context.Context, r *rollback.Record, c rollback.ServiceChange, rb *runbook.Runbook) []rollback.CheckResult {
 	svc, _ := s.cfg.ServiceByName(c.Service)
 	tctx := s.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester}, r.Drill, r.DrillMode)
 	var problems []string
@@ -174,20 +175,20 @@ func (s *Service) probeExecutors(ctx context.Context, r *store.Rollback, c store
 			problems = append(problems, fmt.Sprintf("%s: %s", st.ID, failure))
 		}
 	}
-	res := store.CheckResult{Service: c.Service, Name: "executors usable", Blocking: true, At: s.clock.Now()}
+	res := rollback.CheckResult{Service: c.Service, Name: "executors usable", Blocking: true, At: s.clock.Now()}
 	if len(problems) > 0 {
 		res.Status, res.Reason = Fail, strings.Join(problems, "; ")
 	} else {
 		res.Status, res.Reason = Pass, strings.Join(used, ", ")
 	}
-	return []store.CheckResult{res}
+	return []rollback.CheckResult{res}
 }
 
 // approverReadiness checks that enough eligible people exist to approve.
-func (s *Service) approverReadiness(ctx context.Context, r *store.Rollback) (store.CheckResult, error) {
+func (s *Service) approverReadiness(ctx context.Context, r *rollback.Record) (rollback.CheckResult, error) {
 	p := r.Policy
 	if p.Waived {
-		return store.CheckResult{Status: Pass, Reason: "drill policy waives approval"}, nil
+		return rollback.CheckResult{Status: Pass, Reason: "drill policy waives approval"}, nil
 	}
 	people := map[string]bool{}
 	for _, u := range p.Users {
@@ -219,14 +220,14 @@ func (s *Service) approverReadiness(ctx context.Context, r *store.Rollback) (sto
 		problems = append(problems, fmt.Sprintf("%d approval(s) needed but only %d eligible approver(s) resolve", p.Min, len(people)))
 	}
 	if len(problems) > 0 {
-		return store.CheckResult{Status: Fail, Reason: strings.Join(problems, "; ")}, nil
+		return rollback.CheckResult{Status: Fail, Reason: strings.Join(problems, "; ")}, nil
 	}
-	return store.CheckResult{Status: Pass, Reason: fmt.Sprintf("%d eligible approver(s)", len(people))}, nil
+	return rollback.CheckResult{Status: Pass, Reason: fmt.Sprintf("%d eligible approver(s)", len(people))}, nil
 }
 
 // drillStatus reports the last successful drill against the drill policy.
-func (s *Service) drillStatus(ctx context.Context, service string) store.CheckResult {
-	res := store.CheckResult{Service: service, Name: "drill recent", At: s.clock.Now()}
+func (s *Service) drillStatus(ctx context.Context, service string) rollback.CheckResult {
+	res := rollback.CheckResult{Service: service, Name: "drill recent", At: s.clock.Now()}
 	maxAge := s.DrillMaxAge(service)
 	last, err := s.LastSuccessfulDrill(ctx, service)
 	switch {
@@ -251,27 +252,27 @@ func (s *Service) DrillMaxAge(service string) time.Duration {
 }
 
 // LastSuccessfulDrill finds the newest successful drill of a service.
-func (s *Service) LastSuccessfulDrill(ctx context.Context, service string) (store.DrillRecord, error) {
+func (s *Service) LastSuccessfulDrill(ctx context.Context, service string) (rollback.DrillRecord, error) {
 	drills, err := s.store.ListDrills(ctx, service)
 	if err != nil {
-		return store.DrillRecord{}, err
+		return rollback.DrillRecord{}, err
 	}
 	for _, d := range drills {
 		if d.Succeeded {
 			return d, nil
 		}
 	}
-	return store.DrillRecord{}, store.ErrNotFound
+	return rollback.DrillRecord{}, store.ErrNotFound
 }
 
 // blockers lists failing blocking checks nobody has overridden.
-func blockers(r *store.Rollback) []store.CheckResult {
-	var out []store.CheckResult
+func blockers(r *rollback.Record) []rollback.CheckResult {
+	var out []rollback.CheckResult
 	for _, c := range r.Readiness {
 		if c.Status != Fail || !c.Blocking {
 			continue
 		}
-		overridden := slices.ContainsFunc(r.Overrides, func(o store.Override) bool {
+		overridden := slices.ContainsFunc(r.Overrides, func(o rollback.Override) bool {
 			return strings.EqualFold(o.Check, c.Name) || strings.EqualFold(o.Check, checkSlug(c.Name))
 		})
 		if !overridden {
@@ -286,12 +287,12 @@ func checkSlug(name string) string { return strings.ReplaceAll(strings.ToLower(n
 
 // ServiceReadiness runs readiness for a service against its last known-good
 // release, on demand (a pipeline or change board asks before a risky release).
-func (s *Service) ServiceReadiness(ctx context.Context, service string) ([]store.CheckResult, string, error) {
+func (s *Service) ServiceReadiness(ctx context.Context, service string) ([]rollback.CheckResult, string, error) {
 	changes, _, failure, err := s.Plan(ctx, PlanRequest{Services: []string{service}})
 	if err != nil || failure != "" {
 		return nil, failure, err
 	}
-	r := &store.Rollback{ID: "readiness", Services: changes, Policy: s.policyFor(changes, false), Requester: ""}
+	r := &rollback.Record{ID: "readiness", Services: changes, Policy: s.policyFor(changes, false), Requester: ""}
 	res, err := s.readiness(ctx, r)
 	return res, "", err
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/incident/incidenttest"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -32,7 +33,7 @@ func TestReleaseGoesBackInDependencyOrder(t *testing.T) {
 			t.Fatalf("plan order %v, want backend first", got)
 		}
 		e.approve(r.ID, "alice", "bob")
-		e.finish(r.ID, store.StateSucceeded)
+		e.finish(r.ID, rollback.StateSucceeded)
 		log := e.ex.Log()
 		if last, first := index(log, "end backend/c"), index(log, "start frontend/a"); last < 0 || first < 0 || last > first {
 			t.Fatalf("frontend started before backend finished: %v", log)
@@ -83,13 +84,13 @@ func TestStaleFencingTokenStopsTheOldDriver(t *testing.T) {
 		if e.st.stale.Load() == 0 {
 			t.Fatal("the old driver never hit a stale token")
 		}
-		if got := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(got, []string{store.StepStarted}) {
+		if got := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(got, []string{rollback.StepStarted}) {
 			t.Fatalf("a's events %v: the old driver wrote after losing its lease", got)
 		}
 		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a"}) {
 			t.Fatalf("the old driver went on to %v", got)
 		}
-		if got := e.get(r.ID).State; got != store.StateRunning {
+		if got := e.get(r.ID).State; got != rollback.StateRunning {
 			t.Fatalf("state %s: the old driver ended a rollback it no longer owns", got)
 		}
 	})
@@ -116,7 +117,7 @@ func (e *env) steal(name string, ttl time.Duration) store.Lease {
 // crashed leaves a proposal of checkout as a dead driver would: running,
 // its lease held by "dead", a done and b started. edit, when given, changes
 // the record first.
-func (e *env) crashed(edit ...func(*store.Rollback)) *store.Rollback {
+func (e *env) crashed(edit ...func(*rollback.Record)) *rollback.Record {
 	e.t.Helper()
 	e.deploy("checkout", "1.0.0", "1.1.0")
 	r := e.propose(checkout())
@@ -124,14 +125,14 @@ func (e *env) crashed(edit ...func(*store.Rollback)) *store.Rollback {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	r.State, r.StartedAt = store.StateRunning, e.clock.Now()
+	r.State, r.StartedAt = rollback.StateRunning, e.clock.Now()
 	for _, f := range edit {
 		f(r)
 	}
 	if err := e.st.UpdateRollback(e.ctx, r); err != nil {
 		e.t.Fatal(err)
 	}
-	for _, ev := range []store.StepEvent{{StepID: "a", Kind: store.StepStarted}, {StepID: "a", Kind: store.StepSucceeded}, {StepID: "b", Kind: store.StepStarted}} {
+	for _, ev := range []rollback.StepEvent{{StepID: "a", Kind: rollback.StepStarted}, {StepID: "a", Kind: rollback.StepSucceeded}, {StepID: "b", Kind: rollback.StepStarted}} {
 		ev.Service, ev.At = "checkout", e.clock.Now()
 		if _, err := e.st.AppendSteps(e.ctx, r.ID, lease.Token, ev); err != nil {
 			e.t.Fatal(err)
@@ -143,7 +144,7 @@ func (e *env) crashed(edit ...func(*store.Rollback)) *store.Rollback {
 // diedAfter adds evs (of checkout) to the log of a crashed() rollback as its
 // dead driver would have, then lets its lease expire and ticks: the
 // rollback is found orphaned.
-func (e *env) diedAfter(id string, evs ...store.StepEvent) {
+func (e *env) diedAfter(id string, evs ...rollback.StepEvent) {
 	e.t.Helper()
 	lease, err := e.st.GetLease(e.ctx, store.LeaseName(id))
 	if err != nil {
@@ -164,16 +165,16 @@ func TestRecoveryInterruptsAndResumeReruns(t *testing.T) {
 		e := newEnv(t, b, setup{runbook: chainRunbook})
 		r := e.crashed()
 		e.svc.Tick(e.ctx)
-		if got := e.get(r.ID).State; got != store.StateRunning {
+		if got := e.get(r.ID).State; got != rollback.StateRunning {
 			t.Fatalf("with a live lease Tick made it %s", got)
 		}
 
 		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
 		e.svc.Tick(e.ctx)
-		if got := e.get(r.ID).State; got != store.StateInterrupted {
+		if got := e.get(r.ID).State; got != rollback.StateInterrupted {
 			t.Fatalf("after the lease expired Tick left it %s", got)
 		}
-		if got := e.stepKinds(r.ID, "checkout", "b"); !slices.Equal(got, []string{store.StepStarted, store.StepInterrupted}) {
+		if got := e.stepKinds(r.ID, "checkout", "b"); !slices.Equal(got, []string{rollback.StepStarted, rollback.StepInterrupted}) {
 			t.Fatalf("b's events %v, want [started interrupted]", got)
 		}
 		e.wantPosted("Step(s) checkout/b had started and never finished; they are not re-run unless you press Resume.")
@@ -186,7 +187,7 @@ func TestRecoveryInterruptsAndResumeReruns(t *testing.T) {
 		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
 			t.Fatalf("resume: %q %v", failure, err)
 		}
-		e.finish(r.ID, store.StateSucceeded)
+		e.finish(r.ID, rollback.StateSucceeded)
 		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/b", "checkout/c"}) {
 			t.Fatalf("after Resume the executor ran %v, want b again then c", got)
 		}
@@ -222,7 +223,7 @@ func TestDoubleResumeRunsOnce(t *testing.T) {
 			t.Fatalf("another holder got the lease of a running rollback: %v", err)
 		}
 		latch.ReleaseAll()
-		e.finish(r.ID, store.StateSucceeded)
+		e.finish(r.ID, rollback.StateSucceeded)
 		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/b", "checkout/c"}) {
 			t.Fatalf("executor ran %v, want b and c once each", got)
 		}
@@ -251,13 +252,13 @@ func TestShutdownInterruptsAndAnotherProcessResumes(t *testing.T) {
 		case <-time.After(waitLimit):
 			t.Fatal("Run did not return after its context ended")
 		}
-		if got := e.get(r.ID).State; got != store.StateInterrupted {
+		if got := e.get(r.ID).State; got != rollback.StateInterrupted {
 			t.Fatalf("after shutdown: %s, want interrupted", got)
 		}
-		if got := e.stepKinds(r.ID, "checkout", "b"); !slices.Equal(got, []string{store.StepStarted, store.StepInterrupted}) {
+		if got := e.stepKinds(r.ID, "checkout", "b"); !slices.Equal(got, []string{rollback.StepStarted, rollback.StepInterrupted}) {
 			t.Fatalf("b's events %v, want [started interrupted]", got)
 		}
-		if _, err := e.svc.Resume(e.ctx, person("req"), r.ID); err == nil || e.get(r.ID).State != store.StateInterrupted {
+		if _, err := e.svc.Resume(e.ctx, person("req"), r.ID); err == nil || e.get(r.ID).State != rollback.StateInterrupted {
 			t.Fatalf("a stopped engine took a Resume: %v, state %s", err, e.get(r.ID).State)
 		}
 
@@ -266,7 +267,7 @@ func TestShutdownInterruptsAndAnotherProcessResumes(t *testing.T) {
 		if failure, err := next.svc.Resume(next.ctx, person("req"), r.ID); err != nil || failure != "" {
 			t.Fatalf("resume: %q %v", failure, err)
 		}
-		next.finish(r.ID, store.StateSucceeded)
+		next.finish(r.ID, rollback.StateSucceeded)
 		if got := startedOrder(next.ex.Log()); !slices.Equal(got, []string{"checkout/b", "checkout/c"}) {
 			t.Fatalf("after Resume the executor ran %v", got)
 		}
@@ -291,28 +292,28 @@ func TestAutoResume(t *testing.T) {
 		name       string
 		runbook    string
 		autoResume string
-		edit       func(*store.Rollback)
+		edit       func(*rollback.Record)
 		resumes    bool
 		wantPosted string
 	}{
 		{name: "idempotent step in flight", runbook: idempotentChain, resumes: true,
 			wantPosted: "Step(s) checkout/b had started and never finished; they are idempotent, so Backout resumes on its own (automatic resume 1 of 2)."},
-		{name: "last automatic resume", runbook: idempotentChain, edit: func(r *store.Rollback) { r.AutoResumes = 1 }, resumes: true,
+		{name: "last automatic resume", runbook: idempotentChain, edit: func(r *rollback.Record) { r.AutoResumes = 1 }, resumes: true,
 			wantPosted: "(automatic resume 2 of 2)"},
 		{name: "step not idempotent", runbook: chainRunbook,
 			wantPosted: "Step(s) checkout/b had started and never finished; they are not re-run unless you press Resume."},
 		{name: "auto_resume never", runbook: idempotentChain, autoResume: "never",
 			wantPosted: "they are not re-run unless you press Resume."},
-		{name: "paused by a person", runbook: idempotentChain, edit: func(r *store.Rollback) { r.Paused = true },
+		{name: "paused by a person", runbook: idempotentChain, edit: func(r *rollback.Record) { r.Paused = true },
 			wantPosted: "they are not re-run unless you press Resume."},
-		{name: "resumed twice already", runbook: idempotentChain, edit: func(r *store.Rollback) { r.AutoResumes = 2 },
+		{name: "resumed twice already", runbook: idempotentChain, edit: func(r *rollback.Record) { r.AutoResumes = 2 },
 			wantPosted: "(Backout already resumed it 2 times on its own.)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			forEachBackend(t, func(t *testing.T, b backend) {
 				e := newEnv(t, b, setup{runbook: tt.runbook, autoResume: tt.autoResume})
-				var edits []func(*store.Rollback)
+				var edits []func(*rollback.Record)
 				if tt.edit != nil {
 					edits = append(edits, tt.edit)
 				}
@@ -323,7 +324,7 @@ func TestAutoResume(t *testing.T) {
 				if !tt.resumes {
 					e.svc.Tick(e.ctx)
 					waitEngine(t, e.svc)
-					if got := e.get(r.ID); got.State != store.StateInterrupted || got.ResumeDue {
+					if got := e.get(r.ID); got.State != rollback.StateInterrupted || got.ResumeDue {
 						t.Fatalf("%s, resume due %v: want interrupted, waiting for a person", got.State, got.ResumeDue)
 					}
 					if n := len(e.ex.Calls()); n != 0 {
@@ -331,7 +332,7 @@ func TestAutoResume(t *testing.T) {
 					}
 					return
 				}
-				got := e.finish(r.ID, store.StateSucceeded)
+				got := e.finish(r.ID, rollback.StateSucceeded)
 				if ran := startedOrder(e.ex.Log()); !slices.Equal(ran, []string{"checkout/b", "checkout/c"}) {
 					t.Fatalf("after the automatic resume the executor ran %v, want b again then c", ran)
 				}
@@ -343,7 +344,7 @@ func TestAutoResume(t *testing.T) {
 				if len(resumed) != 1 || resumed[0].Actor != "backout" {
 					t.Fatalf("audit of the resume: %+v", resumed)
 				}
-				if kinds := e.stepKinds(r.ID, "checkout", "b"); !slices.Equal(kinds, []string{store.StepStarted, store.StepInterrupted, store.StepStarted, store.StepSucceeded}) {
+				if kinds := e.stepKinds(r.ID, "checkout", "b"); !slices.Equal(kinds, []string{rollback.StepStarted, rollback.StepInterrupted, rollback.StepStarted, rollback.StepSucceeded}) {
 					t.Fatalf("b's events %v", kinds)
 				}
 			})
@@ -358,11 +359,11 @@ func TestNoAutoResumeAfterAFailure(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, setup{runbook: idempotentChain})
 		r := e.crashed()
-		e.diedAfter(r.ID, store.StepEvent{StepID: "b", Kind: store.StepFailed, Error: "boom"},
-			store.StepEvent{StepID: "a", Kind: store.StepCompensating})
+		e.diedAfter(r.ID, rollback.StepEvent{StepID: "b", Kind: rollback.StepFailed, Error: "boom"},
+			rollback.StepEvent{StepID: "a", Kind: rollback.StepCompensating})
 		e.svc.Tick(e.ctx)
 		waitEngine(t, e.svc)
-		if got := e.get(r.ID); got.State != store.StateInterrupted || got.ResumeDue {
+		if got := e.get(r.ID); got.State != rollback.StateInterrupted || got.ResumeDue {
 			t.Fatalf("%s, resume due %v: want interrupted, waiting for a person", got.State, got.ResumeDue)
 		}
 		if n := len(e.ex.Calls()); n != 0 {
@@ -371,7 +372,7 @@ func TestNoAutoResumeAfterAFailure(t *testing.T) {
 		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
 			t.Fatalf("resume: %q %v", failure, err)
 		}
-		e.finish(r.ID, store.StateSucceeded)
+		e.finish(r.ID, rollback.StateSucceeded)
 		e.wantPosted("Step(s) checkout/b, which had failed, run again too.")
 	})
 }
@@ -382,10 +383,10 @@ func TestNoAutoResumeAfterAFailure(t *testing.T) {
 func TestAutoResumeWaitsForTheLease(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, setup{runbook: idempotentChain})
-		r := e.crashed(func(r *store.Rollback) { r.State, r.ResumeDue = store.StateInterrupted, true })
+		r := e.crashed(func(r *rollback.Record) { r.State, r.ResumeDue = rollback.StateInterrupted, true })
 		e.svc.Tick(e.ctx) // "dead" still holds the lease
 		waitEngine(t, e.svc)
-		if got := e.get(r.ID); got.State != store.StateInterrupted || !got.ResumeDue || got.AutoResumes != 0 {
+		if got := e.get(r.ID); got.State != rollback.StateInterrupted || !got.ResumeDue || got.AutoResumes != 0 {
 			t.Fatalf("with the lease held: %s, resume due %v, %d automatic resumes", got.State, got.ResumeDue, got.AutoResumes)
 		}
 		if found := e.poster.Find("on its own"); len(found) != 0 {
@@ -393,7 +394,7 @@ func TestAutoResumeWaitsForTheLease(t *testing.T) {
 		}
 		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
 		e.svc.Tick(e.ctx)
-		got := e.finish(r.ID, store.StateSucceeded)
+		got := e.finish(r.ID, rollback.StateSucceeded)
 		if got.AutoResumes != 1 || got.ResumeDue {
 			t.Fatalf("after the lease was free: %d automatic resumes, resume due %v", got.AutoResumes, got.ResumeDue)
 		}
@@ -406,13 +407,13 @@ func TestAutoResumeWaitsForTheLease(t *testing.T) {
 func TestAutoResumeSurvivesAStoreFault(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, setup{runbook: idempotentChain})
-		r := e.crashed(func(r *store.Rollback) { r.State, r.ResumeDue = store.StateInterrupted, true })
+		r := e.crashed(func(r *rollback.Record) { r.State, r.ResumeDue = rollback.StateInterrupted, true })
 		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
 		e.st.failUpdates.Store(true)
 		e.svc.Tick(e.ctx)
 		waitEngine(t, e.svc)
 		e.st.failUpdates.Store(false)
-		if got := e.get(r.ID); got.State != store.StateInterrupted || !got.ResumeDue || got.AutoResumes != 0 {
+		if got := e.get(r.ID); got.State != rollback.StateInterrupted || !got.ResumeDue || got.AutoResumes != 0 {
 			t.Fatalf("after a store fault: %s, resume due %v, %d automatic resumes", got.State, got.ResumeDue, got.AutoResumes)
 		}
 		if _, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "other", time.Minute); err != nil {
@@ -420,7 +421,7 @@ func TestAutoResumeSurvivesAStoreFault(t *testing.T) {
 		}
 		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), time.Minute)
 		e.svc.Tick(e.ctx)
-		e.finish(r.ID, store.StateSucceeded)
+		e.finish(r.ID, rollback.StateSucceeded)
 	})
 }
 
@@ -429,16 +430,16 @@ func TestAutoResumeSurvivesAStoreFault(t *testing.T) {
 func TestAbortOfAnInterruptedRollbackWhileItsLeaseIsHeld(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, setup{runbook: idempotentChain})
-		r := e.crashed(func(r *store.Rollback) { r.State, r.ResumeDue = store.StateInterrupted, true })
+		r := e.crashed(func(r *rollback.Record) { r.State, r.ResumeDue = rollback.StateInterrupted, true })
 		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong release"); err != nil || failure != "" {
 			t.Fatalf("abort: %q %v", failure, err)
 		}
-		if got := e.get(r.ID).State; got != store.StateInterrupted {
+		if got := e.get(r.ID).State; got != rollback.StateInterrupted {
 			t.Fatalf("with the lease held elsewhere the abort ended it at once (%s)", got)
 		}
 		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
 		e.svc.Tick(e.ctx)
-		e.finish(r.ID, store.StateAborted)
+		e.finish(r.ID, rollback.StateAborted)
 		if n := len(e.ex.Calls()); n != 0 {
 			t.Fatalf("%d step(s) ran on a rollback someone aborted", n)
 		}
@@ -452,12 +453,12 @@ func TestResumeAfterCompensationRerunsUndoneSteps(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, setup{runbook: chainRunbook})
 		r := e.crashed()
-		e.diedAfter(r.ID, store.StepEvent{StepID: "b", Kind: store.StepFailed, Error: "boom"},
-			store.StepEvent{StepID: "a", Kind: store.StepCompensating}, store.StepEvent{StepID: "a", Kind: store.StepCompensated})
+		e.diedAfter(r.ID, rollback.StepEvent{StepID: "b", Kind: rollback.StepFailed, Error: "boom"},
+			rollback.StepEvent{StepID: "a", Kind: rollback.StepCompensating}, rollback.StepEvent{StepID: "a", Kind: rollback.StepCompensated})
 		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
 			t.Fatalf("resume: %q %v", failure, err)
 		}
-		e.finish(r.ID, store.StateSucceeded)
+		e.finish(r.ID, rollback.StateSucceeded)
 		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a", "checkout/b", "checkout/c"}) {
 			t.Fatalf("after Resume the executor ran %v, want a (undone), b (failed), then c", got)
 		}
@@ -470,7 +471,7 @@ func TestResumeAfterCompensationRerunsUndoneSteps(t *testing.T) {
 func TestResumeWhileTheLeaseIsHeld(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, setup{runbook: chainRunbook})
-		r := e.crashed(func(r *store.Rollback) { r.State = store.StateInterrupted })
+		r := e.crashed(func(r *rollback.Record) { r.State = rollback.StateInterrupted })
 		failure, err := e.svc.Resume(e.ctx, person("req"), r.ID)
 		if err != nil || !strings.Contains(failure, "held by another Backout replica") {
 			t.Fatalf("resume with the lease held: %q %v", failure, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/store"
 )
@@ -14,7 +15,7 @@ import (
 // carry the plan hash they were cast on, and only votes on the current hash
 // count.
 func (s *Service) replanOpen(ctx context.Context, service string) {
-	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: service, States: []store.State{store.StateProposed}})
+	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: service, States: []rollback.State{rollback.StateProposed}})
 	if err != nil {
 		s.log.WarnContext(ctx, "replan: list proposals", "service", service, "err", err)
 		return
@@ -33,7 +34,7 @@ func (s *Service) Replan(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if r.State != store.StateProposed {
+	if r.State != rollback.StateProposed {
 		return nil
 	}
 	var version string
@@ -48,10 +49,10 @@ func (s *Service) Replan(ctx context.Context, id string) error {
 	}
 	if failure != "" {
 		// The proposal cannot stand as it is (e.g. the target is now current).
-		r, err = s.transition(ctx, id, store.StateStale, []store.State{store.StateProposed}, func(r *store.Rollback) {
+		r, err = s.transition(ctx, id, rollback.StateStale, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 			r.Outcome = "stale: " + failure
 		})
-		if errors.Is(err, ErrBadTransition) {
+		if errors.Is(err, rollback.ErrBadTransition) {
 			return nil
 		}
 		if err != nil {
@@ -66,16 +67,16 @@ func (s *Service) Replan(ctx context.Context, id string) error {
 		return nil
 	}
 	old := r.PlanHash
-	r, err = s.update(ctx, id, func(r *store.Rollback) error {
-		if r.State != store.StateProposed || r.PlanHash != old {
-			return fmt.Errorf("%w: %s changed meanwhile", ErrBadTransition, id)
+	r, err = s.update(ctx, id, func(r *rollback.Record) error {
+		if r.State != rollback.StateProposed || r.PlanHash != old {
+			return fmt.Errorf("%w: %s changed meanwhile", rollback.ErrBadTransition, id)
 		}
 		r.Services, r.PlanHash = changes, hash
 		r.Constraints, r.DataReverts, r.DataKeeps = nil, nil, nil
 		s.describe(r)
 		return nil
 	})
-	if errors.Is(err, ErrBadTransition) {
+	if errors.Is(err, rollback.ErrBadTransition) {
 		return nil
 	}
 	if err != nil {
@@ -83,7 +84,7 @@ func (s *Service) Replan(ctx context.Context, id string) error {
 	}
 	res, err := s.readiness(ctx, r)
 	if err == nil {
-		r, _ = s.update(ctx, id, func(r *store.Rollback) error { r.Readiness = res; return nil })
+		r, _ = s.update(ctx, id, func(r *rollback.Record) error { r.Readiness = res; return nil })
 	}
 	s.audit(ctx, Actor{User: "backout", From: "engine"}, "rollback.replanned", id, map[string]string{"old_plan": old, "new_plan": hash})
 	s.thread(ctx, r, textMessage(fmt.Sprintf("📝 The plan of %s changed (%s → %s): %s. Earlier votes no longer count; please review and vote again.",

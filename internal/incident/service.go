@@ -18,6 +18,7 @@ import (
 	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/store"
 )
@@ -36,7 +37,7 @@ func (SystemClock) Now() time.Time { return time.Now() }
 // CheckRunner runs validation checks with their measurement settings
 // (internal/validate implements it).
 type CheckRunner interface {
-	RunChecks(ctx context.Context, service string, checks []runbook.Check, req check.Request) []store.CheckResult
+	RunChecks(ctx context.Context, service string, checks []runbook.Check, req check.Request) []rollback.CheckResult
 }
 
 // Deps are what a Service needs. Nil optional fields get no-op stand-ins.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -21,7 +22,7 @@ import (
 // never in flight together: a later event committed ahead of an earlier
 // end would log a step as running on top of one still in flight.
 type stepWriter struct {
-	write func(ctx context.Context, evs []store.StepEvent) error
+	write func(ctx context.Context, evs []rollback.StepEvent) error
 
 	mu  sync.Mutex
 	cur *stepBatch // what the next write takes; nil when nothing is queued
@@ -30,17 +31,17 @@ type stepWriter struct {
 }
 
 type stepBatch struct {
-	evs  []store.StepEvent
+	evs  []rollback.StepEvent
 	ends []bool // evs[i] is a step end nobody waits for
 	err  error  // set by the write that took the batch, under writing
 }
 
-func newStepWriter(write func(ctx context.Context, evs []store.StepEvent) error) *stepWriter {
+func newStepWriter(write func(ctx context.Context, evs []rollback.StepEvent) error) *stepWriter {
 	return &stepWriter{write: write}
 }
 
 // queueEnd queues a step's end for the next write.
-func (w *stepWriter) queueEnd(ev store.StepEvent) {
+func (w *stepWriter) queueEnd(ev rollback.StepEvent) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.batchLocked().add(ev, true)
@@ -50,7 +51,7 @@ func (w *stepWriter) queueEnd(ev store.StepEvent) {
 // them, are written, or the write failed. With no evs it flushes the
 // queued ends. After a failed write the queued ends wait for the next
 // write (they happened; only their record is late); evs fail with it.
-func (w *stepWriter) append(ctx context.Context, evs ...store.StepEvent) error {
+func (w *stepWriter) append(ctx context.Context, evs ...rollback.StepEvent) error {
 	w.mu.Lock()
 	b := w.batchLocked()
 	for _, ev := range evs {
@@ -109,7 +110,7 @@ func (w *stepWriter) batchLocked() *stepBatch {
 	return w.cur
 }
 
-func (b *stepBatch) add(ev store.StepEvent, end bool) {
+func (b *stepBatch) add(ev rollback.StepEvent, end bool) {
 	b.evs = append(b.evs, ev)
 	b.ends = append(b.ends, end)
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -22,7 +23,7 @@ type fakeLog struct {
 	holding chan struct{} // told when a write starts holding
 }
 
-func (f *fakeLog) write(_ context.Context, evs []store.StepEvent) error {
+func (f *fakeLog) write(_ context.Context, evs []rollback.StepEvent) error {
 	f.mu.Lock()
 	hold, holding := f.hold, f.holding
 	f.hold = nil
@@ -50,7 +51,7 @@ func (f *fakeLog) log() []string {
 	return slices.Clone(f.written)
 }
 
-func ev(id string) store.StepEvent { return store.StepEvent{StepID: id} }
+func ev(id string) rollback.StepEvent { return rollback.StepEvent{StepID: id} }
 
 func TestStepWriterEndsGoWithTheNextWrite(t *testing.T) {
 	f := &fakeLog{}

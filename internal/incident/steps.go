@@ -11,8 +11,8 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
-	"github.com/backout/backout/internal/store"
 )
 
 const (
@@ -22,7 +22,7 @@ const (
 
 // runService runs one service's steps in `needs` order, independent steps in
 // parallel up to the engine's parallelism. It returns a failure, or "".
-func (d *driver) runService(ctx context.Context, c store.ServiceChange) string {
+func (d *driver) runService(ctx context.Context, c rollback.ServiceChange) string {
 	rb, ok := d.s.runbooks[c.Runbook]
 	if !ok {
 		return fmt.Sprintf("runbook %s is not loaded", c.Runbook)
@@ -117,7 +117,7 @@ func (d *driver) runService(ctx context.Context, c store.ServiceChange) string {
 			continue
 		}
 		if res.policy == runbook.OnFailureContinue && ctx.Err() == nil {
-			d.markDone(c.Service, res.id, store.StepFailed)
+			d.markDone(c.Service, res.id, rollback.StepFailed)
 			finished[res.id] = true
 			continue
 		}
@@ -150,7 +150,7 @@ func (d *driver) markDone(service, step, kind string) {
 	defer d.mu.Unlock()
 	key := service + "/" + step
 	d.done[key] = kind
-	if kind == store.StepSucceeded {
+	if kind == rollback.StepSucceeded {
 		d.completed = append(d.completed, key)
 		delete(d.done, key+"#compensated") // run again: it may be undone again
 	}
@@ -201,15 +201,15 @@ func (d *driver) waitUnpaused(ctx context.Context) error {
 }
 
 // executeStep runs one step with its gate, condition, timeout and retries.
-func (d *driver) executeStep(ctx context.Context, c store.ServiceChange, rb *runbook.Runbook, st runbook.Step, tctx runbook.Context) string {
+func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *runbook.Runbook, st runbook.Step, tctx runbook.Context) string {
 	if st.If != "" {
 		v, err := runbook.Render(st.If, tctx)
 		if err != nil {
 			return d.fail(ctx, c.Service, st, 0, fmt.Errorf("if: %w", err))
 		}
 		if !runbook.Truthy(v) {
-			d.recordEnd(store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepSkipped, Output: "condition false: " + st.If})
-			d.markDone(c.Service, st.ID, store.StepSkipped)
+			d.recordEnd(rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepSkipped, Output: "condition false: " + st.If})
+			d.markDone(c.Service, st.ID, rollback.StepSkipped)
 			return ""
 		}
 	}
@@ -219,8 +219,8 @@ func (d *driver) executeStep(ctx context.Context, c store.ServiceChange, rb *run
 		}
 	}
 	if st.Uses == "" {
-		d.recordEnd(store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepSucceeded, Output: "gate passed"})
-		d.markDone(c.Service, st.ID, store.StepSucceeded)
+		d.recordEnd(rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepSucceeded, Output: "gate passed"})
+		d.markDone(c.Service, st.ID, rollback.StepSucceeded)
 		return ""
 	}
 	ex, err := d.s.executors.Get(st.Uses)
@@ -236,7 +236,7 @@ func (d *driver) executeStep(ctx context.Context, c store.ServiceChange, rb *run
 		timeout = defaultStepTimeout
 	}
 	for attempt := 1; ; attempt++ {
-		if err := d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepStarted, Attempt: attempt}); err != nil {
+		if err := d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepStarted, Attempt: attempt}); err != nil {
 			return err.Error()
 		}
 		started := d.s.clock.Now()
@@ -246,15 +246,15 @@ func (d *driver) executeStep(ctx context.Context, c store.ServiceChange, rb *run
 		dur := d.s.clock.Now().Sub(started)
 		if err == nil {
 			d.s.metrics.StepResult(st.Uses, "succeeded")
-			d.recordEnd(store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepSucceeded, Attempt: attempt,
+			d.recordEnd(rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepSucceeded, Attempt: attempt,
 				Output: res.Output, ExitCode: res.ExitCode, Duration: dur})
-			d.markDone(c.Service, st.ID, store.StepSucceeded)
+			d.markDone(c.Service, st.ID, rollback.StepSucceeded)
 			return ""
 		}
 		if ctx.Err() == nil && exec.IsRetryable(err) && attempt <= st.Retries.Max {
 			wait := backoff(st.Retries, attempt)
 			d.s.metrics.StepResult(st.Uses, "retried")
-			if rerr := d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepRetrying, Attempt: attempt,
+			if rerr := d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepRetrying, Attempt: attempt,
 				Output: res.Output, ExitCode: res.ExitCode, Error: d.redact(err.Error()), Duration: dur}); rerr != nil {
 				return rerr.Error()
 			}
@@ -305,7 +305,7 @@ func (d *driver) failWith(ctx context.Context, service string, st runbook.Step, 
 		// as the step that runs again.
 		return "failed: " + msg
 	}
-	_ = d.record(ctx, store.StepEvent{Service: service, StepID: st.ID, Kind: store.StepFailed, Attempt: attempt,
+	_ = d.record(ctx, rollback.StepEvent{Service: service, StepID: st.ID, Kind: rollback.StepFailed, Attempt: attempt,
 		Output: res.Output, ExitCode: res.ExitCode, Error: msg, Duration: dur})
 	d.mu.Lock()
 	d.failed = append(d.failed, service+"/"+st.ID)
@@ -334,12 +334,12 @@ func backoff(r runbook.Retries, attempt int) time.Duration {
 func (d *driver) gate(ctx context.Context, service string, st runbook.Step) error {
 	s := d.s
 	key := gateKey(service, st.ID)
-	r, err := s.update(ctx, d.id, func(r *store.Rollback) error {
+	r, err := s.update(ctx, d.id, func(r *rollback.Record) error {
 		if r.Gates == nil {
-			r.Gates = map[string]store.GateState{}
+			r.Gates = map[string]rollback.GateState{}
 		}
 		if _, ok := r.Gates[key]; !ok {
-			r.Gates[key] = store.GateState{Group: st.Gate.Group, Min: max(st.Gate.Min, 1), OpenedAt: s.clock.Now()}
+			r.Gates[key] = rollback.GateState{Group: st.Gate.Group, Min: max(st.Gate.Min, 1), OpenedAt: s.clock.Now()}
 		}
 		return nil
 	})
@@ -349,7 +349,7 @@ func (d *driver) gate(ctx context.Context, service string, st runbook.Step) erro
 	if r.Gates[key].Passed {
 		return nil
 	}
-	if err := d.record(ctx, store.StepEvent{Service: service, StepID: st.ID, Kind: store.StepGateWaiting, Output: "waiting for " + st.Gate.Group}); err != nil {
+	if err := d.record(ctx, rollback.StepEvent{Service: service, StepID: st.ID, Kind: rollback.StepGateWaiting, Output: "waiting for " + st.Gate.Group}); err != nil {
 		return err
 	}
 	msg := st.Gate.Message
@@ -368,7 +368,7 @@ func (d *driver) gate(ctx context.Context, service string, st runbook.Step) erro
 	for {
 		r, err := s.store.GetRollback(ctx, d.id)
 		if err == nil && r.Gates[key].Passed {
-			return d.record(ctx, store.StepEvent{Service: service, StepID: st.ID, Kind: store.StepGatePassed,
+			return d.record(ctx, rollback.StepEvent{Service: service, StepID: st.ID, Kind: rollback.StepGatePassed,
 				Output: "signed off by " + strings.Join(r.Gates[key].Signed, ", ")})
 		}
 		select {
@@ -419,14 +419,14 @@ func (d *driver) compensate(ctx context.Context, why string) {
 // completedInOrder lists service/step keys in the order their success was
 // recorded, leaving out steps compensated since (a step run again after a
 // resume counts from its new success).
-func completedInOrder(events []store.StepEvent) []string {
+func completedInOrder(events []rollback.StepEvent) []string {
 	var out []string
 	for _, ev := range events {
 		key := ev.Service + "/" + ev.StepID
 		switch ev.Kind {
-		case store.StepSucceeded:
+		case rollback.StepSucceeded:
 			out = append(slices.DeleteFunc(out, func(k string) bool { return k == key }), key)
-		case store.StepCompensated:
+		case rollback.StepCompensated:
 			out = slices.DeleteFunc(out, func(k string) bool { return k == key })
 		}
 	}
@@ -435,19 +435,19 @@ func completedInOrder(events []store.StepEvent) []string {
 
 // compensatedSteps lists the steps whose last success was undone by a
 // compensation.
-func compensatedSteps(events []store.StepEvent) []string {
+func compensatedSteps(events []rollback.StepEvent) []string {
 	done := completedInOrder(events)
 	var out []string
 	for _, ev := range events {
 		key := ev.Service + "/" + ev.StepID
-		if ev.Kind == store.StepCompensated && !slices.Contains(done, key) && !slices.Contains(out, key) {
+		if ev.Kind == rollback.StepCompensated && !slices.Contains(done, key) && !slices.Contains(out, key) {
 			out = append(out, key)
 		}
 	}
 	return out
 }
 
-func (d *driver) lookupStep(r *store.Rollback, service, stepID string) (store.ServiceChange, *runbook.Runbook, runbook.Step, bool) {
+func (d *driver) lookupStep(r *rollback.Record, service, stepID string) (rollback.ServiceChange, *runbook.Runbook, runbook.Step, bool) {
 	for _, c := range r.Services {
 		if c.Service != service {
 			continue
@@ -462,13 +462,13 @@ func (d *driver) lookupStep(r *store.Rollback, service, stepID string) (store.Se
 			}
 		}
 	}
-	return store.ServiceChange{}, nil, runbook.Step{}, false
+	return rollback.ServiceChange{}, nil, runbook.Step{}, false
 }
 
-func (d *driver) compensateStep(ctx context.Context, r *store.Rollback, c store.ServiceChange, rb *runbook.Runbook, st runbook.Step, why string) {
+func (d *driver) compensateStep(ctx context.Context, r *rollback.Record, c rollback.ServiceChange, rb *runbook.Runbook, st runbook.Step, why string) {
 	svc, _ := d.s.cfg.ServiceByName(c.Service)
 	tctx := d.s.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}, r.Drill, r.DrillMode)
-	_ = d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepCompensating, Output: why})
+	_ = d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepCompensating, Output: why})
 	ex, err := d.s.executors.Get(st.Compensate.Uses)
 	var res exec.Result
 	if err == nil {
@@ -483,15 +483,15 @@ func (d *driver) compensateStep(ctx context.Context, r *store.Rollback, c store.
 		}
 	}
 	if err != nil {
-		_ = d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepCompensationFailed, Output: res.Output, Error: d.redact(err.Error())})
+		_ = d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepCompensationFailed, Output: res.Output, Error: d.redact(err.Error())})
 		return
 	}
-	_ = d.record(ctx, store.StepEvent{Service: c.Service, StepID: st.ID, Kind: store.StepCompensated, Output: res.Output})
-	d.markDone(c.Service, st.ID+"#compensated", store.StepCompensated)
+	_ = d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepCompensated, Output: res.Output})
+	d.markDone(c.Service, st.ID+"#compensated", rollback.StepCompensated)
 }
 
 // validate runs the validation checks of each service and stores results.
-func (d *driver) validate(ctx context.Context, changes []store.ServiceChange) string {
+func (d *driver) validate(ctx context.Context, changes []rollback.ServiceChange) string {
 	s := d.s
 	var failures []string
 	for _, c := range changes {
@@ -524,7 +524,7 @@ func (d *driver) validate(ctx context.Context, changes []store.ServiceChange) st
 				failures = append(failures, fmt.Sprintf("%s: %s %s (%s)", c.Service, res.Name, res.Status, res.Reason))
 			}
 		}
-		r, err := s.update(context.WithoutCancel(ctx), d.id, func(r *store.Rollback) error {
+		r, err := s.update(context.WithoutCancel(ctx), d.id, func(r *rollback.Record) error {
 			r.Validation = append(r.Validation, results...)
 			return nil
 		})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -22,17 +23,17 @@ func (s *Service) Tick(ctx context.Context) {
 		return
 	}
 	s.reportOpen(open)
-	interrupted := s.recoverOrphans(ctx, withState(open, store.StateRunning, store.StateValidating))
-	for _, r := range withState(open, store.StateInterrupted) {
+	interrupted := s.recoverOrphans(ctx, withState(open, rollback.StateRunning, rollback.StateValidating))
+	for _, r := range withState(open, rollback.StateInterrupted) {
 		interrupted = append(interrupted, r.ID)
 	}
 	s.tickInterrupted(ctx, interrupted)
-	s.tickProposals(ctx, withState(open, store.StateProposed))
+	s.tickProposals(ctx, withState(open, rollback.StateProposed))
 }
 
 // withState picks the rollbacks in one of states.
-func withState(rs []*store.Rollback, states ...store.State) []*store.Rollback {
-	var out []*store.Rollback
+func withState(rs []*rollback.Record, states ...rollback.State) []*rollback.Record {
+	var out []*rollback.Record
 	for _, r := range rs {
 		if slices.Contains(states, r.State) {
 			out = append(out, r)
@@ -43,7 +44,7 @@ func withState(rs []*store.Rollback, states ...store.State) []*store.Rollback {
 
 // tickProposals expires proposals past their deadline and executes those
 // whose policy says to when nobody answered in time.
-func (s *Service) tickProposals(ctx context.Context, rs []*store.Rollback) {
+func (s *Service) tickProposals(ctx context.Context, rs []*rollback.Record) {
 	now := s.clock.Now()
 	for _, r := range rs {
 		if !r.Policy.ExpiresAt.IsZero() && now.After(r.Policy.ExpiresAt) {
@@ -63,14 +64,14 @@ func (s *Service) tickProposals(ctx context.Context, rs []*store.Rollback) {
 		if err != nil || len(votes) > 0 {
 			continue // somebody answered
 		}
-		if err := s.approveAutomatically(ctx, r, fmt.Sprintf("auto_execute: unanswered for %s", after)); err != nil && !errors.Is(err, ErrBadTransition) {
+		if err := s.approveAutomatically(ctx, r, fmt.Sprintf("auto_execute: unanswered for %s", after)); err != nil && !errors.Is(err, rollback.ErrBadTransition) {
 			s.log.WarnContext(ctx, "auto execute", "rollback", r.ID, "err", err)
 		}
 	}
 }
 
 // unansweredAfter is the longest when_unanswered wait of the services in scope.
-func (s *Service) unansweredAfter(r *store.Rollback) (d time.Duration) {
+func (s *Service) unansweredAfter(r *rollback.Record) (d time.Duration) {
 	for _, c := range r.Services {
 		if svc, ok := s.cfg.ServiceByName(c.Service); ok && svc.AutoExecute.After > d {
 			d = svc.AutoExecute.After
@@ -81,7 +82,7 @@ func (s *Service) unansweredAfter(r *store.Rollback) (d time.Duration) {
 
 // reportOpen publishes how many rollbacks sit in each open state, so an
 // alert can fire on one stuck running or interrupted.
-func (s *Service) reportOpen(open []*store.Rollback) {
+func (s *Service) reportOpen(open []*rollback.Record) {
 	counts := map[string]int{}
 	for _, st := range openStates {
 		counts[string(st)] = 0

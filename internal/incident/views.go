@@ -7,25 +7,25 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/chat"
-	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/rollback"
 )
 
-var stateIcon = map[store.State]string{
-	store.StateProposed: "🗳️", store.StateApproved: "✅", store.StateRunning: "⏳", store.StateValidating: "🔎",
-	store.StateSucceeded: "🟢", store.StateFailed: "🔴", store.StateRejected: "🚫", store.StateExpired: "⌛",
-	store.StateStale: "💤", store.StateAborted: "🛑", store.StateInterrupted: "⚠️",
+var stateIcon = map[rollback.State]string{
+	rollback.StateProposed: "🗳️", rollback.StateApproved: "✅", rollback.StateRunning: "⏳", rollback.StateValidating: "🔎",
+	rollback.StateSucceeded: "🟢", rollback.StateFailed: "🔴", rollback.StateRejected: "🚫", rollback.StateExpired: "⌛",
+	rollback.StateStale: "💤", rollback.StateAborted: "🛑", rollback.StateInterrupted: "⚠️",
 }
 
 var stepIcon = map[string]string{
-	store.StepStarted: "⏳", store.StepSucceeded: "✅", store.StepFailed: "❌", store.StepRetrying: "🔁",
-	store.StepSkipped: "⏭️", store.StepCompensating: "↩️", store.StepCompensated: "↩️",
-	store.StepCompensationFailed: "💥", store.StepGateWaiting: "🔒", store.StepGatePassed: "🔓", store.StepInterrupted: "⚠️",
+	rollback.StepStarted: "⏳", rollback.StepSucceeded: "✅", rollback.StepFailed: "❌", rollback.StepRetrying: "🔁",
+	rollback.StepSkipped: "⏭️", rollback.StepCompensating: "↩️", rollback.StepCompensated: "↩️",
+	rollback.StepCompensationFailed: "💥", rollback.StepGateWaiting: "🔒", rollback.StepGatePassed: "🔓", rollback.StepInterrupted: "⚠️",
 }
 
 var readinessIcon = map[string]string{Pass: "✅", Warn: "⚠️", Fail: "❌"}
 
 // proposalView renders the rollback's main message from its stored state.
-func (s *Service) proposalView(ctx context.Context, r *store.Rollback) chat.Message {
+func (s *Service) proposalView(ctx context.Context, r *rollback.Record) chat.Message {
 	votes, _ := s.store.ListVotes(ctx, r.ID)
 	steps, _ := s.store.ListSteps(ctx, r.ID)
 	return ProposalView(r, votes, steps)
@@ -33,13 +33,13 @@ func (s *Service) proposalView(ctx context.Context, r *store.Rollback) chat.Mess
 
 // ProposalView is the main message of a rollback; it is updated in place as
 // the rollback progresses. Pure, so golden tests pin it.
-func ProposalView(r *store.Rollback, votes []store.Vote, steps []store.StepEvent) chat.Message {
+func ProposalView(r *rollback.Record, votes []rollback.Vote, steps []rollback.StepEvent) chat.Message {
 	kind := "Rollback"
 	if r.Drill {
 		kind = "Drill"
 	}
 	state := string(r.State)
-	if r.Paused && r.State == store.StateRunning {
+	if r.Paused && r.State == rollback.StateRunning {
 		state = "paused"
 	}
 	header := fmt.Sprintf("%s %s %s · %s", stateIcon[r.State], kind, r.ID, state)
@@ -81,13 +81,13 @@ func ProposalView(r *store.Rollback, votes []store.Vote, steps []store.StepEvent
 	}
 	msg.Buttons = buttons(r)
 	msg.Context = fmt.Sprintf("requested by <@%s> · plan %s · proposed %s", r.Requester, r.PlanHash, chat.Stamp(r.CreatedAt))
-	if r.State == store.StateProposed && !r.Policy.ExpiresAt.IsZero() {
+	if r.State == rollback.StateProposed && !r.Policy.ExpiresAt.IsZero() {
 		msg.Context += " · expires " + chat.Stamp(r.Policy.ExpiresAt)
 	}
 	return msg
 }
 
-func whyText(r *store.Rollback) string {
+func whyText(r *rollback.Record) string {
 	var b strings.Builder
 	switch r.Trigger.Kind {
 	case "alert", "watcher":
@@ -120,10 +120,10 @@ func whyText(r *store.Rollback) string {
 }
 
 // lastStepEvents maps service/step to its latest event.
-func lastStepEvents(steps []store.StepEvent) map[string]store.StepEvent {
-	out := map[string]store.StepEvent{}
+func lastStepEvents(steps []rollback.StepEvent) map[string]rollback.StepEvent {
+	out := map[string]rollback.StepEvent{}
 	for _, ev := range steps {
-		if ev.Kind == store.StepOutput {
+		if ev.Kind == rollback.StepOutput {
 			continue
 		}
 		out[ev.Service+"/"+ev.StepID] = ev
@@ -133,22 +133,22 @@ func lastStepEvents(steps []store.StepEvent) map[string]store.StepEvent {
 
 // liveLine maps service/step to the newest output line of its current
 // attempt, for steps still running.
-func liveLine(steps []store.StepEvent) map[string]string {
+func liveLine(steps []rollback.StepEvent) map[string]string {
 	out := map[string]string{}
 	for _, ev := range steps {
 		key := ev.Service + "/" + ev.StepID
 		switch ev.Kind {
-		case store.StepOutput:
+		case rollback.StepOutput:
 			text := strings.TrimRight(ev.Output, "\n")
 			out[key] = text[strings.LastIndexByte(text, '\n')+1:]
-		case store.StepStarted:
+		case rollback.StepStarted:
 			delete(out, key)
 		}
 	}
 	return out
 }
 
-func planText(r *store.Rollback, steps []store.StepEvent) string {
+func planText(r *rollback.Record, steps []rollback.StepEvent) string {
 	last := lastStepEvents(steps)
 	live := liveLine(steps)
 	var lines []string
@@ -176,7 +176,7 @@ func planText(r *store.Rollback, steps []store.StepEvent) string {
 			if ev, ok := last[c.Service+"/"+st.ID]; ok && ev.Error != "" {
 				line += "\n      " + oneLine(ev.Error, 200)
 			}
-			if ev := last[c.Service+"/"+st.ID]; ev.Kind == store.StepStarted && live[c.Service+"/"+st.ID] != "" {
+			if ev := last[c.Service+"/"+st.ID]; ev.Kind == rollback.StepStarted && live[c.Service+"/"+st.ID] != "" {
 				line += "\n      › `" + strings.ReplaceAll(oneLine(live[c.Service+"/"+st.ID], 160), "`", "'") + "`"
 			}
 			lines = append(lines, line)
@@ -193,7 +193,7 @@ func oneLine(s string, n int) string {
 	return s
 }
 
-func readinessTable(r *store.Rollback) *chat.Table {
+func readinessTable(r *rollback.Record) *chat.Table {
 	t := &chat.Table{Header: []string{"", "check", "service", "result"}}
 	for _, c := range r.Readiness {
 		name := c.Name
@@ -220,7 +220,7 @@ func durationOr(d time.Duration, none string) string {
 	return d.String()
 }
 
-func approvalsText(r *store.Rollback, votes []store.Vote) string {
+func approvalsText(r *rollback.Record, votes []rollback.Vote) string {
 	var b strings.Builder
 	if r.Policy.Waived {
 		b.WriteString("waived by the drill policy")
@@ -240,30 +240,30 @@ func approvalsText(r *store.Rollback, votes []store.Vote) string {
 			b.WriteString(" (not counted)")
 		}
 	}
-	if len(r.Approvers) > 0 && r.State != store.StateProposed {
+	if len(r.Approvers) > 0 && r.State != rollback.StateProposed {
 		fmt.Fprintf(&b, "\nApproved by %s", strings.Join(r.Approvers, ", "))
 	}
 	return b.String()
 }
 
-func buttons(r *store.Rollback) []chat.Button {
+func buttons(r *rollback.Record) []chat.Button {
 	value := r.ID + "|" + r.PlanHash
 	abort := chat.Button{ActionID: "abort", Text: "Abort", Value: r.ID, Style: chat.StyleDanger, Confirm: "Stop " + r.ID + "? Running steps are killed; compensations run where the runbook has them."}
 	switch r.State {
-	case store.StateProposed:
+	case rollback.StateProposed:
 		if r.Policy.Waived {
 			return nil // a drill that needs no votes starts as soon as it is posted
 		}
 		return []chat.Button{{ActionID: "approve", Text: "Approve", Value: value, Style: chat.StylePrimary},
 			{ActionID: "reject", Text: "Reject", Value: value, Style: chat.StyleDanger}}
-	case store.StateApproved, store.StateValidating:
+	case rollback.StateApproved, rollback.StateValidating:
 		return []chat.Button{abort}
-	case store.StateRunning:
+	case rollback.StateRunning:
 		if r.Paused {
 			return []chat.Button{{ActionID: "resume", Text: "Resume", Value: r.ID, Style: chat.StylePrimary}, abort}
 		}
 		return []chat.Button{{ActionID: "pause", Text: "Pause", Value: r.ID}, abort}
-	case store.StateInterrupted:
+	case rollback.StateInterrupted:
 		return []chat.Button{{ActionID: "resume", Text: "Resume", Value: r.ID, Style: chat.StylePrimary,
 			Confirm: "Resume " + r.ID + "? Steps that were in flight run again."}, abort}
 	}
@@ -271,7 +271,7 @@ func buttons(r *store.Rollback) []chat.Button {
 }
 
 // VoteNote is the thread note for one vote.
-func VoteNote(r *store.Rollback, user string, approve bool, detail string, at time.Time) chat.Message {
+func VoteNote(r *rollback.Record, user string, approve bool, detail string, at time.Time) chat.Message {
 	var text string
 	if approve {
 		text = fmt.Sprintf("👍 <@%s> approved %s at %s.", user, r.ID, chat.Stamp(at))
@@ -285,7 +285,7 @@ func VoteNote(r *store.Rollback, user string, approve bool, detail string, at ti
 }
 
 // ValidationMessage posts the validation table of one service.
-func ValidationMessage(r *store.Rollback, service string, results []store.CheckResult) chat.Message {
+func ValidationMessage(r *rollback.Record, service string, results []rollback.CheckResult) chat.Message {
 	t := &chat.Table{Header: []string{"check", "outcome", "value", "bound"}}
 	for _, res := range results {
 		t.Rows = append(t.Rows, []string{res.Name, res.Status, res.Value, res.Bound})
@@ -294,7 +294,7 @@ func ValidationMessage(r *store.Rollback, service string, results []store.CheckR
 	return chat.Message{Text: text, Sections: []chat.Section{{Text: "🔎 " + text, Table: t}}}
 }
 
-func validationSummary(results []store.CheckResult) string {
+func validationSummary(results []rollback.CheckResult) string {
 	counts := map[string]int{}
 	for _, r := range results {
 		counts[r.Status]++
@@ -312,7 +312,7 @@ func validationSummary(results []store.CheckResult) string {
 }
 
 // SummaryView is the last thread note of a rollback.
-func SummaryView(r *store.Rollback) chat.Message {
+func SummaryView(r *rollback.Record) chat.Message {
 	var lines []string
 	for _, p := range phases(r) {
 		lines = append(lines, fmt.Sprintf("%s %s", p.Name, p.Duration.Round(time.Second)))
@@ -326,7 +326,7 @@ func SummaryView(r *store.Rollback) chat.Message {
 		}
 		text += fmt.Sprintf("\nTook %s, %s the recovery target of %s.", took.Round(time.Second), verdict, r.RecoveryTarget)
 	}
-	if r.State == store.StateFailed {
+	if r.State == rollback.StateFailed {
 		text += "\nNext: check the failed step's output above, decide whether to retry (`/rollback propose`) or roll forward, and page the owners. Backout starts nothing more by itself."
 	}
 	msg := textMessage(text)
@@ -337,7 +337,7 @@ func SummaryView(r *store.Rollback) chat.Message {
 }
 
 // SupportView tells a support channel the outcome.
-func SupportView(r *store.Rollback) chat.Message {
+func SupportView(r *rollback.Record) chat.Message {
 	text := outcomeText(r)
 	if !strings.Contains(text, summaryLine(r)) {
 		text = summaryLine(r) + ": " + text
@@ -347,7 +347,7 @@ func SupportView(r *store.Rollback) chat.Message {
 
 // outcomeText is "succeeded: …" once, whether or not the outcome already
 // starts with the state.
-func outcomeText(r *store.Rollback) string {
+func outcomeText(r *rollback.Record) string {
 	switch {
 	case r.Outcome == "":
 		return string(r.State)

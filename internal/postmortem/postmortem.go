@@ -21,6 +21,7 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/store"
 )
@@ -33,7 +34,7 @@ const BlobKind = "postmortem"
 
 // Data is what a post-mortem template sees.
 type Data struct {
-	Rollback       *store.Rollback
+	Rollback       *rollback.Record
 	Kind           string
 	Services       string
 	Runbooks       string
@@ -69,8 +70,8 @@ type Writer struct {
 }
 
 // RollbackEnded implements incident.EndHook.
-func (w *Writer) RollbackEnded(ctx context.Context, r *store.Rollback) {
-	if r.State == store.StateRejected || r.State == store.StateExpired || r.State == store.StateStale {
+func (w *Writer) RollbackEnded(ctx context.Context, r *rollback.Record) {
+	if r.State == rollback.StateRejected || r.State == rollback.StateExpired || r.State == rollback.StateStale {
 		return // nothing ran: nothing to learn from the runbook
 	}
 	md, err := w.Render(ctx, r)
@@ -92,7 +93,7 @@ func (w *Writer) RollbackEnded(ctx context.Context, r *store.Rollback) {
 	}
 }
 
-func (w *Writer) send(ctx context.Context, r *store.Rollback, md string) error {
+func (w *Writer) send(ctx context.Context, r *rollback.Record, md string) error {
 	body, _ := json.Marshal(map[string]string{"rollback_id": r.ID, "title": "Post-mortem: " + r.ID, "state": string(r.State), "markdown": md})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.WebhookURL, bytes.NewReader(body))
 	if err != nil {
@@ -131,7 +132,7 @@ func (w *Writer) Get(ctx context.Context, id string) (string, error) {
 }
 
 // Render fills the template of the rollback's (first) runbook, or the default.
-func (w *Writer) Render(ctx context.Context, r *store.Rollback) (string, error) {
+func (w *Writer) Render(ctx context.Context, r *rollback.Record) (string, error) {
 	text := defaultTemplate
 	for _, c := range r.Services {
 		if rb, ok := w.Runbooks[c.Runbook]; ok && rb.PostmortemPath() != "" {
@@ -160,7 +161,7 @@ func (w *Writer) Render(ctx context.Context, r *store.Rollback) (string, error) 
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
 
-func (w *Writer) data(ctx context.Context, r *store.Rollback) (Data, error) {
+func (w *Writer) data(ctx context.Context, r *rollback.Record) (Data, error) {
 	votes, err := w.Store.ListVotes(ctx, r.ID)
 	if err != nil {
 		return Data{}, err
@@ -203,7 +204,7 @@ func (w *Writer) data(ctx context.Context, r *store.Rollback) (Data, error) {
 	return d, nil
 }
 
-func timeline(r *store.Rollback, votes []store.Vote, steps []store.StepEvent) []Event {
+func timeline(r *rollback.Record, votes []rollback.Vote, steps []rollback.StepEvent) []Event {
 	type ev struct {
 		at   time.Time
 		text string
@@ -231,7 +232,7 @@ func timeline(r *store.Rollback, votes []store.Vote, steps []store.StepEvent) []
 	add(r.DecidedAt, "decision: "+decision(r))
 	add(r.StartedAt, "execution started")
 	for _, s := range steps {
-		if s.Kind == store.StepStarted || s.Kind == store.StepOutput {
+		if s.Kind == rollback.StepStarted || s.Kind == rollback.StepOutput {
 			continue
 		}
 		text := fmt.Sprintf("%s/%s %s", s.Service, s.StepID, s.Kind)
@@ -253,14 +254,14 @@ func timeline(r *store.Rollback, votes []store.Vote, steps []store.StepEvent) []
 	return out
 }
 
-func decision(r *store.Rollback) string {
+func decision(r *rollback.Record) string {
 	if len(r.Approvers) > 0 {
 		return "approved by " + strings.Join(r.Approvers, ", ")
 	}
 	return string(r.State)
 }
 
-func summarizeSteps(events []store.StepEvent) []StepSummary {
+func summarizeSteps(events []rollback.StepEvent) []StepSummary {
 	byKey := map[string]*StepSummary{}
 	var order []string
 	for _, e := range events {
@@ -272,10 +273,10 @@ func summarizeSteps(events []store.StepEvent) []StepSummary {
 			order = append(order, key)
 		}
 		switch e.Kind {
-		case store.StepStarted:
+		case rollback.StepStarted:
 			s.Attempts++
-		case store.StepSucceeded, store.StepFailed, store.StepSkipped, store.StepInterrupted,
-			store.StepCompensated, store.StepCompensationFailed:
+		case rollback.StepSucceeded, rollback.StepFailed, rollback.StepSkipped, rollback.StepInterrupted,
+			rollback.StepCompensated, rollback.StepCompensationFailed:
 			s.Result = e.Kind
 			if e.Duration > 0 {
 				s.Duration = e.Duration.Round(time.Millisecond).String()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 	boltstore "github.com/backout/backout/internal/store/bolt"
 )
@@ -30,34 +31,34 @@ func seed(t *testing.T) store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	ctx := context.Background()
-	r := &store.Rollback{ID: "RB-7", State: store.StateSucceeded, Scope: "service", Requester: "pagerduty",
+	r := &rollback.Record{ID: "RB-7", State: rollback.StateSucceeded, Scope: "service", Requester: "pagerduty",
 		Reason: "2.4.1 deployed 4m ago, just before this alert",
-		Trigger: store.Trigger{Kind: "alert", Source: "pagerduty", IncidentID: "Q1ABC", URL: "https://acme.pagerduty.com/incidents/Q1ABC",
+		Trigger: rollback.Trigger{Kind: "alert", Source: "pagerduty", IncidentID: "Q1ABC", URL: "https://acme.pagerduty.com/incidents/Q1ABC",
 			Summary: "High 5xx on checkout", At: t0.Add(-2 * time.Minute)},
-		Services: []store.ServiceChange{{Service: "checkout", Runbook: "k8s-deployment",
-			Current: store.Release{Version: "2.4.1", Artifact: "reg/checkout@sha256:aaa"}, Target: store.Release{Version: "2.4.0", Artifact: "reg/checkout@sha256:bbb"}}},
+		Services: []rollback.ServiceChange{{Service: "checkout", Runbook: "k8s-deployment",
+			Current: rollback.Release{Version: "2.4.1", Artifact: "reg/checkout@sha256:aaa"}, Target: rollback.Release{Version: "2.4.0", Artifact: "reg/checkout@sha256:bbb"}}},
 		PlanHash: "9c1e2f3a", Approvers: []string{"U0BOB", "U0CAROL"}, Constraints: []string{"checkout: PCI retention"},
 		DataKeeps: []string{"checkout: orders written since the deploy"}, RecoveryTarget: 10 * time.Minute, MaxDataLoss: 0,
 		CreatedAt: t0, DecidedAt: t0.Add(3 * time.Minute), StartedAt: t0.Add(3 * time.Minute), ValidatingAt: t0.Add(5 * time.Minute),
 		EndedAt: t0.Add(8 * time.Minute), Outcome: "checkout 2.4.1 → 2.4.0",
-		Validation: []store.CheckResult{{Name: "error ratio at baseline", Status: "Successful", Value: "0.004", Bound: "<= 0.011"}},
+		Validation: []rollback.CheckResult{{Name: "error ratio at baseline", Status: "Successful", Value: "0.004", Bound: "<= 0.011"}},
 	}
 	if err := st.CreateRollback(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []store.Vote{{RollbackID: "RB-7", User: "U0BOB", Approve: true, PlanHash: "9c1e2f3a", Counted: true, At: t0.Add(time.Minute)},
+	for _, v := range []rollback.Vote{{RollbackID: "RB-7", User: "U0BOB", Approve: true, PlanHash: "9c1e2f3a", Counted: true, At: t0.Add(time.Minute)},
 		{RollbackID: "RB-7", User: "U0CAROL", Approve: true, PlanHash: "9c1e2f3a", Counted: true, At: t0.Add(3 * time.Minute)}} {
 		if _, err := st.PutVote(ctx, v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, ev := range []store.StepEvent{
-		{Service: "checkout", StepID: "set-image", Kind: store.StepStarted, Attempt: 1, At: t0.Add(3 * time.Minute)},
-		{Service: "checkout", StepID: "set-image", Kind: store.StepSucceeded, Attempt: 1, At: t0.Add(3*time.Minute + 2*time.Second), Duration: 2 * time.Second, Output: "deployment.apps/checkout image updated"},
-		{Service: "checkout", StepID: "wait-rollout", Kind: store.StepStarted, Attempt: 1, At: t0.Add(3*time.Minute + 2*time.Second)},
-		{Service: "checkout", StepID: "wait-rollout", Kind: store.StepRetrying, Attempt: 1, At: t0.Add(4 * time.Minute), Error: "timed out"},
-		{Service: "checkout", StepID: "wait-rollout", Kind: store.StepStarted, Attempt: 2, At: t0.Add(4 * time.Minute)},
-		{Service: "checkout", StepID: "wait-rollout", Kind: store.StepSucceeded, Attempt: 2, At: t0.Add(5 * time.Minute), Duration: time.Minute, Output: "successfully rolled out"},
+	for _, ev := range []rollback.StepEvent{
+		{Service: "checkout", StepID: "set-image", Kind: rollback.StepStarted, Attempt: 1, At: t0.Add(3 * time.Minute)},
+		{Service: "checkout", StepID: "set-image", Kind: rollback.StepSucceeded, Attempt: 1, At: t0.Add(3*time.Minute + 2*time.Second), Duration: 2 * time.Second, Output: "deployment.apps/checkout image updated"},
+		{Service: "checkout", StepID: "wait-rollout", Kind: rollback.StepStarted, Attempt: 1, At: t0.Add(3*time.Minute + 2*time.Second)},
+		{Service: "checkout", StepID: "wait-rollout", Kind: rollback.StepRetrying, Attempt: 1, At: t0.Add(4 * time.Minute), Error: "timed out"},
+		{Service: "checkout", StepID: "wait-rollout", Kind: rollback.StepStarted, Attempt: 2, At: t0.Add(4 * time.Minute)},
+		{Service: "checkout", StepID: "wait-rollout", Kind: rollback.StepSucceeded, Attempt: 2, At: t0.Add(5 * time.Minute), Duration: time.Minute, Output: "successfully rolled out"},
 	} {
 		if _, err := st.AppendSteps(ctx, "RB-7", 0, ev); err != nil {
 			t.Fatal(err)

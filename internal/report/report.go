@@ -13,6 +13,7 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -75,10 +76,10 @@ func (b *Builder) Build(ctx context.Context, service string, since time.Duration
 			}
 			s.Outcomes[c.Service][string(r.State)]++
 		}
-		if !r.DecidedAt.IsZero() && r.State != store.StateRejected && r.State != store.StateExpired && r.State != store.StateStale {
+		if !r.DecidedAt.IsZero() && r.State != rollback.StateRejected && r.State != rollback.StateExpired && r.State != rollback.StateStale {
 			approve = append(approve, r.DecidedAt.Sub(r.CreatedAt))
 		}
-		if r.State == store.StateSucceeded {
+		if r.State == rollback.StateSucceeded {
 			start := r.CreatedAt
 			if !r.DetectedAt.IsZero() && r.DetectedAt.Before(start) {
 				start = r.DetectedAt
@@ -100,7 +101,7 @@ func (b *Builder) Build(ctx context.Context, service string, since time.Duration
 			return s, fmt.Errorf("list steps of %s: %w", r.ID, err)
 		}
 		for _, ev := range steps {
-			if ev.Kind == store.StepFailed {
+			if ev.Kind == rollback.StepFailed {
 				failing[ev.Service+"/"+ev.StepID]++
 			}
 		}

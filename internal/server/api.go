@@ -14,6 +14,7 @@ import (
 
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 	"github.com/backout/backout/internal/yamlx"
 )
@@ -128,7 +129,7 @@ func (a *API) listDeploys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ds == nil {
-		ds = []*store.Deploy{}
+		ds = []*rollback.Deploy{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deploys": ds})
 }
@@ -189,7 +190,7 @@ func (a *API) rollbacks(w http.ResponseWriter, r *http.Request) {
 	}
 	if o := q.Get("outcome"); o != "" {
 		for _, s := range strings.Split(o, ",") {
-			query.States = append(query.States, store.State(s))
+			query.States = append(query.States, rollback.State(s))
 		}
 	}
 	if l := q.Get("limit"); l != "" {
@@ -274,7 +275,7 @@ var recordHeader = []string{"id", "outcome", "drill", "trigger", "scope", "servi
 	"created_at", "ended_at", "detect", "approve", "execute", "validate", "total", "summary", "link"}
 
 // RecordOf flattens a rollback for the registry.
-func RecordOf(r *store.Rollback) Record {
+func RecordOf(r *rollback.Record) Record {
 	rec := Record{ID: r.ID, State: string(r.State), Drill: r.Drill, Trigger: r.Trigger.Kind, Scope: r.Scope,
 		Services: r.ServiceNames(), Versions: map[string]string{}, Requester: r.Requester, Approvers: r.Approvers,
 		Created: r.CreatedAt, Ended: r.EndedAt, Phases: map[string]string{}, Summary: r.Outcome, Link: r.Trigger.URL}

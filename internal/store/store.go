@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/backout/backout/internal/rollback"
 )
 
 // Errors callers branch on.
@@ -28,16 +30,16 @@ var (
 // RollbackQuery selects rollbacks for the registry.
 type RollbackQuery struct {
 	Service string
-	Since   time.Time // created at or after
-	Until   time.Time // created before (zero: no bound)
-	States  []State   // any of these (empty: all)
-	Drills  *bool     // nil: both; true: drills only; false: real rollbacks only
-	Limit   int       // 0: no limit
+	Since   time.Time        // created at or after
+	Until   time.Time        // created before (zero: no bound)
+	States  []rollback.State // any of these (empty: all)
+	Drills  *bool            // nil: both; true: drills only; false: real rollbacks only
+	Limit   int              // 0: no limit
 }
 
 // Match applies the query to one record (at full time precision); both
 // backends filter with it.
-func (q RollbackQuery) Match(r *Rollback) bool {
+func (q RollbackQuery) Match(r *rollback.Record) bool {
 	if !q.Since.IsZero() && r.CreatedAt.Before(q.Since) {
 		return false
 	}
@@ -58,13 +60,13 @@ type Rollbacks interface {
 	// NextID allocates a short human id such as RB-42.
 	NextID(ctx context.Context) (string, error)
 	// CreateRollback stores a new record (Version becomes 1); ErrExists if the id is taken.
-	CreateRollback(ctx context.Context, r *Rollback) error
-	GetRollback(ctx context.Context, id string) (*Rollback, error)
+	CreateRollback(ctx context.Context, r *rollback.Record) error
+	GetRollback(ctx context.Context, id string) (*rollback.Record, error)
 	// UpdateRollback writes r if the stored Version equals r.Version, then
 	// bumps r.Version; otherwise ErrConflict and nothing changes.
-	UpdateRollback(ctx context.Context, r *Rollback) error
+	UpdateRollback(ctx context.Context, r *rollback.Record) error
 	// ListRollbacks returns matches, newest first.
-	ListRollbacks(ctx context.Context, q RollbackQuery) ([]*Rollback, error)
+	ListRollbacks(ctx context.Context, q RollbackQuery) ([]*rollback.Record, error)
 }
 
 // Steps stores the append-only step log of each rollback, fenced by lease token.
@@ -74,25 +76,25 @@ type Steps interface {
 	// which case ErrStaleToken. It returns them with Seq, Token and (when
 	// unset) At filled in. One call is one durable write, which is why the
 	// engine hands a step's end and the next step's start over together.
-	AppendSteps(ctx context.Context, rollbackID string, token int64, evs ...StepEvent) ([]StepEvent, error)
-	ListSteps(ctx context.Context, rollbackID string) ([]StepEvent, error)
+	AppendSteps(ctx context.Context, rollbackID string, token int64, evs ...rollback.StepEvent) ([]rollback.StepEvent, error)
+	ListSteps(ctx context.Context, rollbackID string) ([]rollback.StepEvent, error)
 }
 
 // Votes stores one vote per person per plan.
 type Votes interface {
 	// PutVote stores v; it answers false (and changes nothing) when this
 	// person already voted on this plan.
-	PutVote(ctx context.Context, v Vote) (bool, error)
-	ListVotes(ctx context.Context, rollbackID string) ([]Vote, error)
+	PutVote(ctx context.Context, v rollback.Vote) (bool, error)
+	ListVotes(ctx context.Context, rollbackID string) ([]rollback.Vote, error)
 }
 
 // Deploys stores deploy history per service.
 type Deploys interface {
-	AddDeploy(ctx context.Context, d *Deploy) error // assigns ID when empty
-	GetDeploy(ctx context.Context, id string) (*Deploy, error)
-	PutDeploy(ctx context.Context, d *Deploy) error // replace an existing deploy
+	AddDeploy(ctx context.Context, d *rollback.Deploy) error // assigns ID when empty
+	GetDeploy(ctx context.Context, id string) (*rollback.Deploy, error)
+	PutDeploy(ctx context.Context, d *rollback.Deploy) error // replace an existing deploy
 	// ListDeploys returns a service's deploys, newest first (limit 0: all).
-	ListDeploys(ctx context.Context, service string, limit int) ([]*Deploy, error)
+	ListDeploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error)
 }
 
 // Audit is the append-only, hash-chained audit log.
@@ -124,8 +126,8 @@ type Leases interface {
 
 // Drills stores drill scorecards.
 type Drills interface {
-	PutDrill(ctx context.Context, d DrillRecord) error
-	ListDrills(ctx context.Context, service string) ([]DrillRecord, error) // newest first
+	PutDrill(ctx context.Context, d rollback.DrillRecord) error
+	ListDrills(ctx context.Context, service string) ([]rollback.DrillRecord, error) // newest first
 }
 
 // Inbox holds accepted webhooks until they are processed.

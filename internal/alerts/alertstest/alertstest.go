@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -26,7 +27,7 @@ type Store struct {
 	claims  map[string]time.Time // claim key -> expiry
 	leases  map[string]store.Lease
 	token   int64
-	deploys []*store.Deploy
+	deploys []*rollback.Deploy
 	Err     error
 }
 
@@ -193,7 +194,7 @@ func (s *Store) StealLease(name, holder string, ttl time.Duration) {
 }
 
 // AddDeploy records a deploy.
-func (s *Store) AddDeploy(_ context.Context, d *store.Deploy) error {
+func (s *Store) AddDeploy(_ context.Context, d *rollback.Deploy) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if d.ID == "" {
@@ -205,13 +206,13 @@ func (s *Store) AddDeploy(_ context.Context, d *store.Deploy) error {
 }
 
 // ListDeploys returns a service's deploys, newest first.
-func (s *Store) ListDeploys(_ context.Context, service string, limit int) ([]*store.Deploy, error) {
+func (s *Store) ListDeploys(_ context.Context, service string, limit int) ([]*rollback.Deploy, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.fail(); err != nil {
 		return nil, err
 	}
-	var out []*store.Deploy
+	var out []*rollback.Deploy
 	for _, d := range s.deploys {
 		if d.Service == service {
 			cp := *d

@@ -10,7 +10,7 @@ import (
 	"github.com/backout/backout/internal/alerts"
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/incident"
-	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/rollback"
 )
 
 // Result is the outcome of one evaluation.
@@ -54,7 +54,7 @@ type evalState struct {
 	value    float64   // the last breaching value, for the summary
 }
 
-func (r *Runner) evaluate(ctx context.Context, svc *config.Service, d *store.Deploy, w *config.Watcher, st *evalState, now time.Time) {
+func (r *Runner) evaluate(ctx context.Context, svc *config.Service, d *rollback.Deploy, w *config.Watcher, st *evalState, now time.Time) {
 	log := r.cfg.Logger.With("service", svc.Name, "deploy", d.ID, "watcher", w.Name)
 	if st.claimed {
 		r.fire(ctx, svc, d, w, st, now, log) // an earlier delivery failed; it is owed
@@ -97,7 +97,7 @@ func (r *Runner) evaluate(ctx context.Context, svc *config.Service, d *store.Dep
 	r.fire(ctx, svc, d, w, st, now, log)
 }
 
-func (r *Runner) fire(ctx context.Context, svc *config.Service, d *store.Deploy, w *config.Watcher, st *evalState, now time.Time, log *slog.Logger) {
+func (r *Runner) fire(ctx context.Context, svc *config.Service, d *rollback.Deploy, w *config.Watcher, st *evalState, now time.Time, log *slog.Logger) {
 	a := incident.Alert{
 		Source:     alerts.SourceWatcher,
 		Kind:       incident.AlertTriggered,
@@ -115,7 +115,7 @@ func (r *Runner) fire(ctx context.Context, svc *config.Service, d *store.Deploy,
 	r.cfg.Metrics.Processed(alerts.SourceWatcher)
 }
 
-func summary(w *config.Watcher, d *store.Deploy, st *evalState) string {
+func summary(w *config.Watcher, d *rollback.Deploy, st *evalState) string {
 	bound := ""
 	switch {
 	case w.Above != nil && st.value > *w.Above:

@@ -8,7 +8,7 @@ import (
 	"github.com/backout/backout/internal/alerts/alertstest"
 	"github.com/backout/backout/internal/alerts/watch"
 	"github.com/backout/backout/internal/config"
-	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/testutil/promtest"
 )
 
@@ -36,7 +36,7 @@ func TestAgainstRealPrometheus(t *testing.T) {
 	}}
 	clock := newFakeClock()
 	st, sink, m := alertstest.NewStore(clock.Now), &alertstest.Sink{}, &alertstest.Metrics{}
-	if err := st.AddDeploy(context.Background(), &store.Deploy{ID: "D1", Service: "checkout", Version: "v1.42.0", At: clock.Now()}); err != nil {
+	if err := st.AddDeploy(context.Background(), &rollback.Deploy{ID: "D1", Service: "checkout", Version: "v1.42.0", At: clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	r, err := watch.New(watch.Config{Services: []config.Service{svc}, Querier: q, Deploys: st, Leases: st, Claims: st,

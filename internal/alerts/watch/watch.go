@@ -14,6 +14,7 @@ import (
 
 	"github.com/backout/backout/internal/alerts"
 	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -22,7 +23,7 @@ const LeaseName = "watchers"
 
 // Deploys lists a service's deploys, newest first.
 type Deploys interface {
-	ListDeploys(ctx context.Context, service string, limit int) ([]*store.Deploy, error)
+	ListDeploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error)
 }
 
 // Leases is the part of store.Leases the runner uses.
@@ -171,8 +172,8 @@ func (r *Runner) Tick(ctx context.Context) {
 // watched picks the deploys still inside the service's watch window.
 // A deploy to another environment than the service's is not watched: its
 // watchers' queries are about the service's own environment.
-func watched(svc *config.Service, deploys []*store.Deploy, now time.Time) []*store.Deploy {
-	var out []*store.Deploy
+func watched(svc *config.Service, deploys []*rollback.Deploy, now time.Time) []*rollback.Deploy {
+	var out []*rollback.Deploy
 	for _, d := range deploys {
 		if now.Sub(d.At) >= svc.WatchFor.D() {
 			continue

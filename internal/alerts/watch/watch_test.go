@@ -14,6 +14,7 @@ import (
 	"github.com/backout/backout/internal/alerts/watch"
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -153,7 +154,7 @@ func (g *rig) runner(t *testing.T, svc config.Service, holder string) *watch.Run
 
 func (g *rig) deploy(t *testing.T, id, env string, ago time.Duration) {
 	t.Helper()
-	if err := g.st.AddDeploy(context.Background(), &store.Deploy{ID: id, Service: "checkout", Version: "v1.42.0",
+	if err := g.st.AddDeploy(context.Background(), &rollback.Deploy{ID: id, Service: "checkout", Version: "v1.42.0",
 		Environment: env, At: g.clock.Now().Add(-ago)}); err != nil {
 		t.Fatal(err)
 	}

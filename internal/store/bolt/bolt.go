@@ -21,6 +21,7 @@ import (
 	"go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -150,7 +151,7 @@ func (s *Store) NextID(ctx context.Context) (string, error) {
 }
 
 // CreateRollback stores r with Version 1.
-func (s *Store) CreateRollback(ctx context.Context, r *store.Rollback) error {
+func (s *Store) CreateRollback(ctx context.Context, r *rollback.Record) error {
 	if r.ID == "" {
 		return errors.New("create rollback: empty id")
 	}
@@ -177,8 +178,8 @@ func (s *Store) CreateRollback(ctx context.Context, r *store.Rollback) error {
 }
 
 // GetRollback reads one rollback.
-func (s *Store) GetRollback(ctx context.Context, id string) (*store.Rollback, error) {
-	var r store.Rollback
+func (s *Store) GetRollback(ctx context.Context, id string) (*rollback.Record, error) {
+	var r rollback.Record
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		return getJSON(tx.Bucket(bRollbacks), []byte(id), &r)
 	})
@@ -189,12 +190,12 @@ func (s *Store) GetRollback(ctx context.Context, id string) (*store.Rollback, er
 }
 
 // UpdateRollback is a compare-and-set on Version.
-func (s *Store) UpdateRollback(ctx context.Context, r *store.Rollback) error {
+func (s *Store) UpdateRollback(ctx context.Context, r *rollback.Record) error {
 	rec := *r
 	rec.Version++
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bRollbacks)
-		var old store.Rollback
+		var old rollback.Record
 		if err := getJSON(b, []byte(r.ID), &old); err != nil {
 			return err
 		}
@@ -219,8 +220,8 @@ func (s *Store) UpdateRollback(ctx context.Context, r *store.Rollback) error {
 
 // ListRollbacks walks the time index backwards from q.Until and filters
 // each record exactly.
-func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*store.Rollback, error) {
-	out := []*store.Rollback{}
+func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*rollback.Record, error) {
+	out := []*rollback.Record{}
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		recs := tx.Bucket(bRollbacks)
 		c := tx.Bucket(bRollbackIdx).Cursor()
@@ -234,7 +235,7 @@ func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*st
 		}
 		floor := timeKey(nil, q.Since, "")
 		for ; k != nil && (q.Since.IsZero() || string(k) >= string(floor)); k, _ = c.Prev() {
-			var r store.Rollback
+			var r rollback.Record
 			if err := getJSON(recs, k[8:], &r); err != nil {
 				return fmt.Errorf("index entry %s: %w", k[8:], err)
 			}
@@ -256,11 +257,11 @@ func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*st
 
 // AppendSteps appends evs, all or none, unless token is older than the
 // rollback's lease.
-func (s *Store) AppendSteps(ctx context.Context, rollbackID string, token int64, evs ...store.StepEvent) ([]store.StepEvent, error) {
+func (s *Store) AppendSteps(ctx context.Context, rollbackID string, token int64, evs ...rollback.StepEvent) ([]rollback.StepEvent, error) {
 	if len(evs) == 0 {
 		return nil, nil
 	}
-	out := make([]store.StepEvent, len(evs))
+	out := make([]rollback.StepEvent, len(evs))
 	// Steps of different rollbacks (and the engine's many concurrent plans)
 	// share commits; the closure fills out afresh on every run.
 	err := s.batch(ctx, func(tx *bbolt.Tx) error {
@@ -299,11 +300,11 @@ func (s *Store) AppendSteps(ctx context.Context, rollbackID string, token int64,
 }
 
 // ListSteps returns a rollback's steps in append order.
-func (s *Store) ListSteps(ctx context.Context, rollbackID string) ([]store.StepEvent, error) {
-	var out []store.StepEvent
+func (s *Store) ListSteps(ctx context.Context, rollbackID string) ([]rollback.StepEvent, error) {
+	var out []rollback.StepEvent
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		var err error
-		out, err = listNested[store.StepEvent](tx.Bucket(bSteps), rollbackID)
+		out, err = listNested[rollback.StepEvent](tx.Bucket(bSteps), rollbackID)
 		return err
 	})
 	if err != nil {
@@ -313,7 +314,7 @@ func (s *Store) ListSteps(ctx context.Context, rollbackID string) ([]store.StepE
 }
 
 // PutVote stores v once per rollback, plan and person.
-func (s *Store) PutVote(ctx context.Context, v store.Vote) (bool, error) {
+func (s *Store) PutVote(ctx context.Context, v rollback.Vote) (bool, error) {
 	if v.At.IsZero() {
 		v.At = s.now()
 	}
@@ -345,11 +346,11 @@ func (s *Store) PutVote(ctx context.Context, v store.Vote) (bool, error) {
 }
 
 // ListVotes returns a rollback's votes in the order they were cast.
-func (s *Store) ListVotes(ctx context.Context, rollbackID string) ([]store.Vote, error) {
-	var out []store.Vote
+func (s *Store) ListVotes(ctx context.Context, rollbackID string) ([]rollback.Vote, error) {
+	var out []rollback.Vote
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		var err error
-		out, err = listNested[store.Vote](tx.Bucket(bVotes), rollbackID)
+		out, err = listNested[rollback.Vote](tx.Bucket(bVotes), rollbackID)
 		return err
 	})
 	if err != nil {

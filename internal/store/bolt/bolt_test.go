@@ -11,6 +11,7 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 	"github.com/backout/backout/internal/store/storetest"
 )
@@ -43,7 +44,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateRollback(ctx, &store.Rollback{ID: id, State: store.StateProposed}); err != nil {
+	if err := s.CreateRollback(ctx, &rollback.Record{ID: id, State: rollback.StateProposed}); err != nil {
 		t.Fatal(err)
 	}
 	l, err := s.AcquireLease(ctx, "drill/api", "a", time.Minute)

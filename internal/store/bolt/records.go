@@ -10,17 +10,18 @@ import (
 
 	"go.etcd.io/bbolt"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
 // deployIdxKey orders a service's deploys by time.
-func deployIdxKey(d *store.Deploy) []byte {
+func deployIdxKey(d *rollback.Deploy) []byte {
 	return timeKey([]byte(d.Service+"\x00"), d.At, d.ID)
 }
 
 // AddDeploy stores a new deploy; an empty ID gets a generated one
 // (D-<n>), an ID already stored is ErrExists.
-func (s *Store) AddDeploy(ctx context.Context, d *store.Deploy) error {
+func (s *Store) AddDeploy(ctx context.Context, d *rollback.Deploy) error {
 	if d.Service == "" {
 		return errors.New("add deploy: empty service")
 	}
@@ -53,8 +54,8 @@ func (s *Store) AddDeploy(ctx context.Context, d *store.Deploy) error {
 }
 
 // GetDeploy reads one deploy.
-func (s *Store) GetDeploy(ctx context.Context, id string) (*store.Deploy, error) {
-	var d store.Deploy
+func (s *Store) GetDeploy(ctx context.Context, id string) (*rollback.Deploy, error) {
+	var d rollback.Deploy
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		return getJSON(tx.Bucket(bDeploys), []byte(id), &d)
 	})
@@ -65,13 +66,13 @@ func (s *Store) GetDeploy(ctx context.Context, id string) (*store.Deploy, error)
 }
 
 // PutDeploy replaces an existing deploy (ErrNotFound otherwise).
-func (s *Store) PutDeploy(ctx context.Context, d *store.Deploy) error {
+func (s *Store) PutDeploy(ctx context.Context, d *rollback.Deploy) error {
 	if d.Service == "" {
 		return errors.New("put deploy: empty service")
 	}
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bDeploys)
-		var old store.Deploy
+		var old rollback.Deploy
 		if err := getJSON(b, []byte(d.ID), &old); err != nil {
 			return err
 		}
@@ -91,8 +92,8 @@ func (s *Store) PutDeploy(ctx context.Context, d *store.Deploy) error {
 }
 
 // ListDeploys walks the service's index backwards (newest first).
-func (s *Store) ListDeploys(ctx context.Context, service string, limit int) ([]*store.Deploy, error) {
-	out := []*store.Deploy{}
+func (s *Store) ListDeploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error) {
+	out := []*rollback.Deploy{}
 	prefix := []byte(service + "\x00")
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		recs := tx.Bucket(bDeploys)
@@ -105,7 +106,7 @@ func (s *Store) ListDeploys(ctx context.Context, service string, limit int) ([]*
 			k, _ = c.Prev()
 		}
 		for ; k != nil && bytes.HasPrefix(k, prefix) && (limit <= 0 || len(out) < limit); k, _ = c.Prev() {
-			var d store.Deploy
+			var d rollback.Deploy
 			id := k[len(prefix)+8:]
 			if err := getJSON(recs, id, &d); err != nil {
 				return fmt.Errorf("index entry %s: %w", id, err)
@@ -238,7 +239,7 @@ func (s *Store) ListAudit(ctx context.Context) ([]store.AuditEvent, error) {
 }
 
 // PutDrill stores (or replaces) a scorecard; an empty ID gets a generated one.
-func (s *Store) PutDrill(ctx context.Context, d store.DrillRecord) error {
+func (s *Store) PutDrill(ctx context.Context, d rollback.DrillRecord) error {
 	if d.At.IsZero() {
 		d.At = s.now()
 	}
@@ -261,11 +262,11 @@ func (s *Store) PutDrill(ctx context.Context, d store.DrillRecord) error {
 
 // ListDrills returns a service's drills (all services when service is
 // empty), newest first. Drills are few, so a full scan is fine.
-func (s *Store) ListDrills(ctx context.Context, service string) ([]store.DrillRecord, error) {
-	out := []store.DrillRecord{}
+func (s *Store) ListDrills(ctx context.Context, service string) ([]rollback.DrillRecord, error) {
+	out := []rollback.DrillRecord{}
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bDrills).ForEach(func(_, v []byte) error {
-			var d store.DrillRecord
+			var d rollback.DrillRecord
 			if err := json.Unmarshal(v, &d); err != nil {
 				return fmt.Errorf("decode drill: %w", err)
 			}

@@ -12,6 +12,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -19,7 +20,7 @@ import (
 
 // AddDeploy stores a new deploy; an empty ID gets a generated one
 // (D-<n>), an ID already stored is ErrExists.
-func (s *Store) AddDeploy(ctx context.Context, d *store.Deploy) error {
+func (s *Store) AddDeploy(ctx context.Context, d *rollback.Deploy) error {
 	if d.Service == "" {
 		return errors.New("add deploy: empty service")
 	}
@@ -51,7 +52,7 @@ func (s *Store) AddDeploy(ctx context.Context, d *store.Deploy) error {
 }
 
 // GetDeploy reads one deploy.
-func (s *Store) GetDeploy(ctx context.Context, id string) (*store.Deploy, error) {
+func (s *Store) GetDeploy(ctx context.Context, id string) (*rollback.Deploy, error) {
 	data, err := s.c.HGet(ctx, s.key("dep", id), "json").Bytes()
 	if errors.Is(err, goredis.Nil) {
 		return nil, fmt.Errorf("get deploy %s: %w", id, store.ErrNotFound)
@@ -59,7 +60,7 @@ func (s *Store) GetDeploy(ctx context.Context, id string) (*store.Deploy, error)
 	if err != nil {
 		return nil, wrap("get deploy "+id, err)
 	}
-	var d store.Deploy
+	var d rollback.Deploy
 	if err := json.Unmarshal(data, &d); err != nil {
 		return nil, fmt.Errorf("get deploy %s: decode: %w", id, err)
 	}
@@ -67,7 +68,7 @@ func (s *Store) GetDeploy(ctx context.Context, id string) (*store.Deploy, error)
 }
 
 // PutDeploy replaces an existing deploy (ErrNotFound otherwise).
-func (s *Store) PutDeploy(ctx context.Context, d *store.Deploy) error {
+func (s *Store) PutDeploy(ctx context.Context, d *rollback.Deploy) error {
 	if d.Service == "" {
 		return errors.New("put deploy: empty service")
 	}
@@ -87,7 +88,7 @@ func (s *Store) PutDeploy(ctx context.Context, d *store.Deploy) error {
 }
 
 // ListDeploys returns a service's deploys, newest first.
-func (s *Store) ListDeploys(ctx context.Context, service string, limit int) ([]*store.Deploy, error) {
+func (s *Store) ListDeploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error) {
 	stop := int64(limit) - 1
 	if limit <= 0 {
 		stop = -1
@@ -106,13 +107,13 @@ func (s *Store) ListDeploys(ctx context.Context, service string, limit int) ([]*
 	if err != nil && !errors.Is(err, goredis.Nil) {
 		return nil, wrap("list deploys of "+service, err)
 	}
-	out := make([]*store.Deploy, 0, len(ids))
+	out := make([]*rollback.Deploy, 0, len(ids))
 	for _, cmd := range cmds {
 		data, err := cmd.Bytes()
 		if err != nil {
 			continue // gone since the index was read
 		}
-		var d store.Deploy
+		var d rollback.Deploy
 		if err := json.Unmarshal(data, &d); err != nil {
 			return nil, fmt.Errorf("list deploys of %s: decode: %w", service, err)
 		}
@@ -208,7 +209,7 @@ func (s *Store) ListAudit(ctx context.Context) ([]store.AuditEvent, error) {
 }
 
 // PutDrill stores (or replaces) a scorecard; an empty ID gets a generated one.
-func (s *Store) PutDrill(ctx context.Context, d store.DrillRecord) error {
+func (s *Store) PutDrill(ctx context.Context, d rollback.DrillRecord) error {
 	if d.At.IsZero() {
 		d.At = s.now()
 	}
@@ -228,14 +229,14 @@ func (s *Store) PutDrill(ctx context.Context, d store.DrillRecord) error {
 
 // ListDrills returns a service's drills (all services when service is
 // empty), newest first. Drills are few, so one hash read is fine.
-func (s *Store) ListDrills(ctx context.Context, service string) ([]store.DrillRecord, error) {
+func (s *Store) ListDrills(ctx context.Context, service string) ([]rollback.DrillRecord, error) {
 	vals, err := s.c.HVals(ctx, s.key("drills")).Result()
 	if err != nil {
 		return nil, wrap("list drills", err)
 	}
-	out := []store.DrillRecord{}
+	out := []rollback.DrillRecord{}
 	for _, v := range vals {
-		var d store.DrillRecord
+		var d rollback.DrillRecord
 		if err := json.Unmarshal([]byte(v), &d); err != nil {
 			return nil, fmt.Errorf("list drills: decode: %w", err)
 		}
@@ -243,7 +244,7 @@ func (s *Store) ListDrills(ctx context.Context, service string) ([]store.DrillRe
 			out = append(out, d)
 		}
 	}
-	slices.SortFunc(out, func(a, b store.DrillRecord) int {
+	slices.SortFunc(out, func(a, b rollback.DrillRecord) int {
 		if c := b.At.Compare(a.At); c != 0 {
 			return c
 		}

@@ -9,6 +9,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -25,7 +26,7 @@ func (s *Store) NextID(ctx context.Context) (string, error) {
 }
 
 // CreateRollback stores r with Version 1.
-func (s *Store) CreateRollback(ctx context.Context, r *store.Rollback) error {
+func (s *Store) CreateRollback(ctx context.Context, r *rollback.Record) error {
 	if r.ID == "" {
 		return errors.New("create rollback: empty id")
 	}
@@ -51,7 +52,7 @@ func (s *Store) CreateRollback(ctx context.Context, r *store.Rollback) error {
 }
 
 // GetRollback reads one rollback.
-func (s *Store) GetRollback(ctx context.Context, id string) (*store.Rollback, error) {
+func (s *Store) GetRollback(ctx context.Context, id string) (*rollback.Record, error) {
 	data, err := s.c.HGet(ctx, s.key("rb", id), "json").Bytes()
 	if errors.Is(err, goredis.Nil) {
 		return nil, fmt.Errorf("get rollback %s: %w", id, store.ErrNotFound)
@@ -59,7 +60,7 @@ func (s *Store) GetRollback(ctx context.Context, id string) (*store.Rollback, er
 	if err != nil {
 		return nil, wrap("get rollback "+id, err)
 	}
-	var r store.Rollback
+	var r rollback.Record
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("get rollback %s: decode: %w", id, err)
 	}
@@ -67,7 +68,7 @@ func (s *Store) GetRollback(ctx context.Context, id string) (*store.Rollback, er
 }
 
 // UpdateRollback is a compare-and-set on Version.
-func (s *Store) UpdateRollback(ctx context.Context, r *store.Rollback) error {
+func (s *Store) UpdateRollback(ctx context.Context, r *rollback.Record) error {
 	rec := *r
 	rec.Version++
 	data, err := json.Marshal(&rec)
@@ -91,7 +92,7 @@ func (s *Store) UpdateRollback(ctx context.Context, r *store.Rollback) error {
 
 // ListRollbacks reads ids from the time index (bounded by q's window at
 // microsecond resolution), then records in chunks, filtering exactly.
-func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*store.Rollback, error) {
+func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*rollback.Record, error) {
 	// With Rev, Start is the upper score bound and Stop the lower.
 	by := goredis.ZRangeArgs{Key: s.key("rbtime"), Start: "+inf", Stop: "-inf", ByScore: true, Rev: true}
 	if !q.Until.IsZero() {
@@ -104,7 +105,7 @@ func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*st
 	if err != nil {
 		return nil, wrap("list rollbacks", err)
 	}
-	out := []*store.Rollback{}
+	out := []*rollback.Record{}
 	const chunk = 100
 	for start := 0; start < len(ids) && (q.Limit <= 0 || len(out) < q.Limit); start += chunk {
 		part := ids[start:min(start+chunk, len(ids))]
@@ -123,7 +124,7 @@ func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*st
 			if err != nil {
 				continue // gone since the index was read
 			}
-			var r store.Rollback
+			var r rollback.Record
 			if err := json.Unmarshal(data, &r); err != nil {
 				return nil, fmt.Errorf("list rollbacks: decode: %w", err)
 			}
@@ -140,11 +141,11 @@ func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*st
 
 // AppendSteps appends evs, all or none, unless token is older than the
 // rollback's lease. Steps are a list, so a step's seq is its position.
-func (s *Store) AppendSteps(ctx context.Context, rollbackID string, token int64, evs ...store.StepEvent) ([]store.StepEvent, error) {
+func (s *Store) AppendSteps(ctx context.Context, rollbackID string, token int64, evs ...rollback.StepEvent) ([]rollback.StepEvent, error) {
 	if len(evs) == 0 {
 		return nil, nil
 	}
-	out := make([]store.StepEvent, len(evs))
+	out := make([]rollback.StepEvent, len(evs))
 	args := make([]any, 0, len(evs)+1)
 	args = append(args, token)
 	for i, ev := range evs {
@@ -174,12 +175,12 @@ func (s *Store) AppendSteps(ctx context.Context, rollbackID string, token int64,
 }
 
 // ListSteps returns a rollback's steps in append order.
-func (s *Store) ListSteps(ctx context.Context, rollbackID string) ([]store.StepEvent, error) {
+func (s *Store) ListSteps(ctx context.Context, rollbackID string) ([]rollback.StepEvent, error) {
 	vals, err := s.c.LRange(ctx, s.key("steps", rollbackID), 0, -1).Result()
 	if err != nil {
 		return nil, wrap("list steps of "+rollbackID, err)
 	}
-	out := make([]store.StepEvent, len(vals))
+	out := make([]rollback.StepEvent, len(vals))
 	for i, v := range vals {
 		if err := json.Unmarshal([]byte(v), &out[i]); err != nil {
 			return nil, fmt.Errorf("list steps of %s: decode: %w", rollbackID, err)
@@ -190,7 +191,7 @@ func (s *Store) ListSteps(ctx context.Context, rollbackID string) ([]store.StepE
 }
 
 // PutVote stores v once per rollback, plan and person.
-func (s *Store) PutVote(ctx context.Context, v store.Vote) (bool, error) {
+func (s *Store) PutVote(ctx context.Context, v rollback.Vote) (bool, error) {
 	if v.At.IsZero() {
 		v.At = s.now()
 	}
@@ -207,12 +208,12 @@ func (s *Store) PutVote(ctx context.Context, v store.Vote) (bool, error) {
 }
 
 // ListVotes returns a rollback's votes in the order they were cast.
-func (s *Store) ListVotes(ctx context.Context, rollbackID string) ([]store.Vote, error) {
+func (s *Store) ListVotes(ctx context.Context, rollbackID string) ([]rollback.Vote, error) {
 	vals, err := s.c.LRange(ctx, s.key("votes", rollbackID), 0, -1).Result()
 	if err != nil {
 		return nil, wrap("list votes of "+rollbackID, err)
 	}
-	out := make([]store.Vote, len(vals))
+	out := make([]rollback.Vote, len(vals))
 	for i, v := range vals {
 		if err := json.Unmarshal([]byte(v), &out[i]); err != nil {
 			return nil, fmt.Errorf("list votes of %s: decode: %w", rollbackID, err)

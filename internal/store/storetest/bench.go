@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -41,7 +42,7 @@ func BenchAppendStep(b *testing.B, s store.Store) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev := store.StepEvent{Service: "api", StepID: "set-image", Kind: store.StepOutput, Output: "deployment.apps/api image updated", At: T0}
+	ev := rollback.StepEvent{Service: "api", StepID: "set-image", Kind: rollback.StepOutput, Output: "deployment.apps/api image updated", At: T0}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -54,7 +55,7 @@ func BenchAppendStep(b *testing.B, s store.Store) {
 // BenchUpdateRollback measures compare-and-set updates of one record.
 func BenchUpdateRollback(b *testing.B, s store.Store) {
 	ctx := b.Context()
-	r := newRollback("RB-1", T0, store.StateRunning, false, "api", "web")
+	r := newRollback("RB-1", T0, rollback.StateRunning, false, "api", "web")
 	if err := s.CreateRollback(ctx, r); err != nil {
 		b.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -134,7 +135,7 @@ func testLeaseExpiryFencing(t *testing.T, s store.Store, clk *Clock) {
 	name := store.LeaseName("RB-7")
 	a, err := s.AcquireLease(ctx, name, "engine-a", shortTTL)
 	must(t, err)
-	_, err = appendOne(ctx, s, "RB-7", a.Token, store.StepEvent{StepID: "s1", Kind: store.StepStarted})
+	_, err = appendOne(ctx, s, "RB-7", a.Token, rollback.StepEvent{StepID: "s1", Kind: rollback.StepStarted})
 	must(t, err)
 
 	clk.Advance(time.Second)
@@ -149,13 +150,13 @@ func testLeaseExpiryFencing(t *testing.T, s store.Store, clk *Clock) {
 	if b.Token <= a.Token {
 		t.Fatalf("new holder's token %d is not above the old %d", b.Token, a.Token)
 	}
-	_, err = appendOne(ctx, s, "RB-7", a.Token, store.StepEvent{StepID: "s1", Kind: store.StepSucceeded})
+	_, err = appendOne(ctx, s, "RB-7", a.Token, rollback.StepEvent{StepID: "s1", Kind: rollback.StepSucceeded})
 	wantErr(t, "append by the stalled holder", err, store.ErrStaleToken)
 	_, err = s.RenewLease(ctx, a, time.Minute)
 	wantErr(t, "renew by the stalled holder", err, store.ErrLeaseLost)
 	wantErr(t, "release by the stalled holder", s.ReleaseLease(ctx, a), store.ErrLeaseLost)
 
-	ev, err := appendOne(ctx, s, "RB-7", b.Token, store.StepEvent{StepID: "s1", Kind: store.StepRetrying})
+	ev, err := appendOne(ctx, s, "RB-7", b.Token, rollback.StepEvent{StepID: "s1", Kind: rollback.StepRetrying})
 	must(t, err)
 	if ev.Seq != 2 || ev.Token != b.Token {
 		t.Fatalf("new holder's step: seq %d token %d", ev.Seq, ev.Token)

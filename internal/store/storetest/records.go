@@ -6,17 +6,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
 func testVotes(t *testing.T, s store.Store, clk *Clock) {
 	ctx := t.Context()
-	vote := func(rb, user, plan string, approve bool, reason string) store.Vote {
-		return store.Vote{RollbackID: rb, User: user, Approve: approve, Reason: reason, PlanHash: plan, Groups: []string{"sre"}, Counted: true, At: T0}
+	vote := func(rb, user, plan string, approve bool, reason string) rollback.Vote {
+		return rollback.Vote{RollbackID: rb, User: user, Approve: approve, Reason: reason, PlanHash: plan, Groups: []string{"sre"}, Counted: true, At: T0}
 	}
 	tests := []struct {
 		name string
-		v    store.Vote
+		v    rollback.Vote
 		want bool
 	}{
 		{"first vote", vote("RB-1", "U1", "p1", true, ""), true},
@@ -25,7 +26,7 @@ func testVotes(t *testing.T, s store.Store, clk *Clock) {
 		{"another person", vote("RB-1", "U2", "p1", true, ""), true},
 		{"same person other rollback", vote("RB-2", "U1", "p1", true, ""), true},
 	}
-	var want []store.Vote
+	var want []rollback.Vote
 	for _, tc := range tests {
 		ok, err := s.PutVote(ctx, tc.v)
 		must(t, err)
@@ -64,7 +65,7 @@ func testVotes(t *testing.T, s store.Store, clk *Clock) {
 	}
 }
 
-func deployIDs(ds []*store.Deploy) []string {
+func deployIDs(ds []*rollback.Deploy) []string {
 	out := make([]string, len(ds))
 	for i, d := range ds {
 		out[i] = d.ID
@@ -74,9 +75,9 @@ func deployIDs(ds []*store.Deploy) []string {
 
 func testDeploys(t *testing.T, s store.Store, clk *Clock) {
 	ctx := t.Context()
-	add := func(id, svc string, at time.Time) *store.Deploy {
+	add := func(id, svc string, at time.Time) *rollback.Deploy {
 		t.Helper()
-		d := &store.Deploy{ID: id, Service: svc, Version: "v-" + at.Format("1504"), Artifact: "img@sha256:1", At: at, Commit: "abc"}
+		d := &rollback.Deploy{ID: id, Service: svc, Version: "v-" + at.Format("1504"), Artifact: "img@sha256:1", At: at, Commit: "abc"}
 		must(t, s.AddDeploy(ctx, d))
 		return d
 	}
@@ -87,7 +88,7 @@ func testDeploys(t *testing.T, s store.Store, clk *Clock) {
 	newest := add("d-new", "api", T0.Add(2*time.Hour))
 	middle := add("d-mid", "api", T0.Add(time.Hour))
 	add("d-web", "web", T0.Add(3*time.Hour))
-	wantErr(t, "add an existing id", s.AddDeploy(ctx, &store.Deploy{ID: "d-new", Service: "api", At: T0}), store.ErrExists)
+	wantErr(t, "add an existing id", s.AddDeploy(ctx, &rollback.Deploy{ID: "d-new", Service: "api", At: T0}), store.ErrExists)
 
 	got, err := s.GetDeploy(ctx, middle.ID)
 	must(t, err)
@@ -122,10 +123,10 @@ func testDeploys(t *testing.T, s store.Store, clk *Clock) {
 	list("api", 0, old.ID, newest.ID)
 	list("web", 0, "d-web", middle.ID)
 
-	wantErr(t, "put missing deploy", s.PutDeploy(ctx, &store.Deploy{ID: "nope", Service: "api"}), store.ErrNotFound)
+	wantErr(t, "put missing deploy", s.PutDeploy(ctx, &rollback.Deploy{ID: "nope", Service: "api"}), store.ErrNotFound)
 	list("api", 0, old.ID, newest.ID)
 
-	undated := &store.Deploy{Service: "db", Version: "v1"}
+	undated := &rollback.Deploy{Service: "db", Version: "v1"}
 	must(t, s.AddDeploy(ctx, undated))
 	if !undated.At.Equal(clk.Now()) || undated.ID == "" || undated.ID == old.ID {
 		t.Fatalf("undated deploy got id %q at %v; want a fresh id at the clock's time", undated.ID, undated.At)
@@ -134,14 +135,14 @@ func testDeploys(t *testing.T, s store.Store, clk *Clock) {
 
 func testDrills(t *testing.T, s store.Store, _ *Clock) {
 	ctx := t.Context()
-	mk := func(id, svc string, at time.Time, ok bool) store.DrillRecord {
-		return store.DrillRecord{ID: id, Service: svc, RollbackID: "RB-" + id, At: at, Mode: "staging", Succeeded: ok,
+	mk := func(id, svc string, at time.Time, ok bool) rollback.DrillRecord {
+		return rollback.DrillRecord{ID: id, Service: svc, RollbackID: "RB-" + id, At: at, Mode: "staging", Succeeded: ok,
 			Duration: 3 * time.Minute, RecoveryTarget: 10 * time.Minute, FailedSteps: []string{"wait-rollout"}}
 	}
 	a := mk("d1", "api", T0, true)
 	b := mk("d2", "api", T0.Add(time.Hour), false)
 	c := mk("d3", "web", T0.Add(2*time.Hour), true)
-	for _, d := range []store.DrillRecord{a, b, c} {
+	for _, d := range []rollback.DrillRecord{a, b, c} {
 		must(t, s.PutDrill(ctx, d))
 	}
 	a.Succeeded = false // replacing by ID
@@ -149,12 +150,12 @@ func testDrills(t *testing.T, s store.Store, _ *Clock) {
 
 	tests := []struct {
 		service string
-		want    []store.DrillRecord
+		want    []rollback.DrillRecord
 	}{
-		{"api", []store.DrillRecord{b, a}},
-		{"web", []store.DrillRecord{c}},
-		{"", []store.DrillRecord{c, b, a}},
-		{"nope", []store.DrillRecord{}},
+		{"api", []rollback.DrillRecord{b, a}},
+		{"web", []rollback.DrillRecord{c}},
+		{"", []rollback.DrillRecord{c, b, a}},
+		{"nope", []rollback.DrillRecord{}},
 	}
 	for _, tc := range tests {
 		got, err := s.ListDrills(ctx, tc.service)

@@ -11,32 +11,33 @@ import (
 	"testing"
 	"time"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
 // newRollback builds a record with enough nested data to catch fields a
 // backend forgets to store.
-func newRollback(id string, created time.Time, state store.State, drill bool, services ...string) *store.Rollback {
-	r := &store.Rollback{
+func newRollback(id string, created time.Time, state rollback.State, drill bool, services ...string) *rollback.Record {
+	r := &rollback.Record{
 		ID:        id,
 		State:     state,
 		Drill:     drill,
-		Trigger:   store.Trigger{Kind: "alert", Source: "pagerduty", IncidentID: "PD1", At: created},
+		Trigger:   rollback.Trigger{Kind: "alert", Source: "pagerduty", IncidentID: "PD1", At: created},
 		Requester: "U1",
 		Scope:     "service",
 		PlanHash:  "plan-" + id,
-		Policy:    store.Policy{Min: 2, Groups: []string{"sre-leads"}, ForbidSelf: true},
+		Policy:    rollback.Policy{Min: 2, Groups: []string{"sre-leads"}, ForbidSelf: true},
 		CreatedAt: created,
-		Gates:     map[string]store.GateState{"g": {Group: "dba", Min: 1, OpenedAt: created}},
+		Gates:     map[string]rollback.GateState{"g": {Group: "dba", Min: 1, OpenedAt: created}},
 	}
 	for _, svc := range services {
-		r.Services = append(r.Services, store.ServiceChange{
+		r.Services = append(r.Services, rollback.ServiceChange{
 			Service: svc,
-			Current: store.Release{Version: "v2"},
-			Target:  store.Release{Version: "v1", DeployedAt: created.Add(-time.Hour)},
+			Current: rollback.Release{Version: "v2"},
+			Target:  rollback.Release{Version: "v1", DeployedAt: created.Add(-time.Hour)},
 			Runbook: "k8s-deployment",
 			Params:  map[string]string{"namespace": "prod"},
-			Steps:   []store.PlannedStep{{ID: "set-image", Title: "Set image", Uses: "kubectl"}},
+			Steps:   []rollback.PlannedStep{{ID: "set-image", Title: "Set image", Uses: "kubectl"}},
 		})
 	}
 	return r
@@ -76,7 +77,7 @@ func testNextID(t *testing.T, s store.Store, _ *Clock) {
 
 func testCreateGetRollback(t *testing.T, s store.Store, clk *Clock) {
 	ctx := t.Context()
-	r := newRollback("RB-1", T0.Add(-time.Hour), store.StateProposed, false, "api", "web")
+	r := newRollback("RB-1", T0.Add(-time.Hour), rollback.StateProposed, false, "api", "web")
 	r.Version = 7 // the store decides
 	must(t, s.CreateRollback(ctx, r))
 	if r.Version != 1 {
@@ -86,7 +87,7 @@ func testCreateGetRollback(t *testing.T, s store.Store, clk *Clock) {
 	must(t, err)
 	sameJSON(t, "stored rollback", got, r)
 
-	wantErr(t, "create twice", s.CreateRollback(ctx, newRollback("RB-1", T0, store.StateProposed, false, "x")), store.ErrExists)
+	wantErr(t, "create twice", s.CreateRollback(ctx, newRollback("RB-1", T0, rollback.StateProposed, false, "x")), store.ErrExists)
 	got, err = s.GetRollback(ctx, "RB-1")
 	must(t, err)
 	sameJSON(t, "rollback after refused create", got, r)
@@ -94,7 +95,7 @@ func testCreateGetRollback(t *testing.T, s store.Store, clk *Clock) {
 	_, err = s.GetRollback(ctx, "RB-404")
 	wantErr(t, "get missing", err, store.ErrNotFound)
 
-	undated := newRollback("RB-2", time.Time{}, store.StateProposed, false, "api")
+	undated := newRollback("RB-2", time.Time{}, rollback.StateProposed, false, "api")
 	must(t, s.CreateRollback(ctx, undated))
 	got, err = s.GetRollback(ctx, "RB-2")
 	must(t, err)
@@ -105,13 +106,13 @@ func testCreateGetRollback(t *testing.T, s store.Store, clk *Clock) {
 
 func testUpdateRollbackCAS(t *testing.T, s store.Store, _ *Clock) {
 	ctx := t.Context()
-	must(t, s.CreateRollback(ctx, newRollback("RB-1", T0, store.StateProposed, false, "api")))
+	must(t, s.CreateRollback(ctx, newRollback("RB-1", T0, rollback.StateProposed, false, "api")))
 	a, err := s.GetRollback(ctx, "RB-1")
 	must(t, err)
 	b, err := s.GetRollback(ctx, "RB-1")
 	must(t, err)
 
-	a.State, a.Approvers = store.StateApproved, []string{"U2", "U3"}
+	a.State, a.Approvers = rollback.StateApproved, []string{"U2", "U3"}
 	must(t, s.UpdateRollback(ctx, a))
 	if a.Version != 2 {
 		t.Fatalf("Version after update = %d, want 2", a.Version)
@@ -125,7 +126,7 @@ func testUpdateRollbackCAS(t *testing.T, s store.Store, _ *Clock) {
 	must(t, err)
 	sameJSON(t, "record after conflict", got, a)
 
-	wantErr(t, "update missing", s.UpdateRollback(ctx, newRollback("RB-404", T0, store.StateProposed, false)), store.ErrNotFound)
+	wantErr(t, "update missing", s.UpdateRollback(ctx, newRollback("RB-404", T0, rollback.StateProposed, false)), store.ErrNotFound)
 
 	// Many writers holding the same version: exactly one gets through.
 	wins := race(t, 10, func(i int) (bool, error) {
@@ -151,9 +152,9 @@ func testUpdateRollbackCAS(t *testing.T, s store.Store, _ *Clock) {
 // that a copy read at any earlier state cannot move the record.
 func testStaleTransition(t *testing.T, s store.Store, _ *Clock) {
 	ctx := t.Context()
-	must(t, s.CreateRollback(ctx, newRollback("RB-9", T0, store.StateProposed, false, "api")))
-	var seen []store.Rollback
-	for _, next := range []store.State{store.StateApproved, store.StateRunning} {
+	must(t, s.CreateRollback(ctx, newRollback("RB-9", T0, rollback.StateProposed, false, "api")))
+	var seen []rollback.Record
+	for _, next := range []rollback.State{rollback.StateApproved, rollback.StateRunning} {
 		r, err := s.GetRollback(ctx, "RB-9")
 		must(t, err)
 		seen = append(seen, *r)
@@ -162,17 +163,17 @@ func testStaleTransition(t *testing.T, s store.Store, _ *Clock) {
 	}
 	for _, old := range seen {
 		stale := old
-		stale.State = store.StateExpired
+		stale.State = rollback.StateExpired
 		wantErr(t, "transition from stale state "+string(old.State), s.UpdateRollback(ctx, &stale), store.ErrConflict)
 	}
 	got, err := s.GetRollback(ctx, "RB-9")
 	must(t, err)
-	if got.State != store.StateRunning || got.Version != 3 {
+	if got.State != rollback.StateRunning || got.Version != 3 {
 		t.Fatalf("state %s version %d, want running 3", got.State, got.Version)
 	}
 }
 
-func rollbackIDs(rs []*store.Rollback) []string {
+func rollbackIDs(rs []*rollback.Record) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = r.ID
@@ -183,12 +184,12 @@ func rollbackIDs(rs []*store.Rollback) []string {
 func testListRollbacks(t *testing.T, s store.Store, _ *Clock) {
 	ctx := t.Context()
 	h := time.Hour
-	for _, r := range []*store.Rollback{
-		newRollback("RB-1", T0, store.StateProposed, false, "api"),
-		newRollback("RB-2", T0.Add(h), store.StateSucceeded, true, "web"),
-		newRollback("RB-3", T0.Add(2*h), store.StateFailed, false, "api", "web"),
-		newRollback("RB-4", T0.Add(3*h), store.StateRunning, false, "api"),
-		newRollback("RB-5", T0.Add(4*h), store.StateSucceeded, true, "db"),
+	for _, r := range []*rollback.Record{
+		newRollback("RB-1", T0, rollback.StateProposed, false, "api"),
+		newRollback("RB-2", T0.Add(h), rollback.StateSucceeded, true, "web"),
+		newRollback("RB-3", T0.Add(2*h), rollback.StateFailed, false, "api", "web"),
+		newRollback("RB-4", T0.Add(3*h), rollback.StateRunning, false, "api"),
+		newRollback("RB-5", T0.Add(4*h), rollback.StateSucceeded, true, "db"),
 	} {
 		must(t, s.CreateRollback(ctx, r))
 	}
@@ -206,7 +207,7 @@ func testListRollbacks(t *testing.T, s store.Store, _ *Clock) {
 		{"until exclusive", store.RollbackQuery{Until: T0.Add(2 * h)}, []string{"RB-2", "RB-1"}},
 		{"until exact to the nanosecond", store.RollbackQuery{Until: T0.Add(2*h + 1)}, []string{"RB-3", "RB-2", "RB-1"}},
 		{"window", store.RollbackQuery{Since: T0.Add(h), Until: T0.Add(3 * h)}, []string{"RB-3", "RB-2"}},
-		{"states", store.RollbackQuery{States: []store.State{store.StateSucceeded, store.StateFailed}}, []string{"RB-5", "RB-3", "RB-2"}},
+		{"states", store.RollbackQuery{States: []rollback.State{rollback.StateSucceeded, rollback.StateFailed}}, []string{"RB-5", "RB-3", "RB-2"}},
 		{"drills only", store.RollbackQuery{Drills: &yes}, []string{"RB-5", "RB-2"}},
 		{"real only", store.RollbackQuery{Drills: &no}, []string{"RB-4", "RB-3", "RB-1"}},
 		{"limit", store.RollbackQuery{Limit: 2}, []string{"RB-5", "RB-4"}},
@@ -245,9 +246,9 @@ func testSteps(t *testing.T, s store.Store, clk *Clock) {
 		t.Fatalf("steps of a new rollback: %v", steps)
 	}
 	// Without a lease, any token passes.
-	var want []store.StepEvent
-	for i, kind := range []string{store.StepStarted, store.StepOutput, store.StepSucceeded} {
-		ev := store.StepEvent{Service: "api", StepID: "set-image", Kind: kind, Attempt: 1, At: T0.Add(time.Duration(i) * time.Second), Output: "line", Duration: time.Second}
+	var want []rollback.StepEvent
+	for i, kind := range []string{rollback.StepStarted, rollback.StepOutput, rollback.StepSucceeded} {
+		ev := rollback.StepEvent{Service: "api", StepID: "set-image", Kind: kind, Attempt: 1, At: T0.Add(time.Duration(i) * time.Second), Output: "line", Duration: time.Second}
 		got, err := appendOne(ctx, s, "RB-1", 0, ev)
 		must(t, err)
 		if got.Seq != int64(i+1) {
@@ -255,13 +256,13 @@ func testSteps(t *testing.T, s store.Store, clk *Clock) {
 		}
 		want = append(want, got)
 	}
-	_, err = appendOne(ctx, s, "RB-2", 0, store.StepEvent{StepID: "other", Kind: store.StepStarted})
+	_, err = appendOne(ctx, s, "RB-2", 0, rollback.StepEvent{StepID: "other", Kind: rollback.StepStarted})
 	must(t, err)
 	steps, err = s.ListSteps(ctx, "RB-1")
 	must(t, err)
 	sameJSON(t, "steps", steps, want)
 
-	undated, err := appendOne(ctx, s, "RB-3", 0, store.StepEvent{StepID: "x", Kind: store.StepStarted})
+	undated, err := appendOne(ctx, s, "RB-3", 0, rollback.StepEvent{StepID: "x", Kind: rollback.StepStarted})
 	must(t, err)
 	if undated.Seq != 1 || !undated.At.Equal(clk.Now()) {
 		t.Fatalf("first step of RB-3: seq %d at %v, want 1 at the clock's time", undated.Seq, undated.At)
@@ -269,10 +270,10 @@ func testSteps(t *testing.T, s store.Store, clk *Clock) {
 
 	l, err := s.AcquireLease(ctx, store.LeaseName("RB-1"), "engine-a", time.Minute)
 	must(t, err)
-	_, err = appendOne(ctx, s, "RB-1", l.Token-1, store.StepEvent{StepID: "late", Kind: store.StepStarted})
+	_, err = appendOne(ctx, s, "RB-1", l.Token-1, rollback.StepEvent{StepID: "late", Kind: rollback.StepStarted})
 	wantErr(t, "append with a token below the lease's", err, store.ErrStaleToken)
 	for _, tok := range []int64{l.Token, l.Token + 1} {
-		ev, err := appendOne(ctx, s, "RB-1", tok, store.StepEvent{StepID: "wait", Kind: store.StepStarted})
+		ev, err := appendOne(ctx, s, "RB-1", tok, rollback.StepEvent{StepID: "wait", Kind: rollback.StepStarted})
 		must(t, err)
 		if ev.Token != tok {
 			t.Fatalf("stored token %d, want %d", ev.Token, tok)
@@ -285,8 +286,8 @@ func testSteps(t *testing.T, s store.Store, clk *Clock) {
 	}
 
 	// Several events are one write: in order, all or none.
-	end := store.StepEvent{Service: "api", StepID: "wait", Kind: store.StepSucceeded, Attempt: 1}
-	start := store.StepEvent{Service: "api", StepID: "verify", Kind: store.StepStarted, Attempt: 1}
+	end := rollback.StepEvent{Service: "api", StepID: "wait", Kind: rollback.StepSucceeded, Attempt: 1}
+	start := rollback.StepEvent{Service: "api", StepID: "verify", Kind: rollback.StepStarted, Attempt: 1}
 	_, err = s.AppendSteps(ctx, "RB-1", l.Token-1, end, start)
 	wantErr(t, "two appends with a stale token", err, store.ErrStaleToken)
 	got, err := s.AppendSteps(ctx, "RB-1", l.Token+1, end, start)
@@ -305,9 +306,9 @@ func testSteps(t *testing.T, s store.Store, clk *Clock) {
 	}
 	// A write of many events (a queue that grew while the store was down)
 	// goes through whole.
-	many := make([]store.StepEvent, 10_000)
+	many := make([]rollback.StepEvent, 10_000)
 	for i := range many {
-		many[i] = store.StepEvent{Service: "api", StepID: fmt.Sprintf("s%d", i), Kind: store.StepSucceeded}
+		many[i] = rollback.StepEvent{Service: "api", StepID: fmt.Sprintf("s%d", i), Kind: rollback.StepSucceeded}
 	}
 	got, err = s.AppendSteps(ctx, "RB-4", 0, many...)
 	must(t, err)
@@ -317,10 +318,10 @@ func testSteps(t *testing.T, s store.Store, clk *Clock) {
 }
 
 // appendOne appends a single event.
-func appendOne(ctx context.Context, s store.Store, rollbackID string, token int64, ev store.StepEvent) (store.StepEvent, error) {
+func appendOne(ctx context.Context, s store.Store, rollbackID string, token int64, ev rollback.StepEvent) (rollback.StepEvent, error) {
 	out, err := s.AppendSteps(ctx, rollbackID, token, ev)
 	if err != nil {
-		return store.StepEvent{}, err
+		return rollback.StepEvent{}, err
 	}
 	return out[0], nil
 }

@@ -1,0 +1,266 @@
+// Package rollback is Backout's domain model: the rollback record and its
+// states with the one transition table, step events, votes, deploys and
+// policies. It imports nothing of Backout's: the store persists these types,
+// the lifecycle changes them, presentation shows them.
+package rollback
+
+import (
+	"time"
+)
+
+// State is where a rollback is in its lifecycle.
+type State string
+
+// Lifecycle states. The graph is in transitions.go: proposed -> approved -> running ->
+// validating -> succeeded | failed; proposed -> rejected | expired | stale;
+// running -> aborted | interrupted; interrupted -> running | aborted.
+const (
+	StateProposed    State = "proposed"
+	StateApproved    State = "approved"
+	StateRunning     State = "running"
+	StateValidating  State = "validating"
+	StateSucceeded   State = "succeeded"
+	StateFailed      State = "failed"
+	StateRejected    State = "rejected"
+	StateExpired     State = "expired"
+	StateStale       State = "stale"
+	StateAborted     State = "aborted"
+	StateInterrupted State = "interrupted"
+)
+
+// Terminal reports whether no further transition is possible.
+func (s State) Terminal() bool {
+	switch s {
+	case StateSucceeded, StateFailed, StateRejected, StateExpired, StateStale, StateAborted:
+		return true
+	}
+	return false
+}
+
+// Release is one version of one service.
+type Release struct {
+	Version       string    `json:"version"`
+	Artifact      string    `json:"artifact,omitempty"`
+	ConfigVersion string    `json:"config_version,omitempty"`
+	Commit        string    `json:"commit,omitempty"`
+	DeployID      string    `json:"deploy_id,omitempty"`
+	DeployedAt    time.Time `json:"deployed_at,omitzero"`
+}
+
+// Trigger says what started a proposal.
+type Trigger struct {
+	Kind       string    `json:"kind"`             // person | alert | watcher | drill
+	Source     string    `json:"source,omitempty"` // pagerduty | alertmanager | slack | console | api | cron
+	AlertID    string    `json:"alert_id,omitempty"`
+	IncidentID string    `json:"incident_id,omitempty"`
+	URL        string    `json:"url,omitempty"`
+	Summary    string    `json:"summary,omitempty"`
+	Urgency    string    `json:"urgency,omitempty"`
+	At         time.Time `json:"at,omitzero"`
+}
+
+// ServiceChange is one service's part of a rollback.
+type ServiceChange struct {
+	Service   string            `json:"service"`
+	Current   Release           `json:"current"`
+	Target    Release           `json:"target"`
+	Runbook   string            `json:"runbook"`
+	Params    map[string]string `json:"params,omitempty"`
+	Level     int               `json:"level"` // dependency level: 0 goes first
+	DependsOn []string          `json:"depends_on,omitempty"`
+	Steps     []PlannedStep     `json:"steps"`
+}
+
+// PlannedStep is a step rendered for this rollback.
+type PlannedStep struct {
+	ID         string   `json:"id"`
+	Title      string   `json:"title"`
+	Uses       string   `json:"uses"`
+	Needs      []string `json:"needs,omitempty"`
+	Preview    string   `json:"preview"`
+	Gate       string   `json:"gate,omitempty"`
+	Idempotent bool     `json:"idempotent,omitempty"`
+	Skipped    bool     `json:"skipped,omitempty"` // `if:` false at plan time
+}
+
+// CheckResult is one readiness or validation check outcome.
+type CheckResult struct {
+	Service  string    `json:"service,omitempty"`
+	Name     string    `json:"name"`
+	Status   string    `json:"status"` // readiness: pass|warn|fail; validation: Successful|Failed|Inconclusive|Error
+	Reason   string    `json:"reason"`
+	Value    string    `json:"value,omitempty"`
+	Bound    string    `json:"bound,omitempty"`
+	Blocking bool      `json:"blocking,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// Override records a person setting aside a blocking check or the thrash guard.
+type Override struct {
+	Check  string    `json:"check"`
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// Policy is the approval policy captured at proposal time.
+type Policy struct {
+	Min        int       `json:"min"`
+	Groups     []string  `json:"groups,omitempty"`
+	Users      []string  `json:"users,omitempty"`
+	Roles      []string  `json:"roles,omitempty"`
+	ForbidSelf bool      `json:"forbid_self"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
+	Waived     bool      `json:"waived,omitempty"` // drills whose policy waives approval
+}
+
+// Note is something that happened to a rollback from outside (an incident
+// acknowledged or resolved, urgency raised).
+type Note struct {
+	At   time.Time `json:"at"`
+	Text string    `json:"text"`
+}
+
+// Record is the whole record of one rollback (or drill).
+type Record struct {
+	ID      string `json:"id"`      // RB-42
+	Version int64  `json:"version"` // compare-and-set counter, bumped on every update
+	State   State  `json:"state"`
+
+	Drill          bool            `json:"drill,omitempty"`
+	DrillMode      string          `json:"drill_mode,omitempty"`
+	Auto           bool            `json:"auto,omitempty"` // executed without votes by policy
+	Trigger        Trigger         `json:"trigger"`
+	Requester      string          `json:"requester"`
+	Reason         string          `json:"reason,omitempty"`
+	Scope          string          `json:"scope"` // service | services | release
+	Release        string          `json:"release,omitempty"`
+	Services       []ServiceChange `json:"services"`
+	PlanHash       string          `json:"plan_hash"`
+	Readiness      []CheckResult   `json:"readiness,omitempty"`
+	Overrides      []Override      `json:"overrides,omitempty"`
+	Policy         Policy          `json:"policy"`
+	Constraints    []string        `json:"constraints,omitempty"`
+	DataReverts    []string        `json:"data_reverts,omitempty"`
+	DataKeeps      []string        `json:"data_keeps,omitempty"`
+	RecoveryTarget time.Duration   `json:"recovery_target,omitzero"`
+	MaxDataLoss    time.Duration   `json:"max_data_loss,omitzero"`
+	Urgency        string          `json:"urgency,omitempty"`
+
+	Channel   string `json:"channel,omitempty"`
+	MessageTS string `json:"message_ts,omitempty"` // the proposal message; its thread holds the story
+
+	DetectedAt   time.Time `json:"detected_at,omitzero"`
+	CreatedAt    time.Time `json:"created_at"`
+	DecidedAt    time.Time `json:"decided_at,omitzero"` // approved, rejected or expired
+	StartedAt    time.Time `json:"started_at,omitzero"`
+	ValidatingAt time.Time `json:"validating_at,omitzero"`
+	EndedAt      time.Time `json:"ended_at,omitzero"`
+
+	Outcome     string               `json:"outcome,omitempty"` // a one-line summary of how it ended
+	Validation  []CheckResult        `json:"validation,omitempty"`
+	Approvers   []string             `json:"approvers,omitempty"`
+	Gates       map[string]GateState `json:"gates,omitempty"`
+	Paused      bool                 `json:"paused,omitempty"`
+	AbortBy     string               `json:"abort_by,omitempty"`
+	AbortReason string               `json:"abort_reason,omitempty"`
+	Notes       []Note               `json:"notes,omitempty"`
+
+	// ResumeDue marks an interrupted rollback that Backout resumes on its
+	// own (engine.auto_resume); AutoResumes counts the times it did.
+	ResumeDue   bool `json:"resume_due,omitempty"`
+	AutoResumes int  `json:"auto_resumes,omitempty"`
+}
+
+// GateState tracks one mid-run sign-off.
+type GateState struct {
+	Group    string    `json:"group"`
+	Min      int       `json:"min"`
+	Signed   []string  `json:"signed,omitempty"`
+	OpenedAt time.Time `json:"opened_at"`
+	Passed   bool      `json:"passed,omitempty"`
+}
+
+// ServiceNames lists the services in scope.
+func (r *Record) ServiceNames() []string {
+	out := make([]string, len(r.Services))
+	for i, s := range r.Services {
+		out[i] = s.Service
+	}
+	return out
+}
+
+// Step event kinds.
+const (
+	StepStarted            = "started"
+	StepOutput             = "output"
+	StepSucceeded          = "succeeded"
+	StepFailed             = "failed"
+	StepRetrying           = "retrying"
+	StepSkipped            = "skipped"
+	StepCompensating       = "compensating"
+	StepCompensated        = "compensated"
+	StepCompensationFailed = "compensation-failed"
+	StepGateWaiting        = "gate-waiting"
+	StepGatePassed         = "gate-passed"
+	StepInterrupted        = "interrupted"
+)
+
+// StepEvent is one persisted transition of one step.
+type StepEvent struct {
+	Seq      int64         `json:"seq"`   // assigned by the store
+	Token    int64         `json:"token"` // fencing token of the writer
+	Service  string        `json:"service"`
+	StepID   string        `json:"step_id"`
+	Kind     string        `json:"kind"`
+	Attempt  int           `json:"attempt,omitempty"`
+	At       time.Time     `json:"at"`
+	Output   string        `json:"output,omitempty"`
+	ExitCode int           `json:"exit_code,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Duration time.Duration `json:"duration,omitzero"`
+}
+
+// Vote is one person's decision on one plan.
+type Vote struct {
+	RollbackID string    `json:"rollback_id"`
+	User       string    `json:"user"`
+	Approve    bool      `json:"approve"`
+	Reason     string    `json:"reason,omitempty"`
+	PlanHash   string    `json:"plan_hash"`
+	Groups     []string  `json:"groups,omitempty"` // the groups the voter counted for
+	Counted    bool      `json:"counted"`
+	At         time.Time `json:"at"`
+}
+
+// Deploy is one release of one service reported by CI.
+type Deploy struct {
+	ID            string    `json:"id"`
+	Service       string    `json:"service"`
+	Version       string    `json:"version"`
+	Artifact      string    `json:"artifact"`
+	ConfigVersion string    `json:"config_version,omitempty"`
+	Environment   string    `json:"environment,omitempty"`
+	Commit        string    `json:"commit,omitempty"`
+	DeployedBy    string    `json:"deployed_by,omitempty"`
+	URL           string    `json:"url,omitempty"`
+	Risk          string    `json:"risk,omitempty"`
+	At            time.Time `json:"at"`
+	Mutable       bool      `json:"mutable_artifact,omitempty"`
+	Good          bool      `json:"good,omitempty"` // marked known-good by a person
+	GoodAt        time.Time `json:"good_at,omitzero"`
+	Bad           bool      `json:"bad,omitempty"` // a rollback was proposed against it
+}
+
+// DrillRecord is the scorecard of one drill.
+type DrillRecord struct {
+	ID             string        `json:"id"`
+	Service        string        `json:"service"`
+	RollbackID     string        `json:"rollback_id"`
+	At             time.Time     `json:"at"`
+	Mode           string        `json:"mode"`
+	Succeeded      bool          `json:"succeeded"`
+	Duration       time.Duration `json:"duration"`
+	RecoveryTarget time.Duration `json:"recovery_target"`
+	FailedSteps    []string      `json:"failed_steps,omitempty"`
+}
