@@ -76,7 +76,7 @@ func cutLast(s string) (string, string, bool) {
 // about to start.
 func (b *consoleBackend) Wait(ctx context.Context) error {
 	for {
-		busy := b.app.Svc.Engine().Active() > 0
+		busy := b.app.Svc.Active() > 0
 		if !busy {
 			rs, err := b.app.Store.ListRollbacks(ctx, store.RollbackQuery{States: []rollback.State{rollback.StateRunning, rollback.StateValidating}})
 			if err != nil {
@@ -106,7 +106,7 @@ func (a *App) RunConsole(ctx context.Context, in io.Reader, user, channel string
 	engineDone := make(chan struct{})
 	go func() {
 		defer close(engineDone)
-		_ = a.Svc.Engine().Run(ctx)
+		_ = a.Svc.Run(ctx)
 	}()
 	repl := &console.REPL{Handler: a.Dispatcher, Backend: &consoleBackend{app: a}, Poster: poster, Channel: channel, User: user, Echo: echo}
 	err := repl.Run(ctx, in)

@@ -125,7 +125,7 @@ func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 			}
 		}()
 	}
-	background("engine", a.Svc.Engine().Run)
+	background("engine", a.Svc.Run)
 	background("alerts", worker.Run)
 	background("drills", a.Drills.Run)
 	if w, err := a.watchers(st, log); err != nil {

@@ -14,7 +14,7 @@ import (
 // OnAlert turns an alert into a proposal, or into a note on an open one.
 // It is idempotent per (incident, kind) thanks to dedup upstream and the
 // thrash guard here.
-func (s *Service) OnAlert(ctx context.Context, a Alert) error {
+func (s *Alerts) OnAlert(ctx context.Context, a Alert) error {
 	if _, failure := s.service(a.Service); failure != "" {
 		return nil // adapters only send catalog services; a config reload may drop one
 	}
@@ -34,7 +34,7 @@ func (s *Service) OnAlert(ctx context.Context, a Alert) error {
 	return nil
 }
 
-func (s *Service) alertTriggered(ctx context.Context, who Actor, a Alert) error {
+func (s *Alerts) alertTriggered(ctx context.Context, who Actor, a Alert) error {
 	b, _ := json.Marshal(openIncident{Source: a.Source, IncidentID: a.IncidentID, Summary: a.Summary})
 	if err := s.store.PutBlob(ctx, blobIncident, a.Service, b); err != nil {
 		return fmt.Errorf("record open incident: %w", err)
@@ -66,7 +66,7 @@ func (s *Service) alertTriggered(ctx context.Context, who Actor, a Alert) error 
 		trigger.IncidentID = ""
 	}
 	reason := fmt.Sprintf("%s deployed %s ago, just before this alert", deploys[0].Version, a.At.Sub(deploys[0].At).Round(1e9))
-	_, failure, err := s.Propose(ctx, who, ProposeRequest{Services: []string{a.Service}, Reason: reason, Trigger: trigger})
+	_, failure, err := s.proposals.Propose(ctx, who, ProposeRequest{Services: []string{a.Service}, Reason: reason, Trigger: trigger})
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,7 @@ func (s *Service) alertTriggered(ctx context.Context, who Actor, a Alert) error 
 }
 
 // rollbackForIncident finds the open rollback an alert is about.
-func (s *Service) rollbackForIncident(ctx context.Context, a Alert) (*rollback.Record, error) {
+func (s *Alerts) rollbackForIncident(ctx context.Context, a Alert) (*rollback.Record, error) {
 	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: a.Service, States: openStates})
 	if err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func triggeredBy(r *rollback.Record, a Alert) bool {
 	return a.IncidentID != "" && (r.Trigger.IncidentID == a.IncidentID || r.Trigger.AlertID == a.IncidentID)
 }
 
-func (s *Service) alertUpdated(ctx context.Context, a Alert) error {
+func (s *Alerts) alertUpdated(ctx context.Context, a Alert) error {
 	r, err := s.rollbackForIncident(ctx, a)
 	if err != nil || r == nil {
 		return err
@@ -129,7 +129,7 @@ func (s *Service) alertUpdated(ctx context.Context, a Alert) error {
 	return nil
 }
 
-func (s *Service) alertResolved(ctx context.Context, a Alert) error {
+func (s *Alerts) alertResolved(ctx context.Context, a Alert) error {
 	if err := s.store.DeleteBlob(ctx, blobIncident, a.Service); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("clear open incident: %w", err)
 	}

@@ -18,7 +18,7 @@ const groupCacheTTL = 5 * time.Minute
 // policyFor combines the approval policies of every service in scope, taking
 // the strictest of each setting; a runbook's own approval overrides the
 // service's.
-func (s *Service) policyFor(changes []rollback.ServiceChange, drill bool) rollback.Policy {
+func (s *Planner) policyFor(changes []rollback.ServiceChange, drill bool) rollback.Policy {
 	var out rollback.Policy
 	var expires time.Duration
 	for _, c := range changes {
@@ -80,7 +80,7 @@ func union(a, b []string) []string {
 }
 
 // members resolves a group name (config group or Slack user group ID) to user IDs.
-func (s *Service) members(ctx context.Context, group string) ([]string, error) {
+func (s *groups) members(ctx context.Context, group string) ([]string, error) {
 	var ids []string
 	usergroup := ""
 	if g, ok := s.cfg.Groups[group]; ok {
@@ -94,9 +94,9 @@ func (s *Service) members(ctx context.Context, group string) ([]string, error) {
 	if usergroup == "" || s.directory == nil {
 		return ids, nil
 	}
-	s.groupMu.Lock()
-	e, ok := s.groupCache[usergroup]
-	s.groupMu.Unlock()
+	s.mu.Lock()
+	e, ok := s.cache[usergroup]
+	s.mu.Unlock()
 	if ok && s.clock.Now().Sub(e.at) < groupCacheTTL {
 		return union(ids, e.members), nil
 	}
@@ -107,14 +107,14 @@ func (s *Service) members(ctx context.Context, group string) ([]string, error) {
 		}
 		return ids, fmt.Errorf("resolve user group %s: %w", usergroup, err)
 	}
-	s.groupMu.Lock()
-	s.groupCache[usergroup] = groupEntry{members: got, at: s.clock.Now()}
-	s.groupMu.Unlock()
+	s.mu.Lock()
+	s.cache[usergroup] = groupEntry{members: got, at: s.clock.Now()}
+	s.mu.Unlock()
 	return union(ids, got), nil
 }
 
 // inGroup reports whether user belongs to group.
-func (s *Service) inGroup(ctx context.Context, user, group string) (bool, error) {
+func (s *groups) inGroup(ctx context.Context, user, group string) (bool, error) {
 	ids, err := s.members(ctx, group)
 	if err != nil {
 		return false, err
@@ -124,7 +124,7 @@ func (s *Service) inGroup(ctx context.Context, user, group string) (bool, error)
 
 // eligibleGroups returns the policy groups (and roles) user belongs to, and
 // whether the user may vote at all.
-func (s *Service) eligibleGroups(ctx context.Context, p rollback.Policy, user string) ([]string, bool, error) {
+func (s *groups) eligibleGroups(ctx context.Context, p rollback.Policy, user string) ([]string, bool, error) {
 	var groups []string
 	for _, g := range union(p.Groups, p.Roles) {
 		ok, err := s.inGroup(ctx, user, g)
@@ -207,8 +207,8 @@ type VoteRequest struct {
 }
 
 // Vote records a decision. The failure is shown privately to the person.
-func (s *Service) Vote(ctx context.Context, who Actor, req VoteRequest) (string, error) {
-	r, err := s.store.GetRollback(ctx, req.ID)
+func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (string, error) {
+	r, err := s.rollbacks.GetRollback(ctx, req.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Sprintf("There is no rollback %s.", req.ID), nil
 	}
@@ -240,7 +240,7 @@ func (s *Service) Vote(ctx context.Context, who Actor, req VoteRequest) (string,
 	if req.Approve && r.Policy.ForbidSelf && who.User == r.Requester {
 		return fmt.Sprintf("You proposed %s, so your approval does not count; someone else must approve it.", r.ID), nil
 	}
-	groups, eligible, err := s.eligibleGroups(ctx, r.Policy, who.User)
+	groups, eligible, err := s.groups.eligibleGroups(ctx, r.Policy, who.User)
 	if err != nil {
 		return "", err
 	}
@@ -249,7 +249,7 @@ func (s *Service) Vote(ctx context.Context, who Actor, req VoteRequest) (string,
 	}
 	v := rollback.Vote{RollbackID: r.ID, User: who.User, Approve: req.Approve, Reason: req.Reason, PlanHash: r.PlanHash,
 		Groups: groups, Counted: eligible, At: s.clock.Now()}
-	fresh, err := s.store.PutVote(ctx, v)
+	fresh, err := s.votes.PutVote(ctx, v)
 	if err != nil {
 		return "", err
 	}
@@ -267,7 +267,7 @@ func (s *Service) Vote(ctx context.Context, who Actor, req VoteRequest) (string,
 	return "", s.afterApproval(ctx, who, r)
 }
 
-func (s *Service) reject(ctx context.Context, who Actor, r *rollback.Record, reason string) error {
+func (s *Approvals) reject(ctx context.Context, who Actor, r *rollback.Record, reason string) error {
 	r, err := s.transition(ctx, r.ID, rollback.StateRejected, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 		r.Outcome = fmt.Sprintf("rejected by %s: %s", who.User, reason)
 	})
@@ -283,8 +283,8 @@ func (s *Service) reject(ctx context.Context, who Actor, r *rollback.Record, rea
 }
 
 // afterApproval posts the vote, and when quorum is reached approves and starts.
-func (s *Service) afterApproval(ctx context.Context, who Actor, r *rollback.Record) error {
-	votes, err := s.store.ListVotes(ctx, r.ID)
+func (s *Approvals) afterApproval(ctx context.Context, who Actor, r *rollback.Record) error {
+	votes, err := s.votes.ListVotes(ctx, r.ID)
 	if err != nil {
 		return err
 	}
@@ -312,7 +312,7 @@ func (s *Service) afterApproval(ctx context.Context, who Actor, r *rollback.Reco
 	s.metrics.ApprovalLatency(r.DecidedAt.Sub(r.CreatedAt))
 	s.audit(ctx, Actor{User: "backout", From: "engine"}, "rollback.approved", r.ID, map[string]string{"approvers": strings.Join(approvers, ",")})
 	s.notePagerDuty(ctx, r, fmt.Sprintf("Rollback %s approved by %s.", r.ID, strings.Join(approvers, ", ")))
-	return s.start(ctx, r)
+	return s.engine.start(ctx, r)
 }
 
 func expiredText(r *rollback.Record) string {
@@ -320,7 +320,7 @@ func expiredText(r *rollback.Record) string {
 }
 
 // expire ends a proposal whose approval window passed.
-func (s *Service) expire(ctx context.Context, id string) (*rollback.Record, error) {
+func (s *Approvals) expire(ctx context.Context, id string) (*rollback.Record, error) {
 	r, err := s.transition(ctx, id, rollback.StateExpired, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 		r.Outcome = "expired without enough approvals"
 	})
@@ -350,8 +350,8 @@ func openGate(r *rollback.Record) string {
 }
 
 // SignGate records a sign-off on a mid-run gate.
-func (s *Service) SignGate(ctx context.Context, who Actor, id, key string) (string, error) {
-	r, err := s.store.GetRollback(ctx, id)
+func (s *Approvals) SignGate(ctx context.Context, who Actor, id, key string) (string, error) {
+	r, err := s.rollbacks.GetRollback(ctx, id)
 	if err != nil {
 		return "", err
 	}
@@ -359,7 +359,7 @@ func (s *Service) SignGate(ctx context.Context, who Actor, id, key string) (stri
 	if !ok || g.Passed {
 		return fmt.Sprintf("No gate of %s is waiting for sign-off.", id), nil
 	}
-	member, err := s.inGroup(ctx, who.User, g.Group)
+	member, err := s.groups.inGroup(ctx, who.User, g.Group)
 	if err != nil {
 		return "", err
 	}

@@ -28,8 +28,8 @@ var errNotDue = errors.New("not due for an automatic resume")
 // begun to be undone (a resume would run a failed step again and abandon
 // the compensation), and re-running every step in flight is safe because
 // the runbook declares it idempotent.
-func (s *Service) resumesOnItsOwn(r *rollback.Record, steps []rollback.StepEvent, inflight []string) bool {
-	if s.cfg.Engine.AutoResume != config.AutoResumeIdempotent || r.Paused || r.AbortBy != "" || r.AutoResumes >= maxAutoResumes {
+func (e *Engine) resumesOnItsOwn(r *rollback.Record, steps []rollback.StepEvent, inflight []string) bool {
+	if e.cfg.Engine.AutoResume != config.AutoResumeIdempotent || r.Paused || r.AbortBy != "" || r.AutoResumes >= maxAutoResumes {
 		return false
 	}
 	for _, ev := range steps {
@@ -87,23 +87,23 @@ func interruptedNote(r *rollback.Record, why string, inflight []string) string {
 // without a person: an Abort whose replica could not end it at once (the
 // lease was held), and an automatic resume. Every replica may run it: the
 // lease, then a compare-and-set on the record, pick one.
-func (s *Service) tickInterrupted(ctx context.Context, ids []string) {
+func (e *Engine) tickInterrupted(ctx context.Context, ids []string) {
 	for _, id := range ids {
-		r, err := s.store.GetRollback(ctx, id)
+		r, err := e.store.GetRollback(ctx, id)
 		if err != nil {
-			s.log.WarnContext(ctx, "tick: read interrupted rollback", "rollback", id, "err", err)
+			e.log.WarnContext(ctx, "tick: read interrupted rollback", "rollback", id, "err", err)
 			continue
 		}
 		switch {
 		case r.State != rollback.StateInterrupted:
 		case r.AbortBy != "":
-			if err := s.engine.abortIdle(ctx, r.ID); err != nil {
-				s.log.WarnContext(ctx, "abort of an interrupted rollback", "rollback", r.ID, "err", err)
+			if err := e.abortIdle(ctx, r.ID); err != nil {
+				e.log.WarnContext(ctx, "abort of an interrupted rollback", "rollback", r.ID, "err", err)
 			}
-		case r.ResumeDue && s.cfg.Engine.AutoResume == config.AutoResumeIdempotent:
-			if err := s.engine.autoResume(ctx, r.ID); err != nil && !errors.Is(err, errNotDue) && !errors.Is(err, errBusy) {
+		case r.ResumeDue && e.cfg.Engine.AutoResume == config.AutoResumeIdempotent:
+			if err := e.autoResume(ctx, r.ID); err != nil && !errors.Is(err, errNotDue) && !errors.Is(err, errBusy) {
 				// ResumeDue is still set: the next Tick tries again.
-				s.log.WarnContext(ctx, "automatic resume", "rollback", r.ID, "err", err)
+				e.log.WarnContext(ctx, "automatic resume", "rollback", r.ID, "err", err)
 			}
 		}
 	}
@@ -115,7 +115,7 @@ func (s *Service) tickInterrupted(ctx context.Context, ids []string) {
 // middle of interrupting it, one killed before it let go) leaves the resume
 // due for the next Tick instead of lost.
 func (e *Engine) autoResume(ctx context.Context, id string) error {
-	s := e.s
+	s := e
 	if e.stopping() {
 		return errNotDue // a replica that is going away leaves it to the next
 	}
@@ -145,5 +145,5 @@ func (e *Engine) autoResume(ctx context.Context, id string) error {
 func (e *Engine) stopping() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.base.Err() != nil
+	return e.ctx.Err() != nil
 }

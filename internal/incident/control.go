@@ -8,13 +8,12 @@ import (
 	"strings"
 
 	"github.com/backout/backout/internal/rollback"
-	"github.com/backout/backout/internal/store"
 )
 
 // mayAct reports whether user may steer rollback r (abort, resume, pause,
 // override): an eligible approver, an owner of a service in scope, a member
 // of the policy's override groups, or the requester.
-func (s *Service) mayAct(ctx context.Context, r *rollback.Record, user string) (bool, error) {
+func (s *Control) mayAct(ctx context.Context, r *rollback.Record, user string) (bool, error) {
 	if user == r.Requester {
 		return true, nil
 	}
@@ -25,26 +24,18 @@ func (s *Service) mayAct(ctx context.Context, r *rollback.Record, user string) (
 		}
 		if svc != nil {
 			for _, g := range s.cfg.Policy(svc).Override {
-				if ok, err := s.inGroup(ctx, user, g); err != nil || ok {
+				if ok, err := s.groups.inGroup(ctx, user, g); err != nil || ok {
 					return ok, err
 				}
 			}
 		}
 	}
-	_, eligible, err := s.eligibleGroups(ctx, r.Policy, user)
+	_, eligible, err := s.groups.eligibleGroups(ctx, r.Policy, user)
 	return eligible, err
 }
 
-func (s *Service) load(ctx context.Context, id string) (*rollback.Record, string, error) {
-	r, err := s.store.GetRollback(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Sprintf("There is no rollback %s.", id), nil
-	}
-	return r, "", err
-}
-
 // Override sets aside a failing blocking readiness check, with an audited reason.
-func (s *Service) Override(ctx context.Context, who Actor, id, checkName, reason string) (string, error) {
+func (s *Control) Override(ctx context.Context, who Actor, id, checkName, reason string) (string, error) {
 	r, failure, err := s.load(ctx, id)
 	if err != nil || failure != "" {
 		return failure, err
@@ -87,13 +78,13 @@ func (s *Service) Override(ctx context.Context, who Actor, id, checkName, reason
 	s.thread(ctx, r, textMessage(fmt.Sprintf("⚠️ <@%s> overrode the failing check *%s*: %s", who.User, match, reason)))
 	s.refresh(ctx, id)
 	if r.State == rollback.StateApproved {
-		return "", s.start(ctx, r)
+		return "", s.engine.start(ctx, r)
 	}
 	return "", nil
 }
 
 // Abort stops a rollback: a proposal is withdrawn, a run is cancelled.
-func (s *Service) Abort(ctx context.Context, who Actor, id, reason string) (string, error) {
+func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (string, error) {
 	r, failure, err := s.load(ctx, id)
 	if err != nil || failure != "" {
 		return failure, err
@@ -140,7 +131,7 @@ func (s *Service) Abort(ctx context.Context, who Actor, id, reason string) (stri
 }
 
 // withdraw ends a proposal nobody approved yet.
-func (s *Service) withdraw(ctx context.Context, who Actor, r *rollback.Record, reason string) (string, error) {
+func (s *Control) withdraw(ctx context.Context, who Actor, r *rollback.Record, reason string) (string, error) {
 	r, err := s.transition(ctx, r.ID, rollback.StateRejected, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 		r.Outcome = fmt.Sprintf("withdrawn by %s: %s", who.User, reason)
 		r.AbortBy, r.AbortReason = who.User, reason
@@ -159,7 +150,7 @@ func (s *Service) withdraw(ctx context.Context, who Actor, r *rollback.Record, r
 
 // Resume continues an interrupted or paused rollback. For an interrupted
 // one, this is the person's say-so to re-run the step that was in flight.
-func (s *Service) Resume(ctx context.Context, who Actor, id string) (string, error) {
+func (s *Control) Resume(ctx context.Context, who Actor, id string) (string, error) {
 	r, failure, err := s.load(ctx, id)
 	if err != nil || failure != "" {
 		return failure, err
@@ -188,7 +179,7 @@ func (s *Service) Resume(ctx context.Context, who Actor, id string) (string, err
 }
 
 // Pause holds a running rollback before its next step.
-func (s *Service) Pause(ctx context.Context, who Actor, id string) (string, error) {
+func (s *Control) Pause(ctx context.Context, who Actor, id string) (string, error) {
 	r, failure, err := s.load(ctx, id)
 	if err != nil || failure != "" {
 		return failure, err

@@ -37,7 +37,7 @@ type DeployInput struct {
 
 // RecordDeploy stores a deploy. The failure string is for the caller (400);
 // err is a system fault (503).
-func (s *Service) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (*rollback.Deploy, string, error) {
+func (s *Deploys) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (*rollback.Deploy, string, error) {
 	svc, failure := s.service(in.Service)
 	if failure != "" {
 		return nil, failure, nil
@@ -77,12 +77,12 @@ func (s *Service) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (
 		return nil, "", fmt.Errorf("record deploy: %w", err)
 	}
 	s.audit(ctx, who, "deploy.recorded", d.Service, map[string]string{"version": d.Version, "artifact": d.Artifact, "id": d.ID})
-	s.replanOpen(ctx, d.Service)
+	s.replanner.replanOpen(ctx, d.Service)
 	return d, "", nil
 }
 
 // MarkGood marks a deploy known-good by hand.
-func (s *Service) MarkGood(ctx context.Context, who Actor, id string) (*rollback.Deploy, string, error) {
+func (s *Deploys) MarkGood(ctx context.Context, who Actor, id string) (*rollback.Deploy, string, error) {
 	d, err := s.store.GetDeploy(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Sprintf("no deploy %q", id), nil
@@ -99,13 +99,13 @@ func (s *Service) MarkGood(ctx context.Context, who Actor, id string) (*rollback
 }
 
 // Deploys lists a service's deploys, newest first.
-func (s *Service) Deploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error) {
+func (s *deployLog) Deploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error) {
 	return s.store.ListDeploys(ctx, service, limit)
 }
 
 // KnownGood reports whether deploys[i] (newest first) is known-good: marked
 // so by hand, or it lived for stable_after with no rollback against it.
-func (s *Service) KnownGood(deploys []*rollback.Deploy, i int, stableAfter time.Duration) bool {
+func (s *deployLog) KnownGood(deploys []*rollback.Deploy, i int, stableAfter time.Duration) bool {
 	d := deploys[i]
 	if d.Good {
 		return true
@@ -128,7 +128,7 @@ func releaseOf(d *rollback.Deploy) rollback.Release {
 
 // targets finds the current release and the one to go back to. The failure
 // is shown to the person who asked.
-func (s *Service) targets(ctx context.Context, service, version string, stableAfter time.Duration) (cur, target rollback.Release, failure string, err error) {
+func (s *deployLog) targets(ctx context.Context, service, version string, stableAfter time.Duration) (cur, target rollback.Release, failure string, err error) {
 	deploys, err := s.store.ListDeploys(ctx, service, 200)
 	if err != nil {
 		return cur, target, "", fmt.Errorf("list deploys: %w", err)
@@ -160,7 +160,7 @@ func (s *Service) targets(ctx context.Context, service, version string, stableAf
 
 // markBad records that a rollback was proposed against a deploy, so it never
 // becomes known-good by age.
-func (s *Service) markBad(ctx context.Context, deployID string) {
+func (s *deployLog) markBad(ctx context.Context, deployID string) {
 	if deployID == "" {
 		return
 	}
@@ -191,12 +191,12 @@ const (
 )
 
 // SetFreeze closes a service's pipeline gate.
-func (s *Service) SetFreeze(ctx context.Context, who Actor, service, reason string) (string, error) {
+func (s *Control) SetFreeze(ctx context.Context, who Actor, service, reason string) (string, error) {
 	if _, failure := s.service(service); failure != "" {
 		return failure, nil
 	}
 	b, _ := json.Marshal(Freeze{By: who.User, Reason: reason, At: s.clock.Now()})
-	if err := s.store.PutBlob(ctx, blobFreeze, service, b); err != nil {
+	if err := s.freezes.PutBlob(ctx, blobFreeze, service, b); err != nil {
 		return "", fmt.Errorf("freeze: %w", err)
 	}
 	s.audit(ctx, who, "service.frozen", service, map[string]string{"reason": reason})
@@ -204,14 +204,14 @@ func (s *Service) SetFreeze(ctx context.Context, who Actor, service, reason stri
 }
 
 // ClearFreeze opens a service's pipeline gate again.
-func (s *Service) ClearFreeze(ctx context.Context, who Actor, service string) (string, error) {
+func (s *Control) ClearFreeze(ctx context.Context, who Actor, service string) (string, error) {
 	if _, failure := s.service(service); failure != "" {
 		return failure, nil
 	}
-	if _, err := s.store.GetBlob(ctx, blobFreeze, service); errors.Is(err, store.ErrNotFound) {
+	if _, err := s.freezes.GetBlob(ctx, blobFreeze, service); errors.Is(err, store.ErrNotFound) {
 		return fmt.Sprintf("%s is not frozen.", service), nil
 	}
-	if err := s.store.DeleteBlob(ctx, blobFreeze, service); err != nil {
+	if err := s.freezes.DeleteBlob(ctx, blobFreeze, service); err != nil {
 		return "", fmt.Errorf("unfreeze: %w", err)
 	}
 	s.audit(ctx, who, "service.unfrozen", service, nil)

@@ -15,7 +15,6 @@ import (
 // driver runs one rollback on this replica while it holds the lease.
 type driver struct {
 	e         *Engine
-	s         *Service
 	id        string
 	lease     store.Lease
 	run       *run
@@ -41,11 +40,11 @@ type driver struct {
 }
 
 func (d *driver) load(ctx context.Context) error {
-	r, err := d.s.store.GetRollback(ctx, d.id)
+	r, err := d.e.store.GetRollback(ctx, d.id)
 	if err != nil {
 		return err
 	}
-	events, err := d.s.store.ListSteps(ctx, d.id)
+	events, err := d.e.store.ListSteps(ctx, d.id)
 	if err != nil {
 		return err
 	}
@@ -73,7 +72,7 @@ func (d *driver) load(ctx context.Context) error {
 
 // drive runs every level of services, validates, and ends the rollback.
 func (d *driver) drive(ctx context.Context) {
-	s := d.s
+	s := d.e
 	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), d.lease) }()
 	if err := d.load(ctx); err != nil {
 		s.log.ErrorContext(ctx, "driver: load", "rollback", d.id, "err", err)
@@ -124,12 +123,12 @@ func (d *driver) runLevel(ctx context.Context, changes []rollback.ServiceChange,
 		return context.Cause(ctx).Error()
 	}
 	if last {
-		r, err := d.s.transition(ctx, d.id, rollback.StateValidating, []rollback.State{rollback.StateRunning}, nil)
+		r, err := d.e.transition(ctx, d.id, rollback.StateValidating, []rollback.State{rollback.StateRunning}, nil)
 		if err != nil {
 			return "could not enter validation: " + err.Error()
 		}
 		d.setRecord(r)
-		d.s.refresh(ctx, d.id)
+		d.e.refresh(ctx, d.id)
 	}
 	return d.validate(ctx, changes)
 }
@@ -153,7 +152,7 @@ func (d *driver) setRecord(r *rollback.Record) {
 // keepLease renews the lease and watches for an abort requested through
 // another replica; losing the lease stops the run at once.
 func (d *driver) keepLease(ctx context.Context) func() {
-	s := d.s
+	s := d.e
 	ttl := s.cfg.Engine.LeaseTTL.D()
 	ctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -202,7 +201,7 @@ func (d *driver) record(ctx context.Context, ev rollback.StepEvent) error {
 
 // stamped dates ev and bounds its output for the log.
 func (d *driver) stamped(ev rollback.StepEvent) rollback.StepEvent {
-	ev.At = d.s.clock.Now()
+	ev.At = d.e.clock.Now()
 	ev.Output = truncateTail(ev.Output, 4000)
 	return ev
 }
@@ -229,15 +228,15 @@ func (d *driver) flushEndsOrLog(ctx context.Context, when string) {
 	case errors.Is(err, store.ErrStaleToken):
 		// Expected once the lease is lost: the new holder treats these
 		// steps as in flight, which is the truth as the log tells it.
-		d.s.log.WarnContext(ctx, "driver: step ends not written: lease lost", "rollback", d.id, "when", when)
+		d.e.log.WarnContext(ctx, "driver: step ends not written: lease lost", "rollback", d.id, "when", when)
 	case err != nil:
-		d.s.log.ErrorContext(ctx, "driver: step ends not written", "rollback", d.id, "when", when, "err", err)
+		d.e.log.ErrorContext(ctx, "driver: step ends not written", "rollback", d.id, "when", when, "err", err)
 	}
 }
 
 // writeSteps is the stepWriter's one durable write.
 func (d *driver) writeSteps(ctx context.Context, evs []rollback.StepEvent) error {
-	_, err := d.s.store.AppendSteps(ctx, d.id, d.token(), evs...)
+	_, err := d.e.store.AppendSteps(ctx, d.id, d.token(), evs...)
 	if errors.Is(err, store.ErrStaleToken) {
 		// Another replica drives the rollback now; what it finds in
 		// flight it treats as unknown, which is the truth.
@@ -279,7 +278,7 @@ func (d *driver) refreshSoon(ctx context.Context) {
 		d.mu.Lock()
 		d.refreshDue, d.lastRefresh = false, time.Now()
 		d.mu.Unlock()
-		d.s.refresh(ctx, d.id)
+		d.e.refresh(ctx, d.id)
 	})
 }
 
@@ -301,11 +300,11 @@ func (d *driver) stop(ctx context.Context, failure string) {
 	d.flushEndsOrLog(bg, "stopping") // what interrupt or compensate read must be whole
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errShutdown):
-		d.s.interrupt(bg, d.id, "Backout shut down while it ran (it is safe to Resume)")
+		d.e.interrupt(bg, d.id, "Backout shut down while it ran (it is safe to Resume)")
 	case errors.Is(cause, errLeaseLost):
-		d.s.log.WarnContext(bg, "driver: lease lost, stopping", "rollback", d.id)
+		d.e.log.WarnContext(bg, "driver: lease lost, stopping", "rollback", d.id)
 	case errors.Is(cause, errAborted):
-		r, _ := d.s.store.GetRollback(bg, d.id)
+		r, _ := d.e.store.GetRollback(bg, d.id)
 		d.compensate(bg, "aborted")
 		reason := "aborted"
 		if r != nil {
@@ -323,15 +322,15 @@ func (d *driver) end(ctx context.Context, state rollback.State, outcome string) 
 	// either way: its outcome is known, and a step whose end could not be
 	// written shows as started in its log, never as succeeded.
 	d.flushEndsOrLog(ctx, "ending")
-	r, err := d.s.transition(ctx, d.id, state, []rollback.State{rollback.StateRunning, rollback.StateValidating, rollback.StateInterrupted, rollback.StateApproved}, func(r *rollback.Record) {
+	r, err := d.e.transition(ctx, d.id, state, []rollback.State{rollback.StateRunning, rollback.StateValidating, rollback.StateInterrupted, rollback.StateApproved}, func(r *rollback.Record) {
 		r.Outcome = outcome
 	})
 	if err != nil {
-		d.s.log.ErrorContext(ctx, "driver: end", "rollback", d.id, "state", state, "err", err)
+		d.e.log.ErrorContext(ctx, "driver: end", "rollback", d.id, "state", state, "err", err)
 		return
 	}
-	d.s.audit(ctx, Actor{User: "backout", From: "engine:" + d.s.replica}, "rollback."+string(state), d.id, map[string]string{"outcome": outcome})
-	d.s.finish(ctx, r)
+	d.e.audit(ctx, Actor{User: "backout", From: "engine:" + d.e.replica}, "rollback."+string(state), d.id, map[string]string{"outcome": outcome})
+	d.e.finish(ctx, r)
 }
 
 func truncateTail(s string, n int) string {

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
+	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/rollback"
+	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -24,10 +25,17 @@ var (
 // Engine drives approved rollbacks through their steps. Runs belong to the
 // engine (not to the request that approved them) and stop with it.
 type Engine struct {
-	s *Service
+	base
+	*records
+	*closer
+	planner   *Planner
+	store     engineStore
+	runbooks  runbook.Set
+	executors *exec.Registry
+	checks    CheckRunner
 
 	mu   sync.Mutex
-	base context.Context
+	ctx  context.Context // the engine's own: runs stop with it, not with a request
 	runs map[string]*run
 	wg   sync.WaitGroup
 }
@@ -40,28 +48,12 @@ type run struct {
 	stale atomic.Bool
 }
 
-func newEngine(s *Service) *Engine {
-	return &Engine{s: s, runs: map[string]*run{}, base: context.Background()}
-}
-
-// Run recovers orphaned rollbacks and performs periodic duties until ctx
-// ends; then it stops every run on this replica, leaving each resumable.
-func (e *Engine) Run(ctx context.Context) error {
+// bind makes ctx the engine's own: runs are started from it (not from the
+// request that approved them), and stop when it ends.
+func (e *Engine) bind(ctx context.Context) {
 	e.mu.Lock()
-	e.base = ctx
+	e.ctx = ctx
 	e.mu.Unlock()
-	ttl := e.s.cfg.Engine.LeaseTTL.D()
-	tick := time.NewTicker(max(ttl/3, 100*time.Millisecond))
-	defer tick.Stop()
-	for {
-		e.s.Tick(ctx)
-		select {
-		case <-ctx.Done():
-			e.stopAll()
-			return nil
-		case <-tick.C:
-		}
-	}
 }
 
 // Wait blocks until every run on this replica has stopped.
@@ -108,12 +100,12 @@ func (e *Engine) wake(id string) {
 }
 
 // start checks readiness again and launches an approved rollback.
-func (s *Service) start(ctx context.Context, r *rollback.Record) error {
-	res, err := s.readiness(ctx, r)
+func (e *Engine) start(ctx context.Context, r *rollback.Record) error {
+	res, err := e.planner.readiness(ctx, r)
 	if err != nil {
 		return err
 	}
-	r, err = s.update(ctx, r.ID, func(r *rollback.Record) error { r.Readiness = res; return nil })
+	r, err = e.update(ctx, r.ID, func(r *rollback.Record) error { r.Readiness = res; return nil })
 	if err != nil {
 		return err
 	}
@@ -122,11 +114,11 @@ func (s *Service) start(ctx context.Context, r *rollback.Record) error {
 		for _, c := range b {
 			lines = append(lines, fmt.Sprintf("• *%s* (%s): %s — `/rollback override %s %s <reason>`", c.Name, c.Service, c.Reason, r.ID, checkSlug(c.Name)))
 		}
-		s.thread(ctx, r, textMessage(fmt.Sprintf("⛔ %s is approved but blocked by failing readiness checks:\n%s", r.ID, strings.Join(lines, "\n"))))
-		s.refresh(ctx, r.ID)
+		e.thread(ctx, r, textMessage(fmt.Sprintf("⛔ %s is approved but blocked by failing readiness checks:\n%s", r.ID, strings.Join(lines, "\n"))))
+		e.refresh(ctx, r.ID)
 		return nil
 	}
-	return s.engine.launch(ctx, r, rollback.StateApproved, "")
+	return e.launch(ctx, r, rollback.StateApproved, "")
 }
 
 // reserve registers a run for id before its lease is taken, so that a
@@ -138,7 +130,7 @@ func (s *Service) start(ctx context.Context, r *rollback.Record) error {
 func (e *Engine) reserve(id string) (*run, context.Context, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.base.Err() != nil {
+	if e.ctx.Err() != nil {
 		// A run started now would be cancelled at once and end as failed.
 		return nil, nil, fmt.Errorf("not starting %s: %w", id, errShutdown)
 	}
@@ -149,7 +141,7 @@ func (e *Engine) reserve(id string) (*run, context.Context, error) {
 	// they children of Run's context, its end would reach them first, as a
 	// plain cancellation, and they would end as failed instead of
 	// interrupted (errShutdown).
-	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(e.base))
+	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(e.ctx))
 	rn := &run{cancel: cancel, wakeCh: make(chan struct{}, 1)}
 	e.runs[id] = rn
 	e.wg.Add(1)
@@ -203,7 +195,7 @@ type launchSpec struct {
 // launchWith starts a run of rollback id, or says why not: errBusy, a
 // refusal from spec.claim, rollback.ErrBadTransition, or a store fault.
 func (e *Engine) launchWith(ctx context.Context, id string, spec launchSpec) error {
-	s := e.s
+	s := e
 	rn, runCtx, err := e.reserve(id)
 	if err != nil {
 		return err
@@ -248,7 +240,7 @@ func (e *Engine) launchWith(ctx context.Context, id string, spec launchSpec) err
 	started = true
 	go func() {
 		defer e.unreserve(id, rn)
-		d := &driver{e: e, s: s, id: id, lease: lease, run: rn, resumedBy: spec.resumedBy, announce: spec.announce}
+		d := &driver{e: e, id: id, lease: lease, run: rn, resumedBy: spec.resumedBy, announce: spec.announce}
 		d.steps = newStepWriter(d.writeSteps)
 		d.drive(runCtx)
 	}()
@@ -257,13 +249,13 @@ func (e *Engine) launchWith(ctx context.Context, id string, spec launchSpec) err
 
 // resume restarts an interrupted rollback on a person's say-so.
 func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (string, error) {
-	steps, err := e.s.store.ListSteps(ctx, r.ID)
+	steps, err := e.store.ListSteps(ctx, r.ID)
 	if err != nil {
 		return "", err
 	}
 	msg := fmt.Sprintf("▶️ <@%s> resumed %s.", who.User, r.ID) + rerunNote(steps, "On their say-so, step(s) %s, in flight when Backout stopped, run again.")
 	err = e.launchWith(ctx, r.ID, launchSpec{from: rollback.StateInterrupted, resumedBy: who.User,
-		announce: func(ctx context.Context, r *rollback.Record) { e.s.thread(ctx, r, textMessage(msg)) }})
+		announce: func(ctx context.Context, r *rollback.Record) { e.thread(ctx, r, textMessage(msg)) }})
 	switch {
 	case errors.Is(err, errBusy):
 		return fmt.Sprintf("%s is held by another Backout replica right now (its lease has not expired); try Resume again in a few seconds.", r.ID), nil
@@ -296,7 +288,7 @@ func rerunNote(steps []rollback.StepEvent, inflight string) string {
 // blocked, or interrupted): nothing runs, so it can end at once, after
 // compensating completed steps where the runbook asks for it.
 func (e *Engine) abortIdle(ctx context.Context, id string) error {
-	s := e.s
+	s := e
 	// The store decides whether the lease is live (redis by its own
 	// clock): a live lease means another replica drives the rollback, and
 	// it sees AbortBy on its next renewal (or, interrupted, a later Tick
@@ -317,7 +309,7 @@ func (e *Engine) abortIdle(ctx context.Context, id string) error {
 	if r.State.Terminal() {
 		return nil
 	}
-	d := &driver{e: e, s: s, id: id, lease: lease, run: &run{cancel: func(error) {}, wakeCh: make(chan struct{}, 1)}}
+	d := &driver{e: e, id: id, lease: lease, run: &run{cancel: func(error) {}, wakeCh: make(chan struct{}, 1)}}
 	d.steps = newStepWriter(d.writeSteps)
 	defer d.flushRefresh()
 	if r.State == rollback.StateInterrupted {
@@ -389,16 +381,16 @@ func endedAs(events []rollback.StepEvent, kinds ...string) []string {
 
 // recoverOrphans marks rollbacks (running or validating) whose driver died
 // as interrupted, and returns their ids.
-func (s *Service) recoverOrphans(ctx context.Context, rs []*rollback.Record) []string {
+func (e *Engine) recoverOrphans(ctx context.Context, rs []*rollback.Record) []string {
 	var out []string
 	for _, r := range rs {
-		if s.engine.active(r.ID) {
+		if e.active(r.ID) {
 			continue // driven here
 		}
 		// interrupt takes the lease first, so a rollback another replica
 		// still drives is left alone. Whether a lease has expired is the
-		// store's call (redis uses its server clock), not this replica's.
-		if s.interrupt(ctx, r.ID, "its driver stopped (process died or lost the store)") {
+		// store's call (redis uses its server clock), not this replica'e.
+		if e.interrupt(ctx, r.ID, "its driver stopped (process died or lost the store)") {
 			out = append(out, r.ID)
 		}
 	}
@@ -407,13 +399,13 @@ func (s *Service) recoverOrphans(ctx context.Context, rs []*rollback.Record) []s
 
 // interrupt fences out the old driver and marks the rollback interrupted;
 // it reports whether it did.
-func (s *Service) interrupt(ctx context.Context, id, why string) bool {
-	lease, err := s.store.AcquireLease(ctx, store.LeaseName(id), s.replica, s.cfg.Engine.LeaseTTL.D())
+func (e *Engine) interrupt(ctx context.Context, id, why string) bool {
+	lease, err := e.store.AcquireLease(ctx, store.LeaseName(id), e.replica, e.cfg.Engine.LeaseTTL.D())
 	if err != nil {
 		return false // another replica is on it
 	}
-	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
-	steps, err := s.store.ListSteps(ctx, id)
+	defer func() { _ = e.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
+	steps, err := e.store.ListSteps(ctx, id)
 	if err != nil {
 		return false
 	}
@@ -421,20 +413,20 @@ func (s *Service) interrupt(ctx context.Context, id, why string) bool {
 	var marks []rollback.StepEvent
 	for _, key := range inflight {
 		svc, step, _ := strings.Cut(key, "/")
-		marks = append(marks, rollback.StepEvent{Service: svc, StepID: step, Kind: rollback.StepInterrupted, At: s.clock.Now(), Error: "outcome unknown: " + why})
+		marks = append(marks, rollback.StepEvent{Service: svc, StepID: step, Kind: rollback.StepInterrupted, At: e.clock.Now(), Error: "outcome unknown: " + why})
 	}
-	if _, err := s.store.AppendSteps(ctx, id, lease.Token, marks...); err != nil {
-		s.log.WarnContext(ctx, "interrupt: marking steps in flight", "rollback", id, "err", err)
+	if _, err := e.store.AppendSteps(ctx, id, lease.Token, marks...); err != nil {
+		e.log.WarnContext(ctx, "interrupt: marking steps in flight", "rollback", id, "err", err)
 	}
-	r, err := s.transition(ctx, id, rollback.StateInterrupted, []rollback.State{rollback.StateRunning, rollback.StateValidating}, func(r *rollback.Record) {
-		r.ResumeDue = s.resumesOnItsOwn(r, steps, inflight)
+	r, err := e.transition(ctx, id, rollback.StateInterrupted, []rollback.State{rollback.StateRunning, rollback.StateValidating}, func(r *rollback.Record) {
+		r.ResumeDue = e.resumesOnItsOwn(r, steps, inflight)
 	})
 	if err != nil {
 		return false
 	}
-	s.audit(ctx, Actor{User: "backout", From: "engine:" + s.replica}, "rollback.interrupted", id,
+	e.audit(ctx, Actor{User: "backout", From: "engine:" + e.replica}, "rollback.interrupted", id,
 		map[string]string{"why": why, "resumes_on_its_own": fmt.Sprint(r.ResumeDue)})
-	s.thread(ctx, r, textMessage(interruptedNote(r, why, inflight)))
-	s.refresh(ctx, id)
+	e.thread(ctx, r, textMessage(interruptedNote(r, why, inflight)))
+	e.refresh(ctx, id)
 	return true
 }

@@ -15,8 +15,8 @@ var openStates = []rollback.State{rollback.StateProposed, rollback.StateApproved
 	rollback.StateValidating, rollback.StateInterrupted}
 
 // openRollback returns the open (non-terminal) rollback covering service, if any.
-func (s *Service) openRollback(ctx context.Context, service string) (*rollback.Record, error) {
-	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: service, States: openStates})
+func (s *Guard) openRollback(ctx context.Context, service string) (*rollback.Record, error) {
+	rs, err := s.rollbacks.ListRollbacks(ctx, store.RollbackQuery{Service: service, States: openStates})
 	if err != nil {
 		return nil, fmt.Errorf("list open rollbacks: %w", err)
 	}
@@ -30,7 +30,7 @@ func (s *Service) openRollback(ctx context.Context, service string) (*rollback.R
 
 // thrashGuard says why an automatic proposal for service must not be made
 // now, or "" when it may.
-func (s *Service) thrashGuard(ctx context.Context, service string) (string, error) {
+func (s *Guard) thrashGuard(ctx context.Context, service string) (string, error) {
 	open, err := s.openRollback(ctx, service)
 	if err != nil {
 		return "", err
@@ -45,7 +45,7 @@ func (s *Service) thrashGuard(ctx context.Context, service string) (string, erro
 	// The newest rollbacks by creation, whenever they were created: one that
 	// ran for hours may have ended a minute ago. One non-drill rollback is
 	// open per service at a time, so the latest to end is among them.
-	recent, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: service, Limit: 20})
+	recent, err := s.rollbacks.ListRollbacks(ctx, store.RollbackQuery{Service: service, Limit: 20})
 	if err != nil {
 		return "", fmt.Errorf("list recent rollbacks: %w", err)
 	}
@@ -76,12 +76,12 @@ type GateResult struct {
 
 // PipelineGate is closed while a rollback, an open incident or a freeze
 // holds the service or any service it depends on.
-func (s *Service) PipelineGate(ctx context.Context, service string) (GateResult, string, error) {
+func (s *Guard) PipelineGate(ctx context.Context, service string) (GateResult, string, error) {
 	if _, failure := s.service(service); failure != "" {
 		return GateResult{}, failure, nil
 	}
 	for _, name := range s.withDependencies(service) {
-		if b, err := s.store.GetBlob(ctx, blobFreeze, name); err == nil {
+		if b, err := s.freezes.GetBlob(ctx, blobFreeze, name); err == nil {
 			var f Freeze
 			_ = json.Unmarshal(b, &f)
 			return GateResult{Reason: fmt.Sprintf("%s is frozen by %s: %s", name, f.By, f.Reason)}, "", nil
@@ -95,7 +95,7 @@ func (s *Service) PipelineGate(ctx context.Context, service string) (GateResult,
 		if open != nil {
 			return GateResult{Reason: fmt.Sprintf("rollback %s of %s is %s", open.ID, name, open.State)}, "", nil
 		}
-		if b, err := s.store.GetBlob(ctx, blobIncident, name); err == nil {
+		if b, err := s.freezes.GetBlob(ctx, blobIncident, name); err == nil {
 			var inc openIncident
 			_ = json.Unmarshal(b, &inc)
 			return GateResult{Reason: fmt.Sprintf("%s has an open %s incident %s: %s", name, inc.Source, inc.IncidentID, inc.Summary)}, "", nil
@@ -107,7 +107,7 @@ func (s *Service) PipelineGate(ctx context.Context, service string) (GateResult,
 }
 
 // withDependencies lists service and everything it depends on, transitively.
-func (s *Service) withDependencies(service string) []string {
+func (s *Guard) withDependencies(service string) []string {
 	var out []string
 	var visit func(string)
 	visit = func(name string) {

@@ -283,7 +283,7 @@ func within(t testing.TB) context.Context {
 func waitEngine(t testing.TB, svc *incident.Service) {
 	t.Helper()
 	done := make(chan struct{})
-	go func() { svc.Engine().Wait(); close(done) }()
+	go func() { svc.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(waitLimit):

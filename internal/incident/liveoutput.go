@@ -36,7 +36,7 @@ type liveOutput struct {
 // the end.
 func (d *driver) watchOutput(ctx context.Context, service, stepID string, attempt int) *liveOutput {
 	l := &liveOutput{quit: make(chan struct{}), done: make(chan struct{})}
-	every := d.s.cfg.Engine.OutputEvery.D()
+	every := d.e.cfg.Engine.OutputEvery.D()
 	l.flusher = func() {
 		defer close(l.done)
 		t := time.NewTicker(every)

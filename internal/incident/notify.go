@@ -20,14 +20,14 @@ type EndHook interface {
 }
 
 // AddEndHook registers a hook; call before serving.
-func (s *Service) AddEndHook(h EndHook) { s.endHooks = append(s.endHooks, h) }
+func (s *closer) AddEndHook(h EndHook) { s.endHooks = append(s.endHooks, h) }
 
 func textMessage(text string) chat.Message {
 	return chat.Message{Text: text, Sections: []chat.Section{{Text: text}}}
 }
 
 // announce posts the proposal and remembers where.
-func (s *Service) announce(ctx context.Context, r *rollback.Record) (*rollback.Record, error) {
+func (s *notifier) announce(ctx context.Context, r *rollback.Record) (*rollback.Record, error) {
 	msg := s.proposalView(ctx, r)
 	msg.Mentions = s.stakeholders(ctx, r)
 	ref, err := s.poster.Post(ctx, chat.Ref{Channel: r.Channel}, msg)
@@ -44,7 +44,7 @@ func (s *Service) announce(ctx context.Context, r *rollback.Record) (*rollback.R
 }
 
 // stakeholders are the owners of every service and who is on call.
-func (s *Service) stakeholders(ctx context.Context, r *rollback.Record) []string {
+func (s *notifier) stakeholders(ctx context.Context, r *rollback.Record) []string {
 	var out []string
 	for _, c := range r.Services {
 		svc, _ := s.cfg.ServiceByName(c.Service)
@@ -66,8 +66,8 @@ func (s *Service) stakeholders(ctx context.Context, r *rollback.Record) []string
 }
 
 // refresh re-renders the proposal message in place.
-func (s *Service) refresh(ctx context.Context, id string) {
-	r, err := s.store.GetRollback(ctx, id)
+func (s *notifier) refresh(ctx context.Context, id string) {
+	r, err := s.rollbacks.GetRollback(ctx, id)
 	if err != nil || r.MessageTS == "" {
 		return
 	}
@@ -77,11 +77,11 @@ func (s *Service) refresh(ctx context.Context, id string) {
 }
 
 // thread posts a note in the rollback's thread.
-func (s *Service) thread(ctx context.Context, r *rollback.Record, msg chat.Message) {
+func (s *notifier) thread(ctx context.Context, r *rollback.Record, msg chat.Message) {
 	s.threadMessage(ctx, r, msg)
 }
 
-func (s *Service) threadMessage(ctx context.Context, r *rollback.Record, msg chat.Message) {
+func (s *notifier) threadMessage(ctx context.Context, r *rollback.Record, msg chat.Message) {
 	if r == nil {
 		return
 	}
@@ -91,7 +91,7 @@ func (s *Service) threadMessage(ctx context.Context, r *rollback.Record, msg cha
 }
 
 // notePagerDuty adds a note to the triggering incident, best effort.
-func (s *Service) notePagerDuty(ctx context.Context, r *rollback.Record, text string) {
+func (s *notifier) notePagerDuty(ctx context.Context, r *rollback.Record, text string) {
 	if r.Trigger.Source != "pagerduty" || r.Trigger.IncidentID == "" {
 		return
 	}
@@ -101,9 +101,9 @@ func (s *Service) notePagerDuty(ctx context.Context, r *rollback.Record, text st
 }
 
 // finish closes the loop once a rollback reached a final state.
-func (s *Service) finish(ctx context.Context, r *rollback.Record) {
+func (s *closer) finish(ctx context.Context, r *rollback.Record) {
 	if r.State == rollback.StateSucceeded && !r.Drill {
-		s.recordRollbackDeploys(ctx, r)
+		s.deploys.recordRollbackDeploys(ctx, r)
 	}
 	s.refresh(ctx, r.ID)
 	trigger := r.Trigger.Kind
@@ -174,7 +174,7 @@ func phases(r *rollback.Record) []Phase {
 // Phases exposes phase durations for reports and post-mortems.
 func Phases(r *rollback.Record) []Phase { return phases(r) }
 
-func checkRequestBase(s *Service, r *rollback.Record, c rollback.ServiceChange) check.Request {
+func (s *base) checkRequestBase(c rollback.ServiceChange) check.Request {
 	return check.Request{Service: c.Service, Now: s.clock.Now(), BaselineEnd: c.Current.DeployedAt, TargetVersion: c.Target.Version, Env: s.env}
 }
 
@@ -185,7 +185,7 @@ type emailDirectory interface {
 }
 
 // slackID finds the chat ID of an on-call person, by email when needed.
-func (s *Service) slackID(ctx context.Context, p Person) string {
+func (s *notifier) slackID(ctx context.Context, p Person) string {
 	if p.SlackID != "" {
 		return p.SlackID
 	}
@@ -203,7 +203,7 @@ func (s *Service) slackID(ctx context.Context, p Person) string {
 
 // recordRollbackDeploys records what a successful rollback installed, so
 // "current" is right for the next proposal and the pipeline sees it.
-func (s *Service) recordRollbackDeploys(ctx context.Context, r *rollback.Record) {
+func (s *deployLog) recordRollbackDeploys(ctx context.Context, r *rollback.Record) {
 	now := s.clock.Now()
 	for _, c := range r.Services {
 		env := ""

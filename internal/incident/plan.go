@@ -29,7 +29,7 @@ type PlanRequest struct {
 }
 
 // scopeServices resolves the services a request covers.
-func (s *Service) scopeServices(req PlanRequest) ([]string, string, string) {
+func (s *Planner) scopeServices(req PlanRequest) ([]string, string, string) {
 	if req.Release != "" {
 		members, ok := s.cfg.Releases[req.Release]
 		if !ok {
@@ -62,7 +62,7 @@ func (s *Service) scopeServices(req PlanRequest) ([]string, string, string) {
 
 // Plan builds the plan of a rollback without storing anything. The failure
 // is for the person who asked; err is a system fault.
-func (s *Service) Plan(ctx context.Context, req PlanRequest) ([]rollback.ServiceChange, string, string, error) {
+func (s *Planner) Plan(ctx context.Context, req PlanRequest) ([]rollback.ServiceChange, string, string, error) {
 	names, scope, failure := s.scopeServices(req)
 	if failure != "" {
 		return nil, "", failure, nil
@@ -74,7 +74,7 @@ func (s *Service) Plan(ctx context.Context, req PlanRequest) ([]rollback.Service
 	var changes []rollback.ServiceChange
 	for _, name := range names {
 		svc, _ := s.cfg.ServiceByName(name)
-		cur, target, failure, err := s.targets(ctx, name, req.Version, svc.StableAfter.D())
+		cur, target, failure, err := s.history.targets(ctx, name, req.Version, svc.StableAfter.D())
 		if err == nil && failure != "" && req.Drill && req.Version == "" && cur.Version != "" {
 			// A drill exercises the mechanics: with nothing known-good to go
 			// back to, it re-installs the current release.
@@ -98,7 +98,7 @@ func (s *Service) Plan(ctx context.Context, req PlanRequest) ([]rollback.Service
 
 // levels orders services in scope: a service's level is one more than the
 // highest level of the in-scope services it depends on.
-func (s *Service) levels(names []string) (map[string]int, string) {
+func (s *Planner) levels(names []string) (map[string]int, string) {
 	in := map[string]bool{}
 	for _, n := range names {
 		in[n] = true
@@ -139,7 +139,7 @@ func (s *Service) levels(names []string) (map[string]int, string) {
 // peer version it declared incompatible: while peer P is back at its target
 // and service X has not gone back (or never will), X's constraint on P must
 // hold.
-func (s *Service) checkCompatibility(changes []rollback.ServiceChange) string {
+func (s *Planner) checkCompatibility(changes []rollback.ServiceChange) string {
 	byName := map[string]rollback.ServiceChange{}
 	for _, c := range changes {
 		byName[c.Service] = c
@@ -181,7 +181,7 @@ func (s *Service) checkCompatibility(changes []rollback.ServiceChange) string {
 }
 
 // params merges runbook defaults, the service's params and drill params.
-func (s *Service) params(rb *runbook.Runbook, svc *config.Service, drill bool) (map[string]string, string) {
+func (s *Planner) params(rb *runbook.Runbook, svc *config.Service, drill bool) (map[string]string, string) {
 	out := map[string]string{}
 	for name, p := range rb.Params {
 		if p.Default != "" {
@@ -206,7 +206,7 @@ func (s *Service) params(rb *runbook.Runbook, svc *config.Service, drill bool) (
 }
 
 // templateContext builds what a service's runbook templates see.
-func (s *Service) templateContext(svc *config.Service, c rollback.ServiceChange, rb runbook.RollbackInfo, drill bool, drillMode string) runbook.Context {
+func (s *Planner) templateContext(svc *config.Service, c rollback.ServiceChange, rb runbook.RollbackInfo, drill bool, drillMode string) runbook.Context {
 	env := svc.Environment
 	if drill && svc.Drill != nil && svc.Drill.Environment != "" {
 		env = svc.Drill.Environment
@@ -224,7 +224,7 @@ func (s *Service) templateContext(svc *config.Service, c rollback.ServiceChange,
 	}
 }
 
-func (s *Service) planService(ctx context.Context, svc *config.Service, cur, target rollback.Release, level int, req PlanRequest) (rollback.ServiceChange, string, error) {
+func (s *Planner) planService(ctx context.Context, svc *config.Service, cur, target rollback.Release, level int, req PlanRequest) (rollback.ServiceChange, string, error) {
 	rb, ok := s.runbooks[svc.Runbook]
 	if !ok {
 		return rollback.ServiceChange{}, fmt.Sprintf("Runbook %q of %s is not loaded; run `bot lint`.", svc.Runbook, svc.Name), nil
@@ -260,7 +260,7 @@ func (s *Service) planService(ctx context.Context, svc *config.Service, cur, tar
 	return change, "", nil
 }
 
-func (s *Service) preview(ctx context.Context, service string, st runbook.Step, tctx runbook.Context, drill bool) (string, string) {
+func (s *Planner) preview(ctx context.Context, service string, st runbook.Step, tctx runbook.Context, drill bool) (string, string) {
 	ex, err := s.executors.Get(st.Uses)
 	if err != nil {
 		return "", fmt.Sprintf("Step %s: %v", st.ID, err)

@@ -35,28 +35,28 @@ func (r ProposeRequest) automatic() bool {
 
 // Propose creates a proposal and posts it. The failure is for the person who
 // asked (or, for alerts, the reason it was suppressed); err is a system fault.
-func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*rollback.Record, string, error) {
+func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) (*rollback.Record, string, error) {
 	if req.Trigger.Kind == "" {
 		req.Trigger = rollback.Trigger{Kind: "person", Source: who.From}
 	}
 	if req.Trigger.At.IsZero() {
 		req.Trigger.At = s.clock.Now()
 	}
-	names, _, failure := s.scopeServices(PlanRequest{Services: req.Services, Release: req.Release, Version: req.Version})
+	names, _, failure := s.planner.scopeServices(PlanRequest{Services: req.Services, Release: req.Release, Version: req.Version})
 	if failure != "" {
 		return nil, failure, nil
 	}
 	var guardOverride string
 	if !req.Drill {
 		for _, name := range names {
-			why, err := s.thrashGuard(ctx, name)
+			why, err := s.guard.thrashGuard(ctx, name)
 			if err != nil {
 				return nil, "", err
 			}
 			if why == "" {
 				continue
 			}
-			open, _ := s.openRollback(ctx, name)
+			open, _ := s.guard.openRollback(ctx, name)
 			switch {
 			case req.automatic():
 				s.metrics.ProposalSuppressed("thrash_guard")
@@ -93,7 +93,7 @@ func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*
 		return nil, "", fmt.Errorf("allocate id: %w", err)
 	}
 	info := runbook.RollbackInfo{ID: id, Requester: who.User, Reason: req.Reason, Trigger: req.Trigger.Kind}
-	changes, scope, failure, err := s.Plan(ctx, PlanRequest{Services: req.Services, Release: req.Release, Version: req.Version,
+	changes, scope, failure, err := s.planner.Plan(ctx, PlanRequest{Services: req.Services, Release: req.Release, Version: req.Version,
 		Drill: req.Drill, DrillMode: req.DrillMode, Rollback: info})
 	if err != nil || failure != "" {
 		return nil, failure, err
@@ -101,14 +101,14 @@ func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*
 	r := &rollback.Record{
 		ID: id, State: rollback.StateProposed, Drill: req.Drill, DrillMode: req.DrillMode, Trigger: req.Trigger,
 		Requester: who.User, Reason: req.Reason, Scope: scope, Release: req.Release, Services: changes,
-		PlanHash: PlanHash(changes), Policy: s.policyFor(changes, req.Drill), Urgency: req.Trigger.Urgency,
+		PlanHash: PlanHash(changes), Policy: s.planner.policyFor(changes, req.Drill), Urgency: req.Trigger.Urgency,
 		DetectedAt: req.Trigger.At, CreatedAt: s.clock.Now(),
 	}
-	s.describe(r)
+	s.planner.describe(r)
 	if guardOverride != "" {
 		r.Overrides = append(r.Overrides, rollback.Override{Check: "thrash-guard", By: who.User, Reason: req.Reason, At: s.clock.Now()})
 	}
-	r.Readiness, err = s.readiness(ctx, r)
+	r.Readiness, err = s.planner.readiness(ctx, r)
 	if err != nil {
 		return nil, "", err
 	}
@@ -117,7 +117,7 @@ func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*
 	}
 	if !r.Drill {
 		for _, c := range r.Services {
-			s.markBad(ctx, c.Current.DeployID)
+			s.history.markBad(ctx, c.Current.DeployID)
 		}
 	}
 	detail := map[string]string{"services": strings.Join(r.ServiceNames(), ","), "plan_hash": r.PlanHash, "trigger": r.Trigger.Kind, "reason": req.Reason}
@@ -135,12 +135,12 @@ func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*
 			s.log.WarnContext(ctx, "pagerduty acknowledge failed", "incident", r.Trigger.IncidentID, "err", err)
 		}
 	}
-	return r, "", s.autoApprove(ctx, r)
+	return r, "", s.approvals.autoApprove(ctx, r)
 }
 
 // describe copies what people must see on every proposal from the catalog
 // and the runbooks: constraints, data boundaries, targets.
-func (s *Service) describe(r *rollback.Record) {
+func (s *Planner) describe(r *rollback.Record) {
 	for _, c := range r.Services {
 		svc, _ := s.cfg.ServiceByName(c.Service)
 		if svc.Constraints != "" {
@@ -167,7 +167,7 @@ func (s *Service) describe(r *rollback.Record) {
 }
 
 // autoApprove applies drill waivers and the auto_execute: always policy.
-func (s *Service) autoApprove(ctx context.Context, r *rollback.Record) error {
+func (s *Approvals) autoApprove(ctx context.Context, r *rollback.Record) error {
 	why := ""
 	switch {
 	case r.Drill && r.Policy.Waived:
@@ -181,7 +181,7 @@ func (s *Service) autoApprove(ctx context.Context, r *rollback.Record) error {
 	return s.approveAutomatically(ctx, r, why)
 }
 
-func (s *Service) approveAutomatically(ctx context.Context, r *rollback.Record, why string) error {
+func (s *Approvals) approveAutomatically(ctx context.Context, r *rollback.Record, why string) error {
 	r, err := s.transition(ctx, r.ID, rollback.StateApproved, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 		r.Auto = !r.Drill
 		r.Approvers = []string{"backout (" + why + ")"}
@@ -196,11 +196,11 @@ func (s *Service) approveAutomatically(ctx context.Context, r *rollback.Record, 
 	text := fmt.Sprintf("🤖 Backout is executing %s automatically (%s). Anyone eligible can stop it with Abort or `/rollback abort %s`.", r.ID, why, r.ID)
 	s.thread(ctx, r, textMessage(text))
 	s.notePagerDuty(ctx, r, text)
-	return s.start(ctx, r)
+	return s.engine.start(ctx, r)
 }
 
 // autoMode is the strictest auto_execute setting of the services in scope.
-func (s *Service) autoMode(r *rollback.Record) config.AutoMode {
+func (s *Approvals) autoMode(r *rollback.Record) config.AutoMode {
 	mode := config.AutoAlways
 	for _, c := range r.Services {
 		svc, _ := s.cfg.ServiceByName(c.Service)

@@ -26,7 +26,7 @@ const (
 const readinessCheckTimeout = 10 * time.Second
 
 // readiness runs every readiness check for every service in scope.
-func (s *Service) readiness(ctx context.Context, r *rollback.Record) ([]rollback.CheckResult, error) {
+func (s *Planner) readiness(ctx context.Context, r *rollback.Record) ([]rollback.CheckResult, error) {
 	var out []rollback.CheckResult
 	for _, c := range r.Services {
 		res, err := s.serviceReadiness(ctx, r, c)
@@ -38,7 +38,7 @@ func (s *Service) readiness(ctx context.Context, r *rollback.Record) ([]rollback
 	return out, nil
 }
 
-func (s *Service) serviceReadiness(ctx context.Context, r *rollback.Record, c rollback.ServiceChange) ([]rollback.CheckResult, error) {
+func (s *Planner) serviceReadiness(ctx context.Context, r *rollback.Record, c rollback.ServiceChange) ([]rollback.CheckResult, error) {
 	svc, _ := s.cfg.ServiceByName(c.Service)
 	rb := s.runbooks[c.Runbook]
 	now := s.clock.Now()
@@ -77,7 +77,7 @@ func (s *Service) serviceReadiness(ctx context.Context, r *rollback.Record, c ro
 }
 
 // lintKinds resolves executors and checkers for lint.
-func (s *Service) lintKinds() runbook.Kinds {
+func (s *Planner) lintKinds() runbook.Kinds {
 	return runbook.Kinds{
 		Executor: func(name string) (runbook.WithValidator, error) { return s.executors.Get(name) },
 		Checker: func(name string) (runbook.WithValidator, error) {
@@ -90,7 +90,7 @@ func (s *Service) lintKinds() runbook.Kinds {
 }
 
 // checkRequest builds the request for one check of one service.
-func (s *Service) checkRequest(r *rollback.Record, c rollback.ServiceChange, with yamlx.Node) (check.Request, error) {
+func (s *Planner) checkRequest(r *rollback.Record, c rollback.ServiceChange, with yamlx.Node) (check.Request, error) {
 	svc, _ := s.cfg.ServiceByName(c.Service)
 	tctx := s.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}, r.Drill, r.DrillMode)
 	rendered, err := runbook.RenderNode(with, tctx)
@@ -101,7 +101,7 @@ func (s *Service) checkRequest(r *rollback.Record, c rollback.ServiceChange, wit
 		TargetVersion: c.Target.Version, Env: s.env}, nil
 }
 
-func (s *Service) measureReadiness(ctx context.Context, r *rollback.Record, c rollback.ServiceChange, chk runbook.Check) rollback.CheckResult {
+func (s *Planner) measureReadiness(ctx context.Context, r *rollback.Record, c rollback.ServiceChange, chk runbook.Check) rollback.CheckResult {
 	res := rollback.CheckResult{Service: c.Service, Name: chk.Name, Blocking: chk.Blocking, At: s.clock.Now()}
 	downgrade := func(reason string) rollback.CheckResult {
 		res.Status, res.Reason = Warn, reason
@@ -139,7 +139,7 @@ func (s *Service) measureReadiness(ctx context.Context, r *rollback.Record, c ro
 }
 
 // probeExecutors asks each executor the plan uses whether it can do its job.
-func (s *Service) probeExecutors(ctx context.Context, r *rollback.Record, c rollback.ServiceChange, rb *runbook.Runbook) []rollback.CheckResult {
+func (s *Planner) probeExecutors(ctx context.Context, r *rollback.Record, c rollback.ServiceChange, rb *runbook.Runbook) []rollback.CheckResult {
 	svc, _ := s.cfg.ServiceByName(c.Service)
 	tctx := s.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester}, r.Drill, r.DrillMode)
 	var problems []string
@@ -185,7 +185,7 @@ func (s *Service) probeExecutors(ctx context.Context, r *rollback.Record, c roll
 }
 
 // approverReadiness checks that enough eligible people exist to approve.
-func (s *Service) approverReadiness(ctx context.Context, r *rollback.Record) (rollback.CheckResult, error) {
+func (s *Planner) approverReadiness(ctx context.Context, r *rollback.Record) (rollback.CheckResult, error) {
 	p := r.Policy
 	if p.Waived {
 		return rollback.CheckResult{Status: Pass, Reason: "drill policy waives approval"}, nil
@@ -196,7 +196,7 @@ func (s *Service) approverReadiness(ctx context.Context, r *rollback.Record) (ro
 	}
 	var problems []string
 	for _, g := range union(p.Groups, p.Roles) {
-		ids, err := s.members(ctx, g)
+		ids, err := s.groups.members(ctx, g)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -226,7 +226,7 @@ func (s *Service) approverReadiness(ctx context.Context, r *rollback.Record) (ro
 }
 
 // drillStatus reports the last successful drill against the drill policy.
-func (s *Service) drillStatus(ctx context.Context, service string) rollback.CheckResult {
+func (s *Planner) drillStatus(ctx context.Context, service string) rollback.CheckResult {
 	res := rollback.CheckResult{Service: service, Name: "drill recent", At: s.clock.Now()}
 	maxAge := s.DrillMaxAge(service)
 	last, err := s.LastSuccessfulDrill(ctx, service)
@@ -244,7 +244,7 @@ func (s *Service) drillStatus(ctx context.Context, service string) rollback.Chec
 }
 
 // DrillMaxAge is how recent a successful drill must be.
-func (s *Service) DrillMaxAge(service string) time.Duration {
+func (s *Planner) DrillMaxAge(service string) time.Duration {
 	if svc, ok := s.cfg.ServiceByName(service); ok && svc.Drill != nil && svc.Drill.MaxAge > 0 {
 		return svc.Drill.MaxAge.D()
 	}
@@ -252,8 +252,8 @@ func (s *Service) DrillMaxAge(service string) time.Duration {
 }
 
 // LastSuccessfulDrill finds the newest successful drill of a service.
-func (s *Service) LastSuccessfulDrill(ctx context.Context, service string) (rollback.DrillRecord, error) {
-	drills, err := s.store.ListDrills(ctx, service)
+func (s *Planner) LastSuccessfulDrill(ctx context.Context, service string) (rollback.DrillRecord, error) {
+	drills, err := s.drills.ListDrills(ctx, service)
 	if err != nil {
 		return rollback.DrillRecord{}, err
 	}
@@ -287,7 +287,7 @@ func checkSlug(name string) string { return strings.ReplaceAll(strings.ToLower(n
 
 // ServiceReadiness runs readiness for a service against its last known-good
 // release, on demand (a pipeline or change board asks before a risky release).
-func (s *Service) ServiceReadiness(ctx context.Context, service string) ([]rollback.CheckResult, string, error) {
+func (s *Planner) ServiceReadiness(ctx context.Context, service string) ([]rollback.CheckResult, string, error) {
 	changes, _, failure, err := s.Plan(ctx, PlanRequest{Services: []string{service}})
 	if err != nil || failure != "" {
 		return nil, failure, err

@@ -238,7 +238,7 @@ func TestShutdownInterruptsAndAnotherProcessResumes(t *testing.T) {
 		e.ex.On("b", latch.Block)
 		ctx, cancel := context.WithCancel(context.Background())
 		stopped := make(chan error, 1)
-		go func() { stopped <- e.svc.Engine().Run(ctx) }()
+		go func() { stopped <- e.svc.Run(ctx) }()
 		r := e.run()
 		if err := e.ex.WaitStarted(within(t), "b"); err != nil {
 			t.Fatal(err)

@@ -14,8 +14,8 @@ import (
 // changed what "current" is). A changed plan voids earlier votes: votes
 // carry the plan hash they were cast on, and only votes on the current hash
 // count.
-func (s *Service) replanOpen(ctx context.Context, service string) {
-	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: service, States: []rollback.State{rollback.StateProposed}})
+func (s *Replanner) replanOpen(ctx context.Context, service string) {
+	rs, err := s.rollbacks.ListRollbacks(ctx, store.RollbackQuery{Service: service, States: []rollback.State{rollback.StateProposed}})
 	if err != nil {
 		s.log.WarnContext(ctx, "replan: list proposals", "service", service, "err", err)
 		return
@@ -29,8 +29,8 @@ func (s *Service) replanOpen(ctx context.Context, service string) {
 
 // Replan recomputes a proposal's plan; when it changed, the proposal takes
 // the new plan and every earlier vote stops counting.
-func (s *Service) Replan(ctx context.Context, id string) error {
-	r, err := s.store.GetRollback(ctx, id)
+func (s *Replanner) Replan(ctx context.Context, id string) error {
+	r, err := s.rollbacks.GetRollback(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -42,7 +42,7 @@ func (s *Service) Replan(ctx context.Context, id string) error {
 		version = r.Services[0].Target.Version
 	}
 	info := runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}
-	changes, _, failure, err := s.Plan(ctx, PlanRequest{Services: r.ServiceNames(), Release: r.Release, Version: version,
+	changes, _, failure, err := s.planner.Plan(ctx, PlanRequest{Services: r.ServiceNames(), Release: r.Release, Version: version,
 		Drill: r.Drill, DrillMode: r.DrillMode, Rollback: info})
 	if err != nil {
 		return err
@@ -73,7 +73,7 @@ func (s *Service) Replan(ctx context.Context, id string) error {
 		}
 		r.Services, r.PlanHash = changes, hash
 		r.Constraints, r.DataReverts, r.DataKeeps = nil, nil, nil
-		s.describe(r)
+		s.planner.describe(r)
 		return nil
 	})
 	if errors.Is(err, rollback.ErrBadTransition) {
@@ -82,7 +82,7 @@ func (s *Service) Replan(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.readiness(ctx, r)
+	res, err := s.planner.readiness(ctx, r)
 	if err == nil {
 		r, _ = s.update(ctx, id, func(r *rollback.Record) error { r.Readiness = res; return nil })
 	}

@@ -1,7 +1,20 @@
-// Package incident is the rollback lifecycle: deploy history, proposals with
-// readiness, the approval policy, the thrash guard, the engine that drives
-// runbook steps, the registry and the audit trail. It talks to the outside
-// only through small interfaces (store.Store, exec executors, check
+// Package incident is the rollback lifecycle. It is split by responsibility,
+// each part holding only the narrow store interfaces it needs:
+//
+//   - Planner: plans (what goes back, each step rendered), readiness and the
+//     approval policy a plan needs;
+//   - Proposals: turning a request or an alert into a stored, announced proposal;
+//   - Approvals: votes, rejection, expiry, automatic execution and gates;
+//   - Engine: driving approved rollbacks through their steps (the DAG
+//     scheduler is the pure unit in scheduler.go), validation and recovery;
+//   - Deploys and Guard: deploy history and known-good releases; the thrash
+//     guard and the pipeline gate;
+//   - Control: abort, pause, resume, override and freeze;
+//   - Replanner: proposals whose plan changed under them.
+//
+// Service is the lifecycle's front door: each of its methods hands over to
+// one part. Parts depend on each other one way only (see New). They talk to
+// the outside through small interfaces (store's, exec executors, check
 // checkers, chat.Poster, Pager, Directory, Clock) so that the whole lifecycle
 // runs in tests with fakes, and in `bot console` with a terminal as the chat.
 package incident
@@ -11,7 +24,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/backout/backout/internal/chat"
@@ -60,43 +72,79 @@ type Deps struct {
 	Env func(string) (string, bool)
 }
 
-// Service is the lifecycle API that commands, alerts, drills and the HTTP
-// API call.
+// Service is the lifecycle's front door that commands, alerts, drills and
+// the HTTP API call. It holds the parts and owns none of their logic.
 type Service struct {
-	cfg       *config.Config
-	runbooks  runbook.Set
-	store     store.Store
-	executors *exec.Registry
-	checkers  *check.Registry
-	checks    CheckRunner
-	poster    chat.Poster
-	pager     Pager
-	directory chat.Directory
-	clock     Clock
-	log       *slog.Logger
-	metrics   Metrics
-	replica   string
-	env       func(string) (string, bool)
+	base
+	planner   *Planner
+	proposals *Proposals
+	approvals *Approvals
 	engine    *Engine
-	endHooks  []EndHook
-
-	// groupCache avoids resolving the same user group on every click.
-	groupMu    sync.Mutex
-	groupCache map[string]groupEntry
+	deploys   *Deploys
+	guard     *Guard
+	control   *Control
+	alerts    *Alerts
+	closer    *closer
+	queries   store.Rollbacks
+	votes     store.Votes
 }
 
-type groupEntry struct {
-	members []string
-	at      time.Time
-}
-
-// New builds a Service and its engine.
+// New builds the lifecycle's parts and wires them, lowest first, so that
+// every dependency points one way.
 func New(d Deps) *Service {
-	if d.Poster == nil {
-		d.Poster = chat.NoopPoster{}
+	d = withDefaults(d)
+	b := newBase(d)
+	st := d.Store
+	recs := &records{rollbacks: st, clk: b.clock}
+	groups := &groups{base: b, directory: d.Directory, cache: map[string]groupEntry{}}
+	history := &deployLog{base: b, store: st}
+	notify := &notifier{base: b, records: recs, poster: d.Poster, pager: d.Pager, directory: d.Directory, views: st}
+	cl := &closer{notifier: notify, deploys: history}
+	planner := &Planner{base: b, history: history, groups: groups, runbooks: d.Runbooks,
+		executors: d.Executors, checkers: d.Checkers, drills: st}
+	guard := &Guard{base: b, rollbacks: st, freezes: st}
+	engine := &Engine{base: b, records: recs, closer: cl, planner: planner, store: st, runbooks: d.Runbooks,
+		executors: d.Executors, checks: d.Checks, runs: map[string]*run{}, ctx: context.Background()}
+	approvals := &Approvals{base: b, records: recs, closer: cl, votes: st, groups: groups, planner: planner, engine: engine}
+	replanner := &Replanner{base: b, records: recs, closer: cl, planner: planner}
+	proposals := &Proposals{base: b, records: recs, closer: cl, store: st, planner: planner, guard: guard,
+		history: history, approvals: approvals}
+	return &Service{
+		base:      b,
+		planner:   planner,
+		proposals: proposals,
+		approvals: approvals,
+		engine:    engine,
+		deploys:   &Deploys{base: b, log: history, store: st, replanner: replanner},
+		guard:     guard,
+		control:   &Control{base: b, records: recs, closer: cl, groups: groups, engine: engine, freezes: st},
+		alerts:    &Alerts{base: b, records: recs, closer: cl, store: st, proposals: proposals},
+		closer:    cl,
+		queries:   st,
+		votes:     st,
 	}
+}
+
+// base is what every part shares: configuration, time, logs, metrics, this
+// replica's name, the environment and the audit trail.
+type base struct {
+	cfg      *config.Config
+	clock    Clock
+	log      *slog.Logger
+	metrics  Metrics
+	replica  string
+	env      func(string) (string, bool)
+	auditLog store.Audit
+}
+
+// withDefaults fills nil optional dependencies with stand-ins, so that no
+// part checks for nil.
+func withDefaults(d Deps) Deps {
 	if d.Pager == nil {
 		d.Pager = NoopPager{}
+	}
+	if d.Poster == nil {
+		d.Poster = chat.NoopPoster{}
 	}
 	if d.Clock == nil {
 		d.Clock = SystemClock{}
@@ -114,26 +162,16 @@ func New(d Deps) *Service {
 	if d.Env == nil {
 		d.Env = os.LookupEnv
 	}
-	s := &Service{
-		cfg: d.Config, runbooks: d.Runbooks, store: d.Store, executors: d.Executors, checkers: d.Checkers,
-		checks: d.Checks, poster: d.Poster, pager: d.Pager, directory: d.Directory, clock: d.Clock,
-		log: d.Logger, metrics: d.Metrics, replica: d.ReplicaID, env: d.Env, groupCache: map[string]groupEntry{},
-	}
-	s.engine = newEngine(s)
-	return s
+	return d
 }
 
-// Config returns the configuration the service runs with.
-func (s *Service) Config() *config.Config { return s.cfg }
-
-// Store returns the state store.
-func (s *Service) Store() store.Store { return s.store }
-
-// Engine returns the step engine.
-func (s *Service) Engine() *Engine { return s.engine }
+func newBase(d Deps) base {
+	return base{cfg: d.Config, clock: d.Clock, log: d.Logger, metrics: d.Metrics, replica: d.ReplicaID,
+		env: d.Env, auditLog: d.Store}
+}
 
 // service looks up a catalog entry; the failure is for the person who asked.
-func (s *Service) service(name string) (*config.Service, string) {
+func (s *base) service(name string) (*config.Service, string) {
 	svc, ok := s.cfg.ServiceByName(name)
 	if !ok {
 		known := make([]string, 0, len(s.cfg.Services))
@@ -146,7 +184,7 @@ func (s *Service) service(name string) (*config.Service, string) {
 }
 
 // secrets lists values to redact from anything shown.
-func (s *Service) secrets() []string { return s.cfg.Secrets.Values() }
+func (s *base) secrets() []string { return s.cfg.Secrets.Values() }
 
 // Actor identifies who did something, for the audit trail.
 type Actor struct {
@@ -154,8 +192,8 @@ type Actor struct {
 	From string // slack | console | api | pagerduty | alertmanager | watcher | engine | cron, plus address
 }
 
-func (s *Service) audit(ctx context.Context, who Actor, action, target string, detail map[string]string) {
-	_, err := s.store.AppendAudit(ctx, store.AuditEvent{
+func (s *base) audit(ctx context.Context, who Actor, action, target string, detail map[string]string) {
+	_, err := s.auditLog.AppendAudit(ctx, store.AuditEvent{
 		At: s.clock.Now(), Actor: who.User, Action: action, Target: target, From: who.From, Detail: detail,
 	})
 	if err != nil {
@@ -165,5 +203,5 @@ func (s *Service) audit(ctx context.Context, who Actor, action, target string, d
 	}
 }
 
-// Now reads the service's clock.
+// Now reads the lifecycle's clock.
 func (s *Service) Now() time.Time { return s.clock.Now() }

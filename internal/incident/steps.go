@@ -23,15 +23,15 @@ const (
 // runService runs one service's steps in `needs` order, independent steps in
 // parallel up to the engine's parallelism. It returns a failure, or "".
 func (d *driver) runService(ctx context.Context, c rollback.ServiceChange) string {
-	rb, ok := d.s.runbooks[c.Runbook]
+	rb, ok := d.e.runbooks[c.Runbook]
 	if !ok {
 		return fmt.Sprintf("runbook %s is not loaded", c.Runbook)
 	}
-	svc, _ := d.s.cfg.ServiceByName(c.Service)
+	svc, _ := d.e.cfg.ServiceByName(c.Service)
 	d.mu.Lock()
 	r := d.r
 	d.mu.Unlock()
-	tctx := d.s.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}, r.Drill, r.DrillMode)
+	tctx := d.e.planner.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}, r.Drill, r.DrillMode)
 
 	type result struct {
 		id      string
@@ -77,7 +77,7 @@ func (d *driver) runService(ctx context.Context, c rollback.ServiceChange) strin
 		}
 		started := 0
 		for _, st := range rb.Steps {
-			if stopScheduling || ctx.Err() != nil || running >= d.s.cfg.Engine.Parallelism {
+			if stopScheduling || ctx.Err() != nil || running >= d.e.cfg.Engine.Parallelism {
 				break
 			}
 			if _, ok := pending[st.ID]; !ok || !ready(st) {
@@ -171,7 +171,7 @@ func (d *driver) waitUnpaused(ctx context.Context) error {
 		if stale := d.run.stale.Swap(false); fresh && !stale {
 			return nil
 		}
-		r, err := d.s.store.GetRollback(ctx, d.id)
+		r, err := d.e.store.GetRollback(ctx, d.id)
 		if err != nil {
 			return err
 		}
@@ -189,7 +189,7 @@ func (d *driver) waitUnpaused(ctx context.Context) error {
 		if announce {
 			// Pause answers at once, but the run only holds once it reaches
 			// a step boundary: say when that happens.
-			d.s.thread(ctx, r, textMessage(fmt.Sprintf("⏸️ %s is holding: no new step starts until Resume.", d.id)))
+			d.e.thread(ctx, r, textMessage(fmt.Sprintf("⏸️ %s is holding: no new step starts until Resume.", d.id)))
 		}
 		select {
 		case <-ctx.Done():
@@ -223,7 +223,7 @@ func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *
 		d.markDone(c.Service, st.ID, rollback.StepSucceeded)
 		return ""
 	}
-	ex, err := d.s.executors.Get(st.Uses)
+	ex, err := d.e.executors.Get(st.Uses)
 	if err != nil {
 		return d.fail(ctx, c.Service, st, 0, err)
 	}
@@ -239,13 +239,13 @@ func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *
 		if err := d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepStarted, Attempt: attempt}); err != nil {
 			return err.Error()
 		}
-		started := d.s.clock.Now()
+		started := d.e.clock.Now()
 		live := d.watchOutput(ctx, c.Service, st.ID, attempt)
 		res, err := d.invoke(ctx, ex, c.Service, st, with, timeout, attempt, rb, live.add)
 		live.stop()
-		dur := d.s.clock.Now().Sub(started)
+		dur := d.e.clock.Now().Sub(started)
 		if err == nil {
-			d.s.metrics.StepResult(st.Uses, "succeeded")
+			d.e.metrics.StepResult(st.Uses, "succeeded")
 			d.recordEnd(rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepSucceeded, Attempt: attempt,
 				Output: res.Output, ExitCode: res.ExitCode, Duration: dur})
 			d.markDone(c.Service, st.ID, rollback.StepSucceeded)
@@ -253,7 +253,7 @@ func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *
 		}
 		if ctx.Err() == nil && exec.IsRetryable(err) && attempt <= st.Retries.Max {
 			wait := backoff(st.Retries, attempt)
-			d.s.metrics.StepResult(st.Uses, "retried")
+			d.e.metrics.StepResult(st.Uses, "retried")
 			if rerr := d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepRetrying, Attempt: attempt,
 				Output: res.Output, ExitCode: res.ExitCode, Error: d.redact(err.Error()), Duration: dur}); rerr != nil {
 				return rerr.Error()
@@ -264,7 +264,7 @@ func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *
 				continue
 			}
 		}
-		d.s.metrics.StepResult(st.Uses, "failed")
+		d.e.metrics.StepResult(st.Uses, "failed")
 		return d.failWith(ctx, c.Service, st, attempt, err, res, dur)
 	}
 }
@@ -283,11 +283,11 @@ func (d *driver) invoke(ctx context.Context, ex exec.Executor, service string, s
 		}
 	}
 	return ex.Run(sctx, exec.Request{RollbackID: d.id, StepID: st.ID, Service: service, Attempt: attempt, With: with,
-		DryRun: dry, Timeout: timeout, Env: d.s.env, Redact: d.s.secrets(), OutputLimit: d.s.cfg.Engine.OutputLimit,
-		KillGrace: d.s.cfg.Engine.KillGrace.D(), BaseDir: d.s.cfg.RunbooksDir(), Params: params, Progress: progress})
+		DryRun: dry, Timeout: timeout, Env: d.e.env, Redact: d.e.secrets(), OutputLimit: d.e.cfg.Engine.OutputLimit,
+		KillGrace: d.e.cfg.Engine.KillGrace.D(), BaseDir: d.e.cfg.RunbooksDir(), Params: params, Progress: progress})
 }
 
-func (d *driver) redact(s string) string { return exec.Redact(s, d.s.secrets()) }
+func (d *driver) redact(s string) string { return exec.Redact(s, d.e.secrets()) }
 
 func (d *driver) fail(ctx context.Context, service string, st runbook.Step, attempt int, err error) string {
 	return d.failWith(ctx, service, st, attempt, err, exec.Result{}, 0)
@@ -332,7 +332,7 @@ func backoff(r runbook.Retries, attempt int) time.Duration {
 
 // gate opens a sign-off and waits for it.
 func (d *driver) gate(ctx context.Context, service string, st runbook.Step) error {
-	s := d.s
+	s := d.e
 	key := gateKey(service, st.ID)
 	r, err := s.update(ctx, d.id, func(r *rollback.Record) error {
 		if r.Gates == nil {
@@ -399,7 +399,7 @@ func (d *driver) compensate(ctx context.Context, why string) {
 	if r == nil {
 		return
 	}
-	if events, err := d.s.store.ListSteps(ctx, d.id); err == nil {
+	if events, err := d.e.store.ListSteps(ctx, d.id); err == nil {
 		completed = completedInOrder(events)
 	}
 	slices.Reverse(completed)
@@ -452,7 +452,7 @@ func (d *driver) lookupStep(r *rollback.Record, service, stepID string) (rollbac
 		if c.Service != service {
 			continue
 		}
-		rb := d.s.runbooks[c.Runbook]
+		rb := d.e.runbooks[c.Runbook]
 		if rb == nil {
 			break
 		}
@@ -466,10 +466,10 @@ func (d *driver) lookupStep(r *rollback.Record, service, stepID string) (rollbac
 }
 
 func (d *driver) compensateStep(ctx context.Context, r *rollback.Record, c rollback.ServiceChange, rb *runbook.Runbook, st runbook.Step, why string) {
-	svc, _ := d.s.cfg.ServiceByName(c.Service)
-	tctx := d.s.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}, r.Drill, r.DrillMode)
+	svc, _ := d.e.cfg.ServiceByName(c.Service)
+	tctx := d.e.planner.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}, r.Drill, r.DrillMode)
 	_ = d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepCompensating, Output: why})
-	ex, err := d.s.executors.Get(st.Compensate.Uses)
+	ex, err := d.e.executors.Get(st.Compensate.Uses)
 	var res exec.Result
 	if err == nil {
 		var with yamlxNode
@@ -492,7 +492,7 @@ func (d *driver) compensateStep(ctx context.Context, r *rollback.Record, c rollb
 
 // validate runs the validation checks of each service and stores results.
 func (d *driver) validate(ctx context.Context, changes []rollback.ServiceChange) string {
-	s := d.s
+	s := d.e
 	var failures []string
 	for _, c := range changes {
 		rb := s.runbooks[c.Runbook]
@@ -504,7 +504,7 @@ func (d *driver) validate(ctx context.Context, changes []rollback.ServiceChange)
 		d.mu.Unlock()
 		var checks []runbook.Check
 		for _, chk := range rb.Validation.Checks {
-			req, err := s.checkRequest(r, c, chk.With)
+			req, err := s.planner.checkRequest(r, c, chk.With)
 			if err != nil {
 				failures = append(failures, fmt.Sprintf("%s: %s: %v", c.Service, chk.Name, err))
 				continue
@@ -512,7 +512,7 @@ func (d *driver) validate(ctx context.Context, changes []rollback.ServiceChange)
 			chk.With = req.With
 			checks = append(checks, chk)
 		}
-		req := checkRequestBase(s, r, c)
+		req := s.checkRequestBase(c)
 		// The window bounds the whole validation; a minute of slack lets the
 		// last measurement finish.
 		vctx, cancel := context.WithTimeout(ctx, rb.Validation.Window.D()+time.Minute)

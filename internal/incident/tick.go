@@ -12,22 +12,46 @@ import (
 	"github.com/backout/backout/internal/store"
 )
 
+// Run recovers orphaned rollbacks and performs periodic duties until ctx
+// ends; then it stops every run on this replica, leaving each resumable.
+func (s *Service) Run(ctx context.Context) error {
+	s.engine.bind(ctx)
+	ttl := s.cfg.Engine.LeaseTTL.D()
+	tick := time.NewTicker(max(ttl/3, 100*time.Millisecond))
+	defer tick.Stop()
+	for {
+		s.Tick(ctx)
+		select {
+		case <-ctx.Done():
+			s.engine.stopAll()
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// Wait blocks until every run on this replica has stopped.
+func (s *Service) Wait() { s.engine.Wait() }
+
+// Active reports how many rollbacks this replica is driving.
+func (s *Service) Active() int { return s.engine.Active() }
+
 // Tick performs time-driven duties; every replica may run it, since each
 // duty is a compare-and-set transition that only one replica wins. The open
 // rollbacks are read once per Tick: the store lists by scanning, and the
 // registry only grows.
 func (s *Service) Tick(ctx context.Context) {
-	open, err := s.store.ListRollbacks(ctx, store.RollbackQuery{States: openStates})
+	open, err := s.queries.ListRollbacks(ctx, store.RollbackQuery{States: openStates})
 	if err != nil {
 		s.log.WarnContext(ctx, "tick: list open rollbacks", "err", err)
 		return
 	}
 	s.reportOpen(open)
-	interrupted := s.recoverOrphans(ctx, withState(open, rollback.StateRunning, rollback.StateValidating))
+	interrupted := s.engine.recoverOrphans(ctx, withState(open, rollback.StateRunning, rollback.StateValidating))
 	for _, r := range withState(open, rollback.StateInterrupted) {
 		interrupted = append(interrupted, r.ID)
 	}
-	s.tickInterrupted(ctx, interrupted)
+	s.engine.tickInterrupted(ctx, interrupted)
 	s.tickProposals(ctx, withState(open, rollback.StateProposed))
 }
 
@@ -48,23 +72,23 @@ func (s *Service) tickProposals(ctx context.Context, rs []*rollback.Record) {
 	now := s.clock.Now()
 	for _, r := range rs {
 		if !r.Policy.ExpiresAt.IsZero() && now.After(r.Policy.ExpiresAt) {
-			if _, err := s.expire(ctx, r.ID); err != nil {
+			if _, err := s.approvals.expire(ctx, r.ID); err != nil {
 				s.log.WarnContext(ctx, "expire", "rollback", r.ID, "err", err)
 			}
 			continue
 		}
-		if r.Drill || r.Trigger.Kind == "person" || s.autoMode(r) != config.AutoWhenUnanswered {
+		if r.Drill || r.Trigger.Kind == "person" || s.approvals.autoMode(r) != config.AutoWhenUnanswered {
 			continue
 		}
 		after := s.unansweredAfter(r)
 		if now.Sub(r.CreatedAt) < after {
 			continue
 		}
-		votes, err := s.store.ListVotes(ctx, r.ID)
+		votes, err := s.votes.ListVotes(ctx, r.ID)
 		if err != nil || len(votes) > 0 {
 			continue // somebody answered
 		}
-		if err := s.approveAutomatically(ctx, r, fmt.Sprintf("auto_execute: unanswered for %s", after)); err != nil && !errors.Is(err, rollback.ErrBadTransition) {
+		if err := s.approvals.approveAutomatically(ctx, r, fmt.Sprintf("auto_execute: unanswered for %s", after)); err != nil && !errors.Is(err, rollback.ErrBadTransition) {
 			s.log.WarnContext(ctx, "auto execute", "rollback", r.ID, "err", err)
 		}
 	}

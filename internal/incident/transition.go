@@ -10,19 +10,38 @@ import (
 	"github.com/backout/backout/internal/store"
 )
 
+// records reads and changes rollback records by compare-and-set, along the
+// lifecycle's transition table.
+type records struct {
+	rollbacks store.Rollbacks
+	clk       Clock
+}
+
+// load reads a rollback; a missing one is a failure for the person who asked.
+func (s *records) load(ctx context.Context, id string) (*rollback.Record, string, error) {
+	r, err := s.rollbacks.GetRollback(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Sprintf("There is no rollback %s.", id), nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return r, "", nil
+}
+
 // update applies mutate to the stored rollback with compare-and-set,
 // re-reading and re-applying on a conflict. mutate returns an error to
 // refuse (nothing is written).
-func (s *Service) update(ctx context.Context, id string, mutate func(*rollback.Record) error) (*rollback.Record, error) {
+func (s *records) update(ctx context.Context, id string, mutate func(*rollback.Record) error) (*rollback.Record, error) {
 	for attempt := 0; ; attempt++ {
-		r, err := s.store.GetRollback(ctx, id)
+		r, err := s.rollbacks.GetRollback(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		if err := mutate(r); err != nil {
 			return r, err
 		}
-		err = s.store.UpdateRollback(ctx, r)
+		err = s.rollbacks.UpdateRollback(ctx, r)
 		if errors.Is(err, store.ErrConflict) && attempt < 20 {
 			continue
 		}
@@ -35,7 +54,7 @@ func (s *Service) update(ctx context.Context, id string, mutate func(*rollback.R
 
 // transition moves a rollback to `to` if it is in one of `from` (and the
 // lifecycle allows it), applying mutate in the same write.
-func (s *Service) transition(ctx context.Context, id string, to rollback.State, from []rollback.State, mutate func(*rollback.Record)) (*rollback.Record, error) {
+func (s *records) transition(ctx context.Context, id string, to rollback.State, from []rollback.State, mutate func(*rollback.Record)) (*rollback.Record, error) {
 	return s.transitionChecked(ctx, id, to, from, func(r *rollback.Record) error {
 		if mutate != nil {
 			mutate(r)
@@ -46,13 +65,13 @@ func (s *Service) transition(ctx context.Context, id string, to rollback.State, 
 
 // transitionChecked is transition whose mutate may refuse: its error leaves
 // the record as it was.
-func (s *Service) transitionChecked(ctx context.Context, id string, to rollback.State, from []rollback.State, mutate func(*rollback.Record) error) (*rollback.Record, error) {
+func (s *records) transitionChecked(ctx context.Context, id string, to rollback.State, from []rollback.State, mutate func(*rollback.Record) error) (*rollback.Record, error) {
 	return s.update(ctx, id, func(r *rollback.Record) error {
 		if !slices.Contains(from, r.State) || !rollback.CanTransition(r.State, to) {
 			return fmt.Errorf("%w: %s is %s, cannot become %s", rollback.ErrBadTransition, r.ID, r.State, to)
 		}
 		r.State = to
-		now := s.clock.Now()
+		now := s.clk.Now()
 		switch to {
 		case rollback.StateApproved, rollback.StateRejected, rollback.StateExpired:
 			r.DecidedAt = now

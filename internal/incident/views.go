@@ -25,9 +25,9 @@ var stepIcon = map[string]string{
 var readinessIcon = map[string]string{Pass: "✅", Warn: "⚠️", Fail: "❌"}
 
 // proposalView renders the rollback's main message from its stored state.
-func (s *Service) proposalView(ctx context.Context, r *rollback.Record) chat.Message {
-	votes, _ := s.store.ListVotes(ctx, r.ID)
-	steps, _ := s.store.ListSteps(ctx, r.ID)
+func (s *notifier) proposalView(ctx context.Context, r *rollback.Record) chat.Message {
+	votes, _ := s.views.ListVotes(ctx, r.ID)
+	steps, _ := s.views.ListSteps(ctx, r.ID)
 	return ProposalView(r, votes, steps)
 }
 

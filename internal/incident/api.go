@@ -1,0 +1,105 @@
+package incident
+
+import (
+	"context"
+	"time"
+
+	"github.com/backout/backout/internal/rollback"
+)
+
+// The lifecycle's entry points. Each hands over to the part that owns it;
+// none holds logic of its own.
+
+// Propose plans, checks and announces a rollback.
+func (s *Service) Propose(ctx context.Context, who Actor, req ProposeRequest) (*rollback.Record, string, error) {
+	return s.proposals.Propose(ctx, who, req)
+}
+
+// Plan renders what a rollback would do, without proposing it.
+func (s *Service) Plan(ctx context.Context, req PlanRequest) ([]rollback.ServiceChange, string, string, error) {
+	return s.planner.Plan(ctx, req)
+}
+
+// ServiceReadiness runs a service's readiness checks against its last known-good release.
+func (s *Service) ServiceReadiness(ctx context.Context, service string) ([]rollback.CheckResult, string, error) {
+	return s.planner.ServiceReadiness(ctx, service)
+}
+
+// DrillMaxAge is how old a service's last successful drill may be.
+func (s *Service) DrillMaxAge(service string) time.Duration { return s.planner.DrillMaxAge(service) }
+
+// LastSuccessfulDrill is a service's newest successful drill.
+func (s *Service) LastSuccessfulDrill(ctx context.Context, service string) (rollback.DrillRecord, error) {
+	return s.planner.LastSuccessfulDrill(ctx, service)
+}
+
+// Vote records an approval or a rejection.
+func (s *Service) Vote(ctx context.Context, who Actor, req VoteRequest) (string, error) {
+	return s.approvals.Vote(ctx, who, req)
+}
+
+// SignGate signs off an open mid-run gate.
+func (s *Service) SignGate(ctx context.Context, who Actor, id, key string) (string, error) {
+	return s.approvals.SignGate(ctx, who, id, key)
+}
+
+// Override sets aside a failing blocking readiness check.
+func (s *Service) Override(ctx context.Context, who Actor, id, checkName, reason string) (string, error) {
+	return s.control.Override(ctx, who, id, checkName, reason)
+}
+
+// Abort stops a rollback.
+func (s *Service) Abort(ctx context.Context, who Actor, id, reason string) (string, error) {
+	return s.control.Abort(ctx, who, id, reason)
+}
+
+// Resume continues an interrupted or paused rollback.
+func (s *Service) Resume(ctx context.Context, who Actor, id string) (string, error) {
+	return s.control.Resume(ctx, who, id)
+}
+
+// Pause holds a running rollback at the next step boundary.
+func (s *Service) Pause(ctx context.Context, who Actor, id string) (string, error) {
+	return s.control.Pause(ctx, who, id)
+}
+
+// SetFreeze closes a service's pipeline gate.
+func (s *Service) SetFreeze(ctx context.Context, who Actor, service, reason string) (string, error) {
+	return s.control.SetFreeze(ctx, who, service, reason)
+}
+
+// ClearFreeze opens a service's pipeline gate again.
+func (s *Service) ClearFreeze(ctx context.Context, who Actor, service string) (string, error) {
+	return s.control.ClearFreeze(ctx, who, service)
+}
+
+// RecordDeploy records a deploy reported by CI.
+func (s *Service) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (*rollback.Deploy, string, error) {
+	return s.deploys.RecordDeploy(ctx, who, in)
+}
+
+// MarkGood marks a deploy known-good.
+func (s *Service) MarkGood(ctx context.Context, who Actor, id string) (*rollback.Deploy, string, error) {
+	return s.deploys.MarkGood(ctx, who, id)
+}
+
+// Deploys lists a service's deploys, newest first.
+func (s *Service) Deploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error) {
+	return s.deploys.log.Deploys(ctx, service, limit)
+}
+
+// KnownGood reports whether deploys[i] counts as known-good.
+func (s *Service) KnownGood(deploys []*rollback.Deploy, i int, stableAfter time.Duration) bool {
+	return s.deploys.log.KnownGood(deploys, i, stableAfter)
+}
+
+// PipelineGate says whether a service may be deployed now.
+func (s *Service) PipelineGate(ctx context.Context, service string) (GateResult, string, error) {
+	return s.guard.PipelineGate(ctx, service)
+}
+
+// OnAlert takes one normalized alert.
+func (s *Service) OnAlert(ctx context.Context, a Alert) error { return s.alerts.OnAlert(ctx, a) }
+
+// AddEndHook registers a hook told when a rollback ends; call before serving.
+func (s *Service) AddEndHook(h EndHook) { s.closer.AddEndHook(h) }
