@@ -267,106 +267,153 @@ func kindName(n *yaml.Node) string {
 	return "an alias"
 }
 
+// decode stores n into v, reporting each problem under field (the dotted
+// path people see). It dispatches on the target: the special types first,
+// since a Duration is an int and a Node a struct to reflection.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
+	if !d.spend(n, field) {
+		return
+	}
+	n = resolve(n)
+	switch {
+	case v.Type() == nodeType:
+		v.Set(reflect.ValueOf(Node{File: d.file, Node: n}))
+	case v.CanAddr() && v.Addr().Type().Implements(unmarshalerT):
+		d.decodeUnmarshaler(n, v)
+	case v.Kind() == reflect.Pointer:
+		d.decodePointer(n, v, field)
+	case v.Type() == durationType:
+		d.decodeDuration(n, v, field)
+	case v.Kind() == reflect.Struct:
+		d.decodeStruct(n, v, field)
+	case v.Kind() == reflect.Slice:
+		d.decodeSequence(n, v, field)
+	case v.Kind() == reflect.Map:
+		d.decodeMapping(n, v, field)
+	case v.Kind() == reflect.Interface:
+		d.decodeInterface(n, v, field)
+	default:
+		d.decodeScalar(n, v, field)
+	}
+}
+
+// spend counts n against the node budget. Past it, it reports once (one
+// line is enough to explain an alias bomb) and every later node is skipped.
+func (d *decoder) spend(n *yaml.Node, field string) bool {
 	if d.budget++; d.budget > nodeBudget {
 		if !d.exhausted {
 			d.exhausted = true
 			d.fail(n, "%s: the document expands to more than %d values (aliases used too often?)", field, nodeBudget)
 		}
-		return
+		return false
 	}
+	return true
+}
+
+// resolve follows an alias to its anchor and a document to its content, so
+// the decoders below see only scalars, sequences and mappings.
+func resolve(n *yaml.Node) *yaml.Node {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
-	if v.Type() == nodeType {
-		v.Set(reflect.ValueOf(Node{File: d.file, Node: n}))
+	return n
+}
+
+// decodeUnmarshaler hands n to a type that decodes itself. Its error is
+// placed at n unless it carries its own position.
+func (d *decoder) decodeUnmarshaler(n *yaml.Node, v reflect.Value) {
+	if err := v.Addr().Interface().(Unmarshaler).UnmarshalYAMLX(d.file, n); err != nil {
+		d.errs.Add(d.pos(n), err)
+	}
+}
+
+// decodePointer leaves the pointer nil for null, so "absent" and "written
+// as null" read the same; otherwise it allocates and decodes into the target.
+func (d *decoder) decodePointer(n *yaml.Node, v reflect.Value, field string) {
+	if n.Tag == "!!null" {
 		return
 	}
-	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerT) {
-		if err := v.Addr().Interface().(Unmarshaler).UnmarshalYAMLX(d.file, n); err != nil {
-			d.errs.Add(d.pos(n), err)
-		}
+	if v.IsNil() {
+		v.Set(reflect.New(v.Type().Elem()))
+	}
+	d.decode(n, v.Elem(), field)
+}
+
+func (d *decoder) decodeDuration(n *yaml.Node, v reflect.Value, field string) {
+	if n.Kind != yaml.ScalarNode {
+		d.fail(n, "%s: expected a duration such as 5m, got %s", field, kindName(n))
 		return
 	}
-	if v.Kind() == reflect.Pointer {
+	dur, err := ParseDuration(n.Value)
+	if err != nil {
+		d.fail(n, "%s: %v", field, err)
+		return
+	}
+	v.SetInt(int64(dur))
+}
+
+// decodeSequence fills a slice, naming each element field[i]. Null leaves
+// the slice as it was.
+func (d *decoder) decodeSequence(n *yaml.Node, v reflect.Value, field string) {
+	if n.Kind != yaml.SequenceNode {
 		if n.Tag == "!!null" {
 			return
 		}
-		if v.IsNil() {
-			v.Set(reflect.New(v.Type().Elem()))
-		}
-		d.decode(n, v.Elem(), field)
+		d.fail(n, "%s: expected a list, got %s", field, kindName(n))
 		return
 	}
-	if v.Type() == durationType {
-		if n.Kind != yaml.ScalarNode {
-			d.fail(n, "%s: expected a duration such as 5m, got %s", field, kindName(n))
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, c := range n.Content {
+		d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", field, i))
+	}
+	v.Set(s)
+}
+
+// decodeMapping fills a string-keyed map, naming each value field.key. A
+// key written twice is reported and its second value skipped, since
+// yaml.v3 does not refuse duplicates in a node tree. Null leaves the map as
+// it was.
+func (d *decoder) decodeMapping(n *yaml.Node, v reflect.Value, field string) {
+	if n.Kind != yaml.MappingNode {
+		if n.Tag == "!!null" {
 			return
 		}
-		dur, err := ParseDuration(n.Value)
-		if err != nil {
-			d.fail(n, "%s: %v", field, err)
-			return
-		}
-		v.SetInt(int64(dur))
+		d.fail(n, "%s: expected a mapping, got %s", field, kindName(n))
 		return
 	}
-	switch v.Kind() {
-	case reflect.Struct:
-		d.decodeStruct(n, v, field)
-	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			if n.Tag == "!!null" {
-				return
-			}
-			d.fail(n, "%s: expected a list, got %s", field, kindName(n))
-			return
+	if v.Type().Key().Kind() != reflect.String {
+		d.fail(n, "%s: unsupported map key type", field)
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			d.fail(k, "%s: duplicate key %q", field, k.Value)
+			continue
 		}
-		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
-		for i, c := range n.Content {
-			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", field, i))
-		}
-		v.Set(s)
-	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			if n.Tag == "!!null" {
-				return
-			}
-			d.fail(n, "%s: expected a mapping, got %s", field, kindName(n))
-			return
-		}
-		if v.Type().Key().Kind() != reflect.String {
-			d.fail(n, "%s: unsupported map key type", field)
-			return
-		}
-		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
-		seen := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, val := n.Content[i], n.Content[i+1]
-			if seen[k.Value] {
-				d.fail(k, "%s: duplicate key %q", field, k.Value)
-				continue
-			}
-			seen[k.Value] = true
-			ev := reflect.New(v.Type().Elem()).Elem()
-			d.decode(val, ev, joinField(field, k.Value))
-			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
-		}
-		v.Set(m)
-	case reflect.Interface:
-		var x any
-		if err := n.Decode(&x); err != nil {
-			d.fail(n, "%s: %v", field, err)
-			return
-		}
-		if x != nil {
-			v.Set(reflect.ValueOf(x))
-		}
-	default:
-		d.decodeScalar(n, v, field)
+		seen[k.Value] = true
+		ev := reflect.New(v.Type().Elem()).Elem()
+		d.decode(val, ev, joinField(field, k.Value))
+		m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
+	}
+	v.Set(m)
+}
+
+// decodeInterface takes any tree as plain data (yaml.v3's own decoding), for
+// values whose shape the owner checks.
+func (d *decoder) decodeInterface(n *yaml.Node, v reflect.Value, field string) {
+	var x any
+	if err := n.Decode(&x); err != nil {
+		d.fail(n, "%s: %v", field, err)
+		return
+	}
+	if x != nil {
+		v.Set(reflect.ValueOf(x))
 	}
 }
 
