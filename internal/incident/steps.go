@@ -34,106 +34,65 @@ func (d *driver) runService(ctx context.Context, c rollback.ServiceChange) strin
 	tctx := d.e.planner.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}, r.Drill, r.DrillMode)
 
 	type result struct {
-		id      string
+		step    runbook.Step
 		failure string
-		policy  string
 	}
-	pending := map[string]runbook.Step{}
-	// finished is the scheduler's own view, changed only by the results it
-	// takes: a step that ends while a scheduling pass is under way must not
-	// let the pass start what needs it, past the pause check and ahead of
-	// its end's turn in the log.
-	finished := map[string]bool{}
-	for _, st := range rb.Steps {
-		if d.isDone(c.Service, st.ID) {
-			finished[st.ID] = true
-			continue
-		}
-		pending[st.ID] = st
-	}
-	// ready reports whether every step st needs has finished (a failed step
-	// under on_failure: continue counts as finished).
-	ready := func(st runbook.Step) bool {
-		for _, n := range st.Needs {
-			if !finished[n] {
-				return false
-			}
-		}
-		return true
-	}
-	running := 0
+	sched := newScheduler(rb.Steps, func(id string) bool { return d.isDone(c.Service, id) })
 	results := make(chan result)
 	var failure string
-	stopScheduling := false
-	for len(pending) > 0 || running > 0 {
-		if !stopScheduling && ctx.Err() == nil {
+	fail := func(f string) {
+		if failure == "" {
+			failure = f
+		}
+	}
+	for sched.busy() {
+		if !sched.stopped && ctx.Err() == nil {
 			if err := d.waitUnpaused(ctx); err != nil {
-				stopScheduling = true
-				if failure == "" && ctx.Err() == nil {
+				sched.stop()
+				if ctx.Err() == nil {
 					// Steps are left unrun: that must not read as success.
-					failure = fmt.Sprintf("%s: could not read the rollback: %v", c.Service, err)
+					fail(fmt.Sprintf("%s: could not read the rollback: %v", c.Service, err))
 				}
 			}
 		}
-		started := 0
-		for _, st := range rb.Steps {
-			if stopScheduling || ctx.Err() != nil || running >= d.e.cfg.Engine.Parallelism {
-				break
-			}
-			if _, ok := pending[st.ID]; !ok || !ready(st) {
-				continue
-			}
-			delete(pending, st.ID)
-			running++
-			started++
-			go func(st runbook.Step) {
-				f := d.executeStep(ctx, c, rb, st, tctx)
-				results <- result{id: st.ID, failure: f, policy: st.Policy()}
-			}(st)
+		var starting []runbook.Step
+		if ctx.Err() == nil {
+			starting = sched.start(d.e.cfg.Engine.Parallelism)
 		}
-		if started == 0 {
+		for _, st := range starting {
+			go func() { results <- result{step: st, failure: d.executeStep(ctx, c, rb, st, tctx)} }()
+		}
+		if len(starting) == 0 {
 			// No start will carry the ends of the steps that just finished:
 			// write them now rather than when the running ones end.
-			if err := d.flushEnds(ctx); err != nil && failure == "" {
-				failure = fmt.Sprintf("%s: %v", c.Service, err)
-				stopScheduling = true
+			if err := d.flushEnds(ctx); err != nil {
+				fail(fmt.Sprintf("%s: %v", c.Service, err))
+				sched.stop()
 			}
 		}
-		if running == 0 {
-			if len(pending) > 0 && !stopScheduling && ctx.Err() == nil {
-				var ids []string
-				for id := range pending {
-					ids = append(ids, id)
-				}
-				slices.Sort(ids)
-				failure = fmt.Sprintf("%s: steps %s cannot run because a step they need failed", c.Service, strings.Join(ids, ", "))
+		if sched.running == 0 {
+			if ids := sched.stranded(); len(ids) > 0 && ctx.Err() == nil {
+				fail(fmt.Sprintf("%s: steps %s cannot run because a step they need failed", c.Service, strings.Join(ids, ", ")))
 			}
 			break
 		}
 		res := <-results
-		running--
-		if res.failure == "" {
-			finished[res.id] = true
-			continue
-		}
-		if res.policy == runbook.OnFailureContinue && ctx.Err() == nil {
-			d.markDone(c.Service, res.id, rollback.StepFailed)
-			finished[res.id] = true
-			continue
-		}
-		if failure == "" {
-			failure = fmt.Sprintf("%s: step %s %s", c.Service, res.id, res.failure)
-		}
-		stopScheduling = true
-		if res.policy == runbook.OnFailureCompensate {
-			defer d.compensate(context.WithoutCancel(ctx), "step "+res.id+" failed")
+		switch sched.finish(res.step, res.failure != "", ctx.Err() != nil) {
+		case stepDone:
+		case stepTolerated:
+			d.markDone(c.Service, res.step.ID, rollback.StepFailed)
+		case stepCompensate:
+			fail(fmt.Sprintf("%s: step %s %s", c.Service, res.step.ID, res.failure))
+			defer d.compensate(context.WithoutCancel(ctx), "step "+res.step.ID+" failed")
+		case stepStops:
+			fail(fmt.Sprintf("%s: step %s %s", c.Service, res.step.ID, res.failure))
 		}
 	}
-	if err := d.flushEnds(ctx); err != nil && failure == "" {
-		failure = fmt.Sprintf("%s: %v", c.Service, err)
+	if err := d.flushEnds(ctx); err != nil {
+		fail(fmt.Sprintf("%s: %v", c.Service, err))
 	}
-	if failure == "" && ctx.Err() != nil {
-		failure = context.Cause(ctx).Error()
+	if ctx.Err() != nil {
+		fail(context.Cause(ctx).Error())
 	}
 	return failure
 }
