@@ -46,48 +46,99 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 	if failure != "" {
 		return nil, failure, nil
 	}
-	var guardOverride string
-	if !req.Drill {
-		for _, name := range names {
-			why, err := s.guard.thrashGuard(ctx, name)
-			if err != nil {
-				return nil, "", err
-			}
-			if why == "" {
-				continue
-			}
-			open, _ := s.guard.openRollback(ctx, name)
-			switch {
-			case req.automatic():
-				s.metrics.ProposalSuppressed("thrash_guard")
-				if open != nil {
-					s.thread(ctx, open, textMessage(fmt.Sprintf("🔁 Another alert for %s (%s) was folded into %s: %s", name, req.Trigger.Source, open.ID, req.Trigger.Summary)))
-				}
-				return nil, "suppressed by the thrash guard: " + why, nil
-			case open != nil:
-				return nil, fmt.Sprintf("%s already covers %s (%s); act on it (`/rollback status %s`) or abort it first.", open.ID, name, open.State, open.ID), nil
-			case strings.TrimSpace(req.Reason) == "":
-				return nil, fmt.Sprintf("The thrash guard holds %s: %s. To propose anyway, give a reason (it is audited): `/rollback propose %s <reason>`.", name, why, name), nil
-			default:
-				guardOverride = why
-			}
+	guardOverride, failure, err := s.checkGuard(ctx, names, req)
+	if err != nil || failure != "" {
+		return nil, failure, err
+	}
+	if failure, err := s.claim(ctx, names, req); err != nil || failure != "" {
+		return nil, failure, err
+	}
+	r, failure, err := s.build(ctx, who, req)
+	if err != nil || failure != "" {
+		return nil, failure, err
+	}
+	if guardOverride != "" {
+		r.Overrides = append(r.Overrides, rollback.Override{Check: "thrash-guard", By: who.User, Reason: req.Reason, At: s.clock.Now()})
+	}
+	if r.Readiness, err = s.planner.readiness(ctx, r); err != nil {
+		return nil, "", err
+	}
+	if err := s.store.CreateRollback(ctx, r); err != nil {
+		return nil, "", fmt.Errorf("store proposal: %w", err)
+	}
+	if !r.Drill {
+		for _, c := range r.Services {
+			s.history.markBad(ctx, c.Current.DeployID)
 		}
 	}
-	if req.automatic() && !req.Drill {
-		// The guard above read the store; alerts for one service can arrive
-		// together (several replicas, watchers), so only one of them may go
-		// on to create a proposal. Once it exists, the guard holds the rest.
-		for _, name := range names {
-			ok, err := s.store.Claim(ctx, "propose/"+name, proposeClaimTTL)
-			if err != nil {
-				return nil, "", fmt.Errorf("claim proposal of %s: %w", name, err)
+	detail := map[string]string{"services": strings.Join(r.ServiceNames(), ","), "plan_hash": r.PlanHash, "trigger": r.Trigger.Kind, "reason": req.Reason}
+	s.audit(ctx, who, "rollback.proposed", r.ID, detail)
+	if guardOverride != "" {
+		s.audit(ctx, who, "override.thrash_guard", r.ID, map[string]string{"guard": guardOverride, "reason": req.Reason})
+	}
+	if r, err = s.publish(ctx, r); err != nil {
+		return nil, "", err
+	}
+	return r, "", s.approvals.autoApprove(ctx, r)
+}
+
+// checkGuard asks the thrash guard about each service. An automatic request
+// it holds is folded into the open rollback; a person's is refused unless
+// it gives a reason, which then overrides the guard (the returned text).
+func (s *Proposals) checkGuard(ctx context.Context, names []string, req ProposeRequest) (override, failure string, err error) {
+	if req.Drill {
+		return "", "", nil
+	}
+	for _, name := range names {
+		why, err := s.guard.thrashGuard(ctx, name)
+		if err != nil {
+			return "", "", err
+		}
+		if why == "" {
+			continue
+		}
+		open, _ := s.guard.openRollback(ctx, name)
+		switch {
+		case req.automatic():
+			s.metrics.ProposalSuppressed("thrash_guard")
+			if open != nil {
+				s.thread(ctx, open, textMessage(fmt.Sprintf("🔁 Another alert for %s (%s) was folded into %s: %s", name, req.Trigger.Source, open.ID, req.Trigger.Summary)))
 			}
-			if !ok {
-				s.metrics.ProposalSuppressed("thrash_guard")
-				return nil, "suppressed by the thrash guard: another alert for " + name + " is being turned into a proposal", nil
-			}
+			return "", "suppressed by the thrash guard: " + why, nil
+		case open != nil:
+			return "", fmt.Sprintf("%s already covers %s (%s); act on it (`/rollback status %s`) or abort it first.", open.ID, name, open.State, open.ID), nil
+		case strings.TrimSpace(req.Reason) == "":
+			return "", fmt.Sprintf("The thrash guard holds %s: %s. To propose anyway, give a reason (it is audited): `/rollback propose %s <reason>`.", name, why, name), nil
+		default:
+			override = why
 		}
 	}
+	return override, "", nil
+}
+
+// claim lets one automatic request per service go on. The guard read the
+// store; alerts for one service can arrive together (several replicas,
+// watchers), so only one of them may go on to create a proposal. Once it
+// exists, the guard holds the rest.
+func (s *Proposals) claim(ctx context.Context, names []string, req ProposeRequest) (string, error) {
+	if !req.automatic() || req.Drill {
+		return "", nil
+	}
+	for _, name := range names {
+		ok, err := s.store.Claim(ctx, "propose/"+name, proposeClaimTTL)
+		if err != nil {
+			return "", fmt.Errorf("claim proposal of %s: %w", name, err)
+		}
+		if !ok {
+			s.metrics.ProposalSuppressed("thrash_guard")
+			return "suppressed by the thrash guard: another alert for " + name + " is being turned into a proposal", nil
+		}
+	}
+	return "", nil
+}
+
+// build allocates an id and plans the record, not yet stored.
+func (s *Proposals) build(ctx context.Context, who Actor, req ProposeRequest) (*rollback.Record, string, error) {
 	id, err := s.store.NextID(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("allocate id: %w", err)
@@ -105,29 +156,14 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 		DetectedAt: req.Trigger.At, CreatedAt: s.clock.Now(),
 	}
 	s.planner.describe(r)
-	if guardOverride != "" {
-		r.Overrides = append(r.Overrides, rollback.Override{Check: "thrash-guard", By: who.User, Reason: req.Reason, At: s.clock.Now()})
-	}
-	r.Readiness, err = s.planner.readiness(ctx, r)
+	return r, "", nil
+}
+
+// publish announces a stored proposal and tells PagerDuty.
+func (s *Proposals) publish(ctx context.Context, r *rollback.Record) (*rollback.Record, error) {
+	r, err := s.announce(ctx, r)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := s.store.CreateRollback(ctx, r); err != nil {
-		return nil, "", fmt.Errorf("store proposal: %w", err)
-	}
-	if !r.Drill {
-		for _, c := range r.Services {
-			s.history.markBad(ctx, c.Current.DeployID)
-		}
-	}
-	detail := map[string]string{"services": strings.Join(r.ServiceNames(), ","), "plan_hash": r.PlanHash, "trigger": r.Trigger.Kind, "reason": req.Reason}
-	s.audit(ctx, who, "rollback.proposed", r.ID, detail)
-	if guardOverride != "" {
-		s.audit(ctx, who, "override.thrash_guard", r.ID, map[string]string{"guard": guardOverride, "reason": req.Reason})
-	}
-	r, err = s.announce(ctx, r)
-	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	s.notePagerDuty(ctx, r, fmt.Sprintf("Backout proposed rollback %s: %s.", r.ID, summaryLine(r)))
 	if r.Trigger.IncidentID != "" && s.cfg.PagerDuty.AckOnPropose && r.Trigger.Source == "pagerduty" {
@@ -135,7 +171,7 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 			s.log.WarnContext(ctx, "pagerduty acknowledge failed", "incident", r.Trigger.IncidentID, "err", err)
 		}
 	}
-	return r, "", s.approvals.autoApprove(ctx, r)
+	return r, nil
 }
 
 // describe copies what people must see on every proposal from the catalog
