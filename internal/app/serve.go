@@ -19,10 +19,12 @@ import (
 	"github.com/backout/backout/internal/alerts/watch"
 	"github.com/backout/backout/internal/chat"
 	slackchat "github.com/backout/backout/internal/chat/slack"
+	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/metrics"
 	"github.com/backout/backout/internal/pagerduty"
 	"github.com/backout/backout/internal/server"
+	"github.com/backout/backout/internal/store"
 )
 
 // shutdownGrace bounds how long in-flight requests and acknowledgements get
@@ -31,6 +33,7 @@ const shutdownGrace = 15 * time.Second
 
 // Serve runs Backout until ctx ends: HTTP (Slack, webhooks, API), Socket
 // Mode when configured, the engine, the alert worker, watchers and drills.
+// Each wiring step below is one named function.
 func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 	started := time.Now()
 	cfg := l.Config
@@ -39,46 +42,96 @@ func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer st.Close()
-
-	var (
-		poster    chat.Poster
-		directory chat.Directory
-		api       *slackgo.Client
-		slackPost *slackchat.Poster
-	)
 	m := metrics.New()
+	peers, err := connectPeers(cfg, m, log)
+	if err != nil {
+		return err
+	}
+	a := Build(l, st, Options{Logger: log, Poster: peers.poster, Directory: peers.directory, Pager: peers.pager, Metrics: m})
+	routes, worker, adapter, err := a.routes(st, peers, log)
+	if err != nil {
+		return err
+	}
+	srv := server.HTTPServer(cfg.Listen, server.New(routes, a.Metrics, log), log)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	log.Info("backout serving", "addr", ln.Addr().String(), "store", cfg.Store.Kind, "services", len(cfg.Services),
+		"runbooks", len(l.Runbooks), "slack", peers.api != nil, "pagerduty", cfg.Secrets.PagerDutyToken.Set(), "startup", time.Since(started))
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	if err := a.startBackground(runCtx, &wg, st, worker, adapter, log); err != nil {
+		cancel()
+		wg.Wait()
+		return err
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		cancel()
+		wg.Wait()
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown(ctx, srv, cancel, &wg, peers.slackPost, log)
+	return nil
+}
+
+// peers are the outside services Backout talks to, each absent when its
+// secret is not set.
+type peers struct {
+	poster    chat.Poster
+	directory chat.Directory
+	api       *slackgo.Client
+	slackPost *slackchat.Poster
+	pager     incident.Pager
+}
+
+// connectPeers builds the Slack and PagerDuty clients from the secrets.
+func connectPeers(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (peers, error) {
+	p := peers{pager: incident.NoopPager{}}
 	if cfg.Secrets.SlackBotToken.Set() {
-		api = slackchat.NewClient(cfg.Secrets.SlackBotToken.Reveal(), cfg.Slack.APIURL, nil)
-		slackPost = slackchat.NewPoster(api, slackchat.PosterOptions{Logger: log.With("component", "slack"), Metrics: m})
-		poster = slackPost
-		directory = slackchat.NewDirectory(api, slackchat.DirectoryOptions{Metrics: m})
+		p.api = slackchat.NewClient(cfg.Secrets.SlackBotToken.Reveal(), cfg.Slack.APIURL, nil)
+		p.slackPost = slackchat.NewPoster(p.api, slackchat.PosterOptions{Logger: log.With("component", "slack"), Metrics: m})
+		p.poster = p.slackPost
+		p.directory = slackchat.NewDirectory(p.api, slackchat.DirectoryOptions{Metrics: m})
 	} else {
 		log.Warn("SLACK_BOT_TOKEN is not set: Backout will not post to Slack")
 	}
-	var pager incident.Pager = incident.NoopPager{}
 	if cfg.Secrets.PagerDutyToken.Set() {
 		opts, err := pagerduty.OptionsFromConfig(cfg.PagerDuty, cfg.Secrets, os.Getenv)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalid, err)
+			return p, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
 		opts.Logger = log.With("component", "pagerduty")
 		c, err := pagerduty.New(opts)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrInvalid, err)
+			return p, fmt.Errorf("%w: %v", ErrInvalid, err)
 		}
-		pager = c
+		p.pager = c
 	}
-	a := Build(l, st, Options{Logger: log, Poster: poster, Directory: directory, Pager: pager, Metrics: m})
+	return p, nil
+}
+
+// routes mounts the API, the webhooks and, with a Slack token, the Slack
+// endpoints; readiness checks the store and Slack's auth.
+func (a *App) routes(st store.Store, p peers, log *slog.Logger) (server.Routes, *alerts.Worker, *slackchat.Adapter, error) {
+	cfg := a.Config
 	routes := server.Routes{
 		API: &server.API{Svc: a.Svc, Token: cfg.Secrets.APIToken, Log: log.With("component", "api"),
 			Postmortem: func(r *http.Request, id string) (string, error) { return a.Postmortems.Get(r.Context(), id) }},
 	}
 	worker, err := a.mountAlerts(&routes, log)
 	if err != nil {
-		return err
+		return routes, nil, nil, err
 	}
+	slackOK := func(ctx context.Context) error { return nil }
 	var adapter *slackchat.Adapter
-	if api != nil {
+	if p.api != nil {
 		// With Redis, replicas share the claims so a click sent to all of
 		// them acts once. A bolt file has one process by construction, so the
 		// claims stay in memory and a click is acknowledged without waiting
@@ -88,16 +141,13 @@ func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 			dedup = slackchat.NewMemoryDedup()
 		}
 		adapter, err = slackchat.NewAdapter(slackchat.AdapterConfig{SigningSecret: cfg.Secrets.SlackSigningSecret.Reveal(),
-			Handler: a.Dispatcher, Poster: poster, API: api, Dedup: dedup, Metrics: a.Metrics, Logger: log.With("component", "slack"),
+			Handler: a.Dispatcher, Poster: p.poster, API: p.api, Dedup: dedup, Metrics: a.Metrics, Logger: log.With("component", "slack"),
 			Command: cfg.Slack.Command})
 		if err != nil {
-			return err
+			return routes, nil, nil, err
 		}
 		routes.SlackCommands, routes.SlackInteractions, routes.SlackEvents = adapter.Commands(), adapter.Interactions(), adapter.Events()
-	}
-	slackOK := func(ctx context.Context) error { return nil }
-	if api != nil {
-		slackOK = slackAuthCheck(api)
+		slackOK = slackAuthCheck(p.api)
 	}
 	routes.Ready = func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
@@ -105,22 +155,17 @@ func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 		}
 		return slackOK(ctx)
 	}
-	srv := server.HTTPServer(cfg.Listen, server.New(routes, a.Metrics, log), log)
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
-	log.Info("backout serving", "addr", ln.Addr().String(), "store", cfg.Store.Kind, "services", len(cfg.Services),
-		"runbooks", len(l.Runbooks), "slack", api != nil, "pagerduty", cfg.Secrets.PagerDutyToken.Set(), "startup", time.Since(started))
+	return routes, worker, adapter, nil
+}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
+// startBackground starts the engine, the alert worker, drills, watchers and
+// the Slack adapter, each stopping when ctx ends and counted in wg.
+func (a *App) startBackground(ctx context.Context, wg *sync.WaitGroup, st store.Store, worker *alerts.Worker, adapter *slackchat.Adapter, log *slog.Logger) error {
 	background := func(name string, run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 				log.Error("background task stopped", "task", name, "err", err)
 			}
 		}()
@@ -135,21 +180,18 @@ func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 	}
 	if adapter != nil {
 		background("slack", adapter.Run)
-		if cfg.Secrets.SlackAppToken.Set() {
+		if a.Config.Secrets.SlackAppToken.Set() {
 			background("socket-mode", func(ctx context.Context) error {
-				return adapter.RunSocketMode(ctx, cfg.Secrets.SlackAppToken.Reveal())
+				return adapter.RunSocketMode(ctx, a.Config.Secrets.SlackAppToken.Reveal())
 			})
 		}
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		cancel()
-		wg.Wait()
-		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
-	}
+	return nil
+}
+
+// shutdown stops taking requests, lets acknowledgements finish, stops the
+// background work (rollbacks stay resumable) and flushes chat updates.
+func shutdown(ctx context.Context, srv *http.Server, cancel context.CancelFunc, wg *sync.WaitGroup, slackPost *slackchat.Poster, log *slog.Logger) {
 	log.Info("shutting down: no new requests; finishing acknowledgements and leaving rollbacks resumable")
 	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 	defer done()
@@ -164,7 +206,6 @@ func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 		}
 	}
 	log.Info("stopped")
-	return nil
 }
 
 // mountAlerts builds the webhook handlers and the worker that drains them.
