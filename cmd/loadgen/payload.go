@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/alerts/pagerduty"
+	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/chat/slack/slackfake"
 )
 
@@ -94,7 +95,7 @@ func (g *slackGen) next(i int, now time.Time) request {
 	} else {
 		payload := slackfake.BlockActionsJSON(slackfake.BlockActions{
 			UserID: "ULOAD" + strconv.Itoa(i%50), ChannelID: "C0LOAD", MessageTS: "1700000000.000100",
-			Actions: []slackfake.Action{{ActionID: "approve", Value: "RB-999999|loadgen",
+			Actions: []slackfake.Action{{ActionID: chat.ActionApprove, Value: chat.ButtonValue("RB-999999", "loadgen"),
 				ActionTS: fmt.Sprintf("%s.%09d", g.cfg.runID, i)}},
 		})
 		body = slackfake.InteractionForm(payload)

@@ -13,7 +13,7 @@ import (
 	slackchat "github.com/backout/backout/internal/chat/slack"
 	"github.com/backout/backout/internal/commands"
 	"github.com/backout/backout/internal/drill"
-	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/report"
 	"github.com/backout/backout/internal/rollback"
 )
@@ -103,22 +103,22 @@ func TestBlockKitGoldens(t *testing.T) {
 		name string
 		msg  chat.Message
 	}{
-		{"proposal", incident.ProposalView(sampleRollback(rollback.StateProposed), votes, nil)},
-		{"progress", incident.ProposalView(running, votes, steps)},
-		{"interrupted", incident.ProposalView(interrupted, votes, steps)},
-		{"progress-live-output", incident.ProposalView(running, votes, liveSteps)},
-		{"drill-waived-approval", incident.ProposalView(waivedDrill, nil, nil)},
-		{"failed", incident.ProposalView(failed, votes, failedSteps)},
-		{"vote-approve", incident.VoteNote(running, "U0BOB", true, "an approval from dba", t0.Add(time.Minute))},
-		{"vote-reject", incident.VoteNote(running, "U0CAROL", false, "the database is mid-migration", t0.Add(time.Minute))},
-		{"validation", incident.ValidationMessage(failed, "payments-api", []rollback.CheckResult{
+		{"proposal", present.ProposalView(sampleRollback(rollback.StateProposed), votes, nil)},
+		{"progress", present.ProposalView(running, votes, steps)},
+		{"interrupted", present.ProposalView(interrupted, votes, steps)},
+		{"progress-live-output", present.ProposalView(running, votes, liveSteps)},
+		{"drill-waived-approval", present.ProposalView(waivedDrill, nil, nil)},
+		{"failed", present.ProposalView(failed, votes, failedSteps)},
+		{"vote-approve", present.VoteNote(running, "U0BOB", true, "an approval from dba", t0.Add(time.Minute))},
+		{"vote-reject", present.VoteNote(running, "U0CAROL", false, "the database is mid-migration", t0.Add(time.Minute))},
+		{"validation", present.ValidationMessage(failed, "payments-api", []rollback.CheckResult{
 			{Name: "error ratio at baseline", Status: "Successful", Value: "0.004", Bound: "<= 0.011"},
 			{Name: "every pod on 2.4.0", Status: "Failed", Value: "2 of 3", Bound: "3 of 3"},
 			{Name: "canary latency", Status: "Inconclusive", Value: "p=0.21", Bound: "p < 0.05"}})},
-		{"summary-succeeded", incident.SummaryView(succeeded)},
-		{"summary-failed", incident.SummaryView(failed)},
-		{"support", incident.SupportView(succeeded)},
-		{"usage", chat.Message{Text: commands.Help(), Sections: []chat.Section{{Text: commands.Help()}}}},
+		{"summary-succeeded", present.SummaryView(succeeded)},
+		{"summary-failed", present.SummaryView(failed)},
+		{"support", present.SupportView(succeeded)},
+		{"usage", chat.TextMessage(chat.Plain(commands.Help()))},
 		{"drill-scorecard", drill.Scorecard(rollback.DrillRecord{Service: "checkout", RollbackID: "RB-7", Mode: "dry-run", Succeeded: true,
 			Duration: 4*time.Minute + 10*time.Second, RecoveryTarget: 10 * time.Minute})},
 		{"weekly-report", report.Message(report.Summary{Since: t0.Add(-7 * 24 * time.Hour), Until: t0,

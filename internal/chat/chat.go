@@ -19,21 +19,24 @@ type Ref struct {
 
 // Message is one neutral chat message.
 type Message struct {
-	// Text is the plain-text fallback (notifications, screen readers).
-	Text     string    `json:"text"`
+	// Text is the fallback (notifications, screen readers). It is typed, not
+	// a string, because push notifications are built from it and must carry
+	// live mentions.
+	Text     Text      `json:"text"`
 	Header   string    `json:"header,omitempty"`
 	Sections []Section `json:"sections,omitempty"`
 	Buttons  []Button  `json:"buttons,omitempty"`
 	// Context is a small grey footer line.
-	Context string `json:"context,omitempty"`
-	// Mentions are user or group IDs to notify (rendered as <@U> / <!subteam^S>).
-	Mentions []string `json:"mentions,omitempty"`
+	Context Text `json:"context,omitempty"`
+	// Mentions are the users and groups to notify (User or Group spans;
+	// Who picks one for an ID that may be either).
+	Mentions []Span `json:"mentions,omitempty"`
 }
 
 // Section is a block of text, optionally with two-column fields.
 type Section struct {
 	Title  string  `json:"title,omitempty"`
-	Text   string  `json:"text,omitempty"` // lightweight markdown: *bold*, `code`, lists with "• "
+	Text   Text    `json:"text,omitempty"` // lightweight markdown in plain runs: *bold*, `code`, lists with "• "
 	Fields []Field `json:"fields,omitempty"`
 	Table  *Table  `json:"table,omitempty"`
 }
@@ -41,10 +44,10 @@ type Section struct {
 // Field is a label and a value shown side by side.
 type Field struct {
 	Label string `json:"label"`
-	Value string `json:"value"`
+	Value Text   `json:"value"`
 }
 
-// Table is rows of cells, rendered monospaced.
+// Table is rows of cells, rendered monospaced. Cells are plain text.
 type Table struct {
 	Header []string   `json:"header"`
 	Rows   [][]string `json:"rows"`
@@ -56,8 +59,8 @@ const (
 	StyleDanger  = "danger"
 )
 
-// Button is an action a person can take. ActionID names the verb
-// (approve, reject, abort, resume, gate); Value carries the rollback id and
+// Button is an action a person can take. ActionID names the verb (one of the
+// Action constants); Value, built by ButtonValue, carries the rollback id and
 // whatever the verb needs to refuse a stale click (the plan hash).
 type Button struct {
 	ActionID string `json:"action_id"`
@@ -102,4 +105,10 @@ func (NoopPoster) Update(context.Context, Ref, Message) error               { re
 func (NoopPoster) Ephemeral(context.Context, string, string, Message) error { return nil }
 func (NoopPoster) Upload(context.Context, Ref, string, string, string) error {
 	return nil
+}
+
+// TextMessage is a message of one text section whose fallback is the same
+// text: the shape of every thread note and command reply.
+func TextMessage(t Text) Message {
+	return Message{Text: t, Sections: []Section{{Text: t}}}
 }

@@ -70,30 +70,30 @@ func (d *Dispatcher) Command(ctx context.Context, inv Invocation) Reply {
 // Click handles one button press.
 func (d *Dispatcher) Click(ctx context.Context, c Click) Reply {
 	who := incident.Actor{User: c.User, From: c.Source + ":" + c.From}
-	id, extra, _ := strings.Cut(c.Value, "|")
+	id, extra := chat.ParseButtonValue(c.Value)
 	if !idPattern.MatchString(id) {
 		return private("That button carries no rollback id; it may be from an older version of Backout.")
 	}
 	var failure string
 	var err error
 	switch c.ActionID {
-	case ActionApprove:
+	case chat.ActionApprove:
 		failure, err = d.svc.Vote(ctx, who, incident.VoteRequest{ID: id, Approve: true, PlanHash: extra})
-	case ActionReject:
+	case chat.ActionReject:
 		if strings.TrimSpace(c.Reason) == "" {
 			return private("A rejection needs a reason; it is audited.")
 		}
 		failure, err = d.svc.Vote(ctx, who, incident.VoteRequest{ID: id, Approve: false, PlanHash: extra, Reason: c.Reason})
-	case ActionAbort:
+	case chat.ActionAbort:
 		if strings.TrimSpace(c.Reason) == "" {
 			return private("An abort needs a reason; it is audited.")
 		}
 		failure, err = d.svc.Abort(ctx, who, id, c.Reason)
-	case ActionResume:
+	case chat.ActionResume:
 		failure, err = d.svc.Resume(ctx, who, id)
-	case ActionPause:
+	case chat.ActionPause:
 		failure, err = d.svc.Pause(ctx, who, id)
-	case ActionGate:
+	case chat.ActionGate:
 		failure, err = d.svc.SignGate(ctx, who, id, extra)
 	default:
 		return private(fmt.Sprintf("Unknown action %q.", c.ActionID))
@@ -107,11 +107,9 @@ func (d *Dispatcher) Click(ctx context.Context, c Click) Reply {
 	return Reply{Ignore: true} // the thread and the updated message say what happened
 }
 
-func textMsg(text string) chat.Message {
-	return chat.Message{Text: text, Sections: []chat.Section{{Text: text}}}
-}
+func private(text string) Reply { return privateText(chat.Plain(text)) }
 
-func private(text string) Reply { return Reply{Ephemeral: true, Message: textMsg(text)} }
+func privateText(t chat.Text) Reply { return Reply{Ephemeral: true, Message: chat.TextMessage(t)} }
 
 func public(msg chat.Message) Reply { return Reply{Message: msg} }
 

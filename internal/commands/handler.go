@@ -43,17 +43,3 @@ type Handler interface {
 	Command(ctx context.Context, inv Invocation) Reply
 	Click(ctx context.Context, c Click) Reply
 }
-
-// Click action IDs.
-const (
-	ActionApprove = "approve"
-	ActionReject  = "reject"
-	ActionAbort   = "abort"
-	ActionResume  = "resume"
-	ActionGate    = "gate"
-	ActionPause   = "pause"
-)
-
-// NeedsReason reports whether a click must first collect a reason (Slack
-// opens a modal for these, since the reason is audited).
-func NeedsReason(actionID string) bool { return actionID == ActionReject || actionID == ActionAbort }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
@@ -18,7 +19,7 @@ func (d *Dispatcher) propose(ctx context.Context, who incident.Actor, cmd *Comma
 	if err != nil || failure != "" {
 		return result(failure, err, "")
 	}
-	return private(fmt.Sprintf("Proposed %s in <#%s>: %s.", r.ID, r.Channel, summary(r))), nil
+	return privateText(chat.Textf("Proposed %s in %s: %s.", r.ID, chat.Channel(r.Channel), summary(r))), nil
 }
 
 func summary(r *rollback.Record) string {
@@ -52,7 +53,7 @@ func (d *Dispatcher) plan(ctx context.Context, who incident.Actor, cmd *Command)
 		}
 	}
 	text := "Plan (dry run; nothing was proposed or run):\n" + strings.Join(lines, "\n")
-	return Reply{Ephemeral: true, Message: chat.Message{Text: text, Sections: []chat.Section{{Text: "```\n" + text + "\n```"}}}}, nil
+	return Reply{Ephemeral: true, Message: chat.Message{Text: chat.Plain(text), Sections: []chat.Section{{Text: chat.Plain("```\n" + text + "\n```")}}}}, nil
 }
 
 func (d *Dispatcher) status(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
@@ -73,7 +74,7 @@ func (d *Dispatcher) status(ctx context.Context, who incident.Actor, cmd *Comman
 		if err != nil {
 			return Reply{}, err
 		}
-		return Reply{Ephemeral: true, Message: incident.ProposalView(r, votes, steps)}, nil
+		return Reply{Ephemeral: true, Message: present.ProposalView(r, votes, steps)}, nil
 	}
 	rs, err := st.ListRollbacks(ctx, store.RollbackQuery{States: []rollback.State{rollback.StateProposed, rollback.StateApproved,
 		rollback.StateRunning, rollback.StateValidating, rollback.StateInterrupted}})
@@ -87,7 +88,7 @@ func (d *Dispatcher) status(ctx context.Context, who incident.Actor, cmd *Comman
 	for _, r := range rs {
 		t.Rows = append(t.Rows, []string{r.ID, string(r.State), summary(r), r.Requester, chat.Stamp(r.CreatedAt)})
 	}
-	return Reply{Ephemeral: true, Message: chat.Message{Text: fmt.Sprintf("%d open rollback(s)", len(rs)),
+	return Reply{Ephemeral: true, Message: chat.Message{Text: chat.Plain(fmt.Sprintf("%d open rollback(s)", len(rs))),
 		Sections: []chat.Section{{Title: "Open rollbacks", Table: t}}}}, nil
 }
 
@@ -146,7 +147,7 @@ func (d *Dispatcher) history(ctx context.Context, who incident.Actor, cmd *Comma
 		}
 		t.Rows = append(t.Rows, []string{r.ID, string(r.State), summary(r), kind, chat.Stamp(r.CreatedAt)})
 	}
-	return Reply{Ephemeral: true, Message: chat.Message{Text: "Rollbacks of " + cmd.Service(),
+	return Reply{Ephemeral: true, Message: chat.Message{Text: chat.Plain("Rollbacks of " + cmd.Service()),
 		Sections: []chat.Section{{Title: "Rollbacks of " + cmd.Service(), Table: t}}}}, nil
 }
 
@@ -178,7 +179,7 @@ func (d *Dispatcher) deploys(ctx context.Context, who incident.Actor, cmd *Comma
 		}
 		t.Rows = append(t.Rows, []string{dep.ID, dep.Version, dep.Artifact, chat.Stamp(dep.At), strings.TrimSpace(status)})
 	}
-	return Reply{Ephemeral: true, Message: chat.Message{Text: "Deploys of " + svc.Name,
+	return Reply{Ephemeral: true, Message: chat.Message{Text: chat.Plain("Deploys of " + svc.Name),
 		Sections: []chat.Section{{Title: "Deploys of " + svc.Name, Table: t}}}}, nil
 }
 
@@ -208,7 +209,7 @@ func (d *Dispatcher) readiness(ctx context.Context, who incident.Actor, cmd *Com
 		}
 		t.Rows = append(t.Rows, []string{c.Status, name, c.Reason})
 	}
-	return Reply{Ephemeral: true, Message: chat.Message{Text: "Readiness of " + cmd.Service(),
+	return Reply{Ephemeral: true, Message: chat.Message{Text: chat.Plain("Readiness of " + cmd.Service()),
 		Sections: []chat.Section{{Title: "Readiness of " + cmd.Service() + " (against its last known-good release)", Table: t}}}}, nil
 }
 
@@ -224,7 +225,7 @@ func (d *Dispatcher) drill(ctx context.Context, who incident.Actor, cmd *Command
 	if err != nil || failure != "" {
 		return result(failure, err, "")
 	}
-	return private(fmt.Sprintf("Drill %s of %s started in <#%s>.", r.ID, cmd.Service(), r.Channel)), nil
+	return privateText(chat.Textf("Drill %s of %s started in %s.", r.ID, cmd.Service(), chat.Channel(r.Channel))), nil
 }
 
 func (d *Dispatcher) freeze(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
@@ -236,7 +237,7 @@ func (d *Dispatcher) freeze(ctx context.Context, who incident.Actor, cmd *Comman
 	if err != nil || failure != "" {
 		return result(failure, err, "")
 	}
-	return public(textMsg(fmt.Sprintf("🧊 <@%s> froze %s: %s. Its pipeline gate is closed until `/rollback unfreeze %s`.", who.User, cmd.Service(), reason, cmd.Service()))), nil
+	return public(chat.TextMessage(chat.Textf("🧊 %s froze %s: %s. Its pipeline gate is closed until `/rollback unfreeze %s`.", chat.User(who.User), cmd.Service(), reason, cmd.Service()))), nil
 }
 
 func (d *Dispatcher) unfreeze(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
@@ -244,7 +245,7 @@ func (d *Dispatcher) unfreeze(ctx context.Context, who incident.Actor, cmd *Comm
 	if err != nil || failure != "" {
 		return result(failure, err, "")
 	}
-	return public(textMsg(fmt.Sprintf("🌤️ <@%s> unfroze %s.", who.User, cmd.Service()))), nil
+	return public(chat.TextMessage(chat.Textf("🌤️ %s unfroze %s.", chat.User(who.User), cmd.Service()))), nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -88,17 +88,17 @@ func (d *Drills) Describe(ctx context.Context, service string) (chat.Message, st
 	if !ok {
 		return chat.Message{}, fmt.Sprintf("Unknown service %q.", service), nil
 	}
-	var lines []string
+	var lines []chat.Text
 	if svc.Drill == nil || svc.Drill.Schedule == "" {
-		lines = append(lines, "No drill schedule. Run one with `/rollback drill "+service+" now`.")
+		lines = append(lines, chat.Plain("No drill schedule. Run one with `/rollback drill "+service+" now`."))
 	} else {
 		sched, err := config.ParseSchedule(svc.Drill.Schedule, d.cfg.Drills.Timezone)
 		if err != nil {
 			return chat.Message{}, "", err
 		}
-		lines = append(lines, fmt.Sprintf("Schedule: `%s` (%s), next %s", svc.Drill.Schedule, svc.Drill.Mode, chat.Stamp(sched.Next(d.clock.Now()))))
+		lines = append(lines, chat.Textf("Schedule: `%s` (%s), next %s", svc.Drill.Schedule, svc.Drill.Mode, chat.Stamp(sched.Next(d.clock.Now()))))
 		if svc.Drill.RemindBefore > 0 {
-			lines = append(lines, fmt.Sprintf("Reminder %s before, in <#%s>", svc.Drill.RemindBefore, svc.Channel))
+			lines = append(lines, chat.Textf("Reminder %s before, in %s", svc.Drill.RemindBefore, chat.Channel(svc.Channel)))
 		}
 	}
 	drills, err := d.store.ListDrills(ctx, service)
@@ -111,11 +111,11 @@ func (d *Drills) Describe(ctx context.Context, service string) (chat.Message, st
 		if last.Succeeded {
 			result = "succeeded"
 		}
-		lines = append(lines, fmt.Sprintf("Last drill %s: %s %s in %s (target %s)", last.RollbackID, chat.Stamp(last.At), result,
+		lines = append(lines, chat.Textf("Last drill %s: %s %s in %s (target %s)", last.RollbackID, chat.Stamp(last.At), result,
 			last.Duration.Round(time.Second), last.RecoveryTarget))
 	}
-	lines = append(lines, "Drill policy: "+d.svc.DrillMaxAge(service).String())
-	text := strings.Join(lines, "\n")
+	lines = append(lines, chat.Plain("Drill policy: "+d.svc.DrillMaxAge(service).String()))
+	text := chat.Join(lines, "\n")
 	return chat.Message{Text: text, Sections: []chat.Section{{Title: "Drills of " + service, Text: text}}}, "", nil
 }
 
@@ -171,5 +171,5 @@ func Scorecard(rec rollback.DrillRecord) chat.Message {
 	if len(rec.FailedSteps) > 0 {
 		text += "\nFailed steps: " + strings.Join(rec.FailedSteps, ", ")
 	}
-	return chat.Message{Text: text, Sections: []chat.Section{{Text: text}}}
+	return chat.TextMessage(chat.Plain(text))
 }

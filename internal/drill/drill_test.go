@@ -79,7 +79,7 @@ type recordingPoster struct {
 func (p *recordingPoster) Post(_ context.Context, ref chat.Ref, msg chat.Message) (chat.Ref, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.posts = append(p.posts, ref.Channel+" "+msg.Text)
+	p.posts = append(p.posts, ref.Channel+" "+msg.Text.String())
 	return chat.Ref{Channel: ref.Channel, TS: "1.0"}, nil
 }
 func (p *recordingPoster) Update(context.Context, chat.Ref, chat.Message) error { return nil }
@@ -212,7 +212,7 @@ func TestScorecardAgainstTarget(t *testing.T) {
 		{rollback.DrillRecord{Service: "api", Mode: "dry-run", Succeeded: true, Duration: time.Second}, "no recovery target"},
 	}
 	for _, tt := range tests {
-		if got := Scorecard(tt.rec).Text; !strings.Contains(got, tt.want) {
+		if got := Scorecard(tt.rec).Text.String(); !strings.Contains(got, tt.want) {
 			t.Errorf("scorecard %q lacks %q", got, tt.want)
 		}
 	}

@@ -46,7 +46,7 @@ func (d *Drills) jobs() ([]job, error) {
 			channel, mode := svc.Channel, svc.Drill.Mode
 			jobs = append(jobs, job{name: "remind/" + name, schedule: sched, offset: rb, fire: func(ctx context.Context, at time.Time) {
 				text := fmt.Sprintf("⏰ Reminder: a rollback drill of %s (%s) starts at %s.", name, mode, chat.Stamp(at.Add(rb)))
-				if _, err := d.poster.Post(ctx, chat.Ref{Channel: channel}, chat.Message{Text: text, Sections: []chat.Section{{Text: text}}}); err != nil {
+				if _, err := d.poster.Post(ctx, chat.Ref{Channel: channel}, chat.TextMessage(chat.Plain(text))); err != nil {
 					d.log.WarnContext(ctx, "drill reminder", "service", name, "err", err)
 				}
 			}})

@@ -121,8 +121,8 @@ func (s *Alerts) alertUpdated(ctx context.Context, a Alert) error {
 	}
 	msg := textMessage("📣 " + text + ".")
 	if a.Kind != AlertAcknowledged && r.State == rollback.StateProposed {
-		msg = chat.Message{Text: msg.Text, Sections: []chat.Section{{Text: fmt.Sprintf("📣 %s. %s still needs %s.", text, r.ID, describeApprovers(r.Policy))}},
-			Mentions: s.stakeholders(ctx, r)}
+		msg = chat.Message{Text: msg.Text, Sections: []chat.Section{{Text: chat.Textf("📣 %s. %s still needs %s.", text, r.ID, describeApprovers(r.Policy))}},
+			Mentions: chat.Mentions(s.stakeholders(ctx, r)...)}
 	}
 	s.thread(ctx, r, msg)
 	s.refresh(ctx, r.ID)

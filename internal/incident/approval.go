@@ -8,7 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
@@ -142,35 +144,9 @@ func (s *groups) eligibleGroups(ctx context.Context, p rollback.Policy, user str
 	return groups, eligible, nil
 }
 
-// describeApprovers says who may approve, for people.
-func describeApprovers(p rollback.Policy) string {
-	var parts []string
-	if len(p.Groups) > 0 {
-		parts = append(parts, "members of "+strings.Join(p.Groups, ", "))
-	}
-	if len(p.Users) > 0 {
-		parts = append(parts, mentionList(p.Users))
-	}
-	if len(parts) == 0 {
-		parts = append(parts, "anyone")
-	}
-	s := fmt.Sprintf("%d approval(s) from %s", p.Min, strings.Join(parts, " or "))
-	if len(p.Roles) > 0 {
-		s += ", including one from each of: " + strings.Join(p.Roles, ", ")
-	}
-	if p.ForbidSelf {
-		s += "; the requester's vote does not count"
-	}
-	return s
-}
-
-func mentionList(users []string) string {
-	out := make([]string, len(users))
-	for i, u := range users {
-		out[i] = "<@" + u + ">"
-	}
-	return strings.Join(out, ", ")
-}
+// describeApprovers says who may approve, for people. In refusals built
+// with fmt it prints its plain fallback (users as @U1).
+func describeApprovers(p rollback.Policy) chat.Text { return present.Approvers(p) }
 
 // quorum reports whether counted approvals on the current plan satisfy the
 // policy, and what is still missing.
@@ -277,7 +253,7 @@ func (s *Approvals) reject(ctx context.Context, who Actor, r *rollback.Record, r
 	if err != nil {
 		return err
 	}
-	s.thread(ctx, r, VoteNote(r, who.User, false, reason, s.clock.Now()))
+	s.thread(ctx, r, present.VoteNote(r, who.User, false, reason, s.clock.Now()))
 	s.finish(ctx, r)
 	return nil
 }
@@ -289,7 +265,7 @@ func (s *Approvals) afterApproval(ctx context.Context, who Actor, r *rollback.Re
 		return err
 	}
 	ok, missing := quorum(r.Policy, r.PlanHash, votes)
-	s.thread(ctx, r, VoteNote(r, who.User, true, missing, s.clock.Now()))
+	s.thread(ctx, r, present.VoteNote(r, who.User, true, missing, s.clock.Now()))
 	if !ok {
 		s.refresh(ctx, r.ID)
 		return nil
@@ -385,7 +361,7 @@ func (s *Approvals) SignGate(ctx context.Context, who Actor, id, key string) (st
 		return "", err
 	}
 	s.audit(ctx, who, "gate.signed", id, map[string]string{"gate": key, "group": g.Group})
-	s.thread(ctx, r, textMessage(fmt.Sprintf("🔓 <@%s> (%s) signed off the gate at %s at %s.", who.User, g.Group, key, s.clock.Now().UTC().Format("15:04:05Z"))))
+	s.thread(ctx, r, chat.TextMessage(chat.Textf("🔓 %s (%s) signed off the gate at %s at %s.", chat.User(who.User), g.Group, key, s.clock.Now().UTC().Format("15:04:05Z"))))
 	s.engine.wake(id)
 	return "", nil
 }

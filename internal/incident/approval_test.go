@@ -27,7 +27,7 @@ func TestQuorumApprovesAndRuns(t *testing.T) {
 		if got := e.get(r.ID).State; got != rollback.StateProposed {
 			t.Fatalf("after one approval: %s, want proposed", got)
 		}
-		e.wantPosted("<@alice> approved " + r.ID)
+		e.wantPosted("@alice approved " + r.ID)
 		e.wantPosted("Still needed: 1 more approval(s).")
 		if n := len(e.ex.Calls()); n != 0 {
 			t.Fatalf("executor ran %d time(s) before quorum", n)
@@ -181,7 +181,7 @@ func TestPlanChangeVoidsVotes(t *testing.T) {
 		if got := e.get(r.ID).State; got != rollback.StateProposed {
 			t.Fatalf("bob plus alice's voided vote: %s, want proposed", got)
 		}
-		if n := len(e.poster.Find("<@bob> approved " + r.ID)); n != 1 || len(e.poster.Find("Still needed: 1 more approval(s).")) != 2 {
+		if n := len(e.poster.Find("@bob approved " + r.ID)); n != 1 || len(e.poster.Find("Still needed: 1 more approval(s).")) != 2 {
 			t.Fatalf("bob's approval should still need one more")
 		}
 		e.approve(r.ID, "alice") // alice votes again on the new plan
@@ -208,7 +208,7 @@ func TestDuplicateClickCountsOnce(t *testing.T) {
 		if len(votes) != 1 || e.get(r.ID).State != rollback.StateProposed {
 			t.Fatalf("%d vote(s), state %s; want 1 and proposed", len(votes), e.get(r.ID).State)
 		}
-		if n := len(e.poster.Find("<@alice> approved")); n != 1 {
+		if n := len(e.poster.Find("@alice approved")); n != 1 {
 			t.Fatalf("the approval was announced %d times", n)
 		}
 	})

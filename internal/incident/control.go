@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/rollback"
 )
 
@@ -75,7 +76,7 @@ func (s *Control) Override(ctx context.Context, who Actor, id, checkName, reason
 		return "", err
 	}
 	s.audit(ctx, who, "override.readiness", id, map[string]string{"check": match, "reason": reason})
-	s.thread(ctx, r, textMessage(fmt.Sprintf("⚠️ <@%s> overrode the failing check *%s*: %s", who.User, match, reason)))
+	s.thread(ctx, r, chat.TextMessage(chat.Textf("⚠️ %s overrode the failing check *%s*: %s", chat.User(who.User), match, reason)))
 	s.refresh(ctx, id)
 	if r.State == rollback.StateApproved {
 		return "", s.engine.start(ctx, r)
@@ -119,7 +120,7 @@ func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (stri
 		return "", err
 	}
 	s.audit(ctx, who, "rollback.abort_requested", id, map[string]string{"reason": reason})
-	s.thread(ctx, r, textMessage(fmt.Sprintf("🛑 <@%s> asked to abort %s: %s", who.User, id, reason)))
+	s.thread(ctx, r, chat.TextMessage(chat.Textf("🛑 %s asked to abort %s: %s", chat.User(who.User), id, reason)))
 	// A run on this replica stops now; a run elsewhere sees the flag on its
 	// next lease renewal. With no run at all (approved, interrupted), end it here.
 	if !s.engine.cancel(id) {
@@ -143,7 +144,7 @@ func (s *Control) withdraw(ctx context.Context, who Actor, r *rollback.Record, r
 		return "", err
 	}
 	s.audit(ctx, who, "rollback.withdrawn", r.ID, map[string]string{"reason": reason})
-	s.thread(ctx, r, textMessage(fmt.Sprintf("🛑 <@%s> withdrew %s: %s", who.User, r.ID, reason)))
+	s.thread(ctx, r, chat.TextMessage(chat.Textf("🛑 %s withdrew %s: %s", chat.User(who.User), r.ID, reason)))
 	s.finish(ctx, r)
 	return "", nil
 }
@@ -171,7 +172,7 @@ func (s *Control) Resume(ctx context.Context, who Actor, id string) (string, err
 			return "", err
 		}
 		s.audit(ctx, who, "rollback.unpaused", id, nil)
-		s.thread(ctx, r, textMessage(fmt.Sprintf("▶️ <@%s> resumed %s.", who.User, id)))
+		s.thread(ctx, r, chat.TextMessage(chat.Textf("▶️ %s resumed %s.", chat.User(who.User), id)))
 		s.engine.wake(id)
 		return "", nil
 	}
@@ -196,7 +197,7 @@ func (s *Control) Pause(ctx context.Context, who Actor, id string) (string, erro
 	}
 	s.engine.wake(id) // a run here holds before its next step, not on its next read
 	s.audit(ctx, who, "rollback.paused", id, nil)
-	s.thread(ctx, r, textMessage(fmt.Sprintf("⏸️ <@%s> paused %s; steps already running finish, no new step starts until Resume.", who.User, id)))
+	s.thread(ctx, r, chat.TextMessage(chat.Textf("⏸️ %s paused %s; steps already running finish, no new step starts until Resume.", chat.User(who.User), id)))
 	s.refresh(ctx, id)
 	return "", nil
 }

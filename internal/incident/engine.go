@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
@@ -253,9 +254,9 @@ func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (str
 	if err != nil {
 		return "", err
 	}
-	msg := fmt.Sprintf("▶️ <@%s> resumed %s.", who.User, r.ID) + rerunNote(steps, "On their say-so, step(s) %s, in flight when Backout stopped, run again.")
+	msg := chat.Textf("▶️ %s resumed %s.", chat.User(who.User), r.ID).AddPlain(rerunNote(steps, "On their say-so, step(s) %s, in flight when Backout stopped, run again."))
 	err = e.launchWith(ctx, r.ID, launchSpec{from: rollback.StateInterrupted, resumedBy: who.User,
-		announce: func(ctx context.Context, r *rollback.Record) { e.thread(ctx, r, textMessage(msg)) }})
+		announce: func(ctx context.Context, r *rollback.Record) { e.thread(ctx, r, chat.TextMessage(msg)) }})
 	switch {
 	case errors.Is(err, errBusy):
 		return fmt.Sprintf("%s is held by another Backout replica right now (its lease has not expired); try Resume again in a few seconds.", r.ID), nil

@@ -3,10 +3,10 @@ package incident
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/check"
+	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/yamlx"
 )
@@ -22,14 +22,14 @@ type EndHook interface {
 // AddEndHook registers a hook; call before serving.
 func (s *closer) AddEndHook(h EndHook) { s.endHooks = append(s.endHooks, h) }
 
-func textMessage(text string) chat.Message {
-	return chat.Message{Text: text, Sections: []chat.Section{{Text: text}}}
-}
+// textMessage is a thread note of plain text; notes that mention someone
+// build chat.TextMessage(chat.Textf(...)) instead.
+func textMessage(text string) chat.Message { return chat.TextMessage(chat.Plain(text)) }
 
 // announce posts the proposal and remembers where.
 func (s *notifier) announce(ctx context.Context, r *rollback.Record) (*rollback.Record, error) {
 	msg := s.proposalView(ctx, r)
-	msg.Mentions = s.stakeholders(ctx, r)
+	msg.Mentions = chat.Mentions(s.stakeholders(ctx, r)...)
 	ref, err := s.poster.Post(ctx, chat.Ref{Channel: r.Channel}, msg)
 	if err != nil {
 		// The proposal is stored and visible through status; a chat outage
@@ -116,11 +116,11 @@ func (s *closer) finish(ctx context.Context, r *rollback.Record) {
 	for _, p := range phases(r) {
 		s.metrics.Phase(p.Name, p.Duration)
 	}
-	s.threadMessage(ctx, r, SummaryView(r))
+	s.threadMessage(ctx, r, present.SummaryView(r))
 	if !r.Drill {
 		for _, c := range r.Services {
 			if svc, ok := s.cfg.ServiceByName(c.Service); ok && svc.SupportChannel != "" {
-				if _, err := s.poster.Post(ctx, chat.Ref{Channel: svc.SupportChannel}, SupportView(r)); err != nil {
+				if _, err := s.poster.Post(ctx, chat.Ref{Channel: svc.SupportChannel}, present.SupportView(r)); err != nil {
 					s.log.WarnContext(ctx, "post to support channel", "channel", svc.SupportChannel, "err", err)
 				}
 			}
@@ -144,32 +144,10 @@ func (s *closer) finish(ctx context.Context, r *rollback.Record) {
 }
 
 // Phase is how long one part of a rollback took.
-type Phase struct {
-	Name     string
-	Duration time.Duration
-}
+type Phase = rollback.Phase
 
-// phases measures detect, propose, approve, execute and validate.
-func phases(r *rollback.Record) []Phase {
-	var out []Phase
-	add := func(name string, from, to time.Time) {
-		if !from.IsZero() && !to.IsZero() && !to.Before(from) {
-			out = append(out, Phase{name, to.Sub(from)})
-		}
-	}
-	if r.Trigger.Kind != "person" && r.Trigger.Kind != "drill" {
-		add("detect", r.Trigger.At, r.CreatedAt)
-	}
-	add("approve", r.CreatedAt, r.DecidedAt)
-	if !r.ValidatingAt.IsZero() {
-		add("execute", r.StartedAt, r.ValidatingAt)
-		add("validate", r.ValidatingAt, r.EndedAt)
-	} else {
-		add("execute", r.StartedAt, r.EndedAt)
-	}
-	add("total", r.CreatedAt, r.EndedAt)
-	return out
-}
+// phases measures detect, approve, execute and validate.
+func phases(r *rollback.Record) []Phase { return rollback.Phases(r) }
 
 // Phases exposes phase durations for reports and post-mortems.
 func Phases(r *rollback.Record) []Phase { return phases(r) }

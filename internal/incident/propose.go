@@ -251,10 +251,4 @@ func (s *Approvals) autoMode(r *rollback.Record) config.AutoMode {
 }
 
 // summaryLine is "checkout 2.4.1 → 2.4.0, cart 1.9 → 1.8".
-func summaryLine(r *rollback.Record) string {
-	parts := make([]string, len(r.Services))
-	for i, c := range r.Services {
-		parts[i] = fmt.Sprintf("%s %s → %s", c.Service, c.Current.Version, c.Target.Version)
-	}
-	return strings.Join(parts, ", ")
-}
+func summaryLine(r *rollback.Record) string { return rollback.SummaryLine(r) }

@@ -18,9 +18,9 @@ import (
 
 // Readiness statuses.
 const (
-	Pass = "pass"
-	Warn = "warn"
-	Fail = "fail"
+	Pass = rollback.ReadinessPass
+	Warn = rollback.ReadinessWarn
+	Fail = rollback.ReadinessFail
 )
 
 const readinessCheckTimeout = 10 * time.Second

@@ -11,6 +11,7 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
 )
@@ -315,9 +316,10 @@ func (d *driver) gate(ctx context.Context, service string, st runbook.Step) erro
 	if msg == "" {
 		msg = fmt.Sprintf("Step %s of %s waits for sign-off from %s.", st.ID, service, st.Gate.Group)
 	}
-	s.threadMessage(ctx, r, chat.Message{Text: "🔒 " + msg, Sections: []chat.Section{{Text: "🔒 " + msg}},
-		Buttons:  []chat.Button{{ActionID: "gate", Text: "Sign off (" + st.Gate.Group + ")", Value: d.id + "|" + key, Style: chat.StylePrimary}},
-		Mentions: []string{st.Gate.Group}})
+	note := chat.TextMessage(chat.Plain("🔒 " + msg))
+	note.Buttons = []chat.Button{{ActionID: chat.ActionGate, Text: "Sign off (" + st.Gate.Group + ")", Value: chat.ButtonValue(d.id, key), Style: chat.StylePrimary}}
+	note.Mentions = chat.Mentions(st.Gate.Group)
+	s.threadMessage(ctx, r, note)
 	timeout := st.Gate.Timeout.D()
 	if timeout <= 0 {
 		timeout = defaultGateTimeout
@@ -489,8 +491,8 @@ func (d *driver) validate(ctx context.Context, changes []rollback.ServiceChange)
 		})
 		if err == nil {
 			d.setRecord(r)
-			s.threadMessage(ctx, r, ValidationMessage(r, c.Service, results))
-			s.notePagerDuty(ctx, r, fmt.Sprintf("Validation of %s for %s: %s", c.Service, r.ID, validationSummary(results)))
+			s.threadMessage(ctx, r, present.ValidationMessage(r, c.Service, results))
+			s.notePagerDuty(ctx, r, fmt.Sprintf("Validation of %s for %s: %s", c.Service, r.ID, present.ValidationSummary(results)))
 		}
 	}
 	if len(failures) > 0 {

@@ -169,7 +169,7 @@ func Message(s Summary, title string) chat.Message {
 			fmt.Sprint(o["rejected"] + o["expired"] + o["stale"]), fmt.Sprint(open)})
 	}
 	if len(t.Rows) == 0 {
-		secs = append(secs, chat.Section{Title: "Rollbacks", Text: "none in this period"})
+		secs = append(secs, chat.Section{Title: "Rollbacks", Text: chat.Plain("none in this period")})
 	} else {
 		secs = append(secs, chat.Section{Title: "Rollbacks by service and outcome", Table: t})
 	}
@@ -178,14 +178,14 @@ func Message(s Summary, title string) chat.Message {
 	if s.WithTarget > 0 {
 		timing += fmt.Sprintf("\nRecovery target met %d of %d times", s.WithTarget-s.OverTarget, s.WithTarget)
 	}
-	secs = append(secs, chat.Section{Title: "Timing", Text: timing})
+	secs = append(secs, chat.Section{Title: "Timing", Text: chat.Plain(timing)})
 	drills := fmt.Sprintf("Drills done: %d (%d failed)", s.DrillsDone, s.DrillsFailed)
 	if len(s.DrillsOverdue) > 0 {
 		drills += "\nOverdue: " + strings.Join(s.DrillsOverdue, ", ")
 	} else {
 		drills += "\nNo service is overdue."
 	}
-	secs = append(secs, chat.Section{Title: "Drills", Text: drills})
+	secs = append(secs, chat.Section{Title: "Drills", Text: chat.Plain(drills)})
 	if len(s.FailingSteps) > 0 {
 		ft := &chat.Table{Header: []string{"step", "failures"}}
 		for _, f := range s.FailingSteps[:min(5, len(s.FailingSteps))] {
@@ -194,7 +194,7 @@ func Message(s Summary, title string) chat.Message {
 		secs = append(secs, chat.Section{Title: "Steps that fail most", Table: ft})
 	}
 	period := fmt.Sprintf("%s – %s", s.Since.UTC().Format("2006-01-02"), s.Until.UTC().Format("2006-01-02"))
-	return chat.Message{Header: title, Text: title + " " + period, Sections: secs, Context: period}
+	return chat.Message{Header: title, Text: chat.Plain(title + " " + period), Sections: secs, Context: chat.Plain(period)}
 }
 
 func dur(d time.Duration) string {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"sync"
 
@@ -131,57 +130,59 @@ func firstLine(msg chat.Message) string {
 	if msg.Header != "" {
 		return msg.Header
 	}
-	l, _, _ := strings.Cut(msg.Text, "\n")
+	l, _, _ := strings.Cut(msg.Text.String(), "\n")
 	return l
 }
 
-var mention = regexp.MustCompile(`<([@#!])(?:subteam\^)?([^>|]+)(?:\|([^>]+))?>`)
+// markdown is the lightweight markup of plain text (bold, code fences),
+// which a terminal cannot show.
+var markdown = strings.NewReplacer("*", "", "```", "")
 
-// plain turns Slack-style markup into terminal text.
-func plain(s string) string {
-	s = mention.ReplaceAllStringFunc(s, func(m string) string {
-		parts := mention.FindStringSubmatch(m)
-		if parts[3] != "" {
-			return parts[3] + " (" + parts[2] + ")"
+// plain turns a plain string into terminal text.
+func plain(s string) string { return markdown.Replace(s) }
+
+// text turns typed text into terminal text: plain runs lose their markup,
+// mentions read @bob, channels #ops, links "label (url)".
+func text(t chat.Text) string {
+	var b strings.Builder
+	for _, s := range t {
+		if s.Kind == chat.SpanPlain {
+			b.WriteString(plain(s.Text))
+			continue
 		}
-		switch parts[1] {
-		case "#":
-			return "#" + parts[2]
-		default:
-			return "@" + parts[2]
-		}
-	})
-	return strings.NewReplacer("*", "", "```", "").Replace(s)
+		b.WriteString(s.String())
+	}
+	return b.String()
 }
 
 // render lays a message out as lines and numbers its buttons.
 func (p *Poster) render(msg chat.Message, channel, ts string) []string {
 	var lines []string
-	add := func(s string) { lines = append(lines, strings.Split(plain(s), "\n")...) }
+	add := func(s string) { lines = append(lines, strings.Split(s, "\n")...) }
 	if msg.Header != "" {
-		add("══ " + msg.Header + " ══")
+		add(plain("══ " + msg.Header + " ══"))
 	}
 	for _, sec := range msg.Sections {
 		if sec.Title != "" {
-			add("▸ " + sec.Title)
+			add(plain("▸ " + sec.Title))
 		}
-		if sec.Text != "" {
-			add(sec.Text)
+		if !sec.Text.Empty() {
+			add(text(sec.Text))
 		}
 		for _, f := range sec.Fields {
-			add(fmt.Sprintf("%s: %s", f.Label, strings.ReplaceAll(f.Value, "\n", " ")))
+			add(plain(f.Label) + ": " + strings.ReplaceAll(text(f.Value), "\n", " "))
 		}
 		if sec.Table != nil {
 			lines = append(lines, table(sec.Table)...)
 		}
 	}
 	if len(msg.Sections) == 0 && msg.Header == "" {
-		add(msg.Text)
+		add(text(msg.Text))
 	}
 	if len(msg.Mentions) > 0 {
 		var ms []string
 		for _, m := range msg.Mentions {
-			ms = append(ms, "@"+m)
+			ms = append(ms, m.String())
 		}
 		add("cc " + strings.Join(ms, " "))
 	}
@@ -190,10 +191,10 @@ func (p *Poster) render(msg chat.Message, channel, ts string) []string {
 		for _, b := range msg.Buttons {
 			bs = append(bs, fmt.Sprintf("[%d] %s", p.number(b, channel, ts), b.Text))
 		}
-		add("buttons: " + strings.Join(bs, "  ") + "   (type: click <n>)")
+		add(plain("buttons: " + strings.Join(bs, "  ") + "   (type: click <n>)"))
 	}
-	if msg.Context != "" {
-		add("· " + msg.Context)
+	if !msg.Context.Empty() {
+		add("· " + text(msg.Context))
 	}
 	return lines
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/commands"
 )
 
@@ -129,7 +130,7 @@ func (r *REPL) click(ctx context.Context, rest string) {
 		r.Poster.Say("there is no button %d", n)
 		return
 	}
-	if commands.NeedsReason(b.ActionID) && strings.TrimSpace(reason) == "" {
+	if chat.NeedsReason(b.ActionID) && strings.TrimSpace(reason) == "" {
 		r.Poster.Say("%s needs a reason (it is audited): click %d <reason>", b.Text, n)
 		return
 	}

@@ -16,12 +16,12 @@ func TestCoalescedUpdatesDeliverLatest(t *testing.T) {
 	// update goes out at once, the other nine wait, Flush sends the last.
 	p, fake := newTestPoster(t, nil, time.Hour)
 	ctx := waitCtx(t)
-	ref, err := p.Post(ctx, chat.Ref{Channel: "C1"}, chat.Message{Text: "step 0/10"})
+	ref, err := p.Post(ctx, chat.Ref{Channel: "C1"}, chat.Message{Text: chat.Plain("step 0/10")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 10; i++ {
-		if err := p.Update(ctx, ref, chat.Message{Text: fmt.Sprintf("step %d/10", i)}); err != nil {
+		if err := p.Update(ctx, ref, chat.Message{Text: chat.Plain(fmt.Sprintf("step %d/10", i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -44,12 +44,12 @@ func TestCoalescedUpdatesDeliverLatest(t *testing.T) {
 func TestCoalescedUpdateSentAfterInterval(t *testing.T) {
 	p, fake := newTestPoster(t, nil, 10*time.Millisecond)
 	ctx := waitCtx(t)
-	ref, err := p.Post(ctx, chat.Ref{Channel: "C1"}, chat.Message{Text: "v0"})
+	ref, err := p.Post(ctx, chat.Ref{Channel: "C1"}, chat.Message{Text: chat.Plain("v0")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 5; i++ {
-		if err := p.Update(ctx, ref, chat.Message{Text: fmt.Sprintf("v%d", i)}); err != nil {
+		if err := p.Update(ctx, ref, chat.Message{Text: chat.Plain(fmt.Sprintf("v%d", i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -71,18 +71,18 @@ func TestCoalescedUpdateSentAfterInterval(t *testing.T) {
 func TestUpdatesOfDifferentMessagesAreIndependent(t *testing.T) {
 	p, fake := newTestPoster(t, nil, time.Hour)
 	ctx := waitCtx(t)
-	a, _ := p.Post(ctx, chat.Ref{Channel: "C1"}, chat.Message{Text: "a"})
-	b, _ := p.Post(ctx, chat.Ref{Channel: "C1"}, chat.Message{Text: "b"})
-	if err := p.Update(ctx, a, chat.Message{Text: "a1"}); err != nil {
+	a, _ := p.Post(ctx, chat.Ref{Channel: "C1"}, chat.Message{Text: chat.Plain("a")})
+	b, _ := p.Post(ctx, chat.Ref{Channel: "C1"}, chat.Message{Text: chat.Plain("b")})
+	if err := p.Update(ctx, a, chat.Message{Text: chat.Plain("a1")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Update(ctx, b, chat.Message{Text: "b1"}); err != nil {
+	if err := p.Update(ctx, b, chat.Message{Text: chat.Plain("b1")}); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(fake.Calls("chat.update")); n != 2 {
 		t.Fatalf("chat.update calls = %d, want one per message", n)
 	}
-	if err := p.Update(ctx, chat.Ref{Channel: "C1"}, chat.Message{Text: "x"}); err == nil {
+	if err := p.Update(ctx, chat.Ref{Channel: "C1"}, chat.Message{Text: chat.Plain("x")}); err == nil {
 		t.Fatal("update without ts accepted")
 	}
 }
@@ -96,7 +96,7 @@ func TestCoalescerErrors(t *testing.T) {
 	send := func(_ context.Context, _ chat.Ref, m chat.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
-		sent = append(sent, m.Text)
+		sent = append(sent, m.Text.String())
 		if fail {
 			return errors.New("boom")
 		}
@@ -105,10 +105,10 @@ func TestCoalescerErrors(t *testing.T) {
 	c := newCoalescer(send, time.Hour, time.Second, quietLog)
 	ctx := waitCtx(t)
 	ref := chat.Ref{Channel: "C1", TS: "1.1"}
-	if err := c.update(ctx, ref, chat.Message{Text: "one"}); err == nil {
+	if err := c.update(ctx, ref, chat.Message{Text: chat.Plain("one")}); err == nil {
 		t.Fatal("first update error lost")
 	}
-	if err := c.update(ctx, ref, chat.Message{Text: "two"}); err != nil {
+	if err := c.update(ctx, ref, chat.Message{Text: chat.Plain("two")}); err != nil {
 		t.Fatalf("deferred update returned %v", err)
 	}
 	if err := c.flush(ctx); err == nil {
@@ -134,7 +134,7 @@ func TestCoalescerConcurrent(t *testing.T) {
 	send := func(_ context.Context, r chat.Ref, m chat.Message) error {
 		mu.Lock()
 		defer mu.Unlock()
-		last[r.TS] = m.Text
+		last[r.TS] = m.Text.String()
 		return nil
 	}
 	c := newCoalescer(send, time.Millisecond, time.Second, quietLog)
@@ -144,7 +144,7 @@ func TestCoalescerConcurrent(t *testing.T) {
 		wg.Go(func() {
 			ref := chat.Ref{Channel: "C1", TS: fmt.Sprint(g)}
 			for i := range 200 {
-				_ = c.update(ctx, ref, chat.Message{Text: fmt.Sprint(i)})
+				_ = c.update(ctx, ref, chat.Message{Text: chat.Plain(fmt.Sprint(i))})
 				if i%50 == 0 {
 					_ = c.flush(ctx)
 				}

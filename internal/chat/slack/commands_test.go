@@ -64,8 +64,8 @@ func TestCommandFlow(t *testing.T) {
 		wantType  string
 		wantPosts int
 	}{
-		{"ephemeral", commands.Reply{Ephemeral: true, Message: chat.Message{Text: "usage: /rollback status"}}, "ephemeral", 1},
-		{"in channel", commands.Reply{Message: chat.Message{Text: "RB-1 proposed", Header: "Rollback RB-1"}}, "in_channel", 1},
+		{"ephemeral", commands.Reply{Ephemeral: true, Message: chat.Message{Text: chat.Plain("usage: /rollback status")}}, "ephemeral", 1},
+		{"in channel", commands.Reply{Message: chat.Message{Text: chat.Plain("RB-1 proposed"), Header: "Rollback RB-1"}}, "in_channel", 1},
 		{"ignore", commands.Reply{Ignore: true}, "", 0},
 	}
 	for _, tt := range tests {
@@ -141,7 +141,7 @@ func TestCommandResponseURLRetried(t *testing.T) {
 }
 
 func TestCommandWithoutResponseURLPostsViaAPI(t *testing.T) {
-	h := newHarness(t, commands.Reply{Ephemeral: true, Message: chat.Message{Text: "hi"}}, true, nil)
+	h := newHarness(t, commands.Reply{Ephemeral: true, Message: chat.Message{Text: chat.Plain("hi")}}, true, nil)
 	body := slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "status"})
 	h.post(t, "/slack/commands", slackfake.FormContentType, body, nil)
 	calls, err := h.fake.WaitCalls(waitCtx(t), "chat.postEphemeral", 1)

@@ -27,7 +27,7 @@ func TestAppMentionRepliesInThread(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, commands.Reply{Message: chat.Message{Text: "RB-1 is running"}}, true, nil)
+			h := newHarness(t, commands.Reply{Message: chat.Message{Text: chat.Plain("RB-1 is running")}}, true, nil)
 			ev := slackfake.AppMentionJSON(slackfake.Mention{EventID: "Ev" + tt.name, UserID: "U7", ChannelID: "C1", Text: tt.text, TS: "1700000200.000001", ThreadTS: tt.thread})
 			if code, body := h.post(t, "/slack/events", slackfake.JSONContentType, ev, nil); code != http.StatusOK || body != "" {
 				t.Fatalf("ack = %d %q", code, body)

@@ -84,11 +84,11 @@ func FuzzMentionCommand(f *testing.F) {
 
 func FuzzRender(f *testing.F) {
 	f.Fuzz(func(t *testing.T, header, text, cell string, sections, buttons uint8) {
-		msg := chat.Message{Header: header, Text: text, Context: text, Mentions: []string{cell, "S1"}}
+		msg := chat.Message{Header: header, Text: chat.Plain(text), Context: chat.Textf("%s by %s", text, chat.Who(cell)), Mentions: []chat.Span{chat.Who(cell), chat.Group("S1")}}
 		for i := range int(sections) {
 			msg.Sections = append(msg.Sections, chat.Section{
-				Title: header, Text: strings.Repeat(text, i%4),
-				Fields: []chat.Field{{Label: cell, Value: text}},
+				Title: header, Text: chat.Plain(strings.Repeat(text, i%4)),
+				Fields: []chat.Field{{Label: cell, Value: chat.Plain(text)}},
 				Table:  &chat.Table{Header: []string{cell}, Rows: [][]string{{text, cell}, {cell}}},
 			})
 		}
@@ -125,3 +125,38 @@ func fuzzAdapter(f *testing.F) *Adapter {
 }
 
 type nopPoster struct{ chat.Poster }
+
+// FuzzRenderText: whatever a person types, rendered next to a span it stays
+// escaped text, and the only markup in the result is the span's own.
+func FuzzRenderText(f *testing.F) {
+	f.Add("<@U1>", "<!channel> & <https://x.example|details>", "U9", "https://pd.example/i?a=1&b=2")
+	f.Add("&amp;", "<#C1>", "S1", "https://x.example/|evil>")
+	f.Fuzz(func(t *testing.T, a, b, id, url string) {
+		who, link := chat.Who(id), chat.Link(url, b)
+		got := mrkdwnText(chat.Textf("%s %s: %s (%s)", a, who, b, link))
+		want := escape(a) + " " + span(who) + ": " + escape(b) + " (" + span(link) + ")"
+		if got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+		for _, plain := range []string{escape(a), escape(b)} {
+			if strings.ContainsAny(plain, "<>") {
+				t.Fatalf("plain text %q keeps markup", plain)
+			}
+		}
+		if s := span(who); strings.HasPrefix(s, "<") && s != "<@"+id+">" && s != "<!subteam^"+id+">" {
+			t.Fatalf("mention of %q rendered %q", id, s)
+		}
+		if s := span(link); strings.Count(s, "<") > 1 || strings.Count(s, ">") > 1 {
+			t.Fatalf("link %q rendered %q", url, s)
+		}
+		for limit := 1; limit < len(got) && limit < 64; limit++ {
+			cut := strings.TrimSuffix(truncate(got, limit), "…")
+			if i := strings.LastIndexByte(cut, '<'); i >= 0 && !strings.Contains(cut[i:], ">") {
+				t.Fatalf("truncate(%q, %d) = %q cuts a span", got, limit, cut)
+			}
+			if i := strings.LastIndexByte(cut, '&'); i >= 0 && !strings.Contains(cut[i:], ";") {
+				t.Fatalf("truncate(%q, %d) = %q cuts an entity", got, limit, cut)
+			}
+		}
+	})
+}

@@ -202,4 +202,4 @@ func waitCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-var okReply = commands.Reply{Message: chat.Message{Text: "done", Header: "Rollback RB-1"}}
+var okReply = commands.Reply{Message: chat.Message{Text: chat.Plain("done"), Header: "Rollback RB-1"}}

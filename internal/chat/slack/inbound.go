@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/commands"
 )
 
@@ -77,7 +78,7 @@ func (a *Adapter) actionItem(p interactionPayload, act blockAction, from string)
 	// action_ts is unique per click; Slack reuses it when it retries.
 	key := "slack:action:" + firstNonEmpty(act.ActionTS, "trigger-"+p.TriggerID) + ":" + p.User.ID + ":" + act.ActionID
 	thread := p.thread()
-	if commands.NeedsReason(c.ActionID) {
+	if chat.NeedsReason(c.ActionID) {
 		meta := reasonMeta{Action: c.ActionID, Value: c.Value, Channel: c.Channel, MessageTS: c.MessageTS, Thread: thread}
 		return item{key: key, urgent: true, run: func(ctx context.Context) { a.askReason(ctx, p.TriggerID, c.User, meta) }}
 	}

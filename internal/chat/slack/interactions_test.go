@@ -25,9 +25,9 @@ func TestApproveClick(t *testing.T) {
 		wantCall  string
 		wantParam map[string]string
 	}{
-		{"reply in thread", commands.Reply{Message: chat.Message{Text: "U7 approved RB-1"}}, "chat.postMessage",
+		{"reply in thread", commands.Reply{Message: chat.Message{Text: chat.Plain("U7 approved RB-1")}}, "chat.postMessage",
 			map[string]string{"channel": "C1", "thread_ts": "1700000000.000001"}},
-		{"ephemeral reply", commands.Reply{Ephemeral: true, Message: chat.Message{Text: "you cannot approve your own rollback"}}, "chat.postEphemeral",
+		{"ephemeral reply", commands.Reply{Ephemeral: true, Message: chat.Message{Text: chat.Plain("you cannot approve your own rollback")}}, "chat.postEphemeral",
 			map[string]string{"channel": "C1", "user": "U7"}},
 	}
 	for _, tt := range tests {
@@ -77,7 +77,7 @@ func TestClickRetryActsOnce(t *testing.T) {
 }
 
 func TestRejectOpensModalThenSubmissionClicks(t *testing.T) {
-	h := newHarness(t, commands.Reply{Message: chat.Message{Text: "rejected"}}, true, nil)
+	h := newHarness(t, commands.Reply{Message: chat.Message{Text: chat.Plain("rejected")}}, true, nil)
 	code, _ := h.post(t, "/slack/interactions", slackfake.FormContentType, click("U7", "reject", "RB-1|abc", "1700000100.000002"), nil)
 	if code != http.StatusOK {
 		t.Fatalf("status = %d", code)

@@ -68,7 +68,7 @@ func (a *Adapter) askReason(ctx context.Context, triggerID, user string, meta re
 	}
 	a.metrics.APIError("views.open")
 	a.log.Error("slack: opening reason modal failed", "user", user, "action", meta.Action, "err", err)
-	msg := chat.Message{Text: "Could not open the reason dialog; please click the button again."}
+	msg := chat.TextMessage(chat.Plain("Could not open the reason dialog; please click the button again."))
 	if perr := a.cfg.Poster.Ephemeral(ctx, meta.Channel, user, msg); perr != nil {
 		a.log.Error("slack: telling user about modal failure failed", "user", user, "err", perr)
 	}

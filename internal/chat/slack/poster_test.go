@@ -27,7 +27,7 @@ func newTestPoster(t *testing.T, m Metrics, interval time.Duration) (*Poster, *s
 func TestPostAndThread(t *testing.T) {
 	p, fake := newTestPoster(t, nil, time.Second)
 	ctx := waitCtx(t)
-	msg := chat.Message{Text: "Rollback proposed", Header: "RB-1", Mentions: []string{"U1", "S2"}}
+	msg := chat.Message{Text: chat.Plain("Rollback proposed"), Header: "RB-1", Mentions: chat.Mentions("U1", "S2")}
 	root, err := p.Post(ctx, chat.Ref{Channel: "C1"}, msg)
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +35,7 @@ func TestPostAndThread(t *testing.T) {
 	if root.Channel != "C1" || root.TS == "" || root.Thread != "" {
 		t.Fatalf("root ref = %+v", root)
 	}
-	reply, err := p.Post(ctx, chat.Ref{Channel: "C1", Thread: root.TS}, chat.Message{Text: "step 1 done"})
+	reply, err := p.Post(ctx, chat.Ref{Channel: "C1", Thread: root.TS}, chat.Message{Text: chat.Plain("step 1 done")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestPosterRetries(t *testing.T) {
 			m := newCountingMetrics()
 			p, fake := newTestPoster(t, m, time.Second)
 			tt.inject(fake)
-			_, err := p.Post(waitCtx(t), chat.Ref{Channel: "C1"}, chat.Message{Text: "hi"})
+			_, err := p.Post(waitCtx(t), chat.Ref{Channel: "C1"}, chat.Message{Text: chat.Plain("hi")})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
@@ -106,7 +106,7 @@ func TestRateLimitWaitHonoursContext(t *testing.T) {
 			cancel()
 		}
 	}()
-	_, err := p.Post(ctx, chat.Ref{Channel: "C1"}, chat.Message{Text: "hi"})
+	_, err := p.Post(ctx, chat.Ref{Channel: "C1"}, chat.Message{Text: chat.Plain("hi")})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
@@ -139,7 +139,7 @@ func (*netErr) Temporary() bool { return true }
 
 func TestEphemeral(t *testing.T) {
 	p, fake := newTestPoster(t, nil, time.Second)
-	if err := p.Ephemeral(waitCtx(t), "C1", "U1", chat.Message{Text: "only you"}); err != nil {
+	if err := p.Ephemeral(waitCtx(t), "C1", "U1", chat.Message{Text: chat.Plain("only you")}); err != nil {
 		t.Fatal(err)
 	}
 	c := fake.Calls("chat.postEphemeral")[0]
@@ -184,7 +184,7 @@ func TestBadTokenIsAnError(t *testing.T) {
 	fake := slackfake.New()
 	t.Cleanup(fake.Close)
 	p := NewPoster(NewClient("xoxb-wrong", fake.APIURL(), fake.Client()), PosterOptions{Retry: fastRetry(), Logger: quietLog})
-	_, err := p.Post(waitCtx(t), chat.Ref{Channel: "C1"}, chat.Message{Text: "hi"})
+	_, err := p.Post(waitCtx(t), chat.Ref{Channel: "C1"}, chat.Message{Text: chat.Plain("hi")})
 	if err == nil || !strings.Contains(err.Error(), "invalid_auth") {
 		t.Fatalf("err = %v, want invalid_auth", err)
 	}

@@ -42,12 +42,12 @@ func Render(msg chat.Message) []slackgo.Block {
 	for _, s := range msg.Sections {
 		body = append(body, sectionBlocks(s)...)
 	}
-	if len(head)+len(body) == 0 && strings.TrimSpace(msg.Text) != "" {
-		body = append(body, textSection(truncate(escape(msg.Text), maxSectionText)))
+	if text := strings.TrimSpace(mrkdwnText(msg.Text)); len(head)+len(body) == 0 && text != "" {
+		body = append(body, textSection(truncate(text, maxSectionText)))
 	}
 	tail = append(tail, actionBlocks(msg.Buttons)...)
-	if c := strings.TrimSpace(msg.Context); c != "" {
-		tail = append(tail, slackgo.NewContextBlock("", mrkdwn(truncate(escape(c), maxContextText))))
+	if c := strings.TrimSpace(mrkdwnText(msg.Context)); c != "" {
+		tail = append(tail, slackgo.NewContextBlock("", mrkdwn(truncate(c, maxContextText))))
 	}
 	if room := maxBlocks - len(head) - len(tail); len(body) > room {
 		kept := max(room-1, 0)
@@ -64,17 +64,16 @@ func Render(msg chat.Message) []slackgo.Block {
 // notifications and screen readers show. Mentions are repeated here because
 // push notifications are built from it.
 func FallbackText(msg chat.Message) string {
-	text := strings.TrimSpace(msg.Text)
+	text := strings.TrimSpace(mrkdwnText(msg.Text))
 	if text == "" {
-		text = strings.TrimSpace(msg.Header)
+		text = strings.TrimSpace(escape(msg.Header))
 	}
 	for _, s := range msg.Sections {
 		if text != "" {
 			break
 		}
-		text = strings.TrimSpace(s.Title + " " + s.Text)
+		text = strings.TrimSpace(escape(s.Title) + " " + mrkdwnText(s.Text))
 	}
-	text = escape(text)
 	if m := mentionLine(msg.Mentions); m != "" {
 		text = strings.TrimSpace(text + " " + m)
 	}
@@ -99,11 +98,11 @@ func sectionBlocks(s chat.Section) []slackgo.Block {
 	if t := strings.TrimSpace(s.Title); t != "" {
 		text = "*" + escape(t) + "*"
 	}
-	if body := strings.TrimSpace(s.Text); body != "" {
+	if body := strings.TrimSpace(mrkdwnText(s.Text)); body != "" {
 		if text != "" {
 			text += "\n"
 		}
-		text += escape(body)
+		text += body
 	}
 	var table string
 	if s.Table != nil && (len(s.Table.Header) > 0 || len(s.Table.Rows) > 0) {
@@ -120,7 +119,7 @@ func sectionBlocks(s chat.Section) []slackgo.Block {
 	}
 	var fields []*slackgo.TextBlockObject
 	for _, f := range s.Fields {
-		fields = append(fields, mrkdwn(truncate("*"+escape(f.Label)+"*\n"+escape(f.Value), maxFieldText)))
+		fields = append(fields, mrkdwn(truncate("*"+escape(f.Label)+"*\n"+mrkdwnText(f.Value), maxFieldText)))
 	}
 	// Slack shows fields two per row and takes at most ten per section.
 	first := fields[:min(len(fields), maxFieldsPerBlock)]

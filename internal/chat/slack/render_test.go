@@ -19,18 +19,18 @@ var update = flag.Bool("update", false, "rewrite testdata/golden files")
 
 var goldenMessages = map[string]chat.Message{
 	"proposal": {
-		Text:     "Rollback proposed for checkout: v1.4.2 -> v1.4.1",
+		Text:     chat.Plain("Rollback proposed for checkout: v1.4.2 -> v1.4.1"),
 		Header:   "Rollback proposed: checkout",
-		Mentions: []string{"U024BE7LH", "S0614TZR7"},
+		Mentions: []chat.Span{chat.User("U024BE7LH"), chat.Group("S0614TZR7")},
 		Sections: []chat.Section{
-			{Title: "Why", Text: "PagerDuty incident *P1X2Y3Z* (error rate > 5%) fired 4m after deploy `v1.4.2`."},
+			{Title: "Why", Text: chat.Plain("PagerDuty incident *P1X2Y3Z* (error rate > 5%) fired 4m after deploy `v1.4.2`.")},
 			{Fields: []chat.Field{
-				{Label: "Service", Value: "checkout"},
-				{Label: "Runbook", Value: "k8s-deployment"},
-				{Label: "From", Value: "`v1.4.2`"},
-				{Label: "To", Value: "`v1.4.1` (last known good)"},
-				{Label: "Approvals", Value: "0/2 from sre-leads"},
-				{Label: "Expires", Value: "2024-05-01 12:30:00Z"},
+				{Label: "Service", Value: chat.Plain("checkout")},
+				{Label: "Runbook", Value: chat.Plain("k8s-deployment")},
+				{Label: "From", Value: chat.Plain("`v1.4.2`")},
+				{Label: "To", Value: chat.Plain("`v1.4.1` (last known good)")},
+				{Label: "Approvals", Value: chat.Plain("0/2 from sre-leads")},
+				{Label: "Expires", Value: chat.Plain("2024-05-01 12:30:00Z")},
 			}},
 			{Title: "Readiness", Table: &chat.Table{
 				Header: []string{"Check", "Result", "Detail"},
@@ -40,16 +40,16 @@ var goldenMessages = map[string]chat.Message{
 					{"no other rollback running", "ok", ""},
 				},
 			}},
-			{Title: "Plan", Text: "• pause-consumers\n• set-image\n• wait-rollout\n• resume-consumers"},
+			{Title: "Plan", Text: chat.Plain("• pause-consumers\n• set-image\n• wait-rollout\n• resume-consumers")},
 		},
 		Buttons: []chat.Button{
-			{ActionID: "approve", Text: "Approve", Value: "RB-42|5f1d2c", Style: chat.StylePrimary},
-			{ActionID: "reject", Text: "Reject", Value: "RB-42|5f1d2c", Style: chat.StyleDanger},
+			{ActionID: chat.ActionApprove, Text: "Approve", Value: chat.ButtonValue("RB-42", "5f1d2c"), Style: chat.StylePrimary},
+			{ActionID: chat.ActionReject, Text: "Reject", Value: chat.ButtonValue("RB-42", "5f1d2c"), Style: chat.StyleDanger},
 		},
-		Context: "RB-42 · proposed by Backout · plan 5f1d2c",
+		Context: chat.Plain("RB-42 · proposed by Backout · plan 5f1d2c"),
 	},
 	"progress": {
-		Text:   "RB-42 running: step 2/4 (set-image)",
+		Text:   chat.Plain("RB-42 running: step 2/4 (set-image)"),
 		Header: "Rolling back checkout (RB-42)",
 		Sections: []chat.Section{
 			{Title: "Steps", Table: &chat.Table{
@@ -66,36 +66,36 @@ var goldenMessages = map[string]chat.Message{
 			{ActionID: "abort", Text: "Abort", Value: "RB-42", Style: chat.StyleDanger, Confirm: "Abort the rollback? Steps already run stay done; compensations run."},
 			{ActionID: "pause", Text: "Pause", Value: "RB-42"},
 		},
-		Context: "started 2024-05-01 12:04:10Z by <@U024BE7LH>",
+		Context: chat.Textf("started 2024-05-01 12:04:10Z by %s", chat.User("U024BE7LH")),
 	},
 	"summary": {
-		Text:   "RB-42 succeeded: checkout is on v1.4.1",
+		Text:   chat.Plain("RB-42 succeeded: checkout is on v1.4.1"),
 		Header: "Rollback succeeded: checkout",
 		Sections: []chat.Section{
-			{Text: "checkout is back on `v1.4.1`. Error ratio is at baseline."},
+			{Text: chat.Plain("checkout is back on `v1.4.1`. Error ratio is at baseline.")},
 			{Fields: []chat.Field{
-				{Label: "Duration", Value: "6m 12s"},
-				{Label: "Approved by", Value: "<@U024BE7LH>, <@U0G9QF9C6>"},
-				{Label: "Incident", Value: "P1X2Y3Z (acknowledged)"},
-				{Label: "Post-mortem", Value: "draft posted in thread"},
+				{Label: "Duration", Value: chat.Plain("6m 12s")},
+				{Label: "Approved by", Value: chat.Textf("%s, %s", chat.User("U024BE7LH"), chat.User("U0G9QF9C6"))},
+				{Label: "Incident", Value: chat.Plain("P1X2Y3Z (acknowledged)")},
+				{Label: "Post-mortem", Value: chat.Plain("draft posted in thread")},
 			}},
 			{Title: "Validation", Table: &chat.Table{
 				Header: []string{"Check", "Result"},
 				Rows:   [][]string{{"error ratio back to baseline", "pass (+1.2% <= 10%)"}, {"health", "pass (200)"}},
 			}},
 		},
-		Context: "RB-42 · finished 2024-05-01 12:10:22Z",
+		Context: chat.Plain("RB-42 · finished 2024-05-01 12:10:22Z"),
 	},
 	"reject-note": {
-		Text: "<@U0G9QF9C6> rejected RB-42: reason was \"<!channel> see <https://evil.example|this> & stop\"",
+		// The reason is a person's text: it must stay inert however it is spelt.
+		Text: chat.Textf("%s rejected RB-42: reason was %q", chat.User("U0G9QF9C6"), "<!channel> see <https://evil.example|this> & stop"),
 		Sections: []chat.Section{{
-			Title: "Rejected by <@U0G9QF9C6>",
-			Text:  "> <!channel> see <https://evil.example|this> & stop",
+			Text: chat.Textf("*Rejected by %s*\n> %s", chat.User("U0G9QF9C6"), "<!channel> see <https://evil.example|this> & stop"),
 		}},
-		Context: "RB-42 · rejected 2024-05-01 12:06:00Z",
+		Context: chat.Plain("RB-42 · rejected 2024-05-01 12:06:00Z"),
 	},
 	"vote-note": {
-		Text:     "<@U0G9QF9C6> approved RB-42 (1/2). Waiting for one more from sre-leads.",
+		Text:     chat.Textf("%s approved RB-42 (1/2). Waiting for one more from sre-leads.", chat.User("U0G9QF9C6")),
 		Mentions: nil,
 	},
 }
@@ -158,11 +158,11 @@ func TestRenderLimits(t *testing.T) {
 	long := strings.Repeat("é", 5000)
 	var many []chat.Section
 	for range 80 {
-		many = append(many, chat.Section{Text: "line"})
+		many = append(many, chat.Section{Text: chat.Plain("line")})
 	}
 	var fields []chat.Field
 	for range 23 {
-		fields = append(fields, chat.Field{Label: "k", Value: "v"})
+		fields = append(fields, chat.Field{Label: "k", Value: chat.Plain("v")})
 	}
 	var rows [][]string
 	for range 400 {
@@ -173,13 +173,13 @@ func TestRenderLimits(t *testing.T) {
 		msg   chat.Message
 		check func(t *testing.T, blocks []map[string]any)
 	}{
-		{"long text truncated", chat.Message{Sections: []chat.Section{{Text: long}}}, func(t *testing.T, b []map[string]any) {
+		{"long text truncated", chat.Message{Sections: []chat.Section{{Text: chat.Plain(long)}}}, func(t *testing.T, b []map[string]any) {
 			text := b[0]["text"].(map[string]any)["text"].(string)
 			if n := utf8.RuneCountInString(text); n != maxSectionText || !strings.HasSuffix(text, "…") {
 				t.Fatalf("section text %d chars, want %d ending in …", n, maxSectionText)
 			}
 		}},
-		{"block count capped, buttons kept", chat.Message{Header: "h", Sections: many, Buttons: []chat.Button{{ActionID: "approve", Text: "Approve", Value: "v"}}, Context: "c"}, func(t *testing.T, b []map[string]any) {
+		{"block count capped, buttons kept", chat.Message{Header: "h", Sections: many, Buttons: []chat.Button{{ActionID: "approve", Text: "Approve", Value: "v"}}, Context: chat.Plain("c")}, func(t *testing.T, b []map[string]any) {
 			if len(b) != maxBlocks {
 				t.Fatalf("%d blocks, want %d", len(b), maxBlocks)
 			}
@@ -224,32 +224,88 @@ func TestRenderLimits(t *testing.T) {
 }
 
 func TestEscaping(t *testing.T) {
+	// Plain text is escaped whole: nothing in it is ever passed through as
+	// markup, however much it looks like a mention Backout would write.
 	tests := []struct{ in, want string }{
 		{"a & b", "a &amp; b"},
 		{"<!channel> wake up", "&lt;!channel&gt; wake up"},
 		{"<https://evil.example|click>", "&lt;https://evil.example|click&gt;"},
-		{"approved by <@U024BE7LH> for <!subteam^S0614TZR7>", "approved by <@U024BE7LH> for <!subteam^S0614TZR7>"},
+		{"approved by <@U024BE7LH> for <!subteam^S0614TZR7>", "approved by &lt;@U024BE7LH&gt; for &lt;!subteam^S0614TZR7&gt;"},
 		{"<@U1|spoof>", "&lt;@U1|spoof&gt;"},
+		{"<https://x.example|details>", "&lt;https://x.example|details&gt;"},
 	}
 	for _, tt := range tests {
 		if got := escape(tt.in); got != tt.want {
 			t.Errorf("escape(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+		if got := mrkdwnText(chat.Plain(tt.in)); got != tt.want {
+			t.Errorf("mrkdwnText(Plain(%q)) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestSpans(t *testing.T) {
+	tests := []struct {
+		name string
+		in   chat.Text
+		want string
+	}{
+		{"user", chat.Of(chat.User("U024BE7LH")), "<@U024BE7LH>"},
+		{"enterprise user", chat.Of(chat.User("W3")), "<@W3>"},
+		{"group", chat.Of(chat.Group("S0614TZR7")), "<!subteam^S0614TZR7>"},
+		{"who picks group", chat.Of(chat.Who("S2")), "<!subteam^S2>"},
+		{"channel", chat.Of(chat.Channel("C0STORE")), "<#C0STORE>"},
+		{"link", chat.Of(chat.Link("https://pd.example/i/Q1", "details")), "<https://pd.example/i/Q1|details>"},
+		{"link label escaped", chat.Of(chat.Link("https://x.example/", "a <b> & c")), "<https://x.example/|a &lt;b&gt; &amp; c>"},
+		{"link url ampersand", chat.Of(chat.Link("https://x.example/?a=1&b=2", "q")), "<https://x.example/?a=1&amp;b=2|q>"},
+		{"link without label", chat.Of(chat.Link("https://x.example/", "")), "<https://x.example/>"},
+		{"bad user id falls back", chat.Of(chat.User("alice")), "@alice"},
+		{"user id breaking out", chat.Of(chat.User("U1> <!channel")), "@U1&gt; &lt;!channel"},
+		{"group id breaking out", chat.Of(chat.Group("S1>")), "@S1&gt;"},
+		{"channel not C", chat.Of(chat.Channel("general")), "#general"},
+		{"link url breaking out", chat.Of(chat.Link("https://x.example/|evil>", "details")), "details (https://x.example/|evil&gt;)"},
+		{"link not http", chat.Of(chat.Link("javascript:alert(1)", "details")), "details (javascript:alert(1))"},
+		{"mixed", chat.Textf("%s approved <%s>", chat.User("U1"), "RB-1"), "<@U1> approved &lt;RB-1&gt;"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mrkdwnText(tt.in); got != tt.want {
+				t.Errorf("mrkdwnText(%+v) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestForgedSpans: a person's text handed to Textf as an argument renders
+// escaped, never as a live mention or link.
+func TestForgedSpans(t *testing.T) {
+	for _, reason := range []string{"<@U1>", "<!channel>", "<!here>", "<https://x.example|details>", "<#C1>", "<!subteam^S1>", "&lt;@U1&gt;"} {
+		got := mrkdwnText(chat.Textf("%s rejected RB-1: %s", chat.User("U9"), reason))
+		want := "<@U9> rejected RB-1: " + escape(reason)
+		if got != want {
+			t.Errorf("reason %q rendered %q, want %q", reason, got, want)
+		}
 	}
 }
 
 func TestTruncateKeepsEntitiesWhole(t *testing.T) {
-	for _, s := range []string{"abcd&amp;efgh", "abcd<@U123>efgh"} {
-		got := truncate(s, 8)
-		if strings.ContainsAny(strings.TrimSuffix(got, "…"), "&<") {
-			t.Errorf("truncate(%q) = %q leaves half an entity", s, got)
+	for _, s := range []string{"abcd&amp;efgh", "abcd<@U123>efgh", "ab<https://x.example/?a&amp;b|details>"} {
+		for limit := 2; limit < len(s); limit++ {
+			got := strings.TrimSuffix(truncate(s, limit), "…")
+			if i := strings.LastIndexByte(got, '&'); i >= 0 && !strings.Contains(got[i:], ";") {
+				t.Errorf("truncate(%q, %d) = %q leaves half an entity", s, limit, got)
+			}
+			if i := strings.LastIndexByte(got, '<'); i >= 0 && !strings.Contains(got[i:], ">") {
+				t.Errorf("truncate(%q, %d) = %q leaves half a span", s, limit, got)
+			}
 		}
 	}
 }
 
 func TestMentions(t *testing.T) {
-	got := mentionLine([]string{"U1", "S2", "W3", "", "<@U4>", "<!channel>"})
-	if want := "<@U1> <!subteam^S2> <@W3> <@U4>"; got != want {
+	spans := []chat.Span{chat.User("U1"), chat.Group("S2"), chat.User("W3"), chat.User(""), chat.User("<@U4>"), chat.User("alice"),
+		chat.Channel("C1"), chat.Link("https://x.example", "x"), chat.Who(" U5 ")}
+	if got, want := mentionLine(spans), "<@U1> <!subteam^S2> <@W3> <@U5>"; got != want {
 		t.Fatalf("mentionLine = %q, want %q", got, want)
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/chat/slack/slackfake"
-	"github.com/backout/backout/internal/commands"
 )
 
 func runSocket(t *testing.T, h *harness, token string) <-chan error {
@@ -72,7 +72,7 @@ func TestSocketModeRoutesLikeHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.handler.waitCalled(t, 1)
-	if _, clicks := h.handler.snapshot(); clicks[0].Reason != "false alarm" || clicks[0].ActionID != commands.ActionReject {
+	if _, clicks := h.handler.snapshot(); clicks[0].Reason != "false alarm" || clicks[0].ActionID != chat.ActionReject {
 		t.Fatalf("click = %+v", clicks[0])
 	}
 

@@ -1,59 +1,98 @@
 package slack
 
 import (
-	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
-)
 
-// mentionToken matches the only angle-bracket forms Backout writes itself:
-// user, user-group and channel mentions, and a link labelled "details" (an
-// alert's page). Everything else in text is escaped, so a reason typed by a
-// person cannot smuggle in <!channel> or a link disguised as another.
-var mentionToken = regexp.MustCompile(`<@[UW][A-Z0-9]+>|<!subteam\^S[A-Z0-9]+>|<#C[A-Z0-9]+>|<https?://[^\s<>|]+\|details>`)
+	"github.com/backout/backout/internal/chat"
+)
 
 var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
-// escape makes s safe for a mrkdwn text object, keeping mention tokens.
-func escape(s string) string {
+// escape makes plain text safe for a mrkdwn text object: every &, < and > is
+// escaped, so a reason typed by a person cannot smuggle in <!channel> or a
+// link disguised as another. Mentions and links only come from typed spans.
+func escape(s string) string { return mrkdwnEscaper.Replace(s) }
+
+// mrkdwnText renders typed text: plain runs escaped, spans as Slack markup.
+func mrkdwnText(t chat.Text) string {
 	var b strings.Builder
-	last := 0
-	for _, loc := range mentionToken.FindAllStringIndex(s, -1) {
-		b.WriteString(mrkdwnEscaper.Replace(s[last:loc[0]]))
-		b.WriteString(s[loc[0]:loc[1]])
-		last = loc[1]
+	for _, s := range t {
+		b.WriteString(span(s))
 	}
-	b.WriteString(mrkdwnEscaper.Replace(s[last:]))
 	return b.String()
 }
 
-// mention renders one user or group ID. Slack user-group IDs start with S.
-func mention(id string) string {
-	switch {
-	case id == "":
-		return ""
-	case strings.HasPrefix(id, "<"):
-		return id // already a mention token
-	case strings.HasPrefix(id, "S"):
-		return "<!subteam^" + id + ">"
-	default:
-		return "<@" + id + ">"
+// span renders one span. A span whose ID or URL could not be written as
+// markup safely is shown as its escaped plain fallback instead.
+func span(s chat.Span) string {
+	switch s.Kind {
+	case chat.SpanUser:
+		if validID(s.ID, "UW") {
+			return "<@" + s.ID + ">"
+		}
+	case chat.SpanGroup:
+		if validID(s.ID, "S") {
+			return "<!subteam^" + s.ID + ">"
+		}
+	case chat.SpanChannel:
+		if validID(s.ID, "C") {
+			return "<#" + s.ID + ">"
+		}
+	case chat.SpanLink:
+		if validURL(s.URL) {
+			if s.Text == "" {
+				return "<" + escape(s.URL) + ">"
+			}
+			return "<" + escape(s.URL) + "|" + escape(s.Text) + ">"
+		}
 	}
+	return escape(s.String())
 }
 
-func mentionLine(ids []string) string {
+// validID accepts a Slack ID: one of the given prefix letters, then upper-case
+// letters and digits. Anything else could break out of the markup.
+func validID(id, prefixes string) bool {
+	if len(id) < 2 || !strings.ContainsRune(prefixes, rune(id[0])) {
+		return false
+	}
+	for _, c := range id[1:] {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// validURL accepts an http(s) URL that cannot end the link markup early.
+func validURL(u string) bool {
+	rest, ok := strings.CutPrefix(u, "https://")
+	if !ok {
+		rest, ok = strings.CutPrefix(u, "http://")
+	}
+	return ok && rest != "" && !strings.ContainsFunc(rest, func(r rune) bool {
+		return r == '<' || r == '>' || r == '|' || unicode.IsSpace(r) || unicode.IsControl(r)
+	})
+}
+
+// mentionLine renders the users and groups to notify; other spans, and IDs
+// that are not Slack IDs, are left out since they would notify no one.
+func mentionLine(spans []chat.Span) string {
 	var parts []string
-	for _, id := range ids {
-		if m := mention(strings.TrimSpace(id)); m != "" && mentionToken.MatchString(m) {
-			parts = append(parts, m)
+	for _, s := range spans {
+		s.ID = strings.TrimSpace(s.ID)
+		if (s.Kind == chat.SpanUser && validID(s.ID, "UW")) || (s.Kind == chat.SpanGroup && validID(s.ID, "S")) {
+			parts = append(parts, span(s))
 		}
 	}
 	return strings.Join(parts, " ")
 }
 
 // truncate cuts s to at most limit characters, ending with "…" when cut.
-// It never leaves half an entity (&amp;) or half a mention (<@U1>) behind,
-// since Slack would show those raw.
+// It never leaves half an entity (&amp;) or half a span (<@U1>) behind,
+// since Slack would show those raw. In rendered mrkdwn every < opens a span
+// and every & opens an entity, so backing up to an unclosed one is enough.
 func truncate(s string, limit int) string {
 	if utf8.RuneCountInString(s) <= limit {
 		return s

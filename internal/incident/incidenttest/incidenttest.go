@@ -81,7 +81,7 @@ func (p *Poster) Ephemeral(ctx context.Context, channel, _ string, msg chat.Mess
 
 // Upload implements chat.Poster.
 func (p *Poster) Upload(ctx context.Context, ref chat.Ref, _, title, content string) error {
-	_, err := p.Post(ctx, ref, chat.Message{Text: title + "\n" + content})
+	_, err := p.Post(ctx, ref, chat.Message{Text: chat.Plain(title + "\n" + content)})
 	return err
 }
 
@@ -112,16 +112,18 @@ func (p *Poster) WaitForUpdate(ctx context.Context, substr string) error {
 }
 
 // Texts returns the text of every posted message and of each of its
-// sections, in order, so a note is found whichever field carries it.
+// sections, in order, so a note is found whichever field carries it. Texts
+// are in their plain fallback form: a mention of alice reads "@alice".
 func (p *Poster) Texts() []string { return texts(p.Posts()) }
 
 func texts(msgs []Posted) []string {
 	var out []string
 	for _, m := range msgs {
-		out = append(out, m.Msg.Text)
+		text := m.Msg.Text.String()
+		out = append(out, text)
 		for _, s := range m.Msg.Sections {
-			if s.Text != "" && s.Text != m.Msg.Text {
-				out = append(out, s.Text)
+			if st := s.Text.String(); st != "" && st != text {
+				out = append(out, st)
 			}
 		}
 	}

@@ -1,0 +1,96 @@
+package present
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/rollback"
+)
+
+// VoteNote is the thread note for one vote.
+func VoteNote(r *rollback.Record, user string, approve bool, detail string, at time.Time) chat.Message {
+	if !approve {
+		return chat.TextMessage(chat.Textf("👎 %s rejected %s at %s: %s", chat.User(user), r.ID, chat.Stamp(at), detail))
+	}
+	t := chat.Textf("👍 %s approved %s at %s.", chat.User(user), r.ID, chat.Stamp(at))
+	if detail != "" {
+		t = t.AddPlain(" Still needed: " + detail + ".")
+	}
+	return chat.TextMessage(t)
+}
+
+// ValidationMessage posts the validation table of one service.
+func ValidationMessage(r *rollback.Record, service string, results []rollback.CheckResult) chat.Message {
+	t := &chat.Table{Header: []string{"check", "outcome", "value", "bound"}}
+	for _, res := range results {
+		t.Rows = append(t.Rows, []string{res.Name, res.Status, res.Value, res.Bound})
+	}
+	text := fmt.Sprintf("Validation of %s for %s: %s", service, r.ID, ValidationSummary(results))
+	return chat.Message{Text: chat.Plain(text), Sections: []chat.Section{{Text: chat.Plain("🔎 " + text), Table: t}}}
+}
+
+// ValidationSummary counts check outcomes: "2 successful, 1 failed".
+func ValidationSummary(results []rollback.CheckResult) string {
+	counts := map[string]int{}
+	for _, r := range results {
+		counts[r.Status]++
+	}
+	var parts []string
+	for _, k := range []string{"Successful", "Failed", "Inconclusive", "Error"} {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], strings.ToLower(k)))
+		}
+	}
+	if len(parts) == 0 {
+		return "no checks"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// SummaryView is the last thread note of a rollback.
+func SummaryView(r *rollback.Record) chat.Message {
+	var lines []string
+	for _, p := range rollback.Phases(r) {
+		lines = append(lines, fmt.Sprintf("%s %s", p.Name, p.Duration.Round(time.Second)))
+	}
+	text := fmt.Sprintf("%s %s %s", stateIcon[r.State], r.ID, outcomeText(r))
+	if r.RecoveryTarget > 0 && !r.EndedAt.IsZero() && !r.StartedAt.IsZero() {
+		took := r.EndedAt.Sub(r.CreatedAt)
+		verdict := "within"
+		if took > r.RecoveryTarget {
+			verdict = "over"
+		}
+		text += fmt.Sprintf("\nTook %s, %s the recovery target of %s.", took.Round(time.Second), verdict, r.RecoveryTarget)
+	}
+	if r.State == rollback.StateFailed {
+		text += "\nNext: check the failed step's output above, decide whether to retry (`/rollback propose`) or roll forward, and page the owners. Backout starts nothing more by itself."
+	}
+	msg := chat.TextMessage(chat.Plain(text))
+	if len(lines) > 0 {
+		msg.Context = chat.Plain(strings.Join(lines, " · "))
+	}
+	return msg
+}
+
+// SupportView tells a support channel the outcome.
+func SupportView(r *rollback.Record) chat.Message {
+	text := outcomeText(r)
+	if summary := rollback.SummaryLine(r); !strings.Contains(text, summary) {
+		text = summary + ": " + text
+	}
+	return chat.TextMessage(chat.Plain(fmt.Sprintf("%s Rollback %s: %s", stateIcon[r.State], r.ID, text)))
+}
+
+// outcomeText is "succeeded: …" once, whether or not the outcome already
+// starts with the state.
+func outcomeText(r *rollback.Record) string {
+	switch {
+	case r.Outcome == "":
+		return string(r.State)
+	case strings.HasPrefix(r.Outcome, string(r.State)):
+		return r.Outcome
+	}
+	return string(r.State) + ": " + r.Outcome
+}

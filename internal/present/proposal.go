@@ -1,0 +1,299 @@
+package present
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/rollback"
+)
+
+var stateIcon = map[rollback.State]string{
+	rollback.StateProposed: "🗳️", rollback.StateApproved: "✅", rollback.StateRunning: "⏳", rollback.StateValidating: "🔎",
+	rollback.StateSucceeded: "🟢", rollback.StateFailed: "🔴", rollback.StateRejected: "🚫", rollback.StateExpired: "⌛",
+	rollback.StateStale: "💤", rollback.StateAborted: "🛑", rollback.StateInterrupted: "⚠️",
+}
+
+var stepIcon = map[string]string{
+	rollback.StepStarted: "⏳", rollback.StepSucceeded: "✅", rollback.StepFailed: "❌", rollback.StepRetrying: "🔁",
+	rollback.StepSkipped: "⏭️", rollback.StepCompensating: "↩️", rollback.StepCompensated: "↩️",
+	rollback.StepCompensationFailed: "💥", rollback.StepGateWaiting: "🔒", rollback.StepGatePassed: "🔓", rollback.StepInterrupted: "⚠️",
+}
+
+var readinessIcon = map[string]string{rollback.ReadinessPass: "✅", rollback.ReadinessWarn: "⚠️", rollback.ReadinessFail: "❌"}
+
+// ProposalView is the main message of a rollback; it is updated in place as
+// the rollback progresses.
+func ProposalView(r *rollback.Record, votes []rollback.Vote, steps []rollback.StepEvent) chat.Message {
+	kind := "Rollback"
+	if r.Drill {
+		kind = "Drill"
+	}
+	state := string(r.State)
+	if r.Paused && r.State == rollback.StateRunning {
+		state = "paused"
+	}
+	header := fmt.Sprintf("%s %s %s · %s", stateIcon[r.State], kind, r.ID, state)
+	msg := chat.Message{Header: header, Text: chat.Textf("%s %s (%s): %s", kind, r.ID, state, rollback.SummaryLine(r))}
+
+	var fields []chat.Field
+	for _, c := range r.Services {
+		fields = append(fields, chat.Field{Label: c.Service, Value: chat.Textf("%s → *%s*\n`%s`", c.Current.Version, c.Target.Version, c.Target.Artifact)})
+	}
+	scope := r.Scope
+	if r.Release != "" {
+		scope = "release " + r.Release
+	}
+	msg.Sections = append(msg.Sections, chat.Section{Title: "What goes back (" + scope + ")", Fields: fields})
+	msg.Sections = append(msg.Sections, chat.Section{Title: "Why", Text: whyText(r)})
+	msg.Sections = append(msg.Sections, chat.Section{Title: "Plan", Text: chat.Plain(planText(r, steps))})
+	if len(r.Readiness) > 0 {
+		msg.Sections = append(msg.Sections, chat.Section{Title: "Readiness", Table: readinessTable(r)})
+	}
+	if len(r.Constraints) > 0 {
+		msg.Sections = append(msg.Sections, chat.Section{Title: "Constraints", Text: chat.Plain(bullets(r.Constraints))})
+	}
+	if len(r.DataReverts)+len(r.DataKeeps) > 0 {
+		var lines []string
+		for _, d := range r.DataReverts {
+			lines = append(lines, "reverts: "+d)
+		}
+		for _, d := range r.DataKeeps {
+			lines = append(lines, "keeps: "+d)
+		}
+		msg.Sections = append(msg.Sections, chat.Section{Title: "Data", Text: chat.Plain(bullets(lines))})
+	}
+	targets := []chat.Field{{Label: "Recovery target", Value: chat.Plain(durationOr(r.RecoveryTarget, "not set"))},
+		{Label: "Max data loss", Value: chat.Plain(durationOr(r.MaxDataLoss, "none"))}}
+	msg.Sections = append(msg.Sections, chat.Section{Fields: targets})
+	msg.Sections = append(msg.Sections, chat.Section{Title: "Approvals", Text: approvalsText(r, votes)})
+	if r.Outcome != "" {
+		msg.Sections = append(msg.Sections, chat.Section{Title: "Outcome", Text: chat.Plain(r.Outcome)})
+	}
+	msg.Buttons = buttons(r)
+	msg.Context = chat.Textf("requested by %s · plan %s · proposed %s", chat.User(r.Requester), r.PlanHash, chat.Stamp(r.CreatedAt))
+	if r.State == rollback.StateProposed && !r.Policy.ExpiresAt.IsZero() {
+		msg.Context = msg.Context.AddPlain(" · expires " + chat.Stamp(r.Policy.ExpiresAt))
+	}
+	return msg
+}
+
+func whyText(r *rollback.Record) chat.Text {
+	var t chat.Text
+	switch r.Trigger.Kind {
+	case "alert", "watcher":
+		t = chat.Textf("%s %s", r.Trigger.Source, r.Trigger.Kind)
+		if r.Trigger.Summary != "" {
+			t = t.AddPlain(": " + r.Trigger.Summary)
+		}
+		if r.Trigger.URL != "" {
+			t = t.Add(chat.Textf(" (%s)", chat.Link(r.Trigger.URL, "details")))
+		}
+		if r.Urgency != "" {
+			t = t.AddPlain(fmt.Sprintf(" · urgency *%s*", r.Urgency))
+		}
+	case "drill":
+		if r.Trigger.Source == "cron" {
+			t = chat.Textf("scheduled drill (%s)", r.DrillMode)
+		} else {
+			t = chat.Textf("drill (%s) requested by %s", r.DrillMode, chat.User(r.Requester))
+		}
+	default:
+		t = chat.Textf("requested by %s", chat.User(r.Requester))
+	}
+	if r.Reason != "" {
+		t = t.AddPlain("\n> " + r.Reason)
+	}
+	for _, n := range r.Notes {
+		t = t.AddPlain(fmt.Sprintf("\n• %s %s", chat.Stamp(n.At), n.Text))
+	}
+	return t
+}
+
+// lastStepEvents maps service/step to its latest event.
+func lastStepEvents(steps []rollback.StepEvent) map[string]rollback.StepEvent {
+	out := map[string]rollback.StepEvent{}
+	for _, ev := range steps {
+		if ev.Kind == rollback.StepOutput {
+			continue
+		}
+		out[ev.Service+"/"+ev.StepID] = ev
+	}
+	return out
+}
+
+// liveLine maps service/step to the newest output line of its current
+// attempt, for steps still running.
+func liveLine(steps []rollback.StepEvent) map[string]string {
+	out := map[string]string{}
+	for _, ev := range steps {
+		key := ev.Service + "/" + ev.StepID
+		switch ev.Kind {
+		case rollback.StepOutput:
+			text := strings.TrimRight(ev.Output, "\n")
+			out[key] = text[strings.LastIndexByte(text, '\n')+1:]
+		case rollback.StepStarted:
+			delete(out, key)
+		}
+	}
+	return out
+}
+
+func planText(r *rollback.Record, steps []rollback.StepEvent) string {
+	last := lastStepEvents(steps)
+	live := liveLine(steps)
+	var lines []string
+	for _, c := range r.Services {
+		if len(r.Services) > 1 {
+			lines = append(lines, fmt.Sprintf("*%s* (order %d)", c.Service, c.Level+1))
+		}
+		for i, st := range c.Steps {
+			key := c.Service + "/" + st.ID
+			lines = append(lines, stepLine(i, st, last[key], live[key]))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// stepLine is one planned step: its state icon, title, gate, preview, how
+// long it took, its error, or the newest output line while it runs. ev is
+// the zero event when the step has not started.
+func stepLine(i int, st rollback.PlannedStep, ev rollback.StepEvent, live string) string {
+	icon := "◻️"
+	if ev.Kind != "" {
+		icon = stepIcon[ev.Kind]
+	} else if st.Skipped {
+		icon = "⏭️"
+	}
+	line := fmt.Sprintf("%s %d. %s", icon, i+1, st.Title)
+	if st.Gate != "" {
+		line += " 🔒 " + st.Gate
+	}
+	if st.Preview != "" {
+		line += fmt.Sprintf(" — `%s`", oneLine(st.Preview, 120))
+	}
+	if ev.Duration > 0 {
+		line += fmt.Sprintf(" (%s)", ev.Duration.Round(time.Millisecond))
+	}
+	if ev.Error != "" {
+		line += "\n      " + oneLine(ev.Error, 200)
+	}
+	if ev.Kind == rollback.StepStarted && live != "" {
+		line += "\n      › `" + strings.ReplaceAll(oneLine(live, 160), "`", "'") + "`"
+	}
+	return line
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func readinessTable(r *rollback.Record) *chat.Table {
+	t := &chat.Table{Header: []string{"", "check", "service", "result"}}
+	for _, c := range r.Readiness {
+		name := c.Name
+		if c.Blocking {
+			name += " (blocking)"
+		}
+		reason := c.Reason
+		for _, o := range r.Overrides {
+			if strings.EqualFold(o.Check, c.Name) {
+				reason += fmt.Sprintf(" — overridden by %s: %s", o.By, o.Reason)
+			}
+		}
+		t.Rows = append(t.Rows, []string{readinessIcon[c.Status] + " " + c.Status, name, c.Service, oneLine(reason, 140)})
+	}
+	return t
+}
+
+func bullets(lines []string) string { return "• " + strings.Join(lines, "\n• ") }
+
+func durationOr(d time.Duration, none string) string {
+	if d <= 0 {
+		return none
+	}
+	return d.String()
+}
+
+func approvalsText(r *rollback.Record, votes []rollback.Vote) chat.Text {
+	var t chat.Text
+	if r.Policy.Waived {
+		t = chat.Plain("waived by the drill policy")
+	} else {
+		t = chat.Plain("Needs ").Add(Approvers(r.Policy))
+	}
+	for _, v := range votes {
+		if v.PlanHash != r.PlanHash {
+			continue
+		}
+		icon := "👍"
+		if !v.Approve {
+			icon = "👎"
+		}
+		t = t.Add(chat.Textf("\n%s %s %s", icon, chat.User(v.User), chat.Stamp(v.At)))
+		if !v.Counted {
+			t = t.AddPlain(" (not counted)")
+		}
+	}
+	if len(r.Approvers) > 0 && r.State != rollback.StateProposed {
+		t = t.AddPlain("\nApproved by " + strings.Join(r.Approvers, ", "))
+	}
+	return t
+}
+
+// Approvers says who may approve under a policy, for people.
+func Approvers(p rollback.Policy) chat.Text {
+	var parts []chat.Text
+	if len(p.Groups) > 0 {
+		parts = append(parts, chat.Plain("members of "+strings.Join(p.Groups, ", ")))
+	}
+	if len(p.Users) > 0 {
+		users := make([]chat.Text, len(p.Users))
+		for i, u := range p.Users {
+			users[i] = chat.Of(chat.User(u))
+		}
+		parts = append(parts, chat.Join(users, ", "))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, chat.Plain("anyone"))
+	}
+	t := chat.Textf("%d approval(s) from %s", p.Min, chat.Join(parts, " or "))
+	if len(p.Roles) > 0 {
+		t = t.AddPlain(", including one from each of: " + strings.Join(p.Roles, ", "))
+	}
+	if p.ForbidSelf {
+		t = t.AddPlain("; the requester's vote does not count")
+	}
+	return t
+}
+
+func buttons(r *rollback.Record) []chat.Button {
+	value := chat.ButtonValue(r.ID, r.PlanHash)
+	abort := chat.Button{ActionID: chat.ActionAbort, Text: "Abort", Value: chat.ButtonValue(r.ID, ""), Style: chat.StyleDanger,
+		Confirm: "Stop " + r.ID + "? Running steps are killed; compensations run where the runbook has them."}
+	resume := chat.Button{ActionID: chat.ActionResume, Text: "Resume", Value: chat.ButtonValue(r.ID, ""), Style: chat.StylePrimary}
+	switch r.State {
+	case rollback.StateProposed:
+		if r.Policy.Waived {
+			return nil // a drill that needs no votes starts as soon as it is posted
+		}
+		return []chat.Button{{ActionID: chat.ActionApprove, Text: "Approve", Value: value, Style: chat.StylePrimary},
+			{ActionID: chat.ActionReject, Text: "Reject", Value: value, Style: chat.StyleDanger}}
+	case rollback.StateApproved, rollback.StateValidating:
+		return []chat.Button{abort}
+	case rollback.StateRunning:
+		if r.Paused {
+			return []chat.Button{resume, abort}
+		}
+		return []chat.Button{{ActionID: chat.ActionPause, Text: "Pause", Value: chat.ButtonValue(r.ID, "")}, abort}
+	case rollback.StateInterrupted:
+		resume.Confirm = "Resume " + r.ID + "? Steps that were in flight run again."
+		return []chat.Button{resume, abort}
+	}
+	return nil
+}
