@@ -25,25 +25,18 @@ type Driller interface {
 	RunNow(ctx context.Context, who incident.Actor, service string) (*rollback.Record, string, error)
 }
 
-// Dispatcher maps verbs to handlers over the lifecycle service.
+// Dispatcher runs parsed commands (through the verb table) and button
+// presses over the lifecycle service.
 type Dispatcher struct {
 	svc      *incident.Service
 	reporter Reporter
 	driller  Driller
 	log      *slog.Logger
-	handlers map[string]func(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error)
 }
 
-// NewDispatcher wires the verb map.
+// NewDispatcher builds a dispatcher.
 func NewDispatcher(svc *incident.Service, reporter Reporter, driller Driller, log *slog.Logger) *Dispatcher {
-	d := &Dispatcher{svc: svc, reporter: reporter, driller: driller, log: log}
-	d.handlers = map[string]func(context.Context, incident.Actor, *Command) (Reply, error){
-		"propose": d.propose, "release": d.propose, "plan": d.plan, "status": d.status,
-		"approve": d.approve, "reject": d.reject, "abort": d.abort, "resume": d.resume, "pause": d.pause,
-		"override": d.override, "history": d.history, "deploys": d.deploys, "registry": d.registry,
-		"readiness": d.readiness, "drill": d.drill, "freeze": d.freeze, "unfreeze": d.unfreeze,
-	}
-	return d
+	return &Dispatcher{svc: svc, reporter: reporter, driller: driller, log: log}
 }
 
 // Command handles one slash command.
@@ -56,11 +49,11 @@ func (d *Dispatcher) Command(ctx context.Context, inv Invocation) Reply {
 		return private(res.Usage)
 	}
 	who := incident.Actor{User: inv.User, From: inv.Source + ":" + inv.From}
-	h, ok := d.handlers[res.Command.Verb]
-	if !ok {
+	handle := verbs[res.Command.Verb].handle
+	if handle == nil {
 		return private(Help())
 	}
-	reply, err := h(ctx, who, res.Command)
+	reply, err := handle(d, ctx, who, res.Command)
 	if err != nil {
 		return d.fault(ctx, res.Command.Verb, err)
 	}
