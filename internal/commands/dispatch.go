@@ -11,7 +11,6 @@ import (
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/rollback"
-	"github.com/backout/backout/internal/store"
 )
 
 // Reporter renders registry summaries (internal/report implements it).
@@ -28,14 +27,14 @@ type Driller interface {
 // Dispatcher runs parsed commands (through the verb table) and button
 // presses over the lifecycle service.
 type Dispatcher struct {
-	svc      *incident.Service
+	svc      Lifecycle
 	reporter Reporter
 	driller  Driller
 	log      *slog.Logger
 }
 
 // NewDispatcher builds a dispatcher.
-func NewDispatcher(svc *incident.Service, reporter Reporter, driller Driller, log *slog.Logger) *Dispatcher {
+func NewDispatcher(svc Lifecycle, reporter Reporter, driller Driller, log *slog.Logger) *Dispatcher {
 	return &Dispatcher{svc: svc, reporter: reporter, driller: driller, log: log}
 }
 
@@ -111,7 +110,7 @@ func public(msg chat.Message) Reply { return Reply{Message: msg} }
 // fault turns a system error into a reply that says what to do.
 func (d *Dispatcher) fault(ctx context.Context, verb string, err error) Reply {
 	d.log.ErrorContext(ctx, "command failed", "verb", verb, "err", err)
-	if errors.Is(err, store.ErrUnavailable) {
+	if errors.Is(err, incident.ErrUnavailable) {
 		return private("⚠️ The state store is unavailable, so nothing was changed. Try again in a minute; Backout reconnects by itself.")
 	}
 	return private(fmt.Sprintf("⚠️ Backout hit an internal error while handling `%s`; nothing more was done. The error is logged for the operators.", verb))
