@@ -123,12 +123,6 @@ func New(d Deps) *Service {
 	return s
 }
 
-// Config returns the configuration the service runs with.
-func (s *Service) Config() *config.Config { return s.cfg }
-
-// Store returns the state store.
-func (s *Service) Store() store.Store { return s.store }
-
 // Engine returns the step engine.
 func (s *Service) Engine() *Engine { return s.engine }
 
