@@ -139,7 +139,7 @@ func Build(l *Loaded, st store.Store, opts Options) *App {
 		Directory: opts.Directory, Clock: opts.Clock, Logger: log.With("component", "incident"), Metrics: m, ReplicaID: opts.ReplicaID,
 	})
 	reports := &report.Builder{Store: st, Config: l.Config, Now: svc.Now, MaxAge: svc.DrillMaxAge}
-	drills := drill.New(l.Config, svc, poster, reports, nil, log.With("component", "drill"), m)
+	drills := drill.New(l.Config, svc, st, poster, reports, nil, log.With("component", "drill"), m)
 	pm := &postmortem.Writer{Store: st, Runbooks: l.Runbooks, Poster: poster, WebhookURL: l.Config.Postmortem.WebhookURL,
 		Log: log.With("component", "postmortem")}
 	svc.AddEndHook(drills)

@@ -11,7 +11,6 @@ import (
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/rollback"
-	"github.com/backout/backout/internal/store"
 )
 
 // Reporter renders registry summaries (internal/report implements it).
@@ -25,25 +24,18 @@ type Driller interface {
 	RunNow(ctx context.Context, who incident.Actor, service string) (*rollback.Record, string, error)
 }
 
-// Dispatcher maps verbs to handlers over the lifecycle service.
+// Dispatcher runs parsed commands (through the verb table) and button
+// presses over the lifecycle service.
 type Dispatcher struct {
-	svc      *incident.Service
+	svc      Lifecycle
 	reporter Reporter
 	driller  Driller
 	log      *slog.Logger
-	handlers map[string]func(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error)
 }
 
-// NewDispatcher wires the verb map.
-func NewDispatcher(svc *incident.Service, reporter Reporter, driller Driller, log *slog.Logger) *Dispatcher {
-	d := &Dispatcher{svc: svc, reporter: reporter, driller: driller, log: log}
-	d.handlers = map[string]func(context.Context, incident.Actor, *Command) (Reply, error){
-		"propose": d.propose, "release": d.propose, "plan": d.plan, "status": d.status,
-		"approve": d.approve, "reject": d.reject, "abort": d.abort, "resume": d.resume, "pause": d.pause,
-		"override": d.override, "history": d.history, "deploys": d.deploys, "registry": d.registry,
-		"readiness": d.readiness, "drill": d.drill, "freeze": d.freeze, "unfreeze": d.unfreeze,
-	}
-	return d
+// NewDispatcher builds a dispatcher.
+func NewDispatcher(svc Lifecycle, reporter Reporter, driller Driller, log *slog.Logger) *Dispatcher {
+	return &Dispatcher{svc: svc, reporter: reporter, driller: driller, log: log}
 }
 
 // Command handles one slash command.
@@ -56,11 +48,11 @@ func (d *Dispatcher) Command(ctx context.Context, inv Invocation) Reply {
 		return private(res.Usage)
 	}
 	who := incident.Actor{User: inv.User, From: inv.Source + ":" + inv.From}
-	h, ok := d.handlers[res.Command.Verb]
-	if !ok {
+	handle := verbs[res.Command.Verb].handle
+	if handle == nil {
 		return private(Help())
 	}
-	reply, err := h(ctx, who, res.Command)
+	reply, err := handle(d, ctx, who, res.Command)
 	if err != nil {
 		return d.fault(ctx, res.Command.Verb, err)
 	}
@@ -116,7 +108,7 @@ func public(msg chat.Message) Reply { return Reply{Message: msg} }
 // fault turns a system error into a reply that says what to do.
 func (d *Dispatcher) fault(ctx context.Context, verb string, err error) Reply {
 	d.log.ErrorContext(ctx, "command failed", "verb", verb, "err", err)
-	if errors.Is(err, store.ErrUnavailable) {
+	if errors.Is(err, incident.ErrUnavailable) {
 		return private("⚠️ The state store is unavailable, so nothing was changed. Try again in a minute; Backout reconnects by itself.")
 	}
 	return private(fmt.Sprintf("⚠️ Backout hit an internal error while handling `%s`; nothing more was done. The error is logged for the operators.", verb))

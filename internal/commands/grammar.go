@@ -1,15 +1,18 @@
-// Package commands is the `/rollback` grammar and the verb -> handler map that
-// every chat adapter drives. Parse answers with a command, a usage reply or
-// "ignore", in the manner of Atlantis' comment parser.
+// Package commands is the `/rollback` grammar and dispatch that every chat
+// adapter drives, both read from one verb table. Parse answers with a
+// command, a usage reply or "ignore", in the manner of Atlantis' comment
+// parser.
 package commands
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -41,10 +44,15 @@ type ParseResult struct {
 	Ignore  bool
 }
 
-type verbSpec struct {
+// verb is one row of the verb table: how the verb parses, how help shows it
+// and what runs it. One table, so the grammar, the help text and dispatch
+// cannot disagree about which verbs exist.
+type verb struct {
 	usage string
 	help  string
 	parse func(args []string) (*Command, string)
+	// handle runs a parsed command; nil for help, which Parse answers itself.
+	handle func(d *Dispatcher, ctx context.Context, who incident.Actor, cmd *Command) (Reply, error)
 }
 
 var (
@@ -52,26 +60,33 @@ var (
 	servicePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 )
 
-// verbs is the verb -> grammar table.
-var verbs = map[string]verbSpec{
-	"help":      {"help", "show this help", parseNone("help")},
-	"propose":   {"propose <service>[,<service>...] [to <version>] [reason...]", "propose a rollback", parsePropose},
-	"release":   {"release <name> [reason...]", "propose rolling back a whole release (its services in dependency order)", parseRelease},
-	"plan":      {"plan <service> [to <version>]", "show what a rollback would do, without proposing it", parsePlan},
-	"status":    {"status [<id>]", "show one rollback, or the open ones", parseStatus},
-	"approve":   {"approve <id>", "approve a proposal (or sign off an open gate)", parseID("approve", false)},
-	"reject":    {"reject <id> [reason]", "reject a proposal", parseID("reject", true)},
-	"abort":     {"abort <id> [reason]", "stop a running rollback", parseID("abort", true)},
-	"resume":    {"resume <id>", "resume an interrupted or paused rollback", parseID("resume", false)},
-	"pause":     {"pause <id>", "pause a running rollback between steps", parseID("pause", false)},
-	"override":  {"override <id> <check> <reason>", "set aside a failing blocking check, with a reason", parseOverride},
-	"history":   {"history <service>", "past rollbacks of a service", parseService("history", false)},
-	"deploys":   {"deploys <service>", "recent deploys of a service", parseService("deploys", false)},
-	"registry":  {"registry [<service>] [--since 30d]", "rollback registry and numbers", parseRegistry},
-	"readiness": {"readiness <service>", "run readiness checks now", parseService("readiness", false)},
-	"drill":     {"drill <service> [now]", "show a service's drill schedule, or run a drill now", parseDrill},
-	"freeze":    {"freeze <service> [reason]", "hold deploys of a service (the pipeline gate closes)", parseService("freeze", true)},
-	"unfreeze":  {"unfreeze <service>", "open the pipeline gate again", parseService("unfreeze", false)},
+// verbs is the verb table, keyed by verb.
+var verbs map[string]verb
+
+// init fills the table, not its declaration, because handlers such as reject
+// quote their own usage line: Usage reads the table, and Go refuses a
+// package variable whose initializer refers back to itself.
+func init() {
+	verbs = map[string]verb{
+		"help":      {"help", "show this help", parseNone("help"), nil},
+		"propose":   {"propose <service>[,<service>...] [to <version>] [reason...]", "propose a rollback", parsePropose, (*Dispatcher).propose},
+		"release":   {"release <name> [reason...]", "propose rolling back a whole release (its services in dependency order)", parseRelease, (*Dispatcher).propose},
+		"plan":      {"plan <service> [to <version>]", "show what a rollback would do, without proposing it", parsePlan, (*Dispatcher).plan},
+		"status":    {"status [<id>]", "show one rollback, or the open ones", parseStatus, (*Dispatcher).status},
+		"approve":   {"approve <id>", "approve a proposal (or sign off an open gate)", parseID("approve", false), (*Dispatcher).approve},
+		"reject":    {"reject <id> [reason]", "reject a proposal", parseID("reject", true), (*Dispatcher).reject},
+		"abort":     {"abort <id> [reason]", "stop a running rollback", parseID("abort", true), (*Dispatcher).abort},
+		"resume":    {"resume <id>", "resume an interrupted or paused rollback", parseID("resume", false), (*Dispatcher).resume},
+		"pause":     {"pause <id>", "pause a running rollback between steps", parseID("pause", false), (*Dispatcher).pause},
+		"override":  {"override <id> <check> <reason>", "set aside a failing blocking check, with a reason", parseOverride, (*Dispatcher).override},
+		"history":   {"history <service>", "past rollbacks of a service", parseService("history", false), (*Dispatcher).history},
+		"deploys":   {"deploys <service>", "recent deploys of a service", parseService("deploys", false), (*Dispatcher).deploys},
+		"registry":  {"registry [<service>] [--since 30d]", "rollback registry and numbers", parseRegistry, (*Dispatcher).registry},
+		"readiness": {"readiness <service>", "run readiness checks now", parseService("readiness", false), (*Dispatcher).readiness},
+		"drill":     {"drill <service> [now]", "show a service's drill schedule, or run a drill now", parseDrill, (*Dispatcher).drill},
+		"freeze":    {"freeze <service> [reason]", "hold deploys of a service (the pipeline gate closes)", parseService("freeze", true), (*Dispatcher).freeze},
+		"unfreeze":  {"unfreeze <service>", "open the pipeline gate again", parseService("unfreeze", false), (*Dispatcher).unfreeze},
+	}
 }
 
 // Parse reads the text after the slash command.

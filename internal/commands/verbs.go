@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
-	"github.com/backout/backout/internal/store"
 )
 
 func (d *Dispatcher) propose(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
@@ -57,27 +55,22 @@ func (d *Dispatcher) plan(ctx context.Context, who incident.Actor, cmd *Command)
 }
 
 func (d *Dispatcher) status(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
-	st := d.svc.Store()
 	if cmd.ID != "" {
-		r, err := st.GetRollback(ctx, cmd.ID)
-		if err != nil {
-			if isNotFound(err) {
-				return private(fmt.Sprintf("There is no rollback %s.", cmd.ID)), nil
-			}
-			return Reply{}, err
+		r, failure, err := d.svc.Rollback(ctx, cmd.ID)
+		if err != nil || failure != "" {
+			return result(failure, err, "")
 		}
-		votes, err := st.ListVotes(ctx, r.ID)
+		votes, err := d.svc.Votes(ctx, r.ID)
 		if err != nil {
 			return Reply{}, err
 		}
-		steps, err := st.ListSteps(ctx, r.ID)
+		steps, err := d.svc.StepLog(ctx, r.ID)
 		if err != nil {
 			return Reply{}, err
 		}
 		return Reply{Ephemeral: true, Message: present.ProposalView(r, votes, steps)}, nil
 	}
-	rs, err := st.ListRollbacks(ctx, store.RollbackQuery{States: []rollback.State{rollback.StateProposed, rollback.StateApproved,
-		rollback.StateRunning, rollback.StateValidating, rollback.StateInterrupted}})
+	rs, err := d.svc.OpenRollbacks(ctx)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -129,10 +122,10 @@ func (d *Dispatcher) override(ctx context.Context, who incident.Actor, cmd *Comm
 }
 
 func (d *Dispatcher) history(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
-	if _, ok := d.svc.Config().ServiceByName(cmd.Service()); !ok {
+	if !d.svc.KnownService(cmd.Service()) {
 		return private(fmt.Sprintf("Unknown service %q.", cmd.Service())), nil
 	}
-	rs, err := d.svc.Store().ListRollbacks(ctx, store.RollbackQuery{Service: cmd.Service(), Limit: 15})
+	rs, err := d.svc.History(ctx, cmd.Service(), 15)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -152,16 +145,17 @@ func (d *Dispatcher) history(ctx context.Context, who incident.Actor, cmd *Comma
 }
 
 func (d *Dispatcher) deploys(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
-	svc, ok := d.svc.Config().ServiceByName(cmd.Service())
+	name := cmd.Service()
+	stableAfter, ok := d.svc.StableAfter(name)
 	if !ok {
-		return private(fmt.Sprintf("Unknown service %q.", cmd.Service())), nil
+		return private(fmt.Sprintf("Unknown service %q.", name)), nil
 	}
-	ds, err := d.svc.Deploys(ctx, svc.Name, 15)
+	ds, err := d.svc.Deploys(ctx, name, 15)
 	if err != nil {
 		return Reply{}, err
 	}
 	if len(ds) == 0 {
-		return private("No deploys of " + svc.Name + " are recorded."), nil
+		return private("No deploys of " + name + " are recorded."), nil
 	}
 	t := &chat.Table{Header: []string{"id", "version", "artifact", "when", "status"}}
 	for i, dep := range ds {
@@ -169,7 +163,7 @@ func (d *Dispatcher) deploys(ctx context.Context, who incident.Actor, cmd *Comma
 		switch {
 		case i == 0:
 			status = "current"
-		case d.svc.KnownGood(ds, i, svc.StableAfter.D()):
+		case d.svc.KnownGood(ds, i, stableAfter):
 			status = "known-good"
 		case dep.Bad:
 			status = "rolled back"
@@ -179,13 +173,13 @@ func (d *Dispatcher) deploys(ctx context.Context, who incident.Actor, cmd *Comma
 		}
 		t.Rows = append(t.Rows, []string{dep.ID, dep.Version, dep.Artifact, chat.Stamp(dep.At), strings.TrimSpace(status)})
 	}
-	return Reply{Ephemeral: true, Message: chat.Message{Text: chat.Plain("Deploys of " + svc.Name),
-		Sections: []chat.Section{{Title: "Deploys of " + svc.Name, Table: t}}}}, nil
+	return Reply{Ephemeral: true, Message: chat.Message{Text: chat.Plain("Deploys of " + name),
+		Sections: []chat.Section{{Title: "Deploys of " + name, Table: t}}}}, nil
 }
 
 func (d *Dispatcher) registry(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
 	if cmd.Service() != "" {
-		if _, ok := d.svc.Config().ServiceByName(cmd.Service()); !ok {
+		if !d.svc.KnownService(cmd.Service()) {
 			return private(fmt.Sprintf("Unknown service %q.", cmd.Service())), nil
 		}
 	}
@@ -247,5 +241,3 @@ func (d *Dispatcher) unfreeze(ctx context.Context, who incident.Actor, cmd *Comm
 	}
 	return public(chat.TextMessage(chat.Textf("🌤️ %s unfroze %s.", chat.User(who.User), cmd.Service()))), nil
 }
-
-func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

@@ -40,11 +40,20 @@ type Metrics interface {
 	Overdue(service string, overdue bool)
 }
 
+// DrillStore is the state the drill programme keeps itself: scorecards, the
+// once-per-cluster claims on cron firings, and the step log a scorecard
+// reads. store.Store satisfies it.
+type DrillStore interface {
+	store.Drills
+	store.Claims
+	ListSteps(ctx context.Context, rollbackID string) ([]rollback.StepEvent, error)
+}
+
 // Drills runs the drill programme.
 type Drills struct {
 	cfg      *config.Config
 	svc      *incident.Service
-	store    store.Store
+	store    DrillStore
 	poster   chat.Poster
 	reporter *report.Builder
 	clock    Clock
@@ -53,11 +62,11 @@ type Drills struct {
 }
 
 // New builds the drill programme.
-func New(cfg *config.Config, svc *incident.Service, poster chat.Poster, reporter *report.Builder, clock Clock, log *slog.Logger, m Metrics) *Drills {
+func New(cfg *config.Config, svc *incident.Service, st DrillStore, poster chat.Poster, reporter *report.Builder, clock Clock, log *slog.Logger, m Metrics) *Drills {
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	return &Drills{cfg: cfg, svc: svc, store: svc.Store(), poster: poster, reporter: reporter, clock: clock, log: log, metrics: m}
+	return &Drills{cfg: cfg, svc: svc, store: st, poster: poster, reporter: reporter, clock: clock, log: log, metrics: m}
 }
 
 // mode is a service's drill mode (dry-run when it has no policy).

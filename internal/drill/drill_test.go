@@ -132,7 +132,7 @@ func replica(t *testing.T, dir string, st store.Store, clock *fakeClock, poster 
 	svc := incident.New(incident.Deps{Config: cfg, Runbooks: set, Store: st, Executors: exec.NewRegistry(noop.New()),
 		Poster: poster, Clock: clock, ReplicaID: t.Name()})
 	rep := &report.Builder{Store: st, Config: cfg, Now: clock.Now, MaxAge: svc.DrillMaxAge}
-	d := New(cfg, svc, poster, rep, clock, slog.New(slog.DiscardHandler), nopMetrics{})
+	d := New(cfg, svc, st, poster, rep, clock, slog.New(slog.DiscardHandler), nopMetrics{})
 	svc.AddEndHook(d)
 	return d
 }

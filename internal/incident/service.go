@@ -85,8 +85,15 @@ type Service struct {
 	control   *Control
 	alerts    *Alerts
 	closer    *closer
-	queries   store.Rollbacks
-	votes     store.Votes
+	records   *records
+	reads     queryStore
+}
+
+// queryStore is what the lifecycle's read-only questions and its ticks read.
+type queryStore interface {
+	store.Rollbacks
+	store.Votes
+	store.Steps
 }
 
 // New builds the lifecycle's parts and wires them, lowest first, so that
@@ -120,8 +127,8 @@ func New(d Deps) *Service {
 		control:   &Control{base: b, records: recs, closer: cl, groups: groups, engine: engine, freezes: st},
 		alerts:    &Alerts{base: b, records: recs, closer: cl, store: st, proposals: proposals},
 		closer:    cl,
-		queries:   st,
-		votes:     st,
+		records:   recs,
+		reads:     st,
 	}
 }
 

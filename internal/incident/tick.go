@@ -41,7 +41,7 @@ func (s *Service) Active() int { return s.engine.Active() }
 // rollbacks are read once per Tick: the store lists by scanning, and the
 // registry only grows.
 func (s *Service) Tick(ctx context.Context) {
-	open, err := s.queries.ListRollbacks(ctx, store.RollbackQuery{States: openStates})
+	open, err := s.reads.ListRollbacks(ctx, store.RollbackQuery{States: openStates})
 	if err != nil {
 		s.log.WarnContext(ctx, "tick: list open rollbacks", "err", err)
 		return
@@ -84,7 +84,7 @@ func (s *Service) tickProposals(ctx context.Context, rs []*rollback.Record) {
 		if now.Sub(r.CreatedAt) < after {
 			continue
 		}
-		votes, err := s.votes.ListVotes(ctx, r.ID)
+		votes, err := s.reads.ListVotes(ctx, r.ID)
 		if err != nil || len(votes) > 0 {
 			continue // somebody answered
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/csv"
 	"encoding/json"
@@ -19,9 +20,26 @@ import (
 	"github.com/backout/backout/internal/yamlx"
 )
 
+// Lifecycle is what the API asks of the rollback lifecycle
+// (*incident.Service implements it): the API records and reads through the
+// lifecycle, never the store, so its answers mean what the chat commands'
+// answers mean.
+type Lifecycle interface {
+	RecordDeploy(ctx context.Context, who incident.Actor, in incident.DeployInput) (*rollback.Deploy, string, error)
+	MarkGood(ctx context.Context, who incident.Actor, id string) (*rollback.Deploy, string, error)
+	Deploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error)
+	PipelineGate(ctx context.Context, service string) (incident.GateResult, string, error)
+	ServiceReadiness(ctx context.Context, service string) ([]rollback.CheckResult, string, error)
+	Rollbacks(ctx context.Context, q store.RollbackQuery) ([]*rollback.Record, error)
+	Rollback(ctx context.Context, id string) (*rollback.Record, string, error)
+	KnownService(name string) bool
+}
+
+var _ Lifecycle = (*incident.Service)(nil)
+
 // API is the /api/v1 surface for CI, pipelines and change boards.
 type API struct {
-	Svc        *incident.Service
+	Svc        Lifecycle
 	Token      config.Secret
 	Postmortem func(r *http.Request, id string) (string, error)
 	Log        *slog.Logger
@@ -119,7 +137,7 @@ func (a *API) createDeploy(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) listDeploys(w http.ResponseWriter, r *http.Request) {
 	service := r.URL.Query().Get("service")
-	if _, ok := a.Svc.Config().ServiceByName(service); !ok {
+	if !a.Svc.KnownService(service) {
 		writeError(w, http.StatusBadRequest, "query parameter service must name a catalog service")
 		return
 	}
@@ -201,7 +219,7 @@ func (a *API) rollbacks(w http.ResponseWriter, r *http.Request) {
 		}
 		query.Limit = n
 	}
-	rs, err := a.Svc.Store().ListRollbacks(r.Context(), query)
+	rs, err := a.Svc.Rollbacks(r.Context(), query)
 	if err != nil {
 		a.fault(w, r, err)
 		return
@@ -227,13 +245,14 @@ func (a *API) rollbacks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) rollback(w http.ResponseWriter, r *http.Request) {
-	rb, err := a.Svc.Store().GetRollback(r.Context(), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "no such rollback")
-		return
-	}
+	rb, failure, err := a.Svc.Rollback(r.Context(), r.PathValue("id"))
 	if err != nil {
 		a.fault(w, r, err)
+		return
+	}
+	if failure != "" {
+		// The lifecycle's failure is worded for chat; the API keeps its own.
+		writeError(w, http.StatusNotFound, "no such rollback")
 		return
 	}
 	writeJSON(w, http.StatusOK, rb)

@@ -1,0 +1,233 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/rollback"
+)
+
+type harness struct {
+	life     *fakeLifecycle
+	reporter *fakeReporter
+	driller  *fakeDriller
+	d        *Dispatcher
+}
+
+func newHarness() *harness {
+	h := &harness{
+		life:     &fakeLifecycle{services: map[string]time.Duration{"checkout": time.Hour, "cart": 0}},
+		reporter: &fakeReporter{},
+		driller:  &fakeDriller{},
+	}
+	h.d = NewDispatcher(h.life, h.reporter, h.driller, slog.New(slog.DiscardHandler))
+	return h
+}
+
+func (h *harness) command(text string) Reply {
+	return h.d.Command(context.Background(), Invocation{User: "U0ALICE", Source: "console", From: "console", Text: text})
+}
+
+// asked is everything the dispatcher asked of its collaborators, in order
+// per collaborator.
+func (h *harness) asked() []string {
+	var all []string
+	all = append(all, h.life.calls...)
+	all = append(all, h.reporter.asked...)
+	return append(all, h.driller.asked...)
+}
+
+// TestEveryVerbReachesItsHandler runs one valid command per verb and checks
+// what the handler the verb table names asked for.
+func TestEveryVerbReachesItsHandler(t *testing.T) {
+	cases := []struct {
+		text string
+		want []string
+	}{
+		{"propose checkout,cart to 1.0 bad deploy", []string{"Propose [checkout cart] "}},
+		{"release storefront", []string{"Propose [] storefront"}},
+		{"plan checkout to 1.0", []string{"Plan [checkout] 1.0"}},
+		{"status", []string{"OpenRollbacks"}},
+		{"approve RB-7", []string{"Vote RB-7 true"}},
+		{"reject RB-7 wrong version", []string{"Vote RB-7 false"}},
+		{"abort RB-7 smoke fails", []string{"Abort RB-7 smoke fails"}},
+		{"resume RB-7", []string{"Resume RB-7"}},
+		{"pause RB-7", []string{"Pause RB-7"}},
+		{"override RB-7 backup-fresh no writes", []string{"Override RB-7 backup-fresh no writes"}},
+		{"history checkout", []string{"History checkout 15"}},
+		{"deploys checkout", []string{"Deploys checkout 15"}},
+		{"registry checkout --since 7d", []string{"Registry checkout 168h0m0s"}},
+		{"readiness checkout", []string{"ServiceReadiness checkout"}},
+		{"drill checkout", []string{"Describe checkout"}},
+		{"drill checkout now", []string{"RunNow checkout"}},
+		{"freeze checkout", []string{"SetFreeze checkout no reason given"}},
+		{"unfreeze checkout", []string{"ClearFreeze checkout"}},
+	}
+	covered := map[string]bool{"help": true}
+	for _, c := range cases {
+		h := newHarness()
+		reply := h.command(c.text)
+		if got := reply.Message.Text.String(); strings.HasPrefix(got, "Usage:") || strings.HasPrefix(got, "⚠️") {
+			t.Errorf("%q answered %q", c.text, got)
+		}
+		if got := h.asked(); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%q asked %q, want %q", c.text, got, c.want)
+		}
+		covered[strings.Fields(c.text)[0]] = true
+	}
+	for name := range verbs {
+		if !covered[name] {
+			t.Errorf("verb %q has no case here", name)
+		}
+	}
+}
+
+func TestStatus(t *testing.T) {
+	h := newHarness()
+	if got, want := h.command("status rb-9"), private("There is no rollback RB-9."); !reflect.DeepEqual(got, want) {
+		t.Errorf("unknown id: %+v, want %+v", got, want)
+	}
+	if got, want := h.command("status"), private("No rollback is open."); !reflect.DeepEqual(got, want) {
+		t.Errorf("nothing open: %+v, want %+v", got, want)
+	}
+
+	h.life.rollbacks = map[string]*rollback.Record{"RB-7": {ID: "RB-7", State: rollback.StateProposed}}
+	h.life.open = []*rollback.Record{h.life.rollbacks["RB-7"]}
+	h.life.calls = nil
+	one := h.command("status RB-7")
+	if !one.Ephemeral || !strings.Contains(one.Message.Header, "RB-7") {
+		t.Errorf("one rollback: %+v", one)
+	}
+	if want := []string{"Rollback RB-7", "Votes RB-7", "StepLog RB-7"}; !reflect.DeepEqual(h.life.calls, want) {
+		t.Errorf("one rollback asked %q, want %q", h.life.calls, want)
+	}
+	list := h.command("status")
+	if list.Message.Text.String() != "1 open rollback(s)" || list.Message.Sections[0].Table.Rows[0][0] != "RB-7" {
+		t.Errorf("open list: %+v", list.Message)
+	}
+}
+
+// TestUnknownService: commands about a service not in the catalog say so
+// and read nothing.
+func TestUnknownService(t *testing.T) {
+	for _, text := range []string{"history nope", "deploys nope", "registry nope"} {
+		h := newHarness()
+		if got, want := h.command(text), private(`Unknown service "nope".`); !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: %+v, want %+v", text, got, want)
+		}
+		if got := h.asked(); len(got) != 0 {
+			t.Errorf("%q asked %q", text, got)
+		}
+	}
+}
+
+func TestDeploys(t *testing.T) {
+	h := newHarness()
+	if got, want := h.command("deploys checkout"), private("No deploys of checkout are recorded."); !reflect.DeepEqual(got, want) {
+		t.Errorf("no deploys: %+v, want %+v", got, want)
+	}
+	h.life.deploys = []*rollback.Deploy{
+		{ID: "d3", Version: "3"},
+		{ID: "d2", Version: "2", Bad: true, Mutable: true},
+		{ID: "d1", Version: "1", Good: true},
+	}
+	msg := h.command("deploys checkout").Message
+	var status []string
+	for _, row := range msg.Sections[0].Table.Rows {
+		status = append(status, row[4])
+	}
+	if want := []string{"current", "rolled back (mutable artifact!)", "known-good"}; !reflect.DeepEqual(status, want) {
+		t.Errorf("status column %q, want %q", status, want)
+	}
+	if h.life.stableAfter != time.Hour {
+		t.Errorf("KnownGood got stable_after %v, want the catalog's 1h", h.life.stableAfter)
+	}
+}
+
+// TestReasonRequired: a typed reject or abort without a reason is refused
+// before the lifecycle is asked, since the reason is audited.
+func TestReasonRequired(t *testing.T) {
+	for text, want := range map[string]string{
+		"reject RB-7": "A rejection needs a reason; it is audited.\nUsage: `/rollback reject <id> [reason]`",
+		"abort RB-7":  "An abort needs a reason; it is audited.\nUsage: `/rollback abort <id> [reason]`",
+	} {
+		h := newHarness()
+		if got := h.command(text); !reflect.DeepEqual(got, private(want)) {
+			t.Errorf("%q: %+v, want %q", text, got, want)
+		}
+		if got := h.asked(); len(got) != 0 {
+			t.Errorf("%q asked %q", text, got)
+		}
+	}
+}
+
+// TestFaults: a store outage, however deeply wrapped, gets the "try again"
+// reply; any other error gets the internal-error reply naming the verb.
+func TestFaults(t *testing.T) {
+	h := newHarness()
+	h.life.err = fmt.Errorf("list rollbacks: %w", incident.ErrUnavailable)
+	if got := h.command("history checkout").Message.Text.String(); !strings.Contains(got, "state store is unavailable") {
+		t.Errorf("store down: %q", got)
+	}
+	h.life.err = errors.New("boom")
+	want := "⚠️ Backout hit an internal error while handling `approve`; nothing more was done. The error is logged for the operators."
+	if got := h.command("approve RB-7"); !reflect.DeepEqual(got, private(want)) {
+		t.Errorf("internal error: %+v, want %q", got, want)
+	}
+	h.life.err = nil
+	h.life.failure = "RB-7 is not open."
+	if got := h.command("resume RB-7"); !reflect.DeepEqual(got, private("RB-7 is not open.")) {
+		t.Errorf("failure: %+v", got)
+	}
+}
+
+func TestClick(t *testing.T) {
+	click := func(h *harness, action, value, reason string) Reply {
+		return h.d.Click(context.Background(), Click{User: "U0BOB", Source: "slack", From: "1.2.3.4", ActionID: action, Value: value, Reason: reason})
+	}
+	h := newHarness()
+	if got := click(h, chat.ActionApprove, "RB-7|9c1e", ""); !got.Ignore {
+		t.Errorf("approve: %+v, want the thread to speak", got)
+	}
+	if want := (incident.VoteRequest{ID: "RB-7", Approve: true, PlanHash: "9c1e"}); h.life.lastVote != want {
+		t.Errorf("vote %+v, want %+v", h.life.lastVote, want)
+	}
+	if got := click(h, chat.ActionGate, "RB-7|dba", ""); !got.Ignore || h.life.calls[len(h.life.calls)-1] != "SignGate RB-7 dba" {
+		t.Errorf("gate: %+v after %q", got, h.life.calls)
+	}
+
+	h = newHarness()
+	for _, c := range []struct{ action, value, want string }{
+		{chat.ActionApprove, "nope", "That button carries no rollback id; it may be from an older version of Backout."},
+		{chat.ActionReject, "RB-7|9c1e", "A rejection needs a reason; it is audited."},
+		{chat.ActionAbort, "RB-7", "An abort needs a reason; it is audited."},
+		{"launch", "RB-7", `Unknown action "launch".`},
+	} {
+		if got := click(h, c.action, c.value, " "); !reflect.DeepEqual(got, private(c.want)) {
+			t.Errorf("%s %s: %+v, want %q", c.action, c.value, got, c.want)
+		}
+	}
+	if len(h.life.calls) != 0 {
+		t.Errorf("refused clicks asked %q", h.life.calls)
+	}
+}
+
+func TestPropose(t *testing.T) {
+	h := newHarness()
+	got := h.command("propose checkout to 1.0 bad deploy")
+	if want := privateText(chat.Textf("Proposed RB-1 in %s: checkout 2 → 1.", chat.Channel("C0OPS"))); !reflect.DeepEqual(got, want) {
+		t.Errorf("reply %+v, want %+v", got, want)
+	}
+	want := incident.ProposeRequest{Services: []string{"checkout"}, Version: "1.0", Reason: "bad deploy"}
+	if !reflect.DeepEqual(h.life.lastPropose, want) {
+		t.Errorf("asked %+v, want %+v", h.life.lastPropose, want)
+	}
+}

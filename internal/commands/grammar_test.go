@@ -1,0 +1,259 @@
+package commands
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata golden files")
+
+// usage is the reply Parse gives for a problem with a verb's arguments. The
+// usage line is spelled out in each case, not read from the verb table, so
+// these tests pin what people see.
+func usage(problem, line string) string {
+	return problem + "\nUsage: `/rollback " + line + "`"
+}
+
+// help is the help text, pinned in testdata/help.golden.
+func help(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join("testdata", "help.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(Help()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	return string(b)
+}
+
+// unknown is the reply to a word that is not a verb.
+func unknown(t *testing.T, word string) string {
+	t.Helper()
+	return fmt.Sprintf("Unknown command %q.\n%s", word, help(t))
+}
+
+const (
+	day        = 24 * time.Hour
+	notAnID    = "%q is not a rollback id (like RB-42)."
+	notService = "%q is not a service name."
+	nameIt     = "Name the service."
+	whichOne   = "Which rollback? Give its id, like RB-42."
+)
+
+// parseCase expects exactly one of a command or a usage reply (the grammar
+// has no input it ignores: chat adapters drop what is not for Backout, such
+// as the bot's own mention, before calling Parse).
+type parseCase struct {
+	text  string
+	want  *Command
+	usage string
+}
+
+func TestParse(t *testing.T) {
+	h := help(t)
+	cases := []parseCase{
+		// Nothing, help and words that are not verbs all answer with help.
+		{text: "", usage: h},
+		{text: " \t ", usage: h},
+		{text: "help", usage: h},
+		{text: "HELP", usage: h},
+		{text: "help me please", usage: h},
+		{text: "frobnicate", usage: unknown(t, "frobnicate")},
+		{text: "Rollback checkout", usage: unknown(t, "Rollback")},
+		{text: "/rollback status", usage: unknown(t, "/rollback")},
+		{text: "<@U0BACKOUT> status", usage: unknown(t, "<@U0BACKOUT>")},
+		{text: "<@U0BACKOUT>", usage: unknown(t, "<@U0BACKOUT>")},
+		{text: "rb-42", usage: unknown(t, "rb-42")},
+
+		// Verbs are case-insensitive; arguments are not.
+		{text: "STATUS", want: &Command{Verb: "status"}},
+		{text: "  Status   rb-42  ", want: &Command{Verb: "status", ID: "RB-42"}},
+	}
+	cases = append(cases, proposeCases()...)
+	cases = append(cases, idCases()...)
+	cases = append(cases, serviceCases()...)
+	cases = append(cases, registryCases()...)
+	for _, c := range cases {
+		if (c.want == nil) == (c.usage == "") {
+			t.Fatalf("case %q: want exactly one of a command or a usage reply", c.text)
+		}
+		got := Parse(c.text)
+		want := ParseResult{Command: c.want, Usage: c.usage}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Parse(%q)\n got: %s\nwant: %s", c.text, show(got), show(want))
+		}
+	}
+}
+
+func show(r ParseResult) string {
+	if r.Command != nil {
+		return fmt.Sprintf("command %+v", *r.Command)
+	}
+	return fmt.Sprintf("usage %q ignore=%v", r.Usage, r.Ignore)
+}
+
+// proposeCases cover the verbs that take services (or a release) and
+// "to <version>".
+func proposeCases() []parseCase {
+	const (
+		propose = "propose <service>[,<service>...] [to <version>] [reason...]"
+		plan    = "plan <service> [to <version>]"
+		release = "release <name> [reason...]"
+	)
+	return []parseCase{
+		{text: "propose", usage: usage("Name the service to roll back.", propose)},
+		{text: "propose checkout", want: &Command{Verb: "propose", Services: []string{"checkout"}}},
+		{text: "propose checkout,cart", want: &Command{Verb: "propose", Services: []string{"checkout", "cart"}}},
+		{text: "propose ,checkout,,cart,", want: &Command{Verb: "propose", Services: []string{"checkout", "cart"}}},
+		// A space after the comma ends the service list; the rest is the reason.
+		{text: "propose checkout, cart", want: &Command{Verb: "propose", Services: []string{"checkout"}, Reason: "cart"}},
+		{text: "propose ,", usage: usage("Name a service.", propose)},
+		{text: "propose Checkout", usage: usage(fmt.Sprintf(notService, "Checkout"), propose)},
+		{text: "propose checkout,pay_ments", usage: usage(fmt.Sprintf(notService, "pay_ments"), propose)},
+		{text: "propose -checkout", usage: usage(fmt.Sprintf(notService, "-checkout"), propose)},
+		{text: "propose checkout 5xx after the deploy", want: &Command{Verb: "propose", Services: []string{"checkout"}, Reason: "5xx after the deploy"}},
+		{text: "propose checkout to v1.2 bad deploy", want: &Command{Verb: "propose", Services: []string{"checkout"}, Version: "v1.2", Reason: "bad deploy"}},
+		{text: "propose checkout,cart TO 2.4.0", want: &Command{Verb: "propose", Services: []string{"checkout", "cart"}, Version: "2.4.0"}},
+		{text: "propose checkout to", usage: usage("`to` needs a version.", propose)},
+
+		{text: "plan", usage: usage(nameIt, plan)},
+		{text: "plan checkout", want: &Command{Verb: "plan", Services: []string{"checkout"}}},
+		{text: "plan checkout,cart to 2.4.0", want: &Command{Verb: "plan", Services: []string{"checkout", "cart"}, Version: "2.4.0"}},
+		{text: "plan checkout to", usage: usage("`to` needs a version.", plan)},
+		{text: "plan checkout now", usage: usage(`Unexpected "now".`, plan)},
+		{text: "plan checkout to 2.4.0 and more", usage: usage(`Unexpected "and more".`, plan)},
+		{text: "plan CHECKOUT", usage: usage(fmt.Sprintf(notService, "CHECKOUT"), plan)},
+
+		{text: "release", usage: usage("Name the release.", release)},
+		{text: "release storefront", want: &Command{Verb: "release", Release: "storefront"}},
+		{text: "release storefront checkout 500s", want: &Command{Verb: "release", Release: "storefront", Reason: "checkout 500s"}},
+		{text: "release Storefront", usage: usage(`"Storefront" is not a release name.`, release)},
+		{text: "release store,front", usage: usage(`"store,front" is not a release name.`, release)},
+	}
+}
+
+// idCases cover the verbs that take a rollback id.
+func idCases() []parseCase {
+	const (
+		status   = "status [<id>]"
+		approve  = "approve <id>"
+		reject   = "reject <id> [reason]"
+		abort    = "abort <id> [reason]"
+		resume   = "resume <id>"
+		pause    = "pause <id>"
+		override = "override <id> <check> <reason>"
+	)
+	return []parseCase{
+		{text: "status", want: &Command{Verb: "status"}},
+		{text: "status rb-42", want: &Command{Verb: "status", ID: "RB-42"}},
+		{text: "status RB-x", usage: usage(fmt.Sprintf(notAnID, "RB-x"), status)},
+		{text: "status 42", usage: usage(fmt.Sprintf(notAnID, "42"), status)},
+		{text: "status RB-1234567890", usage: usage(fmt.Sprintf(notAnID, "RB-1234567890"), status)},
+		{text: "status RB-1 RB-2", usage: usage("Too many arguments.", status)},
+
+		{text: "approve", usage: usage(whichOne, approve)},
+		{text: "approve rb-7", want: &Command{Verb: "approve", ID: "RB-7"}},
+		{text: "approve RB-123456789", want: &Command{Verb: "approve", ID: "RB-123456789"}},
+		{text: "approve RB-x", usage: usage(fmt.Sprintf(notAnID, "RB-x"), approve)},
+		{text: "approve RB-7 looks fine", usage: usage("`approve` takes only a rollback id.", approve)},
+		{text: "resume RB-7", want: &Command{Verb: "resume", ID: "RB-7"}},
+		{text: "resume", usage: usage(whichOne, resume)},
+		{text: "resume RB-7 now", usage: usage("`resume` takes only a rollback id.", resume)},
+		{text: "pause RB-7", want: &Command{Verb: "pause", ID: "RB-7"}},
+		{text: "pause RB-", usage: usage(fmt.Sprintf(notAnID, "RB-"), pause)},
+
+		// reject and abort parse without a reason; their handlers ask for one.
+		{text: "reject RB-7", want: &Command{Verb: "reject", ID: "RB-7"}},
+		{text: "reject RB-7 wrong target version", want: &Command{Verb: "reject", ID: "RB-7", Reason: "wrong target version"}},
+		{text: "reject", usage: usage(whichOne, reject)},
+		{text: "reject x-7 no", usage: usage(fmt.Sprintf(notAnID, "x-7"), reject)},
+		{text: "abort rb-7 smoke tests fail", want: &Command{Verb: "abort", ID: "RB-7", Reason: "smoke tests fail"}},
+		{text: "abort", usage: usage(whichOne, abort)},
+
+		{text: "override RB-7 backup-fresh no writes since", want: &Command{Verb: "override", ID: "RB-7", Check: "backup-fresh", Reason: "no writes since"}},
+		{text: "override RB-7 backup-fresh", usage: usage("Give the rollback id, the check and a reason (the reason is audited).", override)},
+		{text: "override", usage: usage("Give the rollback id, the check and a reason (the reason is audited).", override)},
+		{text: "override RB-x backup-fresh because", usage: usage(fmt.Sprintf(notAnID, "RB-x"), override)},
+	}
+}
+
+// serviceCases cover the verbs that take one service.
+func serviceCases() []parseCase {
+	const drill = "drill <service> [now]"
+	var cases []parseCase
+	for _, v := range []string{"history", "deploys", "readiness", "unfreeze"} {
+		line := v + " <service>"
+		cases = append(cases,
+			parseCase{text: v + " checkout", want: &Command{Verb: v, Services: []string{"checkout"}}},
+			parseCase{text: v, usage: usage(nameIt, line)},
+			parseCase{text: v + " checkout now", usage: usage("`"+v+"` takes only a service name.", line)},
+			parseCase{text: v + " checkout,cart", usage: usage(fmt.Sprintf(notService, "checkout,cart"), line)},
+		)
+	}
+	return append(cases, []parseCase{
+		{text: "freeze checkout", want: &Command{Verb: "freeze", Services: []string{"checkout"}}},
+		{text: "freeze checkout launch day", want: &Command{Verb: "freeze", Services: []string{"checkout"}, Reason: "launch day"}},
+		{text: "freeze", usage: usage(nameIt, "freeze <service> [reason]")},
+		{text: "freeze Checkout", usage: usage(fmt.Sprintf(notService, "Checkout"), "freeze <service> [reason]")},
+
+		{text: "drill checkout", want: &Command{Verb: "drill", Services: []string{"checkout"}}},
+		{text: "drill checkout now", want: &Command{Verb: "drill", Services: []string{"checkout"}, Now: true}},
+		{text: "drill checkout NOW", want: &Command{Verb: "drill", Services: []string{"checkout"}, Now: true}},
+		{text: "drill", usage: usage("Name the service, and add `now` to run a drill now.", drill)},
+		{text: "drill checkout now please", usage: usage("Name the service, and add `now` to run a drill now.", drill)},
+		{text: "drill checkout later", usage: usage(`Unexpected "later".`, drill)},
+		{text: "drill check_out now", usage: usage(fmt.Sprintf(notService, "check_out"), drill)},
+	}...)
+}
+
+// registryCases cover registry's optional service and --since window.
+func registryCases() []parseCase {
+	const registry = "registry [<service>] [--since 30d]"
+	notDuration := func(s string) string {
+		return usage(fmt.Sprintf("%q is not a duration (examples: 7d, 24h).", s), registry)
+	}
+	return []parseCase{
+		{text: "registry", want: &Command{Verb: "registry", Since: 30 * day}},
+		{text: "registry checkout", want: &Command{Verb: "registry", Services: []string{"checkout"}, Since: 30 * day}},
+		{text: "registry --since 7d", want: &Command{Verb: "registry", Since: 7 * day}},
+		{text: "registry checkout --since 24h", want: &Command{Verb: "registry", Services: []string{"checkout"}, Since: 24 * time.Hour}},
+		{text: "registry --since=90d checkout", want: &Command{Verb: "registry", Services: []string{"checkout"}, Since: 90 * day}},
+		{text: "registry --since 7d --since 1d", want: &Command{Verb: "registry", Since: day}},
+		{text: "registry --since", usage: usage("`--since` needs a duration such as 30d.", registry)},
+		{text: "registry --since soon", usage: notDuration("soon")},
+		{text: "registry --since 0", usage: notDuration("0")},
+		{text: "registry --since=-1d", usage: notDuration("-1d")},
+		{text: "registry --since=", usage: notDuration("")},
+		{text: "registry checkout cart", usage: usage(`Unexpected "cart".`, registry)},
+		{text: "registry Checkout", usage: usage(`Unexpected "Checkout".`, registry)},
+		{text: "registry --until 7d", usage: usage(`Unexpected "--until".`, registry)},
+	}
+}
+
+// TestVerbTable: every verb but help parses and has a handler, so a verb
+// the grammar accepts is never one dispatch cannot run.
+func TestVerbTable(t *testing.T) {
+	if len(verbs) == 0 {
+		t.Fatal("the verb table is empty")
+	}
+	for name, v := range verbs {
+		if v.usage == "" || v.help == "" || v.parse == nil {
+			t.Errorf("verb %q lacks usage, help or a parser", name)
+		}
+		if (v.handle == nil) != (name == "help") {
+			t.Errorf("verb %q: handler set = %v; only help has none", name, v.handle != nil)
+		}
+	}
+	if got, want := Usage("reject"), "Usage: `/rollback reject <id> [reason]`"; got != want {
+		t.Errorf("Usage(reject) = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,42 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/rollback"
+)
+
+// Lifecycle is what the dispatcher asks of the rollback lifecycle
+// (*incident.Service implements it). Commands change and read state only
+// through it, never through the store, so that every change is checked and
+// audited by the lifecycle, and tests can hand the dispatcher a fake.
+type Lifecycle interface {
+	// Changes. A non-empty failure string is for the person who asked.
+	Propose(ctx context.Context, who incident.Actor, req incident.ProposeRequest) (*rollback.Record, string, error)
+	Vote(ctx context.Context, who incident.Actor, req incident.VoteRequest) (string, error)
+	Abort(ctx context.Context, who incident.Actor, id, reason string) (string, error)
+	Resume(ctx context.Context, who incident.Actor, id string) (string, error)
+	Pause(ctx context.Context, who incident.Actor, id string) (string, error)
+	SignGate(ctx context.Context, who incident.Actor, id, key string) (string, error)
+	Override(ctx context.Context, who incident.Actor, id, check, reason string) (string, error)
+	SetFreeze(ctx context.Context, who incident.Actor, service, reason string) (string, error)
+	ClearFreeze(ctx context.Context, who incident.Actor, service string) (string, error)
+
+	// Questions.
+	Plan(ctx context.Context, req incident.PlanRequest) ([]rollback.ServiceChange, string, string, error)
+	ServiceReadiness(ctx context.Context, service string) ([]rollback.CheckResult, string, error)
+	Rollback(ctx context.Context, id string) (*rollback.Record, string, error)
+	Votes(ctx context.Context, id string) ([]rollback.Vote, error)
+	StepLog(ctx context.Context, id string) ([]rollback.StepEvent, error)
+	OpenRollbacks(ctx context.Context) ([]*rollback.Record, error)
+	History(ctx context.Context, service string, limit int) ([]*rollback.Record, error)
+	Deploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error)
+	KnownGood(deploys []*rollback.Deploy, i int, stableAfter time.Duration) bool
+	KnownService(name string) bool
+	StableAfter(service string) (time.Duration, bool)
+}
+
+// The dispatcher is wired with the real lifecycle.
+var _ Lifecycle = (*incident.Service)(nil)
