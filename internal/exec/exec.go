@@ -26,7 +26,9 @@ type Request struct {
 	With yamlx.Node
 	// DryRun asks the executor to do nothing and describe what it would do.
 	DryRun bool
-	// Timeout is the step's own timeout (the context also carries it).
+	// Timeout is the step's timeout, the only one: runbook loading resolves
+	// it, the engine's context carries it, and executors bound their work
+	// by it (WithTimeout) and derive any tool's own timeout flag from it.
 	Timeout time.Duration
 	// Env supplies environment variables an executor may pass on to a child
 	// process (subject to its allow-list) or reference by name (HTTP header
@@ -47,6 +49,15 @@ type Request struct {
 	// several goroutines at once. Executors without a stream of output
 	// ignore it.
 	Progress func(line string)
+}
+
+// WithTimeout bounds ctx by the step's timeout, so an executor keeps to it
+// even when its caller set no deadline; zero leaves ctx unbounded.
+func (r Request) WithTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if r.Timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, r.Timeout)
 }
 
 // Result is what a run produced.

@@ -8,10 +8,7 @@ import (
 	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
-	"github.com/backout/backout/internal/yamlx"
 )
-
-type yamlxNode = yamlx.Node
 
 // EndHook is told when a rollback reaches a final state (post-mortems,
 // drill scorecards). Hooks must not block for long.

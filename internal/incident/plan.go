@@ -15,6 +15,7 @@ import (
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/steprequest"
 	"github.com/backout/backout/internal/version"
 )
 
@@ -249,7 +250,7 @@ func (s *Planner) planService(ctx context.Context, svc *config.Service, cur, tar
 			ps.Skipped = !runbook.Truthy(v)
 		}
 		if st.Uses != "" {
-			preview, failure := s.preview(ctx, svc.Name, st, tctx, req.Drill)
+			preview, failure := s.preview(ctx, rb, st, tctx)
 			if failure != "" {
 				return rollback.ServiceChange{}, failure, nil
 			}
@@ -260,21 +261,21 @@ func (s *Planner) planService(ctx context.Context, svc *config.Service, cur, tar
 	return change, "", nil
 }
 
-func (s *Planner) preview(ctx context.Context, service string, st runbook.Step, tctx runbook.Context, drill bool) (string, string) {
+func (s *Planner) preview(ctx context.Context, rb *runbook.Runbook, st runbook.Step, tctx runbook.Context) (string, string) {
 	ex, err := s.executors.Get(st.Uses)
 	if err != nil {
 		return "", fmt.Sprintf("Step %s: %v", st.ID, err)
 	}
-	with, err := runbook.RenderNode(st.With, tctx)
+	req, err := s.requests.Build(steprequest.Input{Purpose: steprequest.Preview, StepID: st.ID,
+		Action: st.Action(), Context: tctx, DryRun: steprequest.DryRun(rb, tctx.Drill)})
 	if err != nil {
 		return "", fmt.Sprintf("Step %s: %v", st.ID, err)
 	}
-	p, err := ex.Preview(ctx, exec.Request{StepID: st.ID, Service: service, With: with, DryRun: drill, Env: s.env,
-		Redact: s.secrets(), BaseDir: s.cfg.RunbooksDir(), Timeout: st.Timeout.D()})
+	p, err := ex.Preview(ctx, req)
 	if err != nil {
 		return "", fmt.Sprintf("Step %s cannot be previewed: %v", st.ID, err)
 	}
-	return exec.Redact(p, s.secrets()), ""
+	return exec.Redact(p, req.Redact), ""
 }
 
 // PlanHash fingerprints a plan: any change to it voids earlier votes.

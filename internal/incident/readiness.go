@@ -12,6 +12,7 @@ import (
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/steprequest"
 	"github.com/backout/backout/internal/store"
 	"github.com/backout/backout/internal/yamlx"
 )
@@ -141,7 +142,7 @@ func (s *Planner) measureReadiness(ctx context.Context, r *rollback.Record, c ro
 // probeExecutors asks each executor the plan uses whether it can do its job.
 func (s *Planner) probeExecutors(ctx context.Context, r *rollback.Record, c rollback.ServiceChange, rb *runbook.Runbook) []rollback.CheckResult {
 	svc, _ := s.cfg.ServiceByName(c.Service)
-	tctx := s.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester}, r.Drill, r.DrillMode)
+	tctx := s.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}, r.Drill, r.DrillMode)
 	var problems []string
 	var used []string
 	for _, st := range rb.Steps {
@@ -160,13 +161,14 @@ func (s *Planner) probeExecutors(ctx context.Context, r *rollback.Record, c roll
 		if !ok {
 			continue
 		}
-		with, err := runbook.RenderNode(st.With, tctx)
+		req, err := s.requests.Build(steprequest.Input{Purpose: steprequest.Probe, StepID: st.ID,
+			Action: st.Action(), Context: tctx, DryRun: steprequest.DryRun(rb, tctx.Drill)})
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", st.ID, err))
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, readinessCheckTimeout)
-		failure, err := prober.Probe(pctx, exec.Request{StepID: st.ID, Service: c.Service, With: with, Env: s.env, BaseDir: s.cfg.RunbooksDir(), DryRun: r.Drill && r.DrillMode == "dry-run"})
+		failure, err := prober.Probe(pctx, req)
 		cancel()
 		switch {
 		case err != nil:

@@ -32,6 +32,7 @@ import (
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/steprequest"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -142,6 +143,8 @@ type base struct {
 	replica  string
 	env      func(string) (string, bool)
 	auditLog store.Audit
+	// requests builds every exec.Request: run, preview and probe alike.
+	requests steprequest.Builder
 }
 
 // withDefaults fills nil optional dependencies with stand-ins, so that no
@@ -174,7 +177,7 @@ func withDefaults(d Deps) Deps {
 
 func newBase(d Deps) base {
 	return base{cfg: d.Config, clock: d.Clock, log: d.Logger, metrics: d.Metrics, replica: d.ReplicaID,
-		env: d.Env, auditLog: d.Store}
+		env: d.Env, auditLog: d.Store, requests: steprequest.New(d.Config, d.Env)}
 }
 
 // service looks up a catalog entry; the failure is for the person who asked.

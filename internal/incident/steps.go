@@ -14,12 +14,10 @@ import (
 	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/steprequest"
 )
 
-const (
-	defaultStepTimeout = 10 * time.Minute
-	defaultGateTimeout = time.Hour
-)
+const defaultGateTimeout = time.Hour
 
 // runService runs one service's steps in `needs` order, independent steps in
 // parallel up to the engine's parallelism. It returns a failure, or "".
@@ -187,21 +185,21 @@ func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *
 	if err != nil {
 		return d.fail(ctx, c.Service, st, 0, err)
 	}
-	with, err := runbook.RenderNode(st.With, tctx)
-	if err != nil {
-		return d.fail(ctx, c.Service, st, 0, err)
-	}
-	timeout := st.Timeout.D()
-	if timeout <= 0 {
-		timeout = defaultStepTimeout
-	}
 	for attempt := 1; ; attempt++ {
+		// The request is built before the start is recorded: a `with:` that
+		// cannot render fails the step without an attempt. Watching output
+		// first is safe, as nothing is written before a line comes.
+		live := d.watchOutput(ctx, c.Service, st.ID, attempt)
+		req, err := d.e.requests.Build(steprequest.Input{Purpose: steprequest.Run, StepID: st.ID,
+			Action: st.Action(), Context: tctx, DryRun: steprequest.DryRun(rb, tctx.Drill), Attempt: attempt, Progress: live.add})
+		if err != nil {
+			return d.fail(ctx, c.Service, st, 0, err)
+		}
 		if err := d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepStarted, Attempt: attempt}); err != nil {
 			return err.Error()
 		}
 		started := d.e.clock.Now()
-		live := d.watchOutput(ctx, c.Service, st.ID, attempt)
-		res, err := d.invoke(ctx, ex, c.Service, st, with, timeout, attempt, rb, live.add)
+		res, err := d.invoke(ctx, ex, req)
 		live.stop()
 		dur := d.e.clock.Now().Sub(started)
 		if err == nil {
@@ -229,22 +227,10 @@ func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *
 	}
 }
 
-func (d *driver) invoke(ctx context.Context, ex exec.Executor, service string, st runbook.Step, with yamlxNode, timeout time.Duration, attempt int, rb *runbook.Runbook, progress func(string)) (exec.Result, error) {
-	sctx, cancel := context.WithTimeout(ctx, timeout)
+func (d *driver) invoke(ctx context.Context, ex exec.Executor, req exec.Request) (exec.Result, error) {
+	sctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
-	d.mu.Lock()
-	r := d.r
-	d.mu.Unlock()
-	dry := r.Drill && (r.DrillMode == "dry-run" || (rb.Drill != nil && rb.Drill.DryRun))
-	var params map[string]string
-	for _, c := range r.Services {
-		if c.Service == service {
-			params = c.Params
-		}
-	}
-	return ex.Run(sctx, exec.Request{RollbackID: d.id, StepID: st.ID, Service: service, Attempt: attempt, With: with,
-		DryRun: dry, Timeout: timeout, Env: d.e.env, Redact: d.e.secrets(), OutputLimit: d.e.cfg.Engine.OutputLimit,
-		KillGrace: d.e.cfg.Engine.KillGrace.D(), BaseDir: d.e.cfg.RunbooksDir(), Params: params, Progress: progress})
+	return ex.Run(sctx, req)
 }
 
 func (d *driver) redact(s string) string { return exec.Redact(s, d.e.secrets()) }
@@ -433,14 +419,11 @@ func (d *driver) compensateStep(ctx context.Context, r *rollback.Record, c rollb
 	ex, err := d.e.executors.Get(st.Compensate.Uses)
 	var res exec.Result
 	if err == nil {
-		var with yamlxNode
-		with, err = runbook.RenderNode(st.Compensate.With, tctx)
+		var req exec.Request
+		req, err = d.e.requests.Build(steprequest.Input{Purpose: steprequest.Run, StepID: st.ID + ".compensate",
+			Action: *st.Compensate, Context: tctx, DryRun: steprequest.DryRun(rb, tctx.Drill), Attempt: 1})
 		if err == nil {
-			timeout := st.Compensate.Timeout.D()
-			if timeout <= 0 {
-				timeout = defaultStepTimeout
-			}
-			res, err = d.invoke(ctx, ex, c.Service, runbook.Step{ID: st.ID + ".compensate"}, with, timeout, 1, rb, nil)
+			res, err = d.invoke(ctx, ex, req)
 		}
 	}
 	if err != nil {

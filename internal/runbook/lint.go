@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/yamlx"
 )
@@ -106,7 +108,8 @@ func lintStep(rb *Runbook, s Step, where string, ids map[string]int, kinds Kinds
 	case s.Uses == "" && s.Gate == nil:
 		errs.Addf(s.Pos, "%s: uses is required (or make it a gate)", where)
 	case s.Uses != "":
-		lintUses(rb, s.Uses, s.With, key("uses"), where, kinds.Executor, errs)
+		with := lintWithTimeout(s.With, where, `the step's own "timeout:"`, errs)
+		lintUses(rb, s.Uses, with, key("uses"), where, kinds.Executor, errs)
 	}
 	for _, n := range s.Needs {
 		if n == s.ID {
@@ -132,7 +135,8 @@ func lintStep(rb *Runbook, s Step, where string, ids map[string]int, kinds Kinds
 		if c.Uses == "" {
 			errs.Addf(c.Pos, "%s: compensate: uses is required", where)
 		} else {
-			lintUses(rb, c.Uses, c.With, yamlx.KeyAt(c.Pos, c.KeyPos, "uses"), where+": compensate", kinds.Executor, errs)
+			with := lintWithTimeout(c.With, where+": compensate", `"timeout:" on compensate itself`, errs)
+			lintUses(rb, c.Uses, with, yamlx.KeyAt(c.Pos, c.KeyPos, "uses"), where+": compensate", kinds.Executor, errs)
 		}
 	}
 	if g := s.Gate; g != nil {
@@ -166,6 +170,27 @@ func lintUses(rb *Runbook, uses string, with yamlx.Node, pos yamlx.Pos, where st
 		}
 		*errs = append(*errs, list...)
 	}
+}
+
+// lintWithTimeout reports a `timeout` in an executor's `with:`: executors
+// once had their own, which raced the step's; now the step's is the only
+// one. It returns `with:` without it, so the executor's strict decoding
+// does not report the same key a second time as unknown.
+func lintWithTimeout(with yamlx.Node, where, instead string, errs *yamlx.Errors) yamlx.Node {
+	n := with.Node
+	if n == nil || n.Kind != yaml.MappingNode {
+		return with
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Value == "timeout" {
+			errs.Addf(yamlx.Pos{File: with.File, Line: k.Line, Col: k.Column},
+				"%s: with.timeout is gone; set %s (one timeout per step)", where, instead)
+			cp := *n
+			cp.Content = append(append([]*yaml.Node{}, n.Content[:i]...), n.Content[i+2:]...)
+			return yamlx.Node{File: with.File, Node: &cp}
+		}
+	}
+	return with
 }
 
 func lintTemplates(rb *Runbook, with yamlx.Node, where string, errs *yamlx.Errors) {

@@ -64,6 +64,11 @@ type Step struct {
 	Idempotent bool           `yaml:"idempotent"`
 }
 
+// Action is what the step runs: its executor, arguments and timeout.
+func (s Step) Action() Action {
+	return Action{Pos: s.Pos, KeyPos: s.KeyPos, Uses: s.Uses, With: s.With, Timeout: s.Timeout}
+}
+
 // Title is the step's name, or its id.
 func (s Step) Title() string {
 	if s.Name != "" {
@@ -209,7 +214,41 @@ func Parse(path string, data []byte) (*Runbook, error) {
 	if rb.Pos.File == "" { // an empty document: point at its start
 		rb.Pos = yamlx.Pos{File: path, Line: 1, Col: 1}
 	}
+	rb.resolveTimeouts()
 	return &rb, err
+}
+
+// Step timeouts when a runbook sets none (or 0).
+const (
+	DefaultStepTimeout = 10 * time.Minute
+	// DefaultWaitTimeout is shorter for `uses: wait`: such a step polls
+	// until its timeout, and 5m was the wait executor's own default before
+	// steps had the only timeout, so a runbook written then keeps its pace.
+	DefaultWaitTimeout = 5 * time.Minute
+)
+
+// DefaultTimeout is the timeout a step or compensation using uses gets
+// when it sets none.
+func DefaultTimeout(uses string) time.Duration {
+	if uses == "wait" {
+		return DefaultWaitTimeout
+	}
+	return DefaultStepTimeout
+}
+
+// resolveTimeouts gives every step and compensation its effective timeout,
+// once, at load: whatever builds a request downstream reads it as it is
+// and defaults nothing. Only an unset (0) timeout is replaced.
+func (rb *Runbook) resolveTimeouts() {
+	for i := range rb.Steps {
+		st := &rb.Steps[i]
+		if st.Timeout == 0 {
+			st.Timeout = yamlx.Duration(DefaultTimeout(st.Uses))
+		}
+		if c := st.Compensate; c != nil && c.Timeout == 0 {
+			c.Timeout = yamlx.Duration(DefaultTimeout(c.Uses))
+		}
+	}
 }
 
 // Set is the runbooks of a directory, by name.

@@ -4,7 +4,6 @@ package helm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	osexec "os/exec"
 	"regexp"
@@ -50,13 +49,12 @@ type with struct {
 	Revision      string `yaml:"revision"`
 	Namespace     string `yaml:"namespace"`
 	Wait          string `yaml:"wait"`
-	Timeout       string `yaml:"timeout"`
 	KubeContext   string `yaml:"kube_context"`
 	KubeconfigEnv string `yaml:"kubeconfig_env"`
 }
 
 // rollbackOnly are the keys `history` does not take.
-var rollbackOnly = []string{"revision", "wait", "timeout"}
+var rollbackOnly = []string{"revision", "wait"}
 
 var (
 	releaseName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
@@ -122,13 +120,6 @@ func decode(n yamlx.Node, final bool) (*with, error) {
 		}
 		return nil
 	})
-	check("timeout", w.Timeout, func(v string) error {
-		d, err := yamlx.ParseDuration(v)
-		if err == nil && d <= 0 {
-			err = errors.New("must be more than 0")
-		}
-		return err
-	})
 	check("kube_context", w.KubeContext, func(v string) error {
 		if strings.HasPrefix(v, "-") || strings.ContainsAny(v, "\r\n") {
 			return fmt.Errorf("%q is not a context name", v)
@@ -151,16 +142,17 @@ func (*Executor) Validate(with yamlx.Node) error {
 }
 
 // argv is the exact command, e.g.
-// helm rollback web 3 -n shop --wait --timeout 5m.
-func (e *Executor) argv(w *with) []string {
+// helm rollback web 3 -n shop --wait --timeout 9m30s. A rollback's
+// --timeout is a little less than the step's (proc.ToolTimeout).
+func (e *Executor) argv(w *with, timeout time.Duration) []string {
 	argv := []string{e.bin, w.Action, w.Release}
 	if w.Action == "rollback" && w.Revision != "" {
 		argv = append(argv, w.Revision)
 	}
-	return append(argv, e.flags(w)...)
+	return append(argv, e.flags(w, timeout)...)
 }
 
-func (e *Executor) flags(w *with) []string {
+func (e *Executor) flags(w *with, timeout time.Duration) []string {
 	var f []string
 	if w.Namespace != "" {
 		f = append(f, "-n", w.Namespace)
@@ -168,22 +160,13 @@ func (e *Executor) flags(w *with) []string {
 	if wait, _ := strconv.ParseBool(w.Wait); wait {
 		f = append(f, "--wait")
 	}
-	if w.Timeout != "" {
-		f = append(f, "--timeout", goDuration(w.Timeout))
+	if t := proc.ToolTimeout(timeout); t != "" && w.Action == "rollback" {
+		f = append(f, "--timeout", t)
 	}
 	if w.KubeContext != "" {
 		f = append(f, "--kube-context", w.KubeContext)
 	}
 	return f
-}
-
-// goDuration writes a duration as helm's flags read it.
-func goDuration(v string) string {
-	if _, err := time.ParseDuration(v); err == nil {
-		return v
-	}
-	d, _ := yamlx.ParseDuration(v)
-	return d.String()
 }
 
 func env(w *with, lookup proc.Lookup) ([]string, error) {
@@ -200,7 +183,7 @@ func (e *Executor) Preview(_ context.Context, req exec.Request) (string, error) 
 }
 
 func (e *Executor) preview(w *with, req exec.Request) string {
-	return proc.CLIPreview(e.argv(w), w.KubeconfigEnv, req.Redact)
+	return proc.CLIPreview(e.argv(w, req.Timeout), w.KubeconfigEnv, req.Redact)
 }
 
 // Run implements exec.Executor; a dry run returns the preview.
@@ -209,7 +192,7 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 	if err != nil {
 		return exec.Result{}, err
 	}
-	return proc.RunKubeCLI(ctx, req, e.argv(w), passEnv, w.KubeconfigEnv)
+	return proc.RunKubeCLI(ctx, req, e.argv(w, req.Timeout), passEnv, w.KubeconfigEnv)
 }
 
 // Probe implements exec.Prober: helm is on PATH and the release's history
@@ -230,7 +213,7 @@ func (e *Executor) Probe(ctx context.Context, req exec.Request) (string, error) 
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	hist := &with{Action: "history", Release: w.Release, Namespace: w.Namespace, KubeContext: w.KubeContext}
-	argv := append([]string{e.bin, "history", w.Release, "--max", "1"}, e.flags(hist)...)
+	argv := append([]string{e.bin, "history", w.Release, "--max", "1"}, e.flags(hist, 0)...)
 	_, err = proc.Run(ctx, proc.Spec{Argv: argv, Env: childEnv, OutputLimit: 4 << 10, KillGrace: time.Second, Redact: req.Redact})
 	if err != nil {
 		where := ""

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -24,7 +25,7 @@ func node(t *testing.T, src string) yamlx.Node {
 
 func TestValidate(t *testing.T) {
 	tests := []struct{ src, want string }{
-		{`{action: rollback, release: web, revision: 3, namespace: shop, wait: true, timeout: 5m}`, ""},
+		{`{action: rollback, release: web, revision: 3, namespace: shop, wait: true}`, ""},
 		{`{action: rollback, release: "{{ .Service.Name }}", revision: "{{ .Params.rev }}", wait: "{{ .Params.wait }}"}`, ""},
 		{`{action: history, release: web}`, ""},
 		{`{}`, "r.yaml:1:1: missing required field \"action\"\nr.yaml:1:1: missing required field \"release\""},
@@ -33,7 +34,8 @@ func TestValidate(t *testing.T) {
 		{"action: rollback\nrelease: Web_1", `r.yaml:2:1: release: "Web_1" is not a release name (lower-case letters, digits, '-' and '.')`},
 		{"action: rollback\nrelease: web\nrevision: latest", `r.yaml:3:1: revision: expected a revision number, got "latest"`},
 		{"action: rollback\nrelease: web\nwait: sometimes", `r.yaml:3:1: wait: expected true or false, got "sometimes"`},
-		{"action: rollback\nrelease: web\ntimeout: 5", `r.yaml:3:1: timeout: invalid duration "5" (examples: 30s, 5m, 1h, 7d)`},
+		// The step's timeout is the only one (runbook lint says so first).
+		{"action: rollback\nrelease: web\ntimeout: 5m", `r.yaml:3:1: unknown key "timeout"`},
 		{"action: rollback\nrelease: web\nkube_context: --all", `r.yaml:3:1: kube_context: "--all" is not a context name`},
 		{"action: rollback\nrelease: web\nnamespce: x", `r.yaml:3:1: unknown key "namespce" (did you mean "namespace"?)`},
 	}
@@ -89,16 +91,25 @@ func request(t *testing.T, src string) exec.Request {
 	return exec.Request{With: node(t, src), Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
 }
 
+// TestRunArgv also shows a rollback's --timeout following the step's
+// timeout (Request.Timeout), a little shorter so helm reports it first.
 func TestRunArgv(t *testing.T) {
-	tests := []struct{ src, want string }{
-		{`{action: rollback, release: web, revision: 3, namespace: shop, wait: true, timeout: 5m}`, "rollback web 3 -n shop --wait --timeout 5m"},
-		{`{action: rollback, release: web, wait: false, timeout: 1d, kube_context: prod}`, "rollback web --timeout 24h0m0s --kube-context prod"},
-		{`{action: history, release: web, namespace: shop}`, "history web -n shop"},
+	tests := []struct {
+		src     string
+		timeout time.Duration
+		want    string
+	}{
+		{`{action: rollback, release: web, revision: 3, namespace: shop, wait: true}`, 5 * time.Minute, "rollback web 3 -n shop --wait --timeout 4m30s"},
+		{`{action: rollback, release: web, wait: false, kube_context: prod}`, 24 * time.Hour, "rollback web --timeout 23h59m30s --kube-context prod"},
+		{`{action: rollback, release: web}`, 0, "rollback web"},
+		{`{action: history, release: web, namespace: shop}`, 10 * time.Minute, "history web -n shop"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
 			bin, log := fake(t)
-			res, err := New(bin).Run(context.Background(), request(t, tt.src))
+			req := request(t, tt.src)
+			req.Timeout = tt.timeout
+			res, err := New(bin).Run(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -137,11 +137,8 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 	if err != nil {
 		return exec.Result{}, err
 	}
-	if c.spec.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.spec.timeout)
-		defer cancel()
-	}
+	ctx, cancel := req.WithTimeout(ctx)
+	defer cancel()
 	hreq, err := stdhttp.NewRequestWithContext(ctx, c.spec.method, c.spec.URL, bytes.NewReader(c.body))
 	if err != nil {
 		return exec.Result{}, c.redacted(fmt.Errorf("build request: %w", err))

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -31,8 +32,8 @@ func node(t *testing.T, src string) yamlx.Node {
 func TestValidate(t *testing.T) {
 	tests := []struct{ src, want string }{
 		{`url: https://x.internal/healthz`, ""},
-		{`{method: post, url: "https://q/{{ .Service.Name }}", json: {a: 1}, expect_status: 204, expect_json: {path: $.status, equals: ok}, timeout: 10s, tls: {ca_file: /ca.pem}}`, ""},
-		{`{url: "{{ .Params.url }}", method: "{{ .Params.m }}", expect_status: ["{{ .Params.code }}"], timeout: "{{ .Params.t }}"}`, ""},
+		{`{method: post, url: "https://q/{{ .Service.Name }}", json: {a: 1}, expect_status: 204, expect_json: {path: $.status, equals: ok}, tls: {ca_file: /ca.pem}}`, ""},
+		{`{url: "{{ .Params.url }}", method: "{{ .Params.m }}", expect_status: ["{{ .Params.code }}"]}`, ""},
 		{`method: GET`, `r.yaml:1:1: missing required field "url"`},
 		{`url: ftp://x`, `r.yaml:1:1: url: "ftp://x": want an http:// or https:// URL`},
 		{`url: /relative`, `r.yaml:1:1: url: "/relative": want an http:// or https:// URL`},
@@ -47,7 +48,8 @@ func TestValidate(t *testing.T) {
 		{"url: http://x\nheaders: {\"Bad Header\": v}", `r.yaml:2:1: headers: invalid header name "Bad Header"`},
 		{"url: http://x\nsecret_headers: {Authorization: not-an-env}", `r.yaml:2:1: secret_headers.Authorization: "not-an-env" is not an environment variable name`},
 		{"url: http://x\nheaders: {authorization: a}\nsecret_headers: {Authorization: TOKEN}", `r.yaml:3:1: secret_headers.Authorization: also set in headers`},
-		{"url: http://x\ntimeout: 5 minutes", `r.yaml:2:1: timeout: invalid duration "5 minutes" (examples: 30s, 5m, 1h, 7d)`},
+		// The step's timeout is the only one (runbook lint says so first).
+		{"url: http://x\ntimeout: 5m", `r.yaml:2:1: unknown key "timeout"`},
 		{"url: http://x\ntls: {verify: false}", `r.yaml:2:7: unknown key "verify" in tls`},
 	}
 	for _, tt := range tests {
@@ -160,6 +162,31 @@ func TestRunConnectionErrorRetryable(t *testing.T) {
 	_, err = New().Run(ctx, request(t, `url: "`+url+`"`))
 	if !errors.Is(err, context.Canceled) || exec.IsRetryable(err) {
 		t.Fatalf("cancelled: err = %v", err)
+	}
+}
+
+// TestRunKeepsToTheStepTimeout: a peer that never answers is given up on
+// when Request.Timeout runs out, even with no deadline on the context;
+// timing out is worth a retry.
+func TestRunKeepsToTheStepTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(stdhttp.HandlerFunc(func(w stdhttp.ResponseWriter, r *stdhttp.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	req := request(t, `url: "`+srv.URL+`"`)
+	req.Timeout = 100 * time.Millisecond
+	start := time.Now()
+	_, err := New().Run(context.Background(), req)
+	if !errors.Is(err, context.DeadlineExceeded) || !exec.IsRetryable(err) {
+		t.Fatalf("err = %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("took %s", took)
 	}
 }
 

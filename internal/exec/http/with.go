@@ -1,14 +1,12 @@
 package http
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -28,7 +26,6 @@ type with struct {
 	Body          string            `yaml:"body"`
 	ExpectStatus  CodeList          `yaml:"expect_status"`
 	ExpectJSON    *expectJSON       `yaml:"expect_json"`
-	Timeout       string            `yaml:"timeout"`
 	TLS           *tlsSettings      `yaml:"tls"`
 }
 
@@ -70,10 +67,9 @@ func (c *CodeList) UnmarshalYAMLX(file string, n *yaml.Node) error {
 // spec is a decoded, checked step.
 type spec struct {
 	with
-	method  string
-	codes   []int
-	path    []segment
-	timeout time.Duration
+	method string
+	codes  []int
+	path   []segment
 }
 
 var (
@@ -137,16 +133,6 @@ func decode(n yamlx.Node, final bool) (*spec, error) {
 		if e.Equals == nil {
 			errs.Addf(e.Pos, `expect_json: missing required field "equals"`)
 		}
-	}
-	if s.Timeout != "" && check(s.Timeout) {
-		d, err := yamlx.ParseDuration(s.Timeout)
-		if err == nil && d <= 0 {
-			err = errors.New("must be more than 0")
-		}
-		if err != nil {
-			errs.Addf(at("timeout"), "timeout: %v", err)
-		}
-		s.timeout = d
 	}
 	return &s, errs.Err()
 }

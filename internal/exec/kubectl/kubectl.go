@@ -48,8 +48,9 @@ func (*Executor) Validate(with yamlx.Node) error {
 }
 
 // argv is the exact command: global flags first, so they also apply to
-// raw args that end in "--".
-func (e *Executor) argv(s *spec) []string {
+// raw args that end in "--". rollout-status waits, for a little less than
+// the step's timeout (proc.ToolTimeout).
+func (e *Executor) argv(s *spec, timeout time.Duration) []string {
 	argv := []string{e.bin}
 	argv = append(argv, globalFlags(s)...)
 	deploy := "deployment/" + s.Deployment
@@ -65,8 +66,8 @@ func (e *Executor) argv(s *spec) []string {
 		}
 	case "rollout-status":
 		argv = append(argv, "rollout", "status", deploy)
-		if s.Timeout != "" {
-			argv = append(argv, "--timeout="+goDuration(s.Timeout))
+		if t := proc.ToolTimeout(timeout); t != "" {
+			argv = append(argv, "--timeout="+t)
 		}
 	case "scale":
 		argv = append(argv, "scale", deploy, "--replicas="+s.Replicas)
@@ -101,7 +102,7 @@ func (e *Executor) Preview(_ context.Context, req exec.Request) (string, error) 
 }
 
 func (e *Executor) preview(s *spec, req exec.Request) string {
-	return proc.CLIPreview(e.argv(s), s.KubeconfigEnv, req.Redact)
+	return proc.CLIPreview(e.argv(s, req.Timeout), s.KubeconfigEnv, req.Redact)
 }
 
 // Run implements exec.Executor. A dry run executes nothing and returns the
@@ -111,7 +112,7 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 	if err != nil {
 		return exec.Result{}, err
 	}
-	return proc.RunKubeCLI(ctx, req, e.argv(s), passEnv, s.KubeconfigEnv)
+	return proc.RunKubeCLI(ctx, req, e.argv(s, req.Timeout), passEnv, s.KubeconfigEnv)
 }
 
 // Probe implements exec.Prober: the binary is on PATH and, for typed

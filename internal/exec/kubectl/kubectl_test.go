@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -27,7 +28,7 @@ func TestValidate(t *testing.T) {
 		{`{action: set-image, deployment: web, container: app, image: "reg/web@sha256:abc"}`, ""},
 		{`{action: rollout-undo, deployment: "{{ .Params.deployment }}", to_revision: "{{ .Params.rev }}", namespace: "{{ .Params.ns }}"}`, ""},
 		{`{action: scale, deployment: web, replicas: 0}`, ""},
-		{`{action: rollout-status, deployment: web, timeout: 5m, context: prod-eu, kubeconfig_env: KUBE_PROD}`, ""},
+		{`{action: rollout-status, deployment: web, context: prod-eu, kubeconfig_env: KUBE_PROD}`, ""},
 		{`args: [get, pods]`, ""},
 		{`{}`, `r.yaml:1:1: missing required field "action" or "args"`},
 		{`{action: set-image, deployment: web}`, "r.yaml:1:1: missing required field \"container\" for action \"set-image\"\n" +
@@ -37,7 +38,8 @@ func TestValidate(t *testing.T) {
 		{"action: scale\ndeployment: web\nreplicas: -1", `r.yaml:3:1: replicas: expected a whole number of at least 0, got "-1"`},
 		{"action: scale\ndeployment: web\nreplicas: 2\nimage: x", `r.yaml:4:1: image: not used by action "scale"`},
 		{"action: rollout-undo\ndeployment: Web_App", `r.yaml:2:1: deployment: "Web_App" is not a Kubernetes name (lower-case letters, digits and '-')`},
-		{"action: rollout-status\ndeployment: web\ntimeout: forever", `r.yaml:3:1: timeout: invalid duration "forever" (examples: 30s, 5m, 1h, 7d)`},
+		// The step's timeout is the only one (runbook lint says so first).
+		{"action: rollout-status\ndeployment: web\ntimeout: 5m", `r.yaml:3:1: unknown key "timeout"`},
 		{"action: set-image\ndeployment: web\ncontainer: app\nimage: \"--help\"", `r.yaml:4:1: image: "--help" is not an image reference`},
 		{"args: [get]\naction: scale", `r.yaml:1:1: args: set either action or args, not both`},
 		{"args: [kubectl, get, pods]", `r.yaml:1:1: args[0]: leave out "kubectl"; args are what follows it`},
@@ -101,21 +103,32 @@ func request(t *testing.T, src string) exec.Request {
 	return exec.Request{With: node(t, src), Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
 }
 
+// TestRunArgv also shows rollout-status's --timeout following the step's
+// timeout (Request.Timeout), a little shorter so kubectl reports it first.
 func TestRunArgv(t *testing.T) {
-	tests := []struct{ src, want string }{
-		{`{action: set-image, deployment: web, container: app, image: "reg/web@sha256:abc", namespace: shop, context: prod}`,
+	const step = 10 * time.Minute
+	tests := []struct {
+		src     string
+		timeout time.Duration
+		want    string
+	}{
+		{`{action: set-image, deployment: web, container: app, image: "reg/web@sha256:abc", namespace: shop, context: prod}`, step,
 			"--context=prod --namespace=shop set image deployment/web app=reg/web@sha256:abc"},
-		{`{action: rollout-undo, deployment: web, to_revision: "3"}`, "rollout undo deployment/web --to-revision=3"},
-		{`{action: rollout-undo, deployment: web}`, "rollout undo deployment/web"},
-		{`{action: rollout-status, deployment: web, timeout: 1d, namespace: shop}`, "--namespace=shop rollout status deployment/web --timeout=24h0m0s"},
-		{`{action: rollout-status, deployment: web, timeout: 5m}`, "rollout status deployment/web --timeout=5m"},
-		{`{action: scale, deployment: web, replicas: 4}`, "scale deployment/web --replicas=4"},
-		{`{args: [annotate, deploy/web, "note=a b"], namespace: shop}`, "--namespace=shop annotate deploy/web note=a b"},
+		{`{action: rollout-undo, deployment: web, to_revision: "3"}`, step, "rollout undo deployment/web --to-revision=3"},
+		{`{action: rollout-undo, deployment: web}`, step, "rollout undo deployment/web"},
+		{`{action: rollout-status, deployment: web, namespace: shop}`, 24 * time.Hour, "--namespace=shop rollout status deployment/web --timeout=23h59m30s"},
+		{`{action: rollout-status, deployment: web}`, step, "rollout status deployment/web --timeout=9m30s"},
+		{`{action: rollout-status, deployment: web}`, time.Minute, "rollout status deployment/web --timeout=54s"},
+		{`{action: rollout-status, deployment: web}`, 0, "rollout status deployment/web"},
+		{`{action: scale, deployment: web, replicas: 4}`, step, "scale deployment/web --replicas=4"},
+		{`{args: [annotate, deploy/web, "note=a b"], namespace: shop}`, step, "--namespace=shop annotate deploy/web note=a b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
 			bin, log := fake(t)
-			res, err := New(bin).Run(context.Background(), request(t, tt.src))
+			req := request(t, tt.src)
+			req.Timeout = tt.timeout
+			res, err := New(bin).Run(context.Background(), req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/backout/backout/internal/exec/proc"
 	"github.com/backout/backout/internal/yamlx"
@@ -24,7 +23,6 @@ type with struct {
 	Image         string   `yaml:"image"`
 	ToRevision    string   `yaml:"to_revision"`
 	Replicas      string   `yaml:"replicas"`
-	Timeout       string   `yaml:"timeout"`
 	Context       string   `yaml:"context"`
 	Namespace     string   `yaml:"namespace"`
 	KubeconfigEnv string   `yaml:"kubeconfig_env"`
@@ -51,12 +49,12 @@ type action struct {
 var actions = map[string]action{
 	"set-image":      {required: []string{"deployment", "container", "image"}, perms: []perm{{"patch", "deployments", ""}}},
 	"rollout-undo":   {required: []string{"deployment"}, optional: []string{"to_revision"}, perms: []perm{{"patch", "deployments", ""}, {"list", "replicasets", ""}}},
-	"rollout-status": {required: []string{"deployment"}, optional: []string{"timeout"}, perms: []perm{{"get", "deployments", ""}, {"watch", "deployments", ""}}},
+	"rollout-status": {required: []string{"deployment"}, perms: []perm{{"get", "deployments", ""}, {"watch", "deployments", ""}}},
 	"scale":          {required: []string{"deployment", "replicas"}, perms: []perm{{"patch", "deployments", "scale"}}},
 }
 
 // actionFields are the keys that belong to typed actions.
-var actionFields = []string{"deployment", "container", "image", "to_revision", "replicas", "timeout"}
+var actionFields = []string{"deployment", "container", "image", "to_revision", "replicas"}
 
 func actionNames() string {
 	names := make([]string, 0, len(actions))
@@ -174,13 +172,6 @@ func checkValues(w *with, final bool) []problem {
 	})
 	check("to_revision", w.ToRevision, intAtLeast(0))
 	check("replicas", w.Replicas, intAtLeast(0))
-	check("timeout", w.Timeout, func(v string) error {
-		d, err := yamlx.ParseDuration(v)
-		if err == nil && d <= 0 {
-			err = errors.New("must be more than 0")
-		}
-		return err
-	})
 	check("context", w.Context, func(v string) error {
 		if strings.ContainsAny(v, "\r\n") {
 			return errors.New("must be one line")
@@ -213,13 +204,4 @@ func intAtLeast(lo int) func(string) error {
 		}
 		return nil
 	}
-}
-
-// goDuration writes a duration as kubectl's flags read it.
-func goDuration(v string) string {
-	if _, err := time.ParseDuration(v); err == nil {
-		return v
-	}
-	d, _ := yamlx.ParseDuration(v)
-	return d.String()
 }

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/exec/proc"
@@ -43,17 +42,15 @@ func (*Executor) Name() string { return "plugin" }
 
 // with is the `with:` of a plugin step.
 type with struct {
-	KeyPos  map[string]yamlx.Pos
-	Name    string     `yaml:"name"`
-	Path    string     `yaml:"path"`
-	Config  yamlx.Node `yaml:"config"`
-	Env     []string   `yaml:"env"`
-	Timeout string     `yaml:"timeout"`
+	KeyPos map[string]yamlx.Pos
+	Name   string     `yaml:"name"`
+	Path   string     `yaml:"path"`
+	Config yamlx.Node `yaml:"config"`
+	Env    []string   `yaml:"env"`
 }
 
 type spec struct {
 	with
-	timeout time.Duration
 }
 
 func templated(s string) bool { return strings.Contains(s, "{{") }
@@ -88,16 +85,6 @@ func decode(n yamlx.Node, final bool) (*spec, error) {
 		if !proc.ValidEnvName(name) {
 			errs.Addf(at("env"), "env[%d]: invalid variable name %q", i, name)
 		}
-	}
-	if check(s.Timeout) {
-		d, err := yamlx.ParseDuration(s.Timeout)
-		if err == nil && d <= 0 {
-			err = errors.New("must be more than 0")
-		}
-		if err != nil {
-			errs.Addf(at("timeout"), "timeout: %v", err)
-		}
-		s.timeout = d
 	}
 	return &s, errs.Err()
 }
@@ -176,11 +163,8 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 	if err != nil {
 		return exec.Result{}, err
 	}
-	if s.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.timeout)
-		defer cancel()
-	}
+	ctx, cancel := req.WithTimeout(ctx)
+	defer cancel()
 	o, runErr := proc.Run(ctx, proc.Spec{
 		Argv:        []string{path},
 		Dir:         req.BaseDir,

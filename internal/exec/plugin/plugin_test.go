@@ -31,7 +31,7 @@ func node(t *testing.T, file, src string) yamlx.Node {
 func TestValidate(t *testing.T) {
 	tests := []struct{ src, want string }{
 		{`{name: flag, config: {file: f.json, flag: x}}`, ""},
-		{`{path: plugins/mine, env: [TOKEN], timeout: 30s}`, ""},
+		{`{path: plugins/mine, env: [TOKEN]}`, ""},
 		{`{name: "{{ .Params.plugin }}"}`, ""},
 		{`{config: {a: 1}}`, `/rb/r.yaml:1:1: missing required field "name" or "path"`},
 		{`{name: flag, path: x}`, `/rb/r.yaml:1:14: path: set either name or path, not both`},
@@ -39,7 +39,8 @@ func TestValidate(t *testing.T) {
 		{`path: ../outside`, `/rb/r.yaml:1:1: path: path "../outside" must stay inside the runbooks directory`},
 		{`path: /usr/bin/env`, `/rb/r.yaml:1:1: path: path "/usr/bin/env" is outside the runbooks directory`},
 		{"name: flag\nenv: [A-B]", `/rb/r.yaml:2:1: env[0]: invalid variable name "A-B"`},
-		{"name: flag\ntimeout: 1y", `/rb/r.yaml:2:1: timeout: invalid duration "1y" (examples: 30s, 5m, 1h, 7d)`},
+		// The step's timeout is the only one (runbook lint says so first).
+		{"name: flag\ntimeout: 30s", `/rb/r.yaml:2:1: unknown key "timeout"`},
 		{"name: flag\nconfg: {}", `/rb/r.yaml:2:1: unknown key "confg" (did you mean "config"?)`},
 	}
 	for _, tt := range tests {
@@ -128,10 +129,13 @@ func TestResponses(t *testing.T) {
 	}
 }
 
+// TestTimeoutStopsPlugin: the step's timeout (Request.Timeout) stops the
+// plugin even when the context has no deadline.
 func TestTimeoutStopsPlugin(t *testing.T) {
 	plugins := t.TempDir()
 	fixture(t, plugins, "slow", "sleep 30")
-	req := request(t, t.TempDir(), `{name: slow, timeout: 100ms}`)
+	req := request(t, t.TempDir(), `{name: slow}`)
+	req.Timeout = 100 * time.Millisecond
 	req.KillGrace = 100 * time.Millisecond
 	_, err := New(plugins).Run(context.Background(), req)
 	if !exec.IsRetryable(err) || !errors.Is(err, context.DeadlineExceeded) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/backout/backout/internal/exec"
 )
@@ -25,6 +27,30 @@ func KubeEnv(lookup Lookup, pass []string, kubeconfigEnv string) ([]string, erro
 		set = map[string]string{"KUBECONFIG": v}
 	}
 	return Env(lookup, pass, set), nil
+}
+
+// ToolTimeout is the --timeout value of a CLI that waits (kubectl rollout
+// status, helm rollback), derived from the step's timeout: a tenth less,
+// at most 30s less, so the tool gives up first and says what it was
+// waiting for, rather than being stopped at the step's deadline with
+// nothing to show. "" when the step has no timeout.
+func ToolTimeout(step time.Duration) string {
+	if step <= 0 {
+		return ""
+	}
+	d := step - min(step/10, 30*time.Second)
+	if d >= time.Second {
+		d = d.Truncate(time.Second)
+	}
+	// Written as people write it: 9m30s, 5m, 1h rather than 5m0s, 1h0m0s.
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // CLIPreview shows people the exact argv of a CLI step.

@@ -38,14 +38,12 @@ type with struct {
 	Env                []string          `yaml:"env"`
 	SetEnv             map[string]string `yaml:"set_env"`
 	Dir                string            `yaml:"dir"`
-	Timeout            string            `yaml:"timeout"`
 	RetryableExitCodes []string          `yaml:"retryable_exit_codes"`
 }
 
 // spec is a decoded, checked step.
 type spec struct {
 	with
-	timeout   time.Duration
 	retryable map[int]bool
 }
 
@@ -87,16 +85,6 @@ func decode(n yamlx.Node, final bool) (*spec, error) {
 		if !proc.ValidEnvName(name) {
 			errs.Addf(at("set_env"), "set_env: invalid variable name %q", name)
 		}
-	}
-	if s.Timeout != "" && check(s.Timeout) {
-		d, err := yamlx.ParseDuration(s.Timeout)
-		if err == nil && d <= 0 {
-			err = errors.New("must be more than 0")
-		}
-		if err != nil {
-			errs.Addf(at("timeout"), "timeout: %v", err)
-		}
-		s.timeout = d
 	}
 	s.retryable = map[int]bool{}
 	for i, c := range s.RetryableExitCodes {
@@ -171,8 +159,8 @@ func preview(s *spec, argv []string, req exec.Request) string {
 	if d := s.dir(req.BaseDir); d != "" {
 		b.WriteString("\nin directory: " + d)
 	}
-	if s.timeout > 0 {
-		b.WriteString("\ntimeout: " + s.timeout.String())
+	if req.Timeout > 0 {
+		b.WriteString("\ntimeout: " + req.Timeout.String())
 	}
 	return exec.Redact(b.String(), req.Redact)
 }
@@ -190,11 +178,8 @@ func (*Executor) Run(ctx context.Context, req exec.Request) (exec.Result, error)
 	if req.DryRun {
 		return exec.Result{Output: preview(s, argv, req)}, nil
 	}
-	if s.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.timeout)
-		defer cancel()
-	}
+	ctx, cancel := req.WithTimeout(ctx)
+	defer cancel()
 	o, err := proc.Run(ctx, proc.Spec{
 		Argv:        argv,
 		Dir:         s.dir(req.BaseDir),

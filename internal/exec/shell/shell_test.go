@@ -35,17 +35,17 @@ func TestValidate(t *testing.T) {
 	}{
 		{`args: [echo, hi]`, ""},
 		{`{script: scripts/drain.sh, args: [--fast]}`, ""},
-		{`{args: [echo], timeout: "{{ .Params.t }}", retryable_exit_codes: ["{{ .Params.code }}"], script: "{{ .Params.s }}"}`, ""},
-		{`{args: [echo], env: [TOKEN], set_env: {MODE: fast}, dir: work, timeout: 2m, retryable_exit_codes: [75]}`, ""},
+		{`{args: [echo], retryable_exit_codes: ["{{ .Params.code }}"], script: "{{ .Params.s }}"}`, ""},
+		{`{args: [echo], env: [TOKEN], set_env: {MODE: fast}, dir: work, retryable_exit_codes: [75]}`, ""},
 		{`{}`, `/rb/r.yaml:1:1: missing required field "args" or "script"`},
 		{`args: []`, `/rb/r.yaml:1:1: args: must not be empty`},
 		{`args: [""]`, `/rb/r.yaml:1:1: args[0]: the program must not be empty`},
 		{`args: echo`, `/rb/r.yaml:1:7: args: expected a list, got "echo"`},
-		{"args: [echo]\ntimout: 5m", `/rb/r.yaml:2:1: unknown key "timout" (did you mean "timeout"?)`},
+		{"args: [echo]\nsetenv: {A: b}", `/rb/r.yaml:2:1: unknown key "setenv" (did you mean "set_env"?)`},
 		{`script: ../outside.sh`, `/rb/r.yaml:1:1: script: path "../outside.sh" must stay inside the runbooks directory`},
 		{`script: /etc/evil.sh`, `/rb/r.yaml:1:1: script: path "/etc/evil.sh" is outside the runbooks directory`},
-		{"args: [echo]\ntimeout: soon", `/rb/r.yaml:2:1: timeout: invalid duration "soon" (examples: 30s, 5m, 1h, 7d)`},
-		{"args: [echo]\ntimeout: 0s", `/rb/r.yaml:2:1: timeout: must be more than 0`},
+		// The step's timeout is the only one (runbook lint says so first).
+		{"args: [echo]\ntimeout: 5m", `/rb/r.yaml:2:1: unknown key "timeout"`},
 		{"args: [echo]\nretryable_exit_codes: [0, x]", "/rb/r.yaml:2:1: retryable_exit_codes[0]: expected an exit code from 1 to 255, got \"0\"\n" +
 			`/rb/r.yaml:2:1: retryable_exit_codes[1]: expected an exit code from 1 to 255, got "x"`},
 		{"args: [echo]\nenv: [OK, BAD-NAME]\nset_env: {1X: v}", "/rb/r.yaml:2:1: env[1]: invalid variable name \"BAD-NAME\"\n" +
@@ -164,8 +164,11 @@ func TestRunExitCodes(t *testing.T) {
 	}
 }
 
+// TestRunTimeoutIsRetryable: the step's timeout (Request.Timeout) stops
+// the process even when the context has no deadline.
 func TestRunTimeoutIsRetryable(t *testing.T) {
-	req := request(t, t.TempDir(), `{args: [sleep, "30"], timeout: 100ms}`)
+	req := request(t, t.TempDir(), `{args: [sleep, "30"]}`)
+	req.Timeout = 100 * time.Millisecond
 	req.KillGrace = 100 * time.Millisecond
 	_, err := New().Run(context.Background(), req)
 	if !exec.IsRetryable(err) || !errors.Is(err, context.DeadlineExceeded) {
@@ -192,7 +195,8 @@ func TestRunRedactsSecrets(t *testing.T) {
 func TestDryRunAndPreview(t *testing.T) {
 	base := t.TempDir()
 	writeScript(t, filepath.Join(base, "s.sh"), "touch "+filepath.Join(base, "ran"))
-	req := request(t, base, `{script: s.sh, args: ["two words", plain], env: [ALLOWED], set_env: {MODE: fast}, timeout: 90s}`)
+	req := request(t, base, `{script: s.sh, args: ["two words", plain], env: [ALLOWED], set_env: {MODE: fast}}`)
+	req.Timeout = 90 * time.Second
 	want := "$ " + filepath.Join(base, "s.sh") + " 'two words' plain\n" +
 		"env passed through: PATH, HOME, ALLOWED\nenv set: MODE=fast\ntimeout: 1m30s"
 	got, err := New().Preview(context.Background(), req)

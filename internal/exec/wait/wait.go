@@ -1,6 +1,6 @@
 // Package wait is the `uses: wait` executor: poll a PromQL condition or an
-// HTTP URL until it holds, or give up after a timeout. No data is not an
-// answer: the wait goes on.
+// HTTP URL until it holds, or give up when the step's timeout runs out. No
+// data is not an answer: the wait goes on.
 package wait
 
 import (
@@ -63,7 +63,10 @@ func (e *Executor) Preview(_ context.Context, req exec.Request) (string, error) 
 }
 
 func preview(s *spec, req exec.Request) string {
-	every := fmt.Sprintf("every %s, up to %s", s.interval, s.timeout)
+	every := "every " + s.interval.String()
+	if req.Timeout > 0 {
+		every += ", up to " + req.Timeout.String()
+	}
 	if s.Query != "" {
 		return exec.Redact(fmt.Sprintf("wait until %s %s %s on %s (%s)", s.Query, op(s), s.boundText, s.promURL, every), req.Redact)
 	}
@@ -81,8 +84,9 @@ func op(s *spec) string {
 // a non-nil error ends the wait at once (a query Prometheus rejects).
 type pollFunc func(ctx context.Context) (met bool, observed string, err error)
 
-// Run implements exec.Executor. Running out of time is a failure, not
-// retryable: the wait already was the retry.
+// Run implements exec.Executor: it polls until the condition holds or the
+// step's timeout (req.Timeout) runs out. Running out of time is a failure,
+// not retryable: the wait already was the retry.
 func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, error) {
 	s, err := decode(req.With, true, e.cfg.PrometheusURL)
 	if err != nil {
@@ -95,7 +99,7 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 	if err != nil {
 		return exec.Result{}, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, s.timeout)
+	wctx, cancel := req.WithTimeout(ctx)
 	defer cancel()
 	last := "nothing yet"
 	for polls := 1; ; polls++ {
@@ -119,20 +123,23 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 		select {
 		case <-wctx.Done():
 			t.Stop()
-			return exec.Result{Output: "last seen: " + last, Detail: detail}, stopped(ctx, s, polls, last)
+			return exec.Result{Output: "last seen: " + last, Detail: detail}, stopped(ctx, req.Timeout, polls, last)
 		case <-t.C:
 		}
 	}
 }
 
-func stopped(parent context.Context, s *spec, polls int, last string) error {
+// stopped says why the wait ended unmet. The step's deadline usually fires
+// on the caller's context a moment before this executor's own copy of it:
+// either way, the step's time ran out.
+func stopped(parent context.Context, timeout time.Duration, polls int, last string) error {
 	switch {
 	case errors.Is(parent.Err(), context.Canceled):
 		return fmt.Errorf("wait cancelled after %d poll(s): %w", polls, parent.Err())
-	case parent.Err() != nil:
-		return fmt.Errorf("condition not met before the step timeout (%d poll(s); last: %s)", polls, last)
+	case timeout > 0:
+		return fmt.Errorf("condition not met within the step's timeout of %s (%d poll(s); last: %s)", timeout, polls, last)
 	}
-	return fmt.Errorf("condition not met within %s (%d poll(s); last: %s)", s.timeout, polls, last)
+	return fmt.Errorf("condition not met before the step's deadline (%d poll(s); last: %s)", polls, last)
 }
 
 func (e *Executor) poller(s *spec) (pollFunc, error) {

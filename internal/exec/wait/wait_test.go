@@ -30,7 +30,7 @@ func TestValidate(t *testing.T) {
 	tests := []struct{ prom, src, want string }{
 		{"http://prom:9090", `{query: "up", below: 0.05}`, ""},
 		{"", `{query: "up", above: "{{ .Params.min }}", prometheus_url: "{{ .Params.prom }}", interval: "{{ .Params.i }}"}`, ""},
-		{"", `{url: "https://x/healthz", expect_status: [200, 204], interval: 1s, timeout: 2m}`, ""},
+		{"", `{url: "https://x/healthz", expect_status: [200, 204], interval: 1s}`, ""},
 		{"", `{}`, `r.yaml:1:1: missing required field "query" or "url"`},
 		{"", `{query: up, below: 1}`, `r.yaml:1:1: missing required field "prometheus_url" (no default is configured)`},
 		{"http://p", `{query: up}`, `r.yaml:1:1: missing required field "below" or "above"`},
@@ -41,8 +41,10 @@ func TestValidate(t *testing.T) {
 		{"", "url: http://x\nquery: up", `r.yaml:1:1: url: set either query or url, not both`},
 		{"", "url: http://x\nbelow: 3", `r.yaml:2:1: below: not used with url (only with query)`},
 		{"", "url: http://x\nexpect_status: [600]", `r.yaml:2:1: expect_status[0]: expected an HTTP status code, got "600"`},
-		{"", "url: http://x\ninterval: 0s\ntimeout: x", "r.yaml:2:1: interval: must be more than 0\n" +
-			`r.yaml:3:1: timeout: invalid duration "x" (examples: 30s, 5m, 1h, 7d)`},
+		{"", "url: http://x\ninterval: 0s", "r.yaml:2:1: interval: must be more than 0"},
+		{"", "url: http://x\ninterval: x", `r.yaml:2:1: interval: invalid duration "x" (examples: 30s, 5m, 1h, 7d)`},
+		// The step's timeout is the only one (runbook lint says so first).
+		{"", "url: http://x\ntimeout: 2m", `r.yaml:2:1: unknown key "timeout"`},
 		{"", "url: http://x\ninterval: 1s\ninterva: 2s", `r.yaml:3:1: unknown key "interva" (did you mean "interval"?)`},
 	}
 	for _, tt := range tests {
@@ -100,7 +102,7 @@ func TestQueryUntilConditionHolds(t *testing.T) {
 	srv := httptest.NewServer(prom)
 	defer srv.Close()
 	var progress []string
-	req := exec.Request{With: node(t, `{query: "rate(errors[1m])", below: 0.05, interval: 5ms, timeout: 1m}`),
+	req := exec.Request{With: node(t, `{query: "rate(errors[1m])", below: 0.05, interval: 5ms}`), Timeout: time.Minute,
 		Progress: func(line string) { progress = append(progress, line) }}
 	res, err := New(Config{PrometheusURL: srv.URL}).Run(context.Background(), req)
 	if err != nil {
@@ -131,6 +133,8 @@ func TestQueryScalarAbove(t *testing.T) {
 	}
 }
 
+// TestQueryTimesOut: the wait lasts as long as the step's timeout
+// (Request.Timeout), with no deadline on the context.
 func TestQueryTimesOut(t *testing.T) {
 	tests := []struct{ name, answer, last string }{
 		{"no data keeps waiting", vector(), "no data"},
@@ -141,15 +145,29 @@ func TestQueryTimesOut(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(&promFake{answers: []string{tt.answer}})
 			defer srv.Close()
-			req := exec.Request{With: node(t, `{query: up, below: 0.05, interval: 10ms, timeout: 150ms}`)}
+			req := exec.Request{With: node(t, `{query: up, below: 0.05, interval: 10ms}`), Timeout: 150 * time.Millisecond}
 			_, err := New(Config{PrometheusURL: srv.URL}).Run(context.Background(), req)
 			if err == nil || exec.IsRetryable(err) {
 				t.Fatalf("err = %v, want a final failure", err)
 			}
-			if msg := err.Error(); !strings.HasPrefix(msg, "condition not met within 150ms (") || !strings.HasSuffix(msg, "; last: "+tt.last+")") {
+			if msg := err.Error(); !strings.HasPrefix(msg, "condition not met within the step's timeout of 150ms (") || !strings.HasSuffix(msg, "; last: "+tt.last+")") {
 				t.Fatalf("err = %q", msg)
 			}
 		})
+	}
+}
+
+// TestDeadlineWithoutTimeout: a request with no timeout still ends at the
+// context's deadline, and says so.
+func TestDeadlineWithoutTimeout(t *testing.T) {
+	srv := httptest.NewServer(&promFake{answers: []string{vector()}})
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req := exec.Request{With: node(t, `{query: up, below: 1, interval: 10ms}`)}
+	_, err := New(Config{PrometheusURL: srv.URL}).Run(ctx, req)
+	if err == nil || !strings.HasPrefix(err.Error(), "condition not met before the step's deadline (") {
+		t.Fatalf("err = %v", err)
 	}
 }
 
@@ -167,7 +185,7 @@ func TestQueryPrometheusDownKeepsWaiting(t *testing.T) {
 	srv := httptest.NewServer(stdhttp.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	req := exec.Request{With: node(t, `{query: up, below: 1, interval: 10ms, timeout: 100ms}`)}
+	req := exec.Request{With: node(t, `{query: up, below: 1, interval: 10ms}`), Timeout: 100 * time.Millisecond}
 	_, err := New(Config{PrometheusURL: url}).Run(context.Background(), req)
 	if err == nil || !strings.Contains(err.Error(), "last: query failed: ") {
 		t.Fatalf("err = %v", err)
@@ -200,7 +218,7 @@ func TestCancelStopsWaiting(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
-	req := exec.Request{With: node(t, `{query: up, below: 1, interval: 10ms, timeout: 1h}`)}
+	req := exec.Request{With: node(t, `{query: up, below: 1, interval: 10ms}`), Timeout: time.Hour}
 	_, err := New(Config{PrometheusURL: srv.URL}).Run(ctx, req)
 	if !errors.Is(err, context.Canceled) || exec.IsRetryable(err) {
 		t.Fatalf("err = %v", err)
@@ -211,7 +229,7 @@ func TestPreviewAndDryRun(t *testing.T) {
 	prom := &promFake{answers: []string{vector()}}
 	srv := httptest.NewServer(prom)
 	defer srv.Close()
-	req := exec.Request{With: node(t, `{query: "sum(up)", above: 2}`), DryRun: true}
+	req := exec.Request{With: node(t, `{query: "sum(up)", above: 2}`), DryRun: true, Timeout: 5 * time.Minute}
 	e := New(Config{PrometheusURL: srv.URL})
 	want := "wait until sum(up) > 2 on " + srv.URL + " (every 10s, up to 5m0s)"
 	if got, err := e.Preview(context.Background(), req); err != nil || got != want {
@@ -226,8 +244,12 @@ func TestPreviewAndDryRun(t *testing.T) {
 	if len(prom.queries) != 0 {
 		t.Fatal("dry run queried Prometheus")
 	}
-	req = exec.Request{With: node(t, `{url: "https://x/healthz", interval: 1s, timeout: 30s}`)}
+	req = exec.Request{With: node(t, `{url: "https://x/healthz", interval: 1s}`), Timeout: 30 * time.Second}
 	if got, _ := e.Preview(context.Background(), req); got != "wait until GET https://x/healthz answers 2xx (every 1s, up to 30s)" {
 		t.Fatalf("preview %q", got)
+	}
+	req.Timeout = 0
+	if got, _ := e.Preview(context.Background(), req); got != "wait until GET https://x/healthz answers 2xx (every 1s)" {
+		t.Fatalf("preview without a timeout %q", got)
 	}
 }

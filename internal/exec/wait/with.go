@@ -12,11 +12,10 @@ import (
 	"github.com/backout/backout/internal/yamlx"
 )
 
-// Defaults when `with:` leaves them out.
-const (
-	DefaultInterval = 10 * time.Second
-	DefaultTimeout  = 5 * time.Minute
-)
+// DefaultInterval is the time between polls when `with:` sets none. How
+// long the wait lasts is the step's timeout (runbook.DefaultWaitTimeout
+// when the step sets none).
+const DefaultInterval = 10 * time.Second
 
 // with is the `with:` of a wait step: a PromQL condition or an HTTP URL.
 // Fields a template may fill are strings, parsed once rendered.
@@ -29,7 +28,6 @@ type with struct {
 	URL           string            `yaml:"url"`
 	ExpectStatus  httpexec.CodeList `yaml:"expect_status"`
 	Interval      string            `yaml:"interval"`
-	Timeout       string            `yaml:"timeout"`
 }
 
 // spec is a decoded, checked step.
@@ -40,7 +38,6 @@ type spec struct {
 	below     bool
 	codes     []int
 	interval  time.Duration
-	timeout   time.Duration
 	boundText string
 }
 
@@ -49,7 +46,7 @@ func templated(s string) bool { return strings.Contains(s, "{{") }
 // decode reads `with:` strictly; at lint time (final false) values holding
 // a template are accepted unparsed. defaultProm is New's Prometheus URL.
 func decode(n yamlx.Node, final bool, defaultProm string) (*spec, error) {
-	s := spec{interval: DefaultInterval, timeout: DefaultTimeout}
+	s := spec{interval: DefaultInterval}
 	if err := n.Decode(&s.with); err != nil {
 		return nil, err
 	}
@@ -85,22 +82,15 @@ func decode(n yamlx.Node, final bool, defaultProm string) (*spec, error) {
 			s.codes = append(s.codes, code)
 		}
 	}
-	for _, d := range []struct {
-		key string
-		v   string
-		out *time.Duration
-	}{{"interval", s.Interval, &s.interval}, {"timeout", s.Timeout, &s.timeout}} {
-		if !check(d.v) {
-			continue
-		}
-		v, err := yamlx.ParseDuration(d.v)
+	if check(s.Interval) {
+		v, err := yamlx.ParseDuration(s.Interval)
 		if err == nil && v <= 0 {
 			err = errors.New("must be more than 0")
 		}
 		if err != nil {
-			errs.Addf(at(d.key), "%s: %v", d.key, err)
+			errs.Addf(at("interval"), "interval: %v", err)
 		}
-		*d.out = v
+		s.interval = v
 	}
 	return &s, errs.Err()
 }
