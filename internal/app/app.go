@@ -16,6 +16,7 @@ import (
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/metrics"
 	"github.com/backout/backout/internal/postmortem"
+	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/report"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/store"
@@ -135,7 +136,7 @@ func Build(l *Loaded, st store.Store, opts Options) *App {
 	}
 	svc := incident.New(incident.Deps{
 		Config: l.Config, Runbooks: l.Runbooks, Store: st, Executors: l.Executors, Checkers: l.Checkers,
-		Checks: checkRunner{checks: l.Checkers, clock: validate.SystemClock{}}, Poster: poster, Pager: opts.Pager,
+		Checks: checkRunner{checks: l.Checkers, clock: validate.SystemClock{}}, Notifier: present.NewNotifier(poster), Pager: opts.Pager,
 		Directory: opts.Directory, Clock: opts.Clock, Logger: log.With("component", "incident"), Metrics: m, ReplicaID: opts.ReplicaID,
 	})
 	reports := &report.Builder{Store: st, Config: l.Config, Now: svc.Now, MaxAge: svc.DrillMaxAge}

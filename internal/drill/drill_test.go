@@ -15,6 +15,7 @@ import (
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/exec/noop"
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/report"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
@@ -130,7 +131,7 @@ func replica(t *testing.T, dir string, st store.Store, clock *fakeClock, poster 
 		t.Fatal(err)
 	}
 	svc := incident.New(incident.Deps{Config: cfg, Runbooks: set, Store: st, Executors: exec.NewRegistry(noop.New()),
-		Poster: poster, Clock: clock, ReplicaID: t.Name()})
+		Notifier: present.NewNotifier(poster), Clock: clock, ReplicaID: t.Name()})
 	rep := &report.Builder{Store: st, Config: cfg, Now: clock.Now, MaxAge: svc.DrillMaxAge}
 	d := New(cfg, svc, st, poster, rep, clock, slog.New(slog.DiscardHandler), nopMetrics{})
 	svc.AddEndHook(d)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
@@ -50,11 +49,8 @@ func (s *Alerts) alertTriggered(ctx context.Context, who Actor, a Alert) error {
 	}
 	if len(deploys) == 0 || a.At.Sub(deploys[0].At) > window || deploys[0].At.After(a.At.Add(window)) {
 		s.log.InfoContext(ctx, "alert without a suspect deploy; not proposing", "service", a.Service, "incident", a.IncidentID)
-		text := fmt.Sprintf("👀 %s %s for %s: %s. No deploy of %s in the last %s, so Backout is not proposing a rollback; `/rollback propose %s` if one is still wanted.",
-			a.Source, a.Kind, a.Service, a.Summary, a.Service, window, a.Service)
-		if _, err := s.poster.Post(ctx, chat.Ref{Channel: svc.Channel}, textMessage(text)); err != nil {
-			s.log.WarnContext(ctx, "post alert note", "service", a.Service, "err", err)
-		}
+		s.tell(ctx, rollback.AlertIgnored{Channel: svc.Channel, Service: a.Service, Source: a.Source, Kind: a.Kind,
+			Summary: a.Summary, Window: window})
 		return nil
 	}
 	trigger := rollback.Trigger{Kind: "alert", Source: a.Source, AlertID: a.IncidentID, IncidentID: a.IncidentID,
@@ -119,12 +115,11 @@ func (s *Alerts) alertUpdated(ctx context.Context, a Alert) error {
 	if err != nil {
 		return err
 	}
-	msg := textMessage("📣 " + text + ".")
+	n := rollback.AlertUpdated{About: rollback.About{Rollback: r}, Text: text}
 	if a.Kind != AlertAcknowledged && r.State == rollback.StateProposed {
-		msg = chat.Message{Text: msg.Text, Sections: []chat.Section{{Text: chat.Textf("📣 %s. %s still needs %s.", text, r.ID, describeApprovers(r.Policy))}},
-			Mentions: chat.Mentions(s.stakeholders(ctx, r)...)}
+		n.StillNeeds, n.Stakeholders = true, s.stakeholders(ctx, r)
 	}
-	s.thread(ctx, r, msg)
+	s.tell(ctx, n)
 	s.refresh(ctx, r.ID)
 	return nil
 }
@@ -151,7 +146,7 @@ func (s *Alerts) alertResolved(ctx context.Context, a Alert) error {
 		if err != nil {
 			return err
 		}
-		s.thread(ctx, r, textMessage("💤 "+text+" before anyone approved; "+r.ID+" is stale and will not run."))
+		s.tell(ctx, rollback.IncidentResolved{About: rollback.About{Rollback: r}, Text: text, Stale: true})
 		s.finish(ctx, r)
 		return nil
 	}
@@ -162,6 +157,6 @@ func (s *Alerts) alertResolved(ctx context.Context, a Alert) error {
 	if err != nil {
 		return err
 	}
-	s.thread(ctx, r, textMessage("ℹ️ "+text+"; "+r.ID+" continues ("+string(r.State)+")."))
+	s.tell(ctx, rollback.IncidentResolved{About: rollback.About{Rollback: r}, Text: text})
 	return nil
 }

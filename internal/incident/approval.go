@@ -8,9 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/config"
-	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
@@ -144,10 +142,6 @@ func (s *groups) eligibleGroups(ctx context.Context, p rollback.Policy, user str
 	return groups, eligible, nil
 }
 
-// describeApprovers says who may approve, for people. In refusals built
-// with fmt it prints its plain fallback (users as @U1).
-func describeApprovers(p rollback.Policy) chat.Text { return present.Approvers(p) }
-
 // quorum reports whether counted approvals on the current plan satisfy the
 // policy, and what is still missing.
 func quorum(p rollback.Policy, planHash string, votes []rollback.Vote) (bool, string) {
@@ -221,7 +215,7 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (strin
 		return "", err
 	}
 	if !eligible && !(who.User == r.Requester && !req.Approve) {
-		return fmt.Sprintf("You may not vote on %s: it needs %s.", r.ID, describeApprovers(r.Policy)), nil
+		return fmt.Sprintf("You may not vote on %s: it needs %s.", r.ID, r.Policy.Describe()), nil
 	}
 	v := rollback.Vote{RollbackID: r.ID, User: who.User, Approve: req.Approve, Reason: req.Reason, PlanHash: r.PlanHash,
 		Groups: groups, Counted: eligible, At: s.clock.Now()}
@@ -253,7 +247,7 @@ func (s *Approvals) reject(ctx context.Context, who Actor, r *rollback.Record, r
 	if err != nil {
 		return err
 	}
-	s.thread(ctx, r, present.VoteNote(r, who.User, false, reason, s.clock.Now()))
+	s.tell(ctx, rollback.Voted{About: rollback.About{Rollback: r}, User: who.User, Detail: reason, At: s.clock.Now()})
 	s.finish(ctx, r)
 	return nil
 }
@@ -265,7 +259,7 @@ func (s *Approvals) afterApproval(ctx context.Context, who Actor, r *rollback.Re
 		return err
 	}
 	ok, missing := quorum(r.Policy, r.PlanHash, votes)
-	s.thread(ctx, r, present.VoteNote(r, who.User, true, missing, s.clock.Now()))
+	s.tell(ctx, rollback.Voted{About: rollback.About{Rollback: r}, User: who.User, Approve: true, Detail: missing, At: s.clock.Now()})
 	if !ok {
 		s.refresh(ctx, r.ID)
 		return nil
@@ -307,7 +301,7 @@ func (s *Approvals) expire(ctx context.Context, id string) (*rollback.Record, er
 		return nil, err
 	}
 	s.audit(ctx, Actor{User: "backout", From: "engine"}, "rollback.expired", id, nil)
-	s.thread(ctx, r, textMessage(fmt.Sprintf("⌛ %s expired at %s without enough approvals.", r.ID, r.Policy.ExpiresAt.UTC().Format("15:04Z"))))
+	s.tell(ctx, rollback.Expired{About: rollback.About{Rollback: r}})
 	s.finish(ctx, r)
 	return r, nil
 }
@@ -361,7 +355,7 @@ func (s *Approvals) SignGate(ctx context.Context, who Actor, id, key string) (st
 		return "", err
 	}
 	s.audit(ctx, who, "gate.signed", id, map[string]string{"gate": key, "group": g.Group})
-	s.thread(ctx, r, chat.TextMessage(chat.Textf("🔓 %s (%s) signed off the gate at %s at %s.", chat.User(who.User), g.Group, key, s.clock.Now().UTC().Format("15:04:05Z"))))
+	s.tell(ctx, rollback.GateSigned{About: rollback.About{Rollback: r}, User: who.User, Group: g.Group, Gate: key, At: s.clock.Now()})
 	s.engine.wake(id)
 	return "", nil
 }

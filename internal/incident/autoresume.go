@@ -62,27 +62,6 @@ func plannedIdempotent(r *rollback.Record, key string) bool {
 	return false
 }
 
-// interruptedNote is what the thread is told when r becomes interrupted.
-func interruptedNote(r *rollback.Record, why string, inflight []string) string {
-	msg := fmt.Sprintf("⚠️ %s was interrupted: %s.", r.ID, why)
-	switch {
-	case r.ResumeDue && len(inflight) > 0:
-		msg += fmt.Sprintf(" Step(s) %s had started and never finished; they are idempotent, so Backout resumes on its own (automatic resume %d of %d). Abort to stop it.",
-			strings.Join(inflight, ", "), r.AutoResumes+1, maxAutoResumes)
-	case r.ResumeDue:
-		msg += fmt.Sprintf(" No step was in flight, so Backout resumes on its own (automatic resume %d of %d). Abort to stop it.", r.AutoResumes+1, maxAutoResumes)
-	case len(inflight) > 0:
-		msg += fmt.Sprintf(" Step(s) %s had started and never finished; they are not re-run unless you press Resume.", strings.Join(inflight, ", "))
-		if r.AutoResumes >= maxAutoResumes {
-			msg += fmt.Sprintf(" (Backout already resumed it %d times on its own.)", r.AutoResumes)
-		}
-		msg += " Resume or Abort?"
-	default:
-		msg += " Resume or Abort?"
-	}
-	return msg
-}
-
 // tickInterrupted finishes what an interrupted rollback is waiting for
 // without a person: an Abort whose replica could not end it at once (the
 // lease was held), and an automatic resume. Every replica may run it: the
@@ -132,11 +111,11 @@ func (e *Engine) autoResume(ctx context.Context, id string) error {
 		announce: func(ctx context.Context, r *rollback.Record) {
 			s.audit(ctx, Actor{User: autoResumer, From: "engine:" + s.replica}, "rollback.resumed", r.ID,
 				map[string]string{"automatic": fmt.Sprintf("%d of %d", r.AutoResumes, maxAutoResumes)})
-			msg := fmt.Sprintf("▶️ Backout resumed %s on its own (automatic resume %d of %d).", r.ID, r.AutoResumes, maxAutoResumes)
+			n := rollback.Resumed{About: rollback.About{Rollback: r}, Interrupted: true, AutoResume: r.AutoResumes, MaxAuto: maxAutoResumes}
 			if steps, err := s.store.ListSteps(ctx, r.ID); err == nil {
-				msg += rerunNote(steps, "Step(s) %s, in flight when it stopped, are idempotent and run again.")
+				n.Rerun = rerun(steps)
 			}
-			s.thread(ctx, r, textMessage(msg))
+			s.tell(ctx, n)
 		},
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/rollback"
 )
 
@@ -52,7 +51,7 @@ func (s *Control) Override(ctx context.Context, who Actor, id, checkName, reason
 		return "", err
 	}
 	if !ok {
-		return fmt.Sprintf("You may not override checks of %s: it needs %s.", id, describeApprovers(r.Policy)), nil
+		return fmt.Sprintf("You may not override checks of %s: it needs %s.", id, r.Policy.Describe()), nil
 	}
 	var match string
 	var failing []string
@@ -76,7 +75,7 @@ func (s *Control) Override(ctx context.Context, who Actor, id, checkName, reason
 		return "", err
 	}
 	s.audit(ctx, who, "override.readiness", id, map[string]string{"check": match, "reason": reason})
-	s.thread(ctx, r, chat.TextMessage(chat.Textf("⚠️ %s overrode the failing check *%s*: %s", chat.User(who.User), match, reason)))
+	s.tell(ctx, rollback.Overridden{About: rollback.About{Rollback: r}, User: who.User, Check: match, Reason: reason})
 	s.refresh(ctx, id)
 	if r.State == rollback.StateApproved {
 		return "", s.engine.start(ctx, r)
@@ -120,7 +119,7 @@ func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (stri
 		return "", err
 	}
 	s.audit(ctx, who, "rollback.abort_requested", id, map[string]string{"reason": reason})
-	s.thread(ctx, r, chat.TextMessage(chat.Textf("🛑 %s asked to abort %s: %s", chat.User(who.User), id, reason)))
+	s.tell(ctx, rollback.AbortRequested{About: rollback.About{Rollback: r}, User: who.User, Reason: reason})
 	// A run on this replica stops now; a run elsewhere sees the flag on its
 	// next lease renewal. With no run at all (approved, interrupted), end it here.
 	if !s.engine.cancel(id) {
@@ -144,7 +143,7 @@ func (s *Control) withdraw(ctx context.Context, who Actor, r *rollback.Record, r
 		return "", err
 	}
 	s.audit(ctx, who, "rollback.withdrawn", r.ID, map[string]string{"reason": reason})
-	s.thread(ctx, r, chat.TextMessage(chat.Textf("🛑 %s withdrew %s: %s", chat.User(who.User), r.ID, reason)))
+	s.tell(ctx, rollback.Withdrawn{About: rollback.About{Rollback: r}, User: who.User, Reason: reason})
 	s.finish(ctx, r)
 	return "", nil
 }
@@ -172,7 +171,7 @@ func (s *Control) Resume(ctx context.Context, who Actor, id string) (string, err
 			return "", err
 		}
 		s.audit(ctx, who, "rollback.unpaused", id, nil)
-		s.thread(ctx, r, chat.TextMessage(chat.Textf("▶️ %s resumed %s.", chat.User(who.User), id)))
+		s.tell(ctx, rollback.Resumed{About: rollback.About{Rollback: r}, By: who.User})
 		s.engine.wake(id)
 		return "", nil
 	}
@@ -197,7 +196,7 @@ func (s *Control) Pause(ctx context.Context, who Actor, id string) (string, erro
 	}
 	s.engine.wake(id) // a run here holds before its next step, not on its next read
 	s.audit(ctx, who, "rollback.paused", id, nil)
-	s.thread(ctx, r, chat.TextMessage(chat.Textf("⏸️ %s paused %s; steps already running finish, no new step starts until Resume.", chat.User(who.User), id)))
+	s.tell(ctx, rollback.Paused{About: rollback.About{Rollback: r}, User: who.User})
 	s.refresh(ctx, id)
 	return "", nil
 }

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
@@ -111,11 +110,7 @@ func (e *Engine) start(ctx context.Context, r *rollback.Record) error {
 		return err
 	}
 	if b := blockers(r); len(b) > 0 {
-		var lines []string
-		for _, c := range b {
-			lines = append(lines, fmt.Sprintf("• *%s* (%s): %s — `/rollback override %s %s <reason>`", c.Name, c.Service, c.Reason, r.ID, checkSlug(c.Name)))
-		}
-		e.thread(ctx, r, textMessage(fmt.Sprintf("⛔ %s is approved but blocked by failing readiness checks:\n%s", r.ID, strings.Join(lines, "\n"))))
+		e.tell(ctx, rollback.Blocked{About: rollback.About{Rollback: r}, Checks: b})
 		e.refresh(ctx, r.ID)
 		return nil
 	}
@@ -235,7 +230,7 @@ func (e *Engine) launchWith(ctx context.Context, id string, spec launchSpec) err
 	}
 	s.audit(ctx, Actor{User: "backout", From: "engine:" + s.replica}, "rollback.started", id, map[string]string{"token": fmt.Sprint(lease.Token), "resumed_by": spec.resumedBy})
 	if spec.resumedBy == "" {
-		s.thread(ctx, r, textMessage(fmt.Sprintf("🚀 %s started at %s.", id, s.clock.Now().UTC().Format("15:04:05Z"))))
+		s.tell(ctx, rollback.Started{About: rollback.About{Rollback: r}, At: s.clock.Now()})
 		s.notePagerDuty(ctx, r, fmt.Sprintf("Rollback %s started: %s.", id, summaryLine(r)))
 	}
 	started = true
@@ -254,9 +249,11 @@ func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (str
 	if err != nil {
 		return "", err
 	}
-	msg := chat.Textf("▶️ %s resumed %s.", chat.User(who.User), r.ID).AddPlain(rerunNote(steps, "On their say-so, step(s) %s, in flight when Backout stopped, run again."))
+	again := rerun(steps)
 	err = e.launchWith(ctx, r.ID, launchSpec{from: rollback.StateInterrupted, resumedBy: who.User,
-		announce: func(ctx context.Context, r *rollback.Record) { e.thread(ctx, r, chat.TextMessage(msg)) }})
+		announce: func(ctx context.Context, r *rollback.Record) {
+			e.tell(ctx, rollback.Resumed{About: rollback.About{Rollback: r}, By: who.User, Interrupted: true, Rerun: again})
+		}})
 	switch {
 	case errors.Is(err, errBusy):
 		return fmt.Sprintf("%s is held by another Backout replica right now (its lease has not expired); try Resume again in a few seconds.", r.ID), nil
@@ -271,18 +268,8 @@ func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (str
 // rerunNote says which steps a resume runs again: those in flight (with
 // inflight, a format for their list), those that had failed, and those a
 // compensation had undone.
-func rerunNote(steps []rollback.StepEvent, inflight string) string {
-	var b strings.Builder
-	if again := unfinished(steps); len(again) > 0 {
-		b.WriteString(" " + fmt.Sprintf(inflight, strings.Join(again, ", ")))
-	}
-	if failed := endedAs(steps, rollback.StepFailed); len(failed) > 0 {
-		fmt.Fprintf(&b, " Step(s) %s, which had failed, run again too.", strings.Join(failed, ", "))
-	}
-	if undone := compensatedSteps(steps); len(undone) > 0 {
-		fmt.Fprintf(&b, " Step(s) %s, which compensation had undone, run again too.", strings.Join(undone, ", "))
-	}
-	return b.String()
+func rerun(steps []rollback.StepEvent) rollback.Rerun {
+	return rollback.Rerun{InFlight: unfinished(steps), Failed: endedAs(steps, rollback.StepFailed), Undone: compensatedSteps(steps)}
 }
 
 // abortIdle ends a rollback that is not being driven anywhere (approved but
@@ -427,7 +414,7 @@ func (e *Engine) interrupt(ctx context.Context, id, why string) bool {
 	}
 	e.audit(ctx, Actor{User: "backout", From: "engine:" + e.replica}, "rollback.interrupted", id,
 		map[string]string{"why": why, "resumes_on_its_own": fmt.Sprint(r.ResumeDue)})
-	e.thread(ctx, r, textMessage(interruptedNote(r, why, inflight)))
+	e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: inflight, MaxAuto: maxAutoResumes})
 	e.refresh(ctx, id)
 	return true
 }

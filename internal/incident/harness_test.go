@@ -22,6 +22,7 @@ import (
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/incident/incidenttest"
+	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/store"
@@ -240,7 +241,7 @@ func build(su setup, st store.Store, clk incident.Clock, poster chat.Poster, pag
 	svc := incident.New(incident.Deps{
 		Config: cfg, Runbooks: runbook.Set{rb.Name: rb}, Store: st,
 		Executors: exec.NewRegistry(append([]exec.Executor{ex}, su.executors...)...),
-		Poster:    poster, Pager: pager, Clock: clk, ReplicaID: su.replica, Env: su.env,
+		Notifier:  present.NewNotifier(poster), Pager: pager, Clock: clk, ReplicaID: su.replica, Env: su.env,
 	})
 	return svc, cfg, nil
 }

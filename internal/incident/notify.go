@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/check"
-	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
 )
 
@@ -19,15 +17,9 @@ type EndHook interface {
 // AddEndHook registers a hook; call before serving.
 func (s *closer) AddEndHook(h EndHook) { s.endHooks = append(s.endHooks, h) }
 
-// textMessage is a thread note of plain text; notes that mention someone
-// build chat.TextMessage(chat.Textf(...)) instead.
-func textMessage(text string) chat.Message { return chat.TextMessage(chat.Plain(text)) }
-
 // announce posts the proposal and remembers where.
 func (s *notifier) announce(ctx context.Context, r *rollback.Record) (*rollback.Record, error) {
-	msg := s.proposalView(ctx, r)
-	msg.Mentions = chat.Mentions(s.stakeholders(ctx, r)...)
-	ref, err := s.poster.Post(ctx, chat.Ref{Channel: r.Channel}, msg)
+	channel, ts, err := s.port.Announce(ctx, rollback.View{Rollback: r}, s.stakeholders(ctx, r))
 	if err != nil {
 		// The proposal is stored and visible through status; a chat outage
 		// must not lose it.
@@ -35,7 +27,7 @@ func (s *notifier) announce(ctx context.Context, r *rollback.Record) (*rollback.
 		return r, nil
 	}
 	return s.update(ctx, r.ID, func(r *rollback.Record) error {
-		r.Channel, r.MessageTS = ref.Channel, ref.TS
+		r.Channel, r.MessageTS = channel, ts
 		return nil
 	})
 }
@@ -68,22 +60,18 @@ func (s *notifier) refresh(ctx context.Context, id string) {
 	if err != nil || r.MessageTS == "" {
 		return
 	}
-	if err := s.poster.Update(ctx, chat.Ref{Channel: r.Channel, TS: r.MessageTS}, s.proposalView(ctx, r)); err != nil {
+	votes, _ := s.views.ListVotes(ctx, r.ID)
+	steps, _ := s.views.ListSteps(ctx, r.ID)
+	if err := s.port.Show(ctx, rollback.View{Rollback: r, Votes: votes, Steps: steps}); err != nil {
 		s.log.WarnContext(ctx, "update proposal message", "rollback", id, "err", err)
 	}
 }
 
-// thread posts a note in the rollback's thread.
-func (s *notifier) thread(ctx context.Context, r *rollback.Record, msg chat.Message) {
-	s.threadMessage(ctx, r, msg)
-}
-
-func (s *notifier) threadMessage(ctx context.Context, r *rollback.Record, msg chat.Message) {
-	if r == nil {
-		return
-	}
-	if _, err := s.poster.Post(ctx, chat.Ref{Channel: r.Channel, Thread: r.MessageTS}, msg); err != nil {
-		s.log.WarnContext(ctx, "post in thread", "rollback", r.ID, "err", err)
+// tell hands one notice to the people's side. Telling is best effort: the
+// record is already stored, and a chat outage must not undo it.
+func (s *notifier) tell(ctx context.Context, n rollback.Notice) {
+	if err := s.port.Tell(ctx, n); err != nil {
+		s.log.WarnContext(ctx, "tell people", "notice", fmt.Sprintf("%T", n), "err", err)
 	}
 }
 
@@ -113,16 +101,15 @@ func (s *closer) finish(ctx context.Context, r *rollback.Record) {
 	for _, p := range phases(r) {
 		s.metrics.Phase(p.Name, p.Duration)
 	}
-	s.threadMessage(ctx, r, present.SummaryView(r))
+	ended := rollback.Ended{About: rollback.About{Rollback: r}}
 	if !r.Drill {
 		for _, c := range r.Services {
 			if svc, ok := s.cfg.ServiceByName(c.Service); ok && svc.SupportChannel != "" {
-				if _, err := s.poster.Post(ctx, chat.Ref{Channel: svc.SupportChannel}, present.SupportView(r)); err != nil {
-					s.log.WarnContext(ctx, "post to support channel", "channel", svc.SupportChannel, "err", err)
-				}
+				ended.SupportChannels = append(ended.SupportChannels, svc.SupportChannel)
 			}
 		}
 	}
+	s.tell(ctx, ended)
 	s.notePagerDuty(ctx, r, fmt.Sprintf("Rollback %s ended: %s.", r.ID, r.State))
 	if r.State == rollback.StateSucceeded && s.cfg.PagerDuty.ResolveOnSuccess && r.Trigger.Source == "pagerduty" && r.Trigger.IncidentID != "" {
 		if err := s.pager.Resolve(ctx, r.Trigger.IncidentID); err != nil {

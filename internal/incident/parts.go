@@ -8,7 +8,6 @@ import (
 
 	"github.com/backout/backout/internal/rollback"
 
-	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/runbook"
@@ -138,7 +137,7 @@ type Alerts struct {
 // groups resolves approver groups (named sets of users or chat user groups).
 type groups struct {
 	base
-	directory chat.Directory
+	directory Directory
 	// The cache avoids resolving the same user group on every click.
 	mu    sync.Mutex
 	cache map[string]groupEntry
@@ -160,9 +159,9 @@ type deployLog struct {
 type notifier struct {
 	base
 	*records
-	poster    chat.Poster
+	port      Notifier
 	pager     Pager
-	directory chat.Directory
+	directory Directory
 	views     viewStore
 }
 

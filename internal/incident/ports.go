@@ -3,6 +3,8 @@ package incident
 import (
 	"context"
 	"time"
+
+	"github.com/backout/backout/internal/rollback"
 )
 
 // Alert is a normalized signal that something is wrong with a service, from
@@ -60,3 +62,30 @@ func (NoopPager) Acknowledge(context.Context, string) error                     
 func (NoopPager) Resolve(context.Context, string) error                                 { return nil }
 func (NoopPager) OnCall(context.Context, string) ([]Person, error)                      { return nil, nil }
 func (NoopPager) Page(context.Context, string, string, string, map[string]string) error { return nil }
+
+// Notifier is how the lifecycle tells people what happened. It speaks in
+// notices (internal/rollback), never in messages: internal/present words
+// them for chat. Telling is best effort; the record is stored first.
+type Notifier interface {
+	// Announce shows a new rollback and says where its thread lives.
+	Announce(ctx context.Context, v rollback.View, stakeholders []string) (channel, ts string, err error)
+	// Show redraws a rollback's main message from its current state.
+	Show(ctx context.Context, v rollback.View) error
+	// Tell posts one notice.
+	Tell(ctx context.Context, n rollback.Notice) error
+}
+
+// NoopNotifier tells nobody; it stands in when nothing is configured.
+type NoopNotifier struct{}
+
+func (NoopNotifier) Announce(_ context.Context, v rollback.View, _ []string) (string, string, error) {
+	return v.Rollback.Channel, "", nil
+}
+func (NoopNotifier) Show(context.Context, rollback.View) error   { return nil }
+func (NoopNotifier) Tell(context.Context, rollback.Notice) error { return nil }
+
+// Directory resolves chat user groups to their members (chat/slack's
+// Directory implements it; console and tests use fakes).
+type Directory interface {
+	GroupMembers(ctx context.Context, usergroupID string) ([]string, error)
+}

@@ -102,7 +102,7 @@ func (s *Proposals) checkGuard(ctx context.Context, names []string, req ProposeR
 		case req.automatic():
 			s.metrics.ProposalSuppressed("thrash_guard")
 			if open != nil {
-				s.thread(ctx, open, textMessage(fmt.Sprintf("🔁 Another alert for %s (%s) was folded into %s: %s", name, req.Trigger.Source, open.ID, req.Trigger.Summary)))
+				s.tell(ctx, rollback.AlertFolded{About: rollback.About{Rollback: open}, Service: name, Source: req.Trigger.Source, Summary: req.Trigger.Summary})
 			}
 			return "", "suppressed by the thrash guard: " + why, nil
 		case open != nil:
@@ -229,9 +229,8 @@ func (s *Approvals) approveAutomatically(ctx context.Context, r *rollback.Record
 		return err
 	}
 	s.audit(ctx, Actor{User: "backout", From: "engine"}, "rollback.auto_approved", r.ID, map[string]string{"why": why})
-	text := fmt.Sprintf("🤖 Backout is executing %s automatically (%s). Anyone eligible can stop it with Abort or `/rollback abort %s`.", r.ID, why, r.ID)
-	s.thread(ctx, r, textMessage(text))
-	s.notePagerDuty(ctx, r, text)
+	s.tell(ctx, rollback.AutoApproved{About: rollback.About{Rollback: r}, Why: why})
+	s.notePagerDuty(ctx, r, fmt.Sprintf("🤖 Backout is executing %s automatically (%s). Anyone eligible can stop it with Abort or `/rollback abort %s`.", r.ID, why, r.ID))
 	return s.engine.start(ctx, r)
 }
 

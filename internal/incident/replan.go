@@ -58,7 +58,7 @@ func (s *Replanner) Replan(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		s.thread(ctx, r, textMessage(fmt.Sprintf("💤 %s no longer applies: %s", id, failure)))
+		s.tell(ctx, rollback.NoLongerApplies{About: rollback.About{Rollback: r}, Failure: failure})
 		s.finish(ctx, r)
 		return nil
 	}
@@ -87,8 +87,7 @@ func (s *Replanner) Replan(ctx context.Context, id string) error {
 		r, _ = s.update(ctx, id, func(r *rollback.Record) error { r.Readiness = res; return nil })
 	}
 	s.audit(ctx, Actor{User: "backout", From: "engine"}, "rollback.replanned", id, map[string]string{"old_plan": old, "new_plan": hash})
-	s.thread(ctx, r, textMessage(fmt.Sprintf("📝 The plan of %s changed (%s → %s): %s. Earlier votes no longer count; please review and vote again.",
-		id, old, hash, summaryLine(r))))
+	s.tell(ctx, rollback.Replanned{About: rollback.About{Rollback: r}, OldHash: old, NewHash: hash})
 	s.refresh(ctx, id)
 	return nil
 }

@@ -15,8 +15,9 @@
 // Service is the lifecycle's front door: each of its methods hands over to
 // one part. Parts depend on each other one way only (see New). They talk to
 // the outside through small interfaces (store's, exec executors, check
-// checkers, chat.Poster, Pager, Directory, Clock) so that the whole lifecycle
+// checkers, Notifier, Pager, Directory, Clock) so that the whole lifecycle
 // runs in tests with fakes, and in `bot console` with a terminal as the chat.
+// It holds no chat wording or markup: it emits notices (Notifier).
 package incident
 
 import (
@@ -26,7 +27,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/exec"
@@ -61,9 +61,10 @@ type Deps struct {
 	Executors *exec.Registry
 	Checkers  *check.Registry
 	Checks    CheckRunner
-	Poster    chat.Poster
+	// Notifier tells people (internal/present over chat in production).
+	Notifier  Notifier
 	Pager     Pager
-	Directory chat.Directory
+	Directory Directory
 	Clock     Clock
 	Logger    *slog.Logger
 	Metrics   Metrics
@@ -106,7 +107,7 @@ func New(d Deps) *Service {
 	recs := &records{rollbacks: st, clk: b.clock}
 	groups := &groups{base: b, directory: d.Directory, cache: map[string]groupEntry{}}
 	history := &deployLog{base: b, store: st}
-	notify := &notifier{base: b, records: recs, poster: d.Poster, pager: d.Pager, directory: d.Directory, views: st}
+	notify := &notifier{base: b, records: recs, port: d.Notifier, pager: d.Pager, directory: d.Directory, views: st}
 	cl := &closer{notifier: notify, deploys: history}
 	planner := &Planner{base: b, history: history, groups: groups, runbooks: d.Runbooks,
 		executors: d.Executors, checkers: d.Checkers, drills: st}
@@ -153,8 +154,8 @@ func withDefaults(d Deps) Deps {
 	if d.Pager == nil {
 		d.Pager = NoopPager{}
 	}
-	if d.Poster == nil {
-		d.Poster = chat.NoopPoster{}
+	if d.Notifier == nil {
+		d.Notifier = NoopNotifier{}
 	}
 	if d.Clock == nil {
 		d.Clock = SystemClock{}

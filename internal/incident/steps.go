@@ -9,9 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/exec"
-	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/steprequest"
@@ -147,7 +145,7 @@ func (d *driver) waitUnpaused(ctx context.Context) error {
 		if announce {
 			// Pause answers at once, but the run only holds once it reaches
 			// a step boundary: say when that happens.
-			d.e.thread(ctx, r, textMessage(fmt.Sprintf("⏸️ %s is holding: no new step starts until Resume.", d.id)))
+			d.e.tell(ctx, rollback.Holding{About: rollback.About{Rollback: r}})
 		}
 		select {
 		case <-ctx.Done():
@@ -298,14 +296,7 @@ func (d *driver) gate(ctx context.Context, service string, st runbook.Step) erro
 	if err := d.record(ctx, rollback.StepEvent{Service: service, StepID: st.ID, Kind: rollback.StepGateWaiting, Output: "waiting for " + st.Gate.Group}); err != nil {
 		return err
 	}
-	msg := st.Gate.Message
-	if msg == "" {
-		msg = fmt.Sprintf("Step %s of %s waits for sign-off from %s.", st.ID, service, st.Gate.Group)
-	}
-	note := chat.TextMessage(chat.Plain("🔒 " + msg))
-	note.Buttons = []chat.Button{{ActionID: chat.ActionGate, Text: "Sign off (" + st.Gate.Group + ")", Value: chat.ButtonValue(d.id, key), Style: chat.StylePrimary}}
-	note.Mentions = chat.Mentions(st.Gate.Group)
-	s.threadMessage(ctx, r, note)
+	s.tell(ctx, rollback.GateWaiting{About: rollback.About{Rollback: r}, Service: service, Step: st.ID, Gate: key, Group: st.Gate.Group, Message: st.Gate.Message})
 	timeout := st.Gate.Timeout.D()
 	if timeout <= 0 {
 		timeout = defaultGateTimeout
@@ -474,8 +465,8 @@ func (d *driver) validate(ctx context.Context, changes []rollback.ServiceChange)
 		})
 		if err == nil {
 			d.setRecord(r)
-			s.threadMessage(ctx, r, present.ValidationMessage(r, c.Service, results))
-			s.notePagerDuty(ctx, r, fmt.Sprintf("Validation of %s for %s: %s", c.Service, r.ID, present.ValidationSummary(results)))
+			s.tell(ctx, rollback.Validated{About: rollback.About{Rollback: r}, Service: c.Service, Results: results})
+			s.notePagerDuty(ctx, r, fmt.Sprintf("Validation of %s for %s: %s", c.Service, r.ID, rollback.ValidationSummary(results)))
 		}
 	}
 	if len(failures) > 0 {

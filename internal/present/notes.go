@@ -27,26 +27,8 @@ func ValidationMessage(r *rollback.Record, service string, results []rollback.Ch
 	for _, res := range results {
 		t.Rows = append(t.Rows, []string{res.Name, res.Status, res.Value, res.Bound})
 	}
-	text := fmt.Sprintf("Validation of %s for %s: %s", service, r.ID, ValidationSummary(results))
+	text := fmt.Sprintf("Validation of %s for %s: %s", service, r.ID, rollback.ValidationSummary(results))
 	return chat.Message{Text: chat.Plain(text), Sections: []chat.Section{{Text: chat.Plain("🔎 " + text), Table: t}}}
-}
-
-// ValidationSummary counts check outcomes: "2 successful, 1 failed".
-func ValidationSummary(results []rollback.CheckResult) string {
-	counts := map[string]int{}
-	for _, r := range results {
-		counts[r.Status]++
-	}
-	var parts []string
-	for _, k := range []string{"Successful", "Failed", "Inconclusive", "Error"} {
-		if counts[k] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[k], strings.ToLower(k)))
-		}
-	}
-	if len(parts) == 0 {
-		return "no checks"
-	}
-	return strings.Join(parts, ", ")
 }
 
 // SummaryView is the last thread note of a rollback.

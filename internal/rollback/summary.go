@@ -52,3 +52,53 @@ func Phases(r *Record) []Phase {
 	add("total", r.CreatedAt, r.EndedAt)
 	return out
 }
+
+// CheckSlug is a check's name as typed in a command: "artifact pinned" ->
+// "artifact-pinned".
+func CheckSlug(name string) string { return strings.ReplaceAll(strings.ToLower(name), " ", "-") }
+
+// ValidationSummary counts check outcomes: "2 successful, 1 failed".
+func ValidationSummary(results []CheckResult) string {
+	counts := map[string]int{}
+	for _, r := range results {
+		counts[r.Status]++
+	}
+	var parts []string
+	for _, k := range []string{"Successful", "Failed", "Inconclusive", "Error"} {
+		if counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[k], strings.ToLower(k)))
+		}
+	}
+	if len(parts) == 0 {
+		return "no checks"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Describe says who may approve under a policy, in plain words (users as
+// @ID): for refusals, which are plain text. internal/present draws the same
+// with live mentions.
+func (p Policy) Describe() string {
+	var parts []string
+	if len(p.Groups) > 0 {
+		parts = append(parts, "members of "+strings.Join(p.Groups, ", "))
+	}
+	if len(p.Users) > 0 {
+		users := make([]string, len(p.Users))
+		for i, u := range p.Users {
+			users[i] = "@" + u
+		}
+		parts = append(parts, strings.Join(users, ", "))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "anyone")
+	}
+	t := fmt.Sprintf("%d approval(s) from %s", p.Min, strings.Join(parts, " or "))
+	if len(p.Roles) > 0 {
+		t += ", including one from each of: " + strings.Join(p.Roles, ", ")
+	}
+	if p.ForbidSelf {
+		t += "; the requester's vote does not count"
+	}
+	return t
+}

@@ -1,0 +1,170 @@
+package present
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/rollback"
+)
+
+// Notice renders one lifecycle notice as a chat message. ok is false for a
+// notice this package does not know, which is a programming error the
+// caller logs.
+func Notice(n rollback.Notice) (msg chat.Message, ok bool) {
+	if m, ok := proposalNotice(n); ok {
+		return m, true
+	}
+	if m, ok := controlNotice(n); ok {
+		return m, true
+	}
+	return runNotice(n)
+}
+
+func plain(format string, args ...any) chat.Message {
+	return chat.TextMessage(chat.Plain(fmt.Sprintf(format, args...)))
+}
+
+func said(format string, args ...any) chat.Message {
+	return chat.TextMessage(chat.Textf(format, args...))
+}
+
+// proposalNotice covers alerts, votes and the proposal's own changes.
+func proposalNotice(n rollback.Notice) (chat.Message, bool) {
+	switch n := n.(type) {
+	case rollback.AlertIgnored:
+		return plain("👀 %s %s for %s: %s. No deploy of %s in the last %s, so Backout is not proposing a rollback; `/rollback propose %s` if one is still wanted.",
+			n.Source, n.Kind, n.Service, n.Summary, n.Service, n.Window, n.Service), true
+	case rollback.AlertFolded:
+		return plain("🔁 Another alert for %s (%s) was folded into %s: %s", n.Service, n.Source, n.Rollback.ID, n.Summary), true
+	case rollback.AlertUpdated:
+		msg := plain("📣 %s.", n.Text)
+		if n.StillNeeds {
+			msg.Sections = []chat.Section{{Text: chat.Textf("📣 %s. %s still needs %s.", n.Text, n.Rollback.ID, Approvers(n.Rollback.Policy))}}
+			msg.Mentions = chat.Mentions(n.Stakeholders...)
+		}
+		return msg, true
+	case rollback.IncidentResolved:
+		if n.Stale {
+			return plain("💤 %s before anyone approved; %s is stale and will not run.", n.Text, n.Rollback.ID), true
+		}
+		return plain("ℹ️ %s; %s continues (%s).", n.Text, n.Rollback.ID, n.Rollback.State), true
+	case rollback.Voted:
+		return VoteNote(n.Rollback, n.User, n.Approve, n.Detail, n.At), true
+	case rollback.Expired:
+		return plain("⌛ %s expired at %s without enough approvals.", n.Rollback.ID, n.Rollback.Policy.ExpiresAt.UTC().Format("15:04Z")), true
+	case rollback.AutoApproved:
+		return plain("🤖 Backout is executing %s automatically (%s). Anyone eligible can stop it with Abort or `/rollback abort %s`.", n.Rollback.ID, n.Why, n.Rollback.ID), true
+	case rollback.Replanned:
+		return plain("📝 The plan of %s changed (%s → %s): %s. Earlier votes no longer count; please review and vote again.",
+			n.Rollback.ID, n.OldHash, n.NewHash, rollback.SummaryLine(n.Rollback)), true
+	case rollback.NoLongerApplies:
+		return plain("💤 %s no longer applies: %s", n.Rollback.ID, n.Failure), true
+	}
+	return chat.Message{}, false
+}
+
+// controlNotice covers what people do to a rollback in flight.
+func controlNotice(n rollback.Notice) (chat.Message, bool) {
+	switch n := n.(type) {
+	case rollback.Overridden:
+		return said("⚠️ %s overrode the failing check *%s*: %s", chat.User(n.User), n.Check, n.Reason), true
+	case rollback.AbortRequested:
+		return said("🛑 %s asked to abort %s: %s", chat.User(n.User), n.Rollback.ID, n.Reason), true
+	case rollback.Withdrawn:
+		return said("🛑 %s withdrew %s: %s", chat.User(n.User), n.Rollback.ID, n.Reason), true
+	case rollback.Paused:
+		return said("⏸️ %s paused %s; steps already running finish, no new step starts until Resume.", chat.User(n.User), n.Rollback.ID), true
+	case rollback.Holding:
+		return plain("⏸️ %s is holding: no new step starts until Resume.", n.Rollback.ID), true
+	case rollback.Resumed:
+		return resumed(n), true
+	case rollback.GateSigned:
+		return said("🔓 %s (%s) signed off the gate at %s at %s.", chat.User(n.User), n.Group, n.Gate, n.At.UTC().Format("15:04:05Z")), true
+	}
+	return chat.Message{}, false
+}
+
+func resumed(n rollback.Resumed) chat.Message {
+	switch {
+	case !n.Interrupted:
+		return said("▶️ %s resumed %s.", chat.User(n.By), n.Rollback.ID)
+	case n.By == "":
+		t := chat.Plain(fmt.Sprintf("▶️ Backout resumed %s on its own (automatic resume %d of %d).", n.Rollback.ID, n.AutoResume, n.MaxAuto))
+		return chat.TextMessage(t.AddPlain(rerunText(n.Rerun, "Step(s) %s, in flight when it stopped, are idempotent and run again.")))
+	}
+	t := chat.Textf("▶️ %s resumed %s.", chat.User(n.By), n.Rollback.ID)
+	return chat.TextMessage(t.AddPlain(rerunText(n.Rerun, "On their say-so, step(s) %s, in flight when Backout stopped, run again.")))
+}
+
+// rerunText says which steps a resume runs again; inflight words the ones
+// that never finished.
+func rerunText(r rollback.Rerun, inflight string) string {
+	var b strings.Builder
+	if len(r.InFlight) > 0 {
+		b.WriteString(" " + fmt.Sprintf(inflight, strings.Join(r.InFlight, ", ")))
+	}
+	if len(r.Failed) > 0 {
+		fmt.Fprintf(&b, " Step(s) %s, which had failed, run again too.", strings.Join(r.Failed, ", "))
+	}
+	if len(r.Undone) > 0 {
+		fmt.Fprintf(&b, " Step(s) %s, which compensation had undone, run again too.", strings.Join(r.Undone, ", "))
+	}
+	return b.String()
+}
+
+// runNotice covers the engine's own news.
+func runNotice(n rollback.Notice) (chat.Message, bool) {
+	switch n := n.(type) {
+	case rollback.Blocked:
+		var lines []string
+		for _, c := range n.Checks {
+			lines = append(lines, fmt.Sprintf("• *%s* (%s): %s — `/rollback override %s %s <reason>`", c.Name, c.Service, c.Reason, n.Rollback.ID, rollback.CheckSlug(c.Name)))
+		}
+		return plain("⛔ %s is approved but blocked by failing readiness checks:\n%s", n.Rollback.ID, strings.Join(lines, "\n")), true
+	case rollback.Started:
+		return plain("🚀 %s started at %s.", n.Rollback.ID, n.At.UTC().Format("15:04:05Z")), true
+	case rollback.Interrupted:
+		return plain("%s", interrupted(n)), true
+	case rollback.GateWaiting:
+		return gateWaiting(n), true
+	case rollback.Validated:
+		return ValidationMessage(n.Rollback, n.Service, n.Results), true
+	case rollback.Ended:
+		return SummaryView(n.Rollback), true
+	}
+	return chat.Message{}, false
+}
+
+func interrupted(n rollback.Interrupted) string {
+	r := n.Rollback
+	msg := fmt.Sprintf("⚠️ %s was interrupted: %s.", r.ID, n.Why)
+	switch {
+	case r.ResumeDue && len(n.InFlight) > 0:
+		msg += fmt.Sprintf(" Step(s) %s had started and never finished; they are idempotent, so Backout resumes on its own (automatic resume %d of %d). Abort to stop it.",
+			strings.Join(n.InFlight, ", "), r.AutoResumes+1, n.MaxAuto)
+	case r.ResumeDue:
+		msg += fmt.Sprintf(" No step was in flight, so Backout resumes on its own (automatic resume %d of %d). Abort to stop it.", r.AutoResumes+1, n.MaxAuto)
+	case len(n.InFlight) > 0:
+		msg += fmt.Sprintf(" Step(s) %s had started and never finished; they are not re-run unless you press Resume.", strings.Join(n.InFlight, ", "))
+		if r.AutoResumes >= n.MaxAuto {
+			msg += fmt.Sprintf(" (Backout already resumed it %d times on its own.)", r.AutoResumes)
+		}
+		msg += " Resume or Abort?"
+	default:
+		msg += " Resume or Abort?"
+	}
+	return msg
+}
+
+func gateWaiting(n rollback.GateWaiting) chat.Message {
+	text := n.Message
+	if text == "" {
+		text = fmt.Sprintf("Step %s of %s waits for sign-off from %s.", n.Step, n.Service, n.Group)
+	}
+	msg := chat.TextMessage(chat.Plain("🔒 " + text))
+	msg.Buttons = []chat.Button{{ActionID: chat.ActionGate, Text: "Sign off (" + n.Group + ")",
+		Value: chat.ButtonValue(n.Rollback.ID, n.Gate), Style: chat.StylePrimary}}
+	msg.Mentions = chat.Mentions(n.Group)
+	return msg
+}

@@ -1,0 +1,85 @@
+package present
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/rollback"
+)
+
+// TestEveryNoticeIsWorded renders each notice the lifecycle emits: a new
+// notice without wording here fails, instead of vanishing at run time.
+func TestEveryNoticeIsWorded(t *testing.T) {
+	r := &rollback.Record{ID: "RB-7", State: rollback.StateRunning, Channel: "C1", MessageTS: "1.2",
+		Policy: rollback.Policy{Min: 1, Users: []string{"U1"}}}
+	on := rollback.About{Rollback: r}
+	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		notice rollback.Notice
+		want   string // a piece of the plain fallback
+	}{
+		{rollback.AlertIgnored{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Window: time.Hour}, "No deploy of api in the last 1h0m0s"},
+		{rollback.AlertFolded{About: on, Service: "api", Source: "pagerduty", Summary: "5xx"}, "folded into RB-7"},
+		{rollback.AlertUpdated{About: on, Text: "escalated", StillNeeds: true, Stakeholders: []string{"U2"}}, "RB-7 still needs 1 approval(s) from @U1"},
+		{rollback.IncidentResolved{About: on, Text: "incident P1 resolved", Stale: true}, "is stale and will not run"},
+		{rollback.IncidentResolved{About: on, Text: "incident P1 resolved"}, "RB-7 continues (running)"},
+		{rollback.Voted{About: on, User: "U3", Approve: true, At: at}, "@U3 approved RB-7"},
+		{rollback.Voted{About: on, User: "U3", Detail: "too early", At: at}, "@U3 rejected RB-7 at 2026-12-06 10:00:00Z: too early"},
+		{rollback.Expired{About: on}, "expired"},
+		{rollback.AutoApproved{About: on, Why: "policy"}, "executing RB-7 automatically (policy)"},
+		{rollback.Replanned{About: on, OldHash: "a", NewHash: "b"}, "(a → b)"},
+		{rollback.NoLongerApplies{About: on, Failure: "target is current"}, "no longer applies: target is current"},
+		{rollback.Blocked{About: on, Checks: []rollback.CheckResult{{Name: "backup fresh", Service: "db", Reason: "old"}}}, "/rollback override RB-7 backup-fresh <reason>"},
+		{rollback.Started{About: on, At: at}, "RB-7 started at 10:00:00Z"},
+		{rollback.Overridden{About: on, User: "U4", Check: "backup", Reason: "verified"}, "@U4 overrode the failing check"},
+		{rollback.AbortRequested{About: on, User: "U4", Reason: "wrong"}, "@U4 asked to abort RB-7: wrong"},
+		{rollback.Withdrawn{About: on, User: "U4", Reason: "dup"}, "@U4 withdrew RB-7: dup"},
+		{rollback.Paused{About: on, User: "U4"}, "@U4 paused RB-7"},
+		{rollback.Holding{About: on}, "RB-7 is holding"},
+		{rollback.Resumed{About: on, By: "U4"}, "@U4 resumed RB-7."},
+		{rollback.Resumed{About: on, By: "U4", Interrupted: true, Rerun: rollback.Rerun{InFlight: []string{"api/set-image"}}}, "step(s) api/set-image, in flight when Backout stopped, run again"},
+		{rollback.Resumed{About: on, Interrupted: true, AutoResume: 1, MaxAuto: 2}, "on its own (automatic resume 1 of 2)"},
+		{rollback.Interrupted{About: on, Why: "replica died", InFlight: []string{"api/x"}, MaxAuto: 2}, "not re-run unless you press Resume"},
+		{rollback.GateWaiting{About: on, Service: "db", Step: "migrate", Gate: "db/migrate", Group: "dba"}, "Step migrate of db waits for sign-off from dba"},
+		{rollback.GateSigned{About: on, User: "U5", Group: "dba", Gate: "db/migrate", At: at}, "@U5 (dba) signed off the gate"},
+		{rollback.Validated{About: on, Service: "api", Results: []rollback.CheckResult{{Name: "errors", Status: "Successful"}}}, "1 successful"},
+		{rollback.Ended{About: on}, "RB-7 running"},
+	}
+	for _, tt := range tests {
+		msg, ok := Notice(tt.notice)
+		if !ok {
+			t.Errorf("%T has no wording", tt.notice)
+			continue
+		}
+		got := msg.Text.String()
+		for _, sec := range msg.Sections {
+			got += "\n" + sec.Text.String()
+		}
+		if !strings.Contains(got, tt.want) {
+			t.Errorf("%T: %q does not say %q", tt.notice, got, tt.want)
+		}
+	}
+}
+
+// TestNoticesKeepPeopleTyped: who acted is a typed mention, and what
+// people typed stays plain text, so a reason cannot ping or link anyone.
+func TestNoticesKeepPeopleTyped(t *testing.T) {
+	r := &rollback.Record{ID: "RB-7", Channel: "C1", MessageTS: "1.2"}
+	msg, _ := Notice(rollback.AbortRequested{About: rollback.About{Rollback: r}, User: "U4", Reason: "<!channel> see <https://x|here>"})
+	var users, plain int
+	for _, s := range msg.Text {
+		switch s.Kind {
+		case chat.SpanUser:
+			users++
+		case chat.SpanPlain:
+			plain++
+		default:
+			t.Errorf("unexpected %s span %q", s.Kind, s.Text)
+		}
+	}
+	if users != 1 || plain == 0 {
+		t.Errorf("spans %+v: want one user span and the rest plain", msg.Text)
+	}
+}

@@ -1,0 +1,164 @@
+package rollback
+
+import "time"
+
+// A Notice is something the lifecycle tells people: a proposal's thread
+// hears what happened to it, a service's channel hears about an alert that
+// raised nothing. The lifecycle emits notices; internal/present turns them
+// into chat messages, so the core holds no wording and no markup.
+//
+// Each notice names its rollback (Of) except the few addressed to a
+// channel; people are chat user or group IDs, rendered by the adapter.
+type Notice interface {
+	// Of is the rollback the notice belongs to (nil for channel notices).
+	Of() *Record
+}
+
+// About is embedded by notices that belong to one rollback.
+type About struct{ Rollback *Record }
+
+// Of returns the rollback.
+func (a About) Of() *Record { return a.Rollback }
+
+// View is what the main message of a rollback is drawn from.
+type View struct {
+	Rollback *Record
+	Votes    []Vote
+	Steps    []StepEvent
+}
+
+// The notices, roughly in lifecycle order.
+type (
+	// AlertIgnored: an alert for a service with no suspect deploy; nothing
+	// was proposed. It goes to the service's channel.
+	AlertIgnored struct {
+		Channel, Service, Source, Kind, Summary string
+		Window                                  time.Duration
+	}
+	// AlertFolded: another alert for a service already being handled.
+	AlertFolded struct {
+		About
+		Service, Source, Summary string
+	}
+	// AlertUpdated: the triggering incident changed (escalated, acknowledged…).
+	// Stakeholders are mentioned when the proposal still needs votes.
+	AlertUpdated struct {
+		About
+		Text         string
+		StillNeeds   bool
+		Stakeholders []string
+	}
+	// IncidentResolved: the triggering incident resolved; Stale says the
+	// proposal went stale because of it.
+	IncidentResolved struct {
+		About
+		Text  string
+		Stale bool
+	}
+	// Voted: one person approved (Detail: who is still needed) or
+	// rejected (Detail: the reason).
+	Voted struct {
+		About
+		User    string
+		Approve bool
+		Detail  string
+		At      time.Time
+	}
+	// Expired: the proposal's approval window closed.
+	Expired struct{ About }
+	// AutoApproved: Backout executes without votes, by policy.
+	AutoApproved struct {
+		About
+		Why string
+	}
+	// Replanned: what the proposal was planned from changed; votes reset.
+	Replanned struct {
+		About
+		OldHash, NewHash string
+	}
+	// NoLongerApplies: a replan found the proposal cannot stand.
+	NoLongerApplies struct {
+		About
+		Failure string
+	}
+	// Blocked: approved, but blocking readiness checks fail.
+	Blocked struct {
+		About
+		Checks []CheckResult
+	}
+	// Started: the engine took the rollback on.
+	Started struct {
+		About
+		At time.Time
+	}
+	// Overridden: a person set aside a failing check.
+	Overridden struct {
+		About
+		User, Check, Reason string
+	}
+	// AbortRequested and Withdrawn: a person stopped a run, or a proposal.
+	AbortRequested struct {
+		About
+		User, Reason string
+	}
+	Withdrawn struct {
+		About
+		User, Reason string
+	}
+	// Paused: a person paused; Holding: the run reached a step boundary
+	// and holds there.
+	Paused struct {
+		About
+		User string
+	}
+	Holding struct{ About }
+	// Resumed: a paused run resumed (By a person); or an interrupted one,
+	// by a person or (By empty) on Backout's own, with the steps that run
+	// again.
+	Resumed struct {
+		About
+		By          string
+		Interrupted bool
+		AutoResume  int // the nth automatic resume, when By is empty
+		MaxAuto     int
+		Rerun       Rerun
+	}
+	// Interrupted: the driver died or stopped mid-run.
+	Interrupted struct {
+		About
+		Why      string
+		InFlight []string
+		MaxAuto  int
+	}
+	// GateWaiting: a step waits for a group's sign-off; GateSigned: one
+	// member signed.
+	GateWaiting struct {
+		About
+		Service, Step, Gate, Group, Message string
+	}
+	GateSigned struct {
+		About
+		User, Group, Gate string
+		At                time.Time
+	}
+	// Validated: one service's validation results.
+	Validated struct {
+		About
+		Service string
+		Results []CheckResult
+	}
+	// Ended: the rollback reached a final state; support channels hear the
+	// outcome of a real (not drill) rollback.
+	Ended struct {
+		About
+		SupportChannels []string
+	}
+)
+
+// Rerun lists, as service/step, the steps a resume runs again.
+type Rerun struct {
+	InFlight, Failed, Undone []string
+}
+
+// Of is nil: the notice goes to a channel, not a rollback's thread.
+func (AlertIgnored) Of() *Record { return nil }
