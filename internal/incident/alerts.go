@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
@@ -48,9 +50,9 @@ func (s *Alerts) alertTriggered(ctx context.Context, who Actor, a Alert) error {
 		return fmt.Errorf("list deploys: %w", err)
 	}
 	if len(deploys) == 0 || a.At.Sub(deploys[0].At) > window || deploys[0].At.After(a.At.Add(window)) {
-		s.log.InfoContext(ctx, "alert without a suspect deploy; not proposing", "service", a.Service, "incident", a.IncidentID)
-		s.tell(ctx, rollback.AlertIgnored{Channel: svc.Channel, Service: a.Service, Source: a.Source, Kind: a.Kind,
-			Summary: a.Summary, Window: window})
+		s.metrics.ProposalSuppressed("no_suspect_deploy")
+		s.suppressed(ctx, who, a, fmt.Sprintf("no deploy in the last %s", window), rollback.AlertIgnored{Channel: svc.Channel,
+			Service: a.Service, Source: a.Source, Kind: a.Kind, Summary: a.Summary, Window: window})
 		return nil
 	}
 	trigger := rollback.Trigger{Kind: "alert", Source: a.Source, AlertID: a.IncidentID, IncidentID: a.IncidentID,
@@ -66,10 +68,64 @@ func (s *Alerts) alertTriggered(ctx context.Context, who Actor, a Alert) error {
 	if err != nil {
 		return err
 	}
-	if failure != "" {
-		s.log.InfoContext(ctx, "alert did not produce a proposal", "service", a.Service, "why", failure)
+	if failure == "" {
+		return nil
 	}
+	open, err := s.openRollback(ctx, a.Service)
+	if err != nil {
+		return err
+	}
+	n := rollback.AlertNotProposed{Channel: svc.Channel, Service: a.Service, Source: a.Source, Kind: a.Kind,
+		Summary: a.Summary, Why: failure, Guarded: strings.HasPrefix(failure, thrashGuardFailure)}
+	if !n.Guarded {
+		s.metrics.ProposalSuppressed("plan_failed") // the guard counts its own
+	}
+	if open != nil {
+		// Folded into the open rollback's thread by the thrash guard: people
+		// see it there, so the channel hears nothing more.
+		s.suppressed(ctx, who, a, failure, nil)
+		return nil
+	}
+	s.suppressed(ctx, who, a, failure, n)
 	return nil
+}
+
+// alertNoticeTTL is how long one incident's "not proposed" notice holds off
+// repeats: an alert source re-sends a firing alert (Alertmanager's
+// repeat_interval), and people need to hear why once, not every time.
+const alertNoticeTTL = 24 * time.Hour
+
+// suppressed records an alert that raised no proposal: in the audit trail
+// every time, and in the service's channel once per incident (n nil: the
+// people concerned heard elsewhere).
+func (s *Alerts) suppressed(ctx context.Context, who Actor, a Alert, why string, n rollback.Notice) {
+	s.log.InfoContext(ctx, "alert did not produce a proposal", "service", a.Service, "incident", a.IncidentID, "why", why)
+	s.audit(ctx, who, "alert.suppressed", a.Service, map[string]string{"incident": a.IncidentID, "why": why})
+	if n == nil {
+		return
+	}
+	first, err := s.store.Claim(ctx, "alert-notice/"+a.Service+"/"+a.Source+"/"+a.IncidentID, alertNoticeTTL)
+	if err != nil {
+		s.log.WarnContext(ctx, "claim alert notice", "service", a.Service, "err", err)
+		first = true // better said twice than never
+	}
+	if first {
+		s.tell(ctx, n)
+	}
+}
+
+// openRollback is the open (non-drill) rollback of service, if any.
+func (s *Alerts) openRollback(ctx context.Context, service string) (*rollback.Record, error) {
+	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: service, States: openStates})
+	if err != nil {
+		return nil, fmt.Errorf("list open rollbacks: %w", err)
+	}
+	for _, r := range rs {
+		if !r.Drill {
+			return r, nil
+		}
+	}
+	return nil, nil
 }
 
 // rollbackForIncident finds the open rollback an alert is about.

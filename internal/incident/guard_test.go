@@ -305,3 +305,65 @@ func TestSuccessfulRollbackRecordsDeploy(t *testing.T) {
 		}
 	})
 }
+
+// TestNothingVanishes: every alert for a catalog service ends in something
+// people see in its channel (a proposal, or why not), once per incident
+// however often it is delivered, and each suppression is audited.
+func TestNothingVanishes(t *testing.T) {
+	tests := []struct {
+		name    string
+		arrange func(e *env)
+		want    string // in the one channel note; "" for none
+		thread  string // in the open rollback's thread instead
+	}{
+		{name: "no suspect deploy", arrange: func(e *env) {},
+			want: "No deploy of checkout in the last"},
+		{name: "no known-good release", arrange: func(e *env) {
+			e.deploy("checkout", "1.1.0")
+		}, want: "Backout did not propose a rollback: No known-good release of checkout"},
+		{name: "cooldown after a rollback", arrange: func(e *env) {
+			e.deploy("checkout", "1.0.0", "1.1.0")
+			first := e.propose(checkout())
+			e.approve(first.ID, "alice", "bob")
+			e.finish(first.ID, rollback.StateSucceeded)
+			e.clock.Advance(5 * time.Minute)
+			e.deploy("checkout", "1.2.0")
+		}, want: "To propose anyway, give a reason (it is audited and overrides the guard): `/rollback propose checkout <reason>`."},
+		{name: "a rollback already open", arrange: func(e *env) {
+			e.deploy("checkout", "1.0.0", "1.1.0")
+			e.propose(checkout())
+		}, thread: "Another alert for checkout (pagerduty) was folded into RB-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				e := newEnv(t, b, setup{})
+				tt.arrange(e)
+				before := len(e.rollbacks("checkout"))
+				e.onAlert(alert(incident.AlertTriggered, "P7"))
+				e.onAlert(alert(incident.AlertTriggered, "P7")) // a redelivery
+				if n := len(e.rollbacks("checkout")); n != before {
+					t.Fatalf("the alert made a proposal (%d rollbacks, %d before)", n, before)
+				}
+				var notes []string
+				for _, p := range e.poster.Posts() {
+					if p.Ref.Thread == "" && strings.Contains(p.Msg.Text.String(), "for checkout: 5xx spike") {
+						notes = append(notes, p.Msg.Text.String())
+					}
+				}
+				switch {
+				case tt.want != "" && (len(notes) != 1 || !strings.Contains(notes[0], tt.want)):
+					t.Fatalf("channel notes %q, want one containing %q", notes, tt.want)
+				case tt.want == "" && len(notes) != 0:
+					t.Fatalf("channel notes %q, want none", notes)
+				}
+				if tt.thread != "" {
+					e.wantPosted(tt.thread)
+				}
+				if got := e.audited("alert.suppressed"); len(got) != 2 || got[0].Detail["incident"] != "P7" {
+					t.Fatalf("audited %+v, want both deliveries", got)
+				}
+			})
+		})
+	}
+}

@@ -45,6 +45,7 @@ type (
 		ListDeploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error)
 		PutBlob(ctx context.Context, kind, key string, value []byte) error
 		DeleteBlob(ctx context.Context, kind, key string) error
+		store.Claims
 	}
 	// engineStore is what driving a rollback needs: its record, its step
 	// log fenced by the lease, and votes for the message.

@@ -17,6 +17,10 @@ import (
 // included); after that the thrash guard sees the stored proposal.
 const proposeClaimTTL = time.Minute
 
+// thrashGuardFailure starts the failure of an automatic proposal the
+// thrash guard held back.
+const thrashGuardFailure = "suppressed by the thrash guard: "
+
 // ProposeRequest asks for a rollback.
 type ProposeRequest struct {
 	Services  []string
@@ -104,7 +108,7 @@ func (s *Proposals) checkGuard(ctx context.Context, names []string, req ProposeR
 			if open != nil {
 				s.tell(ctx, rollback.AlertFolded{About: rollback.About{Rollback: open}, Service: name, Source: req.Trigger.Source, Summary: req.Trigger.Summary})
 			}
-			return "", "suppressed by the thrash guard: " + why, nil
+			return "", thrashGuardFailure + why, nil
 		case open != nil:
 			return "", fmt.Sprintf("%s already covers %s (%s); act on it (`/rollback status %s`) or abort it first.", open.ID, name, open.State, open.ID), nil
 		case strings.TrimSpace(req.Reason) == "":
@@ -131,7 +135,7 @@ func (s *Proposals) claim(ctx context.Context, names []string, req ProposeReques
 		}
 		if !ok {
 			s.metrics.ProposalSuppressed("thrash_guard")
-			return "suppressed by the thrash guard: another alert for " + name + " is being turned into a proposal", nil
+			return thrashGuardFailure + "another alert for " + name + " is being turned into a proposal", nil
 		}
 	}
 	return "", nil

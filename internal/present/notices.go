@@ -35,6 +35,13 @@ func proposalNotice(n rollback.Notice) (chat.Message, bool) {
 	case rollback.AlertIgnored:
 		return plain("👀 %s %s for %s: %s. No deploy of %s in the last %s, so Backout is not proposing a rollback; `/rollback propose %s` if one is still wanted.",
 			n.Source, n.Kind, n.Service, n.Summary, n.Service, n.Window, n.Service), true
+	case rollback.AlertNotProposed:
+		msg := plain("🤷 %s %s for %s: %s. Backout did not propose a rollback: %s", n.Source, n.Kind, n.Service, n.Summary, n.Why)
+		if n.Guarded {
+			msg = plain("🤷 %s %s for %s: %s. Backout did not propose a rollback: %s. To propose anyway, give a reason (it is audited and overrides the guard): `/rollback propose %s <reason>`.",
+				n.Source, n.Kind, n.Service, n.Summary, strings.TrimSuffix(n.Why, "."), n.Service)
+		}
+		return msg, true
 	case rollback.AlertFolded:
 		return plain("🔁 Another alert for %s (%s) was folded into %s: %s", n.Service, n.Source, n.Rollback.ID, n.Summary), true
 	case rollback.AlertUpdated:

@@ -21,6 +21,8 @@ func TestEveryNoticeIsWorded(t *testing.T) {
 		want   string // a piece of the plain fallback
 	}{
 		{rollback.AlertIgnored{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Window: time.Hour}, "No deploy of api in the last 1h0m0s"},
+		{rollback.AlertNotProposed{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Why: "No known-good release of api."}, "did not propose a rollback: No known-good release of api."},
+		{rollback.AlertNotProposed{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Why: "suppressed by the thrash guard: cooldown", Guarded: true}, "`/rollback propose api <reason>`"},
 		{rollback.AlertFolded{About: on, Service: "api", Source: "pagerduty", Summary: "5xx"}, "folded into RB-7"},
 		{rollback.AlertUpdated{About: on, Text: "escalated", StillNeeds: true, Stakeholders: []string{"U2"}}, "RB-7 still needs 1 approval(s) from @U1"},
 		{rollback.IncidentResolved{About: on, Text: "incident P1 resolved", Stale: true}, "is stale and will not run"},

@@ -54,9 +54,9 @@ func (n *Notifier) Tell(ctx context.Context, notice rollback.Notice) error {
 	}
 	r := notice.Of()
 	if r == nil {
-		ignored, _ := notice.(rollback.AlertIgnored)
-		if _, err := n.poster.Post(ctx, chat.Ref{Channel: ignored.Channel}, msg); err != nil {
-			return fmt.Errorf("post alert note in %s: %w", ignored.Channel, err)
+		channel := channelOf(notice)
+		if _, err := n.poster.Post(ctx, chat.Ref{Channel: channel}, msg); err != nil {
+			return fmt.Errorf("post alert note in %s: %w", channel, err)
 		}
 		return nil
 	}
@@ -72,4 +72,15 @@ func (n *Notifier) Tell(ctx context.Context, notice rollback.Notice) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// channelOf is where a notice that belongs to no rollback goes.
+func channelOf(n rollback.Notice) string {
+	switch n := n.(type) {
+	case rollback.AlertIgnored:
+		return n.Channel
+	case rollback.AlertNotProposed:
+		return n.Channel
+	}
+	return ""
 }

@@ -162,3 +162,17 @@ type Rerun struct {
 
 // Of is nil: the notice goes to a channel, not a rollback's thread.
 func (AlertIgnored) Of() *Record { return nil }
+
+// AlertNotProposed: an alert for a service raised no proposal; Why says
+// what stopped it (the plan and where it failed, the thrash guard's
+// cooldown, no known-good release…). It goes to the service's channel.
+type AlertNotProposed struct {
+	Channel, Service, Source, Kind, Summary string
+	Why                                     string
+	// Guarded: the thrash guard held it back; a person may still propose
+	// with a reason, which overrides the guard.
+	Guarded bool
+}
+
+// Of is nil: the notice goes to a channel, not a rollback's thread.
+func (AlertNotProposed) Of() *Record { return nil }
