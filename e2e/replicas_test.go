@@ -269,7 +269,7 @@ func killDriverMidStep(t *testing.T, w *world, bots []*bot) (p proposal, driver 
 	// What the step prints reaches the rollback's message while it runs.
 	eventually(t, 10*time.Second, "the hold step's output in the message", func() (bool, string) {
 		m, _ := w.slack.Message("C0SLOW", p.TS)
-		return strings.Contains(string(m.Blocks), "› `holding until released`"), string(m.Blocks)
+		return strings.Contains(string(m.Blocks), "```\\nholding until released\\n```"), string(m.Blocks)
 	})
 	driver.kill9()
 	for _, b := range bots {

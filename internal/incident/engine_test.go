@@ -442,8 +442,9 @@ steps:
 		e.ex.On("migrate", func(ctx context.Context, req exec.Request) (exec.Result, error) {
 			req.Progress("applying 0042_drop_index")
 			req.Progress("42 of 57 rows batches done")
-			// The line must be shown before the step ends.
-			if err := e.poster.WaitForUpdate(ctx, "› `42 of 57 rows batches done`"); err != nil {
+			// Every line so far, not only the newest, must be shown before
+			// the step ends.
+			if err := e.poster.WaitForUpdate(ctx, "```\napplying 0042_drop_index\n42 of 57 rows batches done\n```"); err != nil {
 				return exec.Result{}, err
 			}
 			req.Progress("last words")

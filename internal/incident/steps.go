@@ -214,6 +214,8 @@ func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *
 				Output: res.Output, ExitCode: res.ExitCode, Error: d.redact(err.Error()), Duration: dur}); rerr != nil {
 				return rerr.Error()
 			}
+			d.tellFailure(ctx, rollback.StepAttemptFailed{Service: c.Service, Step: st.ID, Attempt: attempt, ExitCode: res.ExitCode,
+				Error: d.redact(err.Error()), Output: res.Output, Took: dur, RetryIn: wait})
 			select {
 			case <-ctx.Done():
 			case <-time.After(wait):
@@ -251,10 +253,23 @@ func (d *driver) failWith(ctx context.Context, service string, st runbook.Step, 
 	}
 	_ = d.record(ctx, rollback.StepEvent{Service: service, StepID: st.ID, Kind: rollback.StepFailed, Attempt: attempt,
 		Output: res.Output, ExitCode: res.ExitCode, Error: msg, Duration: dur})
+	if cause == nil {
+		d.tellFailure(ctx, rollback.StepAttemptFailed{Service: service, Step: st.ID, Attempt: attempt, ExitCode: res.ExitCode,
+			Error: msg, Output: res.Output, Took: dur})
+	}
 	d.mu.Lock()
 	d.failed = append(d.failed, service+"/"+st.ID)
 	d.mu.Unlock()
 	return "failed: " + msg
+}
+
+// tellFailure tells the thread about a failed attempt, with its output
+// tail, so that people see why without opening logs.
+func (d *driver) tellFailure(ctx context.Context, n rollback.StepAttemptFailed) {
+	d.mu.Lock()
+	n.Rollback = d.r
+	d.mu.Unlock()
+	d.e.tell(ctx, n)
 }
 
 // backoff is exponential with full jitter, capped.

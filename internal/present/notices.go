@@ -135,6 +135,8 @@ func runNotice(n rollback.Notice) (chat.Message, bool) {
 		return plain("%s", interrupted(n)), true
 	case rollback.GateWaiting:
 		return gateWaiting(n), true
+	case rollback.StepAttemptFailed:
+		return stepFailed(n), true
 	case rollback.Validated:
 		return ValidationMessage(n.Rollback, n.Service, n.Results), true
 	case rollback.Ended:
@@ -174,4 +176,28 @@ func gateWaiting(n rollback.GateWaiting) chat.Message {
 		Value: chat.ButtonValue(n.Rollback.ID, n.Gate), Style: chat.StylePrimary}}
 	msg.Mentions = chat.Mentions(n.Group)
 	return msg
+}
+
+// failureTail is how many output lines a failed attempt's thread note shows.
+const failureTail = 15
+
+func stepFailed(n rollback.StepAttemptFailed) chat.Message {
+	exit := ""
+	if n.ExitCode != 0 {
+		exit = fmt.Sprintf(", exit %d", n.ExitCode)
+	}
+	var text string
+	if n.RetryIn > 0 {
+		text = fmt.Sprintf("🔁 Step %s of %s failed after %s (attempt %d%s): %s. Retrying in %s.",
+			n.Step, n.Service, Duration(n.Took), n.Attempt, exit, oneLine(n.Error, 300), Duration(n.RetryIn))
+	} else {
+		text = fmt.Sprintf("❌ Step %s of %s failed after %s (attempt %d%s): %s",
+			n.Step, n.Service, Duration(n.Took), n.Attempt, exit, oneLine(n.Error, 300))
+	}
+	if out := strings.TrimRight(n.Output, "\n"); strings.TrimSpace(out) != "" {
+		text += "\n" + OutputBlock(strings.Split(out, "\n"), failureTail)
+	} else {
+		text += "\n(no output)"
+	}
+	return chat.TextMessage(chat.Plain(text))
 }

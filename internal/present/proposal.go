@@ -123,16 +123,15 @@ func lastStepEvents(steps []rollback.StepEvent) map[string]rollback.StepEvent {
 	return out
 }
 
-// liveLine maps service/step to the newest output line of its current
-// attempt, for steps still running.
-func liveLine(steps []rollback.StepEvent) map[string]string {
-	out := map[string]string{}
+// liveTail maps service/step to the output lines of its current attempt,
+// for steps still running: every output record since the attempt started.
+func liveTail(steps []rollback.StepEvent) map[string][]string {
+	out := map[string][]string{}
 	for _, ev := range steps {
 		key := ev.Service + "/" + ev.StepID
 		switch ev.Kind {
 		case rollback.StepOutput:
-			text := strings.TrimRight(ev.Output, "\n")
-			out[key] = text[strings.LastIndexByte(text, '\n')+1:]
+			out[key] = append(out[key], strings.Split(strings.TrimRight(ev.Output, "\n"), "\n")...)
 		case rollback.StepStarted:
 			delete(out, key)
 		}
@@ -142,7 +141,7 @@ func liveLine(steps []rollback.StepEvent) map[string]string {
 
 func planText(r *rollback.Record, steps []rollback.StepEvent) string {
 	last := lastStepEvents(steps)
-	live := liveLine(steps)
+	live := liveTail(steps)
 	var lines []string
 	for _, c := range r.Services {
 		if len(r.Services) > 1 {
@@ -156,10 +155,18 @@ func planText(r *rollback.Record, steps []rollback.StepEvent) string {
 	return strings.Join(lines, "\n")
 }
 
+// Output shown under a step: the newest lines of a running step, the tail
+// of a failed one. Bounded, so a chatty step cannot crowd out the plan.
+const (
+	liveShown = 8
+	tailShown = 6
+)
+
 // stepLine is one planned step: its state icon, title, gate, preview, how
-// long it took, its error, or the newest output line while it runs. ev is
-// the zero event when the step has not started.
-func stepLine(i int, st rollback.PlannedStep, ev rollback.StepEvent, live string) string {
+// long it took, its error and output tail when it failed, or its newest
+// output lines while it runs. ev is the zero event when the step has not
+// started.
+func stepLine(i int, st rollback.PlannedStep, ev rollback.StepEvent, live []string) string {
 	icon := "◻️"
 	if ev.Kind != "" {
 		icon = stepIcon[ev.Kind]
@@ -179,10 +186,38 @@ func stepLine(i int, st rollback.PlannedStep, ev rollback.StepEvent, live string
 	if ev.Error != "" {
 		line += "\n      " + oneLine(ev.Error, 200)
 	}
-	if ev.Kind == rollback.StepStarted && live != "" {
-		line += "\n      › `" + strings.ReplaceAll(oneLine(live, 160), "`", "'") + "`"
+	switch {
+	case ev.Kind == rollback.StepStarted && len(live) > 0:
+		line += "\n" + OutputBlock(live, liveShown)
+	case ev.Kind == rollback.StepFailed && strings.TrimSpace(ev.Output) != "":
+		line += "\n" + OutputBlock(strings.Split(strings.TrimRight(ev.Output, "\n"), "\n"), tailShown)
 	}
 	return line
+}
+
+// OutputBlock shows the last n lines as a code block, saying how many
+// earlier ones it leaves out.
+func OutputBlock(lines []string, n int) string {
+	var b strings.Builder
+	b.WriteString("```\n")
+	if len(lines) > n {
+		fmt.Fprintf(&b, "[… %d earlier lines]\n", len(lines)-n)
+		lines = lines[len(lines)-n:]
+	}
+	for _, l := range lines {
+		b.WriteString(strings.ReplaceAll(truncateRunes(l, 160), "```", "'''") + "\n")
+	}
+	b.WriteString("```")
+	return b.String()
+}
+
+// truncateRunes cuts s to n runes, never inside a UTF-8 character.
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 func oneLine(s string, n int) string {

@@ -176,3 +176,16 @@ type AlertNotProposed struct {
 
 // Of is nil: the notice goes to a channel, not a rollback's thread.
 func (AlertNotProposed) Of() *Record { return nil }
+
+// StepAttemptFailed: one attempt of a step failed; RetryIn is set when it is tried
+// again. Output is the (redacted) tail the executor kept.
+type StepAttemptFailed struct {
+	About
+	Service, Step string
+	Attempt       int
+	ExitCode      int
+	Error         string
+	Output        string
+	Took          time.Duration
+	RetryIn       time.Duration
+}
