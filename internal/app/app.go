@@ -104,6 +104,10 @@ type Options struct {
 	Clock     incident.Clock
 	// Metrics is shared with adapters built before the app; nil: new ones.
 	Metrics *metrics.Metrics
+	// ChecksClock paces validation measurements (count, interval); nil:
+	// the system clock. A test that runs a whole rollback sets one that
+	// does not wait out a runbook's minutes-long intervals.
+	ChecksClock validate.Clock
 }
 
 // App is a wired Backout.
@@ -134,9 +138,13 @@ func Build(l *Loaded, st store.Store, opts Options) *App {
 	if m == nil {
 		m = metrics.New()
 	}
+	checksClock := opts.ChecksClock
+	if checksClock == nil {
+		checksClock = validate.SystemClock{}
+	}
 	svc := incident.New(incident.Deps{
 		Config: l.Config, Runbooks: l.Runbooks, Store: st, Executors: l.Executors, Checkers: l.Checkers,
-		Checks: checkRunner{checks: l.Checkers, clock: validate.SystemClock{}}, Notifier: present.NewNotifier(poster), Pager: opts.Pager,
+		Checks: checkRunner{checks: l.Checkers, clock: checksClock}, Notifier: present.NewNotifier(poster), Pager: opts.Pager,
 		Directory: opts.Directory, Clock: opts.Clock, Logger: log.With("component", "incident"), Metrics: m, ReplicaID: opts.ReplicaID,
 	})
 	reports := &report.Builder{Store: st, Config: l.Config, Now: svc.Now, MaxAge: svc.DrillMaxAge}

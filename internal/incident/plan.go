@@ -181,48 +181,28 @@ func (s *Planner) checkCompatibility(changes []rollback.ServiceChange) string {
 		"\nInclude the dependent service in the rollback, or choose a target version that satisfies it."
 }
 
-// params merges runbook defaults, the service's params and drill params.
+// params resolves a service's runbook params as lint does (one function,
+// runbook.ResolveParams, so a catalog that lints also plans), and turns a
+// missing required one into what the person who asked must fix.
 func (s *Planner) params(rb *runbook.Runbook, svc *config.Service, drill bool) (map[string]string, string) {
-	out := map[string]string{}
-	for name, p := range rb.Params {
-		if p.Default != "" {
-			out[name] = p.Default
-		}
+	params, missing := runbook.ResolveParams(rb, svc, drill)
+	if len(missing) > 0 {
+		name := missing[0]
+		return nil, fmt.Sprintf("Runbook %s needs param %q for %s: set services.%s.params.%s in the config.", rb.Name, name, svc.Name, svc.Name, name)
 	}
-	maps.Copy(out, svc.Params)
-	if drill {
-		if rb.Drill != nil {
-			maps.Copy(out, rb.Drill.Params)
-		}
-		if svc.Drill != nil {
-			maps.Copy(out, svc.Drill.Params)
-		}
-	}
-	for name, p := range rb.Params {
-		if _, ok := out[name]; p.Required && !ok {
-			return nil, fmt.Sprintf("Runbook %s needs param %q for %s: set services.%s.params.%s in the config.", rb.Name, name, svc.Name, svc.Name, name)
-		}
-	}
-	return out, ""
+	return params, ""
 }
 
-// templateContext builds what a service's runbook templates see.
+// templateContext builds what a service's runbook templates see: the part
+// the catalog decides comes from runbook.ServiceContext, which lint renders
+// with too; the releases and the rollback are this change's.
 func (s *Planner) templateContext(svc *config.Service, c rollback.ServiceChange, rb runbook.RollbackInfo, drill bool, drillMode string) runbook.Context {
-	env := svc.Environment
-	if drill && svc.Drill != nil && svc.Drill.Environment != "" {
-		env = svc.Drill.Environment
-	}
 	rel := func(r rollback.Release) runbook.Release {
 		return runbook.Release{Version: r.Version, Artifact: r.Artifact, ConfigVersion: r.ConfigVersion, Commit: r.Commit}
 	}
-	return runbook.Context{
-		Service:  runbook.ServiceInfo{Name: svc.Name, Environment: env, Channel: svc.Channel},
-		Target:   rel(c.Target),
-		Current:  rel(c.Current),
-		Params:   c.Params,
-		Rollback: rb,
-		Drill:    runbook.DrillInfo{Enabled: drill, Mode: drillMode, Environment: env},
-	}
+	ctx := runbook.ServiceContext(svc, c.Params, drill, drillMode)
+	ctx.Target, ctx.Current, ctx.Rollback = rel(c.Target), rel(c.Current), rb
+	return ctx
 }
 
 func (s *Planner) planService(ctx context.Context, svc *config.Service, cur, target rollback.Release, level int, req PlanRequest) (rollback.ServiceChange, string, error) {

@@ -243,10 +243,12 @@ func lintStepCycles(rb *Runbook, errs *yamlx.Errors) {
 }
 
 // LintCatalog checks what joins the config and the runbooks: each service's
-// runbook exists, its params satisfy the runbook, and groups named by
-// policies and gates are defined.
+// runbook exists, its params satisfy the runbook, every template of the
+// runbook renders for it (lintServices), and groups named by policies and
+// gates are defined.
 func LintCatalog(cfg *config.Config, set Set) error {
 	var errs yamlx.Errors
+	lintServices(cfg, set, &errs)
 	for _, s := range cfg.Services {
 		if s.Runbook == "" {
 			continue
@@ -256,11 +258,6 @@ func LintCatalog(cfg *config.Config, set Set) error {
 		if !ok {
 			errs.Addf(key("runbook"), "services.%s.runbook: unknown runbook %q (have %s)", s.Name, s.Runbook, strings.Join(set.Names(), ", "))
 			continue
-		}
-		for name, p := range rb.Params {
-			if _, given := s.Params[name]; p.Required && p.Default == "" && !given {
-				errs.Addf(key("params"), "services.%s.params: runbook %q requires param %q", s.Name, rb.Name, name)
-			}
 		}
 		for name := range s.Params {
 			if _, ok := rb.Params[name]; !ok {

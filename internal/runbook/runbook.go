@@ -38,12 +38,16 @@ type Runbook struct {
 
 // ParamSpec declares one parameter.
 type ParamSpec struct {
-	Pos         yamlx.Pos
-	KeyPos      map[string]yamlx.Pos
-	Type        string `yaml:"type"` // string (default), int, bool, duration
-	Required    bool   `yaml:"required"`
-	Default     string `yaml:"default"`
-	Description string `yaml:"description"`
+	Pos      yamlx.Pos
+	KeyPos   map[string]yamlx.Pos
+	Type     string `yaml:"type"` // string (default), int, bool, duration
+	Required bool   `yaml:"required"`
+	// Default is nil when the runbook gives none. `default: ""` is a value
+	// like any other: the param is set, to the empty string, so templates
+	// (rendered with missingkey=error) see it; only an absent default
+	// leaves the param unset.
+	Default     *string `yaml:"default"`
+	Description string  `yaml:"description"`
 }
 
 // Step is one unit of work.
