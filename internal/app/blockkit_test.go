@@ -52,7 +52,7 @@ func sampleRollback(state rollback.State) *rollback.Record {
 		Constraints:    []string{"payments-api: PCI: audit_log rows are retained for 7 years and never reverted"},
 		DataReverts:    []string{"web-frontend: the session cookie format"},
 		DataKeeps:      []string{"payments-api: ledger rows written since the deploy"},
-		RecoveryTarget: 15 * time.Minute, MaxDataLoss: time.Minute, Channel: "C0STORE", MessageTS: "1764235800.000100",
+		RecoveryTarget: 15 * time.Minute, MaxDataLoss: durationPtr(time.Minute), Channel: "C0STORE", MessageTS: "1764235800.000100",
 		CreatedAt: t0, Urgency: "high",
 	}
 }
@@ -132,3 +132,5 @@ func TestBlockKitGoldens(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) { goldenBlocks(t, tt.name, tt.msg) })
 	}
 }
+
+func durationPtr(d time.Duration) *time.Duration { return &d }

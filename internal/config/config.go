@@ -176,7 +176,7 @@ type Service struct {
 	Params            map[string]string `yaml:"params"`
 	Approval          string            `yaml:"approval"`
 	RecoveryTarget    Duration          `yaml:"recovery_target"`
-	MaxDataLoss       Duration          `yaml:"max_data_loss"`
+	MaxDataLoss       *Duration         `yaml:"max_data_loss"` // nil: not set; "0": no loss allowed
 	StableAfter       Duration          `yaml:"stable_after"`
 	Cooldown          Duration          `yaml:"cooldown"`
 	Environment       string            `yaml:"environment"`

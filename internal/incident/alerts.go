@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
@@ -51,7 +52,7 @@ func (s *Alerts) alertTriggered(ctx context.Context, who Actor, a Alert) error {
 	}
 	if len(deploys) == 0 || a.At.Sub(deploys[0].At) > window || deploys[0].At.After(a.At.Add(window)) {
 		s.metrics.ProposalSuppressed("no_suspect_deploy")
-		s.suppressed(ctx, who, a, fmt.Sprintf("no deploy in the last %s", window), rollback.AlertIgnored{Channel: svc.Channel,
+		s.suppressed(ctx, who, a, fmt.Sprintf("no deploy in the last %s", human.Duration(window)), rollback.AlertIgnored{Channel: svc.Channel,
 			Service: a.Service, Source: a.Source, Kind: a.Kind, Summary: a.Summary, Window: window})
 		return nil
 	}
@@ -63,7 +64,7 @@ func (s *Alerts) alertTriggered(ctx context.Context, who Actor, a Alert) error {
 	if a.Source != "pagerduty" {
 		trigger.IncidentID = ""
 	}
-	reason := fmt.Sprintf("%s deployed %s ago, just before this alert", deploys[0].Version, a.At.Sub(deploys[0].At).Round(1e9))
+	reason := fmt.Sprintf("%s deployed %s ago, just before this alert", deploys[0].Version, human.Duration(a.At.Sub(deploys[0].At)))
 	_, failure, err := s.proposals.Propose(ctx, who, ProposeRequest{Services: []string{a.Service}, Reason: reason, Trigger: trigger})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
@@ -155,7 +156,7 @@ func (s *deployLog) targets(ctx context.Context, service, version string, stable
 			return cur, releaseOf(deploys[i]), "", nil
 		}
 	}
-	return cur, target, fmt.Sprintf("No known-good release of %s before %s: none lived %s without a rollback. Name a version with `to <version>`, or mark one good (POST /api/v1/deploys/{id}/good).", service, cur.Version, stableAfter), nil
+	return cur, target, fmt.Sprintf("No known-good release of %s before %s: none lived %s without a rollback. Name a version with `to <version>`, or mark one good (POST /api/v1/deploys/{id}/good).", service, cur.Version, human.Duration(stableAfter)), nil
 }
 
 // markBad records that a rollback was proposed against a deploy, so it never

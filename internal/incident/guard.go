@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
@@ -55,7 +56,7 @@ func (s *Guard) thrashGuard(ctx context.Context, service string) (string, error)
 		}
 		if until := r.EndedAt.Add(svc.Cooldown.D()); s.clock.Now().Before(until) {
 			return fmt.Sprintf("%s ended %s ago; %s's cooldown runs until %s", r.ID,
-				s.clock.Now().Sub(r.EndedAt).Round(1e9), service, until.UTC().Format("15:04:05Z")), nil
+				human.Duration(s.clock.Now().Sub(r.EndedAt)), service, until.UTC().Format("15:04:05Z")), nil
 		}
 	}
 	return "", nil

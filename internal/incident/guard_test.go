@@ -50,7 +50,7 @@ func TestThrashGuard(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantPrefix := "The thrash guard holds checkout: " + first.ID + " ended 5m0s ago; checkout's cooldown runs until 12:30:00Z."
+		wantPrefix := "The thrash guard holds checkout: " + first.ID + " ended 5m ago; checkout's cooldown runs until 12:30:00Z."
 		wantSuffix := "To propose anyway, give a reason (it is audited): `/rollback propose checkout <reason>`."
 		if !strings.HasPrefix(failure, wantPrefix) || !strings.HasSuffix(failure, wantSuffix) {
 			t.Fatalf("no reason given:\n got %q\nwant %q ... %q", failure, wantPrefix, wantSuffix)
@@ -91,7 +91,7 @@ func TestThrashGuardAfterALongRollback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "The thrash guard holds checkout: " + r.ID + " ended 5m0s ago"; !strings.HasPrefix(failure, want) {
+		if want := "The thrash guard holds checkout: " + r.ID + " ended 5m ago"; !strings.HasPrefix(failure, want) {
 			t.Fatalf("5m after a 3h rollback ended: %q, want %q...", failure, want)
 		}
 	})

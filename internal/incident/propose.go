@@ -197,8 +197,10 @@ func (s *Planner) describe(r *rollback.Record) {
 		if t := svc.RecoveryTarget.D(); t > 0 && (r.RecoveryTarget == 0 || t < r.RecoveryTarget) {
 			r.RecoveryTarget = t
 		}
-		if l := svc.MaxDataLoss.D(); r.MaxDataLoss == 0 || l < r.MaxDataLoss {
-			r.MaxDataLoss = l
+		if svc.MaxDataLoss != nil {
+			if l := svc.MaxDataLoss.D(); r.MaxDataLoss == nil || l < *r.MaxDataLoss {
+				r.MaxDataLoss = &l
+			}
 		}
 		if r.Channel == "" {
 			r.Channel = svc.Channel

@@ -10,6 +10,7 @@ import (
 
 	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/steprequest"
@@ -236,9 +237,9 @@ func (s *Planner) drillStatus(ctx context.Context, service string) rollback.Chec
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		res.Status, res.Reason = Warn, "could not read drills: "+err.Error()
 	case err != nil:
-		res.Status, res.Reason = Warn, fmt.Sprintf("overdue: no successful drill recorded (policy: every %s)", maxAge)
+		res.Status, res.Reason = Warn, fmt.Sprintf("overdue: no successful drill recorded (policy: every %s)", human.Duration(maxAge))
 	case s.clock.Now().Sub(last.At) > maxAge:
-		res.Status, res.Reason = Warn, fmt.Sprintf("overdue: last successful drill %s (policy: every %s)", last.At.UTC().Format("2006-01-02"), maxAge)
+		res.Status, res.Reason = Warn, fmt.Sprintf("overdue: last successful drill %s (policy: every %s)", last.At.UTC().Format("2006-01-02"), human.Duration(maxAge))
 	default:
 		res.Status, res.Reason = Pass, fmt.Sprintf("last successful drill %s", last.At.UTC().Format("2006-01-02"))
 	}

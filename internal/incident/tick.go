@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
@@ -88,7 +89,7 @@ func (s *Service) tickProposals(ctx context.Context, rs []*rollback.Record) {
 		if err != nil || len(votes) > 0 {
 			continue // somebody answered
 		}
-		if err := s.approvals.approveAutomatically(ctx, r, fmt.Sprintf("auto_execute: unanswered for %s", after)); err != nil && !errors.Is(err, rollback.ErrBadTransition) {
+		if err := s.approvals.approveAutomatically(ctx, r, fmt.Sprintf("auto_execute: unanswered for %s", human.Duration(after))); err != nil && !errors.Is(err, rollback.ErrBadTransition) {
 			s.log.WarnContext(ctx, "auto execute", "rollback", r.ID, "err", err)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/store"
@@ -170,7 +171,7 @@ func (w *Writer) data(ctx context.Context, r *rollback.Record) (Data, error) {
 	if err != nil {
 		return Data{}, err
 	}
-	d := Data{Rollback: r, Kind: "Rollback", RecoveryTarget: "not set", MaxDataLoss: r.MaxDataLoss.String()}
+	d := Data{Rollback: r, Kind: "Rollback", RecoveryTarget: "not set", MaxDataLoss: present.MaxDataLoss(r.MaxDataLoss)}
 	if r.Drill {
 		d.Kind = "Drill"
 	}

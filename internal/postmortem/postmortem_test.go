@@ -38,7 +38,7 @@ func seed(t *testing.T) store.Store {
 		Services: []rollback.ServiceChange{{Service: "checkout", Runbook: "k8s-deployment",
 			Current: rollback.Release{Version: "2.4.1", Artifact: "reg/checkout@sha256:aaa"}, Target: rollback.Release{Version: "2.4.0", Artifact: "reg/checkout@sha256:bbb"}}},
 		PlanHash: "9c1e2f3a", Approvers: []string{"U0BOB", "U0CAROL"}, Constraints: []string{"checkout: PCI retention"},
-		DataKeeps: []string{"checkout: orders written since the deploy"}, RecoveryTarget: 10 * time.Minute, MaxDataLoss: 0,
+		DataKeeps: []string{"checkout: orders written since the deploy"}, RecoveryTarget: 10 * time.Minute, MaxDataLoss: new(time.Duration),
 		CreatedAt: t0, DecidedAt: t0.Add(3 * time.Minute), StartedAt: t0.Add(3 * time.Minute), ValidatingAt: t0.Add(5 * time.Minute),
 		EndedAt: t0.Add(8 * time.Minute), Outcome: "checkout 2.4.1 → 2.4.0",
 		Validation: []rollback.CheckResult{{Name: "error ratio at baseline", Status: "Successful", Value: "0.004", Bound: "<= 0.011"}},

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 )
 
@@ -35,16 +36,11 @@ func ValidationMessage(r *rollback.Record, service string, results []rollback.Ch
 func SummaryView(r *rollback.Record) chat.Message {
 	var lines []string
 	for _, p := range rollback.Phases(r) {
-		lines = append(lines, fmt.Sprintf("%s %s", p.Name, p.Duration.Round(time.Second)))
+		lines = append(lines, fmt.Sprintf("%s %s", p.Name, human.Duration(p.Duration)))
 	}
 	text := fmt.Sprintf("%s %s %s", stateIcon[r.State], r.ID, outcomeText(r))
-	if r.RecoveryTarget > 0 && !r.EndedAt.IsZero() && !r.StartedAt.IsZero() {
-		took := r.EndedAt.Sub(r.CreatedAt)
-		verdict := "within"
-		if took > r.RecoveryTarget {
-			verdict = "over"
-		}
-		text += fmt.Sprintf("\nTook %s, %s the recovery target of %s.", took.Round(time.Second), verdict, r.RecoveryTarget)
+	if line := tookLine(r); line != "" {
+		text += "\n" + line
 	}
 	if r.State == rollback.StateFailed {
 		text += "\nNext: check the failed step's output above, decide whether to retry (`/rollback propose`) or roll forward, and page the owners. Backout starts nothing more by itself."
@@ -75,4 +71,36 @@ func outcomeText(r *rollback.Record) string {
 		return r.Outcome
 	}
 	return string(r.State) + ": " + r.Outcome
+}
+
+// tookLine says how long a rollback took against its recovery target. Only
+// a success recovers anything: "within the recovery target" is said of
+// nothing else.
+func tookLine(r *rollback.Record) string {
+	if r.EndedAt.IsZero() || r.StartedAt.IsZero() {
+		return ""
+	}
+	took := human.Duration(r.EndedAt.Sub(r.CreatedAt))
+	target := ""
+	if r.RecoveryTarget > 0 {
+		target = human.Duration(r.RecoveryTarget)
+	}
+	switch {
+	case r.State != rollback.StateSucceeded && target != "":
+		return fmt.Sprintf("%s after %s; recovery target %s.", capitalize(string(r.State)), took, target)
+	case r.State != rollback.StateSucceeded:
+		return fmt.Sprintf("%s after %s.", capitalize(string(r.State)), took)
+	case target == "":
+		return fmt.Sprintf("Recovered in %s.", took)
+	case r.EndedAt.Sub(r.CreatedAt) > r.RecoveryTarget:
+		return fmt.Sprintf("Recovered in %s, over the recovery target of %s.", took, target)
+	}
+	return fmt.Sprintf("Recovered in %s, within the recovery target of %s.", took, target)
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

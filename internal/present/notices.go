@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 )
 
@@ -189,10 +190,10 @@ func stepFailed(n rollback.StepAttemptFailed) chat.Message {
 	var text string
 	if n.RetryIn > 0 {
 		text = fmt.Sprintf("🔁 Step %s of %s failed after %s (attempt %d%s): %s. Retrying in %s.",
-			n.Step, n.Service, Duration(n.Took), n.Attempt, exit, oneLine(n.Error, 300), Duration(n.RetryIn))
+			n.Step, n.Service, human.Duration(n.Took), n.Attempt, exit, oneLine(n.Error, 300), human.Duration(n.RetryIn))
 	} else {
 		text = fmt.Sprintf("❌ Step %s of %s failed after %s (attempt %d%s): %s",
-			n.Step, n.Service, Duration(n.Took), n.Attempt, exit, oneLine(n.Error, 300))
+			n.Step, n.Service, human.Duration(n.Took), n.Attempt, exit, oneLine(n.Error, 300))
 	}
 	if out := strings.TrimRight(n.Output, "\n"); strings.TrimSpace(out) != "" {
 		text += "\n" + OutputBlock(strings.Split(out, "\n"), failureTail)

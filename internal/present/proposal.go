@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 )
 
@@ -65,7 +66,7 @@ func ProposalView(r *rollback.Record, votes []rollback.Vote, steps []rollback.St
 		msg.Sections = append(msg.Sections, chat.Section{Title: "Data", Text: chat.Plain(bullets(lines))})
 	}
 	targets := []chat.Field{{Label: "Recovery target", Value: chat.Plain(durationOr(r.RecoveryTarget, "not set"))},
-		{Label: "Max data loss", Value: chat.Plain(durationOr(r.MaxDataLoss, "none"))}}
+		{Label: "Max data loss", Value: chat.Plain(MaxDataLoss(r.MaxDataLoss))}}
 	msg.Sections = append(msg.Sections, chat.Section{Fields: targets})
 	msg.Sections = append(msg.Sections, chat.Section{Title: "Approvals", Text: approvalsText(r, votes)})
 	if r.Outcome != "" {
@@ -181,7 +182,7 @@ func stepLine(i int, st rollback.PlannedStep, ev rollback.StepEvent, live []stri
 		line += fmt.Sprintf(" — `%s`", oneLine(st.Preview, 120))
 	}
 	if ev.Duration > 0 {
-		line += fmt.Sprintf(" (%s)", ev.Duration.Round(time.Millisecond))
+		line += fmt.Sprintf(" (%s)", human.Duration(ev.Duration))
 	}
 	if ev.Error != "" {
 		line += "\n      " + oneLine(ev.Error, 200)
@@ -248,11 +249,22 @@ func readinessTable(r *rollback.Record) *chat.Table {
 
 func bullets(lines []string) string { return "• " + strings.Join(lines, "\n• ") }
 
+// MaxDataLoss tells "not set" from "none allowed" (a 0 in the config).
+func MaxDataLoss(d *time.Duration) string {
+	switch {
+	case d == nil:
+		return "not set"
+	case *d == 0:
+		return "none allowed (0)"
+	}
+	return human.Duration(*d)
+}
+
 func durationOr(d time.Duration, none string) string {
 	if d <= 0 {
 		return none
 	}
-	return d.String()
+	return human.Duration(d)
 }
 
 func approvalsText(r *rollback.Record, votes []rollback.Vote) chat.Text {

@@ -144,7 +144,7 @@ type Record struct {
 	DataReverts    []string        `json:"data_reverts,omitempty"`
 	DataKeeps      []string        `json:"data_keeps,omitempty"`
 	RecoveryTarget time.Duration   `json:"recovery_target,omitzero"`
-	MaxDataLoss    time.Duration   `json:"max_data_loss,omitzero"`
+	MaxDataLoss    *time.Duration  `json:"max_data_loss,omitempty"` // nil: not set; 0: no loss allowed
 	Urgency        string          `json:"urgency,omitempty"`
 
 	Channel   string `json:"channel,omitempty"`

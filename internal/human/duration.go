@@ -1,4 +1,5 @@
-package present
+// Package human writes values for people to read.
+package human
 
 import (
 	"fmt"
