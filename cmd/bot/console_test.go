@@ -52,7 +52,7 @@ func TestConsoleDemo(t *testing.T) {
 func TestConsoleMistakes(t *testing.T) {
 	t.Chdir("../..")
 	input := strings.Join([]string{
-		"/rollback propse demo-api", // typo: usage reply
+		"/rollback propse demo-api", // typo: the usage line of the verb meant
 		"/rollback approve 42",      // not an id
 		"click 9",                   // no such button
 		"as",                        // usage
@@ -66,7 +66,7 @@ func TestConsoleMistakes(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out.String())
 	}
 	for _, want := range []string{
-		`Unknown command "propse"`, `"42" is not a rollback id`, "there is no button 9", "usage: as <user>",
+		"Unknown command `propse`. Did you mean `propose`?", `"42" is not a rollback id`, "there is no button 9", "usage: as <user>",
 		"usage: deploy <service> <version>", `unknown console command "frobnicate"`, `Unknown service "nosuch"`,
 	} {
 		if !strings.Contains(out.String(), want) {
