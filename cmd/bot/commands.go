@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/term"
+
 	"github.com/backout/backout/internal/app"
 	"github.com/backout/backout/internal/chat/console"
 	"github.com/backout/backout/internal/config"
@@ -29,7 +31,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("%w: --log-level: %v", errUsage, err)
 	}
-	loaded, err := app.Load(configPath(*cfgFlag, getenv), getenv, registries)
+	path, err := findConfig(*cfgFlag, getenv, false)
+	if err != nil {
+		return err
+	}
+	loaded, err := app.Load(path, getenv, registries)
 	if err != nil {
 		return err
 	}
@@ -48,7 +54,10 @@ func consoleCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: console takes no arguments (got %q); feed a script on stdin", errUsage, fs.Args())
 	}
-	path := configPath(*cfgFlag, getenv, filepath.Join("examples", "bot.yaml"))
+	path, err := findConfig(*cfgFlag, getenv, true)
+	if err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp("", "backout-console-")
 	if err != nil {
 		return err
@@ -82,16 +91,16 @@ func consoleCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	a := app.Build(loaded, st, app.Options{Poster: poster, ReplicaID: "console", Logger: logger(io.Discard, slog.LevelError)})
 	fmt.Fprintf(stdout, "config %s · %d runbooks · %d services · state %s · demo files in %s\n",
 		path, len(loaded.Runbooks), len(loaded.Config.Services), *state, demoDir)
-	return a.RunConsole(ctx, stdin, *user, *channel, *echo || !isTerminal(stdin))
+	tty := isTerminal(stdin)
+	return a.RunConsole(ctx, stdin, app.ConsoleOptions{User: *user, Channel: *channel, Echo: *echo || !tty, Prompt: tty})
 }
 
+// isTerminal reports whether r is a terminal, where a person types and
+// wants a prompt, rather than a script. It asks the terminal driver (x/term)
+// because a character device is not enough: /dev/null is one too.
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // lint checks a config and/or runbook paths and prints every problem.
@@ -198,9 +207,13 @@ func audit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	cfg, err := config.Load(configPath(*cfgFlag, getenv), getenv)
+	path, err := findConfig(*cfgFlag, getenv, false)
 	if err != nil {
-		return fmt.Errorf("%w: %v", app.ErrInvalid, err)
+		return err
+	}
+	cfg, err := config.Load(path, getenv)
+	if err != nil {
+		return fmt.Errorf("%w: %w", app.ErrInvalid, err)
 	}
 	st, err := app.OpenStore(ctx, cfg, "")
 	if err != nil {

@@ -34,6 +34,13 @@ func TestConsoleDemo(t *testing.T) {
 		"Drill RB-3 · succeeded",                  // a drill
 		"Drill scorecard for demo-api",            // its scorecard
 		"demo-api  1          0       0        0", // the registry
+		"══ Rollback RB-1 · succeeded ══",         // show: the whole record
+		"1. Drain traffic (drain, shell) · succeeded · 1 attempt",
+		"│ drained traffic from demo-api", // with each step's output
+		"@bob approved · counted for sre-leads",
+		"phases: detect ",
+		"# Post-mortem: Rollback RB-1 — demo-api", // postmortem: the whole text,
+		"## Runbook changes",                      // to its end, which the thread's preview cuts
 	} {
 		if !strings.Contains(transcript, want) {
 			t.Errorf("transcript lacks %q", want)
@@ -52,13 +59,18 @@ func TestConsoleDemo(t *testing.T) {
 func TestConsoleMistakes(t *testing.T) {
 	t.Chdir("../..")
 	input := strings.Join([]string{
-		"/rollback propse demo-api", // typo: usage reply
-		"/rollback approve 42",      // not an id
-		"click 9",                   // no such button
-		"as",                        // usage
-		"deploy demo-api",           // usage
-		"frobnicate",                // unknown console command
-		"/rollback propose nosuch",  // unknown service
+		"/rollback propse demo-api",  // typo: the usage line of the verb meant
+		"/rollback approve 42",       // not an id
+		"click 9",                    // no such button
+		"as",                         // usage
+		"deploy demo-api",            // usage
+		"frobnicate",                 // unknown console command
+		"shwo RB-1",                  // a near miss of one
+		"/rollback propose nosuch",   // unknown service
+		"/rollback propose demo-apj", // a near miss of one
+		"/rollback status RB-99",     // no such rollback
+		"show RB-99",                 // the same, in the console
+		"postmortem RB-1 --out",      // usage
 	}, "\n")
 	var out bytes.Buffer
 	code := run([]string{"console"}, strings.NewReader(input), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
@@ -66,11 +78,86 @@ func TestConsoleMistakes(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, out.String())
 	}
 	for _, want := range []string{
-		`Unknown command "propse"`, `"42" is not a rollback id`, "there is no button 9", "usage: as <user>",
-		"usage: deploy <service> <version>", `unknown console command "frobnicate"`, `Unknown service "nosuch"`,
+		"Unknown command `propse`. Did you mean `propose`?\n" +
+			"              Usage: `/rollback propose <service>[,<service>...] [to <version>] [reason...]`\n" +
+			"              `/rollback help` lists every command.\n",
+		`"42" is not a rollback id`, "there is no button 9", "usage: as <user>",
+		"usage: deploy <service> <version>", `unknown console command "frobnicate"; type help`,
+		"unknown console command \"shwo\"; did you mean `show`?",
+		`Unknown service "nosuch". Known services: `, `Unknown service "demo-apj". Did you mean "demo-api"?`,
+		"There is no rollback RB-99.\n              No rollback is open; `/rollback history <service>` lists past ones.",
+		"alice> show RB-99\nThere is no rollback RB-99.\nNo rollback is open;",
+		"usage: postmortem <id> [--out FILE]",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q\n%s", want, out.String())
+		}
+	}
+}
+
+// TestConsolePostmortemOut writes a post-mortem to a file through the real
+// entry point, and prints where it went.
+func TestConsolePostmortemOut(t *testing.T) {
+	t.Chdir("../..")
+	out := filepath.Join(t.TempDir(), "pm.md")
+	input := strings.Join([]string{"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0", "alert demo-api", "postmortem rb-1 --out " + out}, "\n")
+	var transcript bytes.Buffer
+	code := run([]string{"console"}, strings.NewReader(input), &transcript, &transcript, env("BACKOUT_DEMO_DIR", t.TempDir()))
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, transcript.String())
+	}
+	if want := "Post-mortem of RB-1 written to " + out; !strings.Contains(transcript.String(), want) {
+		t.Errorf("transcript lacks %q\n%s", want, transcript.String())
+	}
+	if b, err := os.ReadFile(out); err != nil || !strings.HasPrefix(string(b), "# Post-mortem: Rollback RB-1 — demo-api\n") {
+		t.Errorf("%s: %q, %v", out, b, err)
+	}
+}
+
+// TestConfigNotFound: run where there is no config, each command says which
+// files it looked for and how to choose one; the console also says where
+// the bundled example lives.
+func TestConfigNotFound(t *testing.T) {
+	example, err := filepath.Abs(filepath.Join("..", "..", "examples", "bot.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	choose := "Choose one with --config FILE or $BACKOUT_CONFIG."
+	cases := []struct {
+		args    []string
+		getenv  func(string) string
+		want    []string
+		notWant string
+	}{
+		{[]string{"console"}, env(), []string{
+			"invalid configuration: no config file: looked for bot.yaml and examples/bot.yaml in " + wd + ".\n" + choose + "\n",
+			"The bundled example is examples/bot.yaml at the root of the Backout repository: run the console there, or give --config <repository>/examples/bot.yaml.",
+			// The test binary, like `go run`, knows the checkout it was built from.
+			"This binary was built from a checkout that has one: --config " + example,
+		}, ""},
+		{[]string{"serve"}, env(), []string{"invalid configuration: no config file: looked for bot.yaml in " + wd + ".\n" + choose + "\n"}, "bundled"},
+		{[]string{"audit", "verify"}, env(), []string{"no config file: looked for bot.yaml in " + wd + "."}, "bundled"},
+		{[]string{"console", "--config", "nope.yaml"}, env(), []string{"invalid configuration: config file nope.yaml (from --config) does not exist\n"}, ""},
+		{[]string{"serve"}, env("BACKOUT_CONFIG", "gone.yaml"), []string{"config file gone.yaml (from $BACKOUT_CONFIG) does not exist"}, ""},
+	}
+	for _, c := range cases {
+		var out, errOut bytes.Buffer
+		code := run(c.args, strings.NewReader(""), &out, &errOut, c.getenv)
+		if code != exitInvalid {
+			t.Errorf("%v: exit %d, want %d", c.args, code, exitInvalid)
+		}
+		for _, want := range c.want {
+			if !strings.Contains(errOut.String(), want) {
+				t.Errorf("%v: stderr lacks %q\n%s", c.args, want, errOut.String())
+			}
+		}
+		if c.notWant != "" && strings.Contains(errOut.String(), c.notWant) {
+			t.Errorf("%v: stderr has %q\n%s", c.args, c.notWant, errOut.String())
 		}
 	}
 }

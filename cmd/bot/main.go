@@ -115,18 +115,16 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// configPath applies the --config, $BACKOUT_CONFIG, bot.yaml order.
-func configPath(flagValue string, getenv func(string) string, fallback ...string) string {
+// configPath applies the --config, $BACKOUT_CONFIG, bot.yaml order, for lint,
+// which reports a missing file itself; the others use findConfig.
+func configPath(flagValue string, getenv func(string) string) string {
 	if flagValue != "" {
 		return flagValue
 	}
 	if env := getenv("BACKOUT_CONFIG"); env != "" {
 		return env
 	}
-	if _, err := os.Stat("bot.yaml"); err == nil || len(fallback) == 0 {
-		return "bot.yaml"
-	}
-	return fallback[0]
+	return "bot.yaml"
 }
 
 func logger(w io.Writer, level slog.Level) *slog.Logger {

@@ -94,7 +94,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{"version help", []string{"version", "--help"}, exitOK, "Usage: bot version"},
 		{"bad flag", []string{"lint", "--bogus"}, exitInvalid, "flag provided but not defined"},
 		{"serve bad config", []string{"serve", "--config", "testdata/lint/config/bot.yaml"}, exitInvalid, "bot.yaml:6:8: store.kind"},
-		{"serve missing config", []string{"serve", "--config", "testdata/nope.yaml"}, exitInvalid, "no such file"},
+		{"serve missing config", []string{"serve", "--config", "testdata/nope.yaml"}, exitInvalid, "config file testdata/nope.yaml (from --config) does not exist"},
 		{"lint nothing", []string{"lint"}, exitInvalid, "give --config FILE or runbook paths"},
 		{"audit usage", []string{"audit"}, exitInvalid, "bot audit verify"},
 		{"schema", []string{"schema"}, exitOK, `"title": "Backout runbook"`},

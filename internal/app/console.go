@@ -95,8 +95,18 @@ func (b *consoleBackend) Wait(ctx context.Context) error {
 	}
 }
 
+// ConsoleOptions say who types where, and how the console shows it.
+type ConsoleOptions struct {
+	User    string
+	Channel string
+	// Echo prints each input line: scripted input, for a readable transcript.
+	Echo bool
+	// Prompt shows "user@#channel> ": a person typing at a terminal.
+	Prompt bool
+}
+
 // RunConsole drives the app from a terminal or a script.
-func (a *App) RunConsole(ctx context.Context, in io.Reader, user, channel string, echo bool) error {
+func (a *App) RunConsole(ctx context.Context, in io.Reader, opts ConsoleOptions) error {
 	poster, ok := a.Poster.(*console.Poster)
 	if !ok {
 		return fmt.Errorf("console needs a console poster")
@@ -108,7 +118,8 @@ func (a *App) RunConsole(ctx context.Context, in io.Reader, user, channel string
 		defer close(engineDone)
 		_ = a.Svc.Run(ctx)
 	}()
-	repl := &console.REPL{Handler: a.Dispatcher, Backend: &consoleBackend{app: a}, Poster: poster, Channel: channel, User: user, Echo: echo}
+	repl := &console.REPL{Handler: a.Dispatcher, Backend: &consoleBackend{app: a}, Records: a.Svc, Postmortems: a.Postmortems,
+		Poster: poster, Channel: opts.Channel, User: opts.User, Echo: opts.Echo, Prompt: opts.Prompt}
 	err := repl.Run(ctx, in)
 	cancel()
 	<-engineDone

@@ -52,6 +52,11 @@ func (d *Dispatcher) Command(ctx context.Context, inv Invocation) Reply {
 	if handle == nil {
 		return private(Help())
 	}
+	// Services are checked here, once for every verb that names them, so
+	// a typo gets the same answer everywhere and asks the lifecycle nothing.
+	if problem := d.unknownService(res.Command.Services); problem != "" {
+		return private(problem)
+	}
 	reply, err := handle(d, ctx, who, res.Command)
 	if err != nil {
 		return d.fault(ctx, res.Command.Verb, err)

@@ -92,7 +92,7 @@ func TestEveryVerbReachesItsHandler(t *testing.T) {
 
 func TestStatus(t *testing.T) {
 	h := newHarness()
-	if got, want := h.command("status rb-9"), private("There is no rollback RB-9."); !reflect.DeepEqual(got, want) {
+	if got, want := h.command("status rb-9"), private("There is no rollback RB-9."+noneOpen); !reflect.DeepEqual(got, want) {
 		t.Errorf("unknown id: %+v, want %+v", got, want)
 	}
 	if got, want := h.command("status"), private("No rollback is open."); !reflect.DeepEqual(got, want) {
@@ -115,17 +115,72 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-// TestUnknownService: commands about a service not in the catalog say so
-// and read nothing.
+const noneOpen = "\nNo rollback is open; `/rollback history <service>` lists past ones."
+
+// TestUnknownService: every verb that names services answers a name not in
+// the catalog the same way, with the service most likely meant, and asks
+// nothing else.
 func TestUnknownService(t *testing.T) {
-	for _, text := range []string{"history nope", "deploys nope", "registry nope"} {
+	const (
+		nope    = `Unknown service "nope". Known services: cart, checkout.`
+		chekout = `Unknown service "chekout". Did you mean "checkout"?`
+	)
+	for _, c := range []struct{ text, want string }{
+		{"history nope", nope},
+		{"deploys nope", nope},
+		{"registry nope", nope},
+		{"registry nope --since 7d", nope},
+		{"readiness nope", nope},
+		{"freeze nope", nope},
+		{"unfreeze nope", nope},
+		{"drill nope now", nope},
+		{"history chekout", chekout},
+		{"deploys checkot", `Unknown service "checkot". Did you mean "checkout"?`},
+		{"propose chekout bad deploy", chekout},
+		{"propose checkout,crat", `Unknown service "crat". Did you mean "cart"?`},
+		{"plan chekout to 1.0", chekout},
+		{"drill chekout", chekout},
+		{"freeze carts launch day", `Unknown service "carts". Did you mean "cart"?`},
+	} {
 		h := newHarness()
-		if got, want := h.command(text), private(`Unknown service "nope".`); !reflect.DeepEqual(got, want) {
-			t.Errorf("%q: %+v, want %+v", text, got, want)
+		if got := h.command(c.text); !reflect.DeepEqual(got, private(c.want)) {
+			t.Errorf("%q: %q, want %q", c.text, got.Message.Text.String(), c.want)
 		}
 		if got := h.asked(); len(got) != 0 {
-			t.Errorf("%q asked %q", text, got)
+			t.Errorf("%q asked %q", c.text, got)
 		}
+	}
+}
+
+// TestUnknownID: a command about a rollback that does not exist lists the
+// open ones, since a mistyped id usually meant one of them; a failure about
+// a rollback that exists is passed on as it is.
+func TestUnknownID(t *testing.T) {
+	open := "\nOpen: RB-9 (proposed, checkout 2 → 1). `/rollback history <service>` lists past ones."
+	for _, text := range []string{"status RB-99", "approve RB-99", "reject RB-99 no", "abort RB-99 stop",
+		"resume RB-99", "pause RB-99", "override RB-99 backup-fresh because"} {
+		h := newHarness()
+		rb9 := &rollback.Record{ID: "RB-9", State: rollback.StateProposed, Services: []rollback.ServiceChange{
+			{Service: "checkout", Current: rollback.Release{Version: "2"}, Target: rollback.Release{Version: "1"}}}}
+		h.life.rollbacks = map[string]*rollback.Record{"RB-9": rb9}
+		h.life.open = []*rollback.Record{rb9}
+		h.life.failure = "There is no rollback RB-99."
+		if got, want := h.command(text), private("There is no rollback RB-99."+open); !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: %q, want %q", text, got.Message.Text.String(), want.Message.Text.String())
+		}
+		if strings.HasPrefix(text, "status") {
+			continue // status of a rollback that exists shows it
+		}
+		h.life.failure = "RB-9 is not open."
+		h.life.open = nil
+		if got, want := h.command(strings.ReplaceAll(text, "RB-99", "RB-9")), private("RB-9 is not open."); !reflect.DeepEqual(got, want) {
+			t.Errorf("%q on RB-9: %q, want %q", text, got.Message.Text.String(), want.Message.Text.String())
+		}
+	}
+	h := newHarness()
+	h.life.failure = "There is no rollback RB-99."
+	if got, want := h.command("approve RB-99"), private("There is no rollback RB-99."+noneOpen); !reflect.DeepEqual(got, want) {
+		t.Errorf("none open: %q, want %q", got.Message.Text.String(), want.Message.Text.String())
 	}
 }
 
@@ -183,6 +238,7 @@ func TestFaults(t *testing.T) {
 		t.Errorf("internal error: %+v, want %q", got, want)
 	}
 	h.life.err = nil
+	h.life.rollbacks = map[string]*rollback.Record{"RB-7": {ID: "RB-7", State: rollback.StateSucceeded}}
 	h.life.failure = "RB-7 is not open."
 	if got := h.command("resume RB-7"); !reflect.DeepEqual(got, private("RB-7 is not open.")) {
 		t.Errorf("failure: %+v", got)

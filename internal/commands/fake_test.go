@@ -3,6 +3,8 @@ package commands
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/backout/backout/internal/chat"
@@ -128,6 +130,11 @@ func (f *fakeLifecycle) KnownGood(deploys []*rollback.Deploy, i int, stableAfter
 func (f *fakeLifecycle) KnownService(name string) bool {
 	_, ok := f.services[name]
 	return ok
+}
+
+// Services lists the fake catalog, sorted, since map order is random.
+func (f *fakeLifecycle) Services() []string {
+	return slices.Sorted(maps.Keys(f.services))
 }
 
 func (f *fakeLifecycle) StableAfter(service string) (time.Duration, bool) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/suggest"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -98,7 +99,7 @@ func Parse(text string) ParseResult {
 	verb := strings.ToLower(fields[0])
 	spec, ok := verbs[verb]
 	if !ok {
-		return ParseResult{Usage: fmt.Sprintf("Unknown command %q.\n%s", fields[0], Help())}
+		return ParseResult{Usage: unknownVerb(fields[0])}
 	}
 	if verb == "help" {
 		return ParseResult{Usage: Help()}
@@ -111,16 +112,33 @@ func Parse(text string) ParseResult {
 	return ParseResult{Command: cmd}
 }
 
-// Help lists every verb with its usage.
-func Help() string {
+// unknownVerb answers a word that is not a verb. A near miss ("porpose")
+// gets the usage line of the verb it most likely meant rather than the whole
+// help: the person knows what they wanted and needs only its arguments. A
+// word close to no verb gets the help, which is what that person needs.
+func unknownVerb(word string) string {
+	near := suggest.Closest(strings.ToLower(word), Verbs())
+	if near == "" {
+		return fmt.Sprintf("Unknown command `%s`.\n%s", word, Help())
+	}
+	return fmt.Sprintf("Unknown command `%s`. Did you mean `%s`?\n%s\n`/rollback help` lists every command.", word, near, Usage(near))
+}
+
+// Verbs lists the verbs, sorted.
+func Verbs() []string {
 	names := make([]string, 0, len(verbs))
 	for n := range verbs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	return names
+}
+
+// Help lists every verb with its usage.
+func Help() string {
 	var b strings.Builder
 	b.WriteString("Usage: /rollback <command>\n")
-	for _, n := range names {
+	for _, n := range Verbs() {
 		fmt.Fprintf(&b, "• `/rollback %s` — %s\n", verbs[n].usage, verbs[n].help)
 	}
 	return strings.TrimRight(b.String(), "\n")
@@ -308,6 +326,15 @@ func parseDrill(args []string) (*Command, string) {
 		cmd.Now = true
 	}
 	return cmd, ""
+}
+
+// RollbackID reads a rollback id as people type it ("rb-42" is RB-42), for
+// front ends with commands of their own that take one (the console's show).
+func RollbackID(arg string) (string, bool) {
+	if badID(arg) != "" {
+		return "", false
+	}
+	return strings.ToUpper(arg), true
 }
 
 // badID explains why arg is not a rollback id, or returns "".

@@ -35,10 +35,16 @@ func help(t *testing.T) string {
 	return string(b)
 }
 
-// unknown is the reply to a word that is not a verb.
+// unknown is the reply to a word close to no verb: the whole help.
 func unknown(t *testing.T, word string) string {
 	t.Helper()
-	return fmt.Sprintf("Unknown command %q.\n%s", word, help(t))
+	return fmt.Sprintf("Unknown command `%s`.\n%s", word, help(t))
+}
+
+// didYouMean is the reply to a near miss: the verb meant and its usage line
+// alone, with a pointer to the help.
+func didYouMean(word, verb, line string) string {
+	return "Unknown command `" + word + "`. Did you mean `" + verb + "`?\nUsage: `/rollback " + line + "`\n`/rollback help` lists every command."
 }
 
 const (
@@ -78,6 +84,7 @@ func TestParse(t *testing.T) {
 		{text: "STATUS", want: &Command{Verb: "status"}},
 		{text: "  Status   rb-42  ", want: &Command{Verb: "status", ID: "RB-42"}},
 	}
+	cases = append(cases, typoCases(t)...)
 	cases = append(cases, proposeCases()...)
 	cases = append(cases, idCases()...)
 	cases = append(cases, serviceCases()...)
@@ -99,6 +106,32 @@ func show(r ParseResult) string {
 		return fmt.Sprintf("command %+v", *r.Command)
 	}
 	return fmt.Sprintf("usage %q ignore=%v", r.Usage, r.Ignore)
+}
+
+// typoCases cover mistyped verbs: each gets the one usage line it most
+// likely meant, whatever arguments follow, never the whole help.
+func typoCases(t *testing.T) []parseCase {
+	const propose = "propose <service>[,<service>...] [to <version>] [reason...]"
+	return []parseCase{
+		{text: "porpose checkout", usage: didYouMean("porpose", "propose", propose)}, // swapped letters
+		{text: "propse checkout to 1.2 bad", usage: didYouMean("propse", "propose", propose)},
+		{text: "PROPOSAL checkout", usage: didYouMean("PROPOSAL", "propose", propose)},
+		{text: "stauts RB-7", usage: didYouMean("stauts", "status", "status [<id>]")},
+		{text: "aprove RB-7", usage: didYouMean("aprove", "approve", "approve <id>")},
+		{text: "rejcet RB-7 no", usage: didYouMean("rejcet", "reject", "reject <id> [reason]")},
+		{text: "abotr RB-7", usage: didYouMean("abotr", "abort", "abort <id> [reason]")},
+		{text: "pln checkout", usage: didYouMean("pln", "plan", "plan <service> [to <version>]")},
+		{text: "histroy checkout", usage: didYouMean("histroy", "history", "history <service>")},
+		{text: "deploy checkout", usage: didYouMean("deploy", "deploys", "deploys <service>")},
+		{text: "regsitry", usage: didYouMean("regsitry", "registry", "registry [<service>] [--since 30d]")},
+		{text: "relase storefront", usage: didYouMean("relase", "release", "release <name> [reason...]")},
+		{text: "dril checkout now", usage: didYouMean("dril", "drill", "drill <service> [now]")},
+		{text: "frezee checkout", usage: didYouMean("frezee", "freeze", "freeze <service> [reason]")},
+		{text: "unfrezee checkout", usage: didYouMean("unfrezee", "unfreeze", "unfreeze <service>")},
+		{text: "hlep", usage: didYouMean("hlep", "help", "help")},
+		// Close to no verb: the whole help, as for any word.
+		{text: "rollback checkout", usage: unknown(t, "rollback")},
+	}
 }
 
 // proposeCases cover the verbs that take services (or a release) and

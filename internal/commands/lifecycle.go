@@ -35,6 +35,7 @@ type Lifecycle interface {
 	Deploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error)
 	KnownGood(deploys []*rollback.Deploy, i int, stableAfter time.Duration) bool
 	KnownService(name string) bool
+	Services() []string
 	StableAfter(service string) (time.Duration, bool)
 }
 

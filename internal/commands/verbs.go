@@ -57,8 +57,11 @@ func (d *Dispatcher) plan(ctx context.Context, who incident.Actor, cmd *Command)
 func (d *Dispatcher) status(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
 	if cmd.ID != "" {
 		r, failure, err := d.svc.Rollback(ctx, cmd.ID)
-		if err != nil || failure != "" {
-			return result(failure, err, "")
+		if err != nil {
+			return Reply{}, err
+		}
+		if failure != "" {
+			return private(failure + d.openHint(ctx)), nil
 		}
 		votes, err := d.svc.Votes(ctx, r.ID)
 		if err != nil {
@@ -87,7 +90,7 @@ func (d *Dispatcher) status(ctx context.Context, who incident.Actor, cmd *Comman
 
 func (d *Dispatcher) approve(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
 	failure, err := d.svc.Vote(ctx, who, incident.VoteRequest{ID: cmd.ID, Approve: true})
-	return result(failure, err, "Your approval of "+cmd.ID+" is recorded.")
+	return d.idResult(ctx, cmd.ID, failure, err, "Your approval of "+cmd.ID+" is recorded.")
 }
 
 func (d *Dispatcher) reject(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
@@ -95,7 +98,7 @@ func (d *Dispatcher) reject(ctx context.Context, who incident.Actor, cmd *Comman
 		return private("A rejection needs a reason; it is audited.\n" + Usage("reject")), nil
 	}
 	failure, err := d.svc.Vote(ctx, who, incident.VoteRequest{ID: cmd.ID, Approve: false, Reason: cmd.Reason})
-	return result(failure, err, cmd.ID+" is rejected.")
+	return d.idResult(ctx, cmd.ID, failure, err, cmd.ID+" is rejected.")
 }
 
 func (d *Dispatcher) abort(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
@@ -103,28 +106,25 @@ func (d *Dispatcher) abort(ctx context.Context, who incident.Actor, cmd *Command
 		return private("An abort needs a reason; it is audited.\n" + Usage("abort")), nil
 	}
 	failure, err := d.svc.Abort(ctx, who, cmd.ID, cmd.Reason)
-	return result(failure, err, "Abort of "+cmd.ID+" requested.")
+	return d.idResult(ctx, cmd.ID, failure, err, "Abort of "+cmd.ID+" requested.")
 }
 
 func (d *Dispatcher) resume(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
 	failure, err := d.svc.Resume(ctx, who, cmd.ID)
-	return result(failure, err, cmd.ID+" resumes.")
+	return d.idResult(ctx, cmd.ID, failure, err, cmd.ID+" resumes.")
 }
 
 func (d *Dispatcher) pause(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
 	failure, err := d.svc.Pause(ctx, who, cmd.ID)
-	return result(failure, err, cmd.ID+" pauses before its next step.")
+	return d.idResult(ctx, cmd.ID, failure, err, cmd.ID+" pauses before its next step.")
 }
 
 func (d *Dispatcher) override(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
 	failure, err := d.svc.Override(ctx, who, cmd.ID, cmd.Check, cmd.Reason)
-	return result(failure, err, "Override of "+cmd.Check+" on "+cmd.ID+" recorded.")
+	return d.idResult(ctx, cmd.ID, failure, err, "Override of "+cmd.Check+" on "+cmd.ID+" recorded.")
 }
 
 func (d *Dispatcher) history(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
-	if !d.svc.KnownService(cmd.Service()) {
-		return private(fmt.Sprintf("Unknown service %q.", cmd.Service())), nil
-	}
 	rs, err := d.svc.History(ctx, cmd.Service(), 15)
 	if err != nil {
 		return Reply{}, err
@@ -148,7 +148,7 @@ func (d *Dispatcher) deploys(ctx context.Context, who incident.Actor, cmd *Comma
 	name := cmd.Service()
 	stableAfter, ok := d.svc.StableAfter(name)
 	if !ok {
-		return private(fmt.Sprintf("Unknown service %q.", name)), nil
+		return private(d.unknownService([]string{name})), nil
 	}
 	ds, err := d.svc.Deploys(ctx, name, 15)
 	if err != nil {
@@ -178,11 +178,6 @@ func (d *Dispatcher) deploys(ctx context.Context, who incident.Actor, cmd *Comma
 }
 
 func (d *Dispatcher) registry(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
-	if cmd.Service() != "" {
-		if !d.svc.KnownService(cmd.Service()) {
-			return private(fmt.Sprintf("Unknown service %q.", cmd.Service())), nil
-		}
-	}
 	msg, err := d.reporter.Registry(ctx, cmd.Service(), cmd.Since)
 	if err != nil {
 		return Reply{}, err

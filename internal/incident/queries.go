@@ -88,3 +88,13 @@ func (s *Service) StableAfter(service string) (time.Duration, bool) {
 	}
 	return svc.StableAfter.D(), true
 }
+
+// Services lists the catalog's service names in catalog order, so that a
+// command naming an unknown service can suggest the one meant.
+func (s *Service) Services() []string {
+	names := make([]string, 0, len(s.cfg.Services))
+	for _, c := range s.cfg.Services {
+		names = append(names, c.Name)
+	}
+	return names
+}

@@ -12,13 +12,17 @@ package yamlx
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/backout/backout/internal/suggest"
 )
 
 // Pos is a place in a YAML file. A struct field of type Pos named Pos is
@@ -536,7 +540,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
 		k, val := n.Content[i], n.Content[i+1]
 		fi, ok := fields[k.Value]
 		if !ok {
-			d.fail(k, "unknown key %q%s%s", k.Value, inField(field), suggest(k.Value, fields))
+			d.fail(k, "unknown key %q%s%s", k.Value, inField(field), didYouMean(k.Value, fields))
 			continue
 		}
 		if seen[k.Value] {
@@ -558,38 +562,13 @@ func inField(field string) string {
 	return " in " + field
 }
 
-// suggest names the closest known key, for typos such as "neds".
-func suggest(key string, fields map[string]fieldInfo) string {
-	best, bestDist := "", 3
-	for k := range fields {
-		if dist := levenshtein(key, k); dist < bestDist || (dist == bestDist && k < best && best != "") {
-			best, bestDist = k, dist
-		}
-	}
+// didYouMean names the closest known key, for typos such as "neds".
+func didYouMean(key string, fields map[string]fieldInfo) string {
+	best := suggest.Closest(key, slices.Collect(maps.Keys(fields)))
 	if best == "" {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // KeyAt returns where key was written, falling back to the mapping itself.

@@ -21,6 +21,9 @@ type Poster struct {
 	buttons  []pressable         // index+1 is the number shown
 	rendered map[string][]string // ts -> lines last printed, for showing only what changed
 	channels map[string]string   // ts -> channel
+	// prompt is shown while the console waits for a line; "" when it
+	// is not waiting (or prints no prompt). See Prompt.
+	prompt string
 }
 
 type pressable struct {
@@ -113,10 +116,47 @@ func (p *Poster) Button(n int) (chat.Button, string, string, bool) {
 func (p *Poster) Say(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.interrupt()
 	fmt.Fprintf(p.out, format+"\n", args...)
+	p.reprompt()
+}
+
+// Prompt shows prompt and remembers that the console is waiting for a line,
+// until Typed. Rollbacks run while a person types: whatever they post in
+// the meantime starts on a line of its own and is followed by the prompt
+// again, so the person always sees who they are and that Backout waits.
+func (p *Poster) Prompt(prompt string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.prompt = prompt
+	fmt.Fprint(p.out, prompt)
+}
+
+// Typed says the person ended a line: the cursor is on a fresh line and
+// nothing waits, so output no longer needs to step around the prompt.
+func (p *Poster) Typed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.prompt = ""
+}
+
+// interrupt moves off the prompt's line before other output.
+func (p *Poster) interrupt() {
+	if p.prompt != "" {
+		fmt.Fprintln(p.out)
+	}
+}
+
+// reprompt shows the prompt again after output that interrupted it.
+func (p *Poster) reprompt() {
+	if p.prompt != "" {
+		fmt.Fprint(p.out, p.prompt)
+	}
 }
 
 func (p *Poster) print(prefix string, lines []string) {
+	p.interrupt()
+	defer p.reprompt()
 	for i, l := range lines {
 		if i == 0 {
 			fmt.Fprintf(p.out, "%s%s\n", prefix, l)

@@ -5,11 +5,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/commands"
+	"github.com/backout/backout/internal/rollback"
+	"github.com/backout/backout/internal/suggest"
 )
 
 // Backend is what the console drives besides the command handlers.
@@ -22,15 +25,37 @@ type Backend interface {
 	Wait(ctx context.Context) error
 }
 
+// Records is what `show` and `postmortem` read: the lifecycle's questions
+// about rollbacks (*incident.Service answers them), the same ones the
+// `/rollback` commands ask, so the console shows only what the lifecycle
+// says.
+type Records interface {
+	Rollback(ctx context.Context, id string) (*rollback.Record, string, error)
+	Votes(ctx context.Context, id string) ([]rollback.Vote, error)
+	StepLog(ctx context.Context, id string) ([]rollback.StepEvent, error)
+	OpenRollbacks(ctx context.Context) ([]*rollback.Record, error)
+}
+
+// Postmortems gives a rollback's post-mortem text (*postmortem.Writer).
+type Postmortems interface {
+	Get(ctx context.Context, id string) (string, error)
+}
+
 // REPL reads lines and drives the handlers.
 type REPL struct {
-	Handler commands.Handler
-	Backend Backend
-	Poster  *Poster
-	Channel string
-	User    string
+	Handler     commands.Handler
+	Backend     Backend
+	Records     Records
+	Postmortems Postmortems
+	Poster      *Poster
+	Channel     string
+	User        string
 	// Echo prints each input line, for transcripts of scripted input.
 	Echo bool
+	// Prompt shows "user@#channel> " while waiting for a line: for a person
+	// at a terminal, who otherwise cannot see who they are after `as`.
+	// Scripts leave it off, so transcripts stay as they were.
+	Prompt bool
 }
 
 const consoleHelp = `Console commands:
@@ -41,8 +66,14 @@ const consoleHelp = `Console commands:
   deploy <service> <version> [age]
                              record a deploy, as CI would (age backdates it, e.g. 3h)
   wait                       wait until running work settles
+  show <id>                  the whole record of a rollback: steps, output, votes, checks, timings
+  postmortem <id> [--out FILE]
+                             the whole post-mortem, or write it to FILE
   help                       this text
   quit                       leave (end of input also waits, then leaves)`
+
+// consoleWords are the console's own commands, for "did you mean".
+var consoleWords = []string{"/rollback", "as", "click", "alert", "deploy", "wait", "show", "postmortem", "help", "quit", "exit"}
 
 // Run reads in until quit or end of input.
 func (r *REPL) Run(ctx context.Context, in io.Reader) error {
@@ -53,7 +84,15 @@ func (r *REPL) Run(ctx context.Context, in io.Reader) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if !sc.Scan() {
+		if r.Prompt {
+			r.Poster.Prompt(fmt.Sprintf("%s@#%s> ", r.User, r.Channel))
+		}
+		more := sc.Scan()
+		r.Poster.Typed()
+		if !more && r.Prompt {
+			r.Poster.Say("") // end of input (^D) leaves the cursor after the prompt
+		}
+		if !more {
 			if err := sc.Err(); err != nil {
 				return fmt.Errorf("read input: %w", err)
 			}
@@ -112,10 +151,32 @@ func (r *REPL) handle(ctx context.Context, line string) (quit bool) {
 		if err := r.Backend.Wait(ctx); err != nil {
 			r.Poster.Say("wait: %v", err)
 		}
+	case "show":
+		r.show(ctx, rest)
+	case "postmortem":
+		r.postmortem(ctx, rest)
 	default:
-		r.Poster.Say("unknown console command %q; type help", word)
+		r.Poster.Say("%s", unknownWord(word))
 	}
 	return false
+}
+
+// unknownWord answers a line that starts with no console command. A near
+// miss names the command meant; a `/rollback` verb typed bare ("status")
+// names the slash command it belongs to.
+func unknownWord(word string) string {
+	lower := strings.ToLower(word)
+	verbs := commands.Verbs()
+	if slices.Contains(verbs, lower) {
+		return fmt.Sprintf("unknown console command %q; did you mean `/rollback %s`?", word, lower)
+	}
+	if near := suggest.Closest(lower, consoleWords); near != "" {
+		return fmt.Sprintf("unknown console command %q; did you mean `%s`? (type help)", word, near)
+	}
+	if near := suggest.Closest(lower, verbs); near != "" {
+		return fmt.Sprintf("unknown console command %q; did you mean `/rollback %s`?", word, near)
+	}
+	return fmt.Sprintf("unknown console command %q; type help", word)
 }
 
 func (r *REPL) click(ctx context.Context, rest string) {
