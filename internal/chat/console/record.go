@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/human"
+	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
 )
 
@@ -72,7 +74,7 @@ func recordHeader(w *textWriter, r *rollback.Record) {
 	w.line("Channel:    #%s", r.Channel)
 	w.line("Plan:       %s", r.PlanHash)
 	w.line("Approval:   %s", policyText(r))
-	w.line("Targets:    recovery %s · max data loss %s", durationOr(r.RecoveryTarget), durationOr(r.MaxDataLoss))
+	w.line("Targets:    recovery %s · max data loss %s", durationOr(r.RecoveryTarget), present.MaxDataLoss(r.MaxDataLoss))
 	if r.AbortBy != "" {
 		w.line("Aborted:    by %s: %s", who(r.AbortBy), r.AbortReason)
 	}
@@ -313,7 +315,7 @@ func recordPhases(w *textWriter, r *rollback.Record) {
 	}
 	var phases []string
 	for _, p := range rollback.Phases(r) {
-		phases = append(phases, p.Name+" "+human(p.Duration))
+		phases = append(phases, p.Name+" "+human.Duration(p.Duration))
 	}
 	if len(phases) > 0 {
 		w.line("phases: %s", strings.Join(phases, " · "))
@@ -339,24 +341,5 @@ func durationOr(d time.Duration) string {
 	if d <= 0 {
 		return "not set"
 	}
-	return human(d)
-}
-
-// human is a duration as people write it: 30d, 1h, 5m, 1m30s, 1.2s, 32ms,
-// rather than Go's 720h0m0s.
-func human(d time.Duration) string {
-	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	}
-	if d < time.Minute {
-		return d.Round(time.Millisecond).String()
-	}
-	s := d.Round(time.Second).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
+	return human.Duration(d)
 }

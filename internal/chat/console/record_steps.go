@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 )
 
@@ -134,7 +135,7 @@ func transition(ev rollback.StepEvent) string {
 	}
 	line := fmt.Sprintf("%s at %s", what, clock(ev.At))
 	if ev.Duration > 0 {
-		line += " after " + human(ev.Duration)
+		line += " after " + human.Duration(ev.Duration)
 	}
 	// Most executors' errors already say "exit status N"; say it only when not.
 	if exit := fmt.Sprintf("exit status %d", ev.ExitCode); ev.ExitCode != 0 && !strings.Contains(ev.Error, exit) {
