@@ -250,9 +250,9 @@ if [[ -n $helm_bin ]]; then
 		bash -c '"$@" > "$0"' "$work/bolt.yaml" "$helm_bin" template backout "$chart" "${kv[@]}" \
 		--set replicaCount=1 --set store.kind=bolt --set serviceMonitor.enabled=true \
 		--set secrets.values.SLACK_BOT_TOKEN=placeholder
-	run "helm template (a kubectl runbook: image.flavor auto picks tools)" \
+	run "helm template (a helm runbook: image.flavor auto picks tools)" \
 		bash -c '"$@" > "$0"' "$work/tools.yaml" "$helm_bin" template backout "$chart" "${kv[@]}" \
-		--set-file 'runbooks.k8s-deployment\.yaml=runbooks/k8s-deployment.yaml'
+		--set-file 'runbooks.helm-release\.yaml=runbooks/helm-release.yaml'
 	run "helm template (existing Secret)" \
 		bash -c '"$@" > "$0"' "$work/existing.yaml" "$helm_bin" template backout "$chart" "${kv[@]}" \
 		--set secrets.existingSecret=backout-creds
@@ -290,10 +290,10 @@ if [[ -n $helm_bin ]]; then
 		if [[ $got == "$want" ]]; then pass "$name"; else echo "      got: $got, want: $want"; fail "$name"; fi
 	}
 	check_flavor "image.flavor auto, HTTP-only runbooks: minimal image" 'minimal "ghcr.io/backout/backout:0.1.0"'
-	check_flavor "image.flavor auto, a kubectl runbook: tools image" 'tools "ghcr.io/backout/backout:0.1.0-tools"' \
-		--set-file 'runbooks.k8s-deployment\.yaml=runbooks/k8s-deployment.yaml'
+	check_flavor "image.flavor auto, a helm runbook: tools image" 'tools "ghcr.io/backout/backout:0.1.0-tools"' \
+		--set-file 'runbooks.helm-release\.yaml=runbooks/helm-release.yaml'
 	check_flavor "image.flavor minimal overrides auto" 'minimal "ghcr.io/backout/backout:0.1.0"' \
-		--set-file 'runbooks.k8s-deployment\.yaml=runbooks/k8s-deployment.yaml' --set image.flavor=minimal
+		--set-file 'runbooks.helm-release\.yaml=runbooks/helm-release.yaml' --set image.flavor=minimal
 	check_flavor "image.flavor tools with a tag" 'tools "ghcr.io/backout/backout:1.2.3-tools"' \
 		--set image.flavor=tools --set image.tag=1.2.3
 	if [[ -s $work/default.yaml && -s $work/bolt.yaml && -s $work/existing.yaml && -s $work/tools.yaml ]]; then
