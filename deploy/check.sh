@@ -134,16 +134,55 @@ fi
 dockerfile_structure() {
 	local f=deploy/Dockerfile ok=0
 	grep -Eq '^FROM golang:[^ ]+ AS build$' "$f" || { echo "no build stage 'FROM golang:... AS build'"; ok=1; }
-	grep -Eq '^FROM gcr\.io/distroless/static-debian12:nonroot$' "$f" || { echo "final stage is not distroless static nonroot"; ok=1; }
-	grep -Eq '^USER 65532(:65532)?$' "$f" || { echo "no 'USER 65532'"; ok=1; }
-	grep -Eq '^COPY --from=build ' "$f" || { echo "final stage does not copy from the build stage"; ok=1; }
-	grep -Eq '^EXPOSE 8080$' "$f" || { echo "no 'EXPOSE 8080'"; ok=1; }
-	grep -Eq '^ENTRYPOINT \["/bot"\]$' "$f" || { echo 'ENTRYPOINT is not ["/bot"]'; ok=1; }
-	grep -Eq '^CMD \["serve", ?"--config", ?"/etc/backout/bot.yaml"\]$' "$f" || { echo "CMD is not serve --config /etc/backout/bot.yaml"; ok=1; }
+	grep -Eq '^FROM golang:[^ ]+ AS fetch$' "$f" || { echo "no fetch stage 'FROM golang:... AS fetch'"; ok=1; }
+	grep -Eq '^FROM debian:[^ ]+ AS tools$' "$f" || { echo "no tools stage 'FROM debian:... AS tools' (needs a POSIX shell)"; ok=1; }
+	grep -Eq '^FROM gcr\.io/distroless/static-debian12:nonroot AS minimal$' "$f" || { echo "minimal stage is not distroless static nonroot"; ok=1; }
+	[[ $(grep -E '^FROM ' "$f" | tail -1) == *" AS minimal" ]] || { echo "minimal is not the last stage (the default target)"; ok=1; }
+	[[ $(grep -cE '^USER 65532:65532$' "$f") == 2 ]] || { echo "want 'USER 65532:65532' in both images"; ok=1; }
+	[[ $(grep -cE '^COPY --from=build /out/bot /bot$' "$f") == 2 ]] || { echo "both images must copy /bot from the build stage"; ok=1; }
+	[[ $(grep -cE '^EXPOSE 8080$' "$f") == 2 ]] || { echo "want 'EXPOSE 8080' in both images"; ok=1; }
+	[[ $(grep -cE '^ENTRYPOINT \["/bot"\]$' "$f") == 2 ]] || { echo 'want ENTRYPOINT ["/bot"] in both images'; ok=1; }
+	[[ $(grep -cE '^CMD \["serve", ?"--config", ?"/etc/backout/bot.yaml"\]$' "$f") == 2 ]] || { echo "want CMD serve --config /etc/backout/bot.yaml in both images"; ok=1; }
+	grep -Eq '^ARG KUBECTL_VERSION=v[0-9]+\.[0-9]+\.[0-9]+$' "$f" || { echo "KUBECTL_VERSION is not pinned to vX.Y.Z"; ok=1; }
+	grep -Eq '^ARG HELM_VERSION=v[0-9]+\.[0-9]+\.[0-9]+$' "$f" || { echo "HELM_VERSION is not pinned to vX.Y.Z"; ok=1; }
+	local a
+	for a in KUBECTL_SHA256_AMD64 KUBECTL_SHA256_ARM64 HELM_SHA256_AMD64 HELM_SHA256_ARM64; do
+		grep -Eq "^ARG $a=[0-9a-f]{64}\$" "$f" || { echo "ARG $a is not a SHA-256"; ok=1; }
+	done
+	[[ $(grep -c 'sha256sum -c -' "$f") == 2 ]] || { echo "kubectl and helm must each be verified with sha256sum -c"; ok=1; }
 	if grep -Eq '^FROM [^ ]+:latest' "$f"; then echo "a stage uses a :latest tag"; ok=1; fi
 	return $ok
 }
-run "Dockerfile structure (multi-stage, distroless nonroot, USER 65532, exec-form entrypoint)" dockerfile_structure
+run "Dockerfile structure (build, fetch, tools, minimal last; pinned, checksummed tools; USER 65532; exec-form entrypoint)" dockerfile_structure
+
+# fetch_stage_script: the fetch stage's RUN, run with a stub curl that serves
+# known bytes, must accept matching checksums and refuse a mismatch, an empty
+# checksum and an unknown architecture — what `docker build --target tools`
+# would do, without Docker or the network.
+fetch_stage_script() {
+	local d=$work/fetch
+	mkdir -p "$d/bin" "$d/src/linux-amd64"
+	awk '/ AS fetch$/{f=1} / AS tools$/{f=0} f && /^RUN set -eu/{r=1} r{print} r && !/\\$/{r=0}' deploy/Dockerfile |
+		sed -e 's/^RUN //' -e 's/\\$//' -e 's#/out#$OUT#g' >"$d/fetch.sh"
+	printf 'helm' >"$d/src/linux-amd64/helm"
+	tar -czf "$d/helm.tar.gz" -C "$d/src" linux-amd64/helm
+	printf '#!/bin/sh\ncase "$3" in *kubectl) printf kubectl >"$2" ;; *) cp "%s" "$2" ;; esac\n' "$d/helm.tar.gz" >"$d/bin/curl"
+	chmod +x "$d/bin/curl"
+	local k h
+	k=$(printf kubectl | sha256sum | cut -d' ' -f1)
+	h=$(sha256sum "$d/helm.tar.gz" | cut -d' ' -f1)
+	try() { (rm -rf "$d/w" "$d/out" && mkdir "$d/w" && cd "$d/w" && env PATH="$d/bin:$PATH" OUT="$d/out" \
+		KUBECTL_VERSION=v0 HELM_VERSION=v0 KUBECTL_SHA256_ARM64= HELM_SHA256_ARM64= "$@" sh "$d/fetch.sh") >"$d/log" 2>&1; }
+	try TARGETARCH=amd64 KUBECTL_SHA256_AMD64="$k" HELM_SHA256_AMD64="$h" && [[ -x $d/out/kubectl && -x $d/out/helm ]] ||
+		{ echo "matching checksums were refused:"; cat "$d/log"; return 1; }
+	! try TARGETARCH=amd64 KUBECTL_SHA256_AMD64="$k" HELM_SHA256_AMD64="$k" && grep -q FAILED "$d/log" ||
+		{ echo "a helm checksum mismatch was accepted"; return 1; }
+	! try TARGETARCH=arm64 && grep -q 'set --build-arg KUBECTL_SHA256_ARM64' "$d/log" ||
+		{ echo "an empty checksum did not stop the build with its name:"; cat "$d/log"; return 1; }
+	! try TARGETARCH=s390x && grep -q 'no checksums for architecture s390x' "$d/log" ||
+		{ echo "an unknown architecture was not refused"; return 1; }
+}
+run "Dockerfile fetch stage with a stub curl: verifies with sha256sum -c, refuses a mismatch, an empty checksum, an unknown arch" fetch_stage_script
 skip "docker build" "no Docker engine on this machine; the build stage is exercised by 'CGO_ENABLED=0 go build ./cmd/bot' below"
 if [[ -d cmd/bot ]]; then
 	run "CGO_ENABLED=0 go build -trimpath -ldflags -X main.version ./cmd/bot (as the Dockerfile does)" \
@@ -211,6 +250,9 @@ if [[ -n $helm_bin ]]; then
 		bash -c '"$@" > "$0"' "$work/bolt.yaml" "$helm_bin" template backout "$chart" "${kv[@]}" \
 		--set replicaCount=1 --set store.kind=bolt --set serviceMonitor.enabled=true \
 		--set secrets.values.SLACK_BOT_TOKEN=placeholder
+	run "helm template (a helm runbook: image.flavor auto picks tools)" \
+		bash -c '"$@" > "$0"' "$work/tools.yaml" "$helm_bin" template backout "$chart" "${kv[@]}" \
+		--set-file 'runbooks.helm-release\.yaml=runbooks/helm-release.yaml'
 	run "helm template (existing Secret)" \
 		bash -c '"$@" > "$0"' "$work/existing.yaml" "$helm_bin" template backout "$chart" "${kv[@]}" \
 		--set secrets.existingSecret=backout-creds
@@ -234,9 +276,29 @@ if [[ -n $helm_bin ]]; then
 		"config.store is set by the chart" --set config.store.kind=redis
 	expect_fail "helm template refuses an unknown secret key" \
 		"secrets.values.SLACK_TOKEN is not a variable Backout reads" --set secrets.values.SLACK_TOKEN=x
-	if [[ -s $work/default.yaml && -s $work/bolt.yaml && -s $work/existing.yaml ]]; then
-		run "rendered manifests: config loads, runbooks lint, probes, security, secrets (go test TestHelmRendered)" \
-			env BACKOUT_HELM_RENDERED="$work/default.yaml=2,$work/bolt.yaml=1,$work/existing.yaml=2" \
+	expect_fail "helm template refuses an unknown image.flavor" \
+		'image.flavor "fat" is not one of auto, minimal, tools' --set image.flavor=fat
+	# image.flavor: auto follows the runbooks given to the chart.
+	flavor_of() { # ARGS...: prints "flavor-label image" of the render
+		"$helm_bin" template backout "$chart" "${kv[@]}" "$@" |
+			awk '/backout.dev\/image-flavor:/{f=$2} /^ *image: /{i=$2} END{print f, i}'
+	}
+	check_flavor() { # NAME WANT ARGS...
+		local name=$1 want=$2 got
+		shift 2
+		got=$(flavor_of "$@" 2>&1)
+		if [[ $got == "$want" ]]; then pass "$name"; else echo "      got: $got, want: $want"; fail "$name"; fi
+	}
+	check_flavor "image.flavor auto, HTTP-only runbooks: minimal image" 'minimal "ghcr.io/backout/backout:0.1.0"'
+	check_flavor "image.flavor auto, a helm runbook: tools image" 'tools "ghcr.io/backout/backout:0.1.0-tools"' \
+		--set-file 'runbooks.helm-release\.yaml=runbooks/helm-release.yaml'
+	check_flavor "image.flavor minimal overrides auto" 'minimal "ghcr.io/backout/backout:0.1.0"' \
+		--set-file 'runbooks.helm-release\.yaml=runbooks/helm-release.yaml' --set image.flavor=minimal
+	check_flavor "image.flavor tools with a tag" 'tools "ghcr.io/backout/backout:1.2.3-tools"' \
+		--set image.flavor=tools --set image.tag=1.2.3
+	if [[ -s $work/default.yaml && -s $work/bolt.yaml && -s $work/existing.yaml && -s $work/tools.yaml ]]; then
+		run "rendered manifests: config loads, runbooks lint for their image, probes, security, secrets (go test TestHelmRendered)" \
+			env BACKOUT_HELM_RENDERED="$work/default.yaml=2,$work/bolt.yaml=1,$work/existing.yaml=2,$work/tools.yaml=2" \
 			go test -count=1 -run 'TestHelmRendered' ./deploy/
 		run "existing Secret is referenced and none is created" bash -c \
 			'grep -q "name: backout-creds" "$0" && ! grep -q "^kind: Secret" "$0"' "$work/existing.yaml"

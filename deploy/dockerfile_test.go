@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -48,58 +49,189 @@ func dockerInstructions(src string) []instruction {
 	return out
 }
 
-func TestDockerfile(t *testing.T) {
-	ins := dockerInstructions(string(readFile(t, "Dockerfile")))
-	var froms []string
-	args := map[string]string{}
-	last := map[string]string{} // last instruction of each kind
-	var build string
-	for _, in := range ins {
-		switch in.Cmd {
-		case "FROM":
-			froms = append(froms, in.Args)
-		case "ARG":
-			k, v, _ := strings.Cut(in.Args, "=")
-			args[k] = v
-		case "RUN":
-			if strings.Contains(in.Args, "go build") {
-				build = in.Args
-			}
+// stage is one FROM ... AS name of the Dockerfile and its instructions.
+type stage struct {
+	Name, From string
+	Ins        []instruction
+}
+
+// last is the stage's last instruction of kind cmd (the one that wins).
+func (s stage) last(cmd string) string {
+	v := ""
+	for _, in := range s.Ins {
+		if in.Cmd == cmd {
+			v = in.Args
 		}
-		last[in.Cmd] = in.Args
 	}
-	if len(froms) != 2 {
-		t.Fatalf("want a two-stage build, got FROM %q", froms)
+	return v
+}
+
+// all lists the arguments of every instruction of kind cmd.
+func (s stage) all(cmd string) []string {
+	var out []string
+	for _, in := range s.Ins {
+		if in.Cmd == cmd {
+			out = append(out, in.Args)
+		}
 	}
-	if froms[0] != "golang:${GO_VERSION} AS build" {
-		t.Errorf("build stage FROM %q, want golang:${GO_VERSION} AS build", froms[0])
+	return out
+}
+
+// dockerStages splits the Dockerfile into its stages; ARGs before the first
+// FROM are returned as globals.
+func dockerStages(t *testing.T) (map[string]string, []stage) {
+	t.Helper()
+	globals := map[string]string{}
+	var stages []stage
+	for _, in := range dockerInstructions(string(readFile(t, "Dockerfile"))) {
+		if in.Cmd == "FROM" {
+			from, name, ok := strings.Cut(in.Args, " AS ")
+			if !ok {
+				t.Fatalf("FROM %s has no stage name (AS ...)", in.Args)
+			}
+			stages = append(stages, stage{Name: name, From: from})
+			continue
+		}
+		if len(stages) == 0 {
+			if in.Cmd == "ARG" {
+				k, v, _ := strings.Cut(in.Args, "=")
+				globals[k] = v
+			}
+			continue
+		}
+		stages[len(stages)-1].Ins = append(stages[len(stages)-1].Ins, in)
 	}
-	if want := goDirective(t); args["GO_VERSION"] != want {
-		t.Errorf("ARG GO_VERSION=%s, want %s to match go.mod", args["GO_VERSION"], want)
+	return globals, stages
+}
+
+func stageArgs(s stage) map[string]string {
+	args := map[string]string{}
+	for _, a := range s.all("ARG") {
+		k, v, _ := strings.Cut(a, "=")
+		args[k] = v
 	}
-	if froms[1] != "gcr.io/distroless/static-debian12:nonroot" {
-		t.Errorf("final stage FROM %q, want gcr.io/distroless/static-debian12:nonroot", froms[1])
+	return args
+}
+
+// TestDockerfile checks the stages: build, fetch (downloads verified
+// tools), tools and minimal, minimal last so a plain `docker build` still
+// makes the distroless image.
+func TestDockerfile(t *testing.T) {
+	globals, stages := dockerStages(t)
+	var names []string
+	byName := map[string]stage{}
+	for _, s := range stages {
+		names = append(names, s.Name)
+		byName[s.Name] = s
+	}
+	if got := strings.Join(names, ","); got != "build,fetch,tools,minimal" {
+		t.Fatalf("stages %s, want build,fetch,tools,minimal (minimal last: the default target)", got)
+	}
+	if want := goDirective(t); globals["GO_VERSION"] != want {
+		t.Errorf("ARG GO_VERSION=%s, want %s to match go.mod", globals["GO_VERSION"], want)
+	}
+	build := byName["build"]
+	if build.From != "golang:${GO_VERSION}" {
+		t.Errorf("build stage FROM %q, want golang:${GO_VERSION}", build.From)
+	}
+	var goBuild string
+	for _, r := range build.all("RUN") {
+		if strings.Contains(r, "go build") {
+			goBuild = r
+		}
 	}
 	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", `-ldflags "-s -w -X main.version=${VERSION}"`, "-o /out/bot ./cmd/bot"} {
-		if !strings.Contains(build, want) {
-			t.Errorf("go build %q lacks %s", build, want)
+		if !strings.Contains(goBuild, want) {
+			t.Errorf("go build %q lacks %s", goBuild, want)
 		}
 	}
-	if last["USER"] != "65532:65532" {
-		t.Errorf("USER %q, want 65532:65532 (distroless nonroot)", last["USER"])
+	if got := byName["minimal"].From; got != "gcr.io/distroless/static-debian12:nonroot" {
+		t.Errorf("minimal stage FROM %q, want gcr.io/distroless/static-debian12:nonroot", got)
 	}
-	if last["EXPOSE"] != "8080" {
-		t.Errorf("EXPOSE %q, want 8080 (config listen default)", last["EXPOSE"])
+	for _, s := range stages {
+		if strings.HasSuffix(s.From, ":latest") || !strings.Contains(s.From, ":") {
+			t.Errorf("stage %s FROM %q: pin a tag", s.Name, s.From)
+		}
+	}
+	for _, name := range []string{"minimal", "tools"} {
+		checkImageStage(t, byName[name])
+	}
+	checkFetch(t, byName["fetch"])
+	tools := byName["tools"]
+	if !slices.Contains(tools.all("COPY"), "--from=fetch /out/kubectl /out/helm /usr/local/bin/") {
+		t.Errorf("tools stage does not copy kubectl and helm from fetch into /usr/local/bin: %q", tools.all("COPY"))
+	}
+	// A POSIX shell: the base must be a distribution, not distroless.
+	if !strings.HasPrefix(tools.From, "debian:") {
+		t.Errorf("tools stage FROM %q, want a debian image (it needs /bin/sh for the shell executor)", tools.From)
+	}
+}
+
+// checkImageStage checks what both images share: the bot, the runbooks, a
+// writable data directory, the non-root user and the entrypoint.
+func checkImageStage(t *testing.T, s stage) {
+	t.Helper()
+	copies := s.all("COPY")
+	for _, want := range []string{"--from=build /out/bot /bot", "--from=build /src/runbooks/ " + runbooksPath + "/", "--from=build --chown=65532:65532 /out/data /var/lib/backout"} {
+		if !slices.Contains(copies, want) {
+			t.Errorf("%s: no COPY %s", s.Name, want)
+		}
+	}
+	if got := s.last("USER"); got != "65532:65532" {
+		t.Errorf("%s: USER %q, want 65532:65532 (non-root; the chart's runAsUser)", s.Name, got)
+	}
+	if got := s.last("EXPOSE"); got != "8080" {
+		t.Errorf("%s: EXPOSE %q, want 8080 (config listen default)", s.Name, got)
 	}
 	var entry, cmd []string
-	if err := json.Unmarshal([]byte(last["ENTRYPOINT"]), &entry); err != nil || len(entry) != 1 || entry[0] != "/bot" {
-		t.Errorf(`ENTRYPOINT %s, want ["/bot"] (exec form)`, last["ENTRYPOINT"])
+	if err := json.Unmarshal([]byte(s.last("ENTRYPOINT")), &entry); err != nil || len(entry) != 1 || entry[0] != "/bot" {
+		t.Errorf(`%s: ENTRYPOINT %s, want ["/bot"] (exec form)`, s.Name, s.last("ENTRYPOINT"))
 	}
-	if err := json.Unmarshal([]byte(last["CMD"]), &cmd); err != nil || strings.Join(cmd, " ") != "serve --config "+configPath {
-		t.Errorf(`CMD %s, want ["serve", "--config", %q]`, last["CMD"], configPath)
+	if err := json.Unmarshal([]byte(s.last("CMD")), &cmd); err != nil || strings.Join(cmd, " ") != "serve --config "+configPath {
+		t.Errorf(`%s: CMD %s, want ["serve", "--config", %q]`, s.Name, s.last("CMD"), configPath)
 	}
-	if !regexp.MustCompile(`(?m)^COPY --from=build /src/runbooks/ /etc/backout/runbooks/$`).Match(readFile(t, "Dockerfile")) {
-		t.Error("the image must carry the runbooks at " + runbooksPath)
+}
+
+var (
+	semver = regexp.MustCompile(`^v\d+\.\d+\.\d+$`)
+	sha256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// checkFetch: the tools are pinned by version, and each download is
+// verified with sha256sum -c against a pinned checksum per architecture.
+func checkFetch(t *testing.T, s stage) {
+	t.Helper()
+	args := stageArgs(s)
+	for _, v := range []string{"KUBECTL_VERSION", "HELM_VERSION"} {
+		if !semver.MatchString(args[v]) {
+			t.Errorf("ARG %s=%q, want a pinned vX.Y.Z", v, args[v])
+		}
+	}
+	for _, tool := range []string{"KUBECTL", "HELM"} {
+		for _, arch := range []string{"AMD64", "ARM64"} {
+			k := tool + "_SHA256_" + arch
+			if !sha256.MatchString(args[k]) {
+				t.Errorf("ARG %s=%q, want a SHA-256 (64 hex digits)", k, args[k])
+			}
+		}
+	}
+	run := strings.Join(s.all("RUN"), "\n")
+	for _, want := range []string{
+		`https://dl.k8s.io/release/${KUBECTL_VERSION}/bin/linux/${arch}/kubectl`,
+		`https://get.helm.sh/helm-${HELM_VERSION}-linux-${arch}.tar.gz`,
+		`echo "${kubectl_sha}  kubectl" | sha256sum -c -`,
+		`echo "${helm_sha}  helm.tar.gz" | sha256sum -c -`,
+		`set -eu`,
+		`set --build-arg KUBECTL_SHA256_`, // an empty checksum is a clear error
+		`set --build-arg HELM_SHA256_`,
+	} {
+		if !strings.Contains(run, want) {
+			t.Errorf("fetch stage RUN lacks %s", want)
+		}
+	}
+	// Verification must come before the binaries are installed.
+	if strings.Index(run, "sha256sum -c") > strings.Index(run, "install -m 0755") {
+		t.Error("fetch stage installs a binary before verifying it")
 	}
 }
 

@@ -79,6 +79,10 @@ type chartValues struct {
 		Values       map[string]string `yaml:"values"`
 		ExtraEnvVars []string          `yaml:"extraEnvVars"`
 	} `yaml:"secrets"`
+	Image struct {
+		Flavor    string            `yaml:"flavor"`
+		TagSuffix map[string]string `yaml:"tagSuffix"`
+	} `yaml:"image"`
 	ContainerPort int               `yaml:"containerPort"`
 	Config        map[string]any    `yaml:"config"`
 	Runbooks      map[string]string `yaml:"runbooks"`
@@ -111,7 +115,12 @@ func TestHelmValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkBotConfig(t, "values.yaml", string(bot), v.Runbooks)
+	if v.Image.Flavor != "auto" || v.Image.TagSuffix["tools"] != "-tools" || v.Image.TagSuffix["minimal"] != "" {
+		t.Errorf("image: flavor %q, tagSuffix %v; want auto, minimal \"\" and tools -tools (the Dockerfile's targets)", v.Image.Flavor, v.Image.TagSuffix)
+	}
+	// auto picks minimal for these runbooks, so they must lint as the
+	// minimal image runs them.
+	checkBotConfig(t, "values.yaml", autoFlavor(v.Runbooks), string(bot), v.Runbooks)
 	for _, name := range config.SecretEnvVars {
 		if _, ok := v.Secrets.Values[name]; !ok {
 			t.Errorf("values.yaml secrets.values lacks %s, so users do not see it can be set", name)
@@ -121,6 +130,48 @@ func TestHelmValues(t *testing.T) {
 		if val != "" {
 			t.Errorf("values.yaml ships a value for secret %s", name)
 		}
+	}
+}
+
+// flavorRule is the chart's image.flavor auto rule, copied from
+// _helpers.tpl (TestHelmAutoFlavorRule keeps the two equal).
+var flavorRule = regexp.MustCompile(`uses:[ \t]*["']?(kubectl|helm|shell|plugin)\b`)
+
+// autoFlavor is what image.flavor auto picks for these runbooks.
+func autoFlavor(runbooks map[string]string) string {
+	for _, text := range runbooks {
+		if flavorRule.MatchString(text) {
+			return "tools"
+		}
+	}
+	return "minimal"
+}
+
+// TestHelmAutoFlavorRule: the chart's rule is the one above, and it picks
+// tools for every shipped runbook that needs a program (block and flow
+// style), and minimal for the HTTP-only one.
+func TestHelmAutoFlavorRule(t *testing.T) {
+	tpl := string(readFile(t, filepath.Join(chartDir, "templates", "_helpers.tpl")))
+	if !strings.Contains(tpl, "regexMatch `"+flavorRule.String()+"` $text") {
+		t.Fatalf("_helpers.tpl's auto rule differs from flavorRule %s", flavorRule)
+	}
+	tests := []struct {
+		file, want string
+	}{
+		{"k8s-deployment.yaml", "tools"},
+		{"helm-release.yaml", "tools"},
+		{"db-down-migration.yaml", "tools"},
+		{"local-demo.yaml", "tools"},
+		{"feature-flag-revert.yaml", "minimal"},
+	}
+	for _, tt := range tests {
+		text := string(readFile(t, filepath.Join(repoRoot, "runbooks", tt.file)))
+		if got := autoFlavor(map[string]string{tt.file: text}); got != tt.want {
+			t.Errorf("%s: auto picks %s, want %s", tt.file, got, tt.want)
+		}
+	}
+	if got := autoFlavor(map[string]string{"a.yaml": "steps:\n  - {id: a, uses: \"shell\", with: {args: [true]}}\n"}); got != "tools" {
+		t.Errorf("quoted flow-style uses: auto picks %s, want tools", got)
 	}
 }
 

@@ -3,12 +3,21 @@ package deploy_test
 import (
 	"fmt"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/exec/helm"
 	httpexec "github.com/backout/backout/internal/exec/http"
+	"github.com/backout/backout/internal/exec/kubectl"
+	"github.com/backout/backout/internal/exec/noop"
+	"github.com/backout/backout/internal/exec/plugin"
+	"github.com/backout/backout/internal/exec/shell"
+	"github.com/backout/backout/internal/exec/sleep"
+	"github.com/backout/backout/internal/exec/wait"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/validate"
 )
@@ -19,22 +28,39 @@ const (
 	runbooksPath = "/etc/backout/runbooks"
 )
 
-// imageKinds resolves `uses:` for lint the way the distroless image can run
-// them: executors that need an external binary (kubectl, helm, shell) are not
-// there, so an example runbook using one would fail at run time.
-func imageKinds(cfg *config.Config) runbook.Kinds {
-	executors := map[string]runbook.WithValidator{"http": httpexec.New()}
+// imageKinds resolves `uses:` for lint the way an image flavour can run
+// them: the minimal (distroless) image has no kubectl, helm or shell, so an
+// example runbook using one there would fail at run time; the tools image
+// has them.
+func imageKinds(cfg *config.Config, flavor string) runbook.Kinds {
+	executors := map[string]runbook.WithValidator{
+		"http":  httpexec.New(),
+		"wait":  wait.New(wait.Config{PrometheusURL: cfg.Prometheus.URL}),
+		"sleep": sleep.New(),
+		"noop":  noop.New(),
+	}
+	if flavor == "tools" {
+		executors["shell"] = shell.New()
+		executors["kubectl"] = kubectl.New("kubectl")
+		executors["helm"] = helm.New("helm")
+		executors["plugin"] = plugin.New(filepath.Join(runbooksPath, "plugins"))
+	}
+	// Checks are built into the bot: both images run every one.
 	checkers := map[string]runbook.WithValidator{
 		"promql":          validate.NewPromQL(cfg.Prometheus.URL),
 		"promql-baseline": validate.NewPromQLBaseline(cfg.Prometheus.URL),
+		"canary":          validate.NewCanary(cfg.Prometheus.URL),
 		"http-smoke":      validate.NewHTTPSmoke(nil),
+		"version":         validate.NewVersion(nil, cfg.Prometheus.URL),
+		"sql":             validate.NewSQL(),
+		"artifact":        validate.NewArtifact(nil, cfg.Registry.URL),
 	}
 	lookup := func(kinds map[string]runbook.WithValidator, what string) func(string) (runbook.WithValidator, error) {
 		return func(name string) (runbook.WithValidator, error) {
 			if v, ok := kinds[name]; ok {
 				return v, nil
 			}
-			return nil, fmt.Errorf("%s %q is not one the deploy examples may use (the image has no external binaries)", what, name)
+			return nil, fmt.Errorf("%s %q is not one the %s image can run (or the deploy examples may use)", what, name, flavor)
 		}
 	}
 	return runbook.Kinds{Executor: lookup(executors, "executor"), Checker: lookup(checkers, "checker")}
@@ -43,7 +69,7 @@ func imageKinds(cfg *config.Config) runbook.Kinds {
 // checkBotConfig loads bot.yaml and the runbooks with Backout's own loaders
 // and lints them together, as `bot lint` does, so a deploy example cannot
 // drift from the config and runbook formats.
-func checkBotConfig(t *testing.T, where, botYAML string, runbooks map[string]string) *config.Config {
+func checkBotConfig(t *testing.T, where, flavor, botYAML string, runbooks map[string]string) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse(where+"/bot.yaml", []byte(botYAML), func(string) string { return "" })
 	if err != nil {
@@ -62,7 +88,7 @@ func checkBotConfig(t *testing.T, where, botYAML string, runbooks map[string]str
 			t.Errorf("%s: runbook %s does not load:\n%v", where, file, err)
 			continue
 		}
-		if err := runbook.Lint(rb, imageKinds(cfg)); err != nil {
+		if err := runbook.Lint(rb, imageKinds(cfg, flavor)); err != nil {
 			t.Errorf("%s: runbook %s fails lint:\n%v", where, file, err)
 		}
 		set[rb.Name] = rb
@@ -149,7 +175,8 @@ func checkWorkload(t *testing.T, where string, ms manifests, wantReplicas int) [
 		t.Fatalf("%s: %s must be the ConfigMap key bot.yaml (subPath %q)", where, configPath, sub)
 	}
 	runbooks, _ := configMapAt(runbooksPath)
-	cfg := checkBotConfig(t, where, cfgData["bot.yaml"], runbooks)
+	flavor := checkFlavor(t, where, pod, c)
+	cfg := checkBotConfig(t, where, flavor, cfgData["bot.yaml"], runbooks)
 	if cfg.Runbooks != runbooksPath {
 		t.Errorf("%s: bot.yaml runbooks = %q, want %s where they are mounted", where, cfg.Runbooks, runbooksPath)
 	}
@@ -162,6 +189,29 @@ func checkWorkload(t *testing.T, where string, ms manifests, wantReplicas int) [
 	}
 	checkService(t, where, ms, stringMap(digMap(pod, "metadata", "labels")))
 	return checkSecretEnv(t, where, c)
+}
+
+// checkFlavor returns the image flavour a workload runs: the Helm chart
+// labels its pods with it; the plain manifests run the minimal image. The
+// image reference must agree with the label.
+func checkFlavor(t *testing.T, where string, pod, c any) string {
+	t.Helper()
+	image := digString(c, "image")
+	flavor := digString(pod, "metadata", "labels", "backout.dev/image-flavor")
+	switch flavor {
+	case "":
+		flavor = "minimal"
+		if strings.HasSuffix(image, "-tools") {
+			flavor = "tools"
+		}
+	case "minimal", "tools":
+		if strings.HasSuffix(image, "-tools") != (flavor == "tools") {
+			t.Errorf("%s: pod labelled image-flavor %s runs image %s", where, flavor, image)
+		}
+	default:
+		t.Errorf("%s: image-flavor label %q, want minimal or tools", where, flavor)
+	}
+	return flavor
 }
 
 func digMap(v any, p ...any) map[string]any {

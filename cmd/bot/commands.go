@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -186,17 +185,6 @@ func loadInto(set runbook.Set, path string, errs *yamlx.Errors) {
 	for _, name := range dirSet.Names() {
 		add(dirSet[name])
 	}
-}
-
-func schema(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("schema", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, "Usage: bot schema > runbook.schema.json") }
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	_, err := stdout.Write(runbook.JSONSchema())
-	return err
 }
 
 func audit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {

@@ -35,11 +35,16 @@ Usage:
                                           a terminal chat over the same handlers
   bot lint     [--config FILE] [PATH...]  check the config and runbooks
   bot audit verify [--config FILE]        check the audit trail's hash chain
-  bot schema                              print the runbook JSON Schema
+  bot schema   [--markdown]               print the runbook JSON Schema (or docs/runbooks.md)
+  bot deploy record --service NAME --version V --artifact REF [...] [--server URL]
+                                          report a deploy from CI (POST /api/v1/deploys)
+  bot gate     SERVICE [--server URL]     may SERVICE be deployed now? exit 3 when not
   bot version                             print the version
 
 --config defaults to $BACKOUT_CONFIG, then bot.yaml (console: examples/bot.yaml).
-Exit codes: 0 success, 1 invalid input, 2 runtime failure.
+deploy and gate call a running server: --server defaults to $BACKOUT_URL, and
+the token is read from $BACKOUT_API_TOKEN only.
+Exit codes: 0 success, 1 invalid input, 2 runtime failure, 3 gate closed.
 `
 
 func main() {
@@ -67,6 +72,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = audit(ctx, rest, stdout, stderr, getenv)
 	case "schema":
 		err = schema(rest, stdout, stderr)
+	case "deploy":
+		err = deployCmd(ctx, rest, stdout, stderr, getenv)
+	case "gate":
+		err = gateCmd(ctx, rest, stdout, stderr, getenv)
 	case "version":
 		err = versionCmd(rest, stdout, stderr)
 	case "help", "-h", "--help":
@@ -81,6 +90,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
+	case errors.Is(err, errGateClosed):
+		return exitGateClosed
 	case errors.Is(err, errUsage), errors.Is(err, app.ErrInvalid):
 		fmt.Fprintln(stderr, err)
 		return exitInvalid

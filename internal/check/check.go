@@ -84,10 +84,15 @@ func (r *Registry) Get(name string) (Checker, error) {
 	if c, ok := r.byName[name]; ok {
 		return c, nil
 	}
-	var names []string
+	return nil, fmt.Errorf("unknown check %q (have %s)", name, strings.Join(r.Names(), ", "))
+}
+
+// Names lists the registered checkers in order.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.byName))
 	for n := range r.byName {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return nil, fmt.Errorf("unknown check %q (have %s)", name, strings.Join(names, ", "))
+	return names
 }

@@ -79,11 +79,40 @@ reason.
 {{- fail (printf "secrets.values.%s is not a variable Backout reads: use one of %s, or list it in secrets.extraEnvVars" $key (join ", " $known)) }}
 {{- end }}
 {{- end }}
+{{- if not (has (.Values.image.flavor | default "auto") (list "auto" "minimal" "tools")) }}
+{{- fail (printf "image.flavor %q is not one of auto, minimal, tools" .Values.image.flavor) }}
+{{- end }}
 {{- range $file, $_ := .Values.runbooks }}
 {{- if not (or (hasSuffix ".yaml" $file) (hasSuffix ".yml" $file)) }}
 {{- fail (printf "runbooks.%s: runbook file names must end in .yaml or .yml (Backout ignores other files)" $file) }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+The image flavour: image.flavor, or for auto, tools when a runbook given to
+the chart uses an executor that needs a program the minimal image lacks.
+A match in a comment also picks tools: the bigger image is the safe mistake.
+*/}}
+{{- define "backout.imageFlavor" -}}
+{{- $flavor := .Values.image.flavor | default "auto" }}
+{{- if eq $flavor "auto" }}
+{{- $flavor = "minimal" }}
+{{- range $file, $content := .Values.runbooks }}
+{{- $text := kindIs "string" $content | ternary $content (toYaml $content) }}
+{{- if regexMatch `uses:[ \t]*["']?(kubectl|helm|shell|plugin)\b` $text }}
+{{- $flavor = "tools" }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $flavor }}
+{{- end }}
+
+{{/* The image reference: repository:tag plus the flavour's suffix. */}}
+{{- define "backout.image" -}}
+{{- $flavor := include "backout.imageFlavor" . }}
+{{- $suffix := index (.Values.image.tagSuffix | default dict) $flavor | default "" }}
+{{- printf "%s:%s%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) $suffix }}
 {{- end }}
 
 {{/* bot.yaml: the user's config plus the keys the chart owns. */}}
