@@ -211,7 +211,7 @@ func TestDeploys(t *testing.T) {
 // before the lifecycle is asked, since the reason is audited.
 func TestReasonRequired(t *testing.T) {
 	for text, want := range map[string]string{
-		"reject RB-7": "A rejection needs a reason; it is audited.\nUsage: `/rollback reject <id> [reason]`",
+		"reject RB-7": "A rejection needs a reason; it is audited.\nUsage: `/rollback reject <id> <reason>`",
 		"abort RB-7":  "An abort needs a reason; it is audited.\nUsage: `/rollback abort <id> [reason]`",
 	} {
 		h := newHarness()

@@ -75,7 +75,7 @@ func init() {
 		"plan":      {"plan <service> [to <version>]", "show what a rollback would do, without proposing it", parsePlan, (*Dispatcher).plan},
 		"status":    {"status [<id>]", "show one rollback, or the open ones", parseStatus, (*Dispatcher).status},
 		"approve":   {"approve <id>", "approve a proposal (or sign off an open gate)", parseID("approve", false), (*Dispatcher).approve},
-		"reject":    {"reject <id> [reason]", "reject a proposal", parseID("reject", true), (*Dispatcher).reject},
+		"reject":    {"reject <id> <reason>", "reject a proposal", parseID("reject", true), (*Dispatcher).reject},
 		"abort":     {"abort <id> [reason]", "stop a running rollback", parseID("abort", true), (*Dispatcher).abort},
 		"resume":    {"resume <id>", "resume an interrupted or paused rollback", parseID("resume", false), (*Dispatcher).resume},
 		"pause":     {"pause <id>", "pause a running rollback between steps", parseID("pause", false), (*Dispatcher).pause},

@@ -118,7 +118,7 @@ func typoCases(t *testing.T) []parseCase {
 		{text: "PROPOSAL checkout", usage: didYouMean("PROPOSAL", "propose", propose)},
 		{text: "stauts RB-7", usage: didYouMean("stauts", "status", "status [<id>]")},
 		{text: "aprove RB-7", usage: didYouMean("aprove", "approve", "approve <id>")},
-		{text: "rejcet RB-7 no", usage: didYouMean("rejcet", "reject", "reject <id> [reason]")},
+		{text: "rejcet RB-7 no", usage: didYouMean("rejcet", "reject", "reject <id> <reason>")},
 		{text: "abotr RB-7", usage: didYouMean("abotr", "abort", "abort <id> [reason]")},
 		{text: "pln checkout", usage: didYouMean("pln", "plan", "plan <service> [to <version>]")},
 		{text: "histroy checkout", usage: didYouMean("histroy", "history", "history <service>")},
@@ -179,7 +179,7 @@ func idCases() []parseCase {
 	const (
 		status   = "status [<id>]"
 		approve  = "approve <id>"
-		reject   = "reject <id> [reason]"
+		reject   = "reject <id> <reason>"
 		abort    = "abort <id> [reason]"
 		resume   = "resume <id>"
 		pause    = "pause <id>"
@@ -286,7 +286,7 @@ func TestVerbTable(t *testing.T) {
 			t.Errorf("verb %q: handler set = %v; only help has none", name, v.handle != nil)
 		}
 	}
-	if got, want := Usage("reject"), "Usage: `/rollback reject <id> [reason]`"; got != want {
+	if got, want := Usage("reject"), "Usage: `/rollback reject <id> <reason>`"; got != want {
 		t.Errorf("Usage(reject) = %q, want %q", got, want)
 	}
 }

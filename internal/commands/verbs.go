@@ -33,25 +33,7 @@ func (d *Dispatcher) plan(ctx context.Context, who incident.Actor, cmd *Command)
 	if err != nil || failure != "" {
 		return result(failure, err, "")
 	}
-	var lines []string
-	for _, c := range changes {
-		lines = append(lines, fmt.Sprintf("*%s* %s → %s (`%s`), runbook %s", c.Service, c.Current.Version, c.Target.Version, c.Target.Artifact, c.Runbook))
-		for i, st := range c.Steps {
-			line := fmt.Sprintf("  %d. %s [%s]", i+1, st.Title, st.Uses)
-			if st.Gate != "" {
-				line += " 🔒 gate: " + st.Gate
-			}
-			if st.Skipped {
-				line += " (skipped: condition false)"
-			}
-			lines = append(lines, line)
-			if st.Preview != "" {
-				lines = append(lines, "     "+strings.ReplaceAll(st.Preview, "\n", "\n     "))
-			}
-		}
-	}
-	text := "Plan (dry run; nothing was proposed or run):\n" + strings.Join(lines, "\n")
-	return Reply{Ephemeral: true, Message: chat.Message{Text: chat.Plain(text), Sections: []chat.Section{{Text: chat.Plain("```\n" + text + "\n```")}}}}, nil
+	return Reply{Ephemeral: true, Message: present.PlanView(changes)}, nil
 }
 
 func (d *Dispatcher) status(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
@@ -213,6 +195,10 @@ func (d *Dispatcher) drill(ctx context.Context, who incident.Actor, cmd *Command
 	r, failure, err := d.driller.RunNow(ctx, who, cmd.Service())
 	if err != nil || failure != "" {
 		return result(failure, err, "")
+	}
+	if r.State == rollback.StateProposed {
+		// Say what is true: a drill that needs approval has only been proposed.
+		return privateText(chat.Textf("Drill %s of %s proposed in %s; it starts once approved.", r.ID, cmd.Service(), chat.Channel(r.Channel))), nil
 	}
 	return privateText(chat.Textf("Drill %s of %s started in %s.", r.ID, cmd.Service(), chat.Channel(r.Channel))), nil
 }

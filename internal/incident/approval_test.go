@@ -213,3 +213,18 @@ func TestDuplicateClickCountsOnce(t *testing.T) {
 		}
 	})
 }
+
+// TestFailedProposalsTakeNoID: an id names a stored rollback, so a
+// proposal refused at planning must not use one up.
+func TestFailedProposalsTakeNoID(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{})
+		if _, failure, err := e.svc.Propose(e.ctx, person("req"), incident.ProposeRequest{Services: []string{"checkout"}}); err != nil || failure == "" {
+			t.Fatalf("with no deploys, propose = %q, %v; want a failure", failure, err)
+		}
+		e.deploy("checkout", "1.0.0", "1.1.0")
+		if r := e.propose(checkout()); r.ID != "RB-1" {
+			t.Fatalf("first stored rollback is %s, want RB-1", r.ID)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -142,12 +143,14 @@ func (s *deployLog) targets(ctx context.Context, service, version string, stable
 		if version == cur.Version {
 			return cur, target, fmt.Sprintf("%s is already running %s.", service, version), nil
 		}
-		var known []string
+		var known []string // newest first, each once
 		for _, d := range deploys[1:] {
 			if d.Version == version {
 				return cur, releaseOf(d), "", nil
 			}
-			known = append(known, d.Version)
+			if !slices.Contains(known, d.Version) {
+				known = append(known, d.Version)
+			}
 		}
 		return cur, target, fmt.Sprintf("Version %s of %s is not in its deploy history (known: %s).", version, service, strings.Join(known, ", ")), nil
 	}

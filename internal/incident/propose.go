@@ -141,15 +141,23 @@ func (s *Proposals) claim(ctx context.Context, names []string, req ProposeReques
 	return "", nil
 }
 
-// build allocates an id and plans the record, not yet stored.
+// build plans the record, not yet stored. An id is allocated only for a
+// plan that stands, so that every id names a stored rollback: the plan is
+// tried first without one, then made with it (a template may use it).
 func (s *Proposals) build(ctx context.Context, who Actor, req ProposeRequest) (*rollback.Record, string, error) {
+	plan := func(id string) ([]rollback.ServiceChange, string, string, error) {
+		info := runbook.RollbackInfo{ID: id, Requester: who.User, Reason: req.Reason, Trigger: req.Trigger.Kind}
+		return s.planner.Plan(ctx, PlanRequest{Services: req.Services, Release: req.Release, Version: req.Version,
+			Drill: req.Drill, DrillMode: req.DrillMode, Rollback: info})
+	}
+	if _, _, failure, err := plan("RB-0"); err != nil || failure != "" {
+		return nil, failure, err
+	}
 	id, err := s.store.NextID(ctx)
 	if err != nil {
 		return nil, "", fmt.Errorf("allocate id: %w", err)
 	}
-	info := runbook.RollbackInfo{ID: id, Requester: who.User, Reason: req.Reason, Trigger: req.Trigger.Kind}
-	changes, scope, failure, err := s.planner.Plan(ctx, PlanRequest{Services: req.Services, Release: req.Release, Version: req.Version,
-		Drill: req.Drill, DrillMode: req.DrillMode, Rollback: info})
+	changes, scope, failure, err := plan(id)
 	if err != nil || failure != "" {
 		return nil, failure, err
 	}

@@ -181,10 +181,7 @@ func (w *Writer) data(ctx context.Context, r *rollback.Record) (Data, error) {
 		runbooks = append(runbooks, c.Runbook)
 	}
 	d.Services, d.Runbooks = strings.Join(names, ", "), strings.Join(runbooks, ", ")
-	d.Trigger = r.Trigger.Kind
-	if r.Trigger.Source != "" {
-		d.Trigger += " via " + r.Trigger.Source
-	}
+	d.Trigger = present.TriggerLabel(r.Trigger)
 	if r.Trigger.URL != "" {
 		d.Trigger += fmt.Sprintf(" ([%s](%s))", r.Trigger.IncidentID, r.Trigger.URL)
 	}

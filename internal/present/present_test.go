@@ -43,8 +43,13 @@ func TestPeopleAndLinksAreTyped(t *testing.T) {
 	if got, want := spans(approvals), []chat.Span{chat.User("U0BOB"), chat.User("U0DANA"), chat.User("U0BOB")}; !slices.Equal(got, want) {
 		t.Errorf("approval spans = %v, want %v", got, want)
 	}
-	if got := spans(msg.Context); !slices.Equal(got, []chat.Span{chat.User("U0ALICE")}) {
-		t.Errorf("context spans = %v", got)
+	// An alert raised it: the footer names the source in words, no mention.
+	if got := spans(msg.Context); len(got) != 0 || !strings.HasPrefix(msg.Context.String(), "raised by a PagerDuty alert") {
+		t.Errorf("context = %q, spans %v", msg.Context.String(), got)
+	}
+	r.Trigger = rollback.Trigger{Kind: "person", Source: "slack:10.0.0.1"}
+	if got := spans(ProposalView(r, votes, nil).Context); !slices.Equal(got, []chat.Span{chat.User("U0ALICE")}) {
+		t.Errorf("a person's proposal: context spans = %v", got)
 	}
 	if !strings.Contains(why.String(), "<!channel> see <https://evil.example|this>") {
 		t.Errorf("reason lost: %q", why)

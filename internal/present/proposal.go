@@ -73,7 +73,7 @@ func ProposalView(r *rollback.Record, votes []rollback.Vote, steps []rollback.St
 		msg.Sections = append(msg.Sections, chat.Section{Title: "Outcome", Text: chat.Plain(r.Outcome)})
 	}
 	msg.Buttons = buttons(r)
-	msg.Context = chat.Textf("requested by %s · plan %s · proposed %s", chat.User(r.Requester), r.PlanHash, chat.Stamp(r.CreatedAt))
+	msg.Context = chat.Textf("%s · plan %s · proposed %s", requestedBy(r), r.PlanHash, chat.Stamp(r.CreatedAt))
 	if r.State == rollback.StateProposed && !r.Policy.ExpiresAt.IsZero() {
 		msg.Context = msg.Context.AddPlain(" · expires " + chat.Stamp(r.Policy.ExpiresAt))
 	}
@@ -179,7 +179,13 @@ func stepLine(i int, st rollback.PlannedStep, ev rollback.StepEvent, live []stri
 		line += " 🔒 " + st.Gate
 	}
 	if st.Preview != "" {
-		line += fmt.Sprintf(" — `%s`", oneLine(st.Preview, 120))
+		// The whole command, never cut in the middle (Slack wraps a long
+		// code span); what qualifies it follows, outside the code.
+		command, details := commandAndDetails(st.Preview)
+		line += fmt.Sprintf(" — `%s`", strings.ReplaceAll(command, "`", "'"))
+		if details != "" {
+			line += " (" + strings.ReplaceAll(details, " ;", ";") + ")"
+		}
 	}
 	if ev.Duration > 0 {
 		line += fmt.Sprintf(" (%s)", human.Duration(ev.Duration))
@@ -343,4 +349,47 @@ func buttons(r *rollback.Record) []chat.Button {
 		return []chat.Button{resume, abort}
 	}
 	return nil
+}
+
+// requestedBy names who asked: a person by mention, a machine in words (an
+// alert source is no chat user, and "@pagerduty" would read as one).
+func requestedBy(r *rollback.Record) chat.Text {
+	switch r.Trigger.Kind {
+	case "alert", "watcher":
+		return chat.Plain("raised by " + TriggerLabel(r.Trigger))
+	case "drill":
+		if r.Trigger.Source == "cron" {
+			return chat.Plain("scheduled drill")
+		}
+	}
+	return chat.Textf("requested by %s", chat.User(r.Requester))
+}
+
+// TriggerLabel says in words what started a rollback: "a PagerDuty alert",
+// "a post-deploy watcher", "a person (Slack)", "a scheduled drill".
+func TriggerLabel(t rollback.Trigger) string {
+	source := map[string]string{"pagerduty": "PagerDuty", "alertmanager": "Alertmanager", "watcher": "post-deploy watcher",
+		"slack": "Slack", "console": "the console", "api": "the API", "cron": "schedule"}
+	name := func(s string) string {
+		s, _, _ = strings.Cut(s, ":") // "console:console", "slack:10.0.0.1" -> the adapter
+		if n, ok := source[s]; ok {
+			return n
+		}
+		return s
+	}
+	switch t.Kind {
+	case "alert":
+		return "a " + name(t.Source) + " alert"
+	case "watcher":
+		return "a post-deploy watcher"
+	case "drill":
+		if t.Source == "cron" {
+			return "a scheduled drill"
+		}
+		return "a drill requested in " + name(t.Source)
+	}
+	if t.Source == "" {
+		return "a person"
+	}
+	return "a person in " + name(t.Source)
 }

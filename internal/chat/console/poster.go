@@ -174,12 +174,28 @@ func firstLine(msg chat.Message) string {
 	return l
 }
 
-// markdown is the lightweight markup of plain text (bold, code fences),
-// which a terminal cannot show.
-var markdown = strings.NewReplacer("*", "", "```", "")
-
-// plain turns a plain string into terminal text.
-func plain(s string) string { return markdown.Replace(s) }
+// plain turns a plain string into terminal text: it drops the lightweight
+// markup a terminal cannot show (bold asterisks, code fences) but keeps
+// everything inside code, where an asterisk is content (a cron schedule, a
+// glob, a command's output).
+func plain(s string) string {
+	var b strings.Builder
+	fence, inline := false, false
+	for i := 0; i < len(s); i++ {
+		switch {
+		case strings.HasPrefix(s[i:], "```"):
+			fence = !fence
+			i += 2
+		case s[i] == '`' && !fence:
+			inline = !inline
+			b.WriteByte('`')
+		case s[i] == '*' && !fence && !inline:
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String()
+}
 
 // text turns typed text into terminal text: plain runs lose their markup,
 // mentions read @bob, channels #ops, links "label (url)".

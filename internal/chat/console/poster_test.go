@@ -64,3 +64,17 @@ func TestRenderMessage(t *testing.T) {
 		t.Fatalf("button 1 = %+v, %v", b, ok)
 	}
 }
+
+func TestPlainKeepsCode(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"*bold* text", "bold text"},
+		{"Schedule: `0 10 * * TUE` (dry-run)", "Schedule: `0 10 * * TUE` (dry-run)"},
+		{"```\nls *.go\n```", "\nls *.go\n"},
+		{"*a* `b*` *c*", "a `b*` c"},
+	}
+	for _, tt := range tests {
+		if got := plain(tt.in); got != tt.want {
+			t.Errorf("plain(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
