@@ -13,6 +13,7 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/report"
 	"github.com/backout/backout/internal/rollback"
@@ -107,7 +108,7 @@ func (d *Drills) Describe(ctx context.Context, service string) (chat.Message, st
 		}
 		lines = append(lines, chat.Textf("Schedule: `%s` (%s), next %s", svc.Drill.Schedule, svc.Drill.Mode, chat.Stamp(sched.Next(d.clock.Now()))))
 		if svc.Drill.RemindBefore > 0 {
-			lines = append(lines, chat.Textf("Reminder %s before, in %s", svc.Drill.RemindBefore, chat.Channel(svc.Channel)))
+			lines = append(lines, chat.Textf("Reminder %s before, in %s", human.Duration(svc.Drill.RemindBefore.D()), chat.Channel(svc.Channel)))
 		}
 	}
 	drills, err := d.store.ListDrills(ctx, service)
@@ -121,9 +122,9 @@ func (d *Drills) Describe(ctx context.Context, service string) (chat.Message, st
 			result = "succeeded"
 		}
 		lines = append(lines, chat.Textf("Last drill %s: %s %s in %s (target %s)", last.RollbackID, chat.Stamp(last.At), result,
-			last.Duration.Round(time.Second), last.RecoveryTarget))
+			human.Duration(last.Duration), durationOr(last.RecoveryTarget, "not set")))
 	}
-	lines = append(lines, chat.Plain("Drill policy: "+d.svc.DrillMaxAge(service).String()))
+	lines = append(lines, chat.Plain("Drill policy: one successful drill every "+human.Duration(d.svc.DrillMaxAge(service))))
 	text := chat.Join(lines, "\n")
 	return chat.Message{Text: text, Sections: []chat.Section{{Title: "Drills of " + service, Text: text}}}, "", nil
 }
@@ -169,16 +170,26 @@ func Scorecard(rec rollback.DrillRecord) chat.Message {
 		verdict = "✅ succeeded"
 	}
 	target := "no recovery target"
-	if rec.RecoveryTarget > 0 {
-		if rec.Duration <= rec.RecoveryTarget {
-			target = fmt.Sprintf("within the recovery target of %s", rec.RecoveryTarget)
-		} else {
-			target = fmt.Sprintf("%s OVER the recovery target of %s", (rec.Duration - rec.RecoveryTarget).Round(time.Second), rec.RecoveryTarget)
-		}
+	switch {
+	case rec.RecoveryTarget <= 0:
+	case !rec.Succeeded:
+		// A failed drill recovered nothing: no "within the target".
+		target = "recovery target " + human.Duration(rec.RecoveryTarget)
+	case rec.Duration <= rec.RecoveryTarget:
+		target = "within the recovery target of " + human.Duration(rec.RecoveryTarget)
+	default:
+		target = fmt.Sprintf("%s OVER the recovery target of %s", human.Duration(rec.Duration-rec.RecoveryTarget), human.Duration(rec.RecoveryTarget))
 	}
-	text := fmt.Sprintf("🎯 Drill scorecard for %s (%s): %s in %s, %s.", rec.Service, rec.Mode, verdict, rec.Duration.Round(time.Millisecond), target)
+	text := fmt.Sprintf("🎯 Drill scorecard for %s (%s): %s in %s, %s.", rec.Service, rec.Mode, verdict, human.Duration(rec.Duration), target)
 	if len(rec.FailedSteps) > 0 {
 		text += "\nFailed steps: " + strings.Join(rec.FailedSteps, ", ")
 	}
 	return chat.TextMessage(chat.Plain(text))
+}
+
+func durationOr(d time.Duration, none string) string {
+	if d <= 0 {
+		return none
+	}
+	return human.Duration(d)
 }

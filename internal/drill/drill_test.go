@@ -208,8 +208,8 @@ func TestScorecardAgainstTarget(t *testing.T) {
 		rec  rollback.DrillRecord
 		want string
 	}{
-		{rollback.DrillRecord{Service: "api", Mode: "dry-run", Succeeded: true, Duration: 2 * time.Minute, RecoveryTarget: 5 * time.Minute}, "✅ succeeded in 2m0s, within the recovery target of 5m0s"},
-		{rollback.DrillRecord{Service: "api", Mode: "environment", Duration: 7 * time.Minute, RecoveryTarget: 5 * time.Minute, FailedSteps: []string{"api/one"}}, "❌ failed in 7m0s, 2m0s OVER the recovery target of 5m0s.\nFailed steps: api/one"},
+		{rollback.DrillRecord{Service: "api", Mode: "dry-run", Succeeded: true, Duration: 2 * time.Minute, RecoveryTarget: 5 * time.Minute}, "✅ succeeded in 2m, within the recovery target of 5m"},
+		{rollback.DrillRecord{Service: "api", Mode: "environment", Duration: 7 * time.Minute, RecoveryTarget: 5 * time.Minute, FailedSteps: []string{"api/one"}}, "❌ failed in 7m, recovery target 5m.\nFailed steps: api/one"},
 		{rollback.DrillRecord{Service: "api", Mode: "dry-run", Succeeded: true, Duration: time.Second}, "no recovery target"},
 	}
 	for _, tt := range tests {

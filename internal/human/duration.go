@@ -3,6 +3,7 @@ package human
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -12,6 +13,8 @@ import (
 // or more, where they are noise.
 func Duration(d time.Duration) string {
 	switch {
+	case d == math.MinInt64:
+		return "-" + Duration(math.MaxInt64) // -d overflows
 	case d < 0:
 		return "-" + Duration(-d)
 	case d == 0:

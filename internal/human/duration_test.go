@@ -1,6 +1,7 @@
 package human
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -23,10 +24,22 @@ func TestDuration(t *testing.T) {
 		{720 * time.Hour, "30d"},
 		{25 * time.Hour, "1d1h"},
 		{-5 * time.Minute, "-5m"},
+		{math.MinInt64, "-106751d23h47m"},
 	}
 	for _, tt := range tests {
 		if got := Duration(tt.in); got != tt.want {
 			t.Errorf("Duration(%v) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+func FuzzDuration(f *testing.F) {
+	for _, d := range []int64{0, 1, -1, int64(time.Hour), math.MaxInt64, math.MinInt64} {
+		f.Add(d)
+	}
+	f.Fuzz(func(t *testing.T, n int64) {
+		if got := Duration(time.Duration(n)); got == "" {
+			t.Fatalf("Duration(%d) is empty", n)
+		}
+	})
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
@@ -187,15 +188,18 @@ func (w *Writer) data(ctx context.Context, r *rollback.Record) (Data, error) {
 	}
 	d.Timeline = timeline(r, votes, steps)
 	for _, p := range incident.Phases(r) {
-		d.Phases = append(d.Phases, Phase{p.Name, p.Duration.Round(time.Millisecond).String()})
+		d.Phases = append(d.Phases, Phase{p.Name, human.Duration(p.Duration)})
 	}
 	if r.RecoveryTarget > 0 {
-		d.RecoveryTarget = r.RecoveryTarget.String()
+		d.RecoveryTarget = human.Duration(r.RecoveryTarget)
 		took := r.EndedAt.Sub(r.CreatedAt)
-		if took <= r.RecoveryTarget {
-			d.TargetVerdict = fmt.Sprintf("Recovered in %s, within the target.", took.Round(time.Second))
-		} else {
-			d.TargetVerdict = fmt.Sprintf("Took %s, %s over the target.", took.Round(time.Second), (took - r.RecoveryTarget).Round(time.Second))
+		switch {
+		case r.State != rollback.StateSucceeded:
+			d.TargetVerdict = fmt.Sprintf("%s after %s; nothing was recovered.", strings.ToUpper(string(r.State[:1]))+string(r.State[1:]), human.Duration(took))
+		case took <= r.RecoveryTarget:
+			d.TargetVerdict = fmt.Sprintf("Recovered in %s, within the target.", human.Duration(took))
+		default:
+			d.TargetVerdict = fmt.Sprintf("Recovered in %s, %s over the target.", human.Duration(took), human.Duration(took-r.RecoveryTarget))
 		}
 	}
 	d.Steps = summarizeSteps(steps)
@@ -277,7 +281,7 @@ func summarizeSteps(events []rollback.StepEvent) []StepSummary {
 			rollback.StepCompensated, rollback.StepCompensationFailed:
 			s.Result = e.Kind
 			if e.Duration > 0 {
-				s.Duration = e.Duration.Round(time.Millisecond).String()
+				s.Duration = human.Duration(e.Duration)
 			}
 			if out := strings.TrimSpace(e.Output + "\n" + e.Error); out != "" {
 				lines := strings.Split(out, "\n")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
@@ -201,7 +202,7 @@ func dur(d time.Duration) string {
 	if d == 0 {
 		return "–"
 	}
-	return d.Round(time.Second).String()
+	return human.Duration(d)
 }
 
 func sortedKeys(m map[string]map[string]int) []string {

@@ -274,35 +274,35 @@ func (a *API) postmortem(w http.ResponseWriter, r *http.Request) {
 
 // Record is one registry row.
 type Record struct {
-	ID        string            `json:"id"`
-	State     string            `json:"outcome"`
-	Drill     bool              `json:"drill"`
-	Trigger   string            `json:"trigger"`
-	Scope     string            `json:"scope"`
-	Services  []string          `json:"services"`
-	Versions  map[string]string `json:"versions"`
-	Requester string            `json:"requester"`
-	Approvers []string          `json:"approvers"`
-	Created   time.Time         `json:"created_at"`
-	Ended     time.Time         `json:"ended_at,omitzero"`
-	Phases    map[string]string `json:"phases"`
-	Summary   string            `json:"summary"`
-	Link      string            `json:"link,omitempty"`
+	ID        string             `json:"id"`
+	State     string             `json:"outcome"`
+	Drill     bool               `json:"drill"`
+	Trigger   string             `json:"trigger"`
+	Scope     string             `json:"scope"`
+	Services  []string           `json:"services"`
+	Versions  map[string]string  `json:"versions"`
+	Requester string             `json:"requester"`
+	Approvers []string           `json:"approvers"`
+	Created   time.Time          `json:"created_at"`
+	Ended     time.Time          `json:"ended_at,omitzero"`
+	Phases    map[string]float64 `json:"phases_seconds"` // detect, approve, execute, validate, total
+	Summary   string             `json:"summary"`
+	Link      string             `json:"link,omitempty"`
 }
 
 var recordHeader = []string{"id", "outcome", "drill", "trigger", "scope", "services", "versions", "requester", "approvers",
-	"created_at", "ended_at", "detect", "approve", "execute", "validate", "total", "summary", "link"}
+	"created_at", "ended_at", "detect_seconds", "approve_seconds", "execute_seconds", "validate_seconds", "total_seconds", "summary", "link"}
 
 // RecordOf flattens a rollback for the registry.
 func RecordOf(r *rollback.Record) Record {
 	rec := Record{ID: r.ID, State: string(r.State), Drill: r.Drill, Trigger: r.Trigger.Kind, Scope: r.Scope,
 		Services: r.ServiceNames(), Versions: map[string]string{}, Requester: r.Requester, Approvers: r.Approvers,
-		Created: r.CreatedAt, Ended: r.EndedAt, Phases: map[string]string{}, Summary: r.Outcome, Link: r.Trigger.URL}
+		Created: r.CreatedAt, Ended: r.EndedAt, Phases: map[string]float64{}, Summary: r.Outcome, Link: r.Trigger.URL}
 	for _, c := range r.Services {
 		rec.Versions[c.Service] = fmt.Sprintf("%s -> %s", c.Current.Version, c.Target.Version)
 	}
 	for _, p := range incident.Phases(r) {
-		rec.Phases[p.Name] = p.Duration.String()
+		rec.Phases[p.Name] = p.Duration.Seconds()
 	}
 	return rec
 }
@@ -318,5 +318,15 @@ func (rec Record) row() []string {
 	}
 	return []string{rec.ID, rec.State, strconv.FormatBool(rec.Drill), rec.Trigger, rec.Scope, strings.Join(rec.Services, ";"),
 		strings.Join(versions, ";"), rec.Requester, strings.Join(rec.Approvers, ";"), rec.Created.UTC().Format(time.RFC3339), ended,
-		rec.Phases["detect"], rec.Phases["approve"], rec.Phases["execute"], rec.Phases["validate"], rec.Phases["total"], rec.Summary, rec.Link}
+		rec.seconds("detect"), rec.seconds("approve"), rec.seconds("execute"), rec.seconds("validate"), rec.seconds("total"), rec.Summary, rec.Link}
+}
+
+// seconds is a phase's duration in seconds, a number a spreadsheet sums;
+// empty when the rollback never had that phase.
+func (rec Record) seconds(phase string) string {
+	s, ok := rec.Phases[phase]
+	if !ok {
+		return ""
+	}
+	return strconv.FormatFloat(s, 'f', -1, 64)
 }
