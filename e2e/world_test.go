@@ -16,11 +16,13 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/backout/backout/internal/app"
 	"github.com/backout/backout/internal/chat/slack/slackfake"
 )
 
 // world is what surrounds the processes of one test: Slack, a catcher for
-// response_url posts, the secrets, and the demo runbook's directory.
+// response_url posts, the secrets, and the demo runbook's directory with
+// the demo HTTP service its validation checks ask.
 type world struct {
 	t       *testing.T
 	dir     string
@@ -28,6 +30,7 @@ type world struct {
 	resp    *responseSink
 	secrets secrets
 	demoDir string
+	demo    *app.DemoService
 	clicks  int // numbers action_ts so every click is a new one
 	procs   []*bot
 	mu      sync.Mutex
@@ -64,6 +67,14 @@ func newWorld(t *testing.T) *world {
 	if err := os.MkdirAll(w.demoDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// bot serve starts no demo service (only the console does), so the
+	// world runs the same one and the config points demo_url at it.
+	demo, err := app.StartDemoService(w.demoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.demo = demo
+	t.Cleanup(func() { _ = demo.Close() })
 	t.Cleanup(w.slack.Close)
 	t.Cleanup(w.resp.Close)
 	// Registered before any process starts, so it runs after they are gone.
@@ -92,6 +103,8 @@ type cfg struct {
 	LeaseTTL string // "" keeps the default
 	// SlowRunbook names a runbook for the service slow-api ("" leaves it out).
 	SlowRunbook string
+	// DemoURL is the world's demo service (set by writeConfig).
+	DemoURL string
 }
 
 var cfgTemplate = template.Must(template.New("bot.yaml").Parse(`# written by the e2e tests
@@ -123,6 +136,7 @@ services:
     owners: [UALICE]
     channel: C0DEMO
     runbook: local-demo
+    params: {demo_url: "{{.DemoURL}}/demo-api"}
     approval: default
     recovery_target: 5m
     stable_after: 1h
@@ -134,6 +148,7 @@ services:
     owners: [UCAROL]
     channel: C0WEB
     runbook: local-demo
+    params: {demo_url: "{{.DemoURL}}/demo-web"}
     approval: default
     recovery_target: 5m
     stable_after: 1h
@@ -156,6 +171,7 @@ func (w *world) writeConfig(name string, c cfg) string {
 	if c.Runbooks == "" {
 		c.Runbooks = filepath.Join(repoRoot, "runbooks")
 	}
+	c.DemoURL = w.demo.URL
 	if c.Store == "" {
 		c.Store = "  kind: bolt\n  path: " + filepath.Join(w.dir, name+".db")
 	}

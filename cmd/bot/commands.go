@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
@@ -75,6 +76,13 @@ func consoleCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
+	// The demo's validation checks ask a real HTTP service about what its
+	// steps installed; live output every second shows within a step of seconds.
+	demo, err := loaded.StartDemo(app.ConsoleDemo{Dir: demoDir, OutputEvery: time.Second})
+	if err != nil {
+		return err
+	}
+	defer demo.Close()
 	if *state == "" {
 		*state = filepath.Join(tmp, "console.db")
 	}
@@ -88,8 +96,8 @@ func consoleCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	poster := console.NewPoster(stdout)
 	a := app.Build(loaded, st, app.Options{Poster: poster, ReplicaID: "console", Logger: logger(io.Discard, slog.LevelError)})
-	fmt.Fprintf(stdout, "config %s · %d runbooks · %d services · state %s · demo files in %s\n",
-		path, len(loaded.Runbooks), len(loaded.Config.Services), *state, demoDir)
+	fmt.Fprintf(stdout, "config %s · %d runbooks · %d services · state %s · demo files in %s · demo service %s\n",
+		path, len(loaded.Runbooks), len(loaded.Config.Services), *state, demoDir, demo.URL)
 	tty := isTerminal(stdin)
 	return a.RunConsole(ctx, stdin, app.ConsoleOptions{User: *user, Channel: *channel, Echo: *echo || !tty, Prompt: tty})
 }

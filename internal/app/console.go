@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/chat/console"
+	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
@@ -93,6 +94,55 @@ func (b *consoleBackend) Wait(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// DemoURLParam is the runbook param the console points at its demo
+// service (runbooks/local-demo.yaml declares it).
+const DemoURLParam = "demo_url"
+
+// ConsoleDemo is what `bot console` sets up around the app for the bundled
+// demo. Only the console asks for it, so `bot serve` never starts a demo
+// service nor runs with a config other than the one it was given.
+type ConsoleDemo struct {
+	// Dir is $BACKOUT_DEMO_DIR, where demo.sh keeps each service's files.
+	Dir string
+	// OutputEvery, when shorter, replaces engine.output_every: a terminal
+	// has no chat.update rate limit to respect, and the demo's steps last
+	// seconds, not minutes, so their live output would otherwise never show.
+	OutputEvery time.Duration
+}
+
+// StartDemo starts the demo HTTP service over d.Dir and sets DemoURLParam,
+// to that service's URL, for every service whose runbook declares the
+// param and whose bot.yaml params leave it unset (a value there wins). A
+// param is how a check's `with:` learns a URL today; nothing else changes.
+// Call it before Build; close the service when the console ends.
+func (l *Loaded) StartDemo(d ConsoleDemo) (*DemoService, error) {
+	svc, err := StartDemoService(d.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for i := range l.Config.Services {
+		s := &l.Config.Services[i]
+		rb, ok := l.Runbooks[s.Runbook]
+		if !ok {
+			continue
+		}
+		if _, declared := rb.Params[DemoURLParam]; !declared {
+			continue
+		}
+		if _, set := s.Params[DemoURLParam]; set {
+			continue
+		}
+		if s.Params == nil {
+			s.Params = map[string]string{}
+		}
+		s.Params[DemoURLParam] = svc.ServiceURL(s.Name)
+	}
+	if d.OutputEvery > 0 && d.OutputEvery < l.Config.Engine.OutputEvery.D() {
+		l.Config.Engine.OutputEvery = config.Duration(d.OutputEvery)
+	}
+	return svc, nil
 }
 
 // ConsoleOptions say who types where, and how the console shows it.
