@@ -73,8 +73,8 @@ var demoStory = []string{
 	"Still needed: 1 more approval(s).",
 	"👍 @bob approved RB-2 at ", // the quorum
 	"🚀 RB-2 started",
-	"🔁 Step switch of demo-api failed after ", // a retry,
-	"(attempt 1, exit 75)",
+	"🔁 Step “Install the known-good version” (switch) of demo-api failed after ", // a retry,
+	"(attempt 1): demo.sh exited with status 75",
 	"registry answered 503 Service Unavailable (simulated: the first attempt of RB-2 always fails)", // with its output
 	"🔎 Validation of demo-api for RB-2: 2 successful",                                               // checks that really ran
 	"health endpoint answers         Successful",

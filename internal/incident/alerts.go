@@ -64,7 +64,10 @@ func (s *Alerts) alertTriggered(ctx context.Context, who Actor, a Alert) error {
 	if a.Source != "pagerduty" {
 		trigger.IncidentID = ""
 	}
-	reason := fmt.Sprintf("%s deployed %s ago, just before this alert", deploys[0].Version, human.Duration(a.At.Sub(deploys[0].At)))
+	reason := fmt.Sprintf("%s deployed %s ago, just before this alert", deploys[0].Version, human.Duration(a.At.Sub(deploys[0].At).Round(time.Second)))
+	if a.At.Sub(deploys[0].At) < time.Second {
+		reason = deploys[0].Version + " deployed moments before this alert"
+	}
 	_, failure, err := s.proposals.Propose(ctx, who, ProposeRequest{Services: []string{a.Service}, Reason: reason, Trigger: trigger})
 	if err != nil {
 		return err

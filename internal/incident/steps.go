@@ -214,7 +214,7 @@ func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *
 				Output: res.Output, ExitCode: res.ExitCode, Error: d.redact(err.Error()), Duration: dur}); rerr != nil {
 				return rerr.Error()
 			}
-			d.tellFailure(ctx, rollback.StepAttemptFailed{Service: c.Service, Step: st.ID, Attempt: attempt, ExitCode: res.ExitCode,
+			d.tellFailure(ctx, rollback.StepAttemptFailed{Service: c.Service, Step: st.ID, Title: st.Title(), Attempt: attempt, ExitCode: res.ExitCode,
 				Error: d.redact(err.Error()), Output: res.Output, Took: dur, RetryIn: wait})
 			select {
 			case <-ctx.Done():
@@ -254,7 +254,7 @@ func (d *driver) failWith(ctx context.Context, service string, st runbook.Step, 
 	_ = d.record(ctx, rollback.StepEvent{Service: service, StepID: st.ID, Kind: rollback.StepFailed, Attempt: attempt,
 		Output: res.Output, ExitCode: res.ExitCode, Error: msg, Duration: dur})
 	if cause == nil {
-		d.tellFailure(ctx, rollback.StepAttemptFailed{Service: service, Step: st.ID, Attempt: attempt, ExitCode: res.ExitCode,
+		d.tellFailure(ctx, rollback.StepAttemptFailed{Service: service, Step: st.ID, Title: st.Title(), Attempt: attempt, ExitCode: res.ExitCode,
 			Error: msg, Output: res.Output, Took: dur})
 	}
 	d.mu.Lock()
@@ -272,7 +272,8 @@ func (d *driver) tellFailure(ctx context.Context, n rollback.StepAttemptFailed) 
 	d.e.tell(ctx, n)
 }
 
-// backoff is exponential with full jitter, capped.
+// backoff is exponential with equal jitter (between half and all of the
+// exponential delay), capped: never a near-zero wait that hammers a peer.
 func backoff(r runbook.Retries, attempt int) time.Duration {
 	base := r.Backoff
 	if base <= 0 {

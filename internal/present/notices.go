@@ -184,16 +184,20 @@ const failureTail = 15
 
 func stepFailed(n rollback.StepAttemptFailed) chat.Message {
 	exit := ""
-	if n.ExitCode != 0 {
-		exit = fmt.Sprintf(", exit %d", n.ExitCode)
+	if code := fmt.Sprint(n.ExitCode); n.ExitCode != 0 && !strings.Contains(n.Error, code) {
+		exit = ", exit " + code
+	}
+	step := n.Step
+	if n.Title != "" && n.Title != n.Step {
+		step = fmt.Sprintf("“%s” (%s)", n.Title, n.Step)
 	}
 	var text string
 	if n.RetryIn > 0 {
 		text = fmt.Sprintf("🔁 Step %s of %s failed after %s (attempt %d%s): %s. Retrying in %s.",
-			n.Step, n.Service, human.Duration(n.Took), n.Attempt, exit, oneLine(n.Error, 300), human.Duration(n.RetryIn))
+			step, n.Service, human.Duration(n.Took), n.Attempt, exit, oneLine(n.Error, 300), human.Duration(n.RetryIn))
 	} else {
 		text = fmt.Sprintf("❌ Step %s of %s failed after %s (attempt %d%s): %s",
-			n.Step, n.Service, human.Duration(n.Took), n.Attempt, exit, oneLine(n.Error, 300))
+			step, n.Service, human.Duration(n.Took), n.Attempt, exit, oneLine(n.Error, 300))
 	}
 	if out := strings.TrimRight(n.Output, "\n"); strings.TrimSpace(out) != "" {
 		text += "\n" + OutputBlock(strings.Split(out, "\n"), failureTail)

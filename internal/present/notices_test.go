@@ -46,7 +46,7 @@ func TestEveryNoticeIsWorded(t *testing.T) {
 		{rollback.Interrupted{About: on, Why: "replica died", InFlight: []string{"api/x"}, MaxAuto: 2}, "not re-run unless you press Resume"},
 		{rollback.GateWaiting{About: on, Service: "db", Step: "migrate", Gate: "db/migrate", Group: "dba"}, "Step migrate of db waits for sign-off from dba"},
 		{rollback.GateSigned{About: on, User: "U5", Group: "dba", Gate: "db/migrate", At: at}, "@U5 (dba) signed off the gate"},
-		{rollback.StepAttemptFailed{About: on, Service: "api", Step: "migrate", Attempt: 1, ExitCode: 3, Error: "exit status 3", Output: "a\nb\nboom", Took: 1200 * time.Millisecond, RetryIn: 2 * time.Second}, "failed after 1.2s (attempt 1, exit 3): exit status 3. Retrying in 2s.\n```\na\nb\nboom\n```"},
+		{rollback.StepAttemptFailed{About: on, Service: "api", Step: "migrate", Attempt: 1, ExitCode: 3, Error: "exit status 3", Output: "a\nb\nboom", Took: 1200 * time.Millisecond, RetryIn: 2 * time.Second}, "failed after 1.2s (attempt 1): exit status 3. Retrying in 2s.\n```\na\nb\nboom\n```"},
 		{rollback.StepAttemptFailed{About: on, Service: "api", Step: "migrate", Attempt: 2, Error: "timed out", Took: 36 * time.Second}, "❌ Step migrate of api failed after 36s (attempt 2): timed out\n(no output)"},
 		{rollback.Validated{About: on, Service: "api", Results: []rollback.CheckResult{{Name: "errors", Status: "Successful"}}}, "1 successful"},
 		{rollback.Ended{About: on}, "RB-7 running"},

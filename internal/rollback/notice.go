@@ -182,6 +182,7 @@ func (AlertNotProposed) Of() *Record { return nil }
 type StepAttemptFailed struct {
 	About
 	Service, Step string
+	Title         string // the step's name, as the plan shows it
 	Attempt       int
 	ExitCode      int
 	Error         string

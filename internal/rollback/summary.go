@@ -42,7 +42,12 @@ func Phases(r *Record) []Phase {
 	if r.Trigger.Kind != "person" && r.Trigger.Kind != "drill" {
 		add("detect", r.Trigger.At, r.CreatedAt)
 	}
-	add("approve", r.CreatedAt, r.DecidedAt)
+	// A proposal rejected or left to expire was decided, not approved.
+	if r.State == StateRejected || r.State == StateExpired {
+		add("decide", r.CreatedAt, r.DecidedAt)
+	} else {
+		add("approve", r.CreatedAt, r.DecidedAt)
+	}
 	if !r.ValidatingAt.IsZero() {
 		add("execute", r.StartedAt, r.ValidatingAt)
 		add("validate", r.ValidatingAt, r.EndedAt)

@@ -184,8 +184,18 @@ func plain(s string) string {
 	for i := 0; i < len(s); i++ {
 		switch {
 		case strings.HasPrefix(s[i:], "```"):
+			// A fence is markup: it goes with the line break that sets it
+			// apart, so no blank line is left in its place.
 			fence = !fence
 			i += 2
+			if fence && i+1 < len(s) && s[i+1] == '\n' {
+				i++
+			}
+			if !fence && b.Len() > 0 && strings.HasSuffix(b.String(), "\n") {
+				trimmed := strings.TrimSuffix(b.String(), "\n")
+				b.Reset()
+				b.WriteString(trimmed)
+			}
 		case s[i] == '`' && !fence:
 			inline = !inline
 			b.WriteByte('`')

@@ -69,7 +69,8 @@ func TestPlainKeepsCode(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"*bold* text", "bold text"},
 		{"Schedule: `0 10 * * TUE` (dry-run)", "Schedule: `0 10 * * TUE` (dry-run)"},
-		{"```\nls *.go\n```", "\nls *.go\n"},
+		{"```\nls *.go\n```", "ls *.go"},
+		{"output:\n```\nboom\n```\nnext", "output:\nboom\nnext"},
 		{"*a* `b*` *c*", "a `b*` c"},
 	}
 	for _, tt := range tests {

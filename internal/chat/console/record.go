@@ -96,10 +96,7 @@ func recordHeader(w *textWriter, r *rollback.Record) {
 }
 
 func triggerText(t rollback.Trigger) string {
-	s := t.Kind
-	if t.Source != "" {
-		s += " via " + t.Source
-	}
+	s := present.TriggerLabel(t)
 	if !t.At.IsZero() {
 		s += " at " + stamp(t.At)
 	}

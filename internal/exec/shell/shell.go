@@ -17,6 +17,7 @@ import (
 
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/exec/proc"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -160,7 +161,7 @@ func preview(s *spec, argv []string, req exec.Request) string {
 		b.WriteString("\nin directory: " + d)
 	}
 	if req.Timeout > 0 {
-		b.WriteString("\ntimeout: " + req.Timeout.String())
+		b.WriteString("\ntimeout: " + human.Duration(req.Timeout))
 	}
 	return exec.Redact(b.String(), req.Redact)
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/backout/backout/internal/exec"
 	httpexec "github.com/backout/backout/internal/exec/http"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -63,9 +64,9 @@ func (e *Executor) Preview(_ context.Context, req exec.Request) (string, error) 
 }
 
 func preview(s *spec, req exec.Request) string {
-	every := "every " + s.interval.String()
+	every := "every " + human.Duration(s.interval)
 	if req.Timeout > 0 {
-		every += ", up to " + req.Timeout.String()
+		every += ", up to " + human.Duration(req.Timeout)
 	}
 	if s.Query != "" {
 		return exec.Redact(fmt.Sprintf("wait until %s %s %s on %s (%s)", s.Query, op(s), s.boundText, s.promURL, every), req.Redact)

@@ -231,7 +231,7 @@ func TestPreviewAndDryRun(t *testing.T) {
 	defer srv.Close()
 	req := exec.Request{With: node(t, `{query: "sum(up)", above: 2}`), DryRun: true, Timeout: 5 * time.Minute}
 	e := New(Config{PrometheusURL: srv.URL})
-	want := "wait until sum(up) > 2 on " + srv.URL + " (every 10s, up to 5m0s)"
+	want := "wait until sum(up) > 2 on " + srv.URL + " (every 10s, up to 5m)"
 	if got, err := e.Preview(context.Background(), req); err != nil || got != want {
 		t.Fatalf("preview %q %v", got, err)
 	}
