@@ -56,19 +56,25 @@ func TestExampleCatalogPlansAndDrills(t *testing.T) {
 	type call struct {
 		text string         // after /rollback
 		want *regexp.Regexp // the reply when it worked
+		as   string         // who asks; "ci" when empty
 	}
 	var calls []call
 	for _, svc := range a.Config.Services {
 		calls = append(calls,
-			call{"plan " + svc.Name, regexp.MustCompile(`^Plan \(dry run; nothing was proposed or run\):\n\*` + svc.Name + `\* 2\.4\.0 → 2\.3\.0`)},
-			call{"drill " + svc.Name + " now", regexp.MustCompile(`^Drill (RB-\d+) of ` + svc.Name + ` (?:started|proposed)`)})
+			call{"plan " + svc.Name, regexp.MustCompile(`^Plan \(dry run; nothing was proposed or run\):\n\*` + svc.Name + `\* 2\.4\.0 → 2\.3\.0`), ""},
+			// A drill now is for the service's owners and approvers.
+			call{"drill " + svc.Name + " now", regexp.MustCompile(`^Drill (RB-\d+) of ` + svc.Name + ` (?:started|proposed)`), svc.Owners[0]})
 	}
 	for _, name := range slices.Sorted(maps.Keys(a.Config.Releases)) {
-		calls = append(calls, call{"release " + name + " catalog test", regexp.MustCompile(`^Proposed (RB-\d+) in `)})
+		calls = append(calls, call{"release " + name + " catalog test", regexp.MustCompile(`^Proposed (RB-\d+) in `), ""})
 	}
 	for _, c := range calls {
 		t.Run(c.text, func(t *testing.T) {
-			reply := a.Dispatcher.Command(ctx, commands.Invocation{User: "ci", Source: "console", From: "test", Text: c.text})
+			as := c.as
+			if as == "" {
+				as = "ci"
+			}
+			reply := a.Dispatcher.Command(ctx, commands.Invocation{User: as, Source: "console", From: "test", Text: c.text})
 			got := reply.Message.Text.String()
 			m := c.want.FindStringSubmatch(got)
 			if m == nil {

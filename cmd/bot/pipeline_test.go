@@ -185,7 +185,7 @@ func realAPI(t *testing.T) (*httptest.Server, *incident.Service) {
 	if err := os.WriteFile(filepath.Join(dir, "runbooks", "quick.yaml"), []byte(rb), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	const cfgYAML = "slack: {channel: C1}\nrunbooks: runbooks\nservices:\n  - {name: api, runbook: quick}\n  - {name: web, runbook: quick, depends_on: [api]}\n"
+	const cfgYAML = "slack: {channel: C1}\nrunbooks: runbooks\nservices:\n  - {name: api, owners: [U1], runbook: quick}\n  - {name: web, runbook: quick, depends_on: [api]}\n"
 	cfg, err := config.Parse(filepath.Join(dir, "bot.yaml"), []byte(cfgYAML), env("BACKOUT_API_TOKEN", apiToken))
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,9 @@ type Config struct {
 	Drills     DrillsConfig              `yaml:"drills"`
 	Postmortem PostmortemConfig          `yaml:"postmortem"`
 	Engine     EngineConfig              `yaml:"engine"`
+	// Permissions say who may take each action (see internal/authz), over
+	// restrictive defaults.
+	Permissions map[string][]string `yaml:"permissions"`
 
 	// File is the path the config was loaded from; relative paths inside it
 	// (runbooks, store.path) resolve against its directory.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/backout/backout/internal/authz"
 	"github.com/backout/backout/internal/version"
 	"github.com/backout/backout/internal/yamlx"
 )
@@ -165,6 +166,9 @@ func (c *Config) validate(errs *yamlx.Errors) {
 		c.validatePolicy("approvals."+name, p, errs)
 	}
 	c.validateServices(errs)
+	for _, problem := range authz.Validate(c.Permissions, c.KnownGroup) {
+		errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, "permissions"), "%s", problem)
+	}
 }
 
 func (c *Config) validateEngine(errs *yamlx.Errors) {

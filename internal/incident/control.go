@@ -4,35 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
+	"github.com/backout/backout/internal/authz"
 	"github.com/backout/backout/internal/rollback"
 )
-
-// mayAct reports whether user may steer rollback r (abort, resume, pause,
-// override): an eligible approver, an owner of a service in scope, a member
-// of the policy's override groups, or the requester.
-func (s *Control) mayAct(ctx context.Context, r *rollback.Record, user string) (bool, error) {
-	if user == r.Requester {
-		return true, nil
-	}
-	for _, c := range r.Services {
-		svc, _ := s.cfg.ServiceByName(c.Service)
-		if svc != nil && slices.Contains(svc.Owners, user) {
-			return true, nil
-		}
-		if svc != nil {
-			for _, g := range s.cfg.Policy(svc).Override {
-				if ok, err := s.groups.inGroup(ctx, user, g); err != nil || ok {
-					return ok, err
-				}
-			}
-		}
-	}
-	_, eligible, err := s.groups.eligibleGroups(ctx, r.Policy, user)
-	return eligible, err
-}
 
 // Override sets aside a failing blocking readiness check, with an audited reason.
 func (s *Control) Override(ctx context.Context, who Actor, id, checkName, reason string) (string, error) {
@@ -46,12 +22,8 @@ func (s *Control) Override(ctx context.Context, who Actor, id, checkName, reason
 	if strings.TrimSpace(reason) == "" {
 		return "An override needs a reason; it is audited.", nil
 	}
-	ok, err := s.mayAct(ctx, r, who.User)
-	if err != nil {
-		return "", err
-	}
-	if !ok {
-		return fmt.Sprintf("You may not override checks of %s: it needs %s.", id, r.Policy.Describe()), nil
+	if refusal, err := s.authorize(ctx, who, authz.OverrideCheck, on(r)); err != nil || refusal != "" {
+		return refusal, err
 	}
 	var match string
 	var failing []string
@@ -89,12 +61,8 @@ func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (stri
 	if err != nil || failure != "" {
 		return failure, err
 	}
-	ok, err := s.mayAct(ctx, r, who.User)
-	if err != nil {
-		return "", err
-	}
-	if !ok {
-		return fmt.Sprintf("You may not abort %s: ask its requester, an owner or an eligible approver.", id), nil
+	if refusal, err := s.authorize(ctx, who, authz.Abort, on(r)); err != nil || refusal != "" {
+		return refusal, err
 	}
 	switch r.State {
 	case rollback.StateProposed:
@@ -155,12 +123,8 @@ func (s *Control) Resume(ctx context.Context, who Actor, id string) (string, err
 	if err != nil || failure != "" {
 		return failure, err
 	}
-	ok, err := s.mayAct(ctx, r, who.User)
-	if err != nil {
-		return "", err
-	}
-	if !ok {
-		return fmt.Sprintf("You may not resume %s.", id), nil
+	if refusal, err := s.authorize(ctx, who, authz.Resume, on(r)); err != nil || refusal != "" {
+		return refusal, err
 	}
 	switch {
 	case r.State == rollback.StateInterrupted:
@@ -184,9 +148,8 @@ func (s *Control) Pause(ctx context.Context, who Actor, id string) (string, erro
 	if err != nil || failure != "" {
 		return failure, err
 	}
-	ok, err := s.mayAct(ctx, r, who.User)
-	if err != nil || !ok {
-		return fmt.Sprintf("You may not pause %s.", id), err
+	if refusal, err := s.authorize(ctx, who, authz.Pause, on(r)); err != nil || refusal != "" {
+		return refusal, err
 	}
 	if r.State != rollback.StateRunning || r.Paused {
 		return fmt.Sprintf("%s is %s; only a running rollback can be paused.", id, r.State), nil

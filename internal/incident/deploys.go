@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/authz"
 	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
@@ -199,6 +200,9 @@ func (s *Control) SetFreeze(ctx context.Context, who Actor, service, reason stri
 	if _, failure := s.service(service); failure != "" {
 		return failure, nil
 	}
+	if refusal, err := s.authorize(ctx, who, authz.Freeze, onServices(service)); err != nil || refusal != "" {
+		return refusal, err
+	}
 	b, _ := json.Marshal(Freeze{By: who.User, Reason: reason, At: s.clock.Now()})
 	if err := s.freezes.PutBlob(ctx, blobFreeze, service, b); err != nil {
 		return "", fmt.Errorf("freeze: %w", err)
@@ -211,6 +215,9 @@ func (s *Control) SetFreeze(ctx context.Context, who Actor, service, reason stri
 func (s *Control) ClearFreeze(ctx context.Context, who Actor, service string) (string, error) {
 	if _, failure := s.service(service); failure != "" {
 		return failure, nil
+	}
+	if refusal, err := s.authorize(ctx, who, authz.Unfreeze, onServices(service)); err != nil || refusal != "" {
+		return refusal, err
 	}
 	if _, err := s.freezes.GetBlob(ctx, blobFreeze, service); errors.Is(err, store.ErrNotFound) {
 		return fmt.Sprintf("%s is not frozen.", service), nil

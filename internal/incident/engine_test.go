@@ -249,7 +249,7 @@ steps:
 		if err := e.ex.WaitStarted(within(t), "b"); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := e.svc.Abort(e.ctx, person("zed"), r.ID, "no"); err != nil || got != "You may not abort "+r.ID+": ask its requester, an owner or an eligible approver." {
+		if got, err := e.svc.Abort(e.ctx, person("zed"), r.ID, "no"); err != nil || got != "You may not abort "+r.ID+" (checkout). Who may: its requester (@req); the owners (@owen); the approvers of checkout (`permissions.abort`)." {
 			t.Fatalf("abort by a stranger: %q %v", got, err)
 		}
 		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != "" {

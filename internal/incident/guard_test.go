@@ -158,7 +158,7 @@ func TestBlockingReadinessAndOverride(t *testing.T) {
 
 		refusals := []struct{ user, reason, want string }{
 			{"alice", " ", "An override needs a reason; it is audited."},
-			{"zed", "trust me", "You may not override checks of " + r.ID + ": it needs 2 approval(s) from members of sre-leads; the requester's vote does not count."},
+			{"zed", "trust me", "You may not override a failing check of " + r.ID + " (checkout). Who may: those the approval policy of checkout lets override (its `override:` groups, else its owners and approvers) (`permissions.override_check`)."},
 		}
 		for _, tc := range refusals {
 			if got, err := e.svc.Override(e.ctx, person(tc.user), r.ID, "artifact-pinned", tc.reason); err != nil || got != tc.want {

@@ -72,6 +72,7 @@ type Proposals struct {
 	base
 	*records
 	*closer
+	*permits
 	store     proposalStore
 	planner   *Planner
 	guard     *Guard
@@ -121,6 +122,7 @@ type Control struct {
 	base
 	*records
 	*closer
+	*permits
 	groups  *groups
 	engine  *Engine
 	freezes freezeStore

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/authz"
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
@@ -50,9 +51,17 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 	if failure != "" {
 		return nil, failure, nil
 	}
+	if refusal, err := s.mayPropose(ctx, who, names, req); err != nil || refusal != "" {
+		return nil, refusal, err
+	}
 	guardOverride, failure, err := s.checkGuard(ctx, names, req)
 	if err != nil || failure != "" {
 		return nil, failure, err
+	}
+	if guardOverride != "" {
+		if refusal, err := s.authorize(ctx, who, authz.OverrideGuard, onServices(names...)); err != nil || refusal != "" {
+			return nil, refusal, err
+		}
 	}
 	if failure, err := s.claim(ctx, names, req); err != nil || failure != "" {
 		return nil, failure, err
@@ -84,6 +93,20 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 		return nil, "", err
 	}
 	return r, "", s.approvals.autoApprove(ctx, r)
+}
+
+// mayPropose asks the permission model when a person asks: to propose, or
+// to start a drill now. Alerts, watchers and the drill schedule act under
+// the catalog's own say-so.
+func (s *Proposals) mayPropose(ctx context.Context, who Actor, names []string, req ProposeRequest) (string, error) {
+	if req.Trigger.Kind != "person" && !(req.Drill && req.Trigger.Source != "cron") {
+		return "", nil
+	}
+	action := authz.Propose
+	if req.Drill {
+		action = authz.DrillNow
+	}
+	return s.authorize(ctx, who, action, onServices(names...))
 }
 
 // checkGuard asks the thrash guard about each service. An automatic request

@@ -27,6 +27,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/backout/backout/internal/authz"
 	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/exec"
@@ -107,6 +108,7 @@ func New(d Deps) *Service {
 	recs := &records{rollbacks: st, clk: b.clock}
 	groups := &groups{base: b, directory: d.Directory, cache: map[string]groupEntry{}}
 	history := &deployLog{base: b, store: st}
+	perms := &permits{base: b, model: authz.New(d.Config.Permissions), groups: groups}
 	notify := &notifier{base: b, records: recs, port: d.Notifier, pager: d.Pager, directory: d.Directory, views: st}
 	cl := &closer{notifier: notify, deploys: history}
 	planner := &Planner{base: b, history: history, groups: groups, runbooks: d.Runbooks,
@@ -116,7 +118,7 @@ func New(d Deps) *Service {
 		executors: d.Executors, checks: d.Checks, runs: map[string]*run{}, ctx: context.Background()}
 	approvals := &Approvals{base: b, records: recs, closer: cl, votes: st, groups: groups, planner: planner, engine: engine}
 	replanner := &Replanner{base: b, records: recs, closer: cl, planner: planner}
-	proposals := &Proposals{base: b, records: recs, closer: cl, store: st, planner: planner, guard: guard,
+	proposals := &Proposals{base: b, records: recs, closer: cl, permits: perms, store: st, planner: planner, guard: guard,
 		history: history, approvals: approvals}
 	return &Service{
 		base:      b,
@@ -126,7 +128,7 @@ func New(d Deps) *Service {
 		engine:    engine,
 		deploys:   &Deploys{base: b, log: history, store: st, replanner: replanner},
 		guard:     guard,
-		control:   &Control{base: b, records: recs, closer: cl, groups: groups, engine: engine, freezes: st},
+		control:   &Control{base: b, records: recs, closer: cl, permits: perms, groups: groups, engine: engine, freezes: st},
 		alerts:    &Alerts{base: b, records: recs, closer: cl, store: st, proposals: proposals},
 		closer:    cl,
 		records:   recs,

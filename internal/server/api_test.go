@@ -28,7 +28,7 @@ const cfgYAML = `
 slack: {channel: C1}
 runbooks: runbooks
 services:
-  - {name: api, runbook: quick, stable_after: 1h}
+  - {name: api, owners: [U1], runbook: quick, stable_after: 1h}
   - {name: web, runbook: quick, depends_on: [api]}
 `
 

@@ -1,0 +1,101 @@
+package incident
+
+import (
+	"context"
+	"slices"
+
+	"github.com/backout/backout/internal/authz"
+	"github.com/backout/backout/internal/rollback"
+)
+
+// permits asks the one permission model (internal/authz) on behalf of every
+// part, and audits each refusal: a refusal is an event worth a record, and
+// the person refused is told who may.
+type permits struct {
+	base
+	model  *authz.Model
+	groups *groups
+}
+
+// authorize answers "" when who may take action on the subject, or the
+// refusal to show them (privately). err is a fault (a group that cannot be
+// resolved): fail closed, nothing is done.
+func (p *permits) authorize(ctx context.Context, who Actor, a authz.Action, s authz.Subject) (string, error) {
+	d, err := p.model.Decide(ctx, p, who.User, a, s)
+	if err != nil {
+		return "", err
+	}
+	if d.Allowed {
+		return "", nil
+	}
+	p.audit(ctx, who, "authz.refused", s.ID, map[string]string{"action": string(a), "services": joinServices(s.Services)})
+	return d.Refusal, nil
+}
+
+// on is the subject of an action on a stored rollback.
+func on(r *rollback.Record) authz.Subject {
+	return authz.Subject{Services: r.ServiceNames(), Requester: r.Requester, ID: r.ID}
+}
+
+// onServices is the subject of an action on services, not on a rollback.
+func onServices(services ...string) authz.Subject { return authz.Subject{Services: services} }
+
+func joinServices(s []string) string {
+	out := ""
+	for i, x := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += x
+	}
+	return out
+}
+
+// InGroup implements authz.Directory.
+func (p *permits) InGroup(ctx context.Context, user, group string) (bool, error) {
+	return p.groups.inGroup(ctx, user, group)
+}
+
+// Owners implements authz.Directory.
+func (p *permits) Owners(service string) []string {
+	if svc, ok := p.cfg.ServiceByName(service); ok {
+		return svc.Owners
+	}
+	return nil
+}
+
+// Approver implements authz.Directory: user may approve for service under
+// the service's own policy (its owners when the policy names no one).
+func (p *permits) Approver(ctx context.Context, service, user string) (bool, error) {
+	svc, ok := p.cfg.ServiceByName(service)
+	if !ok {
+		return false, nil
+	}
+	pol := p.cfg.Policy(svc)
+	if len(pol.Groups) == 0 && len(pol.Users) == 0 && len(pol.Roles) == 0 {
+		return slices.Contains(svc.Owners, user), nil
+	}
+	_, eligible, err := p.groups.eligibleGroups(ctx, rollback.Policy{Groups: pol.Groups, Users: pol.Users, Roles: pol.Roles}, user)
+	return eligible, err
+}
+
+// Overrider implements authz.Directory: the policy's `override:` groups
+// decide when it lists any; otherwise owners and approvers may.
+func (p *permits) Overrider(ctx context.Context, service, user string) (bool, error) {
+	svc, ok := p.cfg.ServiceByName(service)
+	if !ok {
+		return false, nil
+	}
+	if groups := p.cfg.Policy(svc).Override; len(groups) > 0 {
+		for _, g := range groups {
+			if ok, err := p.groups.inGroup(ctx, user, g); err != nil || ok {
+				return ok, err
+			}
+		}
+		return false, nil
+	}
+	if slices.Contains(svc.Owners, user) {
+		return true, nil
+	}
+	return p.Approver(ctx, service, user)
+}
