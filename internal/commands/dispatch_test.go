@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ func TestEveryVerbReachesItsHandler(t *testing.T) {
 		{"release storefront", []string{"Propose [] storefront"}},
 		{"plan checkout to 1.0", []string{"Plan [checkout] 1.0"}},
 		{"status", []string{"OpenRollbacks"}},
-		{"approve RB-7", []string{"Vote RB-7 true"}},
+		{"approve RB-7", []string{"Rollback RB-7", "Vote RB-7 true"}},
 		{"reject RB-7 wrong version", []string{"Vote RB-7 false"}},
 		{"abort RB-7 smoke fails", []string{"Abort RB-7 smoke fails"}},
 		{"resume RB-7", []string{"Resume RB-7"}},
@@ -285,5 +286,33 @@ func TestPropose(t *testing.T) {
 	want := incident.ProposeRequest{Services: []string{"checkout"}, Version: "1.0", Reason: "bad deploy"}
 	if !reflect.DeepEqual(h.life.lastPropose, want) {
 		t.Errorf("asked %+v, want %+v", h.life.lastPropose, want)
+	}
+}
+
+// TestTypedApproveBindsToThePlan: a typed approve after the plan changed is
+// refused with the new plan and a button bound to it; naming the plan, or
+// a plan that never changed, votes.
+func TestTypedApproveBindsToThePlan(t *testing.T) {
+	h := newHarness()
+	h.life.rollbacks = map[string]*rollback.Record{
+		"RB-7": {ID: "RB-7", State: rollback.StateProposed, PlanHash: "bbbbbbbb", Replans: 1},
+		"RB-8": {ID: "RB-8", State: rollback.StateProposed, PlanHash: "cccccccc"},
+	}
+	reply := h.command("approve RB-7")
+	if got := h.life.calls; slices.Contains(got, "Vote RB-7 true") {
+		t.Fatalf("a typed approve of a changed plan voted: %q", got)
+	}
+	if len(reply.Message.Buttons) != 1 || reply.Message.Buttons[0].Value != chat.ButtonValue("RB-7", "bbbbbbbb") ||
+		!strings.Contains(reply.Message.Text.String(), "it is now bbbbbbbb") || !reply.Ephemeral {
+		t.Fatalf("reply %+v: want a private refusal naming the new plan, with its button", reply)
+	}
+	for _, text := range []string{"approve RB-7 bbbbbbbb", "approve RB-8"} {
+		h := newHarness()
+		h.life.rollbacks = map[string]*rollback.Record{"RB-7": {ID: "RB-7", State: rollback.StateProposed, PlanHash: "bbbbbbbb", Replans: 1},
+			"RB-8": {ID: "RB-8", State: rollback.StateProposed, PlanHash: "cccccccc"}}
+		h.command(text)
+		if !slices.ContainsFunc(h.life.calls, func(c string) bool { return strings.HasPrefix(c, "Vote ") }) {
+			t.Errorf("%q did not vote: %q", text, h.life.calls)
+		}
 	}
 }

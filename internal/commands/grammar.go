@@ -26,6 +26,7 @@ type Command struct {
 	ID       string        // RB-42
 	Check    string        // override
 	Reason   string        // free text
+	Plan     string        // approve: the plan hash the person saw
 	Since    time.Duration // registry --since
 	Now      bool          // drill now
 }
@@ -74,7 +75,7 @@ func init() {
 		"release":   {"release <name> [reason...]", "propose rolling back a whole release (its services in dependency order)", parseRelease, (*Dispatcher).propose},
 		"plan":      {"plan <service> [to <version>]", "show what a rollback would do, without proposing it", parsePlan, (*Dispatcher).plan},
 		"status":    {"status [<id>]", "show one rollback, or the open ones", parseStatus, (*Dispatcher).status},
-		"approve":   {"approve <id>", "approve a proposal (or sign off an open gate)", parseID("approve", false), (*Dispatcher).approve},
+		"approve":   {"approve <id> [<plan>]", "approve a proposal (or sign off an open gate); <plan> binds the vote to the plan you saw", parseApprove, (*Dispatcher).approve},
 		"reject":    {"reject <id> <reason>", "reject a proposal", parseID("reject", true), (*Dispatcher).reject},
 		"abort":     {"abort <id> [reason]", "stop a running rollback", parseID("abort", true), (*Dispatcher).abort},
 		"resume":    {"resume <id>", "resume an interrupted or paused rollback", parseID("resume", false), (*Dispatcher).resume},
@@ -254,6 +255,26 @@ func parseID(verb string, reason bool) func([]string) (*Command, string) {
 		}
 		return &Command{ID: strings.ToUpper(args[0]), Reason: strings.Join(args[1:], " ")}, ""
 	}
+}
+
+// planPattern is a plan hash as the proposal's footer shows it.
+var planPattern = regexp.MustCompile(`^[0-9a-f]{6,64}$`)
+
+func parseApprove(args []string) (*Command, string) {
+	if len(args) == 0 {
+		return nil, "Which rollback? Give its id, like RB-42."
+	}
+	if problem := badID(args[0]); problem != "" {
+		return nil, problem
+	}
+	cmd := &Command{ID: strings.ToUpper(args[0])}
+	switch {
+	case len(args) == 2 && planPattern.MatchString(strings.ToLower(args[1])):
+		cmd.Plan = strings.ToLower(args[1])
+	case len(args) > 1:
+		return nil, "`approve` takes a rollback id and, optionally, the plan hash from its message's footer."
+	}
+	return cmd, ""
 }
 
 func parseOverride(args []string) (*Command, string) {

@@ -117,7 +117,7 @@ func typoCases(t *testing.T) []parseCase {
 		{text: "propse checkout to 1.2 bad", usage: didYouMean("propse", "propose", propose)},
 		{text: "PROPOSAL checkout", usage: didYouMean("PROPOSAL", "propose", propose)},
 		{text: "stauts RB-7", usage: didYouMean("stauts", "status", "status [<id>]")},
-		{text: "aprove RB-7", usage: didYouMean("aprove", "approve", "approve <id>")},
+		{text: "aprove RB-7", usage: didYouMean("aprove", "approve", "approve <id> [<plan>]")},
 		{text: "rejcet RB-7 no", usage: didYouMean("rejcet", "reject", "reject <id> <reason>")},
 		{text: "abotr RB-7", usage: didYouMean("abotr", "abort", "abort <id> [reason]")},
 		{text: "pln checkout", usage: didYouMean("pln", "plan", "plan <service> [to <version>]")},
@@ -178,7 +178,7 @@ func proposeCases() []parseCase {
 func idCases() []parseCase {
 	const (
 		status   = "status [<id>]"
-		approve  = "approve <id>"
+		approve  = "approve <id> [<plan>]"
 		reject   = "reject <id> <reason>"
 		abort    = "abort <id> [reason]"
 		resume   = "resume <id>"
@@ -197,7 +197,8 @@ func idCases() []parseCase {
 		{text: "approve rb-7", want: &Command{Verb: "approve", ID: "RB-7"}},
 		{text: "approve RB-123456789", want: &Command{Verb: "approve", ID: "RB-123456789"}},
 		{text: "approve RB-x", usage: usage(fmt.Sprintf(notAnID, "RB-x"), approve)},
-		{text: "approve RB-7 looks fine", usage: usage("`approve` takes only a rollback id.", approve)},
+		{text: "approve RB-7 looks fine", usage: usage("`approve` takes a rollback id and, optionally, the plan hash from its message's footer.", approve)},
+		{text: "approve rb-7 9C1E2F3A", want: &Command{Verb: "approve", ID: "RB-7", Plan: "9c1e2f3a"}},
 		{text: "resume RB-7", want: &Command{Verb: "resume", ID: "RB-7"}},
 		{text: "resume", usage: usage(whichOne, resume)},
 		{text: "resume RB-7 now", usage: usage("`resume` takes only a rollback id.", resume)},

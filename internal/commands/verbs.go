@@ -70,8 +70,25 @@ func (d *Dispatcher) status(ctx context.Context, who incident.Actor, cmd *Comman
 		Sections: []chat.Section{{Title: "Open rollbacks", Table: t}}}}, nil
 }
 
+// approve votes for the plan the person saw. A button carries its plan;
+// a typed approve names it, or, when the plan changed since the proposal
+// was posted, is refused with the new plan and a fresh button: nobody
+// approves a plan they have not been shown.
 func (d *Dispatcher) approve(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
-	failure, err := d.svc.Vote(ctx, who, incident.VoteRequest{ID: cmd.ID, Approve: true})
+	if cmd.Plan == "" {
+		r, failure, err := d.svc.Rollback(ctx, cmd.ID)
+		if err != nil {
+			return Reply{}, err
+		}
+		if failure == "" && r.State == rollback.StateProposed && r.Replans > 0 {
+			msg := chat.TextMessage(chat.Plain(fmt.Sprintf("The plan of %s changed since it was proposed; it is now %s. Review it in the proposal's message, then approve with this button or `/rollback approve %s %s`.",
+				r.ID, r.PlanHash, r.ID, r.PlanHash)))
+			msg.Buttons = []chat.Button{{ActionID: chat.ActionApprove, Text: "Approve plan " + r.PlanHash,
+				Value: chat.ButtonValue(r.ID, r.PlanHash), Style: chat.StylePrimary}}
+			return Reply{Ephemeral: true, Message: msg}, nil
+		}
+	}
+	failure, err := d.svc.Vote(ctx, who, incident.VoteRequest{ID: cmd.ID, Approve: true, PlanHash: cmd.Plan})
 	return d.idResult(ctx, cmd.ID, failure, err, "Your approval of "+cmd.ID+" is recorded.")
 }
 

@@ -72,6 +72,7 @@ func (s *Replanner) Replan(ctx context.Context, id string) error {
 			return fmt.Errorf("%w: %s changed meanwhile", rollback.ErrBadTransition, id)
 		}
 		r.Services, r.PlanHash = changes, hash
+		r.Replans++
 		r.Constraints, r.DataReverts, r.DataKeeps = nil, nil, nil
 		s.planner.describe(r)
 		return nil

@@ -127,25 +127,28 @@ type Record struct {
 	Version int64  `json:"version"` // compare-and-set counter, bumped on every update
 	State   State  `json:"state"`
 
-	Drill          bool            `json:"drill,omitempty"`
-	DrillMode      string          `json:"drill_mode,omitempty"`
-	Auto           bool            `json:"auto,omitempty"` // executed without votes by policy
-	Trigger        Trigger         `json:"trigger"`
-	Requester      string          `json:"requester"`
-	Reason         string          `json:"reason,omitempty"`
-	Scope          string          `json:"scope"` // service | services | release
-	Release        string          `json:"release,omitempty"`
-	Services       []ServiceChange `json:"services"`
-	PlanHash       string          `json:"plan_hash"`
-	Readiness      []CheckResult   `json:"readiness,omitempty"`
-	Overrides      []Override      `json:"overrides,omitempty"`
-	Policy         Policy          `json:"policy"`
-	Constraints    []string        `json:"constraints,omitempty"`
-	DataReverts    []string        `json:"data_reverts,omitempty"`
-	DataKeeps      []string        `json:"data_keeps,omitempty"`
-	RecoveryTarget time.Duration   `json:"recovery_target,omitzero"`
-	MaxDataLoss    *time.Duration  `json:"max_data_loss,omitempty"` // nil: not set; 0: no loss allowed
-	Urgency        string          `json:"urgency,omitempty"`
+	Drill     bool            `json:"drill,omitempty"`
+	DrillMode string          `json:"drill_mode,omitempty"`
+	Auto      bool            `json:"auto,omitempty"` // executed without votes by policy
+	Trigger   Trigger         `json:"trigger"`
+	Requester string          `json:"requester"`
+	Reason    string          `json:"reason,omitempty"`
+	Scope     string          `json:"scope"` // service | services | release
+	Release   string          `json:"release,omitempty"`
+	Services  []ServiceChange `json:"services"`
+	PlanHash  string          `json:"plan_hash"`
+	// Replans counts how often the plan changed after it was proposed: a
+	// typed approval must then name the plan it approves.
+	Replans        int            `json:"replans,omitempty"`
+	Readiness      []CheckResult  `json:"readiness,omitempty"`
+	Overrides      []Override     `json:"overrides,omitempty"`
+	Policy         Policy         `json:"policy"`
+	Constraints    []string       `json:"constraints,omitempty"`
+	DataReverts    []string       `json:"data_reverts,omitempty"`
+	DataKeeps      []string       `json:"data_keeps,omitempty"`
+	RecoveryTarget time.Duration  `json:"recovery_target,omitzero"`
+	MaxDataLoss    *time.Duration `json:"max_data_loss,omitempty"` // nil: not set; 0: no loss allowed
+	Urgency        string         `json:"urgency,omitempty"`
 
 	Channel   string `json:"channel,omitempty"`
 	MessageTS string `json:"message_ts,omitempty"` // the proposal message; its thread holds the story
