@@ -217,6 +217,13 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (strin
 	if !eligible && !(who.User == r.Requester && !req.Approve) {
 		return fmt.Sprintf("You may not vote on %s: it needs %s.", r.ID, r.Policy.Describe()), nil
 	}
+	action := "vote.approve"
+	if !req.Approve {
+		action = "vote.reject"
+	}
+	if refusal := s.auditFirst(ctx, who, action, r.ID, map[string]string{"plan_hash": r.PlanHash, "reason": req.Reason}); refusal != "" {
+		return refusal, nil
+	}
 	v := rollback.Vote{RollbackID: r.ID, User: who.User, Approve: req.Approve, Reason: req.Reason, PlanHash: r.PlanHash,
 		Groups: groups, Counted: eligible, At: s.clock.Now()}
 	fresh, err := s.votes.PutVote(ctx, v)
@@ -226,11 +233,6 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (strin
 	if !fresh {
 		return fmt.Sprintf("You already voted on %s.", r.ID), nil
 	}
-	action := "vote.approve"
-	if !req.Approve {
-		action = "vote.reject"
-	}
-	s.audit(ctx, who, action, r.ID, map[string]string{"plan_hash": r.PlanHash, "reason": req.Reason})
 	if !req.Approve {
 		return "", s.reject(ctx, who, r, req.Reason)
 	}
@@ -342,6 +344,9 @@ func (s *Approvals) SignGate(ctx context.Context, who Actor, id, key string) (st
 	if slices.Contains(g.Signed, who.User) {
 		return "You already signed off this gate.", nil
 	}
+	if refusal := s.auditFirst(ctx, who, "gate.signed", id, map[string]string{"gate": key, "group": g.Group}); refusal != "" {
+		return refusal, nil
+	}
 	_, err = s.update(ctx, id, func(r *rollback.Record) error {
 		g := r.Gates[key]
 		if !slices.Contains(g.Signed, who.User) {
@@ -354,7 +359,6 @@ func (s *Approvals) SignGate(ctx context.Context, who Actor, id, key string) (st
 	if err != nil {
 		return "", err
 	}
-	s.audit(ctx, who, "gate.signed", id, map[string]string{"gate": key, "group": g.Group})
 	s.tell(ctx, rollback.GateSigned{About: rollback.About{Rollback: r}, User: who.User, Group: g.Group, Gate: key, At: s.clock.Now()})
 	s.engine.wake(id)
 	return "", nil

@@ -228,3 +228,51 @@ func TestFailedProposalsTakeNoID(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditFailsClosed: with the audit trail unavailable, no action a
+// person asks for happens, and each says why.
+func TestAuditFailsClosed(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{})
+		e.deploy("checkout", "1.0.0", "1.1.0")
+		e.deploy("payments", "3.0.0", "3.1.0")
+		r := e.propose(checkout())
+		e.st.failAudit.Store(true)
+		attempts := []struct {
+			name string
+			act  func() (string, error)
+		}{
+			{"propose", func() (string, error) {
+				_, f, err := e.svc.Propose(e.ctx, person("req"), incident.ProposeRequest{Services: []string{"payments"}})
+				return f, err
+			}},
+			{"approve", func() (string, error) {
+				return e.svc.Vote(e.ctx, person("alice"), incident.VoteRequest{ID: r.ID, Approve: true, PlanHash: r.PlanHash})
+			}},
+			{"abort", func() (string, error) { return e.svc.Abort(e.ctx, person("req"), r.ID, "wrong one") }},
+			{"freeze", func() (string, error) { return e.svc.SetFreeze(e.ctx, person("owen"), "payments", "release train") }},
+			{"deploy", func() (string, error) {
+				_, f, err := e.svc.RecordDeploy(e.ctx, person("ci"), incident.DeployInput{Service: "checkout", Version: "1.2.0", Artifact: artifact("checkout", "1.2.0")})
+				return f, err
+			}},
+		}
+		for _, a := range attempts {
+			if got, err := a.act(); err != nil || got != incident.AuditUnavailable {
+				t.Errorf("%s with no audit trail: %q %v, want the audit refusal", a.name, got, err)
+			}
+		}
+		e.st.failAudit.Store(false)
+		if got := e.get(r.ID); got.State != rollback.StateProposed {
+			t.Errorf("%s is %s: an unaudited action changed it", r.ID, got.State)
+		}
+		if votes, _ := e.st.ListVotes(e.ctx, r.ID); len(votes) != 0 {
+			t.Errorf("unaudited votes stored: %+v", votes)
+		}
+		if n := len(e.rollbacks("payments")); n != 0 {
+			t.Errorf("an unaudited proposal was stored")
+		}
+		if gate, _, _ := e.svc.PipelineGate(e.ctx, "payments"); !gate.Open {
+			t.Errorf("an unaudited freeze closed the gate")
+		}
+	})
+}

@@ -39,6 +39,9 @@ func (s *Control) Override(ctx context.Context, who Actor, id, checkName, reason
 		}
 		return fmt.Sprintf("%q is not a failing blocking check of %s. Failing: %s.", checkName, id, strings.Join(failing, ", ")), nil
 	}
+	if refusal := s.auditFirst(ctx, who, "override.readiness", id, map[string]string{"check": match, "reason": reason}); refusal != "" {
+		return refusal, nil
+	}
 	r, err = s.update(ctx, id, func(r *rollback.Record) error {
 		r.Overrides = append(r.Overrides, rollback.Override{Check: match, By: who.User, Reason: reason, At: s.clock.Now()})
 		return nil
@@ -46,7 +49,6 @@ func (s *Control) Override(ctx context.Context, who Actor, id, checkName, reason
 	if err != nil {
 		return "", err
 	}
-	s.audit(ctx, who, "override.readiness", id, map[string]string{"check": match, "reason": reason})
 	s.tell(ctx, rollback.Overridden{About: rollback.About{Rollback: r}, User: who.User, Check: match, Reason: reason})
 	s.refresh(ctx, id)
 	if r.State == rollback.StateApproved {
@@ -71,6 +73,9 @@ func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (stri
 	default:
 		return fmt.Sprintf("%s is %s; there is nothing to abort.", id, r.State), nil
 	}
+	if refusal := s.auditFirst(ctx, who, "rollback.abort_requested", id, map[string]string{"reason": reason}); refusal != "" {
+		return refusal, nil
+	}
 	r, err = s.update(ctx, id, func(r *rollback.Record) error {
 		if r.State.Terminal() {
 			return fmt.Errorf("%w: %s already ended", rollback.ErrBadTransition, r.ID)
@@ -86,7 +91,6 @@ func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (stri
 	if err != nil {
 		return "", err
 	}
-	s.audit(ctx, who, "rollback.abort_requested", id, map[string]string{"reason": reason})
 	s.tell(ctx, rollback.AbortRequested{About: rollback.About{Rollback: r}, User: who.User, Reason: reason})
 	// A run on this replica stops now; a run elsewhere sees the flag on its
 	// next lease renewal. With no run at all (approved, interrupted), end it here.
@@ -100,6 +104,9 @@ func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (stri
 
 // withdraw ends a proposal nobody approved yet.
 func (s *Control) withdraw(ctx context.Context, who Actor, r *rollback.Record, reason string) (string, error) {
+	if refusal := s.auditFirst(ctx, who, "rollback.withdrawn", r.ID, map[string]string{"reason": reason}); refusal != "" {
+		return refusal, nil
+	}
 	r, err := s.transition(ctx, r.ID, rollback.StateRejected, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 		r.Outcome = fmt.Sprintf("withdrawn by %s: %s", who.User, reason)
 		r.AbortBy, r.AbortReason = who.User, reason
@@ -110,7 +117,6 @@ func (s *Control) withdraw(ctx context.Context, who Actor, r *rollback.Record, r
 	if err != nil {
 		return "", err
 	}
-	s.audit(ctx, who, "rollback.withdrawn", r.ID, map[string]string{"reason": reason})
 	s.tell(ctx, rollback.Withdrawn{About: rollback.About{Rollback: r}, User: who.User, Reason: reason})
 	s.finish(ctx, r)
 	return "", nil
@@ -128,13 +134,17 @@ func (s *Control) Resume(ctx context.Context, who Actor, id string) (string, err
 	}
 	switch {
 	case r.State == rollback.StateInterrupted:
-		s.audit(ctx, who, "rollback.resumed", id, nil)
+		if refusal := s.auditFirst(ctx, who, "rollback.resumed", id, nil); refusal != "" {
+			return refusal, nil
+		}
 		return s.engine.resume(ctx, r, who)
 	case r.State == rollback.StateRunning && r.Paused:
+		if refusal := s.auditFirst(ctx, who, "rollback.unpaused", id, nil); refusal != "" {
+			return refusal, nil
+		}
 		if _, err := s.update(ctx, id, func(r *rollback.Record) error { r.Paused = false; return nil }); err != nil {
 			return "", err
 		}
-		s.audit(ctx, who, "rollback.unpaused", id, nil)
 		s.tell(ctx, rollback.Resumed{About: rollback.About{Rollback: r}, By: who.User})
 		s.engine.wake(id)
 		return "", nil
@@ -154,11 +164,13 @@ func (s *Control) Pause(ctx context.Context, who Actor, id string) (string, erro
 	if r.State != rollback.StateRunning || r.Paused {
 		return fmt.Sprintf("%s is %s; only a running rollback can be paused.", id, r.State), nil
 	}
+	if refusal := s.auditFirst(ctx, who, "rollback.paused", id, nil); refusal != "" {
+		return refusal, nil
+	}
 	if _, err := s.update(ctx, id, func(r *rollback.Record) error { r.Paused = true; return nil }); err != nil {
 		return "", err
 	}
 	s.engine.wake(id) // a run here holds before its next step, not on its next read
-	s.audit(ctx, who, "rollback.paused", id, nil)
 	s.tell(ctx, rollback.Paused{About: rollback.About{Rollback: r}, User: who.User})
 	s.refresh(ctx, id)
 	return "", nil

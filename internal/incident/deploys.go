@@ -76,10 +76,12 @@ func (s *Deploys) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (
 		Environment: env, Commit: in.Commit, DeployedBy: in.DeployedBy, URL: in.URL, Risk: in.Risk,
 		At: at, Mutable: !IsImmutable(in.Artifact),
 	}
+	if refusal := s.auditFirst(ctx, who, "deploy.recorded", d.Service, map[string]string{"version": d.Version, "artifact": d.Artifact}); refusal != "" {
+		return nil, refusal, nil
+	}
 	if err := s.store.AddDeploy(ctx, d); err != nil {
 		return nil, "", fmt.Errorf("record deploy: %w", err)
 	}
-	s.audit(ctx, who, "deploy.recorded", d.Service, map[string]string{"version": d.Version, "artifact": d.Artifact, "id": d.ID})
 	s.replanner.replanOpen(ctx, d.Service)
 	return d, "", nil
 }
@@ -93,11 +95,13 @@ func (s *Deploys) MarkGood(ctx context.Context, who Actor, id string) (*rollback
 	if err != nil {
 		return nil, "", fmt.Errorf("get deploy: %w", err)
 	}
+	if refusal := s.auditFirst(ctx, who, "deploy.marked_good", d.Service, map[string]string{"id": id, "version": d.Version}); refusal != "" {
+		return nil, refusal, nil
+	}
 	d.Good, d.GoodAt = true, s.clock.Now()
 	if err := s.store.PutDeploy(ctx, d); err != nil {
 		return nil, "", fmt.Errorf("mark deploy good: %w", err)
 	}
-	s.audit(ctx, who, "deploy.marked_good", d.Service, map[string]string{"id": id, "version": d.Version})
 	return d, "", nil
 }
 
@@ -203,11 +207,13 @@ func (s *Control) SetFreeze(ctx context.Context, who Actor, service, reason stri
 	if refusal, err := s.authorize(ctx, who, authz.Freeze, onServices(service)); err != nil || refusal != "" {
 		return refusal, err
 	}
+	if refusal := s.auditFirst(ctx, who, "service.frozen", service, map[string]string{"reason": reason}); refusal != "" {
+		return refusal, nil
+	}
 	b, _ := json.Marshal(Freeze{By: who.User, Reason: reason, At: s.clock.Now()})
 	if err := s.freezes.PutBlob(ctx, blobFreeze, service, b); err != nil {
 		return "", fmt.Errorf("freeze: %w", err)
 	}
-	s.audit(ctx, who, "service.frozen", service, map[string]string{"reason": reason})
 	return "", nil
 }
 
@@ -222,9 +228,11 @@ func (s *Control) ClearFreeze(ctx context.Context, who Actor, service string) (s
 	if _, err := s.freezes.GetBlob(ctx, blobFreeze, service); errors.Is(err, store.ErrNotFound) {
 		return fmt.Sprintf("%s is not frozen.", service), nil
 	}
+	if refusal := s.auditFirst(ctx, who, "service.unfrozen", service, nil); refusal != "" {
+		return refusal, nil
+	}
 	if err := s.freezes.DeleteBlob(ctx, blobFreeze, service); err != nil {
 		return "", fmt.Errorf("unfreeze: %w", err)
 	}
-	s.audit(ctx, who, "service.unfrozen", service, nil)
 	return "", nil
 }

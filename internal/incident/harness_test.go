@@ -254,6 +254,16 @@ type spyStore struct {
 	writes atomic.Int64
 	// failUpdates makes UpdateRollback fail as a store outage would.
 	failUpdates atomic.Bool
+	// failAudit makes AppendAudit fail, as a full disk or a lost audit
+	// backend would.
+	failAudit atomic.Bool
+}
+
+func (s *spyStore) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error) {
+	if s.failAudit.Load() {
+		return store.AuditEvent{}, fmt.Errorf("append audit: %w", store.ErrUnavailable)
+	}
+	return s.Store.AppendAudit(ctx, e)
 }
 
 func (s *spyStore) UpdateRollback(ctx context.Context, r *rollback.Record) error {

@@ -76,6 +76,15 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 	if r.Readiness, err = s.planner.readiness(ctx, r); err != nil {
 		return nil, "", err
 	}
+	detail := map[string]string{"services": strings.Join(r.ServiceNames(), ","), "plan_hash": r.PlanHash, "trigger": r.Trigger.Kind, "reason": req.Reason}
+	if refusal := s.auditFirst(ctx, who, "rollback.proposed", r.ID, detail); refusal != "" {
+		return nil, refusal, nil
+	}
+	if guardOverride != "" {
+		if refusal := s.auditFirst(ctx, who, "override.thrash_guard", r.ID, map[string]string{"guard": guardOverride, "reason": req.Reason}); refusal != "" {
+			return nil, refusal, nil
+		}
+	}
 	if err := s.store.CreateRollback(ctx, r); err != nil {
 		return nil, "", fmt.Errorf("store proposal: %w", err)
 	}
@@ -83,11 +92,6 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 		for _, c := range r.Services {
 			s.history.markBad(ctx, c.Current.DeployID)
 		}
-	}
-	detail := map[string]string{"services": strings.Join(r.ServiceNames(), ","), "plan_hash": r.PlanHash, "trigger": r.Trigger.Kind, "reason": req.Reason}
-	s.audit(ctx, who, "rollback.proposed", r.ID, detail)
-	if guardOverride != "" {
-		s.audit(ctx, who, "override.thrash_guard", r.ID, map[string]string{"guard": guardOverride, "reason": req.Reason})
 	}
 	if r, err = s.publish(ctx, r); err != nil {
 		return nil, "", err

@@ -205,15 +205,34 @@ type Actor struct {
 	From string // slack | console | api | pagerduty | alertmanager | watcher | engine | cron, plus address
 }
 
+// audit records what already happened (a run ended, a step was
+// interrupted): the fact stands, so a failed append is logged loudly.
+// What a person asks for goes through auditFirst instead.
 func (s *base) audit(ctx context.Context, who Actor, action, target string, detail map[string]string) {
+	if err := s.appendAudit(ctx, who, action, target, detail); err != nil {
+		s.log.ErrorContext(ctx, "audit append failed", "action", action, "target", target, "err", err)
+	}
+}
+
+// AuditUnavailable is the refusal of an action whose audit record could not
+// be written: the trail fails closed, as Vault's does.
+const AuditUnavailable = "⚠️ The audit trail is unavailable, so nothing was done: every action needs its audit record first. Try again in a minute."
+
+// auditFirst writes an action's audit record before the action: "" when it
+// is written, the refusal when not. No record, no action.
+func (s *base) auditFirst(ctx context.Context, who Actor, action, target string, detail map[string]string) string {
+	if err := s.appendAudit(ctx, who, action, target, detail); err != nil {
+		s.log.ErrorContext(ctx, "audit append failed; refusing the action", "action", action, "target", target, "err", err)
+		return AuditUnavailable
+	}
+	return ""
+}
+
+func (s *base) appendAudit(ctx context.Context, who Actor, action, target string, detail map[string]string) error {
 	_, err := s.auditLog.AppendAudit(ctx, store.AuditEvent{
 		At: s.clock.Now(), Actor: who.User, Action: action, Target: target, From: who.From, Detail: detail,
 	})
-	if err != nil {
-		// The action already happened; losing its audit record is serious
-		// enough to log loudly, but not to undo the action.
-		s.log.ErrorContext(ctx, "audit append failed", "action", action, "target", target, "err", err)
-	}
+	return err
 }
 
 // Now reads the lifecycle's clock.
