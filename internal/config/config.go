@@ -278,6 +278,7 @@ func Parse(path string, data []byte, getenv func(string) string) (*Config, error
 	}
 	var errs yamlx.Errors
 	checkNoSecrets(path, data, &errs)
+	checkNoControl(path, data, &errs)
 	secretAt := map[yamlx.Pos]bool{}
 	for _, e := range errs {
 		secretAt[e.Pos] = true
