@@ -40,6 +40,9 @@ func NewDispatcher(svc Lifecycle, reporter Reporter, driller Driller, log *slog.
 
 // Command handles one slash command.
 func (d *Dispatcher) Command(ctx context.Context, inv Invocation) Reply {
+	if r, bad := controlInCommand(inv); bad {
+		return r
+	}
 	res := Parse(inv.Text)
 	switch {
 	case res.Ignore:
@@ -66,6 +69,9 @@ func (d *Dispatcher) Command(ctx context.Context, inv Invocation) Reply {
 
 // Click handles one button press.
 func (d *Dispatcher) Click(ctx context.Context, c Click) Reply {
+	if r, bad := controlInClick(c); bad {
+		return r
+	}
 	who := incident.Actor{User: c.User, From: c.Source + ":" + c.From}
 	id, extra := chat.ParseButtonValue(c.Value)
 	if !idPattern.MatchString(id) {

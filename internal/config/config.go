@@ -58,6 +58,11 @@ type StoreConfig struct {
 	Path   string `yaml:"path"`   // bolt file
 	URL    string `yaml:"url"`    // redis://host:port/db; the password comes from REDIS_PASSWORD
 	Prefix string `yaml:"prefix"` // redis key prefix
+	// RequirePersistence refuses to start on a Redis that keeps nothing on
+	// disk (neither AOF nor snapshots), or whose CONFIG command is disabled
+	// so that this cannot be verified: a restart of such a Redis silently
+	// forgets every rollback. Without it Backout only warns. Redis only.
+	RequirePersistence bool `yaml:"require_persistence"`
 }
 
 // SlackConfig holds non-secret Slack settings.
@@ -276,6 +281,7 @@ func Parse(path string, data []byte, getenv func(string) string) (*Config, error
 	}
 	var errs yamlx.Errors
 	checkNoSecrets(path, data, &errs)
+	checkNoControl(path, data, &errs)
 	secretAt := map[yamlx.Pos]bool{}
 	for _, e := range errs {
 		secretAt[e.Pos] = true

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"strings"
 
@@ -90,7 +91,34 @@ var secretKeys = map[string]string{
 }
 
 // secretValue matches values shaped like well-known credentials.
-var secretValue = regexp.MustCompile(`^(xox[abposr]-|xapp-|u\+[A-Za-z0-9_-]{16,})|://[^/@\s:]+:[^/@\s]+@`)
+var secretValue = regexp.MustCompile(`^(xox[abposr]-|xapp-|u\+[A-Za-z0-9_-]{16,})`)
+
+// urlInText finds URLs anywhere in a value (a param may embed one in a
+// longer string), up to the first space or quote.
+var urlInText = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+
+// urlPassword reports whether v holds a URL whose userinfo carries a
+// password, e.g. redis://:hunter2@host or https://ci:tok@host. An empty
+// user name does not make it less of a secret, and url.Parse is the judge
+// so that percent-encoded passwords are caught too; a user name alone is
+// not a credential.
+func urlPassword(v string) bool {
+	for _, raw := range urlInText.FindAllString(v, -1) {
+		u, err := url.Parse(raw)
+		if err != nil {
+			// Unparseable, but shaped like user:password@: refuse rather
+			// than let a credential through on a technicality.
+			if strings.Contains(raw, "@") && strings.Contains(raw[strings.Index(raw, "://")+3:strings.LastIndex(raw, "@")], ":") {
+				return true
+			}
+			continue
+		}
+		if p, ok := u.User.Password(); ok && p != "" {
+			return true
+		}
+	}
+	return false
+}
 
 func checkNoSecrets(file string, data []byte, errs *yamlx.Errors) {
 	var root yaml.Node
@@ -119,7 +147,10 @@ func checkNoSecrets(file string, data []byte, errs *yamlx.Errors) {
 				walk(v)
 			}
 		case yaml.ScalarNode:
-			if secretValue.MatchString(n.Value) {
+			if urlPassword(n.Value) {
+				errs.Addf(yamlx.Pos{File: file, Line: n.Line, Col: n.Column},
+					"URL with a password: secrets are never read from the config file; drop the password from the URL and set it in the environment (REDIS_PASSWORD for store.url)")
+			} else if secretValue.MatchString(n.Value) {
 				errs.Addf(yamlx.Pos{File: file, Line: n.Line, Col: n.Column},
 					"value looks like a credential: secrets are never read from the config file; use the environment (e.g. SLACK_BOT_TOKEN, REDIS_PASSWORD)")
 			}

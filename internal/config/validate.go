@@ -129,6 +129,10 @@ func ParseSchedule(expr, defaultTZ string) (cron.Schedule, error) {
 func (c *Config) validate(errs *yamlx.Errors) {
 	switch c.Store.Kind {
 	case "bolt":
+		if c.Store.RequirePersistence {
+			errs.Addf(yamlx.KeyAt(c.Store.Pos, c.Store.KeyPos, "require_persistence"),
+				"store.require_persistence: applies to kind redis only (a bolt file is always on disk)")
+		}
 	case "redis":
 		if c.Store.URL == "" {
 			errs.Addf(c.Store.Pos, "store: kind redis needs url (e.g. redis://127.0.0.1:6379/0)")

@@ -124,6 +124,10 @@ func (a *API) createDeploy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid JSON: "+err.Error()+` (want {"service","version","artifact","config_version","environment","commit","deployed_by","url","risk"})`)
 		return
 	}
+	if problem := deployControlProblem(in); problem != "" {
+		writeError(w, http.StatusBadRequest, problem)
+		return
+	}
 	d, failure, err := a.Svc.RecordDeploy(r.Context(), a.actor(r), in)
 	if a.refused(w, r, failure, err, http.StatusBadRequest) {
 		return

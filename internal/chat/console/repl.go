@@ -11,6 +11,7 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/commands"
+	"github.com/backout/backout/internal/edge"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/suggest"
 )
@@ -100,6 +101,12 @@ func (r *REPL) Run(ctx context.Context, in io.Reader) error {
 		}
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		// Refused here too, not only by the dispatcher: deploy and alert
+		// lines never reach it.
+		if problem := edge.Problem("the line", line, false); problem != "" {
+			r.Poster.Say("%s; nothing was done", problem)
 			continue
 		}
 		if r.Echo {

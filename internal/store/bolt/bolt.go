@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -128,9 +129,13 @@ func (s *Store) batch(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	return mapErr(s.gc.do(ctx, fn))
 }
 
-// mapErr marks a closed database as unavailable so callers answer 503.
+// mapErr marks a closed database, and a disk that refuses writes (full,
+// failing, remounted read-only), as unavailable: callers answer 503 or
+// "state store unavailable" instead of an internal error, and retry later.
 func mapErr(err error) error {
-	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) || errors.Is(err, bolterrors.ErrTxClosed) {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) || errors.Is(err, bolterrors.ErrTxClosed) ||
+		errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EROFS) ||
+		errors.Is(err, syscall.EDQUOT) {
 		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return err
@@ -148,6 +153,21 @@ func (s *Store) NextID(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("next rollback id: %w", err)
 	}
 	return store.FormatID(int64(n)), nil
+}
+
+// LastID is the rollback counter's current value without allocating one:
+// the store guard compares it with its high-water mark, because a counter
+// that went back means ids (and their audit trail) would repeat.
+func (s *Store) LastID(ctx context.Context) (int64, error) {
+	var n uint64
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		n = tx.Bucket(bRollbacks).Sequence()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("last rollback id: %w", err)
+	}
+	return int64(n), nil
 }
 
 // CreateRollback stores r with Version 1.

@@ -16,6 +16,19 @@ import (
 // Rollbacks are hashes {v: version, json: record}; the version sits beside
 // the JSON so the compare-and-set script need not parse it.
 
+// LastID is the rollback counter's current value (0 when the key is
+// absent) without allocating one; see the store guard in internal/app.
+func (s *Store) LastID(ctx context.Context) (int64, error) {
+	n, err := s.c.Get(ctx, s.key("rbseq")).Int64()
+	if errors.Is(err, goredis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, wrap("last rollback id", err)
+	}
+	return n, nil
+}
+
 // NextID allocates the next rollback number.
 func (s *Store) NextID(ctx context.Context) (string, error) {
 	n, err := s.c.Incr(ctx, s.key("rbseq")).Result()
