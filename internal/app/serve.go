@@ -17,6 +17,7 @@ import (
 	"github.com/backout/backout/internal/alerts/alertmanager"
 	pdhook "github.com/backout/backout/internal/alerts/pagerduty"
 	"github.com/backout/backout/internal/alerts/watch"
+	"github.com/backout/backout/internal/audit"
 	"github.com/backout/backout/internal/chat"
 	slackchat "github.com/backout/backout/internal/chat/slack"
 	"github.com/backout/backout/internal/config"
@@ -123,7 +124,8 @@ func (a *App) routes(st store.Store, p peers, log *slog.Logger) (server.Routes, 
 	cfg := a.Config
 	routes := server.Routes{
 		API: &server.API{Svc: a.Svc, Token: cfg.Secrets.APIToken, Log: log.With("component", "api"),
-			Postmortem: func(r *http.Request, id string) (string, error) { return a.Postmortems.Get(r.Context(), id) }},
+			Postmortem: func(r *http.Request, id string) (string, error) { return a.Postmortems.Get(r.Context(), id) },
+			Audit:      audit.Verifier{Log: st, Hasher: AuditHasher(cfg)}},
 	}
 	worker, err := a.mountAlerts(&routes, log)
 	if err != nil {
@@ -173,6 +175,10 @@ func (a *App) startBackground(ctx context.Context, wg *sync.WaitGroup, st store.
 	background("engine", a.Svc.Run)
 	background("alerts", worker.Run)
 	background("drills", a.Drills.Run)
+	// Anchors leave the process, so a cut tail of the audit log shows.
+	anchorer := &audit.Anchorer{Log: st, Every: time.Duration(a.Config.Audit.AnchorEvery), Poster: a.Poster, Channel: a.Config.Audit.Channel,
+		Logger: log.With("component", "audit")}
+	background("audit-anchor", anchorer.Run)
 	if w, err := a.watchers(st, log); err != nil {
 		return err
 	} else if w != nil {
