@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -17,7 +16,6 @@ import (
 	"github.com/backout/backout/internal/chat/console"
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/runbook"
-	"github.com/backout/backout/internal/store"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -193,41 +191,4 @@ func loadInto(set runbook.Set, path string, errs *yamlx.Errors) {
 	for _, name := range dirSet.Names() {
 		add(dirSet[name])
 	}
-}
-
-func audit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return fmt.Errorf("%w: bot audit verify [--config FILE]", errUsage)
-	}
-	fs, cfgFlag := flags("audit verify [--config FILE]", "audit verify", stderr)
-	if err := parse(fs, args[1:]); err != nil {
-		return err
-	}
-	path, err := findConfig(*cfgFlag, getenv, false)
-	if err != nil {
-		return err
-	}
-	cfg, err := config.Load(path, getenv)
-	if err != nil {
-		return fmt.Errorf("%w: %w", app.ErrInvalid, err)
-	}
-	st, err := app.OpenStore(ctx, cfg, "")
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	events, err := st.ListAudit(ctx)
-	if err != nil {
-		return err
-	}
-	if err := store.VerifyAudit(events); err != nil {
-		fmt.Fprintln(stdout, "audit chain BROKEN:", err)
-		return fmt.Errorf("%w: %v", app.ErrInvalid, err)
-	}
-	last := "(empty)"
-	if n := len(events); n > 0 {
-		last = strings.TrimSpace(events[n-1].Hash[:16])
-	}
-	fmt.Fprintf(stdout, "audit chain ok: %d events, head %s\n", len(events), last)
-	return nil
 }

@@ -124,6 +124,41 @@ func (c *Client) Gate(ctx context.Context, service string) (Gate, error) {
 	return out, nil
 }
 
+// AuditVerdict is the answer of GET /api/v1/audit/verify: OK, or the first
+// broken link (Head is then the last intact one).
+type AuditVerdict struct {
+	OK     bool      `json:"ok"`
+	Head   AuditHead `json:"head"`
+	Events int64     `json:"events"`
+	Keyed  bool      `json:"keyed"`
+	Error  string    `json:"error,omitempty"`
+	Broken *struct {
+		Seq    int64  `json:"seq"`
+		Reason string `json:"reason"`
+	} `json:"broken,omitempty"`
+}
+
+// AuditHead is a link of the audit chain.
+type AuditHead struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// VerifyAudit asks the server to verify its audit chain, and that it still
+// reaches anchor (SEQ:HASH; empty: no anchor). A broken chain is an answer
+// (409), not an error.
+func (c *Client) VerifyAudit(ctx context.Context, anchor string) (AuditVerdict, error) {
+	path := "/api/v1/audit/verify"
+	if anchor != "" {
+		path += "?anchor=" + url.QueryEscape(anchor)
+	}
+	var out AuditVerdict
+	if err := c.do(ctx, http.MethodGet, path, nil, &out, http.StatusOK, http.StatusConflict); err != nil {
+		return AuditVerdict{}, fmt.Errorf("verify the audit chain: %w", err)
+	}
+	return out, nil
+}
+
 // do sends one request and decodes a JSON answer whose status is one of ok;
 // any other status becomes an *APIError carrying the server's message.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any, ok ...int) error {
@@ -132,7 +167,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 		defer cancel()
 	}
-	u := c.base.JoinPath(path)
+	p, query, _ := strings.Cut(path, "?") // JoinPath would escape the "?"
+	u := c.base.JoinPath(p)
+	u.RawQuery = query
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)

@@ -84,12 +84,13 @@ func (l *Loaded) Lint() error {
 func OpenStore(ctx context.Context, cfg *config.Config, boltPath string) (store.Store, error) {
 	switch cfg.Store.Kind {
 	case "redis":
-		return redisstore.Open(ctx, redisstore.Options{URL: cfg.Store.URL, Password: cfg.Secrets.RedisPassword.Reveal(), Prefix: cfg.Store.Prefix})
+		return redisstore.Open(ctx, redisstore.Options{URL: cfg.Store.URL, Password: cfg.Secrets.RedisPassword.Reveal(), Prefix: cfg.Store.Prefix,
+			Hasher: AuditHasher(cfg)})
 	default:
 		if boltPath == "" {
 			boltPath = cfg.StorePath()
 		}
-		return boltstore.Open(boltPath, boltstore.Options{})
+		return boltstore.Open(boltPath, boltstore.Options{Hasher: AuditHasher(cfg)})
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/backout/backout/internal/alerts/alertmanager"
 	pdhook "github.com/backout/backout/internal/alerts/pagerduty"
 	"github.com/backout/backout/internal/alerts/watch"
+	"github.com/backout/backout/internal/audit"
 	"github.com/backout/backout/internal/chat"
 	slackchat "github.com/backout/backout/internal/chat/slack"
 	"github.com/backout/backout/internal/config"
@@ -137,7 +138,8 @@ func (a *App) routes(st store.Store, p peers, guard *StoreGuard, log *slog.Logge
 	cfg := a.Config
 	routes := server.Routes{
 		API: &server.API{Svc: a.Svc, Token: cfg.Secrets.APIToken, Log: log.With("component", "api"),
-			Postmortem: func(r *http.Request, id string) (string, error) { return a.Postmortems.Get(r.Context(), id) }},
+			Postmortem: func(r *http.Request, id string) (string, error) { return a.Postmortems.Get(r.Context(), id) },
+			Audit:      audit.Verifier{Log: st, Hasher: AuditHasher(cfg)}},
 	}
 	worker, err := a.mountAlerts(&routes, log)
 	if err != nil {
@@ -193,6 +195,10 @@ func (a *App) startBackground(ctx, actCtx context.Context, wg *sync.WaitGroup, s
 	acting("engine", a.Svc.Run)
 	acting("alerts", worker.Run)
 	acting("drills", a.Drills.Run)
+	// Anchors leave the process, so a cut tail of the audit log shows.
+	anchorer := &audit.Anchorer{Log: st, Every: time.Duration(a.Config.Audit.AnchorEvery), Poster: a.Poster, Channel: a.Config.Audit.Channel,
+		Logger: log.With("component", "audit")}
+	background("audit-anchor", anchorer.Run)
 	if w, err := a.watchers(st, log); err != nil {
 		return err
 	} else if w != nil {

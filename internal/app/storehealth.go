@@ -25,9 +25,12 @@ func startGuard(ctx context.Context, cfg *config.Config, st store.Store, poster 
 	if !ok {
 		return nil, fmt.Errorf("store %T cannot report its rollback counter (LastID): the store guard needs it", st)
 	}
-	// TODO(audit.channel): post to audit.channel once that key exists in
-	// config (it is being added on another branch); slack.channel until then.
-	channel := cfg.Slack.Channel
+	// The audit channel is where the trail's anchors go: a lost store is
+	// its business first. Without one, the default channel hears it.
+	channel := cfg.Audit.Channel
+	if channel == "" {
+		channel = cfg.Slack.Channel
+	}
 	guard := NewStoreGuard(gs, log.With("component", "store-guard"), func(reason error) {
 		stopActing()
 		if poster == nil || channel == "" {

@@ -39,6 +39,7 @@ type Config struct {
 	Drills     DrillsConfig              `yaml:"drills"`
 	Postmortem PostmortemConfig          `yaml:"postmortem"`
 	Engine     EngineConfig              `yaml:"engine"`
+	Audit      AuditConfig               `yaml:"audit"`
 	// Permissions say who may take each action (see internal/authz), over
 	// restrictive defaults.
 	Permissions map[string][]string `yaml:"permissions"`
@@ -161,6 +162,19 @@ type EngineConfig struct {
 	// AutoResume: whether a rollback interrupted while every step in flight
 	// was idempotent resumes without a person: idempotent (default) | never.
 	AutoResume string `yaml:"auto_resume"`
+}
+
+// AuditConfig says where the audit chain's head is anchored. The key that
+// signs the chain is a secret: BACKOUT_AUDIT_KEY, never the file.
+type AuditConfig struct {
+	Pos    Pos
+	KeyPos map[string]Pos
+	// Channel receives each anchor, out of reach of whoever can write to
+	// the store; empty: anchors are only logged.
+	Channel string `yaml:"channel"`
+	// AnchorEvery is how often the head is anchored (and once at
+	// shutdown); default 1h.
+	AnchorEvery Duration `yaml:"anchor_every"`
 }
 
 // Engine.AutoResume values.

@@ -1,10 +1,14 @@
 package config_test
 
 import (
+	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/backout/backout/internal/config"
 )
@@ -46,6 +50,56 @@ func TestLoadFixtures(t *testing.T) {
 			}
 			if got != string(want) {
 				t.Errorf("config.Load output differs from %s\n--- got\n%s--- want\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+// TestAuditKey: BACKOUT_AUDIT_KEY comes from the environment only, is long
+// enough to be a key, defaults the anchors, and never prints.
+func TestAuditKey(t *testing.T) {
+	const file = "bot.yaml"
+	data := []byte("slack: {channel: C0OPS}\n")
+	tests := []struct {
+		name, key string
+		wantErr   string
+	}{
+		{"no key: unkeyed chain", "", ""},
+		{"a real key", "9f86d081884c7d659a2feaa0c55ad015", ""},
+		{"too short", "hunter2", "bot.yaml: BACKOUT_AUDIT_KEY: must be at least 16 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := func(name string) string {
+				if name == "BACKOUT_AUDIT_KEY" {
+					return tc.key
+				}
+				return ""
+			}
+			cfg, err := config.Parse(file, data, env)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), tc.key) {
+					t.Fatalf("the error shows the key: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Audit.AnchorEvery != config.Duration(time.Hour) {
+				t.Errorf("audit.anchor_every defaults to %v, want 1h", cfg.Audit.AnchorEvery)
+			}
+			if cfg.Secrets.AuditKey.Reveal() != tc.key {
+				t.Errorf("AuditKey %q, want the environment's", cfg.Secrets.AuditKey.Reveal())
+			}
+			js, _ := json.Marshal(cfg.Secrets)
+			for _, printed := range []string{fmt.Sprintf("%v %+v %#v %s", cfg.Secrets, cfg.Secrets, cfg.Secrets, cfg.Secrets.AuditKey), string(js)} {
+				if tc.key != "" && strings.Contains(printed, tc.key) {
+					t.Errorf("the key prints: %s", printed)
+				}
 			}
 		})
 	}

@@ -42,13 +42,16 @@ type Secrets struct {
 	RedisPassword          Secret
 	AlertmanagerToken      Secret // bearer token for /webhooks/alertmanager
 	AlertmanagerBasicAuth  Secret // user:password for /webhooks/alertmanager
+	// AuditKey keys the audit chain (HMAC-SHA256): without it, anyone who
+	// can write to the store can rewrite the chain consistently.
+	AuditKey Secret
 }
 
 // SecretEnvVars names the environment variables Secrets reads.
 var SecretEnvVars = []string{
 	"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "PAGERDUTY_TOKEN",
 	"PAGERDUTY_WEBHOOK_SECRET", "BACKOUT_API_TOKEN", "REDIS_PASSWORD",
-	"ALERTMANAGER_TOKEN", "ALERTMANAGER_BASIC_AUTH",
+	"ALERTMANAGER_TOKEN", "ALERTMANAGER_BASIC_AUTH", "BACKOUT_AUDIT_KEY",
 }
 
 // SecretsFromEnv reads the secrets.
@@ -63,6 +66,7 @@ func SecretsFromEnv(getenv func(string) string) Secrets {
 		RedisPassword:          Secret(getenv("REDIS_PASSWORD")),
 		AlertmanagerToken:      Secret(getenv("ALERTMANAGER_TOKEN")),
 		AlertmanagerBasicAuth:  Secret(getenv("ALERTMANAGER_BASIC_AUTH")),
+		AuditKey:               Secret(getenv("BACKOUT_AUDIT_KEY")),
 	}
 }
 
@@ -70,7 +74,7 @@ func SecretsFromEnv(getenv func(string) string) Secrets {
 func (s Secrets) Values() []string {
 	var out []string
 	for _, v := range []Secret{s.SlackBotToken, s.SlackSigningSecret, s.SlackAppToken, s.PagerDutyToken,
-		s.PagerDutyWebhookSecret, s.APIToken, s.RedisPassword, s.AlertmanagerToken, s.AlertmanagerBasicAuth} {
+		s.PagerDutyWebhookSecret, s.APIToken, s.RedisPassword, s.AlertmanagerToken, s.AlertmanagerBasicAuth, s.AuditKey} {
 		if v != "" {
 			out = append(out, string(v))
 			if strings.Contains(string(v), ",") {
@@ -87,7 +91,7 @@ var secretKeys = map[string]string{
 	"token": "", "bot_token": "SLACK_BOT_TOKEN", "app_token": "SLACK_APP_TOKEN",
 	"signing_secret": "SLACK_SIGNING_SECRET", "webhook_secret": "PAGERDUTY_WEBHOOK_SECRET",
 	"api_token": "BACKOUT_API_TOKEN", "api_key": "", "password": "REDIS_PASSWORD", "secret": "",
-	"routing_key": "",
+	"routing_key": "", "audit_key": "BACKOUT_AUDIT_KEY",
 }
 
 // secretValue matches values shaped like well-known credentials.

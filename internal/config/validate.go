@@ -76,6 +76,9 @@ func (c *Config) applyDefaults() {
 	if c.Engine.AutoResume == "" {
 		c.Engine.AutoResume = AutoResumeIdempotent
 	}
+	if c.Audit.AnchorEvery == 0 {
+		c.Audit.AnchorEvery = Duration(time.Hour)
+	}
 	for i := range c.Services {
 		s := &c.Services[i]
 		if s.Channel == "" {
@@ -161,6 +164,7 @@ func (c *Config) validate(errs *yamlx.Errors) {
 		errs.Addf(c.Drills.Pos, "drills.report_schedule: %v", err)
 	}
 	c.validateEngine(errs)
+	c.validateAudit(errs)
 	for name, g := range c.Groups {
 		if len(g.Members) == 0 && g.SlackUsergroup == "" {
 			errs.Addf(g.Pos, "groups.%s: needs members or slack_usergroup", name)
@@ -202,6 +206,35 @@ func (c *Config) validateEngine(errs *yamlx.Errors) {
 	case AutoResumeIdempotent, AutoResumeNever:
 	default:
 		errs.Addf(at("auto_resume"), "engine.auto_resume: unknown value %q (want idempotent or never)", e.AutoResume)
+	}
+}
+
+// MinAuditKey is the shortest BACKOUT_AUDIT_KEY accepted: an HMAC key
+// shorter than 16 bytes could be guessed.
+const MinAuditKey = 16
+
+// minAnchorEvery keeps anchors from flooding their channel.
+const minAnchorEvery = time.Minute
+
+// slackChannelID is a Slack channel ID (public C…, private G…).
+var slackChannelID = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
+
+func (c *Config) validateAudit(errs *yamlx.Errors) {
+	a := c.Audit
+	at := func(key string) Pos {
+		if p, ok := a.KeyPos[key]; ok {
+			return p
+		}
+		return a.Pos
+	}
+	if a.AnchorEvery < Duration(minAnchorEvery) {
+		errs.Addf(at("anchor_every"), "audit.anchor_every: must be at least 1m (default 1h)")
+	}
+	if a.Channel != "" && !slackChannelID.MatchString(a.Channel) {
+		errs.Addf(at("channel"), "audit.channel: %q is not a Slack channel ID (like C0123AUDIT)", a.Channel)
+	}
+	if k := c.Secrets.AuditKey; k.Set() && len(k.Reveal()) < MinAuditKey {
+		errs.Addf(Pos{File: c.File}, "BACKOUT_AUDIT_KEY: must be at least %d bytes (e.g. openssl rand -hex 32)", MinAuditKey)
 	}
 }
 

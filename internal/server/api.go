@@ -37,11 +37,19 @@ type Lifecycle interface {
 
 var _ Lifecycle = (*incident.Service)(nil)
 
+// AuditVerifier checks the audit chain (audit.Verifier implements it). It
+// is the one read the API makes beside the lifecycle: verification is about
+// the store's own integrity, which the lifecycle has no say in.
+type AuditVerifier interface {
+	Verify(ctx context.Context, anchor *store.AuditAnchor) (store.AuditReport, error)
+}
+
 // API is the /api/v1 surface for CI, pipelines and change boards.
 type API struct {
 	Svc        Lifecycle
 	Token      config.Secret
 	Postmortem func(r *http.Request, id string) (string, error)
+	Audit      AuditVerifier // nil: /api/v1/audit/verify answers 503
 	Log        *slog.Logger
 }
 
@@ -55,6 +63,7 @@ func (a *API) Mount(mount func(pattern, route string, h http.Handler)) {
 	mount("GET /api/v1/rollbacks", "api_rollbacks", a.auth(a.rollbacks))
 	mount("GET /api/v1/rollbacks/{id}", "api_rollback", a.auth(a.rollback))
 	mount("GET /api/v1/rollbacks/{id}/postmortem", "api_postmortem", a.auth(a.postmortem))
+	mount("GET /api/v1/audit/verify", "api_audit_verify", a.auth(a.auditVerify))
 }
 
 func (a *API) auth(h http.HandlerFunc) http.Handler {
@@ -274,6 +283,43 @@ func (a *API) postmortem(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 	_, _ = w.Write([]byte(md))
+}
+
+// AuditVerdict is the answer of GET /api/v1/audit/verify: 200 with OK, or
+// 409 with the first broken link (Head is then the last intact one).
+type AuditVerdict struct {
+	OK bool `json:"ok"`
+	store.AuditReport
+	Error  string            `json:"error,omitempty"`
+	Broken *store.ChainError `json:"broken,omitempty"`
+}
+
+// auditVerify streams the chain through the server's own store and key, so
+// `bot audit verify` works while this process holds the bolt file.
+func (a *API) auditVerify(w http.ResponseWriter, r *http.Request) {
+	if a.Audit == nil {
+		writeError(w, http.StatusServiceUnavailable, "audit verification is not available on this server")
+		return
+	}
+	var anchor *store.AuditAnchor
+	if v := r.URL.Query().Get("anchor"); v != "" {
+		an, err := store.ParseAuditAnchor(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+		anchor = &an
+	}
+	rep, err := a.Audit.Verify(r.Context(), anchor)
+	var broken *store.ChainError
+	switch {
+	case errors.As(err, &broken):
+		writeJSON(w, http.StatusConflict, AuditVerdict{AuditReport: rep, Error: broken.Error(), Broken: broken})
+	case err != nil:
+		a.fault(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, AuditVerdict{OK: true, AuditReport: rep})
+	}
 }
 
 // Record is one registry row.

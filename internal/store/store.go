@@ -5,9 +5,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -97,12 +94,27 @@ type Deploys interface {
 	ListDeploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error)
 }
 
-// Audit is the append-only, hash-chained audit log.
+// Audit is the append-only, hash-chained audit log. Each backend hashes
+// with the Hasher it was opened with (see Hasher).
 type Audit interface {
 	// AppendAudit assigns Seq, PrevHash and Hash atomically and stores e.
 	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
+	// ListAudit returns the whole log in memory; verification uses
+	// ScanAudit instead, whose memory stays flat however long the log.
 	ListAudit(ctx context.Context) ([]AuditEvent, error)
+	// ScanAudit calls fn for each stored event in log order, starting at
+	// the position of seq fromSeq (0 or 1: the whole log), reading in
+	// pages. It hands over events as stored, so a tampered log shows as
+	// such; an error from fn stops the scan and is returned.
+	ScanAudit(ctx context.Context, fromSeq int64, fn func(AuditEvent) error) error
+	// LastAudit returns the last stored event, the chain's head;
+	// ErrNotFound when the log is empty.
+	LastAudit(ctx context.Context) (AuditEvent, error)
 }
+
+// AuditPage is how many events ScanAudit reads at a time: big enough that
+// round trips do not dominate, small enough that memory stays flat.
+const AuditPage = 256
 
 // Claims are once-only markers with a time to live.
 type Claims interface {
@@ -171,29 +183,3 @@ func LeaseName(rollbackID string) string { return "rollback/" + rollbackID }
 
 // FormatID renders a rollback number as a human id.
 func FormatID(n int64) string { return fmt.Sprintf("RB-%d", n) }
-
-// HashAudit computes an event's hash over its content and PrevHash.
-func HashAudit(e AuditEvent) string {
-	e.Hash = ""
-	b, _ := json.Marshal(e) // a struct of strings, times and maps: cannot fail
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
-// VerifyAudit checks the chain; it names the first broken link.
-func VerifyAudit(events []AuditEvent) error {
-	prev := ""
-	for i, e := range events {
-		if e.PrevHash != prev {
-			return fmt.Errorf("audit chain broken at seq %d: prev_hash %.12s does not match the previous event's hash %.12s", e.Seq, e.PrevHash, prev)
-		}
-		if want := HashAudit(e); e.Hash != want {
-			return fmt.Errorf("audit chain broken at seq %d: event content does not match its hash (edited?)", e.Seq)
-		}
-		if i > 0 && e.Seq != events[i-1].Seq+1 {
-			return fmt.Errorf("audit chain broken at seq %d: sequence gap after %d (deleted?)", e.Seq, events[i-1].Seq)
-		}
-		prev = e.Hash
-	}
-	return nil
-}

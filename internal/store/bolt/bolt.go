@@ -32,13 +32,25 @@ type Options struct {
 	// timestamps; nil means time.Now. Tests inject a fake clock so TTLs
 	// pass without sleeping.
 	Now func() time.Time
+	// Hasher chains the audit log; the zero Hasher is unkeyed SHA-256.
+	Hasher store.Hasher
+	// ReadOnly opens the file with a shared lock and writes nothing, for
+	// `bot audit verify`; it fails with ErrLocked while a writer (bot serve)
+	// holds the file.
+	ReadOnly bool
+	// Timeout is how long to wait for the file lock (default 1s).
+	Timeout time.Duration
 }
+
+// ErrLocked means another process (a running bot serve) holds the file.
+var ErrLocked = errors.New("the state file is locked by another process (is bot serve running?)")
 
 // Store is a store.Store on a bbolt file.
 type Store struct {
-	db  *bbolt.DB
-	now func() time.Time
-	gc  *committer // group commit for hot writes; see batch
+	db     *bbolt.DB
+	now    func() time.Time
+	hasher store.Hasher
+	gc     *committer // group commit for hot writes; see batch
 }
 
 var _ store.Store = (*Store)(nil)
@@ -70,11 +82,27 @@ var allBuckets = [][]byte{
 }
 
 // Open opens (creating if needed) the state file at path. A second process
-// opening the same file fails after a second instead of waiting forever.
+// opening the same file fails after Options.Timeout (a second by default)
+// with ErrLocked instead of waiting forever.
 func Open(path string, opts Options) (*Store, error) {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: time.Second, NoFreelistSync: true})
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, NoFreelistSync: true, ReadOnly: opts.ReadOnly})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open state file %s: %w", path, ErrLocked)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Store{db: db, now: now, hasher: opts.Hasher, gc: newCommitter(db)}
+	if opts.ReadOnly {
+		return s, nil // readers cope with missing buckets
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range allBuckets {
@@ -85,14 +113,10 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil
 	})
 	if err != nil {
-		_ = db.Close()
+		_ = s.Close()
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	return &Store{db: db, now: now, gc: newCommitter(db)}, nil
+	return s, nil
 }
 
 // Ping reports whether the file is still open and readable.

@@ -210,7 +210,7 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.Audi
 			}
 			e.Seq, e.PrevHash = last.Seq+1, last.Hash
 		}
-		e.Hash = store.HashAudit(e)
+		e.Hash = s.hasher.Hash(e)
 		return putJSON(b, u64(uint64(e.Seq)), &e)
 	})
 	if err != nil {
@@ -222,20 +222,74 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.Audi
 // ListAudit returns the whole chain in order.
 func (s *Store) ListAudit(ctx context.Context) ([]store.AuditEvent, error) {
 	out := []store.AuditEvent{}
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bAudit).ForEach(func(_, v []byte) error {
-			var e store.AuditEvent
-			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("decode audit event: %w", err)
-			}
-			out = append(out, e)
-			return nil
-		})
+	err := s.ScanAudit(ctx, 1, func(e store.AuditEvent) error {
+		out = append(out, e)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
 	return out, nil
+}
+
+// ScanAudit reads the log a page at a time, each page in its own read
+// transaction: a long verification then never pins old pages of the file
+// (which would keep it from reusing them) nor holds events in memory.
+// fn runs outside any transaction, so it may call the store.
+func (s *Store) ScanAudit(ctx context.Context, fromSeq int64, fn func(store.AuditEvent) error) error {
+	page := make([]store.AuditEvent, 0, store.AuditPage)
+	for from := u64(uint64(max(fromSeq, 1))); from != nil; {
+		err := s.view(ctx, func(tx *bbolt.Tx) error {
+			seek := from
+			page, from = page[:0], nil
+			b := tx.Bucket(bAudit)
+			if b == nil {
+				return nil // a read-only open of a file that never had an audit log
+			}
+			c := b.Cursor()
+			for k, v := c.Seek(seek); k != nil; k, v = c.Next() {
+				if len(page) == store.AuditPage {
+					from = append([]byte{}, k...) // bolt's keys live only as long as the transaction
+					return nil
+				}
+				var e store.AuditEvent
+				if err := json.Unmarshal(v, &e); err != nil {
+					return fmt.Errorf("decode audit event at key %x: %w", k, err)
+				}
+				page = append(page, e)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("scan audit: %w", err)
+		}
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// LastAudit returns the chain's head.
+func (s *Store) LastAudit(ctx context.Context) (store.AuditEvent, error) {
+	var e store.AuditEvent
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bAudit)
+		if b == nil {
+			return store.ErrNotFound
+		}
+		k, v := b.Cursor().Last()
+		if k == nil {
+			return store.ErrNotFound
+		}
+		return json.Unmarshal(v, &e)
+	})
+	if err != nil {
+		return store.AuditEvent{}, fmt.Errorf("last audit event: %w", err)
+	}
+	return e, nil
 }
 
 // PutDrill stores (or replaces) a scorecard; an empty ID gets a generated one.

@@ -148,7 +148,7 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.Audi
 			}
 			out = e
 			out.Seq, out.PrevHash = h.Seq+1, h.Hash
-			out.Hash = store.HashAudit(out)
+			out.Hash = s.hasher.Hash(out)
 			rec, err := json.Marshal(&out)
 			if err != nil {
 				return err
@@ -195,17 +195,56 @@ func (s *Store) getJSONTx(ctx context.Context, tx *goredis.Tx, key string, v any
 
 // ListAudit returns the whole chain in order.
 func (s *Store) ListAudit(ctx context.Context) ([]store.AuditEvent, error) {
-	vals, err := s.c.LRange(ctx, s.key("audit"), 0, -1).Result()
+	out := []store.AuditEvent{}
+	err := s.ScanAudit(ctx, 1, func(e store.AuditEvent) error {
+		out = append(out, e)
+		return nil
+	})
 	if err != nil {
-		return nil, wrap("list audit", err)
-	}
-	out := make([]store.AuditEvent, len(vals))
-	for i, v := range vals {
-		if err := json.Unmarshal([]byte(v), &out[i]); err != nil {
-			return nil, fmt.Errorf("list audit: decode: %w", err)
-		}
+		return nil, fmt.Errorf("list audit: %w", err)
 	}
 	return out, nil
+}
+
+// ScanAudit reads the list with ranged LRANGEs, one page at a time; seq N
+// sits at index N-1. The list only grows at its end, so pages read while
+// others append still line up.
+func (s *Store) ScanAudit(ctx context.Context, fromSeq int64, fn func(store.AuditEvent) error) error {
+	for start := max(fromSeq, 1) - 1; ; start += store.AuditPage {
+		vals, err := s.c.LRange(ctx, s.key("audit"), start, start+store.AuditPage-1).Result()
+		if err != nil {
+			return wrap("scan audit", err)
+		}
+		for i, v := range vals {
+			var e store.AuditEvent
+			if err := json.Unmarshal([]byte(v), &e); err != nil {
+				return fmt.Errorf("scan audit: decode index %d: %w", start+int64(i), err)
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(vals) < store.AuditPage {
+			return nil
+		}
+	}
+}
+
+// LastAudit returns the list's last event: what is stored, not the
+// appenders' head key, so a cut tail shows.
+func (s *Store) LastAudit(ctx context.Context) (store.AuditEvent, error) {
+	v, err := s.c.LIndex(ctx, s.key("audit"), -1).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return store.AuditEvent{}, fmt.Errorf("last audit event: %w", store.ErrNotFound)
+	}
+	if err != nil {
+		return store.AuditEvent{}, wrap("last audit event", err)
+	}
+	var e store.AuditEvent
+	if err := json.Unmarshal(v, &e); err != nil {
+		return store.AuditEvent{}, fmt.Errorf("last audit event: decode: %w", err)
+	}
+	return e, nil
 }
 
 // PutDrill stores (or replaces) a scorecard; an empty ID gets a generated one.

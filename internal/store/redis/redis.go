@@ -50,6 +50,8 @@ type Options struct {
 	// Now fills in zero timestamps; nil means time.Now. It does not drive
 	// expiry (see the package comment).
 	Now func() time.Time
+	// Hasher chains the audit log; the zero Hasher is unkeyed SHA-256.
+	Hasher store.Hasher
 }
 
 // Store is a store.Store on Redis.
@@ -57,6 +59,7 @@ type Store struct {
 	c      *goredis.Client
 	prefix string
 	now    func() time.Time
+	hasher store.Hasher
 }
 
 var _ store.Store = (*Store)(nil)
@@ -80,7 +83,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	// go-redis logs pool errors to stderr in its own format; every failure
 	// already reaches our structured logs through the returned errors.
 	goredis.SetLogger(silentLogger{})
-	s := &Store{c: goredis.NewClient(cfg), prefix: opts.Prefix, now: opts.Now}
+	s := &Store{c: goredis.NewClient(cfg), prefix: opts.Prefix, now: opts.Now, hasher: opts.Hasher}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix
 	}

@@ -34,12 +34,18 @@ func redisAddr() string {
 // in CI where a missing server is a failure.
 func openTest(t testing.TB, now func() time.Time) *Store {
 	t.Helper()
+	return openTestOpts(t, Options{Now: now})
+}
+
+// openTestOpts is openTest with other options (the server and prefix are
+// the test's).
+func openTestOpts(t testing.TB, opts Options) *Store {
+	t.Helper()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	prefix := "backout-test-" + hex.EncodeToString(b[:]) + ":"
-	s, err := Open(context.Background(), Options{
-		URL: "redis://" + redisAddr(), Password: os.Getenv("REDIS_PASSWORD"), Prefix: prefix, Now: now,
-	})
+	opts.URL, opts.Password, opts.Prefix = "redis://"+redisAddr(), os.Getenv("REDIS_PASSWORD"), prefix
+	s, err := Open(context.Background(), opts)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("redis at %s: %v", redisAddr(), err)

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) store.Store
 		{"Deploys", testDeploys},
 		{"Drills", testDrills},
 		{"Audit", testAudit},
+		{"AuditScan", testAuditScan},
 		{"Blobs", testBlobs},
 		{"Claims", testClaims},
 		{"Leases", testLeases},

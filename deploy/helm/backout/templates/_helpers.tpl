@@ -48,7 +48,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* The environment variables Backout reads its credentials from (internal/config.SecretEnvVars). */}}
 {{- define "backout.secretEnvVars" -}}
-{{- $vars := list "SLACK_BOT_TOKEN" "SLACK_SIGNING_SECRET" "SLACK_APP_TOKEN" "PAGERDUTY_TOKEN" "PAGERDUTY_WEBHOOK_SECRET" "BACKOUT_API_TOKEN" "REDIS_PASSWORD" "ALERTMANAGER_TOKEN" "ALERTMANAGER_BASIC_AUTH" }}
+{{- $vars := list "SLACK_BOT_TOKEN" "SLACK_SIGNING_SECRET" "SLACK_APP_TOKEN" "PAGERDUTY_TOKEN" "PAGERDUTY_WEBHOOK_SECRET" "BACKOUT_API_TOKEN" "REDIS_PASSWORD" "ALERTMANAGER_TOKEN" "ALERTMANAGER_BASIC_AUTH" "BACKOUT_AUDIT_KEY" }}
 {{- concat $vars (.Values.secrets.extraEnvVars | default list) | uniq | toJson }}
 {{- end }}
 
