@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +27,16 @@ func (s *Planner) policyFor(changes []rollback.ServiceChange, drill bool) rollba
 		p := s.cfg.Policy(svc)
 		if rb, ok := s.runbooks[c.Runbook]; ok && rb.Approval != nil {
 			p = mergeRunbookPolicy(p, *rb.Approval)
+		}
+		if len(changes) > 1 {
+			if out.Services == nil {
+				out.Services = map[string]rollback.Policy{}
+			}
+			own := rollback.Policy{Min: p.Min, Groups: p.Groups, Users: p.Users, Roles: p.Roles, ForbidSelf: p.SelfForbidden()}
+			if len(p.Groups) == 0 && len(p.Users) == 0 {
+				own.Users = union(own.Users, svc.Owners)
+			}
+			out.Services[c.Service] = own
 		}
 		out.Min = max(out.Min, p.Min)
 		out.Groups = union(out.Groups, p.Groups)
@@ -122,6 +133,26 @@ func (s *groups) inGroup(ctx context.Context, user, group string) (bool, error) 
 	return slices.Contains(ids, user), nil
 }
 
+// eligibleFor answers, for a bundle's per-service policies, which services
+// user's vote counts for and through which groups; for a single policy, the
+// same as eligibleGroups with no services.
+func (s *groups) eligibleFor(ctx context.Context, p rollback.Policy, user string) (groups, services []string, eligible bool, err error) {
+	if len(p.Services) == 0 {
+		groups, eligible, err = s.eligibleGroups(ctx, p, user)
+		return groups, nil, eligible, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+		g, ok, err := s.eligibleGroups(ctx, p.Services[name], user)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if ok {
+			groups, services = union(groups, g), append(services, name)
+		}
+	}
+	return groups, services, len(services) > 0, nil
+}
+
 // eligibleGroups returns the policy groups (and roles) user belongs to, and
 // whether the user may vote at all.
 func (s *groups) eligibleGroups(ctx context.Context, p rollback.Policy, user string) ([]string, bool, error) {
@@ -145,6 +176,9 @@ func (s *groups) eligibleGroups(ctx context.Context, p rollback.Policy, user str
 // quorum reports whether counted approvals on the current plan satisfy the
 // policy, and what is still missing.
 func quorum(p rollback.Policy, planHash string, votes []rollback.Vote) (bool, string) {
+	if len(p.Services) > 0 {
+		return bundleQuorum(p, planHash, votes)
+	}
 	var count int
 	rolesMet := map[string]bool{}
 	for _, v := range votes {
@@ -210,7 +244,7 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (strin
 	if req.Approve && r.Policy.ForbidSelf && who.User == r.Requester {
 		return fmt.Sprintf("You proposed %s, so your approval does not count; someone else must approve it.", r.ID), nil
 	}
-	groups, eligible, err := s.groups.eligibleGroups(ctx, r.Policy, who.User)
+	groups, services, eligible, err := s.groups.eligibleFor(ctx, r.Policy, who.User)
 	if err != nil {
 		return "", err
 	}
@@ -225,7 +259,7 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (strin
 		return refusal, nil
 	}
 	v := rollback.Vote{RollbackID: r.ID, User: who.User, Approve: req.Approve, Reason: req.Reason, PlanHash: r.PlanHash,
-		Groups: groups, Counted: eligible, At: s.clock.Now()}
+		Groups: groups, Services: services, Counted: eligible, At: s.clock.Now()}
 	fresh, err := s.votes.PutVote(ctx, v)
 	if err != nil {
 		return "", err
@@ -362,4 +396,22 @@ func (s *Approvals) SignGate(ctx context.Context, who Actor, id, key string) (st
 	s.tell(ctx, rollback.GateSigned{About: rollback.About{Rollback: r}, User: who.User, Group: g.Group, Gate: key, At: s.clock.Now()})
 	s.engine.wake(id)
 	return "", nil
+}
+
+// bundleQuorum needs each service's own policy met by the votes that count
+// for that service; what is missing is said per service.
+func bundleQuorum(p rollback.Policy, planHash string, votes []rollback.Vote) (bool, string) {
+	var missing []string
+	for _, name := range slices.Sorted(maps.Keys(p.Services)) {
+		var theirs []rollback.Vote
+		for _, v := range votes {
+			if slices.Contains(v.Services, name) {
+				theirs = append(theirs, v)
+			}
+		}
+		if ok, m := quorum(p.Services[name], planHash, theirs); !ok {
+			missing = append(missing, name+": "+m)
+		}
+	}
+	return len(missing) == 0, strings.Join(missing, "; ")
 }

@@ -276,3 +276,41 @@ func TestAuditFailsClosed(t *testing.T) {
 		}
 	})
 }
+
+// TestBundleNeedsEachServicesOwnPolicy: in a bundle, one service's approvers
+// cannot carry another's. backend needs two sre-leads; vault needs one dba.
+// Under the old union policy (min 2 from sre-leads or dba), dan of dba and
+// alice of sre-leads approved both.
+func TestBundleNeedsEachServicesOwnPolicy(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{})
+		e.deploy("backend", "1.5.0", "1.6.0") // frontend needs backend >=1.5.0
+		e.deploy("vault", "4.0.0", "4.1.0")
+		r := e.propose(incident.ProposeRequest{Services: []string{"backend", "vault"}, Reason: "bad pair"})
+		if got := r.Policy.Services; len(got) != 2 || got["vault"].Groups[0] != "dba" {
+			t.Fatalf("per-service policies %+v", got)
+		}
+		for _, voter := range []string{"dan", "alice"} {
+			if failure := e.vote(voter, r.ID, true); failure != "" {
+				t.Fatalf("%s: %s", voter, failure)
+			}
+		}
+		if got := e.get(r.ID); got.State != rollback.StateProposed {
+			t.Fatalf("approved by one dba and one sre-lead: %s, want still proposed (backend needs two sre-leads)", got.State)
+		}
+		e.wantPosted("Still needed: backend: 1 more approval(s)")
+		votes, _ := e.st.ListVotes(e.ctx, r.ID)
+		for _, v := range votes {
+			want := map[string]string{"dan": "vault", "alice": "backend"}[v.User]
+			if len(v.Services) != 1 || v.Services[0] != want {
+				t.Errorf("%s's vote counts for %v, want [%s]", v.User, v.Services, want)
+			}
+		}
+		if failure := e.vote("bob", r.ID, true); failure != "" {
+			t.Fatal(failure)
+		}
+		if got := e.get(r.ID); got.State == rollback.StateProposed {
+			t.Fatalf("each service's policy is met, but %s is still proposed", r.ID)
+		}
+	})
+}

@@ -158,12 +158,14 @@ groups:
 approvals:
   default: {min: 2, groups: [sre-leads], forbid_self: true, expires_after: 30m}
   with-dba: {min: 2, groups: [sre-leads], roles: [dba], forbid_self: true, expires_after: 30m}
+  dba-only: {min: 1, groups: [dba], forbid_self: true, expires_after: 30m}
 releases:
   shop: [frontend, backend]
 services:
   - {name: checkout, owners: [owen], runbook: steps, cooldown: 30m}
   - {name: payments, owners: [owen], runbook: steps, approval: with-dba}
   - {name: backend, owners: [owen], runbook: steps}
+  - {name: vault, owners: [vera], runbook: steps, approval: dba-only}
   - name: frontend
     owners: [owen]
     runbook: steps

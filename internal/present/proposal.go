@@ -2,6 +2,8 @@ package present
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -275,9 +277,12 @@ func durationOr(d time.Duration, none string) string {
 
 func approvalsText(r *rollback.Record, votes []rollback.Vote) chat.Text {
 	var t chat.Text
-	if r.Policy.Waived {
+	switch {
+	case r.Policy.Waived:
 		t = chat.Plain("waived by the drill policy")
-	} else {
+	case len(r.Policy.Services) > 0:
+		t = bundleProgress(r, votes)
+	default:
 		t = chat.Plain("Needs ").Add(Approvers(r.Policy))
 	}
 	for _, v := range votes {
@@ -392,4 +397,25 @@ func TriggerLabel(t rollback.Trigger) string {
 		return "a person"
 	}
 	return "a person in " + name(t.Source)
+}
+
+// bundleProgress shows each service's own policy and how far its approvals
+// have come: in a bundle, one service's approvers do not count for another.
+func bundleProgress(r *rollback.Record, votes []rollback.Vote) chat.Text {
+	t := chat.Plain("Each service needs its own approvals:")
+	for _, name := range slices.Sorted(maps.Keys(r.Policy.Services)) {
+		p := r.Policy.Services[name]
+		got := 0
+		for _, v := range votes {
+			if v.PlanHash == r.PlanHash && v.Approve && v.Counted && slices.Contains(v.Services, name) {
+				got++
+			}
+		}
+		mark := "⏳"
+		if got >= p.Min {
+			mark = "✅"
+		}
+		t = t.Add(chat.Textf("\n%s %s: %d of ", mark, name, got)).Add(Approvers(p))
+	}
+	return t
 }

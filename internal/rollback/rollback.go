@@ -112,6 +112,11 @@ type Policy struct {
 	ForbidSelf bool      `json:"forbid_self"`
 	ExpiresAt  time.Time `json:"expires_at,omitzero"`
 	Waived     bool      `json:"waived,omitempty"` // drills whose policy waives approval
+	// Services holds each service's own policy when a rollback covers
+	// several (a bundle, a release): each must be met by votes of people
+	// eligible for that service, so one service's approvers cannot carry
+	// another's. Empty for a single service, whose policy is the above.
+	Services map[string]Policy `json:"services,omitempty"`
 }
 
 // Note is something that happened to a rollback from outside (an incident
@@ -226,14 +231,17 @@ type StepEvent struct {
 
 // Vote is one person's decision on one plan.
 type Vote struct {
-	RollbackID string    `json:"rollback_id"`
-	User       string    `json:"user"`
-	Approve    bool      `json:"approve"`
-	Reason     string    `json:"reason,omitempty"`
-	PlanHash   string    `json:"plan_hash"`
-	Groups     []string  `json:"groups,omitempty"` // the groups the voter counted for
-	Counted    bool      `json:"counted"`
-	At         time.Time `json:"at"`
+	RollbackID string   `json:"rollback_id"`
+	User       string   `json:"user"`
+	Approve    bool     `json:"approve"`
+	Reason     string   `json:"reason,omitempty"`
+	PlanHash   string   `json:"plan_hash"`
+	Groups     []string `json:"groups,omitempty"` // the groups the voter counted for
+	// Services are the services of a bundle the vote counts for: those
+	// whose own policy makes the voter eligible.
+	Services []string  `json:"services,omitempty"`
+	Counted  bool      `json:"counted"`
+	At       time.Time `json:"at"`
 }
 
 // Deploy is one release of one service reported by CI.
