@@ -75,7 +75,7 @@ func (s *Alerts) alertTriggered(ctx context.Context, who Actor, a Alert) error {
 	if failure == "" {
 		return nil
 	}
-	open, err := s.openRollback(ctx, a.Service)
+	open, err := s.guard.openRollback(ctx, a.Service)
 	if err != nil {
 		return err
 	}
@@ -116,20 +116,6 @@ func (s *Alerts) suppressed(ctx context.Context, who Actor, a Alert, why string,
 	if first {
 		s.tell(ctx, n)
 	}
-}
-
-// openRollback is the open (non-drill) rollback of service, if any.
-func (s *Alerts) openRollback(ctx context.Context, service string) (*rollback.Record, error) {
-	rs, err := s.store.ListRollbacks(ctx, store.RollbackQuery{Service: service, States: openStates})
-	if err != nil {
-		return nil, fmt.Errorf("list open rollbacks: %w", err)
-	}
-	for _, r := range rs {
-		if !r.Drill {
-			return r, nil
-		}
-	}
-	return nil, nil
 }
 
 // rollbackForIncident finds the open rollback an alert is about.

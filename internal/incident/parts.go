@@ -134,6 +134,7 @@ type Alerts struct {
 	*records
 	*closer
 	store     alertStore
+	guard     *Guard
 	proposals *Proposals
 }
 

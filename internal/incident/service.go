@@ -129,7 +129,7 @@ func New(d Deps) *Service {
 		deploys:   &Deploys{base: b, log: history, store: st, replanner: replanner},
 		guard:     guard,
 		control:   &Control{base: b, records: recs, closer: cl, permits: perms, groups: groups, engine: engine, freezes: st},
-		alerts:    &Alerts{base: b, records: recs, closer: cl, store: st, proposals: proposals},
+		alerts:    &Alerts{base: b, records: recs, closer: cl, store: st, guard: guard, proposals: proposals},
 		closer:    cl,
 		records:   recs,
 		reads:     st,
