@@ -242,14 +242,20 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (strin
 		return expiredText(r), nil
 	}
 	if req.Approve && r.Policy.ForbidSelf && who.User == r.Requester {
-		return fmt.Sprintf("You proposed %s, so your approval does not count; someone else must approve it.", r.ID), nil
+		s.refuseVote(ctx, who, r, req.Approve)
+		return fmt.Sprintf("You proposed %s, so your approval does not count; someone else must approve it. Who may: %s.", r.ID, r.Policy.Describe()), nil
 	}
 	groups, services, eligible, err := s.groups.eligibleFor(ctx, r.Policy, who.User)
 	if err != nil {
 		return "", err
 	}
 	if !eligible && !(who.User == r.Requester && !req.Approve) {
-		return fmt.Sprintf("You may not vote on %s: it needs %s.", r.ID, r.Policy.Describe()), nil
+		s.refuseVote(ctx, who, r, req.Approve)
+		may := r.Policy.Describe()
+		if !req.Approve {
+			may += "; its requester may also reject it"
+		}
+		return fmt.Sprintf("You may not vote on %s. Who may: %s.", r.ID, may), nil
 	}
 	action := "vote.approve"
 	if !req.Approve {
@@ -271,6 +277,16 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (strin
 		return "", s.reject(ctx, who, r, req.Reason)
 	}
 	return "", s.afterApproval(ctx, who, r)
+}
+
+// refuseVote audits a vote the approval policy refused, as every other
+// refusal is (authz.refused).
+func (s *Approvals) refuseVote(ctx context.Context, who Actor, r *rollback.Record, approve bool) {
+	action := "approve"
+	if !approve {
+		action = "reject"
+	}
+	s.audit(ctx, who, "authz.refused", r.ID, map[string]string{"action": action, "services": joinServices(r.ServiceNames())})
 }
 
 func (s *Approvals) reject(ctx context.Context, who Actor, r *rollback.Record, reason string) error {

@@ -53,9 +53,9 @@ func TestVoteRefusals(t *testing.T) {
 		approve    bool
 		want       string // with %s for the rollback id
 	}{
-		{"self-approval", "req", true, "You proposed %s, so your approval does not count; someone else must approve it."},
-		{"ineligible", "owen", true, "You may not vote on %s: it needs 2 approval(s) from members of sre-leads; the requester's vote does not count."},
-		{"ineligible reject", "dan", false, "You may not vote on %s: it needs 2 approval(s) from members of sre-leads; the requester's vote does not count."},
+		{"self-approval", "req", true, "You proposed %s, so your approval does not count; someone else must approve it. Who may: 2 approval(s) from members of sre-leads; the requester's vote does not count."},
+		{"ineligible", "owen", true, "You may not vote on %s. Who may: 2 approval(s) from members of sre-leads; the requester's vote does not count."},
+		{"ineligible reject", "dan", false, "You may not vote on %s. Who may: 2 approval(s) from members of sre-leads; the requester's vote does not count; its requester may also reject it."},
 	}
 	forEachBackend(t, func(t *testing.T, b backend) {
 		for _, tc := range tests {
