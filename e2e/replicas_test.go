@@ -43,7 +43,13 @@ const holdScript = `#!/bin/sh
 # Waits until $BACKOUT_DEMO_DIR/release exists, at most 30 s.
 set -eu
 : "${BACKOUT_DEMO_DIR:?}"
-echo "$PPID" >>"$BACKOUT_DEMO_DIR/hold.pids"
+# Record the bot running this step: on Linux the step's parent is the bot's
+# step supervisor (docs/reliability.md), whose parent is the bot.
+bot=$PPID
+if tr '\0' ' ' <"/proc/$PPID/cmdline" 2>/dev/null | grep -q '^backout-step-supervisor '; then
+  bot=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$PPID/status")
+fi
+echo "$bot" >>"$BACKOUT_DEMO_DIR/hold.pids"
 echo "holding until released"
 i=0
 while [ ! -e "$BACKOUT_DEMO_DIR/release" ]; do

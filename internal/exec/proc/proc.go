@@ -1,7 +1,8 @@
 // Package proc runs one child process for an executor: argv only (never a
 // shell string), a filtered environment, bounded and redacted output, and a
 // process group that is stopped as a whole, so that no grandchild outlives a
-// timed-out or aborted step.
+// timed-out or aborted step — nor, on Linux, the bot itself, even killed
+// with SIGKILL (see supervise_linux.go and docs/reliability.md).
 package proc
 
 import (
@@ -114,8 +115,12 @@ func Run(ctx context.Context, s Spec) (Outcome, error) {
 	cmd := osexec.Command(s.Argv[0], s.Argv[1:]...)
 	cmd.Dir = s.Dir
 	cmd.Env = append([]string{}, s.Env...) // non-nil: never inherit ours
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := checkExecutable(cmd); err != nil {
+		return Outcome{}, fmt.Errorf("start %s: %w", name, err)
+	}
+	prepare(cmd, grace) // own process group; on Linux, dies with the bot
 
+	defer lockThread()()
 	p, err := startPiped(cmd, s.Stdin, streamWriters(s, stdout, stderr))
 	if err != nil {
 		return Outcome{}, fmt.Errorf("start %s: %w", name, err)
@@ -151,6 +156,21 @@ func Run(ctx context.Context, s Spec) (Outcome, error) {
 		return o, &ExitError{Name: name, Code: o.ExitCode, Last: lastLine(o.Stderr)}
 	}
 	return o, nil
+}
+
+// checkExecutable reports, before anything starts, what Start would have
+// about the program itself: on Linux the process started is a supervisor,
+// which can only report a later exec failure as exit status 127.
+func checkExecutable(cmd *osexec.Cmd) error {
+	if cmd.Err != nil {
+		return cmd.Err
+	}
+	path := cmd.Path
+	if !filepath.IsAbs(path) && cmd.Dir != "" {
+		path = filepath.Join(cmd.Dir, path)
+	}
+	_, err := osexec.LookPath(path)
+	return err
 }
 
 // pipes are the parent's ends of the child's stdio.

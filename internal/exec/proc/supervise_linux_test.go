@@ -1,0 +1,98 @@
+//go:build linux
+
+package proc
+
+import (
+	"context"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const envFakeBot = "BACKOUT_PROC_TEST_FAKE_BOT"
+
+// TestFakeBot is not a test: run with envFakeBot set to a script (and
+// envFakeBot_PIDS to its pid file), it is the "bot" that TestStepsDieWithTheBot kills.
+func TestFakeBot(t *testing.T) {
+	spec := os.Getenv(envFakeBot)
+	if spec == "" {
+		t.Skip("helper process for TestStepsDieWithTheBot")
+	}
+	script, pidFile := spec, os.Getenv(envFakeBot+"_PIDS")
+	_, _ = Run(context.Background(), Spec{Argv: []string{"/bin/sh", "-c", script, pidFile}, KillGrace: 200 * time.Millisecond})
+	t.Fatal("the step ended while the bot lived")
+}
+
+func TestStepsDieWithTheBot(t *testing.T) {
+	tests := []struct {
+		name   string
+		script string
+	}{
+		// $PPID is the supervisor, $$ the step's shell, $! its grandchild.
+		{"grandchild obeys SIGTERM", `sleep 60 & echo $PPID $$ $! > "$0.tmp"; mv "$0.tmp" "$0"; wait`},
+		// Ignored signals stay ignored across exec: only SIGKILL ends these.
+		{"SIGTERM ignored", `trap '' TERM; sleep 60 & echo $PPID $$ $! > "$0.tmp"; mv "$0.tmp" "$0"; wait`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "pids")
+			bot := osexec.Command(os.Args[0], "-test.run=^TestFakeBot$", "-test.count=1")
+			bot.Env = append(os.Environ(), envFakeBot+"="+tt.script, envFakeBot+"_PIDS="+pidFile)
+			if err := bot.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = bot.Process.Kill(); _ = bot.Wait() }()
+			var b []byte
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				var err error
+				if b, err = os.ReadFile(pidFile); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the step never wrote its pids")
+				}
+			}
+			ps := pids(t, strings.ReplaceAll(string(b), " ", "\n"))
+			if len(ps) != 3 {
+				t.Fatalf("want 3 pids, got %q", b)
+			}
+			for _, p := range ps {
+				if gone(p) {
+					t.Fatalf("process %d gone before the bot died", p)
+				}
+			}
+			if err := bot.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			killed := time.Now()
+			_ = bot.Wait()
+			for _, p := range ps {
+				for !gone(p) {
+					if time.Since(killed) > time.Second {
+						for _, q := range ps {
+							_ = syscall.Kill(q, syscall.SIGKILL)
+						}
+						t.Fatalf("process %d (of supervisor, step, grandchild %v) outlived the bot by 1s", p, ps)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			t.Logf("supervisor, step and grandchild %v gone %s after the bot's SIGKILL", ps, time.Since(killed).Round(time.Millisecond))
+		})
+	}
+}
+
+func TestSupervisorRelaysStatusAndHidesItself(t *testing.T) {
+	o, err := Run(context.Background(), Spec{Argv: []string{"/bin/sh", "-c", `kill -9 $$`}})
+	if o.ExitCode != 137 || err == nil {
+		t.Fatalf("killed by 9: outcome %+v err %v", o, err)
+	}
+	o, err = Run(context.Background(), Spec{Argv: []string{"/bin/sh", "-c", `echo "$0"; cat /proc/$PPID/cmdline | tr '\0' ' '`}})
+	if err != nil || !strings.HasPrefix(o.Stdout, "/bin/sh\n"+supervisorName+" /bin/sh /bin/sh -c") {
+		t.Fatalf("got %q, %v", o.Stdout, err)
+	}
+}
