@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/backout/backout/internal/app"
 	"github.com/backout/backout/internal/store"
 	boltstore "github.com/backout/backout/internal/store/bolt"
+	"github.com/backout/backout/internal/testutil/syncbuf"
 )
 
 const testAuditKey = "an-audit-key-of-32-bytes-for-tests"
@@ -135,7 +135,7 @@ func TestAuditVerifyWhileServing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
 	go func() { served <- app.Serve(ctx, loaded, slog.New(slog.NewTextHandler(&logs, nil))) }()
@@ -178,22 +178,4 @@ func waitListening(t *testing.T, addr string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a log sink the server writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/store"
 	boltstore "github.com/backout/backout/internal/store/bolt"
+	"github.com/backout/backout/internal/testutil/syncbuf"
 )
 
 // poster records posts; fail makes the next post fail.
@@ -110,7 +111,7 @@ func TestAnchor(t *testing.T) {
 func TestRunAnchorsAtIntervalsAndShutdown(t *testing.T) {
 	st := openStore(t)
 	p := &poster{}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	a := &audit.Anchorer{Log: st, Every: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Poster: p, Channel: "C0AUDIT"}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -135,21 +136,4 @@ func TestRunAnchorsAtIntervalsAndShutdown(t *testing.T) {
 	if !strings.Contains(logs.String(), "audit anchor seq=3 hash="+last.Hash) {
 		t.Fatalf("logs lack the shutdown anchor:\n%s", logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
