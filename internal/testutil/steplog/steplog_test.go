@@ -63,7 +63,9 @@ func clock(sec int64, ms int) string {
 }
 
 func TestOverlaps(t *testing.T) {
-	at := func(s float64) time.Time { return time.Unix(1700000000, 0).Add(time.Duration(s * float64(time.Second))) }
+	at := func(s float64) time.Time {
+		return time.Unix(1700000000, 0).Add(time.Duration(s * float64(time.Second)))
+	}
 	run := func(step string, pid int, start, end float64) Execution {
 		e := Execution{Step: step, PID: pid, Start: at(start)}
 		if end >= 0 {
