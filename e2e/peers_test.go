@@ -316,8 +316,13 @@ func pdEvent(t testing.TB, eventType, eventID, incidentID, pdService string, at 
 // pagerDuty posts a webhook body signed with secret.
 func (b *bot) pagerDuty(body []byte, secret string) (int, string) {
 	b.t.Helper()
+	return b.post("/webhooks/pagerduty", "application/json", body, pdHeaders(body, secret))
+}
+
+// pdHeaders are the headers PagerDuty sends with body, signed with secret.
+func pdHeaders(body []byte, secret string) http.Header {
 	h := http.Header{}
 	h.Set(pdhook.SignatureHeader, pdhook.Sign(body, secret))
 	h.Set("User-Agent", "PagerDuty-Webhook/V3.0")
-	return b.post("/webhooks/pagerduty", "application/json", body, h)
+	return h
 }

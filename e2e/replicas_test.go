@@ -251,13 +251,7 @@ func survivorResumes(t *testing.T, w *world, bots []*bot) {
 // its hold step to start, and kills the replica driving it with SIGKILL.
 func killDriverMidStep(t *testing.T, w *world, bots []*bot) (p proposal, driver *bot, survivors []*bot) {
 	t.Helper()
-	if code, body := bots[0].send(w.command("UALICE", "C0SLOW", "propose slow-api stuck", "slow")); code != http.StatusOK {
-		t.Fatalf("propose slow-api: %d %s", code, body)
-	}
-	p = w.waitProposals(bots[0], "C0SLOW", 1)[0]
-	if code, body := bots[0].send(w.click("UBOB", p, "approve", p.Value)); code != http.StatusOK {
-		t.Fatalf("approve %s: %d %s", p.ID, code, body)
-	}
+	p = proposeAndApproveSlow(t, w, bots[0])
 	pids := filepath.Join(w.demoDir, "hold.pids")
 	eventually(t, 15*time.Second, "the slow step to start", func() (bool, string) {
 		data, _ := os.ReadFile(pids)
@@ -284,6 +278,20 @@ func killDriverMidStep(t *testing.T, w *world, bots []*bot) (p proposal, driver 
 		}
 	}
 	return p, driver, survivors
+}
+
+// proposeAndApproveSlow proposes a rollback of slow-api through a slash
+// command sent to b, and approves it with a click.
+func proposeAndApproveSlow(t *testing.T, w *world, b *bot) proposal {
+	t.Helper()
+	if code, body := b.send(w.command("UALICE", "C0SLOW", "propose slow-api stuck", "slow")); code != http.StatusOK {
+		t.Fatalf("propose slow-api: %d %s", code, body)
+	}
+	p := w.waitProposals(b, "C0SLOW", 1)[0]
+	if code, body := b.send(w.click("UBOB", p, "approve", p.Value)); code != http.StatusOK {
+		t.Fatalf("approve %s: %d %s", p.ID, code, body)
+	}
+	return p
 }
 
 // TestIdempotentStepResumesOnItsOwn kills the replica driving a step the

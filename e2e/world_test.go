@@ -101,6 +101,9 @@ type cfg struct {
 	Store    string // the YAML body of store:, indented by 2
 	Runbooks string
 	LeaseTTL string // "" keeps the default
+	// Engine is the flow-style body of engine: ({lease_ttl: 3s, ...});
+	// it replaces LeaseTTL's line when set.
+	Engine string
 	// SlowRunbook names a runbook for the service slow-api ("" leaves it out).
 	SlowRunbook string
 	// DemoURL is the world's demo service (set by writeConfig).
@@ -128,7 +131,9 @@ groups:
   dba: {members: [UDANA]}
 approvals:
   default: {min: 1, groups: [sre-leads], forbid_self: true, expires_after: 30m}
-{{- if .LeaseTTL}}
+{{- if .Engine}}
+engine: {{.Engine}}
+{{- else if .LeaseTTL}}
 engine: {lease_ttl: {{.LeaseTTL}}, output_every: 200ms}
 {{- end}}
 services:
