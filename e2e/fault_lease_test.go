@@ -76,6 +76,9 @@ func frozenHolderRound(t *testing.T, f *figures, idempotent bool) {
 	if runs := steplog.Of(rig.executions(), "migrate"); len(runs) != 2 {
 		t.Errorf("migrate ran %d times, want twice (cut by the freeze, then the takeover): %v", len(runs), runs)
 	}
+	if after := steplog.Of(rig.executions(), "after"); len(after) != 1 {
+		t.Errorf("after ran %d times, want once: %v", len(after), after)
+	}
 	rig.checkNoOverlap(f)
 	t.Logf("froze the holder %v into migrate; the takeover started it again %v later", frozeAt.Sub(first.Start).Round(time.Millisecond), second.Start.Sub(frozeAt).Round(time.Millisecond))
 }
