@@ -39,6 +39,12 @@ func soakRounds() int {
 	return 1
 }
 
+// soakMode: -soak or BACKOUT_SOAK was given, even as 1 (one round at the
+// issue's full lengths, e.g. Redis frozen for 30 s).
+func soakMode() bool {
+	return *soak > 0 || os.Getenv("BACKOUT_SOAK") != ""
+}
+
 // Short lease timings keep the tests fast; the keys are the issue's
 // (renew_deadline is item 1, shutdown_grace item 3). A build without one
 // refuses the config, and the test that needs it says so.

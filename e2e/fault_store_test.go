@@ -16,15 +16,15 @@ import (
 	redisstore "github.com/backout/backout/internal/store/redis"
 )
 
-// redisFreeze is how long TestFaultRedisFrozenUnderLoad freezes Redis: the
-// issue's 30 s in soak mode; 10 s otherwise, to keep `go test ./...`
-// short. Ten seconds still outlasts every bound in question (2 s for a
-// webhook, 3 s for Slack) and the store client's timeouts, which is what
-// made the answers slow (webhooks took up to 10 s): a request path without
-// a deadline of its own still answers late, and an event accepted before or
-// during the freeze still has to survive it.
+// redisFreeze is how long TestFaultRedisFrozenUnderLoad freezes Redis:
+// the issue's 30 s in soak mode (-soak=1 for one round); 10 s otherwise,
+// to keep `go test ./...` short. Ten seconds still outlasts every bound in
+// question (2 s for a webhook, 3 s for Slack) and the store client's
+// timeouts, which is what made the answers slow (webhooks took up to
+// 10 s): a request path without a deadline of its own still answers late,
+// and an event accepted before or during the freeze still has to survive it.
 func redisFreeze() time.Duration {
-	if soakRounds() > 1 {
+	if soakMode() {
 		return 30 * time.Second
 	}
 	return 10 * time.Second
