@@ -132,7 +132,21 @@ func newFaultRig(t *testing.T, rb faultRunbook) *faultRig {
 	r := &faultRig{t: t, w: w, runbooks: runbooks}
 	r.watch = steplog.Watch(context.Background(), filepath.Join(w.demoDir, "executions.log"), 10*time.Millisecond)
 	t.Cleanup(r.watch.Stop)
+	t.Cleanup(r.logExecutionsIfFailed) // runs first: cleanups run last-in, first-out
 	return r
+}
+
+// logExecutionsIfFailed shows what ran when, for a failed round.
+func (r *faultRig) logExecutionsIfFailed() {
+	if !r.t.Failed() {
+		return
+	}
+	execs, err := r.watch.Executions()
+	var lines []string
+	for _, e := range execs {
+		lines = append(lines, e.String())
+	}
+	r.t.Logf("executions (%v):\n  %s", err, strings.Join(lines, "\n  "))
 }
 
 // config writes a config for slow-api on the fault runbook.
