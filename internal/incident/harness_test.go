@@ -54,7 +54,9 @@ type backend struct {
 
 var backends = []backend{
 	{name: "bolt", open: openBolt, freeLease: func(t testing.TB, _ store.Store, clk *incidenttest.Clock, _ string, ttl time.Duration) {
-		clk.Advance(ttl + time.Second) // bolt reads lease expiry from the injected clock
+		// bolt reads lease expiry from the injected clock; another holder
+		// may take it once engine.kill_grace (5s by default) has passed too.
+		clk.Advance(ttl + 5*time.Second + time.Second)
 	}},
 	{name: "redis", open: openRedis, freeLease: func(t testing.TB, s store.Store, _ *incidenttest.Clock, name string, _ time.Duration) {
 		// Redis expires leases by its server clock, which the fake clock

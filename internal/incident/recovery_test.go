@@ -102,7 +102,7 @@ func (e *env) steal(name string, ttl time.Duration) store.Lease {
 	e.t.Helper()
 	for range 20 {
 		e.b.freeLease(e.t, e.st, e.clock, name, ttl)
-		l, err := e.st.AcquireLease(e.ctx, name, "thief", time.Hour)
+		l, err := e.st.AcquireLease(e.ctx, name, "thief", time.Hour, 0)
 		if err == nil {
 			return l
 		}
@@ -121,7 +121,7 @@ func (e *env) crashed(edit ...func(*rollback.Record)) *rollback.Record {
 	e.t.Helper()
 	e.deploy("checkout", "1.0.0", "1.1.0")
 	r := e.propose(checkout())
-	lease, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "dead", 15*time.Second)
+	lease, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "dead", 15*time.Second, 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestDoubleResumeRunsOnce(t *testing.T) {
 		}
 		// The run must still hold its lease: the losing click must not
 		// have released it.
-		if _, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "other", time.Minute); !errors.Is(err, store.ErrLeaseHeld) {
+		if _, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "other", time.Minute, 0); !errors.Is(err, store.ErrLeaseHeld) {
 			t.Fatalf("another holder got the lease of a running rollback: %v", err)
 		}
 		latch.ReleaseAll()
@@ -416,7 +416,7 @@ func TestAutoResumeSurvivesAStoreFault(t *testing.T) {
 		if got := e.get(r.ID); got.State != rollback.StateInterrupted || !got.ResumeDue || got.AutoResumes != 0 {
 			t.Fatalf("after a store fault: %s, resume due %v, %d automatic resumes", got.State, got.ResumeDue, got.AutoResumes)
 		}
-		if _, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "other", time.Minute); err != nil {
+		if _, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "other", time.Minute, 0); err != nil {
 			t.Fatalf("the lease was not let go: %v", err)
 		}
 		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), time.Minute)
