@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/backout/backout/internal/exec"
-	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -65,15 +63,7 @@ func TestHolderThatCannotRenewStopsItsSteps(t *testing.T) {
 				if got := e.st.writes.Load(); got != writes {
 					t.Errorf("%d step-log writes after renewals stopped, want none", got-writes)
 				}
-				if got := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(got, []string{rollback.StepStarted}) {
-					t.Errorf("a's events %v: the holder wrote after giving up", got)
-				}
-				if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a"}) {
-					t.Errorf("the holder went on to %v", got)
-				}
-				if got := e.get(r.ID).State; got != rollback.StateRunning {
-					t.Errorf("state %s: the holder changed a rollback it gave up", got)
-				}
+				e.requireStoppedAfterA(r.ID)
 			})
 		})
 	}

@@ -84,16 +84,24 @@ func TestStaleFencingTokenStopsTheOldDriver(t *testing.T) {
 		if e.st.stale.Load() == 0 {
 			t.Fatal("the old driver never hit a stale token")
 		}
-		if got := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(got, []string{rollback.StepStarted}) {
-			t.Fatalf("a's events %v: the old driver wrote after losing its lease", got)
-		}
-		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a"}) {
-			t.Fatalf("the old driver went on to %v", got)
-		}
-		if got := e.get(r.ID).State; got != rollback.StateRunning {
-			t.Fatalf("state %s: the old driver ended a rollback it no longer owns", got)
-		}
+		e.requireStoppedAfterA(r.ID)
 	})
+}
+
+// requireStoppedAfterA checks that the driver of id (a chainRunbook run)
+// stopped at step a: a's only event is its start, nothing after it
+// started, and the rollback is still running.
+func (e *env) requireStoppedAfterA(id string) {
+	e.t.Helper()
+	if got := e.stepKinds(id, "checkout", "a"); !slices.Equal(got, []string{rollback.StepStarted}) {
+		e.t.Fatalf("a's events %v: the old driver wrote after losing its lease", got)
+	}
+	if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a"}) {
+		e.t.Fatalf("the old driver went on to %v", got)
+	}
+	if got := e.get(id).State; got != rollback.StateRunning {
+		e.t.Fatalf("state %s: the old driver ended a rollback it no longer owns", got)
+	}
 }
 
 // steal takes a lease for another holder once it is free, retrying when
