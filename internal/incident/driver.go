@@ -79,13 +79,13 @@ func (d *driver) load(ctx context.Context) error {
 // drive runs every level of services, validates, and ends the rollback.
 func (d *driver) drive(ctx context.Context) {
 	s := d.e
-	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), d.lease) }()
+	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), d.currentLease()) }()
+	stopRenew := d.keepLease(ctx)
+	defer stopRenew()
 	if err := d.load(ctx); err != nil {
 		s.log.ErrorContext(ctx, "driver: load", "rollback", d.id, "err", err)
 		return
 	}
-	stopRenew := d.keepLease(ctx)
-	defer stopRenew()
 	defer d.flushRefresh()
 	if d.announce != nil {
 		d.announce(ctx, d.r)

@@ -44,14 +44,10 @@ func (d *driver) keepLease(ctx context.Context) func() {
 		defer watchdog.Stop()
 		t := time.NewTicker(every)
 		defer t.Stop()
+		// The first renewal at once: what ran between the grant and this
+		// point (the record's transition, the announcement) used some of
+		// the deadline already.
 		for {
-			select {
-			case <-kctx.Done():
-				return
-			case <-d.held.Done():
-				return
-			case <-t.C:
-			}
 			if d.overdue() { // e.g. the process was frozen (SIGSTOP) past the deadline
 				d.giveUp(kctx, errRenewDeadline)
 				return
@@ -62,6 +58,13 @@ func (d *driver) keepLease(ctx context.Context) func() {
 			}
 			watchdog.Reset(d.untilOverdue())
 			d.checkAbort(kctx, every)
+			select {
+			case <-kctx.Done():
+				return
+			case <-d.held.Done():
+				return
+			case <-t.C:
+			}
 		}
 	}()
 	return func() { stop(); <-done }
