@@ -102,10 +102,10 @@ func redisAddr() string {
 	return "127.0.0.1:6379"
 }
 
-func openRigStore(t *testing.T, kind string) store.Store {
+func openRigStore(t *testing.T, kind string, now func() time.Time) store.Store {
 	t.Helper()
 	if kind == "bolt" {
-		s, err := boltstore.Open(filepath.Join(t.TempDir(), "backout.db"), boltstore.Options{})
+		s, err := boltstore.Open(filepath.Join(t.TempDir(), "backout.db"), boltstore.Options{Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +115,7 @@ func openRigStore(t *testing.T, kind string) store.Store {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	prefix := "authz-matrix-" + hex.EncodeToString(b[:]) + ":"
-	s, err := redisstore.Open(t.Context(), redisstore.Options{URL: "redis://" + redisAddr(), Prefix: prefix})
+	s, err := redisstore.Open(t.Context(), redisstore.Options{URL: "redis://" + redisAddr(), Prefix: prefix, Now: now})
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(err)
@@ -148,7 +148,15 @@ type rig struct {
 	clicks  atomic.Int64
 }
 
-func newRig(t *testing.T, kind string) *rig {
+func newRig(t *testing.T, kind string) *rig { return newRigWith(t, kind, rigTuning{}) }
+
+// rigTuning changes the rig for one test.
+type rigTuning struct {
+	config string              // YAML appended to rigConfig (e.g. an engine: line)
+	clock  *incidenttest.Clock // the lifecycle's and the store's clock; nil: the system's
+}
+
+func newRigWith(t *testing.T, kind string, tune rigTuning) *rig {
 	t.Helper()
 	fake := slackfake.New()
 	t.Cleanup(fake.Close)
@@ -161,7 +169,7 @@ func newRig(t *testing.T, kind string) *rig {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "bot.yaml")
-	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, rigConfig, fake.APIURL(), rbDir), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, append(fmt.Appendf(nil, rigConfig, fake.APIURL(), rbDir), tune.config...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"SLACK_BOT_TOKEN": slackfake.BotToken, "SLACK_SIGNING_SECRET": rigSigningSecret, "BACKOUT_API_TOKEN": rigAPIToken}
@@ -182,7 +190,11 @@ func newRig(t *testing.T, kind string) *rig {
 		t.Fatal(err)
 	}
 
-	st := openRigStore(t, kind)
+	var clock incident.Clock = incident.SystemClock{}
+	if tune.clock != nil {
+		clock = tune.clock
+	}
+	st := openRigStore(t, kind, clock.Now)
 	log := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -195,7 +207,7 @@ func newRig(t *testing.T, kind string) *rig {
 		t.Fatal(err)
 	}
 	p := peers{poster: poster, directory: slackchat.NewDirectory(api, slackchat.DirectoryOptions{}), api: api, slackPost: poster, pager: incident.NoopPager{}}
-	a := Build(l, guardedIDs{Store: st, guard: guard}, Options{Logger: log, Poster: p.poster, Directory: p.directory, Pager: p.pager})
+	a := Build(l, guardedIDs{Store: st, guard: guard}, Options{Logger: log, Poster: p.poster, Directory: p.directory, Pager: p.pager, Clock: clock})
 	routes, _, adapter, err := a.routes(st, p, guard, log)
 	if err != nil {
 		t.Fatal(err)

@@ -96,6 +96,8 @@ func TestBlockKitGoldens(t *testing.T) {
 	waivedDrill := sampleRollback(rollback.StateProposed)
 	waivedDrill.Drill, waivedDrill.DrillMode, waivedDrill.Policy = true, "dry-run", rollback.Policy{Waived: true}
 	interrupted := sampleRollback(rollback.StateInterrupted)
+	lingering := sampleRollback(rollback.StateInterrupted)
+	lingering.Lingering = &rollback.Lingering{Replica: "backout-7f9c-1", Until: t0.Add(3*time.Minute + 20*time.Second)}
 	succeeded := sampleRollback(rollback.StateSucceeded)
 	succeeded.DecidedAt, succeeded.StartedAt, succeeded.ValidatingAt, succeeded.EndedAt = t0.Add(2*time.Minute), t0.Add(2*time.Minute), t0.Add(6*time.Minute), t0.Add(11*time.Minute)
 	succeeded.Outcome = "succeeded: payments-api 2.4.1 → 2.4.0, web-frontend 5.1.0 → 5.0.3"
@@ -106,6 +108,11 @@ func TestBlockKitGoldens(t *testing.T) {
 		{"proposal", present.ProposalView(sampleRollback(rollback.StateProposed), votes, nil)},
 		{"progress", present.ProposalView(running, votes, steps)},
 		{"interrupted", present.ProposalView(interrupted, votes, steps)},
+		{"interrupted-steps-may-run", present.ProposalView(lingering, votes, steps)},
+		{"notice-steps-may-run", mustNotice(t, rollback.Interrupted{About: rollback.About{Rollback: lingering}, Why: "its driver stopped (process died or lost the store)",
+			InFlight: []string{"payments-api/wait-rollout"}, MaxAuto: 2})},
+		{"notice-driver-gone", mustNotice(t, rollback.DriverGone{About: rollback.About{Rollback: interrupted}, Replica: "backout-7f9c-1",
+			InFlight: []string{"payments-api/wait-rollout"}, MaxAuto: 2})},
 		{"progress-live-output", present.ProposalView(running, votes, liveSteps)},
 		{"drill-waived-approval", present.ProposalView(waivedDrill, nil, nil)},
 		{"failed", present.ProposalView(failed, votes, failedSteps)},
@@ -131,6 +138,16 @@ func TestBlockKitGoldens(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { goldenBlocks(t, tt.name, tt.msg) })
 	}
+}
+
+// mustNotice words a notice, which every notice has (TestEveryNoticeIsWorded).
+func mustNotice(t *testing.T, n rollback.Notice) chat.Message {
+	t.Helper()
+	msg, ok := present.Notice(n)
+	if !ok {
+		t.Fatalf("%T has no wording", n)
+	}
+	return msg
 }
 
 func durationPtr(d time.Duration) *time.Duration { return &d }

@@ -152,10 +152,14 @@ type PostmortemConfig struct {
 type EngineConfig struct {
 	Pos         Pos
 	KeyPos      map[string]Pos
-	Parallelism int      `yaml:"parallelism"`  // default 4
-	LeaseTTL    Duration `yaml:"lease_ttl"`    // default 15s
-	KillGrace   Duration `yaml:"kill_grace"`   // default 5s
-	OutputLimit int      `yaml:"output_limit"` // bytes kept per step stream, default 64 KiB
+	Parallelism int      `yaml:"parallelism"` // default 4
+	LeaseTTL    Duration `yaml:"lease_ttl"`   // default 15s
+	// RenewDeadline: a replica that has not renewed a rollback's lease for
+	// this long stops its steps and gives the rollback up; below LeaseTTL
+	// so they are stopped before the lease runs out. Default 10s.
+	RenewDeadline Duration `yaml:"renew_deadline"`
+	KillGrace     Duration `yaml:"kill_grace"`   // default 5s
+	OutputLimit   int      `yaml:"output_limit"` // bytes kept per step stream, default 64 KiB
 	// OutputEvery paces how often a running step's new output is recorded
 	// and shown in the thread; default 5s.
 	OutputEvery Duration `yaml:"output_every"`

@@ -11,6 +11,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/backout/backout/internal/authz"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/version"
 	"github.com/backout/backout/internal/yamlx"
 )
@@ -63,6 +64,11 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Engine.LeaseTTL == 0 {
 		c.Engine.LeaseTTL = Duration(15 * time.Second)
+	}
+	if c.Engine.RenewDeadline == 0 && c.Engine.LeaseTTL > 0 {
+		// Two thirds, as client-go's leader election (15s, 10s): always
+		// valid, and it follows a lease_ttl set alone.
+		c.Engine.RenewDeadline = c.Engine.LeaseTTL * 2 / 3
 	}
 	if c.Engine.KillGrace == 0 {
 		c.Engine.KillGrace = Duration(5 * time.Second)
@@ -195,6 +201,13 @@ func (c *Config) validateEngine(errs *yamlx.Errors) {
 	}
 	if e.LeaseTTL < 0 {
 		errs.Addf(at("lease_ttl"), "engine.lease_ttl: must be positive (default 15s)")
+	}
+	switch {
+	case e.RenewDeadline < 0:
+		errs.Addf(at("renew_deadline"), "engine.renew_deadline: must be positive (default two thirds of engine.lease_ttl: 10s)")
+	case e.LeaseTTL > 0 && e.RenewDeadline >= e.LeaseTTL:
+		errs.Addf(at("renew_deadline"), "engine.renew_deadline: %s must be shorter than engine.lease_ttl (%s), so a replica that cannot renew stops its steps before its lease runs out",
+			human.Duration(e.RenewDeadline.D()), human.Duration(e.LeaseTTL.D()))
 	}
 	if e.KillGrace < 0 {
 		errs.Addf(at("kill_grace"), "engine.kill_grace: must be positive (default 5s)")

@@ -40,6 +40,9 @@ type Request struct {
 	OutputLimit int
 	// KillGrace is how long a process group has after SIGTERM before SIGKILL.
 	KillGrace time.Duration
+	// FrozenLimit is how long the bot may stay stopped (SIGSTOP) before a
+	// step's processes are stopped as if it had died; 0: never.
+	FrozenLimit time.Duration
 	// BaseDir is the runbooks directory: scripts resolve against it.
 	BaseDir string
 	// Params are the runbook's resolved params (plugins receive them).

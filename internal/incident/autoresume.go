@@ -75,6 +75,10 @@ func (e *Engine) tickInterrupted(ctx context.Context, ids []string) {
 		}
 		switch {
 		case r.State != rollback.StateInterrupted:
+		case r.Lingering != nil:
+			// Its old driver may still be stopping steps: nothing runs
+			// (nor is aborted) before it is settled.
+			e.settleLingering(ctx, r.ID)
 		case r.AbortBy != "":
 			if err := e.abortIdle(ctx, r.ID); err != nil {
 				e.log.WarnContext(ctx, "abort of an interrupted rollback", "rollback", r.ID, "err", err)

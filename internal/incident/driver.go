@@ -25,6 +25,11 @@ type driver struct {
 
 	steps *stepWriter // the step log, written in order
 
+	// held is the context of everything done under the lease; it ends,
+	// with dropHeld's cause, when the rollback is given up (see lease.go).
+	held     context.Context
+	dropHeld context.CancelCauseFunc
+
 	refreshWG sync.WaitGroup // a pending or running render of the message
 
 	mu           sync.Mutex
@@ -33,6 +38,7 @@ type driver struct {
 	refreshTimer *time.Timer
 	refreshDue   bool
 	lastRefresh  time.Time // real time: it paces chat updates, not the lifecycle
+	heldAt       time.Time // monotonic: when the last successful renewal of lease was sent
 	r            *rollback.Record
 	done         map[string]string // service/step -> final kind (succeeded, skipped, failed)
 	completed    []string          // service/step in order of successful completion
@@ -73,13 +79,13 @@ func (d *driver) load(ctx context.Context) error {
 // drive runs every level of services, validates, and ends the rollback.
 func (d *driver) drive(ctx context.Context) {
 	s := d.e
-	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), d.lease) }()
+	defer func() { _ = s.store.ReleaseLease(context.WithoutCancel(ctx), d.currentLease()) }()
+	stopRenew := d.keepLease(ctx)
+	defer stopRenew()
 	if err := d.load(ctx); err != nil {
 		s.log.ErrorContext(ctx, "driver: load", "rollback", d.id, "err", err)
 		return
 	}
-	stopRenew := d.keepLease(ctx)
-	defer stopRenew()
 	defer d.flushRefresh()
 	if d.announce != nil {
 		d.announce(ctx, d.r)
@@ -149,42 +155,6 @@ func (d *driver) setRecord(r *rollback.Record) {
 	d.mu.Unlock()
 }
 
-// keepLease renews the lease and watches for an abort requested through
-// another replica; losing the lease stops the run at once.
-func (d *driver) keepLease(ctx context.Context) func() {
-	s := d.e
-	ttl := s.cfg.Engine.LeaseTTL.D()
-	ctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(max(ttl/3, 50*time.Millisecond))
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			l, err := s.store.RenewLease(ctx, d.lease, ttl)
-			if errors.Is(err, store.ErrLeaseLost) {
-				d.run.cancel(errLeaseLost)
-				return
-			}
-			if err == nil {
-				d.mu.Lock()
-				d.lease = l
-				d.mu.Unlock()
-			}
-			if r, err := s.store.GetRollback(ctx, d.id); err == nil && r.AbortBy != "" {
-				d.run.cancel(errAborted)
-				return
-			}
-		}
-	}()
-	return func() { stop(); <-done }
-}
-
 // token is the current fencing token.
 func (d *driver) token() int64 {
 	d.mu.Lock()
@@ -236,11 +206,15 @@ func (d *driver) flushEndsOrLog(ctx context.Context, when string) {
 
 // writeSteps is the stepWriter's one durable write.
 func (d *driver) writeSteps(ctx context.Context, evs []rollback.StepEvent) error {
+	if err := d.stillHeld(); err != nil {
+		// Given up: what this replica ran is the next holder's to judge.
+		return fmt.Errorf("record step %s: %w", stepIDs(evs), err)
+	}
 	_, err := d.e.store.AppendSteps(ctx, d.id, d.token(), evs...)
 	if errors.Is(err, store.ErrStaleToken) {
 		// Another replica drives the rollback now; what it finds in
 		// flight it treats as unknown, which is the truth.
-		d.run.cancel(errLeaseLost)
+		d.giveUp(ctx, errLeaseLost)
 		return err
 	}
 	if err != nil {
@@ -297,15 +271,23 @@ func (d *driver) flushRefresh() {
 // stop ends a run that did not succeed, according to why it stopped.
 func (d *driver) stop(ctx context.Context, failure string) {
 	bg := context.WithoutCancel(ctx)
+	cause := context.Cause(ctx)
+	if errors.Is(cause, errRenewDeadline) || errors.Is(cause, errLeaseLost) {
+		// Given up: write nothing more; the next holder finds the steps
+		// in flight and treats their outcome as unknown, which is the truth.
+		d.e.log.WarnContext(bg, "driver: lease lost or not renewed in time, stopping", "rollback", d.id, "cause", cause)
+		return
+	}
 	d.flushEndsOrLog(bg, "stopping") // what interrupt or compensate read must be whole
-	switch cause := context.Cause(ctx); {
+	switch {
 	case errors.Is(cause, errShutdown):
 		d.e.interrupt(bg, d.id, "Backout shut down while it ran (it is safe to Resume)")
-	case errors.Is(cause, errLeaseLost):
-		d.e.log.WarnContext(bg, "driver: lease lost, stopping", "rollback", d.id)
 	case errors.Is(cause, errAborted):
 		r, _ := d.e.store.GetRollback(bg, d.id)
-		d.compensate(bg, "aborted")
+		d.compensate(d.held, "aborted")
+		if d.held.Err() != nil {
+			return // given up mid-compensation: the next holder finishes the abort
+		}
 		reason := "aborted"
 		if r != nil {
 			reason = fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason)

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/rollback"
@@ -205,10 +205,10 @@ func (e *Engine) launchWith(ctx context.Context, id string, spec launchSpec) err
 			e.unreserve(id, rn)
 		}
 	}()
-	ttl := s.cfg.Engine.LeaseTTL.D()
-	lease, err := s.store.AcquireLease(ctx, store.LeaseName(id), s.replica, ttl)
+	askedAt := time.Now() // monotonic; the grant is at or after it
+	lease, err := s.takeLease(ctx, id)
 	if errors.Is(err, store.ErrLeaseHeld) {
-		return errBusy
+		return lingeringOr(lease, err, e.cfg.Engine.KillGrace.D())
 	}
 	if err != nil {
 		return fmt.Errorf("lease %s: %w", id, err)
@@ -219,7 +219,7 @@ func (e *Engine) launchWith(ctx context.Context, id string, spec launchSpec) err
 				return err
 			}
 		}
-		r.Paused, r.ResumeDue = false, false
+		r.Paused, r.ResumeDue, r.Lingering = false, false, nil
 		return nil
 	})
 	if err != nil {
@@ -236,7 +236,8 @@ func (e *Engine) launchWith(ctx context.Context, id string, spec launchSpec) err
 	started = true
 	go func() {
 		defer e.unreserve(id, rn)
-		d := &driver{e: e, id: id, lease: lease, run: rn, resumedBy: spec.resumedBy, announce: spec.announce}
+		d := &driver{e: e, id: id, run: rn, resumedBy: spec.resumedBy, announce: spec.announce}
+		d.holdLease(runCtx, lease, askedAt)
 		d.steps = newStepWriter(d.writeSteps)
 		d.drive(runCtx)
 	}()
@@ -254,7 +255,10 @@ func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (str
 		announce: func(ctx context.Context, r *rollback.Record) {
 			e.tell(ctx, rollback.Resumed{About: rollback.About{Rollback: r}, By: who.User, Interrupted: true, Rerun: again})
 		}})
+	var lingering lingeringError
 	switch {
+	case errors.As(err, &lingering):
+		return lingering.Describe(r.ID), nil
 	case errors.Is(err, errBusy):
 		return fmt.Sprintf("%s is held by another Backout replica right now (its lease has not expired); try Resume again in a few seconds.", r.ID), nil
 	case errors.Is(err, rollback.ErrBadTransition):
@@ -281,9 +285,10 @@ func (e *Engine) abortIdle(ctx context.Context, id string) error {
 	// clock): a live lease means another replica drives the rollback, and
 	// it sees AbortBy on its next renewal (or, interrupted, a later Tick
 	// ends it).
-	lease, err := s.store.AcquireLease(ctx, store.LeaseName(id), s.replica, s.cfg.Engine.LeaseTTL.D())
+	askedAt := time.Now()
+	lease, err := s.takeLease(ctx, id)
 	if errors.Is(err, store.ErrLeaseHeld) {
-		return nil
+		return nil // held, or its last holder may still be stopping steps: a later Tick ends it
 	}
 	if err != nil {
 		return err
@@ -297,14 +302,19 @@ func (e *Engine) abortIdle(ctx context.Context, id string) error {
 	if r.State.Terminal() {
 		return nil
 	}
-	d := &driver{e: e, id: id, lease: lease, run: &run{cancel: func(error) {}, wakeCh: make(chan struct{}, 1)}}
+	d := &driver{e: e, id: id, run: &run{cancel: func(error) {}, wakeCh: make(chan struct{}, 1)}}
+	d.holdLease(ctx, lease, askedAt)
 	d.steps = newStepWriter(d.writeSteps)
+	defer d.keepLease(ctx)() // compensations run under a kept lease
 	defer d.flushRefresh()
 	if r.State == rollback.StateInterrupted {
 		if err := d.load(ctx); err != nil {
 			return err
 		}
-		d.compensate(ctx, "aborted")
+		d.compensate(d.held, "aborted")
+		if d.held.Err() != nil {
+			return context.Cause(d.held) // given up: the next holder finishes the abort
+		}
 	}
 	d.end(ctx, rollback.StateAborted, fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason))
 	return nil
@@ -386,25 +396,21 @@ func (e *Engine) recoverOrphans(ctx context.Context, rs []*rollback.Record) []st
 }
 
 // interrupt fences out the old driver and marks the rollback interrupted;
-// it reports whether it did.
+// it reports whether it did. A driver whose lease ran out less than
+// kill_grace ago may still be stopping its steps: the rollback is marked
+// interrupted without the lease, saying so (see takeover.go).
 func (e *Engine) interrupt(ctx context.Context, id, why string) bool {
-	lease, err := e.store.AcquireLease(ctx, store.LeaseName(id), e.replica, e.cfg.Engine.LeaseTTL.D())
+	lease, err := e.takeLease(ctx, id)
+	if errors.Is(err, store.ErrLeaseDraining) {
+		return e.interruptLingering(ctx, id, why, lease)
+	}
 	if err != nil {
 		return false // another replica is on it
 	}
 	defer func() { _ = e.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
-	steps, err := e.store.ListSteps(ctx, id)
-	if err != nil {
+	steps, inflight, ok := e.markInFlight(ctx, id, lease, why)
+	if !ok {
 		return false
-	}
-	inflight := inFlight(steps)
-	var marks []rollback.StepEvent
-	for _, key := range inflight {
-		svc, step, _ := strings.Cut(key, "/")
-		marks = append(marks, rollback.StepEvent{Service: svc, StepID: step, Kind: rollback.StepInterrupted, At: e.clock.Now(), Error: "outcome unknown: " + why})
-	}
-	if _, err := e.store.AppendSteps(ctx, id, lease.Token, marks...); err != nil {
-		e.log.WarnContext(ctx, "interrupt: marking steps in flight", "rollback", id, "err", err)
 	}
 	r, err := e.transition(ctx, id, rollback.StateInterrupted, []rollback.State{rollback.StateRunning, rollback.StateValidating}, func(r *rollback.Record) {
 		r.ResumeDue = e.resumesOnItsOwn(r, steps, inflight)

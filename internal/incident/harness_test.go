@@ -54,7 +54,9 @@ type backend struct {
 
 var backends = []backend{
 	{name: "bolt", open: openBolt, freeLease: func(t testing.TB, _ store.Store, clk *incidenttest.Clock, _ string, ttl time.Duration) {
-		clk.Advance(ttl + time.Second) // bolt reads lease expiry from the injected clock
+		// bolt reads lease expiry from the injected clock; another holder
+		// may take it once engine.kill_grace (5s by default) has passed too.
+		clk.Advance(ttl + 5*time.Second + time.Second)
 	}},
 	{name: "redis", open: openRedis, freeLease: func(t testing.TB, s store.Store, _ *incidenttest.Clock, name string, _ time.Duration) {
 		// Redis expires leases by its server clock, which the fake clock
@@ -131,15 +133,16 @@ func openRedis(t testing.TB, now func() time.Time) store.Store {
 
 // setup varies the world a test runs in.
 type setup struct {
-	runbook     string // YAML of runbook "steps"; defaultRunbook when empty
-	parallelism int
-	leaseTTL    string
-	autoResume  string // engine.auto_resume; the default when empty
-	outputEvery string // engine.output_every; the default when empty
-	dir         string // where bot.yaml "is"; runbooks resolve against it
-	replica     string
-	env         func(string) (string, bool)
-	executors   []exec.Executor // besides the fake
+	runbook       string // YAML of runbook "steps"; defaultRunbook when empty
+	parallelism   int
+	leaseTTL      string
+	renewDeadline string // engine.renew_deadline; the default when empty
+	autoResume    string // engine.auto_resume; the default when empty
+	outputEvery   string // engine.output_every; the default when empty
+	dir           string // where bot.yaml "is"; runbooks resolve against it
+	replica       string
+	env           func(string) (string, bool)
+	executors     []exec.Executor // besides the fake
 }
 
 const defaultRunbook = `
@@ -232,6 +235,9 @@ func build(su setup, st store.Store, clk incident.Clock, poster chat.Poster, pag
 	if su.outputEvery != "" {
 		engineExtra += ", output_every: " + su.outputEvery
 	}
+	if su.renewDeadline != "" {
+		engineExtra += ", renew_deadline: " + su.renewDeadline
+	}
 	cfg, err := config.Parse(filepath.Join(su.dir, "bot.yaml"), fmt.Appendf(nil, configYAML, su.parallelism, su.leaseTTL, engineExtra), func(string) string { return "" })
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
@@ -259,6 +265,19 @@ type spyStore struct {
 	// failAudit makes AppendAudit fail, as a full disk or a lost audit
 	// backend would.
 	failAudit atomic.Bool
+	// renewFault, when set, replaces every lease renewal: a store that
+	// hangs, or one that cannot be reached.
+	renewFault atomic.Pointer[renewFault]
+}
+
+// renewFault is what a RenewLease does instead of renewing.
+type renewFault func(ctx context.Context) error
+
+func (s *spyStore) RenewLease(ctx context.Context, l store.Lease, ttl time.Duration) (store.Lease, error) {
+	if f := s.renewFault.Load(); f != nil {
+		return store.Lease{}, (*f)(ctx)
+	}
+	return s.Store.RenewLease(ctx, l, ttl)
 }
 
 func (s *spyStore) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error) {

@@ -84,16 +84,24 @@ func TestStaleFencingTokenStopsTheOldDriver(t *testing.T) {
 		if e.st.stale.Load() == 0 {
 			t.Fatal("the old driver never hit a stale token")
 		}
-		if got := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(got, []string{rollback.StepStarted}) {
-			t.Fatalf("a's events %v: the old driver wrote after losing its lease", got)
-		}
-		if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a"}) {
-			t.Fatalf("the old driver went on to %v", got)
-		}
-		if got := e.get(r.ID).State; got != rollback.StateRunning {
-			t.Fatalf("state %s: the old driver ended a rollback it no longer owns", got)
-		}
+		e.requireStoppedAfterA(r.ID)
 	})
+}
+
+// requireStoppedAfterA checks that the driver of id (a chainRunbook run)
+// stopped at step a: a's only event is its start, nothing after it
+// started, and the rollback is still running.
+func (e *env) requireStoppedAfterA(id string) {
+	e.t.Helper()
+	if got := e.stepKinds(id, "checkout", "a"); !slices.Equal(got, []string{rollback.StepStarted}) {
+		e.t.Fatalf("a's events %v: the old driver wrote after losing its lease", got)
+	}
+	if got := startedOrder(e.ex.Log()); !slices.Equal(got, []string{"checkout/a"}) {
+		e.t.Fatalf("the old driver went on to %v", got)
+	}
+	if got := e.get(id).State; got != rollback.StateRunning {
+		e.t.Fatalf("state %s: the old driver ended a rollback it no longer owns", got)
+	}
 }
 
 // steal takes a lease for another holder once it is free, retrying when
@@ -102,7 +110,7 @@ func (e *env) steal(name string, ttl time.Duration) store.Lease {
 	e.t.Helper()
 	for range 20 {
 		e.b.freeLease(e.t, e.st, e.clock, name, ttl)
-		l, err := e.st.AcquireLease(e.ctx, name, "thief", time.Hour)
+		l, err := e.st.AcquireLease(e.ctx, name, "thief", time.Hour, 0)
 		if err == nil {
 			return l
 		}
@@ -121,7 +129,7 @@ func (e *env) crashed(edit ...func(*rollback.Record)) *rollback.Record {
 	e.t.Helper()
 	e.deploy("checkout", "1.0.0", "1.1.0")
 	r := e.propose(checkout())
-	lease, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "dead", 15*time.Second)
+	lease, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "dead", 15*time.Second, 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -219,7 +227,7 @@ func TestDoubleResumeRunsOnce(t *testing.T) {
 		}
 		// The run must still hold its lease: the losing click must not
 		// have released it.
-		if _, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "other", time.Minute); !errors.Is(err, store.ErrLeaseHeld) {
+		if _, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "other", time.Minute, 0); !errors.Is(err, store.ErrLeaseHeld) {
 			t.Fatalf("another holder got the lease of a running rollback: %v", err)
 		}
 		latch.ReleaseAll()
@@ -416,7 +424,7 @@ func TestAutoResumeSurvivesAStoreFault(t *testing.T) {
 		if got := e.get(r.ID); got.State != rollback.StateInterrupted || !got.ResumeDue || got.AutoResumes != 0 {
 			t.Fatalf("after a store fault: %s, resume due %v, %d automatic resumes", got.State, got.ResumeDue, got.AutoResumes)
 		}
-		if _, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "other", time.Minute); err != nil {
+		if _, err := e.st.AcquireLease(e.ctx, store.LeaseName(r.ID), "other", time.Minute, 0); err != nil {
 			t.Fatalf("the lease was not let go: %v", err)
 		}
 		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), time.Minute)

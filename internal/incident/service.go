@@ -22,6 +22,7 @@ package incident
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"os"
@@ -169,8 +170,14 @@ func withDefaults(d Deps) Deps {
 		d.Metrics = NoopMetrics{}
 	}
 	if d.ReplicaID == "" {
+		// Unique per process start: a container restarted in the same pod
+		// has the same host name and pid 1, and the same holder name would
+		// take its predecessor's lease at once, without waiting out
+		// kill_grace for the steps it left behind.
 		host, _ := os.Hostname()
-		d.ReplicaID = fmt.Sprintf("%s-%d", host, os.Getpid())
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		d.ReplicaID = fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b)
 	}
 	if d.Env == nil {
 		d.Env = os.LookupEnv

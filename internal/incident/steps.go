@@ -80,7 +80,7 @@ func (d *driver) runService(ctx context.Context, c rollback.ServiceChange) strin
 			d.markDone(c.Service, res.step.ID, rollback.StepFailed)
 		case stepCompensate:
 			fail(fmt.Sprintf("%s: step %s %s", c.Service, res.step.ID, res.failure))
-			defer d.compensate(context.WithoutCancel(ctx), "step "+res.step.ID+" failed")
+			defer d.compensate(d.held, "step "+res.step.ID+" failed") // past an abort, not past the lease
 		case stepStops:
 			fail(fmt.Sprintf("%s: step %s %s", c.Service, res.step.ID, res.failure))
 		}

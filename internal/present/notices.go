@@ -134,6 +134,8 @@ func runNotice(n rollback.Notice) (chat.Message, bool) {
 		return plain("🚀 %s started at %s.", n.Rollback.ID, n.At.UTC().Format("15:04:05Z")), true
 	case rollback.Interrupted:
 		return plain("%s", interrupted(n)), true
+	case rollback.DriverGone:
+		return plain("%s", driverGone(n)), true
 	case rollback.GateWaiting:
 		return gateWaiting(n), true
 	case rollback.StepAttemptFailed:
@@ -149,15 +151,35 @@ func runNotice(n rollback.Notice) (chat.Message, bool) {
 func interrupted(n rollback.Interrupted) string {
 	r := n.Rollback
 	msg := fmt.Sprintf("⚠️ %s was interrupted: %s.", r.ID, n.Why)
+	if r.Lingering != nil {
+		msg += " " + r.Lingering.Describe(r.ID)
+		if len(n.InFlight) > 0 {
+			msg += fmt.Sprintf(" Step(s) %s had started and never finished.", strings.Join(n.InFlight, ", "))
+		}
+		return msg + " Abort now and it ends once they have stopped."
+	}
+	return msg + whatNext(r, n.InFlight, n.MaxAuto)
+}
+
+// driverGone: the old driver of an interrupted rollback is known gone.
+func driverGone(n rollback.DriverGone) string {
+	msg := fmt.Sprintf("✅ %s: replica %s's lease expired and kill_grace passed, so none of its steps is running any more.", n.Rollback.ID, n.Replica)
+	return msg + whatNext(n.Rollback, n.InFlight, n.MaxAuto)
+}
+
+// whatNext says what happens to an interrupted rollback that nothing runs
+// any more: Backout resumes it on its own, or a person chooses.
+func whatNext(r *rollback.Record, inFlight []string, maxAuto int) string {
+	var msg string
 	switch {
-	case r.ResumeDue && len(n.InFlight) > 0:
+	case r.ResumeDue && len(inFlight) > 0:
 		msg += fmt.Sprintf(" Step(s) %s had started and never finished; they are idempotent, so Backout resumes on its own (automatic resume %d of %d). Abort to stop it.",
-			strings.Join(n.InFlight, ", "), r.AutoResumes+1, n.MaxAuto)
+			strings.Join(inFlight, ", "), r.AutoResumes+1, maxAuto)
 	case r.ResumeDue:
-		msg += fmt.Sprintf(" No step was in flight, so Backout resumes on its own (automatic resume %d of %d). Abort to stop it.", r.AutoResumes+1, n.MaxAuto)
-	case len(n.InFlight) > 0:
-		msg += fmt.Sprintf(" Step(s) %s had started and never finished; they are not re-run unless you press Resume.", strings.Join(n.InFlight, ", "))
-		if r.AutoResumes >= n.MaxAuto {
+		msg += fmt.Sprintf(" No step was in flight, so Backout resumes on its own (automatic resume %d of %d). Abort to stop it.", r.AutoResumes+1, maxAuto)
+	case len(inFlight) > 0:
+		msg += fmt.Sprintf(" Step(s) %s had started and never finished; they are not re-run unless you press Resume.", strings.Join(inFlight, ", "))
+		if r.AutoResumes >= maxAuto {
 			msg += fmt.Sprintf(" (Backout already resumed it %d times on its own.)", r.AutoResumes)
 		}
 		msg += " Resume or Abort?"

@@ -16,6 +16,8 @@ func TestEveryNoticeIsWorded(t *testing.T) {
 		Policy: rollback.Policy{Min: 1, Users: []string{"U1"}}}
 	on := rollback.About{Rollback: r}
 	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	lingering := &rollback.Record{ID: "RB-7", State: rollback.StateInterrupted, Channel: "C1", MessageTS: "1.2",
+		Lingering: &rollback.Lingering{Replica: "bot-1", Until: at.Add(20 * time.Second)}}
 	tests := []struct {
 		notice rollback.Notice
 		want   string // a piece of the plain fallback
@@ -44,6 +46,9 @@ func TestEveryNoticeIsWorded(t *testing.T) {
 		{rollback.Resumed{About: on, By: "U4", Interrupted: true, Rerun: rollback.Rerun{InFlight: []string{"api/set-image"}}}, "step(s) api/set-image, in flight when Backout stopped, run again"},
 		{rollback.Resumed{About: on, Interrupted: true, AutoResume: 1, MaxAuto: 2}, "on its own (automatic resume 1 of 2)"},
 		{rollback.Interrupted{About: on, Why: "replica died", InFlight: []string{"api/x"}, MaxAuto: 2}, "not re-run unless you press Resume"},
+		{rollback.Interrupted{About: rollback.About{Rollback: lingering}, Why: "its driver stopped", InFlight: []string{"api/x"}, MaxAuto: 2},
+			"Steps of RB-7 may still be running on replica bot-1 until 10:00:20Z (lease expiry + kill_grace); Resume is offered after that."},
+		{rollback.DriverGone{About: on, Replica: "bot-1", InFlight: []string{"api/x"}, MaxAuto: 2}, "replica bot-1's lease expired and kill_grace passed, so none of its steps is running any more. Step(s) api/x had started and never finished; they are not re-run unless you press Resume."},
 		{rollback.GateWaiting{About: on, Service: "db", Step: "migrate", Gate: "db/migrate", Group: "dba"}, "Step migrate of db waits for sign-off from dba"},
 		{rollback.GateSigned{About: on, User: "U5", Group: "dba", Gate: "db/migrate", At: at}, "@U5 (dba) signed off the gate"},
 		{rollback.StepAttemptFailed{About: on, Service: "api", Step: "migrate", Attempt: 1, ExitCode: 3, Error: "exit status 3", Output: "a\nb\nboom", Took: 1200 * time.Millisecond, RetryIn: 2 * time.Second}, "failed after 1.2s (attempt 1): exit status 3. Retrying in 2s.\n```\na\nb\nboom\n```"},

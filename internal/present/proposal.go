@@ -74,6 +74,9 @@ func ProposalView(r *rollback.Record, votes []rollback.Vote, steps []rollback.St
 	if r.Outcome != "" {
 		msg.Sections = append(msg.Sections, chat.Section{Title: "Outcome", Text: chat.Plain(r.Outcome)})
 	}
+	if r.State == rollback.StateInterrupted && r.Lingering != nil {
+		msg.Sections = append(msg.Sections, chat.Section{Title: "Still stopping", Text: chat.Plain(r.Lingering.Describe(r.ID))})
+	}
 	msg.Buttons = buttons(r)
 	msg.Context = chat.Textf("%s · plan %s · proposed %s", requestedBy(r), r.PlanHash, chat.Stamp(r.CreatedAt))
 	if r.State == rollback.StateProposed && !r.Policy.ExpiresAt.IsZero() {
@@ -350,6 +353,9 @@ func buttons(r *rollback.Record) []chat.Button {
 		}
 		return []chat.Button{{ActionID: chat.ActionPause, Text: "Pause", Value: chat.ButtonValue(r.ID, "")}, abort}
 	case rollback.StateInterrupted:
+		if r.Lingering != nil {
+			return []chat.Button{abort} // Resume is offered once the old driver is known gone
+		}
 		resume.Confirm = "Resume " + r.ID + "? Steps that were in flight run again."
 		return []chat.Button{resume, abort}
 	}

@@ -130,6 +130,15 @@ type (
 		InFlight []string
 		MaxAuto  int
 	}
+	// DriverGone: an interrupted rollback's last driver is known to be
+	// gone (its lease expired and kill_grace passed), so Resume is
+	// offered; InFlight are the steps it left started and never finished.
+	DriverGone struct {
+		About
+		Replica  string
+		InFlight []string
+		MaxAuto  int
+	}
 	// GateWaiting: a step waits for a group's sign-off; GateSigned: one
 	// member signed.
 	GateWaiting struct {

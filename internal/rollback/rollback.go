@@ -5,6 +5,7 @@
 package rollback
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -178,6 +179,25 @@ type Record struct {
 	// own (engine.auto_resume); AutoResumes counts the times it did.
 	ResumeDue   bool `json:"resume_due,omitempty"`
 	AutoResumes int  `json:"auto_resumes,omitempty"`
+
+	// Lingering, set on an interrupted rollback whose driver's lease ran
+	// out less than engine.kill_grace ago, says its steps may still be
+	// stopping there; nobody may resume it until then.
+	Lingering *Lingering `json:"lingering,omitempty"`
+}
+
+// Lingering is a driver that may still be stopping its steps.
+type Lingering struct {
+	Replica string `json:"replica"`
+	// Until is the driver's lease expiry plus kill_grace, by the store's
+	// clock: by then its steps are stopped, or it has been killed.
+	Until time.Time `json:"until"`
+}
+
+// Describe says what people must wait for, and why, about rollback id.
+func (l Lingering) Describe(id string) string {
+	return fmt.Sprintf("Steps of %s may still be running on replica %s until %s (lease expiry + kill_grace); Resume is offered after that.",
+		id, l.Replica, l.Until.UTC().Format("15:04:05Z"))
 }
 
 // GateState tracks one mid-run sign-off.

@@ -8,6 +8,7 @@ package steprequest
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/exec"
@@ -103,6 +104,7 @@ func (b Builder) Build(in Input) (exec.Request, error) {
 		Redact:      b.cfg.Secrets.Values(),
 		OutputLimit: b.cfg.Engine.OutputLimit,
 		KillGrace:   b.cfg.Engine.KillGrace.D(),
+		FrozenLimit: frozenLimit(b.cfg.Engine),
 		BaseDir:     b.cfg.RunbooksDir(),
 		Params:      in.Context.Params,
 		Progress:    in.Progress,
@@ -135,4 +137,14 @@ func check(in Input) error {
 // for dry runs. Run, preview and probe all decide it here.
 func DryRun(rb *runbook.Runbook, d runbook.DrillInfo) bool {
 	return d.Enabled && (d.Mode == "dry-run" || (rb != nil && rb.Drill != nil && rb.Drill.DryRun))
+}
+
+// frozenLimit is how long the bot may stay stopped (SIGSTOP) before its
+// steps are stopped as if it had died: nine tenths of the margin between
+// lease_ttl and renew_deadline (the tenth left covers the supervisor's
+// polling). However late in the renew period the freeze began, the steps
+// then get SIGTERM by the lease's expiry, and are dead by the time another
+// replica may take over (expiry + kill_grace). See docs/reliability.md.
+func frozenLimit(e config.EngineConfig) time.Duration {
+	return max(e.LeaseTTL.D()-e.RenewDeadline.D(), 0) * 9 / 10
 }

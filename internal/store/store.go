@@ -15,13 +15,17 @@ import (
 
 // Errors callers branch on.
 var (
-	ErrNotFound    = errors.New("not found")
-	ErrConflict    = errors.New("conflict: the record changed since it was read")
-	ErrExists      = errors.New("already exists")
-	ErrLeaseHeld   = errors.New("lease held by another holder")
-	ErrLeaseLost   = errors.New("lease lost")
-	ErrStaleToken  = errors.New("stale fencing token")
-	ErrUnavailable = errors.New("state store unavailable")
+	ErrNotFound  = errors.New("not found")
+	ErrConflict  = errors.New("conflict: the record changed since it was read")
+	ErrExists    = errors.New("already exists")
+	ErrLeaseHeld = errors.New("lease held by another holder")
+	// ErrLeaseDraining: the lease expired but its holder's grace has not
+	// passed, so what it started may still be stopping. It is an
+	// ErrLeaseHeld: nobody may take the lease yet.
+	ErrLeaseDraining = fmt.Errorf("lease expired, within its holder's grace: %w", ErrLeaseHeld)
+	ErrLeaseLost     = errors.New("lease lost")
+	ErrStaleToken    = errors.New("stale fencing token")
+	ErrUnavailable   = errors.New("state store unavailable")
 )
 
 // RollbackQuery selects rollbacks for the registry.
@@ -125,10 +129,16 @@ type Claims interface {
 // Leases grant exclusive, expiring rights with monotonically increasing
 // fencing tokens.
 type Leases interface {
-	// AcquireLease grants name to holder when free, expired, or already
-	// held by holder (then it is renewed with the same token); a new grant
-	// gets a token higher than any before. ErrLeaseHeld otherwise.
-	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (Lease, error)
+	// AcquireLease grants name to holder when free, released, already held
+	// by holder (then it is renewed with the same token, or a new one if it
+	// had expired), or another holder's grant expired at least grace ago:
+	// grace is how long that holder may still need to stop what it runs
+	// after its lease ran out (engine.kill_grace). A new grant gets a token
+	// higher than any before. Otherwise it returns the current grant with
+	// ErrLeaseHeld, or ErrLeaseDraining when that grant has expired but
+	// grace has not passed; expiry and grace are judged by the store's
+	// clock.
+	AcquireLease(ctx context.Context, name, holder string, ttl, grace time.Duration) (Lease, error)
 	// RenewLease extends l; ErrLeaseLost when another holder took it.
 	RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)
 	ReleaseLease(ctx context.Context, l Lease) error

@@ -136,7 +136,7 @@ func (s *Store) ExpireClaims() {
 }
 
 // AcquireLease follows store.Leases.
-func (s *Store) AcquireLease(_ context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
+func (s *Store) AcquireLease(_ context.Context, name, holder string, ttl, grace time.Duration) (store.Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.fail(); err != nil {
@@ -148,7 +148,9 @@ func (s *Store) AcquireLease(_ context.Context, name, holder string, ttl time.Du
 	case ok && l.Holder == holder && now.Before(l.Expires):
 		l.Expires = now.Add(ttl)
 	case ok && now.Before(l.Expires):
-		return store.Lease{}, store.ErrLeaseHeld
+		return l, store.ErrLeaseHeld
+	case ok && l.Holder != holder && !l.Expires.IsZero() && now.Before(l.Expires.Add(grace)):
+		return l, store.ErrLeaseDraining
 	default:
 		s.token++
 		l = store.Lease{Name: name, Holder: holder, Token: s.token, Expires: now.Add(ttl)}

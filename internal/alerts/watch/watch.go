@@ -28,7 +28,7 @@ type Deploys interface {
 
 // Leases is the part of store.Leases the runner uses.
 type Leases interface {
-	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error)
+	AcquireLease(ctx context.Context, name, holder string, ttl, grace time.Duration) (store.Lease, error)
 	RenewLease(ctx context.Context, l store.Lease, ttl time.Duration) (store.Lease, error)
 	ReleaseLease(ctx context.Context, l store.Lease) error
 }
@@ -190,7 +190,9 @@ func watched(svc *config.Service, deploys []*rollback.Deploy, now time.Time) []*
 func (r *Runner) ensureLease(ctx context.Context, now time.Time) bool {
 	ttl := r.cfg.LeaseTTL
 	if r.lease == nil {
-		l, err := r.cfg.Leases.AcquireLease(ctx, LeaseName, r.cfg.Holder, ttl)
+		// No grace: a watcher starts no process that could outlive its
+		// holder's lease.
+		l, err := r.cfg.Leases.AcquireLease(ctx, LeaseName, r.cfg.Holder, ttl, 0)
 		if errors.Is(err, store.ErrLeaseHeld) {
 			return false // another replica runs them
 		}

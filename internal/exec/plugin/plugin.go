@@ -166,14 +166,15 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 	ctx, cancel := req.WithTimeout(ctx)
 	defer cancel()
 	o, runErr := proc.Run(ctx, proc.Spec{
-		Argv:        []string{path},
-		Dir:         req.BaseDir,
-		Env:         proc.Env(req.Env, s.Env, nil),
-		Stdin:       body,
-		OutputLimit: max(req.OutputLimit, responseLimit),
-		KillGrace:   req.KillGrace,
-		Redact:      req.Redact,
-		Progress:    stderrProgress(req.Progress),
+		Argv:              []string{path},
+		Dir:               req.BaseDir,
+		Env:               proc.Env(req.Env, s.Env, nil),
+		Stdin:             body,
+		OutputLimit:       max(req.OutputLimit, responseLimit),
+		KillGrace:         req.KillGrace,
+		FrozenParentLimit: req.FrozenLimit,
+		Redact:            req.Redact,
+		Progress:          stderrProgress(req.Progress),
 	})
 	limit := req.OutputLimit
 	if limit <= 0 {

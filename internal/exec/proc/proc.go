@@ -46,6 +46,10 @@ type Spec struct {
 	OutputLimit int
 	// KillGrace is the time between SIGTERM and SIGKILL to the group.
 	KillGrace time.Duration
+	// FrozenParentLimit, when positive, stops the group (as when the bot
+	// dies) once the bot has been stopped (SIGSTOP) that long: a frozen bot
+	// cannot renew the lease its step runs under. Linux only.
+	FrozenParentLimit time.Duration
 	// Redact lists secret values scrubbed from the output.
 	Redact []string
 	// Progress, when set, gets each line of output (redacted) as the child
@@ -118,7 +122,7 @@ func Run(ctx context.Context, s Spec) (Outcome, error) {
 	if err := checkExecutable(cmd); err != nil {
 		return Outcome{}, fmt.Errorf("start %s: %w", name, err)
 	}
-	prepare(cmd, grace) // own process group; on Linux, dies with the bot
+	prepare(cmd, grace, s.FrozenParentLimit) // own process group; on Linux, dies with the bot (or when it is frozen)
 
 	defer lockThread()()
 	p, err := startPiped(cmd, s.Stdin, streamWriters(s, stdout, stderr))

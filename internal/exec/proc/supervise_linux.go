@@ -28,7 +28,10 @@ import (
 //   - relays the program's exit status (128+n for signal n, as Run reports);
 //   - when the bot dies, sends SIGTERM to the group, waits for the program to
 //     exit or for the kill grace, then SIGKILLs the group, itself included,
-//     which sweeps every grandchild still in it.
+//     which sweeps every grandchild still in it;
+//   - does the same when the bot has been stopped (SIGSTOP, a debugger) for
+//     the spec's FrozenParentLimit: a frozen bot cannot renew its lease, and
+//     another replica may take the step over once that lease is gone.
 //
 // Not covered: a process that leaves the group (setsid, setpgid, a daemon
 // that double-forks into a new session) is out of reach, as it is of the
@@ -36,6 +39,9 @@ import (
 const (
 	envSupervise       = "BACKOUT_PROC_SUPERVISE" // kill grace in milliseconds
 	envSuperviseParent = "BACKOUT_PROC_SUPERVISE_PARENT"
+	envSuperviseFrozen = "BACKOUT_PROC_SUPERVISE_FROZEN" // frozen-parent limit in milliseconds; 0: none
+	// frozenPoll is how often the supervisor looks at its parent's state.
+	frozenPoll         = 50 * time.Millisecond
 	supervisorName     = "backout-step-supervisor"
 	supervisorDeathSig = syscall.SIGUSR1
 	selfExe            = "/proc/self/exe"
@@ -45,12 +51,12 @@ func init() {
 	if grace, ok := os.LookupEnv(envSupervise); ok {
 		// syscall.Exit, not os.Exit: nothing is buffered, and a race-enabled
 		// build would otherwise sleep a second at every clean exit.
-		syscall.Exit(supervise(grace, os.Getenv(envSuperviseParent), os.Args[1:]))
+		syscall.Exit(supervise(grace, os.Getenv(envSuperviseParent), os.Getenv(envSuperviseFrozen), os.Args[1:]))
 	}
 }
 
 // prepare turns cmd (Path already resolved) into the supervised form.
-func prepare(cmd *osexec.Cmd, grace time.Duration) {
+func prepare(cmd *osexec.Cmd, grace, frozen time.Duration) {
 	if _, err := os.Stat(selfExe); err != nil {
 		// No procfs: the leader alone is covered.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -60,7 +66,8 @@ func prepare(cmd *osexec.Cmd, grace time.Duration) {
 	cmd.Path = selfExe
 	cmd.Env = append(cmd.Env,
 		envSupervise+"="+strconv.FormatInt(grace.Milliseconds(), 10),
-		envSuperviseParent+"="+strconv.Itoa(os.Getpid()))
+		envSuperviseParent+"="+strconv.Itoa(os.Getpid()),
+		envSuperviseFrozen+"="+strconv.FormatInt(frozen.Milliseconds(), 10))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: supervisorDeathSig}
 }
 
@@ -75,7 +82,7 @@ func lockThread() func() {
 
 // supervise is the supervisor's whole life; it returns the exit status.
 // args are the program's resolved path and then its argv.
-func supervise(graceMS, parent string, args []string) int {
+func supervise(graceMS, parent, frozenMS string, args []string) int {
 	sigs := make(chan os.Signal, 4)
 	// SIGTERM is Run stopping the group: the program got it too, so the
 	// supervisor stays to relay its status (SIGKILL after the grace ends it).
@@ -89,9 +96,11 @@ func supervise(graceMS, parent string, args []string) int {
 	}
 	ms, _ := strconv.Atoi(graceMS)
 	grace := max(time.Duration(ms)*time.Millisecond, 100*time.Millisecond)
+	ms, _ = strconv.Atoi(frozenMS)
+	frozen := time.Duration(ms) * time.Millisecond
 	env := make([]string, 0, len(os.Environ()))
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, envSupervise+"=") && !strings.HasPrefix(kv, envSuperviseParent+"=") {
+		if !strings.HasPrefix(kv, envSupervise+"=") && !strings.HasPrefix(kv, envSuperviseParent+"=") && !strings.HasPrefix(kv, envSuperviseFrozen+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -110,24 +119,57 @@ func supervise(graceMS, parent string, args []string) int {
 		st, _ := p.Wait()
 		done <- st
 	}()
+	var poll <-chan time.Time
+	if frozen > 0 {
+		t := time.NewTicker(frozenPoll)
+		defer t.Stop()
+		poll = t.C
+	}
+	var stoppedSince time.Time // monotonic, from the ticker
 	for {
 		select {
 		case st := <-done:
 			return status(st)
 		case s := <-sigs:
-			if s != supervisorDeathSig {
-				continue
+			if s == supervisorDeathSig {
+				return stopGroup(done, grace)
 			}
-			_ = syscall.Kill(0, syscall.SIGTERM)
-			t := time.NewTimer(grace)
-			select {
-			case <-done:
-			case <-t.C:
+		case now := <-poll:
+			switch {
+			case !stopped(parent):
+				stoppedSince = time.Time{}
+			case stoppedSince.IsZero():
+				stoppedSince = now
+			case now.Sub(stoppedSince) >= frozen:
+				return stopGroup(done, grace)
 			}
-			_ = syscall.Kill(0, syscall.SIGKILL) // the group, ourselves included
-			return 128 + int(syscall.SIGKILL)
 		}
 	}
+}
+
+// stopGroup sends SIGTERM to the group, waits for the program to exit or
+// for the grace, then SIGKILLs the group, the supervisor included.
+func stopGroup(done <-chan *os.ProcessState, grace time.Duration) int {
+	_ = syscall.Kill(0, syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	select {
+	case <-done:
+	case <-t.C:
+	}
+	_ = syscall.Kill(0, syscall.SIGKILL) // the group, ourselves included
+	return 128 + int(syscall.SIGKILL)
+}
+
+// stopped reports whether process pid is stopped by a signal or a tracer
+// (state T or t in /proc/PID/stat). The command name before the state may
+// hold spaces and parentheses: the state follows the last ')'.
+func stopped(pid string) bool {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return false // gone: the parent-death signal covers it
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't')
 }
 
 func status(st *os.ProcessState) int {

@@ -23,12 +23,21 @@ func TestFakeBot(t *testing.T) {
 		t.Skip("helper process for TestStepsDieWithTheBot")
 	}
 	script, pidFile := spec, os.Getenv(envFakeBot+"_PIDS")
-	_, _ = Run(context.Background(), Spec{Argv: []string{"/bin/sh", "-c", script, pidFile}, KillGrace: 200 * time.Millisecond})
+	_, _ = Run(context.Background(), Spec{Argv: []string{"/bin/sh", "-c", script, pidFile}, KillGrace: 200 * time.Millisecond,
+		FrozenParentLimit: fakeBotFrozenLimit})
 	t.Fatal("the step ended while the bot lived")
 }
 
+// fakeBotFrozenLimit is how long the fake bot may be stopped before its
+// step is.
+const fakeBotFrozenLimit = 300 * time.Millisecond
+
+// TestStepsDieWithTheBot: the bot is killed with SIGKILL, or frozen with
+// SIGSTOP (it cannot renew its lease, so its steps must stop once it has
+// been frozen for FrozenParentLimit); either way the step's supervisor,
+// shell and grandchild are gone within a second (after the limit).
 func TestStepsDieWithTheBot(t *testing.T) {
-	tests := []struct {
+	scripts := []struct {
 		name   string
 		script string
 	}{
@@ -36,6 +45,25 @@ func TestStepsDieWithTheBot(t *testing.T) {
 		{"grandchild obeys SIGTERM", `sleep 60 & echo $PPID $$ $! > "$0.tmp"; mv "$0.tmp" "$0"; wait`},
 		// Ignored signals stay ignored across exec: only SIGKILL ends these.
 		{"SIGTERM ignored", `trap '' TERM; sleep 60 & echo $PPID $$ $! > "$0.tmp"; mv "$0.tmp" "$0"; wait`},
+	}
+	ends := []struct {
+		name  string
+		sig   syscall.Signal
+		grace time.Duration // beyond the signal, before the one second starts
+	}{
+		{"SIGKILL", syscall.SIGKILL, 0},
+		{"SIGSTOP", syscall.SIGSTOP, fakeBotFrozenLimit},
+	}
+	type testCase struct {
+		name, script string
+		sig          syscall.Signal
+		grace        time.Duration
+	}
+	var tests []testCase
+	for _, sc := range scripts {
+		for _, end := range ends {
+			tests = append(tests, testCase{end.name + ", " + sc.name, sc.script, end.sig, end.grace})
+		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,7 +73,7 @@ func TestStepsDieWithTheBot(t *testing.T) {
 			if err := bot.Start(); err != nil {
 				t.Fatal(err)
 			}
-			defer func() { _ = bot.Process.Kill(); _ = bot.Wait() }()
+			defer func() { _ = bot.Process.Kill(); _ = bot.Process.Signal(syscall.SIGCONT); _ = bot.Wait() }()
 			var b []byte
 			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 				var err error
@@ -65,23 +93,25 @@ func TestStepsDieWithTheBot(t *testing.T) {
 					t.Fatalf("process %d gone before the bot died", p)
 				}
 			}
-			if err := bot.Process.Signal(syscall.SIGKILL); err != nil {
+			if err := bot.Process.Signal(tt.sig); err != nil {
 				t.Fatal(err)
 			}
 			killed := time.Now()
-			_ = bot.Wait()
+			if tt.sig == syscall.SIGKILL {
+				_ = bot.Wait()
+			}
 			for _, p := range ps {
 				for !gone(p) {
-					if time.Since(killed) > time.Second {
+					if time.Since(killed) > tt.grace+time.Second {
 						for _, q := range ps {
 							_ = syscall.Kill(q, syscall.SIGKILL)
 						}
-						t.Fatalf("process %d (of supervisor, step, grandchild %v) outlived the bot by 1s", p, ps)
+						t.Fatalf("process %d (of supervisor, step, grandchild %v) outlived the bot's %s by %s + 1s", p, ps, tt.sig, tt.grace)
 					}
 					time.Sleep(5 * time.Millisecond)
 				}
 			}
-			t.Logf("supervisor, step and grandchild %v gone %s after the bot's SIGKILL", ps, time.Since(killed).Round(time.Millisecond))
+			t.Logf("supervisor, step and grandchild %v gone %s after the bot's %s", ps, time.Since(killed).Round(time.Millisecond), tt.sig)
 		})
 	}
 }

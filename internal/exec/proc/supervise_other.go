@@ -11,7 +11,7 @@ import (
 // prepare only gives the step its own process group: outside Linux there is
 // no parent-death signal, so a step may outlive a bot that dies abruptly
 // (a clean shutdown still cancels it through the context).
-func prepare(cmd *osexec.Cmd, _ time.Duration) {
+func prepare(cmd *osexec.Cmd, _, _ time.Duration) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 }
 

@@ -182,13 +182,14 @@ func (*Executor) Run(ctx context.Context, req exec.Request) (exec.Result, error)
 	ctx, cancel := req.WithTimeout(ctx)
 	defer cancel()
 	o, err := proc.Run(ctx, proc.Spec{
-		Argv:        argv,
-		Dir:         s.dir(req.BaseDir),
-		Env:         proc.Env(req.Env, s.Env, s.SetEnv),
-		OutputLimit: req.OutputLimit,
-		KillGrace:   req.KillGrace,
-		Redact:      req.Redact,
-		Progress:    proc.StreamProgress(req.Progress),
+		Argv:              argv,
+		Dir:               s.dir(req.BaseDir),
+		Env:               proc.Env(req.Env, s.Env, s.SetEnv),
+		OutputLimit:       req.OutputLimit,
+		KillGrace:         req.KillGrace,
+		FrozenParentLimit: req.FrozenLimit,
+		Redact:            req.Redact,
+		Progress:          proc.StreamProgress(req.Progress),
 	})
 	res := exec.Result{
 		Output:   o.Text(),

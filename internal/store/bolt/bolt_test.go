@@ -47,7 +47,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if err := s.CreateRollback(ctx, &rollback.Record{ID: id, State: rollback.StateProposed}); err != nil {
 		t.Fatal(err)
 	}
-	l, err := s.AcquireLease(ctx, "drill/api", "a", time.Minute)
+	l, err := s.AcquireLease(ctx, "drill/api", "a", time.Minute, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestReopenKeepsData(t *testing.T) {
 	if next, err := s.NextID(ctx); err != nil || next == id {
 		t.Fatalf("NextID after reopen = %q, %v; the counter must persist", next, err)
 	}
-	if l2, err := s.AcquireLease(ctx, "drill/api", "b", time.Minute); err != nil || l2.Token <= l.Token {
+	if l2, err := s.AcquireLease(ctx, "drill/api", "b", time.Minute, 0); err != nil || l2.Token <= l.Token {
 		t.Fatalf("lease token after reopen = %d, %v; want above %d", l2.Token, err, l.Token)
 	}
 	if ok, err := s.Claim(ctx, "tick", time.Hour); err != nil || ok {

@@ -207,7 +207,8 @@ func (r leaseRecord) live(now time.Time) bool {
 }
 
 // modifyLease runs fn on the named lease record inside a write transaction
-// and stores the result when fn succeeds.
+// and stores the result when fn succeeds; when fn fails, it returns the
+// record as fn left it.
 func (s *Store) modifyLease(ctx context.Context, name string, fn func(r *leaseRecord, now time.Time) error) (store.Lease, error) {
 	var out store.Lease
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
@@ -216,10 +217,11 @@ func (s *Store) modifyLease(ctx context.Context, name string, fn func(r *leaseRe
 		if err := getJSON(b, []byte(name), &r); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+		r.Name = name
 		if err := fn(&r, s.now()); err != nil {
+			out = r.Lease // the grant that refused, for the caller to name
 			return err
 		}
-		r.Name = name
 		out = r.Lease
 		return putJSON(b, []byte(name), &r)
 	})
@@ -228,13 +230,17 @@ func (s *Store) modifyLease(ctx context.Context, name string, fn func(r *leaseRe
 
 // AcquireLease grants or renews name for holder; see store.Leases.
 // A lease that expired gets a new, higher token even for the same holder.
-func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
-	if name == "" || holder == "" || ttl <= 0 {
-		return store.Lease{}, fmt.Errorf("acquire lease %q: need a name, a holder and a positive ttl", name)
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl, grace time.Duration) (store.Lease, error) {
+	if name == "" || holder == "" || ttl <= 0 || grace < 0 {
+		return store.Lease{}, fmt.Errorf("acquire lease %q: need a name, a holder, a positive ttl and a grace of 0 or more", name)
 	}
 	l, err := s.modifyLease(ctx, name, func(r *leaseRecord, now time.Time) error {
-		if r.live(now) && r.Holder != holder {
+		switch {
+		case r.Holder == holder || r.Holder == "" || r.Released:
+		case r.live(now):
 			return store.ErrLeaseHeld
+		case now.Before(r.Expires.Add(grace)):
+			return store.ErrLeaseDraining
 		}
 		if !r.live(now) {
 			r.Token++
@@ -245,7 +251,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.
 		return nil
 	})
 	if err != nil {
-		return store.Lease{}, fmt.Errorf("acquire lease %s: %w", name, err)
+		return l, fmt.Errorf("acquire lease %s: %w", name, err)
 	}
 	return l, nil
 }

@@ -95,18 +95,31 @@ func (s *Store) AckEvent(ctx context.Context, id string) error {
 
 // AcquireLease grants or renews name for holder; see store.Leases. A lease
 // that expired gets a new, higher token even for the same holder.
-func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (store.Lease, error) {
-	if name == "" || holder == "" || ttl <= 0 {
-		return store.Lease{}, fmt.Errorf("acquire lease %q: need a name, a holder and a positive ttl", name)
+func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl, grace time.Duration) (store.Lease, error) {
+	if name == "" || holder == "" || ttl <= 0 || grace < 0 {
+		return store.Lease{}, fmt.Errorf("acquire lease %q: need a name, a holder, a positive ttl and a grace of 0 or more", name)
 	}
-	res, err := acquireLease.Run(ctx, s.c, []string{s.key("lease", name)}, holder, ttlMillis(ttl)).Int64Slice()
+	res, err := acquireLease.Run(ctx, s.c, []string{s.key("lease", name)}, holder, ttlMillis(ttl), grace.Milliseconds()).Slice()
 	if err != nil {
 		return store.Lease{}, wrap("acquire lease "+name, err)
 	}
-	if res[0] == 0 {
-		return store.Lease{}, fmt.Errorf("acquire lease %s: %w", name, store.ErrLeaseHeld)
+	if granted, _ := res[0].(int64); granted == 1 && len(res) == 3 {
+		token, _ := res[1].(int64)
+		exp, _ := res[2].(int64)
+		return store.Lease{Name: name, Holder: holder, Token: token, Expires: time.UnixMilli(exp).UTC()}, nil
 	}
-	return store.Lease{Name: name, Holder: holder, Token: res[1], Expires: time.UnixMilli(res[2]).UTC()}, nil
+	if len(res) != 5 {
+		return store.Lease{}, fmt.Errorf("acquire lease %s: unexpected script answer %v", name, res)
+	}
+	draining, _ := res[1].(int64)
+	token, _ := res[2].(int64)
+	exp, _ := res[3].(int64)
+	other, _ := res[4].(string)
+	cur := store.Lease{Name: name, Holder: other, Token: token, Expires: time.UnixMilli(exp).UTC()}
+	if draining == 1 {
+		return cur, fmt.Errorf("acquire lease %s: %w", name, store.ErrLeaseDraining)
+	}
+	return cur, fmt.Errorf("acquire lease %s: %w", name, store.ErrLeaseHeld)
 }
 
 // RenewLease extends l while nobody else has taken it (even if it expired

@@ -84,13 +84,20 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
-// acquireLease: KEYS lease; ARGV holder, ttl ms. Returns {1, token, exp}
-// or {0} when someone else holds it.
+// acquireLease: KEYS lease; ARGV holder, ttl ms, grace ms. Returns {1,
+// token, exp}, or {0, draining, token, exp, holder} when someone else holds
+// it: draining is 1 when that grant expired less than grace ago.
 var acquireLease = goredis.NewScript(leaseNow + `
 local h = redis.call('HMGET', KEYS[1], 'holder', 'token', 'exp', 'rel')
 local token = tonumber(h[2] or '0')
-local live = h[1] and h[4] ~= '1' and now < tonumber(h[3] or '0')
-if live and h[1] ~= ARGV[1] then return {0} end
+local held = h[1] and h[4] ~= '1'
+local oldexp = tonumber(h[3] or '0')
+local live = held and now < oldexp
+if held and h[1] ~= ARGV[1] and now < oldexp + tonumber(ARGV[3]) then
+  local draining = 0
+  if not live then draining = 1 end
+  return {0, draining, token, oldexp, h[1]}
+end
 if not live then token = redis.call('HINCRBY', KEYS[1], 'token', 1) end
 local exp = now + tonumber(ARGV[2])
 redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'exp', string.format('%.0f', exp), 'rel', '0')

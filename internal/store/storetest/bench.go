@@ -38,7 +38,7 @@ func BenchEnqueueEvent(b *testing.B, s store.Store) {
 // BenchAppendStep measures the engine's step log writes under a lease.
 func BenchAppendStep(b *testing.B, s store.Store) {
 	ctx := b.Context()
-	l, err := s.AcquireLease(ctx, store.LeaseName("RB-1"), "bench", time.Hour)
+	l, err := s.AcquireLease(ctx, store.LeaseName("RB-1"), "bench", time.Hour, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

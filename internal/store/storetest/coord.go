@@ -62,7 +62,7 @@ func testLeases(t *testing.T, s store.Store, clk *Clock) {
 	const name = "rollback/RB-1"
 	leases := make([]store.Lease, 2)
 	wins := race(t, 2, func(i int) (bool, error) {
-		l, err := s.AcquireLease(ctx, name, fmt.Sprint("holder-", i), time.Minute)
+		l, err := s.AcquireLease(ctx, name, fmt.Sprint("holder-", i), time.Minute, 0)
 		if errors.Is(err, store.ErrLeaseHeld) {
 			return false, nil
 		}
@@ -79,11 +79,11 @@ func testLeases(t *testing.T, s store.Store, clk *Clock) {
 	if first.Name != name || first.Token < 1 {
 		t.Fatalf("granted lease %+v", first)
 	}
-	_, err = s.AcquireLease(ctx, name, loser, time.Minute)
+	_, err = s.AcquireLease(ctx, name, loser, time.Minute, 0)
 	wantErr(t, "acquire a held lease", err, store.ErrLeaseHeld)
 
 	clk.Advance(time.Second)
-	again, err := s.AcquireLease(ctx, name, first.Holder, time.Minute)
+	again, err := s.AcquireLease(ctx, name, first.Holder, time.Minute, 0)
 	must(t, err)
 	if again.Token != first.Token || again.Expires.Before(first.Expires) {
 		t.Fatalf("re-acquire by the holder: %+v, want token %d and a later expiry than %v", again, first.Token, first.Expires)
@@ -115,14 +115,14 @@ func testLeases(t *testing.T, s store.Store, clk *Clock) {
 		t.Fatalf("released lease reads %+v, want token %d and an earlier expiry", got, renewed.Token)
 	}
 
-	next, err := s.AcquireLease(ctx, name, loser, time.Minute)
+	next, err := s.AcquireLease(ctx, name, loser, time.Minute, 0)
 	must(t, err)
 	if next.Token <= renewed.Token {
 		t.Fatalf("token after release = %d, want above %d", next.Token, renewed.Token)
 	}
 	wantErr(t, "release an old grant", s.ReleaseLease(ctx, renewed), store.ErrLeaseLost)
 
-	if _, err := s.AcquireLease(ctx, "other", "h", 0); err == nil {
+	if _, err := s.AcquireLease(ctx, "other", "h", 0, 0); err == nil {
 		t.Fatal("AcquireLease with ttl 0 accepted")
 	}
 }
@@ -133,7 +133,7 @@ func testLeases(t *testing.T, s store.Store, clk *Clock) {
 func testLeaseExpiryFencing(t *testing.T, s store.Store, clk *Clock) {
 	ctx := t.Context()
 	name := store.LeaseName("RB-7")
-	a, err := s.AcquireLease(ctx, name, "engine-a", shortTTL)
+	a, err := s.AcquireLease(ctx, name, "engine-a", shortTTL, 0)
 	must(t, err)
 	_, err = appendOne(ctx, s, "RB-7", a.Token, rollback.StepEvent{StepID: "s1", Kind: rollback.StepStarted})
 	must(t, err)
@@ -141,7 +141,7 @@ func testLeaseExpiryFencing(t *testing.T, s store.Store, clk *Clock) {
 	clk.Advance(time.Second)
 	var b store.Lease
 	eventually(t, "engine-b takes the expired lease", func() (bool, error) {
-		b, err = s.AcquireLease(ctx, name, "engine-b", time.Minute)
+		b, err = s.AcquireLease(ctx, name, "engine-b", time.Minute, 0)
 		if errors.Is(err, store.ErrLeaseHeld) {
 			return false, nil
 		}
@@ -164,10 +164,81 @@ func testLeaseExpiryFencing(t *testing.T, s store.Store, clk *Clock) {
 
 	// Tokens keep growing across releases.
 	must(t, s.ReleaseLease(ctx, b))
-	c, err := s.AcquireLease(ctx, name, "engine-a", time.Minute)
+	c, err := s.AcquireLease(ctx, name, "engine-a", time.Minute, 0)
 	must(t, err)
 	if c.Token <= b.Token {
 		t.Fatalf("token after release %d, want above %d", c.Token, b.Token)
+	}
+}
+
+// testLeaseTakeoverGrace: another holder takes an expired lease only once
+// the grace it gives the old holder (to stop what it runs) has passed since
+// the expiry; until then it learns who held it and until when. A released
+// lease, or the same holder, needs no grace.
+func testLeaseTakeoverGrace(t *testing.T, s store.Store, clk *Clock) {
+	ctx := t.Context()
+	name := store.LeaseName("RB-8")
+	a, err := s.AcquireLease(ctx, name, "engine-a", shortTTL, 0)
+	must(t, err)
+
+	held, err := s.AcquireLease(ctx, name, "engine-b", time.Minute, time.Hour)
+	wantErr(t, "acquire a live lease", err, store.ErrLeaseHeld)
+	if errors.Is(err, store.ErrLeaseDraining) {
+		t.Fatalf("a live lease reads as draining: %v", err)
+	}
+	if held.Holder != a.Holder || held.Token != a.Token || !held.Expires.Equal(a.Expires) {
+		t.Fatalf("refusal names %+v, want the live grant %+v", held, a)
+	}
+
+	clk.Advance(shortTTL) // expired (bolt at once, redis after its own clock follows)
+	eventually(t, "the expired lease reads as draining within the grace", func() (bool, error) {
+		held, err = s.AcquireLease(ctx, name, "engine-b", time.Minute, time.Hour)
+		switch {
+		case errors.Is(err, store.ErrLeaseDraining):
+			return true, nil
+		case errors.Is(err, store.ErrLeaseHeld):
+			return false, nil
+		}
+		return false, fmt.Errorf("acquire within the grace: lease %+v, error %v", held, err)
+	})
+	if held.Holder != a.Holder || !held.Expires.Equal(a.Expires) {
+		t.Fatalf("draining refusal names %+v, want holder %s expiring %s", held, a.Holder, a.Expires)
+	}
+	// The old holder is not locked out of its own expired lease: it gets a
+	// new token (its writes under the old one are fenced either way).
+	mine, err := s.AcquireLease(ctx, name, "engine-a", shortTTL, time.Hour)
+	must(t, err)
+	if mine.Token <= a.Token {
+		t.Fatalf("re-grant to the old holder after expiry kept token %d, want above %d", mine.Token, a.Token)
+	}
+
+	grace := shortTTL
+	clk.Advance(shortTTL + grace)
+	var b store.Lease
+	eventually(t, "engine-b takes the lease once expiry + grace passed", func() (bool, error) {
+		b, err = s.AcquireLease(ctx, name, "engine-b", time.Minute, grace)
+		if errors.Is(err, store.ErrLeaseHeld) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	// Granted at now+ttl, and now was at least the old expiry plus grace.
+	if earliest := mine.Expires.Add(grace).Add(time.Minute); b.Expires.Before(earliest) {
+		t.Fatalf("taken over at %s (expiry %s), before the old grant's expiry %s + grace %s", b.Expires.Add(-time.Minute), b.Expires, mine.Expires, grace)
+	}
+	if b.Token <= mine.Token {
+		t.Fatalf("taker's token %d is not above %d", b.Token, mine.Token)
+	}
+
+	// A released lease is free at once, whatever the grace.
+	must(t, s.ReleaseLease(ctx, b))
+	c, err := s.AcquireLease(ctx, name, "engine-c", time.Minute, time.Hour)
+	must(t, err)
+	if c.Token <= b.Token {
+		t.Fatalf("token after release %d, want above %d", c.Token, b.Token)
+	}
+	if _, err := s.AcquireLease(ctx, "other", "h", time.Minute, -time.Second); err == nil {
+		t.Fatal("AcquireLease with a negative grace accepted")
 	}
 }
 

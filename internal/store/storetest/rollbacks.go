@@ -268,7 +268,7 @@ func testSteps(t *testing.T, s store.Store, clk *Clock) {
 		t.Fatalf("first step of RB-3: seq %d at %v, want 1 at the clock's time", undated.Seq, undated.At)
 	}
 
-	l, err := s.AcquireLease(ctx, store.LeaseName("RB-1"), "engine-a", time.Minute)
+	l, err := s.AcquireLease(ctx, store.LeaseName("RB-1"), "engine-a", time.Minute, 0)
 	must(t, err)
 	_, err = appendOne(ctx, s, "RB-1", l.Token-1, rollback.StepEvent{StepID: "late", Kind: rollback.StepStarted})
 	wantErr(t, "append with a token below the lease's", err, store.ErrStaleToken)

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) store.Store
 		{"Claims", testClaims},
 		{"Leases", testLeases},
 		{"LeaseExpiryFencing", testLeaseExpiryFencing},
+		{"LeaseTakeoverGrace", testLeaseTakeoverGrace},
 		{"Inbox", testInbox},
 		{"InboxRace", testInboxRace},
 		{"Ping", testPing},

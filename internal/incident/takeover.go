@@ -1,0 +1,123 @@
+package incident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/rollback"
+	"github.com/backout/backout/internal/store"
+)
+
+// takeLease asks for rollback id's lease. Another replica's lease is
+// granted only once its expiry plus kill_grace has passed (the store
+// decides, by its clock): until then its steps may still be stopping.
+// Every takeover goes through here: a run's launch (Resume, automatic
+// resume), interrupting an orphan, ending an idle abort.
+func (e *Engine) takeLease(ctx context.Context, id string) (store.Lease, error) {
+	return e.store.AcquireLease(ctx, store.LeaseName(id), e.replica, e.cfg.Engine.LeaseTTL.D(), e.cfg.Engine.KillGrace.D())
+}
+
+// lingeringError: the rollback's last driver let its lease run out less
+// than kill_grace ago and may still be stopping its steps. It is an
+// errBusy.
+type lingeringError struct{ rollback.Lingering }
+
+func (e lingeringError) Error() string {
+	return fmt.Sprintf("replica %s may still be stopping its steps until %s", e.Replica, e.Until.UTC().Format(time.RFC3339))
+}
+
+func (lingeringError) Unwrap() error { return errBusy }
+
+// lingeringOr turns a refused lease into the error launchWith returns:
+// lingeringError (naming who and until when) when the old holder may
+// still be stopping, else errBusy.
+func lingeringOr(held store.Lease, err error, killGrace time.Duration) error {
+	if errors.Is(err, store.ErrLeaseDraining) {
+		return lingeringError{lingeringFrom(held, killGrace)}
+	}
+	return errBusy
+}
+
+func lingeringFrom(held store.Lease, killGrace time.Duration) rollback.Lingering {
+	return rollback.Lingering{Replica: held.Holder, Until: held.Expires.Add(killGrace)}
+}
+
+// interruptLingering marks a rollback interrupted whose driver's lease ran
+// out (held) less than kill_grace ago, without taking the lease (nobody may
+// yet): it says whose steps may still be running and until when, and offers
+// no Resume. A Tick settles it once that time has passed (settleLingering).
+func (e *Engine) interruptLingering(ctx context.Context, id, why string, held store.Lease) bool {
+	lingering := lingeringFrom(held, e.cfg.Engine.KillGrace.D())
+	steps, err := e.store.ListSteps(ctx, id)
+	if err != nil {
+		return false
+	}
+	r, err := e.transition(ctx, id, rollback.StateInterrupted, []rollback.State{rollback.StateRunning, rollback.StateValidating}, func(r *rollback.Record) {
+		r.Lingering, r.ResumeDue = &lingering, false // decided once it has settled
+	})
+	if err != nil {
+		return false // another replica marked it first, or it ended
+	}
+	e.audit(ctx, Actor{User: "backout", From: "engine:" + e.replica}, "rollback.interrupted", id,
+		map[string]string{"why": why, "steps_may_run_on": lingering.Replica, "until": lingering.Until.UTC().Format(time.RFC3339)})
+	e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: inFlight(steps), MaxAuto: maxAutoResumes})
+	e.refresh(ctx, id)
+	return true
+}
+
+// settleLingering takes the lease of an interrupted rollback whose old
+// driver may have been stopping its steps, once the store grants it (its
+// lease expiry plus kill_grace passed, or it let go): it fences the old
+// driver out, marks the steps it left in flight, decides whether Backout
+// resumes on its own, and offers Resume. Before that time it does nothing.
+func (e *Engine) settleLingering(ctx context.Context, id string) {
+	lease, err := e.takeLease(ctx, id)
+	if err != nil {
+		return // not yet (or the store failed): the next Tick tries again
+	}
+	defer func() { _ = e.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
+	var gone string
+	steps, inflight, ok := e.markInFlight(ctx, id, lease, "its driver stopped (process died or lost the store)")
+	if !ok {
+		return
+	}
+	r, err := e.update(ctx, id, func(r *rollback.Record) error {
+		if r.State != rollback.StateInterrupted || r.Lingering == nil {
+			return errNotDue // resumed or ended meanwhile
+		}
+		gone = r.Lingering.Replica
+		r.Lingering = nil
+		r.ResumeDue = e.resumesOnItsOwn(r, steps, inflight)
+		return nil
+	})
+	if err != nil {
+		return
+	}
+	e.audit(ctx, Actor{User: "backout", From: "engine:" + e.replica}, "rollback.driver_gone", id,
+		map[string]string{"replica": gone, "resumes_on_its_own": fmt.Sprint(r.ResumeDue)})
+	e.tell(ctx, rollback.DriverGone{About: rollback.About{Rollback: r}, Replica: gone, InFlight: inflight, MaxAuto: maxAutoResumes})
+	e.refresh(ctx, id)
+}
+
+// markInFlight records, under lease, that the steps the old driver left
+// started and never finished have an unknown outcome; it returns the step
+// log as read and those steps.
+func (e *Engine) markInFlight(ctx context.Context, id string, lease store.Lease, why string) ([]rollback.StepEvent, []string, bool) {
+	steps, err := e.store.ListSteps(ctx, id)
+	if err != nil {
+		return nil, nil, false
+	}
+	inflight := inFlight(steps)
+	var marks []rollback.StepEvent
+	for _, key := range inflight {
+		svc, step, _ := strings.Cut(key, "/")
+		marks = append(marks, rollback.StepEvent{Service: svc, StepID: step, Kind: rollback.StepInterrupted, At: e.clock.Now(), Error: "outcome unknown: " + why})
+	}
+	if _, err := e.store.AppendSteps(ctx, id, lease.Token, marks...); err != nil {
+		e.log.WarnContext(ctx, "interrupt: marking steps in flight", "rollback", id, "err", err)
+	}
+	return steps, inflight, true
+}
