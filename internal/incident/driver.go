@@ -37,6 +37,8 @@ type driver struct {
 	done         map[string]string // service/step -> final kind (succeeded, skipped, failed)
 	completed    []string          // service/step in order of successful completion
 	failed       []string          // service/step that failed
+
+	shut shutdownWatch // what ran when this replica began to shut down (shutdown.go)
 }
 
 func (d *driver) load(ctx context.Context) error {
@@ -80,6 +82,10 @@ func (d *driver) drive(ctx context.Context) {
 	}
 	stopRenew := d.keepLease(ctx)
 	defer stopRenew()
+	// The lease is kept under ctx; the steps run under the context that
+	// ends, too, when this replica begins to shut down.
+	ctx, stopWork := d.untilShutdown(ctx)
+	defer stopWork()
 	defer d.flushRefresh()
 	if d.announce != nil {
 		d.announce(ctx, d.r)
@@ -300,7 +306,7 @@ func (d *driver) stop(ctx context.Context, failure string) {
 	d.flushEndsOrLog(bg, "stopping") // what interrupt or compensate read must be whole
 	switch cause := context.Cause(ctx); {
 	case errors.Is(cause, errShutdown):
-		d.e.interrupt(bg, d.id, "Backout shut down while it ran (it is safe to Resume)")
+		d.handOn(bg)
 	case errors.Is(cause, errLeaseLost):
 		d.e.log.WarnContext(bg, "driver: lease lost, stopping", "rollback", d.id)
 	case errors.Is(cause, errAborted):

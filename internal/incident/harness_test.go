@@ -131,15 +131,16 @@ func openRedis(t testing.TB, now func() time.Time) store.Store {
 
 // setup varies the world a test runs in.
 type setup struct {
-	runbook     string // YAML of runbook "steps"; defaultRunbook when empty
-	parallelism int
-	leaseTTL    string
-	autoResume  string // engine.auto_resume; the default when empty
-	outputEvery string // engine.output_every; the default when empty
-	dir         string // where bot.yaml "is"; runbooks resolve against it
-	replica     string
-	env         func(string) (string, bool)
-	executors   []exec.Executor // besides the fake
+	runbook       string // YAML of runbook "steps"; defaultRunbook when empty
+	parallelism   int
+	leaseTTL      string
+	autoResume    string // engine.auto_resume; the default when empty
+	outputEvery   string // engine.output_every; the default when empty
+	shutdownGrace string // engine.shutdown_grace; the default (10m) when empty
+	dir           string // where bot.yaml "is"; runbooks resolve against it
+	replica       string
+	env           func(string) (string, bool)
+	executors     []exec.Executor // besides the fake
 }
 
 const defaultRunbook = `
@@ -231,6 +232,9 @@ func build(su setup, st store.Store, clk incident.Clock, poster chat.Poster, pag
 	}
 	if su.outputEvery != "" {
 		engineExtra += ", output_every: " + su.outputEvery
+	}
+	if su.shutdownGrace != "" {
+		engineExtra += ", shutdown_grace: " + su.shutdownGrace
 	}
 	cfg, err := config.Parse(filepath.Join(su.dir, "bot.yaml"), fmt.Appendf(nil, configYAML, su.parallelism, su.leaseTTL, engineExtra), func(string) string { return "" })
 	if err != nil {

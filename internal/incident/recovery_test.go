@@ -230,9 +230,11 @@ func TestDoubleResumeRunsOnce(t *testing.T) {
 	})
 }
 
+// With no shutdown grace, a shutdown stops even a non-idempotent step at
+// once; its outcome is unknown, so the rollback waits for a person.
 func TestShutdownInterruptsAndAnotherProcessResumes(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		e := newEnv(t, b, setup{runbook: chainRunbook})
+		e := newEnv(t, b, setup{runbook: chainRunbook, shutdownGrace: "0s"})
 		latch := incidenttest.NewLatch()
 		t.Cleanup(latch.ReleaseAll)
 		e.ex.On("b", latch.Block)
@@ -258,6 +260,8 @@ func TestShutdownInterruptsAndAnotherProcessResumes(t *testing.T) {
 		if got := e.stepKinds(r.ID, "checkout", "b"); !slices.Equal(got, []string{rollback.StepStarted, rollback.StepInterrupted}) {
 			t.Fatalf("b's events %v, want [started interrupted]", got)
 		}
+		e.wantPosted("Step(s) checkout/b were still running when the shutdown grace (0s) ran out and were stopped: what they did is unknown")
+		e.wantPosted("It needs a person: check what those steps did, then Resume or Abort.")
 		if _, err := e.svc.Resume(e.ctx, person("req"), r.ID); err == nil || e.get(r.ID).State != rollback.StateInterrupted {
 			t.Fatalf("a stopped engine took a Resume: %v, state %s", err, e.get(r.ID).State)
 		}

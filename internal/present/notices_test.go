@@ -44,6 +44,7 @@ func TestEveryNoticeIsWorded(t *testing.T) {
 		{rollback.Resumed{About: on, By: "U4", Interrupted: true, Rerun: rollback.Rerun{InFlight: []string{"api/set-image"}}}, "step(s) api/set-image, in flight when Backout stopped, run again"},
 		{rollback.Resumed{About: on, Interrupted: true, AutoResume: 1, MaxAuto: 2}, "on its own (automatic resume 1 of 2)"},
 		{rollback.Interrupted{About: on, Why: "replica died", InFlight: []string{"api/x"}, MaxAuto: 2}, "not re-run unless you press Resume"},
+		{rollback.HandedOn{About: on, Replica: "host-1", Signal: "SIGTERM", Finished: []string{"db/migrate"}}, "replica host-1 stopped (SIGTERM) while it ran RB-7"},
 		{rollback.GateWaiting{About: on, Service: "db", Step: "migrate", Gate: "db/migrate", Group: "dba"}, "Step migrate of db waits for sign-off from dba"},
 		{rollback.GateSigned{About: on, User: "U5", Group: "dba", Gate: "db/migrate", At: at}, "@U5 (dba) signed off the gate"},
 		{rollback.StepAttemptFailed{About: on, Service: "api", Step: "migrate", Attempt: 1, ExitCode: 3, Error: "exit status 3", Output: "a\nb\nboom", Took: 1200 * time.Millisecond, RetryIn: 2 * time.Second}, "failed after 1.2s (attempt 1): exit status 3. Retrying in 2s.\n```\na\nb\nboom\n```"},
