@@ -17,8 +17,8 @@ import (
 
 // Causes of a run's cancellation; the run records each differently.
 var (
-	errAborted   = errors.New("aborted by a person")
-	errShutdown  = errors.New("backout is shutting down")
+	errAborted  = errors.New("aborted by a person")
+	errShutdown = errors.New("backout is shutting down")
 	// errGraceOver stops the steps still running when the shutdown grace
 	// (engine.shutdown_grace) has passed.
 	errGraceOver = fmt.Errorf("%w: the shutdown grace passed", errShutdown)
