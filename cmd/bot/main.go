@@ -160,7 +160,10 @@ var signalNames = map[os.Signal]string{os.Interrupt: "SIGINT", syscall.SIGTERM: 
 
 // signalContext ends at SIGINT or SIGTERM with the signal's name as its
 // cause (context.Cause), which the lifecycle quotes when it hands a
-// rollback on. Its stop lets the signals go and releases the watcher.
+// rollback on. The first signal starts a graceful shutdown, which may wait
+// for steps (engine.shutdown_grace); a second one gets the default action
+// and ends the process at once, its steps with it (a second Ctrl-C).
+// Its stop lets the signals go and releases the watcher.
 func signalContext(parent context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	sigs := make(chan os.Signal, 1)
@@ -170,6 +173,7 @@ func signalContext(parent context.Context) (context.Context, func()) {
 		defer close(done)
 		select {
 		case sig := <-sigs:
+			signal.Stop(sigs)
 			cancel(errors.New(signalNames[sig]))
 		case <-ctx.Done():
 		}
