@@ -296,6 +296,20 @@ func within(t testing.TB) context.Context {
 	return ctx
 }
 
+// waitRunReturned waits, within waitLimit, for Service.Run (whose error
+// stopped carries) to return nil after its context ended.
+func waitRunReturned(t testing.TB, stopped <-chan error) {
+	t.Helper()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Run did not return after its context ended")
+	}
+}
+
 // waitEngine waits for every run of svc to stop, within waitLimit.
 func waitEngine(t testing.TB, svc *incident.Service) {
 	t.Helper()

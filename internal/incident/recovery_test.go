@@ -246,14 +246,7 @@ func TestShutdownInterruptsAndAnotherProcessResumes(t *testing.T) {
 			t.Fatal(err)
 		}
 		cancel()
-		select {
-		case err := <-stopped:
-			if err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-		case <-time.After(waitLimit):
-			t.Fatal("Run did not return after its context ended")
-		}
+		waitRunReturned(t, stopped)
 		if got := e.get(r.ID).State; got != rollback.StateInterrupted {
 			t.Fatalf("after shutdown: %s, want interrupted", got)
 		}

@@ -92,14 +92,7 @@ func TestGracefulShutdown(t *testing.T) {
 					}
 					migrate.ReleaseAll()
 				}
-				select {
-				case err := <-stopped:
-					if err != nil {
-						t.Fatalf("Run: %v", err)
-					}
-				case <-time.After(waitLimit):
-					t.Fatal("Run did not return after its context ended")
-				}
+				waitRunReturned(t, stopped)
 				got := e.get(r.ID)
 				if got.State != rollback.StateInterrupted || got.ResumeDue != tt.wantResumes {
 					t.Fatalf("after shutdown: %s, resume due %v; want interrupted, %v", got.State, got.ResumeDue, tt.wantResumes)
