@@ -278,6 +278,22 @@ if [[ -n $helm_bin ]]; then
 		"secrets.values.SLACK_TOKEN is not a variable Backout reads" --set secrets.values.SLACK_TOKEN=x
 	expect_fail "helm template refuses an unknown image.flavor" \
 		'image.flavor "fat" is not one of auto, minimal, tools' --set image.flavor=fat
+	expect_fail "helm template refuses a shutdown_grace it cannot add up" \
+		'config.engine.shutdown_grace "1.5h": the chart derives terminationGracePeriodSeconds' --set-string config.engine.shutdown_grace=1.5h
+	# terminationGracePeriodSeconds follows engine.shutdown_grace + kill_grace + the margin.
+	grace_of() { # ARGS...: prints the render's terminationGracePeriodSeconds
+		"$helm_bin" template backout "$chart" "${kv[@]}" "$@" | awk '/terminationGracePeriodSeconds:/{print $2}'
+	}
+	check_grace() { # NAME WANT ARGS...
+		local name=$1 want=$2 got
+		shift 2
+		got=$(grace_of "$@" 2>&1)
+		if [[ $got == "$want" ]]; then pass "$name"; else echo "      got: $got, want: $want"; fail "$name"; fi
+	}
+	check_grace "terminationGracePeriodSeconds: defaults (10m + 5s + 30s)" 635
+	check_grace "terminationGracePeriodSeconds: shutdown_grace 1h30m, kill_grace 10s" 5440 \
+		--set-string config.engine.shutdown_grace=1h30m --set-string config.engine.kill_grace=10s
+	check_grace "terminationGracePeriodSeconds: shutdown_grace 0" 35 --set-string config.engine.shutdown_grace=0s
 	# image.flavor: auto follows the runbooks given to the chart.
 	flavor_of() { # ARGS...: prints "flavor-label image" of the render
 		"$helm_bin" template backout "$chart" "${kv[@]}" "$@" |

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/exec/helm"
@@ -177,6 +178,7 @@ func checkWorkload(t *testing.T, where string, ms manifests, wantReplicas int) [
 	runbooks, _ := configMapAt(runbooksPath)
 	flavor := checkFlavor(t, where, pod, c)
 	cfg := checkBotConfig(t, where, flavor, cfgData["bot.yaml"], runbooks)
+	checkTerminationGrace(t, where, pod, cfg)
 	if cfg.Runbooks != runbooksPath {
 		t.Errorf("%s: bot.yaml runbooks = %q, want %s where they are mounted", where, cfg.Runbooks, runbooksPath)
 	}
@@ -296,4 +298,26 @@ func checkSecretEnv(t *testing.T, where string, c any) []string {
 		}
 	}
 	return names
+}
+
+// httpDrain is how long `bot serve` gives in-flight requests, and then the
+// last chat updates, after SIGTERM (internal/app shutdownGrace).
+const httpDrain = 15 * time.Second
+
+// checkTerminationGrace: the pod is not killed before Backout has let its
+// non-idempotent steps finish (engine.shutdown_grace), stopped the rest
+// (engine.kill_grace) and flushed its last chat updates.
+func checkTerminationGrace(t *testing.T, where string, pod any, cfg *config.Config) {
+	t.Helper()
+	want := cfg.Engine.ShutdownGrace.D() + cfg.Engine.KillGrace.D() + httpDrain
+	v, ok := dig(pod, "spec", "terminationGracePeriodSeconds")
+	secs, err := strconv.Atoi(fmt.Sprint(v))
+	if !ok || err != nil {
+		t.Errorf("%s: terminationGracePeriodSeconds is %v; want at least %s (engine.shutdown_grace + kill_grace + %s)", where, v, want, httpDrain)
+		return
+	}
+	if got := time.Duration(secs) * time.Second; got < want {
+		t.Errorf("%s: terminationGracePeriodSeconds %s is less than engine.shutdown_grace %s + kill_grace %s + %s: a rolling update would kill running steps",
+			where, got, cfg.Engine.ShutdownGrace.D(), cfg.Engine.KillGrace.D(), httpDrain)
+	}
 }

@@ -6,15 +6,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/backout/backout/internal/rollback"
-	boltstore "github.com/backout/backout/internal/store/bolt"
 )
 
 // privateRedis is a redis-server of the test's own, on a port of its own,
@@ -129,64 +125,4 @@ func TestStoreOutage(t *testing.T) {
 	if !strings.Contains(p.Text, "pagerduty alert") {
 		t.Errorf("proposal after recovery:\n%s", p.Text)
 	}
-}
-
-// TestSIGTERMLeavesRollbackResumable: a process told to stop while it
-// drives a rollback exits 0, says so in its log, and leaves the rollback
-// interrupted, which a new process resumes to the end.
-func TestSIGTERMLeavesRollbackResumable(t *testing.T) {
-	t.Parallel()
-	w := newWorld(t)
-	addr := freeAddr(t)
-	runbooks := writeRunbooks(t, w.dir)
-	dbPath := filepath.Join(w.dir, "state.db")
-	path := w.writeConfig("sigterm", cfg{Listen: addr, Runbooks: runbooks, SlowRunbook: "slow-demo",
-		Store: "  kind: bolt\n  path: " + dbPath})
-	b := w.start("sigterm", path, addr)
-	w.deploy(b, "slow-api", "1.0.0", 3*time.Hour)
-	w.deploy(b, "slow-api", "1.1.0", 0)
-	if code, body := b.send(w.command("UALICE", "C0SLOW", "propose slow-api stuck", "slow")); code != http.StatusOK {
-		t.Fatalf("propose: %d %s", code, body)
-	}
-	p := w.waitProposals(b, "C0SLOW", 1)[0]
-	if code, body := b.send(w.click("UBOB", p, "approve", p.Value)); code != http.StatusOK {
-		t.Fatalf("approve: %d %s", code, body)
-	}
-	eventually(t, 15*time.Second, "the slow step to start", func() (bool, string) {
-		_, err := os.Stat(filepath.Join(w.demoDir, "hold.pids"))
-		return err == nil, "no hold.pids"
-	})
-
-	termAt := time.Now()
-	if code := b.terminate(30 * time.Second); code != 0 {
-		t.Errorf("exit code after SIGTERM: %d, want 0", code)
-	}
-	t.Logf("exited %v after SIGTERM while driving a step", time.Since(termAt).Round(time.Millisecond))
-	if !b.logHas("shutting down") || !b.logHas(`"msg":"stopped"`) {
-		t.Errorf("the log does not record the shutdown")
-	}
-	st, err := boltstore.Open(dbPath, boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := st.GetRollback(context.Background(), p.ID)
-	_ = st.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.State != rollback.StateInterrupted {
-		t.Fatalf("after SIGTERM %s is %s (%s), want interrupted", p.ID, r.State, r.Outcome)
-	}
-	if n := countContaining(w.threadTexts("C0SLOW", p.TS), "shut down"); n != 1 {
-		t.Errorf("%d thread notes say Backout shut down, want 1: %q", n, w.threadTexts("C0SLOW", p.TS))
-	}
-
-	b2 := w.start("sigterm-again", path, addr)
-	if err := os.WriteFile(filepath.Join(w.demoDir, "release"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if code, body := b2.send(w.click("UBOB", p, "resume", p.ID)); code != http.StatusOK {
-		t.Fatalf("resume: %d %s", code, body)
-	}
-	w.waitState(b2, p.ID, "succeeded", 20*time.Second)
 }

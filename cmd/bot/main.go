@@ -58,7 +58,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprint(stderr, usage)
 		return exitInvalid
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background())
 	defer stop()
 	cmd, rest := args[0], args[1:]
 	var err error
@@ -152,4 +152,35 @@ func versionCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "backout", version)
 	return nil
+}
+
+// signalNames are the signals that stop Backout, as a thread names them
+// when a replica hands a rollback on.
+var signalNames = map[os.Signal]string{os.Interrupt: "SIGINT", syscall.SIGTERM: "SIGTERM"}
+
+// signalContext ends at SIGINT or SIGTERM with the signal's name as its
+// cause (context.Cause), which the lifecycle quotes when it hands a
+// rollback on. The first signal starts a graceful shutdown, which may wait
+// for steps (engine.shutdown_grace); a second one gets the default action
+// and ends the process at once, its steps with it (a second Ctrl-C).
+// Its stop lets the signals go and releases the watcher.
+func signalContext(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case sig := <-sigs:
+			signal.Stop(sigs)
+			cancel(errors.New(signalNames[sig]))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel(nil)
+		<-done
+	}
 }

@@ -92,7 +92,7 @@ func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	shutdown(ctx, srv, cancel, &wg, peers.slackPost, log)
+	shutdown(ctx, srv, cancel, &wg, peers.slackPost, cfg.Engine.ShutdownGrace.D(), log)
 	return nil
 }
 
@@ -217,17 +217,25 @@ func (a *App) startBackground(ctx, actCtx context.Context, wg *sync.WaitGroup, s
 
 // shutdown stops taking requests, lets acknowledgements finish, stops the
 // background work (rollbacks stay resumable) and flushes chat updates.
-func shutdown(ctx context.Context, srv *http.Server, cancel context.CancelFunc, wg *sync.WaitGroup, slackPost *slackchat.Poster, log *slog.Logger) {
-	log.Info("shutting down: no new requests; finishing acknowledgements and leaving rollbacks resumable")
-	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
-	defer done()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+// The engine drains meanwhile (incident.Service.Run): no step starts,
+// non-idempotent steps may finish within engine.shutdown_grace, and each
+// rollback is handed on through its lease.
+func shutdown(ctx context.Context, srv *http.Server, cancel context.CancelFunc, wg *sync.WaitGroup, slackPost *slackchat.Poster, grace time.Duration, log *slog.Logger) {
+	log.Info("shutting down: no new requests or steps; running non-idempotent steps may finish, then rollbacks are handed on",
+		"cause", context.Cause(ctx), "shutdown_grace", grace)
+	httpCtx, httpDone := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer httpDone()
+	if err := srv.Shutdown(httpCtx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
 	cancel()
 	wg.Wait()
 	if slackPost != nil {
-		if err := slackPost.Flush(shutdownCtx); err != nil {
+		// Its own time: the drain may have outlasted the HTTP shutdown's,
+		// and the hand-on notices are among these updates.
+		flushCtx, flushDone := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		defer flushDone()
+		if err := slackPost.Flush(flushCtx); err != nil {
 			log.Warn("flush slack updates", "err", err)
 		}
 	}

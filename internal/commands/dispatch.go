@@ -122,6 +122,9 @@ func (d *Dispatcher) fault(ctx context.Context, verb string, err error) Reply {
 	if errors.Is(err, incident.ErrUnavailable) {
 		return private("⚠️ The state store is unavailable, so nothing was changed. Try again in a minute; Backout reconnects by itself.")
 	}
+	if errors.Is(err, incident.ErrShuttingDown) {
+		return private("⚠️ The Backout replica that got this is shutting down, so nothing was started. Try again in a few seconds: another replica, or this one restarted, takes it.")
+	}
 	return private(fmt.Sprintf("⚠️ Backout hit an internal error while handling `%s`; nothing more was done. The error is logged for the operators.", verb))
 }
 

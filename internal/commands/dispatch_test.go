@@ -233,6 +233,10 @@ func TestFaults(t *testing.T) {
 	if got := h.command("history checkout").Message.Text.String(); !strings.Contains(got, "state store is unavailable") {
 		t.Errorf("store down: %q", got)
 	}
+	h.life.err = fmt.Errorf("vote on RB-7: %w", incident.ErrShuttingDown)
+	if got := h.command("approve RB-7").Message.Text.String(); !strings.Contains(got, "is shutting down, so nothing was started. Try again in a few seconds") {
+		t.Errorf("replica shutting down: %q", got)
+	}
 	h.life.err = errors.New("boom")
 	want := "⚠️ Backout hit an internal error while handling `approve`; nothing more was done. The error is logged for the operators."
 	if got := h.command("approve RB-7"); !reflect.DeepEqual(got, private(want)) {

@@ -166,6 +166,9 @@ type EngineConfig struct {
 	// AutoResume: whether a rollback interrupted while every step in flight
 	// was idempotent resumes without a person: idempotent (default) | never.
 	AutoResume string `yaml:"auto_resume"`
+	// ShutdownGrace is how long SIGTERM lets running non-idempotent steps
+	// finish before they are stopped too; default 10m, 0 stops them at once.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
 }
 
 // AuditConfig says where the audit chain's head is anchored. The key that

@@ -104,3 +104,28 @@ func TestAuditKey(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownGraceDefault: absent, engine.shutdown_grace is 10m; set,
+// even to 0s (stop every step at once), it is kept.
+func TestShutdownGraceDefault(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       time.Duration
+	}{
+		{"absent", "engine: {parallelism: 2}\n", 10 * time.Minute},
+		{"no engine section", "listen: :8080\n", 10 * time.Minute},
+		{"zero is kept", "engine: {shutdown_grace: 0s}\n", 0},
+		{"set", "engine: {shutdown_grace: 90s}\n", 90 * time.Second},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := config.Parse("bot.yaml", []byte(c.yaml), noEnv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Engine.ShutdownGrace.D(); got != c.want {
+				t.Errorf("engine.shutdown_grace = %s, want %s", got, c.want)
+			}
+		})
+	}
+}

@@ -79,6 +79,10 @@ func (c *Config) applyDefaults() {
 	if c.Engine.OutputEvery == 0 {
 		c.Engine.OutputEvery = Duration(5 * time.Second)
 	}
+	if _, set := c.Engine.KeyPos["shutdown_grace"]; !set {
+		// Set explicitly, 0s is kept: stop every step at once.
+		c.Engine.ShutdownGrace = Duration(10 * time.Minute)
+	}
 	if c.Engine.AutoResume == "" {
 		c.Engine.AutoResume = AutoResumeIdempotent
 	}
@@ -211,6 +215,9 @@ func (c *Config) validateEngine(errs *yamlx.Errors) {
 	}
 	if e.KillGrace < 0 {
 		errs.Addf(at("kill_grace"), "engine.kill_grace: must be positive (default 5s)")
+	}
+	if e.ShutdownGrace < 0 {
+		errs.Addf(at("shutdown_grace"), "engine.shutdown_grace: must be 0 or more (default 10m)")
 	}
 	if e.OutputEvery < 0 {
 		errs.Addf(at("output_every"), "engine.output_every: must be positive (default 5s)")

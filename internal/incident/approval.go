@@ -232,6 +232,13 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (strin
 	if r.State != rollback.StateProposed {
 		return fmt.Sprintf("%s is %s; votes are closed.", r.ID, r.State), nil
 	}
+	if req.Approve {
+		// An approval may complete the quorum and start the run, which a
+		// replica shutting down would leave approved and never started.
+		if err := s.engine.refuseWhenStopping(r.ID); err != nil {
+			return "", err
+		}
+	}
 	if req.PlanHash != "" && req.PlanHash != r.PlanHash {
 		return fmt.Sprintf("The plan of %s changed since that message was posted, which voids earlier votes. Review the new plan and vote again.", r.ID), nil
 	}

@@ -43,6 +43,8 @@ type driver struct {
 	done         map[string]string // service/step -> final kind (succeeded, skipped, failed)
 	completed    []string          // service/step in order of successful completion
 	failed       []string          // service/step that failed
+
+	shut shutdownWatch // what ran when this replica began to shut down (shutdown.go)
 }
 
 func (d *driver) load(ctx context.Context) error {
@@ -86,6 +88,10 @@ func (d *driver) drive(ctx context.Context) {
 		s.log.ErrorContext(ctx, "driver: load", "rollback", d.id, "err", err)
 		return
 	}
+	// The lease is kept under ctx; the steps run under the context that
+	// ends, too, when this replica begins to shut down.
+	ctx, stopWork := d.untilShutdown(ctx)
+	defer stopWork()
 	defer d.flushRefresh()
 	if d.announce != nil {
 		d.announce(ctx, d.r)
@@ -281,7 +287,7 @@ func (d *driver) stop(ctx context.Context, failure string) {
 	d.flushEndsOrLog(bg, "stopping") // what interrupt or compensate read must be whole
 	switch {
 	case errors.Is(cause, errShutdown):
-		d.e.interrupt(bg, d.id, "Backout shut down while it ran (it is safe to Resume)")
+		d.handOn(bg)
 	case errors.Is(cause, errAborted):
 		r, _ := d.e.store.GetRollback(bg, d.id)
 		d.compensate(d.held, "aborted")

@@ -17,8 +17,11 @@ import (
 
 // Causes of a run's cancellation; the run records each differently.
 var (
-	errAborted   = errors.New("aborted by a person")
-	errShutdown  = errors.New("backout is shutting down")
+	errAborted  = errors.New("aborted by a person")
+	errShutdown = errors.New("backout is shutting down")
+	// errGraceOver stops the steps still running when the shutdown grace
+	// (engine.shutdown_grace) has passed.
+	errGraceOver = fmt.Errorf("%w: the shutdown grace passed", errShutdown)
 	errLeaseLost = errors.New("lease lost: another replica drives this rollback")
 )
 
@@ -59,10 +62,14 @@ func (e *Engine) bind(ctx context.Context) {
 // Wait blocks until every run on this replica has stopped.
 func (e *Engine) Wait() { e.wg.Wait() }
 
-func (e *Engine) stopAll() {
+// ErrShuttingDown: this replica is shutting down and starts no rollback
+// and no step; the caller should try again, elsewhere or after a restart.
+var ErrShuttingDown = errShutdown
+
+func (e *Engine) stopAll(cause error) {
 	e.mu.Lock()
 	for _, r := range e.runs {
-		r.cancel(errShutdown)
+		r.cancel(cause)
 	}
 	e.mu.Unlock()
 	e.wg.Wait()
@@ -407,20 +414,31 @@ func (e *Engine) interrupt(ctx context.Context, id, why string) bool {
 	if err != nil {
 		return false // another replica is on it
 	}
+	r, inflight, ok := e.markInterrupted(ctx, id, why, lease)
+	if ok {
+		e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: inflight, MaxAuto: maxAutoResumes})
+		e.refresh(ctx, id)
+	}
+	return ok
+}
+
+// markInterrupted, under lease (which it lets go), marks the steps in
+// flight interrupted and the rollback interrupted, deciding whether it
+// resumes on its own. It returns the record and the steps that were in
+// flight, or false when it did not.
+func (e *Engine) markInterrupted(ctx context.Context, id, why string, lease store.Lease) (*rollback.Record, []string, bool) {
 	defer func() { _ = e.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
 	steps, inflight, ok := e.markInFlight(ctx, id, lease, why)
 	if !ok {
-		return false
+		return nil, nil, false
 	}
 	r, err := e.transition(ctx, id, rollback.StateInterrupted, []rollback.State{rollback.StateRunning, rollback.StateValidating}, func(r *rollback.Record) {
 		r.ResumeDue = e.resumesOnItsOwn(r, steps, inflight)
 	})
 	if err != nil {
-		return false
+		return nil, nil, false
 	}
 	e.audit(ctx, Actor{User: "backout", From: "engine:" + e.replica}, "rollback.interrupted", id,
 		map[string]string{"why": why, "resumes_on_its_own": fmt.Sprint(r.ResumeDue)})
-	e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: inflight, MaxAuto: maxAutoResumes})
-	e.refresh(ctx, id)
-	return true
+	return r, inflight, true
 }

@@ -139,6 +139,7 @@ type setup struct {
 	renewDeadline string // engine.renew_deadline; the default when empty
 	autoResume    string // engine.auto_resume; the default when empty
 	outputEvery   string // engine.output_every; the default when empty
+	shutdownGrace string // engine.shutdown_grace; the default (10m) when empty
 	dir           string // where bot.yaml "is"; runbooks resolve against it
 	replica       string
 	env           func(string) (string, bool)
@@ -238,6 +239,9 @@ func build(su setup, st store.Store, clk incident.Clock, poster chat.Poster, pag
 	if su.renewDeadline != "" {
 		engineExtra += ", renew_deadline: " + su.renewDeadline
 	}
+	if su.shutdownGrace != "" {
+		engineExtra += ", shutdown_grace: " + su.shutdownGrace
+	}
 	cfg, err := config.Parse(filepath.Join(su.dir, "bot.yaml"), fmt.Appendf(nil, configYAML, su.parallelism, su.leaseTTL, engineExtra), func(string) string { return "" })
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
@@ -309,6 +313,20 @@ func within(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// waitRunReturned waits, within waitLimit, for Service.Run (whose error
+// stopped carries) to return nil after its context ended.
+func waitRunReturned(t testing.TB, stopped <-chan error) {
+	t.Helper()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Run did not return after its context ended")
+	}
 }
 
 // waitEngine waits for every run of svc to stop, within waitLimit.

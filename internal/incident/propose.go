@@ -259,6 +259,9 @@ func (s *Approvals) autoApprove(ctx context.Context, r *rollback.Record) error {
 }
 
 func (s *Approvals) approveAutomatically(ctx context.Context, r *rollback.Record, why string) error {
+	if err := s.engine.refuseWhenStopping(r.ID); err != nil {
+		return err // left proposed rather than approved and never started
+	}
 	r, err := s.transition(ctx, r.ID, rollback.StateApproved, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 		r.Auto = !r.Drill
 		r.Approvers = []string{"backout (" + why + ")"}

@@ -238,9 +238,11 @@ func TestDoubleResumeRunsOnce(t *testing.T) {
 	})
 }
 
+// With no shutdown grace, a shutdown stops even a non-idempotent step at
+// once; its outcome is unknown, so the rollback waits for a person.
 func TestShutdownInterruptsAndAnotherProcessResumes(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
-		e := newEnv(t, b, setup{runbook: chainRunbook})
+		e := newEnv(t, b, setup{runbook: chainRunbook, shutdownGrace: "0s"})
 		latch := incidenttest.NewLatch()
 		t.Cleanup(latch.ReleaseAll)
 		e.ex.On("b", latch.Block)
@@ -252,20 +254,15 @@ func TestShutdownInterruptsAndAnotherProcessResumes(t *testing.T) {
 			t.Fatal(err)
 		}
 		cancel()
-		select {
-		case err := <-stopped:
-			if err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-		case <-time.After(waitLimit):
-			t.Fatal("Run did not return after its context ended")
-		}
+		waitRunReturned(t, stopped)
 		if got := e.get(r.ID).State; got != rollback.StateInterrupted {
 			t.Fatalf("after shutdown: %s, want interrupted", got)
 		}
 		if got := e.stepKinds(r.ID, "checkout", "b"); !slices.Equal(got, []string{rollback.StepStarted, rollback.StepInterrupted}) {
 			t.Fatalf("b's events %v, want [started interrupted]", got)
 		}
+		e.wantPosted("Step(s) checkout/b were still running when the shutdown grace (0s) ran out and were stopped: what they did is unknown")
+		e.wantPosted("It needs a person: check what those steps did, then Resume or Abort.")
 		if _, err := e.svc.Resume(e.ctx, person("req"), r.ID); err == nil || e.get(r.ID).State != rollback.StateInterrupted {
 			t.Fatalf("a stopped engine took a Resume: %v, state %s", err, e.get(r.ID).State)
 		}

@@ -80,7 +80,11 @@ func (d *driver) runService(ctx context.Context, c rollback.ServiceChange) strin
 			d.markDone(c.Service, res.step.ID, rollback.StepFailed)
 		case stepCompensate:
 			fail(fmt.Sprintf("%s: step %s %s", c.Service, res.step.ID, res.failure))
-			defer d.compensate(d.held, "step "+res.step.ID+" failed") // past an abort, not past the lease
+			if !errors.Is(context.Cause(ctx), errShutdown) {
+				// A replica shutting down hands the rollback on as it is;
+				// whoever resumes or aborts it decides about undoing.
+				defer d.compensate(d.held, "step "+res.step.ID+" failed") // past an abort, not past the lease
+			}
 		case stepStops:
 			fail(fmt.Sprintf("%s: step %s %s", c.Service, res.step.ID, res.failure))
 		}
@@ -183,7 +187,16 @@ func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *
 	if err != nil {
 		return d.fail(ctx, c.Service, st, 0, err)
 	}
+	// A non-idempotent step, once started, may finish while this replica
+	// shuts down (within engine.shutdown_grace); an idempotent one is
+	// stopped at once and runs again on resume.
+	stepCtx := d.stepContext(ctx, st)
 	for attempt := 1; ; attempt++ {
+		if errors.Is(context.Cause(ctx), errShutdown) {
+			// The shutdown began after the scheduler picked this step:
+			// it does not start (failWith records nothing for it).
+			return d.fail(ctx, c.Service, st, 0, errShutdown)
+		}
 		// The request is built before the start is recorded: a `with:` that
 		// cannot render fails the step without an attempt. Watching output
 		// first is safe, as nothing is written before a line comes.
@@ -197,7 +210,9 @@ func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *
 			return err.Error()
 		}
 		started := d.e.clock.Now()
-		res, err := d.invoke(ctx, ex, req)
+		stopRunning := d.running(c.Service + "/" + st.ID)
+		res, err := d.invoke(stepCtx, ex, req)
+		stopRunning()
 		live.stop()
 		dur := d.e.clock.Now().Sub(started)
 		if err == nil {
@@ -208,6 +223,7 @@ func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *
 			return ""
 		}
 		if ctx.Err() == nil && exec.IsRetryable(err) && attempt <= st.Retries.Max {
+			// ctx, not stepCtx: no new attempt starts once shutting down.
 			wait := backoff(st.Retries, attempt)
 			d.e.metrics.StepResult(st.Uses, "retried")
 			if rerr := d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepRetrying, Attempt: attempt,
@@ -218,12 +234,18 @@ func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *
 				Error: d.redact(err.Error()), Output: res.Output, Took: dur, RetryIn: wait})
 			select {
 			case <-ctx.Done():
+				// Stopped while waiting to retry: the step stays unfinished
+				// (retrying) in the log, and a resume runs it again.
+				d.e.metrics.StepResult(st.Uses, "failed")
+				return d.failWith(ctx, c.Service, st, attempt, err, res, dur)
 			case <-time.After(wait):
 				continue
 			}
 		}
 		d.e.metrics.StepResult(st.Uses, "failed")
-		return d.failWith(ctx, c.Service, st, attempt, err, res, dur)
+		// stepCtx: a non-idempotent step that ran to a failure while this
+		// replica shut down did fail, and is recorded so.
+		return d.failWith(stepCtx, c.Service, st, attempt, err, res, dur)
 	}
 }
 

@@ -14,7 +14,9 @@ import (
 )
 
 // Run recovers orphaned rollbacks and performs periodic duties until ctx
-// ends; then it stops every run on this replica, leaving each resumable.
+// ends; then it shuts down gracefully (drain): nothing new starts, running
+// non-idempotent steps may finish within engine.shutdown_grace, and each
+// rollback is handed on, interrupted, through its lease.
 func (s *Service) Run(ctx context.Context) error {
 	s.engine.bind(ctx)
 	ttl := s.cfg.Engine.LeaseTTL.D()
@@ -24,7 +26,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.Tick(ctx)
 		select {
 		case <-ctx.Done():
-			s.engine.stopAll()
+			s.engine.drain(s.cfg.Engine.ShutdownGrace.D())
 			return nil
 		case <-tick.C:
 		}

@@ -136,6 +136,8 @@ func runNotice(n rollback.Notice) (chat.Message, bool) {
 		return plain("%s", interrupted(n)), true
 	case rollback.DriverGone:
 		return plain("%s", driverGone(n)), true
+	case rollback.HandedOn:
+		return plain("%s", handedOn(n)), true
 	case rollback.GateWaiting:
 		return gateWaiting(n), true
 	case rollback.StepAttemptFailed:
@@ -187,6 +189,47 @@ func whatNext(r *rollback.Record, inFlight []string, maxAuto int) string {
 		msg += " Resume or Abort?"
 	}
 	return msg
+}
+
+// handedOn says which replica stopped, what became of the steps it was
+// running, and what happens next, from the record as handed on.
+func handedOn(n rollback.HandedOn) string {
+	r := n.Rollback
+	var b strings.Builder
+	fmt.Fprintf(&b, "⏏️ Backout replica %s stopped", n.Replica)
+	if n.Signal != "" {
+		fmt.Fprintf(&b, " (%s)", n.Signal)
+	}
+	fmt.Fprintf(&b, " while it ran %s, and handed it on.", r.ID)
+	if len(n.Finished) > 0 {
+		fmt.Fprintf(&b, " Step(s) %s finished first.", strings.Join(n.Finished, ", "))
+	}
+	if len(n.Failed) > 0 {
+		fmt.Fprintf(&b, " Step(s) %s failed.", strings.Join(n.Failed, ", "))
+	}
+	if len(n.Rerun) > 0 {
+		fmt.Fprintf(&b, " Step(s) %s were interrupted; they are idempotent and run again on resume.", strings.Join(n.Rerun, ", "))
+	}
+	if len(n.Unknown) > 0 {
+		fmt.Fprintf(&b, " Step(s) %s were still running when the shutdown grace (%s) ran out and were stopped: what they did is unknown, and a resume runs them again.",
+			strings.Join(n.Unknown, ", "), human.Duration(n.Grace))
+	}
+	switch {
+	case r.ResumeDue:
+		fmt.Fprintf(&b, " No new step started; the rollback resumes on its own on another replica, or on this one once it is back (automatic resume %d of %d). Abort to stop it.",
+			r.AutoResumes+1, n.MaxAuto)
+	case len(n.Unknown) > 0:
+		b.WriteString(" It needs a person: check what those steps did, then Resume or Abort.")
+	case len(n.Failed) > 0:
+		b.WriteString(" It needs a person: Resume (the failed step runs again) or Abort.")
+	case r.Paused:
+		b.WriteString(" It was paused: Resume when ready, or Abort.")
+	case r.AutoResumes >= n.MaxAuto:
+		fmt.Fprintf(&b, " Backout already resumed it %d times on its own, so it needs a person: Resume when ready, or Abort.", r.AutoResumes)
+	default:
+		b.WriteString(" It needs a person: Resume when ready, or Abort.")
+	}
+	return b.String()
 }
 
 func gateWaiting(n rollback.GateWaiting) chat.Message {

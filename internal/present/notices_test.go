@@ -49,6 +49,7 @@ func TestEveryNoticeIsWorded(t *testing.T) {
 		{rollback.Interrupted{About: rollback.About{Rollback: lingering}, Why: "its driver stopped", InFlight: []string{"api/x"}, MaxAuto: 2},
 			"Steps of RB-7 may still be running on replica bot-1 until 10:00:20Z (lease expiry + kill_grace); Resume is offered after that."},
 		{rollback.DriverGone{About: on, Replica: "bot-1", InFlight: []string{"api/x"}, MaxAuto: 2}, "replica bot-1's lease expired and kill_grace passed, so none of its steps is running any more. Step(s) api/x had started and never finished; they are not re-run unless you press Resume."},
+		{rollback.HandedOn{About: on, Replica: "host-1", Signal: "SIGTERM", Finished: []string{"db/migrate"}}, "replica host-1 stopped (SIGTERM) while it ran RB-7"},
 		{rollback.GateWaiting{About: on, Service: "db", Step: "migrate", Gate: "db/migrate", Group: "dba"}, "Step migrate of db waits for sign-off from dba"},
 		{rollback.GateSigned{About: on, User: "U5", Group: "dba", Gate: "db/migrate", At: at}, "@U5 (dba) signed off the gate"},
 		{rollback.StepAttemptFailed{About: on, Service: "api", Step: "migrate", Attempt: 1, ExitCode: 3, Error: "exit status 3", Output: "a\nb\nboom", Took: 1200 * time.Millisecond, RetryIn: 2 * time.Second}, "failed after 1.2s (attempt 1): exit status 3. Retrying in 2s.\n```\na\nb\nboom\n```"},

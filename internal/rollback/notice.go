@@ -139,6 +139,25 @@ type (
 		InFlight []string
 		MaxAuto  int
 	}
+	// HandedOn: the replica driving the rollback shut down (SIGTERM) and
+	// let it go, interrupted, through its lease: the record's ResumeDue
+	// says whether it resumes without a person. The step lists hold
+	// service/step keys of the steps running when the shutdown began.
+	HandedOn struct {
+		About
+		Replica string // the lease holder that stopped (host-pid)
+		Signal  string // what stopped it ("SIGTERM"); empty when unknown
+		// Finished and Failed ran to their end during the shutdown grace
+		// (non-idempotent steps are let finish).
+		Finished, Failed []string
+		// Rerun were idempotent and stopped at once: a resume runs them again.
+		Rerun []string
+		// Unknown were still running when the grace ran out and were
+		// stopped: what they did is unknown.
+		Unknown []string
+		Grace   time.Duration
+		MaxAuto int
+	}
 	// GateWaiting: a step waits for a group's sign-off; GateSigned: one
 	// member signed.
 	GateWaiting struct {

@@ -30,7 +30,7 @@ var descriptions = map[string]string{
 	"on_failure":                    "abort (default), continue, or compensate (run the compensations of completed steps in reverse).",
 	"compensate":                    "The action that undoes this step.",
 	"gate":                          "Pause before this step until the named group signs off.",
-	"idempotent":                    "The step is safe to run twice; declares that a resume may re-run it.",
+	"idempotent":                    "The step is safe to run twice: a resume may re-run it, and a shutting-down replica stops it at once instead of letting it finish (default false: finished within engine.shutdown_grace).",
 	"data":                          "What the rollback reverts and what must stay.",
 	"validation":                    "Checks that prove the service healthy after the steps.",
 	"postmortem":                    "Path (relative to this file) of a Markdown Go template for the post-mortem.",

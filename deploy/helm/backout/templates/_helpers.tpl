@@ -127,3 +127,36 @@ A match in a comment also picks tools: the bigger image is the safe mistake.
 {{- end }}
 {{- toYaml $cfg }}
 {{- end }}
+
+{{/*
+Seconds in a bot.yaml duration (10m, 1h30m, 90s, 7d, 0): whole s, m, h and d
+units only, which is what the chart can add up. Takes a dict: key (for the
+error) and value.
+*/}}
+{{- define "backout.durationSeconds" -}}
+{{- $raw := toString .value -}}
+{{- if not (regexMatch "^(0|([0-9]+[smhd])+)$" $raw) -}}
+{{- fail (printf "config.engine.%s %q: the chart derives terminationGracePeriodSeconds from it and reads whole s, m, h and d units only (e.g. 10m, 1h30m)" .key $raw) -}}
+{{- end -}}
+{{- $unit := dict "s" 1 "m" 60 "h" 3600 "d" 86400 -}}
+{{- $total := 0 -}}
+{{- range $part := regexFindAll "[0-9]+[smhd]" $raw -1 -}}
+{{- $n := regexReplaceAll "[smhd]$" $part "" | atoi -}}
+{{- $total = add $total (mul $n (get $unit (regexReplaceAll "^[0-9]+" $part ""))) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}
+
+{{/*
+The pod's terminationGracePeriodSeconds follows bot.yaml: after SIGTERM
+Backout lets non-idempotent steps finish for engine.shutdown_grace (default
+10m), then stops the rest (SIGTERM, SIGKILL after engine.kill_grace, default
+5s); terminationGraceMarginSeconds covers the HTTP drain, handing rollbacks
+on and the last chat updates.
+*/}}
+{{- define "backout.terminationGracePeriodSeconds" -}}
+{{- $engine := dig "engine" (dict) (.Values.config | default dict) -}}
+{{- $grace := include "backout.durationSeconds" (dict "key" "shutdown_grace" "value" (dig "shutdown_grace" "10m" $engine)) | int -}}
+{{- $kill := include "backout.durationSeconds" (dict "key" "kill_grace" "value" (dig "kill_grace" "5s" $engine)) | int -}}
+{{- add $grace $kill (int .Values.terminationGraceMarginSeconds) -}}
+{{- end -}}

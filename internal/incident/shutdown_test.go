@@ -1,0 +1,145 @@
+package incident_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/incident/incidenttest"
+	"github.com/backout/backout/internal/rollback"
+)
+
+// shutdownRunbook runs a non-idempotent step (migrate) and an idempotent
+// one (restart) side by side; after needs both, so it only starts if the
+// engine starts a step after a shutdown began.
+const shutdownRunbook = `
+name: steps
+steps:
+  - {id: migrate, uses: fake}
+  - {id: restart, uses: fake, idempotent: true}
+  - {id: after, uses: fake, needs: [migrate, restart]}
+`
+
+// A shutdown starts nothing new, stops idempotent steps at once, lets a
+// running non-idempotent step finish within engine.shutdown_grace, then
+// hands the rollback on (interrupted, its lease free) and says so truly.
+func TestGracefulShutdown(t *testing.T) {
+	tests := []struct {
+		name string
+		// migrateEnds, when set, is how migrate ends once released;
+		// unset, the grace (0s) runs out while it still runs.
+		migrateEnds  incidenttest.Behaviour
+		grace        string
+		wantMigrate  []string
+		wantResumes  bool
+		wantNotice   []string
+		wantRunAfter bool
+	}{
+		{name: "non-idempotent step finishes", migrateEnds: incidenttest.Succeed("migrated"), grace: "10m",
+			wantMigrate: []string{rollback.StepStarted, rollback.StepSucceeded}, wantResumes: true,
+			wantNotice: []string{"⏏️ Backout replica replica-test stopped while it ran", "Step(s) checkout/migrate finished first.",
+				"Step(s) checkout/restart were interrupted; they are idempotent and run again on resume.",
+				"the rollback resumes on its own on another replica"}},
+		{name: "non-idempotent step fails within the grace", migrateEnds: incidenttest.Fail("exit status 3"), grace: "10m",
+			wantMigrate: []string{rollback.StepStarted, rollback.StepFailed},
+			wantNotice:  []string{"Step(s) checkout/migrate failed.", "It needs a person: Resume (the failed step runs again) or Abort."}},
+		{name: "grace runs out", grace: "0s",
+			wantMigrate: []string{rollback.StepStarted, rollback.StepInterrupted},
+			wantNotice: []string{"Step(s) checkout/migrate were still running when the shutdown grace (0s) ran out and were stopped: what they did is unknown",
+				"It needs a person: check what those steps did, then Resume or Abort."}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				e := newEnv(t, b, setup{runbook: shutdownRunbook, shutdownGrace: tt.grace})
+				migrate, restart := incidenttest.NewLatch(), incidenttest.NewLatch()
+				t.Cleanup(migrate.ReleaseAll)
+				t.Cleanup(restart.ReleaseAll)
+				e.ex.On("migrate", func(ctx context.Context, req exec.Request) (exec.Result, error) {
+					if res, err := migrate.Block(ctx, req); err != nil || tt.migrateEnds == nil {
+						return res, err
+					}
+					return tt.migrateEnds(ctx, req)
+				})
+				e.ex.On("restart", restart.Block)
+				ctx, cancel := context.WithCancel(context.Background())
+				stopped := make(chan error, 1)
+				go func() { stopped <- e.svc.Run(ctx) }()
+				r := e.run()
+				e.deploy("vault", "1.0.0", "1.1.0")
+				waiting := e.propose(incident.ProposeRequest{Services: []string{"vault"}, Reason: "errors up"})
+				for _, step := range []string{"migrate", "restart"} {
+					if err := e.ex.WaitStarted(within(t), step); err != nil {
+						t.Fatal(err)
+					}
+				}
+				cancel()
+				if tt.migrateEnds != nil {
+					// The idempotent step is stopped at once, while the
+					// non-idempotent one still runs; then it may end.
+					waitCancelled(t, e.ex, "restart")
+					if calls := e.ex.CallsOf("migrate"); len(calls) != 0 {
+						t.Fatalf("migrate ended before it was released: %+v", calls)
+					}
+					// An approval could start a rollback: refused, to be
+					// given again to a replica that stays.
+					if failure, err := e.svc.Vote(e.ctx, person("carol"), incident.VoteRequest{ID: waiting.ID, Approve: true}); !errors.Is(err, incident.ErrShuttingDown) {
+						t.Errorf("a vote while shutting down: %q %v, want ErrShuttingDown", failure, err)
+					}
+					migrate.ReleaseAll()
+				}
+				waitRunReturned(t, stopped)
+				got := e.get(r.ID)
+				if got.State != rollback.StateInterrupted || got.ResumeDue != tt.wantResumes {
+					t.Fatalf("after shutdown: %s, resume due %v; want interrupted, %v", got.State, got.ResumeDue, tt.wantResumes)
+				}
+				if kinds := e.stepKinds(r.ID, "checkout", "migrate"); !slices.Equal(kinds, tt.wantMigrate) {
+					t.Errorf("migrate's events %v, want %v", kinds, tt.wantMigrate)
+				}
+				if kinds := e.stepKinds(r.ID, "checkout", "restart"); !slices.Equal(kinds, []string{rollback.StepStarted, rollback.StepInterrupted}) {
+					t.Errorf("restart's events %v, want [started interrupted]", kinds)
+				}
+				if calls := e.ex.CallsOf("after"); len(calls) != 0 {
+					t.Errorf("a step started after the shutdown began: %+v", calls)
+				}
+				for _, want := range tt.wantNotice {
+					e.wantPosted(want)
+				}
+				for _, text := range e.poster.Texts() {
+					if slices.Contains([]string{"safe to Resume", "safe to resume"}, text) {
+						t.Errorf("the thread says %q", text)
+					}
+				}
+				// The lease is free: another replica may take the rollback.
+				next := newEnvOn(t, b, e.st.Store, e.clock, setup{runbook: shutdownRunbook, replica: "replica-next"})
+				if failure, err := next.svc.Resume(next.ctx, person("req"), r.ID); err != nil || failure != "" {
+					t.Fatalf("resume on another replica: %q %v", failure, err)
+				}
+				next.finish(r.ID, rollback.StateSucceeded)
+			})
+		})
+	}
+}
+
+// waitCancelled waits until a call of step has returned with its context
+// ended.
+func waitCancelled(t *testing.T, ex *incidenttest.Executor, step string) {
+	t.Helper()
+	ctx := within(t)
+	for {
+		for _, c := range ex.CallsOf(step) {
+			if c.Cancelled {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s was not stopped: %+v", step, ex.CallsOf(step))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
