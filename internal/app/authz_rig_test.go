@@ -41,6 +41,7 @@ import (
 const (
 	rigSigningSecret = "8f742231b10e8888abcd99yyyzzz85a5"
 	rigAPIToken      = "matrix-api-token-0123456789abcdef"
+	rigWebhookSecret = "matrix-webhook-secret-0123456789"
 	rigChannel       = "C0OPS"
 )
 
@@ -150,6 +151,13 @@ type rig struct {
 
 func newRig(t *testing.T, kind string) *rig {
 	t.Helper()
+	return newRigOn(t, openRigStore(t, kind))
+}
+
+// newRigOn serves one Backout on st (which must also report LastID, as
+// the stores do, for the store guard).
+func newRigOn(t *testing.T, st store.Store) *rig {
+	t.Helper()
 	fake := slackfake.New()
 	t.Cleanup(fake.Close)
 	dir := t.TempDir()
@@ -164,7 +172,8 @@ func newRig(t *testing.T, kind string) *rig {
 	if err := os.WriteFile(cfgPath, fmt.Appendf(nil, rigConfig, fake.APIURL(), rbDir), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"SLACK_BOT_TOKEN": slackfake.BotToken, "SLACK_SIGNING_SECRET": rigSigningSecret, "BACKOUT_API_TOKEN": rigAPIToken}
+	env := map[string]string{"SLACK_BOT_TOKEN": slackfake.BotToken, "SLACK_SIGNING_SECRET": rigSigningSecret, "BACKOUT_API_TOKEN": rigAPIToken,
+		"PAGERDUTY_WEBHOOK_SECRET": rigWebhookSecret}
 	cfg, err := config.Load(cfgPath, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +191,6 @@ func newRig(t *testing.T, kind string) *rig {
 		t.Fatal(err)
 	}
 
-	st := openRigStore(t, kind)
 	log := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
