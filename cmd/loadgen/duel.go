@@ -56,17 +56,7 @@ func parseDuel(spec string) ([]duelTarget, error) {
 	return out, nil
 }
 
-func parseInflight(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > 4096 {
-			return nil, fmt.Errorf("--inflight: %q is not in 1..4096", f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
+func parseInflight(s string) ([]int, error) { return parseInts("--inflight", s, 1, 4096) }
 
 // duelCell is one target at one concurrency in one round.
 type duelCell struct {

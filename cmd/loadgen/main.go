@@ -106,14 +106,17 @@ func firstSecret(v string) string {
 	return strings.TrimSpace(first)
 }
 
-func parseRates(s string) ([]int, error) {
+func parseRates(s string) ([]int, error) { return parseInts("--rate", s, 1, 100_000) }
+
+// parseInts reads a comma list of integers, each in lo..hi.
+func parseInts(flagName, s string, lo, hi int) ([]int, error) {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
-		r, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || r < 1 || r > 100_000 {
-			return nil, fmt.Errorf("--rate: %q is not a rate in 1..100000", f)
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%s: %q is not in %d..%d", flagName, f, lo, hi)
 		}
-		out = append(out, r)
+		out = append(out, n)
 	}
 	return out, nil
 }
