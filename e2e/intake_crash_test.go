@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,7 +72,11 @@ func TestAcceptedDeliveriesSurviveKill9(t *testing.T) {
 	wg.Wait()
 	t.Logf("sent %d, accepted (202) %d, not accepted or cut by the kill %d", sent.Load(), len(accepted), failed.Load())
 
-	again := w.start("intake-after-kill", path, addr)
+	// A fresh port on the same state file: the old one may already be
+	// another parallel test's.
+	addr2 := freeAddr(t)
+	again := w.start("intake-after-kill", w.writeConfig("intake-after-kill",
+		cfg{Listen: addr2, Store: "  kind: bolt\n  path: " + filepath.Join(w.dir, "intake.db")}), addr2)
 	lost := 0
 	for _, body := range accepted {
 		code, answer := deliver(client, again.url("/webhooks/pagerduty"), body, w.secrets.PDSecret)
