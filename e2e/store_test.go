@@ -218,10 +218,19 @@ func TestDiskFull(t *testing.T) {
 	filler := filepath.Join(mnt, "filler")
 	fill(t, filler)
 	var answer string
+	var sent []string
 	eventually(t, 20*time.Second, "a slash command to find the store unavailable", func() (bool, string) {
-		code, body := b.send(w.command("UALICE", "C0DEMO", "status", "full-"+randHex(4)))
+		id := "full-" + randHex(4)
+		sent = append(sent, id)
+		code, body := b.send(w.command("UALICE", "C0DEMO", "status", id))
 		answer = fmt.Sprintf("%d %s", code, body)
-		return code == http.StatusOK && strings.Contains(body, "state store is unavailable"), answer
+		for _, id := range sent { // the answer comes through response_url, a moment after the acknowledgement
+			if ok, got := w.storeDownAnswered(id); ok {
+				answer += "; response_url: " + got
+				return true, answer
+			}
+		}
+		return false, answer
 	})
 	t.Logf("slash command with the disk full: %s", answer)
 	eventually(t, 10*time.Second, "/readyz to fail with the disk full", func() (bool, string) {

@@ -329,3 +329,17 @@ func (w *world) waitReply(id string) reply {
 	})
 	return got
 }
+
+// storeDownAnswered reports whether the response_url named id was told,
+// privately, that the state store is unavailable (the answer to a command
+// whose claim the store could not take).
+func (w *world) storeDownAnswered(id string) (bool, string) {
+	var got []string
+	for _, r := range w.resp.For(id) {
+		if r.ResponseType == "ephemeral" && strings.Contains(r.Text, "State store unavailable: nothing was done") {
+			return true, r.Text
+		}
+		got = append(got, r.ResponseType+" "+r.Text)
+	}
+	return false, fmt.Sprint(got)
+}

@@ -6,6 +6,7 @@
 //
 //	loadgen --kind pagerduty --rate 1000,5000 --duration 20s --concurrency 64 --bare
 //	loadgen --fake-slack 127.0.0.1:9900 --serve-only --duration 10m
+//	loadgen --duel pagerduty=http://127.0.0.1:18080,alertmanager=http://127.0.0.1:9093,bare --inflight 32,256
 //	loadgen --ready-exec "/tmp/bot serve --config bot.yaml" --ready-runs 5 --idle 5s
 package main
 
@@ -35,6 +36,8 @@ type options struct {
 	fakeSlack, responseURL    string
 	readyExec                 string
 	seed                      uint64
+	duel, inflight, amToken   string
+	rounds                    int
 }
 
 func main() {
@@ -50,7 +53,7 @@ func parseFlags(args []string, getenv func(string) string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.StringVar(&o.target, "target", "http://127.0.0.1:8080", "base URL of the server under test (loopback only)")
-	fs.StringVar(&o.kind, "kind", kindPagerDuty, "traffic: slack-command | slack-click | pagerduty | bare")
+	fs.StringVar(&o.kind, "kind", kindPagerDuty, "traffic: slack-command | slack-click | pagerduty | alertmanager-webhook | alertmanager | bare")
 	fs.StringVar(&o.rates, "rate", "500", "requests per second; a comma list runs each rate in turn")
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long each rate runs (with --serve-only: how long to serve)")
 	fs.IntVar(&o.concurrency, "concurrency", 64, "most requests in flight")
@@ -67,6 +70,10 @@ func parseFlags(args []string, getenv func(string) string) (*options, error) {
 	fs.IntVar(&o.readyRuns, "ready-runs", 5, "starts to average with --ready-exec")
 	fs.DurationVar(&o.idle, "idle", 5*time.Second, "with --ready-exec: idle time before reading RSS")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed for the duplicate choice")
+	fs.StringVar(&o.duel, "duel", "", "closed-loop comparison of kind=url,... (and bare), interleaved per round (see duel.go)")
+	fs.StringVar(&o.inflight, "inflight", "32,256", "with --duel: requests in flight, a comma list")
+	fs.IntVar(&o.rounds, "rounds", 3, "with --duel: rounds; each runs every target at every --inflight")
+	fs.StringVar(&o.amToken, "am-token", getenv("ALERTMANAGER_TOKEN"), "Backout's Alertmanager webhook bearer token (default $ALERTMANAGER_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -83,6 +90,9 @@ func parseFlags(args []string, getenv func(string) string) (*options, error) {
 	if o.duration <= 0 || o.duration > 30*time.Minute {
 		return nil, fmt.Errorf("--duration must be in (0, 30m], got %s", o.duration)
 	}
+	if o.rounds < 1 || o.rounds > 50 {
+		return nil, fmt.Errorf("--rounds must be 1..50, got %d", o.rounds)
+	}
 	if o.readyRuns < 1 || o.readyRuns > 50 {
 		return nil, fmt.Errorf("--ready-runs must be 1..50, got %d", o.readyRuns)
 	}
@@ -96,14 +106,17 @@ func firstSecret(v string) string {
 	return strings.TrimSpace(first)
 }
 
-func parseRates(s string) ([]int, error) {
+func parseRates(s string) ([]int, error) { return parseInts("--rate", s, 1, 100_000) }
+
+// parseInts reads a comma list of integers, each in lo..hi.
+func parseInts(flagName, s string, lo, hi int) ([]int, error) {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
-		r, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || r < 1 || r > 100_000 {
-			return nil, fmt.Errorf("--rate: %q is not a rate in 1..100000", f)
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%s: %q is not in %d..%d", flagName, f, lo, hi)
 		}
-		out = append(out, r)
+		out = append(out, n)
 	}
 	return out, nil
 }
@@ -150,6 +163,9 @@ func run(ctx context.Context, args []string, out io.Writer, getenv func(string) 
 	}
 	if o.readyExec != "" {
 		return runReady(ctx, o, out)
+	}
+	if o.duel != "" {
+		return runDuel(ctx, o, out)
 	}
 	if o.fakeSlack != "" {
 		addr, err := loopbackAddr(o.fakeSlack)

@@ -18,6 +18,9 @@ const (
 	kindSlackClick   = "slack-click"
 	kindPagerDuty    = "pagerduty"
 	kindBare         = "bare"
+	// Alertmanager's webhook on Backout, and Alertmanager's own intake.
+	kindAlertmanagerWebhook = "alertmanager-webhook"
+	kindAlertmanagerAPI     = "alertmanager"
 )
 
 // request is one prepared delivery. Bodies are built by the scheduler (one
@@ -44,6 +47,8 @@ func pathFor(kind string) string {
 		return "/slack/interactions"
 	case kindPagerDuty:
 		return "/webhooks/pagerduty"
+	case kindAlertmanagerWebhook:
+		return "/webhooks/alertmanager"
 	}
 	return "/"
 }
@@ -52,6 +57,7 @@ type genConfig struct {
 	kind        string
 	slackSecret string
 	pdSecret    string
+	amToken     string // Backout's ALERTMANAGER_TOKEN
 	dupFraction float64
 	responseURL string // where slash command replies go (the fake Slack)
 	runID       string // makes ids unique across runs against the same store
@@ -75,8 +81,16 @@ func newGenerator(c genConfig) (generator, error) {
 		return &pdGen{cfg: c, rng: rand.New(rand.NewPCG(c.seed, 0x10ad))}, nil
 	case kindBare:
 		return bareGen{}, nil
+	case kindAlertmanagerWebhook:
+		if c.amToken == "" {
+			return nil, fmt.Errorf("%s needs --am-token or ALERTMANAGER_TOKEN", c.kind)
+		}
+		return amGen{cfg: c}, nil
+	case kindAlertmanagerAPI:
+		return amGen{cfg: c}, nil
 	}
-	return nil, fmt.Errorf("unknown --kind %q (want %s, %s, %s or %s)", c.kind, kindSlackCommand, kindSlackClick, kindPagerDuty, kindBare)
+	return nil, fmt.Errorf("unknown --kind %q (want %s, %s, %s, %s, %s or %s)", c.kind, kindSlackCommand, kindSlackClick, kindPagerDuty,
+		kindAlertmanagerWebhook, kindAlertmanagerAPI, kindBare)
 }
 
 // slackGen signs every request exactly as Slack does, at send time, with a

@@ -28,6 +28,17 @@ const (
 // repeat_interval (4h by default): a day covers both.
 const DedupTTL = 24 * time.Hour
 
+// EnqueueTimeout bounds the durable enqueue of one delivery. A store that
+// hangs (Redis frozen, a disk stalled) must not hold the sender: past this
+// the handler answers 503 with Retry-After, PagerDuty and Alertmanager send
+// the delivery again, and the dedup keys make the retry a no-op when the
+// timed-out write did land after all. Whole intake, guard check included,
+// stays under the senders' patience and under the 2 s the issue promises.
+const EnqueueTimeout = 1500 * time.Millisecond
+
+// RetryAfterSeconds is what a 503 from intake asks the sender to wait.
+const RetryAfterSeconds = "5"
+
 // MaxBody caps webhook bodies; a PagerDuty v3 event is a few KiB and an
 // Alertmanager group rarely more than a few hundred.
 const MaxBody = 1 << 20

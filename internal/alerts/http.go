@@ -1,9 +1,12 @@
 package alerts
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
+
+	"github.com/backout/backout/internal/store"
 )
 
 // ReadBody reads a webhook body of at most limit bytes. When it cannot, it
@@ -27,4 +30,20 @@ func Reply(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, msg+"\n")
+}
+
+// Enqueue stores one delivery durably within EnqueueTimeout. It reports
+// whether the event is new; an error means nothing may be acknowledged and
+// the sender must retry (see ReplyRetry).
+func Enqueue(ctx context.Context, inbox Enqueuer, ev store.Event, dedupKeys []string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, EnqueueTimeout)
+	defer cancel()
+	return inbox.EnqueueEvent(ctx, ev, dedupKeys, DedupTTL)
+}
+
+// ReplyRetry answers 503 with Retry-After: the delivery was not stored, so
+// the sender keeps it and tries again.
+func ReplyRetry(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", RetryAfterSeconds)
+	Reply(w, http.StatusServiceUnavailable, msg)
 }

@@ -41,6 +41,7 @@ import (
 const (
 	rigSigningSecret = "8f742231b10e8888abcd99yyyzzz85a5"
 	rigAPIToken      = "matrix-api-token-0123456789abcdef"
+	rigWebhookSecret = "matrix-webhook-secret-0123456789"
 	rigChannel       = "C0OPS"
 )
 
@@ -158,6 +159,21 @@ type rigTuning struct {
 
 func newRigWith(t *testing.T, kind string, tune rigTuning) *rig {
 	t.Helper()
+	return newRigOn(t, openRigStore(t, kind, tune.now().Now), tune)
+}
+
+// now is the clock the rig's lifecycle and store read.
+func (tune rigTuning) now() incident.Clock {
+	if tune.clock != nil {
+		return tune.clock
+	}
+	return incident.SystemClock{}
+}
+
+// newRigOn serves one Backout on st (which must also report LastID, as
+// the stores do, for the store guard).
+func newRigOn(t *testing.T, st store.Store, tune rigTuning) *rig {
+	t.Helper()
 	fake := slackfake.New()
 	t.Cleanup(fake.Close)
 	dir := t.TempDir()
@@ -172,7 +188,8 @@ func newRigWith(t *testing.T, kind string, tune rigTuning) *rig {
 	if err := os.WriteFile(cfgPath, append(fmt.Appendf(nil, rigConfig, fake.APIURL(), rbDir), tune.config...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"SLACK_BOT_TOKEN": slackfake.BotToken, "SLACK_SIGNING_SECRET": rigSigningSecret, "BACKOUT_API_TOKEN": rigAPIToken}
+	env := map[string]string{"SLACK_BOT_TOKEN": slackfake.BotToken, "SLACK_SIGNING_SECRET": rigSigningSecret, "BACKOUT_API_TOKEN": rigAPIToken,
+		"PAGERDUTY_WEBHOOK_SECRET": rigWebhookSecret}
 	cfg, err := config.Load(cfgPath, func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -190,11 +207,7 @@ func newRigWith(t *testing.T, kind string, tune rigTuning) *rig {
 		t.Fatal(err)
 	}
 
-	var clock incident.Clock = incident.SystemClock{}
-	if tune.clock != nil {
-		clock = tune.clock
-	}
-	st := openRigStore(t, kind, clock.Now)
+	var clock incident.Clock = tune.now()
 	log := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/backout/backout/internal/alerts"
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/commands"
 	"github.com/backout/backout/internal/store"
@@ -44,23 +45,60 @@ func lostReply(err error) commands.Reply {
 		"⚠️ " + err.Error() + ". Nothing was done: Backout stopped acting until an operator restores the store or restarts Backout."))}
 }
 
+// Deadlines of the HTTP request paths: every store call a request makes,
+// the guard's check included, shares its route's deadline, so a store that
+// hangs costs a bounded wait and an answer the caller can act on.
+const (
+	// webhookDeadline: a delivery is answered (202 after the durable
+	// enqueue, or 503 with Retry-After) within it, under the 2 s the
+	// senders are promised; alerts.EnqueueTimeout bounds the enqueue alone.
+	webhookDeadline = alerts.EnqueueTimeout
+	// apiDeadline: under apiclient's 30 s and the server's write timeout,
+	// so CI reads "state store unavailable; retry" instead of a cut
+	// connection. Reads of a large history take a second or two today.
+	apiDeadline = 10 * time.Second
+	// guardCheckTimeout leaves most of a webhook's deadline to the enqueue
+	// when the guard's own reads hang (an outage is not a loss: the request
+	// goes on and its store call answers for the outage).
+	guardCheckTimeout = 500 * time.Millisecond
+)
+
 // guardHTTP answers 503 on the API and the webhooks once the store is lost,
 // naming the loss, so CI and PagerDuty retry later instead of writing into
-// an empty store. Slack's endpoints pass: their answer is the ephemeral
-// reply from guardedHandler. Health and metrics pass.
+// an empty store, and puts each such request under its route's deadline.
+// Slack's endpoints pass: their claim has its own deadline (slack's
+// claimTimeout) and their answer is the ephemeral reply from
+// guardedHandler. Health and metrics pass.
 func guardHTTP(next http.Handler, guard *StoreGuard) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/webhooks/") {
-			if err := guard.Gate(r.Context()); err != nil {
-				w.Header().Set("Content-Type", "application/json")
-				w.Header().Set("Retry-After", "60")
-				w.WriteHeader(http.StatusServiceUnavailable)
-				_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
-				return
-			}
+		var deadline time.Duration
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/webhooks/"):
+			deadline = webhookDeadline
+		case strings.HasPrefix(r.URL.Path, "/api/"):
+			deadline = apiDeadline
+		default:
+			next.ServeHTTP(w, r)
+			return
 		}
-		next.ServeHTTP(w, r)
+		ctx, cancel := context.WithTimeout(r.Context(), deadline)
+		defer cancel()
+		if err := gateWithin(ctx, guard); err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "60")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// gateWithin asks the guard with guardCheckTimeout of ctx's deadline.
+func gateWithin(ctx context.Context, guard *StoreGuard) error {
+	ctx, cancel := context.WithTimeout(ctx, guardCheckTimeout)
+	defer cancel()
+	return guard.Gate(ctx)
 }
 
 // Readiness probe timing: a success is trusted for a few seconds so

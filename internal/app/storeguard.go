@@ -63,10 +63,11 @@ type StoreGuard struct {
 	now    func() time.Time
 	onLost func(reason error)
 
-	mu        sync.Mutex // serializes checks
-	epoch     Epoch      // the epoch this process started with
-	high      int64      // highest counter this process has seen
-	allocated int64      // highest id this process allocated itself
+	checking  chan struct{} // holds one token while a check runs
+	mu        sync.Mutex    // guards the fields below; never held across store I/O
+	epoch     Epoch         // the epoch this process started with
+	high      int64         // highest counter this process has seen
+	allocated int64         // highest id this process allocated itself
 	lastCheck time.Time
 	lost      error
 }
@@ -74,7 +75,7 @@ type StoreGuard struct {
 // NewStoreGuard builds a guard; onLost (may be nil) runs once, when the
 // loss is first found.
 func NewStoreGuard(st guardStore, log *slog.Logger, onLost func(reason error)) *StoreGuard {
-	return &StoreGuard{st: st, log: log, now: time.Now, onLost: onLost}
+	return &StoreGuard{st: st, log: log, now: time.Now, onLost: onLost, checking: make(chan struct{}, 1)}
 }
 
 // Start reads the epoch, creating it when the store has none, then checks
@@ -191,31 +192,44 @@ func (g *StoreGuard) Gate(ctx context.Context) error {
 // high-water mark as the counter grows. It answers the loss (ErrStoreLost),
 // an outage, or nil.
 func (g *StoreGuard) Check(ctx context.Context) error {
+	// One check at a time, but waiting for the one in progress is bounded
+	// by ctx: with the store hung, requests must not queue behind it.
+	select {
+	case g.checking <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("store guard: a check is in progress: %w (%w)", ctx.Err(), store.ErrUnavailable)
+	}
+	defer func() { <-g.checking }()
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.lost != nil {
-		return g.lost
+	lost, epoch, high := g.lost, g.epoch, g.high
+	g.mu.Unlock()
+	if lost != nil {
+		return lost
 	}
 	e, err := g.readEpoch(ctx)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return g.lose(fmt.Errorf("%w: its epoch record %s (created %s) is gone; the store was flushed, or restarted without persistence",
-			ErrStoreLost, g.epoch.ID, g.epoch.CreatedAt.Format(time.RFC3339)))
+			ErrStoreLost, epoch.ID, epoch.CreatedAt.Format(time.RFC3339)))
 	case err != nil:
 		return err
-	case e.ID != g.epoch.ID:
+	case e.ID != epoch.ID:
 		return g.lose(fmt.Errorf("%w: its epoch changed from %s to %s; the store was emptied and another process started afresh on it",
-			ErrStoreLost, g.epoch.ID, e.ID))
+			ErrStoreLost, epoch.ID, e.ID))
 	}
 	n, err := g.st.LastID(ctx)
 	if err != nil {
 		return err
 	}
-	if mark := max(g.high, e.HighWater); n < mark {
+	// high is what this process had seen before reading the counter; ids
+	// allocated since (allocate runs beside a check) only raise g.high.
+	if mark := max(high, e.HighWater); n < mark {
 		return g.lose(fmt.Errorf("%w: the rollback id counter is at %d, below its high-water mark %d, so ids would repeat",
 			ErrStoreLost, n, mark))
 	}
-	g.high, g.lastCheck = n, g.now()
+	g.mu.Lock()
+	g.high, g.lastCheck = max(g.high, n), g.now()
+	g.mu.Unlock()
 	if n > e.HighWater {
 		e.HighWater = n
 		if err := g.writeEpoch(ctx, e); err != nil {
@@ -225,8 +239,18 @@ func (g *StoreGuard) Check(ctx context.Context) error {
 	return nil
 }
 
-// lose records the loss once (under mu) and tells onLost.
+// lose records the loss once and tells onLost.
 func (g *StoreGuard) lose(err error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.loseLocked(err)
+}
+
+// loseLocked is lose with mu held.
+func (g *StoreGuard) loseLocked(err error) error {
+	if g.lost != nil {
+		return g.lost
+	}
 	g.lost = err
 	g.log.Error("state store lost: Backout stops acting until an operator restores the store or restarts it", "err", err)
 	if g.onLost != nil {
@@ -245,7 +269,7 @@ func (g *StoreGuard) allocate(n int64) error {
 		return g.lost
 	}
 	if n <= g.allocated || n < g.high {
-		return g.lose(fmt.Errorf("%w: the store handed out rollback id %d again (this replica saw the counter at %d)",
+		return g.loseLocked(fmt.Errorf("%w: the store handed out rollback id %d again (this replica saw the counter at %d)",
 			ErrStoreLost, n, max(g.high, g.allocated)))
 	}
 	g.allocated, g.high = n, max(g.high, n)
@@ -291,7 +315,12 @@ func (g *StoreGuard) Run(ctx context.Context, every time.Duration) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			if err := g.Check(ctx); err != nil && !errors.Is(err, ErrStoreLost) && ctx.Err() == nil {
+			// Bounded like a request's check: a hung store must not hold
+			// the token that requests wait for.
+			cctx, cancel := context.WithTimeout(ctx, every)
+			err := g.Check(cctx)
+			cancel()
+			if err != nil && !errors.Is(err, ErrStoreLost) && ctx.Err() == nil {
 				g.log.Debug("store guard: check failed; trying again", "err", err)
 			}
 		}

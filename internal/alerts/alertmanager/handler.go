@@ -108,12 +108,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := DedupKey(msg)
 	ev := store.Event{ID: "am-" + key[:32], Source: alerts.SourceAlertmanager, Type: msg.Status,
 		Payload: body, ReceivedAt: h.cfg.Now().UTC()}
-	fresh, err := h.cfg.Inbox.EnqueueEvent(r.Context(), ev, []string{"am/" + key}, alerts.DedupTTL)
+	fresh, err := alerts.Enqueue(r.Context(), h.cfg.Inbox, ev, []string{"am/" + key})
 	if err != nil {
 		h.cfg.Metrics.Failed(alerts.SourceAlertmanager, alerts.StageStore)
 		h.cfg.Logger.Warn("Alertmanager webhook: cannot store notification; answering 503 so Alertmanager retries",
 			"group", msg.GroupKey, "err", err)
-		h.reject(w, http.StatusServiceUnavailable, alerts.ReasonUnavailable, "state store unavailable, retry later")
+		h.cfg.Metrics.Rejected(alerts.SourceAlertmanager, alerts.ReasonUnavailable)
+		alerts.ReplyRetry(w, "state store unavailable, retry later")
 		return
 	}
 	if !fresh {

@@ -80,6 +80,8 @@ type Processor struct {
 	matchers []serviceMatcher
 	metrics  alerts.Metrics
 	log      *slog.Logger
+	// unmatchedLogged: one log line per alertname no service matches.
+	unmatchedLogged alerts.FirstSeen
 }
 
 // NewProcessor compiles the catalog's alert_labels; metrics and log may be nil.
@@ -135,8 +137,10 @@ func (p *Processor) Process(_ context.Context, ev store.Event) ([]incident.Alert
 	}
 	if unmatched > 0 {
 		p.metrics.Ignored(alerts.SourceAlertmanager, alerts.ReasonUnknownService)
-		p.log.Info("Alertmanager alerts match no service's alert_labels; dropping them",
-			"group", msg.GroupKey, "alerts", unmatched, "labels", msg.CommonLabels)
+		if p.unmatchedLogged.First(msg.CommonLabels["alertname"]) {
+			p.log.Info("Alertmanager alerts match no service's alert_labels; dropping them (logged once per alertname)",
+				"group", msg.GroupKey, "alerts", unmatched, "labels", msg.CommonLabels)
+		}
 	}
 	var out []incident.Alert
 	for _, k := range order {

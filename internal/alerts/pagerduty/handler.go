@@ -100,12 +100,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ev := store.Event{ID: env.Event.ID, Source: alerts.SourcePagerDuty, Type: env.Event.EventType,
 		Payload: body, ReceivedAt: h.cfg.Now().UTC()}
-	fresh, err := h.cfg.Inbox.EnqueueEvent(r.Context(), ev, DedupKeys(&env.Event), alerts.DedupTTL)
+	fresh, err := alerts.Enqueue(r.Context(), h.cfg.Inbox, ev, DedupKeys(&env.Event))
 	if err != nil {
 		h.cfg.Metrics.Failed(alerts.SourcePagerDuty, alerts.StageStore)
 		h.cfg.Logger.Warn("PagerDuty webhook: cannot store event; answering 503 so PagerDuty retries",
 			"event", ev.ID, "type", ev.Type, "err", err)
-		h.reject(w, http.StatusServiceUnavailable, alerts.ReasonUnavailable, "state store unavailable, retry later")
+		h.cfg.Metrics.Rejected(alerts.SourcePagerDuty, alerts.ReasonUnavailable)
+		alerts.ReplyRetry(w, "state store unavailable, retry later")
 		return
 	}
 	if !fresh {

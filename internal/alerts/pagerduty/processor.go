@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/backout/backout/internal/alerts"
 	"github.com/backout/backout/internal/config"
@@ -28,15 +27,9 @@ type Processor struct {
 	metrics     alerts.Metrics
 	log         *slog.Logger
 
-	// unknownLogged remembers which unmapped PagerDuty services were already
-	// logged: one line each tells the operator, a line per event would flood
-	// the logs (and cost CPU) during a storm. The metric counts them all.
-	mu            sync.Mutex
-	unknownLogged map[string]bool
+	// unknownLogged: one log line per unmapped PagerDuty service.
+	unknownLogged alerts.FirstSeen
 }
-
-// maxUnknownLogged bounds the memory of logged unknown services.
-const maxUnknownLogged = 1000
 
 // NewProcessor indexes the catalog; metrics and log may be nil.
 func NewProcessor(services []config.Service, metrics alerts.Metrics, log *slog.Logger) *Processor {
@@ -52,7 +45,7 @@ func NewProcessor(services []config.Service, metrics alerts.Metrics, log *slog.L
 			by[id] = append(by[id], s.Name)
 		}
 	}
-	return &Processor{byPDService: by, metrics: metrics, log: log, unknownLogged: map[string]bool{}}
+	return &Processor{byPDService: by, metrics: metrics, log: log}
 }
 
 // Process decodes ev. A PagerDuty service mapped to several catalog
@@ -71,7 +64,7 @@ func (p *Processor) Process(_ context.Context, ev store.Event) ([]incident.Alert
 	services := p.byPDService[e.Data.Service.ID]
 	if len(services) == 0 {
 		p.metrics.Ignored(alerts.SourcePagerDuty, alerts.ReasonUnknownService)
-		if !p.firstUnknown(e.Data.Service.ID) {
+		if !p.unknownLogged.First(e.Data.Service.ID) {
 			return nil, nil
 		}
 		p.log.Info("PagerDuty event for a service not in the catalog; dropping it (add it to a service's pagerduty_services)",
@@ -102,16 +95,4 @@ func (p *Processor) Process(_ context.Context, ev store.Event) ([]incident.Alert
 		})
 	}
 	return out, nil
-}
-
-// firstUnknown reports whether an unmapped PagerDuty service is seen for the
-// first time (and so worth a log line).
-func (p *Processor) firstUnknown(id string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.unknownLogged[id] || len(p.unknownLogged) >= maxUnknownLogged {
-		return false
-	}
-	p.unknownLogged[id] = true
-	return true
 }

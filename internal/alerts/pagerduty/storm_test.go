@@ -146,9 +146,14 @@ func TestAlertStorm(t *testing.T) {
 	if len(sink.Alerts()) != 2*incidents {
 		t.Errorf("sink saw %d alerts, want %d", len(sink.Alerts()), 2*incidents)
 	}
-	// 200 distinct deliveries, 50 of them second triggers: 150 stored.
-	if got := m.Get("received/pagerduty"); got != 150 {
-		t.Errorf("stored %d events, want 150", got)
+	// 200 distinct deliveries, 50 of them second triggers: 150 stored. An
+	// enqueue cut by alerts.EnqueueTimeout (a slow, loaded disk) is answered
+	// 503 yet may commit after all; its retry is then a duplicate, so
+	// "received" may fall short of 150 by at most the 503s. The sink's
+	// exactly-once counts above are what proves nothing was lost.
+	got, unavailable := m.Get("received/pagerduty"), m.Get("rejected/pagerduty/unavailable")
+	if got > 150 || got < 150-unavailable {
+		t.Errorf("received %d events, want 150 (or down to %d after %d 503s)", got, 150-unavailable, unavailable)
 	}
 	t.Logf("duplicates %d, 503s %d, pings ignored %d", m.Get("duplicate/pagerduty"),
 		m.Get("rejected/pagerduty/unavailable"), m.Get("ignored/pagerduty/event_type"))

@@ -125,6 +125,9 @@ type work struct {
 	// identical bytes again are a replay; interactions may be retried
 	// without a retry header, so a duplicate click is just acknowledged.
 	refuseReplay bool
+	// responseURL, when Slack gave one (slash commands, block_actions), is
+	// where a refusal is explained after an immediate acknowledgement.
+	responseURL string
 }
 
 type item struct {
@@ -179,7 +182,8 @@ func (a *Adapter) accept(ctx context.Context, w work, wait bool) (int, error) {
 	return dups, nil
 }
 
-// claimTimeout bounds one dedup claim.
+// claimTimeout bounds one dedup claim: the synchronous part of a Slack
+// request, whose acknowledgement Slack waits 3 s for (network included).
 const claimTimeout = 2 * time.Second
 
 // deliver shows a reply from the handler: ephemeral to the person, or in

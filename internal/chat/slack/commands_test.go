@@ -169,20 +169,56 @@ func TestCommandBadRequests(t *testing.T) {
 	}
 }
 
-// When the store cannot claim, nothing happens: a slash command (which
-// Slack never retries) is told why; an event is refused so Slack retries.
-func TestDedupDownAnswers503(t *testing.T) {
-	h := newHarness(t, okReply, true, func(c *AdapterConfig) { c.Dedup = failingDedup{} })
-	body := slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "status"})
-	if code, resp := h.post(t, "/slack/commands", slackfake.FormContentType, body, nil); code != http.StatusOK || !strings.Contains(resp, "state store is unavailable") {
-		t.Fatalf("status = %d, body %q; want 200 telling the user the store is unavailable", code, resp)
+// When the store cannot claim, nothing runs. A slash command or a click
+// (which Slack never retries) is acknowledged at once and the person is
+// told why through response_url; without a response_url the command is
+// told in the acknowledgement; an event is refused so Slack retries it.
+func TestDedupDownTellsTheUser(t *testing.T) {
+	catcher := newResponseCatcher(t, http.StatusOK)
+	click := slackfake.BlockActionsJSON(slackfake.BlockActions{UserID: "U1", ChannelID: "C1", MessageTS: "1.1",
+		ResponseURL: catcher.srv.URL + "/actions/1", Actions: []slackfake.Action{{ActionID: "approve", Value: "RB-1"}}})
+	cases := map[string]struct {
+		path, contentType string
+		body              []byte
+		wantStatus        int
+		wantAck           string // substring of the acknowledgement
+		wantResponse      bool   // the store-unavailable answer reaches response_url
+	}{
+		"command with response_url": {path: "/slack/commands", contentType: slackfake.FormContentType,
+			body:       slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "status", ResponseURL: catcher.srv.URL + "/commands/1"}),
+			wantStatus: http.StatusOK, wantResponse: true},
+		"click": {path: "/slack/interactions", contentType: slackfake.FormContentType, body: slackfake.InteractionForm(click),
+			wantStatus: http.StatusOK, wantResponse: true},
+		"command without response_url": {path: "/slack/commands", contentType: slackfake.FormContentType,
+			body:       slackfake.CommandForm(slackfake.Command{ChannelID: "C1", UserID: "U1", Text: "status"}),
+			wantStatus: http.StatusOK, wantAck: "State store unavailable: nothing was done"},
+		"event": {path: "/slack/events", contentType: slackfake.JSONContentType,
+			body:       slackfake.AppMentionJSON(slackfake.Mention{EventID: "Ev1", UserID: "U1", ChannelID: "C1", Text: "<@UBOT> status", TS: "1.1"}),
+			wantStatus: http.StatusServiceUnavailable},
 	}
-	mention := slackfake.AppMentionJSON(slackfake.Mention{EventID: "Ev1", UserID: "U1", ChannelID: "C1", Text: "<@UBOT> status", TS: "1.1"})
-	if code, _ := h.post(t, "/slack/events", slackfake.JSONContentType, mention, nil); code != http.StatusServiceUnavailable {
-		t.Fatalf("events status = %d, want 503", code)
-	}
-	if n := h.adapter.pool.reserved(); n != 0 {
-		t.Fatalf("reservations leaked: %d", n)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, okReply, true, func(c *AdapterConfig) { c.Dedup = failingDedup{} })
+			code, ack := h.post(t, tc.path, tc.contentType, tc.body, nil)
+			if code != tc.wantStatus || !strings.Contains(ack, tc.wantAck) {
+				t.Fatalf("answer %d %q, want %d containing %q", code, ack, tc.wantStatus, tc.wantAck)
+			}
+			if tc.wantResponse {
+				if ack != "" {
+					t.Errorf("acknowledgement %q, want empty (the answer goes to response_url)", ack)
+				}
+				got := catcher.next(t)
+				if got.ResponseType != "ephemeral" || !strings.HasPrefix(got.Text, "⚠️ State store unavailable: nothing was done. Try again") {
+					t.Fatalf("response_url got %+v, want the ephemeral store-unavailable answer", got)
+				}
+			}
+			if invs, clicks := h.handler.snapshot(); len(invs)+len(clicks) != 0 {
+				t.Fatalf("handler ran with no claim: %v %v", invs, clicks)
+			}
+			if n := h.adapter.pool.reserved(); n != 0 {
+				t.Fatalf("reservations leaked: %d", n)
+			}
+		})
 	}
 }
 

@@ -81,18 +81,7 @@ func (a *Adapter) endpoint(prepare func(inbound) (work, error)) http.Handler {
 		}
 		dups, err := a.accept(r.Context(), wk, false)
 		if err != nil {
-			if wk.unavailable != nil { // a slash command: Slack will not retry it
-				a.log.Warn("slack: command refused; told the user", "path", r.URL.Path, "err", err)
-				if errors.Is(err, errQueueFull) {
-					writeAck(w, ephemeralAck(busyText))
-				} else {
-					writeAck(w, wk.unavailable)
-				}
-				return
-			}
-			a.log.Warn("slack: request refused for retry", "path", r.URL.Path, "err", err)
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "try again", http.StatusServiceUnavailable)
+			a.refuse(w, r, wk, err)
 			return
 		}
 		if wk.refuseReplay && len(wk.items) > 0 && dups == len(wk.items) && r.Header.Get("X-Slack-Retry-Num") == "" {
@@ -104,6 +93,40 @@ func (a *Adapter) endpoint(prepare func(inbound) (work, error)) http.Handler {
 		}
 		writeAck(w, wk.ack)
 	})
+}
+
+// refuse answers a request whose work could not be claimed or queued.
+//
+// The store failing (or hanging past claimTimeout) means nothing was
+// claimed, so nothing runs: the command or click is acknowledged at once,
+// inside Slack's 3 s, and the person reads why through response_url. Slack
+// retries neither, and a claim that timed out yet landed later only burns
+// a key no retry will use (a new command or click is signed anew), so this
+// neither loses the request silently nor runs it twice. Without a
+// response_url (events, modal submissions) the answer is 503, which Slack
+// retries for events; a full queue is told "busy" the same ways.
+func (a *Adapter) refuse(w http.ResponseWriter, r *http.Request, wk work, err error) {
+	if !errors.Is(err, errQueueFull) && wk.responseURL != "" {
+		qerr := a.tellUnavailable(wk.responseURL)
+		if qerr == nil {
+			a.log.Warn("slack: request refused; telling the user through response_url", "path", r.URL.Path, "err", err)
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		a.log.Warn("slack: cannot queue the store-unavailable answer; answering in the acknowledgement", "path", r.URL.Path, "err", qerr)
+	}
+	if wk.unavailable != nil { // a slash command: Slack will not retry it
+		a.log.Warn("slack: command refused; told the user", "path", r.URL.Path, "err", err)
+		if errors.Is(err, errQueueFull) {
+			writeAck(w, ephemeralAck(busyText))
+		} else {
+			writeAck(w, wk.unavailable)
+		}
+		return
+	}
+	a.log.Warn("slack: request refused for retry", "path", r.URL.Path, "err", err)
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, "try again", http.StatusServiceUnavailable)
 }
 
 func writeAck(w http.ResponseWriter, ack any) {

@@ -31,11 +31,11 @@ func (a *Adapter) commandWork(c commandPayload, key, from string) work {
 		if err := a.respond(ctx, c.ResponseURL, reply); err != nil {
 			a.log.Error("slack: answering slash command failed", "user", c.UserID, "err", err)
 		}
-	}}}, unavailable: ephemeralAck(storeDownText), refuseReplay: true}
+	}}}, unavailable: ephemeralAck(storeDownText), refuseReplay: true, responseURL: c.ResponseURL}
 }
 
 const (
-	storeDownText = "⚠️ The state store is unavailable, so nothing was done. Try again in a minute; Backout reconnects by itself."
+	storeDownText = "⚠️ State store unavailable: nothing was done. Try again in a minute; Backout reconnects by itself."
 	busyText      = "⚠️ Backout is too busy to take this command right now, so nothing was done. Try again in a few seconds."
 )
 
@@ -50,7 +50,7 @@ func ephemeralAck(text string) any {
 func (a *Adapter) interactionWork(p interactionPayload, from string) work {
 	switch p.Type {
 	case "block_actions":
-		var w work
+		w := work{responseURL: p.ResponseURL}
 		for _, act := range p.Actions {
 			w.items = append(w.items, a.actionItem(p, act, from))
 		}
@@ -159,4 +159,19 @@ func firstNonEmpty(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+// tellUnavailable queues the store-unavailable answer to a response_url,
+// ahead of queued work: the person is waiting for it.
+func (a *Adapter) tellUnavailable(responseURL string) error {
+	if err := a.pool.tryReserve(); err != nil {
+		return err
+	}
+	a.pool.submitUrgent(func(ctx context.Context) {
+		reply := commands.Reply{Ephemeral: true, Message: chat.TextMessage(chat.Plain(storeDownText))}
+		if err := a.respond(ctx, responseURL, reply); err != nil {
+			a.log.Error("slack: telling the user the store is unavailable failed", "err", err)
+		}
+	})
+	return nil
 }

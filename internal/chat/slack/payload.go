@@ -66,9 +66,10 @@ func (c commandPayload) validate() error {
 
 // interactionPayload is a block_actions or view_submission payload.
 type interactionPayload struct {
-	Type      string `json:"type"`
-	TriggerID string `json:"trigger_id"`
-	User      struct {
+	Type        string `json:"type"`
+	TriggerID   string `json:"trigger_id"`
+	ResponseURL string `json:"response_url"`
+	User        struct {
 		ID string `json:"id"`
 	} `json:"user"`
 	Channel struct {

@@ -80,6 +80,20 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		cfg.DialTimeout = time.Second
 	}
 	cfg.MaxRetries = 1
+	// A frozen Redis (SIGSTOP, a stalled failover) accepts connections and
+	// never answers. Without ContextTimeoutEnabled go-redis ignores the
+	// caller's deadline on the socket and waits ReadTimeout (3 s) per try,
+	// so a webhook or a Slack claim with a 1.5-2 s budget would overrun it.
+	// With it, a request path's context.WithTimeout bounds every read,
+	// write and wait for a pooled connection. Calls without a deadline of
+	// their own (background work) are still cut at ReadTimeout/WriteTimeout.
+	cfg.ContextTimeoutEnabled = true
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 3 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 3 * time.Second
+	}
 	// go-redis logs pool errors to stderr in its own format; every failure
 	// already reaches our structured logs through the returned errors.
 	goredis.SetLogger(silentLogger{})
