@@ -25,11 +25,21 @@ func VoteNote(r *rollback.Record, user string, approve bool, detail string, at t
 // ValidationMessage posts the validation table of one service.
 func ValidationMessage(r *rollback.Record, service string, results []rollback.CheckResult) chat.Message {
 	t := &chat.Table{Header: []string{"check", "outcome", "value", "bound"}}
+	var skipped []string
 	for _, res := range results {
+		if res.Status == "Skipped" {
+			// A skipped check measured nothing: its reason is the news.
+			skipped = append(skipped, "⏭️ "+res.Reason)
+			continue
+		}
 		t.Rows = append(t.Rows, []string{res.Name, res.Status, res.Value, res.Bound})
 	}
 	text := fmt.Sprintf("Validation of %s for %s: %s", service, r.ID, rollback.ValidationSummary(results))
-	return chat.Message{Text: chat.Plain(text), Sections: []chat.Section{{Text: chat.Plain("🔎 " + text), Table: t}}}
+	section := chat.Section{Text: chat.Plain("🔎 " + strings.Join(append([]string{text}, skipped...), "\n"))}
+	if len(t.Rows) > 0 {
+		section.Table = t
+	}
+	return chat.Message{Text: chat.Plain(text), Sections: []chat.Section{section}}
 }
 
 // SummaryView is the last thread note of a rollback.

@@ -54,6 +54,14 @@ func LintDrillTargets(cfg *config.Config, set Set, inert func(uses string) bool)
 				errs.Addf(withPos(c.Pos, c.KeyPos), "%s: compensate: %s", where, notInDrillEnvironment(svc))
 			}
 		}
+		if rb.Drill == nil || rb.Drill.RollForward == nil {
+			continue
+		}
+		for j, a := range rb.Drill.RollForward.Steps {
+			if a.Uses != "" && !inert(a.Uses) && sameInDrill(a.With, prod, drill) {
+				errs.Addf(withPos(a.Pos, a.KeyPos), "services.%s: drill.roll_forward.steps[%d]: %s", svc.Name, j, notInDrillEnvironment(svc))
+			}
+		}
 	}
 	return errs.Err()
 }
