@@ -121,6 +121,8 @@ func TestBlockKitGoldens(t *testing.T) {
 		{"summary-succeeded", present.SummaryView(succeeded)},
 		{"summary-failed", present.SummaryView(failed)},
 		{"support", present.SupportView(succeeded)},
+		{"support-users-affected-button", present.SupportView(withSupportWindow(succeeded))},
+		{"support-affected-reported", present.AffectedNote(withSupportWindow(succeeded))},
 		{"usage", chat.TextMessage(chat.Plain(commands.Help()))},
 		{"drill-scorecard", drill.Scorecard(rollback.DrillRecord{Service: "checkout", RollbackID: "RB-7", Mode: "dry-run", Succeeded: true,
 			Duration: 4*time.Minute + 10*time.Second, RecoveryTarget: 10 * time.Minute,
@@ -143,3 +145,12 @@ func TestBlockKitGoldens(t *testing.T) {
 }
 
 func durationPtr(d time.Duration) *time.Duration { return &d }
+
+// withSupportWindow is r with a support window open two hours after its
+// end and two reports in it.
+func withSupportWindow(r *rollback.Record) *rollback.Record {
+	cp := *r
+	cp.SupportUntil = r.EndedAt.Add(2 * time.Hour)
+	cp.SupportReports = []rollback.SupportReport{{User: "U0SUP1", At: r.EndedAt.Add(9 * time.Minute)}, {User: "U0SUP2", At: r.EndedAt.Add(21 * time.Minute)}}
+	return &cp
+}
