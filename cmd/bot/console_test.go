@@ -80,6 +80,9 @@ var demoStory = []string{
 	"health endpoint answers         Successful",
 	"reports the known-good version  Successful  1/1 at target  = 1.4.0",
 	"Rollback RB-2 · succeeded",
+	"Users still affected? Press the button (once per person) until ",                  // the support channel asked,
+	"[#C0DEMO ↳ thread] 🆘 2 reports from support that users are still affected, last ", // each person once
+	"2 report(s) from support that users are still affected, last ",                    // in the post-mortem too
 	"postmortem-RB-2.md",              // the post-mortem in the thread
 	"══ Rollback RB-2 · succeeded ══", // show: the whole record
 	"3. Install the known-good version (switch, shell) · succeeded · 2 attempts",
@@ -95,7 +98,8 @@ var demoStory = []string{
 	"Drill RB-3 · succeeded", // a drill,
 	"🔎 Validation of demo-api for RB-3: 2 successful",
 	"Drill scorecard for demo-api", // its scorecard
-	"══ Rollback registry ══",      // the registry
+	"↪️ Roll forward: the drill environment is back on 1.4.0.",
+	"══ Rollback registry ══", // the registry
 	"demo-api  1          0       0        0                       0",
 	"demo-web  0          0       0        1                       0",
 	"Drills done: 1 (0 failed)",

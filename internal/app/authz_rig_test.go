@@ -57,7 +57,8 @@ approvals:
 releases:
   both: [strict, lax]
 services:
-  - {name: strict, owners: [U0OWN], channel: C0OPS, runbook: matrix, approval: strict, stable_after: 1h, cooldown: 1h}
+  - {name: strict, owners: [U0OWN], channel: C0OPS, runbook: matrix, approval: strict, stable_after: 1h, cooldown: 1h,
+     support_channel: C0SUPPORT, support_window: 1h}
   - {name: lax, owners: [U0OWL], channel: C0OPS, runbook: matrix, approval: lax, stable_after: 1h, cooldown: 1h}
 `
 
@@ -144,6 +145,7 @@ type rig struct {
 	st      store.Store
 	app     *App
 	ex      *incidenttest.Executor
+	latch   *incidenttest.Latch
 	failing *atomic.Bool
 	replies *replySink
 	clicks  atomic.Int64
@@ -231,7 +233,7 @@ func newRigOn(t *testing.T, st store.Store, tune rigTuning) *rig {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = run(ctx) }()
 	}
-	r := &rig{t: t, fake: fake, srv: srv, st: st, app: a, ex: ex, failing: failing, replies: newReplySink(t)}
+	r := &rig{t: t, fake: fake, srv: srv, st: st, app: a, ex: ex, latch: latch, failing: failing, replies: newReplySink(t)}
 	for _, svc := range []string{"strict", "lax"} {
 		r.deploy(svc, "1.0.0", 3*time.Hour)
 		r.deploy(svc, "1.1.0", time.Minute)

@@ -122,12 +122,23 @@ func TestBlockKitGoldens(t *testing.T) {
 			{Name: "error ratio at baseline", Status: "Successful", Value: "0.004", Bound: "<= 0.011"},
 			{Name: "every pod on 2.4.0", Status: "Failed", Value: "2 of 3", Bound: "3 of 3"},
 			{Name: "canary latency", Status: "Inconclusive", Value: "p=0.21", Bound: "p < 0.05"}})},
+		{"validation-dry-run-drill", present.ValidationMessage(waivedDrill, "checkout", []rollback.CheckResult{
+			{Name: "error-rate", Status: "Skipped", Reason: "skipped promql check error-rate: dry-run drill, not judged against production"},
+			{Name: "pods on target", Status: "Skipped", Reason: "skipped version check pods on target: dry-run drill, not judged against production"}})},
 		{"summary-succeeded", present.SummaryView(succeeded)},
 		{"summary-failed", present.SummaryView(failed)},
 		{"support", present.SupportView(succeeded)},
+		{"support-users-affected-button", present.SupportView(withSupportWindow(succeeded))},
+		{"support-affected-reported", present.AffectedNote(withSupportWindow(succeeded))},
 		{"usage", chat.TextMessage(chat.Plain(commands.Help()))},
 		{"drill-scorecard", drill.Scorecard(rollback.DrillRecord{Service: "checkout", RollbackID: "RB-7", Mode: "dry-run", Succeeded: true,
-			Duration: 4*time.Minute + 10*time.Second, RecoveryTarget: 10 * time.Minute})},
+			Duration: 4*time.Minute + 10*time.Second, RecoveryTarget: 10 * time.Minute,
+			Steps:         []rollback.DrillStep{{Step: "set-image", Duration: 12 * time.Second}, {Step: "wait-rollout", Duration: 3 * time.Minute}},
+			SkippedChecks: []string{"skipped promql-baseline check error ratio: dry-run drill, not judged against production"}},
+			&rollback.DrillRecord{RollbackID: "RB-5", At: t0.Add(-7 * 24 * time.Hour),
+				Steps: []rollback.DrillStep{{Step: "set-image", Duration: 9 * time.Second}, {Step: "wait-rollout", Duration: 3*time.Minute + 4*time.Second}}})},
+		{"drill-scorecard-roll-forward", drill.Scorecard(rollback.DrillRecord{Service: "demo-api", RollbackID: "RB-8", Mode: "environment", Succeeded: true,
+			Duration: 5 * time.Second, RollForward: &rollback.RollForward{Version: "1.5.0", Ran: true, Succeeded: true}}, nil)},
 		{"weekly-report", report.Message(report.Summary{Since: t0.Add(-7 * 24 * time.Hour), Until: t0,
 			Outcomes: map[string]map[string]int{"checkout": {"succeeded": 3, "failed": 1}, "orders": {"aborted": 1, "expired": 2}},
 			Approve:  report.Quantiles{N: 4, Median: 4 * time.Minute, P90: 11 * time.Minute},
@@ -151,3 +162,12 @@ func mustNotice(t *testing.T, n rollback.Notice) chat.Message {
 }
 
 func durationPtr(d time.Duration) *time.Duration { return &d }
+
+// withSupportWindow is r with a support window open two hours after its
+// end and two reports in it.
+func withSupportWindow(r *rollback.Record) *rollback.Record {
+	cp := *r
+	cp.SupportUntil = r.EndedAt.Add(2 * time.Hour)
+	cp.SupportReports = []rollback.SupportReport{{User: "U0SUP1", At: r.EndedAt.Add(9 * time.Minute)}, {User: "U0SUP2", At: r.EndedAt.Add(21 * time.Minute)}}
+	return &cp
+}

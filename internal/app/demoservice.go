@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -20,6 +21,9 @@ import (
 //
 //	GET /{service}/healthz  200 "ok" once installed and not drained, else 503
 //	GET /{service}/version  the installed version, or 404 before any install
+//	GET /{service}/{site}/healthz, /version  the same for a copy of the
+//	  service under its directory: what an environment drill acts on
+//	  (local-demo's `site` param), apart from the service itself.
 type DemoService struct {
 	// URL is the base, http://127.0.0.1:PORT; a service's endpoints are
 	// under URL + "/" + its name.
@@ -40,12 +44,17 @@ func StartDemoService(dir string) (*DemoService, error) {
 		return nil, fmt.Errorf("demo service: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{service}/healthz", func(w http.ResponseWriter, r *http.Request) {
-		serveDemo(w, dir, r.PathValue("service"), demoHealth)
-	})
-	mux.HandleFunc("GET /{service}/version", func(w http.ResponseWriter, r *http.Request) {
-		serveDemo(w, dir, r.PathValue("service"), demoVersion)
-	})
+	for _, route := range []struct {
+		path   string
+		answer demoAnswer
+	}{{"healthz", demoHealth}, {"version", demoVersion}} {
+		mux.HandleFunc("GET /{service}/"+route.path, func(w http.ResponseWriter, r *http.Request) {
+			serveDemo(w, dir, route.answer, r.PathValue("service"))
+		})
+		mux.HandleFunc("GET /{service}/{site}/"+route.path, func(w http.ResponseWriter, r *http.Request) {
+			serveDemo(w, dir, route.answer, r.PathValue("service"), r.PathValue("site"))
+		})
+	}
 	d := &DemoService{URL: "http://" + ln.Addr().String(), done: make(chan struct{}),
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 	go func() {
@@ -73,10 +82,12 @@ func (d *DemoService) Close() error {
 // demoAnswer is one endpoint: a status and a one-line body.
 type demoAnswer func(dir, service string) (int, string)
 
-func serveDemo(w http.ResponseWriter, dir, service string, answer demoAnswer) {
+// serveDemo answers for the service or site the path segments name, each
+// checked against demoName so none climbs out of dir.
+func serveDemo(w http.ResponseWriter, dir string, answer demoAnswer, segments ...string) {
 	status, body := http.StatusNotFound, "no such service\n"
-	if demoName.MatchString(service) && !strings.Contains(service, "..") {
-		status, body = answer(filepath.Join(dir, service), service)
+	if !slices.ContainsFunc(segments, func(s string) bool { return !demoName.MatchString(s) || strings.Contains(s, "..") }) {
+		status, body = answer(filepath.Join(append([]string{dir}, segments...)...), strings.Join(segments, "/"))
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(status)

@@ -60,6 +60,8 @@ func TestDemoService(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("installed, taking traffic", "/api/healthz", answer{200, "ok\n"})
+	check("a drill's site, apart from the service", "/api/drill/healthz", answer{503, "api/drill is not installed\n"})
+	check("a site that climbs", "/api/..%2f..%2fetc/version", answer{404, "no such service\n"})
 	check("a name that climbs", "/..%2f..%2fetc/version", answer{404, "no such service\n"})
 	check("a name with a dot first", "/.hidden/version", answer{404, "no such service\n"})
 	if err := d.Close(); err != nil {

@@ -29,6 +29,19 @@ func LintKinds(ex *exec.Registry, checks *check.Registry) runbook.Kinds {
 	}
 }
 
+// InertExecutors says which `uses:` names act on nothing (exec.Inert), for
+// runbook.LintDrillTargets. An unknown name is not inert: lint reports it.
+func InertExecutors(ex *exec.Registry) func(uses string) bool {
+	return func(uses string) bool {
+		e, err := ex.Get(uses)
+		if err != nil {
+			return false
+		}
+		i, ok := e.(exec.Inert)
+		return ok && i.ActsOnNothing()
+	}
+}
+
 // checkRunner adapts internal/validate to incident.CheckRunner.
 type checkRunner struct {
 	checks *check.Registry

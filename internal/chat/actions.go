@@ -12,6 +12,8 @@ const (
 	ActionResume  = "resume"
 	ActionGate    = "gate"
 	ActionPause   = "pause"
+	// ActionAffected is a support channel's "users still affected?" press.
+	ActionAffected = "affected"
 )
 
 // NeedsReason reports whether a click must first collect a reason (Slack

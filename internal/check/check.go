@@ -23,6 +23,9 @@ const (
 	Failed       Outcome = "Failed"
 	Inconclusive Outcome = "Inconclusive"
 	Error        Outcome = "Error"
+	// Skipped is a check not run at all: a dry-run drill changed nothing,
+	// so measuring production would judge production, not the drill.
+	Skipped Outcome = "Skipped"
 )
 
 // ErrNoValuesFound is returned when a query answered with no data; the

@@ -98,6 +98,8 @@ func (d *Dispatcher) Click(ctx context.Context, c Click) Reply {
 		failure, err = d.svc.Pause(ctx, who, id)
 	case chat.ActionGate:
 		failure, err = d.svc.SignGate(ctx, who, id, extra)
+	case chat.ActionAffected:
+		failure, err = d.svc.ReportAffected(ctx, who, id) // always an answer, for the presser alone
 	default:
 		return private(fmt.Sprintf("Unknown action %q.", c.ActionID))
 	}

@@ -62,6 +62,7 @@ func TestEveryVerbReachesItsHandler(t *testing.T) {
 		{"abort RB-7 smoke fails", []string{"Abort RB-7 smoke fails"}},
 		{"resume RB-7", []string{"Resume RB-7"}},
 		{"pause RB-7", []string{"Pause RB-7"}},
+		{"affected RB-7", []string{"ReportAffected RB-7"}},
 		{"override RB-7 backup-fresh no writes", []string{"Override RB-7 backup-fresh no writes"}},
 		{"history checkout", []string{"History checkout 15"}},
 		{"deploys checkout", []string{"Deploys checkout 15"}},

@@ -66,6 +66,10 @@ func (f *fakeLifecycle) Pause(_ context.Context, _ incident.Actor, id string) (s
 	return f.failure, f.call("Pause %s", id)
 }
 
+func (f *fakeLifecycle) ReportAffected(_ context.Context, _ incident.Actor, id string) (string, error) {
+	return f.failure, f.call("ReportAffected %s", id)
+}
+
 func (f *fakeLifecycle) SignGate(_ context.Context, _ incident.Actor, id, key string) (string, error) {
 	return f.failure, f.call("SignGate %s %s", id, key)
 }

@@ -80,6 +80,7 @@ func init() {
 		"abort":     {"abort <id> [reason]", "stop a running rollback", parseID("abort", true), (*Dispatcher).abort},
 		"resume":    {"resume <id>", "resume an interrupted or paused rollback", parseID("resume", false), (*Dispatcher).resume},
 		"pause":     {"pause <id>", "pause a running rollback between steps", parseID("pause", false), (*Dispatcher).pause},
+		"affected":  {"affected <id>", "tell, from support, that users are still affected after a rollback (once each, within the support window)", parseID("affected", false), (*Dispatcher).affected},
 		"override":  {"override <id> <check> <reason>", "set aside a failing blocking check, with a reason", parseOverride, (*Dispatcher).override},
 		"history":   {"history <service>", "past rollbacks of a service", parseService("history", false), (*Dispatcher).history},
 		"deploys":   {"deploys <service>", "recent deploys of a service", parseService("deploys", false), (*Dispatcher).deploys},

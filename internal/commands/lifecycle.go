@@ -23,6 +23,8 @@ type Lifecycle interface {
 	Override(ctx context.Context, who incident.Actor, id, check, reason string) (string, error)
 	SetFreeze(ctx context.Context, who incident.Actor, service, reason string) (string, error)
 	ClearFreeze(ctx context.Context, who incident.Actor, service string) (string, error)
+	// ReportAffected answers the person in every case (counted or not).
+	ReportAffected(ctx context.Context, who incident.Actor, id string) (string, error)
 
 	// Questions.
 	Plan(ctx context.Context, req incident.PlanRequest) ([]rollback.ServiceChange, string, string, error)

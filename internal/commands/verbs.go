@@ -118,6 +118,16 @@ func (d *Dispatcher) pause(ctx context.Context, who incident.Actor, cmd *Command
 	return d.idResult(ctx, cmd.ID, failure, err, cmd.ID+" pauses before its next step.")
 }
 
+// affected is the support channel's button, typed: the answer (counted,
+// already counted, or the window closed) is for the person alone.
+func (d *Dispatcher) affected(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
+	answer, err := d.svc.ReportAffected(ctx, who, cmd.ID)
+	if err != nil {
+		return Reply{}, err
+	}
+	return private(answer), nil
+}
+
 func (d *Dispatcher) override(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
 	failure, err := d.svc.Override(ctx, who, cmd.ID, cmd.Check, cmd.Reason)
 	return d.idResult(ctx, cmd.ID, failure, err, "Override of "+cmd.Check+" on "+cmd.ID+" recorded.")

@@ -210,11 +210,14 @@ type Service struct {
 	Cooldown          Duration          `yaml:"cooldown"`
 	Environment       string            `yaml:"environment"`
 	SupportChannel    string            `yaml:"support_channel"`
-	Constraints       string            `yaml:"constraints"`
-	AutoExecute       AutoExecute       `yaml:"auto_execute"`
-	WatchFor          Duration          `yaml:"watch_for"`
-	Watchers          []Watcher         `yaml:"watchers"`
-	Drill             *DrillPolicy      `yaml:"drill"`
+	// SupportWindow is how long after a successful rollback the support
+	// channel may report users still affected (default 2h).
+	SupportWindow Duration     `yaml:"support_window"`
+	Constraints   string       `yaml:"constraints"`
+	AutoExecute   AutoExecute  `yaml:"auto_execute"`
+	WatchFor      Duration     `yaml:"watch_for"`
+	Watchers      []Watcher    `yaml:"watchers"`
+	Drill         *DrillPolicy `yaml:"drill"`
 }
 
 // Watcher is a post-deploy PromQL trigger.

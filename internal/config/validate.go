@@ -103,6 +103,9 @@ func (c *Config) applyDefaults() {
 		if s.Cooldown == 0 {
 			s.Cooldown = Duration(30 * time.Minute)
 		}
+		if s.SupportWindow == 0 {
+			s.SupportWindow = Duration(2 * time.Hour)
+		}
 		if s.WatchFor == 0 && len(s.Watchers) > 0 {
 			s.WatchFor = Duration(30 * time.Minute)
 		}
@@ -302,6 +305,7 @@ func (c *Config) validateServices(errs *yamlx.Errors) {
 		if s.Channel == "" {
 			errs.Addf(s.Pos, "%s: channel is required (or set slack.channel)", where)
 		}
+		validateSupport(s, where, errs)
 		if s.Approval != "" {
 			if _, ok := c.Approvals[s.Approval]; !ok {
 				errs.Addf(s.Pos, "%s.approval: unknown approval policy %q", where, s.Approval)
@@ -438,4 +442,14 @@ func canonical(cyc []string) string {
 	}
 	rot := append(append([]string{}, ring[best:]...), ring[:best]...)
 	return strings.Join(rot, ">")
+}
+
+// validateSupport checks the support check of a service: a window set
+// needs a channel to ask in. (A negative window is no duration: decoding
+// refuses it.)
+func validateSupport(s *Service, where string, errs *yamlx.Errors) {
+	if _, set := s.KeyPos["support_window"]; set && s.SupportChannel == "" {
+		errs.Addf(yamlx.KeyAt(s.Pos, s.KeyPos, "support_window"),
+			"%s.support_window: set support_channel too; without it nobody is asked whether users are still affected", where)
+	}
 }

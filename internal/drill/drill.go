@@ -129,64 +129,6 @@ func (d *Drills) Describe(ctx context.Context, service string) (chat.Message, st
 	return chat.Message{Text: text, Sections: []chat.Section{{Title: "Drills of " + service, Text: text}}}, "", nil
 }
 
-// RollbackEnded implements incident.EndHook: a drill's scorecard.
-func (d *Drills) RollbackEnded(ctx context.Context, r *rollback.Record) {
-	if !r.Drill {
-		return
-	}
-	steps, err := d.store.ListSteps(ctx, r.ID)
-	if err != nil {
-		d.log.WarnContext(ctx, "drill scorecard: steps", "rollback", r.ID, "err", err)
-	}
-	var failed []string
-	for _, ev := range steps {
-		if ev.Kind == rollback.StepFailed {
-			failed = append(failed, ev.Service+"/"+ev.StepID)
-		}
-	}
-	start := r.StartedAt
-	if start.IsZero() {
-		start = r.CreatedAt
-	}
-	for _, c := range r.Services {
-		rec := rollback.DrillRecord{ID: r.ID + "/" + c.Service, Service: c.Service, RollbackID: r.ID, At: r.EndedAt, Mode: r.DrillMode,
-			Succeeded: r.State == rollback.StateSucceeded, Duration: r.EndedAt.Sub(start), RecoveryTarget: r.RecoveryTarget, FailedSteps: failed}
-		if err := d.store.PutDrill(ctx, rec); err != nil {
-			d.log.ErrorContext(ctx, "drill scorecard: store", "rollback", r.ID, "err", err)
-			continue
-		}
-		d.metrics.DrillEnded(c.Service, rec.Succeeded)
-		d.metrics.Overdue(c.Service, false)
-		if _, err := d.poster.Post(ctx, chat.Ref{Channel: r.Channel, Thread: r.MessageTS}, Scorecard(rec)); err != nil {
-			d.log.WarnContext(ctx, "drill scorecard: post", "rollback", r.ID, "err", err)
-		}
-	}
-}
-
-// Scorecard renders one drill's result.
-func Scorecard(rec rollback.DrillRecord) chat.Message {
-	verdict := "❌ failed"
-	if rec.Succeeded {
-		verdict = "✅ succeeded"
-	}
-	target := "no recovery target"
-	switch {
-	case rec.RecoveryTarget <= 0:
-	case !rec.Succeeded:
-		// A failed drill recovered nothing: no "within the target".
-		target = "recovery target " + human.Duration(rec.RecoveryTarget)
-	case rec.Duration <= rec.RecoveryTarget:
-		target = "within the recovery target of " + human.Duration(rec.RecoveryTarget)
-	default:
-		target = fmt.Sprintf("%s OVER the recovery target of %s", human.Duration(rec.Duration-rec.RecoveryTarget), human.Duration(rec.RecoveryTarget))
-	}
-	text := fmt.Sprintf("🎯 Drill scorecard for %s (%s): %s in %s, %s.", rec.Service, rec.Mode, verdict, human.Duration(rec.Duration), target)
-	if len(rec.FailedSteps) > 0 {
-		text += "\nFailed steps: " + strings.Join(rec.FailedSteps, ", ")
-	}
-	return chat.TextMessage(chat.Plain(text))
-}
-
 func durationOr(d time.Duration, none string) string {
 	if d <= 0 {
 		return none

@@ -213,8 +213,59 @@ func TestScorecardAgainstTarget(t *testing.T) {
 		{rollback.DrillRecord{Service: "api", Mode: "dry-run", Succeeded: true, Duration: time.Second}, "no recovery target"},
 	}
 	for _, tt := range tests {
-		if got := Scorecard(tt.rec).Text.String(); !strings.Contains(got, tt.want) {
+		if got := Scorecard(tt.rec, nil).Text.String(); !strings.Contains(got, tt.want) {
 			t.Errorf("scorecard %q lacks %q", got, tt.want)
 		}
+	}
+}
+
+// TestScorecardTrend: each step's time beside its change since the
+// service's previous drill; steps that drill did not time are new.
+func TestScorecardTrend(t *testing.T) {
+	prev := &rollback.DrillRecord{Service: "api", RollbackID: "RB-4", At: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC),
+		Steps: []rollback.DrillStep{{Step: "drain", Duration: 20 * time.Second}, {Step: "switch", Duration: time.Minute}}}
+	rec := rollback.DrillRecord{Service: "api", RollbackID: "RB-9", Mode: "environment", Succeeded: true, Duration: 2 * time.Minute,
+		Steps: []rollback.DrillStep{{Step: "drain", Duration: 32 * time.Second}, {Step: "switch", Duration: 57 * time.Second},
+			{Step: "settle", Duration: 5 * time.Second}, {Step: "undrain", Duration: time.Second}}}
+	same := rec
+	same.Steps = []rollback.DrillStep{{Step: "drain", Duration: 20 * time.Second}}
+	tests := []struct {
+		name string
+		rec  rollback.DrillRecord
+		prev *rollback.DrillRecord
+		want string
+	}{
+		{"slower, faster, new", rec, prev, "Step times vs drill RB-4 of 2026-11-29: drain 32s (+12s), switch 57s (−3s), settle 5s (new), undrain 1s (new)"},
+		{"unchanged", same, prev, "Step times vs drill RB-4 of 2026-11-29: drain 20s (±0s)"},
+		{"first drill", rec, nil, "Step times (first drill of api, nothing to compare with): drain 32s, switch 57s, settle 5s, undrain 1s"},
+		{"no steps timed", rollback.DrillRecord{Service: "api"}, prev, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := StepTrend(tt.rec, tt.prev); got != tt.want {
+				t.Errorf("trend\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestStepTimes: a step's time runs from its first start to its last end,
+// retries included; a step that never ended has none.
+func TestStepTimes(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	events := []rollback.StepEvent{
+		{Service: "api", StepID: "a", Kind: rollback.StepStarted, At: at(0)},
+		{Service: "web", StepID: "a", Kind: rollback.StepStarted, At: at(0)},
+		{Service: "api", StepID: "b", Kind: rollback.StepStarted, At: at(1)},
+		{Service: "api", StepID: "a", Kind: rollback.StepRetrying, At: at(2)},
+		{Service: "api", StepID: "a", Kind: rollback.StepStarted, At: at(3)},
+		{Service: "api", StepID: "a", Kind: rollback.StepSucceeded, At: at(7)},
+		{Service: "web", StepID: "a", Kind: rollback.StepFailed, At: at(9)},
+	}
+	got := stepTimes(events, "api")
+	want := []rollback.DrillStep{{Step: "a", Duration: 7 * time.Second}}
+	if len(got) != len(want) || got[0] != want[0] {
+		t.Errorf("stepTimes = %+v, want %+v", got, want)
 	}
 }

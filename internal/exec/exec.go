@@ -86,6 +86,16 @@ type Executor interface {
 	Run(ctx context.Context, req Request) (Result, error)
 }
 
+// Inert is implemented by executors that act on nothing outside the bot
+// (sleep, noop). Lint lets an environment drill run their steps as they
+// are; every other executor targets something, which a drill must point at
+// its own environment.
+type Inert interface {
+	// ActsOnNothing is true when no step of this executor can change or
+	// read anything outside the bot.
+	ActsOnNothing() bool
+}
+
 // Prober is implemented by executors that can tell at readiness time whether
 // they are usable (binary on PATH, credentials present, permissions).
 type Prober interface {

@@ -101,5 +101,18 @@ func (s *Service) PipelineGate(ctx context.Context, service string) (GateResult,
 // OnAlert takes one normalized alert.
 func (s *Service) OnAlert(ctx context.Context, a Alert) error { return s.alerts.OnAlert(ctx, a) }
 
+// ReportAffected counts a support report that users are still affected
+// after a successful rollback (the support channel's button, `affected`).
+func (s *Service) ReportAffected(ctx context.Context, who Actor, id string) (string, error) {
+	return s.control.ReportAffected(ctx, who, id)
+}
+
+// RollForward returns a service's drill environment to its version after
+// an environment drill (the runbook's drill.roll_forward); nil when r is
+// not an environment drill.
+func (s *Service) RollForward(ctx context.Context, r *rollback.Record, service string) *rollback.RollForward {
+	return s.engine.rollForward(ctx, r, service)
+}
+
 // AddEndHook registers a hook told when a rollback ends; call before serving.
 func (s *Service) AddEndHook(h EndHook) { s.closer.AddEndHook(h) }

@@ -312,6 +312,7 @@ func (d *driver) end(ctx context.Context, state rollback.State, outcome string) 
 	d.flushEndsOrLog(ctx, "ending")
 	r, err := d.e.transition(ctx, d.id, state, []rollback.State{rollback.StateRunning, rollback.StateValidating, rollback.StateInterrupted, rollback.StateApproved}, func(r *rollback.Record) {
 		r.Outcome = outcome
+		r.SupportUntil = d.e.supportWindowEnd(r, state)
 	})
 	if err != nil {
 		d.e.log.ErrorContext(ctx, "driver: end", "rollback", d.id, "state", state, "err", err)

@@ -475,6 +475,10 @@ func (d *driver) validate(ctx context.Context, changes []rollback.ServiceChange)
 		d.mu.Lock()
 		r := d.r
 		d.mu.Unlock()
+		if steprequest.DryRun(rb, runbook.DrillInfo{Enabled: r.Drill, Mode: r.DrillMode}) {
+			d.recordValidation(ctx, c.Service, skippedInDryRun(c.Service, rb.Validation.Checks, s.clock.Now()))
+			continue
+		}
 		var checks []runbook.Check
 		for _, chk := range rb.Validation.Checks {
 			req, err := s.planner.checkRequest(r, c, chk.With)
@@ -497,15 +501,7 @@ func (d *driver) validate(ctx context.Context, changes []rollback.ServiceChange)
 				failures = append(failures, fmt.Sprintf("%s: %s %s (%s)", c.Service, res.Name, res.Status, res.Reason))
 			}
 		}
-		r, err := s.update(context.WithoutCancel(ctx), d.id, func(r *rollback.Record) error {
-			r.Validation = append(r.Validation, results...)
-			return nil
-		})
-		if err == nil {
-			d.setRecord(r)
-			s.tell(ctx, rollback.Validated{About: rollback.About{Rollback: r}, Service: c.Service, Results: results})
-			s.notePagerDuty(ctx, r, fmt.Sprintf("Validation of %s for %s: %s", c.Service, r.ID, rollback.ValidationSummary(results)))
-		}
+		d.recordValidation(ctx, c.Service, results)
 	}
 	if len(failures) > 0 {
 		return "validation failed: " + strings.Join(failures, "; ")

@@ -47,6 +47,8 @@ type Data struct {
 	RecoveryTarget string
 	MaxDataLoss    string
 	TargetVerdict  string
+	// Support says what the support channel reported after the rollback.
+	Support string
 }
 
 // Event is one line of the timeline.
@@ -117,20 +119,33 @@ func (w *Writer) send(ctx context.Context, r *rollback.Record, md string) error 
 	return nil
 }
 
-// Get returns the stored post-mortem, rendering it when none is stored yet.
+// Get returns the stored post-mortem, rendering it when none is stored yet,
+// or when support reported users still affected: the draft was written
+// when the rollback ended, before any report, and would say there were
+// none. The fresh draft replaces the stored one.
 func (w *Writer) Get(ctx context.Context, id string) (string, error) {
 	b, err := w.Store.GetBlob(ctx, BlobKind, id)
-	if err == nil {
-		return string(b), nil
-	}
-	if !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", err
 	}
+	stored := err == nil
 	r, err := w.Store.GetRollback(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	return w.Render(ctx, r)
+	if stored && len(r.SupportReports) == 0 {
+		return string(b), nil
+	}
+	md, err := w.Render(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	if stored {
+		if err := w.Store.PutBlob(ctx, BlobKind, id, []byte(md)); err != nil {
+			return "", err
+		}
+	}
+	return md, nil
 }
 
 // Render fills the template of the rollback's (first) runbook, or the default.
@@ -187,6 +202,7 @@ func (w *Writer) data(ctx context.Context, r *rollback.Record) (Data, error) {
 		d.Trigger += fmt.Sprintf(" ([%s](%s))", r.Trigger.IncidentID, r.Trigger.URL)
 	}
 	d.Timeline = timeline(r, votes, steps)
+	d.Support = supportLine(r)
 	for _, p := range incident.Phases(r) {
 		d.Phases = append(d.Phases, Phase{p.Name, human.Duration(p.Duration)})
 	}
@@ -294,4 +310,18 @@ func summarizeSteps(events []rollback.StepEvent) []StepSummary {
 		out = append(out, *byKey[k])
 	}
 	return out
+}
+
+// supportLine is what support reported after the rollback, as of now: a
+// post-mortem drafted at the end sees the window open and no report yet.
+func supportLine(r *rollback.Record) string {
+	if r.SupportUntil.IsZero() {
+		return "No support check: only a successful rollback of a service with a support channel asks whether users are still affected."
+	}
+	n := len(r.SupportReports)
+	if n == 0 {
+		return fmt.Sprintf("No reports from support that users are still affected (window until %s).", stamp(r.SupportUntil))
+	}
+	return fmt.Sprintf("%d report(s) from support that users are still affected, last %s (window until %s).",
+		n, stamp(r.LastSupportReport()), stamp(r.SupportUntil))
 }

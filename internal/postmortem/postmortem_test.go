@@ -41,7 +41,10 @@ func seed(t *testing.T) store.Store {
 		DataKeeps: []string{"checkout: orders written since the deploy"}, RecoveryTarget: 10 * time.Minute, MaxDataLoss: new(time.Duration),
 		CreatedAt: t0, DecidedAt: t0.Add(3 * time.Minute), StartedAt: t0.Add(3 * time.Minute), ValidatingAt: t0.Add(5 * time.Minute),
 		EndedAt: t0.Add(8 * time.Minute), Outcome: "checkout 2.4.1 → 2.4.0",
-		Validation: []rollback.CheckResult{{Name: "error ratio at baseline", Status: "Successful", Value: "0.004", Bound: "<= 0.011"}},
+		Validation:   []rollback.CheckResult{{Name: "error ratio at baseline", Status: "Successful", Value: "0.004", Bound: "<= 0.011"}},
+		SupportUntil: t0.Add(2*time.Hour + 8*time.Minute),
+		SupportReports: []rollback.SupportReport{{User: "U0SUPPORT1", At: t0.Add(20 * time.Minute)},
+			{User: "U0SUPPORT2", At: t0.Add(34 * time.Minute)}},
 	}
 	if err := st.CreateRollback(ctx, r); err != nil {
 		t.Fatal(err)

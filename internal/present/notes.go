@@ -25,11 +25,21 @@ func VoteNote(r *rollback.Record, user string, approve bool, detail string, at t
 // ValidationMessage posts the validation table of one service.
 func ValidationMessage(r *rollback.Record, service string, results []rollback.CheckResult) chat.Message {
 	t := &chat.Table{Header: []string{"check", "outcome", "value", "bound"}}
+	var skipped []string
 	for _, res := range results {
+		if res.Status == "Skipped" {
+			// A skipped check measured nothing: its reason is the news.
+			skipped = append(skipped, "⏭️ "+res.Reason)
+			continue
+		}
 		t.Rows = append(t.Rows, []string{res.Name, res.Status, res.Value, res.Bound})
 	}
 	text := fmt.Sprintf("Validation of %s for %s: %s", service, r.ID, rollback.ValidationSummary(results))
-	return chat.Message{Text: chat.Plain(text), Sections: []chat.Section{{Text: chat.Plain("🔎 " + text), Table: t}}}
+	section := chat.Section{Text: chat.Plain("🔎 " + strings.Join(append([]string{text}, skipped...), "\n"))}
+	if len(t.Rows) > 0 {
+		section.Table = t
+	}
+	return chat.Message{Text: chat.Plain(text), Sections: []chat.Section{section}}
 }
 
 // SummaryView is the last thread note of a rollback.
@@ -58,7 +68,29 @@ func SupportView(r *rollback.Record) chat.Message {
 	if summary := rollback.SummaryLine(r); !strings.Contains(text, summary) {
 		text = summary + ": " + text
 	}
-	return chat.TextMessage(chat.Plain(fmt.Sprintf("%s Rollback %s: %s", stateIcon[r.State], r.ID, text)))
+	text = fmt.Sprintf("%s Rollback %s: %s", stateIcon[r.State], r.ID, text)
+	asks := r.State == rollback.StateSucceeded && !r.SupportUntil.IsZero()
+	if asks {
+		// Support hears from users first: the button lets them say the
+		// rollback did not end it, counted in the rollback's thread.
+		text += "\nUsers still affected? Press the button (once per person) until " + chat.Stamp(r.SupportUntil) + "."
+	}
+	msg := chat.TextMessage(chat.Plain(text))
+	if asks {
+		msg.Buttons = []chat.Button{{ActionID: chat.ActionAffected, Text: "Users still affected", Value: chat.ButtonValue(r.ID, ""), Style: chat.StyleDanger}}
+	}
+	return msg
+}
+
+// AffectedNote is the thread note of the support reports so far:
+// "🆘 3 reports from support that users are still affected, last 14:02".
+func AffectedNote(r *rollback.Record) chat.Message {
+	n := len(r.SupportReports)
+	noun := "reports"
+	if n == 1 {
+		noun = "report"
+	}
+	return chat.TextMessage(chat.Textf("🆘 %d %s from support that users are still affected, last %s.", n, noun, chat.Stamp(r.LastSupportReport())))
 }
 
 // outcomeText is "succeeded: …" once, whether or not the outcome already

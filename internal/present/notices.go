@@ -83,6 +83,8 @@ func controlNotice(n rollback.Notice) (chat.Message, bool) {
 		return said("🛑 %s withdrew %s: %s", chat.User(n.User), n.Rollback.ID, n.Reason), true
 	case rollback.Paused:
 		return said("⏸️ %s paused %s; steps already running finish, no new step starts until Resume.", chat.User(n.User), n.Rollback.ID), true
+	case rollback.AffectedReported:
+		return AffectedNote(n.Rollback), true
 	case rollback.Holding:
 		return plain("⏸️ %s is holding: no new step starts until Resume.", n.Rollback.ID), true
 	case rollback.Resumed:

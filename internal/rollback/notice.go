@@ -112,6 +112,12 @@ type (
 		User string
 	}
 	Holding struct{ About }
+	// AffectedReported: someone in a support channel reported users still
+	// affected after the rollback; the record holds every report.
+	AffectedReported struct {
+		About
+		User string
+	}
 	// Resumed: a paused run resumed (By a person); or an interrupted one,
 	// by a person or (By empty) on Backout's own, with the steps that run
 	// again.

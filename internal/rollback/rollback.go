@@ -184,6 +184,12 @@ type Record struct {
 	// out less than engine.kill_grace ago, says its steps may still be
 	// stopping there; nobody may resume it until then.
 	Lingering *Lingering `json:"lingering,omitempty"`
+
+	// SupportUntil ends the support window of a successful rollback: until
+	// then, people in its services' support channels may report users
+	// still affected (SupportReports, one per person).
+	SupportUntil   time.Time       `json:"support_until,omitzero"`
+	SupportReports []SupportReport `json:"support_reports,omitempty"`
 }
 
 // Lingering is a driver that may still be stopping its steps.
@@ -294,4 +300,30 @@ type DrillRecord struct {
 	Duration       time.Duration `json:"duration"`
 	RecoveryTarget time.Duration `json:"recovery_target"`
 	FailedSteps    []string      `json:"failed_steps,omitempty"`
+	// Steps are how long each step took, first start to end (retries
+	// included), in the order they started: the next drill's trend.
+	Steps []DrillStep `json:"steps,omitempty"`
+	// SkippedChecks say which validation checks a dry-run drill did not
+	// run, and why.
+	SkippedChecks []string `json:"skipped_checks,omitempty"`
+	// RollForward is what returned the drill environment to the version it
+	// had, when the drill asked for it.
+	RollForward *RollForward `json:"roll_forward,omitempty"`
+}
+
+// DrillStep is one step's time in a drill.
+type DrillStep struct {
+	Step     string        `json:"step"` // service/step-id
+	Duration time.Duration `json:"duration"`
+}
+
+// RollForward is the outcome of returning a drill environment to its
+// version after the drill.
+type RollForward struct {
+	// Version is what the drill environment was to go back to.
+	Version string `json:"version"`
+	// Ran says whether anything ran; Detail says why not, or what failed.
+	Ran       bool   `json:"ran"`
+	Succeeded bool   `json:"succeeded"`
+	Detail    string `json:"detail,omitempty"`
 }

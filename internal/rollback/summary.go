@@ -69,7 +69,7 @@ func ValidationSummary(results []CheckResult) string {
 		counts[r.Status]++
 	}
 	var parts []string
-	for _, k := range []string{"Successful", "Failed", "Inconclusive", "Error"} {
+	for _, k := range []string{"Successful", "Failed", "Inconclusive", "Error", "Skipped"} {
 		if counts[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[k], strings.ToLower(k)))
 		}

@@ -78,6 +78,9 @@ func Lint(rb *Runbook, kinds Kinds) error {
 			lintCheck(rb, c, fmt.Sprintf("validation.checks[%d]", i), kinds, &errs)
 		}
 	}
+	if d := rb.Drill; d != nil && d.RollForward != nil {
+		lintRollForward(rb, d.RollForward, kinds, &errs)
+	}
 	if rb.Postmortem != "" {
 		if _, err := os.Stat(resolve(rb, rb.Postmortem)); err != nil {
 			errs.Addf(at("postmortem"), "postmortem: template %q not found", rb.Postmortem)
@@ -281,4 +284,19 @@ func LintCatalog(cfg *config.Config, set Set) error {
 		}
 	}
 	return errs.Err()
+}
+
+func lintRollForward(rb *Runbook, rf *RollForward, kinds Kinds, errs *yamlx.Errors) {
+	if rf.Rerun == (len(rf.Steps) > 0) {
+		errs.Addf(rf.Pos, "drill.roll_forward: give either steps or rerun: true")
+	}
+	for i, a := range rf.Steps {
+		where := fmt.Sprintf("drill.roll_forward.steps[%d]", i)
+		if a.Uses == "" {
+			errs.Addf(a.Pos, "%s: uses is required", where)
+			continue
+		}
+		with := lintWithTimeout(a.With, where, `"timeout:" on the action itself`, errs)
+		lintUses(rb, a.Uses, with, yamlx.KeyAt(a.Pos, a.KeyPos, "uses"), where, kinds.Executor, errs)
+	}
 }

@@ -192,6 +192,36 @@ type DrillSettings struct {
 	DryRun      bool              `yaml:"dry_run"`
 	Environment string            `yaml:"environment"`
 	Params      map[string]string `yaml:"params"`
+	// RollForward returns the drill environment to the version it had
+	// after a successful environment drill.
+	RollForward *RollForward `yaml:"roll_forward"`
+}
+
+// RollForward is what runs after a successful environment drill, with the
+// releases swapped: .Target is the version the environment had before the
+// drill (the service's current release), .Current the one the drill put
+// there. Either its own steps, or rerun: the runbook's steps again, in
+// file order.
+type RollForward struct {
+	Pos    yamlx.Pos
+	KeyPos map[string]yamlx.Pos
+	Steps  []Action `yaml:"steps"`
+	Rerun  bool     `yaml:"rerun"`
+}
+
+// Actions are what a roll forward runs, in order: its steps, or the
+// runbook's own (gates left out: nobody is asked after a drill).
+func (rf *RollForward) Actions(rb *Runbook) []Action {
+	if !rf.Rerun {
+		return rf.Steps
+	}
+	var out []Action
+	for _, st := range rb.Steps {
+		if st.Uses != "" {
+			out = append(out, st.Action())
+		}
+	}
+	return out
 }
 
 // Load reads one runbook file strictly.
@@ -251,6 +281,14 @@ func (rb *Runbook) resolveTimeouts() {
 		}
 		if c := st.Compensate; c != nil && c.Timeout == 0 {
 			c.Timeout = yamlx.Duration(DefaultTimeout(c.Uses))
+		}
+	}
+	if rb.Drill != nil && rb.Drill.RollForward != nil {
+		for i := range rb.Drill.RollForward.Steps {
+			a := &rb.Drill.RollForward.Steps[i]
+			if a.Timeout == 0 {
+				a.Timeout = yamlx.Duration(DefaultTimeout(a.Uses))
+			}
 		}
 	}
 }

@@ -338,16 +338,21 @@ type Record struct {
 	Phases    map[string]float64 `json:"phases_seconds"` // detect, approve, execute, validate, total
 	Summary   string             `json:"summary"`
 	Link      string             `json:"link,omitempty"`
+	// SupportReports counts the people who reported, within the support
+	// window, that users were still affected after the rollback.
+	SupportReports int `json:"support_reports"`
 }
 
 var recordHeader = []string{"id", "outcome", "drill", "trigger", "scope", "services", "versions", "requester", "approvers",
-	"created_at", "ended_at", "detect_seconds", "approve_seconds", "execute_seconds", "validate_seconds", "total_seconds", "summary", "link"}
+	"created_at", "ended_at", "detect_seconds", "approve_seconds", "execute_seconds", "validate_seconds", "total_seconds", "summary", "link",
+	"support_reports"}
 
 // RecordOf flattens a rollback for the registry.
 func RecordOf(r *rollback.Record) Record {
 	rec := Record{ID: r.ID, State: string(r.State), Drill: r.Drill, Trigger: r.Trigger.Kind, Scope: r.Scope,
 		Services: r.ServiceNames(), Versions: map[string]string{}, Requester: r.Requester, Approvers: r.Approvers,
-		Created: r.CreatedAt, Ended: r.EndedAt, Phases: map[string]float64{}, Summary: r.Outcome, Link: r.Trigger.URL}
+		Created: r.CreatedAt, Ended: r.EndedAt, Phases: map[string]float64{}, Summary: r.Outcome, Link: r.Trigger.URL,
+		SupportReports: len(r.SupportReports)}
 	for _, c := range r.Services {
 		rec.Versions[c.Service] = fmt.Sprintf("%s -> %s", c.Current.Version, c.Target.Version)
 	}
@@ -368,7 +373,8 @@ func (rec Record) row() []string {
 	}
 	return []string{rec.ID, rec.State, strconv.FormatBool(rec.Drill), rec.Trigger, rec.Scope, strings.Join(rec.Services, ";"),
 		strings.Join(versions, ";"), rec.Requester, strings.Join(rec.Approvers, ";"), rec.Created.UTC().Format(time.RFC3339), ended,
-		rec.seconds("detect"), rec.seconds("approve"), rec.seconds("execute"), rec.seconds("validate"), rec.seconds("total"), rec.Summary, rec.Link}
+		rec.seconds("detect"), rec.seconds("approve"), rec.seconds("execute"), rec.seconds("validate"), rec.seconds("total"), rec.Summary, rec.Link,
+		strconv.Itoa(rec.SupportReports)}
 }
 
 // seconds is a phase's duration in seconds, a number a spreadsheet sums;

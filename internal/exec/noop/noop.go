@@ -19,6 +19,9 @@ func New() *Executor { return &Executor{} }
 // Name implements exec.Executor.
 func (*Executor) Name() string { return "noop" }
 
+// ActsOnNothing implements exec.Inert: it only waits (or logs), so a drill may run it unchanged.
+func (*Executor) ActsOnNothing() bool { return true }
+
 type with struct {
 	Message string `yaml:"message"`
 }

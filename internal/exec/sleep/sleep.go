@@ -23,6 +23,9 @@ func New() *Executor { return &Executor{} }
 // Name implements exec.Executor.
 func (*Executor) Name() string { return "sleep" }
 
+// ActsOnNothing implements exec.Inert: it only waits (or logs), so a drill may run it unchanged.
+func (*Executor) ActsOnNothing() bool { return true }
+
 type with struct {
 	KeyPos   map[string]yamlx.Pos
 	Duration string `yaml:"duration"` // a string: a template may fill it

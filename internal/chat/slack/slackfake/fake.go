@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -248,6 +249,21 @@ func (s *Server) Message(channel, ts string) (Message, bool) {
 		return Message{}, false
 	}
 	return *m, true
+}
+
+// Messages returns the current state of the messages posted in a channel,
+// oldest first (timestamps are zero-padded, so they sort as strings).
+func (s *Server) Messages(channel string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, m := range s.messages {
+		if m.Channel == channel {
+			out = append(out, *m)
+		}
+	}
+	slices.SortFunc(out, func(a, b Message) int { return strings.Compare(a.TS, b.TS) })
+	return out
 }
 
 // Upload returns an uploaded file's name and content, by file ID.
