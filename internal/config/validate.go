@@ -11,6 +11,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/backout/backout/internal/authz"
+	"github.com/backout/backout/internal/datarule"
 	"github.com/backout/backout/internal/version"
 	"github.com/backout/backout/internal/yamlx"
 )
@@ -286,6 +287,9 @@ func (c *Config) validateServices(errs *yamlx.Errors) {
 			if _, ok := c.Approvals[s.Approval]; !ok {
 				errs.Addf(s.Pos, "%s.approval: unknown approval policy %q", where, s.Approval)
 			}
+		}
+		if _, err := datarule.ParseConstraints(s.Constraints); err != nil {
+			errs.Addf(yamlx.KeyAt(s.Pos, s.KeyPos, "constraints"), "%s.constraints: %v", where, err)
 		}
 		for _, d := range s.DependsOn {
 			if _, ok := byName[d]; !ok {
