@@ -56,6 +56,9 @@ func (c *Config) applyDefaults() {
 	if c.Drills.MaxAge == 0 {
 		c.Drills.MaxAge = Duration(90 * 24 * time.Hour)
 	}
+	if c.Drills.MaxAgeHighRisk == 0 {
+		c.Drills.MaxAgeHighRisk = Duration(7 * 24 * time.Hour)
+	}
 	if c.Drills.ReportSchedule == "" {
 		c.Drills.ReportSchedule = "0 9 * * MON"
 	}
