@@ -186,11 +186,17 @@ func (a *API) gate(w http.ResponseWriter, r *http.Request) {
 	if a.refused(w, r, failure, err, http.StatusNotFound) {
 		return
 	}
-	if !res.Open {
-		writeJSON(w, http.StatusLocked, res)
+	writeGate(w, res.Open, res)
+}
+
+// writeGate answers a gate's verdict: 200 open, 423 Locked closed, so a
+// pipeline can stop on the status alone.
+func writeGate(w http.ResponseWriter, open bool, v any) {
+	if !open {
+		writeJSON(w, http.StatusLocked, v)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (a *API) readiness(w http.ResponseWriter, r *http.Request) {
@@ -224,11 +230,7 @@ func (a *API) advisory(w http.ResponseWriter, r *http.Request) {
 	if a.refused(w, r, failure, err, http.StatusBadRequest) {
 		return
 	}
-	if !adv.Open {
-		writeJSON(w, http.StatusLocked, adv)
-		return
-	}
-	writeJSON(w, http.StatusOK, adv)
+	writeGate(w, adv.Open, adv)
 }
 
 func (a *API) rollbacks(w http.ResponseWriter, r *http.Request) {
