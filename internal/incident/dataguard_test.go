@@ -5,9 +5,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/incident/incidenttest"
+	"github.com/backout/backout/internal/testutil/promtest"
+	"github.com/backout/backout/internal/validate"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -139,5 +143,56 @@ func TestDataRulesRefusePlanning(t *testing.T) {
 				t.Errorf("%d rollbacks stored, want none", len(rs))
 			}
 		})
+	}
+}
+
+// TestBackupAgeAgainstRealPrometheus: the shipped db-down-migration shape —
+// a promql readiness check of the backup's age, marked measures: data_loss
+// — measured by a real Prometheus, blocks a rollback of a service that
+// allows at most 1h of data loss when the last backup is 3h12m old, and
+// lets it through once a fresh backup is reported.
+func TestBackupAgeAgainstRealPrometheus(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	var samples []promtest.Sample
+	for m := 120; m >= 1; m-- {
+		samples = append(samples,
+			promtest.Sample{Name: "backup_last_success_timestamp_seconds", Labels: map[string]string{"service": "orders"},
+				Time: now.Add(-time.Duration(m) * time.Minute), Value: float64(now.Add(-3*time.Hour - 12*time.Minute).Unix())},
+			promtest.Sample{Name: "backup_last_success_timestamp_seconds", Labels: map[string]string{"service": "fresh"},
+				Time: now.Add(-time.Duration(m) * time.Minute), Value: float64(now.Add(-20 * time.Minute).Unix())})
+	}
+	prom := promtest.Start(t, promtest.WithHistory(samples))
+	const rb = `name: steps
+readiness:
+  - name: backup age
+    uses: promql
+    with: {query: 'time() - backup_last_success_timestamp_seconds{service="{{ .Service.Name }}"}', below: 86400}
+    blocking: true
+    measures: data_loss
+steps:
+  - {id: apply, uses: fake}
+`
+	su := setup{runbook: rb, checkers: []check.Checker{validate.NewPromQL(prom.URL)}, services: `
+  - {name: orders, owners: [owen], runbook: steps, max_data_loss: 1h}
+  - {name: fresh, owners: [owen], runbook: steps, max_data_loss: 1h}
+`}
+	clk := incidenttest.NewClock(now)
+	e := newEnvOn(t, backends[0], openBolt(t, clk.Now), clk, su)
+	tests := []struct {
+		service, status, reason string
+	}{
+		{"orders", incident.Fail, "backup age measured 3h12m; orders allows at most 1h of data loss"},
+		{"fresh", incident.Pass, "backup age measured 20m; fresh allows at most 1h of data loss"},
+	}
+	for _, tt := range tests {
+		e.deploy(tt.service, "1.0.0", "1.1.0")
+		res, failure, err := e.svc.ServiceReadiness(e.ctx, tt.service)
+		if err != nil || failure != "" {
+			t.Fatalf("readiness of %s: %q %v", tt.service, failure, err)
+		}
+		row := findCheck(res, "data loss")
+		if row == nil || row.Status != tt.status || !row.Blocking || row.Reason != tt.reason {
+			t.Errorf("%s: data loss row %+v\nwant %s, blocking, %q", tt.service, row, tt.status, tt.reason)
+		}
 	}
 }
