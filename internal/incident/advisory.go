@@ -93,20 +93,22 @@ func (s *Planner) drillEvidence(ctx context.Context, svc *config.Service, maxAge
 	return nil
 }
 
-// runbookEvidence lints the service's runbook as readiness does, and checks
-// what it reverts against the service's constraints.
+// runbookEvidence lints the service's runbook as `bot lint --config` does
+// for this service alone: the runbook itself, then what joins it to the
+// service (params, every template rendered for it, its constraints).
 func (s *Planner) runbookEvidence(svc *config.Service, a *Advisory) {
 	rb, ok := s.runbooks[svc.Runbook]
 	if !ok {
 		a.Reasons = append(a.Reasons, fmt.Sprintf("runbook lint errors: runbook %q of %s is not loaded", svc.Runbook, svc.Name))
 		return
 	}
+	alone := *s.cfg
+	alone.Services = []config.Service{*svc}
 	var problems []string
-	if err := runbook.Lint(rb, s.lintKinds()); err != nil {
-		problems = append(problems, strings.Split(err.Error(), "\n")...)
-	}
-	for _, p := range runbook.ForbiddenReverts(rb, []*config.Service{svc}) {
-		problems = append(problems, fmt.Sprintf("%s: %s", p.Pos, p.Msg))
+	for _, err := range []error{runbook.Lint(rb, s.lintKinds()), runbook.LintCatalog(&alone, runbook.Set{rb.Name: rb})} {
+		if err != nil {
+			problems = append(problems, strings.Split(err.Error(), "\n")...)
+		}
 	}
 	if len(problems) > 0 {
 		a.Reasons = append(a.Reasons, "runbook lint errors: "+strings.Join(problems, "; "))

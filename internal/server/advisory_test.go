@@ -23,10 +23,12 @@ drills: {max_age_high_risk: 7d}
 services:
   - {name: api, owners: [U1], runbook: quick}
   - {name: web, owners: [U1], runbook: broken}
+  - {name: ledger, owners: [U1], runbook: restore, constraints: "never revert ledger.entries (audit)"}
 `
 	srv, _, st := newAPIWith(t, catalog, map[string]string{
-		"quick":  "name: quick\nsteps:\n  - {id: one, uses: noop}\n",
-		"broken": "name: broken\nsteps:\n  - {id: one, uses: kubectl}\n",
+		"quick":   "name: quick\nsteps:\n  - {id: one, uses: noop}\n",
+		"broken":  "name: broken\nsteps:\n  - {id: one, uses: kubectl}\n",
+		"restore": "name: restore\nsteps:\n  - {id: one, uses: noop}\ndata: {reverts: [\"ledger (full restore)\"]}\n",
 	})
 	ctx := t.Context()
 	now := time.Now()
@@ -51,6 +53,7 @@ services:
 		{"fresh drill", func() { drill("DR-3", 2*24*time.Hour, true) }, "api", "high", 200,
 			[]string{`"open":true`, "last successful drill of api at ", "(2d ago, RB-DR-3)", "runbook quick lints"}},
 		{"runbook does not lint", nil, "web", "high", 423, []string{"runbook lint errors: ", "kubectl"}},
+		{"runbook reverts what the service forbids", nil, "ledger", "high", 423, []string{`runbook lint errors: `, `restore.yaml:4:18: service ledger: runbook restore reverts \"ledger (full restore)\", but the constraints of ledger say: never revert ledger.entries (audit)`}},
 		{"low risk needs no proof", nil, "web", "low", 200, []string{`"open":true`, "a low-risk deploy needs no proven rollback path"}},
 		{"unknown risk", nil, "api", "yolo", 400, []string{`risk: unknown value \"yolo\"`}},
 		{"unknown service", nil, "nope", "high", 404, []string{"Unknown service"}},
