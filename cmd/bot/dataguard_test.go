@@ -11,9 +11,9 @@ import (
 // TestConsoleDataRules: through `bot console`, the entry point people type
 // /rollback in, a rollback of several services, one of whose runbooks
 // reverts what another says never to revert, is refused with the reason
-// (a list of services and a release alike; a service's own runbook against
-// its own constraints is `bot lint`'s, and the bot does not start on a
-// catalog that fails lint), and a service that
+// (in either order; a service's own runbook against its own constraints,
+// and members of a release against each other, are `bot lint`'s, and the
+// bot does not start on a catalog that fails lint), and a service that
 // caps data loss while its runbook says nothing about it gets a blocking
 // "data loss unknown" readiness row, which approval does not get past.
 func TestConsoleDataRules(t *testing.T) {
@@ -25,8 +25,6 @@ groups:
   oncall: {members: [alice, bob]}
 approvals:
   default: {min: 1, groups: [oncall], forbid_self: true, expires_after: 30m}
-releases:
-  nightly: [orders, reports]
 services:
   - {name: orders, owners: [alice], runbook: quiet, approval: default, stable_after: 1h,
      constraints: "never revert orders.audit_log (PCI: 7 years); page the DBA first"}
@@ -46,7 +44,7 @@ services:
 		}
 	}
 	script := "deploy orders 1.0.0 3h\ndeploy orders 1.1.0\ndeploy reports 1.0.0 3h\ndeploy reports 1.1.0\n" +
-		"/rollback propose orders,reports bad schema\n/rollback release nightly bad schema\n" +
+		"/rollback propose orders,reports bad schema\n/rollback propose reports,orders bad schema\n" +
 		"deploy ledger 1.0.0 3h\ndeploy ledger 1.1.0\n/rollback propose ledger bad build\nas bob\n/rollback approve RB-1\nwait\n/rollback status RB-1\n"
 	var out, errOut bytes.Buffer
 	code := run([]string{"console", "--config", filepath.Join(dir, "bot.yaml")}, strings.NewReader(script), &out, &errOut, env("BACKOUT_DEMO_DIR", t.TempDir()))
@@ -57,7 +55,7 @@ services:
 	for _, refused := range []string{"Refused: this rollback would revert data it must keep:",
 		`• reports: runbook restore reverts "orders (full restore from the nightly backup)", but the constraints of orders say: never revert orders.audit_log (PCI: 7 years)`} {
 		if n := strings.Count(transcript, refused); n != 2 {
-			t.Errorf("%q appears %d times, want 2 (services and release)", refused, n)
+			t.Errorf("%q appears %d times, want 2 (once per proposal)", refused, n)
 		}
 	}
 	for _, want := range []string{

@@ -2,6 +2,8 @@ package runbook
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -138,6 +140,35 @@ func lintDataConstraints(cfg *config.Config, set Set, errs *yamlx.Errors) {
 		at := yamlx.KeyAt(svc.Pos, svc.KeyPos, "constraints")
 		for _, p := range constraintProblems(rb, reverts, svc) {
 			errs.Addf(p.Pos, "service %s: %s (services.%s.constraints, %s)", svc.Name, p.Msg, svc.Name, at)
+		}
+	}
+	lintReleaseData(cfg, set, errs)
+}
+
+// lintReleaseData reports, for each release, a member's runbook that
+// reverts what another member's constraints forbid: the release always
+// goes back as a whole, so planning would refuse it every time.
+func lintReleaseData(cfg *config.Config, set Set, errs *yamlx.Errors) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Releases)) {
+		for _, member := range cfg.Releases[name] {
+			svc, ok := cfg.ServiceByName(member)
+			if !ok {
+				continue // config validation reports an unknown member
+			}
+			rb, ok := set[svc.Runbook]
+			if !ok {
+				continue // LintCatalog reports an unknown runbook
+			}
+			reverts, _, _ := parseData(rb)
+			for _, other := range cfg.Releases[name] {
+				peer, ok := cfg.ServiceByName(other)
+				if !ok || other == member {
+					continue
+				}
+				for _, p := range constraintProblems(rb, reverts, peer) {
+					errs.Addf(p.Pos, "release %s: service %s: %s (services.%s.constraints, %s)", name, member, p.Msg, other, yamlx.KeyAt(peer.Pos, peer.KeyPos, "constraints"))
+				}
+			}
 		}
 	}
 }
