@@ -147,7 +147,7 @@ services:
     stable_after: 1h
     environment: demo
     support_channel: C0SUPPORT
-    constraints: "Demo only: the access log is append-only and is never reverted."
+    constraints: "never revert demo.access_log (append-only); demo only"
     pagerduty_services: [PDEMOAPI]
   - name: demo-web
     owners: [UCAROL]

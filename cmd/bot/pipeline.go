@@ -119,21 +119,27 @@ func deployCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	d := rec.Deploy
 	fmt.Fprintf(stdout, "recorded %s: %s %s (%s) in %s\n", d.ID, d.Service, d.Version, d.Artifact, d.Environment)
-	if rec.Warning != "" {
-		fmt.Fprintln(stderr, "warning:", rec.Warning)
+	for _, w := range strings.Split(rec.Warning, "\n") {
+		if w != "" {
+			fmt.Fprintln(stderr, "warning:", w)
+		}
 	}
 	return nil
 }
 
-// gateCmd is `bot gate SERVICE`: may this service be deployed now?
+// gateCmd is `bot gate SERVICE [--risk R --for-deploy V]`: may this service
+// be deployed now, and, with --risk high, is the rollback path of this
+// release proven (the change advisory gate)?
 func gateCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	const synopsis = "gate SERVICE [--server URL] [--timeout D]"
+	const synopsis = "gate SERVICE [--risk low|medium|high] [--for-deploy VERSION] [--server URL] [--timeout D]"
 	fs := flag.NewFlagSet("gate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: bot %s\n\nAsks Backout whether SERVICE may be deployed (GET /api/v1/services/SERVICE/gate).\nExit 0 open, 3 closed (the reason is printed), 2 the question could not be answered, 1 usage.\n\nFlags:\n", synopsis)
+		fmt.Fprintf(stderr, "Usage: bot %s\n\nAsks Backout whether SERVICE may be deployed (GET /api/v1/services/SERVICE/gate) and, with --risk,\nwhether this release's rollback path is proven (GET /api/v1/services/SERVICE/readiness?risk=R&for_deploy=V):\na high-risk release needs a recent successful drill and a runbook that lints.\nExit 0 open, 3 closed (the reason is printed), 2 the question could not be answered, 1 usage.\n\nFlags:\n", synopsis)
 		fs.PrintDefaults()
 	}
+	risk := fs.String("risk", "", "the release's risk: low, medium or high (high needs a proven rollback path)")
+	version := fs.String("for-deploy", "", "the version about to be deployed (with --risk)")
 	server, timeout := apiFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -141,6 +147,9 @@ func gateCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	}
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: bot %s", errUsage, synopsis)
+	}
+	if *version != "" && *risk == "" {
+		return fmt.Errorf("%w: --for-deploy goes with --risk", errUsage)
 	}
 	c, err := apiClient(*server, getenv)
 	if err != nil {
@@ -157,5 +166,32 @@ func gateCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		return errGateClosed
 	}
 	fmt.Fprintf(stdout, "gate open for %s\n", pos[0])
+	if *risk == "" {
+		return nil
+	}
+	return adviseCmd(ctx, c, pos[0], *version, *risk, stdout)
+}
+
+// adviseCmd asks the change advisory gate and prints its reasons or evidence.
+func adviseCmd(ctx context.Context, c *apiclient.Client, service, version, risk string, stdout io.Writer) error {
+	a, err := c.Advisory(ctx, service, version, risk)
+	if err != nil {
+		return err
+	}
+	what := service
+	if version != "" {
+		what += " " + version
+	}
+	if !a.Open {
+		fmt.Fprintf(stdout, "change advisory closed for %s (%s risk): its rollback path is not proven\n", what, risk)
+		for _, r := range a.Reasons {
+			fmt.Fprintf(stdout, "  - %s\n", r)
+		}
+		return errGateClosed
+	}
+	fmt.Fprintf(stdout, "change advisory open for %s (%s risk)\n", what, risk)
+	for _, e := range a.Evidence {
+		fmt.Fprintf(stdout, "  - %s\n", e)
+	}
 	return nil
 }

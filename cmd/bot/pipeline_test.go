@@ -17,6 +17,7 @@ import (
 	"github.com/backout/backout/internal/metrics"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/server"
+	"github.com/backout/backout/internal/store"
 	boltstore "github.com/backout/backout/internal/store/bolt"
 )
 
@@ -175,7 +176,7 @@ func TestAPIClientSetup(t *testing.T) {
 // realAPI serves the real internal/server API over a bolt store, as
 // internal/server's own tests build it, so the subcommands are checked
 // against the handler they will meet in production.
-func realAPI(t *testing.T) (*httptest.Server, *incident.Service) {
+func realAPI(t *testing.T) (*httptest.Server, *incident.Service, store.Store) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "runbooks"), 0o755); err != nil {
@@ -204,13 +205,13 @@ func realAPI(t *testing.T) (*httptest.Server, *incident.Service) {
 	h := server.New(server.Routes{API: &server.API{Svc: svc, Token: cfg.Secrets.APIToken, Log: log}}, metrics.New(), log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv, svc
+	return srv, svc, st
 }
 
 // TestPipelineAgainstRealAPI records a deploy and asks the gate of the real
 // handler, then closes the gate with a freeze of a dependency.
 func TestPipelineAgainstRealAPI(t *testing.T) {
-	srv, svc := realAPI(t)
+	srv, svc, _ := realAPI(t)
 	getenv := env("BACKOUT_URL", srv.URL, "BACKOUT_API_TOKEN", apiToken)
 	const digest = "@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	steps := []struct {

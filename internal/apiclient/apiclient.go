@@ -1,6 +1,6 @@
 // Package apiclient is a small client of Backout's HTTP API (/api/v1) for
-// pipelines: `bot deploy record` and `bot gate` use it. It knows the two
-// calls CI makes and nothing of the lifecycle behind them, so a pipeline
+// pipelines: `bot deploy record` and `bot gate` use it. It knows the calls
+// CI makes and nothing of the lifecycle behind them, so a pipeline
 // runner needs only the bot binary and a token.
 package apiclient
 
@@ -83,6 +83,9 @@ type Deploy struct {
 	Environment string    `json:"environment,omitempty"`
 	At          time.Time `json:"at"`
 	Mutable     bool      `json:"mutable_artifact,omitempty"`
+	// Unproven says why a high-risk deploy went out without a proven
+	// rollback path; empty otherwise.
+	Unproven []string `json:"rollback_unproven,omitempty"`
 }
 
 // Recorded is the answer to RecordDeploy: the deploy, and a warning when the
@@ -120,6 +123,33 @@ func (c *Client) Gate(ctx context.Context, service string) (Gate, error) {
 	path := "/api/v1/services/" + url.PathEscape(service) + "/gate"
 	if err := c.do(ctx, http.MethodGet, path, nil, &out, http.StatusOK, http.StatusLocked); err != nil {
 		return Gate{}, fmt.Errorf("gate of %s: %w", service, err)
+	}
+	return out, nil
+}
+
+// Advisory is the change advisory gate's answer for one deploy: Open, or
+// the reasons its rollback path is not proven; Evidence either way.
+type Advisory struct {
+	Service   string   `json:"service"`
+	ForDeploy string   `json:"for_deploy,omitempty"`
+	Risk      string   `json:"risk"`
+	Open      bool     `json:"open"`
+	Reasons   []string `json:"reasons,omitempty"`
+	Evidence  []string `json:"evidence,omitempty"`
+}
+
+// Advisory asks whether a deploy of version at risk may ship: a high-risk
+// one needs a fresh successful drill and a runbook that lints. A closed
+// advisory is an answer (423 Locked), not an error.
+func (c *Client) Advisory(ctx context.Context, service, version, risk string) (Advisory, error) {
+	q := url.Values{"risk": {risk}}
+	if version != "" {
+		q.Set("for_deploy", version)
+	}
+	var out Advisory
+	path := "/api/v1/services/" + url.PathEscape(service) + "/readiness?" + q.Encode()
+	if err := c.do(ctx, http.MethodGet, path, nil, &out, http.StatusOK, http.StatusLocked); err != nil {
+		return Advisory{}, fmt.Errorf("change advisory of %s: %w", service, err)
 	}
 	return out, nil
 }

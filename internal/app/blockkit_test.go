@@ -145,6 +145,12 @@ func TestBlockKitGoldens(t *testing.T) {
 			Recover:  report.Quantiles{N: 3, Median: 9 * time.Minute, P90: 14 * time.Minute}, WithTarget: 3, OverTarget: 1,
 			DrillsDone: 2, DrillsFailed: 1, DrillsOverdue: []string{"orders"},
 			FailingSteps: []report.StepCount{{Step: "checkout/wait-rollout", Count: 2}}}, "Weekly rollback report")},
+		{"weekly-report-unproven-high-risk", report.Message(report.Summary{Since: t0.Add(-7 * 24 * time.Hour), Until: t0,
+			Outcomes: map[string]map[string]int{}, DrillsOverdue: []string{"orders"},
+			UnprovenHighRisk: []report.UnprovenDeploy{
+				{Service: "orders", Version: "3.1.0", At: t0.Add(-50 * time.Hour), Why: []string{"no fresh drill: orders has never been drilled successfully (a high-risk deploy needs one within 7d)"}},
+				{Service: "checkout", Version: "2.5.0", At: t0.Add(-3 * time.Hour), Why: []string{"no fresh drill: last successful drill of checkout at 2026-07-01T10:00:00Z (62d ago, RB-3); a high-risk deploy needs one within 7d", "runbook lint errors: runbooks/k8s-deployment.yaml:12:5: steps[0] (set-image): unknown executor \"kubctl\""}},
+			}}, "Weekly rollback report")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { goldenBlocks(t, tt.name, tt.msg) })

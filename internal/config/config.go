@@ -135,6 +135,9 @@ type DrillsConfig struct {
 	Timezone string `yaml:"timezone"`
 	// MaxAge: a service without a successful drill this recent is overdue.
 	MaxAge Duration `yaml:"max_age"`
+	// MaxAgeHighRisk: a high-risk deploy needs a successful drill of its
+	// service this recent (the change advisory gate); default 7d.
+	MaxAgeHighRisk Duration `yaml:"max_age_high_risk"`
 	// ReportSchedule is the weekly report's cron expression.
 	ReportSchedule string `yaml:"report_schedule"`
 	// ReportChannels receive the weekly report; empty means each service channel.

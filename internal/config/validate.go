@@ -11,6 +11,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/backout/backout/internal/authz"
+	"github.com/backout/backout/internal/datarule"
 	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/version"
 	"github.com/backout/backout/internal/yamlx"
@@ -55,6 +56,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Drills.MaxAge == 0 {
 		c.Drills.MaxAge = Duration(90 * 24 * time.Hour)
+	}
+	if c.Drills.MaxAgeHighRisk == 0 {
+		c.Drills.MaxAgeHighRisk = Duration(7 * 24 * time.Hour)
 	}
 	if c.Drills.ReportSchedule == "" {
 		c.Drills.ReportSchedule = "0 9 * * MON"
@@ -310,6 +314,9 @@ func (c *Config) validateServices(errs *yamlx.Errors) {
 			if _, ok := c.Approvals[s.Approval]; !ok {
 				errs.Addf(s.Pos, "%s.approval: unknown approval policy %q", where, s.Approval)
 			}
+		}
+		if _, err := datarule.ParseConstraints(s.Constraints); err != nil {
+			errs.Addf(yamlx.KeyAt(s.Pos, s.KeyPos, "constraints"), "%s.constraints: %v", where, err)
 		}
 		for _, d := range s.DependsOn {
 			if _, ok := byName[d]; !ok {

@@ -25,6 +25,11 @@ func (s *Service) ServiceReadiness(ctx context.Context, service string) ([]rollb
 	return s.planner.ServiceReadiness(ctx, service)
 }
 
+// ChangeAdvisory is the change advisory gate: may a deploy at this risk ship?
+func (s *Service) ChangeAdvisory(ctx context.Context, service, version, risk string) (Advisory, string, error) {
+	return s.planner.ChangeAdvisory(ctx, service, version, risk)
+}
+
 // DrillMaxAge is how old a service's last successful drill may be.
 func (s *Service) DrillMaxAge(service string) time.Duration { return s.planner.DrillMaxAge(service) }
 

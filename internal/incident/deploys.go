@@ -55,9 +55,7 @@ func (s *Deploys) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (
 	if len(missing) > 0 {
 		return nil, fmt.Sprintf("missing required field(s): %s", strings.Join(missing, ", ")), nil
 	}
-	switch in.Risk {
-	case "", "low", "medium", "high":
-	default:
+	if !validRisk(in.Risk) {
 		return nil, fmt.Sprintf("risk: unknown value %q (want low, medium or high)", in.Risk), nil
 	}
 	at := s.clock.Now()
@@ -76,7 +74,14 @@ func (s *Deploys) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (
 		Environment: env, Commit: in.Commit, DeployedBy: in.DeployedBy, URL: in.URL, Risk: in.Risk,
 		At: at, Mutable: !IsImmutable(in.Artifact),
 	}
-	if refusal := s.auditFirst(ctx, who, "deploy.recorded", d.Service, map[string]string{"version": d.Version, "artifact": d.Artifact}); refusal != "" {
+	if err := s.flagUnproven(ctx, d); err != nil {
+		return nil, "", err
+	}
+	detail := map[string]string{"version": d.Version, "artifact": d.Artifact}
+	if len(d.Unproven) > 0 {
+		detail["rollback_unproven"] = strings.Join(d.Unproven, "; ")
+	}
+	if refusal := s.auditFirst(ctx, who, "deploy.recorded", d.Service, detail); refusal != "" {
 		return nil, refusal, nil
 	}
 	if err := s.store.AddDeploy(ctx, d); err != nil {

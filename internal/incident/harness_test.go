@@ -18,6 +18,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/incident"
@@ -144,6 +145,8 @@ type setup struct {
 	replica       string
 	env           func(string) (string, bool)
 	executors     []exec.Executor // besides the fake
+	services      string          // more services: YAML list items appended to the catalog
+	checkers      []check.Checker // readiness and validation checks runbooks may use
 }
 
 const defaultRunbook = `
@@ -242,7 +245,7 @@ func build(su setup, st store.Store, clk incident.Clock, poster chat.Poster, pag
 	if su.shutdownGrace != "" {
 		engineExtra += ", shutdown_grace: " + su.shutdownGrace
 	}
-	cfg, err := config.Parse(filepath.Join(su.dir, "bot.yaml"), fmt.Appendf(nil, configYAML, su.parallelism, su.leaseTTL, engineExtra), func(string) string { return "" })
+	cfg, err := config.Parse(filepath.Join(su.dir, "bot.yaml"), append(fmt.Appendf(nil, configYAML, su.parallelism, su.leaseTTL, engineExtra), su.services...), func(string) string { return "" })
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
@@ -254,6 +257,7 @@ func build(su setup, st store.Store, clk incident.Clock, poster chat.Poster, pag
 		Config: cfg, Runbooks: runbook.Set{rb.Name: rb}, Store: st,
 		Executors: exec.NewRegistry(append([]exec.Executor{ex}, su.executors...)...),
 		Notifier:  present.NewNotifier(poster), Pager: pager, Clock: clk, ReplicaID: su.replica, Env: su.env,
+		Checkers: check.NewRegistry(su.checkers...),
 	})
 	return svc, cfg, nil
 }

@@ -106,6 +106,7 @@ type Deploys struct {
 	log       *deployLog
 	store     store.Deploys
 	replanner *Replanner
+	advisor   *Planner // the change advisory gate, for high-risk deploys
 }
 
 // Guard holds back what must not happen now: thrash (a service rolled back

@@ -94,6 +94,9 @@ func (s *Planner) Plan(ctx context.Context, req PlanRequest) ([]rollback.Service
 	if failure := s.checkCompatibility(changes); failure != "" {
 		return nil, "", failure, nil
 	}
+	if failure := s.checkDataRules(changes); failure != "" {
+		return nil, "", failure, nil
+	}
 	return changes, scope, "", nil
 }
 

@@ -64,8 +64,16 @@ func (s *Planner) serviceReadiness(ctx context.Context, r *rollback.Record, c ro
 		} else {
 			out = append(out, result("runbook lints", Pass, rb.File, true))
 		}
+		var lossMeasured []rollback.CheckResult
 		for _, chk := range rb.Readiness {
-			out = append(out, s.measureReadiness(ctx, r, c, chk))
+			res := s.measureReadiness(ctx, r, c, chk)
+			out = append(out, res)
+			if chk.Measures == runbook.MeasuresDataLoss {
+				lossMeasured = append(lossMeasured, res)
+			}
+		}
+		if row, ok := dataLossReadiness(svc, rb, lossMeasured, r.Drill, now); ok {
+			out = append(out, row)
 		}
 		out = append(out, s.probeExecutors(ctx, r, c, rb)...)
 	}

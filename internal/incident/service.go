@@ -127,7 +127,7 @@ func New(d Deps) *Service {
 		proposals: proposals,
 		approvals: approvals,
 		engine:    engine,
-		deploys:   &Deploys{base: b, log: history, store: st, replanner: replanner},
+		deploys:   &Deploys{base: b, log: history, store: st, replanner: replanner, advisor: planner},
 		guard:     guard,
 		control:   &Control{base: b, records: recs, closer: cl, permits: perms, groups: groups, engine: engine, freezes: st},
 		alerts:    &Alerts{base: b, records: recs, closer: cl, store: st, guard: guard, proposals: proposals},

@@ -31,6 +31,17 @@ type Summary struct {
 	DrillsFailed  int
 	DrillsOverdue []string
 	FailingSteps  []StepCount
+	// UnprovenHighRisk are high-risk releases of the period that went out
+	// without a proven rollback path (no fresh drill, runbook lint errors).
+	UnprovenHighRisk []UnprovenDeploy
+}
+
+// UnprovenDeploy is one high-risk release shipped without a proven
+// rollback path, and why.
+type UnprovenDeploy struct {
+	Service, Version string
+	At               time.Time
+	Why              []string
 }
 
 // Quantiles of a duration sample.
@@ -115,7 +126,37 @@ func (b *Builder) Build(ctx context.Context, service string, since time.Duration
 		a, c := s.FailingSteps[i], s.FailingSteps[j]
 		return a.Count > c.Count || (a.Count == c.Count && a.Step < c.Step)
 	})
-	return s, b.drills(ctx, &s)
+	if err := b.drills(ctx, &s); err != nil {
+		return s, err
+	}
+	return s, b.unproven(ctx, &s)
+}
+
+// deploysPerService bounds how far back unproven() reads each service's
+// deploy history (newest first); it stops at the period's start anyway.
+const deploysPerService = 500
+
+// unproven lists the period's high-risk deploys flagged when recorded.
+func (b *Builder) unproven(ctx context.Context, s *Summary) error {
+	for _, svc := range b.Config.Services {
+		if s.Service != "" && svc.Name != s.Service {
+			continue
+		}
+		ds, err := b.Store.ListDeploys(ctx, svc.Name, deploysPerService)
+		if err != nil {
+			return fmt.Errorf("list deploys of %s: %w", svc.Name, err)
+		}
+		for _, d := range ds {
+			if d.At.Before(s.Since) {
+				break
+			}
+			if d.At.Before(s.Until) && len(d.Unproven) > 0 {
+				s.UnprovenHighRisk = append(s.UnprovenHighRisk, UnprovenDeploy{Service: d.Service, Version: d.Version, At: d.At, Why: d.Unproven})
+			}
+		}
+	}
+	sort.SliceStable(s.UnprovenHighRisk, func(i, j int) bool { return s.UnprovenHighRisk[i].At.Before(s.UnprovenHighRisk[j].At) })
+	return nil
 }
 
 func (b *Builder) drills(ctx context.Context, s *Summary) error {
@@ -187,6 +228,13 @@ func Message(s Summary, title string) chat.Message {
 		drills += "\nNo service is overdue."
 	}
 	secs = append(secs, chat.Section{Title: "Drills", Text: chat.Plain(drills)})
+	if len(s.UnprovenHighRisk) > 0 {
+		ut := &chat.Table{Header: []string{"service", "version", "deployed", "why"}}
+		for _, u := range s.UnprovenHighRisk {
+			ut.Rows = append(ut.Rows, []string{u.Service, u.Version, u.At.UTC().Format("2006-01-02 15:04"), strings.Join(u.Why, "; ")})
+		}
+		secs = append(secs, chat.Section{Title: "High-risk releases without a fresh drill", Table: ut})
+	}
 	if len(s.FailingSteps) > 0 {
 		ft := &chat.Table{Header: []string{"step", "failures"}}
 		for _, f := range s.FailingSteps[:min(5, len(s.FailingSteps))] {

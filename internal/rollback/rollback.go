@@ -287,6 +287,9 @@ type Deploy struct {
 	Good          bool      `json:"good,omitempty"` // marked known-good by a person
 	GoodAt        time.Time `json:"good_at,omitzero"`
 	Bad           bool      `json:"bad,omitempty"` // a rollback was proposed against it
+	// Unproven says why a high-risk deploy went out without a proven
+	// rollback path (no fresh drill, runbook lint errors); empty otherwise.
+	Unproven []string `json:"rollback_unproven,omitempty"`
 }
 
 // DrillRecord is the scorecard of one drill.

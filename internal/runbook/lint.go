@@ -67,6 +67,7 @@ func Lint(rb *Runbook, kinds Kinds) error {
 		lintStep(rb, s, where, ids, kinds, &errs)
 	}
 	lintStepCycles(rb, &errs)
+	lintData(rb, &errs)
 	for i, c := range rb.Readiness {
 		lintCheck(rb, c, fmt.Sprintf("readiness[%d]", i), kinds, &errs)
 	}
@@ -252,6 +253,7 @@ func lintStepCycles(rb *Runbook, errs *yamlx.Errors) {
 func LintCatalog(cfg *config.Config, set Set) error {
 	var errs yamlx.Errors
 	lintServices(cfg, set, &errs)
+	lintDataConstraints(cfg, set, &errs)
 	for _, s := range cfg.Services {
 		if s.Runbook == "" {
 			continue

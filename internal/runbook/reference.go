@@ -119,6 +119,8 @@ func plural(t reflect.Type) string {
 		return "checks"
 	case reflect.TypeOf(ParamSpec{}):
 		return "params"
+	case dataItemT:
+		return "`name (note)` strings"
 	}
 	return mdType(t) + "s"
 }

@@ -166,15 +166,23 @@ type Check struct {
 	FailureLimit          int            `yaml:"failure_limit"`
 	InconclusiveLimit     int            `yaml:"inconclusive_limit"`
 	ConsecutiveErrorLimit int            `yaml:"consecutive_error_limit"`
+	// Measures says what a readiness check's value is, beyond pass or
+	// fail: data_loss (seconds of data a rollback would lose, e.g. a
+	// backup's age), held against the service's max_data_loss.
+	Measures string `yaml:"measures"`
 }
 
-// Data states what the rollback reverts and what must stay.
+// Data states what the rollback reverts and what must stay, in the
+// grammar of internal/datarule, and how much data it may lose.
 type Data struct {
 	Pos     yamlx.Pos
 	KeyPos  map[string]yamlx.Pos
-	Reverts []string `yaml:"reverts"`
-	Keeps   []string `yaml:"keeps"`
-	Notes   string   `yaml:"notes"`
+	Reverts []DataItem `yaml:"reverts"`
+	Keeps   []DataItem `yaml:"keeps"`
+	// LossWindow is the most data the rollback loses (e.g. a restore from
+	// a backup taken every 15m); nil: not declared, "0": none.
+	LossWindow *yamlx.Duration `yaml:"loss_window"`
+	Notes      string          `yaml:"notes"`
 }
 
 // Validation is what proves the service healthy after the steps.

@@ -55,8 +55,10 @@ var descriptions = map[string]string{
 	"ParamSpec.type":                "string (default), int, bool or duration.",
 	"ParamSpec.required":            "The service's params must set it.",
 	"ParamSpec.default":             "Value when the service sets none.",
-	"Data.reverts":                  "What going back undoes (schema changes, flags...).",
-	"Data.keeps":                    "What stays as it is (data written since the deploy...).",
+	"Data.reverts":                  "What going back undoes, as `name (note)` items (e.g. `orders.line_items.discount_code (column added by the bad release)`); refused when it overlaps data.keeps or a service's `never revert` constraint.",
+	"Data.keeps":                    "What stays as it is, as `name (note)` items (e.g. `orders.audit_log (7-year retention)`).",
+	"Data.loss_window":              "The most data the rollback loses (e.g. 15m for a restore from a 15-minute backup; 0: none), held against the service's max_data_loss.",
+	"Check.measures":                "data_loss: the check's value is seconds of data a rollback would lose (e.g. a backup's age), held against the service's max_data_loss. Readiness checks only.",
 	"Data.notes":                    "Anything else approvers should know.",
 	"Validation.checks":             "The checks, measured over the window.",
 	"DrillSettings.dry_run":         "Drills only preview the steps (nothing runs).",
@@ -114,6 +116,7 @@ var (
 	stepT     = reflect.TypeOf(Step{})
 	actionT   = reflect.TypeOf(Action{})
 	checkT    = reflect.TypeOf(Check{})
+	dataItemT = reflect.TypeOf(DataItem{})
 )
 
 type schemaGen struct{ cat Catalog }
@@ -124,6 +127,8 @@ func (g schemaGen) of(t reflect.Type) map[string]any {
 		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$|^[0-9]+d$|^0$`}
 	case nodeT:
 		return map[string]any{"type": "object"}
+	case dataItemT:
+		return map[string]any{"type": "string", "description": "name (note): a dotted data name such as orders.audit_log, then any description in parentheses"}
 	case retriesT:
 		return map[string]any{"oneOf": []any{
 			map[string]any{"type": "integer", "minimum": 0},

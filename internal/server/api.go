@@ -30,6 +30,7 @@ type Lifecycle interface {
 	Deploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error)
 	PipelineGate(ctx context.Context, service string) (incident.GateResult, string, error)
 	ServiceReadiness(ctx context.Context, service string) ([]rollback.CheckResult, string, error)
+	ChangeAdvisory(ctx context.Context, service, version, risk string) (incident.Advisory, string, error)
 	Rollbacks(ctx context.Context, q store.RollbackQuery) ([]*rollback.Record, error)
 	Rollback(ctx context.Context, id string) (*rollback.Record, string, error)
 	KnownService(name string) bool
@@ -142,8 +143,15 @@ func (a *API) createDeploy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := map[string]any{"deploy": d}
+	var warnings []string
 	if d.Mutable {
-		resp["warning"] = "artifact is a mutable reference; pin it by digest (image@sha256:...) or chart revision (chart@rev:N) so a rollback can return to exactly this build"
+		warnings = append(warnings, "artifact is a mutable reference; pin it by digest (image@sha256:...) or chart revision (chart@rev:N) so a rollback can return to exactly this build")
+	}
+	if len(d.Unproven) > 0 {
+		warnings = append(warnings, "recorded a high-risk deploy without a proven rollback path (flagged for the weekly report): "+strings.Join(d.Unproven, "; "))
+	}
+	if len(warnings) > 0 {
+		resp["warning"] = strings.Join(warnings, "\n")
 	}
 	writeJSON(w, http.StatusCreated, resp)
 }
@@ -178,14 +186,24 @@ func (a *API) gate(w http.ResponseWriter, r *http.Request) {
 	if a.refused(w, r, failure, err, http.StatusNotFound) {
 		return
 	}
-	if !res.Open {
-		writeJSON(w, http.StatusLocked, res)
+	writeGate(w, res.Open, res)
+}
+
+// writeGate answers a gate's verdict: 200 open, 423 Locked closed, so a
+// pipeline can stop on the status alone.
+func writeGate(w http.ResponseWriter, open bool, v any) {
+	if !open {
+		writeJSON(w, http.StatusLocked, v)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (a *API) readiness(w http.ResponseWriter, r *http.Request) {
+	if q := r.URL.Query(); q.Has("risk") || q.Has("for_deploy") {
+		a.advisory(w, r)
+		return
+	}
 	res, failure, err := a.Svc.ServiceReadiness(r.Context(), r.PathValue("name"))
 	if a.refused(w, r, failure, err, http.StatusConflict) {
 		return
@@ -197,6 +215,22 @@ func (a *API) readiness(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ready": ready, "checks": res})
+}
+
+// advisory is the change advisory gate (?for_deploy=VERSION&risk=high): 423
+// Locked with the reasons while a high-risk release's rollback path is not
+// proven, so a pipeline stops before it ships; 200 with the evidence.
+func (a *API) advisory(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	adv, failure, err := a.Svc.ChangeAdvisory(r.Context(), r.PathValue("name"), q.Get("for_deploy"), q.Get("risk"))
+	if err == nil && failure != "" && !a.Svc.KnownService(r.PathValue("name")) {
+		writeError(w, http.StatusNotFound, failure)
+		return
+	}
+	if a.refused(w, r, failure, err, http.StatusBadRequest) {
+		return
+	}
+	writeGate(w, adv.Open, adv)
 }
 
 func (a *API) rollbacks(w http.ResponseWriter, r *http.Request) {

@@ -19,6 +19,7 @@ import (
 	"github.com/backout/backout/internal/metrics"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/server"
+	"github.com/backout/backout/internal/store"
 	boltstore "github.com/backout/backout/internal/store/bolt"
 )
 
@@ -34,15 +35,24 @@ services:
 
 func newAPI(t *testing.T) (*httptest.Server, *incident.Service) {
 	t.Helper()
+	srv, svc, _ := newAPIWith(t, cfgYAML, map[string]string{"quick": "name: quick\nsteps:\n  - {id: one, uses: noop}\n"})
+	return srv, svc
+}
+
+// newAPIWith serves the real API over a bolt store, with the given catalog
+// and runbooks (file name without .yaml -> YAML).
+func newAPIWith(t *testing.T, catalog string, runbooks map[string]string) (*httptest.Server, *incident.Service, store.Store) {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "runbooks"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	rb := "name: quick\nsteps:\n  - {id: one, uses: noop}\n"
-	if err := os.WriteFile(filepath.Join(dir, "runbooks", "quick.yaml"), []byte(rb), 0o644); err != nil {
-		t.Fatal(err)
+	for name, rb := range runbooks {
+		if err := os.WriteFile(filepath.Join(dir, "runbooks", name+".yaml"), []byte(rb), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	cfg, err := config.Parse(filepath.Join(dir, "bot.yaml"), []byte(cfgYAML), func(k string) string {
+	cfg, err := config.Parse(filepath.Join(dir, "bot.yaml"), []byte(catalog), func(k string) string {
 		if k == "BACKOUT_API_TOKEN" {
 			return token
 		}
@@ -66,7 +76,7 @@ func newAPI(t *testing.T) (*httptest.Server, *incident.Service) {
 		Postmortem: func(*http.Request, string) (string, error) { return "# pm", nil }}}, metrics.New(), log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv, svc
+	return srv, svc, st
 }
 
 func call(t *testing.T, srv *httptest.Server, method, path, auth, body string) (int, string) {

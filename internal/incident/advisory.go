@@ -1,0 +1,136 @@
+package incident
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/human"
+	"github.com/backout/backout/internal/rollback"
+	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/store"
+)
+
+// Deploy risks.
+const (
+	RiskLow    = "low"
+	RiskMedium = "medium"
+	RiskHigh   = "high"
+)
+
+// validRisk reports whether risk is one CI may report ("" is unset).
+func validRisk(risk string) bool {
+	switch risk {
+	case "", RiskLow, RiskMedium, RiskHigh:
+		return true
+	}
+	return false
+}
+
+// Advisory is the change advisory gate's answer for one deploy: a
+// high-risk release needs a rollback path proven by a recent successful
+// drill and a runbook that lints. Open is false with the reasons when it
+// is not proven; Evidence says what was found either way.
+type Advisory struct {
+	Service   string     `json:"service"`
+	ForDeploy string     `json:"for_deploy,omitempty"`
+	Risk      string     `json:"risk"`
+	Open      bool       `json:"open"`
+	Reasons   []string   `json:"reasons,omitempty"`
+	Evidence  []string   `json:"evidence,omitempty"`
+	LastDrill *time.Time `json:"last_successful_drill,omitempty"`
+	DrillID   string     `json:"drill_id,omitempty"`
+	MaxAge    string     `json:"drill_max_age"`
+}
+
+// ChangeAdvisory answers whether a deploy of version at risk may ship:
+// anything below high risk needs no proof. The failure is the caller's
+// mistake (unknown service or risk); err is a system fault.
+func (s *Planner) ChangeAdvisory(ctx context.Context, service, version, risk string) (Advisory, string, error) {
+	svc, failure := s.service(service)
+	if failure != "" {
+		return Advisory{}, failure, nil
+	}
+	if risk == "" || !validRisk(risk) {
+		return Advisory{}, fmt.Sprintf("risk: unknown value %q (want low, medium or high)", risk), nil
+	}
+	maxAge := s.cfg.Drills.MaxAgeHighRisk.D()
+	a := Advisory{Service: service, ForDeploy: version, Risk: risk, Open: true, MaxAge: human.Duration(maxAge)}
+	if risk != RiskHigh {
+		a.Evidence = append(a.Evidence, fmt.Sprintf("a %s-risk deploy needs no proven rollback path", risk))
+		return a, "", nil
+	}
+	if err := s.drillEvidence(ctx, svc, maxAge, &a); err != nil {
+		return Advisory{}, "", err
+	}
+	s.runbookEvidence(svc, &a)
+	a.Open = len(a.Reasons) == 0
+	return a, "", nil
+}
+
+// drillEvidence looks for a successful drill of the service within maxAge.
+func (s *Planner) drillEvidence(ctx context.Context, svc *config.Service, maxAge time.Duration, a *Advisory) error {
+	last, err := s.LastSuccessfulDrill(ctx, svc.Name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: %s has never been drilled successfully (a high-risk deploy needs one within %s)", svc.Name, human.Duration(maxAge)))
+	case err != nil:
+		return fmt.Errorf("drills of %s: %w", svc.Name, err)
+	default:
+		at := last.At.UTC()
+		a.LastDrill, a.DrillID = &at, last.ID
+		age := s.clock.Now().Sub(last.At)
+		line := fmt.Sprintf("last successful drill of %s at %s (%s ago, %s)", svc.Name, at.Format(time.RFC3339), human.Duration(age), last.RollbackID)
+		if age > maxAge {
+			a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: %s; a high-risk deploy needs one within %s", line, human.Duration(maxAge)))
+		} else {
+			a.Evidence = append(a.Evidence, line)
+		}
+	}
+	return nil
+}
+
+// runbookEvidence lints the service's runbook as `bot lint --config` does
+// for this service alone: the runbook itself, then what joins it to the
+// service (params, every template rendered for it, its constraints).
+func (s *Planner) runbookEvidence(svc *config.Service, a *Advisory) {
+	rb, ok := s.runbooks[svc.Runbook]
+	if !ok {
+		a.Reasons = append(a.Reasons, fmt.Sprintf("runbook lint errors: runbook %q of %s is not loaded", svc.Runbook, svc.Name))
+		return
+	}
+	alone := *s.cfg
+	alone.Services = []config.Service{*svc}
+	var problems []string
+	for _, err := range []error{runbook.Lint(rb, s.lintKinds()), runbook.LintCatalog(&alone, runbook.Set{rb.Name: rb})} {
+		if err != nil {
+			problems = append(problems, strings.Split(err.Error(), "\n")...)
+		}
+	}
+	if len(problems) > 0 {
+		a.Reasons = append(a.Reasons, "runbook lint errors: "+strings.Join(problems, "; "))
+		return
+	}
+	a.Evidence = append(a.Evidence, fmt.Sprintf("runbook %s lints (%s)", rb.Name, rb.File))
+}
+
+// flagUnproven marks a high-risk deploy that shipped without a proven
+// rollback path: it is recorded all the same (it already went out), and
+// the weekly report lists it.
+func (s *Deploys) flagUnproven(ctx context.Context, d *rollback.Deploy) error {
+	if d.Risk != RiskHigh {
+		return nil
+	}
+	a, failure, err := s.advisor.ChangeAdvisory(ctx, d.Service, d.Version, d.Risk)
+	if err != nil {
+		return err
+	}
+	if failure != "" { // RecordDeploy checked the service and the risk first
+		return fmt.Errorf("change advisory of %s: %s", d.Service, failure)
+	}
+	d.Unproven = a.Reasons
+	return nil
+}

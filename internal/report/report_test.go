@@ -1,0 +1,92 @@
+package report_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/exec/noop"
+	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/incident/incidenttest"
+	"github.com/backout/backout/internal/report"
+	"github.com/backout/backout/internal/rollback"
+	"github.com/backout/backout/internal/runbook"
+	"github.com/backout/backout/internal/store/bolt"
+)
+
+// TestUnprovenHighRiskReleases: high-risk deploys recorded through the
+// lifecycle without a fresh drill are flagged, and the report of the
+// period lists exactly those: not the low-risk ones, not the high-risk one
+// with a fresh drill, not the one before the period.
+func TestUnprovenHighRiskReleases(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	cfg, err := config.Parse(filepath.Join(dir, "bot.yaml"), []byte("slack: {channel: C1}\nservices:\n  - {name: api, runbook: quick}\n  - {name: web, runbook: quick}\n"), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := runbook.Parse(filepath.Join(dir, "runbooks", "quick.yaml"), []byte("name: quick\nsteps:\n  - {id: one, uses: noop}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := bolt.Open(filepath.Join(dir, "s.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := incidenttest.NewClock(t0.Add(-9 * 24 * time.Hour))
+	svc := incident.New(incident.Deps{Config: cfg, Runbooks: runbook.Set{"quick": rb}, Store: st, Executors: exec.NewRegistry(noop.New()), Clock: clk})
+	ctx := t.Context()
+	record := func(service, version, risk string) {
+		t.Helper()
+		if _, failure, err := svc.RecordDeploy(ctx, incident.Actor{User: "ci", From: "api"},
+			incident.DeployInput{Service: service, Version: version, Artifact: "reg/" + service + ":" + version, Risk: risk}); err != nil || failure != "" {
+			t.Fatalf("record %s %s: %q %v", service, version, failure, err)
+		}
+	}
+	record("api", "0.9", "high") // before the period
+	clk.Advance(3 * 24 * time.Hour)
+	record("api", "1.0", "high")
+	record("api", "1.1", "low")
+	if err := st.PutDrill(ctx, rollback.DrillRecord{ID: "DR-1", Service: "web", RollbackID: "RB-1", At: clk.Now(), Succeeded: true}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(24 * time.Hour)
+	record("web", "2.0", "high") // drilled a day ago: proven
+	record("api", "1.2", "high")
+	clk.Advance(5 * 24 * time.Hour)
+
+	b := &report.Builder{Store: st, Config: cfg, Now: clk.Now, MaxAge: svc.DrillMaxAge}
+	s, err := b.Build(ctx, "", 7*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range s.UnprovenHighRisk {
+		got = append(got, u.Service+" "+u.Version+": "+strings.Join(u.Why, "; "))
+	}
+	want := []string{
+		"api 1.0: no fresh drill: api has never been drilled successfully (a high-risk deploy needs one within 7d)",
+		"api 1.2: no fresh drill: api has never been drilled successfully (a high-risk deploy needs one within 7d)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("unproven high-risk releases:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	msg := report.Message(s, "Weekly rollback report")
+	if !hasSection(msg.Sections, "High-risk releases without a fresh drill") {
+		t.Errorf("the report has no section for them: %+v", msg.Sections)
+	}
+}
+
+func hasSection(secs []chat.Section, title string) bool {
+	for _, s := range secs {
+		if s.Title == title {
+			return true
+		}
+	}
+	return false
+}

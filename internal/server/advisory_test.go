@@ -1,0 +1,89 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backout/backout/internal/rollback"
+)
+
+// TestChangeAdvisory: GET /services/{name}/readiness?for_deploy=V&risk=high
+// answers 423 with the reasons while a high-risk release's rollback path is
+// unproven (no fresh drill, a runbook that does not lint), 200 with the
+// evidence once a drill within drills.max_age_high_risk succeeded; and a
+// high-risk deploy recorded without one is flagged.
+func TestChangeAdvisory(t *testing.T) {
+	const catalog = `
+slack: {channel: C1}
+runbooks: runbooks
+drills: {max_age_high_risk: 7d}
+services:
+  - {name: api, owners: [U1], runbook: quick}
+  - {name: web, owners: [U1], runbook: broken}
+  - {name: ledger, owners: [U1], runbook: restore, constraints: "never revert ledger.entries (audit)"}
+`
+	srv, _, st := newAPIWith(t, catalog, map[string]string{
+		"quick":   "name: quick\nsteps:\n  - {id: one, uses: noop}\n",
+		"broken":  "name: broken\nsteps:\n  - {id: one, uses: kubectl}\n",
+		"restore": "name: restore\nsteps:\n  - {id: one, uses: noop}\ndata: {reverts: [\"ledger (full restore)\"]}\n",
+	})
+	ctx := t.Context()
+	now := time.Now()
+	drill := func(id string, age time.Duration, ok bool) {
+		t.Helper()
+		if err := st.PutDrill(ctx, rollback.DrillRecord{ID: id, Service: "api", RollbackID: "RB-" + id, At: now.Add(-age), Succeeded: ok}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const path = "/api/v1/services/%s/readiness?for_deploy=2.5.0&risk=%s"
+	steps := []struct {
+		name    string
+		before  func()
+		service string
+		risk    string
+		code    int
+		want    []string
+	}{
+		{"never drilled", nil, "api", "high", 423, []string{`"open":false`, `"for_deploy":"2.5.0"`, "no fresh drill: api has never been drilled successfully (a high-risk deploy needs one within 7d)"}},
+		{"drill too old, a recent one failed", func() { drill("DR-1", 10*24*time.Hour, true); drill("DR-2", time.Hour, false) }, "api", "high", 423,
+			[]string{"no fresh drill: last successful drill of api at ", "(10d ago, RB-DR-1); a high-risk deploy needs one within 7d", `"drill_id":"DR-1"`}},
+		{"fresh drill", func() { drill("DR-3", 2*24*time.Hour, true) }, "api", "high", 200,
+			[]string{`"open":true`, "last successful drill of api at ", "(2d ago, RB-DR-3)", "runbook quick lints"}},
+		{"runbook does not lint", nil, "web", "high", 423, []string{"runbook lint errors: ", "kubectl"}},
+		{"runbook reverts what the service forbids", nil, "ledger", "high", 423, []string{`runbook lint errors: `, `restore.yaml:4:18: service ledger: runbook restore reverts \"ledger (full restore)\", but the constraints of ledger say: never revert ledger.entries (audit)`}},
+		{"low risk needs no proof", nil, "web", "low", 200, []string{`"open":true`, "a low-risk deploy needs no proven rollback path"}},
+		{"unknown risk", nil, "api", "yolo", 400, []string{`risk: unknown value \"yolo\"`}},
+		{"unknown service", nil, "nope", "high", 404, []string{"Unknown service"}},
+	}
+	for _, s := range steps {
+		if s.before != nil {
+			s.before()
+		}
+		code, body := call(t, srv, "GET", fmt.Sprintf(path, s.service, s.risk), token, "")
+		for _, w := range s.want {
+			if code != s.code || !strings.Contains(body, w) {
+				t.Errorf("%s: %d %s\nwant %d containing %q", s.name, code, body, s.code, w)
+			}
+		}
+	}
+
+	// Recorded all the same (it already shipped), but flagged.
+	code, body := call(t, srv, "POST", "/api/v1/deploys", token, `{"service":"web","version":"3.0","artifact":"reg/web`+digest+`","risk":"high"}`)
+	var rec struct {
+		Deploy  rollback.Deploy `json:"deploy"`
+		Warning string          `json:"warning"`
+	}
+	if err := json.Unmarshal([]byte(body), &rec); err != nil || code != 201 {
+		t.Fatalf("record: %d %s %v", code, body, err)
+	}
+	if len(rec.Deploy.Unproven) != 2 || !strings.Contains(rec.Warning, "recorded a high-risk deploy without a proven rollback path") {
+		t.Errorf("high-risk deploy without a fresh drill: %+v, warning %q; want it flagged with both reasons", rec.Deploy.Unproven, rec.Warning)
+	}
+	code, body = call(t, srv, "POST", "/api/v1/deploys", token, `{"service":"api","version":"3.0","artifact":"reg/api`+digest+`","risk":"high"}`)
+	if code != 201 || strings.Contains(body, "rollback_unproven") || strings.Contains(body, "warning") {
+		t.Errorf("high-risk deploy with a fresh drill: %d %s; want it recorded without a flag", code, body)
+	}
+}
