@@ -39,6 +39,11 @@ type Request struct {
 	// BaselineEnd is when the bad release was deployed: baselines are
 	// measured over the period before it.
 	BaselineEnd time.Time
+	// SampleStart is where data about the rolled-back service begins: the
+	// end of validation's settling delay (validation start + initial_delay).
+	// Checks that compare a sample with a baseline take the sample from
+	// [SampleStart, Now] only. Zero (readiness) means "now" only.
+	SampleStart time.Time
 	// TargetVersion is the version the service should now report.
 	TargetVersion string
 	// Env looks up environment variables (DSNs, tokens); nil: process env.
@@ -51,6 +56,8 @@ type Measurement struct {
 	Value   string // what was measured, e.g. "0.012"
 	Bound   string // what it was held against, e.g. "< 0.05"
 	Message string // one line for people
+	// At is when it was taken (set by the runner).
+	At time.Time
 }
 
 // Checker is one kind of check (`uses:`).

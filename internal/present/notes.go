@@ -32,6 +32,26 @@ func ValidationMessage(r *rollback.Record, service string, results []rollback.Ch
 	return chat.Message{Text: chat.Plain(text), Sections: []chat.Section{{Text: chat.Plain("🔎 " + text), Table: t}}}
 }
 
+// SettlingMessage says validation's first phase has begun: nothing is
+// measured until the service has settled.
+func SettlingMessage(n rollback.Settling) chat.Message {
+	return chat.TextMessage(chat.Plain(fmt.Sprintf("⏳ Validation of %s for %s: waiting %s for %s to settle, then %d check(s) measure (window %s).",
+		n.Service, n.Rollback.ID, human.Duration(n.Delay), n.Service, n.Checks, human.Duration(n.Window))))
+}
+
+// measuredIcon marks a measurement's outcome at a glance.
+var measuredIcon = map[string]string{"Successful": "✅", "Failed": "❌", "Inconclusive": "❔", "Error": "⚠️"}
+
+// MeasuredMessage is one validation measurement, as it lands.
+func MeasuredMessage(n rollback.Measured) chat.Message {
+	text := fmt.Sprintf("%s %s · %s: measurement #%d (count %d) at %s: %s", measuredIcon[n.Outcome], n.Service, n.Check, n.N, n.Count,
+		n.At.UTC().Format("15:04:05Z"), n.Outcome)
+	if n.Message != "" {
+		text += " — " + n.Message
+	}
+	return chat.TextMessage(chat.Plain(text))
+}
+
 // SummaryView is the last thread note of a rollback.
 func SummaryView(r *rollback.Record) chat.Message {
 	var lines []string

@@ -19,7 +19,8 @@ import (
 //	       confidence: 0.95, max_effect: 0.1, direction: increase}
 //
 // It samples the query every step (default 1m) over baseline_window before
-// Request.BaselineEnd and over window before now (query_before and
+// Request.BaselineEnd and over window before now, but only since the service
+// settled (Request.SampleStart: validation start + initial_delay) (query_before and
 // query_after replace query on either side, e.g. to compare a canary pod
 // against the rest), and runs a Mann-Whitney U test of after against before:
 // one-sided for direction increase or decrease, two-sided for either. The
@@ -131,11 +132,22 @@ func (c *Canary) Measure(ctx context.Context, req check.Request) (check.Measurem
 	if err != nil {
 		return check.Measurement{}, err
 	}
-	after, err := c.samples(ctx, spec, spec.after, now.Add(-spec.window), now)
+	after, err := c.samples(ctx, spec, spec.after, afterStart(req, now, spec.window), now)
 	if err != nil {
 		return check.Measurement{}, err
 	}
 	return judgeCanary(spec, before, after)
+}
+
+// afterStart is where the after sample begins: window before now, but never
+// before the service settled (Request.SampleStart), so pre-rollback data
+// cannot make a good rollback look bad.
+func afterStart(req check.Request, now time.Time, window time.Duration) time.Time {
+	start := now.Add(-window)
+	if req.SampleStart.After(start) {
+		return req.SampleStart
+	}
+	return start
 }
 
 // samples returns the non-NaN values of the query's single series.

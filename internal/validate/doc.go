@@ -28,7 +28,7 @@ func (c *PromQL) Describe() withdoc.Kind {
 func (c *PromQLBaseline) Describe() withdoc.Kind {
 	return withdoc.Kind{
 		Name:    c.Name(),
-		Summary: "The query now must not exceed its average over the baseline window before the bad deploy by more than `max_increase`. Series are matched by their labels.",
+		Summary: "The query's average since the service settled (validation start + `initial_delay`; at readiness, its value now) must not exceed its average over the baseline window before the bad deploy by more than `max_increase`. Series are matched by their labels.",
 		Fields: withdoc.Fields(baselineWith{}, map[string]string{
 			"query":          "Required: the PromQL expression.",
 			"max_increase":   "Required: relative (`10%`: now <= baseline * 1.1) or absolute (`0.02`: now <= baseline + 0.02). A relative bound on a zero baseline allows no increase: use an absolute one for ratios that are usually zero.",
@@ -48,7 +48,7 @@ func (c *Canary) Describe() withdoc.Kind {
 			"query_before":    "Replaces `query` before the deploy (e.g. the rest of the fleet).",
 			"query_after":     "Replaces `query` after the rollback (e.g. a canary pod).",
 			"baseline_window": "How long before the bad deploy to sample (default 1h).",
-			"window":          "How long before now to sample (default 10m).",
+			"window":          "How long before now to sample (default 10m), never earlier than validation start + `initial_delay`.",
 			"step":            "Time between samples (default 1m).",
 			"confidence":      "Significance: fails only when p < 1 - confidence (default 0.95).",
 			"max_effect":      "Relative median difference tolerated (default 0.1).",
