@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"image/png"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -156,6 +157,7 @@ func TestValidationPhasesAgainstPrometheus(t *testing.T) {
 				}
 			}
 			checkBaselineBeforeDeploy(t, transcript)
+			checkCharts(t, transcript)
 		})
 	}
 }
@@ -174,6 +176,35 @@ func checkBaselineBeforeDeploy(t *testing.T, transcript string) {
 	fmt.Sscan(m[1], &v)
 	if math.Abs(v-goodRatio) > 1e-9 {
 		t.Errorf("baseline %s, want %v (the hour before the deploy)", m[1], goodRatio)
+	}
+}
+
+var chartLine = regexp.MustCompile(`📈 RB-1 · shop · ([a-z ]+) \((Successful|Failed)\): (\S+\.png)\n\s+([▁▂▃▄▅▆▇█]+)\n`)
+
+// checkCharts: each metric check's chart is written to a PNG file whose
+// path the console prints, with the series as a sparkline.
+func checkCharts(t *testing.T, transcript string) {
+	t.Helper()
+	found := chartLine.FindAllStringSubmatch(transcript, -1)
+	if len(found) != 2 {
+		t.Fatalf("want 2 charts, found %d in:\n%s", len(found), transcript)
+	}
+	for _, m := range found {
+		f, err := os.Open(m[3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", m[3], err)
+		}
+		if size := img.Bounds().Size(); size.X != 900 || size.Y != 450 {
+			t.Errorf("%s: %v", m[3], size)
+		}
+		if !strings.ContainsAny(m[4], "█") || !strings.ContainsAny(m[4], "▁") {
+			t.Errorf("sparkline of %s shows no incident: %s", m[1], m[4])
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/config"
@@ -58,8 +59,31 @@ func (c checkRunner) RunChecks(ctx context.Context, run incident.ValidationRun) 
 	for i, res := range results {
 		out[i] = rollback.CheckResult{Service: run.Service, Name: run.Checks[i].Name, Status: string(res.Outcome), Reason: res.Message,
 			Value: res.Value, Bound: res.Bound, At: c.clock.Now()}
+		c.chart(ctx, jobs[i], run, &out[i])
 	}
 	return out
+}
+
+// chart attaches the chart of a check with a query to its result; a chart
+// that cannot be drawn is said in the result's reason.
+func (c checkRunner) chart(ctx context.Context, job validate.Job, run incident.ValidationRun, res *rollback.CheckResult) {
+	charter, ok := job.Checker.(check.Charter)
+	if !ok {
+		return
+	}
+	end := c.clock.Now()
+	// The validation window may just have run out; the chart gets its own
+	// bound, as one measurement does.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), validate.MeasureTimeout)
+	defer cancel()
+	chart, err := charter.Chart(cctx, job.Request, run.ChartFrom, end)
+	if err != nil {
+		res.Reason += fmt.Sprintf(" (no chart: %v)", err)
+		return
+	}
+	chart.Marks = run.Marks
+	chart.WindowStart, chart.WindowEnd = run.Request.SampleStart, end
+	res.Chart = &chart
 }
 
 // counted numbers one check's measurements for ValidationRun.Measured; a

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -69,6 +70,12 @@ type Checker interface {
 	// not be taken (Outcome Error); a measurement that ran returns its
 	// outcome with a nil error.
 	Measure(ctx context.Context, req Request) (Measurement, error)
+}
+
+// Charter is a checker with a query, which it can chart from before the
+// bad deploy to the end of validation, with the band it holds values to.
+type Charter interface {
+	Chart(ctx context.Context, req Request, from, to time.Time) (rollback.Chart, error)
 }
 
 // Registry maps names to checkers.

@@ -62,6 +62,10 @@ type ValidationRun struct {
 	Checks       []runbook.Check
 	Request      check.Request
 	InitialDelay time.Duration
+	// ChartFrom is where charts of the checks' queries begin (before the bad
+	// deploy); Marks are what happened, drawn on them.
+	ChartFrom time.Time
+	Marks     []rollback.ChartMark
 	// Measured, when not nil, hears each measurement as it lands (from the
 	// checks' goroutines, so it must be safe for concurrent use); n counts
 	// the check's measurements so far.

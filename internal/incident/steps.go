@@ -462,7 +462,31 @@ func (d *driver) runValidation(ctx context.Context, r *rollback.Record, c rollba
 	// of slack lets the last measurement finish.
 	vctx, cancel := context.WithTimeout(ctx, v.Window.D()+time.Minute)
 	defer cancel()
-	return s.checks.RunChecks(vctx, ValidationRun{Service: c.Service, Checks: checks, Request: req, InitialDelay: delay, Measured: measured})
+	from, marks := chartMarks(r, c, req.Now)
+	return s.checks.RunChecks(vctx, ValidationRun{Service: c.Service, Checks: checks, Request: req, InitialDelay: delay,
+		ChartFrom: from, Marks: marks, Measured: measured})
+}
+
+// chartMarks are the moments a check's chart shows (those the record
+// knows) and where the chart begins: before the bad deploy by a quarter of
+// the time since, at least a minute, so the service's normal shows.
+func chartMarks(r *rollback.Record, c rollback.ServiceChange, validationStart time.Time) (time.Time, []rollback.ChartMark) {
+	var marks []rollback.ChartMark
+	alert := r.Trigger.At
+	if alert.IsZero() {
+		alert = r.DetectedAt
+	}
+	for _, m := range []rollback.ChartMark{{Label: "bad deploy", At: c.Current.DeployedAt}, {Label: "alert", At: alert},
+		{Label: "rollback start", At: r.StartedAt}, {Label: "rollback end", At: validationStart}} {
+		if !m.At.IsZero() {
+			marks = append(marks, m)
+		}
+	}
+	start := c.Current.DeployedAt
+	if start.IsZero() || start.After(validationStart) {
+		start = validationStart
+	}
+	return start.Add(-max(validationStart.Sub(start)/4, time.Minute)), marks
 }
 
 // validate runs the validation checks of each service and stores results.

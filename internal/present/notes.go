@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/chart"
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
@@ -29,7 +30,40 @@ func ValidationMessage(r *rollback.Record, service string, results []rollback.Ch
 		t.Rows = append(t.Rows, []string{res.Name, res.Status, res.Value, res.Bound})
 	}
 	text := fmt.Sprintf("Validation of %s for %s: %s", service, r.ID, rollback.ValidationSummary(results))
-	return chat.Message{Text: chat.Plain(text), Sections: []chat.Section{{Text: chat.Plain("🔎 " + text), Table: t}}}
+	msg := chat.Message{Text: chat.Plain(text), Sections: []chat.Section{{Text: chat.Plain("🔎 " + text), Table: t}}}
+	var undrawn []string
+	for _, res := range results {
+		if res.Chart == nil {
+			continue
+		}
+		img, err := ChartImage(r, service, res)
+		if err != nil {
+			undrawn = append(undrawn, err.Error())
+			continue
+		}
+		msg.Images = append(msg.Images, img)
+	}
+	if len(undrawn) > 0 {
+		msg.Context = chat.Plain("Charts not drawn: " + strings.Join(undrawn, "; "))
+	}
+	return msg
+}
+
+// ChartImage draws a check's chart as a PNG named after the rollback,
+// service and check, with its sparkline.
+func ChartImage(r *rollback.Record, service string, res rollback.CheckResult) (chat.Image, error) {
+	title := fmt.Sprintf("%s · %s · %s (%s)", r.ID, service, res.Name, res.Status)
+	png, err := chart.PNG(*res.Chart, title)
+	if err != nil {
+		return chat.Image{}, fmt.Errorf("%s: %w", res.Name, err)
+	}
+	return chat.Image{Filename: ChartFilename(r.ID, service, res.Name), Title: title, PNG: png,
+		Sparkline: chart.Sparkline(chart.Values(*res.Chart), 60)}, nil
+}
+
+// ChartFilename is where a check's chart is written and uploaded.
+func ChartFilename(rollbackID, service, check string) string {
+	return fmt.Sprintf("%s-%s-%s.png", rollbackID, service, rollback.CheckSlug(check))
 }
 
 // SettlingMessage says validation's first phase has begun: nothing is
