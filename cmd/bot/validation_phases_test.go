@@ -144,7 +144,9 @@ func TestValidationPhasesAgainstPrometheus(t *testing.T) {
 			writeFile(t, filepath.Join(dir, "bot.yaml"), phasesConfig(prom.URL))
 			writeFile(t, filepath.Join(dir, "runbooks", "shop.yaml"), phasesRunbook(ctl.URL+"/rollback", tc.initialDelay))
 			age := time.Since(deployAt).Round(time.Second)
-			script := fmt.Sprintf("deploy shop 1.0.0 3h\ndeploy shop 1.1.0 %s\nas alice\n/rollback propose shop 1.1.0 errors\nas bob\nclick 1\nwait\n", age)
+			pm := filepath.Join(dir, "pm", "postmortem-RB-1.md")
+			writeFile(t, pm, "")
+			script := fmt.Sprintf("deploy shop 1.0.0 3h\ndeploy shop 1.1.0 %s\nas alice\n/rollback propose shop 1.1.0 errors\nas bob\nclick 1\nwait\npostmortem RB-1 --out %s\n", age, pm)
 			var out, errOut bytes.Buffer
 			code := run([]string{"console", "--config", filepath.Join(dir, "bot.yaml")}, strings.NewReader(script), &out, &errOut, env("BACKOUT_DEMO_DIR", t.TempDir()))
 			transcript := out.String()
@@ -158,6 +160,7 @@ func TestValidationPhasesAgainstPrometheus(t *testing.T) {
 			}
 			checkBaselineBeforeDeploy(t, transcript)
 			checkCharts(t, transcript)
+			checkPostmortemCharts(t, pm)
 		})
 	}
 }
@@ -204,6 +207,28 @@ func checkCharts(t *testing.T, transcript string) {
 		}
 		if !strings.ContainsAny(m[4], "█") || !strings.ContainsAny(m[4], "▁") {
 			t.Errorf("sparkline of %s shows no incident: %s", m[1], m[4])
+		}
+	}
+}
+
+// checkPostmortemCharts: the post-mortem links its charts by relative
+// path, and the PNGs are written beside it.
+func checkPostmortemCharts(t *testing.T, pm string) {
+	t.Helper()
+	md, err := os.ReadFile(pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"RB-1-shop-error-ratio.png", "RB-1-shop-error-ratio-against-baseline.png"} {
+		if !strings.Contains(string(md), "]("+name+")") {
+			t.Errorf("post-mortem does not link %s", name)
+		}
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(pm), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 }
