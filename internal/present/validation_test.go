@@ -2,8 +2,10 @@ package present
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +48,9 @@ func plainText(m chat.Message) string {
 			}
 		}
 	}
+	for _, img := range m.Images {
+		out += fmt.Sprintf("\n[image %s: %q, %d bytes of PNG, sparkline %s]", img.Filename, img.Title, len(img.PNG), img.Sparkline)
+	}
 	return out + "\n"
 }
 
@@ -69,6 +74,10 @@ func TestValidationPhasesGolden(t *testing.T) {
 			{Name: "error ratio", Status: "Failed", Value: "0.2", Bound: "< 0.05"},
 			{Name: "latency", Status: "Inconclusive"},
 		}},
+		rollback.Validated{About: on, Service: "demo-api", Results: []rollback.CheckResult{
+			{Name: "error ratio", Status: "Successful", Value: "0.01", Bound: "< 0.05", Chart: &rollback.Chart{Query: "errors", From: at.Add(-time.Minute), To: at.Add(3 * time.Minute),
+				Series: []rollback.ChartSeries{{Name: "{}", Points: []rollback.ChartPoint{{At: at, Value: 0.01}, {At: at.Add(time.Minute), Value: 0.3}, {At: at.Add(2 * time.Minute), Value: 0.01}}}}}},
+		}},
 	}
 	var got strings.Builder
 	for _, n := range notices {
@@ -78,5 +87,5 @@ func TestValidationPhasesGolden(t *testing.T) {
 		}
 		got.WriteString(plainText(msg))
 	}
-	golden(t, "validation.golden", got.String())
+	golden(t, "validation.golden", regexp.MustCompile(`\d+ bytes of PNG`).ReplaceAllString(got.String(), "N bytes of PNG"))
 }
