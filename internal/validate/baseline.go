@@ -27,6 +27,7 @@ import (
 // usually zero.
 //
 // The baseline is a range query over [BaselineEnd - baseline, BaselineEnd]
+// (or over the named window baseline: {from, to})
 // with about 60 steps (at least 1s apart), averaged per series here, rather
 // than an avg_over_time subquery: a range query works for any instant-vector
 // expression without rewriting the user's PromQL, and NaN steps (0/0) can be
@@ -46,17 +47,17 @@ func (*PromQLBaseline) Name() string { return "promql-baseline" }
 type baselineWith struct {
 	Pos           yamlx.Pos
 	KeyPos        map[string]yamlx.Pos
-	Query         string `yaml:"query"`
-	MaxIncrease   string `yaml:"max_increase"`
-	Baseline      string `yaml:"baseline"`
-	PrometheusURL string `yaml:"prometheus_url"`
+	Query         string     `yaml:"query"`
+	MaxIncrease   string     `yaml:"max_increase"`
+	Baseline      yamlx.Node `yaml:"baseline"`
+	PrometheusURL string     `yaml:"prometheus_url"`
 }
 
 type baselineSpec struct {
 	query, url string
 	increase   float64
 	relative   bool
-	window     time.Duration
+	baseline   baselineWindow
 }
 
 const defaultBaselineWindow = time.Hour
@@ -74,7 +75,7 @@ func (c *PromQLBaseline) parse(with yamlx.Node, lint bool) (baselineSpec, error)
 	if f.required("max_increase", w.MaxIncrease, `e.g. "10%" or an absolute "0.02"`) {
 		spec.increase, spec.relative = parseIncrease(f, w.MaxIncrease)
 	}
-	spec.window = f.duration("baseline", w.Baseline, defaultBaselineWindow)
+	spec.baseline = parseBaselineWindow(f, "baseline", w.Baseline, defaultBaselineWindow)
 	return spec, errs.Err()
 }
 
@@ -106,14 +107,15 @@ func (c *PromQLBaseline) Measure(ctx context.Context, req check.Request) (check.
 	if err != nil {
 		return check.Measurement{}, err
 	}
-	if req.BaselineEnd.IsZero() {
-		return check.Measurement{}, fmt.Errorf("promql-baseline: no baseline end (deploy time) for %s", req.Service)
+	from, to, err := spec.baseline.span(req, c.Name())
+	if err != nil {
+		return check.Measurement{}, err
 	}
 	now, err := c.sample(ctx, spec, req)
 	if err != nil {
 		return check.Measurement{}, err
 	}
-	past, err := c.prom.series(ctx, spec.url, spec.query, averagingRange(req.BaselineEnd.Add(-spec.window), req.BaselineEnd))
+	past, err := c.prom.series(ctx, spec.url, spec.query, averagingRange(from, to))
 	if err != nil {
 		return check.Measurement{}, err
 	}
@@ -198,7 +200,7 @@ func compareBaseline(spec baselineSpec, now model.Vector, base map[model.Fingerp
 	}
 	if len(base) == 0 {
 		m := noValues(spec.query, "")
-		m.Message = fmt.Sprintf("baseline %s before the deploy: %s", spec.window, m.Message)
+		m.Message = fmt.Sprintf("baseline %s: %s", spec.baseline, m.Message)
 		return m
 	}
 	worst, worstExcess, matched, nan := -1, math.Inf(-1), 0, false

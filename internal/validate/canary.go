@@ -41,25 +41,27 @@ func (*Canary) Name() string { return "canary" }
 type canaryWith struct {
 	Pos            yamlx.Pos
 	KeyPos         map[string]yamlx.Pos
-	Query          string `yaml:"query"`
-	QueryBefore    string `yaml:"query_before"`
-	QueryAfter     string `yaml:"query_after"`
-	BaselineWindow string `yaml:"baseline_window"`
-	Window         string `yaml:"window"`
-	Step           string `yaml:"step"`
-	Confidence     string `yaml:"confidence"`
-	MaxEffect      string `yaml:"max_effect"`
-	Direction      string `yaml:"direction"`
-	MinSamples     string `yaml:"min_samples"`
-	PrometheusURL  string `yaml:"prometheus_url"`
+	Query          string     `yaml:"query"`
+	QueryBefore    string     `yaml:"query_before"`
+	QueryAfter     string     `yaml:"query_after"`
+	BaselineWindow string     `yaml:"baseline_window"`
+	Baseline       yamlx.Node `yaml:"baseline"`
+	Window         string     `yaml:"window"`
+	Step           string     `yaml:"step"`
+	Confidence     string     `yaml:"confidence"`
+	MaxEffect      string     `yaml:"max_effect"`
+	Direction      string     `yaml:"direction"`
+	MinSamples     string     `yaml:"min_samples"`
+	PrometheusURL  string     `yaml:"prometheus_url"`
 }
 
 type canarySpec struct {
-	before, after, url           string
-	baselineWindow, window, step time.Duration
-	confidence, maxEffect        float64
-	direction                    string
-	minSamples                   int
+	before, after, url    string
+	baseline              baselineWindow
+	window, step          time.Duration
+	confidence, maxEffect float64
+	direction             string
+	minSamples            int
 }
 
 // Canary defaults.
@@ -90,7 +92,13 @@ func (c *Canary) parse(with yamlx.Node, lint bool) (canarySpec, error) {
 		f.failAt("query is required (or both query_before and query_after)")
 	}
 	validURL(f, "prometheus_url", w.PrometheusURL)
-	spec.baselineWindow = f.duration("baseline_window", w.BaselineWindow, defaultCanaryBaseline)
+	spec.baseline = baselineWindow{before: f.duration("baseline_window", w.BaselineWindow, defaultCanaryBaseline)}
+	if f.has("baseline") {
+		if f.has("baseline_window") {
+			f.fail("baseline", "set baseline (a named window) or baseline_window, not both")
+		}
+		spec.baseline = parseBaselineWindow(f, "baseline", w.Baseline, defaultCanaryBaseline)
+	}
 	spec.window = f.duration("window", w.Window, defaultCanaryWindow)
 	spec.step = f.duration("step", w.Step, defaultCanaryStep)
 	spec.confidence = defaultCanaryConfidence
@@ -124,11 +132,12 @@ func (c *Canary) Measure(ctx context.Context, req check.Request) (check.Measurem
 	if err != nil {
 		return check.Measurement{}, err
 	}
-	if req.BaselineEnd.IsZero() {
-		return check.Measurement{}, fmt.Errorf("canary: no baseline end (deploy time) for %s", req.Service)
+	from, to, err := spec.baseline.span(req, c.Name())
+	if err != nil {
+		return check.Measurement{}, err
 	}
 	now := evalTime(req)
-	before, err := c.samples(ctx, spec, spec.before, req.BaselineEnd.Add(-spec.baselineWindow), req.BaselineEnd)
+	before, err := c.samples(ctx, spec, spec.before, from, to)
 	if err != nil {
 		return check.Measurement{}, err
 	}

@@ -76,7 +76,11 @@ func (c *PromQLBaseline) Chart(ctx context.Context, req check.Request, from, to 
 		return rollback.Chart{}, err
 	}
 	var band *rollback.ChartBand
-	past, err := c.prom.series(ctx, spec.url, spec.query, averagingRange(req.BaselineEnd.Add(-spec.window), req.BaselineEnd))
+	bFrom, bTo, err := spec.baseline.span(req, c.Name())
+	if err != nil {
+		return rollback.Chart{}, fmt.Errorf("chart: %w", err)
+	}
+	past, err := c.prom.series(ctx, spec.url, spec.query, averagingRange(bFrom, bTo))
 	if err != nil {
 		return rollback.Chart{}, fmt.Errorf("chart: %w", err)
 	}
@@ -85,7 +89,7 @@ func (c *PromQLBaseline) Chart(ctx context.Context, req check.Request, from, to 
 		limit, found = math.Max(limit, spec.limit(b)), true
 	}
 	if found {
-		band = &rollback.ChartBand{Label: fmt.Sprintf("allowed by the %s baseline (<= %s)", spec.window, formatNum(limit)), High: ptr(limit)}
+		band = &rollback.ChartBand{Label: fmt.Sprintf("allowed by the baseline %s (<= %s)", spec.baseline, formatNum(limit)), High: ptr(limit)}
 	}
 	return chartOf(ctx, c.prom, spec.url, spec.query, from, to, band)
 }
@@ -97,7 +101,11 @@ func (c *Canary) Chart(ctx context.Context, req check.Request, from, to time.Tim
 	if err != nil {
 		return rollback.Chart{}, err
 	}
-	before, err := c.samples(ctx, spec, spec.before, req.BaselineEnd.Add(-spec.baselineWindow), req.BaselineEnd)
+	bFrom, bTo, err := spec.baseline.span(req, c.Name())
+	if err != nil {
+		return rollback.Chart{}, fmt.Errorf("chart: %w", err)
+	}
+	before, err := c.samples(ctx, spec, spec.before, bFrom, bTo)
 	if err != nil {
 		return rollback.Chart{}, fmt.Errorf("chart: %w", err)
 	}

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -158,6 +159,14 @@ func testBaseline(t *testing.T, url string, h *history) {
 	settled.SampleStart = h.base.Add(105 * time.Minute)
 	runPromCases(t, NewPromQLBaseline(url), settled, []promCase{
 		{name: "sample after it settled", with: recovering, want: check.Successful, wantMsg: `http_error_ratio{service="recovering"} = 0.01, within <= 0.011 (baseline 0.01 +10%)`},
+	})
+	// A named window: the first half hour of the history, whichever deploy.
+	named := fmt.Sprintf(`{query: 'http_error_ratio{service="bad"}', max_increase: 10%%, baseline: {from: %q, to: %q}}`,
+		h.base.Format(time.RFC3339), h.base.Add(30*time.Minute).Format(time.RFC3339))
+	noDeploy := check.Request{Now: h.base.Add(45 * time.Minute)}
+	runPromCases(t, NewPromQLBaseline(url), noDeploy, []promCase{
+		{name: "named window needs no deploy", with: named, want: check.Successful, wantMsg: `http_error_ratio{service="bad"} = 0.0…`},
+		{name: "a length before the deploy needs one", with: `{query: backup_age_seconds, max_increase: 10%}`, wantErr: "promql-baseline: no baseline end (deploy time)"},
 	})
 	// Before the history there is no baseline.
 	noHistory := check.Request{Now: h.evalAt, BaselineEnd: h.base.Add(-time.Hour)}
