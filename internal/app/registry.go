@@ -4,10 +4,12 @@ package app
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/validate"
@@ -48,20 +50,64 @@ type checkRunner struct {
 	clock  validate.Clock
 }
 
-// RunChecks runs a service's validation checks concurrently.
-func (c checkRunner) RunChecks(ctx context.Context, service string, specs []runbook.Check, req check.Request) []rollback.CheckResult {
-	jobs := make([]validate.Job, len(specs))
-	for i, spec := range specs {
+// RunChecks waits out the settling delay, then runs a service's
+// validation checks concurrently.
+func (c checkRunner) RunChecks(ctx context.Context, run incident.ValidationRun) []rollback.CheckResult {
+	if err := validate.Settle(ctx, c.clock, run.InitialDelay); err != nil {
+		out := make([]rollback.CheckResult, len(run.Checks))
+		for i, spec := range run.Checks {
+			out[i] = rollback.CheckResult{Service: run.Service, Name: spec.Name, Status: string(check.Error), Reason: err.Error(), At: c.clock.Now()}
+		}
+		return out
+	}
+	jobs := make([]validate.Job, len(run.Checks))
+	for i, spec := range run.Checks {
 		checker, _ := c.checks.Get(spec.Uses) // lint guarantees it exists; nil becomes an Error result
-		r := req
+		r := run.Request
 		r.With = spec.With
-		jobs[i] = validate.Job{Checker: checker, Spec: spec, Request: r}
+		jobs[i] = validate.Job{Checker: checker, Spec: spec, Request: r, Measured: counted(i, run.Measured)}
 	}
 	results := validate.RunAll(ctx, c.clock, jobs)
 	out := make([]rollback.CheckResult, len(results))
 	for i, res := range results {
-		out[i] = rollback.CheckResult{Service: service, Name: specs[i].Name, Status: string(res.Outcome), Reason: res.Message,
+		out[i] = rollback.CheckResult{Service: run.Service, Name: run.Checks[i].Name, Status: string(res.Outcome), Reason: res.Message,
 			Value: res.Value, Bound: res.Bound, At: c.clock.Now()}
+		c.chart(ctx, jobs[i], run, &out[i])
 	}
 	return out
+}
+
+// chart attaches the chart of a check with a query to its result; a chart
+// that cannot be drawn is said in the result's reason.
+func (c checkRunner) chart(ctx context.Context, job validate.Job, run incident.ValidationRun, res *rollback.CheckResult) {
+	charter, ok := job.Checker.(check.Charter)
+	if !ok {
+		return
+	}
+	end := c.clock.Now()
+	// The validation window may just have run out; the chart gets its own
+	// bound, as one measurement does.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), validate.MeasureTimeout)
+	defer cancel()
+	chart, err := charter.Chart(cctx, job.Request, run.ChartFrom, end)
+	if err != nil {
+		res.Reason += fmt.Sprintf(" (no chart: %v)", err)
+		return
+	}
+	chart.Marks = run.Marks
+	chart.WindowStart, chart.WindowEnd = run.Request.SampleStart, end
+	res.Chart = &chart
+}
+
+// counted numbers one check's measurements for ValidationRun.Measured; a
+// job's measurements arrive one at a time, so the counter needs no lock.
+func counted(checkIndex int, measured func(checkIndex, n int, m check.Measurement)) func(check.Measurement) {
+	if measured == nil {
+		return nil
+	}
+	n := 0
+	return func(m check.Measurement) {
+		n++
+		measured(checkIndex, n, m)
+	}
 }

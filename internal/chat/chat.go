@@ -31,6 +31,18 @@ type Message struct {
 	// Mentions are the users and groups to notify (User or Group spans;
 	// Who picks one for an ID that may be either).
 	Mentions []Span `json:"mentions,omitempty"`
+	// Images go beside the message: in its thread (Slack uploads them),
+	// or to files (the console).
+	Images []Image `json:"-"`
+}
+
+// Image is a picture that goes with a message, e.g. a check's chart.
+type Image struct {
+	Filename string
+	Title    string
+	PNG      []byte
+	// Sparkline is the picture as one line of text, for terminals.
+	Sparkline string
 }
 
 // Section is a block of text, optionally with two-column fields.

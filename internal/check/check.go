@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -42,6 +43,11 @@ type Request struct {
 	// BaselineEnd is when the bad release was deployed: baselines are
 	// measured over the period before it.
 	BaselineEnd time.Time
+	// SampleStart is where data about the rolled-back service begins: the
+	// end of validation's settling delay (validation start + initial_delay).
+	// Checks that compare a sample with a baseline take the sample from
+	// [SampleStart, Now] only. Zero (readiness) means "now" only.
+	SampleStart time.Time
 	// TargetVersion is the version the service should now report.
 	TargetVersion string
 	// Env looks up environment variables (DSNs, tokens); nil: process env.
@@ -54,6 +60,8 @@ type Measurement struct {
 	Value   string // what was measured, e.g. "0.012"
 	Bound   string // what it was held against, e.g. "< 0.05"
 	Message string // one line for people
+	// At is when it was taken (set by the runner).
+	At time.Time
 }
 
 // Checker is one kind of check (`uses:`).
@@ -65,6 +73,12 @@ type Checker interface {
 	// not be taken (Outcome Error); a measurement that ran returns its
 	// outcome with a nil error.
 	Measure(ctx context.Context, req Request) (Measurement, error)
+}
+
+// Charter is a checker with a query, which it can chart from before the
+// bad deploy to the end of validation, with the band it holds values to.
+type Charter interface {
+	Chart(ctx context.Context, req Request, from, to time.Time) (rollback.Chart, error)
 }
 
 // Registry maps names to checkers.

@@ -52,7 +52,25 @@ func (SystemClock) Now() time.Time { return time.Now() }
 // CheckRunner runs validation checks with their measurement settings
 // (internal/validate implements it).
 type CheckRunner interface {
-	RunChecks(ctx context.Context, service string, checks []runbook.Check, req check.Request) []rollback.CheckResult
+	RunChecks(ctx context.Context, run ValidationRun) []rollback.CheckResult
+}
+
+// ValidationRun is one service's validation: wait InitialDelay for the
+// service to settle, then run the checks (count measurements interval apart
+// each); Request.SampleStart is the end of the delay.
+type ValidationRun struct {
+	Service      string
+	Checks       []runbook.Check
+	Request      check.Request
+	InitialDelay time.Duration
+	// ChartFrom is where charts of the checks' queries begin (before the bad
+	// deploy); Marks are what happened, drawn on them.
+	ChartFrom time.Time
+	Marks     []rollback.ChartMark
+	// Measured, when not nil, hears each measurement as it lands (from the
+	// checks' goroutines, so it must be safe for concurrent use); n counts
+	// the check's measurements so far.
+	Measured func(checkIndex, n int, m check.Measurement)
 }
 
 // Deps are what a Service needs. Nil optional fields get no-op stand-ins.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/exec"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
@@ -463,6 +464,53 @@ func (d *driver) compensateStep(ctx context.Context, r *rollback.Record, c rollb
 	d.markDone(c.Service, st.ID+"#compensated", rollback.StepCompensated)
 }
 
+// runValidation runs one service's validation phases: it says how long the
+// service settles, then the checks measure after that delay, each
+// measurement told as it lands.
+func (d *driver) runValidation(ctx context.Context, r *rollback.Record, c rollback.ServiceChange, v *runbook.Validation, checks []runbook.Check) []rollback.CheckResult {
+	s := d.e
+	req := s.checkRequestBase(c)
+	delay := v.InitialDelay.D()
+	req.SampleStart = req.Now.Add(delay)
+	if delay > 0 {
+		s.tell(ctx, rollback.Settling{About: rollback.About{Rollback: r}, Service: c.Service, Delay: delay, Window: v.Window.D(), Checks: len(checks)})
+	}
+	measured := func(i, n int, m check.Measurement) {
+		count, _ := checks[i].Measurements()
+		s.tell(ctx, rollback.Measured{About: rollback.About{Rollback: r}, Service: c.Service, Check: checks[i].Name, N: n, Count: count,
+			Outcome: string(m.Outcome), Value: m.Value, Bound: m.Bound, Message: m.Message, At: m.At})
+	}
+	// The window bounds the whole validation, settling included; a minute
+	// of slack lets the last measurement finish.
+	vctx, cancel := context.WithTimeout(ctx, v.Window.D()+time.Minute)
+	defer cancel()
+	from, marks := chartMarks(r, c, req.Now)
+	return s.checks.RunChecks(vctx, ValidationRun{Service: c.Service, Checks: checks, Request: req, InitialDelay: delay,
+		ChartFrom: from, Marks: marks, Measured: measured})
+}
+
+// chartMarks are the moments a check's chart shows (those the record
+// knows) and where the chart begins: before the bad deploy by a quarter of
+// the time since, at least a minute, so the service's normal shows.
+func chartMarks(r *rollback.Record, c rollback.ServiceChange, validationStart time.Time) (time.Time, []rollback.ChartMark) {
+	var marks []rollback.ChartMark
+	alert := r.Trigger.At
+	if alert.IsZero() {
+		alert = r.DetectedAt
+	}
+	for _, m := range []rollback.ChartMark{{Label: "bad deploy", At: c.Current.DeployedAt}, {Label: "alert", At: alert},
+		{Label: "rollback start", At: r.StartedAt}, {Label: "rollback end", At: validationStart}} {
+		if !m.At.IsZero() {
+			marks = append(marks, m)
+		}
+	}
+	start := c.Current.DeployedAt
+	if start.IsZero() || start.After(validationStart) {
+		start = validationStart
+	}
+	return start.Add(-max(validationStart.Sub(start)/4, time.Minute)), marks
+}
+
 // validate runs the validation checks of each service and stores results.
 func (d *driver) validate(ctx context.Context, changes []rollback.ServiceChange) string {
 	s := d.e
@@ -489,12 +537,7 @@ func (d *driver) validate(ctx context.Context, changes []rollback.ServiceChange)
 			chk.With = req.With
 			checks = append(checks, chk)
 		}
-		req := s.checkRequestBase(c)
-		// The window bounds the whole validation; a minute of slack lets the
-		// last measurement finish.
-		vctx, cancel := context.WithTimeout(ctx, rb.Validation.Window.D()+time.Minute)
-		results := s.checks.RunChecks(vctx, c.Service, checks, req)
-		cancel()
+		results := d.runValidation(ctx, r, c, rb.Validation, checks)
 		for _, res := range results {
 			s.metrics.ValidationOutcome(res.Name, res.Status)
 			if res.Status != "Successful" {

@@ -49,7 +49,13 @@ type Data struct {
 	TargetVerdict  string
 	// Support says what the support channel reported after the rollback.
 	Support string
+	// Charts are the metric checks' charts, by the file name they are
+	// uploaded under and written beside the post-mortem (a relative link).
+	Charts []ChartRef
 }
+
+// ChartRef is one chart a post-mortem embeds.
+type ChartRef struct{ Title, File string }
 
 // Event is one line of the timeline.
 type Event struct{ At, Text string }
@@ -219,7 +225,34 @@ func (w *Writer) data(ctx context.Context, r *rollback.Record) (Data, error) {
 		}
 	}
 	d.Steps = summarizeSteps(steps)
+	for _, res := range r.Validation {
+		if res.Chart != nil {
+			d.Charts = append(d.Charts, ChartRef{Title: fmt.Sprintf("%s · %s (%s)", res.Service, res.Name, res.Status),
+				File: present.ChartFilename(r.ID, res.Service, res.Name)})
+		}
+	}
 	return d, nil
+}
+
+// Charts draws the charts a rollback's post-mortem embeds, to be written
+// beside it under the file names it links.
+func (w *Writer) Charts(ctx context.Context, id string) ([]chat.Image, error) {
+	r, err := w.Store.GetRollback(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []chat.Image
+	for _, res := range r.Validation {
+		if res.Chart == nil {
+			continue
+		}
+		img, err := present.ChartImage(r, res.Service, res)
+		if err != nil {
+			return nil, fmt.Errorf("chart of %s: %w", id, err)
+		}
+		out = append(out, img)
+	}
+	return out, nil
 }
 
 func timeline(r *rollback.Record, votes []rollback.Vote, steps []rollback.StepEvent) []Event {

@@ -1,8 +1,10 @@
 package postmortem
 
 import (
+	"bytes"
 	"context"
 	"flag"
+	"image/png"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -41,7 +43,10 @@ func seed(t *testing.T) store.Store {
 		DataKeeps: []string{"checkout: orders written since the deploy"}, RecoveryTarget: 10 * time.Minute, MaxDataLoss: new(time.Duration),
 		CreatedAt: t0, DecidedAt: t0.Add(3 * time.Minute), StartedAt: t0.Add(3 * time.Minute), ValidatingAt: t0.Add(5 * time.Minute),
 		EndedAt: t0.Add(8 * time.Minute), Outcome: "checkout 2.4.1 → 2.4.0",
-		Validation:   []rollback.CheckResult{{Name: "error ratio at baseline", Status: "Successful", Value: "0.004", Bound: "<= 0.011"}},
+		Validation: []rollback.CheckResult{{Service: "checkout", Name: "error ratio at baseline", Status: "Successful", Value: "0.004", Bound: "<= 0.011",
+			Chart: &rollback.Chart{Query: "errors", From: t0.Add(-10 * time.Minute), To: t0.Add(8 * time.Minute),
+				Series: []rollback.ChartSeries{{Name: "{}", Points: []rollback.ChartPoint{{At: t0.Add(-5 * time.Minute), Value: 0.004}, {At: t0, Value: 0.2}, {At: t0.Add(7 * time.Minute), Value: 0.004}}}},
+				Marks:  []rollback.ChartMark{{Label: "alert", At: t0.Add(-2 * time.Minute)}}}}},
 		SupportUntil: t0.Add(2*time.Hour + 8*time.Minute),
 		SupportReports: []rollback.SupportReport{{User: "U0SUPPORT1", At: t0.Add(20 * time.Minute)},
 			{User: "U0SUPPORT2", At: t0.Add(34 * time.Minute)}},
@@ -139,5 +144,26 @@ func TestDelivered(t *testing.T) {
 	}
 	if !strings.Contains(got, `"rollback_id":"RB-7"`) || !strings.Contains(got, "Post-mortem") {
 		t.Errorf("webhook got %.200q", got)
+	}
+}
+
+// TestChartsBesideThePostmortem: the post-mortem links each chart by the
+// file name Charts draws it under.
+func TestChartsBesideThePostmortem(t *testing.T) {
+	st := seed(t)
+	w := &Writer{Store: st, Log: slog.New(slog.DiscardHandler)}
+	images, err := w.Charts(context.Background(), "RB-7")
+	if err != nil || len(images) != 1 {
+		t.Fatalf("Charts = %d, %v", len(images), err)
+	}
+	md, err := w.Get(context.Background(), "RB-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if link := "](" + images[0].Filename + ")"; !strings.Contains(md, link) {
+		t.Fatalf("post-mortem does not link %s:\n%s", link, md)
+	}
+	if _, err := png.Decode(bytes.NewReader(images[0].PNG)); err != nil {
+		t.Fatalf("chart is not a PNG: %v", err)
 	}
 }

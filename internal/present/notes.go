@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/chart"
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
@@ -39,7 +40,60 @@ func ValidationMessage(r *rollback.Record, service string, results []rollback.Ch
 	if len(t.Rows) > 0 {
 		section.Table = t
 	}
-	return chat.Message{Text: chat.Plain(text), Sections: []chat.Section{section}}
+	msg := chat.Message{Text: chat.Plain(text), Sections: []chat.Section{section}}
+	var undrawn []string
+	for _, res := range results {
+		if res.Chart == nil {
+			continue
+		}
+		img, err := ChartImage(r, service, res)
+		if err != nil {
+			undrawn = append(undrawn, err.Error())
+			continue
+		}
+		msg.Images = append(msg.Images, img)
+	}
+	if len(undrawn) > 0 {
+		msg.Context = chat.Plain("Charts not drawn: " + strings.Join(undrawn, "; "))
+	}
+	return msg
+}
+
+// ChartImage draws a check's chart as a PNG named after the rollback,
+// service and check, with its sparkline.
+func ChartImage(r *rollback.Record, service string, res rollback.CheckResult) (chat.Image, error) {
+	title := fmt.Sprintf("%s · %s · %s (%s)", r.ID, service, res.Name, res.Status)
+	png, err := chart.PNG(*res.Chart, title)
+	if err != nil {
+		return chat.Image{}, fmt.Errorf("%s: %w", res.Name, err)
+	}
+	return chat.Image{Filename: ChartFilename(r.ID, service, res.Name), Title: title, PNG: png,
+		Sparkline: chart.Sparkline(chart.Values(*res.Chart), 60)}, nil
+}
+
+// ChartFilename is where a check's chart is written and uploaded.
+func ChartFilename(rollbackID, service, check string) string {
+	return fmt.Sprintf("%s-%s-%s.png", rollbackID, service, rollback.CheckSlug(check))
+}
+
+// SettlingMessage says validation's first phase has begun: nothing is
+// measured until the service has settled.
+func SettlingMessage(n rollback.Settling) chat.Message {
+	return chat.TextMessage(chat.Plain(fmt.Sprintf("⏳ Validation of %s for %s: waiting %s for %s to settle, then %d check(s) measure (window %s).",
+		n.Service, n.Rollback.ID, human.Duration(n.Delay), n.Service, n.Checks, human.Duration(n.Window))))
+}
+
+// measuredIcon marks a measurement's outcome at a glance.
+var measuredIcon = map[string]string{"Successful": "✅", "Failed": "❌", "Inconclusive": "❔", "Error": "⚠️"}
+
+// MeasuredMessage is one validation measurement, as it lands.
+func MeasuredMessage(n rollback.Measured) chat.Message {
+	text := fmt.Sprintf("%s %s · %s: measurement #%d (count %d) at %s: %s", measuredIcon[n.Outcome], n.Service, n.Check, n.N, n.Count,
+		n.At.UTC().Format("15:04:05Z"), n.Outcome)
+	if n.Message != "" {
+		text += " — " + n.Message
+	}
+	return chat.TextMessage(chat.Plain(text))
 }
 
 // SummaryView is the last thread note of a rollback.

@@ -144,6 +144,10 @@ func runNotice(n rollback.Notice) (chat.Message, bool) {
 		return gateWaiting(n), true
 	case rollback.StepAttemptFailed:
 		return stepFailed(n), true
+	case rollback.Settling:
+		return SettlingMessage(n), true
+	case rollback.Measured:
+		return MeasuredMessage(n), true
 	case rollback.Validated:
 		return ValidationMessage(n.Rollback, n.Service, n.Results), true
 	case rollback.Ended:

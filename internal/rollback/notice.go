@@ -175,6 +175,23 @@ type (
 		User, Group, Gate string
 		At                time.Time
 	}
+	// Settling: validation of a service waits Delay for it to settle after
+	// the last step before any check measures; Window bounds both phases.
+	Settling struct {
+		About
+		Service       string
+		Delay, Window time.Duration
+		Checks        int
+	}
+	// Measured: one validation measurement landed; N counts the check's
+	// measurements so far (errors included), Count is how many it takes.
+	Measured struct {
+		About
+		Service, Check                 string
+		N, Count                       int
+		Outcome, Value, Bound, Message string
+		At                             time.Time
+	}
 	// Validated: one service's validation results.
 	Validated struct {
 		About

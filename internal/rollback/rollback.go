@@ -94,6 +94,52 @@ type CheckResult struct {
 	Bound    string    `json:"bound,omitempty"`
 	Blocking bool      `json:"blocking,omitempty"`
 	At       time.Time `json:"at"`
+	// Chart is the check's query around the incident, for checks with a
+	// query (validation only).
+	Chart *Chart `json:"chart,omitempty"`
+}
+
+// Chart is a metric check's query from before the bad deploy to the end of
+// validation, with what happened marked on it. It is data: adapters draw it.
+type Chart struct {
+	Query  string        `json:"query"`
+	From   time.Time     `json:"from"`
+	To     time.Time     `json:"to"`
+	Series []ChartSeries `json:"series"`
+	Marks  []ChartMark   `json:"marks,omitempty"`
+	// Window is when the measurements were taken: after the settling delay
+	// to the end of validation.
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+	// Band is what the measurements were held against (a threshold or the
+	// baseline's allowance); nil when there is none to draw.
+	Band *ChartBand `json:"band,omitempty"`
+}
+
+// ChartSeries is one labelled series; NaN samples are left out.
+type ChartSeries struct {
+	Name   string       `json:"name"`
+	Points []ChartPoint `json:"points"`
+}
+
+// ChartPoint is one sample.
+type ChartPoint struct {
+	At    time.Time `json:"t"`
+	Value float64   `json:"v"`
+}
+
+// ChartMark is a moment on the chart: the bad deploy, the alert, the
+// rollback's start and end.
+type ChartMark struct {
+	Label string    `json:"label"`
+	At    time.Time `json:"at"`
+}
+
+// ChartBand is an allowed range; a nil end is open.
+type ChartBand struct {
+	Label string   `json:"label"`
+	Low   *float64 `json:"low,omitempty"`
+	High  *float64 `json:"high,omitempty"`
 }
 
 // Override records a person setting aside a blocking check or the thrash guard.

@@ -75,8 +75,12 @@ func Lint(rb *Runbook, kinds Kinds) error {
 		if len(v.Checks) > 0 && v.Window <= 0 {
 			errs.Addf(v.Pos, "validation.window: set how long to validate (e.g. 10m)")
 		}
+		if v.InitialDelay < 0 {
+			errs.Addf(yamlx.KeyAt(v.Pos, v.KeyPos, "initial_delay"), "validation.initial_delay must be 0 or more")
+		}
 		for i, c := range v.Checks {
 			lintCheck(rb, c, fmt.Sprintf("validation.checks[%d]", i), kinds, &errs)
+			lintMeasuringTime(v, c, i, &errs)
 		}
 	}
 	if d := rb.Drill; d != nil && d.RollForward != nil {
@@ -224,6 +228,26 @@ func lintCheck(rb *Runbook, c Check, where string, kinds Kinds, errs *yamlx.Erro
 		}
 	}
 	lintUses(rb, c.Uses, c.With, yamlx.KeyAt(c.Pos, c.KeyPos, "uses"), where, kinds.Checker, errs)
+}
+
+// lintMeasuringTime: every measurement of a check must be due inside the
+// window, after the settling delay; otherwise the window would cut the check
+// short and it would end in Error however healthy the service is.
+func lintMeasuringTime(v *Validation, c Check, i int, errs *yamlx.Errors) {
+	if v.Window <= 0 {
+		return // reported once, on the window
+	}
+	need := v.InitialDelay.D() + c.MeasuringTime()
+	if need <= v.Window.D() {
+		return
+	}
+	count, interval := c.Measurements()
+	key := "count"
+	if _, ok := c.KeyPos[key]; !ok {
+		key = "interval"
+	}
+	errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, key), "validation.checks[%d] (%s): initial_delay %s + (count %d - 1) x interval %s = %s does not fit in window %s",
+		i, c.Name, v.InitialDelay.D(), count, interval, need, v.Window.D())
 }
 
 func lintStepCycles(rb *Runbook, errs *yamlx.Errors) {

@@ -185,12 +185,42 @@ type Data struct {
 	Notes      string          `yaml:"notes"`
 }
 
-// Validation is what proves the service healthy after the steps.
+// Validation is what proves the service healthy after the steps. It has
+// two phases, as an Argo Rollouts analysis does: the service settles for
+// InitialDelay after the last step (nothing is measured), then each check
+// takes its Count measurements Interval apart. Window bounds both phases.
 type Validation struct {
-	Pos    yamlx.Pos
-	KeyPos map[string]yamlx.Pos
-	Window yamlx.Duration `yaml:"window"`
-	Checks []Check        `yaml:"checks"`
+	Pos          yamlx.Pos
+	KeyPos       map[string]yamlx.Pos
+	InitialDelay yamlx.Duration `yaml:"initial_delay"`
+	Window       yamlx.Duration `yaml:"window"`
+	Checks       []Check        `yaml:"checks"`
+}
+
+// Measurement defaults of a validation check, as in Argo Rollouts analysis.
+const (
+	DefaultCheckCount    = 1
+	DefaultCheckInterval = 30 * time.Second
+)
+
+// Measurements is how many measurements the check takes and how far apart
+// (its count and interval, or the defaults).
+func (c Check) Measurements() (count int, interval time.Duration) {
+	count, interval = c.Count, c.Interval.D()
+	if count <= 0 {
+		count = DefaultCheckCount
+	}
+	if interval <= 0 {
+		interval = DefaultCheckInterval
+	}
+	return count, interval
+}
+
+// MeasuringTime is how long after the settling delay the check's last
+// measurement is due: (count-1) intervals.
+func (c Check) MeasuringTime() time.Duration {
+	count, interval := c.Measurements()
+	return time.Duration(count-1) * interval
 }
 
 // DrillSettings changes a run in drill mode.

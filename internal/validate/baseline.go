@@ -14,9 +14,10 @@ import (
 	"github.com/backout/backout/internal/yamlx"
 )
 
-// PromQLBaseline is `uses: promql-baseline`: the query now must not exceed
-// its average over the baseline window before the bad deploy by more than
-// max_increase.
+// PromQLBaseline is `uses: promql-baseline`: the query's average since the
+// service settled (validation start + initial_delay, Request.SampleStart)
+// must not exceed its average over the baseline window before the bad
+// deploy by more than max_increase.
 //
 //	with: {query: 'sum(rate(errors[5m])) / sum(rate(requests[5m]))', max_increase: 10%, baseline: 1h}
 //
@@ -26,6 +27,7 @@ import (
 // usually zero.
 //
 // The baseline is a range query over [BaselineEnd - baseline, BaselineEnd]
+// (or over the named window baseline: {from, to})
 // with about 60 steps (at least 1s apart), averaged per series here, rather
 // than an avg_over_time subquery: a range query works for any instant-vector
 // expression without rewriting the user's PromQL, and NaN steps (0/0) can be
@@ -45,17 +47,17 @@ func (*PromQLBaseline) Name() string { return "promql-baseline" }
 type baselineWith struct {
 	Pos           yamlx.Pos
 	KeyPos        map[string]yamlx.Pos
-	Query         string `yaml:"query"`
-	MaxIncrease   string `yaml:"max_increase"`
-	Baseline      string `yaml:"baseline"`
-	PrometheusURL string `yaml:"prometheus_url"`
+	Query         string     `yaml:"query"`
+	MaxIncrease   string     `yaml:"max_increase"`
+	Baseline      yamlx.Node `yaml:"baseline"`
+	PrometheusURL string     `yaml:"prometheus_url"`
 }
 
 type baselineSpec struct {
 	query, url string
 	increase   float64
 	relative   bool
-	window     time.Duration
+	baseline   baselineWindow
 }
 
 const defaultBaselineWindow = time.Hour
@@ -73,7 +75,7 @@ func (c *PromQLBaseline) parse(with yamlx.Node, lint bool) (baselineSpec, error)
 	if f.required("max_increase", w.MaxIncrease, `e.g. "10%" or an absolute "0.02"`) {
 		spec.increase, spec.relative = parseIncrease(f, w.MaxIncrease)
 	}
-	spec.window = f.duration("baseline", w.Baseline, defaultBaselineWindow)
+	spec.baseline = parseBaselineWindow(f, "baseline", w.Baseline, defaultBaselineWindow)
 	return spec, errs.Err()
 }
 
@@ -105,35 +107,72 @@ func (c *PromQLBaseline) Measure(ctx context.Context, req check.Request) (check.
 	if err != nil {
 		return check.Measurement{}, err
 	}
-	if req.BaselineEnd.IsZero() {
-		return check.Measurement{}, fmt.Errorf("promql-baseline: no baseline end (deploy time) for %s", req.Service)
-	}
-	now, err := c.prom.instant(ctx, spec.url, spec.query, evalTime(req))
+	from, to, err := spec.baseline.span(req, c.Name())
 	if err != nil {
 		return check.Measurement{}, err
 	}
-	step := max(spec.window/60, time.Second).Truncate(time.Second)
-	past, err := c.prom.series(ctx, spec.url, spec.query, v1.Range{Start: req.BaselineEnd.Add(-spec.window), End: req.BaselineEnd, Step: step})
+	now, err := c.sample(ctx, spec, req)
+	if err != nil {
+		return check.Measurement{}, err
+	}
+	past, err := c.prom.series(ctx, spec.url, spec.query, averagingRange(from, to))
 	if err != nil {
 		return check.Measurement{}, err
 	}
 	return compareBaseline(spec, now, baselines(past)), nil
 }
 
+// sample is the query's value per series after the rollback: its average
+// over [SampleStart, Now], so data from before the service settled (which
+// the window before now would mostly be) never counts. Without a
+// SampleStart (readiness) it is the instant value at Now.
+func (c *PromQLBaseline) sample(ctx context.Context, spec baselineSpec, req check.Request) (model.Vector, error) {
+	now := evalTime(req)
+	if req.SampleStart.IsZero() || !req.SampleStart.Before(now) {
+		return c.prom.instant(ctx, spec.url, spec.query, now)
+	}
+	m, err := c.prom.series(ctx, spec.url, spec.query, averagingRange(req.SampleStart, now))
+	if err != nil {
+		return nil, err
+	}
+	var out model.Vector
+	for _, s := range m {
+		avg, ok := average(s.Values)
+		if !ok {
+			avg = math.NaN() // every step NaN: no traffic
+		}
+		out = append(out, &model.Sample{Metric: s.Metric, Value: model.SampleValue(avg), Timestamp: model.TimeFromUnixNano(now.UnixNano())})
+	}
+	return out, nil
+}
+
+// averagingRange samples [start, end] in about 60 steps, at least 1s apart.
+func averagingRange(start, end time.Time) v1.Range {
+	return v1.Range{Start: start, End: end, Step: max(end.Sub(start)/60, time.Second).Truncate(time.Second)}
+}
+
+// average is the mean of the non-NaN values; ok is false when there are none.
+func average(values []model.SamplePair) (float64, bool) {
+	var sum float64
+	var n int
+	for _, p := range values {
+		if v := float64(p.Value); !math.IsNaN(v) {
+			sum += v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, false
+	}
+	return sum / float64(n), true
+}
+
 // baselines averages each series' non-NaN samples, by label set.
 func baselines(m model.Matrix) map[model.Fingerprint]float64 {
 	out := map[model.Fingerprint]float64{}
 	for _, s := range m {
-		var sum float64
-		var n int
-		for _, p := range s.Values {
-			if v := float64(p.Value); !math.IsNaN(v) {
-				sum += v
-				n++
-			}
-		}
-		if n > 0 {
-			out[s.Metric.Fingerprint()] = sum / float64(n)
+		if avg, ok := average(s.Values); ok {
+			out[s.Metric.Fingerprint()] = avg
 		}
 	}
 	return out
@@ -161,7 +200,7 @@ func compareBaseline(spec baselineSpec, now model.Vector, base map[model.Fingerp
 	}
 	if len(base) == 0 {
 		m := noValues(spec.query, "")
-		m.Message = fmt.Sprintf("baseline %s before the deploy: %s", spec.window, m.Message)
+		m.Message = fmt.Sprintf("baseline %s: %s", spec.baseline, m.Message)
 		return m
 	}
 	worst, worstExcess, matched, nan := -1, math.Inf(-1), 0, false

@@ -19,7 +19,8 @@ import (
 //	       confidence: 0.95, max_effect: 0.1, direction: increase}
 //
 // It samples the query every step (default 1m) over baseline_window before
-// Request.BaselineEnd and over window before now (query_before and
+// Request.BaselineEnd and over window before now, but only since the service
+// settled (Request.SampleStart: validation start + initial_delay) (query_before and
 // query_after replace query on either side, e.g. to compare a canary pod
 // against the rest), and runs a Mann-Whitney U test of after against before:
 // one-sided for direction increase or decrease, two-sided for either. The
@@ -40,25 +41,27 @@ func (*Canary) Name() string { return "canary" }
 type canaryWith struct {
 	Pos            yamlx.Pos
 	KeyPos         map[string]yamlx.Pos
-	Query          string `yaml:"query"`
-	QueryBefore    string `yaml:"query_before"`
-	QueryAfter     string `yaml:"query_after"`
-	BaselineWindow string `yaml:"baseline_window"`
-	Window         string `yaml:"window"`
-	Step           string `yaml:"step"`
-	Confidence     string `yaml:"confidence"`
-	MaxEffect      string `yaml:"max_effect"`
-	Direction      string `yaml:"direction"`
-	MinSamples     string `yaml:"min_samples"`
-	PrometheusURL  string `yaml:"prometheus_url"`
+	Query          string     `yaml:"query"`
+	QueryBefore    string     `yaml:"query_before"`
+	QueryAfter     string     `yaml:"query_after"`
+	BaselineWindow string     `yaml:"baseline_window"`
+	Baseline       yamlx.Node `yaml:"baseline"`
+	Window         string     `yaml:"window"`
+	Step           string     `yaml:"step"`
+	Confidence     string     `yaml:"confidence"`
+	MaxEffect      string     `yaml:"max_effect"`
+	Direction      string     `yaml:"direction"`
+	MinSamples     string     `yaml:"min_samples"`
+	PrometheusURL  string     `yaml:"prometheus_url"`
 }
 
 type canarySpec struct {
-	before, after, url           string
-	baselineWindow, window, step time.Duration
-	confidence, maxEffect        float64
-	direction                    string
-	minSamples                   int
+	before, after, url    string
+	baseline              baselineWindow
+	window, step          time.Duration
+	confidence, maxEffect float64
+	direction             string
+	minSamples            int
 }
 
 // Canary defaults.
@@ -89,7 +92,13 @@ func (c *Canary) parse(with yamlx.Node, lint bool) (canarySpec, error) {
 		f.failAt("query is required (or both query_before and query_after)")
 	}
 	validURL(f, "prometheus_url", w.PrometheusURL)
-	spec.baselineWindow = f.duration("baseline_window", w.BaselineWindow, defaultCanaryBaseline)
+	spec.baseline = baselineWindow{before: f.duration("baseline_window", w.BaselineWindow, defaultCanaryBaseline)}
+	if f.has("baseline") {
+		if f.has("baseline_window") {
+			f.fail("baseline", "set baseline (a named window) or baseline_window, not both")
+		}
+		spec.baseline = parseBaselineWindow(f, "baseline", w.Baseline, defaultCanaryBaseline)
+	}
 	spec.window = f.duration("window", w.Window, defaultCanaryWindow)
 	spec.step = f.duration("step", w.Step, defaultCanaryStep)
 	spec.confidence = defaultCanaryConfidence
@@ -123,19 +132,31 @@ func (c *Canary) Measure(ctx context.Context, req check.Request) (check.Measurem
 	if err != nil {
 		return check.Measurement{}, err
 	}
-	if req.BaselineEnd.IsZero() {
-		return check.Measurement{}, fmt.Errorf("canary: no baseline end (deploy time) for %s", req.Service)
-	}
-	now := evalTime(req)
-	before, err := c.samples(ctx, spec, spec.before, req.BaselineEnd.Add(-spec.baselineWindow), req.BaselineEnd)
+	from, to, err := spec.baseline.span(req, c.Name())
 	if err != nil {
 		return check.Measurement{}, err
 	}
-	after, err := c.samples(ctx, spec, spec.after, now.Add(-spec.window), now)
+	now := evalTime(req)
+	before, err := c.samples(ctx, spec, spec.before, from, to)
+	if err != nil {
+		return check.Measurement{}, err
+	}
+	after, err := c.samples(ctx, spec, spec.after, afterStart(req, now, spec.window), now)
 	if err != nil {
 		return check.Measurement{}, err
 	}
 	return judgeCanary(spec, before, after)
+}
+
+// afterStart is where the after sample begins: window before now, but never
+// before the service settled (Request.SampleStart), so pre-rollback data
+// cannot make a good rollback look bad.
+func afterStart(req check.Request, now time.Time, window time.Duration) time.Time {
+	start := now.Add(-window)
+	if req.SampleStart.After(start) {
+		return req.SampleStart
+	}
+	return start
 }
 
 // samples returns the non-NaN values of the query's single series.

@@ -150,7 +150,7 @@ func TestCanaryErrors(t *testing.T) {
 		t.Errorf("query error = %v", err)
 	}
 	req.BaselineEnd = time.Time{}
-	if _, err := newFakeCanary(f).Measure(t.Context(), req); errString(err) != "canary: no baseline end (deploy time) for checkout" {
+	if _, err := newFakeCanary(f).Measure(t.Context(), req); errString(err) != "canary: no baseline end (deploy time) for checkout; name a window with baseline: {from, to}" {
 		t.Errorf("no baseline end = %v", err)
 	}
 	if _, err := NewCanary("").Measure(t.Context(), check.Request{With: with(t, `{query: q}`), BaselineEnd: time.Unix(1, 0)}); errString(err) !=

@@ -28,11 +28,11 @@ func (c *PromQL) Describe() withdoc.Kind {
 func (c *PromQLBaseline) Describe() withdoc.Kind {
 	return withdoc.Kind{
 		Name:    c.Name(),
-		Summary: "The query now must not exceed its average over the baseline window before the bad deploy by more than `max_increase`. Series are matched by their labels.",
+		Summary: "The query's average since the service settled (validation start + `initial_delay`; at readiness, its value now) must not exceed its average over the baseline window before the bad deploy by more than `max_increase`. Series are matched by their labels.",
 		Fields: withdoc.Fields(baselineWith{}, map[string]string{
 			"query":          "Required: the PromQL expression.",
 			"max_increase":   "Required: relative (`10%`: now <= baseline * 1.1) or absolute (`0.02`: now <= baseline + 0.02). A relative bound on a zero baseline allows no increase: use an absolute one for ratios that are usually zero.",
-			"baseline":       "How far back before the bad deploy to average (default 1h).",
+			"baseline":       "How far back before the bad deploy (its time on the rollback record) to average (default 1h), or a named window `{from: T, to: T}` of RFC 3339 times (templates allowed) when the time before the deploy was not normal either.",
 			"prometheus_url": promURLDoc,
 		}),
 	}
@@ -48,7 +48,8 @@ func (c *Canary) Describe() withdoc.Kind {
 			"query_before":    "Replaces `query` before the deploy (e.g. the rest of the fleet).",
 			"query_after":     "Replaces `query` after the rollback (e.g. a canary pod).",
 			"baseline_window": "How long before the bad deploy to sample (default 1h).",
-			"window":          "How long before now to sample (default 10m).",
+			"baseline":        "Instead of baseline_window, a named window `{from: T, to: T}` of RFC 3339 times (templates allowed).",
+			"window":          "How long before now to sample (default 10m), never earlier than validation start + `initial_delay`.",
 			"step":            "Time between samples (default 1m).",
 			"confidence":      "Significance: fails only when p < 1 - confidence (default 0.95).",
 			"max_effect":      "Relative median difference tolerated (default 0.1).",

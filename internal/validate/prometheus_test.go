@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -55,6 +56,12 @@ func TestAgainstPrometheus(t *testing.T) {
 	h.series("ratio_nan", nil, constant(math.NaN()))
 	h.series("http_error_ratio", map[string]string{"service": "good"}, noisy(rng, 0.010, 0.010, 0.0004))
 	h.series("http_error_ratio", map[string]string{"service": "bad"}, noisy(rng, 0.010, 0.050, 0.0004))
+	h.series("http_error_ratio", map[string]string{"service": "recovering"}, func(m int, after bool) float64 {
+		if after && m <= 100 {
+			return 0.05
+		}
+		return 0.01
+	})
 	h.series("latency_seconds", map[string]string{"service": "steady"}, noisy(rng, 0.2, 0.2, 0.02))
 	h.series("latency_seconds", map[string]string{"service": "slow"}, noisy(rng, 0.2, 0.3, 0.02))
 	h.series("latency_seconds", map[string]string{"service": "nudged"}, noisy(rng, 0.2, 0.204, 0.002))
@@ -136,13 +143,34 @@ func testBaseline(t *testing.T, url string, h *history) {
 		{name: "absolute allowance", with: `{query: 'http_error_ratio{service="bad"}', max_increase: "0.05"}`,
 			want: check.Successful},
 		{name: "per series", with: `{query: http_error_ratio, max_increase: 10%}`,
-			want: check.Failed, wantMsg: `worst of 2 series http_error_ratio{service="bad"} = 0.05…`},
+			want: check.Failed, wantMsg: `worst of 3 series http_error_ratio{service="bad"} = 0.05…`},
 		{name: "no data", with: `{query: no_such_metric, max_increase: 10%}`, want: check.Inconclusive,
 			wantMsg: `query "no_such_metric": no values found`},
 	})
-	// Before the history there is no baseline.
-	early := check.Request{Now: h.evalAt, BaselineEnd: h.base.Add(-time.Hour)}
+	// The sample is the average since the service settled: from minute 90
+	// it still holds the incident; from minute 105 only the recovery.
+	recovering := `{query: 'http_error_ratio{service="recovering"}', max_increase: 10%}`
+	early := req
+	early.SampleStart = h.base.Add(90 * time.Minute)
 	runPromCases(t, NewPromQLBaseline(url), early, []promCase{
+		{name: "sample before it settled", with: recovering, want: check.Failed, wantMsg: `http_error_ratio{service="recovering"} = 0.02…`},
+	})
+	settled := req
+	settled.SampleStart = h.base.Add(105 * time.Minute)
+	runPromCases(t, NewPromQLBaseline(url), settled, []promCase{
+		{name: "sample after it settled", with: recovering, want: check.Successful, wantMsg: `http_error_ratio{service="recovering"} = 0.01, within <= 0.011 (baseline 0.01 +10%)`},
+	})
+	// A named window: the first half hour of the history, whichever deploy.
+	named := fmt.Sprintf(`{query: 'http_error_ratio{service="bad"}', max_increase: 10%%, baseline: {from: %q, to: %q}}`,
+		h.base.Format(time.RFC3339), h.base.Add(30*time.Minute).Format(time.RFC3339))
+	noDeploy := check.Request{Now: h.base.Add(45 * time.Minute)}
+	runPromCases(t, NewPromQLBaseline(url), noDeploy, []promCase{
+		{name: "named window needs no deploy", with: named, want: check.Successful, wantMsg: `http_error_ratio{service="bad"} = 0.0…`},
+		{name: "a length before the deploy needs one", with: `{query: backup_age_seconds, max_increase: 10%}`, wantErr: "promql-baseline: no baseline end (deploy time)"},
+	})
+	// Before the history there is no baseline.
+	noHistory := check.Request{Now: h.evalAt, BaselineEnd: h.base.Add(-time.Hour)}
+	runPromCases(t, NewPromQLBaseline(url), noHistory, []promCase{
 		{name: "no baseline", with: `{query: backup_age_seconds, max_increase: 10%}`, want: check.Inconclusive,
 			wantMsg: `baseline 1h0m0s before the deploy: query "backup_age_seconds": no values found`},
 	})
@@ -167,6 +195,13 @@ func testCanary(t *testing.T, url string, h *history) {
 			wantErr: `canary: query "latency_seconds" returned 3 series; aggregate it to one`},
 		{name: "too few samples", with: `{query: 'latency_seconds{service="steady"}', baseline_window: 5m, window: 30m}`,
 			want: check.Inconclusive, wantMsg: `too few samples to compare: 6 before, 31 after (need 8 each)`},
+	})
+	// The after sample never reaches back before the service settled.
+	settled := req
+	settled.SampleStart = h.evalAt.Add(-3 * time.Minute)
+	runPromCases(t, NewCanary(url), settled, []promCase{
+		{name: "only since it settled", with: `{query: 'latency_seconds{service="steady"}', baseline_window: 30m, window: 30m}`,
+			want: check.Inconclusive, wantMsg: `too few samples to compare: 31 before, 4 after (need 8 each)`},
 	})
 }
 

@@ -27,10 +27,9 @@ func (SystemClock) Now() time.Time { return time.Now() }
 // After implements Clock.
 func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
-// Runner defaults, as in Argo Rollouts analysis.
+// Runner defaults, as in Argo Rollouts analysis (count and interval are
+// runbook.DefaultCheckCount and runbook.DefaultCheckInterval).
 const (
-	DefaultCount                 = 1
-	DefaultInterval              = 30 * time.Second
 	DefaultConsecutiveErrorLimit = 4
 	// MeasureTimeout bounds one measurement, so a hung query becomes an
 	// Error measurement instead of a hung check.
@@ -90,22 +89,17 @@ func (t tally) String() string {
 }
 
 // Run measures a check count times (default 1), interval apart (default
-// 30s), the first at once, and ends early as Argo Rollouts does: Failed once
+// 30s), the first at once (the caller has already waited out the settling
+// delay), and ends early as Argo Rollouts does: Failed once
 // failures exceed failure_limit (default 0), Inconclusive once inconclusive
 // measurements exceed inconclusive_limit (default 0), Error once consecutive
 // errors exceed consecutive_error_limit (default 4; 0 in the runbook means
 // the default). Errored measurements are retried at the next interval and
 // do not count towards count. When ctx ends first the result is Error. The
 // caller bounds the whole check (the validation window) through ctx.
-func Run(ctx context.Context, clock Clock, checker check.Checker, spec runbook.Check, req check.Request) Result {
-	count := spec.Count
-	if count <= 0 {
-		count = DefaultCount
-	}
-	interval := spec.Interval.D()
-	if interval <= 0 {
-		interval = DefaultInterval
-	}
+// measured, when not nil, hears each measurement as it lands.
+func Run(ctx context.Context, clock Clock, checker check.Checker, spec runbook.Check, req check.Request, measured func(check.Measurement)) Result {
+	count, interval := spec.Measurements()
 	errLimit := spec.ConsecutiveErrorLimit
 	if errLimit <= 0 {
 		errLimit = DefaultConsecutiveErrorLimit
@@ -116,7 +110,11 @@ func Run(ctx context.Context, clock Clock, checker check.Checker, spec runbook.C
 	for {
 		req.Now = clock.Now()
 		m := measure(ctx, checker, req)
+		m.At = req.Now
 		res.Measurements = append(res.Measurements, m)
+		if measured != nil {
+			measured(m)
+		}
 		t.add(m.Outcome)
 		if m.Outcome != check.Error {
 			last = m
@@ -174,6 +172,22 @@ type Job struct {
 	Checker check.Checker
 	Spec    runbook.Check
 	Request check.Request
+	// Measured, when not nil, hears each measurement as it lands.
+	Measured func(check.Measurement)
+}
+
+// Settle waits out a validation's initial delay: the service settles and
+// nothing is measured. It returns ctx's cause when ctx ends first.
+func Settle(ctx context.Context, clock Clock, delay time.Duration) error {
+	if delay <= 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("settling for %s: %w", delay, context.Cause(ctx))
+	case <-clock.After(delay):
+		return nil
+	}
 }
 
 // RunAll runs the jobs concurrently and returns their results in job order.
@@ -185,7 +199,7 @@ func RunAll(ctx context.Context, clock Clock, jobs []Job) []Result {
 			results[i] = Result{Outcome: check.Error, Message: fmt.Sprintf("check %q (uses %q): no checker", j.Spec.Name, j.Spec.Uses)}
 			continue
 		}
-		wg.Go(func() { results[i] = Run(ctx, clock, j.Checker, j.Spec, j.Request) })
+		wg.Go(func() { results[i] = Run(ctx, clock, j.Checker, j.Spec, j.Request, j.Measured) })
 	}
 	wg.Wait()
 	return results

@@ -90,14 +90,14 @@ func TestRun(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &scripted{script: tc.script}
-			res := Run(t.Context(), validatetest.NewAutoClock(start), c, tc.spec, check.Request{})
+			res := Run(t.Context(), validatetest.NewAutoClock(start), c, tc.spec, check.Request{}, nil)
 			if res.Outcome != tc.want || outcomes(res.Measurements) != tc.wantSeen || res.Message != tc.wantMsg {
 				t.Fatalf("Run = %s %q, measurements %s; want %s %q, %s", res.Outcome, res.Message, outcomes(res.Measurements), tc.want, tc.wantMsg, tc.wantSeen)
 			}
 			// Each measurement is stamped with the clock, interval apart
 			// (30s by default).
 			for i, at := range c.times() {
-				if want := start.Add(time.Duration(i) * DefaultInterval); !at.Equal(want) {
+				if want := start.Add(time.Duration(i) * runbook.DefaultCheckInterval); !at.Equal(want) {
 					t.Fatalf("measurement %d at %s, want %s", i+1, at, want)
 				}
 			}
@@ -107,7 +107,7 @@ func TestRun(t *testing.T) {
 
 func TestRunResultTakesDecidingMeasurement(t *testing.T) {
 	res := Run(t.Context(), validatetest.NewAutoClock(time.Unix(0, 0)), &scripted{script: []string{"S", "E", "F"}},
-		runbook.Check{Count: 3}, check.Request{})
+		runbook.Check{Count: 3}, check.Request{}, nil)
 	if res.Outcome != check.Failed || res.Value != "3" || res.Bound != "< 10" || len(res.Measurements) != 3 {
 		t.Fatalf("Run = %+v", res)
 	}
@@ -123,7 +123,7 @@ func TestRunWaitsForTheInterval(t *testing.T) {
 	c := &scripted{script: []string{"S"}}
 	done := make(chan Result)
 	go func() {
-		done <- Run(t.Context(), clock, c, runbook.Check{Count: 2, Interval: yamlx.Duration(time.Minute)}, check.Request{})
+		done <- Run(t.Context(), clock, c, runbook.Check{Count: 2, Interval: yamlx.Duration(time.Minute)}, check.Request{}, nil)
 	}()
 	clock.BlockUntil(1)
 	clock.Advance(59 * time.Second)
@@ -145,7 +145,7 @@ func TestRunStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan Result)
 	go func() {
-		done <- Run(ctx, clock, &scripted{script: []string{"S"}}, runbook.Check{Count: 3}, check.Request{})
+		done <- Run(ctx, clock, &scripted{script: []string{"S"}}, runbook.Check{Count: 3}, check.Request{}, nil)
 	}()
 	clock.BlockUntil(1)
 	cancel()
@@ -171,5 +171,42 @@ func TestRunAll(t *testing.T) {
 	}
 	if got[1].Message != `check "b" (uses "nope"): no checker` {
 		t.Errorf("nil checker message %q", got[1].Message)
+	}
+}
+
+// TestRunTellsEachMeasurement: every measurement, errors included, is
+// handed over as it lands, stamped with the clock.
+func TestRunTellsEachMeasurement(t *testing.T) {
+	start := time.Unix(0, 0)
+	var seen []check.Measurement
+	res := Run(t.Context(), validatetest.NewAutoClock(start), &scripted{script: []string{"S", "E", "S"}},
+		runbook.Check{Count: 2, Interval: yamlx.Duration(time.Second)}, check.Request{}, func(m check.Measurement) { seen = append(seen, m) })
+	if outcomes(seen) != "SES" || outcomes(res.Measurements) != "SES" {
+		t.Fatalf("seen %s, result %s", outcomes(seen), outcomes(res.Measurements))
+	}
+	for i, m := range seen {
+		if want := start.Add(time.Duration(i) * time.Second); !m.At.Equal(want) {
+			t.Errorf("measurement %d at %s, want %s", i+1, m.At, want)
+		}
+	}
+}
+
+// TestSettle waits out the initial delay on the clock, or stops with ctx.
+func TestSettle(t *testing.T) {
+	clock := validatetest.NewClock(time.Unix(0, 0))
+	done := make(chan error)
+	go func() { done <- Settle(t.Context(), clock, time.Minute) }()
+	clock.BlockUntil(1)
+	clock.Advance(time.Minute)
+	if err := <-done; err != nil {
+		t.Fatalf("Settle = %v", err)
+	}
+	if err := Settle(t.Context(), clock, 0); err != nil {
+		t.Fatalf("no delay: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := Settle(ctx, clock, time.Minute); err == nil || err.Error() != "settling for 1m0s: context canceled" {
+		t.Fatalf("cancelled: %v", err)
 	}
 }

@@ -5,8 +5,11 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -24,6 +27,9 @@ type Poster struct {
 	// prompt is shown while the console waits for a line; "" when it
 	// is not waiting (or prints no prompt). See Prompt.
 	prompt string
+	// imageDir is where pictures are written; made on the first one
+	// when not set (SetImageDir).
+	imageDir string
 }
 
 type pressable struct {
@@ -51,7 +57,46 @@ func (p *Poster) Post(_ context.Context, ref chat.Ref, msg chat.Message) (chat.R
 	p.print(prefix, lines)
 	p.rendered[ts] = lines
 	p.channels[ts] = ref.Channel
-	return chat.Ref{Channel: ref.Channel, TS: ts, Thread: ref.Thread}, nil
+	out := chat.Ref{Channel: ref.Channel, TS: ts, Thread: ref.Thread}
+	return out, p.writeImages(ref.Channel, msg.Images)
+}
+
+// SetImageDir makes pictures go to dir instead of a new temporary one.
+func (p *Poster) SetImageDir(dir string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.imageDir = dir
+}
+
+// writeImages writes each picture to a file, and prints its path and its
+// sparkline: a terminal shows no PNG, but the path opens it.
+func (p *Poster) writeImages(channel string, images []chat.Image) error {
+	var errs []error
+	for _, img := range images {
+		path, err := p.writeImage(img)
+		if err != nil {
+			p.print(fmt.Sprintf("[#%s ↳ thread] ", channel), []string{fmt.Sprintf("⚠️ chart %s not written: %v", img.Filename, err)})
+			errs = append(errs, err)
+			continue
+		}
+		p.print(fmt.Sprintf("[#%s ↳ thread] ", channel), []string{fmt.Sprintf("📈 %s: %s", img.Title, path), "   " + img.Sparkline})
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Poster) writeImage(img chat.Image) (string, error) {
+	if p.imageDir == "" {
+		dir, err := os.MkdirTemp("", "backout-charts-")
+		if err != nil {
+			return "", fmt.Errorf("chart directory: %w", err)
+		}
+		p.imageDir = dir
+	}
+	path := filepath.Join(p.imageDir, filepath.Base(img.Filename))
+	if err := os.WriteFile(path, img.PNG, 0o644); err != nil {
+		return "", fmt.Errorf("write chart: %w", err)
+	}
+	return path, nil
 }
 
 // Update implements chat.Poster: it prints only the lines that changed.

@@ -40,6 +40,8 @@ type Records interface {
 // Postmortems gives a rollback's post-mortem text (*postmortem.Writer).
 type Postmortems interface {
 	Get(ctx context.Context, id string) (string, error)
+	// Charts are the pictures the post-mortem links, written beside it.
+	Charts(ctx context.Context, id string) ([]chat.Image, error)
 }
 
 // REPL reads lines and drives the handlers.

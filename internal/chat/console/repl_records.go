@@ -75,6 +75,25 @@ func (r *REPL) postmortem(ctx context.Context, rest string) {
 	}
 	lines := len(strings.Split(strings.TrimRight(text, "\n"), "\n"))
 	r.Poster.Say("Post-mortem of %s written to %s (%d lines).", id, path, lines)
+	r.writeCharts(ctx, id, filepath.Dir(path))
+}
+
+// writeCharts writes the charts a post-mortem links beside it, under the
+// names it links them by.
+func (r *REPL) writeCharts(ctx context.Context, id, dir string) {
+	images, err := r.Postmortems.Charts(ctx, id)
+	if err != nil {
+		r.Poster.Say("postmortem %s: charts: %v", id, err)
+		return
+	}
+	for _, img := range images {
+		path := filepath.Join(dir, filepath.Base(img.Filename))
+		if err := os.WriteFile(path, img.PNG, 0o644); err != nil {
+			r.Poster.Say("postmortem %s: chart: %v", id, err)
+			continue
+		}
+		r.Poster.Say("Chart %s written to %s.", img.Title, path)
+	}
 }
 
 // writeFile writes text to name and returns its absolute path, which is what

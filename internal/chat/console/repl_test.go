@@ -55,6 +55,8 @@ func (f *fakeRecords) OpenRollbacks(context.Context) ([]*rollback.Record, error)
 
 type fakePostmortems struct{}
 
+func (fakePostmortems) Charts(context.Context, string) ([]chat.Image, error) { return nil, nil }
+
 func (fakePostmortems) Get(_ context.Context, id string) (string, error) {
 	return "# Post-mortem: " + id + "\n\n## Runbook changes\n_TODO_\n", nil
 }

@@ -70,7 +70,21 @@ func (p *Poster) Post(ctx context.Context, ref chat.Ref, msg chat.Message) (chat
 		out = chat.Ref{Channel: channel, TS: ts, Thread: ref.Thread}
 		return err
 	})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	return out, p.uploadImages(ctx, out, msg.Images)
+}
+
+// uploadImages puts a message's pictures in its thread, right after it.
+func (p *Poster) uploadImages(ctx context.Context, ref chat.Ref, images []chat.Image) error {
+	var errs []error
+	for _, img := range images {
+		if err := p.Upload(ctx, ref, img.Filename, img.Title, string(img.PNG)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Update replaces the message at ref. Updates of one message closer than

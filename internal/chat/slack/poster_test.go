@@ -1,10 +1,13 @@
 package slack
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"net/http"
 	"strings"
 	"testing"
@@ -187,5 +190,41 @@ func TestBadTokenIsAnError(t *testing.T) {
 	_, err := p.Post(waitCtx(t), chat.Ref{Channel: "C1"}, chat.Message{Text: chat.Plain("hi")})
 	if err == nil || !strings.Contains(err.Error(), "invalid_auth") {
 		t.Fatalf("err = %v, want invalid_auth", err)
+	}
+}
+
+// TestPostWithImages: a message's pictures are uploaded in its thread with
+// the three-step external upload, byte for byte.
+func TestPostWithImages(t *testing.T) {
+	p, fake := newTestPoster(t, nil, time.Second)
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 90, 45))); err != nil {
+		t.Fatal(err)
+	}
+	msg := chat.Message{Text: chat.Plain("Validation of api for RB-1: 1 successful"),
+		Images: []chat.Image{{Filename: "RB-1-api-errors.png", Title: "RB-1 · api · errors", PNG: buf.Bytes()}}}
+	thread := "1700000000.000001"
+	if _, err := p.Post(waitCtx(t), chat.Ref{Channel: "C1", Thread: thread}, msg); err != nil {
+		t.Fatal(err)
+	}
+	get := fake.Calls("files.getUploadURLExternal")
+	if len(get) != 1 || get[0].Param("filename") != "RB-1-api-errors.png" || get[0].Param("length") != fmt.Sprint(buf.Len()) {
+		t.Fatalf("getUploadURLExternal = %+v", get)
+	}
+	done := fake.Calls("files.completeUploadExternal")
+	if len(done) != 1 || done[0].Param("channel_id") != "C1" || done[0].Param("thread_ts") != thread {
+		t.Fatalf("completeUploadExternal = %+v", done)
+	}
+	var files []map[string]string
+	if err := json.Unmarshal([]byte(done[0].Param("files")), &files); err != nil || files[0]["title"] != "RB-1 · api · errors" {
+		t.Fatalf("files = %v (%v)", files, err)
+	}
+	_, got, ok := fake.Upload(files[0]["id"])
+	if !ok {
+		t.Fatal("no upload")
+	}
+	img, err := png.Decode(bytes.NewReader(got))
+	if err != nil || img.Bounds().Dx() != 90 {
+		t.Fatalf("uploaded PNG: %v, %v", img, err)
 	}
 }

@@ -243,6 +243,11 @@ func (s *Server) completeUpload(c *Call) answer {
 		if !ok || stored.content == nil {
 			return fail("file_not_found")
 		}
+		if len(stored.content) != stored.length {
+			// Slack takes the length given to files.getUploadURLExternal
+			// as the file's size; a different upload is a client bug.
+			return fail("invalid_arguments")
+		}
 		stored.complete = true
 		out = append(out, answer{"id": f.ID, "title": f.Title})
 	}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"image/png"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/backout/backout/internal/testutil/promtest"
+)
+
+// recoveringService is the test exporter of a service whose error ratio is
+// high until the rollback step calls it, and recovers recoverAfter later.
+type recoveringService struct {
+	prom         *promtest.Server
+	recoverAfter time.Duration
+	mu           sync.Mutex
+	timer        *time.Timer
+}
+
+const (
+	badRatio  = 0.3
+	goodRatio = 0.01
+)
+
+func (s *recoveringService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer == nil {
+		s.timer = time.AfterFunc(s.recoverAfter, func() {
+			s.prom.Set("demo_error_ratio", map[string]string{"service": "shop"}, goodRatio)
+		})
+	}
+	fmt.Fprintln(w, "rolled back")
+}
+
+func (s *recoveringService) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+}
+
+// phasesRunbook rolls back by calling the service, then validates with a
+// threshold and a baseline check of the error ratio, count 3 a second apart.
+func phasesRunbook(rollbackURL, initialDelay string) string {
+	return fmt.Sprintf(`name: shop
+steps:
+  - id: rollback
+    uses: http
+    with: {method: POST, url: %q}
+validation:
+  initial_delay: %s
+  window: 1m
+  checks:
+    - name: error ratio
+      uses: promql
+      with: {query: 'max by (service) (demo_error_ratio{service="shop"})', below: 0.05}
+      count: 3
+      interval: 1s
+    - name: error ratio against baseline
+      uses: promql-baseline
+      with: {query: 'max by (service) (demo_error_ratio{service="shop"})', max_increase: "0.02", baseline: 1h}
+      count: 3
+      interval: 1s
+`, rollbackURL, initialDelay)
+}
+
+func phasesConfig(promURL string) string {
+	return fmt.Sprintf(`slack:
+  channel: C0SHOP
+runbooks: runbooks
+prometheus: {url: %q}
+groups:
+  oncall: {members: [alice, bob]}
+approvals:
+  default: {min: 1, groups: [oncall], forbid_self: true, expires_after: 30m}
+services:
+  - name: shop
+    owners: [alice]
+    channel: C0SHOP
+    runbook: shop
+    approval: default
+    stable_after: 1h
+`, promURL)
+}
+
+// TestValidationPhasesAgainstPrometheus runs a rollback through `bot
+// console` against a real Prometheus scraping a service that recovers a few
+// seconds after the rollback step. With initial_delay covering the recovery,
+// validation passes; without it, every measurement sees the service before
+// it recovered and validation fails a rollback that worked. The baseline is
+// the hour before the bad deploy (backfilled history), not the incident.
+func TestValidationPhasesAgainstPrometheus(t *testing.T) {
+	now := time.Now()
+	deployAt := now.Add(-10 * time.Minute)
+	var history []promtest.Sample
+	// The history ends more than Prometheus' 5m lookback ago, so only the
+	// live series (which the scrape labels with job and instance) answers now.
+	for at := now.Add(-90 * time.Minute); at.Before(now.Add(-6 * time.Minute)); at = at.Add(15 * time.Second) {
+		v := goodRatio
+		if at.After(deployAt) {
+			v = badRatio
+		}
+		history = append(history, promtest.Sample{Name: "demo_error_ratio", Labels: map[string]string{"service": "shop"}, Time: at, Value: v})
+	}
+	prom := promtest.Start(t, promtest.WithHistory(history))
+	cases := []struct {
+		name, initialDelay string
+		want               []string
+	}{
+		{"settles first", "6s", []string{
+			"waiting 6s for shop to settle, then 2 check(s) measure (window 1m)",
+			"shop · error ratio: measurement #3 (count 3)",
+			"Validation of shop for RB-1: 2 successful",
+			"succeeded",
+		}},
+		{"measures at once", "0s", []string{
+			"❌ shop · error ratio: measurement #1 (count 3)",
+			"outside < 0.05",
+			"(baseline 0.01 +0.02)",
+			"Validation of shop for RB-1: 2 failed",
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			prom.Set("demo_error_ratio", map[string]string{"service": "shop"}, badRatio)
+			promtest.WaitFor(t, prom.URL, `max by (service) (demo_error_ratio{service="shop"})`, func(v []float64) bool { return len(v) == 1 && v[0] == badRatio })
+			svc := &recoveringService{prom: prom, recoverAfter: 3 * time.Second}
+			ctl := httptest.NewServer(svc)
+			defer ctl.Close()
+			defer svc.stop()
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "bot.yaml"), phasesConfig(prom.URL))
+			writeFile(t, filepath.Join(dir, "runbooks", "shop.yaml"), phasesRunbook(ctl.URL+"/rollback", tc.initialDelay))
+			age := time.Since(deployAt).Round(time.Second)
+			pm := filepath.Join(dir, "pm", "postmortem-RB-1.md")
+			writeFile(t, pm, "")
+			script := fmt.Sprintf("deploy shop 1.0.0 3h\ndeploy shop 1.1.0 %s\nas alice\n/rollback propose shop 1.1.0 errors\nas bob\nclick 1\nwait\npostmortem RB-1 --out %s\n", age, pm)
+			var out, errOut bytes.Buffer
+			code := run([]string{"console", "--config", filepath.Join(dir, "bot.yaml")}, strings.NewReader(script), &out, &errOut, env("BACKOUT_DEMO_DIR", t.TempDir()))
+			transcript := out.String()
+			if code != exitOK {
+				t.Fatalf("exit %d\n%s\n%s", code, transcript, errOut.String())
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(transcript, want) {
+					t.Errorf("transcript does not say %q:\n%s", want, transcript)
+				}
+			}
+			checkBaselineBeforeDeploy(t, transcript)
+			checkCharts(t, transcript)
+			checkPostmortemCharts(t, pm)
+		})
+	}
+}
+
+var baselineValue = regexp.MustCompile(`baseline ([0-9.e-]+) \+0\.02`)
+
+// checkBaselineBeforeDeploy: the baseline is the hour before the deploy, so
+// it is the good ratio, never an average polluted by the incident.
+func checkBaselineBeforeDeploy(t *testing.T, transcript string) {
+	t.Helper()
+	m := baselineValue.FindStringSubmatch(transcript)
+	if m == nil {
+		t.Fatalf("no baseline in the transcript:\n%s", transcript)
+	}
+	var v float64
+	fmt.Sscan(m[1], &v)
+	if math.Abs(v-goodRatio) > 1e-9 {
+		t.Errorf("baseline %s, want %v (the hour before the deploy)", m[1], goodRatio)
+	}
+}
+
+var chartLine = regexp.MustCompile(`📈 RB-1 · shop · ([a-z ]+) \((Successful|Failed)\): (\S+\.png)\n\s+([▁▂▃▄▅▆▇█]+)\n`)
+
+// checkCharts: each metric check's chart is written to a PNG file whose
+// path the console prints, with the series as a sparkline.
+func checkCharts(t *testing.T, transcript string) {
+	t.Helper()
+	found := chartLine.FindAllStringSubmatch(transcript, -1)
+	if len(found) != 2 {
+		t.Fatalf("want 2 charts, found %d in:\n%s", len(found), transcript)
+	}
+	for _, m := range found {
+		f, err := os.Open(m[3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", m[3], err)
+		}
+		if size := img.Bounds().Size(); size.X != 900 || size.Y != 450 {
+			t.Errorf("%s: %v", m[3], size)
+		}
+		if !strings.ContainsAny(m[4], "█") || !strings.ContainsAny(m[4], "▁") {
+			t.Errorf("sparkline of %s shows no incident: %s", m[1], m[4])
+		}
+	}
+}
+
+// checkPostmortemCharts: the post-mortem links its charts by relative
+// path, and the PNGs are written beside it.
+func checkPostmortemCharts(t *testing.T, pm string) {
+	t.Helper()
+	md, err := os.ReadFile(pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"RB-1-shop-error-ratio.png", "RB-1-shop-error-ratio-against-baseline.png"} {
+		if !strings.Contains(string(md), "]("+name+")") {
+			t.Errorf("post-mortem does not link %s", name)
+		}
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(pm), name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
