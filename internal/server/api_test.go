@@ -34,6 +34,14 @@ services:
 
 func newAPI(t *testing.T) (*httptest.Server, *incident.Service) {
 	t.Helper()
+	srv, svc, _ := newAPIStore(t)
+	return srv, svc
+}
+
+// newAPIStore is newAPI that also hands over the store, for tests that
+// fill it directly.
+func newAPIStore(t *testing.T) (*httptest.Server, *incident.Service, *boltstore.Store) {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "runbooks"), 0o755); err != nil {
 		t.Fatal(err)
@@ -66,7 +74,7 @@ func newAPI(t *testing.T) (*httptest.Server, *incident.Service) {
 		Postmortem: func(*http.Request, string) (string, error) { return "# pm", nil }}}, metrics.New(), log)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return srv, svc
+	return srv, svc, st
 }
 
 func call(t *testing.T, srv *httptest.Server, method, path, auth, body string) (int, string) {
