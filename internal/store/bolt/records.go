@@ -142,7 +142,11 @@ func (s *Store) PutBlob(ctx context.Context, kind, key string, value []byte) err
 func (s *Store) GetBlob(ctx context.Context, kind, key string) ([]byte, error) {
 	var out []byte
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bBlobs).Bucket([]byte(kind))
+		blobs := tx.Bucket(bBlobs)
+		if blobs == nil {
+			return store.ErrNotFound // a read-only open of a file that never had blobs
+		}
+		b := blobs.Bucket([]byte(kind))
 		if b == nil {
 			return store.ErrNotFound
 		}
