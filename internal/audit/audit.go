@@ -151,6 +151,9 @@ func (v Verifier) VerifyNew(ctx context.Context, anchor *store.AuditAnchor) (sto
 		return store.AuditReport{}, &store.ChainError{Seq: 0, Reason: "the verification checkpoint is unreadable: run a full verification"}
 	}
 	rep, err := store.ResumeAuditLog(ctx, v.Log, v.Hasher, anchor, c)
+	if err == nil && rep.Head.Seq == c.Seq {
+		return rep, nil // nothing new: the checkpoint stands
+	}
 	return rep, v.keep(ctx, rep, err)
 }
 

@@ -40,6 +40,9 @@ type Options struct {
 	ReadOnly bool
 	// Timeout is how long to wait for the file lock (default 1s).
 	Timeout time.Duration
+	// NoSync skips fsync on commit: only for bulk loads that are thrown
+	// away on a crash (the scale benchmarks' history). Never for serving.
+	NoSync bool
 }
 
 // ErrLocked means another process (a running bot serve) holds the file.
@@ -95,7 +98,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if timeout <= 0 {
 		timeout = time.Second
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, NoFreelistSync: true, ReadOnly: opts.ReadOnly})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, NoFreelistSync: true, ReadOnly: opts.ReadOnly, NoSync: opts.NoSync})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open state file %s: %w", path, ErrLocked)
 	}
