@@ -44,7 +44,7 @@ const (
 	// rssChildEnv switches the test binary into the child that measures
 	// peak RSS (see BenchmarkScaleRSS).
 	rssChildEnv = "BACKOUT_BENCH_RSS_CHILD"
-	fillVersion = "f1"
+	fillVersion = "f2"
 )
 
 func benchSizes(b *testing.B) []int {
@@ -171,6 +171,7 @@ func copyFile(dst, src string) error {
 // repeats do not fill again.
 type scaleStore struct {
 	st     store.Store
+	n      int
 	where  string // bolt: the file; redis: the key prefix
 	closer func()
 }
@@ -215,7 +216,7 @@ func filledStore(b *testing.B, kind string, n int) *scaleStore {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s = &scaleStore{st: st, where: path, closer: func() { _ = st.Close(); _ = os.RemoveAll(dir) }}
+		s = &scaleStore{st: st, n: n, where: path, closer: func() { _ = st.Close(); _ = os.RemoveAll(dir) }}
 	default:
 		s = redisHistory(b, n)
 	}
@@ -240,7 +241,7 @@ func redisHistory(b *testing.B, n int) *scaleStore {
 		b.Fatalf("fill %s: %v", prefix, err)
 	}
 	b.Logf("filled redis %s with %d rollbacks in %s", prefix, n, time.Since(start).Round(time.Millisecond))
-	return &scaleStore{st: st, where: prefix, closer: func() {
+	return &scaleStore{st: st, n: n, where: prefix, closer: func() {
 		_ = st.Close()
 		deleteRedisPrefix(prefix)
 	}}
@@ -335,8 +336,10 @@ func benchOperations(b *testing.B, be backend, s *scaleStore) {
 			}
 		}, nil},
 		{"registry_page_service", func(b *testing.B) {
-			if _, err := e.svc.Rollbacks(ctx, store.RollbackQuery{Service: "svc-07", States: []rollback.State{rollback.StateFailed}, Limit: 100}); err != nil {
-				b.Fatal(err)
+			// svc-07's history is all rejected (i ≡ 7 mod 50, so i ≡ 2 mod 5).
+			q := store.RollbackQuery{Service: "svc-07", States: []rollback.State{rollback.StateRejected}, Limit: 100}
+			if rs, err := e.svc.Rollbacks(ctx, q); err != nil || len(rs) != min(100, s.n/50) {
+				b.Fatalf("a service's rejections: %d, %v", len(rs), err)
 			}
 		}, nil},
 		{"audit_verify_resume", func(b *testing.B) {

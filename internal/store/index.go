@@ -76,15 +76,24 @@ func IndexState(st rollback.State) string { return "state:" + string(st) }
 // IndexService names the index of rollbacks (or deploys, or drills) of a service.
 func IndexService(service string) string { return "svc:" + service }
 
+// IndexServiceState names the index of a service's rollbacks in state st:
+// a service's failures are found without reading its other rollbacks.
+func IndexServiceState(service string, st rollback.State) string {
+	return "svcstate:" + string(st) + ":" + service
+}
+
+// IndexTrigger names the index of rollbacks started by a trigger kind.
+func IndexTrigger(kind string) string { return "trigger:" + kind }
+
 // RollbackIndexes lists the indexes r belongs to; an update removes the
 // old record's entries and adds the new one's in the same atomic write.
 func RollbackIndexes(r *rollback.Record) []string {
-	out := []string{IndexTime, IndexState(r.State)}
+	out := []string{IndexTime, IndexState(r.State), IndexTrigger(r.Trigger.Kind)}
 	if !r.State.Terminal() {
 		out = append(out, IndexOpen)
 	}
 	for _, svc := range r.ServiceNames() {
-		out = append(out, IndexService(svc))
+		out = append(out, IndexService(svc), IndexServiceState(svc, r.State))
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
@@ -92,17 +101,23 @@ func RollbackIndexes(r *rollback.Record) []string {
 
 // Index is the index q is answered from: the smallest one that holds
 // every match. Open rollbacks are few whatever the history, so any query
-// for open states only reads the open index; then a service's index; then
-// a single state's; otherwise time. Every other condition is checked on
-// the record (Match).
+// for open states only reads the open index; then a service's rollbacks in
+// one state; a service's; a single state's; a trigger's; otherwise time.
+// Every other condition is checked on the record (Match), so a page of a
+// rare combination the index does not cover (a service's rollbacks in two
+// ended states, by one trigger) may read further back than the page.
 func (q RollbackQuery) Index() string {
 	switch {
 	case len(q.States) > 0 && !slices.ContainsFunc(q.States, rollback.State.Terminal):
 		return IndexOpen
+	case q.Service != "" && len(q.States) == 1:
+		return IndexServiceState(q.Service, q.States[0])
 	case q.Service != "":
 		return IndexService(q.Service)
 	case len(q.States) == 1:
 		return IndexState(q.States[0])
+	case q.Trigger != "":
+		return IndexTrigger(q.Trigger)
 	default:
 		return IndexTime
 	}

@@ -19,10 +19,13 @@ func TestQueryIndex(t *testing.T) {
 		{"open states: open", store.RollbackQuery{States: []rollback.State{rollback.StateProposed, rollback.StateRunning}}, store.IndexOpen},
 		{"open states of a service: open", store.RollbackQuery{Service: "api", States: []rollback.State{rollback.StateInterrupted}}, store.IndexOpen},
 		{"service", store.RollbackQuery{Service: "api"}, store.IndexService("api")},
-		{"service and an ended state: service", store.RollbackQuery{Service: "api", States: []rollback.State{rollback.StateFailed}}, store.IndexService("api")},
+		{"service and an ended state", store.RollbackQuery{Service: "api", States: []rollback.State{rollback.StateFailed}}, store.IndexServiceState("api", rollback.StateFailed)},
+		{"service and two ended states: service", store.RollbackQuery{Service: "api", States: []rollback.State{rollback.StateFailed, rollback.StateAborted}}, store.IndexService("api")},
+		{"service and trigger: service", store.RollbackQuery{Service: "api", Trigger: "alert"}, store.IndexService("api")},
 		{"one ended state", store.RollbackQuery{States: []rollback.State{rollback.StateFailed}}, store.IndexState(rollback.StateFailed)},
 		{"open and ended: time", store.RollbackQuery{States: []rollback.State{rollback.StateFailed, rollback.StateRunning}}, store.IndexTime},
-		{"trigger: time", store.RollbackQuery{Trigger: "alert"}, store.IndexTime},
+		{"trigger", store.RollbackQuery{Trigger: "alert"}, store.IndexTrigger("alert")},
+		{"one state and a trigger: state", store.RollbackQuery{Trigger: "alert", States: []rollback.State{rollback.StateFailed}}, store.IndexState(rollback.StateFailed)},
 	}
 	for _, tc := range tests {
 		if got := tc.q.Index(); got != tc.want {
