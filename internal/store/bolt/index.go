@@ -14,9 +14,11 @@ import (
 	"github.com/backout/backout/internal/store"
 )
 
-// Rollback indexes live in one bucket, keyed index\0micro(8)|id, one entry
-// per index the record belongs to (store.RollbackIndexes). They change in
-// the transaction that writes the record, so they never disagree with it.
+// Rollback indexes are nested buckets of one bucket, one per index
+// (store.RollbackIndexes), keyed micro(8)|id. They change in the
+// transaction that writes the record, so they never disagree with it; and
+// since each index is its own B+tree, reading the open one costs the same
+// however many finished rollbacks the others hold.
 
 // indexFormat is the version of the index layout; Open builds (or
 // rebuilds) the indexes of a file written with an older one.
@@ -61,17 +63,15 @@ func walkBack(c *bbolt.Cursor, prefix []byte, upperKey, lowerKey string, fn func
 		return err
 	}
 	var k []byte
-	if string(upper) == "\xff" {
+	switch {
+	case string(upper) == "\xff" && len(prefix) == 0:
+		k, _ = c.Last()
+	case string(upper) == "\xff":
 		// Just past the prefix: its last byte (\x00) plus one.
 		end := append(bytes.Clone(prefix[:len(prefix)-1]), prefix[len(prefix)-1]+1)
-		k, _ = c.Seek(end)
-	} else {
-		k, _ = c.Seek(append(bytes.Clone(prefix), upper...))
-	}
-	if k == nil {
-		k, _ = c.Last()
-	} else {
-		k, _ = c.Prev()
+		k = seekBefore(c, end)
+	default:
+		k = seekBefore(c, append(bytes.Clone(prefix), upper...))
 	}
 	floor := append(bytes.Clone(prefix), lower...)
 	for ; k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, floor) >= 0; k, _ = c.Prev() {
@@ -83,11 +83,30 @@ func walkBack(c *bbolt.Cursor, prefix []byte, upperKey, lowerKey string, fn func
 	return nil
 }
 
+// seekBefore positions c on the last key below k.
+func seekBefore(c *bbolt.Cursor, k []byte) []byte {
+	if found, _ := c.Seek(k); found == nil {
+		found, _ = c.Last()
+		return found
+	}
+	found, _ := c.Prev()
+	return found
+}
+
+// posKey is a position in an index bucket: micro(8)|id.
+func posKey(p store.Position) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(p.Micro)^(1<<63)), p.ID...)
+}
+
 // putRollbackIndexes adds r to its indexes; delRollbackIndexes removes it.
 func putRollbackIndexes(tx *bbolt.Tx, r *rollback.Record) error {
-	b := tx.Bucket(bRollbackIdx)
+	idx := tx.Bucket(bRollbackIdx)
 	for _, name := range store.RollbackIndexes(r) {
-		if err := b.Put(idxKey(name, store.PositionOf(r)), []byte{}); err != nil {
+		b, err := idx.CreateBucketIfNotExists([]byte(name))
+		if err != nil {
+			return fmt.Errorf("index %s: %w", name, err)
+		}
+		if err := b.Put(posKey(store.PositionOf(r)), []byte{}); err != nil {
 			return err
 		}
 	}
@@ -95,10 +114,12 @@ func putRollbackIndexes(tx *bbolt.Tx, r *rollback.Record) error {
 }
 
 func delRollbackIndexes(tx *bbolt.Tx, r *rollback.Record) error {
-	b := tx.Bucket(bRollbackIdx)
+	idx := tx.Bucket(bRollbackIdx)
 	for _, name := range store.RollbackIndexes(r) {
-		if err := b.Delete(idxKey(name, store.PositionOf(r))); err != nil {
-			return err
+		if b := idx.Bucket([]byte(name)); b != nil {
+			if err := b.Delete(posKey(store.PositionOf(r))); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -113,9 +134,13 @@ func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*ro
 		if idx == nil {
 			return nil // a read-only open of a file without indexes
 		}
+		ib := idx.Bucket([]byte(q.Index()))
+		if ib == nil {
+			return nil // nothing was ever in this index
+		}
 		recs := tx.Bucket(bRollbacks)
 		upper, lower := q.Bounds()
-		return walkBack(idx.Cursor(), append([]byte(q.Index()), 0), upper, lower, func(id []byte) (bool, error) {
+		return walkBack(ib.Cursor(), nil, upper, lower, func(id []byte) (bool, error) {
 			var r rollback.Record
 			if err := getJSON(recs, id, &r); err != nil {
 				return false, fmt.Errorf("index entry %s: %w", id, err)
