@@ -13,7 +13,7 @@ import (
 	"github.com/backout/backout/internal/store"
 )
 
-const auditSynopsis = "audit verify [--config FILE] [--anchor SEQ:HASH] [--server URL]"
+const auditSynopsis = "audit verify [--config FILE] [--anchor SEQ:HASH] [--resume] [--server URL]"
 
 // audit is `bot audit verify`: the chain is intact and still reaches the
 // anchor. It reads the store itself, or, while a serve holds the bolt file,
@@ -24,6 +24,7 @@ func audit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	fs, cfgFlag := flags("audit verify", auditSynopsis, stderr)
 	anchorFlag := fs.String("anchor", "", "an anchor from the log or the audit channel, SEQ:HASH: the chain must still reach it")
+	resume := fs.Bool("resume", false, "check only what was appended since the last verified checkpoint (kept by bot serve)")
 	server := fs.String("server", "", "a running Backout to ask when it holds the state file (default $BACKOUT_URL, then the config's listen address)")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
@@ -44,11 +45,11 @@ func audit(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return fmt.Errorf("%w: %w", app.ErrInvalid, err)
 	}
-	v, err := verifyLocal(ctx, cfg, anchor)
+	v, err := verifyLocal(ctx, cfg, anchor, *resume)
 	if errors.Is(err, app.ErrStoreLocked) {
 		url := serverURL(*server, getenv, cfg)
 		fmt.Fprintf(stderr, "%s is held by a running bot serve; asking it at %s\n", cfg.StorePath(), url)
-		v, err = verifyRemote(ctx, url, getenv, anchor)
+		v, err = verifyRemote(ctx, url, getenv, anchor, *resume)
 	}
 	if err != nil {
 		return err
@@ -63,18 +64,20 @@ type verdict struct {
 	keyed  bool
 	broken *store.ChainError
 	via    string
+	from   int64 // the seq the check started at: 1, or the checkpoint's
+	read   int64
 }
 
-func verifyLocal(ctx context.Context, cfg *config.Config, anchor *store.AuditAnchor) (verdict, error) {
-	rep, err := app.VerifyAudit(ctx, cfg, anchor)
-	v := verdict{head: rep.Head, events: rep.Events, keyed: rep.Keyed}
+func verifyLocal(ctx context.Context, cfg *config.Config, anchor *store.AuditAnchor, resume bool) (verdict, error) {
+	rep, err := app.VerifyAudit(ctx, cfg, anchor, resume)
+	v := verdict{head: rep.Head, events: rep.Events, keyed: rep.Keyed, from: rep.From, read: rep.Read}
 	if errors.As(err, &v.broken) {
 		return v, nil
 	}
 	return v, err
 }
 
-func verifyRemote(ctx context.Context, url string, getenv func(string) string, anchor *store.AuditAnchor) (verdict, error) {
+func verifyRemote(ctx context.Context, url string, getenv func(string) string, anchor *store.AuditAnchor, resume bool) (verdict, error) {
 	token := getenv("BACKOUT_API_TOKEN")
 	if token == "" {
 		return verdict{}, errors.New("asking the running server needs its API token: set BACKOUT_API_TOKEN (or stop bot serve and run verify again)")
@@ -87,11 +90,11 @@ func verifyRemote(ctx context.Context, url string, getenv func(string) string, a
 	if anchor != nil {
 		a = anchor.String()
 	}
-	got, err := c.VerifyAudit(ctx, a)
+	got, err := c.VerifyAudit(ctx, a, resume)
 	if err != nil {
 		return verdict{}, err
 	}
-	v := verdict{head: store.AuditAnchor(got.Head), events: got.Events, keyed: got.Keyed, via: url}
+	v := verdict{head: store.AuditAnchor(got.Head), events: got.Events, keyed: got.Keyed, via: url, from: got.From, read: got.Read}
 	if !got.OK {
 		v.broken = &store.ChainError{Reason: got.Error}
 		if got.Broken != nil {
@@ -142,6 +145,9 @@ func report(stdout io.Writer, v verdict, anchor *store.AuditAnchor) error {
 		head = fmt.Sprintf("seq=%d hash=%s", v.head.Seq, v.head.Hash)
 	}
 	fmt.Fprintf(stdout, "audit chain ok: %d events, head %s (%s)\n", v.events, head, how)
+	if v.from > 1 {
+		fmt.Fprintf(stdout, "resumed from the checkpoint at seq %d: read %d events\n", v.from, v.read)
+	}
 	if anchor != nil {
 		fmt.Fprintf(stdout, "it still reaches the anchor seq=%d\n", anchor.Seq)
 	}

@@ -147,6 +147,12 @@ func TestAuditVerifyWhileServing(t *testing.T) {
 		!strings.Contains(errOut, "held by a running bot serve") {
 		t.Fatalf("verify beside serve: exit %d\n%s%s", code, out, errOut)
 	}
+	// The verification left a checkpoint at the head: a resumed one reads
+	// only the event there.
+	code, out, errOut = runBot(t, getenv, "audit", "verify", "--config", cfgPath, "--resume")
+	if code != exitOK || !strings.Contains(out, "audit chain ok: 3 events") || !strings.Contains(out, "resumed from the checkpoint at seq 3: read 1 events") {
+		t.Fatalf("resumed verify through serve: exit %d\n%s%s", code, out, errOut)
+	}
 	code, out, _ = runBot(t, getenv, "audit", "verify", "--config", cfgPath, fmt.Sprintf("--anchor=9:%s", head.Hash))
 	if code != exitInvalid || !strings.Contains(out, "seq 4") || !strings.Contains(out, "truncated?") {
 		t.Fatalf("anchor beyond the head, through serve: exit %d\n%s", code, out)

@@ -34,7 +34,7 @@ Usage:
   bot console  [--config FILE] [--state FILE] [--as USER] [--channel ID]
                                           a terminal chat over the same handlers
   bot lint     [--config FILE] [PATH...]  check the config and runbooks
-  bot audit verify [--config FILE] [--anchor SEQ:HASH] [--server URL]
+  bot audit verify [--config FILE] [--anchor SEQ:HASH] [--resume] [--server URL]
                                           check the audit chain, and that it reaches an anchor
   bot schema   [--markdown]               print the runbook JSON Schema (or docs/runbooks.md)
   bot deploy record --service NAME --version V --artifact REF [...] [--server URL]

@@ -161,6 +161,8 @@ type AuditVerdict struct {
 	Head   AuditHead `json:"head"`
 	Events int64     `json:"events"`
 	Keyed  bool      `json:"keyed"`
+	From   int64     `json:"from"`
+	Read   int64     `json:"read"`
 	Error  string    `json:"error,omitempty"`
 	Broken *struct {
 		Seq    int64  `json:"seq"`
@@ -177,10 +179,17 @@ type AuditHead struct {
 // VerifyAudit asks the server to verify its audit chain, and that it still
 // reaches anchor (SEQ:HASH; empty: no anchor). A broken chain is an answer
 // (409), not an error.
-func (c *Client) VerifyAudit(ctx context.Context, anchor string) (AuditVerdict, error) {
-	path := "/api/v1/audit/verify"
+func (c *Client) VerifyAudit(ctx context.Context, anchor string, resume bool) (AuditVerdict, error) {
+	q := url.Values{}
 	if anchor != "" {
-		path += "?anchor=" + url.QueryEscape(anchor)
+		q.Set("anchor", anchor)
+	}
+	if resume {
+		q.Set("resume", "true")
+	}
+	path := "/api/v1/audit/verify"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
 	}
 	var out AuditVerdict
 	if err := c.do(ctx, http.MethodGet, path, nil, &out, http.StatusOK, http.StatusConflict); err != nil {

@@ -28,13 +28,21 @@ func AuditHasher(cfg *config.Config) store.Hasher {
 	return store.NewHasher([]byte(cfg.Secrets.AuditKey.Reveal()))
 }
 
-// VerifyAudit streams the configured store's audit chain without writing
-// to it: a bolt file is opened read-only, and fails fast with
-// ErrStoreLocked while a serve holds it.
-func VerifyAudit(ctx context.Context, cfg *config.Config, anchor *store.AuditAnchor) (store.AuditReport, error) {
+// auditVerifier checks st's chain with the configured key and keeps its
+// checkpoint in st.
+func auditVerifier(st store.Store, cfg *config.Config) audit.Verifier {
+	return audit.Verifier{Log: st, Hasher: AuditHasher(cfg), Checkpoints: st}
+}
+
+// VerifyAudit streams the configured store's audit chain: all of it, or
+// with resume only what follows the last verified checkpoint. A bolt file
+// is opened read-only (the checkpoint is read, not advanced), and fails
+// fast with ErrStoreLocked while a serve holds it.
+func VerifyAudit(ctx context.Context, cfg *config.Config, anchor *store.AuditAnchor, resume bool) (store.AuditReport, error) {
 	h := AuditHasher(cfg)
 	var log interface {
 		store.AuditScanner
+		audit.CheckpointStore
 		Close() error
 	}
 	var err error
@@ -51,5 +59,9 @@ func VerifyAudit(ctx context.Context, cfg *config.Config, anchor *store.AuditAnc
 		return store.AuditReport{}, fmt.Errorf("open the audit log: %w", err)
 	}
 	defer log.Close()
-	return audit.Verifier{Log: log, Hasher: h}.Verify(ctx, anchor)
+	v := audit.Verifier{Log: log, Hasher: h, Checkpoints: log, ReadOnly: cfg.Store.Kind != "redis"}
+	if resume {
+		return v.VerifyNew(ctx, anchor)
+	}
+	return v.Verify(ctx, anchor)
 }

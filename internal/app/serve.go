@@ -139,7 +139,7 @@ func (a *App) routes(st store.Store, p peers, guard *StoreGuard, log *slog.Logge
 	routes := server.Routes{
 		API: &server.API{Svc: a.Svc, Token: cfg.Secrets.APIToken, Log: log.With("component", "api"),
 			Postmortem: func(r *http.Request, id string) (string, error) { return a.Postmortems.Get(r.Context(), id) },
-			Audit:      audit.Verifier{Log: st, Hasher: AuditHasher(cfg)}},
+			Audit:      auditVerifier(st, cfg)},
 	}
 	worker, err := a.mountAlerts(&routes, log)
 	if err != nil {
@@ -196,8 +196,14 @@ func (a *App) startBackground(ctx, actCtx context.Context, wg *sync.WaitGroup, s
 	acting("alerts", worker.Run)
 	acting("drills", a.Drills.Run)
 	// Anchors leave the process, so a cut tail of the audit log shows.
+	// Before each anchor the chain is checked from the last verified
+	// checkpoint: each check reads only what was appended since.
+	verifier := auditVerifier(st, a.Config)
 	anchorer := &audit.Anchorer{Log: st, Every: time.Duration(a.Config.Audit.AnchorEvery), Poster: a.Poster, Channel: a.Config.Audit.Channel,
-		Logger: log.With("component", "audit")}
+		Logger: log.With("component", "audit"), Check: func(ctx context.Context) error {
+			_, err := verifier.VerifyNew(ctx, nil)
+			return err
+		}}
 	background("audit-anchor", anchorer.Run)
 	if w, err := a.watchers(st, log); err != nil {
 		return err

@@ -9,6 +9,7 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,9 @@ type Anchorer struct {
 	Logger  *slog.Logger
 	Poster  chat.Poster // nil: the anchor is only logged
 	Channel string      // empty: the anchor is only logged
+	// Check, when set, verifies what was appended since the last check
+	// before each anchor: a broken chain is reported and not anchored.
+	Check func(ctx context.Context) error
 
 	mu   sync.Mutex
 	last store.AuditAnchor // the last anchor delivered, not repeated while the head stands still
@@ -72,6 +76,11 @@ func (a *Anchorer) Run(ctx context.Context) error {
 func (a *Anchorer) Anchor(ctx context.Context) (store.AuditAnchor, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.Check != nil {
+		if err := a.Check(ctx); err != nil {
+			return store.AuditAnchor{}, fmt.Errorf("not anchoring: %w", err)
+		}
+	}
 	head, err := a.Log.LastAudit(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.AuditAnchor{}, nil
@@ -95,13 +104,71 @@ func (a *Anchorer) Anchor(ctx context.Context) (store.AuditAnchor, error) {
 	return anchor, nil
 }
 
+// CheckpointStore keeps the verification checkpoint (a blob).
+type CheckpointStore interface {
+	GetBlob(ctx context.Context, kind, key string) ([]byte, error)
+	PutBlob(ctx context.Context, kind, key string, value []byte) error
+}
+
+// Where the checkpoint lives among the store's blobs.
+const (
+	checkpointKind = "audit"
+	checkpointKey  = "verified"
+)
+
 // Verifier checks the chain with the hasher the store was opened with.
 type Verifier struct {
 	Log    store.AuditScanner
 	Hasher store.Hasher
+	// Checkpoints, when set, keeps the head each intact verification
+	// reached, so VerifyNew reads only what follows it. ReadOnly reads it
+	// but never writes it (a bolt file opened read-only).
+	Checkpoints CheckpointStore
+	ReadOnly    bool
 }
 
-// Verify streams the chain; a break is a *store.ChainError.
+// Verify streams the whole chain; a break is a *store.ChainError.
 func (v Verifier) Verify(ctx context.Context, anchor *store.AuditAnchor) (store.AuditReport, error) {
-	return store.VerifyAuditLog(ctx, v.Log, v.Hasher, anchor)
+	rep, err := store.VerifyAuditLog(ctx, v.Log, v.Hasher, anchor)
+	return rep, v.keep(ctx, rep, err)
+}
+
+// VerifyNew checks only what was appended since the last verified
+// checkpoint (the whole chain when there is none yet).
+func (v Verifier) VerifyNew(ctx context.Context, anchor *store.AuditAnchor) (store.AuditReport, error) {
+	if v.Checkpoints == nil {
+		return v.Verify(ctx, anchor)
+	}
+	raw, err := v.Checkpoints.GetBlob(ctx, checkpointKind, checkpointKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return v.Verify(ctx, anchor)
+	}
+	if err != nil {
+		return store.AuditReport{}, fmt.Errorf("read the verification checkpoint: %w", err)
+	}
+	var c store.AuditCheckpoint
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return store.AuditReport{}, &store.ChainError{Seq: 0, Reason: "the verification checkpoint is unreadable: run a full verification"}
+	}
+	rep, err := store.ResumeAuditLog(ctx, v.Log, v.Hasher, anchor, c)
+	if err == nil && rep.Head.Seq == c.Seq {
+		return rep, nil // nothing new: the checkpoint stands
+	}
+	return rep, v.keep(ctx, rep, err)
+}
+
+// keep stores the head of an intact chain as the next checkpoint; the
+// verification's own error wins.
+func (v Verifier) keep(ctx context.Context, rep store.AuditReport, verr error) error {
+	if verr != nil || v.Checkpoints == nil || v.ReadOnly || rep.Head.Seq == 0 {
+		return verr
+	}
+	raw, err := json.Marshal(store.NewAuditCheckpoint(v.Hasher, rep))
+	if err != nil {
+		return fmt.Errorf("encode the verification checkpoint: %w", err)
+	}
+	if err := v.Checkpoints.PutBlob(ctx, checkpointKind, checkpointKey, raw); err != nil {
+		return fmt.Errorf("store the verification checkpoint: %w", err)
+	}
+	return nil
 }

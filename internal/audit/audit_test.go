@@ -137,3 +137,33 @@ func TestRunAnchorsAtIntervalsAndShutdown(t *testing.T) {
 		t.Fatalf("logs lack the shutdown anchor:\n%s", logs.String())
 	}
 }
+
+// TestVerifyNewAndCheckedAnchors: the first check reads the whole chain and
+// leaves a checkpoint, the next reads only what is new, and an anchorer
+// whose check fails does not anchor.
+func TestVerifyNewAndCheckedAnchors(t *testing.T) {
+	st := openStore(t)
+	v := audit.Verifier{Log: st, Checkpoints: st}
+	steps := []struct {
+		name               string
+		add                int
+		from, read, events int64
+	}{
+		{"first: the whole chain", 5, 1, 5, 5},
+		{"then only the new", 3, 5, 4, 8},
+		{"nothing new", 0, 8, 1, 8},
+	}
+	for _, s := range steps {
+		appendEvents(t, st, s.add)
+		rep, err := v.VerifyNew(t.Context(), nil)
+		if err != nil || rep.From != s.from || rep.Read != s.read || rep.Events != s.events {
+			t.Fatalf("%s: %+v, %v; want from %d reading %d", s.name, rep, err, s.from, s.read)
+		}
+	}
+	p := &poster{}
+	a := &audit.Anchorer{Log: st, Every: time.Hour, Logger: slog.New(slog.DiscardHandler), Poster: p, Channel: "C0AUDIT",
+		Check: func(context.Context) error { return &store.ChainError{Seq: 3, Reason: "edited?"} }}
+	if got, err := a.Anchor(t.Context()); err == nil || got.Seq != 0 || len(p.all()) != 0 {
+		t.Fatalf("a broken chain was anchored: %+v, %v, posts %v", got, err, p.all())
+	}
+}

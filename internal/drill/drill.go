@@ -111,7 +111,11 @@ func (d *Drills) Describe(ctx context.Context, service string) (chat.Message, st
 			lines = append(lines, chat.Textf("Reminder %s before, in %s", human.Duration(svc.Drill.RemindBefore.D()), chat.Channel(svc.Channel)))
 		}
 	}
-	drills, err := d.store.ListDrills(ctx, service)
+	var drills []rollback.DrillRecord // the newest only: the index is read no further
+	err := d.store.ScanDrills(ctx, service, func(dr rollback.DrillRecord) bool {
+		drills = append(drills, dr)
+		return false
+	})
 	if err != nil {
 		return chat.Message{}, "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/rollback"
+	"github.com/backout/backout/internal/store"
 )
 
 // The lifecycle's entry points. Each hands over to the part that owns it;
@@ -91,6 +92,12 @@ func (s *Service) MarkGood(ctx context.Context, who Actor, id string) (*rollback
 // Deploys lists a service's deploys, newest first.
 func (s *Service) Deploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error) {
 	return s.deploys.log.Deploys(ctx, service, limit)
+}
+
+// DeployPage lists one page of a service's deploys, newest first, from its
+// index (the API's paged listing).
+func (s *Service) DeployPage(ctx context.Context, q store.DeployQuery) ([]*rollback.Deploy, error) {
+	return s.deploys.log.Page(ctx, q)
 }
 
 // KnownGood reports whether deploys[i] counts as known-good.

@@ -115,6 +115,15 @@ func (s *deployLog) Deploys(ctx context.Context, service string, limit int) ([]*
 	return s.store.ListDeploys(ctx, service, limit)
 }
 
+// Page lists one page of a service's deploys from its index.
+func (s *deployLog) Page(ctx context.Context, q store.DeployQuery) ([]*rollback.Deploy, error) {
+	ds, err := s.store.PageDeploys(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("page deploys of %s: %w", q.Service, err)
+	}
+	return ds, nil
+}
+
 // KnownGood reports whether deploys[i] (newest first) is known-good: marked
 // so by hand, or it lived for stable_after with no rollback against it.
 func (s *deployLog) KnownGood(deploys []*rollback.Deploy, i int, stableAfter time.Duration) bool {

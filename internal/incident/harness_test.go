@@ -35,7 +35,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv(crashChildEnv) != "" {
 		os.Exit(crashChild())
 	}
-	os.Exit(m.Run())
+	if spec := os.Getenv(rssChildEnv); spec != "" {
+		os.Exit(rssChild(spec))
+	}
+	code := m.Run()
+	closeScaleStores()
+	os.Exit(code)
 }
 
 // T0 is when every test starts, on the fake clock.

@@ -262,18 +262,23 @@ func (s *Planner) DrillMaxAge(service string) time.Duration {
 	return s.cfg.Drills.MaxAge.D()
 }
 
-// LastSuccessfulDrill finds the newest successful drill of a service.
+// LastSuccessfulDrill finds the newest successful drill of a service,
+// reading the service's drill index back only as far as it.
 func (s *Planner) LastSuccessfulDrill(ctx context.Context, service string) (rollback.DrillRecord, error) {
-	drills, err := s.drills.ListDrills(ctx, service)
+	var last rollback.DrillRecord
+	err := s.drills.ScanDrills(ctx, service, func(d rollback.DrillRecord) bool {
+		if d.Succeeded {
+			last = d
+		}
+		return !d.Succeeded
+	})
 	if err != nil {
 		return rollback.DrillRecord{}, err
 	}
-	for _, d := range drills {
-		if d.Succeeded {
-			return d, nil
-		}
+	if last.ID == "" {
+		return rollback.DrillRecord{}, store.ErrNotFound
 	}
-	return rollback.DrillRecord{}, store.ErrNotFound
+	return last, nil
 }
 
 // blockers lists failing blocking checks nobody has overridden.

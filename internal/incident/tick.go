@@ -41,8 +41,8 @@ func (s *Service) Active() int { return s.engine.Active() }
 
 // Tick performs time-driven duties; every replica may run it, since each
 // duty is a compare-and-set transition that only one replica wins. The open
-// rollbacks are read once per Tick: the store lists by scanning, and the
-// registry only grows.
+// rollbacks are read once per Tick, from the store's open index, so a tick
+// costs the same however many rollbacks have ended.
 func (s *Service) Tick(ctx context.Context) {
 	open, err := s.reads.ListRollbacks(ctx, store.RollbackQuery{States: openStates})
 	if err != nil {

@@ -65,58 +65,36 @@ type Builder struct {
 	MaxAge func(service string) time.Duration
 }
 
-// Build summarizes rollbacks created in [now-since, now).
+// readPage is how many rollbacks Build reads per store call: the summary
+// keeps counts and durations, never the records, so memory stays one page.
+const readPage = 500
+
+// Build summarizes rollbacks created in [now-since, now), reading them
+// through the store's service (or time) index a page at a time.
 func (b *Builder) Build(ctx context.Context, service string, since time.Duration) (Summary, error) {
 	now := b.Now()
 	s := Summary{Service: service, Since: now.Add(-since), Until: now, Outcomes: map[string]map[string]int{}}
-	rs, err := b.Store.ListRollbacks(ctx, store.RollbackQuery{Service: service, Since: s.Since, Until: now})
-	if err != nil {
-		return s, fmt.Errorf("list rollbacks: %w", err)
-	}
 	var approve, recover []time.Duration
 	failing := map[string]int{}
-	for _, r := range rs {
-		if r.Drill {
-			continue
+	q := store.RollbackQuery{Service: service, Since: s.Since, Until: now, Limit: readPage}
+	for {
+		rs, err := b.Store.ListRollbacks(ctx, q)
+		if err != nil {
+			return s, fmt.Errorf("list rollbacks: %w", err)
 		}
-		for _, c := range r.Services {
-			if service != "" && c.Service != service {
+		for _, r := range rs {
+			if r.Drill {
 				continue
 			}
-			if s.Outcomes[c.Service] == nil {
-				s.Outcomes[c.Service] = map[string]int{}
-			}
-			s.Outcomes[c.Service][string(r.State)]++
-		}
-		if !r.DecidedAt.IsZero() && r.State != rollback.StateRejected && r.State != rollback.StateExpired && r.State != rollback.StateStale {
-			approve = append(approve, r.DecidedAt.Sub(r.CreatedAt))
-		}
-		if r.State == rollback.StateSucceeded {
-			start := r.CreatedAt
-			if !r.DetectedAt.IsZero() && r.DetectedAt.Before(start) {
-				start = r.DetectedAt
-			}
-			took := r.EndedAt.Sub(start)
-			recover = append(recover, took)
-			if r.RecoveryTarget > 0 {
-				s.WithTarget++
-				if took > r.RecoveryTarget {
-					s.OverTarget++
-				}
+			s.count(r, &approve, &recover)
+			if err := b.countFailedSteps(ctx, r, failing); err != nil {
+				return s, err
 			}
 		}
-		if r.StartedAt.IsZero() {
-			continue
+		if len(rs) < readPage {
+			break
 		}
-		steps, err := b.Store.ListSteps(ctx, r.ID)
-		if err != nil {
-			return s, fmt.Errorf("list steps of %s: %w", r.ID, err)
-		}
-		for _, ev := range steps {
-			if ev.Kind == rollback.StepFailed {
-				failing[ev.Service+"/"+ev.StepID]++
-			}
-		}
+		q.Before = store.PositionOf(rs[len(rs)-1])
 	}
 	s.Approve, s.Recover = quantiles(approve), quantiles(recover)
 	for step, n := range failing {
@@ -159,26 +137,77 @@ func (b *Builder) unproven(ctx context.Context, s *Summary) error {
 	return nil
 }
 
+// count adds one real rollback to the outcome table and the timings.
+func (s *Summary) count(r *rollback.Record, approve, recover *[]time.Duration) {
+	for _, c := range r.Services {
+		if s.Service != "" && c.Service != s.Service {
+			continue
+		}
+		if s.Outcomes[c.Service] == nil {
+			s.Outcomes[c.Service] = map[string]int{}
+		}
+		s.Outcomes[c.Service][string(r.State)]++
+	}
+	if !r.DecidedAt.IsZero() && r.State != rollback.StateRejected && r.State != rollback.StateExpired && r.State != rollback.StateStale {
+		*approve = append(*approve, r.DecidedAt.Sub(r.CreatedAt))
+	}
+	if r.State == rollback.StateSucceeded {
+		start := r.CreatedAt
+		if !r.DetectedAt.IsZero() && r.DetectedAt.Before(start) {
+			start = r.DetectedAt
+		}
+		took := r.EndedAt.Sub(start)
+		*recover = append(*recover, took)
+		if r.RecoveryTarget > 0 {
+			s.WithTarget++
+			if took > r.RecoveryTarget {
+				s.OverTarget++
+			}
+		}
+	}
+}
+
+// countFailedSteps counts the failed steps of a rollback that ran.
+func (b *Builder) countFailedSteps(ctx context.Context, r *rollback.Record, failing map[string]int) error {
+	if r.StartedAt.IsZero() {
+		return nil
+	}
+	steps, err := b.Store.ListSteps(ctx, r.ID)
+	if err != nil {
+		return fmt.Errorf("list steps of %s: %w", r.ID, err)
+	}
+	for _, ev := range steps {
+		if ev.Kind == rollback.StepFailed {
+			failing[ev.Service+"/"+ev.StepID]++
+		}
+	}
+	return nil
+}
+
+// drills counts each service's drills in the period and finds its last
+// successful one, reading the service's drill index no further back than
+// both need.
 func (b *Builder) drills(ctx context.Context, s *Summary) error {
 	for _, svc := range b.Config.Services {
 		if s.Service != "" && svc.Name != s.Service {
 			continue
 		}
-		ds, err := b.Store.ListDrills(ctx, svc.Name)
-		if err != nil {
-			return fmt.Errorf("list drills: %w", err)
-		}
 		lastOK := time.Time{}
-		for _, d := range ds {
-			if !d.At.Before(s.Since) {
+		err := b.Store.ScanDrills(ctx, svc.Name, func(d rollback.DrillRecord) bool {
+			inPeriod := !d.At.Before(s.Since)
+			if inPeriod {
 				s.DrillsDone++
 				if !d.Succeeded {
 					s.DrillsFailed++
 				}
 			}
-			if d.Succeeded && d.At.After(lastOK) {
+			if d.Succeeded && lastOK.IsZero() {
 				lastOK = d.At
 			}
+			return inPeriod || lastOK.IsZero()
+		})
+		if err != nil {
+			return fmt.Errorf("list drills: %w", err)
 		}
 		if lastOK.IsZero() || s.Until.Sub(lastOK) > b.MaxAge(svc.Name) {
 			s.DrillsOverdue = append(s.DrillsOverdue, svc.Name)

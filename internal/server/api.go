@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
-	"github.com/backout/backout/internal/yamlx"
 )
 
 // Lifecycle is what the API asks of the rollback lifecycle
@@ -27,7 +25,7 @@ import (
 type Lifecycle interface {
 	RecordDeploy(ctx context.Context, who incident.Actor, in incident.DeployInput) (*rollback.Deploy, string, error)
 	MarkGood(ctx context.Context, who incident.Actor, id string) (*rollback.Deploy, string, error)
-	Deploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error)
+	DeployPage(ctx context.Context, q store.DeployQuery) ([]*rollback.Deploy, error)
 	PipelineGate(ctx context.Context, service string) (incident.GateResult, string, error)
 	ServiceReadiness(ctx context.Context, service string) ([]rollback.CheckResult, string, error)
 	ChangeAdvisory(ctx context.Context, service, version, risk string) (incident.Advisory, string, error)
@@ -43,6 +41,8 @@ var _ Lifecycle = (*incident.Service)(nil)
 // the store's own integrity, which the lifecycle has no say in.
 type AuditVerifier interface {
 	Verify(ctx context.Context, anchor *store.AuditAnchor) (store.AuditReport, error)
+	// VerifyNew checks only what follows the last verified checkpoint.
+	VerifyNew(ctx context.Context, anchor *store.AuditAnchor) (store.AuditReport, error)
 }
 
 // API is the /api/v1 surface for CI, pipelines and change boards.
@@ -156,23 +156,6 @@ func (a *API) createDeploy(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, resp)
 }
 
-func (a *API) listDeploys(w http.ResponseWriter, r *http.Request) {
-	service := r.URL.Query().Get("service")
-	if !a.Svc.KnownService(service) {
-		writeError(w, http.StatusBadRequest, "query parameter service must name a catalog service")
-		return
-	}
-	ds, err := a.Svc.Deploys(r.Context(), service, 100)
-	if err != nil {
-		a.fault(w, r, err)
-		return
-	}
-	if ds == nil {
-		ds = []*rollback.Deploy{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"deploys": ds})
-}
-
 func (a *API) markGood(w http.ResponseWriter, r *http.Request) {
 	d, failure, err := a.Svc.MarkGood(r.Context(), a.actor(r), r.PathValue("id"))
 	if a.refused(w, r, failure, err, http.StatusNotFound) {
@@ -233,64 +216,6 @@ func (a *API) advisory(w http.ResponseWriter, r *http.Request) {
 	writeGate(w, adv.Open, adv)
 }
 
-func (a *API) rollbacks(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	query := store.RollbackQuery{Service: q.Get("service")}
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &query.Since}, {"until", &query.Until}} {
-		v := q.Get(p.name)
-		if v == "" {
-			continue
-		}
-		if t, err := time.Parse(time.RFC3339, v); err == nil {
-			*p.dst = t
-		} else if d, err := yamlx.ParseDuration(v); err == nil {
-			*p.dst = time.Now().Add(-d)
-		} else {
-			writeError(w, http.StatusBadRequest, p.name+": want an RFC 3339 time or a duration such as 30d")
-			return
-		}
-	}
-	if o := q.Get("outcome"); o != "" {
-		for _, s := range strings.Split(o, ",") {
-			query.States = append(query.States, rollback.State(s))
-		}
-	}
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 0 {
-			writeError(w, http.StatusBadRequest, "limit: want a non-negative integer")
-			return
-		}
-		query.Limit = n
-	}
-	rs, err := a.Svc.Rollbacks(r.Context(), query)
-	if err != nil {
-		a.fault(w, r, err)
-		return
-	}
-	records := make([]Record, 0, len(rs))
-	for _, rb := range rs {
-		records = append(records, RecordOf(rb))
-	}
-	switch q.Get("format") {
-	case "", "json":
-		writeJSON(w, http.StatusOK, map[string]any{"rollbacks": records})
-	case "csv":
-		w.Header().Set("Content-Type", "text/csv")
-		cw := csv.NewWriter(w)
-		_ = cw.Write(recordHeader)
-		for _, rec := range records {
-			_ = cw.Write(rec.row())
-		}
-		cw.Flush()
-	default:
-		writeError(w, http.StatusBadRequest, "format: want json or csv")
-	}
-}
-
 func (a *API) rollback(w http.ResponseWriter, r *http.Request) {
 	rb, failure, err := a.Svc.Rollback(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -344,7 +269,11 @@ func (a *API) auditVerify(w http.ResponseWriter, r *http.Request) {
 		}
 		anchor = &an
 	}
-	rep, err := a.Audit.Verify(r.Context(), anchor)
+	verify := a.Audit.Verify
+	if r.URL.Query().Get("resume") == "true" {
+		verify = a.Audit.VerifyNew
+	}
+	rep, err := verify(r.Context(), anchor)
 	var broken *store.ChainError
 	switch {
 	case errors.As(err, &broken):

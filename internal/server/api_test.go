@@ -19,7 +19,6 @@ import (
 	"github.com/backout/backout/internal/metrics"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/server"
-	"github.com/backout/backout/internal/store"
 	boltstore "github.com/backout/backout/internal/store/bolt"
 )
 
@@ -33,15 +32,25 @@ services:
   - {name: web, runbook: quick, depends_on: [api]}
 `
 
+// quickRunbook is the one runbook cfgYAML's services use.
+var quickRunbook = map[string]string{"quick": "name: quick\nsteps:\n  - {id: one, uses: noop}\n"}
+
 func newAPI(t *testing.T) (*httptest.Server, *incident.Service) {
 	t.Helper()
-	srv, svc, _ := newAPIWith(t, cfgYAML, map[string]string{"quick": "name: quick\nsteps:\n  - {id: one, uses: noop}\n"})
+	srv, svc, _ := newAPIWith(t, cfgYAML, quickRunbook)
 	return srv, svc
+}
+
+// newAPIStore is newAPI that also hands over the store, for tests that
+// fill it directly.
+func newAPIStore(t *testing.T) (*httptest.Server, *incident.Service, *boltstore.Store) {
+	t.Helper()
+	return newAPIWith(t, cfgYAML, quickRunbook)
 }
 
 // newAPIWith serves the real API over a bolt store, with the given catalog
 // and runbooks (file name without .yaml -> YAML).
-func newAPIWith(t *testing.T, catalog string, runbooks map[string]string) (*httptest.Server, *incident.Service, store.Store) {
+func newAPIWith(t *testing.T, catalog string, runbooks map[string]string) (*httptest.Server, *incident.Service, *boltstore.Store) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "runbooks"), 0o755); err != nil {

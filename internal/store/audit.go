@@ -107,6 +107,10 @@ type AuditReport struct {
 	Events int64        `json:"events"`
 	Keyed  bool         `json:"keyed"`
 	Anchor *AuditAnchor `json:"anchor,omitempty"`
+	// From is the seq this check started at: 1 for the whole chain, a
+	// checkpoint's seq when it resumed; Read is how many events it read.
+	From int64 `json:"from"`
+	Read int64 `json:"read"`
 }
 
 // AuditVerifier checks a chain one event at a time, so a log of any length
@@ -119,7 +123,7 @@ type AuditVerifier struct {
 // NewAuditVerifier checks with h and, when anchor is not nil, that the
 // chain passes through it.
 func NewAuditVerifier(h Hasher, anchor *AuditAnchor) *AuditVerifier {
-	return &AuditVerifier{hasher: h, report: AuditReport{Keyed: h.Keyed(), Anchor: anchor}}
+	return &AuditVerifier{hasher: h, report: AuditReport{Keyed: h.Keyed(), Anchor: anchor, From: 1}}
 }
 
 // Add checks the next event; it returns a *ChainError at the first break.
@@ -145,6 +149,7 @@ func (v *AuditVerifier) Add(e AuditEvent) error {
 	}
 	v.report.Head = AuditAnchor{Seq: e.Seq, Hash: e.Hash}
 	v.report.Events++
+	v.report.Read++
 	return nil
 }
 
@@ -193,4 +198,70 @@ func VerifyAudit(events []AuditEvent) error {
 	}
 	_, err := v.Finish()
 	return err
+}
+
+// AuditCheckpoint is a position of the chain a verification found intact,
+// kept so that the next one reads only what came after. Its MAC is the
+// audit Hasher over the position: with BACKOUT_AUDIT_KEY a checkpoint
+// written without the key is refused, and in any case the event at Seq must
+// still carry Hash, so moving the checkpoint over a rewritten event fails.
+// (Unkeyed, whoever can rewrite the chain can also write a checkpoint; the
+// full verification and anchors are what hold then.)
+type AuditCheckpoint struct {
+	Seq    int64  `json:"seq"`
+	Hash   string `json:"hash"`
+	Events int64  `json:"events"`
+	MAC    string `json:"mac"`
+}
+
+// checkpointMAC reuses the event hash with a distinct action, so no audit
+// event's hash can pass for a checkpoint's.
+func (h Hasher) checkpointMAC(c AuditCheckpoint) string {
+	return h.Hash(AuditEvent{Seq: c.Seq, Action: "audit.checkpoint", PrevHash: c.Hash, Detail: map[string]string{"events": strconv.FormatInt(c.Events, 10)}})
+}
+
+// NewAuditCheckpoint signs the head a verification reached.
+func NewAuditCheckpoint(h Hasher, rep AuditReport) AuditCheckpoint {
+	c := AuditCheckpoint{Seq: rep.Head.Seq, Hash: rep.Head.Hash, Events: rep.Events}
+	c.MAC = h.checkpointMAC(c)
+	return c
+}
+
+// ResumeAuditLog verifies only what follows the checkpoint: its MAC must
+// hold, the event at its seq must still be the one verified, and the chain
+// must continue from it. An anchor older than the checkpoint cannot be
+// checked that way, so the whole chain is verified instead (From says so).
+func ResumeAuditLog(ctx context.Context, log AuditScanner, h Hasher, anchor *AuditAnchor, c AuditCheckpoint) (AuditReport, error) {
+	if c.Seq < 1 || h.checkpointMAC(c) != c.MAC {
+		return AuditReport{Keyed: h.Keyed(), From: c.Seq}, &ChainError{Seq: c.Seq, Reason: "the verification checkpoint does not verify with this key (forged, or written with another key): run a full verification"}
+	}
+	if anchor != nil && anchor.Seq < c.Seq {
+		return VerifyAuditLog(ctx, log, h, anchor)
+	}
+	v := NewAuditVerifier(h, anchor)
+	v.report.From = c.Seq
+	atCheckpoint := false
+	err := log.ScanAudit(ctx, c.Seq, func(e AuditEvent) error {
+		if atCheckpoint {
+			return v.Add(e)
+		}
+		atCheckpoint = true
+		v.report.Read++
+		if e.Seq != c.Seq || e.Hash != c.Hash || h.Hash(e) != e.Hash {
+			return &ChainError{Seq: c.Seq, Reason: "the event at the verification checkpoint changed since it was verified (rewritten?)"}
+		}
+		v.report.Head, v.report.Events = AuditAnchor{Seq: c.Seq, Hash: c.Hash}, c.Events
+		return nil
+	})
+	if err == nil && !atCheckpoint {
+		err = &ChainError{Seq: c.Seq, Reason: fmt.Sprintf("the log ends before the verification checkpoint at seq %d: events were cut (truncated?)", c.Seq)}
+	}
+	if err != nil {
+		var broken *ChainError
+		if errors.As(err, &broken) {
+			return v.Report(), broken
+		}
+		return v.Report(), fmt.Errorf("read audit log: %w", err)
+	}
+	return v.Finish()
 }

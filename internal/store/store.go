@@ -28,13 +28,17 @@ var (
 	ErrUnavailable   = errors.New("state store unavailable")
 )
 
-// RollbackQuery selects rollbacks for the registry.
+// RollbackQuery selects rollbacks for the registry. It is answered from
+// one index (see Index); a page ends after Limit matches, and the next page
+// is the same query with Before set to the last record's position.
 type RollbackQuery struct {
 	Service string
 	Since   time.Time        // created at or after
 	Until   time.Time        // created before (zero: no bound)
 	States  []rollback.State // any of these (empty: all)
 	Drills  *bool            // nil: both; true: drills only; false: real rollbacks only
+	Trigger string           // trigger kind (person, alert, watcher, drill); empty: any
+	Before  Position         // strictly older than this position (zero: from the newest)
 	Limit   int              // 0: no limit
 }
 
@@ -53,6 +57,9 @@ func (q RollbackQuery) Match(r *rollback.Record) bool {
 	if len(q.States) > 0 && !slices.Contains(q.States, r.State) {
 		return false
 	}
+	if q.Trigger != "" && r.Trigger.Kind != q.Trigger {
+		return false
+	}
 	return q.Service == "" || slices.Contains(r.ServiceNames(), q.Service)
 }
 
@@ -66,7 +73,10 @@ type Rollbacks interface {
 	// UpdateRollback writes r if the stored Version equals r.Version, then
 	// bumps r.Version; otherwise ErrConflict and nothing changes.
 	UpdateRollback(ctx context.Context, r *rollback.Record) error
-	// ListRollbacks returns matches, newest first.
+	// ListRollbacks returns matches, newest first, walking the index
+	// q.Index() names from q.Bounds(): a query for open rollbacks reads
+	// only open ones, a service's only that service's, however long the
+	// history. Walking stops after q.Limit matches.
 	ListRollbacks(ctx context.Context, q RollbackQuery) ([]*rollback.Record, error)
 }
 
@@ -96,6 +106,28 @@ type Deploys interface {
 	PutDeploy(ctx context.Context, d *rollback.Deploy) error // replace an existing deploy
 	// ListDeploys returns a service's deploys, newest first (limit 0: all).
 	ListDeploys(ctx context.Context, service string, limit int) ([]*rollback.Deploy, error)
+	// PageDeploys walks a service's deploy index newest first between the
+	// query's bounds and stops after q.Limit.
+	PageDeploys(ctx context.Context, q DeployQuery) ([]*rollback.Deploy, error)
+}
+
+// DeployQuery selects a page of one service's deploys.
+type DeployQuery struct {
+	Service string
+	Since   time.Time // deployed at or after
+	Until   time.Time // deployed before (zero: no bound)
+	Before  Position  // strictly older than this position (zero: from the newest)
+	Limit   int       // 0: no limit
+}
+
+// Bounds are the sort keys the walk goes between (see RollbackQuery.Bounds).
+func (q DeployQuery) Bounds() (upper, lower string) {
+	return RollbackQuery{Since: q.Since, Until: q.Until, Before: q.Before}.Bounds()
+}
+
+// Match checks the time window at full precision.
+func (q DeployQuery) Match(d *rollback.Deploy) bool {
+	return (q.Since.IsZero() || !d.At.Before(q.Since)) && (q.Until.IsZero() || d.At.Before(q.Until))
 }
 
 // Audit is the append-only, hash-chained audit log. Each backend hashes
@@ -146,10 +178,14 @@ type Leases interface {
 	GetLease(ctx context.Context, name string) (Lease, error)
 }
 
-// Drills stores drill scorecards.
+// Drills stores drill scorecards, indexed by service.
 type Drills interface {
 	PutDrill(ctx context.Context, d rollback.DrillRecord) error
 	ListDrills(ctx context.Context, service string) ([]rollback.DrillRecord, error) // newest first
+	// ScanDrills hands a service's scorecards to fn newest first, reading
+	// its index in pages, until fn answers false: "the last successful
+	// drill" reads back only to it.
+	ScanDrills(ctx context.Context, service string, fn func(rollback.DrillRecord) bool) error
 }
 
 // Inbox holds accepted webhooks until they are processed.

@@ -40,6 +40,9 @@ type Options struct {
 	ReadOnly bool
 	// Timeout is how long to wait for the file lock (default 1s).
 	Timeout time.Duration
+	// NoSync skips fsync on commit: only for bulk loads that are thrown
+	// away on a crash (the scale benchmarks' history). Never for serving.
+	NoSync bool
 }
 
 // ErrLocked means another process (a running bot serve) holds the file.
@@ -58,7 +61,7 @@ var _ store.Store = (*Store)(nil)
 // Bucket names. Secondary indexes hold keys only (empty values).
 var (
 	bRollbacks   = []byte("rollbacks")          // id -> Rollback; its sequence feeds NextID
-	bRollbackIdx = []byte("rollbacks_by_time")  // micro(8)|id
+	bRollbackIdx = []byte("rollback_index")     // index\0micro(8)|id (index.go)
 	bSteps       = []byte("steps")              // rollback id -> bucket of seq(8) -> StepEvent
 	bVotes       = []byte("votes")              // rollback id -> bucket of seq(8) -> Vote
 	bVoteKeys    = []byte("vote_keys")          // id\0plan\0user: one vote per person per plan
@@ -71,6 +74,8 @@ var (
 	bDedupExp    = []byte("dedup_by_expiry")    // expiry|key
 	bLeases      = []byte("leases")             // name -> leaseRecord
 	bDrills      = []byte("drills")             // id -> DrillRecord
+	bDrillIdx    = []byte("drills_by_service")  // service\0micro(8)|id
+	bMeta        = []byte("meta")               // index_format
 	bEvents      = []byte("events")             // seq(8) -> Event, so the cursor order is arrival order
 	bEventIDs    = []byte("event_ids")          // event id -> seq(8)
 	bBlobs       = []byte("blobs")              // kind -> bucket of key -> value
@@ -78,8 +83,12 @@ var (
 
 var allBuckets = [][]byte{
 	bRollbacks, bRollbackIdx, bSteps, bVotes, bVoteKeys, bDeploys, bDeployIdx, bAudit,
-	bClaims, bClaimsExp, bDedup, bDedupExp, bLeases, bDrills, bEvents, bEventIDs, bBlobs,
+	bClaims, bClaimsExp, bDedup, bDedupExp, bLeases, bDrills, bDrillIdx, bMeta, bEvents, bEventIDs, bBlobs,
 }
+
+// bLegacyRollbackIdx is the time-only index files had before index format
+// 1; migrate removes it.
+var bLegacyRollbackIdx = []byte("rollbacks_by_time")
 
 // Open opens (creating if needed) the state file at path. A second process
 // opening the same file fails after Options.Timeout (a second by default)
@@ -89,7 +98,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if timeout <= 0 {
 		timeout = time.Second
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, NoFreelistSync: true, ReadOnly: opts.ReadOnly})
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, NoFreelistSync: true, ReadOnly: opts.ReadOnly, NoSync: opts.NoSync})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open state file %s: %w", path, ErrLocked)
 	}
@@ -112,6 +121,9 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		err = migrate(db)
+	}
 	if err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
@@ -212,7 +224,7 @@ func (s *Store) CreateRollback(ctx context.Context, r *rollback.Record) error {
 		if err := putJSON(b, []byte(rec.ID), &rec); err != nil {
 			return err
 		}
-		return tx.Bucket(bRollbackIdx).Put(timeKey(nil, rec.CreatedAt, rec.ID), []byte{})
+		return putRollbackIndexes(tx, &rec)
 	})
 	if err != nil {
 		return fmt.Errorf("create rollback %s: %w", r.ID, err)
@@ -249,54 +261,18 @@ func (s *Store) UpdateRollback(ctx context.Context, r *rollback.Record) error {
 		if err := putJSON(b, []byte(r.ID), &rec); err != nil {
 			return err
 		}
-		idx := tx.Bucket(bRollbackIdx)
-		if err := idx.Delete(timeKey(nil, old.CreatedAt, r.ID)); err != nil {
+		// A change of state, time or scope moves the record between
+		// indexes (into or out of the open one).
+		if err := delRollbackIndexes(tx, &old); err != nil {
 			return err
 		}
-		return idx.Put(timeKey(nil, rec.CreatedAt, r.ID), []byte{})
+		return putRollbackIndexes(tx, &rec)
 	})
 	if err != nil {
 		return fmt.Errorf("update rollback %s: %w", r.ID, err)
 	}
 	r.Version = rec.Version
 	return nil
-}
-
-// ListRollbacks walks the time index backwards from q.Until and filters
-// each record exactly.
-func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*rollback.Record, error) {
-	out := []*rollback.Record{}
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		recs := tx.Bucket(bRollbacks)
-		c := tx.Bucket(bRollbackIdx).Cursor()
-		var k []byte
-		if q.Until.IsZero() {
-			k, _ = c.Last()
-		} else if k, _ = c.Seek(timeKey(nil, q.Until.Add(time.Microsecond), "")); k == nil {
-			k, _ = c.Last()
-		} else {
-			k, _ = c.Prev()
-		}
-		floor := timeKey(nil, q.Since, "")
-		for ; k != nil && (q.Since.IsZero() || string(k) >= string(floor)); k, _ = c.Prev() {
-			var r rollback.Record
-			if err := getJSON(recs, k[8:], &r); err != nil {
-				return fmt.Errorf("index entry %s: %w", k[8:], err)
-			}
-			if !q.Match(&r) {
-				continue
-			}
-			out = append(out, &r)
-			if q.Limit > 0 && len(out) == q.Limit {
-				break
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list rollbacks: %w", err)
-	}
-	return out, nil
 }
 
 // AppendSteps appends evs, all or none, unless token is older than the

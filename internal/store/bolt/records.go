@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 
 	"go.etcd.io/bbolt"
 
@@ -143,7 +142,11 @@ func (s *Store) PutBlob(ctx context.Context, kind, key string, value []byte) err
 func (s *Store) GetBlob(ctx context.Context, kind, key string) ([]byte, error) {
 	var out []byte
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bBlobs).Bucket([]byte(kind))
+		blobs := tx.Bucket(bBlobs)
+		if blobs == nil {
+			return store.ErrNotFound // a read-only open of a file that never had blobs
+		}
+		b := blobs.Bucket([]byte(kind))
 		if b == nil {
 			return store.ErrNotFound
 		}
@@ -290,54 +293,4 @@ func (s *Store) LastAudit(ctx context.Context) (store.AuditEvent, error) {
 		return store.AuditEvent{}, fmt.Errorf("last audit event: %w", err)
 	}
 	return e, nil
-}
-
-// PutDrill stores (or replaces) a scorecard; an empty ID gets a generated one.
-func (s *Store) PutDrill(ctx context.Context, d rollback.DrillRecord) error {
-	if d.At.IsZero() {
-		d.At = s.now()
-	}
-	err := s.update(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bDrills)
-		if d.ID == "" {
-			n, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			d.ID = fmt.Sprintf("DR-%d", n)
-		}
-		return putJSON(b, []byte(d.ID), &d)
-	})
-	if err != nil {
-		return fmt.Errorf("put drill: %w", err)
-	}
-	return nil
-}
-
-// ListDrills returns a service's drills (all services when service is
-// empty), newest first. Drills are few, so a full scan is fine.
-func (s *Store) ListDrills(ctx context.Context, service string) ([]rollback.DrillRecord, error) {
-	out := []rollback.DrillRecord{}
-	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		return tx.Bucket(bDrills).ForEach(func(_, v []byte) error {
-			var d rollback.DrillRecord
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("decode drill: %w", err)
-			}
-			if service == "" || d.Service == service {
-				out = append(out, d)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list drills: %w", err)
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].At.Equal(out[j].At) {
-			return out[i].At.After(out[j].At)
-		}
-		return out[i].ID > out[j].ID
-	})
-	return out, nil
 }

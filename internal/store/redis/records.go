@@ -1,13 +1,12 @@
 package redis
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
+	"strconv"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -120,6 +119,78 @@ func (s *Store) ListDeploys(ctx context.Context, service string, limit int) ([]*
 		out = append(out, &d)
 	}
 	return out, nil
+}
+
+// PageDeploys walks a service's deploy index (scored by time) newest first
+// between the query's bounds. Members that share a microsecond sort by id,
+// like every other index, so the walk skips what lies at or above the
+// upper bound and counts its way through a run of equal scores.
+func (s *Store) PageDeploys(ctx context.Context, q store.DeployQuery) ([]*rollback.Deploy, error) {
+	out := []*rollback.Deploy{}
+	upper, lower := q.Bounds()
+	by := goredis.ZRangeArgs{Key: s.key("depsvc", q.Service), Start: "+inf", Stop: "-inf", ByScore: true, Rev: true, Count: walkChunk}
+	if upper != "\xff" {
+		p, err := store.ParseSortKey(upper)
+		if err != nil {
+			return nil, fmt.Errorf("page deploys of %s: %w", q.Service, err)
+		}
+		by.Start = strconv.FormatInt(p.Micro, 10)
+	}
+	if lower != "" {
+		by.Stop = scoreArg(q.Since)
+	}
+	for {
+		zs, err := s.c.ZRangeArgsWithScores(ctx, by).Result()
+		if err != nil {
+			return nil, wrap("page deploys of "+q.Service, err)
+		}
+		var ids []string
+		for _, z := range zs {
+			id, _ := z.Member.(string)
+			if (store.Position{Micro: int64(z.Score), ID: id}).SortKey() < upper {
+				ids = append(ids, id)
+			}
+		}
+		if done, err := s.appendDeploys(ctx, q, ids, &out); err != nil || done || len(zs) < walkChunk {
+			return out, err
+		}
+		last := zs[len(zs)-1].Score
+		if by.Start == strconv.FormatFloat(last, 'f', 0, 64) {
+			by.Offset += int64(len(zs))
+			continue
+		}
+		by.Start, by.Offset = strconv.FormatFloat(last, 'f', 0, 64), 0
+		for _, z := range zs {
+			if z.Score == last {
+				by.Offset++
+			}
+		}
+	}
+}
+
+// appendDeploys reads ids' deploys and appends the matches; it reports
+// whether the page is full.
+func (s *Store) appendDeploys(ctx context.Context, q store.DeployQuery, ids []string, out *[]*rollback.Deploy) (bool, error) {
+	vals, err := s.hgetJSON(ctx, "dep", ids)
+	if err != nil {
+		return false, wrap("page deploys of "+q.Service, err)
+	}
+	for _, data := range vals {
+		if data == nil {
+			continue
+		}
+		var d rollback.Deploy
+		if err := json.Unmarshal(data, &d); err != nil {
+			return false, fmt.Errorf("page deploys of %s: decode: %w", q.Service, err)
+		}
+		if q.Match(&d) {
+			*out = append(*out, &d)
+			if q.Limit > 0 && len(*out) == q.Limit {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // auditHead is the chain's tip, kept apart from the log so appenders
@@ -245,51 +316,6 @@ func (s *Store) LastAudit(ctx context.Context) (store.AuditEvent, error) {
 		return store.AuditEvent{}, fmt.Errorf("last audit event: decode: %w", err)
 	}
 	return e, nil
-}
-
-// PutDrill stores (or replaces) a scorecard; an empty ID gets a generated one.
-func (s *Store) PutDrill(ctx context.Context, d rollback.DrillRecord) error {
-	if d.At.IsZero() {
-		d.At = s.now()
-	}
-	if d.ID == "" {
-		n, err := s.c.Incr(ctx, s.key("drillseq")).Result()
-		if err != nil {
-			return wrap("put drill", err)
-		}
-		d.ID = fmt.Sprintf("DR-%d", n)
-	}
-	data, err := json.Marshal(&d)
-	if err != nil {
-		return fmt.Errorf("put drill %s: %w", d.ID, err)
-	}
-	return wrap("put drill "+d.ID, s.c.HSet(ctx, s.key("drills"), d.ID, data).Err())
-}
-
-// ListDrills returns a service's drills (all services when service is
-// empty), newest first. Drills are few, so one hash read is fine.
-func (s *Store) ListDrills(ctx context.Context, service string) ([]rollback.DrillRecord, error) {
-	vals, err := s.c.HVals(ctx, s.key("drills")).Result()
-	if err != nil {
-		return nil, wrap("list drills", err)
-	}
-	out := []rollback.DrillRecord{}
-	for _, v := range vals {
-		var d rollback.DrillRecord
-		if err := json.Unmarshal([]byte(v), &d); err != nil {
-			return nil, fmt.Errorf("list drills: decode: %w", err)
-		}
-		if service == "" || d.Service == service {
-			out = append(out, d)
-		}
-	}
-	slices.SortFunc(out, func(a, b rollback.DrillRecord) int {
-		if c := b.At.Compare(a.At); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.ID, a.ID)
-	})
-	return out, nil
 }
 
 // PutBlob stores value under kind/key.

@@ -108,6 +108,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		_ = s.c.Close()
 		return nil, err
 	}
+	if err := s.migrate(ctx); err != nil {
+		_ = s.c.Close()
+		return nil, fmt.Errorf("redis: build indexes: %w", err)
+	}
 	return s, nil
 }
 

@@ -52,8 +52,11 @@ func (s *Store) CreateRollback(ctx context.Context, r *rollback.Record) error {
 	if err != nil {
 		return fmt.Errorf("create rollback %s: %w", r.ID, err)
 	}
-	keys := []string{s.key("rb", r.ID), s.key("rbtime")}
-	n, err := createRollback.Run(ctx, s.c, keys, data, scoreArg(rec.CreatedAt), r.ID).Int()
+	pairs, err := s.rollbackIndexPairs(&rec)
+	if err != nil {
+		return fmt.Errorf("create rollback %s: %w", r.ID, err)
+	}
+	n, err := createRollback.Run(ctx, s.c, []string{s.key("rb", r.ID)}, data, pairs).Int()
 	if err != nil {
 		return wrap("create rollback "+r.ID, err)
 	}
@@ -88,9 +91,12 @@ func (s *Store) UpdateRollback(ctx context.Context, r *rollback.Record) error {
 	if err != nil {
 		return fmt.Errorf("update rollback %s: %w", r.ID, err)
 	}
-	keys := []string{s.key("rb", r.ID), s.key("rbtime")}
-	n, err := updateRollback.Run(ctx, s.c, keys,
-		strconv.FormatInt(r.Version, 10), strconv.FormatInt(rec.Version, 10), data, scoreArg(rec.CreatedAt), r.ID).Int()
+	pairs, err := s.rollbackIndexPairs(&rec)
+	if err != nil {
+		return fmt.Errorf("update rollback %s: %w", r.ID, err)
+	}
+	n, err := updateRollback.Run(ctx, s.c, []string{s.key("rb", r.ID)},
+		strconv.FormatInt(r.Version, 10), strconv.FormatInt(rec.Version, 10), data, pairs).Int()
 	switch {
 	case err != nil:
 		return wrap("update rollback "+r.ID, err)
@@ -101,55 +107,6 @@ func (s *Store) UpdateRollback(ctx context.Context, r *rollback.Record) error {
 	}
 	r.Version = rec.Version
 	return nil
-}
-
-// ListRollbacks reads ids from the time index (bounded by q's window at
-// microsecond resolution), then records in chunks, filtering exactly.
-func (s *Store) ListRollbacks(ctx context.Context, q store.RollbackQuery) ([]*rollback.Record, error) {
-	// With Rev, Start is the upper score bound and Stop the lower.
-	by := goredis.ZRangeArgs{Key: s.key("rbtime"), Start: "+inf", Stop: "-inf", ByScore: true, Rev: true}
-	if !q.Until.IsZero() {
-		by.Start = scoreArg(q.Until)
-	}
-	if !q.Since.IsZero() {
-		by.Stop = scoreArg(q.Since)
-	}
-	ids, err := s.c.ZRangeArgs(ctx, by).Result()
-	if err != nil {
-		return nil, wrap("list rollbacks", err)
-	}
-	out := []*rollback.Record{}
-	const chunk = 100
-	for start := 0; start < len(ids) && (q.Limit <= 0 || len(out) < q.Limit); start += chunk {
-		part := ids[start:min(start+chunk, len(ids))]
-		cmds := make([]*goredis.StringCmd, len(part))
-		_, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			for i, id := range part {
-				cmds[i] = p.HGet(ctx, s.key("rb", id), "json")
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, goredis.Nil) {
-			return nil, wrap("list rollbacks", err)
-		}
-		for _, cmd := range cmds {
-			data, err := cmd.Bytes()
-			if err != nil {
-				continue // gone since the index was read
-			}
-			var r rollback.Record
-			if err := json.Unmarshal(data, &r); err != nil {
-				return nil, fmt.Errorf("list rollbacks: decode: %w", err)
-			}
-			if q.Match(&r) {
-				out = append(out, &r)
-				if q.Limit > 0 && len(out) == q.Limit {
-					break
-				}
-			}
-		}
-	}
-	return out, nil
 }
 
 // AppendSteps appends evs, all or none, unless token is older than the

@@ -5,22 +5,57 @@ import goredis "github.com/redis/go-redis/v9"
 // The scripts run atomically on the server. Fields missing from a hash
 // come back as false in Lua, hence the `or` defaults.
 
-// createRollback: KEYS rb hash, by-time zset; ARGV json, score, id.
-var createRollback = goredis.NewScript(`
+// Index pairs (ARGV ix) are a JSON list: zset key, member, zset key,
+// member... Every index zset has score 0 and sorts by member (see index.go).
+const indexPairs = `
+local function zpairs(cmd, ix)
+  if not ix then return end
+  local p = cjson.decode(ix)
+  for i = 1, #p, 2 do
+    if cmd == 'ZADD' then redis.call('ZADD', p[i], 0, p[i+1]) else redis.call('ZREM', p[i], p[i+1]) end
+  end
+end
+`
+
+// createRollback: KEYS rb hash; ARGV json, ix.
+var createRollback = goredis.NewScript(indexPairs + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'v', '1', 'json', ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[1], 'v', '1', 'json', ARGV[1], 'ix', ARGV[2])
+zpairs('ZADD', ARGV[2])
 return 1`)
 
-// updateRollback is the compare-and-set on the version.
-// KEYS rb hash, by-time zset; ARGV expected version, new version, json,
-// score, id. Returns -1 missing, 0 conflict, 1 written.
-var updateRollback = goredis.NewScript(`
-local v = redis.call('HGET', KEYS[1], 'v')
-if not v then return -1 end
-if v ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'json', ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+// updateRollback is the compare-and-set on the version; the record leaves
+// its old indexes and enters its new ones in the same step.
+// KEYS rb hash; ARGV expected version, new version, json, ix.
+// Returns -1 missing, 0 conflict, 1 written.
+var updateRollback = goredis.NewScript(indexPairs + `
+local h = redis.call('HMGET', KEYS[1], 'v', 'ix')
+if not h[1] then return -1 end
+if h[1] ~= ARGV[1] then return 0 end
+zpairs('ZREM', h[2])
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'json', ARGV[3], 'ix', ARGV[4])
+zpairs('ZADD', ARGV[4])
+return 1`)
+
+// indexRollback indexes a record stored before indexes existed, unless it
+// changed since it was read (-1: read again) or a writer already indexed
+// it (0). KEYS rb hash; ARGV version read, ix.
+var indexRollback = goredis.NewScript(indexPairs + `
+local h = redis.call('HMGET', KEYS[1], 'v', 'ix')
+if not h[1] then return 0 end
+if h[2] then return 0 end
+if h[1] ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[1], 'ix', ARGV[2])
+zpairs('ZADD', ARGV[2])
+return 1`)
+
+// putDrill stores a scorecard and moves its index entry.
+// KEYS drills hash, id -> index pair hash; ARGV id, json, pair, zset, member.
+var putDrill = goredis.NewScript(indexPairs + `
+zpairs('ZREM', redis.call('HGET', KEYS[2], ARGV[1]) or nil)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+zpairs('ZADD', ARGV[3])
 return 1`)
 
 // appendSteps is fenced by the lease's current token.
