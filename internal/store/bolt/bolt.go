@@ -98,7 +98,13 @@ func Open(path string, opts Options) (*Store, error) {
 	if timeout <= 0 {
 		timeout = time.Second
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, NoFreelistSync: true, ReadOnly: opts.ReadOnly, NoSync: opts.NoSync})
+	// The freelist is synced: without it bbolt rebuilds the list at open by
+	// walking every page, so a process's resident memory at start grew with
+	// the history (222 MB at 100k rollbacks against 4 MB synced, issue
+	// #17). The hashmap freelist keeps each commit's freelist work small.
+	// A file written without a synced freelist is walked once, at its next
+	// open, and written with one from then on.
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, FreelistType: bbolt.FreelistMapType, ReadOnly: opts.ReadOnly, NoSync: opts.NoSync})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open state file %s: %w", path, ErrLocked)
 	}
