@@ -1,12 +1,13 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -30,11 +31,11 @@ var errJournalClosed = fmt.Errorf("intake journal closed: %w", bolterrors.ErrDat
 
 // journalRecord is one accepted event as appended to the intake journal.
 type journalRecord struct {
-	Seq   uint64          `json:"seq"`
-	ID    string          `json:"id"`
-	Until int64           `json:"until,omitempty"` // dedup keys' expiry, unix ns
-	Keys  []string        `json:"keys,omitempty"`
-	Event json.RawMessage `json:"event"` // the store.Event as bolt stores it
+	Seq   uint64
+	ID    string
+	Until int64 // dedup keys' expiry, unix ns
+	Keys  []string
+	Event []byte // the store.Event's JSON, as bolt stores it
 }
 
 // syncGroup is the records appended while the previous group was syncing;
@@ -123,8 +124,8 @@ func decodeJournal(data []byte) []journalRecord {
 		if crc32.Checksum(payload, crcTable) != sum {
 			break
 		}
-		var r journalRecord
-		if err := json.Unmarshal(payload, &r); err != nil || r.Seq == 0 {
+		r, ok := decodeRecord(payload)
+		if !ok {
 			break
 		}
 		out = append(out, r)
@@ -133,14 +134,71 @@ func decodeJournal(data []byte) []journalRecord {
 	return out
 }
 
+// A record's payload is binary, not JSON, so appending one costs a copy of
+// the event rather than a second JSON encoding of it:
+// seq(8) until(8) idLen(2) id keyCount(2) [keyLen(2) key]... event.
 func appendFrame(buf []byte, r journalRecord) ([]byte, error) {
-	payload, err := json.Marshal(r)
-	if err != nil {
-		return buf, err
+	if len(r.ID) > math.MaxUint16 || len(r.Keys) > math.MaxUint16 {
+		return buf, fmt.Errorf("journal record %q: id or key list too long", r.ID)
 	}
-	buf = binary.BigEndian.AppendUint32(buf, uint32(len(payload)))
-	buf = binary.BigEndian.AppendUint32(buf, crc32.Checksum(payload, crcTable))
-	return append(buf, payload...), nil
+	start := len(buf)
+	buf = append(buf, make([]byte, frameHeader)...)
+	buf = binary.BigEndian.AppendUint64(buf, r.Seq)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(r.Until))
+	buf = appendString16(buf, r.ID)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(r.Keys)))
+	for _, k := range r.Keys {
+		if len(k) > math.MaxUint16 {
+			return buf[:start], fmt.Errorf("journal record %q: dedup key too long", r.ID)
+		}
+		buf = appendString16(buf, k)
+	}
+	buf = append(buf, r.Event...)
+	payload := buf[start+frameHeader:]
+	binary.BigEndian.PutUint32(buf[start:], uint32(len(payload)))
+	binary.BigEndian.PutUint32(buf[start+4:], crc32.Checksum(payload, crcTable))
+	return buf, nil
+}
+
+func appendString16(buf []byte, s string) []byte {
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(s)))
+	return append(buf, s...)
+}
+
+// decodeRecord parses a payload whose CRC matched; ok is false when it is
+// malformed anyway (a bug or a foreign file), which ends the replay there.
+func decodeRecord(p []byte) (r journalRecord, ok bool) {
+	if len(p) < 16 {
+		return r, false
+	}
+	r.Seq = binary.BigEndian.Uint64(p)
+	r.Until = int64(binary.BigEndian.Uint64(p[8:]))
+	p = p[16:]
+	if r.ID, p, ok = cutString16(p); !ok || r.Seq == 0 || len(p) < 2 {
+		return r, false
+	}
+	n := int(binary.BigEndian.Uint16(p))
+	p = p[2:]
+	for range n {
+		var k string
+		if k, p, ok = cutString16(p); !ok {
+			return r, false
+		}
+		r.Keys = append(r.Keys, k)
+	}
+	r.Event = bytes.Clone(p)
+	return r, true
+}
+
+func cutString16(p []byte) (string, []byte, bool) {
+	if len(p) < 2 {
+		return "", p, false
+	}
+	n := int(binary.BigEndian.Uint16(p))
+	if len(p)-2 < n {
+		return "", p, false
+	}
+	return string(p[2 : 2+n]), p[2+n:], true
 }
 
 // startJournal runs the syncer for f, whose records through applied are
