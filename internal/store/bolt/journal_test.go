@@ -34,6 +34,37 @@ func journaled(t *testing.T, seq uint64, id string, keys ...string) journalRecor
 	return journalRecord{Seq: seq, ID: id, Keys: keys, Until: storetest.T0.Add(time.Hour).UnixNano(), Event: data}
 }
 
+// openFreshAt opens a new state file on a fake clock and returns its path;
+// the caller closes it (reopenWithJournal does).
+func openFreshAt(t *testing.T) (*Store, string, *storetest.Clock) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	clk := storetest.NewClock(storetest.T0)
+	s, err := Open(path, Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, path, clk
+}
+
+// reopenWithJournal closes s, puts journal beside its file as a crash would
+// have left it, and opens the file again.
+func reopenWithJournal(t *testing.T, s *Store, path string, clk *storetest.Clock, journal []byte) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".journal", journal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 func pendingIDs(t *testing.T, s *Store) []string {
 	t.Helper()
 	evs, err := s.PendingEvents(t.Context(), 0)
@@ -70,23 +101,8 @@ func TestJournalReplay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
-			path := filepath.Join(t.TempDir(), "state.db")
-			clk := storetest.NewClock(storetest.T0)
-			s, err := Open(path, Options{Now: clk.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path+".journal", append(good(t), tt.tail(t)...), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			s, err = Open(path, Options{Now: clk.Now})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s, path, clk := openFreshAt(t)
+			s = reopenWithJournal(t, s, path, clk, append(good(t), tt.tail(t)...))
 			if got := fmt.Sprint(pendingIDs(t, s)); got != "[e1 e2]" {
 				t.Fatalf("after replay pending = %s, want [e1 e2]", got)
 			}
@@ -108,12 +124,7 @@ func TestJournalReplay(t *testing.T) {
 // acknowledged) are not applied again when a truncate was lost.
 func TestJournalReplaySkipsApplied(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "state.db")
-	clk := storetest.NewClock(storetest.T0)
-	s, err := Open(path, Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path, clk := openFreshAt(t)
 	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "e1"}, []string{"wh:1"}, time.Hour); err != nil || !ok {
 		t.Fatalf("enqueue = %v, %v", ok, err)
 	}
@@ -127,17 +138,7 @@ func TestJournalReplaySkipsApplied(t *testing.T) {
 	if err := s.AckEvent(ctx, "e1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path+".journal", stale, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, err = Open(path, Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = reopenWithJournal(t, s, path, clk, stale)
 	if got := fmt.Sprint(pendingIDs(t, s)); got != "[]" {
 		t.Fatalf("acknowledged event came back: pending = %s", got)
 	}
