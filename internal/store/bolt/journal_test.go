@@ -235,6 +235,9 @@ func FuzzDecodeJournal(f *testing.F) {
 	f.Add([]byte{}, 3)
 	f.Add([]byte("\x00\x00\x00\x10garbage-garbage-"), 0)
 	f.Fuzz(func(t *testing.T, data []byte, cut int) {
+		if len(data) > 4096 {
+			data = data[:4096] // ids and keys are framed with 16-bit lengths
+		}
 		for _, r := range decodeJournal(data) {
 			if r.Seq == 0 {
 				t.Fatalf("record with seq 0 replayed: %+v", r)
