@@ -20,8 +20,9 @@ import (
 // PagerDuty events to a real `bot serve`, which is killed with SIGKILL
 // mid-load and started again on the same state file. Every delivery that
 // was answered 202 is then sent again: it must come back 202 "duplicate".
-// The dedup keys are written in the same transaction as the inbox entry,
-// so a key that survived means the event did (the alert worker may have
+// The dedup keys are written in the same journal record as the event, and
+// replayed into bolt with it in one transaction at start, so a key that
+// survived means the event did (the alert worker may have
 // processed and removed it since, as it would have without the crash); a
 // lost event would be "accepted" afresh.
 func TestAcceptedDeliveriesSurviveKill9(t *testing.T) {

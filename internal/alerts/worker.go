@@ -185,11 +185,12 @@ func (w *Worker) claim(ctx context.Context, ev store.Event) bool {
 // process offers ev's alerts to the Sink and reports whether ev is finished
 // with: every alert accepted, or the event can never be processed.
 func (w *Worker) process(ctx context.Context, ev store.Event) bool {
-	log := w.eventLog(ev)
+	// The event's logger is built only when something is logged: With
+	// copies attributes, and under load nearly every event logs nothing.
 	proc, found := w.cfg.Processors[ev.Source]
 	if !found {
 		w.cfg.Metrics.Ignored(ev.Source, ReasonNoSource)
-		log.Warn("alert inbox: no processor for this source; dropping the event")
+		w.eventLog(ev).Warn("alert inbox: no processor for this source; dropping the event")
 		return true
 	}
 	alerts, err := proc.Process(ctx, ev)
@@ -197,13 +198,13 @@ func (w *Worker) process(ctx context.Context, ev store.Event) bool {
 		// The payload passed intake but can never be processed: keeping it
 		// would block the inbox forever.
 		w.cfg.Metrics.Failed(ev.Source, StageDecode)
-		log.Error("alert inbox: cannot process event; dropping it", "err", err)
+		w.eventLog(ev).Error("alert inbox: cannot process event; dropping it", "err", err)
 		return true
 	}
 	for _, a := range alerts {
 		if err := w.cfg.Sink.OnAlert(ctx, a); err != nil {
 			w.cfg.Metrics.Failed(ev.Source, StageSink)
-			log.Warn("alert inbox: sink refused alert; will retry", "service", a.Service,
+			w.eventLog(ev).Warn("alert inbox: sink refused alert; will retry", "service", a.Service,
 				"kind", a.Kind, "incident", a.IncidentID, "retry_after", w.cfg.ClaimTTL, "err", err)
 			return false
 		}

@@ -54,6 +54,9 @@ type Store struct {
 	now    func() time.Time
 	hasher store.Hasher
 	gc     *committer // group commit for hot writes; see batch
+	// journal takes webhook intake (EnqueueEvent) with one fdatasync per
+	// group; nil when read-only.
+	journal *journal
 }
 
 var _ store.Store = (*Store)(nil)
@@ -79,11 +82,12 @@ var (
 	bEvents      = []byte("events")             // seq(8) -> Event, so the cursor order is arrival order
 	bEventIDs    = []byte("event_ids")          // event id -> seq(8)
 	bBlobs       = []byte("blobs")              // kind -> bucket of key -> value
+	bJournal     = []byte("journal")            // "applied" -> seq(8) of the intake journal
 )
 
 var allBuckets = [][]byte{
 	bRollbacks, bRollbackIdx, bSteps, bVotes, bVoteKeys, bDeploys, bDeployIdx, bAudit,
-	bClaims, bClaimsExp, bDedup, bDedupExp, bLeases, bDrills, bDrillIdx, bMeta, bEvents, bEventIDs, bBlobs,
+	bClaims, bClaimsExp, bDedup, bDedupExp, bLeases, bDrills, bDrillIdx, bMeta, bEvents, bEventIDs, bBlobs, bJournal,
 }
 
 // bLegacyRollbackIdx is the time-only index files had before index format
@@ -134,6 +138,10 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
+	if err := s.openIntake(path); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
 	return s, nil
 }
 
@@ -145,8 +153,12 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close answers every write already queued, then closes the file. Writes
 // after Close fail with store.ErrUnavailable.
 func (s *Store) Close() error {
+	var jerr error
+	if s.journal != nil {
+		jerr = s.journal.close(context.Background())
+	}
 	s.gc.close()
-	return s.db.Close()
+	return errors.Join(jerr, s.db.Close())
 }
 
 func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {

@@ -93,67 +93,48 @@ func (s *Store) Claim(ctx context.Context, key string, ttl time.Duration) (bool,
 	return won, nil
 }
 
-// EnqueueEvent checks and sets every dedup key and stores ev in one
-// transaction. An event whose ID is already pending counts as a duplicate.
+// EnqueueEvent checks every dedup key and the id against bolt and the
+// intake journal, appends ev to the journal and returns once a group
+// fdatasync covers it; the mover applies it to the inbox later (see journal).
+// An event whose ID is already pending counts as a duplicate.
 func (s *Store) EnqueueEvent(ctx context.Context, ev store.Event, dedupKeys []string, ttl time.Duration) (bool, error) {
 	if len(dedupKeys) > 0 && ttl <= 0 {
 		return false, errors.New("enqueue event: dedup keys need a positive ttl")
 	}
+	if s.journal == nil {
+		return false, errors.New("enqueue event: the state file is open read-only")
+	}
 	if ev.ID == "" {
 		ev.ID = randomID()
 	}
+	now := s.now()
 	if ev.ReceivedAt.IsZero() {
-		ev.ReceivedAt = s.now()
+		ev.ReceivedAt = now
 	}
 	data, err := json.Marshal(ev)
 	if err != nil {
 		return false, fmt.Errorf("enqueue event: %w", err)
 	}
-	// Retries and storms are mostly duplicates: answer those from a read
-	// transaction, which needs no disk sync. The write below checks again.
-	if dup, err := s.seen(ctx, ev.ID, dedupKeys); err != nil || dup {
-		return false, err
+	rec := journalRecord{ID: ev.ID, Keys: dedupKeys, Event: data}
+	if len(dedupKeys) > 0 {
+		rec.Until = now.Add(ttl).UnixNano()
 	}
-	var stored bool
-	err = s.batch(ctx, func(tx *bbolt.Tx) error {
-		stored = false
-		now := s.now()
-		if err := dedupSet.purge(tx, now); err != nil {
-			return err
-		}
-		ids := tx.Bucket(bEventIDs)
-		if ids.Get([]byte(ev.ID)) != nil {
-			return nil
-		}
-		for _, k := range dedupKeys {
-			if dedupSet.live(tx, k, now) {
-				return nil
-			}
-		}
-		for _, k := range dedupKeys {
-			if err := dedupSet.set(tx, k, now.Add(ttl)); err != nil {
-				return err
-			}
-		}
-		events := tx.Bucket(bEvents)
-		seq, err := events.NextSequence()
-		if err != nil {
-			return err
-		}
-		if err := events.Put(u64(seq), data); err != nil {
-			return err
-		}
-		stored = true
-		return ids.Put([]byte(ev.ID), u64(seq))
+	stored, err := s.journal.enqueue(ctx, rec, now.UnixNano(), func() (bool, error) {
+		return s.seen(ctx, ev.ID, dedupKeys)
 	})
 	if err != nil {
-		return false, fmt.Errorf("enqueue event %s: %w", ev.ID, err)
+		return false, fmt.Errorf("enqueue event %s: %w", ev.ID, mapErr(err))
 	}
 	return stored, nil
 }
 
 // PendingEvents returns up to limit events in arrival order (limit <= 0: all).
 func (s *Store) PendingEvents(ctx context.Context, limit int) ([]store.Event, error) {
+	if s.journal != nil {
+		if err := s.journal.move(ctx); err != nil {
+			return nil, fmt.Errorf("pending events: %w", mapErr(err))
+		}
+	}
 	out := []store.Event{}
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bEvents).Cursor()

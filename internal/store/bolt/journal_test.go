@@ -1,0 +1,268 @@
+package bolt
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/store/storetest"
+)
+
+func journalFrames(t *testing.T, recs ...journalRecord) []byte {
+	t.Helper()
+	var buf []byte
+	for _, r := range recs {
+		var err error
+		if buf, err = appendFrame(buf, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf
+}
+
+func journaled(t *testing.T, seq uint64, id string, keys ...string) journalRecord {
+	t.Helper()
+	data, err := json.Marshal(store.Event{ID: id, Source: "pagerduty", Type: "t", ReceivedAt: storetest.T0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return journalRecord{Seq: seq, ID: id, Keys: keys, Until: storetest.T0.Add(time.Hour).UnixNano(), Event: data}
+}
+
+// openFreshAt opens a new state file on a fake clock and returns its path;
+// the caller closes it (reopenWithJournal does).
+func openFreshAt(t *testing.T) (*Store, string, *storetest.Clock) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	clk := storetest.NewClock(storetest.T0)
+	s, err := Open(path, Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, path, clk
+}
+
+// reopenWithJournal closes s, puts journal beside its file as a crash would
+// have left it, and opens the file again.
+func reopenWithJournal(t *testing.T, s *Store, path string, clk *storetest.Clock, journal []byte) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".journal", journal, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func pendingIDs(t *testing.T, s *Store) []string {
+	t.Helper()
+	evs, err := s.PendingEvents(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{}
+	for _, ev := range evs {
+		ids = append(ids, ev.ID)
+	}
+	return ids
+}
+
+// TestJournalReplay: a journal left by a crash (the process died after the
+// 202s, before the mover) is applied at open; a torn or corrupt tail, never
+// acknowledged, is dropped; dedup keys hold across the restart.
+func TestJournalReplay(t *testing.T) {
+	good := func(t *testing.T) []byte {
+		return journalFrames(t, journaled(t, 1, "e1", "wh:1"), journaled(t, 2, "e2", "wh:2"))
+	}
+	tests := []struct {
+		name string
+		tail func(t *testing.T) []byte
+	}{
+		{"clean", func(*testing.T) []byte { return nil }},
+		{"torn header", func(*testing.T) []byte { return []byte{0, 0, 1} }},
+		{"torn payload", func(t *testing.T) []byte { return journalFrames(t, journaled(t, 3, "e3", "wh:3"))[:20] }},
+		{"corrupt crc", func(t *testing.T) []byte {
+			b := journalFrames(t, journaled(t, 3, "e3", "wh:3"))
+			b[len(b)-2] ^= 0xff
+			return b
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := t.Context()
+			s, path, clk := openFreshAt(t)
+			s = reopenWithJournal(t, s, path, clk, append(good(t), tt.tail(t)...))
+			if got := fmt.Sprint(pendingIDs(t, s)); got != "[e1 e2]" {
+				t.Fatalf("after replay pending = %s, want [e1 e2]", got)
+			}
+			for _, k := range []string{"wh:1", "wh:2"} {
+				ok, err := s.EnqueueEvent(ctx, store.Event{ID: "again-" + k}, []string{k}, time.Hour)
+				if err != nil || ok {
+					t.Fatalf("replayed key %s accepted again (%v, %v)", k, ok, err)
+				}
+			}
+			ok, err := s.EnqueueEvent(ctx, store.Event{ID: "e3"}, []string{"wh:3"}, time.Hour)
+			if err != nil || !ok {
+				t.Fatalf("event of the dropped tail refused (%v, %v)", ok, err)
+			}
+		})
+	}
+}
+
+// TestJournalReplaySkipsApplied: records already moved into bolt (and
+// acknowledged) are not applied again when a truncate was lost.
+func TestJournalReplaySkipsApplied(t *testing.T) {
+	ctx := t.Context()
+	s, path, clk := openFreshAt(t)
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "e1"}, []string{"wh:1"}, time.Hour); err != nil || !ok {
+		t.Fatalf("enqueue = %v, %v", ok, err)
+	}
+	stale, err := os.ReadFile(path + ".journal")
+	if err != nil || len(stale) == 0 {
+		t.Fatalf("journal after a 202: %d bytes, %v", len(stale), err)
+	}
+	if got := fmt.Sprint(pendingIDs(t, s)); got != "[e1]" {
+		t.Fatalf("pending = %s", got)
+	}
+	if err := s.AckEvent(ctx, "e1"); err != nil {
+		t.Fatal(err)
+	}
+	s = reopenWithJournal(t, s, path, clk, stale)
+	if got := fmt.Sprint(pendingIDs(t, s)); got != "[]" {
+		t.Fatalf("acknowledged event came back: pending = %s", got)
+	}
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "e2"}, nil, 0); err != nil || !ok {
+		t.Fatalf("enqueue after replay = %v, %v", ok, err)
+	}
+	if got := fmt.Sprint(pendingIDs(t, s)); got != "[e2]" {
+		t.Fatalf("pending = %s, want [e2] (sequence numbers must not restart below the mark)", got)
+	}
+}
+
+// TestJournalConcurrentIntakeAndMoves: enqueues race with movers (the
+// worker's PendingEvents and acks). Each dedup key is accepted exactly once,
+// even while its first record moves from memory into bolt, and every
+// accepted event reaches the inbox once.
+func TestJournalConcurrentIntakeAndMoves(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t, nil)
+	const keys, tries = 40, 4
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		accepted = map[string]int{}
+		seen     = map[string]int{}
+	)
+	stop := make(chan struct{})
+	var mover sync.WaitGroup
+	mover.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			evs, err := s.PendingEvents(ctx, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			for _, ev := range evs {
+				seen[ev.ID]++
+			}
+			mu.Unlock()
+			for _, ev := range evs {
+				if err := s.AckEvent(ctx, ev.ID); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	})
+	for k := range keys {
+		for i := range tries {
+			wg.Go(func() {
+				id := fmt.Sprintf("k%d-%d", k, i)
+				ok, err := s.EnqueueEvent(ctx, store.Event{ID: id}, []string{fmt.Sprint("key:", k)}, time.Hour)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					accepted[fmt.Sprint(k)]++
+					accepted[id] = 1
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(stop)
+	mover.Wait()
+	for _, ev := range func() []store.Event { evs, _ := s.PendingEvents(ctx, 0); return evs }() {
+		seen[ev.ID]++
+	}
+	for k := range keys {
+		if n := accepted[fmt.Sprint(k)]; n != 1 {
+			t.Errorf("key %d accepted %d times, want 1", k, n)
+		}
+	}
+	if len(seen) != keys {
+		t.Errorf("%d distinct events reached the inbox, want %d", len(seen), keys)
+	}
+	for id, n := range seen {
+		if n != 1 || accepted[id] != 1 {
+			t.Errorf("event %s seen %d times (accepted: %d)", id, n, accepted[id])
+		}
+	}
+}
+
+// FuzzDecodeJournal: replay never panics on any file, returns only whole
+// records that were framed, and every prefix of a valid journal replays to
+// a prefix of its records (a torn tail loses only what followed the tear).
+func FuzzDecodeJournal(f *testing.F) {
+	f.Add([]byte{}, 3)
+	f.Add([]byte("\x00\x00\x00\x10garbage-garbage-"), 0)
+	f.Fuzz(func(t *testing.T, data []byte, cut int) {
+		if len(data) > 4096 {
+			data = data[:4096] // ids and keys are framed with 16-bit lengths
+		}
+		for _, r := range decodeJournal(data) {
+			if r.Seq == 0 {
+				t.Fatalf("record with seq 0 replayed: %+v", r)
+			}
+		}
+		recs := []journalRecord{
+			{Seq: 1, ID: "e1", Until: 5, Keys: []string{"wh:1", string(data)}, Event: []byte(`{"id":"e1"}`)},
+			{Seq: 2, ID: string(data), Event: data},
+		}
+		buf := journalFrames(t, recs...)
+		if cut < 0 {
+			cut = -cut
+		}
+		cut %= len(buf) + 1
+		got := decodeJournal(buf[:cut])
+		if len(got) > len(recs) {
+			t.Fatalf("%d records from %d framed", len(got), len(recs))
+		}
+		for i, r := range got {
+			if fmt.Sprint(r.Seq, r.ID, r.Until, r.Keys, string(r.Event)) != fmt.Sprint(recs[i].Seq, recs[i].ID, recs[i].Until, recs[i].Keys, string(recs[i].Event)) {
+				t.Fatalf("record %d = %+v, want %+v", i, r, recs[i])
+			}
+		}
+		if cut == len(buf) && len(got) != len(recs) {
+			t.Fatalf("whole journal replayed %d of %d records", len(got), len(recs))
+		}
+	})
+}
