@@ -30,7 +30,7 @@ func TestChangeAdvisoryAgainstRealAPI(t *testing.T) {
 		{"medium risk needs no proof", nil, []string{"gate", "web", "--risk", "medium"}, exitOK,
 			[]string{"change advisory open for web (medium risk)\n", "a medium-risk deploy needs no proven rollback path"}},
 		{"fresh drill", func() {
-			if err := st.PutDrill(t.Context(), rollback.DrillRecord{ID: "DR-1", Service: "web", RollbackID: "RB-4", At: time.Now().Add(-26 * time.Hour), Succeeded: true}); err != nil {
+			if err := st.PutDrill(t.Context(), rollback.DrillRecord{ID: "DR-1", Service: "web", RollbackID: "RB-4", At: time.Now().Add(-26 * time.Hour), Mode: "environment", Succeeded: true}); err != nil {
 				t.Fatal(err)
 			}
 		}, []string{"gate", "web", "--risk", "high", "--for-deploy", "1.3"}, exitOK,

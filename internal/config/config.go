@@ -236,6 +236,12 @@ type Watcher struct {
 	Breaches int `yaml:"breaches"`
 }
 
+// DrillPolicy.Mode values.
+const (
+	DrillModeDryRun      = "dry-run"
+	DrillModeEnvironment = "environment"
+)
+
 // DrillPolicy schedules a service's drills.
 type DrillPolicy struct {
 	Pos          Pos

@@ -123,7 +123,7 @@ func (c *Config) applyDefaults() {
 			}
 		}
 		if s.Drill != nil && s.Drill.Mode == "" {
-			s.Drill.Mode = "dry-run"
+			s.Drill.Mode = DrillModeDryRun
 		}
 	}
 }
@@ -357,7 +357,7 @@ func (c *Config) validateServices(errs *yamlx.Errors) {
 					errs.Addf(d.Pos, "%s.drill.schedule: %v", where, err)
 				}
 			}
-			if d.Mode != "dry-run" && d.Mode != "environment" {
+			if d.Mode != DrillModeDryRun && d.Mode != DrillModeEnvironment {
 				errs.Addf(d.Pos, "%s.drill.mode: unknown mode %q (want dry-run or environment)", where, d.Mode)
 			}
 			if d.Mode == "environment" && d.Environment == "" {

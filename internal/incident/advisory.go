@@ -2,7 +2,6 @@ package incident
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
-	"github.com/backout/backout/internal/store"
 )
 
 // Deploy risks.
@@ -71,26 +69,55 @@ func (s *Planner) ChangeAdvisory(ctx context.Context, service, version, risk str
 	return a, "", nil
 }
 
-// drillEvidence looks for a successful drill of the service within maxAge.
+// drillEvidence looks for a successful environment drill of the service
+// within maxAge. A dry-run drill renders the plan and runs nothing, so it
+// proves no rollback path; it is named in the reason when it is all there is.
 func (s *Planner) drillEvidence(ctx context.Context, svc *config.Service, maxAge time.Duration, a *Advisory) error {
-	last, err := s.LastSuccessfulDrill(ctx, svc.Name)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: %s has never been drilled successfully (a high-risk deploy needs one within %s)", svc.Name, human.Duration(maxAge)))
-	case err != nil:
+	last, dryRun, err := s.lastProvingDrill(ctx, svc.Name)
+	if err != nil {
 		return fmt.Errorf("drills of %s: %w", svc.Name, err)
+	}
+	switch {
+	case last.ID == "" && dryRun.ID != "":
+		a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: the last successful drill of %s (%s, %s ago) was a dry run, which runs no step; a high-risk deploy needs an environment drill within %s",
+			svc.Name, dryRun.RollbackID, human.Duration(s.clock.Now().Sub(dryRun.At)), human.Duration(maxAge)))
+	case last.ID == "":
+		a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: %s has never been drilled successfully (a high-risk deploy needs one within %s)", svc.Name, human.Duration(maxAge)))
 	default:
 		at := last.At.UTC()
 		a.LastDrill, a.DrillID = &at, last.ID
 		age := s.clock.Now().Sub(last.At)
 		line := fmt.Sprintf("last successful drill of %s at %s (%s ago, %s)", svc.Name, at.Format(time.RFC3339), human.Duration(age), last.RollbackID)
 		if age > maxAge {
+			if dryRun.ID != "" {
+				line += fmt.Sprintf("; the dry run since (%s, %s ago) runs no step", dryRun.RollbackID, human.Duration(s.clock.Now().Sub(dryRun.At)))
+			}
 			a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: %s; a high-risk deploy needs one within %s", line, human.Duration(maxAge)))
 		} else {
 			a.Evidence = append(a.Evidence, line)
 		}
 	}
 	return nil
+}
+
+// lastProvingDrill is the newest successful drill that ran its steps (not
+// a dry run), and the newest successful dry run seen before it, newest
+// first; an empty ID where there is none.
+func (s *Planner) lastProvingDrill(ctx context.Context, service string) (proving, dryRun rollback.DrillRecord, err error) {
+	err = s.drills.ScanDrills(ctx, service, func(d rollback.DrillRecord) bool {
+		switch {
+		case !d.Succeeded:
+		case d.Mode == config.DrillModeDryRun:
+			if dryRun.ID == "" {
+				dryRun = d
+			}
+		default:
+			proving = d
+			return false
+		}
+		return true
+	})
+	return proving, dryRun, err
 }
 
 // runbookEvidence lints the service's runbook as `bot lint --config` does

@@ -53,7 +53,7 @@ func TestUnprovenHighRiskReleases(t *testing.T) {
 	clk.Advance(3 * 24 * time.Hour)
 	record("api", "1.0", "high")
 	record("api", "1.1", "low")
-	if err := st.PutDrill(ctx, rollback.DrillRecord{ID: "DR-1", Service: "web", RollbackID: "RB-1", At: clk.Now(), Succeeded: true}); err != nil {
+	if err := st.PutDrill(ctx, rollback.DrillRecord{ID: "DR-1", Service: "web", RollbackID: "RB-1", At: clk.Now(), Mode: "environment", Succeeded: true}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(24 * time.Hour)

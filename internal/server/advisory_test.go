@@ -32,13 +32,15 @@ services:
 	})
 	ctx := t.Context()
 	now := time.Now()
-	drill := func(id string, age time.Duration, ok bool) {
+	drillOf := func(service, id, mode string, age time.Duration, ok bool) {
 		t.Helper()
-		if err := st.PutDrill(ctx, rollback.DrillRecord{ID: id, Service: "api", RollbackID: "RB-" + id, At: now.Add(-age), Succeeded: ok}); err != nil {
+		if err := st.PutDrill(ctx, rollback.DrillRecord{ID: id, Service: service, RollbackID: "RB-" + id, At: now.Add(-age), Mode: mode, Succeeded: ok}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	drill := func(id, mode string, age time.Duration, ok bool) { drillOf("api", id, mode, age, ok) }
 	const path = "/api/v1/services/%s/readiness?for_deploy=2.5.0&risk=%s"
+	dryRunOnly := func() { drillOf("web", "DR-W", "dry-run", time.Hour, true) }
 	steps := []struct {
 		name    string
 		before  func()
@@ -48,11 +50,17 @@ services:
 		want    []string
 	}{
 		{"never drilled", nil, "api", "high", 423, []string{`"open":false`, `"for_deploy":"2.5.0"`, "no fresh drill: api has never been drilled successfully (a high-risk deploy needs one within 7d)"}},
-		{"drill too old, a recent one failed", func() { drill("DR-1", 10*24*time.Hour, true); drill("DR-2", time.Hour, false) }, "api", "high", 423,
+		{"drill too old, a recent one failed", func() {
+			drill("DR-1", "environment", 10*24*time.Hour, true)
+			drill("DR-2", "environment", time.Hour, false)
+		}, "api", "high", 423,
 			[]string{"no fresh drill: last successful drill of api at ", "(10d ago, RB-DR-1); a high-risk deploy needs one within 7d", `"drill_id":"DR-1"`}},
-		{"fresh drill", func() { drill("DR-3", 2*24*time.Hour, true) }, "api", "high", 200,
-			[]string{`"open":true`, "last successful drill of api at ", "(2d ago, RB-DR-3)", "runbook quick lints"}},
-		{"runbook does not lint", nil, "web", "high", 423, []string{"runbook lint errors: ", "kubectl"}},
+		{"a fresh dry run proves nothing ran", func() { drill("DR-3", "dry-run", 30*time.Minute, true) }, "api", "high", 423,
+			[]string{"(10d ago, RB-DR-1); the dry run since (RB-DR-3, 30m ago) runs no step; a high-risk deploy needs one within 7d"}},
+		{"fresh drill", func() { drill("DR-4", "environment", 2*24*time.Hour, true) }, "api", "high", 200,
+			[]string{`"open":true`, "last successful drill of api at ", "(2d ago, RB-DR-4)", "runbook quick lints"}},
+		{"runbook does not lint; only a dry run", dryRunOnly, "web", "high", 423, []string{"runbook lint errors: ", "kubectl",
+			"no fresh drill: the last successful drill of web (RB-DR-W, 1h ago) was a dry run, which runs no step; a high-risk deploy needs an environment drill within 7d"}},
 		{"runbook reverts what the service forbids", nil, "ledger", "high", 423, []string{`runbook lint errors: `, `restore.yaml:4:18: service ledger: runbook restore reverts \"ledger (full restore)\", but the constraints of ledger say: never revert ledger.entries (audit)`}},
 		{"low risk needs no proof", nil, "web", "low", 200, []string{`"open":true`, "a low-risk deploy needs no proven rollback path"}},
 		{"unknown risk", nil, "api", "yolo", 400, []string{`risk: unknown value \"yolo\"`}},
