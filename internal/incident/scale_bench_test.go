@@ -44,7 +44,7 @@ const (
 	// rssChildEnv switches the test binary into the child that measures
 	// peak RSS (see BenchmarkScaleRSS).
 	rssChildEnv = "BACKOUT_BENCH_RSS_CHILD"
-	fillVersion = "f4" // f4: files written with a synced freelist
+	fillVersion = "f5" // f5: append-ordered buckets filled to 95%
 )
 
 func benchSizes(b *testing.B) []int {
@@ -164,6 +164,13 @@ func copyFile(dst, src string) error {
 		out.Close()
 		return err
 	}
+	// The copy goes to disk before the store opens it: otherwise the first
+	// commit's fdatasync writes back the whole file (235 MB at 100k), and
+	// a short run charges that to the operation being measured.
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
 	return out.Close()
 }
 
@@ -192,22 +199,13 @@ func closeScaleStores() {
 	}
 }
 
-// filledStore opens (once per process) a store of kind holding n finished
-// rollbacks; the bolt one is a copy of the cached file.
+// filledStore opens a store of kind holding n finished rollbacks. A bolt
+// store is a fresh copy of the cached file for each call (each -count
+// round), closed when b ends, so what one round wrote does not grow the
+// next round's history; a Redis fill is made once per process and kept.
 func filledStore(b *testing.B, kind string, n int) *scaleStore {
-	scaleMu.Lock()
-	defer scaleMu.Unlock()
-	key := fmt.Sprint(kind, "/", n)
-	if s := scaleStores[key]; s != nil {
-		return s
-	}
-	var s *scaleStore
-	switch kind {
-	case "bolt":
-		dir, err := os.MkdirTemp("", "backout-bench-run-")
-		if err != nil {
-			b.Fatal(err)
-		}
+	if kind == "bolt" {
+		dir := b.TempDir()
 		path := filepath.Join(dir, "state.db")
 		if err := copyFile(path, boltHistory(b, n)); err != nil {
 			b.Fatal(err)
@@ -216,10 +214,16 @@ func filledStore(b *testing.B, kind string, n int) *scaleStore {
 		if err != nil {
 			b.Fatal(err)
 		}
-		s = &scaleStore{st: st, n: n, where: path, closer: func() { _ = st.Close(); _ = os.RemoveAll(dir) }}
-	default:
-		s = redisHistory(b, n)
+		b.Cleanup(func() { _ = st.Close() })
+		return &scaleStore{st: st, n: n, where: path, closer: func() {}}
 	}
+	scaleMu.Lock()
+	defer scaleMu.Unlock()
+	key := fmt.Sprint(kind, "/", n)
+	if s := scaleStores[key]; s != nil {
+		return s
+	}
+	s := redisHistory(b, n)
 	scaleStores[key] = s
 	return s
 }
@@ -277,24 +281,85 @@ func scaleEnv(b *testing.B, be backend, s *scaleStore) *env {
 }
 
 // proposeAndReject makes one proposal of checkout and rejects it; the
-// timer runs only around what timed says.
-func (e *env) proposeAndReject(b *testing.B, timePropose, timeVote bool) {
-	b.StopTimer()
+// meter runs only around what timed says, and runs again at the end.
+func (e *env) proposeAndReject(b *testing.B, m *meter, timePropose, timeVote bool) {
+	m.stop()
 	if timePropose {
-		b.StartTimer()
+		m.start()
 	}
 	r := e.propose(checkout())
-	b.StopTimer()
+	m.stop()
 	if timeVote {
-		b.StartTimer()
+		m.start()
 	}
 	e.approve(r.ID, "alice") // one of two: no run starts
-	b.StopTimer()
+	m.stop()
 	if failure := e.vote("bob", r.ID, false); failure != "" {
 		b.Fatalf("reject %s: %s", r.ID, failure)
 	}
-	b.StartTimer()
+	m.start()
 }
+
+// meter adds to the benchmark timer what the timed part of an operation
+// costs in CPU (steadier than wall time on a shared machine; it leaves out
+// what a Redis server spends) and, on bolt, in disk writes (which do not
+// depend on the machine's load at all).
+type meter struct {
+	b       *testing.B
+	disk    interface{ DiskWrites() (pages, bytes int64) } // nil on Redis
+	running bool
+	cpu     time.Duration
+	pages   int64
+	bytes   int64
+	// where the running stretch began
+	cpu0           time.Duration
+	pages0, bytes0 int64
+}
+
+func newMeter(b *testing.B, st store.Store) *meter {
+	m := &meter{b: b}
+	m.disk, _ = st.(interface{ DiskWrites() (pages, bytes int64) })
+	return m
+}
+
+func (m *meter) start() {
+	if m.running {
+		return
+	}
+	m.running = true
+	m.b.StartTimer()
+	m.cpu0 = cpuTime()
+	if m.disk != nil {
+		m.pages0, m.bytes0 = m.disk.DiskWrites()
+	}
+}
+
+func (m *meter) stop() {
+	if !m.running {
+		return
+	}
+	m.running = false
+	m.cpu += cpuTime() - m.cpu0
+	if m.disk != nil {
+		pages, bytes := m.disk.DiskWrites()
+		m.pages, m.bytes = m.pages+pages-m.pages0, m.bytes+bytes-m.bytes0
+	}
+	m.b.StopTimer()
+}
+
+func (m *meter) report() {
+	n := float64(m.b.N)
+	m.b.ReportMetric(float64(m.cpu.Nanoseconds())/n, "cpu-ns/op")
+	if m.disk != nil {
+		m.b.ReportMetric(float64(m.pages)/n, "pages-written/op")
+		m.b.ReportMetric(float64(m.bytes)/1024/n, "KiB-written/op")
+	}
+}
+
+// warmups is how many untimed runs of an operation come before the timed
+// loop: the first runs on a freshly copied file fault its pages in and
+// may remap it, a cost a serving process pays once, not per operation.
+const warmups = 20
 
 // BenchmarkScale runs each operation against each size on both stores:
 // BenchmarkScale/<store>/n=<size>/<operation>.
@@ -314,28 +379,28 @@ func benchOperations(b *testing.B, be backend, s *scaleStore) {
 	verifier := audit.Verifier{Log: s.st, Checkpoints: s.st}
 	ops := []struct {
 		name  string
-		fn    func(b *testing.B)
+		fn    func(b *testing.B, m *meter)
 		setup func(b *testing.B) // untimed, before the loop
 	}{
-		{"tick", func(*testing.B) { e.svc.Tick(ctx) }, nil},
-		{"propose", func(b *testing.B) { e.proposeAndReject(b, true, false) }, nil},
-		{"gate", func(b *testing.B) {
+		{"tick", func(*testing.B, *meter) { e.svc.Tick(ctx) }, nil},
+		{"propose", func(b *testing.B, m *meter) { e.proposeAndReject(b, m, true, false) }, nil},
+		{"gate", func(b *testing.B, _ *meter) {
 			if res, failure, err := e.svc.PipelineGate(ctx, "frontend"); err != nil || failure != "" || !res.Open {
 				b.Fatalf("gate: %+v %q %v", res, failure, err)
 			}
 		}, nil},
-		{"vote", func(b *testing.B) { e.proposeAndReject(b, false, true) }, nil},
-		{"status", func(b *testing.B) {
+		{"vote", func(b *testing.B, m *meter) { e.proposeAndReject(b, m, false, true) }, nil},
+		{"status", func(b *testing.B, _ *meter) {
 			if _, err := e.svc.OpenRollbacks(ctx); err != nil {
 				b.Fatal(err)
 			}
 		}, nil},
-		{"registry_page", func(b *testing.B) {
+		{"registry_page", func(b *testing.B, _ *meter) {
 			if rs, err := e.svc.Rollbacks(ctx, store.RollbackQuery{Limit: 100}); err != nil || len(rs) != 100 {
 				b.Fatalf("first page: %d, %v", len(rs), err)
 			}
 		}, nil},
-		{"registry_page_service", func(b *testing.B) {
+		{"registry_page_service", func(b *testing.B, _ *meter) {
 			// svc-07's history is all rejected (i ≡ 7 mod 50, so i ≡ 2 mod 5):
 			// 20 at the smallest size, so a page of 20 is the same work at all.
 			q := store.RollbackQuery{Service: "svc-07", States: []rollback.State{rollback.StateRejected}, Limit: 20}
@@ -343,7 +408,7 @@ func benchOperations(b *testing.B, be backend, s *scaleStore) {
 				b.Fatalf("a service's rejections: %d, %v", len(rs), err)
 			}
 		}, nil},
-		{"audit_verify_resume", func(b *testing.B) {
+		{"audit_verify_resume", func(b *testing.B, _ *meter) {
 			if _, err := verifier.VerifyNew(ctx, nil); err != nil {
 				b.Fatal(err)
 			}
@@ -353,7 +418,7 @@ func benchOperations(b *testing.B, be backend, s *scaleStore) {
 				b.Fatal(err)
 			}
 		}},
-		{"audit_verify_full", func(b *testing.B) {
+		{"audit_verify_full", func(b *testing.B, _ *meter) {
 			if _, err := verifier.Verify(ctx, nil); err != nil {
 				b.Fatal(err)
 			}
@@ -364,14 +429,18 @@ func benchOperations(b *testing.B, be backend, s *scaleStore) {
 			if op.setup != nil {
 				op.setup(b)
 			}
-			b.ReportAllocs()
-			cpu := cpuTime()
-			for b.Loop() {
-				op.fn(b)
+			warm := newMeter(b, s.st)
+			for range warmups {
+				op.fn(b, warm)
 			}
-			// CPU time is steadier than wall time on a shared machine; it
-			// leaves out what a Redis server spends.
-			b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportAllocs()
+			m := newMeter(b, s.st)
+			m.start()
+			for b.Loop() {
+				op.fn(b, m)
+			}
+			m.stop()
+			m.report()
 		})
 	}
 }
@@ -472,7 +541,7 @@ func rssChild(spec string) int {
 			fmt.Println("page:", err)
 			return 1
 		}
-		e.proposeAndReject(b, false, false)
+		e.proposeAndReject(b, newMeter(b, st), false, false)
 	}
 	// VmHWM is the peak RSS of the work a serving replica does; RssAnon
 	// (heap and stacks) and RssFile (the bolt file's pages mapped in) are

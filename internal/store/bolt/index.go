@@ -106,6 +106,7 @@ func putRollbackIndexes(tx *bbolt.Tx, r *rollback.Record) error {
 		if err != nil {
 			return fmt.Errorf("index %s: %w", name, err)
 		}
+		b.FillPercent = appendFill // new rollbacks are the newest
 		if err := b.Put(posKey(store.PositionOf(r)), []byte{}); err != nil {
 			return err
 		}

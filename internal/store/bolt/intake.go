@@ -29,6 +29,7 @@ func applyRecords(tx *bbolt.Tx, recs []journalRecord, now time.Time) error {
 		return err
 	}
 	events, ids := tx.Bucket(bEvents), tx.Bucket(bEventIDs)
+	events.FillPercent = appendFill
 	for _, r := range recs {
 		if r.Seq <= applied {
 			continue

@@ -205,6 +205,7 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.Audi
 	}
 	err := s.update(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bAudit)
+		b.FillPercent = appendFill
 		e.Seq, e.PrevHash = 1, ""
 		if k, v := b.Cursor().Last(); k != nil {
 			var last store.AuditEvent
