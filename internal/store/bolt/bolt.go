@@ -297,10 +297,7 @@ func (s *Store) UpdateRollback(ctx context.Context, r *rollback.Record) error {
 		}
 		// A change of state, time or scope moves the record between
 		// indexes (into or out of the open one).
-		if err := delRollbackIndexes(tx, &old); err != nil {
-			return err
-		}
-		return putRollbackIndexes(tx, &rec)
+		return moveRollbackIndexes(tx, &old, &rec)
 	})
 	if err != nil {
 		return fmt.Errorf("update rollback %s: %w", r.ID, err)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"go.etcd.io/bbolt"
@@ -100,14 +101,18 @@ func posKey(p store.Position) []byte {
 
 // putRollbackIndexes adds r to its indexes; delRollbackIndexes removes it.
 func putRollbackIndexes(tx *bbolt.Tx, r *rollback.Record) error {
+	return putIndexEntries(tx, store.RollbackIndexes(r), store.PositionOf(r))
+}
+
+func putIndexEntries(tx *bbolt.Tx, names []string, p store.Position) error {
 	idx := tx.Bucket(bRollbackIdx)
-	for _, name := range store.RollbackIndexes(r) {
+	for _, name := range names {
 		b, err := idx.CreateBucketIfNotExists([]byte(name))
 		if err != nil {
 			return fmt.Errorf("index %s: %w", name, err)
 		}
 		b.FillPercent = appendFill // new rollbacks are the newest
-		if err := b.Put(posKey(store.PositionOf(r)), []byte{}); err != nil {
+		if err := b.Put(posKey(p), []byte{}); err != nil {
 			return err
 		}
 	}
@@ -115,15 +120,40 @@ func putRollbackIndexes(tx *bbolt.Tx, r *rollback.Record) error {
 }
 
 func delRollbackIndexes(tx *bbolt.Tx, r *rollback.Record) error {
+	return delIndexEntries(tx, store.RollbackIndexes(r), store.PositionOf(r))
+}
+
+func delIndexEntries(tx *bbolt.Tx, names []string, p store.Position) error {
 	idx := tx.Bucket(bRollbackIdx)
-	for _, name := range store.RollbackIndexes(r) {
+	for _, name := range names {
 		if b := idx.Bucket([]byte(name)); b != nil {
-			if err := b.Delete(posKey(store.PositionOf(r))); err != nil {
+			if err := b.Delete(posKey(p)); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// moveRollbackIndexes moves an updated record between indexes. When its
+// position is unchanged (the usual case: a change of state), only the
+// indexes it leaves or joins are touched: deleting and re-adding the same
+// key would still rewrite a path in the time, trigger and service indexes,
+// the largest ones, on every update.
+func moveRollbackIndexes(tx *bbolt.Tx, old, r *rollback.Record) error {
+	if store.PositionOf(old) != store.PositionOf(r) {
+		if err := delRollbackIndexes(tx, old); err != nil {
+			return err
+		}
+		return putRollbackIndexes(tx, r)
+	}
+	before, after := store.RollbackIndexes(old), store.RollbackIndexes(r)
+	left := slices.DeleteFunc(slices.Clone(before), func(n string) bool { return slices.Contains(after, n) })
+	if err := delIndexEntries(tx, left, store.PositionOf(old)); err != nil {
+		return err
+	}
+	joined := slices.DeleteFunc(after, func(n string) bool { return slices.Contains(before, n) })
+	return putIndexEntries(tx, joined, store.PositionOf(r))
 }
 
 // ListRollbacks walks the index the query names and filters each record
