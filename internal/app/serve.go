@@ -28,9 +28,16 @@ import (
 	"github.com/backout/backout/internal/store"
 )
 
-// shutdownGrace bounds how long in-flight requests and acknowledgements get
-// after SIGTERM.
-const shutdownGrace = 15 * time.Second
+// After the drain (see shutdown), each step of stopping is bounded: the
+// requests in flight get httpStopGrace (every request path has a deadline
+// of 10 s at most: the API's), the Slack adapter its DrainTimeout (10 s),
+// the last chat updates flushGrace. Together they fit the 30 s the
+// deployments add to engine.shutdown_grace + kill_grace
+// (terminationGraceMarginSeconds; deploy/workload_test.go checks it).
+const (
+	httpStopGrace = 10 * time.Second
+	flushGrace    = 10 * time.Second
+)
 
 // Serve runs Backout until ctx ends: HTTP (Slack, webhooks, API), Socket
 // Mode when configured, the engine, the alert worker, watchers and drills.
@@ -277,11 +284,11 @@ func (a *App) startBackground(ctx, actCtx context.Context, t *tasks, st store.St
 }
 
 // shutdown is a shutdown's second phase, once the engine has drained:
-// the HTTP server stops (requests in flight get shutdownGrace), then Slack,
+// the HTTP server stops (requests in flight get httpStopGrace), then Slack,
 // Socket Mode, the guard and the audit anchors (stopServing; the adapter
 // finishes the work it accepted), and the last chat updates are flushed.
 func shutdown(ctx context.Context, srv *http.Server, stopServing context.CancelFunc, t *tasks, slackPost *slackchat.Poster, log *slog.Logger) {
-	httpCtx, httpDone := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	httpCtx, httpDone := context.WithTimeout(context.WithoutCancel(ctx), httpStopGrace)
 	defer httpDone()
 	if err := srv.Shutdown(httpCtx); err != nil {
 		log.Warn("http shutdown", "err", err)
@@ -291,7 +298,7 @@ func shutdown(ctx context.Context, srv *http.Server, stopServing context.CancelF
 	if slackPost != nil {
 		// Its own time: the HTTP shutdown may have used all of its own,
 		// and the last notices (hand-on, abort) are among these updates.
-		flushCtx, flushDone := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		flushCtx, flushDone := context.WithTimeout(context.WithoutCancel(ctx), flushGrace)
 		defer flushDone()
 		if err := slackPost.Flush(flushCtx); err != nil {
 			log.Warn("flush slack updates", "err", err)
