@@ -300,9 +300,11 @@ func checkSecretEnv(t *testing.T, where string, c any) []string {
 	return names
 }
 
-// httpDrain is how long `bot serve` gives in-flight requests, and then the
-// last chat updates, after SIGTERM (internal/app shutdownGrace).
-const httpDrain = 15 * time.Second
+// httpDrain is how long `bot serve` may take, once its engine has drained,
+// to stop: requests in flight (10 s), the Slack adapter's accepted work
+// (10 s) and the last chat updates (10 s); see internal/app httpStopGrace
+// and flushGrace.
+const httpDrain = 30 * time.Second
 
 // checkTerminationGrace: the pod is not killed before Backout has let its
 // non-idempotent steps finish (engine.shutdown_grace), stopped the rest

@@ -133,9 +133,22 @@ func (b *bot) kill9() {
 // the exit code.
 func (b *bot) terminate(bound time.Duration) int {
 	b.t.Helper()
+	b.sigterm()
+	return b.waitExit(bound)
+}
+
+// sigterm sends SIGTERM and returns at once: the process drains meanwhile.
+func (b *bot) sigterm() {
+	b.t.Helper()
 	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		b.t.Fatalf("SIGTERM %s: %v", b.name, err)
 	}
+}
+
+// waitExit waits up to bound for the process to exit and returns its exit
+// code.
+func (b *bot) waitExit(bound time.Duration) int {
+	b.t.Helper()
 	select {
 	case <-b.done:
 	case <-time.After(bound):

@@ -28,9 +28,16 @@ import (
 	"github.com/backout/backout/internal/store"
 )
 
-// shutdownGrace bounds how long in-flight requests and acknowledgements get
-// after SIGTERM.
-const shutdownGrace = 15 * time.Second
+// After the drain (see shutdown), each step of stopping is bounded: the
+// requests in flight get httpStopGrace (every request path has a deadline
+// of 10 s at most: the API's), the Slack adapter its DrainTimeout (10 s),
+// the last chat updates flushGrace. Together they fit the 30 s the
+// deployments add to engine.shutdown_grace + kill_grace
+// (terminationGraceMarginSeconds; deploy/workload_test.go checks it).
+const (
+	httpStopGrace = 10 * time.Second
+	flushGrace    = 10 * time.Second
+)
 
 // Serve runs Backout until ctx ends: HTTP (Slack, webhooks, API), Socket
 // Mode when configured, the engine, the alert worker, watchers and drills.
@@ -51,12 +58,15 @@ func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// The engine, the alert worker, drills and watchers act on the store;
-	// they run under actCtx, which the store guard cancels when the store
-	// is lost. HTTP, Slack and the guard itself keep running to say so.
-	actCtx, stopActing := context.WithCancel(runCtx)
+	// Two lifetimes (docs/reliability.md, "Graceful shutdown"). The engine,
+	// the alert worker, drills and watchers act on the store: they run
+	// under actCtx, which ends with ctx (SIGTERM: the drain begins) or when
+	// the store guard finds the store lost. HTTP, Slack, Socket Mode, the
+	// guard and the audit anchors run under serveCtx, which outlives ctx
+	// until the engine has drained, so that a person can still Abort.
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
+	actCtx, stopActing := context.WithCancel(ctx)
 	defer stopActing()
 	guard, err := startGuard(ctx, cfg, st, peers.poster, stopActing, log)
 	if err != nil {
@@ -67,6 +77,7 @@ func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	routes.Ready = unreadyWhenDraining(ctx, routes.Ready)
 	srv := server.HTTPServer(cfg.Listen, guardHTTP(server.New(routes, a.Metrics, log), guard), log)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -75,25 +86,75 @@ func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 	log.Info("backout serving", "addr", ln.Addr().String(), "store", cfg.Store.Kind, "services", len(cfg.Services),
 		"runbooks", len(l.Runbooks), "slack", peers.api != nil, "pagerduty", cfg.Secrets.PagerDutyToken.Set(), "startup", time.Since(started))
 
-	var wg sync.WaitGroup
-	if err := a.startBackground(runCtx, actCtx, &wg, st, worker, adapter, log); err != nil {
-		cancel()
-		wg.Wait()
+	var t tasks
+	stopAll := func() { stopActing(); stopServing(); t.wait() }
+	if err := a.startBackground(serveCtx, actCtx, &t, st, worker, adapter, log); err != nil {
+		stopAll()
 		return err
 	}
-	wg.Add(1)
-	go func() { defer wg.Done(); _ = guard.Run(runCtx, guardEvery) }()
+	t.serve(serveCtx, func(ctx context.Context) { _ = guard.Run(ctx, guardEvery) })
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {
 	case err := <-serveErr:
-		cancel()
-		wg.Wait()
+		stopAll()
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	shutdown(ctx, srv, cancel, &wg, peers.slackPost, cfg.Engine.ShutdownGrace.D(), log)
-	return nil
+	err = drain(ctx, &t, serveErr, cfg.Engine.ShutdownGrace.D(), log)
+	shutdown(ctx, srv, stopServing, &t, peers.slackPost, log)
+	return err
+}
+
+// tasks are Serve's background work in its two lifetimes: acting (under
+// actCtx) and serving (under serveCtx); see Serve.
+type tasks struct{ acting, serving sync.WaitGroup }
+
+// serve runs f under ctx, counted among the serving tasks.
+func (t *tasks) serve(ctx context.Context, f func(context.Context)) {
+	t.serving.Add(1)
+	go func() { defer t.serving.Done(); f(ctx) }()
+}
+
+func (t *tasks) wait() { t.acting.Wait(); t.serving.Wait() }
+
+// errDraining is what /readyz says while this replica drains.
+var errDraining = errors.New("shutting down: draining running steps (Slack and the API still answer, so Abort works)")
+
+// unreadyWhenDraining makes readiness fail as soon as ctx ends (SIGTERM),
+// so that load balancers stop sending new work to a replica that drains.
+func unreadyWhenDraining(ctx context.Context, ready func(context.Context) error) func(context.Context) error {
+	return func(rctx context.Context) error {
+		if ctx.Err() != nil {
+			return errDraining
+		}
+		return ready(rctx)
+	}
+}
+
+// drain is a shutdown's first phase. The acting work stops: the engine
+// starts nothing new and lets running non-idempotent steps finish (within
+// engine.shutdown_grace), then hands its rollbacks on. Meanwhile HTTP,
+// Slack and Socket Mode keep serving, so Abort still reaches the running
+// steps; /readyz answers 503. It returns when every acting task has ended,
+// or a server error that happened meanwhile once they have.
+func drain(ctx context.Context, t *tasks, serveErr <-chan error, grace time.Duration, log *slog.Logger) error {
+	log.Info("shutting down: draining; no new rollback, step or proposal starts; running non-idempotent steps may finish; Slack and the API still answer (Abort works), /readyz answers 503",
+		"cause", context.Cause(ctx), "shutdown_grace", grace)
+	drained := make(chan struct{})
+	go func() { t.acting.Wait(); close(drained) }()
+	var failed error
+	for {
+		select {
+		case <-drained:
+			log.Info("drained: every rollback ended or was handed on; closing the listener")
+			return failed
+		case err := <-serveErr:
+			// Abort is unreachable here now; the drain still hands on.
+			log.Error("http server stopped during the drain", "err", err)
+			failed, serveErr = fmt.Errorf("http server: %w", err), nil
+		}
+	}
 }
 
 // peers are the outside services Backout talks to, each absent when its
@@ -177,11 +238,12 @@ func (a *App) routes(st store.Store, p peers, guard *StoreGuard, log *slog.Logge
 }
 
 // startBackground starts the engine, the alert worker, drills, watchers and
-// the Slack adapter, each stopping when ctx ends and counted in wg.
-// Work that acts on the store runs under actCtx (see Serve); the Slack
-// adapter runs under ctx so it can still answer that the store is lost.
-func (a *App) startBackground(ctx, actCtx context.Context, wg *sync.WaitGroup, st store.Store, worker *alerts.Worker, adapter *slackchat.Adapter, log *slog.Logger) error {
-	spawn := func(ctx context.Context, name string, run func(context.Context) error) {
+// the Slack adapter. Work that acts on the store runs under actCtx and is
+// counted in t.acting; the Slack adapter, Socket Mode and the audit anchors
+// run under ctx (t.serving), so that they still answer during a drain and
+// when the store is lost (see Serve).
+func (a *App) startBackground(ctx, actCtx context.Context, t *tasks, st store.Store, worker *alerts.Worker, adapter *slackchat.Adapter, log *slog.Logger) error {
+	spawn := func(ctx context.Context, wg *sync.WaitGroup, name string, run func(context.Context) error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -190,8 +252,8 @@ func (a *App) startBackground(ctx, actCtx context.Context, wg *sync.WaitGroup, s
 			}
 		}()
 	}
-	acting := func(name string, run func(context.Context) error) { spawn(actCtx, name, run) }
-	background := func(name string, run func(context.Context) error) { spawn(ctx, name, run) }
+	acting := func(name string, run func(context.Context) error) { spawn(actCtx, &t.acting, name, run) }
+	background := func(name string, run func(context.Context) error) { spawn(ctx, &t.serving, name, run) }
 	acting("engine", a.Svc.Run)
 	acting("alerts", worker.Run)
 	acting("drills", a.Drills.Run)
@@ -221,25 +283,22 @@ func (a *App) startBackground(ctx, actCtx context.Context, wg *sync.WaitGroup, s
 	return nil
 }
 
-// shutdown stops taking requests, lets acknowledgements finish, stops the
-// background work (rollbacks stay resumable) and flushes chat updates.
-// The engine drains meanwhile (incident.Service.Run): no step starts,
-// non-idempotent steps may finish within engine.shutdown_grace, and each
-// rollback is handed on through its lease.
-func shutdown(ctx context.Context, srv *http.Server, cancel context.CancelFunc, wg *sync.WaitGroup, slackPost *slackchat.Poster, grace time.Duration, log *slog.Logger) {
-	log.Info("shutting down: no new requests or steps; running non-idempotent steps may finish, then rollbacks are handed on",
-		"cause", context.Cause(ctx), "shutdown_grace", grace)
-	httpCtx, httpDone := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+// shutdown is a shutdown's second phase, once the engine has drained:
+// the HTTP server stops (requests in flight get httpStopGrace), then Slack,
+// Socket Mode, the guard and the audit anchors (stopServing; the adapter
+// finishes the work it accepted), and the last chat updates are flushed.
+func shutdown(ctx context.Context, srv *http.Server, stopServing context.CancelFunc, t *tasks, slackPost *slackchat.Poster, log *slog.Logger) {
+	httpCtx, httpDone := context.WithTimeout(context.WithoutCancel(ctx), httpStopGrace)
 	defer httpDone()
 	if err := srv.Shutdown(httpCtx); err != nil {
 		log.Warn("http shutdown", "err", err)
 	}
-	cancel()
-	wg.Wait()
+	stopServing()
+	t.wait()
 	if slackPost != nil {
-		// Its own time: the drain may have outlasted the HTTP shutdown's,
-		// and the hand-on notices are among these updates.
-		flushCtx, flushDone := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		// Its own time: the HTTP shutdown may have used all of its own,
+		// and the last notices (hand-on, abort) are among these updates.
+		flushCtx, flushDone := context.WithTimeout(context.WithoutCancel(ctx), flushGrace)
 		defer flushDone()
 		if err := slackPost.Flush(flushCtx); err != nil {
 			log.Warn("flush slack updates", "err", err)

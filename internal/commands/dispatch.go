@@ -118,14 +118,23 @@ func privateText(t chat.Text) Reply { return Reply{Ephemeral: true, Message: cha
 
 func public(msg chat.Message) Reply { return Reply{Message: msg} }
 
+// shuttingDownText answers what a replica draining for a shutdown refuses
+// (approve, resume, a new proposal). The drain may last up to
+// engine.shutdown_grace while a step finishes, so "a few seconds" would
+// not be true; Abort does work meanwhile, on this replica too.
+const shuttingDownText = "⚠️ The Backout replica that got this is shutting down: it lets running steps finish and starts nothing new, so nothing was done. " +
+	"Try again in a few minutes, once another replica (or this one, restarted) is up. Abort still works meanwhile."
+
 // fault turns a system error into a reply that says what to do.
 func (d *Dispatcher) fault(ctx context.Context, verb string, err error) Reply {
+	if errors.Is(err, incident.ErrShuttingDown) {
+		// Not a fault: a drain refuses what would start something.
+		d.log.InfoContext(ctx, "refused: this replica is shutting down", "verb", verb, "err", err)
+		return private(shuttingDownText)
+	}
 	d.log.ErrorContext(ctx, "command failed", "verb", verb, "err", err)
 	if errors.Is(err, incident.ErrUnavailable) {
 		return private("⚠️ The state store is unavailable, so nothing was changed. Try again in a minute; Backout reconnects by itself.")
-	}
-	if errors.Is(err, incident.ErrShuttingDown) {
-		return private("⚠️ The Backout replica that got this is shutting down, so nothing was started. Try again in a few seconds: another replica, or this one restarted, takes it.")
 	}
 	return private(fmt.Sprintf("⚠️ Backout hit an internal error while handling `%s`; nothing more was done. The error is logged for the operators.", verb))
 }

@@ -235,8 +235,12 @@ func TestFaults(t *testing.T) {
 		t.Errorf("store down: %q", got)
 	}
 	h.life.err = fmt.Errorf("vote on RB-7: %w", incident.ErrShuttingDown)
-	if got := h.command("approve RB-7").Message.Text.String(); !strings.Contains(got, "is shutting down, so nothing was started. Try again in a few seconds") {
-		t.Errorf("replica shutting down: %q", got)
+	for _, cmd := range []string{"approve RB-7", "resume RB-7", "propose checkout errors up"} {
+		got := h.command(cmd)
+		if !got.Ephemeral || !strings.Contains(got.Message.Text.String(), "is shutting down") ||
+			!strings.Contains(got.Message.Text.String(), "Try again in a few minutes") || !strings.Contains(got.Message.Text.String(), "Abort still works") {
+			t.Errorf("%s on a replica shutting down: %+v", cmd, got)
+		}
 	}
 	h.life.err = errors.New("boom")
 	want := "⚠️ Backout hit an internal error while handling `approve`; nothing more was done. The error is logged for the operators."

@@ -132,6 +132,11 @@ func (s *Control) Resume(ctx context.Context, who Actor, id string) (string, err
 	if refusal, err := s.authorize(ctx, who, authz.Resume, on(r)); err != nil || refusal != "" {
 		return refusal, err
 	}
+	// Refused before anything is audited or changed: a replica draining
+	// for a shutdown starts no run, and lifts no pause it could not act on.
+	if err := s.engine.refuseWhenStopping(id); err != nil {
+		return "", err
+	}
 	switch {
 	case r.State == rollback.StateInterrupted:
 		if refusal := s.auditFirst(ctx, who, "rollback.resumed", id, nil); refusal != "" {

@@ -44,7 +44,8 @@ type driver struct {
 	completed    []string          // service/step in order of successful completion
 	failed       []string          // service/step that failed
 
-	shut shutdownWatch // what ran when this replica began to shut down (shutdown.go)
+	shut     shutdownWatch // what ran when this replica began to shut down (shutdown.go)
+	handedOn bool          // stop handed the rollback on (set and read by the run's goroutine)
 }
 
 func (d *driver) load(ctx context.Context) error {
@@ -277,7 +278,7 @@ func (d *driver) flushRefresh() {
 // stop ends a run that did not succeed, according to why it stopped.
 func (d *driver) stop(ctx context.Context, failure string) {
 	bg := context.WithoutCancel(ctx)
-	cause := context.Cause(ctx)
+	cause := d.why(ctx)
 	if errors.Is(cause, errRenewDeadline) || errors.Is(cause, errLeaseLost) {
 		// Given up: write nothing more; the next holder finds the steps
 		// in flight and treats their outcome as unknown, which is the truth.
@@ -289,19 +290,33 @@ func (d *driver) stop(ctx context.Context, failure string) {
 	case errors.Is(cause, errShutdown):
 		d.handOn(bg)
 	case errors.Is(cause, errAborted):
-		r, _ := d.e.store.GetRollback(bg, d.id)
-		d.compensate(d.held, "aborted")
-		if d.held.Err() != nil {
-			return // given up mid-compensation: the next holder finishes the abort
-		}
-		reason := "aborted"
-		if r != nil {
-			reason = fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason)
-		}
-		d.end(bg, rollback.StateAborted, reason)
+		d.abort(bg)
 	default:
 		d.end(bg, rollback.StateFailed, "failed: "+failure)
 	}
+}
+
+// abort ends an aborted run: the compensations its runbook asks for (under
+// the lease, not past a shutdown's grace), then the aborted state.
+func (d *driver) abort(ctx context.Context) {
+	r, _ := d.e.store.GetRollback(ctx, d.id)
+	d.compensateForAbort()
+	if d.held.Err() != nil {
+		return // given up mid-compensation: the next holder finishes the abort
+	}
+	reason := "aborted"
+	if r != nil {
+		reason = fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason)
+	}
+	d.end(ctx, rollback.StateAborted, reason)
+}
+
+// compensateForAbort runs an abort's compensations under the lease, cut
+// when a shutdown's grace runs out (a cut one is recorded as failed).
+func (d *driver) compensateForAbort() {
+	ctx, stop := d.e.untilGraceOver(d.held)
+	defer stop()
+	d.compensate(ctx, "aborted")
 }
 
 // end moves the rollback to a final state and closes the loop.

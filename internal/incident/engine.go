@@ -41,6 +41,11 @@ type Engine struct {
 	ctx  context.Context // the engine's own: runs stop with it, not with a request
 	runs map[string]*run
 	wg   sync.WaitGroup
+
+	// graceOver ends (errGraceOver) when a shutdown's grace has passed: it
+	// bounds what an abort during the drain still runs (compensations).
+	graceOver context.Context
+	endGrace  context.CancelCauseFunc
 }
 
 type run struct {
@@ -153,13 +158,19 @@ func (e *Engine) reserve(id string) (*run, context.Context, error) {
 
 // unreserve ends a run, reserved or driven.
 func (e *Engine) unreserve(id string, rn *run) {
+	e.release(id, rn)
+	e.wg.Done()
+}
+
+// release forgets a run: from now on an Abort does not reach it, and ends
+// the rollback itself (abortIdle). The drain still waits for it (wg).
+func (e *Engine) release(id string, rn *run) {
 	e.mu.Lock()
 	if e.runs[id] == rn {
 		delete(e.runs, id)
 	}
 	e.mu.Unlock()
 	rn.cancel(nil)
-	e.wg.Done()
 }
 
 // active reports whether this replica drives (or is starting) id.
@@ -242,11 +253,13 @@ func (e *Engine) launchWith(ctx context.Context, id string, spec launchSpec) err
 	}
 	started = true
 	go func() {
-		defer e.unreserve(id, rn)
+		defer e.wg.Done()
 		d := &driver{e: e, id: id, run: rn, resumedBy: spec.resumedBy, announce: spec.announce}
 		d.holdLease(runCtx, lease, askedAt)
 		d.steps = newStepWriter(d.writeSteps)
 		d.drive(runCtx)
+		e.release(id, rn)
+		d.abortIfAskedDuringHandOn(context.WithoutCancel(runCtx))
 	}()
 	return nil
 }
@@ -318,7 +331,7 @@ func (e *Engine) abortIdle(ctx context.Context, id string) error {
 		if err := d.load(ctx); err != nil {
 			return err
 		}
-		d.compensate(d.held, "aborted")
+		d.compensateForAbort()
 		if d.held.Err() != nil {
 			return context.Cause(d.held) // given up: the next holder finishes the abort
 		}

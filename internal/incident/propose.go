@@ -41,6 +41,12 @@ func (r ProposeRequest) automatic() bool {
 // Propose creates a proposal and posts it. The failure is for the person who
 // asked (or, for alerts, the reason it was suppressed); err is a system fault.
 func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) (*rollback.Record, string, error) {
+	// A replica draining for a shutdown starts nothing new, proposals
+	// included (their readiness probes run, and no vote could start them
+	// here): the person is told to ask again once a replica is up.
+	if err := s.approvals.engine.refuseWhenStopping("a new proposal"); err != nil {
+		return nil, "", err
+	}
 	if req.Trigger.Kind == "" {
 		req.Trigger = rollback.Trigger{Kind: "person", Source: who.From}
 	}

@@ -135,6 +135,7 @@ func New(d Deps) *Service {
 	guard := &Guard{base: b, rollbacks: st, freezes: st}
 	engine := &Engine{base: b, records: recs, closer: cl, planner: planner, store: st, runbooks: d.Runbooks,
 		executors: d.Executors, checks: d.Checks, runs: map[string]*run{}, ctx: context.Background()}
+	engine.graceOver, engine.endGrace = context.WithCancelCause(context.Background())
 	approvals := &Approvals{base: b, records: recs, closer: cl, votes: st, groups: groups, planner: planner, engine: engine}
 	replanner := &Replanner{base: b, records: recs, closer: cl, planner: planner}
 	proposals := &Proposals{base: b, records: recs, closer: cl, permits: perms, store: st, planner: planner, guard: guard,

@@ -14,12 +14,17 @@ import (
 )
 
 // Graceful shutdown. When Run's context ends (SIGTERM), this replica starts
-// nothing new (reserve and autoResume refuse; each run's work context ends,
-// so its scheduler starts no step), stops idempotent steps at once, lets
-// non-idempotent steps finish within engine.shutdown_grace, then stops the
-// rest. Each run then hands its rollback on: interrupted, its lease let
-// go, for another replica (or this one, restarted) to resume under the
-// automatic-resume rules, or for a person.
+// nothing new (reserve, autoResume and Propose refuse; each run's work
+// context ends, so its scheduler starts no step), stops idempotent steps at
+// once, lets non-idempotent steps finish within engine.shutdown_grace, then
+// stops the rest. Each run then hands its rollback on: interrupted, its
+// lease let go, for another replica (or this one, restarted) to resume
+// under the automatic-resume rules, or for a person.
+//
+// Abort keeps working during the drain (app.Serve keeps serving Slack and
+// the API until Run returns): it ends the run's own context, which stops
+// the steps left running at once, and the run ends aborted instead of
+// handed on (driver.why).
 
 // drain waits for this replica's runs to end, stopping what still runs
 // once grace has passed. Run's context has ended already.
@@ -34,8 +39,52 @@ func (e *Engine) drain(grace time.Duration) {
 	case <-timer.C:
 	}
 	e.log.Warn("shutdown: the grace has passed; stopping the steps still running", "grace", grace)
+	e.endGrace(errGraceOver)
 	e.stopAll(errGraceOver)
 	<-done
+}
+
+// untilGraceOver is ctx, also ended (errGraceOver) once a shutdown's grace
+// has passed, and the function that lets it go. An abort's compensations
+// run under it: during a drain they may not outlast the grace.
+func (e *Engine) untilGraceOver(ctx context.Context) (context.Context, func()) {
+	c, cancel := context.WithCancelCause(ctx)
+	unhook := context.AfterFunc(e.graceOver, func() { cancel(context.Cause(e.graceOver)) })
+	return c, func() { unhook(); cancel(nil) }
+}
+
+// why is the cause the run stopped for. A shutdown ends the work context
+// first, but an abort (or a give-up) during the drain ends the run's own
+// context, and wins: a person asked to end the rollback, and a replica that
+// gave it up writes nothing more.
+func (d *driver) why(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	if !errors.Is(cause, errShutdown) || d.shut.finishCtx == nil {
+		return cause
+	}
+	own := context.Cause(d.shut.finishCtx)
+	if errors.Is(own, errAborted) || errors.Is(own, errRenewDeadline) || errors.Is(own, errLeaseLost) {
+		return own
+	}
+	return cause
+}
+
+// abortIfAskedDuringHandOn ends the rollback aborted when a person pressed
+// Abort while this run was handing it on: that Abort found the run here
+// and only cancelled it, too late to change its course. It runs once the
+// run is released (Engine.release), so any later Abort ends the rollback
+// itself; the lease and the record's state pick one if both try.
+func (d *driver) abortIfAskedDuringHandOn(ctx context.Context) {
+	if !d.handedOn {
+		return
+	}
+	r, err := d.e.store.GetRollback(ctx, d.id)
+	if err != nil || r.State != rollback.StateInterrupted || r.AbortBy == "" {
+		return
+	}
+	if err := d.e.abortIdle(ctx, d.id); err != nil {
+		d.e.log.WarnContext(ctx, "shutdown: abort asked during the hand-on; another replica will end it", "rollback", d.id, "err", err)
+	}
 }
 
 // engineCtx is the context Run was given.
@@ -146,6 +195,7 @@ func (d *driver) handOn(ctx context.Context) {
 		s.log.WarnContext(ctx, "shutdown: could not hand the rollback on; another replica will find it orphaned", "rollback", d.id)
 		return
 	}
+	d.handedOn = true
 	n := rollback.HandedOn{About: rollback.About{Rollback: r}, Replica: s.replica, Signal: signal,
 		Grace: s.cfg.Engine.ShutdownGrace.D(), MaxAuto: maxAutoResumes}
 	keys := d.shut.steps()
@@ -182,7 +232,7 @@ func splitKey(key string) (service, step string) {
 }
 
 // refuseWhenStopping is what an entry point that would start a rollback
-// asks first.
+// (approve, resume) or a new proposal asks first. Abort never asks it.
 func (e *Engine) refuseWhenStopping(id string) error {
 	if e.stopping() {
 		return fmt.Errorf("not starting %s: %w", id, ErrShuttingDown)

@@ -143,3 +143,87 @@ func waitCancelled(t *testing.T, ex *incidenttest.Executor, step string) {
 		}
 	}
 }
+
+// abortDrainRunbook: prep completes (and has a compensation), then a
+// non-idempotent migrate runs beside an idempotent restart; after needs
+// both.
+const abortDrainRunbook = `
+name: steps
+steps:
+  - {id: prep, uses: fake, compensate: {uses: fake}}
+  - {id: migrate, uses: fake, needs: [prep]}
+  - {id: restart, uses: fake, idempotent: true, needs: [prep]}
+  - {id: after, uses: fake, needs: [migrate, restart]}
+`
+
+// TestAbortDuringTheDrain: while a replica drains for a shutdown (its
+// non-idempotent step still running), Abort still works: the step is
+// stopped at once, the completed step is compensated as any abort does,
+// and the rollback ends aborted, not handed on; Run returns without
+// waiting for the grace. Approve, Resume and Propose are refused meanwhile.
+func TestAbortDuringTheDrain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		// A long lease: the run must stop because Abort cancels it here,
+		// not because a renewal reads the abort flag.
+		e := newEnv(t, b, setup{runbook: abortDrainRunbook, shutdownGrace: "10m", leaseTTL: "1h"})
+		migrate, restart := incidenttest.NewLatch(), incidenttest.NewLatch()
+		t.Cleanup(migrate.ReleaseAll)
+		t.Cleanup(restart.ReleaseAll)
+		e.ex.On("migrate", migrate.Block)
+		e.ex.On("restart", restart.Block)
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan error, 1)
+		go func() { stopped <- e.svc.Run(ctx) }()
+		r := e.run()
+		e.deploy("vault", "1.0.0", "1.1.0")
+		waiting := e.propose(incident.ProposeRequest{Services: []string{"vault"}, Reason: "errors up"})
+		for _, step := range []string{"migrate", "restart"} {
+			if err := e.ex.WaitStarted(within(t), step); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancel()
+		waitCancelled(t, e.ex, "restart") // the drain has reached the run
+		refusedWhileDraining(t, e, waiting.ID, r.ID)
+		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != "" {
+			t.Fatalf("abort during the drain: %q %v", failure, err)
+		}
+		waitCancelled(t, e.ex, "migrate")
+		waitRunReturned(t, stopped) // well within the 10m grace
+		got := e.get(r.ID)
+		if got.State != rollback.StateAborted || got.Outcome != "aborted by req: wrong service" {
+			t.Fatalf("after an abort during the drain: %s (%s), want aborted by req", got.State, got.Outcome)
+		}
+		if kinds := e.stepKinds(r.ID, "checkout", "migrate"); !slices.Equal(kinds, []string{rollback.StepStarted, rollback.StepFailed}) {
+			t.Errorf("migrate's events %v, want [started failed]", kinds)
+		}
+		if kinds := e.stepKinds(r.ID, "checkout", "prep"); !slices.Contains(kinds, rollback.StepCompensated) {
+			t.Errorf("prep's events %v: not compensated", kinds)
+		}
+		if calls := e.ex.CallsOf("after"); len(calls) != 0 {
+			t.Errorf("a step started during the drain: %+v", calls)
+		}
+		e.wantPosted("asked to abort " + r.ID)
+		if posts := e.poster.Find("⏏️"); len(posts) != 0 {
+			t.Errorf("the thread says the rollback was handed on: %q", posts)
+		}
+	})
+}
+
+// refusedWhileDraining: what would start something is refused, with
+// ErrShuttingDown, and changes nothing.
+func refusedWhileDraining(t *testing.T, e *env, proposed, running string) {
+	t.Helper()
+	if failure, err := e.svc.Vote(e.ctx, person("carol"), incident.VoteRequest{ID: proposed, Approve: true}); !errors.Is(err, incident.ErrShuttingDown) {
+		t.Errorf("a vote during the drain: %q %v, want ErrShuttingDown", failure, err)
+	}
+	if failure, err := e.svc.Resume(e.ctx, person("req"), running); !errors.Is(err, incident.ErrShuttingDown) {
+		t.Errorf("a resume during the drain: %q %v, want ErrShuttingDown", failure, err)
+	}
+	if r, failure, err := e.svc.Propose(e.ctx, person("req"), incident.ProposeRequest{Services: []string{"backend"}, Reason: "x"}); !errors.Is(err, incident.ErrShuttingDown) || r != nil {
+		t.Errorf("a proposal during the drain: %v %q %v, want ErrShuttingDown", r, failure, err)
+	}
+	if got := e.get(proposed); got.State != rollback.StateProposed || len(got.Approvers) != 0 {
+		t.Errorf("%s after a refused vote: %s approved by %v", proposed, got.State, got.Approvers)
+	}
+}

@@ -151,8 +151,9 @@ error) and value.
 The pod's terminationGracePeriodSeconds follows bot.yaml: after SIGTERM
 Backout lets non-idempotent steps finish for engine.shutdown_grace (default
 10m), then stops the rest (SIGTERM, SIGKILL after engine.kill_grace, default
-5s); terminationGraceMarginSeconds covers the HTTP drain, handing rollbacks
-on and the last chat updates.
+5s), all the while still serving Slack and the API (Abort works); then
+terminationGraceMarginSeconds covers handing rollbacks on and stopping:
+requests in flight, Slack's accepted work and the last chat updates.
 */}}
 {{- define "backout.terminationGracePeriodSeconds" -}}
 {{- $engine := dig "engine" (dict) (.Values.config | default dict) -}}
