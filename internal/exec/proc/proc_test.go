@@ -139,7 +139,11 @@ func TestTimeoutStopsWholeProcessGroup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			t.Parallel()
+			// Long enough for the shell to start both sleeps and print
+			// their pids on a loaded machine (at 500 ms, under a full
+			// -race suite on two cores, it sometimes had not).
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
 			o, err := Run(ctx, Spec{Argv: []string{"/bin/sh", "-c", tt.script}, KillGrace: 200 * time.Millisecond})
 			if !o.TimedOut || o.Cancelled {
