@@ -71,7 +71,8 @@ func (s *Planner) ChangeAdvisory(ctx context.Context, service, version, risk str
 
 // drillEvidence looks for a successful environment drill of the service
 // within maxAge. A dry-run drill renders the plan and runs nothing, so it
-// proves no rollback path; it is named in the reason when it is all there is.
+// proves no rollback path, whatever its policy asked for (a runbook may
+// force drill.dry_run); it is named in the reason when it is all there is.
 func (s *Planner) drillEvidence(ctx context.Context, svc *config.Service, maxAge time.Duration, a *Advisory) error {
 	last, dryRun, err := s.lastProvingDrill(ctx, svc.Name)
 	if err != nil {
@@ -79,8 +80,8 @@ func (s *Planner) drillEvidence(ctx context.Context, svc *config.Service, maxAge
 	}
 	switch {
 	case last.ID == "" && dryRun.ID != "":
-		a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: the last successful drill of %s (%s, %s ago) was a dry run, which runs no step; a high-risk deploy needs an environment drill within %s",
-			svc.Name, dryRun.RollbackID, human.Duration(s.clock.Now().Sub(dryRun.At)), human.Duration(maxAge)))
+		a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: the last successful drill of %s (%s) was %s, which runs no step and proves nothing; a high-risk deploy needs an environment drill within %s",
+			svc.Name, s.drillWhen(dryRun), dryRunText(dryRun), human.Duration(maxAge)))
 	case last.ID == "":
 		a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: %s has never been drilled successfully (a high-risk deploy needs one within %s)", svc.Name, human.Duration(maxAge)))
 	default:
@@ -90,7 +91,7 @@ func (s *Planner) drillEvidence(ctx context.Context, svc *config.Service, maxAge
 		line := fmt.Sprintf("last successful drill of %s at %s (%s ago, %s)", svc.Name, at.Format(time.RFC3339), human.Duration(age), last.RollbackID)
 		if age > maxAge {
 			if dryRun.ID != "" {
-				line += fmt.Sprintf("; the dry run since (%s, %s ago) runs no step", dryRun.RollbackID, human.Duration(s.clock.Now().Sub(dryRun.At)))
+				line += fmt.Sprintf("; the drill since (%s) was %s, which runs no step and proves nothing", s.drillWhen(dryRun), dryRunText(dryRun))
 			}
 			a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: %s; a high-risk deploy needs one within %s", line, human.Duration(maxAge)))
 		} else {
@@ -100,14 +101,30 @@ func (s *Planner) drillEvidence(ctx context.Context, svc *config.Service, maxAge
 	return nil
 }
 
+// drillWhen names a drill for the gate's reasons: "RB-5 on 2026-12-01,
+// 2d ago".
+func (s *Planner) drillWhen(d rollback.DrillRecord) string {
+	return fmt.Sprintf("%s on %s, %s ago", d.RollbackID, d.At.UTC().Format(time.DateOnly), human.Duration(s.clock.Now().Sub(d.At)))
+}
+
+// dryRunText says a drill was a dry run, and why when its policy asked for
+// more: "a dry run (the policy says environment, but runbook rb forces
+// drill.dry_run)".
+func dryRunText(d rollback.DrillRecord) string {
+	if why, ok := strings.CutPrefix(d.ModeText(), config.DrillModeDryRun+": "); ok {
+		return "a dry run (" + why + ")"
+	}
+	return "a dry run"
+}
+
 // lastProvingDrill is the newest successful drill that ran its steps (not
-// a dry run), and the newest successful dry run seen before it, newest
-// first; an empty ID where there is none.
+// a dry run, by the mode it ran in), and the newest successful dry run
+// seen before it, newest first; an empty ID where there is none.
 func (s *Planner) lastProvingDrill(ctx context.Context, service string) (proving, dryRun rollback.DrillRecord, err error) {
 	err = s.drills.ScanDrills(ctx, service, func(d rollback.DrillRecord) bool {
 		switch {
 		case !d.Succeeded:
-		case d.Mode == config.DrillModeDryRun:
+		case d.DryRun():
 			if dryRun.ID == "" {
 				dryRun = d
 			}

@@ -56,11 +56,25 @@ services:
 		}, "api", "high", 423,
 			[]string{"no fresh drill: last successful drill of api at ", "(10d ago, RB-DR-1); a high-risk deploy needs one within 7d", `"drill_id":"DR-1"`}},
 		{"a fresh dry run proves nothing ran", func() { drill("DR-3", "dry-run", 30*time.Minute, true) }, "api", "high", 423,
-			[]string{"(10d ago, RB-DR-1); the dry run since (RB-DR-3, 30m ago) runs no step; a high-risk deploy needs one within 7d"}},
+			[]string{"(10d ago, RB-DR-1); the drill since (RB-DR-3 on " + now.Add(-30*time.Minute).UTC().Format(time.DateOnly) + ", 30m ago) was a dry run, which runs no step and proves nothing; a high-risk deploy needs one within 7d"}},
+		{"an environment drill its runbook forced to a dry run proves nothing", func() {
+			if err := st.PutDrill(ctx, rollback.DrillRecord{ID: "DR-3F", Service: "api", RollbackID: "RB-DR-3F", At: now.Add(-20 * time.Minute), Mode: "dry-run",
+				PolicyMode: "environment", DryRunCause: "runbook quick forces drill.dry_run", Succeeded: true}); err != nil {
+				t.Fatal(err)
+			}
+		}, "api", "high", 423,
+			[]string{"(10d ago, RB-DR-1); the drill since (RB-DR-3F on ", "20m ago) was a dry run (the policy says environment, but runbook quick forces drill.dry_run), which runs no step and proves nothing"}},
+		{"an older record of a forced dry run: its skipped checks give it away", func() {
+			if err := st.PutDrill(ctx, rollback.DrillRecord{ID: "DR-3L", Service: "api", RollbackID: "RB-DR-3L", At: now.Add(-10 * time.Minute), Mode: "environment",
+				SkippedChecks: []string{"skipped promql check errors: dry-run drill, not judged against production"}, Succeeded: true}); err != nil {
+				t.Fatal(err)
+			}
+		}, "api", "high", 423,
+			[]string{"(10d ago, RB-DR-1); the drill since (RB-DR-3L on ", "10m ago) was a dry run (the policy says environment, but its validation checks were skipped, as only in a dry run), which runs no step and proves nothing"}},
 		{"fresh drill", func() { drill("DR-4", "environment", 2*24*time.Hour, true) }, "api", "high", 200,
 			[]string{`"open":true`, "last successful drill of api at ", "(2d ago, RB-DR-4)", "runbook quick lints"}},
 		{"runbook does not lint; only a dry run", dryRunOnly, "web", "high", 423, []string{"runbook lint errors: ", "kubectl",
-			"no fresh drill: the last successful drill of web (RB-DR-W, 1h ago) was a dry run, which runs no step; a high-risk deploy needs an environment drill within 7d"}},
+			"no fresh drill: the last successful drill of web (RB-DR-W on " + now.Add(-time.Hour).UTC().Format(time.DateOnly) + ", 1h ago) was a dry run, which runs no step and proves nothing; a high-risk deploy needs an environment drill within 7d"}},
 		{"runbook reverts what the service forbids", nil, "ledger", "high", 423, []string{`runbook lint errors: `, `restore.yaml:4:18: service ledger: runbook restore reverts \"ledger (full restore)\", but the constraints of ledger say: never revert ledger.entries (audit)`}},
 		{"low risk needs no proof", nil, "web", "low", 200, []string{`"open":true`, "a low-risk deploy needs no proven rollback path"}},
 		{"unknown risk", nil, "api", "yolo", 400, []string{`risk: unknown value \"yolo\"`}},
