@@ -52,7 +52,7 @@ func TestForcedDryRunDrillProvesNothing(t *testing.T) {
 		"drill (" + why + ") requested by",
 		"🎯 Drill scorecard for api (" + why + "): ✅ succeeded",
 		"Last drill RB-1 (" + why + ")",
-		"1 of them ran as dry runs (no step ran), 0 in their environment",
+		"Dry runs among them (no step ran): 1; in their environment: 0",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("transcript lacks %q", want)

@@ -258,7 +258,7 @@ func Message(s Summary, title string) chat.Message {
 	secs = append(secs, chat.Section{Title: "Timing", Text: chat.Plain(timing)})
 	drills := fmt.Sprintf("Drills done: %d (%d failed)", s.DrillsDone, s.DrillsFailed)
 	if s.DrillsDryRun > 0 {
-		drills += fmt.Sprintf("\n%d of them ran as dry runs (no step ran), %d in their environment", s.DrillsDryRun, s.DrillsDone-s.DrillsDryRun)
+		drills += fmt.Sprintf("\nDry runs among them (no step ran): %d; in their environment: %d", s.DrillsDryRun, s.DrillsDone-s.DrillsDryRun)
 	}
 	if len(s.DrillsOverdue) > 0 {
 		drills += "\nOverdue: " + strings.Join(s.DrillsOverdue, ", ")

@@ -151,7 +151,7 @@ func TestDrillModesInReport(t *testing.T) {
 		want string
 		not  string
 	}{
-		{report.Summary{DrillsDone: 3, DrillsFailed: 1, DrillsDryRun: 2}, "Drills done: 3 (1 failed)\n2 of them ran as dry runs (no step ran), 1 in their environment", ""},
+		{report.Summary{DrillsDone: 3, DrillsFailed: 1, DrillsDryRun: 2}, "Drills done: 3 (1 failed)\nDry runs among them (no step ran): 2; in their environment: 1", ""},
 		{report.Summary{DrillsDone: 2}, "Drills done: 2 (0 failed)\nNo service is overdue.", "dry run"},
 	}
 	for _, tt := range tests {
