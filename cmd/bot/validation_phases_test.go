@@ -123,6 +123,8 @@ func TestValidationPhasesAgainstPrometheus(t *testing.T) {
 			"waiting 6s for shop to settle, then 2 check(s) measure (window 1m)",
 			"shop · error ratio: measurement #3 (count 3)",
 			"Validation of shop for RB-1: 2 successful",
+			"measurements", "deciding value",
+			"3/3 passed", // each check measured three times, not "1/1"
 			"succeeded",
 		}},
 		{"measures at once", "0s", []string{
@@ -130,6 +132,7 @@ func TestValidationPhasesAgainstPrometheus(t *testing.T) {
 			"outside < 0.05",
 			"(baseline 0.01 +0.02)",
 			"Validation of shop for RB-1: 2 failed",
+			"1 of 1 failed, stopped after 1 of 3", // failure_limit 0: the first failure decides
 		}},
 	}
 	for _, tc := range cases {

@@ -97,6 +97,10 @@ type CheckResult struct {
 	// Chart is the check's query around the incident, for checks with a
 	// query (validation only).
 	Chart *Chart `json:"chart,omitempty"`
+	// Measured counts a validation check's measurements by outcome; Value
+	// and Bound are those of the one that decided. Nil for readiness, for
+	// skipped checks and on records written before it was kept.
+	Measured *MeasurementTally `json:"measured,omitempty"`
 }
 
 // Chart is a metric check's query from before the bad deploy to the end of
