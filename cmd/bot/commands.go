@@ -41,8 +41,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 }
 
 func consoleCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs, cfgFlag := flags("console [--config FILE] [--state FILE] [--as USER] [--channel ID]", "console", stderr)
+	fs, cfgFlag := flags("console [--config FILE] [--state FILE] [--charts DIR] [--as USER] [--channel ID]", "console", stderr)
 	state := fs.String("state", "", "bolt file to keep state in (default: a fresh temporary file)")
+	charts := fs.String("charts", "", "directory to write chart PNGs to, kept after the console ends (default: a temporary one, removed when it ends)")
 	user := fs.String("as", "alice", "who you are at the start")
 	channel := fs.String("channel", "", "channel you type in (default: the config's slack.channel)")
 	echo := fs.Bool("echo", false, "print each input line (default: on when input is not a terminal)")
@@ -92,12 +93,36 @@ func consoleCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if *channel == "" {
 		*channel = loaded.Config.Slack.Channel
 	}
-	poster := console.NewPoster(stdout)
+	poster, err := consolePoster(stdout, *charts)
+	if err != nil {
+		return err
+	}
+	// Chart paths printed during the session stay valid until it ends;
+	// then the temporary chart directory goes (an explicit --charts stays).
+	defer func() {
+		if err := poster.Close(); err != nil {
+			fmt.Fprintf(stderr, "warning: %v\n", err)
+		}
+	}()
 	a := app.Build(loaded, st, app.Options{Poster: poster, ReplicaID: "console", Logger: logger(io.Discard, slog.LevelError)})
 	fmt.Fprintf(stdout, "config %s · %d runbooks · %d services · state %s · demo files in %s · demo service %s\n",
 		path, len(loaded.Runbooks), len(loaded.Config.Services), *state, demoDir, demo.URL)
 	tty := isTerminal(stdin)
 	return a.RunConsole(ctx, stdin, app.ConsoleOptions{User: *user, Channel: *channel, Echo: *echo || !tty, Prompt: tty})
+}
+
+// consolePoster prints the console's transcript to out; its charts go to
+// dir when one is given (made if missing), else to a temporary directory
+// the poster removes when closed.
+func consolePoster(out io.Writer, dir string) (*console.Poster, error) {
+	p := console.NewPoster(out)
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("--charts: %w", err)
+		}
+		p.SetImageDir(dir)
+	}
+	return p, nil
 }
 
 // isTerminal reports whether r is a terminal, where a person types and

@@ -77,8 +77,9 @@ var demoStory = []string{
 	"(attempt 1): demo.sh exited with status 75",
 	"registry answered 503 Service Unavailable (simulated: the first attempt of RB-2 always fails)", // with its output
 	"🔎 Validation of demo-api for RB-2: 2 successful",                                               // checks that really ran
-	"health endpoint answers         Successful",
-	"reports the known-good version  Successful  1/1 at target  = 1.4.0",
+	"measurements  deciding value",                                                                  // each check's tally of measurements beside the one that decided
+	"health endpoint answers         Successful  2/2 passed    1/1 URLs passed",
+	"reports the known-good version  Successful  2/2 passed    1/1 instances at target  = 1.4.0",
 	"Rollback RB-2 · succeeded",
 	"Users still affected? Press the button (once per person) until ",                  // the support channel asked,
 	"[#C0DEMO ↳ thread] 🆘 2 reports from support that users are still affected, last ", // each person once

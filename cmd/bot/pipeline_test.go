@@ -187,15 +187,25 @@ func realAPI(t *testing.T) (*httptest.Server, *incident.Service, store.Store) {
 		t.Fatal(err)
 	}
 	const cfgYAML = "slack: {channel: C1}\nrunbooks: runbooks\nservices:\n  - {name: api, owners: [U1], runbook: quick}\n  - {name: web, runbook: quick, depends_on: [api]}\n"
-	cfg, err := config.Parse(filepath.Join(dir, "bot.yaml"), []byte(cfgYAML), env("BACKOUT_API_TOKEN", apiToken))
+	if err := os.WriteFile(filepath.Join(dir, "bot.yaml"), []byte(cfgYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return apiOver(t, filepath.Join(dir, "bot.yaml"), filepath.Join(dir, "s.db"))
+}
+
+// apiOver serves the real /api/v1 handler for the config at cfgPath over
+// the bolt state at statePath (one `bot console --state` may have left).
+func apiOver(t *testing.T, cfgPath, statePath string) (*httptest.Server, *incident.Service, store.Store) {
+	t.Helper()
+	cfg, err := config.Load(cfgPath, env("BACKOUT_API_TOKEN", apiToken))
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := runbook.LoadDir(filepath.Join(dir, "runbooks"))
+	set, err := runbook.LoadDir(cfg.RunbooksDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := boltstore.Open(filepath.Join(dir, "s.db"), boltstore.Options{})
+	st, err := boltstore.Open(statePath, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

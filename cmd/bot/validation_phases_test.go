@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image/png"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/testutil/promtest"
+	"github.com/backout/backout/internal/testutil/syncbuf"
 )
 
 // recoveringService is the test exporter of a service whose error ratio is
@@ -101,6 +103,8 @@ services:
 // validation passes; without it, every measurement sees the service before
 // it recovered and validation fails a rollback that worked. The baseline is
 // the hour before the bad deploy (backfilled history), not the incident.
+// The charts' printed paths are valid while the console runs; after it, an
+// explicit --charts directory is kept and the temporary one is gone.
 func TestValidationPhasesAgainstPrometheus(t *testing.T) {
 	now := time.Now()
 	deployAt := now.Add(-10 * time.Minute)
@@ -117,19 +121,23 @@ func TestValidationPhasesAgainstPrometheus(t *testing.T) {
 	prom := promtest.Start(t, promtest.WithHistory(history))
 	cases := []struct {
 		name, initialDelay string
+		explicitCharts     bool
 		want               []string
 	}{
-		{"settles first", "6s", []string{
+		{"settles first", "6s", true, []string{
 			"waiting 6s for shop to settle, then 2 check(s) measure (window 1m)",
 			"shop · error ratio: measurement #3 (count 3)",
 			"Validation of shop for RB-1: 2 successful",
+			"measurements", "deciding value",
+			"3/3 passed", // each check measured three times, not "1/1"
 			"succeeded",
 		}},
-		{"measures at once", "0s", []string{
+		{"measures at once", "0s", false, []string{
 			"❌ shop · error ratio: measurement #1 (count 3)",
 			"outside < 0.05",
 			"(baseline 0.01 +0.02)",
 			"Validation of shop for RB-1: 2 failed",
+			"1 of 1 failed, stopped after 1 of 3", // failure_limit 0: the first failure decides
 		}},
 	}
 	for _, tc := range cases {
@@ -147,21 +155,73 @@ func TestValidationPhasesAgainstPrometheus(t *testing.T) {
 			pm := filepath.Join(dir, "pm", "postmortem-RB-1.md")
 			writeFile(t, pm, "")
 			script := fmt.Sprintf("deploy shop 1.0.0 3h\ndeploy shop 1.1.0 %s\nas alice\n/rollback propose shop 1.1.0 errors\nas bob\nclick 1\nwait\npostmortem RB-1 --out %s\n", age, pm)
-			var out, errOut bytes.Buffer
-			code := run([]string{"console", "--config", filepath.Join(dir, "bot.yaml")}, strings.NewReader(script), &out, &errOut, env("BACKOUT_DEMO_DIR", t.TempDir()))
-			transcript := out.String()
-			if code != exitOK {
-				t.Fatalf("exit %d\n%s\n%s", code, transcript, errOut.String())
+			args := []string{"console", "--config", filepath.Join(dir, "bot.yaml")}
+			if tc.explicitCharts {
+				args = append(args, "--charts", filepath.Join(dir, "charts"))
 			}
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp) // the console's temporary directories, and nothing else's
+			transcript := runConsoleWhile(t, args, script, func(transcript string) bool {
+				return len(chartLine.FindAllString(transcript, -1)) == 2
+			}, func(transcript string) { checkCharts(t, transcript) })
 			for _, want := range tc.want {
 				if !strings.Contains(transcript, want) {
 					t.Errorf("transcript does not say %q:\n%s", want, transcript)
 				}
 			}
 			checkBaselineBeforeDeploy(t, transcript)
-			checkCharts(t, transcript)
+			if tc.explicitCharts {
+				checkCharts(t, transcript) // kept
+			} else {
+				checkChartsGone(t, transcript, tmp)
+			}
 			checkPostmortemCharts(t, pm)
 		})
+	}
+}
+
+// runConsoleWhile runs `bot console` with args on script, calls during
+// with the transcript once ready says so (the console still running), then
+// ends its input and returns the whole transcript once it has exited.
+func runConsoleWhile(t *testing.T, args []string, script string, ready func(string) bool, during func(string)) string {
+	t.Helper()
+	stdin, feed := io.Pipe()
+	var out, errOut syncbuf.Buffer
+	exited := make(chan int, 1)
+	go func() { exited <- run(args, stdin, &out, &errOut, env("BACKOUT_DEMO_DIR", t.TempDir())) }()
+	go func() { _, _ = io.WriteString(feed, script) }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !ready(out.String()) {
+		select {
+		case code := <-exited:
+			t.Fatalf("console exited (%d) before it was ready\n%s\n%s", code, out.String(), errOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			feed.Close()
+			t.Fatalf("console not ready after 2m\n%s", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	during(out.String())
+	feed.Close() // end of input: the console waits for its work, then leaves
+	if code := <-exited; code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
+// checkChartsGone: after the console, the charts it wrote to its own
+// temporary directory are gone, and so is the directory.
+func checkChartsGone(t *testing.T, transcript, tmp string) {
+	t.Helper()
+	for _, m := range chartLine.FindAllStringSubmatch(transcript, -1) {
+		if _, err := os.Stat(m[3]); !os.IsNotExist(err) {
+			t.Errorf("chart %s still there after the console: %v", m[3], err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "backout-*")); len(left) > 0 {
+		t.Errorf("the console left %v behind", left)
 	}
 }
 

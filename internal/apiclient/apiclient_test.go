@@ -85,3 +85,43 @@ func TestCalls(t *testing.T) {
 		}
 	}
 }
+
+// TestAdvisoryUnknownDeploy: a 400 naming the versions the server knows is
+// an *UnknownDeployError with them; any other 400 stays an *APIError.
+func TestAdvisoryUnknownDeploy(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		if r.URL.Query().Get("for_deploy") == "9.9" {
+			_, _ = w.Write([]byte(`{"error":"for_deploy: api has no recorded deploy of version \"9.9\" (recent: 1.2)","known_versions":["1.2"]}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"error":"risk: unknown value \"x\""}`))
+	}))
+	defer srv.Close()
+	c, err := apiclient.New(srv.URL, "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		version, risk string
+		unknown       bool
+		want          string
+	}{
+		{"9.9", "high", true, `no recorded deploy of version "9.9" (recent: 1.2)`},
+		{"", "x", false, "risk: unknown value"},
+		{"1.2", "x", false, "risk: unknown value"},
+	}
+	for _, tt := range tests {
+		_, err := c.Advisory(t.Context(), "api", tt.version, tt.risk)
+		var unknown *apiclient.UnknownDeployError
+		var apiErr *apiclient.APIError
+		switch {
+		case err == nil || !strings.Contains(err.Error(), tt.want):
+			t.Errorf("%s/%s: %v, want error containing %q", tt.version, tt.risk, err, tt.want)
+		case tt.unknown && (!errors.As(err, &unknown) || len(unknown.Known) != 1 || unknown.Known[0] != "1.2" || unknown.Version != "9.9"):
+			t.Errorf("%s: %#v, want an *UnknownDeployError knowing 1.2", tt.version, err)
+		case !tt.unknown && (errors.As(err, &unknown) || !errors.As(err, &apiErr) || apiErr.Status != 400):
+			t.Errorf("%s/%s: %#v, want a 400 *APIError", tt.version, tt.risk, err)
+		}
+	}
+}

@@ -56,7 +56,9 @@ func (c checkRunner) RunChecks(ctx context.Context, run incident.ValidationRun) 
 	if err := validate.Settle(ctx, c.clock, run.InitialDelay); err != nil {
 		out := make([]rollback.CheckResult, len(run.Checks))
 		for i, spec := range run.Checks {
-			out[i] = rollback.CheckResult{Service: run.Service, Name: spec.Name, Status: string(check.Error), Reason: err.Error(), At: c.clock.Now()}
+			count, _ := spec.Measurements()
+			out[i] = rollback.CheckResult{Service: run.Service, Name: spec.Name, Status: string(check.Error), Reason: err.Error(), At: c.clock.Now(),
+				Measured: &rollback.MeasurementTally{Count: count}}
 		}
 		return out
 	}
@@ -71,7 +73,7 @@ func (c checkRunner) RunChecks(ctx context.Context, run incident.ValidationRun) 
 	out := make([]rollback.CheckResult, len(results))
 	for i, res := range results {
 		out[i] = rollback.CheckResult{Service: run.Service, Name: run.Checks[i].Name, Status: string(res.Outcome), Reason: res.Message,
-			Value: res.Value, Bound: res.Bound, At: c.clock.Now()}
+			Value: res.Value, Bound: res.Bound, At: c.clock.Now(), Measured: tally(run.Checks[i], res.Measurements)}
 		c.chart(ctx, jobs[i], run, &out[i])
 	}
 	return out
@@ -110,4 +112,24 @@ func counted(checkIndex int, measured func(checkIndex, n int, m check.Measuremen
 		n++
 		measured(checkIndex, n, m)
 	}
+}
+
+// tally counts a check's measurements by outcome, beside the count it
+// asked for: the validation table states them all, not only the last.
+func tally(spec runbook.Check, ms []check.Measurement) *rollback.MeasurementTally {
+	count, _ := spec.Measurements()
+	t := &rollback.MeasurementTally{Count: count}
+	for _, m := range ms {
+		switch m.Outcome {
+		case check.Successful:
+			t.Successful++
+		case check.Failed:
+			t.Failed++
+		case check.Inconclusive:
+			t.Inconclusive++
+		case check.Error:
+			t.Errors++
+		}
+	}
+	return t
 }

@@ -70,12 +70,24 @@ func New(cfg *config.Config, svc *incident.Service, st DrillStore, poster chat.P
 	return &Drills{cfg: cfg, svc: svc, store: st, poster: poster, reporter: reporter, clock: clock, log: log, metrics: m}
 }
 
-// mode is a service's drill mode (dry-run when it has no policy).
+// policy is a service's drill policy (dry-run when it has none).
 func (d *Drills) policy(service string) config.DrillPolicy {
 	if s, ok := d.cfg.ServiceByName(service); ok && s.Drill != nil {
 		return *s.Drill
 	}
-	return config.DrillPolicy{Mode: "dry-run"}
+	return config.DrillPolicy{Mode: config.DrillModeDryRun}
+}
+
+// modeText is the mode a drill of the service runs in, as people read it:
+// the policy's, or "dry-run (the policy says environment; runbook rb
+// forces drill.dry_run)" when its runbook forces dry runs.
+func (d *Drills) modeText(service, policyMode string) string {
+	r := &rollback.Record{Drill: true, DrillMode: policyMode}
+	if svc, ok := d.cfg.ServiceByName(service); ok {
+		r.Services = []rollback.ServiceChange{{Service: service, Runbook: svc.Runbook}}
+	}
+	_, r.DrillDryRunCause = d.svc.DrillRunMode(r, service)
+	return r.DrillModeText()
 }
 
 // RunNow starts a drill of a service through the normal lifecycle.
@@ -87,7 +99,7 @@ func (d *Drills) RunNow(ctx context.Context, who incident.Actor, service string)
 	source := strings.SplitN(who.From, ":", 2)[0]
 	return d.svc.Propose(ctx, who, incident.ProposeRequest{
 		Services: []string{service}, Drill: true, DrillMode: p.Mode,
-		Reason:  "rollback drill (" + p.Mode + ")",
+		Reason:  "rollback drill (" + d.modeText(service, p.Mode) + ")",
 		Trigger: rollback.Trigger{Kind: "drill", Source: source, At: d.clock.Now()},
 	})
 }
@@ -106,7 +118,7 @@ func (d *Drills) Describe(ctx context.Context, service string) (chat.Message, st
 		if err != nil {
 			return chat.Message{}, "", err
 		}
-		lines = append(lines, chat.Textf("Schedule: `%s` (%s), next %s", svc.Drill.Schedule, svc.Drill.Mode, chat.Stamp(sched.Next(d.clock.Now()))))
+		lines = append(lines, chat.Textf("Schedule: `%s` (%s), next %s", svc.Drill.Schedule, d.modeText(service, svc.Drill.Mode), chat.Stamp(sched.Next(d.clock.Now()))))
 		if svc.Drill.RemindBefore > 0 {
 			lines = append(lines, chat.Textf("Reminder %s before, in %s", human.Duration(svc.Drill.RemindBefore.D()), chat.Channel(svc.Channel)))
 		}
@@ -125,7 +137,7 @@ func (d *Drills) Describe(ctx context.Context, service string) (chat.Message, st
 		if last.Succeeded {
 			result = "succeeded"
 		}
-		lines = append(lines, chat.Textf("Last drill %s: %s %s in %s (target %s)", last.RollbackID, chat.Stamp(last.At), result,
+		lines = append(lines, chat.Textf("Last drill %s (%s): %s %s in %s (target %s)", last.RollbackID, last.ModeText(), chat.Stamp(last.At), result,
 			human.Duration(last.Duration), durationOr(last.RecoveryTarget, "not set")))
 	}
 	lines = append(lines, chat.Plain("Drill policy: one successful drill every "+human.Duration(d.svc.DrillMaxAge(service))))

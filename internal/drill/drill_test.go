@@ -2,6 +2,7 @@ package drill
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -267,5 +268,77 @@ func TestStepTimes(t *testing.T) {
 	want := []rollback.DrillStep{{Step: "a", Duration: 7 * time.Second}}
 	if len(got) != len(want) || got[0] != want[0] {
 		t.Errorf("stepTimes = %+v, want %+v", got, want)
+	}
+}
+
+// TestScorecardRecordsRunMode: a drill's record keeps the mode it ran in.
+// A policy of environment over a runbook that forces drill.dry_run ran as
+// a dry run, and the record says so and why; the scorecard too.
+func TestScorecardRecordsRunMode(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"plain.yaml":  "name: plain\nsteps:\n  - {id: one, uses: noop, with: {message: \"on {{ .Service.Environment }}\"}}\n",
+		"forced.yaml": "name: forced\ndrill: {dry_run: true}\nsteps:\n  - {id: one, uses: noop, with: {message: \"on {{ .Service.Environment }}\"}}\n",
+	} {
+		if err := os.MkdirAll(filepath.Join(dir, "runbooks"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "runbooks", name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const catalog = `
+slack: {channel: C0OPS}
+runbooks: runbooks
+services:
+  - {name: api, runbook: plain, drill: {mode: environment, environment: api-drill}}
+  - {name: web, runbook: forced, drill: {mode: environment, environment: web-drill}}
+  - {name: cli, runbook: forced, drill: {mode: dry-run}}
+`
+	cfg, err := config.Parse(filepath.Join(dir, "bot.yaml"), []byte(catalog), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := runbook.LoadDir(filepath.Join(dir, "runbooks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := boltstore.Open(filepath.Join(dir, "state.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	clock := &fakeClock{now: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	svc := incident.New(incident.Deps{Config: cfg, Runbooks: set, Store: st, Executors: exec.NewRegistry(noop.New()), Clock: clock})
+	poster := &recordingPoster{}
+	d := New(cfg, svc, st, poster, nil, clock, slog.New(slog.DiscardHandler), nopMetrics{})
+	tests := []struct {
+		service, runbook, policy string
+		want                     rollback.DrillRecord
+		scorecard                string
+	}{
+		{"api", "plain", "environment", rollback.DrillRecord{Mode: "environment"}, "Drill scorecard for api (environment)"},
+		{"web", "forced", "environment", rollback.DrillRecord{Mode: "dry-run", PolicyMode: "environment", DryRunCause: "runbook forced forces drill.dry_run"},
+			"Drill scorecard for web (dry-run: the policy says environment, but runbook forced forces drill.dry_run)"},
+		{"cli", "forced", "dry-run", rollback.DrillRecord{Mode: "dry-run"}, "Drill scorecard for cli (dry-run)"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.service, func(t *testing.T) {
+			r := &rollback.Record{ID: fmt.Sprintf("RB-%d", i+1), State: rollback.StateSucceeded, Drill: true, DrillMode: tt.policy,
+				Services: []rollback.ServiceChange{{Service: tt.service, Runbook: tt.runbook}}, CreatedAt: clock.Now(), EndedAt: clock.Now().Add(time.Minute)}
+			d.RollbackEnded(t.Context(), r)
+			drills, err := st.ListDrills(t.Context(), tt.service)
+			if err != nil || len(drills) != 1 {
+				t.Fatalf("drills of %s = %+v, %v; want one", tt.service, drills, err)
+			}
+			got := drills[0]
+			if got.Mode != tt.want.Mode || got.PolicyMode != tt.want.PolicyMode || got.DryRunCause != tt.want.DryRunCause {
+				t.Errorf("recorded mode %q (policy %q, cause %q), want %q (policy %q, cause %q)",
+					got.Mode, got.PolicyMode, got.DryRunCause, tt.want.Mode, tt.want.PolicyMode, tt.want.DryRunCause)
+			}
+			if poster.count(tt.scorecard) != 1 {
+				t.Errorf("no scorecard with %q in %q", tt.scorecard, poster.posts)
+			}
+		})
 	}
 }

@@ -43,7 +43,7 @@ func (d *Drills) jobs() ([]job, error) {
 			}
 		}})
 		if rb := svc.Drill.RemindBefore.D(); rb > 0 {
-			channel, mode := svc.Channel, svc.Drill.Mode
+			channel, mode := svc.Channel, d.modeText(name, svc.Drill.Mode)
 			jobs = append(jobs, job{name: "remind/" + name, schedule: sched, offset: rb, fire: func(ctx context.Context, at time.Time) {
 				text := fmt.Sprintf("⏰ Reminder: a rollback drill of %s (%s) starts at %s.", name, mode, chat.Stamp(at.Add(rb)))
 				if _, err := d.poster.Post(ctx, chat.Ref{Channel: channel}, chat.TextMessage(chat.Plain(text))); err != nil {

@@ -33,9 +33,13 @@ func (d *Drills) RollbackEnded(ctx context.Context, r *rollback.Record) {
 		start = r.CreatedAt
 	}
 	for _, c := range r.Services {
-		rec := rollback.DrillRecord{ID: r.ID + "/" + c.Service, Service: c.Service, RollbackID: r.ID, At: r.EndedAt, Mode: r.DrillMode,
+		rec := rollback.DrillRecord{ID: r.ID + "/" + c.Service, Service: c.Service, RollbackID: r.ID, At: r.EndedAt,
 			Succeeded: r.State == rollback.StateSucceeded, Duration: r.EndedAt.Sub(start), RecoveryTarget: r.RecoveryTarget, FailedSteps: failed,
 			Steps: stepTimes(steps, c.Service), SkippedChecks: skippedChecks(r.Validation, c.Service)}
+		rec.Mode, rec.DryRunCause = d.svc.DrillRunMode(r, c.Service)
+		if rec.Mode != r.DrillMode {
+			rec.PolicyMode = r.DrillMode
+		}
 		rec.RollForward = d.svc.RollForward(ctx, r, c.Service)
 		prev, err := d.previousDrill(ctx, rec)
 		if err != nil {
@@ -130,7 +134,7 @@ func Scorecard(rec rollback.DrillRecord, prev *rollback.DrillRecord) chat.Messag
 	default:
 		target = fmt.Sprintf("%s OVER the recovery target of %s", human.Duration(rec.Duration-rec.RecoveryTarget), human.Duration(rec.RecoveryTarget))
 	}
-	lines := []string{fmt.Sprintf("🎯 Drill scorecard for %s (%s): %s in %s, %s.", rec.Service, rec.Mode, verdict, human.Duration(rec.Duration), target)}
+	lines := []string{fmt.Sprintf("🎯 Drill scorecard for %s (%s): %s in %s, %s.", rec.Service, rec.ModeText(), verdict, human.Duration(rec.Duration), target)}
 	if len(rec.FailedSteps) > 0 {
 		lines = append(lines, "Failed steps: "+strings.Join(rec.FailedSteps, ", "))
 	}

@@ -42,11 +42,34 @@ type Advisory struct {
 	LastDrill *time.Time `json:"last_successful_drill,omitempty"`
 	DrillID   string     `json:"drill_id,omitempty"`
 	MaxAge    string     `json:"drill_max_age"`
+	// DeployID is the recorded deploy ForDeploy names (its newest).
+	DeployID string `json:"deploy_id,omitempty"`
+	// Unknown is set, with the failure, when ForDeploy names no recorded
+	// deploy of the service.
+	Unknown *UnknownDeploy `json:"-"`
 }
 
+// UnknownDeploy is a for_deploy version no recorded deploy of the service
+// has, with the versions it recorded recently, newest first, each once.
+type UnknownDeploy struct {
+	Service string   `json:"service"`
+	Version string   `json:"for_deploy"`
+	Known   []string `json:"known_versions"`
+}
+
+// forDeployWindow is how many of a service's newest deploys for_deploy is
+// looked up in; knownShown, how many versions the refusal lists.
+const (
+	forDeployWindow = 200
+	knownShown      = 10
+)
+
 // ChangeAdvisory answers whether a deploy of version at risk may ship:
-// anything below high risk needs no proof. The failure is the caller's
-// mistake (unknown service or risk); err is a system fault.
+// anything below high risk needs no proof. A version, when given, must
+// name one of the service's recorded deploys, which the evidence then
+// names; none given asks about the service alone, as before. The failure
+// is the caller's mistake (unknown service, risk or version: then
+// Advisory.Unknown lists the versions recorded); err is a system fault.
 func (s *Planner) ChangeAdvisory(ctx context.Context, service, version, risk string) (Advisory, string, error) {
 	svc, failure := s.service(service)
 	if failure != "" {
@@ -55,8 +78,25 @@ func (s *Planner) ChangeAdvisory(ctx context.Context, service, version, risk str
 	if risk == "" || !validRisk(risk) {
 		return Advisory{}, fmt.Sprintf("risk: unknown value %q (want low, medium or high)", risk), nil
 	}
-	maxAge := s.cfg.Drills.MaxAgeHighRisk.D()
-	a := Advisory{Service: service, ForDeploy: version, Risk: risk, Open: true, MaxAge: human.Duration(maxAge)}
+	a := Advisory{Service: service, ForDeploy: version, Risk: risk, Open: true, MaxAge: human.Duration(s.cfg.Drills.MaxAgeHighRisk.D())}
+	if version != "" {
+		d, unknown, err := s.history.forDeploy(ctx, service, version)
+		if err != nil {
+			return Advisory{}, "", err
+		}
+		if unknown != nil {
+			return Advisory{Service: service, ForDeploy: version, Risk: risk, Unknown: unknown}, unknown.failure(), nil
+		}
+		a.DeployID = d.ID
+		a.Evidence = append(a.Evidence, deployEvidence(d))
+	}
+	return s.advise(ctx, svc, a)
+}
+
+// advise fills a's verdict: anything below high risk needs no proof.
+// Recording a deploy asks it directly: that deploy is not stored yet.
+func (s *Planner) advise(ctx context.Context, svc *config.Service, a Advisory) (Advisory, string, error) {
+	maxAge, risk := s.cfg.Drills.MaxAgeHighRisk.D(), a.Risk
 	if risk != RiskHigh {
 		a.Evidence = append(a.Evidence, fmt.Sprintf("a %s-risk deploy needs no proven rollback path", risk))
 		return a, "", nil
@@ -71,7 +111,8 @@ func (s *Planner) ChangeAdvisory(ctx context.Context, service, version, risk str
 
 // drillEvidence looks for a successful environment drill of the service
 // within maxAge. A dry-run drill renders the plan and runs nothing, so it
-// proves no rollback path; it is named in the reason when it is all there is.
+// proves no rollback path, whatever its policy asked for (a runbook may
+// force drill.dry_run); it is named in the reason when it is all there is.
 func (s *Planner) drillEvidence(ctx context.Context, svc *config.Service, maxAge time.Duration, a *Advisory) error {
 	last, dryRun, err := s.lastProvingDrill(ctx, svc.Name)
 	if err != nil {
@@ -79,8 +120,8 @@ func (s *Planner) drillEvidence(ctx context.Context, svc *config.Service, maxAge
 	}
 	switch {
 	case last.ID == "" && dryRun.ID != "":
-		a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: the last successful drill of %s (%s, %s ago) was a dry run, which runs no step; a high-risk deploy needs an environment drill within %s",
-			svc.Name, dryRun.RollbackID, human.Duration(s.clock.Now().Sub(dryRun.At)), human.Duration(maxAge)))
+		a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: the last successful drill of %s (%s) was %s, which runs no step and proves nothing; a high-risk deploy needs an environment drill within %s",
+			svc.Name, s.drillWhen(dryRun), dryRunText(dryRun), human.Duration(maxAge)))
 	case last.ID == "":
 		a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: %s has never been drilled successfully (a high-risk deploy needs one within %s)", svc.Name, human.Duration(maxAge)))
 	default:
@@ -90,7 +131,7 @@ func (s *Planner) drillEvidence(ctx context.Context, svc *config.Service, maxAge
 		line := fmt.Sprintf("last successful drill of %s at %s (%s ago, %s)", svc.Name, at.Format(time.RFC3339), human.Duration(age), last.RollbackID)
 		if age > maxAge {
 			if dryRun.ID != "" {
-				line += fmt.Sprintf("; the dry run since (%s, %s ago) runs no step", dryRun.RollbackID, human.Duration(s.clock.Now().Sub(dryRun.At)))
+				line += fmt.Sprintf("; the drill since (%s) was %s, which runs no step and proves nothing", s.drillWhen(dryRun), dryRunText(dryRun))
 			}
 			a.Reasons = append(a.Reasons, fmt.Sprintf("no fresh drill: %s; a high-risk deploy needs one within %s", line, human.Duration(maxAge)))
 		} else {
@@ -100,14 +141,30 @@ func (s *Planner) drillEvidence(ctx context.Context, svc *config.Service, maxAge
 	return nil
 }
 
+// drillWhen names a drill for the gate's reasons: "RB-5 on 2026-12-01,
+// 2d ago".
+func (s *Planner) drillWhen(d rollback.DrillRecord) string {
+	return fmt.Sprintf("%s on %s, %s ago", d.RollbackID, d.At.UTC().Format(time.DateOnly), human.Duration(s.clock.Now().Sub(d.At)))
+}
+
+// dryRunText says a drill was a dry run, and why when its policy asked for
+// more: "a dry run (the policy says environment, but runbook rb forces
+// drill.dry_run)".
+func dryRunText(d rollback.DrillRecord) string {
+	if why, ok := strings.CutPrefix(d.ModeText(), config.DrillModeDryRun+": "); ok {
+		return "a dry run (" + why + ")"
+	}
+	return "a dry run"
+}
+
 // lastProvingDrill is the newest successful drill that ran its steps (not
-// a dry run), and the newest successful dry run seen before it, newest
-// first; an empty ID where there is none.
+// a dry run, by the mode it ran in), and the newest successful dry run
+// seen before it, newest first; an empty ID where there is none.
 func (s *Planner) lastProvingDrill(ctx context.Context, service string) (proving, dryRun rollback.DrillRecord, err error) {
 	err = s.drills.ScanDrills(ctx, service, func(d rollback.DrillRecord) bool {
 		switch {
 		case !d.Succeeded:
-		case d.Mode == config.DrillModeDryRun:
+		case d.DryRun():
 			if dryRun.ID == "" {
 				dryRun = d
 			}
@@ -151,13 +208,36 @@ func (s *Deploys) flagUnproven(ctx context.Context, d *rollback.Deploy) error {
 	if d.Risk != RiskHigh {
 		return nil
 	}
-	a, failure, err := s.advisor.ChangeAdvisory(ctx, d.Service, d.Version, d.Risk)
-	if err != nil {
-		return err
-	}
+	svc, failure := s.advisor.service(d.Service)
 	if failure != "" { // RecordDeploy checked the service and the risk first
 		return fmt.Errorf("change advisory of %s: %s", d.Service, failure)
 	}
+	a, _, err := s.advisor.advise(ctx, svc, Advisory{Service: d.Service, ForDeploy: d.Version, Risk: d.Risk, Open: true})
+	if err != nil {
+		return err
+	}
 	d.Unproven = a.Reasons
 	return nil
+}
+
+// failure is the refusal of an unknown for_deploy, for people and CI.
+func (u *UnknownDeploy) failure() string {
+	known := "none are recorded"
+	if len(u.Known) > 0 {
+		known = "recent: " + strings.Join(u.Known, ", ")
+	}
+	return fmt.Sprintf("for_deploy: %s has no recorded deploy of version %q (%s); record it with POST /api/v1/deploys (bot deploy record) or name a recorded version",
+		u.Service, u.Version, known)
+}
+
+// deployEvidence names the deploy the advisory is for.
+func deployEvidence(d *rollback.Deploy) string {
+	line := fmt.Sprintf("for deploy %s: %s %s recorded at %s", d.ID, d.Service, d.Version, d.At.UTC().Format(time.RFC3339))
+	if d.Risk != "" {
+		line += ", risk " + d.Risk
+	}
+	if d.Commit != "" {
+		line += ", commit " + d.Commit
+	}
+	return line
 }

@@ -39,6 +39,12 @@ func (s *Service) LastSuccessfulDrill(ctx context.Context, service string) (roll
 	return s.planner.LastSuccessfulDrill(ctx, service)
 }
 
+// DrillRunMode is the mode a drill ran in for one service, and why it
+// differs from its policy's mode.
+func (s *Service) DrillRunMode(r *rollback.Record, service string) (mode, cause string) {
+	return s.planner.DrillRunMode(r, service)
+}
+
 // Vote records an approval or a rejection.
 func (s *Service) Vote(ctx context.Context, who Actor, req VoteRequest) (string, error) {
 	return s.approvals.Vote(ctx, who, req)

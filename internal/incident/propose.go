@@ -247,6 +247,7 @@ func (s *Planner) describe(r *rollback.Record) {
 			r.Channel = svc.Channel
 		}
 	}
+	r.DrillDryRunCause = s.drillDryRunCause(r)
 }
 
 // autoApprove applies drill waivers and the auto_execute: always policy.

@@ -25,7 +25,7 @@ func VoteNote(r *rollback.Record, user string, approve bool, detail string, at t
 
 // ValidationMessage posts the validation table of one service.
 func ValidationMessage(r *rollback.Record, service string, results []rollback.CheckResult) chat.Message {
-	t := &chat.Table{Header: []string{"check", "outcome", "value", "bound"}}
+	t := &chat.Table{Header: []string{"check", "outcome", "measurements", "deciding value", "bound"}}
 	var skipped []string
 	for _, res := range results {
 		if res.Status == "Skipped" {
@@ -33,7 +33,7 @@ func ValidationMessage(r *rollback.Record, service string, results []rollback.Ch
 			skipped = append(skipped, "⏭️ "+res.Reason)
 			continue
 		}
-		t.Rows = append(t.Rows, []string{res.Name, res.Status, res.Value, res.Bound})
+		t.Rows = append(t.Rows, []string{res.Name, res.Status, measuredText(res), res.Value, res.Bound})
 	}
 	text := fmt.Sprintf("Validation of %s for %s: %s", service, r.ID, rollback.ValidationSummary(results))
 	section := chat.Section{Text: chat.Plain("🔎 " + strings.Join(append([]string{text}, skipped...), "\n"))}
@@ -57,6 +57,16 @@ func ValidationMessage(r *rollback.Record, service string, results []rollback.Ch
 		msg.Context = chat.Plain("Charts not drawn: " + strings.Join(undrawn, "; "))
 	}
 	return msg
+}
+
+// measuredText is a check's tally of measurements ("2/2 passed", "1 of 3
+// failed, 2 passed"); a record written before tallies were kept says it
+// does not know rather than guess from the deciding value.
+func measuredText(res rollback.CheckResult) string {
+	if res.Measured == nil {
+		return "not recorded"
+	}
+	return res.Measured.String()
 }
 
 // ChartImage draws a check's chart as a PNG named after the rollback,

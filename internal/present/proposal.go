@@ -101,9 +101,9 @@ func whyText(r *rollback.Record) chat.Text {
 		}
 	case "drill":
 		if r.Trigger.Source == "cron" {
-			t = chat.Textf("scheduled drill (%s)", r.DrillMode)
+			t = chat.Textf("scheduled drill (%s)", r.DrillModeText())
 		} else {
-			t = chat.Textf("drill (%s) requested by %s", r.DrillMode, chat.User(r.Requester))
+			t = chat.Textf("drill (%s) requested by %s", r.DrillModeText(), chat.User(r.Requester))
 		}
 	default:
 		t = chat.Textf("requested by %s", chat.User(r.Requester))

@@ -68,11 +68,14 @@ func TestValidationPhasesGolden(t *testing.T) {
 		rollback.Measured{About: on, Service: "demo-api", Check: "latency", N: 1, Count: 1, Outcome: "Inconclusive",
 			Message: "too few samples to compare: 3 before, 2 after (need 8 each)", At: at.Add(time.Minute)},
 		rollback.Validated{About: on, Service: "demo-api", Results: []rollback.CheckResult{
-			{Name: "error ratio", Status: "Failed", Value: "0.2", Bound: "< 0.05"},
-			{Name: "latency", Status: "Inconclusive"},
+			{Name: "error ratio", Status: "Failed", Value: "0.2", Bound: "< 0.05", Measured: &rollback.MeasurementTally{Count: 3, Failed: 1}},
+			{Name: "latency", Status: "Inconclusive", Measured: &rollback.MeasurementTally{Count: 1, Inconclusive: 1}},
+			{Name: "from an older record", Status: "Successful", Value: "3", Bound: "< 5"},
 		}},
 		rollback.Validated{About: on, Service: "demo-api", Results: []rollback.CheckResult{
-			{Name: "error ratio", Status: "Successful", Value: "0.01", Bound: "< 0.05", Chart: &rollback.Chart{Query: "errors", From: at.Add(-time.Minute), To: at.Add(3 * time.Minute),
+			{Name: "smoke", Status: "Successful", Value: "1/1 URLs passed", Bound: "all pass", Measured: &rollback.MeasurementTally{Count: 2, Successful: 2}},
+			{Name: "latency p99", Status: "Successful", Value: "0.2", Bound: "< 0.3", Measured: &rollback.MeasurementTally{Count: 3, Successful: 2, Failed: 1}},
+			{Name: "error ratio", Status: "Successful", Value: "0.01", Bound: "< 0.05", Measured: &rollback.MeasurementTally{Count: 3, Successful: 3, Errors: 1}, Chart: &rollback.Chart{Query: "errors", From: at.Add(-time.Minute), To: at.Add(3 * time.Minute),
 				Series: []rollback.ChartSeries{{Name: "{}", Points: []rollback.ChartPoint{{At: at, Value: 0.01}, {At: at.Add(time.Minute), Value: 0.3}, {At: at.Add(2 * time.Minute), Value: 0.01}}}}}},
 		}},
 	}

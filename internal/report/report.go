@@ -20,15 +20,18 @@ import (
 
 // Summary is the registry over a period.
 type Summary struct {
-	Service       string
-	Since, Until  time.Time
-	Outcomes      map[string]map[string]int // service -> state -> count (real rollbacks only)
-	Approve       Quantiles
-	Recover       Quantiles
-	OverTarget    int // rollbacks that took longer than their recovery target
-	WithTarget    int
-	DrillsDone    int
-	DrillsFailed  int
+	Service      string
+	Since, Until time.Time
+	Outcomes     map[string]map[string]int // service -> state -> count (real rollbacks only)
+	Approve      Quantiles
+	Recover      Quantiles
+	OverTarget   int // rollbacks that took longer than their recovery target
+	WithTarget   int
+	DrillsDone   int
+	DrillsFailed int
+	// DrillsDryRun counts the period's drills that ran as dry runs (by the
+	// mode they ran in, whatever their policy asked for): they run no step.
+	DrillsDryRun  int
 	DrillsOverdue []string
 	FailingSteps  []StepCount
 	// UnprovenHighRisk are high-risk releases of the period that went out
@@ -200,6 +203,9 @@ func (b *Builder) drills(ctx context.Context, s *Summary) error {
 				if !d.Succeeded {
 					s.DrillsFailed++
 				}
+				if d.DryRun() {
+					s.DrillsDryRun++
+				}
 			}
 			if d.Succeeded && lastOK.IsZero() {
 				lastOK = d.At
@@ -251,6 +257,9 @@ func Message(s Summary, title string) chat.Message {
 	}
 	secs = append(secs, chat.Section{Title: "Timing", Text: chat.Plain(timing)})
 	drills := fmt.Sprintf("Drills done: %d (%d failed)", s.DrillsDone, s.DrillsFailed)
+	if s.DrillsDryRun > 0 {
+		drills += fmt.Sprintf("\nDry runs among them (no step ran): %d; in their environment: %d", s.DrillsDryRun, s.DrillsDone-s.DrillsDryRun)
+	}
 	if len(s.DrillsOverdue) > 0 {
 		drills += "\nOverdue: " + strings.Join(s.DrillsOverdue, ", ")
 	} else {

@@ -142,3 +142,27 @@ func TestBuildReadsEveryPage(t *testing.T) {
 		}
 	}
 }
+
+// TestDrillModesInReport: the report says how many of the period's drills
+// ran as dry runs, by the mode they ran in; nothing when none did.
+func TestDrillModesInReport(t *testing.T) {
+	tests := []struct {
+		s    report.Summary
+		want string
+		not  string
+	}{
+		{report.Summary{DrillsDone: 3, DrillsFailed: 1, DrillsDryRun: 2}, "Drills done: 3 (1 failed)\nDry runs among them (no step ran): 2; in their environment: 1", ""},
+		{report.Summary{DrillsDone: 2}, "Drills done: 2 (0 failed)\nNo service is overdue.", "dry run"},
+	}
+	for _, tt := range tests {
+		var text string
+		for _, sec := range report.Message(tt.s, "Registry").Sections {
+			if sec.Title == "Drills" {
+				text = sec.Text.String()
+			}
+		}
+		if !strings.Contains(text, tt.want) || (tt.not != "" && strings.Contains(text, tt.not)) {
+			t.Errorf("drills section %q; want %q, without %q", text, tt.want, tt.not)
+		}
+	}
+}

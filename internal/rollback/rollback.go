@@ -97,6 +97,10 @@ type CheckResult struct {
 	// Chart is the check's query around the incident, for checks with a
 	// query (validation only).
 	Chart *Chart `json:"chart,omitempty"`
+	// Measured counts a validation check's measurements by outcome; Value
+	// and Bound are those of the one that decided. Nil for readiness, for
+	// skipped checks and on records written before it was kept.
+	Measured *MeasurementTally `json:"measured,omitempty"`
 }
 
 // Chart is a metric check's query from before the bad deploy to the end of
@@ -179,16 +183,21 @@ type Record struct {
 	Version int64  `json:"version"` // compare-and-set counter, bumped on every update
 	State   State  `json:"state"`
 
-	Drill     bool            `json:"drill,omitempty"`
-	DrillMode string          `json:"drill_mode,omitempty"`
-	Auto      bool            `json:"auto,omitempty"` // executed without votes by policy
-	Trigger   Trigger         `json:"trigger"`
-	Requester string          `json:"requester"`
-	Reason    string          `json:"reason,omitempty"`
-	Scope     string          `json:"scope"` // service | services | release
-	Release   string          `json:"release,omitempty"`
-	Services  []ServiceChange `json:"services"`
-	PlanHash  string          `json:"plan_hash"`
+	Drill bool `json:"drill,omitempty"`
+	// DrillMode is the mode the drill policy asked for (templates see it
+	// as .Drill.Mode); DrillDryRunCause, when set, says why the drill
+	// nevertheless only previews its steps (its runbook forces
+	// drill.dry_run). DrillRunMode is the mode it runs in.
+	DrillMode        string          `json:"drill_mode,omitempty"`
+	DrillDryRunCause string          `json:"drill_dry_run_cause,omitempty"`
+	Auto             bool            `json:"auto,omitempty"` // executed without votes by policy
+	Trigger          Trigger         `json:"trigger"`
+	Requester        string          `json:"requester"`
+	Reason           string          `json:"reason,omitempty"`
+	Scope            string          `json:"scope"` // service | services | release
+	Release          string          `json:"release,omitempty"`
+	Services         []ServiceChange `json:"services"`
+	PlanHash         string          `json:"plan_hash"`
 	// Replans counts how often the plan changed after it was proposed: a
 	// typed approval must then name the plan it approves.
 	Replans        int            `json:"replans,omitempty"`
@@ -340,11 +349,17 @@ type Deploy struct {
 
 // DrillRecord is the scorecard of one drill.
 type DrillRecord struct {
-	ID             string        `json:"id"`
-	Service        string        `json:"service"`
-	RollbackID     string        `json:"rollback_id"`
-	At             time.Time     `json:"at"`
+	ID         string    `json:"id"`
+	Service    string    `json:"service"`
+	RollbackID string    `json:"rollback_id"`
+	At         time.Time `json:"at"`
+	// Mode is the mode the drill ran in: dry-run when its steps only
+	// described themselves, whatever the policy asked for. PolicyMode is
+	// the policy's mode when it differs, and DryRunCause why (the runbook
+	// forces drill.dry_run).
 	Mode           string        `json:"mode"`
+	PolicyMode     string        `json:"policy_mode,omitempty"`
+	DryRunCause    string        `json:"dry_run_cause,omitempty"`
 	Succeeded      bool          `json:"succeeded"`
 	Duration       time.Duration `json:"duration"`
 	RecoveryTarget time.Duration `json:"recovery_target"`
@@ -358,6 +373,57 @@ type DrillRecord struct {
 	// RollForward is what returned the drill environment to the version it
 	// had, when the drill asked for it.
 	RollForward *RollForward `json:"roll_forward,omitempty"`
+}
+
+// drillModeDryRun is config.DrillModeDryRun (the domain imports nothing).
+const drillModeDryRun = "dry-run"
+
+// DrillRunMode is the mode a drill runs in: dry-run when something forces
+// it (DrillDryRunCause), the policy's DrillMode otherwise; "" for a
+// rollback.
+func (r *Record) DrillRunMode() string {
+	switch {
+	case !r.Drill:
+		return ""
+	case r.DrillDryRunCause != "":
+		return drillModeDryRun
+	}
+	return r.DrillMode
+}
+
+// DrillModeText is the drill's mode as people read it: "environment",
+// "dry-run", or "dry-run: the policy says environment, but runbook rb
+// forces drill.dry_run".
+func (r *Record) DrillModeText() string {
+	return modeText(r.DrillRunMode(), r.DrillMode, r.DrillDryRunCause)
+}
+
+// DryRun reports whether the drill's steps only described themselves, so
+// it proves no rollback path. A record written before the run mode was
+// recorded may say environment for a dry run its runbook forced; its
+// skipped checks give it away (only a dry run skips validation).
+func (d DrillRecord) DryRun() bool {
+	return d.Mode == drillModeDryRun || len(d.SkippedChecks) > 0
+}
+
+// ModeText is the mode the drill ran in, as people read it; see
+// Record.DrillModeText.
+func (d DrillRecord) ModeText() string {
+	ran, policy, cause := d.Mode, d.PolicyMode, d.DryRunCause
+	if policy == "" {
+		policy = d.Mode
+	}
+	if d.DryRun() && ran != drillModeDryRun { // an older record
+		ran, cause = drillModeDryRun, "its validation checks were skipped, as only in a dry run"
+	}
+	return modeText(ran, policy, cause)
+}
+
+func modeText(ran, policy, cause string) string {
+	if ran == policy || cause == "" {
+		return ran
+	}
+	return fmt.Sprintf("%s: the policy says %s, but %s", ran, policy, cause)
 }
 
 // DrillStep is one step's time in a drill.

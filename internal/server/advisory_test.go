@@ -39,6 +39,13 @@ services:
 		}
 	}
 	drill := func(id, mode string, age time.Duration, ok bool) { drillOf("api", id, mode, age, ok) }
+	for _, svc := range []string{"api", "web", "ledger"} {
+		for _, v := range []string{"2.4.0", "2.5.0", "2.4.0"} { // 2.4.0 twice: listed once
+			if err := st.AddDeploy(ctx, &rollback.Deploy{Service: svc, Version: v, Artifact: "reg/" + svc + digest, Risk: "high", At: now.Add(-time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	const path = "/api/v1/services/%s/readiness?for_deploy=2.5.0&risk=%s"
 	dryRunOnly := func() { drillOf("web", "DR-W", "dry-run", time.Hour, true) }
 	steps := []struct {
@@ -49,28 +56,54 @@ services:
 		code    int
 		want    []string
 	}{
-		{"never drilled", nil, "api", "high", 423, []string{`"open":false`, `"for_deploy":"2.5.0"`, "no fresh drill: api has never been drilled successfully (a high-risk deploy needs one within 7d)"}},
+		{"never drilled", nil, "api", "high", 423, []string{`"open":false`, `"for_deploy":"2.5.0"`, "no fresh drill: api has never been drilled successfully (a high-risk deploy needs one within 7d)",
+			`"deploy_id":"D-2"`, `"for deploy D-2: api 2.5.0 recorded at `, `, risk high"`}},
 		{"drill too old, a recent one failed", func() {
 			drill("DR-1", "environment", 10*24*time.Hour, true)
 			drill("DR-2", "environment", time.Hour, false)
 		}, "api", "high", 423,
 			[]string{"no fresh drill: last successful drill of api at ", "(10d ago, RB-DR-1); a high-risk deploy needs one within 7d", `"drill_id":"DR-1"`}},
 		{"a fresh dry run proves nothing ran", func() { drill("DR-3", "dry-run", 30*time.Minute, true) }, "api", "high", 423,
-			[]string{"(10d ago, RB-DR-1); the dry run since (RB-DR-3, 30m ago) runs no step; a high-risk deploy needs one within 7d"}},
+			[]string{"(10d ago, RB-DR-1); the drill since (RB-DR-3 on " + now.Add(-30*time.Minute).UTC().Format(time.DateOnly) + ", 30m ago) was a dry run, which runs no step and proves nothing; a high-risk deploy needs one within 7d"}},
+		{"an environment drill its runbook forced to a dry run proves nothing", func() {
+			if err := st.PutDrill(ctx, rollback.DrillRecord{ID: "DR-3F", Service: "api", RollbackID: "RB-DR-3F", At: now.Add(-20 * time.Minute), Mode: "dry-run",
+				PolicyMode: "environment", DryRunCause: "runbook quick forces drill.dry_run", Succeeded: true}); err != nil {
+				t.Fatal(err)
+			}
+		}, "api", "high", 423,
+			[]string{"(10d ago, RB-DR-1); the drill since (RB-DR-3F on ", "20m ago) was a dry run (the policy says environment, but runbook quick forces drill.dry_run), which runs no step and proves nothing"}},
+		{"an older record of a forced dry run: its skipped checks give it away", func() {
+			if err := st.PutDrill(ctx, rollback.DrillRecord{ID: "DR-3L", Service: "api", RollbackID: "RB-DR-3L", At: now.Add(-10 * time.Minute), Mode: "environment",
+				SkippedChecks: []string{"skipped promql check errors: dry-run drill, not judged against production"}, Succeeded: true}); err != nil {
+				t.Fatal(err)
+			}
+		}, "api", "high", 423,
+			[]string{"(10d ago, RB-DR-1); the drill since (RB-DR-3L on ", "10m ago) was a dry run (the policy says environment, but its validation checks were skipped, as only in a dry run), which runs no step and proves nothing"}},
 		{"fresh drill", func() { drill("DR-4", "environment", 2*24*time.Hour, true) }, "api", "high", 200,
 			[]string{`"open":true`, "last successful drill of api at ", "(2d ago, RB-DR-4)", "runbook quick lints"}},
 		{"runbook does not lint; only a dry run", dryRunOnly, "web", "high", 423, []string{"runbook lint errors: ", "kubectl",
-			"no fresh drill: the last successful drill of web (RB-DR-W, 1h ago) was a dry run, which runs no step; a high-risk deploy needs an environment drill within 7d"}},
+			"no fresh drill: the last successful drill of web (RB-DR-W on " + now.Add(-time.Hour).UTC().Format(time.DateOnly) + ", 1h ago) was a dry run, which runs no step and proves nothing; a high-risk deploy needs an environment drill within 7d"}},
 		{"runbook reverts what the service forbids", nil, "ledger", "high", 423, []string{`runbook lint errors: `, `restore.yaml:4:18: service ledger: runbook restore reverts \"ledger (full restore)\", but the constraints of ledger say: never revert ledger.entries (audit)`}},
 		{"low risk needs no proof", nil, "web", "low", 200, []string{`"open":true`, "a low-risk deploy needs no proven rollback path"}},
 		{"unknown risk", nil, "api", "yolo", 400, []string{`risk: unknown value \"yolo\"`}},
+		{"unknown version", nil, "api", "high&for_deploy=9.9", 400, []string{
+			`"error":"for_deploy: api has no recorded deploy of version \"9.9\" (recent: 2.4.0, 2.5.0); record it with POST /api/v1/deploys (bot deploy record) or name a recorded version"`,
+			`"known_versions":["2.4.0","2.5.0"]`, `"for_deploy":"9.9"`}},
+		{"no version: the service alone, as before", nil, "api", "high&", 200, []string{`"open":true`, "last successful drill of api at "}},
 		{"unknown service", nil, "nope", "high", 404, []string{"Unknown service"}},
 	}
 	for _, s := range steps {
 		if s.before != nil {
 			s.before()
 		}
-		code, body := call(t, srv, "GET", fmt.Sprintf(path, s.service, s.risk), token, "")
+		url := fmt.Sprintf(path, s.service, s.risk)
+		if strings.Contains(s.risk, "for_deploy") || s.risk == "high&" { // the step names its own version, or none
+			url = fmt.Sprintf("/api/v1/services/%s/readiness?risk=%s", s.service, s.risk)
+		}
+		code, body := call(t, srv, "GET", url, token, "")
+		if s.risk == "high&" && strings.Contains(body, "for_deploy") {
+			t.Errorf("%s: %s names a deploy nobody asked about", s.name, body)
+		}
 		for _, w := range s.want {
 			if code != s.code || !strings.Contains(body, w) {
 				t.Errorf("%s: %d %s\nwant %d containing %q", s.name, code, body, s.code, w)

@@ -136,7 +136,30 @@ func check(in Input) error {
 // steps: a dry-run drill, or a drill of a runbook whose drill settings ask
 // for dry runs. Run, preview and probe all decide it here.
 func DryRun(rb *runbook.Runbook, d runbook.DrillInfo) bool {
-	return d.Enabled && (d.Mode == "dry-run" || (rb != nil && rb.Drill != nil && rb.Drill.DryRun))
+	return d.Enabled && (d.Mode == config.DrillModeDryRun || ForcedDryRun(rb, d) != "")
+}
+
+// ForcedDryRun says why a drill whose mode runs its steps only describes
+// them: its runbook forces drill.dry_run. It is "" when the mode already is
+// dry-run, and for anything that is not a drill.
+func ForcedDryRun(rb *runbook.Runbook, d runbook.DrillInfo) string {
+	if !d.Enabled || d.Mode == config.DrillModeDryRun || rb == nil || rb.Drill == nil || !rb.Drill.DryRun {
+		return ""
+	}
+	return fmt.Sprintf("runbook %s forces drill.dry_run", rb.Name)
+}
+
+// DrillRunMode is the mode a drill of rb in mode d actually runs in:
+// dry-run when DryRun says its steps only describe themselves, d.Mode
+// otherwise ("" for anything that is not a drill).
+func DrillRunMode(rb *runbook.Runbook, d runbook.DrillInfo) string {
+	switch {
+	case !d.Enabled:
+		return ""
+	case DryRun(rb, d):
+		return config.DrillModeDryRun
+	}
+	return d.Mode
 }
 
 // frozenLimit is how long the bot may stay stopped (SIGSTOP) before its

@@ -177,3 +177,33 @@ func TestDryRun(t *testing.T) {
 		}
 	}
 }
+
+// TestDrillRunMode: the mode a drill runs in is dry-run whenever its steps
+// only describe themselves, and the forced case says why.
+func TestDrillRunMode(t *testing.T) {
+	rb := load(t) // drill: {dry_run: true}
+	plain := &runbook.Runbook{Name: "plain"}
+	env := runbook.DrillInfo{Enabled: true, Mode: "environment"}
+	tests := []struct {
+		name        string
+		rb          *runbook.Runbook
+		d           runbook.DrillInfo
+		mode, cause string
+	}{
+		{"not a drill", rb, runbook.DrillInfo{}, "", ""},
+		{"environment", plain, env, "environment", ""},
+		{"dry-run policy", rb, runbook.DrillInfo{Enabled: true, Mode: "dry-run"}, "dry-run", ""},
+		{"runbook forces it", rb, env, "dry-run", "runbook " + rb.Name + " forces drill.dry_run"},
+		{"no runbook", nil, env, "environment", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := steprequest.DrillRunMode(tt.rb, tt.d); got != tt.mode {
+				t.Errorf("DrillRunMode = %q, want %q", got, tt.mode)
+			}
+			if got := steprequest.ForcedDryRun(tt.rb, tt.d); got != tt.cause {
+				t.Errorf("ForcedDryRun = %q, want %q", got, tt.cause)
+			}
+		})
+	}
+}

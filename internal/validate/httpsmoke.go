@@ -180,8 +180,10 @@ func (c *HTTPSmoke) Measure(ctx context.Context, req check.Request) (check.Measu
 	}
 	m := check.Measurement{
 		Outcome: check.Successful,
-		Value:   fmt.Sprintf("%d/%d passed", len(urls)-len(failures), len(urls)),
-		Bound:   "all pass",
+		// Of this measurement's URLs: the check's measurements are counted
+		// apart (rollback.CheckResult.Measured).
+		Value: fmt.Sprintf("%d/%d URLs passed", len(urls)-len(failures), len(urls)),
+		Bound: "all pass",
 	}
 	switch {
 	case len(failures) == 0 && len(urls) == 1:

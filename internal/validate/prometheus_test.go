@@ -209,8 +209,8 @@ func testVersionQuery(t *testing.T, url string, h *history) {
 	req := check.Request{Now: h.evalAt, TargetVersion: "1.2.3"}
 	runPromCases(t, NewVersion(nil, url), req, []promCase{
 		{name: "all pods", with: `{query: 'build_info{service="checkout"}', label: version}`, want: check.Successful,
-			wantValue: "2/2 at target", wantMsg: "2/2 instances report 1.2.3"},
-		{name: "one old pod", with: `{query: 'build_info{service="payments"}'}`, want: check.Failed, wantValue: "1/2 at target",
+			wantValue: "2/2 instances at target", wantMsg: "2/2 instances report 1.2.3"},
+		{name: "one old pod", with: `{query: 'build_info{service="payments"}'}`, want: check.Failed, wantValue: "1/2 instances at target",
 			wantMsg: `1/2 instances not at 1.2.3: build_info{pod="payments-b", service="payments", version="1.2.2"} reports "1.2.2"`},
 		{name: "missing label", with: `{query: 'build_info{service="checkout"}', label: release}`, want: check.Failed,
 			wantMsg: `2/2 instances not at 1.2.3: build_info{pod="checkout-a", service="checkout", version="1.2.3"}: no release label; …`},

@@ -212,7 +212,7 @@ func judgeVersions(reported []instanceVersion, target string) check.Measurement 
 	}
 	m := check.Measurement{
 		Outcome: check.Successful,
-		Value:   fmt.Sprintf("%d/%d at target", len(reported)-len(wrong), len(reported)),
+		Value:   fmt.Sprintf("%d/%d instances at target", len(reported)-len(wrong), len(reported)),
 		Bound:   "= " + target,
 	}
 	if len(wrong) == 0 {

@@ -25,11 +25,11 @@ func TestVersionEndpoints(t *testing.T) {
 		wantValue  string
 		wantMsg    string
 	}{
-		{"json", `{url: "` + u + `/a/version", json_path: $.build.version}`, check.Successful, "1/1 at target", "1/1 instances report 1.2.3"},
-		{"text", `{url: "` + u + `/c/version"}`, check.Successful, "1/1 at target", "1/1 instances report 1.2.3"},
-		{"one behind", `{urls: ["` + u + `/a/version", "` + u + `/b/version"], json_path: build.version}`, check.Failed, "1/2 at target",
+		{"json", `{url: "` + u + `/a/version", json_path: $.build.version}`, check.Successful, "1/1 instances at target", "1/1 instances report 1.2.3"},
+		{"text", `{url: "` + u + `/c/version"}`, check.Successful, "1/1 instances at target", "1/1 instances report 1.2.3"},
+		{"one behind", `{urls: ["` + u + `/a/version", "` + u + `/b/version"], json_path: build.version}`, check.Failed, "1/2 instances at target",
 			`1/2 instances not at 1.2.3: ` + u + `/b/version reports "1.2.2"`},
-		{"down and missing", `{url: "` + u + `/d/version", urls: ["` + u + `/e/version", "` + u + `/c/version"], json_path: build.version}`, check.Failed, "0/3 at target",
+		{"down and missing", `{url: "` + u + `/d/version", urls: ["` + u + `/e/version", "` + u + `/c/version"], json_path: build.version}`, check.Failed, "0/3 instances at target",
 			`3/3 instances not at 1.2.3: ` + u + `/d/version: status 503; ` + u + `/e/version: build.version not found; ` + u + `/c/version: response is not JSON: unexpected data after the value`},
 	}
 	for _, tc := range cases {

@@ -28,8 +28,11 @@ type Poster struct {
 	// is not waiting (or prints no prompt). See Prompt.
 	prompt string
 	// imageDir is where pictures are written; made on the first one
-	// when not set (SetImageDir).
+	// when not set (SetImageDir). madeDir is that temporary directory,
+	// which Close removes; a directory given to SetImageDir is kept.
 	imageDir string
+	madeDir  string
+	closed   bool
 }
 
 type pressable struct {
@@ -85,18 +88,40 @@ func (p *Poster) writeImages(channel string, images []chat.Image) error {
 }
 
 func (p *Poster) writeImage(img chat.Image) (string, error) {
+	if p.closed {
+		return "", errors.New("the console has ended")
+	}
 	if p.imageDir == "" {
 		dir, err := os.MkdirTemp("", "backout-charts-")
 		if err != nil {
 			return "", fmt.Errorf("chart directory: %w", err)
 		}
-		p.imageDir = dir
+		p.imageDir, p.madeDir = dir, dir
 	}
 	path := filepath.Join(p.imageDir, filepath.Base(img.Filename))
 	if err := os.WriteFile(path, img.PNG, 0o644); err != nil {
 		return "", fmt.Errorf("write chart: %w", err)
 	}
 	return path, nil
+}
+
+// Close removes the temporary directory the pictures went to, when the
+// poster made one: the paths it printed stay valid until then, and nothing
+// is left behind after the console. A directory given to SetImageDir is
+// the caller's and is kept. Pictures posted after Close are not written.
+func (p *Poster) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.madeDir == "" {
+		return nil
+	}
+	dir := p.madeDir
+	p.madeDir, p.imageDir = "", ""
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove chart directory: %w", err)
+	}
+	return nil
 }
 
 // Update implements chat.Poster: it prints only the lines that changed.

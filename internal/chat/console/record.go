@@ -54,7 +54,7 @@ func (w *textWriter) block(indent, text string) {
 func recordHeader(w *textWriter, r *rollback.Record) {
 	kind := "Rollback"
 	if r.Drill {
-		kind = fmt.Sprintf("Drill (%s)", r.DrillMode)
+		kind = fmt.Sprintf("Drill (%s)", r.DrillModeText())
 	}
 	state := string(r.State)
 	if r.Paused && r.State == rollback.StateRunning {
