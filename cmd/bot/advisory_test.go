@@ -24,18 +24,9 @@ func TestChangeAdvisoryAgainstRealAPI(t *testing.T) {
 		code   int
 		out    []string
 	}{
-		{"a version never recorded is a usage error", nil, []string{"gate", "web", "--risk", "high", "--for-deploy", "1.3"}, exitInvalid,
-			[]string{`usage: --for-deploy 1.3: web has no recorded deploy of version "1.3" (none are recorded); record it with POST /api/v1/deploys (bot deploy record) or name a recorded version`}},
-		{"record 1.2 and 1.3 in staging", nil,
-			[]string{"deploy", "record", "--service", "web", "--version", "1.2", "--artifact", "reg/web" + digest, "--environment", "staging"}, exitOK, []string{"recorded D-1: web 1.2"}},
-		{"", nil, []string{"deploy", "record", "--service", "web", "--version", "1.3", "--artifact", "reg/web" + digest, "--environment", "staging", "--commit", "c0ffee"}, exitOK, []string{"recorded D-2: web 1.3"}},
-		{"unknown version: the known ones are listed", nil, []string{"gate", "web", "--risk", "high", "--for-deploy", "1.4"}, exitInvalid,
-			[]string{`web has no recorded deploy of version "1.4" (recent: 1.3, 1.2)`}},
 		{"high risk, never drilled", nil, []string{"gate", "web", "--risk", "high", "--for-deploy", "1.3"}, exitGateClosed,
 			[]string{"gate open for web\n", "change advisory closed for web 1.3 (high risk): its rollback path is not proven\n",
 				"  - no fresh drill: web has never been drilled successfully (a high-risk deploy needs one within 7d)\n"}},
-		{"no --for-deploy: the service alone, as before", nil, []string{"gate", "web", "--risk", "high"}, exitGateClosed,
-			[]string{"change advisory closed for web (high risk)", "  - no fresh drill: web has never been drilled successfully"}},
 		{"medium risk needs no proof", nil, []string{"gate", "web", "--risk", "medium"}, exitOK,
 			[]string{"change advisory open for web (medium risk)\n", "a medium-risk deploy needs no proven rollback path"}},
 		{"fresh drill", func() {
@@ -43,13 +34,12 @@ func TestChangeAdvisoryAgainstRealAPI(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, []string{"gate", "web", "--risk", "high", "--for-deploy", "1.3"}, exitOK,
-			[]string{"change advisory open for web 1.3 (high risk)\n", "  - for deploy D-2: web 1.3 recorded at ", ", commit c0ffee\n",
-				"  - last successful drill of web at ", "(1d2h ago, RB-4)", "  - runbook quick lints"}},
+			[]string{"change advisory open for web 1.3 (high risk)\n", "  - last successful drill of web at ", "(1d2h ago, RB-4)", "  - runbook quick lints"}},
 		{"--for-deploy needs --risk", nil, []string{"gate", "web", "--for-deploy", "1.3"}, exitInvalid, []string{"--for-deploy goes with --risk"}},
 		{"bad risk", nil, []string{"gate", "web", "--risk", "yolo"}, exitRuntime, []string{`400 Bad Request: risk: unknown value "yolo"`}},
 		{"high-risk deploy without a drill is recorded, flagged", nil,
 			[]string{"deploy", "record", "--service", "api", "--version", "2.0", "--artifact", "reg/api" + digest, "--risk", "high"}, exitOK,
-			[]string{"recorded D-3: api 2.0", "warning: recorded a high-risk deploy without a proven rollback path (flagged for the weekly report): no fresh drill: api has never been drilled successfully"}},
+			[]string{"recorded D-1: api 2.0", "warning: recorded a high-risk deploy without a proven rollback path (flagged for the weekly report): no fresh drill: api has never been drilled successfully"}},
 	}
 	for _, s := range steps {
 		if s.before != nil {

@@ -135,11 +135,11 @@ func gateCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	fs := flag.NewFlagSet("gate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: bot %s\n\nAsks Backout whether SERVICE may be deployed (GET /api/v1/services/SERVICE/gate) and, with --risk,\nwhether this release's rollback path is proven (GET /api/v1/services/SERVICE/readiness?risk=R&for_deploy=V):\na high-risk release needs a recent successful drill and a runbook that lints. V must be a recorded deploy of SERVICE.\nExit 0 open, 3 closed (the reason is printed), 2 the question could not be answered, 1 usage (or V is not recorded).\n\nFlags:\n", synopsis)
+		fmt.Fprintf(stderr, "Usage: bot %s\n\nAsks Backout whether SERVICE may be deployed (GET /api/v1/services/SERVICE/gate) and, with --risk,\nwhether this release's rollback path is proven (GET /api/v1/services/SERVICE/readiness?risk=R&for_deploy=V):\na high-risk release needs a recent successful drill and a runbook that lints.\nExit 0 open, 3 closed (the reason is printed), 2 the question could not be answered, 1 usage.\n\nFlags:\n", synopsis)
 		fs.PrintDefaults()
 	}
 	risk := fs.String("risk", "", "the release's risk: low, medium or high (high needs a proven rollback path)")
-	version := fs.String("for-deploy", "", "a recorded deploy's version this advisory is for (with --risk); exit 1 when none of the service's deploys has it")
+	version := fs.String("for-deploy", "", "the version about to be deployed (with --risk)")
 	server, timeout := apiFlags(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -175,12 +175,6 @@ func gateCmd(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 // adviseCmd asks the change advisory gate and prints its reasons or evidence.
 func adviseCmd(ctx context.Context, c *apiclient.Client, service, version, risk string, stdout io.Writer) error {
 	a, err := c.Advisory(ctx, service, version, risk)
-	var unknown *apiclient.UnknownDeployError
-	if errors.As(err, &unknown) {
-		// The caller named a version that was never recorded: a mistake in
-		// the invocation, not an answer about the service.
-		return fmt.Errorf("%w: --for-deploy %s: %s", errUsage, version, strings.TrimPrefix(unknown.Message, "for_deploy: "))
-	}
 	if err != nil {
 		return err
 	}

@@ -53,9 +53,6 @@ func New(server, token string, hc *http.Client) (*Client, error) {
 type APIError struct {
 	Status  int
 	Message string
-	// KnownVersions is the body's known_versions, when it has one (an
-	// unknown for_deploy).
-	KnownVersions *[]string
 }
 
 func (e *APIError) Error() string {
@@ -152,25 +149,10 @@ func (c *Client) Advisory(ctx context.Context, service, version, risk string) (A
 	var out Advisory
 	path := "/api/v1/services/" + url.PathEscape(service) + "/readiness?" + q.Encode()
 	if err := c.do(ctx, http.MethodGet, path, nil, &out, http.StatusOK, http.StatusLocked); err != nil {
-		var apiErr *APIError
-		if version != "" && errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest && apiErr.KnownVersions != nil {
-			return Advisory{}, &UnknownDeployError{Service: service, Version: version, Known: *apiErr.KnownVersions, Message: apiErr.Message}
-		}
 		return Advisory{}, fmt.Errorf("change advisory of %s: %w", service, err)
 	}
 	return out, nil
 }
-
-// UnknownDeployError is the server's refusal of a version no recorded
-// deploy of the service has: the caller's mistake, with the versions it
-// recorded recently (newest first).
-type UnknownDeployError struct {
-	Service, Version string
-	Known            []string
-	Message          string // the server's words
-}
-
-func (e *UnknownDeployError) Error() string { return e.Message }
 
 // AuditVerdict is the answer of GET /api/v1/audit/verify: OK, or the first
 // broken link (Head is then the last intact one).
@@ -257,18 +239,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 			return nil
 		}
 	}
-	return &APIError{Status: resp.StatusCode, Message: errorMessage(data), KnownVersions: knownVersions(data)}
-}
-
-// knownVersions is an error body's known_versions, nil without one.
-func knownVersions(data []byte) *[]string {
-	var e struct {
-		Known *[]string `json:"known_versions"`
-	}
-	if json.Unmarshal(data, &e) != nil {
-		return nil
-	}
-	return e.Known
+	return &APIError{Status: resp.StatusCode, Message: errorMessage(data)}
 }
 
 // errorMessage is the server's {"error": "..."} message, or the start of the

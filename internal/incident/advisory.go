@@ -42,34 +42,11 @@ type Advisory struct {
 	LastDrill *time.Time `json:"last_successful_drill,omitempty"`
 	DrillID   string     `json:"drill_id,omitempty"`
 	MaxAge    string     `json:"drill_max_age"`
-	// DeployID is the recorded deploy ForDeploy names (its newest).
-	DeployID string `json:"deploy_id,omitempty"`
-	// Unknown is set, with the failure, when ForDeploy names no recorded
-	// deploy of the service.
-	Unknown *UnknownDeploy `json:"-"`
 }
-
-// UnknownDeploy is a for_deploy version no recorded deploy of the service
-// has, with the versions it recorded recently, newest first, each once.
-type UnknownDeploy struct {
-	Service string   `json:"service"`
-	Version string   `json:"for_deploy"`
-	Known   []string `json:"known_versions"`
-}
-
-// forDeployWindow is how many of a service's newest deploys for_deploy is
-// looked up in; knownShown, how many versions the refusal lists.
-const (
-	forDeployWindow = 200
-	knownShown      = 10
-)
 
 // ChangeAdvisory answers whether a deploy of version at risk may ship:
-// anything below high risk needs no proof. A version, when given, must
-// name one of the service's recorded deploys, which the evidence then
-// names; none given asks about the service alone, as before. The failure
-// is the caller's mistake (unknown service, risk or version: then
-// Advisory.Unknown lists the versions recorded); err is a system fault.
+// anything below high risk needs no proof. The failure is the caller's
+// mistake (unknown service or risk); err is a system fault.
 func (s *Planner) ChangeAdvisory(ctx context.Context, service, version, risk string) (Advisory, string, error) {
 	svc, failure := s.service(service)
 	if failure != "" {
@@ -78,25 +55,8 @@ func (s *Planner) ChangeAdvisory(ctx context.Context, service, version, risk str
 	if risk == "" || !validRisk(risk) {
 		return Advisory{}, fmt.Sprintf("risk: unknown value %q (want low, medium or high)", risk), nil
 	}
-	a := Advisory{Service: service, ForDeploy: version, Risk: risk, Open: true, MaxAge: human.Duration(s.cfg.Drills.MaxAgeHighRisk.D())}
-	if version != "" {
-		d, unknown, err := s.history.forDeploy(ctx, service, version)
-		if err != nil {
-			return Advisory{}, "", err
-		}
-		if unknown != nil {
-			return Advisory{Service: service, ForDeploy: version, Risk: risk, Unknown: unknown}, unknown.failure(), nil
-		}
-		a.DeployID = d.ID
-		a.Evidence = append(a.Evidence, deployEvidence(d))
-	}
-	return s.advise(ctx, svc, a)
-}
-
-// advise fills a's verdict: anything below high risk needs no proof.
-// Recording a deploy asks it directly: that deploy is not stored yet.
-func (s *Planner) advise(ctx context.Context, svc *config.Service, a Advisory) (Advisory, string, error) {
-	maxAge, risk := s.cfg.Drills.MaxAgeHighRisk.D(), a.Risk
+	maxAge := s.cfg.Drills.MaxAgeHighRisk.D()
+	a := Advisory{Service: service, ForDeploy: version, Risk: risk, Open: true, MaxAge: human.Duration(maxAge)}
 	if risk != RiskHigh {
 		a.Evidence = append(a.Evidence, fmt.Sprintf("a %s-risk deploy needs no proven rollback path", risk))
 		return a, "", nil
@@ -208,36 +168,13 @@ func (s *Deploys) flagUnproven(ctx context.Context, d *rollback.Deploy) error {
 	if d.Risk != RiskHigh {
 		return nil
 	}
-	svc, failure := s.advisor.service(d.Service)
-	if failure != "" { // RecordDeploy checked the service and the risk first
-		return fmt.Errorf("change advisory of %s: %s", d.Service, failure)
-	}
-	a, _, err := s.advisor.advise(ctx, svc, Advisory{Service: d.Service, ForDeploy: d.Version, Risk: d.Risk, Open: true})
+	a, failure, err := s.advisor.ChangeAdvisory(ctx, d.Service, d.Version, d.Risk)
 	if err != nil {
 		return err
 	}
+	if failure != "" { // RecordDeploy checked the service and the risk first
+		return fmt.Errorf("change advisory of %s: %s", d.Service, failure)
+	}
 	d.Unproven = a.Reasons
 	return nil
-}
-
-// failure is the refusal of an unknown for_deploy, for people and CI.
-func (u *UnknownDeploy) failure() string {
-	known := "none are recorded"
-	if len(u.Known) > 0 {
-		known = "recent: " + strings.Join(u.Known, ", ")
-	}
-	return fmt.Sprintf("for_deploy: %s has no recorded deploy of version %q (%s); record it with POST /api/v1/deploys (bot deploy record) or name a recorded version",
-		u.Service, u.Version, known)
-}
-
-// deployEvidence names the deploy the advisory is for.
-func deployEvidence(d *rollback.Deploy) string {
-	line := fmt.Sprintf("for deploy %s: %s %s recorded at %s", d.ID, d.Service, d.Version, d.At.UTC().Format(time.RFC3339))
-	if d.Risk != "" {
-		line += ", risk " + d.Risk
-	}
-	if d.Commit != "" {
-		line += ", commit " + d.Commit
-	}
-	return line
 }

@@ -181,25 +181,6 @@ func (s *deployLog) targets(ctx context.Context, service, version string, stable
 	return cur, target, fmt.Sprintf("No known-good release of %s before %s: none lived %s without a rollback. Name a version with `to <version>`, or mark one good (POST /api/v1/deploys/{id}/good).", service, cur.Version, human.Duration(stableAfter)), nil
 }
 
-// forDeploy finds the newest of the service's recent deploys of version;
-// when there is none, unknown lists the versions it did record.
-func (s *deployLog) forDeploy(ctx context.Context, service, version string) (d *rollback.Deploy, unknown *UnknownDeploy, err error) {
-	deploys, err := s.store.ListDeploys(ctx, service, forDeployWindow)
-	if err != nil {
-		return nil, nil, fmt.Errorf("list deploys of %s: %w", service, err)
-	}
-	unknown = &UnknownDeploy{Service: service, Version: version, Known: []string{}}
-	for _, d := range deploys { // newest first
-		if d.Version == version {
-			return d, nil, nil
-		}
-		if len(unknown.Known) < knownShown && !slices.Contains(unknown.Known, d.Version) {
-			unknown.Known = append(unknown.Known, d.Version)
-		}
-	}
-	return nil, unknown, nil
-}
-
 // markBad records that a rollback was proposed against a deploy, so it never
 // becomes known-good by age.
 func (s *deployLog) markBad(ctx context.Context, deployID string) {

@@ -202,19 +202,12 @@ func (a *API) readiness(w http.ResponseWriter, r *http.Request) {
 
 // advisory is the change advisory gate (?for_deploy=VERSION&risk=high): 423
 // Locked with the reasons while a high-risk release's rollback path is not
-// proven, so a pipeline stops before it ships; 200 with the evidence; 400
-// with the versions recorded recently when VERSION is not one of them.
+// proven, so a pipeline stops before it ships; 200 with the evidence.
 func (a *API) advisory(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	adv, failure, err := a.Svc.ChangeAdvisory(r.Context(), r.PathValue("name"), q.Get("for_deploy"), q.Get("risk"))
 	if err == nil && failure != "" && !a.Svc.KnownService(r.PathValue("name")) {
 		writeError(w, http.StatusNotFound, failure)
-		return
-	}
-	if err == nil && adv.Unknown != nil {
-		// CI named a version Backout never saw deployed: say which it knows.
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": failure, "service": adv.Unknown.Service,
-			"for_deploy": adv.Unknown.Version, "known_versions": adv.Unknown.Known})
 		return
 	}
 	if a.refused(w, r, failure, err, http.StatusBadRequest) {
