@@ -42,11 +42,17 @@ type Advisory struct {
 	LastDrill *time.Time `json:"last_successful_drill,omitempty"`
 	DrillID   string     `json:"drill_id,omitempty"`
 	MaxAge    string     `json:"drill_max_age"`
+	// DeployID is the recorded deploy of ForDeploy (its newest), when the
+	// version was already deployed (say, to staging, then promoted).
+	DeployID string `json:"deploy_id,omitempty"`
 }
 
 // ChangeAdvisory answers whether a deploy of version at risk may ship:
-// anything below high risk needs no proof. The failure is the caller's
-// mistake (unknown service or risk); err is a system fault.
+// anything below high risk needs no proof. A version is looked up among
+// the service's recorded deploys and the evidence says what was found; a
+// version not recorded yet is the usual case (CI asks before it deploys)
+// and changes no verdict. The failure is the caller's mistake (unknown
+// service or risk); err is a system fault.
 func (s *Planner) ChangeAdvisory(ctx context.Context, service, version, risk string) (Advisory, string, error) {
 	svc, failure := s.service(service)
 	if failure != "" {
@@ -57,6 +63,13 @@ func (s *Planner) ChangeAdvisory(ctx context.Context, service, version, risk str
 	}
 	maxAge := s.cfg.Drills.MaxAgeHighRisk.D()
 	a := Advisory{Service: service, ForDeploy: version, Risk: risk, Open: true, MaxAge: human.Duration(maxAge)}
+	if version != "" {
+		line, id, err := s.history.deployEvidence(ctx, service, version)
+		if err != nil {
+			return Advisory{}, "", err
+		}
+		a.DeployID, a.Evidence = id, append(a.Evidence, line)
+	}
 	if risk != RiskHigh {
 		a.Evidence = append(a.Evidence, fmt.Sprintf("a %s-risk deploy needs no proven rollback path", risk))
 		return a, "", nil

@@ -250,3 +250,31 @@ func (s *Control) ClearFreeze(ctx context.Context, who Actor, service string) (s
 	}
 	return "", nil
 }
+
+// forDeployWindow is how many of a service's newest deploys a change
+// advisory looks a version up in: enough for any release still being
+// promoted, and a bounded read whatever the history.
+const forDeployWindow = 200
+
+// deployEvidence is the advisory's line about version: the recorded deploy
+// of it (newest), or that it is not recorded yet.
+func (s *deployLog) deployEvidence(ctx context.Context, service, version string) (line, id string, err error) {
+	deploys, err := s.store.ListDeploys(ctx, service, forDeployWindow)
+	if err != nil {
+		return "", "", fmt.Errorf("list deploys of %s: %w", service, err)
+	}
+	for _, d := range deploys { // newest first
+		if d.Version != version {
+			continue
+		}
+		line = fmt.Sprintf("for deploy %s: %s %s recorded at %s", d.ID, service, version, d.At.UTC().Format(time.RFC3339))
+		if d.Risk != "" {
+			line += ", risk " + d.Risk
+		}
+		if d.Commit != "" {
+			line += ", commit " + d.Commit
+		}
+		return line, d.ID, nil
+	}
+	return fmt.Sprintf("%s %s is not recorded as deployed yet (among its last %d deploys): the verdict is about %s's rollback path", service, version, forDeployWindow, service), "", nil
+}

@@ -108,4 +108,26 @@ services:
 	if code != 201 || strings.Contains(body, "rollback_unproven") || strings.Contains(body, "warning") {
 		t.Errorf("high-risk deploy with a fresh drill: %d %s; want it recorded without a flag", code, body)
 	}
+
+	// for_deploy is looked up: a recorded version (promoted from staging,
+	// say) is named with its deploy; one not recorded yet, the usual case
+	// before a deploy, changes no verdict and says so.
+	lookups := []struct {
+		name, version string
+		want          []string
+	}{
+		{"recorded", "3.0", []string{`"deploy_id":"D-`, "for deploy D-", ": api 3.0 recorded at ", ", risk high"}},
+		{"not recorded yet", "3.1", []string{`"open":true`, "api 3.1 is not recorded as deployed yet (among its last 200 deploys): the verdict is about api's rollback path"}},
+	}
+	for _, l := range lookups {
+		code, body := call(t, srv, "GET", "/api/v1/services/api/readiness?risk=high&for_deploy="+l.version, token, "")
+		for _, w := range l.want {
+			if code != 200 || !strings.Contains(body, w) {
+				t.Errorf("for_deploy %s: %d %s\nwant 200 containing %q", l.name, code, body, w)
+			}
+		}
+		if l.version == "3.1" && strings.Contains(body, "deploy_id") {
+			t.Errorf("for_deploy %s: %s names a deploy", l.name, body)
+		}
+	}
 }
