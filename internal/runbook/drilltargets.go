@@ -104,8 +104,8 @@ func lintDrillChecks(rb *Runbook, svc *config.Service, prod, drill Context, targ
 		}
 		errs.Addf(withPos(c.Pos, c.KeyPos), "services.%s: validation.checks[%d] (%s): observes the same in the drill (environment %s) as in production,"+
 			" so the drill would be judged on production's data; make its with: use the drill's environment or params"+
-			" (e.g. {{ .Params.namespace }} with drill params, or {{ .Service.Environment }} as a label or host),"+
-			" or, if it must be shared, say why: drill: {same_as_production: true, why: \"...\"}", svc.Name, j, c.Name, svc.Drill.Environment)
+			" (e.g. {{ .Params.namespace }} with drill params, {{ .Service.Environment }} in a label or host),"+
+			" or say why it must be shared: drill: {same_as_production: true, why: \"...\"}", svc.Name, j, c.Name, svc.Drill.Environment)
 	}
 }
 
