@@ -22,7 +22,7 @@ func target(with yamlx.Node, keys ...string) (string, error) {
 		n = n.Content[0]
 	}
 	if n == nil {
-		return "", errors.New("no with:")
+		return "", errors.New("no with")
 	}
 	if n.Kind != yaml.MappingNode {
 		return "", fmt.Errorf("with: is not a mapping")
