@@ -178,7 +178,7 @@ func lint(args []string, stdout, stderr io.Writer, getenv func(string) string) e
 	services := 0
 	if cfg != nil {
 		errs.Add(yamlx.Pos{File: cfg.File}, runbook.LintCatalog(cfg, set))
-		errs.Add(yamlx.Pos{File: cfg.File}, runbook.LintDrillTargets(cfg, set, app.InertExecutors(l.Executors)))
+		errs.Add(yamlx.Pos{File: cfg.File}, runbook.LintDrillTargets(cfg, set, app.DrillKinds(l.Executors, l.Checkers)))
 		services = len(cfg.Services)
 	}
 	if err := errs.Err(); err != nil {

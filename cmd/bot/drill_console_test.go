@@ -13,7 +13,8 @@ import (
 // copy, rolls it forward to the version it had, and a second drill's
 // scorecard compares each step's time with the first; a dry-run drill
 // skips its Prometheus check and says so, where a check that ran would have
-// failed it (nothing listens at the test config's prometheus.url).
+// failed it (nothing listens at the test config's prometheus.url); a check
+// a runbook lets observe production is named, with why, on the scorecard.
 func TestConsoleDrills(t *testing.T) {
 	t.Chdir("../..")
 	tests := []struct {
@@ -53,6 +54,15 @@ func TestConsoleDrills(t *testing.T) {
 				"🔎 Validation of api for RB-1: 1 skipped",
 				"⏭️ skipped promql check error-rate: dry-run drill, not judged against production",
 				"🎯 Drill scorecard for api (dry-run): ✅ succeeded",
+			},
+		},
+		{
+			name:   "environment drill with a check shared with production",
+			config: "cmd/bot/testdata/drills/shared.yaml",
+			script: "deploy api 1.0.0 3h\ndeploy api 1.1.0\n/rollback drill api now\nwait\n",
+			want: []string{
+				"🎯 Drill scorecard for api (environment): ✅ succeeded",
+				"⚠️ Judged on production's data, not the drill's (drill.same_as_production): upstream answers: the upstream has no staging copy",
 			},
 		},
 	}

@@ -28,7 +28,8 @@ func runBot(t *testing.T, getenv func(string) string, args ...string) (int, stri
 }
 
 // TestLintFixtures runs `bot lint` on each fixture under testdata/lint and
-// compares its report with want.txt, message for message.
+// compares its report with want.txt, message for message. A fixture whose
+// directory ends in -ok must lint clean; every other must be refused.
 func TestLintFixtures(t *testing.T) {
 	dirs, err := filepath.Glob("testdata/lint/*")
 	if err != nil || len(dirs) == 0 {
@@ -41,8 +42,12 @@ func TestLintFixtures(t *testing.T) {
 				args = []string{"lint", "--config", filepath.Join(dir, "bot.yaml")}
 			}
 			code, out, _ := runBot(t, env(), args...)
-			if code != exitInvalid {
-				t.Errorf("exit code %d, want %d", code, exitInvalid)
+			wantCode := exitInvalid
+			if strings.HasSuffix(dir, "-ok") {
+				wantCode = exitOK
+			}
+			if code != wantCode {
+				t.Errorf("exit code %d, want %d", code, wantCode)
 			}
 			golden := filepath.Join(dir, "want.txt")
 			if *update {
@@ -94,6 +99,9 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{"version help", []string{"version", "--help"}, exitOK, "Usage: bot version"},
 		{"bad flag", []string{"lint", "--bogus"}, exitInvalid, "flag provided but not defined"},
 		{"serve bad config", []string{"serve", "--config", "testdata/lint/config/bot.yaml"}, exitInvalid, "bot.yaml:6:8: store.kind"},
+		// serving loads through the same lint: a drill that would validate on production's data does not start
+		{"serve drill validating on production", []string{"serve", "--config", "testdata/lint/drill-validation/bot.yaml"}, exitInvalid,
+			"checks.yaml:30:7: services.api: validation.checks[2] (health): observes the same in the drill (environment staging) as in production"},
 		{"serve missing config", []string{"serve", "--config", "testdata/nope.yaml"}, exitInvalid, "config file testdata/nope.yaml (from --config) does not exist"},
 		{"lint nothing", []string{"lint"}, exitInvalid, "give --config FILE or runbook paths"},
 		{"audit usage", []string{"audit"}, exitInvalid, "bot audit verify"},

@@ -77,7 +77,7 @@ func (l *Loaded) Lint() error {
 		errs.Add(yamlx.Pos{File: l.Runbooks[name].File}, runbook.Lint(l.Runbooks[name], kinds))
 	}
 	errs.Add(yamlx.Pos{File: l.Config.File}, runbook.LintCatalog(l.Config, l.Runbooks))
-	errs.Add(yamlx.Pos{File: l.Config.File}, runbook.LintDrillTargets(l.Config, l.Runbooks, InertExecutors(l.Executors)))
+	errs.Add(yamlx.Pos{File: l.Config.File}, runbook.LintDrillTargets(l.Config, l.Runbooks, DrillKinds(l.Executors, l.Checkers)))
 	return errs.Err()
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/validate"
+	"github.com/backout/backout/internal/yamlx"
 )
 
 // Registries builds the executors and checks a config may use. cmd/bot
@@ -31,9 +32,15 @@ func LintKinds(ex *exec.Registry, checks *check.Registry) runbook.Kinds {
 	}
 }
 
-// InertExecutors says which `uses:` names act on nothing (exec.Inert), for
-// runbook.LintDrillTargets. An unknown name is not inert: lint reports it.
-func InertExecutors(ex *exec.Registry) func(uses string) bool {
+// DrillKinds is what runbook.LintDrillTargets asks of the registries:
+// which executors act on nothing (exec.Inert) and what a check observes
+// (check.Targeter).
+func DrillKinds(ex *exec.Registry, checks *check.Registry) runbook.DrillKinds {
+	return runbook.DrillKinds{Inert: inertExecutors(ex), CheckTarget: checkTargets(checks)}
+}
+
+// inertExecutors: an unknown name is not inert: lint reports it.
+func inertExecutors(ex *exec.Registry) func(uses string) bool {
 	return func(uses string) bool {
 		e, err := ex.Get(uses)
 		if err != nil {
@@ -41,6 +48,27 @@ func InertExecutors(ex *exec.Registry) func(uses string) bool {
 		}
 		i, ok := e.(exec.Inert)
 		return ok && i.ActsOnNothing()
+	}
+}
+
+// checkTargets: a checker without check.Targeter (or an unknown one, which
+// lint reports) cannot say, and its whole with: is compared. A with: the
+// checker cannot read is reported by lint where it is wrong, not here.
+func checkTargets(checks *check.Registry) func(uses string, with yamlx.Node) (string, bool) {
+	return func(uses string, with yamlx.Node) (string, bool) {
+		c, err := checks.Get(uses)
+		if err != nil {
+			return "", false
+		}
+		t, ok := c.(check.Targeter)
+		if !ok {
+			return "", false
+		}
+		target, err := t.Target(with)
+		if err != nil {
+			return "", true
+		}
+		return target, true
 	}
 }
 

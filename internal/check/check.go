@@ -75,6 +75,20 @@ type Checker interface {
 	Measure(ctx context.Context, req Request) (Measurement, error)
 }
 
+// Targeter is implemented by checkers that can say what a check observes
+// (its queries, URLs, database), apart from how it judges what it sees.
+// Lint renders a check of an environment drill as the rollback and as the
+// drill: the same target both ways means the drill would be judged on
+// production's data. A checker without Targeter is compared on its whole
+// `with:`.
+type Targeter interface {
+	// Target describes what the rendered with observes; two renders with
+	// the same target look at the same thing. "" means the check observes
+	// nothing an environment owns (the artifact registry, say): a drill
+	// may share it with production.
+	Target(with yamlx.Node) (string, error)
+}
+
 // Charter is a checker with a query, which it can chart from before the
 // bad deploy to the end of validation, with the band it holds values to.
 type Charter interface {

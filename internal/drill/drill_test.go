@@ -212,6 +212,8 @@ func TestScorecardAgainstTarget(t *testing.T) {
 		{rollback.DrillRecord{Service: "api", Mode: "dry-run", Succeeded: true, Duration: 2 * time.Minute, RecoveryTarget: 5 * time.Minute}, "✅ succeeded in 2m, within the recovery target of 5m"},
 		{rollback.DrillRecord{Service: "api", Mode: "environment", Duration: 7 * time.Minute, RecoveryTarget: 5 * time.Minute, FailedSteps: []string{"api/one"}}, "❌ failed in 7m, recovery target 5m.\nFailed steps: api/one"},
 		{rollback.DrillRecord{Service: "api", Mode: "dry-run", Succeeded: true, Duration: time.Second}, "no recovery target"},
+		{rollback.DrillRecord{Service: "api", Mode: "environment", Succeeded: true, Duration: time.Second, SharedChecks: []string{"upstream: no staging copy"}},
+			"\n⚠️ Judged on production's data, not the drill's (drill.same_as_production): upstream: no staging copy"},
 	}
 	for _, tt := range tests {
 		if got := Scorecard(tt.rec, nil).Text.String(); !strings.Contains(got, tt.want) {

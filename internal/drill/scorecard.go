@@ -35,7 +35,8 @@ func (d *Drills) RollbackEnded(ctx context.Context, r *rollback.Record) {
 	for _, c := range r.Services {
 		rec := rollback.DrillRecord{ID: r.ID + "/" + c.Service, Service: c.Service, RollbackID: r.ID, At: r.EndedAt,
 			Succeeded: r.State == rollback.StateSucceeded, Duration: r.EndedAt.Sub(start), RecoveryTarget: r.RecoveryTarget, FailedSteps: failed,
-			Steps: stepTimes(steps, c.Service), SkippedChecks: skippedChecks(r.Validation, c.Service)}
+			Steps: stepTimes(steps, c.Service), SkippedChecks: skippedChecks(r.Validation, c.Service),
+			SharedChecks: sharedChecks(r.Validation, c.Service)}
 		rec.Mode, rec.DryRunCause = d.svc.DrillRunMode(r, c.Service)
 		if rec.Mode != r.DrillMode {
 			rec.PolicyMode = r.DrillMode
@@ -116,6 +117,18 @@ func skippedChecks(results []rollback.CheckResult, service string) []string {
 	return out
 }
 
+// sharedChecks are a service's validation checks that observed production,
+// as "name: why".
+func sharedChecks(results []rollback.CheckResult, service string) []string {
+	var out []string
+	for _, res := range results {
+		if res.Service == service && res.SharedWithProduction != "" {
+			out = append(out, res.Name+": "+res.SharedWithProduction)
+		}
+	}
+	return out
+}
+
 // Scorecard renders one drill's result; prev, the service's drill before
 // it (nil for the first), gives each step's trend.
 func Scorecard(rec rollback.DrillRecord, prev *rollback.DrillRecord) chat.Message {
@@ -143,6 +156,9 @@ func Scorecard(rec rollback.DrillRecord, prev *rollback.DrillRecord) chat.Messag
 	}
 	for _, s := range rec.SkippedChecks {
 		lines = append(lines, "⏭️ "+s)
+	}
+	for _, s := range rec.SharedChecks {
+		lines = append(lines, "⚠️ Judged on production's data, not the drill's (drill.same_as_production): "+s)
 	}
 	if line := rollForwardLine(rec); line != "" {
 		lines = append(lines, line)

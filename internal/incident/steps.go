@@ -538,6 +538,9 @@ func (d *driver) validate(ctx context.Context, changes []rollback.ServiceChange)
 			checks = append(checks, chk)
 		}
 		results := d.runValidation(ctx, r, c, rb.Validation, checks)
+		if r.Drill {
+			markShared(results, checks)
+		}
 		for _, res := range results {
 			s.metrics.ValidationOutcome(res.Name, res.Status)
 			if res.Status != "Successful" {

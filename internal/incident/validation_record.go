@@ -26,6 +26,17 @@ func (d *driver) recordValidation(ctx context.Context, service string, results [
 	s.notePagerDuty(ctx, r, fmt.Sprintf("Validation of %s for %s: %s", service, r.ID, rollback.ValidationSummary(results)))
 }
 
+// markShared notes on a drill's results which checks observed production
+// as their runbook allows (drill.same_as_production), with why. Results
+// come back in the order of checks.
+func markShared(results []rollback.CheckResult, checks []runbook.Check) {
+	for i := range results {
+		if i < len(checks) {
+			results[i].SharedWithProduction = checks[i].SharedWithProduction()
+		}
+	}
+}
+
 // skippedInDryRun is the validation of a dry-run drill: its steps only
 // described themselves, so production is as it was and every check would
 // judge production, not the drill. Each check is listed as skipped, with

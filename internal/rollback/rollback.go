@@ -101,6 +101,10 @@ type CheckResult struct {
 	// and Bound are those of the one that decided. Nil for readiness, for
 	// skipped checks and on records written before it was kept.
 	Measured *MeasurementTally `json:"measured,omitempty"`
+	// SharedWithProduction is, for a validation check of a drill that its
+	// runbook lets observe production (drill.same_as_production), why: the
+	// drill's scorecard shows it.
+	SharedWithProduction string `json:"shared_with_production,omitempty"`
 }
 
 // Chart is a metric check's query from before the bad deploy to the end of
@@ -370,6 +374,9 @@ type DrillRecord struct {
 	// SkippedChecks say which validation checks a dry-run drill did not
 	// run, and why.
 	SkippedChecks []string `json:"skipped_checks,omitempty"`
+	// SharedChecks are the validation checks that observed production, not
+	// the drill, as their runbook allows, each "name: why".
+	SharedChecks []string `json:"shared_checks,omitempty"`
 	// RollForward is what returned the drill environment to the version it
 	// had, when the drill asked for it.
 	RollForward *RollForward `json:"roll_forward,omitempty"`

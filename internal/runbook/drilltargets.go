@@ -14,9 +14,21 @@ import (
 // the service's drill environment instead of production.
 const DrillModeEnvironment = "environment"
 
+// DrillKinds is what LintDrillTargets asks of the registries.
+type DrillKinds struct {
+	// Inert reports an executor that acts on nothing (exec.Inert).
+	Inert func(uses string) bool
+	// CheckTarget says what a check with this rendered with: observes
+	// (check.Targeter); ok is false when the checker cannot say, and the
+	// whole with: is compared instead. "" with ok: nothing an environment
+	// owns.
+	CheckTarget func(uses string, with yamlx.Node) (target string, ok bool)
+}
+
 // LintDrillTargets refuses, for every service whose drills run in mode
 // environment, each step (and compensation) that would act on production
-// during the drill.
+// during the drill, and each validation check that would judge the drill
+// on production's data.
 //
 // A step uses the drill environment when its `with:`, rendered as the
 // service's drill renders it, differs from its `with:` rendered as a
@@ -28,7 +40,9 @@ const DrillModeEnvironment = "environment"
 // nothing in it depends on the drill: the drill would run it against the
 // production target. Exempt are steps whose executor acts on nothing
 // (inert: sleep, noop) and steps whose `if:` is false in the drill.
-func LintDrillTargets(cfg *config.Config, set Set, inert func(uses string) bool) error {
+// Validation checks are held to the same test on what they observe (see
+// lintDrillChecks).
+func LintDrillTargets(cfg *config.Config, set Set, kinds DrillKinds) error {
 	var errs yamlx.Errors
 	for i := range cfg.Services {
 		svc := &cfg.Services[i]
@@ -42,28 +56,77 @@ func LintDrillTargets(cfg *config.Config, set Set, inert func(uses string) bool)
 		}
 		drillParams, _ := ResolveParams(rb, svc, true)
 		prod, drill := trialContext(svc, params, false), trialContext(svc, drillParams, true)
-		for j, st := range rb.Steps {
-			if st.Uses == "" || inert(st.Uses) || skippedInDrill(st, drill) {
-				continue
-			}
-			where := fmt.Sprintf("services.%s: steps[%d] (%s)", svc.Name, j, st.ID)
-			if sameInDrill(st.With, prod, drill) {
-				errs.Addf(withPos(st.Pos, st.KeyPos), "%s: %s", where, notInDrillEnvironment(svc))
-			}
-			if c := st.Compensate; c != nil && c.Uses != "" && !inert(c.Uses) && sameInDrill(c.With, prod, drill) {
-				errs.Addf(withPos(c.Pos, c.KeyPos), "%s: compensate: %s", where, notInDrillEnvironment(svc))
-			}
-		}
-		if rb.Drill == nil || rb.Drill.RollForward == nil {
-			continue
-		}
-		for j, a := range rb.Drill.RollForward.Steps {
-			if a.Uses != "" && !inert(a.Uses) && sameInDrill(a.With, prod, drill) {
-				errs.Addf(withPos(a.Pos, a.KeyPos), "services.%s: drill.roll_forward.steps[%d]: %s", svc.Name, j, notInDrillEnvironment(svc))
-			}
-		}
+		lintDrillSteps(rb, svc, prod, drill, kinds.Inert, &errs)
+		lintDrillChecks(rb, svc, prod, drill, kinds.CheckTarget, &errs)
 	}
 	return errs.Err()
+}
+
+func lintDrillSteps(rb *Runbook, svc *config.Service, prod, drill Context, inert func(string) bool, errs *yamlx.Errors) {
+	for j, st := range rb.Steps {
+		if st.Uses == "" || inert(st.Uses) || skippedInDrill(st, drill) {
+			continue
+		}
+		where := fmt.Sprintf("services.%s: steps[%d] (%s)", svc.Name, j, st.ID)
+		if sameInDrill(st.With, prod, drill) {
+			errs.Addf(withPos(st.Pos, st.KeyPos), "%s: %s", where, notInDrillEnvironment(svc))
+		}
+		if c := st.Compensate; c != nil && c.Uses != "" && !inert(c.Uses) && sameInDrill(c.With, prod, drill) {
+			errs.Addf(withPos(c.Pos, c.KeyPos), "%s: compensate: %s", where, notInDrillEnvironment(svc))
+		}
+	}
+	if rb.Drill == nil || rb.Drill.RollForward == nil {
+		return
+	}
+	for j, a := range rb.Drill.RollForward.Steps {
+		if a.Uses != "" && !inert(a.Uses) && sameInDrill(a.With, prod, drill) {
+			errs.Addf(withPos(a.Pos, a.KeyPos), "services.%s: drill.roll_forward.steps[%d]: %s", svc.Name, j, notInDrillEnvironment(svc))
+		}
+	}
+}
+
+// lintDrillChecks refuses each validation check that observes the same
+// thing in the drill as in production: rendered both ways, its target
+// (check.Targeter: the query, URLs, database; the whole with: for a
+// checker that cannot say) is the same, so the drill would pass or fail on
+// production's data, whatever the drill did. Exempt are checks of a
+// runbook whose drills are dry runs (validation is skipped, never
+// measured), checks that observe nothing an environment owns (artifact),
+// and checks that state why they must be shared (drill.same_as_production,
+// shown on every scorecard).
+func lintDrillChecks(rb *Runbook, svc *config.Service, prod, drill Context, target func(string, yamlx.Node) (string, bool), errs *yamlx.Errors) {
+	if rb.Validation == nil || (rb.Drill != nil && rb.Drill.DryRun) {
+		return
+	}
+	for j, c := range rb.Validation.Checks {
+		if c.Uses == "" || c.SharedWithProduction() != "" || !sameCheckInDrill(c, prod, drill, target) {
+			continue
+		}
+		errs.Addf(withPos(c.Pos, c.KeyPos), "services.%s: validation.checks[%d] (%s): observes the same in the drill (environment %s) as in production,"+
+			" so the drill would be judged on production's data; make its with: use the drill's environment or params"+
+			" (e.g. {{ .Params.namespace }} with drill params, {{ .Service.Environment }} in a label or host),"+
+			" or say why it must be shared: drill: {same_as_production: true, why: \"...\"}", svc.Name, j, c.Name, svc.Drill.Environment)
+	}
+}
+
+// sameCheckInDrill reports whether the check observes the same target
+// rendered for production and for the drill. A check that fails to render
+// either way is left to the render lint.
+func sameCheckInDrill(c Check, prod, drill Context, target func(string, yamlx.Node) (string, bool)) bool {
+	if target == nil {
+		return sameInDrill(c.With, prod, drill)
+	}
+	a, errA := RenderNode(c.With, prod)
+	b, errB := RenderNode(c.With, drill)
+	if errA != nil || errB != nil {
+		return false
+	}
+	ta, okA := target(c.Uses, a)
+	tb, okB := target(c.Uses, b)
+	if !okA || !okB {
+		return sameInDrill(c.With, prod, drill)
+	}
+	return ta != "" && ta == tb
 }
 
 func notInDrillEnvironment(svc *config.Service) string {

@@ -70,6 +70,9 @@ func Lint(rb *Runbook, kinds Kinds) error {
 	lintData(rb, &errs)
 	for i, c := range rb.Readiness {
 		lintCheck(rb, c, fmt.Sprintf("readiness[%d]", i), kinds, &errs)
+		if c.Drill != nil {
+			errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, "drill"), "readiness[%d] (%s): drill: only validation checks take drill: (readiness gates the start; it does not judge the drill)", i, c.Name)
+		}
 	}
 	if v := rb.Validation; v != nil {
 		if len(v.Checks) > 0 && v.Window <= 0 {
@@ -81,6 +84,7 @@ func Lint(rb *Runbook, kinds Kinds) error {
 		for i, c := range v.Checks {
 			lintCheck(rb, c, fmt.Sprintf("validation.checks[%d]", i), kinds, &errs)
 			lintMeasuringTime(v, c, i, &errs)
+			lintCheckDrill(c, i, &errs)
 		}
 	}
 	if d := rb.Drill; d != nil && d.RollForward != nil {
@@ -324,5 +328,22 @@ func lintRollForward(rb *Runbook, rf *RollForward, kinds Kinds, errs *yamlx.Erro
 		}
 		with := lintWithTimeout(a.With, where, `"timeout:" on the action itself`, errs)
 		lintUses(rb, a.Uses, with, yamlx.KeyAt(a.Pos, a.KeyPos, "uses"), where, kinds.Executor, errs)
+	}
+}
+
+// lintCheckDrill: the exception that lets a drill share a check with
+// production is written out in full, or not at all: same_as_production
+// with the reason people will read on every scorecard.
+func lintCheckDrill(c Check, i int, errs *yamlx.Errors) {
+	d := c.Drill
+	if d == nil {
+		return
+	}
+	where := fmt.Sprintf("validation.checks[%d] (%s): drill", i, c.Name)
+	switch {
+	case !d.SameAsProduction:
+		errs.Addf(d.Pos, "%s: set same_as_production: true with why: \"...\", or remove drill: (a check needs it only to observe production during an environment drill)", where)
+	case strings.TrimSpace(d.Why) == "":
+		errs.Addf(yamlx.KeyAt(d.Pos, d.KeyPos, "same_as_production"), "%s.why: say why this check must observe production during an environment drill (every drill scorecard shows it)", where)
 	}
 }

@@ -170,6 +170,29 @@ type Check struct {
 	// fail: data_loss (seconds of data a rollback would lose, e.g. a
 	// backup's age), held against the service's max_data_loss.
 	Measures string `yaml:"measures"`
+	// Drill is the audited exception for a validation check that an
+	// environment drill must share with production (LintDrillTargets).
+	Drill *CheckDrill `yaml:"drill"`
+}
+
+// CheckDrill lets one validation check observe the same thing in an
+// environment drill as in a rollback of production. Lint otherwise
+// refuses such a check (the drill would pass on production's data); the
+// reason is required, and every drill's scorecard shows it.
+type CheckDrill struct {
+	Pos              yamlx.Pos
+	KeyPos           map[string]yamlx.Pos
+	SameAsProduction bool   `yaml:"same_as_production"`
+	Why              string `yaml:"why"`
+}
+
+// SharedWithProduction is the reason the check may observe production in
+// an environment drill, "" when it may not.
+func (c Check) SharedWithProduction() string {
+	if c.Drill == nil || !c.Drill.SameAsProduction {
+		return ""
+	}
+	return strings.TrimSpace(c.Drill.Why)
 }
 
 // Data states what the rollback reverts and what must stay, in the
