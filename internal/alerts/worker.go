@@ -16,7 +16,9 @@ const ClaimPrefix = "event-processing/"
 
 // WorkerConfig configures a Worker. Inbox, Claims and Sink are required.
 type WorkerConfig struct {
-	Inbox  Inbox
+	Inbox Inbox
+	// Claims keep replicas off each other's events; with a store only one
+	// process writes (bolt), LocalClaims spares a store write per batch.
 	Claims Claimer
 	Sink   Sink
 	// Processors turn stored events into alerts, by store.Event.Source.
@@ -218,6 +220,9 @@ func (w *Worker) ack(ctx context.Context, ev store.Event) bool {
 		w.cfg.Metrics.Failed(ev.Source, StageAck)
 		w.eventLog(ev).Warn("alert inbox: ack failed; the event will be processed again", "err", err)
 		return false
+	}
+	if r, ok := w.cfg.Claims.(releaser); ok {
+		r.Release(ClaimPrefix + ev.ID)
 	}
 	return true
 }

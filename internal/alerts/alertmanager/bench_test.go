@@ -45,7 +45,7 @@ func BenchmarkAlertmanagerIntakeWorker(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: db, Claims: db, Logger: quiet,
+	w, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: db, Claims: &alerts.LocalClaims{}, Logger: quiet,
 		Sink:       alerts.SinkFunc(func(context.Context, incident.Alert) error { return nil }),
 		Processors: map[string]alerts.Processor{alerts.SourceAlertmanager: proc}})
 	if err != nil {

@@ -55,7 +55,7 @@ func BenchmarkPagerDutyIntakeWorker(b *testing.B) {
 	db := openBolt(b, filepath.Join(b.TempDir(), "state.db"))
 	defer db.Close()
 	quiet := slog.New(slog.DiscardHandler)
-	w, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: db, Claims: db, Logger: quiet,
+	w, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: db, Claims: &alerts.LocalClaims{}, Logger: quiet,
 		Sink:       alerts.SinkFunc(func(context.Context, incident.Alert) error { return nil }),
 		Processors: map[string]alerts.Processor{alerts.SourcePagerDuty: pagerduty.NewProcessor(nil, nil, quiet)}})
 	if err != nil {

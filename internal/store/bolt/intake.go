@@ -3,6 +3,7 @@ package bolt
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -21,8 +22,9 @@ func appliedSeq(tx *bbolt.Tx) uint64 {
 	return 0
 }
 
-// applyRecords stores journaled events in the inbox with their dedup keys,
-// and the new mark, in tx. Records at or below the mark are already there.
+// applyRecords stores journaled records' dedup keys, their events (those
+// not acknowledged yet) in the inbox, and the new mark, in tx. Records at or
+// below the mark are already there.
 func applyRecords(tx *bbolt.Tx, recs []journalRecord, now time.Time) error {
 	applied := appliedSeq(tx)
 	if err := dedupSet.purge(tx, now); err != nil {
@@ -42,11 +44,18 @@ func applyRecords(tx *bbolt.Tx, recs []journalRecord, now time.Time) error {
 				return err
 			}
 		}
+		if r.acked {
+			continue
+		}
+		data, err := json.Marshal(r.Event)
+		if err != nil {
+			return err
+		}
 		seq, err := events.NextSequence()
 		if err != nil {
 			return err
 		}
-		if err := events.Put(u64(seq), r.Event); err != nil {
+		if err := events.Put(u64(seq), data); err != nil {
 			return err
 		}
 		if err := ids.Put([]byte(r.ID), u64(seq)); err != nil {
