@@ -99,7 +99,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := store.Event{ID: env.Event.ID, Source: alerts.SourcePagerDuty, Type: env.Event.EventType,
-		Payload: body, ReceivedAt: h.cfg.Now().UTC()}
+		Payload: body, ReceivedAt: h.cfg.Now().UTC(), Parsed: env}
 	fresh, err := alerts.Enqueue(r.Context(), h.cfg.Inbox, ev, DedupKeys(&env.Event))
 	if err != nil {
 		h.cfg.Metrics.Failed(alerts.SourcePagerDuty, alerts.StageStore)
