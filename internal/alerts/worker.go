@@ -126,7 +126,14 @@ func (w *Worker) Drain(ctx context.Context) (int, error) {
 // another replica too: delivery is at least once either way.
 func (w *Worker) handleBatch(ctx context.Context, evs []store.Event) int {
 	won := make([]bool, len(evs))
-	parallel(len(evs), func(i int) { won[i] = w.claim(ctx, evs[i]) })
+	claim := func(i int) { won[i] = w.claim(ctx, evs[i]) }
+	if _, local := w.cfg.Claims.(*LocalClaims); local {
+		for i := range evs { // in memory: nothing to overlap
+			claim(i)
+		}
+	} else {
+		parallel(len(evs), claim)
+	}
 	var done []store.Event
 	for i, ev := range evs {
 		if ctx.Err() != nil {

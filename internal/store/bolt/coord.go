@@ -163,9 +163,15 @@ func appendJournaled(out, journaled []store.Event, limit int) []store.Event {
 	return out
 }
 
-// inboxEvents reads up to limit events from bolt's inbox.
+// inboxEvents reads up to limit events from bolt's inbox (none when it is
+// known to be empty: the worker acknowledges what the journal hands it
+// before it gets there).
 func (s *Store) inboxEvents(ctx context.Context, limit int) ([]store.Event, error) {
 	out := []store.Event{}
+	gen, empty := s.inbox.known()
+	if empty {
+		return out, nil
+	}
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bEvents).Cursor()
 		for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
@@ -179,6 +185,9 @@ func (s *Store) inboxEvents(ctx context.Context, limit int) ([]store.Event, erro
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pending events: %w", err)
+	}
+	if len(out) == 0 {
+		s.inbox.sawEmpty(gen)
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -67,8 +68,30 @@ func applyRecords(tx *bbolt.Tx, recs []journalRecord, now time.Time) error {
 
 // moveJournal is the journal's mover: many records, one group commit.
 func (s *Store) moveJournal(ctx context.Context, recs []journalRecord) error {
-	return s.batch(ctx, func(tx *bbolt.Tx) error { return applyRecords(tx, recs, s.now()) })
+	err := s.batch(ctx, func(tx *bbolt.Tx) error { return applyRecords(tx, recs, s.now()) })
+	s.inbox.added() // after the commit: see inboxState
+	return err
 }
+
+// inboxState remembers that bolt's inbox was found empty, until a move
+// may have put events in it. gen counts moves; emptyAt is gen+1 of the
+// read that found the inbox empty (0: not known). A move bumps gen after
+// its commit, so a read that began before the commit and saw nothing is
+// recorded against the old gen and does not count afterwards.
+type inboxState struct {
+	gen, emptyAt atomic.Uint64
+}
+
+func (i *inboxState) added() { i.gen.Add(1) }
+
+// known reports the gen to read at, and whether the inbox is known empty at it.
+func (i *inboxState) known() (uint64, bool) {
+	g := i.gen.Load()
+	return g, i.emptyAt.Load() == g+1
+}
+
+// sawEmpty records a read, begun at gen g, that found the inbox empty.
+func (i *inboxState) sawEmpty(g uint64) { i.emptyAt.Store(g + 1) }
 
 // openIntake replays the journal beside the state file into bolt (one
 // commit) and starts a fresh journal.

@@ -360,3 +360,31 @@ func FuzzDecodeJournal(f *testing.F) {
 		}
 	})
 }
+
+// TestJournalMoveRefillsInbox: an event still unprocessed when a move takes
+// it to bolt is read from bolt's inbox, though the inbox was empty at the
+// read before (which lets reads skip bolt), and its ack deletes it there.
+func TestJournalMoveRefillsInbox(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t, nil)
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "e1"}, []string{"wh:1"}, time.Hour); err != nil || !ok {
+		t.Fatalf("enqueue = %v, %v", ok, err)
+	}
+	steps := []struct {
+		name string
+		do   func() error
+		want string
+	}{
+		{"from the journal", func() error { return nil }, "[e1]"},
+		{"moved to bolt", func() error { return s.journal.move(ctx) }, "[e1]"},
+		{"acknowledged in bolt", func() error { return s.AckEvent(ctx, "e1") }, "[]"},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got := fmt.Sprint(pendingIDs(t, s)); got != st.want {
+			t.Fatalf("%s: pending = %s, want %s", st.name, got, st.want)
+		}
+	}
+}
