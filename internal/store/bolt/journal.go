@@ -245,12 +245,14 @@ func (j *journal) ack(id string) bool {
 	seq, ok := j.ids[id]
 	if ok && seq > j.movingTo {
 		i := sort.Search(len(j.synced), func(i int) bool { return j.synced[i].Seq >= seq })
-		if i < len(j.synced) && j.synced[i].Seq == seq && j.err == nil && !j.closed {
+		if i < len(j.synced) && j.synced[i].Seq == seq && !j.closed {
 			r := &j.synced[i]
 			r.acked, r.Event = true, store.Event{} // the payload is not needed any more
 			delete(j.ids, id)
-			j.group.buf = appendAck(j.group.buf, seq)
-			j.wake()
+			if j.err == nil { // after a failed write the file's tail is unknown: no marker
+				j.group.buf = appendAck(j.group.buf, seq)
+				j.wake()
+			}
 			j.mu.Unlock()
 			return true
 		}

@@ -388,3 +388,29 @@ func TestJournalMoveRefillsInbox(t *testing.T) {
 		}
 	}
 }
+
+// TestJournalAckAfterWriteFailure: once a journal write fails, intake is
+// refused, but the events answered 202 before it can still be acknowledged
+// (else the worker would be handed them again and again).
+func TestJournalAckAfterWriteFailure(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t, nil)
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "e1"}, []string{"wh:1"}, time.Hour); err != nil || !ok {
+		t.Fatalf("enqueue = %v, %v", ok, err)
+	}
+	if err := s.journal.f.Close(); err != nil { // the next write fails
+		t.Fatal(err)
+	}
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "e2"}, []string{"wh:2"}, time.Hour); err == nil || ok {
+		t.Fatalf("enqueue after a failed write = %v, %v; want an error", ok, err)
+	}
+	if got := fmt.Sprint(pendingIDs(t, s)); got != "[e1]" {
+		t.Fatalf("pending = %s, want [e1]", got)
+	}
+	if err := s.AckEvent(ctx, "e1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(pendingIDs(t, s)); got != "[]" {
+		t.Fatalf("pending after ack = %s, want []", got)
+	}
+}
