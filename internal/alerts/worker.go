@@ -16,7 +16,9 @@ const ClaimPrefix = "event-processing/"
 
 // WorkerConfig configures a Worker. Inbox, Claims and Sink are required.
 type WorkerConfig struct {
-	Inbox  Inbox
+	Inbox Inbox
+	// Claims keep replicas off each other's events; with a store only one
+	// process writes (bolt), LocalClaims spares a store write per batch.
 	Claims Claimer
 	Sink   Sink
 	// Processors turn stored events into alerts, by store.Event.Source.
@@ -124,7 +126,14 @@ func (w *Worker) Drain(ctx context.Context) (int, error) {
 // another replica too: delivery is at least once either way.
 func (w *Worker) handleBatch(ctx context.Context, evs []store.Event) int {
 	won := make([]bool, len(evs))
-	parallel(len(evs), func(i int) { won[i] = w.claim(ctx, evs[i]) })
+	claim := func(i int) { won[i] = w.claim(ctx, evs[i]) }
+	if _, local := w.cfg.Claims.(*LocalClaims); local {
+		for i := range evs { // in memory: nothing to overlap
+			claim(i)
+		}
+	} else {
+		parallel(len(evs), claim)
+	}
 	var done []store.Event
 	for i, ev := range evs {
 		if ctx.Err() != nil {
@@ -218,6 +227,9 @@ func (w *Worker) ack(ctx context.Context, ev store.Event) bool {
 		w.cfg.Metrics.Failed(ev.Source, StageAck)
 		w.eventLog(ev).Warn("alert inbox: ack failed; the event will be processed again", "err", err)
 		return false
+	}
+	if r, ok := w.cfg.Claims.(releaser); ok {
+		r.Release(ClaimPrefix + ev.ID)
 	}
 	return true
 }

@@ -315,7 +315,13 @@ func (a *App) mountAlerts(routes *server.Routes, log *slog.Logger) (*alerts.Work
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	worker, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: a.Store, Claims: a.Store, Sink: a.Svc, Metrics: a.Metrics,
+	var claims alerts.Claimer = a.Store
+	if cfg.Store.Kind != "redis" {
+		// bolt: this process holds the file's lock, so no replica can race
+		// for an event; claims in memory spare a commit per batch.
+		claims = &alerts.LocalClaims{}
+	}
+	worker, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: a.Store, Claims: claims, Sink: a.Svc, Metrics: a.Metrics,
 		Logger: log.With("component", "alerts"), Processors: map[string]alerts.Processor{"pagerduty": pdProc, "alertmanager": amProc}})
 	if err != nil {
 		return nil, err

@@ -24,6 +24,12 @@ type Event struct {
 	Type       string    `json:"type"`
 	Payload    []byte    `json:"payload"`
 	ReceivedAt time.Time `json:"received_at"`
+	// Parsed is the intake handler's decode of Payload, never stored: a
+	// store that keeps accepted events in this process until the worker
+	// takes them (bolt's journal) hands it over, so the payload is parsed
+	// once. It is nil from Redis, after a restart, and in bolt's inbox; a
+	// processor then decodes Payload itself.
+	Parsed any `json:"-"`
 }
 
 // Lease is the right to drive a rollback, with a fencing token.

@@ -3,6 +3,7 @@ package alertmanager_test
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/backout/backout/internal/alerts/alertmanager"
@@ -12,7 +13,7 @@ import (
 
 // FuzzDecode: any body either fails or yields a message whose dedup key is
 // stable across a JSON round trip, and which the processor turns into
-// well-formed alerts.
+// well-formed alerts, the same from the payload as from intake's decode.
 func FuzzDecode(f *testing.F) {
 	p, err := alertmanager.NewProcessor(catalog, nil, nil)
 	if err != nil {
@@ -38,6 +39,10 @@ func FuzzDecode(f *testing.F) {
 		out, err := p.Process(context.Background(), store.Event{ID: "f", Payload: body})
 		if err != nil {
 			t.Fatalf("processor refused what intake accepted: %v", err)
+		}
+		handedOver, err := p.Process(context.Background(), store.Event{ID: "f", Payload: body, Parsed: msg})
+		if err != nil || !reflect.DeepEqual(out, handedOver) {
+			t.Fatalf("intake's decode handed over gives %+v (%v), the payload %+v", handedOver, err, out)
 		}
 		for _, a := range out {
 			if a.IncidentID != msg.GroupKey || (a.Kind != incident.AlertTriggered && a.Kind != incident.AlertResolved) || a.Service == "" {

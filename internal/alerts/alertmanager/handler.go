@@ -107,7 +107,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	key := DedupKey(msg)
 	ev := store.Event{ID: "am-" + key[:32], Source: alerts.SourceAlertmanager, Type: msg.Status,
-		Payload: body, ReceivedAt: h.cfg.Now().UTC()}
+		Payload: body, ReceivedAt: h.cfg.Now().UTC(), Parsed: msg}
 	fresh, err := alerts.Enqueue(r.Context(), h.cfg.Inbox, ev, []string{"am/" + key})
 	if err != nil {
 		h.cfg.Metrics.Failed(alerts.SourceAlertmanager, alerts.StageStore)

@@ -50,6 +50,19 @@ func validStatus(s string) bool { return s == StatusFiring || s == StatusResolve
 // Decode parses a version 4 body and checks what intake relies on.
 func Decode(body []byte) (*Message, error) {
 	var m Message
+	// A body that is exactly one JSON value (every real notification)
+	// decodes without the stream decoder's copy of it; anything else takes
+	// the stream path, which decides and words the answer as it always did.
+	if json.Unmarshal(body, &m) == nil {
+		return check(&m)
+	}
+	return decodeStream(body)
+}
+
+// decodeStream is Decode through json.Decoder: it accepts one object
+// followed by nothing or a closing bracket, as intake always has.
+func decodeStream(body []byte) (*Message, error) {
+	var m Message
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("malformed Alertmanager webhook JSON: %w", err)
@@ -57,6 +70,11 @@ func Decode(body []byte) (*Message, error) {
 	if dec.More() {
 		return nil, errors.New("malformed Alertmanager webhook JSON: data after the message object")
 	}
+	return check(&m)
+}
+
+// check refuses a message without what intake relies on.
+func check(m *Message) (*Message, error) {
 	switch {
 	case m.Version != "4":
 		return nil, fmt.Errorf("unsupported Alertmanager webhook version %q (want \"4\")", m.Version)
@@ -72,7 +90,7 @@ func Decode(body []byte) (*Message, error) {
 			return nil, fmt.Errorf("webhook alerts[%d]: status %q is neither firing nor resolved", i, a.Status)
 		}
 	}
-	return &m, nil
+	return m, nil
 }
 
 // DedupKey identifies a notification's content. Alertmanager repeats a

@@ -110,9 +110,12 @@ type group struct {
 // firing alert in the group gets no resolved alert: part of the group
 // recovering does not end the incident.
 func (p *Processor) Process(_ context.Context, ev store.Event) ([]incident.Alert, error) {
-	msg, err := Decode(ev.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("stored Alertmanager notification %s: %w", ev.ID, err)
+	msg, ok := ev.Parsed.(*Message) // intake's decode, when it came with the event
+	if !ok {
+		var err error
+		if msg, err = Decode(ev.Payload); err != nil {
+			return nil, fmt.Errorf("stored Alertmanager notification %s: %w", ev.ID, err)
+		}
 	}
 	groups := map[[2]string]*group{}
 	var order [][2]string

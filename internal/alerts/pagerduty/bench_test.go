@@ -17,7 +17,9 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/backout/backout/internal/alerts"
 	"github.com/backout/backout/internal/alerts/pagerduty"
+	"github.com/backout/backout/internal/incident"
 	redisstore "github.com/backout/backout/internal/store/redis"
 )
 
@@ -42,6 +44,30 @@ func BenchmarkPagerDutyIntake(b *testing.B) {
 	defer db.Close()
 	benchHTTP(b, pagerduty.NewHandler(pagerduty.HandlerConfig{Inbox: db, Secrets: []string{secretOld, secretNew},
 		Logger: slog.New(slog.DiscardHandler)}))
+}
+
+// BenchmarkPagerDutyIntakeWorker is intake into bolt with the alert worker
+// draining the inbox at the same time, as in bot serve: the worker's reads,
+// claims, decodes and acks compete with intake for the same cores. The
+// fixture's PagerDuty service is not in the catalog, so every event is
+// dropped after intake, as in the duel.
+func BenchmarkPagerDutyIntakeWorker(b *testing.B) {
+	db := openBolt(b, filepath.Join(b.TempDir(), "state.db"))
+	defer db.Close()
+	quiet := slog.New(slog.DiscardHandler)
+	w, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: db, Claims: &alerts.LocalClaims{}, Logger: quiet,
+		Sink:       alerts.SinkFunc(func(context.Context, incident.Alert) error { return nil }),
+		Processors: map[string]alerts.Processor{alerts.SourcePagerDuty: pagerduty.NewProcessor(nil, nil, quiet)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	benchHTTP(b, pagerduty.NewHandler(pagerduty.HandlerConfig{Inbox: db, Secrets: []string{secretOld, secretNew},
+		Notifier: w, Logger: quiet}))
+	cancel()
+	<-done
 }
 
 // BenchmarkPagerDutyIntakeRedis is the same intake into Redis (REDIS_ADDR,

@@ -3,6 +3,7 @@ package pagerduty_test
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/backout/backout/internal/alerts/pagerduty"
@@ -10,7 +11,8 @@ import (
 )
 
 // FuzzDecode: any body either fails with an error or yields an event intake
-// can key, that survives a JSON round trip, and that the processor handles.
+// can key, that survives a JSON round trip, and that the processor handles,
+// alike from the payload and from intake's decode handed over with it.
 func FuzzDecode(f *testing.F) {
 	p := pagerduty.NewProcessor(catalog, nil, nil)
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -32,8 +34,13 @@ func FuzzDecode(f *testing.F) {
 		if len(pagerduty.DedupKeys(&env.Event)) == 0 {
 			t.Fatal("no dedup keys")
 		}
-		if _, err := p.Process(context.Background(), store.Event{ID: env.Event.ID, Payload: body}); err != nil {
+		fromBody, err := p.Process(context.Background(), store.Event{ID: env.Event.ID, Payload: body})
+		if err != nil {
 			t.Fatalf("processor refused what intake accepted: %v", err)
+		}
+		handedOver, err := p.Process(context.Background(), store.Event{ID: env.Event.ID, Payload: body, Parsed: env})
+		if err != nil || !reflect.DeepEqual(fromBody, handedOver) {
+			t.Fatalf("intake's decode handed over gives %+v (%v), the payload %+v", handedOver, err, fromBody)
 		}
 	})
 }

@@ -28,6 +28,7 @@ type HandlerConfig struct {
 // rather than the event being lost.
 type Handler struct {
 	cfg          HandlerConfig
+	macs         []*macPool // one per secret
 	warnNoSecret sync.Once
 }
 
@@ -45,7 +46,11 @@ func NewHandler(cfg HandlerConfig) *Handler {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{cfg: cfg}
+	h := &Handler{cfg: cfg}
+	for _, s := range cfg.Secrets {
+		h.macs = append(h.macs, newMacPool(s))
+	}
+	return h
 }
 
 // DedupKeys are the inbox keys of one event: its webhook id (PagerDuty
@@ -89,7 +94,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sig := r.Header.Get(SignatureHeader)
-	if sig == "" || !Verify(body, sig, h.cfg.Secrets) {
+	if sig == "" || !verify(body, sig, h.macs) {
 		h.reject(w, http.StatusUnauthorized, alerts.ReasonUnauthorized, "missing or invalid "+SignatureHeader)
 		return
 	}
@@ -99,7 +104,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := store.Event{ID: env.Event.ID, Source: alerts.SourcePagerDuty, Type: env.Event.EventType,
-		Payload: body, ReceivedAt: h.cfg.Now().UTC()}
+		Payload: body, ReceivedAt: h.cfg.Now().UTC(), Parsed: env}
 	fresh, err := alerts.Enqueue(r.Context(), h.cfg.Inbox, ev, DedupKeys(&env.Event))
 	if err != nil {
 		h.cfg.Metrics.Failed(alerts.SourcePagerDuty, alerts.StageStore)

@@ -48,12 +48,16 @@ func NewProcessor(services []config.Service, metrics alerts.Metrics, log *slog.L
 	return &Processor{byPDService: by, metrics: metrics, log: log}
 }
 
-// Process decodes ev. A PagerDuty service mapped to several catalog
-// services yields one alert for each: each of them may be the culprit.
+// Process decodes ev (unless intake's decode came with it). A PagerDuty
+// service mapped to several catalog services yields one alert for each:
+// each of them may be the culprit.
 func (p *Processor) Process(_ context.Context, ev store.Event) ([]incident.Alert, error) {
-	env, err := Decode(ev.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("stored PagerDuty event %s: %w", ev.ID, err)
+	env, ok := ev.Parsed.(*Envelope)
+	if !ok {
+		var err error
+		if env, err = Decode(ev.Payload); err != nil {
+			return nil, fmt.Errorf("stored PagerDuty event %s: %w", ev.ID, err)
+		}
 	}
 	e := env.Event
 	kind, ok := kinds[e.EventType]

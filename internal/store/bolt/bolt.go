@@ -57,6 +57,9 @@ type Store struct {
 	// journal takes webhook intake (EnqueueEvent) with one fdatasync per
 	// group; nil when read-only.
 	journal *journal
+	// inbox tells PendingEvents when bolt's inbox is known to be empty, so
+	// the worker's frequent reads under load skip a read transaction.
+	inbox inboxState
 }
 
 var _ store.Store = (*Store)(nil)

@@ -111,11 +111,7 @@ func (s *Store) EnqueueEvent(ctx context.Context, ev store.Event, dedupKeys []st
 	if ev.ReceivedAt.IsZero() {
 		ev.ReceivedAt = now
 	}
-	data, err := json.Marshal(ev)
-	if err != nil {
-		return false, fmt.Errorf("enqueue event: %w", err)
-	}
-	rec := journalRecord{ID: ev.ID, Keys: dedupKeys, Event: data}
+	rec := journalRecord{ID: ev.ID, Keys: dedupKeys, Event: ev}
 	if len(dedupKeys) > 0 {
 		rec.Until = now.Add(ttl).UnixNano()
 	}
@@ -128,14 +124,54 @@ func (s *Store) EnqueueEvent(ctx context.Context, ev store.Event, dedupKeys []st
 	return stored, nil
 }
 
-// PendingEvents returns up to limit events in arrival order (limit <= 0: all).
+// PendingEvents returns up to limit events in arrival order (limit <= 0:
+// all): those in bolt's inbox, then those only in the intake journal.
 func (s *Store) PendingEvents(ctx context.Context, limit int) ([]store.Event, error) {
+	var journaled []store.Event
 	if s.journal != nil {
-		if err := s.journal.move(ctx); err != nil {
+		if err := s.journal.moveIfDue(ctx); err != nil {
 			return nil, fmt.Errorf("pending events: %w", mapErr(err))
 		}
+		// Read before bolt: an event a move stores in between is then
+		// found twice (and kept once), never missed.
+		journaled = s.journal.pending(limit)
 	}
+	out, err := s.inboxEvents(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	return appendJournaled(out, journaled, limit), nil
+}
+
+// appendJournaled appends the journal's events missing from out, up to limit.
+func appendJournaled(out, journaled []store.Event, limit int) []store.Event {
+	if len(journaled) == 0 {
+		return out
+	}
+	inBolt := make(map[string]bool, len(out))
+	for _, ev := range out {
+		inBolt[ev.ID] = true
+	}
+	for _, ev := range journaled {
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+		if !inBolt[ev.ID] {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// inboxEvents reads up to limit events from bolt's inbox (none when it is
+// known to be empty: the worker acknowledges what the journal hands it
+// before it gets there).
+func (s *Store) inboxEvents(ctx context.Context, limit int) ([]store.Event, error) {
 	out := []store.Event{}
+	gen, empty := s.inbox.known()
+	if empty {
+		return out, nil
+	}
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bEvents).Cursor()
 		for k, v := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
@@ -150,6 +186,9 @@ func (s *Store) PendingEvents(ctx context.Context, limit int) ([]store.Event, er
 	if err != nil {
 		return nil, fmt.Errorf("pending events: %w", err)
 	}
+	if len(out) == 0 {
+		s.inbox.sawEmpty(gen)
+	}
 	return out, nil
 }
 
@@ -159,6 +198,9 @@ func (s *Store) PendingEvents(ctx context.Context, limit int) ([]store.Event, er
 // Acks are batched: a worker acks a whole batch of events concurrently and
 // they share one commit. The closure has no output, so rerunning it is safe.
 func (s *Store) AckEvent(ctx context.Context, id string) error {
+	if s.journal != nil && s.journal.ack(id) {
+		return nil // it was only in the journal: a move will not store it
+	}
 	err := s.batch(ctx, func(tx *bbolt.Tx) error {
 		ids := tx.Bucket(bEventIDs)
 		seq := ids.Get([]byte(id))

@@ -3,7 +3,9 @@ package bolt
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -21,8 +23,9 @@ func appliedSeq(tx *bbolt.Tx) uint64 {
 	return 0
 }
 
-// applyRecords stores journaled events in the inbox with their dedup keys,
-// and the new mark, in tx. Records at or below the mark are already there.
+// applyRecords stores journaled records' dedup keys, their events (those
+// not acknowledged yet) in the inbox, and the new mark, in tx. Records at or
+// below the mark are already there.
 func applyRecords(tx *bbolt.Tx, recs []journalRecord, now time.Time) error {
 	applied := appliedSeq(tx)
 	if err := dedupSet.purge(tx, now); err != nil {
@@ -43,11 +46,18 @@ func applyRecords(tx *bbolt.Tx, recs []journalRecord, now time.Time) error {
 				return err
 			}
 		}
+		if r.acked {
+			continue
+		}
+		data, err := json.Marshal(r.Event)
+		if err != nil {
+			return err
+		}
 		seq, err := events.NextSequence()
 		if err != nil {
 			return err
 		}
-		if err := events.Put(u64(seq), r.Event); err != nil {
+		if err := events.Put(u64(seq), data); err != nil {
 			return err
 		}
 		if err := ids.Put([]byte(r.ID), u64(seq)); err != nil {
@@ -59,8 +69,30 @@ func applyRecords(tx *bbolt.Tx, recs []journalRecord, now time.Time) error {
 
 // moveJournal is the journal's mover: many records, one group commit.
 func (s *Store) moveJournal(ctx context.Context, recs []journalRecord) error {
-	return s.batch(ctx, func(tx *bbolt.Tx) error { return applyRecords(tx, recs, s.now()) })
+	err := s.batch(ctx, func(tx *bbolt.Tx) error { return applyRecords(tx, recs, s.now()) })
+	s.inbox.added() // after the commit: see inboxState
+	return err
 }
+
+// inboxState remembers that bolt's inbox was found empty, until a move
+// may have put events in it. gen counts moves; emptyAt is gen+1 of the
+// read that found the inbox empty (0: not known). A move bumps gen after
+// its commit, so a read that began before the commit and saw nothing is
+// recorded against the old gen and does not count afterwards.
+type inboxState struct {
+	gen, emptyAt atomic.Uint64
+}
+
+func (i *inboxState) added() { i.gen.Add(1) }
+
+// known reports the gen to read at, and whether the inbox is known empty at it.
+func (i *inboxState) known() (uint64, bool) {
+	g := i.gen.Load()
+	return g, i.emptyAt.Load() == g+1
+}
+
+// sawEmpty records a read, begun at gen g, that found the inbox empty.
+func (i *inboxState) sawEmpty(g uint64) { i.emptyAt.Store(g + 1) }
 
 // openIntake replays the journal beside the state file into bolt (one
 // commit) and starts a fresh journal.

@@ -1,16 +1,16 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
+	"time"
+
+	"github.com/backout/backout/internal/store"
 
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -20,26 +20,18 @@ import (
 // under sustained load stays bounded even when the worker is not reading.
 const journalMoveAt = 16 << 20
 
-// frameHeader is a record's length and CRC-32C, 4 bytes each.
-const frameHeader = 8
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
+// journalMoveEvery is how often the worker's reads move what the journal
+// holds into bolt. Between moves its events wait in memory, so one commit
+// carries a second's worth of dedup keys, and an event the worker acknowledges
+// before the move never touches bolt's inbox at all.
+const journalMoveEvery = time.Second
 
 // errJournalClosed answers enqueues after Close; mapErr makes it
 // store.ErrUnavailable like any write to a closed file.
 var errJournalClosed = fmt.Errorf("intake journal closed: %w", bolterrors.ErrDatabaseNotOpen)
 
-// journalRecord is one accepted event as appended to the intake journal.
-type journalRecord struct {
-	Seq   uint64
-	ID    string
-	Until int64 // dedup keys' expiry, unix ns
-	Keys  []string
-	Event []byte // the store.Event's JSON, as bolt stores it
-}
-
-// syncGroup is the records appended while the previous group was syncing;
-// one write and one fdatasync answer them all.
+// syncGroup is the records (and ack markers) appended while the previous
+// group was syncing; one write and one fdatasync answer them all.
 type syncGroup struct {
 	buf  []byte
 	recs []journalRecord
@@ -49,9 +41,12 @@ type syncGroup struct {
 
 // journal is the intake journal of a bolt Store: webhook intake appends an
 // event here and answers 202 after one group fdatasync, instead of a bbolt
-// commit (two syncs: pages, then meta). A mover later applies synced records
-// to bolt's inbox many per commit, recording the last applied Seq in the same
-// transaction, so replay after a crash skips what bolt already has.
+// commit (two syncs: pages, then meta). The worker reads synced events from
+// memory (pending) and acknowledges them there (ack: a marker in the
+// journal, no wait). A mover applies synced records to bolt many per commit:
+// every record's dedup keys, and the event itself only when it was not
+// acknowledged yet; the last applied Seq goes in the same transaction, so
+// replay after a crash skips what bolt already has.
 //
 // Dedup for records not yet in bolt is answered from memory: bolt's file lock
 // makes this process the only writer, so ids and keys cannot change behind it.
@@ -59,19 +54,21 @@ type journal struct {
 	f     *os.File
 	apply func(ctx context.Context, recs []journalRecord) error // into bolt, idempotent by Seq
 
-	mu      sync.Mutex
-	nextSeq uint64
-	ids     map[string]struct{} // event ids journaled, not yet in bolt
-	keys    map[string]int64    // dedup key -> expiry, of records not yet in bolt
-	group   *syncGroup          // accumulating
-	synced  []journalRecord     // durable, waiting for the mover
-	written uint64              // highest Seq written to the file
-	moved   uint64              // highest Seq applied to bolt
-	moveGen uint64              // counts moves; see enqueue
-	err     error               // sticky write or sync failure
-	closed  bool
-	kick    chan struct{} // wakes the syncer; closed by close under mu
-	done    chan struct{} // closed when the syncer has exited
+	mu       sync.Mutex
+	nextSeq  uint64
+	ids      map[string]uint64 // event id -> Seq, of records journaled, not yet in bolt nor acknowledged
+	keys     map[string]int64  // dedup key -> expiry, of records not yet in bolt
+	group    *syncGroup        // accumulating
+	synced   []journalRecord   // durable, not yet in bolt; ascending Seq
+	written  uint64            // highest Seq written to the file
+	moved    uint64            // highest Seq applied to bolt
+	movingTo uint64            // highest Seq of the move in progress (<= moved when none)
+	moveGen  uint64            // counts moves; see enqueue
+	movedAt  time.Time         // when the last move ended
+	err      error             // sticky write or sync failure
+	closed   bool
+	kick     chan struct{} // wakes the syncer; closed by close under mu
+	done     chan struct{} // closed when the syncer has exited
 
 	moveMu sync.Mutex // one mover at a time
 	size   int64      // file size; the syncer's alone
@@ -111,96 +108,6 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// decodeJournal returns the records up to the first torn or corrupt frame.
-func decodeJournal(data []byte) []journalRecord {
-	var out []journalRecord
-	for len(data) >= frameHeader {
-		n := binary.BigEndian.Uint32(data)
-		sum := binary.BigEndian.Uint32(data[4:])
-		if uint64(n) > uint64(len(data)-frameHeader) {
-			break
-		}
-		payload := data[frameHeader : frameHeader+int(n)]
-		if crc32.Checksum(payload, crcTable) != sum {
-			break
-		}
-		r, ok := decodeRecord(payload)
-		if !ok {
-			break
-		}
-		out = append(out, r)
-		data = data[frameHeader+int(n):]
-	}
-	return out
-}
-
-// A record's payload is binary, not JSON, so appending one costs a copy of
-// the event rather than a second JSON encoding of it:
-// seq(8) until(8) idLen(2) id keyCount(2) [keyLen(2) key]... event.
-func appendFrame(buf []byte, r journalRecord) ([]byte, error) {
-	if len(r.ID) > math.MaxUint16 || len(r.Keys) > math.MaxUint16 {
-		return buf, fmt.Errorf("journal record %q: id or key list too long", r.ID)
-	}
-	start := len(buf)
-	buf = append(buf, make([]byte, frameHeader)...)
-	buf = binary.BigEndian.AppendUint64(buf, r.Seq)
-	buf = binary.BigEndian.AppendUint64(buf, uint64(r.Until))
-	buf = appendString16(buf, r.ID)
-	buf = binary.BigEndian.AppendUint16(buf, uint16(len(r.Keys)))
-	for _, k := range r.Keys {
-		if len(k) > math.MaxUint16 {
-			return buf[:start], fmt.Errorf("journal record %q: dedup key too long", r.ID)
-		}
-		buf = appendString16(buf, k)
-	}
-	buf = append(buf, r.Event...)
-	payload := buf[start+frameHeader:]
-	binary.BigEndian.PutUint32(buf[start:], uint32(len(payload)))
-	binary.BigEndian.PutUint32(buf[start+4:], crc32.Checksum(payload, crcTable))
-	return buf, nil
-}
-
-func appendString16(buf []byte, s string) []byte {
-	buf = binary.BigEndian.AppendUint16(buf, uint16(len(s)))
-	return append(buf, s...)
-}
-
-// decodeRecord parses a payload whose CRC matched; ok is false when it is
-// malformed anyway (a bug or a foreign file), which ends the replay there.
-func decodeRecord(p []byte) (r journalRecord, ok bool) {
-	if len(p) < 16 {
-		return r, false
-	}
-	r.Seq = binary.BigEndian.Uint64(p)
-	r.Until = int64(binary.BigEndian.Uint64(p[8:]))
-	p = p[16:]
-	if r.ID, p, ok = cutString16(p); !ok || r.Seq == 0 || len(p) < 2 {
-		return r, false
-	}
-	n := int(binary.BigEndian.Uint16(p))
-	p = p[2:]
-	for range n {
-		var k string
-		if k, p, ok = cutString16(p); !ok {
-			return r, false
-		}
-		r.Keys = append(r.Keys, k)
-	}
-	r.Event = bytes.Clone(p)
-	return r, true
-}
-
-func cutString16(p []byte) (string, []byte, bool) {
-	if len(p) < 2 {
-		return "", p, false
-	}
-	n := int(binary.BigEndian.Uint16(p))
-	if len(p)-2 < n {
-		return "", p, false
-	}
-	return string(p[2 : 2+n]), p[2+n:], true
-}
-
 // startJournal runs the syncer for f, whose records through applied are
 // already in bolt (the file holds nothing newer: Open replayed it).
 func startJournal(f *os.File, applied uint64, apply func(context.Context, []journalRecord) error) (*journal, error) {
@@ -208,15 +115,16 @@ func startJournal(f *os.File, applied uint64, apply func(context.Context, []jour
 		return nil, fmt.Errorf("empty intake journal: %w", err)
 	}
 	j := &journal{
-		f: f, apply: apply, nextSeq: applied + 1, written: applied, moved: applied,
-		ids: map[string]struct{}{}, keys: map[string]int64{}, group: newSyncGroup(),
+		f: f, apply: apply, nextSeq: applied + 1, written: applied, moved: applied, movingTo: applied,
+		ids: map[string]uint64{}, keys: map[string]int64{}, group: newSyncGroup(), movedAt: time.Now(),
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	go j.loop()
 	return j, nil
 }
 
-// memDup reports whether r's id or a live key belongs to a journaled record.
+// memDup reports whether r's id is pending here or a live key belongs to a
+// journaled record.
 func (j *journal) memDup(r *journalRecord, now int64) bool {
 	if _, ok := j.ids[r.ID]; ok {
 		return true
@@ -280,22 +188,26 @@ func (j *journal) add(r journalRecord, now int64, gen uint64, boltSeen func() (b
 		}
 	}
 	r.Seq = j.nextSeq
-	buf, err := appendFrame(j.group.buf, r)
+	buf, err := appendFrame(j.group.buf, &r)
 	if err != nil {
 		return nil, false, fmt.Errorf("encode journal record: %w", err)
 	}
 	j.nextSeq++
 	j.group.buf = buf
 	j.group.recs = append(j.group.recs, r)
-	j.ids[r.ID] = struct{}{}
+	j.ids[r.ID] = r.Seq
 	for _, k := range r.Keys {
 		j.keys[k] = r.Until
 	}
+	j.wake()
+	return j.group, false, nil
+}
+
+func (j *journal) wake() {
 	select {
 	case j.kick <- struct{}{}:
 	default:
 	}
-	return j.group, false, nil
 }
 
 func (j *journal) usable() error {
@@ -303,6 +215,60 @@ func (j *journal) usable() error {
 		return errJournalClosed
 	}
 	return j.err
+}
+
+// pending returns up to limit (<= 0: all) synced events not yet
+// acknowledged, oldest first, including those a move is storing in bolt
+// right now (the caller drops the ones it also finds there).
+func (j *journal) pending(limit int) []store.Event {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []store.Event
+	for i := range j.synced {
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+		if r := &j.synced[i]; !r.acked {
+			out = append(out, r.Event)
+		}
+	}
+	return out
+}
+
+// ack marks the synced record of event id processed while it is only in
+// the journal: its event will not be stored in bolt, and a marker (written
+// with the next group, not waited for) tells replay so. It reports false
+// when the caller must delete the event from bolt instead: a move stored it
+// there, or is storing it (ack then waits for that move to end).
+func (j *journal) ack(id string) bool {
+	j.mu.Lock()
+	seq, ok := j.ids[id]
+	if ok && seq > j.movingTo {
+		i := sort.Search(len(j.synced), func(i int) bool { return j.synced[i].Seq >= seq })
+		if i < len(j.synced) && j.synced[i].Seq == seq && !j.closed {
+			r := &j.synced[i]
+			r.acked, r.Event = true, store.Event{} // the payload is not needed any more
+			delete(j.ids, id)
+			if j.err == nil { // after a failed write the file's tail is unknown: no marker
+				j.group.buf = appendAck(j.group.buf, seq)
+				j.wake()
+			}
+			j.mu.Unlock()
+			return true
+		}
+	}
+	moving := ok && seq <= j.movingTo
+	j.mu.Unlock()
+	if moving {
+		j.waitMove()
+	}
+	return false
+}
+
+// waitMove returns once the move in progress, if any, has ended.
+func (j *journal) waitMove() {
+	j.moveMu.Lock()
+	defer j.moveMu.Unlock()
 }
 
 // loop writes and syncs groups until close, then the last one.
@@ -321,7 +287,7 @@ func (j *journal) loop() {
 func (j *journal) flushOnce() bool {
 	j.mu.Lock()
 	g := j.group
-	if len(g.recs) == 0 {
+	if len(g.buf) == 0 {
 		j.mu.Unlock()
 		return false
 	}
@@ -341,7 +307,7 @@ func (j *journal) flushOnce() bool {
 		for _, r := range g.recs {
 			j.forget(r)
 		}
-	} else {
+	} else if len(g.recs) > 0 {
 		j.synced = append(j.synced, g.recs...)
 		j.written = g.recs[len(g.recs)-1].Seq
 	}
@@ -366,7 +332,7 @@ func (j *journal) makeRoom(empty bool) error {
 		return nil
 	}
 	// Not synced on purpose: records left behind by a lost truncate have
-	// Seq <= bolt's applied mark and replay skips them.
+	// Seq <= bolt's applied mark and replay skips them (and their acks).
 	if err := j.f.Truncate(0); err != nil {
 		return err
 	}
@@ -383,9 +349,11 @@ func (j *journal) writeSync(buf []byte) error {
 }
 
 // forget drops r from the in-memory indexes, unless a newer record took
-// over its key after it expired.
+// over its id or key.
 func (j *journal) forget(r journalRecord) {
-	delete(j.ids, r.ID)
+	if j.ids[r.ID] == r.Seq {
+		delete(j.ids, r.ID)
+	}
 	for _, k := range r.Keys {
 		if j.keys[k] == r.Until {
 			delete(j.keys, k)
@@ -393,31 +361,47 @@ func (j *journal) forget(r journalRecord) {
 	}
 }
 
-// move applies every synced record to bolt in one commit. PendingEvents calls
-// it first, so the worker sees every event that was answered 202.
+// moveIfDue moves when the last move is older than journalMoveEvery.
+func (j *journal) moveIfDue(ctx context.Context) error {
+	j.mu.Lock()
+	due := len(j.synced) > 0 && time.Since(j.movedAt) >= journalMoveEvery
+	j.mu.Unlock()
+	if !due {
+		return nil
+	}
+	return j.move(ctx)
+}
+
+// move applies every synced record to bolt in one commit: the dedup keys of
+// each, the event of each not yet acknowledged. Acks of these records wait
+// until it ends, then go to bolt.
 func (j *journal) move(ctx context.Context) error {
 	j.moveMu.Lock()
 	defer j.moveMu.Unlock()
 	j.mu.Lock()
-	recs := j.synced
-	j.synced = nil
+	n := len(j.synced)
+	recs := append([]journalRecord(nil), j.synced...)
+	if n > 0 {
+		j.movingTo = recs[n-1].Seq
+	}
 	j.mu.Unlock()
-	if len(recs) == 0 {
+	if n == 0 {
 		return nil
 	}
-	if err := j.apply(ctx, recs); err != nil {
-		j.mu.Lock()
-		j.synced = append(recs, j.synced...) // applying again is harmless: by Seq
-		j.mu.Unlock()
+	err := j.apply(ctx, recs)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err != nil {
+		j.movingTo = j.moved // applying again later is harmless: by Seq
 		return fmt.Errorf("move journaled events: %w", err)
 	}
-	j.mu.Lock()
 	for _, r := range recs {
 		j.forget(r)
 	}
-	j.moved = recs[len(recs)-1].Seq
+	j.synced = append([]journalRecord(nil), j.synced[n:]...)
+	j.moved = recs[n-1].Seq
 	j.moveGen++
-	j.mu.Unlock()
+	j.movedAt = time.Now()
 	return nil
 }
 

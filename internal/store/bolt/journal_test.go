@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,9 +17,9 @@ import (
 func journalFrames(t *testing.T, recs ...journalRecord) []byte {
 	t.Helper()
 	var buf []byte
-	for _, r := range recs {
+	for i := range recs {
 		var err error
-		if buf, err = appendFrame(buf, r); err != nil {
+		if buf, err = appendFrame(buf, &recs[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -27,11 +28,8 @@ func journalFrames(t *testing.T, recs ...journalRecord) []byte {
 
 func journaled(t *testing.T, seq uint64, id string, keys ...string) journalRecord {
 	t.Helper()
-	data, err := json.Marshal(store.Event{ID: id, Source: "pagerduty", Type: "t", ReceivedAt: storetest.T0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return journalRecord{Seq: seq, ID: id, Keys: keys, Until: storetest.T0.Add(time.Hour).UnixNano(), Event: data}
+	ev := store.Event{ID: id, Source: "pagerduty", Type: "t", ReceivedAt: storetest.T0}
+	return journalRecord{Seq: seq, ID: id, Keys: keys, Until: storetest.T0.Add(time.Hour).UnixNano(), Event: ev}
 }
 
 // openFreshAt opens a new state file on a fake clock and returns its path;
@@ -120,6 +118,81 @@ func TestJournalReplay(t *testing.T) {
 	}
 }
 
+// legacyFrame is a record as journals before the binary event wrote it: the
+// event as the JSON of a store.Event.
+func legacyFrame(t *testing.T, r journalRecord) []byte {
+	t.Helper()
+	data, err := json.Marshal(r.Event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := binary.BigEndian.AppendUint64(make([]byte, frameHeader), r.Seq)
+	buf = binary.BigEndian.AppendUint64(buf, uint64(r.Until))
+	buf = appendString16(buf, r.ID)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(r.Keys)))
+	for _, k := range r.Keys {
+		buf = appendString16(buf, k)
+	}
+	return sealFrame(append(buf, data...), 0)
+}
+
+// TestJournalReplayAcksAndLegacy: replay leaves out of the inbox an event
+// whose ack marker made it to the file (but keeps its dedup keys), and reads
+// records written before the binary event format.
+func TestJournalReplayAcksAndLegacy(t *testing.T) {
+	ctx := t.Context()
+	s, path, clk := openFreshAt(t)
+	file := journalFrames(t, journaled(t, 1, "e1", "wh:1"), journaled(t, 2, "e2", "wh:2"))
+	file = appendAck(file, 1)
+	legacy := journaled(t, 3, "e3", "wh:3")
+	legacy.Event.Payload = []byte(`{"event":{"id":"e3"}}`)
+	file = append(file, legacyFrame(t, legacy)...)
+	s = reopenWithJournal(t, s, path, clk, file)
+	evs, err := s.PendingEvents(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].ID != "e2" || evs[1].ID != "e3" || string(evs[1].Payload) != `{"event":{"id":"e3"}}` ||
+		!evs[1].ReceivedAt.Equal(storetest.T0) || evs[1].Source != "pagerduty" {
+		t.Fatalf("after replay pending = %+v, want e2 and the legacy e3", evs)
+	}
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "again"}, []string{"wh:1"}, time.Hour); err != nil || ok {
+		t.Fatalf("key of the acknowledged record accepted again (%v, %v)", ok, err)
+	}
+}
+
+// TestJournalAckInMemory: an event is read from the journal with intake's
+// parse of it; acknowledged there, it is gone at once and after a restart,
+// its dedup keys still hold, and a second ack (another worker) is harmless.
+func TestJournalAckInMemory(t *testing.T) {
+	ctx := t.Context()
+	s, path, clk := openFreshAt(t)
+	for _, id := range []string{"e1", "e2"} {
+		if ok, err := s.EnqueueEvent(ctx, store.Event{ID: id, Parsed: "parsed " + id}, []string{"wh:" + id}, time.Hour); err != nil || !ok {
+			t.Fatalf("enqueue %s = %v, %v", id, ok, err)
+		}
+	}
+	evs, err := s.PendingEvents(ctx, 0)
+	if err != nil || len(evs) != 2 || evs[0].ID != "e1" || evs[0].Parsed != "parsed e1" || evs[1].Parsed != "parsed e2" {
+		t.Fatalf("pending = %+v, %v; want e1 and e2 with their parses", evs, err)
+	}
+	for range 2 {
+		if err := s.AckEvent(ctx, "e1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := fmt.Sprint(pendingIDs(t, s)); got != "[e2]" {
+		t.Fatalf("pending after ack = %s, want [e2]", got)
+	}
+	s = reopenWithJournal(t, s, path, clk, nil)
+	if got := fmt.Sprint(pendingIDs(t, s)); got != "[e2]" {
+		t.Fatalf("pending after restart = %s, want [e2]", got)
+	}
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "again"}, []string{"wh:e1"}, time.Hour); err != nil || ok {
+		t.Fatalf("key of the acknowledged event accepted again (%v, %v)", ok, err)
+	}
+}
+
 // TestJournalReplaySkipsApplied: records already moved into bolt (and
 // acknowledged) are not applied again when a truncate was lost.
 func TestJournalReplaySkipsApplied(t *testing.T) {
@@ -166,6 +239,19 @@ func TestJournalConcurrentIntakeAndMoves(t *testing.T) {
 	)
 	stop := make(chan struct{})
 	var mover sync.WaitGroup
+	mover.Go(func() { // moves as often as it can, so acks race with them
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := s.journal.move(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
 	mover.Go(func() {
 		for {
 			select {
@@ -244,10 +330,14 @@ func FuzzDecodeJournal(f *testing.F) {
 			}
 		}
 		recs := []journalRecord{
-			{Seq: 1, ID: "e1", Until: 5, Keys: []string{"wh:1", string(data)}, Event: []byte(`{"id":"e1"}`)},
-			{Seq: 2, ID: string(data), Event: data},
+			{Seq: 1, ID: "e1", Until: 5, Keys: []string{"wh:1", string(data)},
+				Event: store.Event{ID: "e1", Source: "pagerduty", Type: string(data), ReceivedAt: time.Unix(0, int64(cut)).UTC(), Payload: []byte(`{"id":"e1"}`)}},
+			{Seq: 2, ID: string(data), Event: store.Event{ID: string(data), Payload: data}},
+			{Seq: 3, ID: "e3", Event: store.Event{ID: "e3", Payload: []byte("{")}},
 		}
 		buf := journalFrames(t, recs...)
+		buf = appendAck(buf, 3)
+		recs[2].acked = true
 		if cut < 0 {
 			cut = -cut
 		}
@@ -257,12 +347,70 @@ func FuzzDecodeJournal(f *testing.F) {
 			t.Fatalf("%d records from %d framed", len(got), len(recs))
 		}
 		for i, r := range got {
-			if fmt.Sprint(r.Seq, r.ID, r.Until, r.Keys, string(r.Event)) != fmt.Sprint(recs[i].Seq, recs[i].ID, recs[i].Until, recs[i].Keys, string(recs[i].Event)) {
+			if fmt.Sprintf("%v %q %v %q %v", r.Seq, r.ID, r.Until, r.Keys, r.Event) != fmt.Sprintf("%v %q %v %q %v", recs[i].Seq, recs[i].ID, recs[i].Until, recs[i].Keys, recs[i].Event) {
 				t.Fatalf("record %d = %+v, want %+v", i, r, recs[i])
 			}
 		}
-		if cut == len(buf) && len(got) != len(recs) {
+		// The ack is the last frame: it counts only when nothing was cut.
+		if len(got) == len(recs) && got[2].acked != (cut == len(buf)) {
+			t.Fatalf("cut at %d of %d: record 3 acked = %v", cut, len(buf), got[2].acked)
+		}
+		if cut >= len(buf)-frameHeader-20 && len(got) != len(recs) {
 			t.Fatalf("whole journal replayed %d of %d records", len(got), len(recs))
 		}
 	})
+}
+
+// TestJournalMoveRefillsInbox: an event still unprocessed when a move takes
+// it to bolt is read from bolt's inbox, though the inbox was empty at the
+// read before (which lets reads skip bolt), and its ack deletes it there.
+func TestJournalMoveRefillsInbox(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t, nil)
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "e1"}, []string{"wh:1"}, time.Hour); err != nil || !ok {
+		t.Fatalf("enqueue = %v, %v", ok, err)
+	}
+	steps := []struct {
+		name string
+		do   func() error
+		want string
+	}{
+		{"from the journal", func() error { return nil }, "[e1]"},
+		{"moved to bolt", func() error { return s.journal.move(ctx) }, "[e1]"},
+		{"acknowledged in bolt", func() error { return s.AckEvent(ctx, "e1") }, "[]"},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got := fmt.Sprint(pendingIDs(t, s)); got != st.want {
+			t.Fatalf("%s: pending = %s, want %s", st.name, got, st.want)
+		}
+	}
+}
+
+// TestJournalAckAfterWriteFailure: once a journal write fails, intake is
+// refused, but the events answered 202 before it can still be acknowledged
+// (else the worker would be handed them again and again).
+func TestJournalAckAfterWriteFailure(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t, nil)
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "e1"}, []string{"wh:1"}, time.Hour); err != nil || !ok {
+		t.Fatalf("enqueue = %v, %v", ok, err)
+	}
+	if err := s.journal.f.Close(); err != nil { // the next write fails
+		t.Fatal(err)
+	}
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "e2"}, []string{"wh:2"}, time.Hour); err == nil || ok {
+		t.Fatalf("enqueue after a failed write = %v, %v; want an error", ok, err)
+	}
+	if got := fmt.Sprint(pendingIDs(t, s)); got != "[e1]" {
+		t.Fatalf("pending = %s, want [e1]", got)
+	}
+	if err := s.AckEvent(ctx, "e1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(pendingIDs(t, s)); got != "[]" {
+		t.Fatalf("pending after ack = %s, want []", got)
+	}
 }
