@@ -181,7 +181,9 @@ func (s *Deploys) flagUnproven(ctx context.Context, d *rollback.Deploy) error {
 	if d.Risk != RiskHigh {
 		return nil
 	}
-	a, failure, err := s.advisor.ChangeAdvisory(ctx, d.Service, d.Version, d.Risk)
+	// No version: the reasons do not depend on it, and looking this deploy
+	// up in the log would only read what is being recorded now.
+	a, failure, err := s.advisor.ChangeAdvisory(ctx, d.Service, "", d.Risk)
 	if err != nil {
 		return err
 	}
