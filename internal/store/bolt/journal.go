@@ -259,10 +259,13 @@ func (j *journal) ack(id string) bool {
 	}
 	moving := ok && seq <= j.movingTo
 	j.mu.Unlock()
-	if moving {
-		j.waitMove()
+	if !moving {
+		return false
 	}
-	return false
+	// Once the move has ended the record is in bolt (false), or, when the
+	// move failed, still here: ack it in memory, or the worker gets it again.
+	j.waitMove()
+	return j.ack(id)
 }
 
 // waitMove returns once the move in progress, if any, has ended.

@@ -1,8 +1,10 @@
 package bolt
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -412,5 +414,45 @@ func TestJournalAckAfterWriteFailure(t *testing.T) {
 	}
 	if got := fmt.Sprint(pendingIDs(t, s)); got != "[]" {
 		t.Fatalf("pending after ack = %s, want []", got)
+	}
+}
+
+// TestJournalAckDuringFailedMove: an ack that finds its event being moved
+// waits for the move; when the move fails the event is still only in the
+// journal, so the ack must take effect there, or the worker is handed the
+// event again in the same run.
+func TestJournalAckDuringFailedMove(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t, nil)
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "e1"}, []string{"wh:1"}, time.Hour); err != nil || !ok {
+		t.Fatalf("enqueue = %v, %v", ok, err)
+	}
+	j := s.journal
+	inMove, release := make(chan struct{}), make(chan struct{})
+	apply, failed := j.apply, false
+	j.apply = func(ctx context.Context, recs []journalRecord) error {
+		if failed { // the store's close moves for real
+			return apply(ctx, recs)
+		}
+		failed = true
+		close(inMove)
+		<-release
+		return errors.New("disk full")
+	}
+	moved := make(chan error, 1)
+	go func() { moved <- j.move(ctx) }()
+	<-inMove
+	acked := make(chan bool, 1)
+	go func() { acked <- j.ack("e1") }()
+	time.Sleep(50 * time.Millisecond) // let the ack find the move (the test passes either way without the bug)
+	close(release)
+	if err := <-moved; err == nil {
+		t.Fatal("move succeeded, want its error")
+	}
+	if !<-acked {
+		t.Fatal("ack during a failed move fell back to bolt, where the event is not")
+	}
+	if got := j.pending(0); len(got) != 0 {
+		t.Fatalf("pending after the ack = %v, want none", got)
 	}
 }
