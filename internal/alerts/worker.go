@@ -18,7 +18,7 @@ const ClaimPrefix = "event-processing/"
 type WorkerConfig struct {
 	Inbox Inbox
 	// Claims keep replicas off each other's events; with a store only one
-	// process writes (bolt), LocalClaims spares a store write per batch.
+	// process writes (bolt), claims.Memory spares a store write per batch.
 	Claims Claimer
 	Sink   Sink
 	// Processors turn stored events into alerts, by store.Event.Source.
@@ -127,7 +127,7 @@ func (w *Worker) Drain(ctx context.Context) (int, error) {
 func (w *Worker) handleBatch(ctx context.Context, evs []store.Event) int {
 	won := make([]bool, len(evs))
 	claim := func(i int) { won[i] = w.claim(ctx, evs[i]) }
-	if _, local := w.cfg.Claims.(*LocalClaims); local {
+	if _, local := w.cfg.Claims.(inMemory); local {
 		for i := range evs { // in memory: nothing to overlap
 			claim(i)
 		}
@@ -222,13 +222,20 @@ func (w *Worker) process(ctx context.Context, ev store.Event) bool {
 	return true
 }
 
+// inMemory is a Claimer in this process's memory (claims.Memory): its
+// claims cost nothing to take one after another, and are dropped once the
+// event is acknowledged.
+type inMemory interface {
+	Release(key string)
+}
+
 func (w *Worker) ack(ctx context.Context, ev store.Event) bool {
 	if err := w.cfg.Inbox.AckEvent(ctx, ev.ID); err != nil {
 		w.cfg.Metrics.Failed(ev.Source, StageAck)
 		w.eventLog(ev).Warn("alert inbox: ack failed; the event will be processed again", "err", err)
 		return false
 	}
-	if r, ok := w.cfg.Claims.(releaser); ok {
+	if r, ok := w.cfg.Claims.(inMemory); ok {
 		r.Release(ClaimPrefix + ev.ID)
 	}
 	return true

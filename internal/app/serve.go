@@ -20,6 +20,7 @@ import (
 	"github.com/backout/backout/internal/audit"
 	"github.com/backout/backout/internal/chat"
 	slackchat "github.com/backout/backout/internal/chat/slack"
+	"github.com/backout/backout/internal/claims"
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/metrics"
@@ -315,13 +316,13 @@ func (a *App) mountAlerts(routes *server.Routes, log *slog.Logger) (*alerts.Work
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	var claims alerts.Claimer = a.Store
+	var eventClaims alerts.Claimer = a.Store
 	if cfg.Store.Kind != "redis" {
 		// bolt: this process holds the file's lock, so no replica can race
 		// for an event; claims in memory spare a commit per batch.
-		claims = &alerts.LocalClaims{}
+		eventClaims = &claims.Memory{}
 	}
-	worker, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: a.Store, Claims: claims, Sink: a.Svc, Metrics: a.Metrics,
+	worker, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: a.Store, Claims: eventClaims, Sink: a.Svc, Metrics: a.Metrics,
 		Logger: log.With("component", "alerts"), Processors: map[string]alerts.Processor{"pagerduty": pdProc, "alertmanager": amProc}})
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/backout/backout/internal/alerts"
 	"github.com/backout/backout/internal/alerts/alertmanager"
+	"github.com/backout/backout/internal/claims"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/store/bolt"
 )
@@ -45,7 +46,7 @@ func BenchmarkAlertmanagerIntakeWorker(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	w, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: db, Claims: &alerts.LocalClaims{}, Logger: quiet,
+	w, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: db, Claims: &claims.Memory{}, Logger: quiet,
 		Sink:       alerts.SinkFunc(func(context.Context, incident.Alert) error { return nil }),
 		Processors: map[string]alerts.Processor{alerts.SourceAlertmanager: proc}})
 	if err != nil {

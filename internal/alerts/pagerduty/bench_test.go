@@ -19,6 +19,7 @@ import (
 
 	"github.com/backout/backout/internal/alerts"
 	"github.com/backout/backout/internal/alerts/pagerduty"
+	"github.com/backout/backout/internal/claims"
 	"github.com/backout/backout/internal/incident"
 	redisstore "github.com/backout/backout/internal/store/redis"
 )
@@ -55,7 +56,7 @@ func BenchmarkPagerDutyIntakeWorker(b *testing.B) {
 	db := openBolt(b, filepath.Join(b.TempDir(), "state.db"))
 	defer db.Close()
 	quiet := slog.New(slog.DiscardHandler)
-	w, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: db, Claims: &alerts.LocalClaims{}, Logger: quiet,
+	w, err := alerts.NewWorker(alerts.WorkerConfig{Inbox: db, Claims: &claims.Memory{}, Logger: quiet,
 		Sink:       alerts.SinkFunc(func(context.Context, incident.Alert) error { return nil }),
 		Processors: map[string]alerts.Processor{alerts.SourcePagerDuty: pagerduty.NewProcessor(nil, nil, quiet)}})
 	if err != nil {

@@ -108,7 +108,7 @@ func TestNewAdapterRequiresWiring(t *testing.T) {
 func TestMemoryDedup(t *testing.T) {
 	d := NewMemoryDedup()
 	clock := &fakeClock{t: testNow}
-	d.now = clock.Now
+	d.Now = clock.Now
 	ctx := context.Background()
 	steps := []struct {
 		key     string
