@@ -3,15 +3,15 @@
 package alertmanager
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/backout/backout/internal/alerts"
 )
 
 // Message is a version 4 webhook body.
@@ -50,25 +50,8 @@ func validStatus(s string) bool { return s == StatusFiring || s == StatusResolve
 // Decode parses a version 4 body and checks what intake relies on.
 func Decode(body []byte) (*Message, error) {
 	var m Message
-	// A body that is exactly one JSON value (every real notification)
-	// decodes without the stream decoder's copy of it; anything else takes
-	// the stream path, which decides and words the answer as it always did.
-	if json.Unmarshal(body, &m) == nil {
-		return check(&m)
-	}
-	return decodeStream(body)
-}
-
-// decodeStream is Decode through json.Decoder: it accepts one object
-// followed by nothing or a closing bracket, as intake always has.
-func decodeStream(body []byte) (*Message, error) {
-	var m Message
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("malformed Alertmanager webhook JSON: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("malformed Alertmanager webhook JSON: data after the message object")
+	if err := alerts.DecodeBody(body, &m, "Alertmanager webhook", "message"); err != nil {
+		return nil, err
 	}
 	return check(&m)
 }

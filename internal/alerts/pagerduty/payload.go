@@ -2,7 +2,6 @@
 package pagerduty
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/backout/backout/internal/alerts"
 )
 
 // Envelope is the body of a v3 webhook delivery.
@@ -80,25 +81,8 @@ const (
 // Decode parses a v3 body and checks the fields intake relies on.
 func Decode(body []byte) (*Envelope, error) {
 	var env Envelope
-	// A body that is exactly one JSON value (every real delivery) decodes
-	// without the stream decoder's copy of it; anything else takes the
-	// stream path, which decides and words the answer as it always did.
-	if json.Unmarshal(body, &env) == nil {
-		return check(&env)
-	}
-	return decodeStream(body)
-}
-
-// decodeStream is Decode through json.Decoder: it accepts one object
-// followed by nothing or a closing bracket, as intake always has.
-func decodeStream(body []byte) (*Envelope, error) {
-	var env Envelope
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&env); err != nil {
-		return nil, fmt.Errorf("malformed PagerDuty v3 webhook JSON: %w", err)
-	}
-	if dec.More() {
-		return nil, errors.New("malformed PagerDuty v3 webhook JSON: data after the event object")
+	if err := alerts.DecodeBody(body, &env, "PagerDuty v3 webhook", "event"); err != nil {
+		return nil, err
 	}
 	return check(&env)
 }
