@@ -60,6 +60,7 @@ type journal struct {
 	keys     map[string]int64  // dedup key -> expiry, of records not yet in bolt
 	group    *syncGroup        // accumulating
 	synced   []journalRecord   // durable, not yet in bolt; ascending Seq
+	ackedTo  int               // synced[:ackedTo] are all acknowledged: pending starts after them
 	written  uint64            // highest Seq written to the file
 	moved    uint64            // highest Seq applied to bolt
 	movingTo uint64            // highest Seq of the move in progress (<= moved when none)
@@ -224,7 +225,7 @@ func (j *journal) pending(limit int) []store.Event {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	var out []store.Event
-	for i := range j.synced {
+	for i := j.ackedTo; i < len(j.synced); i++ {
 		if limit > 0 && len(out) >= limit {
 			break
 		}
@@ -248,6 +249,9 @@ func (j *journal) ack(id string) bool {
 		if i < len(j.synced) && j.synced[i].Seq == seq && !j.closed {
 			r := &j.synced[i]
 			r.acked, r.Event = true, store.Event{} // the payload is not needed any more
+			for j.ackedTo < len(j.synced) && j.synced[j.ackedTo].acked {
+				j.ackedTo++ // the worker reads from here on: a second's acks are not rescanned per batch
+			}
 			delete(j.ids, id)
 			if j.err == nil { // after a failed write the file's tail is unknown: no marker
 				j.group.buf = appendAck(j.group.buf, seq)
@@ -402,6 +406,7 @@ func (j *journal) move(ctx context.Context) error {
 		j.forget(r)
 	}
 	j.synced = append([]journalRecord(nil), j.synced[n:]...)
+	j.ackedTo = max(0, j.ackedTo-n)
 	j.moved = recs[n-1].Seq
 	j.moveGen++
 	j.movedAt = time.Now()
