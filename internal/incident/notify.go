@@ -3,6 +3,7 @@ package incident
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/backout/backout/internal/check"
 	"github.com/backout/backout/internal/rollback"
@@ -54,17 +55,59 @@ func (s *notifier) stakeholders(ctx context.Context, r *rollback.Record) []strin
 	return out
 }
 
-// refresh re-renders the proposal message in place.
+// refresh re-renders the proposal message in place, and looks again after
+// drawing: if the rollback changed meanwhile it draws again. A refresh that
+// read the record just before a pause could otherwise reach chat after the
+// pause's own and leave a paused rollback offering Pause, not Resume, until
+// its next change, which for a held step may be never. Every refresh thus
+// ends on a draw that was still current after it was drawn, whichever
+// goroutine or replica drew in between.
 func (s *notifier) refresh(ctx context.Context, id string) {
+	var shown viewMark
+	for range maxRedraws {
+		v, mark, err := s.view(ctx, id)
+		if err != nil || v.Rollback.MessageTS == "" || mark == shown {
+			return
+		}
+		if err := s.port.Show(ctx, v); err != nil {
+			s.log.WarnContext(ctx, "update proposal message", "rollback", id, "err", err)
+			return
+		}
+		shown = mark
+	}
+}
+
+// maxRedraws bounds the draws of one refresh: a rollback that keeps
+// changing is drawn again by whoever changes it, since every change
+// refreshes.
+const maxRedraws = 3
+
+// view reads what the proposal message shows, and a mark that changes
+// whenever any of it does.
+func (s *notifier) view(ctx context.Context, id string) (rollback.View, viewMark, error) {
 	r, err := s.rollbacks.GetRollback(ctx, id)
-	if err != nil || r.MessageTS == "" {
-		return
+	if err != nil {
+		return rollback.View{}, viewMark{}, err
 	}
 	votes, _ := s.views.ListVotes(ctx, r.ID)
 	steps, _ := s.views.ListSteps(ctx, r.ID)
-	if err := s.port.Show(ctx, rollback.View{Rollback: r, Votes: votes, Steps: steps}); err != nil {
-		s.log.WarnContext(ctx, "update proposal message", "rollback", id, "err", err)
+	mark := viewMark{version: r.Version, votes: len(votes), steps: len(steps)}
+	for _, v := range votes {
+		if v.At.After(mark.lastVote) {
+			mark.lastVote = v.At
+		}
 	}
+	return rollback.View{Rollback: r, Votes: votes, Steps: steps}, mark, nil
+}
+
+// viewMark tells two reads of a rollback's view apart: the record's
+// compare-and-set version, and its votes and step events (stored beside
+// the record, so they do not bump the version). Step events are only ever
+// appended; a vote changed in place carries a new time.
+type viewMark struct {
+	version      int64
+	votes, steps int
+	lastVote     time.Time
 }
 
 // tell hands one notice to the people's side. Telling is best effort: the
