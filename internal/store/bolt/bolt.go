@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,6 +61,9 @@ type Store struct {
 	// inbox tells PendingEvents when bolt's inbox is known to be empty, so
 	// the worker's frequent reads under load skip a read transaction.
 	inbox inboxState
+	// dedupPurgedAt is when PendingEvents last purged expired dedup keys
+	// (unix ns): moves purge under load, this when intake is quiet.
+	dedupPurgedAt atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)

@@ -22,10 +22,7 @@ const purgeMax = 64
 // indexes expiry|key so expired keys are found without a full scan.
 type ttlSet struct{ keys, exp []byte }
 
-var (
-	claimSet = ttlSet{bClaims, bClaimsExp}
-	dedupSet = ttlSet{bDedup, bDedupExp}
-)
+var claimSet = ttlSet{bClaims, bClaimsExp}
 
 func (t ttlSet) live(tx *bbolt.Tx, key string, now time.Time) bool {
 	v := tx.Bucket(t.keys).Get([]byte(key))
@@ -116,7 +113,7 @@ func (s *Store) EnqueueEvent(ctx context.Context, ev store.Event, dedupKeys []st
 		rec.Until = now.Add(ttl).UnixNano()
 	}
 	stored, err := s.journal.enqueue(ctx, rec, now.UnixNano(), func() (bool, error) {
-		return s.seen(ctx, ev.ID, dedupKeys)
+		return s.seen(ctx, ev.ID)
 	})
 	if err != nil {
 		return false, fmt.Errorf("enqueue event %s: %w", ev.ID, mapErr(err))
@@ -131,6 +128,9 @@ func (s *Store) PendingEvents(ctx context.Context, limit int) ([]store.Event, er
 	if s.journal != nil {
 		if err := s.journal.moveIfDue(ctx); err != nil {
 			return nil, fmt.Errorf("pending events: %w", mapErr(err))
+		}
+		if err := s.purgeDedupIfDue(ctx); err != nil {
+			return nil, fmt.Errorf("pending events: %w", err)
 		}
 		// Read before bolt: an event a move stores in between is then
 		// found twice (and kept once), never missed.
@@ -329,22 +329,18 @@ func (s *Store) GetLease(ctx context.Context, name string) (store.Lease, error) 
 	return r.Lease, nil
 }
 
-// seen reports, without writing, whether an event id is pending or any dedup
-// key is live.
-func (s *Store) seen(ctx context.Context, id string, keys []string) (bool, error) {
+// seen reports, without writing, whether an event id is in bolt's inbox.
+// Dedup keys are the journal's to answer, from memory (see dedup.go). When
+// the inbox is known empty no read is needed: a move that fills it bumps
+// the inbox's generation before the journal's move count, so a caller that
+// finds the move count changed asks again and reads.
+func (s *Store) seen(ctx context.Context, id string) (bool, error) {
+	if _, empty := s.inbox.known(); empty {
+		return false, nil
+	}
 	dup := false
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
-		now := s.now()
-		if tx.Bucket(bEventIDs).Get([]byte(id)) != nil {
-			dup = true
-			return nil
-		}
-		for _, k := range keys {
-			if dedupSet.live(tx, k, now) {
-				dup = true
-				return nil
-			}
-		}
+		dup = tx.Bucket(bEventIDs).Get([]byte(id)) != nil
 		return nil
 	})
 	return dup, err

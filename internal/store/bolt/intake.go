@@ -23,16 +23,16 @@ func appliedSeq(tx *bbolt.Tx) uint64 {
 	return 0
 }
 
-// applyRecords stores journaled records' dedup keys, their events (those
-// not acknowledged yet) in the inbox, and the new mark, in tx. Records at or
-// below the mark are already there.
-func applyRecords(tx *bbolt.Tx, recs []journalRecord, now time.Time) error {
+// applyRecords stores journaled records' dedup keys (by expiry), their
+// events (those not acknowledged yet) in the inbox, and the new mark, in
+// tx. Records at or below the mark are already there. It also purges dedup
+// keys that expired, at least as many as it adds, and returns them for
+// memory to forget.
+func applyRecords(tx *bbolt.Tx, recs []journalRecord, now time.Time) ([]expiredKey, error) {
 	applied := appliedSeq(tx)
-	if err := dedupSet.purge(tx, now); err != nil {
-		return err
-	}
 	events, ids := tx.Bucket(bEvents), tx.Bucket(bEventIDs)
 	events.FillPercent = appendFill
+	added := 0
 	for _, r := range recs {
 		if r.Seq <= applied {
 			continue
@@ -41,37 +41,87 @@ func applyRecords(tx *bbolt.Tx, recs []journalRecord, now time.Time) error {
 		if ids.Get([]byte(r.ID)) != nil {
 			continue
 		}
-		for _, k := range r.Keys {
-			if err := dedupSet.set(tx, k, time.Unix(0, r.Until)); err != nil {
-				return err
-			}
+		if err := putDedupKeys(tx, r.Keys, r.Until); err != nil {
+			return nil, err
 		}
+		added += len(r.Keys)
 		if r.acked {
 			continue
 		}
 		data, err := json.Marshal(r.Event)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		seq, err := events.NextSequence()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := events.Put(u64(seq), data); err != nil {
-			return err
+			return nil, err
 		}
 		if err := ids.Put([]byte(r.ID), u64(seq)); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return tx.Bucket(bJournal).Put(journalApplied, u64(applied))
+	if err := tx.Bucket(bJournal).Put(journalApplied, u64(applied)); err != nil {
+		return nil, err
+	}
+	// Purge at least twice what came in, so that keys never pile up
+	// faster than they expire, and never more than a bounded batch.
+	return purgeDedupKeys(tx, now.UnixNano(), min(max(purgeMax, 2*added), dedupPurgeMax))
 }
 
+// dedupPurgeMax bounds the expired dedup keys one commit deletes.
+const dedupPurgeMax = 1 << 14
+
 // moveJournal is the journal's mover: many records, one group commit.
-func (s *Store) moveJournal(ctx context.Context, recs []journalRecord) error {
-	err := s.batch(ctx, func(tx *bbolt.Tx) error { return applyRecords(tx, recs, s.now()) })
+func (s *Store) moveJournal(ctx context.Context, recs []journalRecord) ([]expiredKey, error) {
+	var expired []expiredKey
+	err := s.batch(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		expired, err = applyRecords(tx, recs, s.now())
+		return err
+	})
 	s.inbox.added() // after the commit: see inboxState
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return expired, nil
+}
+
+// dedupPurgeEvery is how often a quiet store purges expired dedup keys.
+const dedupPurgeEvery = time.Minute
+
+// purgeDedupIfDue deletes expired dedup keys from bolt and memory at most
+// once every dedupPurgeEvery, for when no intake moves the journal (moves
+// purge as they go): a quiet bot still forgets yesterday's keys. It writes
+// only when a key has expired.
+func (s *Store) purgeDedupIfDue(ctx context.Context) error {
+	now := s.now().UnixNano()
+	if last := s.dedupPurgedAt.Load(); last != 0 && now-last < int64(dedupPurgeEvery) {
+		return nil
+	}
+	s.dedupPurgedAt.Store(now)
+	due := false
+	err := s.view(ctx, func(tx *bbolt.Tx) error {
+		k, _ := tx.Bucket(bDedupExp).Cursor().First()
+		due = len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) <= now
+		return nil
+	})
+	if err != nil || !due {
+		return err
+	}
+	var expired []expiredKey
+	err = s.batch(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		expired, err = purgeDedupKeys(tx, s.now().UnixNano(), dedupPurgeMax)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("purge dedup keys: %w", mapErr(err))
+	}
+	s.journal.forgetExpired(expired)
+	return nil
 }
 
 // inboxState remembers that bolt's inbox was found empty, until a move
@@ -102,17 +152,18 @@ func (s *Store) openIntake(path string) error {
 		return err
 	}
 	var applied uint64
+	index := newDedupIndex()
 	err = s.db.Update(func(tx *bbolt.Tx) error {
 		if len(recs) > 0 {
-			if err := applyRecords(tx, recs, s.now()); err != nil {
+			if _, err := applyRecords(tx, recs, s.now()); err != nil {
 				return err
 			}
 		}
 		applied = appliedSeq(tx)
-		return nil
+		return loadDedupKeys(tx, index, s.now().UnixNano())
 	})
 	if err == nil {
-		s.journal, err = startJournal(f, applied, s.moveJournal)
+		s.journal, err = startJournal(f, applied, index, s.moveJournal)
 	}
 	if err != nil {
 		_ = f.Close()

@@ -48,16 +48,17 @@ type syncGroup struct {
 // acknowledged yet; the last applied Seq goes in the same transaction, so
 // replay after a crash skips what bolt already has.
 //
-// Dedup for records not yet in bolt is answered from memory: bolt's file lock
-// makes this process the only writer, so ids and keys cannot change behind it.
+// Dedup is answered from memory: keys (every live dedup key, journaled or
+// in bolt; see dedup.go) and ids (records not yet in bolt). Bolt's file lock
+// makes this process the only writer, so neither can change behind it.
 type journal struct {
 	f     *os.File
-	apply func(ctx context.Context, recs []journalRecord) error // into bolt, idempotent by Seq
+	apply func(ctx context.Context, recs []journalRecord) ([]expiredKey, error) // into bolt, idempotent by Seq
 
 	mu       sync.Mutex
 	nextSeq  uint64
 	ids      map[string]uint64 // event id -> Seq, of records journaled, not yet in bolt nor acknowledged
-	keys     map[string]int64  // dedup key -> expiry, of records not yet in bolt
+	keys     *dedupIndex       // every live dedup key
 	group    *syncGroup        // accumulating
 	synced   []journalRecord   // durable, not yet in bolt; ascending Seq
 	ackedTo  int               // synced[:ackedTo] are all acknowledged: pending starts after them
@@ -111,27 +112,26 @@ func syncDir(dir string) error {
 
 // startJournal runs the syncer for f, whose records through applied are
 // already in bolt (the file holds nothing newer: Open replayed it).
-func startJournal(f *os.File, applied uint64, apply func(context.Context, []journalRecord) error) (*journal, error) {
+func startJournal(f *os.File, applied uint64, keys *dedupIndex, apply func(context.Context, []journalRecord) ([]expiredKey, error)) (*journal, error) {
 	if err := f.Truncate(0); err != nil {
 		return nil, fmt.Errorf("empty intake journal: %w", err)
 	}
 	j := &journal{
 		f: f, apply: apply, nextSeq: applied + 1, written: applied, moved: applied, movingTo: applied,
-		ids: map[string]uint64{}, keys: map[string]int64{}, group: newSyncGroup(), movedAt: time.Now(),
+		ids: map[string]uint64{}, keys: keys, group: newSyncGroup(), movedAt: time.Now(),
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	go j.loop()
 	return j, nil
 }
 
-// memDup reports whether r's id is pending here or a live key belongs to a
-// journaled record.
+// memDup reports whether r's id is pending here or any of its keys is live.
 func (j *journal) memDup(r *journalRecord, now int64) bool {
 	if _, ok := j.ids[r.ID]; ok {
 		return true
 	}
 	for _, k := range r.Keys {
-		if until, ok := j.keys[k]; ok && until > now {
+		if j.keys.live(k, now) {
 			return true
 		}
 	}
@@ -198,7 +198,7 @@ func (j *journal) add(r journalRecord, now int64, gen uint64, boltSeen func() (b
 	j.group.recs = append(j.group.recs, r)
 	j.ids[r.ID] = r.Seq
 	for _, k := range r.Keys {
-		j.keys[k] = r.Until
+		j.keys.set(k, r.Until)
 	}
 	j.wake()
 	return j.group, false, nil
@@ -355,16 +355,31 @@ func (j *journal) writeSync(buf []byte) error {
 	return fdatasync(j.f)
 }
 
-// forget drops r from the in-memory indexes, unless a newer record took
-// over its id or key.
+// forget drops r, which could not be written, from the in-memory indexes,
+// unless a newer record took over its id or key.
 func (j *journal) forget(r journalRecord) {
+	j.forgetID(r)
+	for _, k := range r.Keys {
+		j.keys.drop(k, r.Until)
+	}
+}
+
+// forgetID drops r's id, now in bolt, unless a newer record took it over.
+func (j *journal) forgetID(r journalRecord) {
 	if j.ids[r.ID] == r.Seq {
 		delete(j.ids, r.ID)
 	}
-	for _, k := range r.Keys {
-		if j.keys[k] == r.Until {
-			delete(j.keys, k)
-		}
+}
+
+// forgetExpired drops keys bolt purged from memory too.
+func (j *journal) forgetExpired(expired []expiredKey) {
+	if len(expired) == 0 {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, e := range expired {
+		j.keys.drop(e.key, e.until)
 	}
 }
 
@@ -395,7 +410,7 @@ func (j *journal) move(ctx context.Context) error {
 	if n == 0 {
 		return nil
 	}
-	err := j.apply(ctx, recs)
+	expired, err := j.apply(ctx, recs)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err != nil {
@@ -403,7 +418,10 @@ func (j *journal) move(ctx context.Context) error {
 		return fmt.Errorf("move journaled events: %w", err)
 	}
 	for _, r := range recs {
-		j.forget(r)
+		j.forgetID(r) // its keys stay: memory answers for bolt's too
+	}
+	for _, e := range expired {
+		j.keys.drop(e.key, e.until)
 	}
 	j.synced = append([]journalRecord(nil), j.synced[n:]...)
 	j.ackedTo = max(0, j.ackedTo-n)

@@ -430,14 +430,14 @@ func TestJournalAckDuringFailedMove(t *testing.T) {
 	j := s.journal
 	inMove, release := make(chan struct{}), make(chan struct{})
 	apply, failed := j.apply, false
-	j.apply = func(ctx context.Context, recs []journalRecord) error {
+	j.apply = func(ctx context.Context, recs []journalRecord) ([]expiredKey, error) {
 		if failed { // the store's close moves for real
 			return apply(ctx, recs)
 		}
 		failed = true
 		close(inMove)
 		<-release
-		return errors.New("disk full")
+		return nil, errors.New("disk full")
 	}
 	moved := make(chan error, 1)
 	go func() { moved <- j.move(ctx) }()
