@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/backout/backout/internal/store"
 )
@@ -36,8 +37,13 @@ func Reply(w http.ResponseWriter, status int, msg string) {
 // whether the event is new; an error means nothing may be acknowledged and
 // the sender must retry (see ReplyRetry).
 func Enqueue(ctx context.Context, inbox Enqueuer, ev store.Event, dedupKeys []string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, EnqueueTimeout)
-	defer cancel()
+	// bot serve's webhook routes already carry this deadline; a timer
+	// per delivery would only cost.
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > EnqueueTimeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, EnqueueTimeout)
+		defer cancel()
+	}
 	return inbox.EnqueueEvent(ctx, ev, dedupKeys, DedupTTL)
 }
 

@@ -174,17 +174,21 @@ func (g *StoreGuard) Err() error {
 // after a flush is refused rather than handed RB-1 again). Outages are
 // left to the command itself, which answers "state store unavailable".
 func (g *StoreGuard) Gate(ctx context.Context) error {
-	g.mu.Lock()
-	fresh := g.lost != nil || g.now().Sub(g.lastCheck) < guardFreshFor
-	lost := g.lost
-	g.mu.Unlock()
-	if fresh {
+	if lost, fresh := g.known(); fresh {
 		return lost
 	}
 	if err := g.Check(ctx); errors.Is(err, ErrStoreLost) {
 		return err
 	}
 	return nil
+}
+
+// known is Gate's answer when it needs no check: the loss, or nil while
+// the last check is fresh; fresh is false when Gate would check.
+func (g *StoreGuard) known() (lost error, fresh bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lost, g.lost != nil || g.now().Sub(g.lastCheck) < guardFreshFor
 }
 
 // Check compares the store with what this process knows: the same epoch,

@@ -142,8 +142,8 @@ func instrument(route string, h http.Handler, m *metrics.Metrics, log *slog.Logg
 		d := time.Since(start)
 		m.HTTPRequests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
 		m.HTTPDuration.WithLabelValues(route).Observe(d.Seconds())
-		if route != "healthz" && route != "readyz" {
-			log.LogAttrs(r.Context(), accessLevel(route, sw.status), "http request", slog.String("request_id", id), slog.String("route", route),
+		if level := accessLevel(route, sw.status); route != "healthz" && route != "readyz" && log.Enabled(r.Context(), level) {
+			log.LogAttrs(r.Context(), level, "http request", slog.String("request_id", id), slog.String("route", route),
 				slog.Int("status", sw.status), slog.Duration("duration", d), slog.String("remote", remoteIP(r)))
 		}
 	})
