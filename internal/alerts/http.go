@@ -14,7 +14,7 @@ import (
 // returns the status to refuse the request with: 413 when the body is too
 // large, 400 when it could not be read.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readAll(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -23,6 +23,20 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, int,
 		return nil, http.StatusBadRequest, err
 	}
 	return body, http.StatusOK, nil
+}
+
+// readAll reads body into one buffer of the declared length, when there is
+// one within limit (net/http holds the body to it), instead of growing one
+// from 512 bytes as io.ReadAll does.
+func readAll(body io.Reader, declared, limit int64) ([]byte, error) {
+	if declared <= 0 || declared > limit {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, declared)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 // Reply writes a short plain-text answer; webhook senders only log it.
