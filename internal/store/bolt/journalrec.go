@@ -94,16 +94,23 @@ func appendString16(buf []byte, s string) []byte {
 	return append(buf, s...)
 }
 
-// decodeJournal returns the records up to the first torn or corrupt frame,
-// those an ack marker in that prefix names marked acked.
+// decodeJournal returns the records of the file's current cycle, those an
+// ack marker in it names marked acked. A cycle is written from the head of
+// the file over the last one (makeRoom), so it ends at the first torn,
+// corrupt or zero frame, or at the first record whose Seq is not the one
+// after the record before it: within a run every record takes the next Seq
+// and groups are written in order, so a record of an earlier cycle, whole
+// and with a good CRC, that happens to start where this cycle's last frame
+// ends has a lower Seq and is not taken. Its ack markers name records of
+// earlier cycles, not in at, and change nothing.
 func decodeJournal(data []byte) []journalRecord {
 	var out []journalRecord
 	at := map[uint64]int{} // seq -> index in out
 	for len(data) >= frameHeader {
 		n := binary.BigEndian.Uint32(data)
 		sum := binary.BigEndian.Uint32(data[4:])
-		if uint64(n) > uint64(len(data)-frameHeader) {
-			break
+		if n == 0 || uint64(n) > uint64(len(data)-frameHeader) {
+			break // zeros: the file was grown this far, nothing written yet
 		}
 		payload := data[frameHeader : frameHeader+int(n)]
 		if crc32.Checksum(payload, crcTable) != sum {
@@ -117,7 +124,7 @@ func decodeJournal(data []byte) []journalRecord {
 			continue
 		}
 		r, ok := decodeRecord(payload)
-		if !ok {
+		if !ok || len(out) > 0 && r.Seq != out[len(out)-1].Seq+1 {
 			break
 		}
 		at[r.Seq] = len(out)
