@@ -352,7 +352,8 @@ func (j *journal) flushOnce() bool {
 // last cycle's records in place (see journalGrowBy for why). Those records
 // are all at or below bolt's applied mark, and replay stops where the new
 // cycle's sequence numbers stop running on (decodeJournal), so a crash at
-// any point of the overwrite replays nothing that was not already there.
+// any point of the overwrite replays the new cycle's records that reached
+// the disk whole and, of the old ones, only what bolt already has.
 func (j *journal) makeRoom(empty bool) error {
 	if !empty && j.off >= journalMoveAt {
 		if err := j.move(context.Background()); err != nil {
