@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,18 +73,20 @@ func TestDecodeJournalOverwrittenCycle(t *testing.T) {
 	}
 }
 
-// crashCopy returns a state file, with its journal, as a kill -9 of s right
-// now would leave them: bolt as of its last commit, the journal's bytes as
-// written (the page cache outlives the process). The caller must not be
-// racing the syncer: each step it took has returned after its sync.
+// crashCopy returns a state file, with its journal, as a kill -9 of s
+// would leave them: the journal's bytes as written (the page cache outlives
+// the process), then bolt as of its last commit. Taken while s is busy, the
+// copy is not of one instant, but every delivery answered before it began
+// is in it: a record overwritten while the journal is read was moved before
+// its cycle started over, so the bolt copy, taken after, has it.
 func crashCopy(t *testing.T, s *Store, path string) string {
 	t.Helper()
 	to := filepath.Join(t.TempDir(), "state.db")
-	if err := s.db.View(func(tx *bbolt.Tx) error { return tx.CopyFile(to, 0o600) }); err != nil {
-		t.Fatal(err)
-	}
 	data, err := os.ReadFile(path + ".journal")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.View(func(tx *bbolt.Tx) error { return tx.CopyFile(to, 0o600) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(to+".journal", data, 0o600); err != nil {
@@ -301,4 +305,101 @@ func FuzzDecodeJournalOverwrite(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestJournalCrashCopiesUnderLoad: intake races a mover that moves as often
+// as it can (so cycles start over at the head of the file again and again)
+// and a worker that acknowledges; copies taken meanwhile (crashCopy) must
+// each hold every delivery answered before the copy began, and offer no
+// event twice.
+func TestJournalCrashCopiesUnderLoad(t *testing.T) {
+	s, path, clk := openFreshAt(t)
+	ctx := t.Context()
+	stop, churned := make(chan struct{}), make(chan struct{})
+	go func() { defer close(churned); moveAndAck(t, s, stop) }()
+	var (
+		mu       sync.Mutex
+		accepted []string
+		wg       sync.WaitGroup
+	)
+	payload := bytes.Repeat([]byte("p"), 2000)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 150 {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				ok, err := s.EnqueueEvent(ctx, store.Event{ID: id, Payload: payload}, []string{"wh:" + id}, time.Hour)
+				if err != nil || !ok {
+					t.Errorf("enqueue %s = %v, %v", id, ok, err)
+					return
+				}
+				mu.Lock()
+				accepted = append(accepted, id)
+				mu.Unlock()
+			}
+		})
+	}
+	writers := make(chan struct{})
+	go func() { wg.Wait(); close(writers) }()
+	answeredBy := map[string][]string{} // copy -> deliveries answered before it
+	for k := 1; k <= 6; k++ {           // a copy after every 150 answers
+		for n := 0; n < 150*k; time.Sleep(time.Millisecond) {
+			mu.Lock()
+			n = len(accepted)
+			mu.Unlock()
+			select {
+			case <-writers:
+				n = 150 * k
+			default:
+			}
+		}
+		mu.Lock()
+		answered := slices.Clone(accepted)
+		mu.Unlock()
+		answeredBy[crashCopy(t, s, path)] = answered
+	}
+	<-writers
+	close(stop)
+	<-churned
+	for copied, answered := range answeredBy {
+		r := openAt(t, copied, clk)
+		lost := 0
+		for _, id := range answered {
+			if ok, err := r.EnqueueEvent(ctx, store.Event{ID: "again-" + id}, []string{"wh:" + id}, time.Hour); err != nil || ok {
+				lost++
+			}
+		}
+		ids := pendingIDs(t, r)
+		if lost > 0 || len(ids) != len(slices.Compact(slices.Sorted(slices.Values(ids)))) {
+			t.Errorf("%d of %d answered deliveries lost; pending %v", lost, len(answered), ids)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// moveAndAck moves the journal into bolt as often as it can and
+// acknowledges every pending event, until stop.
+func moveAndAck(t *testing.T, s *Store, stop chan struct{}) {
+	for ctx := t.Context(); ; {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if err := s.journal.move(ctx); err != nil {
+			t.Error(err)
+			return
+		}
+		evs, err := s.PendingEvents(ctx, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for _, ev := range evs {
+			if err := s.AckEvent(ctx, ev.ID); err != nil {
+				t.Error(err)
+			}
+		}
+	}
 }
