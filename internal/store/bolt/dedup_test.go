@@ -53,6 +53,12 @@ func bucketKeys(t testing.TB, s *Store, name []byte) int {
 	return n
 }
 
+func keysInMemory(s *Store) int {
+	s.journal.mu.Lock()
+	defer s.journal.mu.Unlock()
+	return len(s.journal.keys.until)
+}
+
 // TestDedupKeysLifecycle: a key keeps repeats out from the journal, from
 // bolt after a move, and after a restart; once it expired it is accepted
 // again, and the purge forgets it in bolt and in memory.
@@ -90,10 +96,7 @@ func TestDedupKeysLifecycle(t *testing.T) {
 	if n := bucketKeys(t, s, bDedupExp); n != 1 {
 		t.Fatalf("%d keys by expiry after the purge, want 1 (e2's)", n)
 	}
-	s.journal.mu.Lock()
-	inMemory := len(s.journal.keys.until)
-	s.journal.mu.Unlock()
-	if inMemory != 1 {
+	if inMemory := keysInMemory(s); inMemory != 1 {
 		t.Fatalf("%d keys in memory after the purge, want 1", inMemory)
 	}
 }
@@ -112,10 +115,7 @@ func TestDedupQuietPurge(t *testing.T) {
 	if n := bucketKeys(t, s, bDedupExp); n != 0 {
 		t.Fatalf("%d expired keys left in bolt", n)
 	}
-	s.journal.mu.Lock()
-	left := len(s.journal.keys.until)
-	s.journal.mu.Unlock()
-	if left != 0 {
+	if left := keysInMemory(s); left != 0 {
 		t.Fatalf("%d expired keys left in memory", left)
 	}
 }
