@@ -83,10 +83,7 @@ func (s *Store) moveJournal(ctx context.Context, recs []journalRecord) ([]expire
 		return err
 	})
 	s.inbox.added() // after the commit: see inboxState
-	if err != nil {
-		return nil, err
-	}
-	return expired, nil
+	return expired, err
 }
 
 // dedupPurgeEvery is how often a quiet store purges expired dedup keys.

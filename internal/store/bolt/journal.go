@@ -412,6 +412,10 @@ func (j *journal) forgetExpired(expired []expiredKey) {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.dropExpiredLocked(expired)
+}
+
+func (j *journal) dropExpiredLocked(expired []expiredKey) {
 	for _, e := range expired {
 		j.keys.drop(e.key, e.until)
 	}
@@ -454,9 +458,7 @@ func (j *journal) move(ctx context.Context) error {
 	for _, r := range recs {
 		j.forgetID(r) // its keys stay: memory answers for bolt's too
 	}
-	for _, e := range expired {
-		j.keys.drop(e.key, e.until)
-	}
+	j.dropExpiredLocked(expired)
 	j.synced = append([]journalRecord(nil), j.synced[n:]...)
 	j.ackedTo = max(0, j.ackedTo-n)
 	j.moved = recs[n-1].Seq
