@@ -84,9 +84,8 @@ func (c checkRunner) RunChecks(ctx context.Context, run incident.ValidationRun) 
 	if err := validate.Settle(ctx, c.clock, run.InitialDelay); err != nil {
 		out := make([]rollback.CheckResult, len(run.Checks))
 		for i, spec := range run.Checks {
-			count, _ := spec.Measurements()
 			out[i] = rollback.CheckResult{Service: run.Service, Name: spec.Name, Status: string(check.Error), Reason: err.Error(), At: c.clock.Now(),
-				Measured: &rollback.MeasurementTally{Count: count}}
+				Measured: tally(spec, nil)}
 		}
 		return out
 	}

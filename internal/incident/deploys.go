@@ -150,7 +150,7 @@ func releaseOf(d *rollback.Deploy) rollback.Release {
 // targets finds the current release and the one to go back to. The failure
 // is shown to the person who asked.
 func (s *deployLog) targets(ctx context.Context, service, version string, stableAfter time.Duration) (cur, target rollback.Release, failure string, err error) {
-	deploys, err := s.store.ListDeploys(ctx, service, 200)
+	deploys, err := s.store.ListDeploys(ctx, service, deployWindow)
 	if err != nil {
 		return cur, target, "", fmt.Errorf("list deploys: %w", err)
 	}
@@ -251,15 +251,16 @@ func (s *Control) ClearFreeze(ctx context.Context, who Actor, service string) (s
 	return "", nil
 }
 
-// forDeployWindow is how many of a service's newest deploys a change
-// advisory looks a version up in: enough for any release still being
-// promoted, and a bounded read whatever the history.
-const forDeployWindow = 200
+// deployWindow is how many of a service's newest deploys a proposal looks
+// for its current and target release in, and a change advisory for a
+// version: enough for any release still being promoted, and a bounded read
+// whatever the history.
+const deployWindow = 200
 
 // deployEvidence is the advisory's line about version: the recorded deploy
 // of it (newest), or that it is not recorded yet.
 func (s *deployLog) deployEvidence(ctx context.Context, service, version string) (line, id string, err error) {
-	deploys, err := s.store.ListDeploys(ctx, service, forDeployWindow)
+	deploys, err := s.store.ListDeploys(ctx, service, deployWindow)
 	if err != nil {
 		return "", "", fmt.Errorf("list deploys of %s: %w", service, err)
 	}
@@ -276,5 +277,5 @@ func (s *deployLog) deployEvidence(ctx context.Context, service, version string)
 		}
 		return line, d.ID, nil
 	}
-	return fmt.Sprintf("%s %s is not recorded as deployed yet (among its last %d deploys): the verdict is about %s's rollback path", service, version, forDeployWindow, service), "", nil
+	return fmt.Sprintf("%s %s is not recorded as deployed yet (among its last %d deploys): the verdict is about %s's rollback path", service, version, deployWindow, service), "", nil
 }

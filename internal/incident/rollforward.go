@@ -25,7 +25,7 @@ func (e *Engine) rollForward(ctx context.Context, r *rollback.Record, service st
 	}
 	c := r.Services[i]
 	rb := e.runbooks[c.Runbook]
-	drill := runbook.DrillInfo{Enabled: r.Drill, Mode: r.DrillMode}
+	drill := drillInfo(r)
 	if rb == nil || !r.Drill || r.DrillMode != runbook.DrillModeEnvironment || steprequest.DryRun(rb, drill) {
 		return nil
 	}

@@ -523,7 +523,7 @@ func (d *driver) validate(ctx context.Context, changes []rollback.ServiceChange)
 		d.mu.Lock()
 		r := d.r
 		d.mu.Unlock()
-		if steprequest.DryRun(rb, runbook.DrillInfo{Enabled: r.Drill, Mode: r.DrillMode}) {
+		if steprequest.DryRun(rb, drillInfo(r)) {
 			d.recordValidation(ctx, c.Service, skippedInDryRun(c.Service, rb.Validation.Checks, s.clock.Now()))
 			continue
 		}
