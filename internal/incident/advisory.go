@@ -124,8 +124,8 @@ func (s *Planner) drillWhen(d rollback.DrillRecord) string {
 // more: "a dry run (the policy says environment, but runbook rb forces
 // drill.dry_run)".
 func dryRunText(d rollback.DrillRecord) string {
-	if why, ok := strings.CutPrefix(d.ModeText(), config.DrillModeDryRun+": "); ok {
-		return "a dry run (" + why + ")"
+	if ran, policy, cause := d.ModeParts(); ran == config.DrillModeDryRun && policy != ran && cause != "" {
+		return fmt.Sprintf("a dry run (the policy says %s, but %s)", policy, cause)
 	}
 	return "a dry run"
 }

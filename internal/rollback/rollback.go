@@ -415,15 +415,20 @@ func (d DrillRecord) DryRun() bool {
 
 // ModeText is the mode the drill ran in, as people read it; see
 // Record.DrillModeText.
-func (d DrillRecord) ModeText() string {
-	ran, policy, cause := d.Mode, d.PolicyMode, d.DryRunCause
+func (d DrillRecord) ModeText() string { return modeText(d.ModeParts()) }
+
+// ModeParts are the mode the drill ran in, the mode its policy asked for,
+// and, when they differ, why; records older than the run mode are read
+// from their skipped checks.
+func (d DrillRecord) ModeParts() (ran, policy, cause string) {
+	ran, policy, cause = d.Mode, d.PolicyMode, d.DryRunCause
 	if policy == "" {
 		policy = d.Mode
 	}
 	if d.DryRun() && ran != drillModeDryRun { // an older record
 		ran, cause = drillModeDryRun, "its validation checks were skipped, as only in a dry run"
 	}
-	return modeText(ran, policy, cause)
+	return ran, policy, cause
 }
 
 func modeText(ran, policy, cause string) string {
