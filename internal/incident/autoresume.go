@@ -34,7 +34,7 @@ func (e *Engine) resumesOnItsOwn(r *rollback.Record, steps []rollback.StepEvent,
 	}
 	for _, ev := range steps {
 		switch ev.Kind {
-		case rollback.StepFailed, rollback.StepCompensating, rollback.StepCompensated, rollback.StepCompensationFailed:
+		case rollback.StepFailed, rollback.StepCompensating, rollback.StepCompensated, rollback.StepCompensationFailed, rollback.StepCompensationStopped:
 			return false
 		}
 	}

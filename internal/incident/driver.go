@@ -300,7 +300,7 @@ func (d *driver) stop(ctx context.Context, failure string) {
 // the lease, not past a shutdown's grace), then the aborted state.
 func (d *driver) abort(ctx context.Context) {
 	r, _ := d.e.store.GetRollback(ctx, d.id)
-	d.compensateForAbort()
+	notUndone := d.compensateForAbort()
 	if d.held.Err() != nil {
 		return // given up mid-compensation: the next holder finishes the abort
 	}
@@ -308,15 +308,25 @@ func (d *driver) abort(ctx context.Context) {
 	if r != nil {
 		reason = fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason)
 	}
-	d.end(ctx, rollback.StateAborted, reason)
+	d.end(ctx, rollback.StateAborted, reason+notUndoneText(notUndone))
+}
+
+// notUndoneText is what an abort's outcome adds for compensations that did
+// not run to success, so that the thread never reads as cleanly undone.
+func notUndoneText(notUndone []string) string {
+	if len(notUndone) == 0 {
+		return ""
+	}
+	return "; not undone: " + strings.Join(notUndone, "; ")
 }
 
 // compensateForAbort runs an abort's compensations under the lease, cut
-// when a shutdown's grace runs out (a cut one is recorded as failed).
-func (d *driver) compensateForAbort() {
+// when a shutdown's grace runs out (a cut one is recorded as stopped, its
+// outcome unknown), and returns those that did not run to success.
+func (d *driver) compensateForAbort() []string {
 	ctx, stop := d.e.untilGraceOver(d.held)
 	defer stop()
-	d.compensate(ctx, "aborted")
+	return d.compensate(ctx, "aborted")
 }
 
 // end moves the rollback to a final state and closes the loop.

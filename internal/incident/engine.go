@@ -327,16 +327,17 @@ func (e *Engine) abortIdle(ctx context.Context, id string) error {
 	d.steps = newStepWriter(d.writeSteps)
 	defer d.keepLease(ctx)() // compensations run under a kept lease
 	defer d.flushRefresh()
+	var notUndone []string
 	if r.State == rollback.StateInterrupted {
 		if err := d.load(ctx); err != nil {
 			return err
 		}
-		d.compensateForAbort()
+		notUndone = d.compensateForAbort()
 		if d.held.Err() != nil {
 			return context.Cause(d.held) // given up: the next holder finishes the abort
 		}
 	}
-	d.end(ctx, rollback.StateAborted, fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason))
+	d.end(ctx, rollback.StateAborted, fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason)+notUndoneText(notUndone))
 	return nil
 }
 

@@ -227,3 +227,69 @@ func refusedWhileDraining(t *testing.T, e *env, proposed, running string) {
 		t.Errorf("%s after a refused vote: %s approved by %v", proposed, got.State, got.Approvers)
 	}
 }
+
+// TestAbortSaysWhatWasNotUndone: an abort whose compensation does not run
+// to success ends aborted, and its outcome (the thread's last word) names
+// what was not undone and how: a compensation that failed, or one the
+// shutdown's grace stopped, whose outcome is unknown and is not called a
+// failure.
+func TestAbortSaysWhatWasNotUndone(t *testing.T) {
+	tests := []struct {
+		name     string
+		drain    bool // abort while the replica drains for a shutdown (grace 1s)
+		undo     incidenttest.Behaviour
+		wantPrep []string
+		wantText string
+	}{
+		{name: "compensation fails", undo: incidenttest.Fail("exit status 4"),
+			wantPrep: []string{rollback.StepStarted, rollback.StepSucceeded, rollback.StepCompensating, rollback.StepCompensationFailed},
+			wantText: "aborted by req: wrong service; not undone: checkout/prep (undo failed: exit status 4)"},
+		{name: "the grace stops the compensation", drain: true,
+			wantPrep: []string{rollback.StepStarted, rollback.StepSucceeded, rollback.StepCompensating, rollback.StepCompensationStopped},
+			wantText: "aborted by req: wrong service; not undone: checkout/prep (undo outcome unknown: stopped when the shutdown grace (1s) ran out)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, b backend) {
+				e := newEnv(t, b, setup{runbook: abortDrainRunbook, shutdownGrace: "1s", leaseTTL: "1h"})
+				migrate, undo := incidenttest.NewLatch(), incidenttest.NewLatch()
+				t.Cleanup(migrate.ReleaseAll)
+				t.Cleanup(undo.ReleaseAll)
+				e.ex.On("migrate", migrate.Block)
+				e.ex.On("restart", migrate.Block)
+				if tt.undo != nil {
+					e.ex.On("prep.compensate", tt.undo)
+				} else {
+					e.ex.On("prep.compensate", undo.Block) // until the grace stops it
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				stopped := make(chan error, 1)
+				go func() { stopped <- e.svc.Run(ctx) }()
+				r := e.run()
+				if err := e.ex.WaitStarted(within(t), "migrate"); err != nil {
+					t.Fatal(err)
+				}
+				if tt.drain {
+					cancel()
+					waitCancelled(t, e.ex, "restart") // the drain has reached the run
+				}
+				if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != "" {
+					t.Fatalf("abort: %q %v", failure, err)
+				}
+				if err := e.poster.WaitFor(within(t), "🛑 "+r.ID+" aborted by req"); err != nil {
+					t.Fatal(err)
+				}
+				got := e.get(r.ID)
+				if got.State != rollback.StateAborted || got.Outcome != tt.wantText {
+					t.Errorf("ended %s with %q, want aborted with %q", got.State, got.Outcome, tt.wantText)
+				}
+				if kinds := e.stepKinds(r.ID, "checkout", "prep"); !slices.Equal(kinds, tt.wantPrep) {
+					t.Errorf("prep's events %v, want %v", kinds, tt.wantPrep)
+				}
+				e.wantPosted(tt.wantText)
+				cancel()
+				waitRunReturned(t, stopped)
+			})
+		})
+	}
+}

@@ -364,7 +364,7 @@ func (d *driver) gate(ctx context.Context, service string, st runbook.Step) erro
 // mark themselves done here in another order). It uses its own context: it
 // must run even after an abort. Services of one level may fail together,
 // so compensations run one at a time and each at most once.
-func (d *driver) compensate(ctx context.Context, why string) {
+func (d *driver) compensate(ctx context.Context, why string) (notUndone []string) {
 	d.compMu.Lock()
 	defer d.compMu.Unlock()
 	// The order of completion is read back from the log: it must be whole.
@@ -374,7 +374,7 @@ func (d *driver) compensate(ctx context.Context, why string) {
 	r := d.r
 	d.mu.Unlock()
 	if r == nil {
-		return
+		return nil
 	}
 	if events, err := d.e.store.ListSteps(ctx, d.id); err == nil {
 		completed = completedInOrder(events)
@@ -389,8 +389,11 @@ func (d *driver) compensate(ctx context.Context, why string) {
 		if !ok || st.Compensate == nil {
 			continue
 		}
-		d.compensateStep(ctx, r, change, rb, st, why)
+		if problem := d.compensateStep(ctx, r, change, rb, st, why); problem != "" {
+			notUndone = append(notUndone, problem)
+		}
 	}
+	return notUndone
 }
 
 // completedInOrder lists service/step keys in the order their success was
@@ -442,7 +445,10 @@ func (d *driver) lookupStep(r *rollback.Record, service, stepID string) (rollbac
 	return rollback.ServiceChange{}, nil, runbook.Step{}, false
 }
 
-func (d *driver) compensateStep(ctx context.Context, r *rollback.Record, c rollback.ServiceChange, rb *runbook.Runbook, st runbook.Step, why string) {
+// compensateStep runs one step's compensation and records how it ended; it
+// returns "" when it ran to success, else what became of it, for the
+// rollback's outcome.
+func (d *driver) compensateStep(ctx context.Context, r *rollback.Record, c rollback.ServiceChange, rb *runbook.Runbook, st runbook.Step, why string) string {
 	svc, _ := d.e.cfg.ServiceByName(c.Service)
 	tctx := d.e.planner.templateContext(svc, c, runbook.RollbackInfo{ID: r.ID, Requester: r.Requester, Reason: r.Reason, Trigger: r.Trigger.Kind}, r.Drill, r.DrillMode)
 	_ = d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepCompensating, Output: why})
@@ -456,12 +462,22 @@ func (d *driver) compensateStep(ctx context.Context, r *rollback.Record, c rollb
 			res, err = d.invoke(ctx, ex, req)
 		}
 	}
+	key := c.Service + "/" + st.ID
+	if err != nil && errors.Is(context.Cause(ctx), errGraceOver) {
+		// Stopped, not failed: the command may have done all, some or
+		// none of its work when it was killed.
+		stopped := fmt.Sprintf("outcome unknown: stopped when the shutdown grace (%s) ran out", d.e.cfg.Engine.ShutdownGrace.D())
+		_ = d.record(context.WithoutCancel(ctx), rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepCompensationStopped, Output: res.Output, Error: stopped})
+		return key + " (undo " + stopped + ")"
+	}
 	if err != nil {
-		_ = d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepCompensationFailed, Output: res.Output, Error: d.redact(err.Error())})
-		return
+		msg := d.redact(err.Error())
+		_ = d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepCompensationFailed, Output: res.Output, Error: msg})
+		return key + " (undo failed: " + msg + ")"
 	}
 	_ = d.record(ctx, rollback.StepEvent{Service: c.Service, StepID: st.ID, Kind: rollback.StepCompensated, Output: res.Output})
 	d.markDone(c.Service, st.ID+"#compensated", rollback.StepCompensated)
+	return ""
 }
 
 // runValidation runs one service's validation phases: it says how long the

@@ -327,7 +327,7 @@ func summarizeSteps(events []rollback.StepEvent) []StepSummary {
 		case rollback.StepStarted:
 			s.Attempts++
 		case rollback.StepSucceeded, rollback.StepFailed, rollback.StepSkipped, rollback.StepInterrupted,
-			rollback.StepCompensated, rollback.StepCompensationFailed:
+			rollback.StepCompensated, rollback.StepCompensationFailed, rollback.StepCompensationStopped:
 			s.Result = e.Kind
 			if e.Duration > 0 {
 				s.Duration = human.Duration(e.Duration)

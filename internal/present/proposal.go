@@ -21,7 +21,7 @@ var stateIcon = map[rollback.State]string{
 var stepIcon = map[string]string{
 	rollback.StepStarted: "⏳", rollback.StepSucceeded: "✅", rollback.StepFailed: "❌", rollback.StepRetrying: "🔁",
 	rollback.StepSkipped: "⏭️", rollback.StepCompensating: "↩️", rollback.StepCompensated: "↩️",
-	rollback.StepCompensationFailed: "💥", rollback.StepGateWaiting: "🔒", rollback.StepGatePassed: "🔓", rollback.StepInterrupted: "⚠️",
+	rollback.StepCompensationFailed: "💥", rollback.StepCompensationStopped: "⚠️", rollback.StepGateWaiting: "🔒", rollback.StepGatePassed: "🔓", rollback.StepInterrupted: "⚠️",
 }
 
 var readinessIcon = map[string]string{rollback.ReadinessPass: "✅", rollback.ReadinessWarn: "⚠️", rollback.ReadinessFail: "❌"}

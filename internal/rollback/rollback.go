@@ -294,9 +294,12 @@ const (
 	StepCompensating       = "compensating"
 	StepCompensated        = "compensated"
 	StepCompensationFailed = "compensation-failed"
-	StepGateWaiting        = "gate-waiting"
-	StepGatePassed         = "gate-passed"
-	StepInterrupted        = "interrupted"
+	// StepCompensationStopped: a compensation was stopped before it ended
+	// (a shutdown's grace ran out during an abort): what it did is unknown.
+	StepCompensationStopped = "compensation-stopped"
+	StepGateWaiting         = "gate-waiting"
+	StepGatePassed          = "gate-passed"
+	StepInterrupted         = "interrupted"
 )
 
 // StepEvent is one persisted transition of one step.
