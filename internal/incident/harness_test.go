@@ -281,6 +281,9 @@ type spyStore struct {
 	// renewFault, when set, replaces every lease renewal: a store that
 	// hangs, or one that cannot be reached.
 	renewFault atomic.Pointer[renewFault]
+	// beforeAudit, when set, runs before each audit append: a test holds
+	// a writer there to open a race's window.
+	beforeAudit atomic.Pointer[func(store.AuditEvent)]
 }
 
 // renewFault is what a RenewLease does instead of renewing.
@@ -294,6 +297,9 @@ func (s *spyStore) RenewLease(ctx context.Context, l store.Lease, ttl time.Durat
 }
 
 func (s *spyStore) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error) {
+	if f := s.beforeAudit.Load(); f != nil {
+		(*f)(e)
+	}
 	if s.failAudit.Load() {
 		return store.AuditEvent{}, fmt.Errorf("append audit: %w", store.ErrUnavailable)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/incident/incidenttest"
 	"github.com/backout/backout/internal/rollback"
+	"github.com/backout/backout/internal/store"
 )
 
 // shutdownRunbook runs a non-idempotent step (migrate) and an idempotent
@@ -292,4 +294,58 @@ func TestAbortSaysWhatWasNotUndone(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestAbortDuringTheHandOn: Abort pressed after the shutdown's hand-on has
+// marked the rollback interrupted, while its run is still registered here.
+// The Abort only cancels that run, too late to change its course; once the
+// run is let go, the rollback must still end aborted, not stay interrupted
+// until some later tick elsewhere, and the thread must say so.
+func TestAbortDuringTheHandOn(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: shutdownRunbook, shutdownGrace: "0s", leaseTTL: "1h"})
+		migrate, restart := incidenttest.NewLatch(), incidenttest.NewLatch()
+		t.Cleanup(migrate.ReleaseAll)
+		t.Cleanup(restart.ReleaseAll)
+		e.ex.On("migrate", migrate.Block)
+		e.ex.On("restart", restart.Block)
+		handingOn, letGo := make(chan struct{}), make(chan struct{})
+		var once sync.Once
+		hold := func(ev store.AuditEvent) {
+			if ev.Action == "rollback.interrupted" {
+				once.Do(func() { close(handingOn) })
+				<-letGo
+			}
+		}
+		e.st.beforeAudit.Store(&hold)
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan error, 1)
+		go func() { stopped <- e.svc.Run(ctx) }()
+		r := e.run()
+		for _, step := range []string{"migrate", "restart"} {
+			if err := e.ex.WaitStarted(within(t), step); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cancel()
+		select {
+		case <-handingOn:
+		case <-within(t).Done():
+			t.Fatal("the hand-on never marked the rollback interrupted")
+		}
+		if got := e.get(r.ID); got.State != rollback.StateInterrupted {
+			t.Fatalf("during the hand-on: %s, want interrupted", got.State)
+		}
+		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != "" {
+			t.Fatalf("abort during the hand-on: %q %v", failure, err)
+		}
+		close(letGo)
+		waitRunReturned(t, stopped)
+		if err := e.poster.WaitFor(within(t), "🛑 "+r.ID+" aborted by req: wrong service"); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.get(r.ID); got.State != rollback.StateAborted || got.Outcome != "aborted by req: wrong service" {
+			t.Errorf("after an abort during the hand-on: %s (%q), want aborted by req", got.State, got.Outcome)
+		}
+	})
 }
