@@ -20,6 +20,7 @@ import (
 // DefaultSlackAPIURL is Slack's Web API base.
 const DefaultSlackAPIURL = "https://slack.com/api/"
 
+// applyDefaults fills what the file left out, before validation reads it.
 func (c *Config) applyDefaults() {
 	if c.Listen == "" {
 		c.Listen = ":8080"
@@ -63,68 +64,77 @@ func (c *Config) applyDefaults() {
 	if c.Drills.ReportSchedule == "" {
 		c.Drills.ReportSchedule = "0 9 * * MON"
 	}
-	if c.Engine.Parallelism == 0 {
-		c.Engine.Parallelism = 4
-	}
-	if c.Engine.LeaseTTL == 0 {
-		c.Engine.LeaseTTL = Duration(15 * time.Second)
-	}
-	if c.Engine.RenewDeadline == 0 && c.Engine.LeaseTTL > 0 {
-		// Two thirds, as client-go's leader election (15s, 10s): always
-		// valid, and it follows a lease_ttl set alone.
-		c.Engine.RenewDeadline = c.Engine.LeaseTTL * 2 / 3
-	}
-	if c.Engine.KillGrace == 0 {
-		c.Engine.KillGrace = Duration(5 * time.Second)
-	}
-	if c.Engine.OutputLimit == 0 {
-		c.Engine.OutputLimit = 64 << 10
-	}
-	if c.Engine.OutputEvery == 0 {
-		c.Engine.OutputEvery = Duration(5 * time.Second)
-	}
-	if _, set := c.Engine.KeyPos["shutdown_grace"]; !set {
-		// Set explicitly, 0s is kept: stop every step at once.
-		c.Engine.ShutdownGrace = Duration(10 * time.Minute)
-	}
-	if c.Engine.AutoResume == "" {
-		c.Engine.AutoResume = AutoResumeIdempotent
-	}
+	c.Engine.applyDefaults()
 	if c.Audit.AnchorEvery == 0 {
 		c.Audit.AnchorEvery = Duration(time.Hour)
 	}
 	for i := range c.Services {
-		s := &c.Services[i]
-		if s.Channel == "" {
-			s.Channel = c.Slack.Channel
+		c.Services[i].applyDefaults(c.Slack.Channel)
+	}
+}
+
+// applyDefaults fills what engine: left out.
+func (e *EngineConfig) applyDefaults() {
+	if e.Parallelism == 0 {
+		e.Parallelism = 4
+	}
+	if e.LeaseTTL == 0 {
+		e.LeaseTTL = Duration(15 * time.Second)
+	}
+	if e.RenewDeadline == 0 && e.LeaseTTL > 0 {
+		// Two thirds, as client-go's leader election (15s, 10s): always
+		// valid, and it follows a lease_ttl set alone.
+		e.RenewDeadline = e.LeaseTTL * 2 / 3
+	}
+	if e.KillGrace == 0 {
+		e.KillGrace = Duration(5 * time.Second)
+	}
+	if e.OutputLimit == 0 {
+		e.OutputLimit = 64 << 10
+	}
+	if e.OutputEvery == 0 {
+		e.OutputEvery = Duration(5 * time.Second)
+	}
+	if _, set := e.KeyPos["shutdown_grace"]; !set {
+		// Set explicitly, 0s is kept: stop every step at once.
+		e.ShutdownGrace = Duration(10 * time.Minute)
+	}
+	if e.AutoResume == "" {
+		e.AutoResume = AutoResumeIdempotent
+	}
+}
+
+// applyDefaults fills what a service left out; channel is the bot's own.
+func (s *Service) applyDefaults(channel string) {
+	if s.Channel == "" {
+		s.Channel = channel
+	}
+	if s.AutoExecute.Mode == "" {
+		s.AutoExecute.Mode = AutoNever
+	}
+	if s.StableAfter == 0 {
+		s.StableAfter = Duration(time.Hour)
+	}
+	if s.Cooldown == 0 {
+		s.Cooldown = Duration(30 * time.Minute)
+	}
+	if s.SupportWindow == 0 {
+		s.SupportWindow = Duration(2 * time.Hour)
+	}
+	if s.WatchFor == 0 && len(s.Watchers) > 0 {
+		s.WatchFor = Duration(30 * time.Minute)
+	}
+	for j := range s.Watchers {
+		w := &s.Watchers[j]
+		if w.Interval == 0 {
+			w.Interval = Duration(30 * time.Second)
 		}
-		if s.AutoExecute.Mode == "" {
-			s.AutoExecute.Mode = AutoNever
+		if w.Breaches == 0 {
+			w.Breaches = 3
 		}
-		if s.StableAfter == 0 {
-			s.StableAfter = Duration(time.Hour)
-		}
-		if s.Cooldown == 0 {
-			s.Cooldown = Duration(30 * time.Minute)
-		}
-		if s.SupportWindow == 0 {
-			s.SupportWindow = Duration(2 * time.Hour)
-		}
-		if s.WatchFor == 0 && len(s.Watchers) > 0 {
-			s.WatchFor = Duration(30 * time.Minute)
-		}
-		for j := range s.Watchers {
-			w := &s.Watchers[j]
-			if w.Interval == 0 {
-				w.Interval = Duration(30 * time.Second)
-			}
-			if w.Breaches == 0 {
-				w.Breaches = 3
-			}
-		}
-		if s.Drill != nil && s.Drill.Mode == "" {
-			s.Drill.Mode = DrillModeDryRun
-		}
+	}
+	if s.Drill != nil && s.Drill.Mode == "" {
+		s.Drill.Mode = DrillModeDryRun
 	}
 }
 
