@@ -134,13 +134,19 @@ func (c matrixCase) name() string {
 // an authz.refused event for the actor.
 func runMatrixCase(t *testing.T, c matrixCase) {
 	r := newRig(t, c.store)
+	id, text, effect := matrixSetup(t, r, c)
+	private := matrixAct(t, r, c, id, text)
+	matrixAssert(t, r, c, private, effect)
+}
+
+// matrixSetup makes the state c.action needs and returns the rollback it
+// acts on (if any), the slash command that takes it, and a probe that
+// reports whether the action took effect.
+func matrixSetup(t *testing.T, r *rig, c matrixCase) (id, text string, effect func() (bool, string)) {
 	services := "strict"
 	if c.subject == "bundle" {
 		services = "strict,lax"
 	}
-	var id string
-	var text string                  // the slash command, for the command path
-	var effect func() (bool, string) // reports whether the action took effect
 	voted := func() (bool, string) {
 		votes, err := r.st.ListVotes(context.Background(), id)
 		if err != nil {
@@ -235,8 +241,12 @@ func runMatrixCase(t *testing.T, c matrixCase) {
 	default:
 		t.Fatalf("no setup for action %q", c.action)
 	}
+	return id, text, effect
+}
 
-	// Act.
+// matrixAct has c.actor take the action through c.path and returns the
+// answer only the actor saw.
+func matrixAct(t *testing.T, r *rig, c matrixCase, id, text string) string {
 	var private string // the answer only the actor saw
 	switch c.path {
 	case "command":
@@ -265,8 +275,13 @@ func runMatrixCase(t *testing.T, c matrixCase) {
 			private = strings.Join(r.ephemerals(c.actor), "\n")
 		}
 	}
+	return private
+}
 
-	// Assert.
+// matrixAssert checks the answer: allowed means it happened and nobody was
+// told "Who may"; refused means it did not happen, the actor alone was told
+// who may, and the refusal is audited.
+func matrixAssert(t *testing.T, r *rig, c matrixCase, private string, effect func() (bool, string)) {
 	if c.allowed {
 		eventually(t, 15*time.Second, c.action+" to take effect", effect)
 		for _, e := range r.ephemerals(c.actor) {
