@@ -91,7 +91,7 @@ func OpenStore(ctx context.Context, cfg *config.Config, boltPath string) (store.
 		if boltPath == "" {
 			boltPath = cfg.StorePath()
 		}
-		return boltstore.Open(boltPath, boltstore.Options{Hasher: AuditHasher(cfg)})
+		return boltstore.Open(boltPath, boltstore.Options{Hasher: AuditHasher(cfg), DedupMaxKeys: cfg.Store.DedupMaxKeys})
 	}
 }
 

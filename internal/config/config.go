@@ -64,6 +64,10 @@ type StoreConfig struct {
 	// so that this cannot be verified: a restart of such a Redis silently
 	// forgets every rollback. Without it Backout only warns. Redis only.
 	RequirePersistence bool `yaml:"require_persistence"`
+	// DedupMaxKeys bounds the webhook dedup keys a bolt store holds in
+	// memory (0: the store's default, a million, about 62 MB); past it the
+	// oldest are let go early, with a warning. Bolt only.
+	DedupMaxKeys int `yaml:"dedup_max_keys"`
 }
 
 // SlackConfig holds non-secret Slack settings.

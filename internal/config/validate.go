@@ -156,6 +156,10 @@ func ParseSchedule(expr, defaultTZ string) (cron.Schedule, error) {
 	return s, nil
 }
 
+// minDedupMaxKeys is the least store.dedup_max_keys: below it a burst of
+// retries could outrun the dedup window within minutes.
+const minDedupMaxKeys = 10_000
+
 func (c *Config) validate(errs *yamlx.Errors) {
 	switch c.Store.Kind {
 	case "bolt":
@@ -163,7 +167,15 @@ func (c *Config) validate(errs *yamlx.Errors) {
 			errs.Addf(yamlx.KeyAt(c.Store.Pos, c.Store.KeyPos, "require_persistence"),
 				"store.require_persistence: applies to kind redis only (a bolt file is always on disk)")
 		}
+		if n := c.Store.DedupMaxKeys; n != 0 && n < minDedupMaxKeys {
+			errs.Addf(yamlx.KeyAt(c.Store.Pos, c.Store.KeyPos, "dedup_max_keys"),
+				"store.dedup_max_keys: %d is below %d; leave it out for the default (1000000)", n, minDedupMaxKeys)
+		}
 	case "redis":
+		if c.Store.DedupMaxKeys != 0 {
+			errs.Addf(yamlx.KeyAt(c.Store.Pos, c.Store.KeyPos, "dedup_max_keys"),
+				"store.dedup_max_keys: applies to kind bolt only (Redis keeps dedup keys itself, with their TTL)")
+		}
 		if c.Store.URL == "" {
 			errs.Addf(c.Store.Pos, "store: kind redis needs url (e.g. redis://127.0.0.1:6379/0)")
 		} else if u, err := url.Parse(c.Store.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {

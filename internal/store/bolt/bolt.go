@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -44,6 +45,11 @@ type Options struct {
 	// NoSync skips fsync on commit: only for bulk loads that are thrown
 	// away on a crash (the scale benchmarks' history). Never for serving.
 	NoSync bool
+	// DedupMaxKeys bounds the webhook dedup keys held in memory (see
+	// dedup.go); 0 means DefaultDedupMaxKeys.
+	DedupMaxKeys int
+	// Logger says when memory lets dedup keys go early; nil: slog.Default().
+	Logger *slog.Logger
 }
 
 // ErrLocked means another process (a running bot serve) holds the file.
@@ -64,6 +70,11 @@ type Store struct {
 	// dedupPurgedAt is when PendingEvents last purged expired dedup keys
 	// (unix ns): moves purge under load, this when intake is quiet.
 	dedupPurgedAt atomic.Int64
+	// evict keeps memory's dedup keys within Options.DedupMaxKeys; the
+	// mover's alone, like evictSaidAt (when it last logged).
+	evict       dedupEviction
+	evictSaidAt time.Time
+	log         *slog.Logger
 }
 
 var _ store.Store = (*Store)(nil)
@@ -133,7 +144,14 @@ func Open(path string, opts Options) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{db: db, now: now, hasher: opts.Hasher, gc: newCommitter(db)}
+	s := &Store{db: db, now: now, hasher: opts.Hasher, gc: newCommitter(db), log: opts.Logger,
+		evict: dedupEviction{max: opts.DedupMaxKeys}}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.evict.max <= 0 {
+		s.evict.max = DefaultDedupMaxKeys
+	}
 	if opts.ReadOnly {
 		return s, nil // readers cope with missing buckets
 	}

@@ -24,7 +24,15 @@ import (
 // (a PagerDuty delivery has two, an Alertmanager notification one), loaded
 // at open from the expiry order. A day of 20,000 alerts is under 3 MB; the
 // 2.4 million keys a three-minute load test leaves took 147 MB of heap and
-// 3.3 s to open (docs/performance.md).
+// 3.3 s to open (docs/performance.md). So memory holds at most
+// Options.DedupMaxKeys keys, the newest: past that, the mover lets the
+// oldest go (dedupEviction) and says so, and a repeat of those deliveries
+// is no longer recognized. Bolt keeps them until they expire.
+
+// DefaultDedupMaxKeys is Options.DedupMaxKeys when unset: about 62 MB of
+// keys, 500,000 PagerDuty deliveries or a million Alertmanager
+// notifications within the dedup TTL.
+const DefaultDedupMaxKeys = 1_000_000
 
 // dedupHash names a key in memory: 128 bits of two seeded hashes, so that
 // neither chance (about 1e-26 for a million live keys) nor a sender who
@@ -41,6 +49,8 @@ type dedupIndex struct {
 func newDedupIndex() *dedupIndex {
 	return &dedupIndex{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, until: map[dedupHash]int64{}}
 }
+
+func (x *dedupIndex) len() int { return len(x.until) }
 
 func (x *dedupIndex) hash(key string) dedupHash {
 	return dedupHash{maphash.String(x.seeds[0], key), maphash.String(x.seeds[1], key)}
@@ -109,16 +119,27 @@ func purgeDedupKeys(tx *bbolt.Tx, now int64, limit int) ([]expiredKey, error) {
 	return out, nil
 }
 
-// loadDedupKeys fills x with the keys bolt holds live at now, and empties
-// the by-key bucket files written before this layout still carry (the
-// expiry order always held every key too).
-func loadDedupKeys(tx *bbolt.Tx, x *dedupIndex, now int64) error {
+// loadDedupKeys fills x with the newest keys bolt holds live at now, at
+// most ev.max of them, read newest first so that start time and memory
+// stay within that bound however many keys bolt holds, and tells ev where
+// the ones left in bolt end. It also empties the by-key bucket files
+// written before this layout still carry (the expiry order always held
+// every key too).
+func loadDedupKeys(tx *bbolt.Tx, x *dedupIndex, ev *dedupEviction, now int64) error {
 	c := tx.Bucket(bDedupExp).Cursor()
-	from := binary.BigEndian.AppendUint64(nil, uint64(now+1))
-	for k, _ := c.Seek(from); k != nil; k, _ = c.Next() {
-		if len(k) >= 8 {
-			x.set(string(k[8:]), int64(binary.BigEndian.Uint64(k)))
+	for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+		if len(k) < 8 {
+			continue
 		}
+		until := int64(binary.BigEndian.Uint64(k))
+		if until <= now {
+			break
+		}
+		if x.len() >= ev.max {
+			ev.after = bytes.Clone(k)
+			break
+		}
+		x.set(string(k[8:]), until)
 	}
 	if k, _ := tx.Bucket(bDedup).Cursor().First(); k == nil {
 		return nil
@@ -128,4 +149,37 @@ func loadDedupKeys(tx *bbolt.Tx, x *dedupIndex, now int64) error {
 	}
 	_, err := tx.CreateBucket(bDedup)
 	return err
+}
+
+// dedupEviction keeps memory's dedup keys within max. Memory holds every
+// key bolt holds after `after` in expiry order (and the journal's, not yet
+// in bolt); those at or before it were let go, oldest first. Only the
+// mover uses it, one move at a time.
+type dedupEviction struct {
+	max   int
+	after []byte // the newest bolt key (expiry|key) let go; nil: none
+}
+
+// next finds up to n of the oldest keys memory holds from bolt, for memory
+// to drop, and where they end (the caller sets after to it once the
+// transaction has committed: a batch may run its function again). Keys the
+// purge deleted meanwhile are simply not found again: Seek lands on the
+// next one.
+func (e *dedupEviction) next(tx *bbolt.Tx, n int) (letGo []expiredKey, after []byte) {
+	c := tx.Bucket(bDedupExp).Cursor()
+	k, _ := c.First()
+	if e.after != nil {
+		if k, _ = c.Seek(e.after); bytes.Equal(k, e.after) {
+			k, _ = c.Next()
+		}
+	}
+	after = e.after
+	for ; k != nil && len(letGo) < n; k, _ = c.Next() {
+		if len(k) < 8 {
+			continue
+		}
+		letGo = append(letGo, expiredKey{key: string(k[8:]), until: int64(binary.BigEndian.Uint64(k))})
+		after = k
+	}
+	return letGo, bytes.Clone(after)
 }

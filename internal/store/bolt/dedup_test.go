@@ -1,9 +1,13 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +55,13 @@ func bucketKeys(t testing.TB, s *Store, name []byte) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// keyInMemory reports whether memory holds key live at now.
+func keyInMemory(s *Store, key string, now time.Time) bool {
+	s.journal.mu.Lock()
+	defer s.journal.mu.Unlock()
+	return s.journal.keys.live(key, now.UnixNano())
 }
 
 func keysInMemory(s *Store) int {
@@ -176,5 +187,136 @@ func TestDedupMoveWritesGrowWithTheMove(t *testing.T) {
 	// the mark and the branch pages on the way.
 	if got := pages1 - pages0; got > 60 {
 		t.Fatalf("moving %d keys over %d stored wrote %d pages, want a few dozen", move, history, got)
+	}
+}
+
+// TestDedupMemoryKeepsTheNewestKeys: memory holds at most DedupMaxKeys
+// keys, the newest: the mover lets the oldest go and says so once, a
+// restart loads only the newest, and bolt keeps every key until it expires
+// (a reopen with a larger bound knows them all again).
+func TestDedupMemoryKeepsTheNewestKeys(t *testing.T) {
+	const max, batch = 100, 100
+	path := filepath.Join(t.TempDir(), "state.db")
+	clk := storetest.NewClock(storetest.T0)
+	var said bytes.Buffer
+	open := func(max int) *Store {
+		s, err := Open(path, Options{Now: clk.Now, DedupMaxKeys: max, Logger: slog.New(slog.NewTextHandler(&said, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open(max)
+	key := func(b, i int) string { return fmt.Sprintf("wh:%d-%d", b, i) }
+	for b := range 3 {
+		for i := range batch {
+			if !enqueue(t, s, key(b, i), time.Hour, key(b, i)) {
+				t.Fatalf("batch %d: %s refused", b, key(b, i))
+			}
+		}
+		ackAll(t, s)
+		clk.Advance(time.Second)
+	}
+	if n := keysInMemory(s); n != max {
+		t.Errorf("memory holds %d keys, want the newest %d", n, max)
+	}
+	if n := bucketKeys(t, s, bDedupExp); n != 3*batch {
+		t.Errorf("bolt holds %d keys, want all %d", n, 3*batch)
+	}
+	if got := strings.Count(said.String(), "memory holds the newest keys only"); got != 1 {
+		t.Errorf("said %d times that keys were let go, want once a minute:\n%s", got, said.String())
+	}
+	recognized := func(s *Store, b int) int {
+		n := 0
+		for i := range batch {
+			if keyInMemory(s, key(b, i), clk.Now()) {
+				n++
+			}
+		}
+		return n
+	}
+	for _, reopen := range []struct {
+		name         string
+		max          int
+		newest, rest int
+	}{
+		{"before a restart", 0, batch, 0},
+		{"after a restart", max, batch, 0},
+		{"after a restart with a larger bound", 10 * max, batch, 2 * batch},
+	} {
+		if reopen.max > 0 {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = open(reopen.max)
+		}
+		if got := recognized(s, 2); got != reopen.newest {
+			t.Errorf("%s: %d of the newest batch's keys recognized, want %d", reopen.name, got, reopen.newest)
+		}
+		if got := recognized(s, 0) + recognized(s, 1); got != reopen.rest {
+			t.Errorf("%s: %d of the older batches' keys recognized, want %d", reopen.name, got, reopen.rest)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDedupEvictionGoesOnAfterARestart: after a restart that left older
+// keys in bolt only, the next eviction starts where the load stopped, and
+// still does once the purge has deleted the key it stopped at.
+func TestDedupEvictionGoesOnAfterARestart(t *testing.T) {
+	const max = 100
+	tests := []struct {
+		name     string
+		wait     time.Duration // before the third batch
+		wantBolt int
+	}{
+		{"nothing expired", time.Minute, 3 * max},
+		{"the first batch purged", time.Hour - time.Second/2, 2 * max},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.db")
+			clk := storetest.NewClock(storetest.T0)
+			open := func() *Store {
+				s, err := Open(path, Options{Now: clk.Now, DedupMaxKeys: max, Logger: slog.New(slog.DiscardHandler)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = s.Close() })
+				return s
+			}
+			key := func(b, i int) string { return fmt.Sprintf("am:%d-%d", b, i) }
+			fill := func(s *Store, b int) {
+				for i := range max {
+					if !enqueue(t, s, key(b, i), time.Hour, key(b, i)) {
+						t.Fatalf("%s refused", key(b, i))
+					}
+				}
+				ackAll(t, s)
+			}
+			s := open()
+			fill(s, 0)
+			clk.Advance(time.Second)
+			fill(s, 1)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = open() // loads batch 1; batch 0 stays in bolt only
+			clk.Advance(tt.wait)
+			fill(s, 2) // lets batch 1 go
+			if n := keysInMemory(s); n != max {
+				t.Errorf("memory holds %d keys, want %d", n, max)
+			}
+			if n := bucketKeys(t, s, bDedupExp); n != tt.wantBolt {
+				t.Errorf("bolt holds %d keys, want %d", n, tt.wantBolt)
+			}
+			for b, want := range map[int]bool{1: false, 2: true} {
+				if got := keyInMemory(s, key(b, 0), clk.Now()); got != want {
+					t.Errorf("batch %d recognized in memory: %v, want %v", b, got, want)
+				}
+			}
+		})
 	}
 }

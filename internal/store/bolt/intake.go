@@ -75,15 +75,42 @@ func applyRecords(tx *bbolt.Tx, recs []journalRecord, now time.Time) ([]expiredK
 const dedupPurgeMax = 1 << 14
 
 // moveJournal is the journal's mover: many records, one group commit.
+// Past Options.DedupMaxKeys keys in memory, it also lets the oldest go.
 func (s *Store) moveJournal(ctx context.Context, recs []journalRecord) ([]expiredKey, error) {
-	var expired []expiredKey
+	var expired, letGo []expiredKey
+	var after []byte
+	over := s.journal.keyCount() - s.evict.max // before: the count takes the journal's lock
 	err := s.batch(ctx, func(tx *bbolt.Tx) error {
 		var err error
 		expired, err = applyRecords(tx, recs, s.now())
+		if err == nil && over > 0 {
+			letGo, after = s.evict.next(tx, over)
+		}
 		return err
 	})
 	s.inbox.added() // after the commit: see inboxState
-	return expired, err
+	if err != nil || len(letGo) == 0 {
+		return expired, err
+	}
+	s.evict.after = after
+	s.sayEvicted(letGo)
+	return append(expired, letGo...), nil
+}
+
+// dedupEvictSayEvery spaces the warnings that dedup keys were let go.
+const dedupEvictSayEvery = time.Minute
+
+// sayEvicted warns, at most once a minute, that memory let keys go before
+// they expired: repeats of those deliveries are no longer recognized.
+func (s *Store) sayEvicted(letGo []expiredKey) {
+	now := s.now()
+	if now.Sub(s.evictSaidAt) < dedupEvictSayEvery {
+		return
+	}
+	s.evictSaidAt = now
+	s.log.Warn("intake dedup: memory holds the newest keys only; repeats of older deliveries are no longer recognized",
+		"max_keys", s.evict.max, "let_go", len(letGo),
+		"oldest_kept_expires_after", time.Unix(0, letGo[len(letGo)-1].until).UTC().Format(time.RFC3339))
 }
 
 // dedupPurgeEvery is how often a quiet store purges expired dedup keys.
@@ -157,7 +184,7 @@ func (s *Store) openIntake(path string) error {
 			}
 		}
 		applied = appliedSeq(tx)
-		return loadDedupKeys(tx, index, s.now().UnixNano())
+		return loadDedupKeys(tx, index, &s.evict, s.now().UnixNano())
 	})
 	if err == nil {
 		s.journal, err = startJournal(f, applied, index, s.moveJournal)

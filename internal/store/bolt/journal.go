@@ -405,6 +405,13 @@ func (j *journal) forgetID(r journalRecord) {
 	}
 }
 
+// keyCount is how many dedup keys memory holds.
+func (j *journal) keyCount() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.keys.len()
+}
+
 // forgetExpired drops keys bolt purged from memory too.
 func (j *journal) forgetExpired(expired []expiredKey) {
 	if len(expired) == 0 {
