@@ -74,10 +74,16 @@ func applyRecords(tx *bbolt.Tx, recs []journalRecord, now time.Time) ([]expiredK
 // dedupPurgeMax bounds the expired dedup keys one commit deletes.
 const dedupPurgeMax = 1 << 14
 
-// moveJournal is the journal's mover: many records, one group commit.
+// moveJournal is the journal's mover: many records, one group commit. Its
+// error must mean "not applied": the journal then keeps the records and
+// takes acks of them in memory. A queued write may still commit after its
+// caller's ctx ends, so once queued it is waited for without ctx.
 func (s *Store) moveJournal(ctx context.Context, recs []journalRecord) ([]expiredKey, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var expired []expiredKey
-	err := s.batch(ctx, func(tx *bbolt.Tx) error {
+	err := s.batch(context.WithoutCancel(ctx), func(tx *bbolt.Tx) error {
 		var err error
 		expired, err = applyRecords(tx, recs, s.now())
 		return err

@@ -65,7 +65,7 @@ type syncGroup struct {
 // makes this process the only writer, so neither can change behind it.
 type journal struct {
 	f     *os.File
-	apply func(ctx context.Context, recs []journalRecord) ([]expiredKey, error) // into bolt, idempotent by Seq
+	apply func(ctx context.Context, recs []journalRecord) ([]expiredKey, error) // into bolt, idempotent by Seq; an error means not applied
 
 	mu       sync.Mutex
 	nextSeq  uint64
