@@ -508,3 +508,45 @@ func TestJournalMoveCanceledWhileCommitting(t *testing.T) {
 		t.Fatalf("pending after the ack = %s, want [] (the event would be processed twice)", got)
 	}
 }
+
+// TestJournalAckWhileClosing: an ack that comes after Close has begun but
+// before Close's move has taken its event still keeps that event out of
+// bolt's inbox. Answered from bolt instead (where the event is not yet),
+// it was lost: Close's move stored the event, and the next run handed it
+// to the worker again.
+func TestJournalAckWhileClosing(t *testing.T) {
+	ctx := t.Context()
+	s, path, clk := openFreshAt(t)
+	enqueueOK(t, s, "e1")
+	j := s.journal
+	if got := j.pending(0); len(got) != 1 {
+		t.Fatalf("journal pending = %v, want e1", got)
+	}
+	j.moveMu.Lock() // a move under way (another reader's), which Close waits for
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	for {
+		j.mu.Lock()
+		c := j.closed
+		j.mu.Unlock()
+		if c {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	err := s.AckEvent(ctx, "e1")
+	j.moveMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path, clk)
+	if got := fmt.Sprint(pendingIDs(t, s)); got != "[]" {
+		t.Fatalf("pending after restart = %s, want [] (the acknowledged event came back)", got)
+	}
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "again"}, []string{"wh:e1"}, time.Hour); err != nil || ok {
+		t.Fatalf("key of the acknowledged event accepted again (%v, %v)", ok, err)
+	}
+}
