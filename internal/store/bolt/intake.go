@@ -74,13 +74,19 @@ func applyRecords(tx *bbolt.Tx, recs []journalRecord, now time.Time) ([]expiredK
 // dedupPurgeMax bounds the expired dedup keys one commit deletes.
 const dedupPurgeMax = 1 << 14
 
-// moveJournal is the journal's mover: many records, one group commit.
-// Past Options.DedupMaxKeys keys in memory, it also lets the oldest go.
+// moveJournal is the journal's mover: many records, one group commit. Its
+// error must mean "not applied": the journal then keeps the records and
+// takes acks of them in memory. A queued write may still commit after its
+// caller's ctx ends, so once queued it is waited for without ctx. Past
+// Options.DedupMaxKeys keys in memory, it also lets the oldest go.
 func (s *Store) moveJournal(ctx context.Context, recs []journalRecord) ([]expiredKey, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var expired, letGo []expiredKey
 	var after []byte
 	over := s.journal.keyCount() - s.evict.max // before: the count takes the journal's lock
-	err := s.batch(ctx, func(tx *bbolt.Tx) error {
+	err := s.batch(context.WithoutCancel(ctx), func(tx *bbolt.Tx) error {
 		var err error
 		expired, err = applyRecords(tx, recs, s.now())
 		if err == nil && over > 0 {

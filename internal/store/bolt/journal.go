@@ -65,7 +65,7 @@ type syncGroup struct {
 // makes this process the only writer, so neither can change behind it.
 type journal struct {
 	f     *os.File
-	apply func(ctx context.Context, recs []journalRecord) ([]expiredKey, error) // into bolt, idempotent by Seq
+	apply func(ctx context.Context, recs []journalRecord) ([]expiredKey, error) // into bolt, idempotent by Seq; an error means not applied
 
 	mu       sync.Mutex
 	nextSeq  uint64
@@ -268,14 +268,21 @@ func (j *journal) ack(id string) bool {
 	seq, ok := j.ids[id]
 	if ok && seq > j.movingTo {
 		i := sort.Search(len(j.synced), func(i int) bool { return j.synced[i].Seq >= seq })
-		if i < len(j.synced) && j.synced[i].Seq == seq && !j.closed {
+		// Also once closed: close's move, still to come, then stores only
+		// the record's keys (were it answered from bolt, where the event
+		// is not yet, that move would put it in the inbox).
+		if i < len(j.synced) && j.synced[i].Seq == seq {
 			r := &j.synced[i]
 			r.acked, r.Event = true, store.Event{} // the payload is not needed any more
 			for j.ackedTo < len(j.synced) && j.synced[j.ackedTo].acked {
 				j.ackedTo++ // the worker reads from here on: a second's acks are not rescanned per batch
 			}
 			delete(j.ids, id)
-			if j.err == nil { // after a failed write the file's tail is unknown: no marker
+			// No marker after a failed write (the file's tail is unknown) nor
+			// once closed (the syncer is gone): should the process die, or
+			// close's move fail, the next run hands the event out again, as
+			// when a marker is lost in a crash.
+			if j.err == nil && !j.closed {
 				j.group.buf = appendAck(j.group.buf, seq)
 				j.wake()
 			}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/backout/backout/internal/store"
 	"github.com/backout/backout/internal/store/storetest"
 )
@@ -454,5 +456,97 @@ func TestJournalAckDuringFailedMove(t *testing.T) {
 	}
 	if got := j.pending(0); len(got) != 0 {
 		t.Fatalf("pending after the ack = %v, want none", got)
+	}
+}
+
+// TestJournalMoveCanceledWhileCommitting: a move whose caller's ctx ends
+// while the group commit carrying it is under way is still committed. If
+// the move took that for a failure, the worker's ack would take effect in
+// the journal only, and the event stored in bolt's inbox would be handed
+// to it a second time.
+func TestJournalMoveCanceledWhileCommitting(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t, nil)
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "e1"}, []string{"wh:1"}, time.Hour); err != nil || !ok {
+		t.Fatalf("enqueue = %v, %v", ok, err)
+	}
+	j := s.journal
+	if got := j.pending(0); len(got) != 1 {
+		t.Fatalf("journal pending = %v, want e1", got)
+	}
+	// hold blocks the committer inside a transaction until release closes.
+	hold := func() (inTx, release chan struct{}, done chan error) {
+		inTx, release, done = make(chan struct{}), make(chan struct{}), make(chan error, 1)
+		go func() {
+			done <- s.batch(ctx, func(*bbolt.Tx) error { close(inTx); <-release; return nil })
+		}()
+		return inTx, release, done
+	}
+	in0, release0, done0 := hold()
+	<-in0
+	mctx, cancel := context.WithCancel(ctx)
+	moved := make(chan error, 1)
+	go func() { moved <- j.move(mctx) }()
+	waitQueued(t, s, 1)
+	in1, release1, done1 := hold() // shares the move's commit, after it
+	waitQueued(t, s, 2)
+	close(release0)
+	if err := <-done0; err != nil {
+		t.Fatal(err)
+	}
+	<-in1 // the move's write has run in this transaction
+	cancel()
+	close(release1)
+	if err := <-done1; err != nil {
+		t.Fatal(err)
+	}
+	<-moved
+	if err := s.AckEvent(ctx, "e1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(pendingIDs(t, s)); got != "[]" {
+		t.Fatalf("pending after the ack = %s, want [] (the event would be processed twice)", got)
+	}
+}
+
+// TestJournalAckWhileClosing: an ack that comes after Close has begun but
+// before Close's move has taken its event still keeps that event out of
+// bolt's inbox. Answered from bolt instead (where the event is not yet),
+// it was lost: Close's move stored the event, and the next run handed it
+// to the worker again.
+func TestJournalAckWhileClosing(t *testing.T) {
+	ctx := t.Context()
+	s, path, clk := openFreshAt(t)
+	enqueueOK(t, s, "e1")
+	j := s.journal
+	if got := j.pending(0); len(got) != 1 {
+		t.Fatalf("journal pending = %v, want e1", got)
+	}
+	j.moveMu.Lock() // a move under way (another reader's), which Close waits for
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	for {
+		j.mu.Lock()
+		c := j.closed
+		j.mu.Unlock()
+		if c {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	err := s.AckEvent(ctx, "e1")
+	j.moveMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, path, clk)
+	if got := fmt.Sprint(pendingIDs(t, s)); got != "[]" {
+		t.Fatalf("pending after restart = %s, want [] (the acknowledged event came back)", got)
+	}
+	if ok, err := s.EnqueueEvent(ctx, store.Event{ID: "again"}, []string{"wh:e1"}, time.Hour); err != nil || ok {
+		t.Fatalf("key of the acknowledged event accepted again (%v, %v)", ok, err)
 	}
 }
