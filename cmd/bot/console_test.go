@@ -164,6 +164,35 @@ func TestConsolePostmortemOut(t *testing.T) {
 	}
 }
 
+// TestConsolePostmortemKeepsReasons: a reason typed with a pipe stays whole
+// in the post-mortem's timeline table. An unescaped | starts a new cell,
+// and Markdown drops the cells beyond the header's, so the reader would see
+// only the reason's first part.
+func TestConsolePostmortemKeepsReasons(t *testing.T) {
+	t.Chdir("../..")
+	input := strings.Join([]string{
+		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
+		"as carol", "/rollback propose demo-api first try",
+		"as alice", "/rollback reject RB-1 tests pass on 1.5 | see CI run 42 | ask bob",
+		"as carol", "/rollback propose demo-api 500s | again", // overrides the cooldown RB-1 started
+		"as alice", "/rollback reject RB-2 still no",
+		"postmortem RB-1", "postmortem RB-2",
+	}, "\n")
+	var out bytes.Buffer
+	code := run([]string{"console"}, strings.NewReader(input), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out.String())
+	}
+	for _, want := range []string{
+		` | alice rejected: tests pass on 1.5 \| see CI run 42 \| ask bob |`,
+		` | carol overrode thrash-guard: 500s \| again |`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("post-mortem lacks the timeline row ending %q\n%s", want, out.String())
+		}
+	}
+}
+
 // TestConfigNotFound: run where there is no config, each command says which
 // files it looked for and how to choose one; the console also says where
 // the bundled example lives.

@@ -288,7 +288,7 @@ func timeline(r *rollback.Record, votes []rollback.Vote, steps []rollback.StepEv
 		}
 		text := fmt.Sprintf("%s/%s %s", s.Service, s.StepID, s.Kind)
 		if s.Error != "" {
-			text += ": " + strings.ReplaceAll(s.Error, "|", "\\|")
+			text += ": " + s.Error
 		}
 		add(s.At, text)
 	}
@@ -298,12 +298,17 @@ func timeline(r *rollback.Record, votes []rollback.Vote, steps []rollback.StepEv
 	add(r.ValidatingAt, "validation started")
 	add(r.EndedAt, fmt.Sprintf("ended %s", r.State))
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].at.Before(evs[j].at) })
+	// Every event is a cell of the timeline table: a line break would end
+	// the row and an unescaped | would start a cell Markdown drops, and
+	// reasons, notes and errors are typed by people or come from the world.
 	out := make([]Event, len(evs))
 	for i, e := range evs {
-		out[i] = Event{stamp(e.at), strings.ReplaceAll(e.text, "\n", " ")}
+		out[i] = Event{stamp(e.at), cell.Replace(e.text)}
 	}
 	return out
 }
+
+var cell = strings.NewReplacer("\n", " ", "|", "\\|")
 
 func decision(r *rollback.Record) string {
 	if len(r.Approvers) > 0 {
