@@ -121,6 +121,7 @@ func TestConsoleMistakes(t *testing.T) {
 		"/rollback status RB-99",     // no such rollback
 		"show RB-99",                 // the same, in the console
 		"postmortem RB-1 --out",      // usage
+		"/rollback abort RB-1",       // a reason is required, and the usage says so
 	}, "\n")
 	var out bytes.Buffer
 	code := run([]string{"console"}, strings.NewReader(input), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
@@ -138,6 +139,7 @@ func TestConsoleMistakes(t *testing.T) {
 		"There is no rollback RB-99.\n              No rollback is open; `/rollback history <service>` lists past ones.",
 		"alice> show RB-99\nThere is no rollback RB-99.\nNo rollback is open;",
 		"usage: postmortem <id> [--out FILE]",
+		"An abort needs a reason; it is audited.\n              Usage: `/rollback abort <id> <reason>`\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q\n%s", want, out.String())
