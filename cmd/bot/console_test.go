@@ -195,6 +195,29 @@ func TestConsolePostmortemKeepsReasons(t *testing.T) {
 	}
 }
 
+// TestConsoleThrashGuardOverrideShown: a person's reason overrides the thrash
+// guard (a cooldown after RB-1) without a word to them; the proposal the
+// approvers vote on must say that the guard held it and who overrode it.
+func TestConsoleThrashGuardOverrideShown(t *testing.T) {
+	t.Chdir("../..")
+	input := strings.Join([]string{
+		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
+		"as carol", "/rollback propose demo-api first try",
+		"as alice", "/rollback reject RB-1 not this one",
+		"as carol", "/rollback propose demo-api 500s again",
+		"/rollback status RB-2",
+	}, "\n")
+	var out bytes.Buffer
+	code := run([]string{"console"}, strings.NewReader(input), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out.String())
+	}
+	want := "> 500s again\n          ⚠️ Proposed while the thrash guard held it back; @carol overrode the guard (audited)."
+	if got := strings.Count(out.String(), strings.TrimPrefix(want, "> 500s again\n          ")); !strings.Contains(out.String(), want) || got != 2 {
+		t.Errorf("the proposal and its status should both say the guard was overridden (%d times), want %q\n%s", got, want, out.String())
+	}
+}
+
 // TestConfigNotFound: run where there is no config, each command says which
 // files it looked for and how to choose one; the console also says where
 // the bundled example lives.

@@ -77,7 +77,7 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 		return nil, failure, err
 	}
 	if guardOverride != "" {
-		r.Overrides = append(r.Overrides, rollback.Override{Check: "thrash-guard", By: who.User, Reason: req.Reason, At: s.clock.Now()})
+		r.Overrides = append(r.Overrides, rollback.Override{Check: rollback.OverrideThrashGuard, By: who.User, Reason: req.Reason, At: s.clock.Now()})
 	}
 	if r.Readiness, err = s.planner.readiness(ctx, r); err != nil {
 		return nil, "", err
