@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -215,6 +216,43 @@ func TestConsoleThrashGuardOverrideShown(t *testing.T) {
 	want := "> 500s again\n          ⚠️ Proposed while the thrash guard held it back; @carol overrode the guard (audited)."
 	if got := strings.Count(out.String(), strings.TrimPrefix(want, "> 500s again\n          ")); !strings.Contains(out.String(), want) || got != 2 {
 		t.Errorf("the proposal and its status should both say the guard was overridden (%d times), want %q\n%s", got, want, out.String())
+	}
+}
+
+// TestConsoleRecoveryTimeFromDetection: the thread, the post-mortem and the
+// registry measure recovery alike, from when the trouble was detected (the
+// alert's time), so none of them says "within the recovery target" while
+// another counts the same rollback as over it.
+func TestConsoleRecoveryTimeFromDetection(t *testing.T) {
+	t.Chdir("../..")
+	input := strings.Join([]string{
+		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
+		"alert demo-api 10m", // PagerDuty opened the incident 10 minutes ago; demo-api's target is 5m
+		"click 1", "as bob", "click 1", "wait",
+		"postmortem RB-1", "/rollback registry demo-api",
+	}, "\n")
+	var out bytes.Buffer
+	code := run([]string{"console"}, strings.NewReader(input), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out.String())
+	}
+	// The seconds after 10m are the run's own; only the minutes are fixed.
+	for _, want := range []string{
+		`Recovered in 10m[0-9.]*s?, over the recovery target of 5m\.`, // the thread
+		`Recovered in 10m[0-9.]*s?, 5m[0-9.]*s? over the target\.`,    // the post-mortem
+		`Recovery target met 0 of 1 times`,                            // the registry
+	} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, wrong := range []string{"within the recovery target", "within the target"} {
+		if strings.Contains(out.String(), wrong) {
+			t.Errorf("output says %q of a rollback detected 10m before it ended, with a 5m target", wrong)
+		}
+	}
+	if t.Failed() {
+		t.Logf("transcript:\n%s", out.String())
 	}
 }
 

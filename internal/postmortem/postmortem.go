@@ -215,6 +215,9 @@ func (w *Writer) data(ctx context.Context, r *rollback.Record) (Data, error) {
 	if r.RecoveryTarget > 0 {
 		d.RecoveryTarget = human.Duration(r.RecoveryTarget)
 		took := r.EndedAt.Sub(r.CreatedAt)
+		if r.State == rollback.StateSucceeded {
+			took = rollback.RecoveryTime(r) // from detection, as the registry counts it
+		}
 		switch {
 		case r.State != rollback.StateSucceeded:
 			d.TargetVerdict = fmt.Sprintf("%s after %s; nothing was recovered.", strings.ToUpper(string(r.State[:1]))+string(r.State[1:]), human.Duration(took))
