@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +122,7 @@ func TestConsoleMistakes(t *testing.T) {
 		"/rollback status RB-99",     // no such rollback
 		"show RB-99",                 // the same, in the console
 		"postmortem RB-1 --out",      // usage
+		"/rollback abort RB-1",       // a reason is required, and the usage says so
 	}, "\n")
 	var out bytes.Buffer
 	code := run([]string{"console"}, strings.NewReader(input), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
@@ -138,6 +140,7 @@ func TestConsoleMistakes(t *testing.T) {
 		"There is no rollback RB-99.\n              No rollback is open; `/rollback history <service>` lists past ones.",
 		"alice> show RB-99\nThere is no rollback RB-99.\nNo rollback is open;",
 		"usage: postmortem <id> [--out FILE]",
+		"An abort needs a reason; it is audited.\n              Usage: `/rollback abort <id> <reason>`\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q\n%s", want, out.String())
@@ -161,6 +164,95 @@ func TestConsolePostmortemOut(t *testing.T) {
 	}
 	if b, err := os.ReadFile(out); err != nil || !strings.HasPrefix(string(b), "# Post-mortem: Rollback RB-1 — demo-api\n") {
 		t.Errorf("%s: %q, %v", out, b, err)
+	}
+}
+
+// TestConsolePostmortemKeepsReasons: a reason typed with a pipe stays whole
+// in the post-mortem's timeline table. An unescaped | starts a new cell,
+// and Markdown drops the cells beyond the header's, so the reader would see
+// only the reason's first part.
+func TestConsolePostmortemKeepsReasons(t *testing.T) {
+	t.Chdir("../..")
+	input := strings.Join([]string{
+		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
+		"as carol", "/rollback propose demo-api first try",
+		"as alice", "/rollback reject RB-1 tests pass on 1.5 | see CI run 42 | ask bob",
+		"as carol", "/rollback propose demo-api 500s | again", // overrides the cooldown RB-1 started
+		"as alice", "/rollback reject RB-2 still no",
+		"postmortem RB-1", "postmortem RB-2",
+	}, "\n")
+	var out bytes.Buffer
+	code := run([]string{"console"}, strings.NewReader(input), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out.String())
+	}
+	for _, want := range []string{
+		` | alice rejected: tests pass on 1.5 \| see CI run 42 \| ask bob |`,
+		` | carol overrode thrash-guard: 500s \| again |`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("post-mortem lacks the timeline row ending %q\n%s", want, out.String())
+		}
+	}
+}
+
+// TestConsoleThrashGuardOverrideShown: a person's reason overrides the thrash
+// guard (a cooldown after RB-1) without a word to them; the proposal the
+// approvers vote on must say that the guard held it and who overrode it.
+func TestConsoleThrashGuardOverrideShown(t *testing.T) {
+	t.Chdir("../..")
+	input := strings.Join([]string{
+		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
+		"as carol", "/rollback propose demo-api first try",
+		"as alice", "/rollback reject RB-1 not this one",
+		"as carol", "/rollback propose demo-api 500s again",
+		"/rollback status RB-2",
+	}, "\n")
+	var out bytes.Buffer
+	code := run([]string{"console"}, strings.NewReader(input), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out.String())
+	}
+	want := "> 500s again\n          ⚠️ Proposed while the thrash guard held it back; @carol overrode the guard (audited)."
+	if got := strings.Count(out.String(), strings.TrimPrefix(want, "> 500s again\n          ")); !strings.Contains(out.String(), want) || got != 2 {
+		t.Errorf("the proposal and its status should both say the guard was overridden (%d times), want %q\n%s", got, want, out.String())
+	}
+}
+
+// TestConsoleRecoveryTimeFromDetection: the thread, the post-mortem and the
+// registry measure recovery alike, from when the trouble was detected (the
+// alert's time), so none of them says "within the recovery target" while
+// another counts the same rollback as over it.
+func TestConsoleRecoveryTimeFromDetection(t *testing.T) {
+	t.Chdir("../..")
+	input := strings.Join([]string{
+		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
+		"alert demo-api 10m", // PagerDuty opened the incident 10 minutes ago; demo-api's target is 5m
+		"click 1", "as bob", "click 1", "wait",
+		"postmortem RB-1", "/rollback registry demo-api",
+	}, "\n")
+	var out bytes.Buffer
+	code := run([]string{"console"}, strings.NewReader(input), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out.String())
+	}
+	// The seconds after 10m are the run's own; only the minutes are fixed.
+	for _, want := range []string{
+		`Recovered in 10m[0-9.]*s?, over the recovery target of 5m\.`, // the thread
+		`Recovered in 10m[0-9.]*s?, 5m[0-9.]*s? over the target\.`,    // the post-mortem
+		`Recovery target met 0 of 1 times`,                            // the registry
+	} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	for _, wrong := range []string{"within the recovery target", "within the target"} {
+		if strings.Contains(out.String(), wrong) {
+			t.Errorf("output says %q of a rollback detected 10m before it ended, with a 5m target", wrong)
+		}
+	}
+	if t.Failed() {
+		t.Logf("transcript:\n%s", out.String())
 	}
 }
 

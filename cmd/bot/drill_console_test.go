@@ -29,6 +29,9 @@ func TestConsoleDrills(t *testing.T) {
 			config: "examples/bot.yaml",
 			script: "deploy demo-api 1.4.0 3h\ndeploy demo-api 1.5.0\n/rollback drill demo-api now\nwait\n/rollback drill demo-api now\nwait\n",
 			want: []string{
+				// The drill policy waives approval, so the drill has started
+				// by the time its requester is answered.
+				"[only @alice] Drill RB-1 of demo-api started in #C0DEMO.",
 				"demo.sh install demo-api/drill 1.4.0 ",
 				"🔎 Validation of demo-api for RB-1: 2 successful",
 				"🎯 Drill scorecard for demo-api (environment): ✅ succeeded",

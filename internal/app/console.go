@@ -22,8 +22,18 @@ type consoleBackend struct {
 	incidents int
 }
 
-// Alert simulates a PagerDuty incident.triggered for a service.
-func (b *consoleBackend) Alert(ctx context.Context, service string) error {
+// Alert simulates a PagerDuty incident.triggered for a service. A trailing
+// age ("10m") says the incident opened that long ago, as a page that took
+// a while to reach Backout does.
+func (b *consoleBackend) Alert(ctx context.Context, serviceAndAge string) error {
+	service, age := serviceAndAge, time.Duration(0)
+	if s, a, ok := cutLast(serviceAndAge); ok {
+		d, err := yamlx.ParseDuration(a)
+		if err != nil {
+			return fmt.Errorf("age %q: %w", a, err)
+		}
+		service, age = s, d
+	}
 	if _, ok := b.app.Config.ServiceByName(service); !ok {
 		return fmt.Errorf("unknown service %q", service)
 	}
@@ -31,7 +41,7 @@ func (b *consoleBackend) Alert(ctx context.Context, service string) error {
 	return b.app.Svc.OnAlert(ctx, incident.Alert{
 		Source: "pagerduty", Kind: incident.AlertTriggered, Service: service,
 		IncidentID: fmt.Sprintf("Q0CONSOLE%d", b.incidents), Summary: "High error rate on " + service + " (simulated)",
-		URL: "https://example.pagerduty.com/incidents/Q0CONSOLE" + fmt.Sprint(b.incidents), Urgency: "high", At: b.app.Svc.Now(),
+		URL: "https://example.pagerduty.com/incidents/Q0CONSOLE" + fmt.Sprint(b.incidents), Urgency: "high", At: b.app.Svc.Now().Add(-age),
 	})
 }
 

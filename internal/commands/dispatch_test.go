@@ -214,7 +214,7 @@ func TestDeploys(t *testing.T) {
 func TestReasonRequired(t *testing.T) {
 	for text, want := range map[string]string{
 		"reject RB-7": "A rejection needs a reason; it is audited.\nUsage: `/rollback reject <id> <reason>`",
-		"abort RB-7":  "An abort needs a reason; it is audited.\nUsage: `/rollback abort <id> [reason]`",
+		"abort RB-7":  "An abort needs a reason; it is audited.\nUsage: `/rollback abort <id> <reason>`",
 	} {
 		h := newHarness()
 		if got := h.command(text); !reflect.DeepEqual(got, private(want)) {

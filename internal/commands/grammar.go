@@ -77,7 +77,7 @@ func init() {
 		"status":    {"status [<id>]", "show one rollback, or the open ones", parseStatus, (*Dispatcher).status},
 		"approve":   {"approve <id> [<plan>]", "approve a proposal (or sign off an open gate); <plan> binds the vote to the plan you saw", parseApprove, (*Dispatcher).approve},
 		"reject":    {"reject <id> <reason>", "reject a proposal", parseID("reject", true), (*Dispatcher).reject},
-		"abort":     {"abort <id> [reason]", "stop a running rollback", parseID("abort", true), (*Dispatcher).abort},
+		"abort":     {"abort <id> <reason>", "stop a running rollback", parseID("abort", true), (*Dispatcher).abort},
 		"resume":    {"resume <id>", "resume an interrupted or paused rollback", parseID("resume", false), (*Dispatcher).resume},
 		"pause":     {"pause <id>", "pause a running rollback between steps", parseID("pause", false), (*Dispatcher).pause},
 		"affected":  {"affected <id>", "tell, from support, that users are still affected after a rollback (once each, within the support window)", parseID("affected", false), (*Dispatcher).affected},

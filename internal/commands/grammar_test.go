@@ -119,7 +119,7 @@ func typoCases(t *testing.T) []parseCase {
 		{text: "stauts RB-7", usage: didYouMean("stauts", "status", "status [<id>]")},
 		{text: "aprove RB-7", usage: didYouMean("aprove", "approve", "approve <id> [<plan>]")},
 		{text: "rejcet RB-7 no", usage: didYouMean("rejcet", "reject", "reject <id> <reason>")},
-		{text: "abotr RB-7", usage: didYouMean("abotr", "abort", "abort <id> [reason]")},
+		{text: "abotr RB-7", usage: didYouMean("abotr", "abort", "abort <id> <reason>")},
 		{text: "pln checkout", usage: didYouMean("pln", "plan", "plan <service> [to <version>]")},
 		{text: "histroy checkout", usage: didYouMean("histroy", "history", "history <service>")},
 		{text: "deploy checkout", usage: didYouMean("deploy", "deploys", "deploys <service>")},
@@ -180,7 +180,7 @@ func idCases() []parseCase {
 		status   = "status [<id>]"
 		approve  = "approve <id> [<plan>]"
 		reject   = "reject <id> <reason>"
-		abort    = "abort <id> [reason]"
+		abort    = "abort <id> <reason>"
 		resume   = "resume <id>"
 		pause    = "pause <id>"
 		override = "override <id> <check> <reason>"

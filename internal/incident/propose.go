@@ -77,7 +77,7 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 		return nil, failure, err
 	}
 	if guardOverride != "" {
-		r.Overrides = append(r.Overrides, rollback.Override{Check: "thrash-guard", By: who.User, Reason: req.Reason, At: s.clock.Now()})
+		r.Overrides = append(r.Overrides, rollback.Override{Check: rollback.OverrideThrashGuard, By: who.User, Reason: req.Reason, At: s.clock.Now()})
 	}
 	if r.Readiness, err = s.planner.readiness(ctx, r); err != nil {
 		return nil, "", err
@@ -102,7 +102,10 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 	if r, err = s.publish(ctx, r); err != nil {
 		return nil, "", err
 	}
-	return r, "", s.approvals.autoApprove(ctx, r)
+	// The record returned is the one after any automatic approval, so the
+	// caller's answer ("proposed" or "started") says what really happened.
+	r, err = s.approvals.autoApprove(ctx, r)
+	return r, "", err
 }
 
 // mayPropose asks the permission model when a person asks: to propose, or
@@ -250,8 +253,9 @@ func (s *Planner) describe(r *rollback.Record) {
 	r.DrillDryRunCause = s.drillDryRunCause(r)
 }
 
-// autoApprove applies drill waivers and the auto_execute: always policy.
-func (s *Approvals) autoApprove(ctx context.Context, r *rollback.Record) error {
+// autoApprove applies drill waivers and the auto_execute: always policy. It
+// returns the record as approved, or r unchanged when nothing approved it.
+func (s *Approvals) autoApprove(ctx context.Context, r *rollback.Record) (*rollback.Record, error) {
 	why := ""
 	switch {
 	case r.Drill && r.Policy.Waived:
@@ -260,29 +264,40 @@ func (s *Approvals) autoApprove(ctx context.Context, r *rollback.Record) error {
 		why = "auto_execute: always"
 	}
 	if why == "" {
-		return nil
+		return r, nil
 	}
-	return s.approveAutomatically(ctx, r, why)
+	approved, err := s.approve(ctx, r, why)
+	if approved == nil {
+		return r, err
+	}
+	return approved, err
 }
 
 func (s *Approvals) approveAutomatically(ctx context.Context, r *rollback.Record, why string) error {
+	_, err := s.approve(ctx, r, why)
+	return err
+}
+
+// approve moves a proposal to approved on Backout's own say-so and starts
+// it. It returns the approved record, or nil when it approved nothing.
+func (s *Approvals) approve(ctx context.Context, r *rollback.Record, why string) (*rollback.Record, error) {
 	if err := s.engine.refuseWhenStopping(r.ID); err != nil {
-		return err // left proposed rather than approved and never started
+		return nil, err // left proposed rather than approved and never started
 	}
 	r, err := s.transition(ctx, r.ID, rollback.StateApproved, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 		r.Auto = !r.Drill
 		r.Approvers = []string{"backout (" + why + ")"}
 	})
 	if errors.Is(err, rollback.ErrBadTransition) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.audit(ctx, Actor{User: "backout", From: "engine"}, "rollback.auto_approved", r.ID, map[string]string{"why": why})
 	s.tell(ctx, rollback.AutoApproved{About: rollback.About{Rollback: r}, Why: why})
 	s.notePagerDuty(ctx, r, fmt.Sprintf("🤖 Backout is executing %s automatically (%s). Anyone eligible can stop it with Abort or `/rollback abort %s`.", r.ID, why, r.ID))
-	return s.engine.start(ctx, r)
+	return r, s.engine.start(ctx, r)
 }
 
 // autoMode is the strictest auto_execute setting of the services in scope.

@@ -215,6 +215,9 @@ func (w *Writer) data(ctx context.Context, r *rollback.Record) (Data, error) {
 	if r.RecoveryTarget > 0 {
 		d.RecoveryTarget = human.Duration(r.RecoveryTarget)
 		took := r.EndedAt.Sub(r.CreatedAt)
+		if r.State == rollback.StateSucceeded {
+			took = rollback.RecoveryTime(r) // from detection, as the registry counts it
+		}
 		switch {
 		case r.State != rollback.StateSucceeded:
 			d.TargetVerdict = fmt.Sprintf("%s after %s; nothing was recovered.", strings.ToUpper(string(r.State[:1]))+string(r.State[1:]), human.Duration(took))
@@ -288,7 +291,7 @@ func timeline(r *rollback.Record, votes []rollback.Vote, steps []rollback.StepEv
 		}
 		text := fmt.Sprintf("%s/%s %s", s.Service, s.StepID, s.Kind)
 		if s.Error != "" {
-			text += ": " + strings.ReplaceAll(s.Error, "|", "\\|")
+			text += ": " + s.Error
 		}
 		add(s.At, text)
 	}
@@ -298,12 +301,17 @@ func timeline(r *rollback.Record, votes []rollback.Vote, steps []rollback.StepEv
 	add(r.ValidatingAt, "validation started")
 	add(r.EndedAt, fmt.Sprintf("ended %s", r.State))
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].at.Before(evs[j].at) })
+	// Every event is a cell of the timeline table: a line break would end
+	// the row and an unescaped | would start a cell Markdown drops, and
+	// reasons, notes and errors are typed by people or come from the world.
 	out := make([]Event, len(evs))
 	for i, e := range evs {
-		out[i] = Event{stamp(e.at), strings.ReplaceAll(e.text, "\n", " ")}
+		out[i] = Event{stamp(e.at), cell.Replace(e.text)}
 	}
 	return out
 }
+
+var cell = strings.NewReplacer("\n", " ", "|", "\\|")
 
 func decision(r *rollback.Record) string {
 	if len(r.Approvers) > 0 {

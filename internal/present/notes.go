@@ -186,12 +186,16 @@ func tookLine(r *rollback.Record) string {
 		return fmt.Sprintf("%s after %s; recovery target %s.", capitalize(string(r.State)), took, target)
 	case r.State != rollback.StateSucceeded:
 		return fmt.Sprintf("%s after %s.", capitalize(string(r.State)), took)
-	case target == "":
-		return fmt.Sprintf("Recovered in %s.", took)
-	case r.EndedAt.Sub(r.CreatedAt) > r.RecoveryTarget:
-		return fmt.Sprintf("Recovered in %s, over the recovery target of %s.", took, target)
 	}
-	return fmt.Sprintf("Recovered in %s, within the recovery target of %s.", took, target)
+	// A recovery counts from detection, as the registry counts it.
+	recovered := rollback.RecoveryTime(r)
+	switch {
+	case target == "":
+		return fmt.Sprintf("Recovered in %s.", human.Duration(recovered))
+	case recovered > r.RecoveryTarget:
+		return fmt.Sprintf("Recovered in %s, over the recovery target of %s.", human.Duration(recovered), target)
+	}
+	return fmt.Sprintf("Recovered in %s, within the recovery target of %s.", human.Duration(recovered), target)
 }
 
 func capitalize(s string) string {

@@ -111,6 +111,13 @@ func whyText(r *rollback.Record) chat.Text {
 	if r.Reason != "" {
 		t = t.AddPlain("\n> " + r.Reason)
 	}
+	// A person's reason overrides the thrash guard without another step, so
+	// the approvers must read here that the guard held this proposal back.
+	for _, o := range r.Overrides {
+		if o.Check == rollback.OverrideThrashGuard {
+			t = t.Add(chat.Textf("\n⚠️ Proposed while the thrash guard held it back; %s overrode the guard (audited).", chat.User(o.By)))
+		}
+	}
 	for _, n := range r.Notes {
 		t = t.AddPlain(fmt.Sprintf("\n• %s %s", chat.Stamp(n.At), n.Text))
 	}

@@ -155,11 +155,7 @@ func (s *Summary) count(r *rollback.Record, approve, recover *[]time.Duration) {
 		*approve = append(*approve, r.DecidedAt.Sub(r.CreatedAt))
 	}
 	if r.State == rollback.StateSucceeded {
-		start := r.CreatedAt
-		if !r.DetectedAt.IsZero() && r.DetectedAt.Before(start) {
-			start = r.DetectedAt
-		}
-		took := r.EndedAt.Sub(start)
+		took := rollback.RecoveryTime(r)
 		*recover = append(*recover, took)
 		if r.RecoveryTarget > 0 {
 			s.WithTarget++

@@ -158,6 +158,10 @@ type Override struct {
 	At     time.Time `json:"at"`
 }
 
+// OverrideThrashGuard is the Check of an Override that set aside the thrash
+// guard (the reason is the proposal's own).
+const OverrideThrashGuard = "thrash-guard"
+
 // Policy is the approval policy captured at proposal time.
 type Policy struct {
 	Min        int       `json:"min"`

@@ -58,6 +58,18 @@ func Phases(r *Record) []Phase {
 	return out
 }
 
+// RecoveryTime is how long a rollback took to recover, measured from when
+// the trouble was detected (the alert's time) when that came before the
+// proposal, else from the proposal, to its end. The thread, the post-mortem
+// and the registry all judge the recovery target on it, so they agree.
+func RecoveryTime(r *Record) time.Duration {
+	start := r.CreatedAt
+	if !r.DetectedAt.IsZero() && r.DetectedAt.Before(start) {
+		start = r.DetectedAt
+	}
+	return r.EndedAt.Sub(start)
+}
+
 // CheckSlug is a check's name as typed in a command: "artifact pinned" ->
 // "artifact-pinned".
 func CheckSlug(name string) string { return strings.ReplaceAll(strings.ToLower(name), " ", "-") }

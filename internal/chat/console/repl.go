@@ -65,7 +65,8 @@ const consoleHelp = `Console commands:
   /rollback <command>        a slash command (try /rollback help)
   as <user>                  act as another person (e.g. as bob)
   click <n> [reason...]      press button n (reject and abort need a reason)
-  alert <service>            simulate a PagerDuty incident for a service
+  alert <service> [age]      simulate a PagerDuty incident for a service
+                             (age: it opened that long ago, e.g. 10m)
   deploy <service> <version> [age]
                              record a deploy, as CI would (age backdates it, e.g. 3h)
   wait                       wait until running work settles
@@ -141,7 +142,7 @@ func (r *REPL) handle(ctx context.Context, line string) (quit bool) {
 		r.click(ctx, rest)
 	case "alert":
 		if rest == "" {
-			r.Poster.Say("usage: alert <service>")
+			r.Poster.Say("usage: alert <service> [age, e.g. 10m: opened that long ago]")
 			return false
 		}
 		if err := r.Backend.Alert(ctx, rest); err != nil {
