@@ -63,12 +63,20 @@ func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (stri
 	if err != nil || failure != "" {
 		return failure, err
 	}
+	if r.State == rollback.StateProposed {
+		// Ending a proposal is rejecting it: its requester withdraws it,
+		// anyone else needs what the Reject button needs (the approval
+		// policy), not abort's rule, which lets an owner of any one
+		// service of a bundle stop it.
+		if who.User == r.Requester {
+			return s.withdraw(ctx, who, r, reason)
+		}
+		return s.votes.Vote(ctx, who, VoteRequest{ID: id, Approve: false, Reason: reason})
+	}
 	if refusal, err := s.authorize(ctx, who, authz.Abort, on(r)); err != nil || refusal != "" {
 		return refusal, err
 	}
 	switch r.State {
-	case rollback.StateProposed:
-		return s.withdraw(ctx, who, r, reason)
 	case rollback.StateApproved, rollback.StateRunning, rollback.StateValidating, rollback.StateInterrupted:
 	default:
 		return fmt.Sprintf("%s is %s; there is nothing to abort.", id, r.State), nil

@@ -127,6 +127,9 @@ type Control struct {
 	groups  *groups
 	engine  *Engine
 	freezes freezeStore
+	// votes decides an abort of someone else's proposal: ending a
+	// proposal is rejecting it, which its approval policy decides.
+	votes *Approvals
 }
 
 // Alerts takes normalized alerts and turns them into proposals and notes.

@@ -148,7 +148,7 @@ func New(d Deps) *Service {
 		engine:    engine,
 		deploys:   &Deploys{base: b, log: history, store: st, replanner: replanner, advisor: planner},
 		guard:     guard,
-		control:   &Control{base: b, records: recs, closer: cl, permits: perms, groups: groups, engine: engine, freezes: st},
+		control:   &Control{base: b, records: recs, closer: cl, permits: perms, groups: groups, engine: engine, freezes: st, votes: approvals},
 		alerts:    &Alerts{base: b, records: recs, closer: cl, store: st, guard: guard, proposals: proposals},
 		closer:    cl,
 		records:   recs,
