@@ -88,6 +88,16 @@ var verbs = map[Action]string{
 	Freeze: "freeze", Unfreeze: "unfreeze", DrillNow: "start a drill of", SignGate: "sign a gate of", Replan: "replan",
 }
 
+// decidedElsewhere are the actions whose rule `permissions:` cannot set,
+// and what decides them instead. A rule written for one would be accepted
+// and never asked, so Validate refuses it.
+var decidedElsewhere = map[Action]string{
+	Approve:  "the approval policy decides whose vote counts: set its groups, roles or users under approvals:",
+	Reject:   "the approval policy decides who may reject (and the requester may withdraw): set it under approvals:",
+	SignGate: "each gate's own group decides who signs it off: set it in the runbook step's gate:",
+	Replan:   "Backout replans open proposals itself when a deploy changes their plan; no person asks for it",
+}
+
 // stopping actions are allowed on a bundle when allowed on any service in it.
 var stopping = map[Action]bool{Abort: true, Pause: true}
 
@@ -132,6 +142,10 @@ func Validate(perms map[string][]string, groupKnown func(string) bool) []string 
 	for a, ps := range perms {
 		if !slices.Contains(Actions, Action(a)) {
 			problems = append(problems, fmt.Sprintf("permissions: unknown action %q (known: %s)", a, names(Actions)))
+			continue
+		}
+		if why, ok := decidedElsewhere[Action(a)]; ok {
+			problems = append(problems, fmt.Sprintf("permissions.%s: cannot be set here: %s", a, why))
 			continue
 		}
 		if len(ps) == 0 {
