@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
@@ -348,8 +349,8 @@ func (d *driver) end(ctx context.Context, state rollback.State, outcome string) 
 }
 
 func truncateTail(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if tail, cut := human.Tail(s, n); cut {
+		return "[…]\n" + tail
 	}
-	return "[…]\n" + s[len(s)-n:]
+	return s
 }

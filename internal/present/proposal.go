@@ -224,27 +224,15 @@ func OutputBlock(lines []string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	for _, l := range lines {
-		b.WriteString(strings.ReplaceAll(truncateRunes(l, 160), "```", "'''") + "\n")
+		b.WriteString(strings.ReplaceAll(human.Truncate(l, 160), "```", "'''") + "\n")
 	}
 	b.WriteString("```")
 	return b.String()
 }
 
-// truncateRunes cuts s to n runes, never inside a UTF-8 character.
-func truncateRunes(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}
-
+// oneLine is s on one line, cut to n characters.
 func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
+	return human.Truncate(strings.Join(strings.Fields(s), " "), n)
 }
 
 func readinessTable(r *rollback.Record) *chat.Table {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/check"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -274,9 +275,4 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
+func truncate(s string, n int) string { return human.Truncate(s, n) }
