@@ -93,7 +93,7 @@ var demoStory = []string{
 	"@alice approved · counted for sre-leads",
 	"@bob approved · counted for sre-leads",
 	"/demo-api/healthz answered as expected (2 successful)",
-	"phases: approve ",
+	"phases: ", " · total ",
 	"# Post-mortem: Rollback RB-2 — demo-api", // postmortem: the whole text,
 	"| demo-api/switch | succeeded | 2 | ",
 	"## Runbook changes",     // to its end, which the thread's preview cuts

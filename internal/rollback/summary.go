@@ -39,8 +39,9 @@ func Phases(r *Record) []Phase {
 			out = append(out, Phase{name, to.Sub(from)})
 		}
 	}
-	if r.Trigger.Kind != "person" && r.Trigger.Kind != "drill" {
-		add("detect", r.Trigger.At, r.CreatedAt)
+	start := troubleStart(r)
+	if start.Before(r.CreatedAt) {
+		add("detect", start, r.CreatedAt)
 	}
 	// A proposal rejected or left to expire was decided, not approved.
 	if r.State == StateRejected || r.State == StateExpired {
@@ -54,7 +55,7 @@ func Phases(r *Record) []Phase {
 	} else {
 		add("execute", r.StartedAt, r.EndedAt)
 	}
-	add("total", r.CreatedAt, r.EndedAt)
+	add("total", start, r.EndedAt)
 	return out
 }
 
@@ -62,12 +63,21 @@ func Phases(r *Record) []Phase {
 // the trouble was detected (the alert's time) when that came before the
 // proposal, else from the proposal, to its end. The thread, the post-mortem
 // and the registry all judge the recovery target on it, so they agree.
-func RecoveryTime(r *Record) time.Duration {
-	start := r.CreatedAt
-	if !r.DetectedAt.IsZero() && r.DetectedAt.Before(start) {
-		start = r.DetectedAt
+func RecoveryTime(r *Record) time.Duration { return r.EndedAt.Sub(troubleStart(r)) }
+
+// troubleStart is when the trouble was detected, if that came before the
+// proposal (an alert's time: DetectedAt, or the trigger's time on records
+// that lack it), else the proposal: where the total and the recovery time
+// both count from.
+func troubleStart(r *Record) time.Time {
+	detected := r.DetectedAt
+	if detected.IsZero() && r.Trigger.Kind != "person" && r.Trigger.Kind != "drill" {
+		detected = r.Trigger.At
 	}
-	return r.EndedAt.Sub(start)
+	if !detected.IsZero() && detected.Before(r.CreatedAt) {
+		return detected
+	}
+	return r.CreatedAt
 }
 
 // CheckSlug is a check's name as typed in a command: "artifact pinned" ->
