@@ -109,7 +109,7 @@ var demoStory = []string{
 
 func TestConsoleMistakes(t *testing.T) {
 	t.Chdir("../..")
-	input := strings.Join([]string{
+	out := consoleScript(t,
 		"/rollback propse demo-api",  // typo: the usage line of the verb meant
 		"/rollback approve 42",       // not an id
 		"click 9",                    // no such button
@@ -123,12 +123,7 @@ func TestConsoleMistakes(t *testing.T) {
 		"show RB-99",                 // the same, in the console
 		"postmortem RB-1 --out",      // usage
 		"/rollback abort RB-1",       // a reason is required, and the usage says so
-	}, "\n")
-	var out bytes.Buffer
-	code := run([]string{"console"}, strings.NewReader(input), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
-	if code != exitOK {
-		t.Fatalf("exit %d\n%s", code, out.String())
-	}
+	)
 	for _, want := range []string{
 		"Unknown command `propse`. Did you mean `propose`?\n" +
 			"              Usage: `/rollback propose <service>[,<service>...] [to <version>] [reason...]`\n" +
@@ -142,8 +137,8 @@ func TestConsoleMistakes(t *testing.T) {
 		"usage: postmortem <id> [--out FILE]",
 		"An abort needs a reason; it is audited.\n              Usage: `/rollback abort <id> <reason>`\n",
 	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q\n%s", want, out.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q\n%s", want, out)
 		}
 	}
 }
@@ -173,25 +168,20 @@ func TestConsolePostmortemOut(t *testing.T) {
 // only the reason's first part.
 func TestConsolePostmortemKeepsReasons(t *testing.T) {
 	t.Chdir("../..")
-	input := strings.Join([]string{
+	out := consoleScript(t,
 		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
 		"as carol", "/rollback propose demo-api first try",
 		"as alice", "/rollback reject RB-1 tests pass on 1.5 | see CI run 42 | ask bob",
 		"as carol", "/rollback propose demo-api 500s | again", // overrides the cooldown RB-1 started
 		"as alice", "/rollback reject RB-2 still no",
 		"postmortem RB-1", "postmortem RB-2",
-	}, "\n")
-	var out bytes.Buffer
-	code := run([]string{"console"}, strings.NewReader(input), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
-	if code != exitOK {
-		t.Fatalf("exit %d\n%s", code, out.String())
-	}
+	)
 	for _, want := range []string{
 		` | alice rejected: tests pass on 1.5 \| see CI run 42 \| ask bob |`,
 		` | carol overrode thrash-guard: 500s \| again |`,
 	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("post-mortem lacks the timeline row ending %q\n%s", want, out.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("post-mortem lacks the timeline row ending %q\n%s", want, out)
 		}
 	}
 }
@@ -201,21 +191,16 @@ func TestConsolePostmortemKeepsReasons(t *testing.T) {
 // approvers vote on must say that the guard held it and who overrode it.
 func TestConsoleThrashGuardOverrideShown(t *testing.T) {
 	t.Chdir("../..")
-	input := strings.Join([]string{
+	out := consoleScript(t,
 		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
 		"as carol", "/rollback propose demo-api first try",
 		"as alice", "/rollback reject RB-1 not this one",
 		"as carol", "/rollback propose demo-api 500s again",
 		"/rollback status RB-2",
-	}, "\n")
-	var out bytes.Buffer
-	code := run([]string{"console"}, strings.NewReader(input), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
-	if code != exitOK {
-		t.Fatalf("exit %d\n%s", code, out.String())
-	}
+	)
 	want := "> 500s again\n          ⚠️ Proposed while the thrash guard held it back; @carol overrode the guard (audited)."
-	if got := strings.Count(out.String(), strings.TrimPrefix(want, "> 500s again\n          ")); !strings.Contains(out.String(), want) || got != 2 {
-		t.Errorf("the proposal and its status should both say the guard was overridden (%d times), want %q\n%s", got, want, out.String())
+	if got := strings.Count(out, strings.TrimPrefix(want, "> 500s again\n          ")); !strings.Contains(out, want) || got != 2 {
+		t.Errorf("the proposal and its status should both say the guard was overridden (%d times), want %q\n%s", got, want, out)
 	}
 }
 
@@ -225,34 +210,29 @@ func TestConsoleThrashGuardOverrideShown(t *testing.T) {
 // another counts the same rollback as over it.
 func TestConsoleRecoveryTimeFromDetection(t *testing.T) {
 	t.Chdir("../..")
-	input := strings.Join([]string{
+	out := consoleScript(t,
 		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
 		"alert demo-api 10m", // PagerDuty opened the incident 10 minutes ago; demo-api's target is 5m
 		"click 1", "as bob", "click 1", "wait",
 		"postmortem RB-1", "/rollback registry demo-api",
-	}, "\n")
-	var out bytes.Buffer
-	code := run([]string{"console"}, strings.NewReader(input), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
-	if code != exitOK {
-		t.Fatalf("exit %d\n%s", code, out.String())
-	}
+	)
 	// The seconds after 10m are the run's own; only the minutes are fixed.
 	for _, want := range []string{
 		`Recovered in 10m[0-9.]*s?, over the recovery target of 5m\.`, // the thread
 		`Recovered in 10m[0-9.]*s?, 5m[0-9.]*s? over the target\.`,    // the post-mortem
 		`Recovery target met 0 of 1 times`,                            // the registry
 	} {
-		if !regexp.MustCompile(want).MatchString(out.String()) {
+		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
 	for _, wrong := range []string{"within the recovery target", "within the target"} {
-		if strings.Contains(out.String(), wrong) {
+		if strings.Contains(out, wrong) {
 			t.Errorf("output says %q of a rollback detected 10m before it ended, with a 5m target", wrong)
 		}
 	}
 	if t.Failed() {
-		t.Logf("transcript:\n%s", out.String())
+		t.Logf("transcript:\n%s", out)
 	}
 }
 
@@ -302,4 +282,17 @@ func TestConfigNotFound(t *testing.T) {
 			t.Errorf("%v: stderr has %q\n%s", c.args, c.notWant, errOut.String())
 		}
 	}
+}
+
+// consoleScript runs the console from the repository root on lines, in a
+// fresh demo directory, and returns what it printed; it fails the test
+// unless the console exits 0.
+func consoleScript(t *testing.T, lines ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	code := run([]string{"console"}, strings.NewReader(strings.Join(lines, "\n")), &out, &out, env("BACKOUT_DEMO_DIR", t.TempDir()))
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out.String())
+	}
+	return out.String()
 }
