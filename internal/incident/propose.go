@@ -273,11 +273,6 @@ func (s *Approvals) autoApprove(ctx context.Context, r *rollback.Record) (*rollb
 	return approved, err
 }
 
-func (s *Approvals) approveAutomatically(ctx context.Context, r *rollback.Record, why string) error {
-	_, err := s.approve(ctx, r, why)
-	return err
-}
-
 // approve moves a proposal to approved on Backout's own say-so and starts
 // it. It returns the approved record, or nil when it approved nothing.
 func (s *Approvals) approve(ctx context.Context, r *rollback.Record, why string) (*rollback.Record, error) {

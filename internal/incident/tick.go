@@ -91,7 +91,7 @@ func (s *Service) tickProposals(ctx context.Context, rs []*rollback.Record) {
 		if err != nil || len(votes) > 0 {
 			continue // somebody answered
 		}
-		if err := s.approvals.approveAutomatically(ctx, r, fmt.Sprintf("auto_execute: unanswered for %s", human.Duration(after))); err != nil && !errors.Is(err, rollback.ErrBadTransition) {
+		if _, err := s.approvals.approve(ctx, r, fmt.Sprintf("auto_execute: unanswered for %s", human.Duration(after))); err != nil && !errors.Is(err, rollback.ErrBadTransition) {
 			s.log.WarnContext(ctx, "auto execute", "rollback", r.ID, "err", err)
 		}
 	}

@@ -248,7 +248,7 @@ func checkResponse(u smokeURL, status int, body []byte, elapsed time.Duration, n
 			return fmt.Sprintf("%s: %s not found in the response", name, u.rawPath)
 		}
 		if u.jsonEquals != nil && jsonText(v) != *u.jsonEquals {
-			return fmt.Sprintf("%s: %s is %q, want %q", name, u.rawPath, truncate(jsonText(v), 80), *u.jsonEquals)
+			return fmt.Sprintf("%s: %s is %q, want %q", name, u.rawPath, human.Truncate(jsonText(v), 80), *u.jsonEquals)
 		}
 	}
 	if u.budget > 0 && elapsed > u.budget {
@@ -274,5 +274,3 @@ func unwrapURLError(err error) error {
 	}
 	return err
 }
-
-func truncate(s string, n int) string { return human.Truncate(s, n) }

@@ -14,6 +14,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/backout/backout/internal/check"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -201,7 +202,7 @@ func judgeRows(spec sqlSpec, res rowsResult) check.Measurement {
 	case len(res.first) == 0:
 		m.Message = "query returned no columns"
 	default:
-		m.Value = truncate(res.first[0], 80)
+		m.Value = human.Truncate(res.first[0], 80)
 		m.Message = fmt.Sprintf("query returned %q, want %q", m.Value, want)
 		if res.first[0] == want {
 			m.Outcome = check.Successful

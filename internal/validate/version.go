@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/backout/backout/internal/check"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -207,7 +208,7 @@ func judgeVersions(reported []instanceVersion, target string) check.Measurement 
 		case iv.problem != "":
 			wrong = append(wrong, fmt.Sprintf("%s: %s", iv.instance, iv.problem))
 		case iv.version != target:
-			wrong = append(wrong, fmt.Sprintf("%s reports %q", iv.instance, truncate(iv.version, 80)))
+			wrong = append(wrong, fmt.Sprintf("%s reports %q", iv.instance, human.Truncate(iv.version, 80)))
 		}
 	}
 	m := check.Measurement{
