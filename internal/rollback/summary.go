@@ -65,13 +65,16 @@ func Phases(r *Record) []Phase {
 // and the registry all judge the recovery target on it, so they agree.
 func RecoveryTime(r *Record) time.Duration { return r.EndedAt.Sub(troubleStart(r)) }
 
-// troubleStart is when the trouble was detected, if that came before the
-// proposal (an alert's time: DetectedAt, or the trigger's time on records
-// that lack it), else the proposal: where the total and the recovery time
-// both count from.
+// troubleStart is when the trouble was detected, if an alert or a watcher
+// saw it before the proposal (DetectedAt, or the trigger's time on records
+// that lack it), else the proposal: a person's proposal or a drill is its
+// own start. The total and the recovery time both count from it.
 func troubleStart(r *Record) time.Time {
+	if r.Trigger.Kind == "person" || r.Trigger.Kind == "drill" {
+		return r.CreatedAt
+	}
 	detected := r.DetectedAt
-	if detected.IsZero() && r.Trigger.Kind != "person" && r.Trigger.Kind != "drill" {
+	if detected.IsZero() {
 		detected = r.Trigger.At
 	}
 	if !detected.IsZero() && detected.Before(r.CreatedAt) {

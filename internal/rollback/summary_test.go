@@ -21,7 +21,7 @@ func TestPhasesTotalIsTheRecoveryTime(t *testing.T) {
 			CreatedAt: at(3), DecidedAt: at(5), StartedAt: at(5), EndedAt: at(14), State: StateSucceeded}, true, 14 * time.Minute},
 		{"an older record with only the trigger's time", Record{Trigger: Trigger{Kind: "alert", At: at(1)},
 			CreatedAt: at(3), DecidedAt: at(5), StartedAt: at(5), EndedAt: at(14), State: StateSucceeded}, true, 13 * time.Minute},
-		{"a person's proposal", Record{Trigger: Trigger{Kind: "person", At: at(0)},
+		{"a person's proposal", Record{Trigger: Trigger{Kind: "person", At: at(0)}, DetectedAt: at(0),
 			CreatedAt: at(3), DecidedAt: at(5), StartedAt: at(5), EndedAt: at(14), State: StateSucceeded}, false, 11 * time.Minute},
 	}
 	for _, tt := range tests {
