@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/backout/backout/internal/store"
@@ -64,14 +65,18 @@ type syncGroup struct {
 // in bolt; see dedup.go) and ids (records not yet in bolt). Bolt's file lock
 // makes this process the only writer, so neither can change behind it.
 type journal struct {
-	f     *os.File
-	apply func(ctx context.Context, recs []journalRecord) ([]expiredKey, error) // into bolt, idempotent by Seq; an error means not applied
+	f *os.File
+	// syncFile is fdatasync; a test makes it block or fail.
+	syncFile func(*os.File) error
+	// apply moves records into bolt, idempotent by Seq; an error means not applied.
+	apply func(ctx context.Context, recs []journalRecord) ([]expiredKey, error)
 
 	mu       sync.Mutex
 	nextSeq  uint64
 	ids      map[string]uint64 // event id -> Seq, of records journaled, not yet in bolt nor acknowledged
 	keys     *dedupIndex       // every live dedup key
 	group    *syncGroup        // accumulating
+	syncing  *syncGroup        // being written and synced; nil between groups
 	synced   []journalRecord   // durable, not yet in bolt; ascending Seq
 	ackedTo  int               // synced[:ackedTo] are all acknowledged: pending starts after them
 	written  uint64            // highest Seq written to the file
@@ -83,6 +88,8 @@ type journal struct {
 	closed   bool
 	kick     chan struct{} // wakes the syncer; closed by close under mu
 	done     chan struct{} // closed when the syncer has exited
+
+	dupWaiting atomic.Int32 // duplicates waiting for their original's sync
 
 	moveMu sync.Mutex // one mover at a time
 	off    int64      // where the next group is written; the syncer's alone
@@ -139,7 +146,7 @@ func startJournal(f *os.File, applied uint64, keys *dedupIndex, apply func(conte
 		return nil, fmt.Errorf("empty intake journal: %w", err)
 	}
 	j := &journal{
-		f: f, apply: apply, nextSeq: applied + 1, written: applied, moved: applied, movingTo: applied,
+		f: f, syncFile: fdatasync, apply: apply, nextSeq: applied + 1, written: applied, moved: applied, movingTo: applied,
 		ids: map[string]uint64{}, keys: keys, group: newSyncGroup(), movedAt: time.Now(),
 		kick: make(chan struct{}, 1), done: make(chan struct{}),
 	}
@@ -166,6 +173,12 @@ func (j *journal) memDup(r *journalRecord, now int64) bool {
 // boltSeen looked), it runs again under the lock, so no duplicate slips
 // between the two indexes. A caller whose ctx ends gets ctx.Err() while r
 // may still become durable: done or not done, never undone.
+//
+// A duplicate is answered only once what it duplicates is durable: the
+// original may still be in a group whose sync has not returned (a sender
+// that timed out on a slow disk retries into exactly that window), and a
+// duplicate answered then would be the only answer for an event a crash or
+// a failed sync loses.
 func (j *journal) enqueue(ctx context.Context, r journalRecord, now int64, boltSeen func() (bool, error)) (bool, error) {
 	j.mu.Lock()
 	if err := j.usable(); err != nil {
@@ -173,29 +186,71 @@ func (j *journal) enqueue(ctx context.Context, r journalRecord, now int64, boltS
 		return false, err
 	}
 	dup, gen := j.memDup(&r, now), j.moveGen
+	var orig *syncGroup
+	if dup {
+		orig = j.unsyncedLocked(&r)
+	}
 	j.mu.Unlock()
 	if dup {
-		return false, nil
+		return false, j.waitDuplicate(ctx, orig)
 	}
 	if dup, err := boltSeen(); err != nil || dup {
 		return false, err
 	}
 	g, dup, err := j.add(r, now, gen, boltSeen)
-	if err != nil || dup {
+	if err != nil {
 		return false, err
+	}
+	if dup {
+		return false, j.waitDuplicate(ctx, g)
+	}
+	if err := j.waitDurable(ctx, g); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// unsyncedLocked returns the group whose answer makes every record that r
+// may duplicate durable, or nil when they already are. Groups are synced
+// one after another, so the accumulating group's answer covers the one in
+// flight too. A duplicate by id whose record is synced needs no wait; one
+// by dedup key cannot tell which record holds the key, so it waits for
+// whatever is journaled but not yet synced.
+func (j *journal) unsyncedLocked(r *journalRecord) *syncGroup {
+	if seq, ok := j.ids[r.ID]; ok && seq <= j.written {
+		return nil
+	}
+	if len(j.group.recs) > 0 {
+		return j.group
+	}
+	return j.syncing
+}
+
+// waitDurable waits for g's answer (nil: nothing to wait for).
+func (j *journal) waitDurable(ctx context.Context, g *syncGroup) error {
+	if g == nil {
+		return nil
 	}
 	select {
 	case <-g.done:
-		if g.err != nil {
-			return false, g.err
-		}
-		return true, nil
+		return g.err
 	case <-ctx.Done():
-		return false, ctx.Err()
+		return ctx.Err()
 	}
 }
 
-// add checks again under the lock and appends r to the accumulating group.
+// waitDuplicate is waitDurable for a duplicate's original; dupWaiting
+// counts the duplicates waiting, so a test can tell one is.
+func (j *journal) waitDuplicate(ctx context.Context, g *syncGroup) error {
+	if g != nil {
+		j.dupWaiting.Add(1)
+		defer j.dupWaiting.Add(-1)
+	}
+	return j.waitDurable(ctx, g)
+}
+
+// add checks again under the lock and appends r to the accumulating group,
+// or, when r is a duplicate, returns the group unsyncedLocked names.
 func (j *journal) add(r journalRecord, now int64, gen uint64, boltSeen func() (bool, error)) (*syncGroup, bool, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -203,7 +258,7 @@ func (j *journal) add(r journalRecord, now int64, gen uint64, boltSeen func() (b
 		return nil, false, err
 	}
 	if j.memDup(&r, now) {
-		return nil, true, nil
+		return j.unsyncedLocked(&r), true, nil
 	}
 	if j.moveGen != gen {
 		if dup, err := boltSeen(); err != nil || dup {
@@ -328,6 +383,7 @@ func (j *journal) flushOnce() bool {
 		return false
 	}
 	j.group = newSyncGroup()
+	j.syncing = g
 	empty := j.moved == j.written
 	j.mu.Unlock()
 
@@ -348,6 +404,7 @@ func (j *journal) flushOnce() bool {
 		j.written = g.recs[len(g.recs)-1].Seq
 	}
 	g.err = j.err
+	j.syncing = nil
 	j.mu.Unlock()
 	close(g.done)
 	return true
@@ -393,7 +450,7 @@ func (j *journal) writeSync(buf []byte) error {
 		return err
 	}
 	j.off = end
-	return fdatasync(j.f)
+	return j.syncFile(j.f)
 }
 
 // forget drops r, which could not be written, from the in-memory indexes,
