@@ -213,8 +213,20 @@ func (c *Config) validate(errs *yamlx.Errors) {
 		c.validatePolicy("approvals."+name, p, errs)
 	}
 	c.validateServices(errs)
-	for _, problem := range authz.Validate(c.Permissions, c.KnownGroup) {
-		errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, "permissions"), "%s", problem)
+	c.validatePermissions(errs)
+}
+
+// validatePermissions places each problem of permissions: at the principal
+// at fault, else at its action's key.
+func (c *Config) validatePermissions(errs *yamlx.Errors) {
+	section := yamlx.KeyAt(c.Pos, c.KeyPos, "permissions")
+	for _, p := range authz.Validate(c.Permissions, c.KnownGroup) {
+		action := "permissions." + p.Action
+		at := yamlx.KeyAt(section, c.KeyPos, action)
+		if p.Principal >= 0 {
+			at = yamlx.KeyAt(at, c.KeyPos, fmt.Sprintf("%s[%d]", action, p.Principal))
+		}
+		errs.Addf(at, "%s", p.Msg)
 	}
 }
 
