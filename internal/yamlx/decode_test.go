@@ -254,8 +254,19 @@ func TestKeyPosPaths(t *testing.T) {
 			t.Errorf("%s: KeyPos[%q] = %v, want %v", tt.name, tt.path, got, tt.want)
 		}
 	}
-	if got, want := yamlx.KeyAt(at(9, 9), d.KeyPos, "perms.resume[0]"), at(9, 9); got != want {
-		t.Errorf("KeyAt of a path not written = %v, want the fallback %v", got, want)
+	for _, tt := range []struct {
+		path string
+		want yamlx.Pos
+	}{
+		{"perms.freeze[1]", at(2, 20)},
+		{"perms.freeze[2]", at(2, 3)}, // past the list: its key
+		{"perms.resume[0]", at(1, 1)}, // an action not written: the section
+		{"plain.env.b", at(4, 17)},    // a map key not written: the map
+		{"nothing.here", at(9, 9)},    // nothing written: the mapping
+	} {
+		if got := yamlx.KeyAt(at(9, 9), d.KeyPos, tt.path); got != tt.want {
+			t.Errorf("KeyAt(%q) = %v, want %v", tt.path, got, tt.want)
+		}
 	}
 }
 

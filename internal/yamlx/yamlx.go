@@ -596,11 +596,19 @@ func didYouMean(key string, fields map[string]fieldInfo) string {
 }
 
 // KeyAt returns where key was written, falling back to the mapping itself.
+// A path below a key (labels.env, tags[1]; see Pos) not written falls back
+// to the nearest key above it that was, then to the mapping.
 func KeyAt(mapping Pos, keys map[string]Pos, key string) Pos {
-	if p, ok := keys[key]; ok {
-		return p
+	for {
+		if p, ok := keys[key]; ok {
+			return p
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i <= 0 {
+			return mapping
+		}
+		key = key[:i]
 	}
-	return mapping
 }
 
 // FromValue builds a Node from a Go value (for `with:` trees made in code).
