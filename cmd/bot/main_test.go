@@ -98,7 +98,10 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{"lint help", []string{"lint", "--help"}, exitOK, "Usage: bot lint"},
 		{"version help", []string{"version", "--help"}, exitOK, "Usage: bot version"},
 		{"bad flag", []string{"lint", "--bogus"}, exitInvalid, "flag provided but not defined"},
-		{"serve bad config", []string{"serve", "--config", "testdata/lint/config/bot.yaml"}, exitInvalid, "bot.yaml:6:8: store.kind"},
+		{"serve bad config", []string{"serve", "--config", "testdata/lint/config/bot.yaml"}, exitInvalid, "bot.yaml:6:9: store.kind"},
+		// a permissions: problem is placed at the principal at fault, not at the section
+		{"serve bad permissions", []string{"serve", "--config", "testdata/lint/permissions/bot.yaml"}, exitInvalid,
+			`testdata/lint/permissions/bot.yaml:15:7: permissions.resume: unknown principal "admins"`},
 		// serving loads through the same lint: a drill that would validate on production's data does not start
 		{"serve drill validating on production", []string{"serve", "--config", "testdata/lint/drill-validation/bot.yaml"}, exitInvalid,
 			"checks.yaml:30:7: services.api: validation.checks[2] (health): observes the same in the drill (environment staging) as in production"},
@@ -120,7 +123,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 // TestConfigFromEnv checks --config > $BACKOUT_CONFIG > bot.yaml.
 func TestConfigFromEnv(t *testing.T) {
 	code, out, _ := runBot(t, env("BACKOUT_CONFIG", "testdata/lint/config/bot.yaml"), "lint")
-	if code != exitInvalid || !strings.Contains(out, "testdata/lint/config/bot.yaml:6:8") {
+	if code != exitInvalid || !strings.Contains(out, "testdata/lint/config/bot.yaml:6:9") {
 		t.Errorf("BACKOUT_CONFIG not used: exit %d, %q", code, out)
 	}
 }

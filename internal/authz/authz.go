@@ -22,6 +22,7 @@ package authz
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -135,35 +136,50 @@ func New(overrides map[string][]string) *Model {
 	return m
 }
 
+// Problem is one thing wrong in a `permissions:` section, with what it is
+// about, so the config can place it at the action's key or the principal's
+// item.
+type Problem struct {
+	Action string
+	// Principal is the index of the principal at fault in the action's
+	// list, or -1 when the problem is with the action itself.
+	Principal int
+	Msg       string
+}
+
 // Validate checks a `permissions:` section: known actions, known
-// principals. groupKnown says whether a group exists.
-func Validate(perms map[string][]string, groupKnown func(string) bool) []string {
-	var problems []string
-	for a, ps := range perms {
+// principals. groupKnown says whether a group exists. Problems come by
+// action name, then list order.
+func Validate(perms map[string][]string, groupKnown func(string) bool) []Problem {
+	var problems []Problem
+	for _, a := range slices.Sorted(maps.Keys(perms)) {
+		ps := perms[a]
+		add := func(i int, format string, args ...any) {
+			problems = append(problems, Problem{Action: a, Principal: i, Msg: fmt.Sprintf(format, args...)})
+		}
 		if !slices.Contains(Actions, Action(a)) {
-			problems = append(problems, fmt.Sprintf("permissions: unknown action %q (known: %s)", a, names(Actions)))
+			add(-1, "permissions: unknown action %q (known: %s)", a, names(Actions))
 			continue
 		}
 		if why, ok := decidedElsewhere[Action(a)]; ok {
-			problems = append(problems, fmt.Sprintf("permissions.%s: cannot be set here: %s", a, why))
+			add(-1, "permissions.%s: cannot be set here: %s", a, why)
 			continue
 		}
 		if len(ps) == 0 {
-			problems = append(problems, fmt.Sprintf("permissions.%s: names nobody; write [anyone] or a principal", a))
+			add(-1, "permissions.%s: names nobody; write [anyone] or a principal", a)
 		}
-		for _, p := range ps {
+		for i, p := range ps {
 			switch {
 			case p == Anyone, p == Requester, p == Owners, p == Approvers, p == Overriders:
 			case strings.HasPrefix(p, GroupPrefix):
 				if g := strings.TrimPrefix(p, GroupPrefix); !groupKnown(g) {
-					problems = append(problems, fmt.Sprintf("permissions.%s: unknown group %q", a, g))
+					add(i, "permissions.%s: unknown group %q", a, g)
 				}
 			default:
-				problems = append(problems, fmt.Sprintf("permissions.%s: unknown principal %q (want anyone, requester, owners, approvers, overriders or group:NAME)", a, p))
+				add(i, "permissions.%s: unknown principal %q (want anyone, requester, owners, approvers, overriders or group:NAME)", a, p)
 			}
 		}
 	}
-	slices.Sort(problems)
 	return problems
 }
 

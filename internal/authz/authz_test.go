@@ -84,9 +84,22 @@ func TestPermissionsOverrideDefaults(t *testing.T) {
 	}
 }
 
+// TestValidate: each problem names its action and, when a principal is at
+// fault, its index in the list, so the config can point at it.
 func TestValidate(t *testing.T) {
-	got := Validate(map[string][]string{"freeze": {"owners"}, "nuke": {"anyone"}, "abort": {"group:x"}}, func(g string) bool { return g == "sre" })
-	if len(got) != 2 || !strings.Contains(got[0], `unknown group "x"`) || !strings.Contains(got[1], `unknown action "nuke"`) {
-		t.Fatalf("Validate = %q", got)
+	got := Validate(map[string][]string{
+		"freeze": {"owners"},
+		"nuke":   {"anyone"},
+		"abort":  {"owners", "group:x", "admins"},
+		"pause":  {},
+	}, func(g string) bool { return g == "sre" })
+	want := []Problem{
+		{"abort", 1, `permissions.abort: unknown group "x"`},
+		{"abort", 2, `permissions.abort: unknown principal "admins" (want anyone, requester, owners, approvers, overriders or group:NAME)`},
+		{"nuke", -1, `permissions: unknown action "nuke" (known: ` + names(Actions) + `)`},
+		{"pause", -1, `permissions.pause: names nobody; write [anyone] or a principal`},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Validate =\n%+v\nwant\n%+v", got, want)
 	}
 }

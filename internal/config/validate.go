@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -179,10 +180,10 @@ func (c *Config) validate(errs *yamlx.Errors) {
 		if c.Store.URL == "" {
 			errs.Addf(c.Store.Pos, "store: kind redis needs url (e.g. redis://127.0.0.1:6379/0)")
 		} else if u, err := url.Parse(c.Store.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-			errs.Addf(c.Store.Pos, "store.url: %q is not a redis:// or rediss:// URL", c.Store.URL)
+			errs.Addf(yamlx.KeyAt(c.Store.Pos, c.Store.KeyPos, "url"), "store.url: %q is not a redis:// or rediss:// URL", c.Store.URL)
 		}
 	default:
-		errs.Addf(c.Store.Pos, "store.kind: unknown kind %q (want bolt or redis)", c.Store.Kind)
+		errs.Addf(yamlx.KeyAt(c.Store.Pos, c.Store.KeyPos, "kind"), "store.kind: unknown kind %q (want bolt or redis)", c.Store.Kind)
 	}
 	for field, raw := range map[string]string{"slack.api_url": c.Slack.APIURL, "pagerduty.api_url": c.PagerDuty.APIURL,
 		"prometheus.url": c.Prometheus.URL, "registry.url": c.Registry.URL, "public_url": c.PublicURL,
@@ -191,17 +192,10 @@ func (c *Config) validate(errs *yamlx.Errors) {
 			continue
 		}
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs.Addf(c.Pos, "%s: %q is not an http(s) URL", field, raw)
+			errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, field), "%s: %q is not an http(s) URL", field, raw)
 		}
 	}
-	if c.Drills.Timezone != "" {
-		if _, err := time.LoadLocation(c.Drills.Timezone); err != nil {
-			errs.Addf(c.Drills.Pos, "drills.timezone: unknown time zone %q", c.Drills.Timezone)
-		}
-	}
-	if _, err := ParseSchedule(c.Drills.ReportSchedule, c.Drills.Timezone); err != nil {
-		errs.Addf(c.Drills.Pos, "drills.report_schedule: %v", err)
-	}
+	c.validateDrills(errs)
 	c.validateEngine(errs)
 	c.validateAudit(errs)
 	for name, g := range c.Groups {
@@ -213,19 +207,43 @@ func (c *Config) validate(errs *yamlx.Errors) {
 		c.validatePolicy("approvals."+name, p, errs)
 	}
 	c.validateServices(errs)
-	for _, problem := range authz.Validate(c.Permissions, c.KnownGroup) {
-		errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, "permissions"), "%s", problem)
+	c.validatePermissions(errs)
+}
+
+// validatePermissions places each problem of permissions: at the principal
+// at fault, else at its action's key.
+func (c *Config) validatePermissions(errs *yamlx.Errors) {
+	for _, p := range authz.Validate(c.Permissions, c.KnownGroup) {
+		path := "permissions." + p.Action
+		if p.Principal >= 0 {
+			path += fmt.Sprintf("[%d]", p.Principal)
+		}
+		errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, path), "%s", p.Msg)
+	}
+}
+
+// validateDrills checks drills:. The report schedule is read in the
+// drills' time zone, so a bad zone fails the (default) schedule too: with
+// no schedule written, that error sits at the zone.
+func (c *Config) validateDrills(errs *yamlx.Errors) {
+	zone := yamlx.KeyAt(c.Drills.Pos, c.KeyPos, "drills.timezone")
+	if c.Drills.Timezone != "" {
+		if _, err := time.LoadLocation(c.Drills.Timezone); err != nil {
+			errs.Addf(zone, "drills.timezone: unknown time zone %q", c.Drills.Timezone)
+		}
+	}
+	if _, err := ParseSchedule(c.Drills.ReportSchedule, c.Drills.Timezone); err != nil {
+		at := zone
+		if p, written := c.KeyPos["drills.report_schedule"]; written {
+			at = p
+		}
+		errs.Addf(at, "drills.report_schedule: %v", err)
 	}
 }
 
 func (c *Config) validateEngine(errs *yamlx.Errors) {
 	e := c.Engine
-	at := func(key string) Pos {
-		if p, ok := e.KeyPos[key]; ok {
-			return p
-		}
-		return e.Pos
-	}
+	at := func(key string) Pos { return yamlx.KeyAt(e.Pos, e.KeyPos, key) }
 	if e.Parallelism < 0 {
 		errs.Addf(at("parallelism"), "engine.parallelism: must be 1 or more (default 4)")
 	}
@@ -270,12 +288,7 @@ var slackChannelID = regexp.MustCompile(`^[CG][A-Z0-9]{2,}$`)
 
 func (c *Config) validateAudit(errs *yamlx.Errors) {
 	a := c.Audit
-	at := func(key string) Pos {
-		if p, ok := a.KeyPos[key]; ok {
-			return p
-		}
-		return a.Pos
-	}
+	at := func(key string) Pos { return yamlx.KeyAt(a.Pos, a.KeyPos, key) }
 	if a.AnchorEvery < Duration(minAnchorEvery) {
 		errs.Addf(at("anchor_every"), "audit.anchor_every: must be at least 1m (default 1h)")
 	}
@@ -289,11 +302,17 @@ func (c *Config) validateAudit(errs *yamlx.Errors) {
 
 func (c *Config) validatePolicy(field string, p ApprovalPolicy, errs *yamlx.Errors) {
 	if p.Min < 0 {
-		errs.Addf(p.Pos, "%s.min: must be 0 or more", field)
+		errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, "min"), "%s.min: must be 0 or more", field)
 	}
-	for _, g := range append(append([]string{}, p.Groups...), append(p.Roles, p.Override...)...) {
-		if !c.KnownGroup(g) {
-			errs.Addf(p.Pos, "%s: unknown group %q (define it under groups: or use a Slack user group ID like S0123ABCD)", field, g)
+	for _, list := range []struct {
+		key    string
+		groups []string
+	}{{"groups", p.Groups}, {"roles", p.Roles}, {"override", p.Override}} {
+		for i, g := range list.groups {
+			if !c.KnownGroup(g) {
+				errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, fmt.Sprintf("%s[%d]", list.key, i)),
+					"%s: unknown group %q (define it under groups: or use a Slack user group ID like S0123ABCD)", field, g)
+			}
 		}
 	}
 }
@@ -310,96 +329,122 @@ func (c *Config) validateServices(errs *yamlx.Errors) {
 	byName := map[string]*Service{}
 	for i := range c.Services {
 		s := &c.Services[i]
+		name := yamlx.KeyAt(s.Pos, s.KeyPos, "name")
 		if s.Name == "" {
 			errs.Addf(s.Pos, "services[%d]: name is required", i)
 			continue
 		}
 		if !serviceName.MatchString(s.Name) {
-			errs.Addf(s.Pos, "services[%d]: name %q must be lower-case letters, digits and dashes", i, s.Name)
+			errs.Addf(name, "services[%d]: name %q must be lower-case letters, digits and dashes", i, s.Name)
 		}
 		if _, dup := byName[s.Name]; dup {
-			errs.Addf(s.Pos, "services: duplicate service %q", s.Name)
+			errs.Addf(name, "services: duplicate service %q", s.Name)
 		}
 		byName[s.Name] = s
 	}
 	for i := range c.Services {
-		s := &c.Services[i]
-		where := "services." + s.Name
-		if s.Runbook == "" {
-			errs.Addf(s.Pos, "%s: runbook is required", where)
+		c.validateService(&c.Services[i], byName, errs)
+	}
+	c.validateReleases(byName, errs)
+	for _, cyc := range dependencyCycles(c.Services) {
+		// at the first edge of the cycle: cyc[0]'s depends_on item naming cyc[1]
+		s := byName[cyc[0]]
+		at := yamlx.KeyAt(s.Pos, s.KeyPos, "depends_on")
+		if j := slices.Index(s.DependsOn, cyc[1]); j >= 0 {
+			at = yamlx.KeyAt(s.Pos, s.KeyPos, fmt.Sprintf("depends_on[%d]", j))
 		}
-		if s.Channel == "" {
-			errs.Addf(s.Pos, "%s: channel is required (or set slack.channel)", where)
+		errs.Addf(at, "services: depends_on cycle %s", strings.Join(cyc, " -> "))
+	}
+}
+
+// validateService checks one catalog entry; byName is the catalog. Each
+// problem sits at the key or item at fault, a missing key at the entry.
+func (c *Config) validateService(s *Service, byName map[string]*Service, errs *yamlx.Errors) {
+	where := "services." + s.Name
+	at := func(path string) Pos { return yamlx.KeyAt(s.Pos, s.KeyPos, path) }
+	if s.Runbook == "" {
+		errs.Addf(s.Pos, "%s: runbook is required", where)
+	}
+	if s.Channel == "" {
+		errs.Addf(s.Pos, "%s: channel is required (or set slack.channel)", where)
+	}
+	validateSupport(s, where, errs)
+	if s.Approval != "" {
+		if _, ok := c.Approvals[s.Approval]; !ok {
+			errs.Addf(at("approval"), "%s.approval: unknown approval policy %q", where, s.Approval)
 		}
-		validateSupport(s, where, errs)
-		if s.Approval != "" {
-			if _, ok := c.Approvals[s.Approval]; !ok {
-				errs.Addf(s.Pos, "%s.approval: unknown approval policy %q", where, s.Approval)
-			}
+	}
+	if _, err := datarule.ParseConstraints(s.Constraints); err != nil {
+		errs.Addf(at("constraints"), "%s.constraints: %v", where, err)
+	}
+	for j, d := range s.DependsOn {
+		if _, ok := byName[d]; !ok {
+			errs.Addf(at(fmt.Sprintf("depends_on[%d]", j)), "%s.depends_on: unknown service %q", where, d)
 		}
-		if _, err := datarule.ParseConstraints(s.Constraints); err != nil {
-			errs.Addf(yamlx.KeyAt(s.Pos, s.KeyPos, "constraints"), "%s.constraints: %v", where, err)
+	}
+	for peer, cons := range s.CompatibleWith {
+		if _, ok := byName[peer]; !ok {
+			errs.Addf(at("compatible_with."+peer), "%s.compatible_with: unknown service %q", where, peer)
 		}
-		for _, d := range s.DependsOn {
-			if _, ok := byName[d]; !ok {
-				errs.Addf(s.Pos, "%s.depends_on: unknown service %q", where, d)
-			}
+		if _, err := version.ParseConstraint(cons); err != nil {
+			errs.Addf(at("compatible_with."+peer), "%s.compatible_with.%s: %v", where, peer, err)
 		}
-		for peer, cons := range s.CompatibleWith {
-			if _, ok := byName[peer]; !ok {
-				errs.Addf(s.Pos, "%s.compatible_with: unknown service %q", where, peer)
-			}
-			if _, err := version.ParseConstraint(cons); err != nil {
-				errs.Addf(s.Pos, "%s.compatible_with.%s: %v", where, peer, err)
-			}
-		}
-		for label, value := range s.AlertLabels {
-			if expr, ok := strings.CutPrefix(value, "~"); ok {
-				if _, err := regexp.Compile("^(?:" + expr + ")$"); err != nil {
-					errs.Addf(yamlx.KeyAt(s.Pos, s.KeyPos, "alert_labels"), "%s.alert_labels.%s: invalid regular expression %q: %v", where, label, expr, err)
-				}
-			}
-		}
-		for j, w := range s.Watchers {
-			if w.Query == "" {
-				errs.Addf(w.Pos, "%s.watchers[%d]: query is required", where, j)
-			}
-			if w.Above == nil && w.Below == nil {
-				errs.Addf(w.Pos, "%s.watchers[%d]: set above or below", where, j)
-			}
-			for _, b := range []*float64{w.Above, w.Below} {
-				if b != nil && (math.IsNaN(*b) || math.IsInf(*b, 0)) {
-					errs.Addf(w.Pos, "%s.watchers[%d]: thresholds must be finite numbers", where, j)
-				}
-			}
-		}
-		if d := s.Drill; d != nil {
-			if d.Schedule != "" {
-				if _, err := ParseSchedule(d.Schedule, c.Drills.Timezone); err != nil {
-					errs.Addf(d.Pos, "%s.drill.schedule: %v", where, err)
-				}
-			}
-			if d.Mode != DrillModeDryRun && d.Mode != DrillModeEnvironment {
-				errs.Addf(d.Pos, "%s.drill.mode: unknown mode %q (want dry-run or environment)", where, d.Mode)
-			}
-			if d.Mode == "environment" && d.Environment == "" {
-				errs.Addf(d.Pos, "%s.drill: mode environment needs environment", where)
+	}
+	for label, value := range s.AlertLabels {
+		if expr, ok := strings.CutPrefix(value, "~"); ok {
+			if _, err := regexp.Compile("^(?:" + expr + ")$"); err != nil {
+				errs.Addf(at("alert_labels."+label), "%s.alert_labels.%s: invalid regular expression %q: %v", where, label, expr, err)
 			}
 		}
 	}
+	for j, w := range s.Watchers {
+		validateWatcher(fmt.Sprintf("%s.watchers[%d]", where, j), w, errs)
+	}
+	if s.Drill != nil {
+		c.validateDrill(where+".drill", s.Drill, errs)
+	}
+}
+
+func validateWatcher(where string, w Watcher, errs *yamlx.Errors) {
+	if w.Query == "" {
+		errs.Addf(w.Pos, "%s: query is required", where)
+	}
+	if w.Above == nil && w.Below == nil {
+		errs.Addf(w.Pos, "%s: set above or below", where)
+	}
+	for key, b := range map[string]*float64{"above": w.Above, "below": w.Below} {
+		if b != nil && (math.IsNaN(*b) || math.IsInf(*b, 0)) {
+			errs.Addf(yamlx.KeyAt(w.Pos, w.KeyPos, key), "%s.%s: must be a finite number", where, key)
+		}
+	}
+}
+
+func (c *Config) validateDrill(where string, d *DrillPolicy, errs *yamlx.Errors) {
+	if d.Schedule != "" {
+		if _, err := ParseSchedule(d.Schedule, c.Drills.Timezone); err != nil {
+			errs.Addf(yamlx.KeyAt(d.Pos, d.KeyPos, "schedule"), "%s.schedule: %v", where, err)
+		}
+	}
+	if d.Mode != DrillModeDryRun && d.Mode != DrillModeEnvironment {
+		errs.Addf(yamlx.KeyAt(d.Pos, d.KeyPos, "mode"), "%s.mode: unknown mode %q (want dry-run or environment)", where, d.Mode)
+	}
+	if d.Mode == DrillModeEnvironment && d.Environment == "" {
+		errs.Addf(d.Pos, "%s: mode environment needs environment", where)
+	}
+}
+
+// validateReleases checks that each release lists known services, each
+// unknown one at its item.
+func (c *Config) validateReleases(byName map[string]*Service, errs *yamlx.Errors) {
 	for name, members := range c.Releases {
 		if len(members) == 0 {
-			errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, "releases"), "releases.%s: list its services", name)
+			errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, "releases."+name), "releases.%s: list its services", name)
 		}
-		for _, m := range members {
+		for j, m := range members {
 			if _, ok := byName[m]; !ok {
-				errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, "releases"), "releases.%s: unknown service %q", name, m)
+				errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, fmt.Sprintf("releases.%s[%d]", name, j)), "releases.%s: unknown service %q", name, m)
 			}
 		}
-	}
-	for _, cyc := range dependencyCycles(c.Services) {
-		s := byName[cyc[0]]
-		errs.Addf(s.Pos, "services: depends_on cycle %s", strings.Join(cyc, " -> "))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -76,7 +77,7 @@ func Lint(rb *Runbook, kinds Kinds) error {
 	}
 	if v := rb.Validation; v != nil {
 		if len(v.Checks) > 0 && v.Window <= 0 {
-			errs.Addf(v.Pos, "validation.window: set how long to validate (e.g. 10m)")
+			errs.Addf(yamlx.KeyAt(v.Pos, v.KeyPos, "window"), "validation.window: set how long to validate (e.g. 10m)")
 		}
 		if v.InitialDelay < 0 {
 			errs.Addf(yamlx.KeyAt(v.Pos, v.KeyPos, "initial_delay"), "validation.initial_delay must be 0 or more")
@@ -123,11 +124,11 @@ func lintStep(rb *Runbook, s Step, where string, ids map[string]int, kinds Kinds
 		with := lintWithTimeout(s.With, where, `the step's own "timeout:"`, errs)
 		lintUses(rb, s.Uses, with, key("uses"), where, kinds.Executor, errs)
 	}
-	for _, n := range s.Needs {
+	for j, n := range s.Needs {
 		if n == s.ID {
-			errs.Addf(key("needs"), "%s: needs itself", where)
+			errs.Addf(key(fmt.Sprintf("needs[%d]", j)), "%s: needs itself", where)
 		} else if _, ok := ids[n]; !ok {
-			errs.Addf(key("needs"), "%s: needs unknown step %q", where, n)
+			errs.Addf(key(fmt.Sprintf("needs[%d]", j)), "%s: needs unknown step %q", where, n)
 		}
 	}
 	switch s.OnFailure {
@@ -156,7 +157,7 @@ func lintStep(rb *Runbook, s Step, where string, ids map[string]int, kinds Kinds
 			errs.Addf(g.Pos, "%s: gate: group is required (the group that must sign off, e.g. dba)", where)
 		}
 		if g.Min < 0 {
-			errs.Addf(g.Pos, "%s: gate: min must be 1 or more", where)
+			errs.Addf(yamlx.KeyAt(g.Pos, g.KeyPos, "min"), "%s: gate: min must be 1 or more", where)
 		}
 	}
 }
@@ -257,7 +258,7 @@ func lintMeasuringTime(v *Validation, c Check, i int, errs *yamlx.Errors) {
 func lintStepCycles(rb *Runbook, errs *yamlx.Errors) {
 	edges := map[string][]string{}
 	var order []string
-	pos := map[string]yamlx.Pos{}
+	byID := map[string]Step{}
 	for _, s := range rb.Steps {
 		if s.ID == "" {
 			continue
@@ -267,10 +268,13 @@ func lintStepCycles(rb *Runbook, errs *yamlx.Errors) {
 		}
 		edges[s.ID] = s.Needs
 		order = append(order, s.ID)
-		pos[s.ID] = yamlx.KeyAt(s.Pos, s.KeyPos, "needs")
+		byID[s.ID] = s
 	}
 	for _, cyc := range config.FindCycles(order, edges) {
-		errs.Addf(pos[cyc[0]], "steps: needs cycle %s", strings.Join(cyc, " -> "))
+		// at the first edge of the cycle: cyc[0]'s needs item naming cyc[1]
+		s := byID[cyc[0]]
+		at := yamlx.KeyAt(s.Pos, s.KeyPos, fmt.Sprintf("needs[%d]", slices.Index(s.Needs, cyc[1])))
+		errs.Addf(at, "steps: needs cycle %s", strings.Join(cyc, " -> "))
 	}
 }
 
@@ -294,16 +298,22 @@ func LintCatalog(cfg *config.Config, set Set) error {
 		}
 		for name := range s.Params {
 			if _, ok := rb.Params[name]; !ok {
-				errs.Addf(key("params"), "services.%s.params: runbook %q has no param %q", s.Name, rb.Name, name)
+				errs.Addf(key("params."+name), "services.%s.params: runbook %q has no param %q", s.Name, rb.Name, name)
 			}
 		}
 	}
 	for _, name := range set.Names() {
 		rb := set[name]
-		if rb.Approval != nil {
-			for _, g := range append(append([]string{}, rb.Approval.Groups...), rb.Approval.Roles...) {
-				if !cfg.KnownGroup(g) {
-					errs.Addf(rb.Approval.Pos, "approval: unknown group %q (define it under groups: in %s)", g, cfg.File)
+		if a := rb.Approval; a != nil {
+			for _, list := range []struct {
+				key    string
+				groups []string
+			}{{"groups", a.Groups}, {"roles", a.Roles}} {
+				for j, g := range list.groups {
+					if !cfg.KnownGroup(g) {
+						errs.Addf(yamlx.KeyAt(a.Pos, a.KeyPos, fmt.Sprintf("%s[%d]", list.key, j)),
+							"approval: unknown group %q (define it under groups: in %s)", g, cfg.File)
+					}
 				}
 			}
 		}
@@ -340,10 +350,11 @@ func lintCheckDrill(c Check, i int, errs *yamlx.Errors) {
 		return
 	}
 	where := fmt.Sprintf("validation.checks[%d] (%s): drill", i, c.Name)
+	flag := yamlx.KeyAt(d.Pos, d.KeyPos, "same_as_production")
 	switch {
-	case !d.SameAsProduction:
-		errs.Addf(d.Pos, "%s: set same_as_production: true with why: \"...\", or remove drill: (a check needs it only to observe production during an environment drill)", where)
-	case strings.TrimSpace(d.Why) == "":
-		errs.Addf(yamlx.KeyAt(d.Pos, d.KeyPos, "same_as_production"), "%s.why: say why this check must observe production during an environment drill (every drill scorecard shows it)", where)
+	case !d.SameAsProduction: // at same_as_production: false, else at drill:
+		errs.Addf(flag, "%s: set same_as_production: true with why: \"...\", or remove drill: (a check needs it only to observe production during an environment drill)", where)
+	case strings.TrimSpace(d.Why) == "": // at a blank why, else at the flag that needs one
+		errs.Addf(yamlx.KeyAt(flag, d.KeyPos, "why"), "%s.why: say why this check must observe production during an environment drill (every drill scorecard shows it)", where)
 	}
 }

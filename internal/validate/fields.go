@@ -41,13 +41,10 @@ func (f fields) nested(prefix string, pos yamlx.Pos, keys map[string]yamlx.Pos) 
 }
 
 // fail reports a problem with key, which may be a path below a written key
-// (secret_headers.Authorization, urls[1]): the error sits on that key.
+// (secret_headers.Authorization, urls[1]): the error sits on that entry,
+// else on the nearest key above it that was written.
 func (f fields) fail(key, format string, args ...any) {
-	written := key
-	if i := strings.IndexAny(key, ".["); i > 0 {
-		written = key[:i]
-	}
-	f.errs.Addf(yamlx.KeyAt(f.pos, f.keys, written), "%s%s: %s", f.prefix, key, fmt.Sprintf(format, args...))
+	f.errs.Addf(yamlx.KeyAt(f.pos, f.keys, key), "%s%s: %s", f.prefix, key, fmt.Sprintf(format, args...))
 }
 
 // failAt reports a problem with the mapping as a whole (a missing key).

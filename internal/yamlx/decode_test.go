@@ -208,6 +208,68 @@ func TestUnmarshalValues(t *testing.T) {
 	}
 }
 
+// TestKeyPosPaths: KeyPos also records the keys and items below a
+// struct's own keys, by path, down to the next struct with a KeyPos of its
+// own, so checks made after decoding can point at the entry at fault.
+func TestKeyPosPaths(t *testing.T) {
+	type inner struct {
+		KeyPos map[string]yamlx.Pos
+		Tags   []string `yaml:"tags"`
+	}
+	type plain struct { // no KeyPos: its keys are recorded in the outer one
+		URL string              `yaml:"url"`
+		Env map[string][]string `yaml:"env"`
+	}
+	type doc struct {
+		KeyPos map[string]yamlx.Pos
+		Perms  map[string][]string `yaml:"perms"`
+		Plain  plain               `yaml:"plain"`
+		Inner  []inner             `yaml:"inner"`
+	}
+	const src = "perms:\n  freeze: [owners, group:sre]\n  abort: []\nplain: {url: x, env: {a: [b]}}\ninner:\n  - tags: [x, y]\n"
+	var d doc
+	if err := yamlx.Unmarshal(fuzzFile, []byte(src), &d); err != nil {
+		t.Fatal(err)
+	}
+	at := func(line, col int) yamlx.Pos { return yamlx.Pos{File: fuzzFile, Line: line, Col: col} }
+	tests := []struct {
+		name string
+		keys map[string]yamlx.Pos
+		path string
+		want yamlx.Pos // zero: not recorded
+	}{
+		{"a key of the struct", d.KeyPos, "perms", at(1, 1)},
+		{"a key of a map", d.KeyPos, "perms.freeze", at(2, 3)},
+		{"an item of a list in a map", d.KeyPos, "perms.freeze[1]", at(2, 20)},
+		{"a key with an empty list", d.KeyPos, "perms.abort", at(3, 3)},
+		{"a key of a struct without KeyPos", d.KeyPos, "plain.url", at(4, 9)},
+		{"deeper in a struct without KeyPos", d.KeyPos, "plain.env.a[0]", at(4, 27)},
+		{"an item that is a struct", d.KeyPos, "inner[0]", at(6, 5)},
+		{"a struct with its own KeyPos keeps its keys", d.KeyPos, "inner[0].tags", yamlx.Pos{}},
+		{"relative to that struct", d.Inner[0].KeyPos, "tags[1]", at(6, 15)},
+		{"nothing past the end of a list", d.KeyPos, "perms.freeze[2]", yamlx.Pos{}},
+	}
+	for _, tt := range tests {
+		if got := tt.keys[tt.path]; got != tt.want {
+			t.Errorf("%s: KeyPos[%q] = %v, want %v", tt.name, tt.path, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		path string
+		want yamlx.Pos
+	}{
+		{"perms.freeze[1]", at(2, 20)},
+		{"perms.freeze[2]", at(2, 3)}, // past the list: its key
+		{"perms.resume[0]", at(1, 1)}, // an action not written: the section
+		{"plain.env.b", at(4, 17)},    // a map key not written: the map
+		{"nothing.here", at(9, 9)},    // nothing written: the mapping
+	} {
+		if got := yamlx.KeyAt(at(9, 9), d.KeyPos, tt.path); got != tt.want {
+			t.Errorf("KeyAt(%q) = %v, want %v", tt.path, got, tt.want)
+		}
+	}
+}
+
 // TestNodeDecode: a raw node decoded later reports at its place in the
 // original file, with field names from the node down.
 func TestNodeDecode(t *testing.T) {

@@ -28,6 +28,14 @@ import (
 // Pos is a place in a YAML file. A struct field of type Pos named Pos is
 // filled with the position of the mapping that produced the struct, and a
 // field `KeyPos map[string]Pos` with the position of each key written.
+//
+// KeyPos also holds what is written below those keys, by path relative to
+// the struct, in the form field names take in messages: "labels.env" for
+// the key env of a map, "tags[1]" for the second item of a list,
+// "slack.url" for a key of a nested struct that has no KeyPos of its own.
+// A nested struct with its own KeyPos keeps its keys there instead. So
+// checks made after decoding can point at the very key or item at fault,
+// with KeyAt falling back to the enclosing key when it is absent.
 type Pos struct {
 	File string `json:"-"`
 	Line int    `json:"-"`
@@ -232,6 +240,11 @@ func parseError(file string, err error) error {
 type decoder struct {
 	file string
 	errs Errors
+	// keys is the KeyPos map of the nearest struct being decoded that has
+	// one, and base that struct's field path: each key and item below it
+	// is recorded there by its path relative to base.
+	keys reflect.Value
+	base string
 	// budget bounds how many nodes are visited, so aliases cannot expand a
 	// small file into billions of values ("billion laughs").
 	budget    int
@@ -243,6 +256,16 @@ type decoder struct {
 const nodeBudget = 200_000
 
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
+
+// record notes where the key or item named field was written, in the
+// nearest KeyPos. Past the node budget nothing more is kept.
+func (d *decoder) record(field string, n *yaml.Node) {
+	if !d.keys.IsValid() || d.exhausted {
+		return
+	}
+	rel := strings.TrimPrefix(strings.TrimPrefix(field, d.base), ".")
+	d.keys.SetMapIndex(reflect.ValueOf(rel), reflect.ValueOf(d.pos(n)))
+}
 
 func (d *decoder) fail(n *yaml.Node, format string, args ...any) {
 	d.errs = append(d.errs, d.pos(n).Errorf(format, args...))
@@ -371,7 +394,9 @@ func (d *decoder) decodeSequence(n *yaml.Node, v reflect.Value, field string) {
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 	for i, c := range n.Content {
-		d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", field, i))
+		item := fmt.Sprintf("%s[%d]", field, i)
+		d.record(item, c)
+		d.decode(c, s.Index(i), item)
 	}
 	v.Set(s)
 }
@@ -401,6 +426,7 @@ func (d *decoder) decodeMapping(n *yaml.Node, v reflect.Value, field string) {
 			continue
 		}
 		seen[k.Value] = true
+		d.record(joinField(field, k.Value), k)
 		ev := reflect.New(v.Type().Elem()).Elem()
 		d.decode(val, ev, joinField(field, k.Value))
 		m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
@@ -530,11 +556,11 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
 	}
 	fields := structFields(v.Type())
 	seen := map[string]bool{}
-	keyPos := v.FieldByName("KeyPos")
-	if keyPos.IsValid() && keyPos.Type() == keyPosType {
+	if keyPos := v.FieldByName("KeyPos"); keyPos.IsValid() && keyPos.Type() == keyPosType {
 		keyPos.Set(reflect.MakeMap(keyPosType))
-	} else {
-		keyPos = reflect.Value{}
+		outerKeys, outerBase := d.keys, d.base
+		d.keys, d.base = keyPos, field
+		defer func() { d.keys, d.base = outerKeys, outerBase }()
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -548,9 +574,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
 			continue
 		}
 		seen[k.Value] = true
-		if keyPos.IsValid() {
-			keyPos.SetMapIndex(reflect.ValueOf(k.Value), reflect.ValueOf(d.pos(k)))
-		}
+		d.record(joinField(field, k.Value), k)
 		d.decode(val, v.FieldByIndex(fi.index), joinField(field, k.Value))
 	}
 }
@@ -572,11 +596,19 @@ func didYouMean(key string, fields map[string]fieldInfo) string {
 }
 
 // KeyAt returns where key was written, falling back to the mapping itself.
+// A path below a key (labels.env, tags[1]; see Pos) not written falls back
+// to the nearest key above it that was, then to the mapping.
 func KeyAt(mapping Pos, keys map[string]Pos, key string) Pos {
-	if p, ok := keys[key]; ok {
-		return p
+	for {
+		if p, ok := keys[key]; ok {
+			return p
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i <= 0 {
+			return mapping
+		}
+		key = key[:i]
 	}
-	return mapping
 }
 
 // FromValue builds a Node from a Go value (for `with:` trees made in code).

@@ -45,9 +45,9 @@ func TestValidate(t *testing.T) {
 		{"url: http://x\nexpect_json: {path: status}", `r.yaml:2:14: expect_json: missing required field "equals"`},
 		{"url: http://x\nexpect_json: {equals: ok}", `r.yaml:2:14: expect_json: missing required field "path"`},
 		{"url: http://x\nexpect_json:\n  path: a..b\n  equals: x", `r.yaml:3:3: expect_json.path: path "a..b": empty key`},
-		{"url: http://x\nheaders: {\"Bad Header\": v}", `r.yaml:2:1: headers: invalid header name "Bad Header"`},
-		{"url: http://x\nsecret_headers: {Authorization: not-an-env}", `r.yaml:2:1: secret_headers.Authorization: "not-an-env" is not an environment variable name`},
-		{"url: http://x\nheaders: {authorization: a}\nsecret_headers: {Authorization: TOKEN}", `r.yaml:3:1: secret_headers.Authorization: also set in headers`},
+		{"url: http://x\nheaders: {\"Bad Header\": v}", `r.yaml:2:11: headers: invalid header name "Bad Header"`},
+		{"url: http://x\nsecret_headers: {Authorization: not-an-env}", `r.yaml:2:18: secret_headers.Authorization: "not-an-env" is not an environment variable name`},
+		{"url: http://x\nheaders: {authorization: a}\nsecret_headers: {Authorization: TOKEN}", `r.yaml:3:18: secret_headers.Authorization: also set in headers`},
 		// The step's timeout is the only one (runbook lint says so first).
 		{"url: http://x\ntimeout: 5m", `r.yaml:2:1: unknown key "timeout"`},
 		{"url: http://x\ntls: {verify: false}", `r.yaml:2:7: unknown key "verify" in tls`},

@@ -154,23 +154,23 @@ func checkURL(raw string) error {
 func checkHeaders(s *spec, final bool, at func(string) yamlx.Pos, errs *yamlx.Errors) {
 	for _, k := range sortedKeys(s.Headers) {
 		if !headerName.MatchString(k) {
-			errs.Addf(at("headers"), "headers: invalid header name %q", k)
+			errs.Addf(at("headers."+k), "headers: invalid header name %q", k)
 		}
 		// A rendered parameter must not smuggle in a second header.
 		if v := s.Headers[k]; (final || !templated(v)) && strings.ContainsAny(v, "\r\n") {
-			errs.Addf(at("headers"), "headers.%s: value must be one line", k)
+			errs.Addf(at("headers."+k), "headers.%s: value must be one line", k)
 		}
 	}
 	for _, k := range sortedKeys(s.SecretHeaders) {
 		if !headerName.MatchString(k) {
-			errs.Addf(at("secret_headers"), "secret_headers: invalid header name %q", k)
+			errs.Addf(at("secret_headers."+k), "secret_headers: invalid header name %q", k)
 		}
 		if v := s.SecretHeaders[k]; !proc.ValidEnvName(v) {
-			errs.Addf(at("secret_headers"), "secret_headers.%s: %q is not an environment variable name", k, v)
+			errs.Addf(at("secret_headers."+k), "secret_headers.%s: %q is not an environment variable name", k, v)
 		}
 		for h := range s.Headers {
 			if strings.EqualFold(h, k) {
-				errs.Addf(at("secret_headers"), "secret_headers.%s: also set in headers", k)
+				errs.Addf(at("secret_headers."+k), "secret_headers.%s: also set in headers", k)
 			}
 		}
 	}

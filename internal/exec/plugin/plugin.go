@@ -83,7 +83,7 @@ func decode(n yamlx.Node, final bool) (*spec, error) {
 	}
 	for i, name := range s.Env {
 		if !proc.ValidEnvName(name) {
-			errs.Addf(at("env"), "env[%d]: invalid variable name %q", i, name)
+			errs.Addf(at(fmt.Sprintf("env[%d]", i)), "env[%d]: invalid variable name %q", i, name)
 		}
 	}
 	return &s, errs.Err()

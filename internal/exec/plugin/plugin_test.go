@@ -38,7 +38,7 @@ func TestValidate(t *testing.T) {
 		{`name: ../../bin/sh`, `/rb/r.yaml:1:1: name: "../../bin/sh" is not a plugin name (lower-case letters, digits, '-' and '_')`},
 		{`path: ../outside`, `/rb/r.yaml:1:1: path: path "../outside" must stay inside the runbooks directory`},
 		{`path: /usr/bin/env`, `/rb/r.yaml:1:1: path: path "/usr/bin/env" is outside the runbooks directory`},
-		{"name: flag\nenv: [A-B]", `/rb/r.yaml:2:1: env[0]: invalid variable name "A-B"`},
+		{"name: flag\nenv: [A-B]", `/rb/r.yaml:2:7: env[0]: invalid variable name "A-B"`},
 		// The step's timeout is the only one (runbook lint says so first).
 		{"name: flag\ntimeout: 30s", `/rb/r.yaml:2:1: unknown key "timeout"`},
 		{"name: flag\nconfg: {}", `/rb/r.yaml:2:1: unknown key "confg" (did you mean "config"?)`},

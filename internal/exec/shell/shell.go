@@ -66,7 +66,7 @@ func decode(n yamlx.Node, final bool) (*spec, error) {
 	case s.Script == "" && len(s.Args) == 0:
 		errs.Addf(at("args"), "args: must not be empty")
 	case s.Script == "" && s.Args[0] == "":
-		errs.Addf(at("args"), "args[0]: the program must not be empty")
+		errs.Addf(at("args[0]"), "args[0]: the program must not be empty")
 	}
 	if s.Script != "" && check(s.Script) {
 		base := ""
@@ -79,12 +79,12 @@ func decode(n yamlx.Node, final bool) (*spec, error) {
 	}
 	for i, name := range s.Env {
 		if !proc.ValidEnvName(name) {
-			errs.Addf(at("env"), "env[%d]: invalid variable name %q", i, name)
+			errs.Addf(at(fmt.Sprintf("env[%d]", i)), "env[%d]: invalid variable name %q", i, name)
 		}
 	}
 	for _, name := range sortedKeys(s.SetEnv) {
 		if !proc.ValidEnvName(name) {
-			errs.Addf(at("set_env"), "set_env: invalid variable name %q", name)
+			errs.Addf(at("set_env."+name), "set_env: invalid variable name %q", name)
 		}
 	}
 	s.retryable = map[int]bool{}
@@ -94,7 +94,7 @@ func decode(n yamlx.Node, final bool) (*spec, error) {
 		}
 		code, err := strconv.Atoi(c)
 		if err != nil || code < 1 || code > 255 {
-			errs.Addf(at("retryable_exit_codes"), "retryable_exit_codes[%d]: expected an exit code from 1 to 255, got %q", i, c)
+			errs.Addf(at(fmt.Sprintf("retryable_exit_codes[%d]", i)), "retryable_exit_codes[%d]: expected an exit code from 1 to 255, got %q", i, c)
 		}
 		s.retryable[code] = true
 	}

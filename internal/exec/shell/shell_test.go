@@ -39,17 +39,17 @@ func TestValidate(t *testing.T) {
 		{`{args: [echo], env: [TOKEN], set_env: {MODE: fast}, dir: work, retryable_exit_codes: [75]}`, ""},
 		{`{}`, `/rb/r.yaml:1:1: missing required field "args" or "script"`},
 		{`args: []`, `/rb/r.yaml:1:1: args: must not be empty`},
-		{`args: [""]`, `/rb/r.yaml:1:1: args[0]: the program must not be empty`},
+		{`args: [""]`, `/rb/r.yaml:1:8: args[0]: the program must not be empty`},
 		{`args: echo`, `/rb/r.yaml:1:7: args: expected a list, got "echo"`},
 		{"args: [echo]\nsetenv: {A: b}", `/rb/r.yaml:2:1: unknown key "setenv" (did you mean "set_env"?)`},
 		{`script: ../outside.sh`, `/rb/r.yaml:1:1: script: path "../outside.sh" must stay inside the runbooks directory`},
 		{`script: /etc/evil.sh`, `/rb/r.yaml:1:1: script: path "/etc/evil.sh" is outside the runbooks directory`},
 		// The step's timeout is the only one (runbook lint says so first).
 		{"args: [echo]\ntimeout: 5m", `/rb/r.yaml:2:1: unknown key "timeout"`},
-		{"args: [echo]\nretryable_exit_codes: [0, x]", "/rb/r.yaml:2:1: retryable_exit_codes[0]: expected an exit code from 1 to 255, got \"0\"\n" +
-			`/rb/r.yaml:2:1: retryable_exit_codes[1]: expected an exit code from 1 to 255, got "x"`},
-		{"args: [echo]\nenv: [OK, BAD-NAME]\nset_env: {1X: v}", "/rb/r.yaml:2:1: env[1]: invalid variable name \"BAD-NAME\"\n" +
-			`/rb/r.yaml:3:1: set_env: invalid variable name "1X"`},
+		{"args: [echo]\nretryable_exit_codes: [0, x]", "/rb/r.yaml:2:24: retryable_exit_codes[0]: expected an exit code from 1 to 255, got \"0\"\n" +
+			`/rb/r.yaml:2:27: retryable_exit_codes[1]: expected an exit code from 1 to 255, got "x"`},
+		{"args: [echo]\nenv: [OK, BAD-NAME]\nset_env: {1X: v}", "/rb/r.yaml:2:11: env[1]: invalid variable name \"BAD-NAME\"\n" +
+			`/rb/r.yaml:3:11: set_env: invalid variable name "1X"`},
 		{`[echo]`, `/rb/r.yaml:1:1: document: expected a mapping, got a list`},
 	}
 	for _, tt := range tests {
