@@ -186,7 +186,8 @@ func (c *Config) validate(errs *yamlx.Errors) {
 		errs.Addf(yamlx.KeyAt(c.Store.Pos, c.Store.KeyPos, "kind"), "store.kind: unknown kind %q (want bolt or redis)", c.Store.Kind)
 	}
 	for field, raw := range map[string]string{"slack.api_url": c.Slack.APIURL, "pagerduty.api_url": c.PagerDuty.APIURL,
-		"prometheus.url": c.Prometheus.URL, "registry.url": c.Registry.URL, "public_url": c.PublicURL,
+		"pagerduty.events_url": c.PagerDuty.EventsURL,
+		"prometheus.url":       c.Prometheus.URL, "registry.url": c.Registry.URL, "public_url": c.PublicURL,
 		"postmortem.webhook_url": c.Postmortem.WebhookURL} {
 		if raw == "" {
 			continue
