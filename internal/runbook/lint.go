@@ -305,10 +305,13 @@ func LintCatalog(cfg *config.Config, set Set) error {
 	for _, name := range set.Names() {
 		rb := set[name]
 		if a := rb.Approval; a != nil {
+			if a.Min < 0 {
+				errs.Addf(yamlx.KeyAt(a.Pos, a.KeyPos, "min"), "approval.min: must be 0 or more")
+			}
 			for _, list := range []struct {
 				key    string
 				groups []string
-			}{{"groups", a.Groups}, {"roles", a.Roles}} {
+			}{{"groups", a.Groups}, {"roles", a.Roles}, {"override", a.Override}} {
 				for j, g := range list.groups {
 					if !cfg.KnownGroup(g) {
 						errs.Addf(yamlx.KeyAt(a.Pos, a.KeyPos, fmt.Sprintf("%s[%d]", list.key, j)),
