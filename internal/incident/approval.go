@@ -11,6 +11,7 @@ import (
 
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/rollback"
+	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -24,10 +25,7 @@ func (s *Planner) policyFor(changes []rollback.ServiceChange, drill bool) rollba
 	var expires time.Duration
 	for _, c := range changes {
 		svc, _ := s.cfg.ServiceByName(c.Service)
-		p := s.cfg.Policy(svc)
-		if rb, ok := s.runbooks[c.Runbook]; ok && rb.Approval != nil {
-			p = mergeRunbookPolicy(p, *rb.Approval)
-		}
+		p := effectivePolicy(s.cfg, s.runbooks, svc, c.Runbook)
 		if len(changes) > 1 {
 			if out.Services == nil {
 				out.Services = map[string]rollback.Policy{}
@@ -60,6 +58,19 @@ func (s *Planner) policyFor(changes []rollback.ServiceChange, drill bool) rollba
 	return out
 }
 
+// effectivePolicy is the approval policy of svc rolled back with the named
+// runbook: the service's, with what the runbook's own approval sets taking
+// its place. Vote counting and the "approvers" and "overriders" principals
+// all read it here, so a runbook's policy can never bind one and not the
+// others.
+func effectivePolicy(cfg *config.Config, runbooks runbook.Set, svc *config.Service, runbookName string) config.ApprovalPolicy {
+	p := cfg.Policy(svc)
+	if rb, ok := runbooks[runbookName]; ok && rb.Approval != nil {
+		p = mergeRunbookPolicy(p, *rb.Approval)
+	}
+	return p
+}
+
 func mergeRunbookPolicy(base, rb config.ApprovalPolicy) config.ApprovalPolicy {
 	if rb.Min > 0 {
 		base.Min = rb.Min
@@ -76,6 +87,9 @@ func mergeRunbookPolicy(base, rb config.ApprovalPolicy) config.ApprovalPolicy {
 	}
 	if rb.ExpiresAfter > 0 {
 		base.ExpiresAfter = rb.ExpiresAfter
+	}
+	if len(rb.Override) > 0 {
+		base.Override = rb.Override
 	}
 	return base
 }

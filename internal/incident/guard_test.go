@@ -367,3 +367,39 @@ func TestNothingVanishes(t *testing.T) {
 		})
 	}
 }
+
+// TestRunbookOverrideGroupsBind: a runbook's own approval `override:`
+// decides who may override a failing check of its services, as documented;
+// it used to be read for nothing, leaving overrides to every approver.
+func TestRunbookOverrideGroupsBind(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: `
+name: steps
+approval: {override: [dba]}
+steps:
+  - {id: apply, uses: fake}
+`})
+		for _, d := range []incident.DeployInput{
+			{Service: "checkout", Version: "1.0.0", Artifact: "registry.example/checkout:1.0.0", DeployedAt: T0.Add(-100 * time.Minute)},
+			{Service: "checkout", Version: "1.1.0", Artifact: artifact("checkout", "1.1.0"), DeployedAt: T0.Add(-10 * time.Minute)},
+		} {
+			if _, failure, err := e.svc.RecordDeploy(e.ctx, person("ci"), d); err != nil || failure != "" {
+				t.Fatalf("deploy: %q %v", failure, err)
+			}
+		}
+		r := e.propose(checkout())
+		e.approve(r.ID, "alice", "bob")
+		waitEngine(t, e.svc)
+		e.wantPosted(r.ID + " is approved but blocked by failing readiness checks")
+		for _, tc := range []struct{ user, want string }{
+			{"alice", "You may not override a failing check of " + r.ID + " (checkout). Who may: those the approval policy of checkout lets override (its `override:` groups, else its owners and approvers) (`permissions.override_check`)."},
+			{"owen", "You may not override a failing check of " + r.ID + " (checkout). Who may: those the approval policy of checkout lets override (its `override:` groups, else its owners and approvers) (`permissions.override_check`)."},
+			{"dan", ""},
+		} {
+			if got, err := e.svc.Override(e.ctx, person(tc.user), r.ID, "artifact-pinned", "the tag is immutable"); err != nil || got != tc.want {
+				t.Fatalf("override by %s: %q %v, want %q", tc.user, got, err, tc.want)
+			}
+		}
+		e.finish(r.ID, rollback.StateSucceeded)
+	})
+}

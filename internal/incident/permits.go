@@ -6,6 +6,7 @@ import (
 
 	"github.com/backout/backout/internal/authz"
 	"github.com/backout/backout/internal/rollback"
+	"github.com/backout/backout/internal/runbook"
 )
 
 // permits asks the one permission model (internal/authz) on behalf of every
@@ -13,8 +14,9 @@ import (
 // the person refused is told who may.
 type permits struct {
 	base
-	model  *authz.Model
-	groups *groups
+	model    *authz.Model
+	groups   *groups
+	runbooks runbook.Set // a runbook's approval policy binds its services too
 }
 
 // authorize answers "" when who may take action on the subject, or the
@@ -65,13 +67,14 @@ func (p *permits) Owners(service string) []string {
 }
 
 // Approver implements authz.Directory: user may approve for service under
-// the service's own policy (its owners when the policy names no one).
+// the service's own policy, its runbook's included (its owners when the
+// policy names no one).
 func (p *permits) Approver(ctx context.Context, service, user string) (bool, error) {
 	svc, ok := p.cfg.ServiceByName(service)
 	if !ok {
 		return false, nil
 	}
-	pol := p.cfg.Policy(svc)
+	pol := effectivePolicy(p.cfg, p.runbooks, svc, svc.Runbook)
 	if len(pol.Groups) == 0 && len(pol.Users) == 0 && len(pol.Roles) == 0 {
 		return slices.Contains(svc.Owners, user), nil
 	}
@@ -86,7 +89,7 @@ func (p *permits) Overrider(ctx context.Context, service, user string) (bool, er
 	if !ok {
 		return false, nil
 	}
-	if groups := p.cfg.Policy(svc).Override; len(groups) > 0 {
+	if groups := effectivePolicy(p.cfg, p.runbooks, svc, svc.Runbook).Override; len(groups) > 0 {
 		for _, g := range groups {
 			if ok, err := p.groups.inGroup(ctx, user, g); err != nil || ok {
 				return ok, err

@@ -127,7 +127,7 @@ func New(d Deps) *Service {
 	recs := &records{rollbacks: st, clk: b.clock}
 	groups := &groups{base: b, directory: d.Directory, cache: map[string]groupEntry{}}
 	history := &deployLog{base: b, store: st}
-	perms := &permits{base: b, model: authz.New(d.Config.Permissions), groups: groups}
+	perms := &permits{base: b, model: authz.New(d.Config.Permissions), groups: groups, runbooks: d.Runbooks}
 	notify := &notifier{base: b, records: recs, port: d.Notifier, pager: d.Pager, directory: d.Directory, views: st}
 	cl := &closer{notifier: notify, deploys: history}
 	planner := &Planner{base: b, history: history, groups: groups, runbooks: d.Runbooks,
