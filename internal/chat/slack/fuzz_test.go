@@ -127,36 +127,29 @@ func fuzzAdapter(f *testing.F) *Adapter {
 type nopPoster struct{ chat.Poster }
 
 // FuzzRenderText: whatever a person types, rendered next to a span it stays
-// escaped text, and the only markup in the result is the span's own.
+// inert text, and the only markup in the result is the span's own.
 func FuzzRenderText(f *testing.F) {
 	f.Add("<@U1>", "<!channel> & <https://x.example|details>", "U9", "https://pd.example/i?a=1&b=2")
 	f.Add("&amp;", "<#C1>", "S1", "https://x.example/|evil>")
+	f.Add("*bold* _it_", "> ~x~ `c`", "U1", "https://x.example/")
 	f.Fuzz(func(t *testing.T, a, b, id, url string) {
 		who, link := chat.Who(id), chat.Link(url, b)
 		got := mrkdwnText(chat.Textf("%s %s: %s (%s)", a, who, b, link))
-		want := escape(a) + " " + span(who) + ": " + escape(b) + " (" + span(link) + ")"
+		want := inert(a, true) + " " + span(who, false) + ": " + inert(b, false) + " (" + span(link, false) + ")"
 		if got != want {
 			t.Fatalf("got %q, want %q", got, want)
 		}
-		for _, plain := range []string{escape(a), escape(b)} {
-			if strings.ContainsAny(plain, "<>") {
-				t.Fatalf("plain text %q keeps markup", plain)
-			}
+		if bare := bareMarkup(inert(a, true), true) + bareMarkup(inert(b, false), false); bare != "" {
+			t.Fatalf("plain text %q, %q keeps markup %q", a, b, bare)
 		}
-		if s := span(who); strings.HasPrefix(s, "<") && s != "<@"+id+">" && s != "<!subteam^"+id+">" {
+		if s := span(who, false); strings.HasPrefix(s, "<") && s != "<@"+id+">" && s != "<!subteam^"+id+">" {
 			t.Fatalf("mention of %q rendered %q", id, s)
 		}
-		if s := span(link); strings.Count(s, "<") > 1 || strings.Count(s, ">") > 1 {
+		if s := withoutTokens(span(link, false)); strings.Count(s, "<") > 1 || strings.Count(s, ">") > 1 {
 			t.Fatalf("link %q rendered %q", url, s)
 		}
 		for limit := 1; limit < len(got) && limit < 64; limit++ {
-			cut := strings.TrimSuffix(truncate(got, limit), "…")
-			if i := strings.LastIndexByte(cut, '<'); i >= 0 && !strings.Contains(cut[i:], ">") {
-				t.Fatalf("truncate(%q, %d) = %q cuts a span", got, limit, cut)
-			}
-			if i := strings.LastIndexByte(cut, '&'); i >= 0 && !strings.Contains(cut[i:], ";") {
-				t.Fatalf("truncate(%q, %d) = %q cuts an entity", got, limit, cut)
-			}
+			checkTruncated(t, got, limit)
 		}
 	})
 }

@@ -66,13 +66,13 @@ func Render(msg chat.Message) []slackgo.Block {
 func FallbackText(msg chat.Message) string {
 	text := strings.TrimSpace(mrkdwnText(msg.Text))
 	if text == "" {
-		text = strings.TrimSpace(escape(msg.Header))
+		text = strings.TrimSpace(inert(msg.Header, true))
 	}
 	for _, s := range msg.Sections {
 		if text != "" {
 			break
 		}
-		text = strings.TrimSpace(escape(s.Title) + " " + mrkdwnText(s.Text))
+		text = strings.TrimSpace(inert(s.Title, true) + " " + mrkdwnText(s.Text))
 	}
 	if m := mentionLine(msg.Mentions); m != "" {
 		text = strings.TrimSpace(text + " " + m)
@@ -96,7 +96,7 @@ func sectionBlocks(s chat.Section) []slackgo.Block {
 	var blocks []slackgo.Block
 	var text string
 	if t := strings.TrimSpace(s.Title); t != "" {
-		text = "*" + escape(t) + "*"
+		text = styled("*", t)
 	}
 	if body := strings.TrimSpace(mrkdwnText(s.Text)); body != "" {
 		if text != "" {
@@ -119,7 +119,10 @@ func sectionBlocks(s chat.Section) []slackgo.Block {
 	}
 	var fields []*slackgo.TextBlockObject
 	for _, f := range s.Fields {
-		fields = append(fields, mrkdwn(truncate("*"+escape(f.Label)+"*\n"+mrkdwnText(f.Value), maxFieldText)))
+		// Slack refuses an empty field, which an empty label and value make.
+		if text := strings.TrimSpace(fieldText(f)); text != "" {
+			fields = append(fields, mrkdwn(truncate(text, maxFieldText)))
+		}
 	}
 	// Slack shows fields two per row and takes at most ten per section.
 	first := fields[:min(len(fields), maxFieldsPerBlock)]
@@ -139,6 +142,15 @@ func sectionBlocks(s chat.Section) []slackgo.Block {
 		blocks = append(blocks, textSection(table))
 	}
 	return blocks
+}
+
+// fieldText is a field's label in bold over its value.
+func fieldText(f chat.Field) string {
+	label := styled("*", strings.TrimSpace(f.Label))
+	if label == "" {
+		return mrkdwnText(f.Value)
+	}
+	return label + "\n" + mrkdwnText(f.Value)
 }
 
 func nilIfEmpty(f []*slackgo.TextBlockObject) []*slackgo.TextBlockObject {

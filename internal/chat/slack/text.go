@@ -1,6 +1,7 @@
 package slack
 
 import (
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -10,23 +11,161 @@ import (
 
 var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
-// escape makes plain text safe for a mrkdwn text object: every &, < and > is
-// escaped, so a reason typed by a person cannot smuggle in <!channel> or a
-// link disguised as another. Mentions and links only come from typed spans.
+// escape escapes every &, < and > so that text cannot smuggle in
+// <!channel> or a link disguised as another. It is enough where Slack
+// formats nothing (inside a code block); elsewhere people's text goes
+// through inert, which also keeps it from turning into formatting.
 func escape(s string) string { return mrkdwnEscaper.Replace(s) }
 
-// mrkdwnText renders typed text: plain runs escaped, spans as Slack markup.
+// Slack documents no escape for its formatting characters, so a person's
+// "*urgent*" would show bold. Like jsx-slack's <Escape> (yhatt/jsx-slack,
+// docs/about-escape-and-exact-mode.md and src/mrkdwn/escape.ts), Backout
+// writes each run of them as the fallback of a date token with an invalid
+// format: Slack cannot format the date, so its clients show the fallback,
+// and show it as plain text. jsx-slack does this wherever the characters
+// occur, not only where they could open or close formatting, and so does
+// Backout: Slack's rules for that are undocumented, and every one left
+// bare is a guess about them.
+const (
+	inertOpen  = "<!date^00000000^{_}|"
+	inertClose = ">"
+	// softHyphen, invisible, goes before a > that starts a line: it would
+	// start a block quote, and a date token cannot hold it since Slack reads
+	// no entity in a fallback and a bare > would end the token.
+	softHyphen = "\u00ad"
+)
+
+// formatting reports whether r can open or close mrkdwn formatting: bold,
+// italic, strikethrough, code, and the full-width forms Slack honours too.
+func formatting(r rune) bool {
+	switch r {
+	case '*', '_', '~', '`', '＊', '＿', '｀':
+		return true
+	}
+	return false
+}
+
+// emojiName matches what may be an emoji shorthand (":rotating_light:").
+// Slack turns a shorthand a person typed into a picture, so its
+// underscores must stay bare; jsx-slack leaves them too.
+var emojiName = regexp.MustCompile(`:[a-z0-9_+'-]+:`)
+
+// emojiUnderscores marks the byte offsets of underscores inside emoji
+// shorthands that are left bare: only those between two letters or digits,
+// which sit inside a word, where mrkdwn starts and ends no formatting.
+func emojiUnderscores(s string) map[int]bool {
+	if !strings.Contains(s, "_") || !strings.Contains(s, ":") {
+		return nil
+	}
+	keep := map[int]bool{}
+	for _, m := range emojiName.FindAllStringIndex(s, -1) {
+		for i := m[0] + 1; i < m[1]-1; i++ {
+			if s[i] == '_' && alnum(s[i-1]) && alnum(s[i+1]) {
+				keep[i] = true
+			}
+		}
+	}
+	return keep
+}
+
+func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+
+// inert renders a person's text as mrkdwn that Slack shows exactly as
+// typed: &, < and > escaped, formatting characters in date tokens, and a >
+// or ＞ that starts a line (after spaces at most) kept from starting a
+// quote. lineStart says whether s begins a line.
+func inert(s string, lineStart bool) string {
+	keep := emojiUnderscores(s)
+	var b strings.Builder
+	blank := lineStart // nothing but spaces since the line began
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if formatting(r) && !keep[i] {
+			j := i + n
+			for j < len(s) {
+				r2, n2 := utf8.DecodeRuneInString(s[j:])
+				if !formatting(r2) || keep[j] {
+					break
+				}
+				j += n2
+			}
+			b.WriteString(inertOpen + s[i:j] + inertClose)
+			i, blank = j, false
+			continue
+		}
+		switch {
+		case r == '>' && blank:
+			b.WriteString(softHyphen + "&gt;")
+		case r == '＞' && blank:
+			b.WriteString(inertOpen + "＞" + inertClose)
+		case r == '&' || r == '<' || r == '>':
+			b.WriteString(escape(string(r)))
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		switch r {
+		case '\n':
+			blank = true
+		case ' ', '\t':
+		default:
+			blank = false
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// lookalikes stand in for formatting characters where a date token cannot
+// go: inside a link's label, which is itself a token. jsx-slack picks the
+// same characters.
+var lookalikes = strings.NewReplacer("*", "\u2217", "＊", "\ufe61", "_", "\u02cd", "＿", "\u2e0f",
+	"`", "\u02cb", "｀", "\u02cb", "~", "\u223c")
+
+// styled renders text in Backout's own formatting: marker ("*" or "`")
+// around each line, without the spaces at its ends (Slack formats nothing
+// whose marker touches a space), the text itself inert.
+func styled(marker, s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		core := strings.TrimSpace(l)
+		if core == "" {
+			continue
+		}
+		lead := l[:strings.Index(l, core)]
+		lines[i] = lead + marker + inert(core, false) + marker + l[len(lead)+len(core):]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// preBlock is s as a code block. Slack formats nothing inside one, so only
+// &, < and > need escaping, and a fence, which would end the block early.
+func preBlock(s string) string {
+	return "```\n" + strings.ReplaceAll(escape(s), "```", "'''") + "\n```"
+}
+
+// quote is every line of s as a block quote, each line's text inert.
+func quote(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = "&gt; " + inert(l, true)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// mrkdwnText renders typed text: plain runs inert, spans as Slack markup.
+// It is placed at the start of a line.
 func mrkdwnText(t chat.Text) string {
 	var b strings.Builder
 	for _, s := range t {
-		b.WriteString(span(s))
+		lineStart := b.Len() == 0 || strings.HasSuffix(b.String(), "\n")
+		b.WriteString(span(s, lineStart))
 	}
 	return b.String()
 }
 
 // span renders one span. A span whose ID or URL could not be written as
-// markup safely is shown as its escaped plain fallback instead.
-func span(s chat.Span) string {
+// markup safely is shown as its inert plain fallback instead.
+func span(s chat.Span, lineStart bool) string {
 	switch s.Kind {
 	case chat.SpanUser:
 		if validID(s.ID, "UW") {
@@ -45,10 +184,18 @@ func span(s chat.Span) string {
 			if s.Text == "" {
 				return "<" + escape(s.URL) + ">"
 			}
-			return "<" + escape(s.URL) + "|" + escape(s.Text) + ">"
+			return "<" + escape(s.URL) + "|" + lookalikes.Replace(escape(s.Text)) + ">"
 		}
+	case chat.SpanBold:
+		return styled("*", s.Text)
+	case chat.SpanCode:
+		return styled("`", s.Text)
+	case chat.SpanPre:
+		return preBlock(s.Text)
+	case chat.SpanQuote:
+		return quote(s.Text)
 	}
-	return escape(s.String())
+	return inert(s.String(), lineStart)
 }
 
 // validID accepts a Slack ID: one of the given prefix letters, then upper-case
@@ -83,30 +230,81 @@ func mentionLine(spans []chat.Span) string {
 	for _, s := range spans {
 		s.ID = strings.TrimSpace(s.ID)
 		if (s.Kind == chat.SpanUser && validID(s.ID, "UW")) || (s.Kind == chat.SpanGroup && validID(s.ID, "S")) {
-			parts = append(parts, span(s))
+			parts = append(parts, span(s, false))
 		}
 	}
 	return strings.Join(parts, " ")
 }
 
-// truncate cuts s to at most limit characters, ending with "…" when cut.
-// It never leaves half an entity (&amp;) or half a span (<@U1>) behind,
-// since Slack would show those raw. In rendered mrkdwn every < opens a span
-// and every & opens an entity, so backing up to an unclosed one is enough.
+// truncate cuts rendered mrkdwn s to at most limit characters, ending with
+// "…" when cut. Slack would show raw whatever the cut leaves half of, so it
+// never leaves half an entity (&amp;), half a span or date token (<@U1>,
+// <!date^…>) or half a fence behind, and it closes the bold, code or code
+// block it cut into, within the limit.
 func truncate(s string, limit int) string {
 	if utf8.RuneCountInString(s) <= limit {
 		return s
 	}
-	if limit <= 1 {
-		return "…"
+	var starts []int // byte offset of each character, as RuneCountInString counts them
+	for i := range s {
+		starts = append(starts, i)
 	}
-	runes := []rune(s)
-	cut := string(runes[:limit-1])
-	if i := strings.LastIndexByte(cut, '&'); i >= 0 && !strings.Contains(cut[i:], ";") {
-		cut = cut[:i]
+	for keep := limit - 1; keep > 0; keep-- {
+		cut := whole(s, s[:starts[keep]])
+		closing := closers(cut)
+		if utf8.RuneCountInString(cut)+1+utf8.RuneCountInString(closing) <= limit {
+			return cut + "…" + closing
+		}
 	}
+	return "…"
+}
+
+// whole backs cut, a prefix of s, up to where nothing is left half
+// written. In rendered mrkdwn every < opens a span or token and every &
+// an entity, so backing up to an unclosed one is enough; a run of
+// backticks the cut went through may be a fence, so it goes whole.
+func whole(s, cut string) string {
 	if i := strings.LastIndexByte(cut, '<'); i >= 0 && !strings.Contains(cut[i:], ">") {
 		cut = cut[:i]
 	}
-	return cut + "…"
+	if i := strings.LastIndexByte(cut, '&'); i >= 0 && !strings.Contains(cut[i:], ";") {
+		cut = cut[:i]
+	}
+	if strings.HasSuffix(cut, "`") && strings.HasPrefix(s[len(cut):], "`") {
+		cut = strings.TrimRight(cut, "`")
+	}
+	return cut
+}
+
+// closers is what ends the formatting left open at the end of cut, a
+// prefix of rendered mrkdwn. Outside spans and date tokens, every * and `
+// there is Backout's own marker (a person's are all inside date tokens),
+// and Backout never nests them; inside a code block, only a fence counts.
+func closers(cut string) string {
+	var pre, code, bold bool
+	for i := 0; i < len(cut); i++ {
+		switch {
+		case strings.HasPrefix(cut[i:], "```"):
+			pre = !pre
+			i += 2
+		case pre:
+		case cut[i] == '<':
+			if j := strings.IndexByte(cut[i:], '>'); j >= 0 {
+				i += j
+			}
+		case cut[i] == '`':
+			code = !code
+		case cut[i] == '*' && !code:
+			bold = !bold
+		}
+	}
+	switch {
+	case pre:
+		return "\n```"
+	case code:
+		return "`"
+	case bold:
+		return "*"
+	}
+	return ""
 }
