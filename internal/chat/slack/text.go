@@ -1,7 +1,6 @@
 package slack
 
 import (
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -24,8 +23,9 @@ func escape(s string) string { return mrkdwnEscaper.Replace(s) }
 // format: Slack cannot format the date, so its clients show the fallback,
 // and show it as plain text. jsx-slack does this wherever the characters
 // occur, not only where they could open or close formatting, and so does
-// Backout: Slack's rules for that are undocumented, and every one left
-// bare is a guess about them.
+// Backout, bar an underscore inside a word (see inWord): Slack's rules for
+// where formatting starts are undocumented, and every character left bare
+// is a guess about them.
 const (
 	inertOpen  = "<!date^00000000^{_}|"
 	inertClose = ">"
@@ -45,46 +45,34 @@ func formatting(r rune) bool {
 	return false
 }
 
-// emojiName matches what may be an emoji shorthand (":rotating_light:").
-// Slack turns a shorthand a person typed into a picture, so its
-// underscores must stay bare; jsx-slack leaves them too.
-var emojiName = regexp.MustCompile(`:[a-z0-9_+'-]+:`)
-
-// emojiUnderscores marks the byte offsets of underscores inside emoji
-// shorthands that are left bare: only those between two letters or digits,
-// which sit inside a word, where mrkdwn starts and ends no formatting.
-func emojiUnderscores(s string) map[int]bool {
-	if !strings.Contains(s, "_") || !strings.Contains(s, ":") {
-		return nil
-	}
-	keep := map[int]bool{}
-	for _, m := range emojiName.FindAllStringIndex(s, -1) {
-		for i := m[0] + 1; i < m[1]-1; i++ {
-			if s[i] == '_' && alnum(s[i-1]) && alnum(s[i+1]) {
-				keep[i] = true
-			}
-		}
-	}
-	return keep
+// inWord reports whether the byte at i of s is an underscore between two
+// ASCII letters or digits. mrkdwn starts and ends formatting only at a
+// word's edge (jsx-slack's exact mode exists because "Super_cali_fragilistic"
+// stays plain), so such an underscore is left bare: snake_case names and
+// keys such as kill_grace stay as they are, and so does an emoji shorthand
+// a person typed (":rotating_light:"), which a date token would break
+// (jsx-slack leaves shorthands alone too).
+func inWord(s string, i int) bool {
+	return s[i] == '_' && i > 0 && i+1 < len(s) && alnum(s[i-1]) && alnum(s[i+1])
 }
 
-func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 
 // inert renders a person's text as mrkdwn that Slack shows exactly as
-// typed: &, < and > escaped, formatting characters in date tokens, and a >
-// or ＞ that starts a line (after spaces at most) kept from starting a
-// quote. lineStart says whether s begins a line.
+// typed: &, < and > escaped, formatting characters in date tokens (bar an
+// underscore inside a word), and a > or ＞ that starts a line (after spaces
+// at most) kept from starting a quote. lineStart says whether s begins a
+// line.
 func inert(s string, lineStart bool) string {
-	keep := emojiUnderscores(s)
 	var b strings.Builder
 	blank := lineStart // nothing but spaces since the line began
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
-		if formatting(r) && !keep[i] {
+		if formatting(r) && !inWord(s, i) {
 			j := i + n
 			for j < len(s) {
 				r2, n2 := utf8.DecodeRuneInString(s[j:])
-				if !formatting(r2) || keep[j] {
+				if !formatting(r2) || inWord(s, j) {
 					break
 				}
 				j += n2
