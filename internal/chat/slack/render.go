@@ -34,7 +34,7 @@ const (
 func Render(msg chat.Message) []slackgo.Block {
 	var head, body, tail []slackgo.Block
 	if h := strings.TrimSpace(msg.Header); h != "" {
-		head = append(head, slackgo.NewHeaderBlock(plain(truncate(h, maxHeaderText))))
+		head = append(head, slackgo.NewHeaderBlock(plain(cut(h, maxHeaderText))))
 	}
 	if m := mentionLine(msg.Mentions); m != "" {
 		head = append(head, textSection(m))
@@ -275,7 +275,7 @@ func actionVerb(actionID string) string {
 }
 
 func button(b chat.Button, actionID string) *slackgo.ButtonBlockElement {
-	el := slackgo.NewButtonBlockElement(actionID, b.Value, plain(truncate(b.Text, maxButtonText)))
+	el := slackgo.NewButtonBlockElement(actionID, b.Value, plain(cut(b.Text, maxButtonText)))
 	switch b.Style {
 	case chat.StylePrimary:
 		el.Style = slackgo.StylePrimary
@@ -285,8 +285,8 @@ func button(b chat.Button, actionID string) *slackgo.ButtonBlockElement {
 	if c := strings.TrimSpace(b.Confirm); c != "" {
 		confirm := slackgo.NewConfirmationBlockObject(
 			plain("Are you sure?"),
-			plain(truncate(c, maxConfirmText)),
-			plain(truncate(b.Text, maxButtonText)),
+			plain(cut(c, maxConfirmText)),
+			plain(cut(b.Text, maxButtonText)),
 			plain("Cancel"),
 		)
 		if el.Style == slackgo.StyleDanger {

@@ -263,6 +263,20 @@ func TestTruncateMarkup(t *testing.T) {
 	}
 }
 
+// TestPlainTextCut: a header or button is plain_text, shown as it is: cut
+// to its limit with nothing backed off or closed.
+func TestPlainTextCut(t *testing.T) {
+	h := "web-* a < b & `c` " + strings.Repeat("x", 200)
+	b := blockJSON(t, Render(chat.Message{Header: h, Buttons: []chat.Button{{ActionID: "approve", Text: h, Value: "v"}}}))
+	if got, want := b[0]["text"].(map[string]any)["text"], string([]rune(h)[:maxHeaderText-1])+"…"; got != want {
+		t.Errorf("header = %q, want %q", got, want)
+	}
+	button := b[1]["elements"].([]any)[0].(map[string]any)["text"].(map[string]any)["text"]
+	if want := string([]rune(h)[:maxButtonText-1]) + "…"; button != want {
+		t.Errorf("button = %q, want %q", button, want)
+	}
+}
+
 // TestRenderedLengthLimits: the limits hold for what is sent, date tokens
 // counted, and a long section of a person's stars is cut between tokens.
 func TestRenderedLengthLimits(t *testing.T) {
