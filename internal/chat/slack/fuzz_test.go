@@ -87,7 +87,7 @@ func FuzzRender(f *testing.F) {
 		msg := chat.Message{Header: header, Text: chat.Plain(text), Context: chat.Textf("%s by %s", text, chat.Who(cell)), Mentions: []chat.Span{chat.Who(cell), chat.Group("S1")}}
 		for i := range int(sections) {
 			msg.Sections = append(msg.Sections, chat.Section{
-				Title: header, Text: chat.Plain(strings.Repeat(text, i%4)),
+				Title: header, Text: chat.Textf("%s%s %s\n%s\n%s", strings.Repeat(text, i%4), chat.Bold(cell), chat.Code(text), chat.Pre(cell), chat.Quote(text)),
 				Fields: []chat.Field{{Label: cell, Value: chat.Plain(text)}},
 				Table:  &chat.Table{Header: []string{cell}, Rows: [][]string{{text, cell}, {cell}}},
 			})
@@ -100,10 +100,29 @@ func FuzzRender(f *testing.F) {
 			t.Fatalf("%d blocks", len(blocks))
 		}
 		for _, b := range blocks {
+			var texts []string
 			if txt, ok := b["text"].(map[string]any); ok {
-				if s, _ := txt["text"].(string); utf8.RuneCountInString(s) > maxSectionText {
+				s, _ := txt["text"].(string)
+				texts = append(texts, s)
+			}
+			for _, key := range []string{"fields", "elements"} {
+				for _, f := range asList(b[key]) {
+					if s, ok := f.(map[string]any)["text"].(string); ok {
+						texts = append(texts, s)
+					}
+				}
+			}
+			for _, s := range texts {
+				if utf8.RuneCountInString(s) > maxSectionText {
 					t.Fatalf("text of %d chars", utf8.RuneCountInString(s))
 				}
+				if b["type"] == "header" {
+					continue // plain_text
+				}
+				if c := closers(s); c != "" {
+					t.Fatalf("%s text %q left open (needs %q)", b["type"], s, c)
+				}
+				checkTruncated(t, s, utf8.RuneCountInString(s)) // tokens, spans and entities whole
 			}
 		}
 		if utf8.RuneCountInString(FallbackText(msg)) > maxFallbackText {
