@@ -63,16 +63,24 @@ func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' ||
 // underscore inside a word), and a > or ＞ that starts a line (after spaces
 // at most) kept from starting a quote. lineStart says whether s begins a
 // line.
-func inert(s string, lineStart bool) string {
+func inert(s string, lineStart bool) string { return neutral(s, lineStart, formatting) }
+
+// backtick reports whether r would end inline code: inside it Slack
+// formats nothing else, so jsx-slack escapes only these there, and so
+// does Backout (a cron schedule or a glob in a command keeps its stars).
+func backtick(r rune) bool { return r == '`' || r == '｀' }
+
+// neutral is inert for the characters special reports as formatting.
+func neutral(s string, lineStart bool, special func(rune) bool) string {
 	var b strings.Builder
 	blank := lineStart // nothing but spaces since the line began
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
-		if formatting(r) && !inWord(s, i) {
+		if special(r) && !inWord(s, i) {
 			j := i + n
 			for j < len(s) {
 				r2, n2 := utf8.DecodeRuneInString(s[j:])
-				if !formatting(r2) || inWord(s, j) {
+				if !special(r2) || inWord(s, j) {
 					break
 				}
 				j += n2
@@ -111,8 +119,13 @@ var lookalikes = strings.NewReplacer("*", "\u2217", "＊", "\ufe61", "_", "\u02c
 
 // styled renders text in Backout's own formatting: marker ("*" or "`")
 // around each line, without the spaces at its ends (Slack formats nothing
-// whose marker touches a space), the text itself inert.
+// whose marker touches a space), the text itself inert; in code, only a
+// backtick needs a date token.
 func styled(marker, s string) string {
+	special := formatting
+	if marker == "`" {
+		special = backtick
+	}
 	lines := strings.Split(s, "\n")
 	for i, l := range lines {
 		core := strings.TrimSpace(l)
@@ -120,7 +133,7 @@ func styled(marker, s string) string {
 			continue
 		}
 		lead := l[:strings.Index(l, core)]
-		lines[i] = lead + marker + inert(core, false) + marker + l[len(lead)+len(core):]
+		lines[i] = lead + marker + neutral(core, false, special) + marker + l[len(lead)+len(core):]
 	}
 	return strings.Join(lines, "\n")
 }
