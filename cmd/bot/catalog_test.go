@@ -61,7 +61,7 @@ func TestExampleCatalogPlansAndDrills(t *testing.T) {
 	var calls []call
 	for _, svc := range a.Config.Services {
 		calls = append(calls,
-			call{"plan " + svc.Name, regexp.MustCompile(`^Plan \(dry run; nothing was proposed or run\):\n\*` + svc.Name + `\* 2\.4\.0 → 2\.3\.0`), ""},
+			call{"plan " + svc.Name, regexp.MustCompile(`^Plan \(dry run; nothing was proposed or run\):\n` + svc.Name + ` 2\.4\.0 → 2\.3\.0`), ""},
 			// A drill now is for the service's owners and approvers.
 			call{"drill " + svc.Name + " now", regexp.MustCompile(`^Drill (RB-\d+) of ` + svc.Name + ` (?:started|proposed)`), svc.Owners[0]})
 	}

@@ -296,3 +296,29 @@ func consoleScript(t *testing.T, lines ...string) string {
 	}
 	return out.String()
 }
+
+// TestConsoleShowsPeopleTextAsTyped: a person's reason and a service name
+// they typed print exactly as typed through the real console, formatting
+// characters and all; the console strips nothing from them.
+func TestConsoleShowsPeopleTextAsTyped(t *testing.T) {
+	t.Chdir("../..")
+	reason := "*urgent* _now_ ~x~ `code` > web-*"
+	out := consoleScript(t,
+		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
+		"as carol", "/rollback propose demo-api "+reason,
+		"/rollback propose web-* again",
+		"/rollback status RB-1",
+	)
+	for _, want := range []string{
+		"> " + reason + "\n", // the proposal's Why, quoted, then its status
+		`"web-*" is not a service name.`,
+		"1.5.0 → 1.4.0 `registry.example.com/demo-api@sha256:", // Backout's own code span, as before
+	} {
+		if strings.Count(out, want) < 1 {
+			t.Errorf("output lacks %q\n%s", want, out)
+		}
+	}
+	if got := strings.Count(out, "> "+reason+"\n"); got != 2 {
+		t.Errorf("the reason shows %d times as typed, want 2 (proposal and status)\n%s", got, out)
+	}
+}

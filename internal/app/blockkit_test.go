@@ -130,7 +130,7 @@ func TestBlockKitGoldens(t *testing.T) {
 		{"support", present.SupportView(succeeded)},
 		{"support-users-affected-button", present.SupportView(withSupportWindow(succeeded))},
 		{"support-affected-reported", present.AffectedNote(withSupportWindow(succeeded))},
-		{"usage", chat.TextMessage(chat.Plain(commands.Help()))},
+		{"usage", chat.TextMessage(commands.Help())},
 		{"drill-scorecard", drill.Scorecard(rollback.DrillRecord{Service: "checkout", RollbackID: "RB-7", Mode: "dry-run", Succeeded: true,
 			Duration: 4*time.Minute + 10*time.Second, RecoveryTarget: 10 * time.Minute,
 			Steps:         []rollback.DrillStep{{Step: "set-image", Duration: 12 * time.Second}, {Step: "wait-rollout", Duration: 3 * time.Minute}},

@@ -95,8 +95,8 @@ func (a *Anchorer) Anchor(ctx context.Context) (store.AuditAnchor, error) {
 	line := fmt.Sprintf("audit anchor seq=%d hash=%s", anchor.Seq, anchor.Hash)
 	a.Logger.InfoContext(ctx, line, "seq", anchor.Seq, "hash", anchor.Hash)
 	if a.Poster != nil && a.Channel != "" {
-		text := line + "\nKeep it: `bot audit verify --anchor " + anchor.String() + "` proves the trail still reaches it."
-		if _, err := a.Poster.Post(ctx, chat.Ref{Channel: a.Channel}, chat.TextMessage(chat.Plain(text))); err != nil {
+		text := chat.Textf("%s\nKeep it: %s proves the trail still reaches it.", line, chat.Code("bot audit verify --anchor "+anchor.String()))
+		if _, err := a.Poster.Post(ctx, chat.Ref{Channel: a.Channel}, chat.TextMessage(text)); err != nil {
 			return store.AuditAnchor{}, fmt.Errorf("post audit anchor seq=%d to %s: %w", anchor.Seq, a.Channel, err)
 		}
 	}

@@ -48,7 +48,7 @@ type Image struct {
 // Section is a block of text, optionally with two-column fields.
 type Section struct {
 	Title  string  `json:"title,omitempty"`
-	Text   Text    `json:"text,omitempty"` // lightweight markdown in plain runs: *bold*, `code`, lists with "• "
+	Text   Text    `json:"text,omitempty"` // plain runs show as typed; emphasis goes in Bold, Code, Pre and Quote spans
 	Fields []Field `json:"fields,omitempty"`
 	Table  *Table  `json:"table,omitempty"`
 }

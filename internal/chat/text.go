@@ -7,10 +7,13 @@ import (
 	"strings"
 )
 
-// SpanKind says what a Span is. Only SpanPlain carries text typed by people
-// or taken from the world; the others are references Backout itself made,
-// which each adapter renders in its own markup (a live mention in Slack,
-// "@bob" on the console).
+// SpanKind says what a Span is. Plain spans carry text typed by people or
+// taken from the world, shown exactly as it is. User, group, channel and
+// link spans are references Backout itself made, which each adapter renders
+// in its own markup (a live mention in Slack, "@bob" on the console). Bold,
+// code, pre and quote spans are Backout's own formatting: the style is
+// Backout's, the text inside may still be a person's (a service name, a
+// reason) and is shown literally, so no adapter may read markup in it.
 type SpanKind string
 
 // The span kinds.
@@ -20,10 +23,15 @@ const (
 	SpanGroup   SpanKind = "group"
 	SpanChannel SpanKind = "channel"
 	SpanLink    SpanKind = "link"
+	SpanBold    SpanKind = "bold"
+	SpanCode    SpanKind = "code"
+	SpanPre     SpanKind = "pre"
+	SpanQuote   SpanKind = "quote"
 )
 
-// Span is one run of a Text. Plain spans hold Text; user, group and channel
-// spans hold ID; a link holds URL and its label in Text.
+// Span is one run of a Text. Plain and styled (bold, code, pre, quote)
+// spans hold Text; user, group and channel spans hold ID; a link holds URL
+// and its label in Text.
 type Span struct {
 	Kind SpanKind `json:"kind"`
 	Text string   `json:"text,omitempty"`
@@ -31,9 +39,10 @@ type Span struct {
 	URL  string   `json:"url,omitempty"`
 }
 
-// Text is chat text as typed runs. Keeping mentions and links typed, instead
-// of writing Slack markup into strings, means an adapter never has to parse
-// markup back, and text a person typed can never turn into a live mention.
+// Text is chat text as typed runs. Keeping mentions, links and Backout's
+// own formatting typed, instead of writing Slack markup into strings, means
+// an adapter never has to parse markup back, and text a person typed can
+// never turn into a live mention or into formatting.
 type Text []Span
 
 // Plain is s as text, never interpreted.
@@ -55,6 +64,25 @@ func Channel(id string) Span { return Span{Kind: SpanChannel, ID: id} }
 
 // Link is a link to url shown as label.
 func Link(url, label string) Span { return Span{Kind: SpanLink, URL: url, Text: label} }
+
+// Bold is s in bold: Backout's emphasis, e.g. of a service name.
+func Bold(s string) Span { return Span{Kind: SpanBold, Text: s} }
+
+// Code is s as inline code: a command, a version, an artifact.
+func Code(s string) Span { return Span{Kind: SpanCode, Text: s} }
+
+// Pre is s as a block of preformatted lines (a command's output). It is a
+// block: put it after a line break.
+func Pre(s string) Span { return Span{Kind: SpanPre, Text: s} }
+
+// Quote is s quoted, every line of it: a person's reason. It is a block:
+// put it after a line break.
+func Quote(s string) Span { return Span{Kind: SpanQuote, Text: s} }
+
+// styled reports whether k is one of Backout's own formatting kinds.
+func (k SpanKind) styled() bool {
+	return k == SpanBold || k == SpanCode || k == SpanPre || k == SpanQuote
+}
 
 // Who mentions an ID that may be a user or a user group, as configured
 // owners and gate groups are: Slack user-group IDs start with S. This is the
@@ -78,10 +106,16 @@ func Mentions(ids ...string) []Span {
 // Of makes a Text of spans.
 func Of(spans ...Span) Text { return Text(nil).Append(spans...) }
 
-// String is the plain fallback: "@U1", "#C1", "label (url)". Span
-// implements fmt.Stringer so that vet accepts %s for spans in Textf.
+// String is the plain fallback: "@U1", "#C1", "label (url)"; bold and
+// pre text as it is, code in backticks and a quote's lines after "> ", as a
+// terminal shows them. Span implements fmt.Stringer so that vet accepts %s
+// for spans in Textf.
 func (s Span) String() string {
 	switch s.Kind {
+	case SpanCode:
+		return "`" + s.Text + "`"
+	case SpanQuote:
+		return "> " + strings.ReplaceAll(s.Text, "\n", "\n> ")
 	case SpanUser, SpanGroup:
 		return "@" + s.ID
 	case SpanChannel:
@@ -107,23 +141,24 @@ func (t Text) String() string {
 // Empty reports whether t shows nothing.
 func (t Text) Empty() bool {
 	for _, s := range t {
-		if s.Kind != SpanPlain || s.Text != "" {
+		if (s.Kind != SpanPlain && !s.Kind.styled()) || s.Text != "" {
 			return false
 		}
 	}
 	return true
 }
 
-// Append returns t followed by spans, merging neighbouring plain runs. It
-// never writes into t's backing array, so a shared Text stays as it was.
+// Append returns t followed by spans, merging neighbouring plain runs and
+// leaving out plain and styled spans with no text. It never writes into
+// t's backing array, so a shared Text stays as it was.
 func (t Text) Append(spans ...Span) Text {
 	out := make(Text, len(t), len(t)+len(spans))
 	copy(out, t)
 	for _, s := range spans {
+		if (s.Kind == SpanPlain || s.Kind.styled()) && s.Text == "" {
+			continue
+		}
 		if s.Kind == SpanPlain {
-			if s.Text == "" {
-				continue
-			}
 			if n := len(out); n > 0 && out[n-1].Kind == SpanPlain {
 				out[n-1].Text += s.Text
 				continue

@@ -31,6 +31,10 @@ func TestTextf(t *testing.T) {
 		{"forged broadcast", "%s: %s", []any{User("U9"), "<!channel>"}, Text{User("U9"), {Kind: SpanPlain, Text: ": <!channel>"}}},
 		{"forged link", "%s: %s", []any{User("U9"), "<https://x|details>"}, Text{User("U9"), {Kind: SpanPlain, Text: ": <https://x|details>"}}},
 		{"forged marker", "%s%s", []any{"\x00abc\x00", User("U1")}, Text{{Kind: SpanPlain, Text: "\x00abc\x00"}, User("U1")}},
+		// Backout's formatting stays typed; a person's markup stays plain.
+		{"styled", "%s → %s, %s\n%s\n%s", []any{Bold("web-*"), Code("img"), "*not bold*", Pre("out"), Quote("why")},
+			Text{Bold("web-*"), {Kind: SpanPlain, Text: " → "}, Code("img"), {Kind: SpanPlain, Text: ", *not bold*\n"}, Pre("out"), {Kind: SpanPlain, Text: "\n"}, Quote("why")}},
+		{"empty styles dropped", "a%s%sb", []any{Bold(""), Code("")}, Text{{Kind: SpanPlain, Text: "ab"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -45,6 +49,10 @@ func TestTextString(t *testing.T) {
 	got := Textf("%s and %s in %s, see %s or %s", User("U1"), Group("S1"), Channel("C1"), Link("https://x.example", "details"), Link("https://y.example", "")).String()
 	if want := "@U1 and @S1 in #C1, see details (https://x.example) or https://y.example"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+	got = Textf("%s %s %s\n%s", Bold("web-*"), Code("a*"), Pre("x\ny"), Quote("one\ntwo")).String()
+	if want := "web-* `a*` x\ny\n> one\n> two"; got != want {
+		t.Errorf("String() of styles = %q, want %q", got, want)
 	}
 	// Span is a Stringer, so plain fmt shows the fallback too.
 	if got := fmt.Sprintf("%s!", User("U1")); got != "@U1!" {
@@ -62,7 +70,7 @@ func TestAppendDoesNotAlias(t *testing.T) {
 	if got := Join([]Text{Plain("a"), Of(User("U1")), nil, Plain("b")}, ", "); got.String() != "a, @U1, , b" || len(got) != 3 {
 		t.Fatalf("Join = %#v", got)
 	}
-	if !Plain("").Empty() || !(Text{{Kind: SpanPlain}}).Empty() || Of(User("U1")).Empty() {
+	if !Plain("").Empty() || !(Text{{Kind: SpanPlain}}).Empty() || Of(User("U1")).Empty() || !(Text{Bold(""), Pre("")}).Empty() || Of(Code("x")).Empty() {
 		t.Fatal("Empty is wrong")
 	}
 }

@@ -47,13 +47,13 @@ func (d *Dispatcher) Command(ctx context.Context, inv Invocation) Reply {
 	switch {
 	case res.Ignore:
 		return Reply{Ignore: true}
-	case res.Usage != "":
-		return private(res.Usage)
+	case !res.Usage.Empty():
+		return privateText(res.Usage)
 	}
 	who := incident.Actor{User: inv.User, From: inv.Source + ":" + inv.From}
 	handle := verbs[res.Command.Verb].handle
 	if handle == nil {
-		return private(Help())
+		return privateText(Help())
 	}
 	// Services are checked here, once for every verb that names them, so
 	// a typo gets the same answer everywhere and asks the lifecycle nothing.
@@ -136,7 +136,7 @@ func (d *Dispatcher) fault(ctx context.Context, verb string, err error) Reply {
 	if errors.Is(err, incident.ErrUnavailable) {
 		return private("⚠️ The state store is unavailable, so nothing was changed. Try again in a minute; Backout reconnects by itself.")
 	}
-	return private(fmt.Sprintf("⚠️ Backout hit an internal error while handling `%s`; nothing more was done. The error is logged for the operators.", verb))
+	return privateText(chat.Textf("⚠️ Backout hit an internal error while handling %s; nothing more was done. The error is logged for the operators.", chat.Code(verb)))
 }
 
 // result converts (failure, err) from the lifecycle into a reply.

@@ -25,7 +25,7 @@ func FuzzParse(f *testing.F) {
 		if res.Command != nil {
 			set++
 		}
-		if res.Usage != "" {
+		if !res.Usage.Empty() {
 			set++
 		}
 		if res.Ignore {

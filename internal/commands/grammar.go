@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/suggest"
 	"github.com/backout/backout/internal/yamlx"
@@ -42,7 +43,7 @@ func (c Command) Service() string {
 // ParseResult is exactly one of: a command, a usage reply, or ignore.
 type ParseResult struct {
 	Command *Command
-	Usage   string
+	Usage   chat.Text
 	Ignore  bool
 }
 
@@ -108,7 +109,7 @@ func Parse(text string) ParseResult {
 	}
 	cmd, problem := spec.parse(fields[1:])
 	if problem != "" {
-		return ParseResult{Usage: fmt.Sprintf("%s\nUsage: `/rollback %s`", problem, spec.usage)}
+		return ParseResult{Usage: chat.Plain(problem + "\n").Add(Usage(verb))}
 	}
 	cmd.Verb = verb
 	return ParseResult{Command: cmd}
@@ -118,12 +119,12 @@ func Parse(text string) ParseResult {
 // gets the usage line of the verb it most likely meant rather than the whole
 // help: the person knows what they wanted and needs only its arguments. A
 // word close to no verb gets the help, which is what that person needs.
-func unknownVerb(word string) string {
+func unknownVerb(word string) chat.Text {
 	near := suggest.Closest(strings.ToLower(word), Verbs())
 	if near == "" {
-		return fmt.Sprintf("Unknown command `%s`.\n%s", word, Help())
+		return chat.Textf("Unknown command %s.\n%s", chat.Code(word), Help())
 	}
-	return fmt.Sprintf("Unknown command `%s`. Did you mean `%s`?\n%s\n`/rollback help` lists every command.", word, near, Usage(near))
+	return chat.Textf("Unknown command %s. Did you mean %s?\n%s\n%s lists every command.", chat.Code(word), chat.Code(near), Usage(near), chat.Code("/rollback help"))
 }
 
 // Verbs lists the verbs, sorted.
@@ -137,17 +138,18 @@ func Verbs() []string {
 }
 
 // Help lists every verb with its usage.
-func Help() string {
-	var b strings.Builder
-	b.WriteString("Usage: /rollback <command>\n")
+func Help() chat.Text {
+	t := chat.Plain("Usage: /rollback <command>")
 	for _, n := range Verbs() {
-		fmt.Fprintf(&b, "• `/rollback %s` — %s\n", verbs[n].usage, verbs[n].help)
+		t = t.Add(chat.Textf("\n• %s — %s", chat.Code("/rollback "+verbs[n].usage), verbs[n].help))
 	}
-	return strings.TrimRight(b.String(), "\n")
+	return t
 }
 
 // Usage returns the usage line of a verb.
-func Usage(verb string) string { return "Usage: `/rollback " + verbs[verb].usage + "`" }
+func Usage(verb string) chat.Text {
+	return chat.Textf("Usage: %s", chat.Code("/rollback "+verbs[verb].usage))
+}
 
 func parseNone(verb string) func([]string) (*Command, string) {
 	return func(args []string) (*Command, string) {

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/backout/backout/internal/chat"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata golden files")
@@ -24,7 +26,7 @@ func help(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join("testdata", "help.golden")
 	if *update {
-		if err := os.WriteFile(path, []byte(Help()), 0o644); err != nil {
+		if err := os.WriteFile(path, []byte(Help().String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,9 +96,8 @@ func TestParse(t *testing.T) {
 			t.Fatalf("case %q: want exactly one of a command or a usage reply", c.text)
 		}
 		got := Parse(c.text)
-		want := ParseResult{Command: c.want, Usage: c.usage}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("Parse(%q)\n got: %s\nwant: %s", c.text, show(got), show(want))
+		if !reflect.DeepEqual(got.Command, c.want) || got.Usage.String() != c.usage || got.Ignore {
+			t.Errorf("Parse(%q)\n got: %s\nwant: %s", c.text, show(got), show(ParseResult{Command: c.want, Usage: chat.Plain(c.usage)}))
 		}
 	}
 }
@@ -105,7 +106,7 @@ func show(r ParseResult) string {
 	if r.Command != nil {
 		return fmt.Sprintf("command %+v", *r.Command)
 	}
-	return fmt.Sprintf("usage %q ignore=%v", r.Usage, r.Ignore)
+	return fmt.Sprintf("usage %q ignore=%v", r.Usage.String(), r.Ignore)
 }
 
 // typoCases cover mistyped verbs: each gets the one usage line it most
@@ -287,7 +288,7 @@ func TestVerbTable(t *testing.T) {
 			t.Errorf("verb %q: handler set = %v; only help has none", name, v.handle != nil)
 		}
 	}
-	if got, want := Usage("reject"), "Usage: `/rollback reject <id> <reason>`"; got != want {
+	if got, want := Usage("reject"), chat.Textf("Usage: %s", chat.Code("/rollback reject <id> <reason>")); !reflect.DeepEqual(got, want) {
 		t.Errorf("Usage(reject) = %q, want %q", got, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/suggest"
 )
@@ -46,15 +47,16 @@ func list(names []string) string {
 // OpenHint follows "There is no rollback RB-99.": it lists the open
 // rollbacks, since a mistyped id (RB-99 for RB-9) usually means one of them,
 // and says where ended ones are. The console's show and postmortem use it too.
-func OpenHint(open []*rollback.Record) string {
+func OpenHint(open []*rollback.Record) chat.Text {
+	history := chat.Code("/rollback history <service>")
 	if len(open) == 0 {
-		return "\nNo rollback is open; `/rollback history <service>` lists past ones."
+		return chat.Textf("\nNo rollback is open; %s lists past ones.", history)
 	}
 	ids := make([]string, len(open))
 	for i, r := range open {
 		ids[i] = fmt.Sprintf("%s (%s, %s)", r.ID, r.State, rollback.SummaryLine(r))
 	}
-	return "\nOpen: " + list(ids) + ". `/rollback history <service>` lists past ones."
+	return chat.Textf("\nOpen: %s. %s lists past ones.", list(ids), history)
 }
 
 // idResult is result for a change to rollback id: when the failure is that
@@ -73,16 +75,16 @@ func (d *Dispatcher) idResult(ctx context.Context, id, failure string, err error
 		// failed: the failure alone still answers the person.
 		return private(failure), nil
 	}
-	return private(failure + d.openHint(ctx)), nil
+	return privateText(chat.Plain(failure).Add(d.openHint(ctx))), nil
 }
 
 // openHint is OpenHint over the open rollbacks; a store error leaves the
 // hint out rather than hiding the answer it would have followed.
-func (d *Dispatcher) openHint(ctx context.Context) string {
+func (d *Dispatcher) openHint(ctx context.Context) chat.Text {
 	open, err := d.svc.OpenRollbacks(ctx)
 	if err != nil {
 		d.log.WarnContext(ctx, "list open rollbacks for a hint", "err", err)
-		return ""
+		return nil
 	}
 	return OpenHint(open)
 }

@@ -43,7 +43,7 @@ func (d *Dispatcher) status(ctx context.Context, who incident.Actor, cmd *Comman
 			return Reply{}, err
 		}
 		if failure != "" {
-			return private(failure + d.openHint(ctx)), nil
+			return privateText(chat.Plain(failure).Add(d.openHint(ctx))), nil
 		}
 		votes, err := d.svc.Votes(ctx, r.ID)
 		if err != nil {
@@ -81,8 +81,8 @@ func (d *Dispatcher) approve(ctx context.Context, who incident.Actor, cmd *Comma
 			return Reply{}, err
 		}
 		if failure == "" && r.State == rollback.StateProposed && r.Replans > 0 {
-			msg := chat.TextMessage(chat.Plain(fmt.Sprintf("The plan of %s changed since it was proposed; it is now %s. Review it in the proposal's message, then approve with this button or `/rollback approve %s %s`.",
-				r.ID, r.PlanHash, r.ID, r.PlanHash)))
+			msg := chat.TextMessage(chat.Textf("The plan of %s changed since it was proposed; it is now %s. Review it in the proposal's message, then approve with this button or %s.",
+				r.ID, r.PlanHash, chat.Code("/rollback approve "+r.ID+" "+r.PlanHash)))
 			msg.Buttons = []chat.Button{{ActionID: chat.ActionApprove, Text: "Approve plan " + r.PlanHash,
 				Value: chat.ButtonValue(r.ID, r.PlanHash), Style: chat.StylePrimary}}
 			return Reply{Ephemeral: true, Message: msg}, nil
@@ -94,7 +94,7 @@ func (d *Dispatcher) approve(ctx context.Context, who incident.Actor, cmd *Comma
 
 func (d *Dispatcher) reject(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
 	if strings.TrimSpace(cmd.Reason) == "" {
-		return private("A rejection needs a reason; it is audited.\n" + Usage("reject")), nil
+		return privateText(chat.Plain("A rejection needs a reason; it is audited.\n").Add(Usage("reject"))), nil
 	}
 	failure, err := d.svc.Vote(ctx, who, incident.VoteRequest{ID: cmd.ID, Approve: false, Reason: cmd.Reason})
 	return d.idResult(ctx, cmd.ID, failure, err, cmd.ID+" is rejected.")
@@ -102,7 +102,7 @@ func (d *Dispatcher) reject(ctx context.Context, who incident.Actor, cmd *Comman
 
 func (d *Dispatcher) abort(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
 	if strings.TrimSpace(cmd.Reason) == "" {
-		return private("An abort needs a reason; it is audited.\n" + Usage("abort")), nil
+		return privateText(chat.Plain("An abort needs a reason; it is audited.\n").Add(Usage("abort"))), nil
 	}
 	failure, err := d.svc.Abort(ctx, who, cmd.ID, cmd.Reason)
 	return d.idResult(ctx, cmd.ID, failure, err, "Abort of "+cmd.ID+" requested.")
@@ -239,7 +239,7 @@ func (d *Dispatcher) freeze(ctx context.Context, who incident.Actor, cmd *Comman
 	if err != nil || failure != "" {
 		return result(failure, err, "")
 	}
-	return public(chat.TextMessage(chat.Textf("🧊 %s froze %s: %s. Its pipeline gate is closed until `/rollback unfreeze %s`.", chat.User(who.User), cmd.Service(), reason, cmd.Service()))), nil
+	return public(chat.TextMessage(chat.Textf("🧊 %s froze %s: %s. Its pipeline gate is closed until %s.", chat.User(who.User), cmd.Service(), reason, chat.Code("/rollback unfreeze "+cmd.Service())))), nil
 }
 
 func (d *Dispatcher) unfreeze(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {

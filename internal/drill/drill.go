@@ -112,13 +112,13 @@ func (d *Drills) Describe(ctx context.Context, service string) (chat.Message, st
 	}
 	var lines []chat.Text
 	if svc.Drill == nil || svc.Drill.Schedule == "" {
-		lines = append(lines, chat.Plain("No drill schedule. Run one with `/rollback drill "+service+" now`."))
+		lines = append(lines, chat.Textf("No drill schedule. Run one with %s.", chat.Code("/rollback drill "+service+" now")))
 	} else {
 		sched, err := config.ParseSchedule(svc.Drill.Schedule, d.cfg.Drills.Timezone)
 		if err != nil {
 			return chat.Message{}, "", err
 		}
-		lines = append(lines, chat.Textf("Schedule: `%s` (%s), next %s", svc.Drill.Schedule, d.modeText(service, svc.Drill.Mode), chat.Stamp(sched.Next(d.clock.Now()))))
+		lines = append(lines, chat.Textf("Schedule: %s (%s), next %s", chat.Code(svc.Drill.Schedule), d.modeText(service, svc.Drill.Mode), chat.Stamp(sched.Next(d.clock.Now()))))
 		if svc.Drill.RemindBefore > 0 {
 			lines = append(lines, chat.Textf("Reminder %s before, in %s", human.Duration(svc.Drill.RemindBefore.D()), chat.Channel(svc.Channel)))
 		}

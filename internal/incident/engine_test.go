@@ -444,7 +444,7 @@ steps:
 			req.Progress("42 of 57 rows batches done")
 			// Every line so far, not only the newest, must be shown before
 			// the step ends.
-			if err := e.poster.WaitForUpdate(ctx, "```\napplying 0042_drop_index\n42 of 57 rows batches done\n```"); err != nil {
+			if err := e.poster.WaitForUpdate(ctx, "\napplying 0042_drop_index\n42 of 57 rows batches done"); err != nil {
 				return exec.Result{}, err
 			}
 			req.Progress("last words")

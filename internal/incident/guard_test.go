@@ -174,7 +174,7 @@ func TestBlockingReadinessAndOverride(t *testing.T) {
 		if len(audits) != 1 || audits[0].Actor != "alice" || audits[0].Detail["check"] != "artifact pinned" || audits[0].Detail["reason"] != reason {
 			t.Fatalf("override.readiness audit: %+v", audits)
 		}
-		e.wantPosted("@alice overrode the failing check *artifact pinned*: " + reason)
+		e.wantPosted("@alice overrode the failing check artifact pinned: " + reason)
 	})
 }
 

@@ -112,14 +112,15 @@ func SummaryView(r *rollback.Record) chat.Message {
 	for _, p := range rollback.Phases(r) {
 		lines = append(lines, fmt.Sprintf("%s %s", p.Name, human.Duration(p.Duration)))
 	}
-	text := fmt.Sprintf("%s %s %s", stateIcon[r.State], r.ID, outcomeText(r))
+	text := chat.Plain(fmt.Sprintf("%s %s %s", stateIcon[r.State], r.ID, outcomeText(r)))
 	if line := tookLine(r); line != "" {
-		text += "\n" + line
+		text = text.AddPlain("\n" + line)
 	}
 	if r.State == rollback.StateFailed {
-		text += "\nNext: check the failed step's output above, decide whether to retry (`/rollback propose`) or roll forward, and page the owners. Backout starts nothing more by itself."
+		text = text.Add(chat.Textf("\nNext: check the failed step's output above, decide whether to retry (%s) or roll forward, and page the owners. Backout starts nothing more by itself.",
+			chat.Code("/rollback propose")))
 	}
-	msg := chat.TextMessage(chat.Plain(text))
+	msg := chat.TextMessage(text)
 	if len(lines) > 0 {
 		msg.Context = chat.Plain(strings.Join(lines, " · "))
 	}

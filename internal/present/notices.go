@@ -34,13 +34,13 @@ func said(format string, args ...any) chat.Message {
 func proposalNotice(n rollback.Notice) (chat.Message, bool) {
 	switch n := n.(type) {
 	case rollback.AlertIgnored:
-		return plain("👀 %s %s for %s: %s. No deploy of %s in the last %s, so Backout is not proposing a rollback; `/rollback propose %s` if one is still wanted.",
-			n.Source, n.Kind, n.Service, n.Summary, n.Service, n.Window, n.Service), true
+		return said("👀 %s %s for %s: %s. No deploy of %s in the last %s, so Backout is not proposing a rollback; %s if one is still wanted.",
+			n.Source, n.Kind, n.Service, n.Summary, n.Service, n.Window, chat.Code("/rollback propose "+n.Service)), true
 	case rollback.AlertNotProposed:
 		msg := plain("🤷 %s %s for %s: %s. Backout did not propose a rollback: %s", n.Source, n.Kind, n.Service, n.Summary, n.Why)
 		if n.Guarded {
-			msg = plain("🤷 %s %s for %s: %s. Backout did not propose a rollback: %s. To propose anyway, give a reason (it is audited and overrides the guard): `/rollback propose %s <reason>`.",
-				n.Source, n.Kind, n.Service, n.Summary, strings.TrimSuffix(n.Why, "."), n.Service)
+			msg = said("🤷 %s %s for %s: %s. Backout did not propose a rollback: %s. To propose anyway, give a reason (it is audited and overrides the guard): %s.",
+				n.Source, n.Kind, n.Service, n.Summary, strings.TrimSuffix(n.Why, "."), chat.Code("/rollback propose "+n.Service+" <reason>"))
 		}
 		return msg, true
 	case rollback.AlertFolded:
@@ -62,7 +62,7 @@ func proposalNotice(n rollback.Notice) (chat.Message, bool) {
 	case rollback.Expired:
 		return plain("⌛ %s expired at %s without enough approvals.", n.Rollback.ID, n.Rollback.Policy.ExpiresAt.UTC().Format("15:04Z")), true
 	case rollback.AutoApproved:
-		return plain("🤖 Backout is executing %s automatically (%s). Anyone eligible can stop it with Abort or `/rollback abort %s`.", n.Rollback.ID, n.Why, n.Rollback.ID), true
+		return said("🤖 Backout is executing %s automatically (%s). Anyone eligible can stop it with Abort or %s.", n.Rollback.ID, n.Why, chat.Code("/rollback abort "+n.Rollback.ID)), true
 	case rollback.Replanned:
 		return plain("📝 The plan of %s changed (%s → %s): %s. Earlier votes no longer count; please review and vote again.",
 			n.Rollback.ID, n.OldHash, n.NewHash, rollback.SummaryLine(n.Rollback)), true
@@ -76,7 +76,7 @@ func proposalNotice(n rollback.Notice) (chat.Message, bool) {
 func controlNotice(n rollback.Notice) (chat.Message, bool) {
 	switch n := n.(type) {
 	case rollback.Overridden:
-		return said("⚠️ %s overrode the failing check *%s*: %s", chat.User(n.User), n.Check, n.Reason), true
+		return said("⚠️ %s overrode the failing check %s: %s", chat.User(n.User), chat.Bold(n.Check), n.Reason), true
 	case rollback.AbortRequested:
 		return said("🛑 %s asked to abort %s: %s", chat.User(n.User), n.Rollback.ID, n.Reason), true
 	case rollback.Withdrawn:
@@ -127,11 +127,12 @@ func rerunText(r rollback.Rerun, inflight string) string {
 func runNotice(n rollback.Notice) (chat.Message, bool) {
 	switch n := n.(type) {
 	case rollback.Blocked:
-		var lines []string
+		var lines []chat.Text
 		for _, c := range n.Checks {
-			lines = append(lines, fmt.Sprintf("• *%s* (%s): %s — `/rollback override %s %s <reason>`", c.Name, c.Service, c.Reason, n.Rollback.ID, rollback.CheckSlug(c.Name)))
+			override := fmt.Sprintf("/rollback override %s %s <reason>", n.Rollback.ID, rollback.CheckSlug(c.Name))
+			lines = append(lines, chat.Textf("• %s (%s): %s — %s", chat.Bold(c.Name), c.Service, c.Reason, chat.Code(override)))
 		}
-		return plain("⛔ %s is approved but blocked by failing readiness checks:\n%s", n.Rollback.ID, strings.Join(lines, "\n")), true
+		return said("⛔ %s is approved but blocked by failing readiness checks:\n%s", n.Rollback.ID, chat.Join(lines, "\n")), true
 	case rollback.Started:
 		return plain("🚀 %s started at %s.", n.Rollback.ID, n.At.UTC().Format("15:04:05Z")), true
 	case rollback.Interrupted:
@@ -262,18 +263,18 @@ func stepFailed(n rollback.StepAttemptFailed) chat.Message {
 	if n.Title != "" && n.Title != n.Step {
 		step = fmt.Sprintf("“%s” (%s)", n.Title, n.Step)
 	}
-	var text string
+	var text chat.Text
 	if n.RetryIn > 0 {
-		text = fmt.Sprintf("🔁 Step %s of %s failed after %s (attempt %d%s): %s. Retrying in %s.",
+		text = chat.Textf("🔁 Step %s of %s failed after %s (attempt %d%s): %s. Retrying in %s.",
 			step, n.Service, human.Duration(n.Took), n.Attempt, exit, oneLine(n.Error, 300), human.Duration(n.RetryIn))
 	} else {
-		text = fmt.Sprintf("❌ Step %s of %s failed after %s (attempt %d%s): %s",
+		text = chat.Textf("❌ Step %s of %s failed after %s (attempt %d%s): %s",
 			step, n.Service, human.Duration(n.Took), n.Attempt, exit, oneLine(n.Error, 300))
 	}
 	if out := strings.TrimRight(n.Output, "\n"); strings.TrimSpace(out) != "" {
-		text += "\n" + OutputBlock(strings.Split(out, "\n"), failureTail)
+		text = text.Add(chat.Textf("\n%s", OutputBlock(strings.Split(out, "\n"), failureTail)))
 	} else {
-		text += "\n(no output)"
+		text = text.AddPlain("\n(no output)")
 	}
-	return chat.TextMessage(chat.Plain(text))
+	return chat.TextMessage(text)
 }

@@ -52,7 +52,7 @@ func TestEveryNoticeIsWorded(t *testing.T) {
 		{rollback.HandedOn{About: on, Replica: "host-1", Signal: "SIGTERM", Finished: []string{"db/migrate"}}, "replica host-1 stopped (SIGTERM) while it ran RB-7"},
 		{rollback.GateWaiting{About: on, Service: "db", Step: "migrate", Gate: "db/migrate", Group: "dba"}, "Step migrate of db waits for sign-off from dba"},
 		{rollback.GateSigned{About: on, User: "U5", Group: "dba", Gate: "db/migrate", At: at}, "@U5 (dba) signed off the gate"},
-		{rollback.StepAttemptFailed{About: on, Service: "api", Step: "migrate", Attempt: 1, ExitCode: 3, Error: "exit status 3", Output: "a\nb\nboom", Took: 1200 * time.Millisecond, RetryIn: 2 * time.Second}, "failed after 1.2s (attempt 1): exit status 3. Retrying in 2s.\n```\na\nb\nboom\n```"},
+		{rollback.StepAttemptFailed{About: on, Service: "api", Step: "migrate", Attempt: 1, ExitCode: 3, Error: "exit status 3", Output: "a\nb\nboom", Took: 1200 * time.Millisecond, RetryIn: 2 * time.Second}, "failed after 1.2s (attempt 1): exit status 3. Retrying in 2s.\na\nb\nboom"},
 		{rollback.StepAttemptFailed{About: on, Service: "api", Step: "migrate", Attempt: 2, Error: "timed out", Took: 36 * time.Second}, "❌ Step migrate of api failed after 36s (attempt 2): timed out\n(no output)"},
 		{rollback.Settling{About: on, Service: "api", Delay: time.Minute, Window: 10 * time.Minute, Checks: 2}, "waiting 1m for api to settle"},
 		{rollback.Measured{About: on, Service: "api", Check: "errors", N: 1, Count: 3, Outcome: "Successful", Message: "value = 0.01, within < 0.05", At: at}, "api · errors: measurement #1 (count 3)"},
@@ -71,6 +71,9 @@ func TestEveryNoticeIsWorded(t *testing.T) {
 		}
 		if !strings.Contains(got, tt.want) {
 			t.Errorf("%T: %q does not say %q", tt.notice, got, tt.want)
+		}
+		if run := plainMarkup(msg); run != "" {
+			t.Errorf("%T writes markup into the plain run %q", tt.notice, run)
 		}
 	}
 }

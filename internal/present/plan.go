@@ -12,10 +12,10 @@ import (
 // resolved command, nothing cut, nothing run.
 func PlanView(changes []rollback.ServiceChange) chat.Message {
 	msg := chat.Message{}
-	msg.Sections = append(msg.Sections, chat.Section{Text: chat.Plain("*Plan* (dry run; nothing was proposed or run)")})
-	fallback := []string{"Plan (dry run; nothing was proposed or run):"}
+	msg.Sections = append(msg.Sections, chat.Section{Text: chat.Textf("%s (dry run; nothing was proposed or run)", chat.Bold("Plan"))})
+	fallback := []chat.Text{chat.Plain("Plan (dry run; nothing was proposed or run):")}
 	for _, c := range changes {
-		lines := []string{fmt.Sprintf("*%s* %s → %s, runbook %s\n`%s`", c.Service, c.Current.Version, c.Target.Version, c.Runbook, c.Target.Artifact)}
+		lines := []chat.Text{chat.Textf("%s %s → %s, runbook %s\n%s", chat.Bold(c.Service), c.Current.Version, c.Target.Version, c.Runbook, chat.Code(c.Target.Artifact))}
 		for i, st := range c.Steps {
 			line := fmt.Sprintf("%d. %s [%s]", i+1, st.Title, st.Uses)
 			if st.Gate != "" {
@@ -24,15 +24,16 @@ func PlanView(changes []rollback.ServiceChange) chat.Message {
 			if st.Skipped {
 				line += " (skipped: condition false)"
 			}
+			text := chat.Plain(line)
 			if st.Preview != "" {
-				line += "\n```\n" + strings.ReplaceAll(st.Preview, "```", "'''") + "\n```"
+				text = text.Add(chat.Textf("\n%s", chat.Pre(st.Preview)))
 			}
-			lines = append(lines, line)
+			lines = append(lines, text)
 		}
-		msg.Sections = append(msg.Sections, chat.Section{Text: chat.Plain(strings.Join(lines, "\n"))})
+		msg.Sections = append(msg.Sections, chat.Section{Text: chat.Join(lines, "\n")})
 		fallback = append(fallback, lines...)
 	}
-	msg.Text = chat.Plain(strings.Join(fallback, "\n"))
+	msg.Text = chat.Join(fallback, "\n")
 	return msg
 }
 

@@ -10,11 +10,13 @@ import (
 	"github.com/backout/backout/internal/rollback"
 )
 
-// spans lists the typed (non-plain) runs of t.
+// spans lists the references in t: mentions, channels and links, the
+// runs that reach or lead someone, which no person's text may become.
 func spans(t chat.Text) []chat.Span {
 	var out []chat.Span
 	for _, s := range t {
-		if s.Kind != chat.SpanPlain {
+		switch s.Kind {
+		case chat.SpanUser, chat.SpanGroup, chat.SpanChannel, chat.SpanLink:
 			out = append(out, s)
 		}
 	}
@@ -79,5 +81,53 @@ func TestButtons(t *testing.T) {
 	r.State, r.Paused = rollback.StateRunning, true
 	if bs := buttons(r); len(bs) != 2 || bs[0].ActionID != chat.ActionResume || bs[0].Value != "RB-7" || bs[1].ActionID != chat.ActionAbort {
 		t.Fatalf("paused buttons = %+v", bs)
+	}
+}
+
+// plainMarkup returns the first plain run of msg that holds mrkdwn markup:
+// a *, ` or ~, or a > that starts a line. The inputs of the tests that use
+// it hold none, so any such run is Backout writing its formatting into
+// text, which the Slack adapter would show literally; Bold, Code, Pre and
+// Quote spans are the way.
+func plainMarkup(msg chat.Message) string {
+	texts := []chat.Text{msg.Text, msg.Context}
+	for _, sec := range msg.Sections {
+		texts = append(texts, sec.Text)
+		for _, f := range sec.Fields {
+			texts = append(texts, f.Value)
+		}
+	}
+	for _, t := range texts {
+		for _, s := range t {
+			if s.Kind != chat.SpanPlain {
+				continue
+			}
+			if strings.ContainsAny(s.Text, "*`~") || strings.HasPrefix(s.Text, ">") || strings.Contains(s.Text, "\n>") {
+				return s.Text
+			}
+		}
+	}
+	return ""
+}
+
+// TestFormattingIsTyped: the proposal, the plan, the summary and a failed
+// step's note use typed spans for their bold, code, blocks and quotes.
+func TestFormattingIsTyped(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	steps := []rollback.PlannedStep{{ID: "set-image", Title: "Set image", Uses: "kubectl", Preview: "kubectl set image deploy/api api=img:1\ntimeout: 1m"}}
+	r := &rollback.Record{ID: "RB-1", State: rollback.StateFailed, Requester: "U0ALICE", PlanHash: "h1", Reason: "errors up", Urgency: "high",
+		Trigger: rollback.Trigger{Kind: "alert", Source: "pagerduty", Summary: "5xx"}, CreatedAt: at,
+		Services: []rollback.ServiceChange{
+			{Service: "api", Current: rollback.Release{Version: "2"}, Target: rollback.Release{Version: "1", Artifact: "img:1"}, Steps: steps},
+			{Service: "db", Level: 1, Current: rollback.Release{Version: "2"}, Target: rollback.Release{Version: "1", Artifact: "db:1"}, Steps: steps},
+		}}
+	events := []rollback.StepEvent{{Service: "api", StepID: "set-image", Kind: rollback.StepFailed, Error: "exit 1", Output: "boom\nagain", At: at}}
+	failed := rollback.StepAttemptFailed{About: rollback.About{Rollback: r}, Service: "api", Step: "set-image", Attempt: 1, Error: "exit 1", Output: "boom"}
+	for name, msg := range map[string]chat.Message{
+		"proposal": ProposalView(r, nil, events), "plan": PlanView(r.Services), "summary": SummaryView(r), "step failed": stepFailed(failed),
+	} {
+		if run := plainMarkup(msg); run != "" {
+			t.Errorf("%s writes markup into the plain run %q", name, run)
+		}
 	}
 }

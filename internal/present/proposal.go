@@ -42,7 +42,7 @@ func ProposalView(r *rollback.Record, votes []rollback.Vote, steps []rollback.St
 
 	var fields []chat.Field
 	for _, c := range r.Services {
-		fields = append(fields, chat.Field{Label: c.Service, Value: chat.Textf("%s → *%s*\n`%s`", c.Current.Version, c.Target.Version, c.Target.Artifact)})
+		fields = append(fields, chat.Field{Label: c.Service, Value: chat.Textf("%s → %s\n%s", c.Current.Version, chat.Bold(c.Target.Version), chat.Code(c.Target.Artifact))})
 	}
 	scope := r.Scope
 	if r.Release != "" {
@@ -50,7 +50,7 @@ func ProposalView(r *rollback.Record, votes []rollback.Vote, steps []rollback.St
 	}
 	msg.Sections = append(msg.Sections, chat.Section{Title: "What goes back (" + scope + ")", Fields: fields})
 	msg.Sections = append(msg.Sections, chat.Section{Title: "Why", Text: whyText(r)})
-	msg.Sections = append(msg.Sections, chat.Section{Title: "Plan", Text: chat.Plain(planText(r, steps))})
+	msg.Sections = append(msg.Sections, chat.Section{Title: "Plan", Text: planText(r, steps)})
 	if len(r.Readiness) > 0 {
 		msg.Sections = append(msg.Sections, chat.Section{Title: "Readiness", Table: readinessTable(r)})
 	}
@@ -97,7 +97,7 @@ func whyText(r *rollback.Record) chat.Text {
 			t = t.Add(chat.Textf(" (%s)", chat.Link(r.Trigger.URL, "details")))
 		}
 		if r.Urgency != "" {
-			t = t.AddPlain(fmt.Sprintf(" · urgency *%s*", r.Urgency))
+			t = t.Add(chat.Textf(" · urgency %s", chat.Bold(r.Urgency)))
 		}
 	case "drill":
 		if r.Trigger.Source == "cron" {
@@ -109,7 +109,7 @@ func whyText(r *rollback.Record) chat.Text {
 		t = chat.Textf("requested by %s", chat.User(r.Requester))
 	}
 	if r.Reason != "" {
-		t = t.AddPlain("\n> " + r.Reason)
+		t = t.Add(chat.Textf("\n%s", chat.Quote(r.Reason)))
 	}
 	// A person's reason overrides the thrash guard without another step, so
 	// the approvers must read here that the guard held this proposal back.
@@ -152,20 +152,20 @@ func liveTail(steps []rollback.StepEvent) map[string][]string {
 	return out
 }
 
-func planText(r *rollback.Record, steps []rollback.StepEvent) string {
+func planText(r *rollback.Record, steps []rollback.StepEvent) chat.Text {
 	last := lastStepEvents(steps)
 	live := liveTail(steps)
-	var lines []string
+	var lines []chat.Text
 	for _, c := range r.Services {
 		if len(r.Services) > 1 {
-			lines = append(lines, fmt.Sprintf("*%s* (order %d)", c.Service, c.Level+1))
+			lines = append(lines, chat.Textf("%s (order %d)", chat.Bold(c.Service), c.Level+1))
 		}
 		for i, st := range c.Steps {
 			key := c.Service + "/" + st.ID
 			lines = append(lines, stepLine(i, st, last[key], live[key]))
 		}
 	}
-	return strings.Join(lines, "\n")
+	return chat.Join(lines, "\n")
 }
 
 // Output shown under a step: the newest lines of a running step, the tail
@@ -179,55 +179,53 @@ const (
 // long it took, its error and output tail when it failed, or its newest
 // output lines while it runs. ev is the zero event when the step has not
 // started.
-func stepLine(i int, st rollback.PlannedStep, ev rollback.StepEvent, live []string) string {
+func stepLine(i int, st rollback.PlannedStep, ev rollback.StepEvent, live []string) chat.Text {
 	icon := "◻️"
 	if ev.Kind != "" {
 		icon = stepIcon[ev.Kind]
 	} else if st.Skipped {
 		icon = "⏭️"
 	}
-	line := fmt.Sprintf("%s %d. %s", icon, i+1, st.Title)
+	line := chat.Plain(fmt.Sprintf("%s %d. %s", icon, i+1, st.Title))
 	if st.Gate != "" {
-		line += " 🔒 " + st.Gate
+		line = line.AddPlain(" 🔒 " + st.Gate)
 	}
 	if st.Preview != "" {
 		// The whole command, never cut in the middle (Slack wraps a long
 		// code span); what qualifies it follows, outside the code.
 		command, details := commandAndDetails(st.Preview)
-		line += fmt.Sprintf(" — `%s`", strings.ReplaceAll(command, "`", "'"))
+		line = line.Add(chat.Textf(" — %s", chat.Code(command)))
 		if details != "" {
-			line += " (" + strings.ReplaceAll(details, " ;", ";") + ")"
+			line = line.AddPlain(" (" + strings.ReplaceAll(details, " ;", ";") + ")")
 		}
 	}
 	if ev.Duration > 0 {
-		line += fmt.Sprintf(" (%s)", human.Duration(ev.Duration))
+		line = line.AddPlain(fmt.Sprintf(" (%s)", human.Duration(ev.Duration)))
 	}
 	if ev.Error != "" {
-		line += "\n      " + oneLine(ev.Error, 200)
+		line = line.AddPlain("\n      " + oneLine(ev.Error, 200))
 	}
 	switch {
 	case ev.Kind == rollback.StepStarted && len(live) > 0:
-		line += "\n" + OutputBlock(live, liveShown)
+		line = line.Add(chat.Textf("\n%s", OutputBlock(live, liveShown)))
 	case ev.Kind == rollback.StepFailed && strings.TrimSpace(ev.Output) != "":
-		line += "\n" + OutputBlock(strings.Split(strings.TrimRight(ev.Output, "\n"), "\n"), tailShown)
+		line = line.Add(chat.Textf("\n%s", OutputBlock(strings.Split(strings.TrimRight(ev.Output, "\n"), "\n"), tailShown)))
 	}
 	return line
 }
 
-// OutputBlock shows the last n lines as a code block, saying how many
-// earlier ones it leaves out.
-func OutputBlock(lines []string, n int) string {
+// OutputBlock shows the last n lines as a block, saying how many earlier
+// ones it leaves out.
+func OutputBlock(lines []string, n int) chat.Span {
 	var b strings.Builder
-	b.WriteString("```\n")
 	if len(lines) > n {
 		fmt.Fprintf(&b, "[… %d earlier lines]\n", len(lines)-n)
 		lines = lines[len(lines)-n:]
 	}
 	for _, l := range lines {
-		b.WriteString(strings.ReplaceAll(human.Truncate(l, 160), "```", "'''") + "\n")
+		b.WriteString(human.Truncate(l, 160) + "\n")
 	}
-	b.WriteString("```")
-	return b.String()
+	return chat.Pre(strings.TrimSuffix(b.String(), "\n"))
 }
 
 // oneLine is s on one line, cut to n characters.

@@ -244,69 +244,28 @@ func firstLine(msg chat.Message) string {
 	return l
 }
 
-// plain turns a plain string into terminal text: it drops the lightweight
-// markup a terminal cannot show (bold asterisks, code fences) but keeps
-// everything inside code, where an asterisk is content (a cron schedule, a
-// glob, a command's output).
-func plain(s string) string {
-	var b strings.Builder
-	fence, inline := false, false
-	for i := 0; i < len(s); i++ {
-		switch {
-		case strings.HasPrefix(s[i:], "```"):
-			// A fence is markup: it goes with the line break that sets it
-			// apart, so no blank line is left in its place.
-			fence = !fence
-			i += 2
-			if fence && i+1 < len(s) && s[i+1] == '\n' {
-				i++
-			}
-			if !fence && b.Len() > 0 && strings.HasSuffix(b.String(), "\n") {
-				trimmed := strings.TrimSuffix(b.String(), "\n")
-				b.Reset()
-				b.WriteString(trimmed)
-			}
-		case s[i] == '`' && !fence:
-			inline = !inline
-			b.WriteByte('`')
-		case s[i] == '*' && !fence && !inline:
-		default:
-			b.WriteByte(s[i])
-		}
-	}
-	return b.String()
-}
-
-// text turns typed text into terminal text: plain runs lose their markup,
-// mentions read @bob, channels #ops, links "label (url)".
-func text(t chat.Text) string {
-	var b strings.Builder
-	for _, s := range t {
-		if s.Kind == chat.SpanPlain {
-			b.WriteString(plain(s.Text))
-			continue
-		}
-		b.WriteString(s.String())
-	}
-	return b.String()
-}
+// text turns typed text into terminal text: plain runs exactly as typed
+// (a literal * in a glob stays), Backout's bold as it is, code in
+// backticks, a quote after "> ", mentions @bob, channels #ops, links
+// "label (url)": each span's plain fallback.
+func text(t chat.Text) string { return t.String() }
 
 // render lays a message out as lines and numbers its buttons.
 func (p *Poster) render(msg chat.Message, channel, ts string) []string {
 	var lines []string
 	add := func(s string) { lines = append(lines, strings.Split(s, "\n")...) }
 	if msg.Header != "" {
-		add(plain("══ " + msg.Header + " ══"))
+		add("══ " + msg.Header + " ══")
 	}
 	for _, sec := range msg.Sections {
 		if sec.Title != "" {
-			add(plain("▸ " + sec.Title))
+			add("▸ " + sec.Title)
 		}
 		if !sec.Text.Empty() {
 			add(text(sec.Text))
 		}
 		for _, f := range sec.Fields {
-			add(plain(f.Label) + ": " + strings.ReplaceAll(text(f.Value), "\n", " "))
+			add(f.Label + ": " + strings.ReplaceAll(text(f.Value), "\n", " "))
 		}
 		if sec.Table != nil {
 			lines = append(lines, table(sec.Table)...)
@@ -327,7 +286,7 @@ func (p *Poster) render(msg chat.Message, channel, ts string) []string {
 		for _, b := range msg.Buttons {
 			bs = append(bs, fmt.Sprintf("[%d] %s", p.number(b, channel, ts), b.Text))
 		}
-		add(plain("buttons: " + strings.Join(bs, "  ") + "   (type: click <n>)"))
+		add("buttons: " + strings.Join(bs, "  ") + "   (type: click <n>)")
 	}
 	if !msg.Context.Empty() {
 		add("· " + text(msg.Context))
@@ -341,7 +300,7 @@ func table(t *chat.Table) []string {
 	for _, r := range rows {
 		for i := range widths {
 			if i < len(r) {
-				widths[i] = max(widths[i], len([]rune(plain(r[i]))))
+				widths[i] = max(widths[i], len([]rune(r[i])))
 			}
 		}
 	}
@@ -351,7 +310,7 @@ func table(t *chat.Table) []string {
 		for i := range widths {
 			c := ""
 			if i < len(r) {
-				c = plain(r[i])
+				c = r[i]
 			}
 			cells = append(cells, c+strings.Repeat(" ", widths[i]-len([]rune(c))))
 		}

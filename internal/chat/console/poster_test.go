@@ -19,9 +19,11 @@ func TestSpansPrintPlainly(t *testing.T) {
 		{"group", chat.Textf("cc %s", chat.Group("S1")), "cc @S1"},
 		{"channel", chat.Textf("Proposed RB-1 in %s.", chat.Channel("ops")), "Proposed RB-1 in #ops."},
 		{"link", chat.Textf("alert (%s)", chat.Link("https://pd.example/i/1", "details")), "alert (details (https://pd.example/i/1))"},
-		{"markdown dropped from plain runs", chat.Textf("*%s* ```x``` by %s", "bold", chat.User("U*1")), "bold x by @U*1"},
-		// Markup typed by a person is just text here: nothing parses it.
+		// Markup typed by a person is just text here: nothing parses it,
+		// nothing drops a character of it.
 		{"markup stays text", chat.Plain("<@U1> <!channel> <https://x|details>"), "<@U1> <!channel> <https://x|details>"},
+		{"formatting stays text", chat.Textf("*%s* ```x``` _y_ ~z~ by %s", "urgent", chat.User("U*1")), "*urgent* ```x``` _y_ ~z~ by @U*1"},
+		{"a glob stays whole", chat.Plain("services web-* and *-api"), "services web-* and *-api"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,7 +41,8 @@ func TestRenderMessage(t *testing.T) {
 		Header: "🗳️ Rollback RB-1 · proposed",
 		Sections: []chat.Section{
 			{Title: "Why", Text: chat.Textf("requested by %s", chat.User("alice"))},
-			{Fields: []chat.Field{{Label: "api", Value: chat.Plain("1.2 → *1.1*\n`img`")}}},
+			{Fields: []chat.Field{{Label: "api", Value: chat.Textf("1.2 → %s\n%s", chat.Bold("1.1"), chat.Code("img"))}}},
+			{Title: "Drills of web-*", Fields: []chat.Field{{Label: "*-api", Value: chat.Plain("*x*")}}},
 		},
 		Mentions: chat.Mentions("bob", "S2"),
 		Buttons:  []chat.Button{{ActionID: chat.ActionApprove, Text: "Approve", Value: chat.ButtonValue("RB-1", "h")}},
@@ -53,6 +56,8 @@ func TestRenderMessage(t *testing.T) {
 		"       ▸ Why",
 		"       requested by @alice",
 		"       api: 1.2 → 1.1 `img`",
+		"       ▸ Drills of web-*",
+		"       *-api: *x*",
 		"       cc @bob @S2",
 		"       buttons: [1] Approve   (type: click <n>)",
 		"       · requested by @alice · plan h",
@@ -65,17 +70,27 @@ func TestRenderMessage(t *testing.T) {
 	}
 }
 
-func TestPlainKeepsCode(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"*bold* text", "bold text"},
-		{"Schedule: `0 10 * * TUE` (dry-run)", "Schedule: `0 10 * * TUE` (dry-run)"},
-		{"```\nls *.go\n```", "ls *.go"},
-		{"output:\n```\nboom\n```\nnext", "output:\nboom\nnext"},
-		{"*a* `b*` *c*", "a `b*` c"},
+// TestStylesPrint: Backout's own formatting prints as it always has (bold
+// as its text, code in backticks, a block as its lines), and a person's
+// text inside it exactly as typed.
+func TestStylesPrint(t *testing.T) {
+	tests := []struct {
+		name string
+		in   chat.Text
+		want string
+	}{
+		{"bold", chat.Textf("%s text", chat.Bold("bold")), "bold text"},
+		{"bold of a glob", chat.Textf("%s (order 1)", chat.Bold("web-*")), "web-* (order 1)"},
+		{"code", chat.Textf("Schedule: %s (dry-run)", chat.Code("0 10 * * TUE")), "Schedule: `0 10 * * TUE` (dry-run)"},
+		{"block", chat.Textf("output:\n%s\nnext", chat.Pre("ls *.go\nboom")), "output:\nls *.go\nboom\nnext"},
+		{"quote", chat.Textf("why\n%s", chat.Quote("*urgent*\nreally")), "why\n> *urgent*\n> really"},
+		{"mixed", chat.Textf("%s %s %s", chat.Bold("a"), chat.Code("b*"), chat.Bold("c")), "a `b*` c"},
 	}
 	for _, tt := range tests {
-		if got := plain(tt.in); got != tt.want {
-			t.Errorf("plain(%q) = %q, want %q", tt.in, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			if got := text(tt.in); got != tt.want {
+				t.Errorf("text = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -121,7 +121,7 @@ func (r *REPL) find(ctx context.Context, id string) (*rollback.Record, bool) {
 	if failure != "" {
 		hint := ""
 		if open, err := r.Records.OpenRollbacks(ctx); err == nil {
-			hint = commands.OpenHint(open)
+			hint = commands.OpenHint(open).String()
 		}
 		r.Poster.Say("%s%s", failure, hint)
 		return nil, false

@@ -87,7 +87,7 @@ func FuzzRender(f *testing.F) {
 		msg := chat.Message{Header: header, Text: chat.Plain(text), Context: chat.Textf("%s by %s", text, chat.Who(cell)), Mentions: []chat.Span{chat.Who(cell), chat.Group("S1")}}
 		for i := range int(sections) {
 			msg.Sections = append(msg.Sections, chat.Section{
-				Title: header, Text: chat.Plain(strings.Repeat(text, i%4)),
+				Title: header, Text: chat.Textf("%s%s %s\n%s\n%s", strings.Repeat(text, i%4), chat.Bold(cell), chat.Code(text), chat.Pre(cell), chat.Quote(text)),
 				Fields: []chat.Field{{Label: cell, Value: chat.Plain(text)}},
 				Table:  &chat.Table{Header: []string{cell}, Rows: [][]string{{text, cell}, {cell}}},
 			})
@@ -100,10 +100,29 @@ func FuzzRender(f *testing.F) {
 			t.Fatalf("%d blocks", len(blocks))
 		}
 		for _, b := range blocks {
+			var texts []string
 			if txt, ok := b["text"].(map[string]any); ok {
-				if s, _ := txt["text"].(string); utf8.RuneCountInString(s) > maxSectionText {
+				s, _ := txt["text"].(string)
+				texts = append(texts, s)
+			}
+			for _, key := range []string{"fields", "elements"} {
+				for _, f := range asList(b[key]) {
+					if s, ok := f.(map[string]any)["text"].(string); ok {
+						texts = append(texts, s)
+					}
+				}
+			}
+			for _, s := range texts {
+				if utf8.RuneCountInString(s) > maxSectionText {
 					t.Fatalf("text of %d chars", utf8.RuneCountInString(s))
 				}
+				if b["type"] == "header" {
+					continue // plain_text
+				}
+				if c := closers(s); c != "" {
+					t.Fatalf("%s text %q left open (needs %q)", b["type"], s, c)
+				}
+				checkTruncated(t, s, utf8.RuneCountInString(s)) // tokens, spans and entities whole
 			}
 		}
 		if utf8.RuneCountInString(FallbackText(msg)) > maxFallbackText {
@@ -127,36 +146,29 @@ func fuzzAdapter(f *testing.F) *Adapter {
 type nopPoster struct{ chat.Poster }
 
 // FuzzRenderText: whatever a person types, rendered next to a span it stays
-// escaped text, and the only markup in the result is the span's own.
+// inert text, and the only markup in the result is the span's own.
 func FuzzRenderText(f *testing.F) {
 	f.Add("<@U1>", "<!channel> & <https://x.example|details>", "U9", "https://pd.example/i?a=1&b=2")
 	f.Add("&amp;", "<#C1>", "S1", "https://x.example/|evil>")
+	f.Add("*bold* _it_", "> ~x~ `c`", "U1", "https://x.example/")
 	f.Fuzz(func(t *testing.T, a, b, id, url string) {
 		who, link := chat.Who(id), chat.Link(url, b)
 		got := mrkdwnText(chat.Textf("%s %s: %s (%s)", a, who, b, link))
-		want := escape(a) + " " + span(who) + ": " + escape(b) + " (" + span(link) + ")"
+		want := inert(a, true) + " " + span(who, false) + ": " + inert(b, false) + " (" + span(link, false) + ")"
 		if got != want {
 			t.Fatalf("got %q, want %q", got, want)
 		}
-		for _, plain := range []string{escape(a), escape(b)} {
-			if strings.ContainsAny(plain, "<>") {
-				t.Fatalf("plain text %q keeps markup", plain)
-			}
+		if bare := bareMarkup(inert(a, true), true) + bareMarkup(inert(b, false), false); bare != "" {
+			t.Fatalf("plain text %q, %q keeps markup %q", a, b, bare)
 		}
-		if s := span(who); strings.HasPrefix(s, "<") && s != "<@"+id+">" && s != "<!subteam^"+id+">" {
+		if s := span(who, false); strings.HasPrefix(s, "<") && s != "<@"+id+">" && s != "<!subteam^"+id+">" {
 			t.Fatalf("mention of %q rendered %q", id, s)
 		}
-		if s := span(link); strings.Count(s, "<") > 1 || strings.Count(s, ">") > 1 {
+		if s := withoutTokens(span(link, false)); strings.Count(s, "<") > 1 || strings.Count(s, ">") > 1 {
 			t.Fatalf("link %q rendered %q", url, s)
 		}
 		for limit := 1; limit < len(got) && limit < 64; limit++ {
-			cut := strings.TrimSuffix(truncate(got, limit), "…")
-			if i := strings.LastIndexByte(cut, '<'); i >= 0 && !strings.Contains(cut[i:], ">") {
-				t.Fatalf("truncate(%q, %d) = %q cuts a span", got, limit, cut)
-			}
-			if i := strings.LastIndexByte(cut, '&'); i >= 0 && !strings.Contains(cut[i:], ";") {
-				t.Fatalf("truncate(%q, %d) = %q cuts an entity", got, limit, cut)
-			}
+			checkTruncated(t, got, limit)
 		}
 	})
 }

@@ -40,8 +40,8 @@ func reasonModal(meta reasonMeta) slackgo.ModalViewRequest {
 	return slackgo.ModalViewRequest{
 		Type:            slackgo.VTModal,
 		CallbackID:      reasonCallbackID,
-		Title:           plain(truncate(verb+" rollback", 24)),
-		Submit:          plain(truncate(verb, 24)),
+		Title:           plain(cut(verb+" rollback", 24)),
+		Submit:          plain(cut(verb, 24)),
 		Close:           plain("Cancel"),
 		PrivateMetadata: string(raw),
 		Blocks: slackgo.Blocks{BlockSet: []slackgo.Block{

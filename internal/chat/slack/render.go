@@ -34,7 +34,7 @@ const (
 func Render(msg chat.Message) []slackgo.Block {
 	var head, body, tail []slackgo.Block
 	if h := strings.TrimSpace(msg.Header); h != "" {
-		head = append(head, slackgo.NewHeaderBlock(plain(truncate(h, maxHeaderText))))
+		head = append(head, slackgo.NewHeaderBlock(plain(cut(h, maxHeaderText))))
 	}
 	if m := mentionLine(msg.Mentions); m != "" {
 		head = append(head, textSection(m))
@@ -66,13 +66,13 @@ func Render(msg chat.Message) []slackgo.Block {
 func FallbackText(msg chat.Message) string {
 	text := strings.TrimSpace(mrkdwnText(msg.Text))
 	if text == "" {
-		text = strings.TrimSpace(escape(msg.Header))
+		text = strings.TrimSpace(inert(msg.Header, true))
 	}
 	for _, s := range msg.Sections {
 		if text != "" {
 			break
 		}
-		text = strings.TrimSpace(escape(s.Title) + " " + mrkdwnText(s.Text))
+		text = strings.TrimSpace(inert(s.Title, true) + " " + mrkdwnText(s.Text))
 	}
 	if m := mentionLine(msg.Mentions); m != "" {
 		text = strings.TrimSpace(text + " " + m)
@@ -96,7 +96,7 @@ func sectionBlocks(s chat.Section) []slackgo.Block {
 	var blocks []slackgo.Block
 	var text string
 	if t := strings.TrimSpace(s.Title); t != "" {
-		text = "*" + escape(t) + "*"
+		text = styled("*", t)
 	}
 	if body := strings.TrimSpace(mrkdwnText(s.Text)); body != "" {
 		if text != "" {
@@ -119,7 +119,10 @@ func sectionBlocks(s chat.Section) []slackgo.Block {
 	}
 	var fields []*slackgo.TextBlockObject
 	for _, f := range s.Fields {
-		fields = append(fields, mrkdwn(truncate("*"+escape(f.Label)+"*\n"+mrkdwnText(f.Value), maxFieldText)))
+		// Slack refuses an empty field, which an empty label and value make.
+		if text := strings.TrimSpace(fieldText(f)); text != "" {
+			fields = append(fields, mrkdwn(truncate(text, maxFieldText)))
+		}
 	}
 	// Slack shows fields two per row and takes at most ten per section.
 	first := fields[:min(len(fields), maxFieldsPerBlock)]
@@ -139,6 +142,15 @@ func sectionBlocks(s chat.Section) []slackgo.Block {
 		blocks = append(blocks, textSection(table))
 	}
 	return blocks
+}
+
+// fieldText is a field's label in bold over its value.
+func fieldText(f chat.Field) string {
+	label := styled("*", strings.TrimSpace(f.Label))
+	if label == "" {
+		return mrkdwnText(f.Value)
+	}
+	return label + "\n" + mrkdwnText(f.Value)
 }
 
 func nilIfEmpty(f []*slackgo.TextBlockObject) []*slackgo.TextBlockObject {
@@ -263,7 +275,7 @@ func actionVerb(actionID string) string {
 }
 
 func button(b chat.Button, actionID string) *slackgo.ButtonBlockElement {
-	el := slackgo.NewButtonBlockElement(actionID, b.Value, plain(truncate(b.Text, maxButtonText)))
+	el := slackgo.NewButtonBlockElement(actionID, b.Value, plain(cut(b.Text, maxButtonText)))
 	switch b.Style {
 	case chat.StylePrimary:
 		el.Style = slackgo.StylePrimary
@@ -273,8 +285,8 @@ func button(b chat.Button, actionID string) *slackgo.ButtonBlockElement {
 	if c := strings.TrimSpace(b.Confirm); c != "" {
 		confirm := slackgo.NewConfirmationBlockObject(
 			plain("Are you sure?"),
-			plain(truncate(c, maxConfirmText)),
-			plain(truncate(b.Text, maxButtonText)),
+			plain(cut(c, maxConfirmText)),
+			plain(cut(b.Text, maxButtonText)),
 			plain("Cancel"),
 		)
 		if el.Style == slackgo.StyleDanger {

@@ -23,12 +23,12 @@ var goldenMessages = map[string]chat.Message{
 		Header:   "Rollback proposed: checkout",
 		Mentions: []chat.Span{chat.User("U024BE7LH"), chat.Group("S0614TZR7")},
 		Sections: []chat.Section{
-			{Title: "Why", Text: chat.Plain("PagerDuty incident *P1X2Y3Z* (error rate > 5%) fired 4m after deploy `v1.4.2`.")},
+			{Title: "Why", Text: chat.Textf("PagerDuty incident %s (error rate > 5%%) fired 4m after deploy %s.", chat.Bold("P1X2Y3Z"), chat.Code("v1.4.2"))},
 			{Fields: []chat.Field{
 				{Label: "Service", Value: chat.Plain("checkout")},
 				{Label: "Runbook", Value: chat.Plain("k8s-deployment")},
-				{Label: "From", Value: chat.Plain("`v1.4.2`")},
-				{Label: "To", Value: chat.Plain("`v1.4.1` (last known good)")},
+				{Label: "From", Value: chat.Of(chat.Code("v1.4.2"))},
+				{Label: "To", Value: chat.Textf("%s (last known good)", chat.Code("v1.4.1"))},
 				{Label: "Approvals", Value: chat.Plain("0/2 from sre-leads")},
 				{Label: "Expires", Value: chat.Plain("2024-05-01 12:30:00Z")},
 			}},
@@ -72,7 +72,7 @@ var goldenMessages = map[string]chat.Message{
 		Text:   chat.Plain("RB-42 succeeded: checkout is on v1.4.1"),
 		Header: "Rollback succeeded: checkout",
 		Sections: []chat.Section{
-			{Text: chat.Plain("checkout is back on `v1.4.1`. Error ratio is at baseline.")},
+			{Text: chat.Textf("checkout is back on %s. Error ratio is at baseline.", chat.Code("v1.4.1"))},
 			{Fields: []chat.Field{
 				{Label: "Duration", Value: chat.Plain("6m 12s")},
 				{Label: "Approved by", Value: chat.Textf("%s, %s", chat.User("U024BE7LH"), chat.User("U0G9QF9C6"))},
@@ -90,9 +90,20 @@ var goldenMessages = map[string]chat.Message{
 		// The reason is a person's text: it must stay inert however it is spelt.
 		Text: chat.Textf("%s rejected RB-42: reason was %q", chat.User("U0G9QF9C6"), "<!channel> see <https://evil.example|this> & stop"),
 		Sections: []chat.Section{{
-			Text: chat.Textf("*Rejected by %s*\n> %s", chat.User("U0G9QF9C6"), "<!channel> see <https://evil.example|this> & stop"),
+			Text: chat.Textf("%s %s\n%s", chat.Bold("Rejected by"), chat.User("U0G9QF9C6"), chat.Quote("<!channel> see <https://evil.example|this> & stop")),
 		}},
 		Context: chat.Plain("RB-42 · rejected 2024-05-01 12:06:00Z"),
+	},
+	"people-text": {
+		// A person's formatting characters show as typed, never as Slack
+		// formatting, in plain text and inside Backout's own bold and code.
+		Text: chat.Textf("%s proposed a rollback of %s: %s", chat.User("U0G9QF9C6"), "web-*", "*urgent* _now_ ~x~ `code`"),
+		Sections: []chat.Section{
+			{Title: "Drills of web-*", Text: chat.Textf("%s proposed a rollback of %s (%s)\n%s\n> not a quote", chat.User("U0G9QF9C6"),
+				chat.Bold("web-*"), chat.Code("deploy `x`"), chat.Quote("*urgent* _now_ ~x~ `code`\n> again"))},
+			{Fields: []chat.Field{{Label: "api_*", Value: chat.Plain("snake_case :rotating_light:")}}},
+		},
+		Context: chat.Plain("> ＞ ＊＿｀"),
 	},
 	"vote-note": {
 		Text:     chat.Textf("%s approved RB-42 (1/2). Waiting for one more from sre-leads.", chat.User("U0G9QF9C6")),

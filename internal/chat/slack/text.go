@@ -10,23 +10,163 @@ import (
 
 var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
-// escape makes plain text safe for a mrkdwn text object: every &, < and > is
-// escaped, so a reason typed by a person cannot smuggle in <!channel> or a
-// link disguised as another. Mentions and links only come from typed spans.
+// escape escapes every &, < and > so that text cannot smuggle in
+// <!channel> or a link disguised as another. It is enough where Slack
+// formats nothing (inside a code block); elsewhere people's text goes
+// through inert, which also keeps it from turning into formatting.
 func escape(s string) string { return mrkdwnEscaper.Replace(s) }
 
-// mrkdwnText renders typed text: plain runs escaped, spans as Slack markup.
+// Slack documents no escape for its formatting characters, so a person's
+// "*urgent*" would show bold. Like jsx-slack's <Escape> (yhatt/jsx-slack,
+// docs/about-escape-and-exact-mode.md and src/mrkdwn/escape.ts), Backout
+// writes each run of them as the fallback of a date token with an invalid
+// format: Slack cannot format the date, so its clients show the fallback,
+// and show it as plain text. jsx-slack does this wherever the characters
+// occur, not only where they could open or close formatting, and so does
+// Backout, bar an underscore inside a word (see inWord): Slack's rules for
+// where formatting starts are undocumented, and every character left bare
+// is a guess about them.
+const (
+	inertOpen  = "<!date^00000000^{_}|"
+	inertClose = ">"
+	// softHyphen, invisible, goes before a > that starts a line: it would
+	// start a block quote, and a date token cannot hold it since Slack reads
+	// no entity in a fallback and a bare > would end the token.
+	softHyphen = "\u00ad"
+)
+
+// formatting reports whether r can open or close mrkdwn formatting: bold,
+// italic, strikethrough, code, and the full-width forms Slack honours too.
+func formatting(r rune) bool {
+	switch r {
+	case '*', '_', '~', '`', '＊', '＿', '｀':
+		return true
+	}
+	return false
+}
+
+// inWord reports whether the byte at i of s is an underscore between two
+// ASCII letters or digits. mrkdwn starts and ends formatting only at a
+// word's edge (jsx-slack's exact mode exists because "Super_cali_fragilistic"
+// stays plain), so such an underscore is left bare: snake_case names and
+// keys such as kill_grace stay as they are, and so does an emoji shorthand
+// a person typed (":rotating_light:"), which a date token would break
+// (jsx-slack leaves shorthands alone too).
+func inWord(s string, i int) bool {
+	return s[i] == '_' && i > 0 && i+1 < len(s) && alnum(s[i-1]) && alnum(s[i+1])
+}
+
+func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+
+// inert renders a person's text as mrkdwn that Slack shows exactly as
+// typed: &, < and > escaped, formatting characters in date tokens (bar an
+// underscore inside a word), and a > or ＞ that starts a line (after spaces
+// at most) kept from starting a quote. lineStart says whether s begins a
+// line.
+func inert(s string, lineStart bool) string { return neutral(s, lineStart, formatting) }
+
+// backtick reports whether r would end inline code: inside it Slack
+// formats nothing else, so jsx-slack escapes only these there, and so
+// does Backout (a cron schedule or a glob in a command keeps its stars).
+func backtick(r rune) bool { return r == '`' || r == '｀' }
+
+// neutral is inert for the characters special reports as formatting.
+func neutral(s string, lineStart bool, special func(rune) bool) string {
+	var b strings.Builder
+	blank := lineStart // nothing but spaces since the line began
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if special(r) && !inWord(s, i) {
+			j := i + n
+			for j < len(s) {
+				r2, n2 := utf8.DecodeRuneInString(s[j:])
+				if !special(r2) || inWord(s, j) {
+					break
+				}
+				j += n2
+			}
+			b.WriteString(inertOpen + s[i:j] + inertClose)
+			i, blank = j, false
+			continue
+		}
+		switch {
+		case r == '>' && blank:
+			b.WriteString(softHyphen + "&gt;")
+		case r == '＞' && blank:
+			b.WriteString(inertOpen + "＞" + inertClose)
+		case r == '&' || r == '<' || r == '>':
+			b.WriteString(escape(string(r)))
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		switch r {
+		case '\n':
+			blank = true
+		case ' ', '\t':
+		default:
+			blank = false
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// lookalikes stand in for formatting characters where a date token cannot
+// go: inside a link's label, which is itself a token. jsx-slack picks the
+// same characters.
+var lookalikes = strings.NewReplacer("*", "\u2217", "＊", "\ufe61", "_", "\u02cd", "＿", "\u2e0f",
+	"`", "\u02cb", "｀", "\u02cb", "~", "\u223c")
+
+// styled renders text in Backout's own formatting: marker ("*" or "`")
+// around each line, without the spaces at its ends (Slack formats nothing
+// whose marker touches a space), the text itself inert; in code, only a
+// backtick needs a date token.
+func styled(marker, s string) string {
+	special := formatting
+	if marker == "`" {
+		special = backtick
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		core := strings.TrimSpace(l)
+		if core == "" {
+			continue
+		}
+		lead := l[:strings.Index(l, core)]
+		lines[i] = lead + marker + neutral(core, false, special) + marker + l[len(lead)+len(core):]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// preBlock is s as a code block. Slack formats nothing inside one, so only
+// &, < and > need escaping, and a fence, which would end the block early.
+func preBlock(s string) string {
+	return "```\n" + strings.ReplaceAll(escape(s), "```", "'''") + "\n```"
+}
+
+// quote is every line of s as a block quote, each line's text inert.
+func quote(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = "&gt; " + inert(l, true)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// mrkdwnText renders typed text: plain runs inert, spans as Slack markup.
+// It is placed at the start of a line.
 func mrkdwnText(t chat.Text) string {
 	var b strings.Builder
 	for _, s := range t {
-		b.WriteString(span(s))
+		lineStart := b.Len() == 0 || strings.HasSuffix(b.String(), "\n")
+		b.WriteString(span(s, lineStart))
 	}
 	return b.String()
 }
 
 // span renders one span. A span whose ID or URL could not be written as
-// markup safely is shown as its escaped plain fallback instead.
-func span(s chat.Span) string {
+// markup safely is shown as its inert plain fallback instead.
+func span(s chat.Span, lineStart bool) string {
 	switch s.Kind {
 	case chat.SpanUser:
 		if validID(s.ID, "UW") {
@@ -45,10 +185,18 @@ func span(s chat.Span) string {
 			if s.Text == "" {
 				return "<" + escape(s.URL) + ">"
 			}
-			return "<" + escape(s.URL) + "|" + escape(s.Text) + ">"
+			return "<" + escape(s.URL) + "|" + lookalikes.Replace(escape(s.Text)) + ">"
 		}
+	case chat.SpanBold:
+		return styled("*", s.Text)
+	case chat.SpanCode:
+		return styled("`", s.Text)
+	case chat.SpanPre:
+		return preBlock(s.Text)
+	case chat.SpanQuote:
+		return quote(s.Text)
 	}
-	return escape(s.String())
+	return inert(s.String(), lineStart)
 }
 
 // validID accepts a Slack ID: one of the given prefix letters, then upper-case
@@ -83,30 +231,94 @@ func mentionLine(spans []chat.Span) string {
 	for _, s := range spans {
 		s.ID = strings.TrimSpace(s.ID)
 		if (s.Kind == chat.SpanUser && validID(s.ID, "UW")) || (s.Kind == chat.SpanGroup && validID(s.ID, "S")) {
-			parts = append(parts, span(s))
+			parts = append(parts, span(s, false))
 		}
 	}
 	return strings.Join(parts, " ")
 }
 
-// truncate cuts s to at most limit characters, ending with "…" when cut.
-// It never leaves half an entity (&amp;) or half a span (<@U1>) behind,
-// since Slack would show those raw. In rendered mrkdwn every < opens a span
-// and every & opens an entity, so backing up to an unclosed one is enough.
+// truncate cuts rendered mrkdwn s to at most limit characters, ending with
+// "…" when cut. Slack would show raw whatever the cut leaves half of, so it
+// never leaves half an entity (&amp;), half a span or date token (<@U1>,
+// <!date^…>) or half a fence behind, and it closes the bold, code or code
+// block it cut into, within the limit.
 func truncate(s string, limit int) string {
+	if utf8.RuneCountInString(s) <= limit {
+		return s
+	}
+	var starts []int // byte offset of each character, as RuneCountInString counts them
+	for i := range s {
+		starts = append(starts, i)
+	}
+	for keep := limit - 1; keep > 0; keep-- {
+		cut := whole(s, s[:starts[keep]])
+		closing := closers(cut)
+		if utf8.RuneCountInString(cut)+1+utf8.RuneCountInString(closing) <= limit {
+			return cut + "…" + closing
+		}
+	}
+	return "…"
+}
+
+// cut shortens plain_text to at most limit characters, ending with "…"
+// when cut. Slack shows plain_text as it is, entities and markup
+// characters alike, so unlike truncate it needs no care for either.
+func cut(s string, limit int) string {
 	if utf8.RuneCountInString(s) <= limit {
 		return s
 	}
 	if limit <= 1 {
 		return "…"
 	}
-	runes := []rune(s)
-	cut := string(runes[:limit-1])
-	if i := strings.LastIndexByte(cut, '&'); i >= 0 && !strings.Contains(cut[i:], ";") {
-		cut = cut[:i]
-	}
+	return string([]rune(s)[:limit-1]) + "…"
+}
+
+// whole backs cut, a prefix of s, up to where nothing is left half
+// written. In rendered mrkdwn every < opens a span or token and every &
+// an entity, so backing up to an unclosed one is enough; a run of
+// backticks the cut went through may be a fence, so it goes whole.
+func whole(s, cut string) string {
 	if i := strings.LastIndexByte(cut, '<'); i >= 0 && !strings.Contains(cut[i:], ">") {
 		cut = cut[:i]
 	}
-	return cut + "…"
+	if i := strings.LastIndexByte(cut, '&'); i >= 0 && !strings.Contains(cut[i:], ";") {
+		cut = cut[:i]
+	}
+	if strings.HasSuffix(cut, "`") && strings.HasPrefix(s[len(cut):], "`") {
+		cut = strings.TrimRight(cut, "`")
+	}
+	return cut
+}
+
+// closers is what ends the formatting left open at the end of cut, a
+// prefix of rendered mrkdwn. Outside spans and date tokens, every * and `
+// there is Backout's own marker (a person's are all inside date tokens),
+// and Backout never nests them; inside a code block, only a fence counts.
+func closers(cut string) string {
+	var pre, code, bold bool
+	for i := 0; i < len(cut); i++ {
+		switch {
+		case strings.HasPrefix(cut[i:], "```"):
+			pre = !pre
+			i += 2
+		case pre:
+		case cut[i] == '<':
+			if j := strings.IndexByte(cut[i:], '>'); j >= 0 {
+				i += j
+			}
+		case cut[i] == '`':
+			code = !code
+		case cut[i] == '*' && !code:
+			bold = !bold
+		}
+	}
+	switch {
+	case pre:
+		return "\n```"
+	case code:
+		return "`"
+	case bold:
+		return "*"
+	}
+	return ""
 }
