@@ -140,7 +140,7 @@ func recordHistory(t *testing.T, a *app.App, service string) {
 			Artifact:      fmt.Sprintf("registry.example.com/%s@sha256:%s", service, hex.EncodeToString(sum[:])),
 			ConfigVersion: "cfg-" + d.version, Commit: hex.EncodeToString(sum[:4]),
 		})
-		if err != nil || failure != "" {
+		if err != nil || failure != nil {
 			t.Fatalf("deploy %s %s: %q, %v", service, d.version, failure, err)
 		}
 	}

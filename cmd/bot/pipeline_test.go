@@ -235,7 +235,7 @@ func TestPipelineAgainstRealAPI(t *testing.T) {
 		{"record refused", nil, []string{"deploy", "record", "--service", "web", "--version", "1.3", "--artifact", "x", "--risk", "yolo"}, exitRuntime, "risk: unknown value"},
 		{"gate open", nil, []string{"gate", "web"}, exitOK, "gate open for web"},
 		{"gate closed by a dependency's freeze", func() {
-			if failure, err := svc.SetFreeze(t.Context(), incident.Actor{User: "U1", From: "test"}, "api", "black friday"); err != nil || failure != "" {
+			if failure, err := svc.SetFreeze(t.Context(), incident.Actor{User: "U1", From: "test"}, "api", "black friday"); err != nil || failure != nil {
 				t.Fatal(failure, err)
 			}
 		}, []string{"gate", "web"}, exitGateClosed, "gate closed for web: api is frozen by U1: black friday"},

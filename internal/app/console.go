@@ -67,7 +67,7 @@ func (b *consoleBackend) Deploy(ctx context.Context, user, service, versionAndAg
 	if err != nil {
 		return err
 	}
-	if failure != "" {
+	if failure != nil {
 		return fmt.Errorf("%s", failure)
 	}
 	b.app.Poster.(*console.Poster).Say("(CI recorded deploy %s: %s %s, %s)", d.ID, d.Service, d.Version, d.At.UTC().Format(time.RFC3339))

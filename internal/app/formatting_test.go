@@ -43,3 +43,33 @@ func TestPeopleTextStaysInertInSlack(t *testing.T) {
 		t.Errorf("the proposal's service field is %q, want Backout's bold and code: %q…", goesBack, want)
 	}
 }
+
+// TestBackoutCodeInAnswersIsCodeInSlack: the answers the lifecycle and the
+// grammar word themselves (a refusal, a plan that cannot be made, a usage
+// problem) reach Slack, through the real endpoints, with the keys and
+// commands they name as inline code, a real backtick pair, while what the
+// person typed in the same kind of answer stays inert.
+func TestBackoutCodeInAnswersIsCodeInSlack(t *testing.T) {
+	r := newRig(t, "bolt")
+	id := r.propose("strict")
+	tok := func(s string) string { return "<!date^00000000^{_}|" + s + ">" }
+	cases := []struct {
+		name, user, text string
+		want             string
+	}{
+		{"refusal", userNobody, "override " + id + " flag matrix: trust me",
+			"You may not override a failing check of " + id + " (strict). Who may: those the approval policy of strict lets override " +
+				"(its `override:` groups, else its owners and approvers) (`permissions.override_check`)."},
+		{"plan failure", userRequester, "propose strict again",
+			id + " already covers strict (proposed); act on it (`/rollback status " + id + "`) or abort it first."},
+		{"usage", userRequester, "approve " + id + " not-a-hash extra",
+			"`approve` takes a rollback id and, optionally, the plan hash from its message's footer.\nUsage: `/rollback approve &lt;id&gt; [&lt;plan&gt;]`"},
+		{"usage with typed text", userRequester, "plan strict `x`",
+			"Unexpected \"" + tok("`") + "x" + tok("`") + "\".\nUsage: `/rollback plan &lt;service&gt; [to &lt;version&gt;]`"},
+	}
+	for _, c := range cases {
+		if rep := r.command(c.user, c.text); rep.Text != c.want {
+			t.Errorf("%s: /rollback %s answered\n %q\nwant\n %q", c.name, c.text, rep.Text, c.want)
+		}
+	}
+}

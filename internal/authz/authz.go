@@ -25,6 +25,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/backout/backout/internal/rollback"
 )
 
 // Action is something a person asks Backout to do.
@@ -201,8 +203,9 @@ type Subject struct {
 // Decision is the answer: Allowed, or a refusal that says who may.
 type Decision struct {
 	Allowed bool
-	// Refusal is for the person refused: what they may not do and who may.
-	Refusal string
+	// Refusal is for the person refused: what they may not do and who may,
+	// with the configuration keys that say so as code.
+	Refusal rollback.Words
 }
 
 // Decide answers whether user may take action on subject.
@@ -270,9 +273,12 @@ func (m *Model) meets(ctx context.Context, dir Directory, rule []string, user, s
 	return false, nil
 }
 
-// refusal says what was refused and who may, in plain words.
-func (m *Model) refusal(a Action, rule []string, refused []string, s Subject, dir Directory) string {
-	var who []string
+// refusal says what was refused and who may, in plain words, naming the
+// configuration keys as code. It is Words, not chat text: this package
+// decides, the lifecycle and chat only pass its words on, so they are
+// written here once.
+func (m *Model) refusal(a Action, rule []string, refused []string, s Subject, dir Directory) rollback.Words {
+	var who []any // parts of rollback.Say, one per principal
 	for _, p := range rule {
 		switch {
 		case p == Requester && s.Requester != "":
@@ -292,7 +298,8 @@ func (m *Model) refusal(a Action, rule []string, refused []string, s Subject, di
 		case p == Approvers:
 			who = append(who, "the approvers of "+strings.Join(refused, ", "))
 		case p == Overriders:
-			who = append(who, "those the approval policy of "+strings.Join(refused, ", ")+" lets override (its `override:` groups, else its owners and approvers)")
+			who = append(who, rollback.Say("those the approval policy of "+strings.Join(refused, ", ")+" lets override (its ",
+				rollback.Code("override:"), " groups, else its owners and approvers)"))
 		case strings.HasPrefix(p, GroupPrefix):
 			who = append(who, "members of "+strings.TrimPrefix(p, GroupPrefix))
 		}
@@ -302,8 +309,16 @@ func (m *Model) refusal(a Action, rule []string, refused []string, s Subject, di
 	if s.ID != "" {
 		target = s.ID + " (" + target + ")"
 	}
+	key := rollback.Code("permissions." + string(a))
 	if len(who) == 0 {
-		return fmt.Sprintf("You may not %s %s: nobody is allowed to by `permissions.%s`.", what, target, a)
+		return rollback.Say(fmt.Sprintf("You may not %s %s: nobody is allowed to by ", what, target), key, ".")
 	}
-	return fmt.Sprintf("You may not %s %s. Who may: %s (`permissions.%s`).", what, target, strings.Join(who, "; "), a)
+	parts := []any{fmt.Sprintf("You may not %s %s. Who may: ", what, target)}
+	for i, w := range who {
+		if i > 0 {
+			parts = append(parts, "; ")
+		}
+		parts = append(parts, w)
+	}
+	return rollback.Say(append(parts, " (", key, ").")...)
 }

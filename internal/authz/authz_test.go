@@ -2,9 +2,12 @@ package authz
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/backout/backout/internal/rollback"
 )
 
 // dir is a hand-written directory: two services with their own owners,
@@ -60,7 +63,7 @@ func TestDecide(t *testing.T) {
 		if d.Allowed != tt.allowed {
 			t.Errorf("%s %s on %v: allowed %v, want %v (%s)", tt.user, tt.action, tt.subject.Services, d.Allowed, tt.allowed, d.Refusal)
 		}
-		if !d.Allowed && !strings.Contains(d.Refusal, "Who may:") {
+		if !d.Allowed && !strings.Contains(d.Refusal.String(), "Who may:") {
 			t.Errorf("%s %s: refusal %q does not say who may", tt.user, tt.action, d.Refusal)
 		}
 	}
@@ -79,8 +82,38 @@ func TestPermissionsOverrideDefaults(t *testing.T) {
 			t.Errorf("%s %s = %v %v, want %v", c.user, c.action, d.Allowed, err, c.want)
 		}
 	}
-	if d, _ := m.Decide(context.Background(), dir{}, "sam", Freeze, Subject{Services: []string{"strict"}}); !strings.Contains(d.Refusal, "members of sre") {
+	if d, _ := m.Decide(context.Background(), dir{}, "sam", Freeze, Subject{Services: []string{"strict"}}); !strings.Contains(d.Refusal.String(), "members of sre") {
 		t.Errorf("refusal %q does not name the group", d.Refusal)
+	}
+}
+
+// TestRefusalNamesKeysAsCode: a refusal names the configuration keys that
+// decide it as code, typed, so chat shows them as code; everything else in
+// it, service names and ids included, is plain.
+func TestRefusalNamesKeysAsCode(t *testing.T) {
+	one := Subject{Services: []string{"strict"}, Requester: "rex", ID: "RB-1"}
+	ghost := Subject{Services: []string{"ghost"}, ID: "RB-2"} // no owners
+	key := rollback.Code("permissions.override_check")
+	tests := []struct {
+		rules   map[string][]string
+		subject Subject
+		want    rollback.Words
+	}{
+		{nil, one, rollback.Say("You may not override a failing check of RB-1 (strict). Who may: those the approval policy of strict lets override (its ",
+			rollback.Code("override:"), " groups, else its owners and approvers) (", key, ").")},
+		{map[string][]string{"override_check": {"requester", "group:sre"}}, one,
+			rollback.Say("You may not override a failing check of RB-1 (strict). Who may: its requester (@rex); members of sre (", key, ").")},
+		{map[string][]string{"override_check": {"owners"}}, ghost,
+			rollback.Say("You may not override a failing check of RB-2 (ghost): nobody is allowed to by ", key, ".")},
+	}
+	for _, tt := range tests {
+		d, err := New(tt.rules).Decide(context.Background(), dir{}, "nobody", OverrideCheck, tt.subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(d.Refusal, tt.want) {
+			t.Errorf("refusal under %v:\n got %#v\nwant %#v", tt.rules, d.Refusal, tt.want)
+		}
 	}
 }
 

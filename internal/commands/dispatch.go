@@ -10,6 +10,7 @@ import (
 
 	"github.com/backout/backout/internal/chat"
 	"github.com/backout/backout/internal/incident"
+	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
 )
 
@@ -21,7 +22,7 @@ type Reporter interface {
 // Driller starts and describes drills (internal/drill implements it).
 type Driller interface {
 	Describe(ctx context.Context, service string) (chat.Message, string, error)
-	RunNow(ctx context.Context, who incident.Actor, service string) (*rollback.Record, string, error)
+	RunNow(ctx context.Context, who incident.Actor, service string) (*rollback.Record, rollback.Words, error)
 }
 
 // Dispatcher runs parsed commands (through the verb table) and button
@@ -77,7 +78,7 @@ func (d *Dispatcher) Click(ctx context.Context, c Click) Reply {
 	if !idPattern.MatchString(id) {
 		return private("That button carries no rollback id; it may be from an older version of Backout.")
 	}
-	var failure string
+	var failure rollback.Words
 	var err error
 	switch c.ActionID {
 	case chat.ActionApprove:
@@ -106,13 +107,16 @@ func (d *Dispatcher) Click(ctx context.Context, c Click) Reply {
 	if err != nil {
 		return d.fault(ctx, c.ActionID, err)
 	}
-	if failure != "" {
-		return private(failure)
+	if failure != nil {
+		return privateWords(failure)
 	}
 	return Reply{Ignore: true} // the thread and the updated message say what happened
 }
 
 func private(text string) Reply { return privateText(chat.Plain(text)) }
+
+// privateWords answers with the lifecycle's words, their code as code.
+func privateWords(w rollback.Words) Reply { return privateText(present.Words(w)) }
 
 func privateText(t chat.Text) Reply { return Reply{Ephemeral: true, Message: chat.TextMessage(t)} }
 
@@ -140,12 +144,12 @@ func (d *Dispatcher) fault(ctx context.Context, verb string, err error) Reply {
 }
 
 // result converts (failure, err) from the lifecycle into a reply.
-func result(failure string, err error, ok string) (Reply, error) {
+func result(failure rollback.Words, err error, ok string) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	if failure != "" {
-		return private(failure), nil
+	if failure != nil {
+		return privateWords(failure), nil
 	}
 	return private(ok), nil
 }

@@ -166,21 +166,21 @@ func TestUnknownID(t *testing.T) {
 			{Service: "checkout", Current: rollback.Release{Version: "2"}, Target: rollback.Release{Version: "1"}}}}
 		h.life.rollbacks = map[string]*rollback.Record{"RB-9": rb9}
 		h.life.open = []*rollback.Record{rb9}
-		h.life.failure = "There is no rollback RB-99."
+		h.life.failure = rollback.Say("There is no rollback RB-99.")
 		if got, want := h.command(text), "There is no rollback RB-99."+open; !privately(got, want) {
 			t.Errorf("%q: %q, want %q", text, got.Message.Text.String(), want)
 		}
 		if strings.HasPrefix(text, "status") {
 			continue // status of a rollback that exists shows it
 		}
-		h.life.failure = "RB-9 is not open."
+		h.life.failure = rollback.Say("RB-9 is not open.")
 		h.life.open = nil
 		if got, want := h.command(strings.ReplaceAll(text, "RB-99", "RB-9")), private("RB-9 is not open."); !reflect.DeepEqual(got, want) {
 			t.Errorf("%q on RB-9: %q, want %q", text, got.Message.Text.String(), want.Message.Text.String())
 		}
 	}
 	h := newHarness()
-	h.life.failure = "There is no rollback RB-99."
+	h.life.failure = rollback.Say("There is no rollback RB-99.")
 	if got, want := h.command("approve RB-99"), "There is no rollback RB-99."+noneOpen; !privately(got, want) {
 		t.Errorf("none open: %q, want %q", got.Message.Text.String(), want)
 	}
@@ -257,7 +257,7 @@ func TestFaults(t *testing.T) {
 	}
 	h.life.err = nil
 	h.life.rollbacks = map[string]*rollback.Record{"RB-7": {ID: "RB-7", State: rollback.StateSucceeded}}
-	h.life.failure = "RB-7 is not open."
+	h.life.failure = rollback.Say("RB-7 is not open.")
 	if got := h.command("resume RB-7"); !reflect.DeepEqual(got, private("RB-7 is not open.")) {
 		t.Errorf("failure: %+v", got)
 	}

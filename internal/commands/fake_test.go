@@ -21,7 +21,7 @@ type fakeLifecycle struct {
 	open        []*rollback.Record
 	history     []*rollback.Record
 	deploys     []*rollback.Deploy
-	failure     string // every change's failure
+	failure     rollback.Words // every change's failure
 	err         error
 	calls       []string
 	lastVote    incident.VoteRequest
@@ -36,9 +36,9 @@ func (f *fakeLifecycle) call(format string, args ...any) error {
 	return f.err
 }
 
-func (f *fakeLifecycle) Propose(_ context.Context, _ incident.Actor, req incident.ProposeRequest) (*rollback.Record, string, error) {
+func (f *fakeLifecycle) Propose(_ context.Context, _ incident.Actor, req incident.ProposeRequest) (*rollback.Record, rollback.Words, error) {
 	f.lastPropose = req
-	if err := f.call("Propose %v %s", req.Services, req.Release); err != nil || f.failure != "" {
+	if err := f.call("Propose %v %s", req.Services, req.Release); err != nil || f.failure != nil {
 		return nil, f.failure, err
 	}
 	r := &rollback.Record{ID: "RB-1", Channel: "C0OPS"}
@@ -46,62 +46,62 @@ func (f *fakeLifecycle) Propose(_ context.Context, _ incident.Actor, req inciden
 		r.Services = append(r.Services, rollback.ServiceChange{Service: s,
 			Current: rollback.Release{Version: "2"}, Target: rollback.Release{Version: "1"}})
 	}
-	return r, "", nil
+	return r, nil, nil
 }
 
-func (f *fakeLifecycle) Vote(_ context.Context, _ incident.Actor, req incident.VoteRequest) (string, error) {
+func (f *fakeLifecycle) Vote(_ context.Context, _ incident.Actor, req incident.VoteRequest) (rollback.Words, error) {
 	f.lastVote = req
 	return f.failure, f.call("Vote %s %v", req.ID, req.Approve)
 }
 
-func (f *fakeLifecycle) Abort(_ context.Context, _ incident.Actor, id, reason string) (string, error) {
+func (f *fakeLifecycle) Abort(_ context.Context, _ incident.Actor, id, reason string) (rollback.Words, error) {
 	return f.failure, f.call("Abort %s %s", id, reason)
 }
 
-func (f *fakeLifecycle) Resume(_ context.Context, _ incident.Actor, id string) (string, error) {
+func (f *fakeLifecycle) Resume(_ context.Context, _ incident.Actor, id string) (rollback.Words, error) {
 	return f.failure, f.call("Resume %s", id)
 }
 
-func (f *fakeLifecycle) Pause(_ context.Context, _ incident.Actor, id string) (string, error) {
+func (f *fakeLifecycle) Pause(_ context.Context, _ incident.Actor, id string) (rollback.Words, error) {
 	return f.failure, f.call("Pause %s", id)
 }
 
-func (f *fakeLifecycle) ReportAffected(_ context.Context, _ incident.Actor, id string) (string, error) {
+func (f *fakeLifecycle) ReportAffected(_ context.Context, _ incident.Actor, id string) (rollback.Words, error) {
 	return f.failure, f.call("ReportAffected %s", id)
 }
 
-func (f *fakeLifecycle) SignGate(_ context.Context, _ incident.Actor, id, key string) (string, error) {
+func (f *fakeLifecycle) SignGate(_ context.Context, _ incident.Actor, id, key string) (rollback.Words, error) {
 	return f.failure, f.call("SignGate %s %s", id, key)
 }
 
-func (f *fakeLifecycle) Override(_ context.Context, _ incident.Actor, id, check, reason string) (string, error) {
+func (f *fakeLifecycle) Override(_ context.Context, _ incident.Actor, id, check, reason string) (rollback.Words, error) {
 	return f.failure, f.call("Override %s %s %s", id, check, reason)
 }
 
-func (f *fakeLifecycle) SetFreeze(_ context.Context, _ incident.Actor, service, reason string) (string, error) {
+func (f *fakeLifecycle) SetFreeze(_ context.Context, _ incident.Actor, service, reason string) (rollback.Words, error) {
 	return f.failure, f.call("SetFreeze %s %s", service, reason)
 }
 
-func (f *fakeLifecycle) ClearFreeze(_ context.Context, _ incident.Actor, service string) (string, error) {
+func (f *fakeLifecycle) ClearFreeze(_ context.Context, _ incident.Actor, service string) (rollback.Words, error) {
 	return f.failure, f.call("ClearFreeze %s", service)
 }
 
-func (f *fakeLifecycle) Plan(_ context.Context, req incident.PlanRequest) ([]rollback.ServiceChange, string, string, error) {
+func (f *fakeLifecycle) Plan(_ context.Context, req incident.PlanRequest) ([]rollback.ServiceChange, string, rollback.Words, error) {
 	return nil, "", f.failure, f.call("Plan %v %s", req.Services, req.Version)
 }
 
-func (f *fakeLifecycle) ServiceReadiness(_ context.Context, service string) ([]rollback.CheckResult, string, error) {
+func (f *fakeLifecycle) ServiceReadiness(_ context.Context, service string) ([]rollback.CheckResult, rollback.Words, error) {
 	return nil, f.failure, f.call("ServiceReadiness %s", service)
 }
 
-func (f *fakeLifecycle) Rollback(_ context.Context, id string) (*rollback.Record, string, error) {
+func (f *fakeLifecycle) Rollback(_ context.Context, id string) (*rollback.Record, rollback.Words, error) {
 	if err := f.call("Rollback %s", id); err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	if r, ok := f.rollbacks[id]; ok {
-		return r, "", nil
+		return r, nil, nil
 	}
-	return nil, "There is no rollback " + id + ".", nil
+	return nil, rollback.Say("There is no rollback " + id + "."), nil
 }
 
 func (f *fakeLifecycle) Votes(_ context.Context, id string) ([]rollback.Vote, error) {
@@ -161,7 +161,7 @@ func (d *fakeDriller) Describe(_ context.Context, service string) (chat.Message,
 	return chat.TextMessage(chat.Plain("drills of " + service)), "", nil
 }
 
-func (d *fakeDriller) RunNow(_ context.Context, _ incident.Actor, service string) (*rollback.Record, string, error) {
+func (d *fakeDriller) RunNow(_ context.Context, _ incident.Actor, service string) (*rollback.Record, rollback.Words, error) {
 	d.asked = append(d.asked, "RunNow "+service)
-	return &rollback.Record{ID: "RB-2", Channel: "C0OPS"}, "", nil
+	return &rollback.Record{ID: "RB-2", Channel: "C0OPS"}, nil, nil
 }

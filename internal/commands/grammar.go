@@ -6,7 +6,6 @@ package commands
 
 import (
 	"context"
-	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -53,7 +52,7 @@ type ParseResult struct {
 type verb struct {
 	usage string
 	help  string
-	parse func(args []string) (*Command, string)
+	parse func(args []string) (*Command, chat.Text)
 	// handle runs a parsed command; nil for help, which Parse answers itself.
 	handle func(d *Dispatcher, ctx context.Context, who incident.Actor, cmd *Command) (Reply, error)
 }
@@ -108,8 +107,8 @@ func Parse(text string) ParseResult {
 		return ParseResult{Usage: Help()}
 	}
 	cmd, problem := spec.parse(fields[1:])
-	if problem != "" {
-		return ParseResult{Usage: chat.Plain(problem + "\n").Add(Usage(verb))}
+	if !problem.Empty() {
+		return ParseResult{Usage: problem.AddPlain("\n").Add(Usage(verb))}
 	}
 	cmd.Verb = verb
 	return ParseResult{Command: cmd}
@@ -151,123 +150,123 @@ func Usage(verb string) chat.Text {
 	return chat.Textf("Usage: %s", chat.Code("/rollback "+verbs[verb].usage))
 }
 
-func parseNone(verb string) func([]string) (*Command, string) {
-	return func(args []string) (*Command, string) {
+func parseNone(verb string) func([]string) (*Command, chat.Text) {
+	return func(args []string) (*Command, chat.Text) {
 		if len(args) > 0 {
-			return nil, fmt.Sprintf("`%s` takes no arguments.", verb)
+			return nil, chat.Textf("%s takes no arguments.", chat.Code(verb))
 		}
-		return &Command{}, ""
+		return &Command{}, nil
 	}
 }
 
-func parseServices(arg string) ([]string, string) {
+func parseServices(arg string) ([]string, chat.Text) {
 	var out []string
 	for _, s := range strings.Split(arg, ",") {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			continue
 		}
-		if problem := badService(s); problem != "" {
+		if problem := badService(s); !problem.Empty() {
 			return nil, problem
 		}
 		out = append(out, s)
 	}
 	if len(out) == 0 {
-		return nil, "Name a service."
+		return nil, chat.Plain("Name a service.")
 	}
-	return out, ""
+	return out, nil
 }
 
 // parseTo reads an optional "to <version>" and returns the rest.
-func parseTo(args []string) (version string, rest []string, problem string) {
+func parseTo(args []string) (version string, rest []string, problem chat.Text) {
 	if len(args) > 0 && strings.EqualFold(args[0], "to") {
 		if len(args) < 2 {
-			return "", nil, "`to` needs a version."
+			return "", nil, chat.Textf("%s needs a version.", chat.Code("to"))
 		}
-		return args[1], args[2:], ""
+		return args[1], args[2:], nil
 	}
-	return "", args, ""
+	return "", args, nil
 }
 
-func parsePropose(args []string) (*Command, string) {
+func parsePropose(args []string) (*Command, chat.Text) {
 	if len(args) == 0 {
-		return nil, "Name the service to roll back."
+		return nil, chat.Plain("Name the service to roll back.")
 	}
 	svcs, problem := parseServices(args[0])
-	if problem != "" {
+	if !problem.Empty() {
 		return nil, problem
 	}
 	v, rest, problem := parseTo(args[1:])
-	if problem != "" {
+	if !problem.Empty() {
 		return nil, problem
 	}
-	return &Command{Services: svcs, Version: v, Reason: strings.Join(rest, " ")}, ""
+	return &Command{Services: svcs, Version: v, Reason: strings.Join(rest, " ")}, nil
 }
 
-func parseRelease(args []string) (*Command, string) {
+func parseRelease(args []string) (*Command, chat.Text) {
 	if len(args) == 0 {
-		return nil, "Name the release."
+		return nil, chat.Plain("Name the release.")
 	}
 	if !servicePattern.MatchString(args[0]) {
-		return nil, fmt.Sprintf("%q is not a release name.", args[0])
+		return nil, chat.Textf("%q is not a release name.", args[0])
 	}
-	return &Command{Release: args[0], Reason: strings.Join(args[1:], " ")}, ""
+	return &Command{Release: args[0], Reason: strings.Join(args[1:], " ")}, nil
 }
 
-func parsePlan(args []string) (*Command, string) {
+func parsePlan(args []string) (*Command, chat.Text) {
 	if len(args) == 0 {
-		return nil, "Name the service."
+		return nil, chat.Plain("Name the service.")
 	}
 	svcs, problem := parseServices(args[0])
-	if problem != "" {
+	if !problem.Empty() {
 		return nil, problem
 	}
 	v, rest, problem := parseTo(args[1:])
-	if problem != "" {
+	if !problem.Empty() {
 		return nil, problem
 	}
 	if len(rest) > 0 {
-		return nil, fmt.Sprintf("Unexpected %q.", strings.Join(rest, " "))
+		return nil, chat.Textf("Unexpected %q.", strings.Join(rest, " "))
 	}
-	return &Command{Services: svcs, Version: v}, ""
+	return &Command{Services: svcs, Version: v}, nil
 }
 
-func parseStatus(args []string) (*Command, string) {
+func parseStatus(args []string) (*Command, chat.Text) {
 	switch len(args) {
 	case 0:
-		return &Command{}, ""
+		return &Command{}, nil
 	case 1:
-		if problem := badID(args[0]); problem != "" {
+		if problem := badID(args[0]); !problem.Empty() {
 			return nil, problem
 		}
-		return &Command{ID: strings.ToUpper(args[0])}, ""
+		return &Command{ID: strings.ToUpper(args[0])}, nil
 	}
-	return nil, "Too many arguments."
+	return nil, chat.Plain("Too many arguments.")
 }
 
-func parseID(verb string, reason bool) func([]string) (*Command, string) {
-	return func(args []string) (*Command, string) {
+func parseID(verb string, reason bool) func([]string) (*Command, chat.Text) {
+	return func(args []string) (*Command, chat.Text) {
 		if len(args) == 0 {
-			return nil, "Which rollback? Give its id, like RB-42."
+			return nil, chat.Plain("Which rollback? Give its id, like RB-42.")
 		}
-		if problem := badID(args[0]); problem != "" {
+		if problem := badID(args[0]); !problem.Empty() {
 			return nil, problem
 		}
 		if !reason && len(args) > 1 {
-			return nil, fmt.Sprintf("`%s` takes only a rollback id.", verb)
+			return nil, chat.Textf("%s takes only a rollback id.", chat.Code(verb))
 		}
-		return &Command{ID: strings.ToUpper(args[0]), Reason: strings.Join(args[1:], " ")}, ""
+		return &Command{ID: strings.ToUpper(args[0]), Reason: strings.Join(args[1:], " ")}, nil
 	}
 }
 
 // planPattern is a plan hash as the proposal's footer shows it.
 var planPattern = regexp.MustCompile(`^[0-9a-f]{6,64}$`)
 
-func parseApprove(args []string) (*Command, string) {
+func parseApprove(args []string) (*Command, chat.Text) {
 	if len(args) == 0 {
-		return nil, "Which rollback? Give its id, like RB-42."
+		return nil, chat.Plain("Which rollback? Give its id, like RB-42.")
 	}
-	if problem := badID(args[0]); problem != "" {
+	if problem := badID(args[0]); !problem.Empty() {
 		return nil, problem
 	}
 	cmd := &Command{ID: strings.ToUpper(args[0])}
@@ -275,104 +274,104 @@ func parseApprove(args []string) (*Command, string) {
 	case len(args) == 2 && planPattern.MatchString(strings.ToLower(args[1])):
 		cmd.Plan = strings.ToLower(args[1])
 	case len(args) > 1:
-		return nil, "`approve` takes a rollback id and, optionally, the plan hash from its message's footer."
+		return nil, chat.Textf("%s takes a rollback id and, optionally, the plan hash from its message's footer.", chat.Code("approve"))
 	}
-	return cmd, ""
+	return cmd, nil
 }
 
-func parseOverride(args []string) (*Command, string) {
+func parseOverride(args []string) (*Command, chat.Text) {
 	if len(args) < 3 {
-		return nil, "Give the rollback id, the check and a reason (the reason is audited)."
+		return nil, chat.Plain("Give the rollback id, the check and a reason (the reason is audited).")
 	}
-	if problem := badID(args[0]); problem != "" {
+	if problem := badID(args[0]); !problem.Empty() {
 		return nil, problem
 	}
-	return &Command{ID: strings.ToUpper(args[0]), Check: args[1], Reason: strings.Join(args[2:], " ")}, ""
+	return &Command{ID: strings.ToUpper(args[0]), Check: args[1], Reason: strings.Join(args[2:], " ")}, nil
 }
 
-func parseService(verb string, reason bool) func([]string) (*Command, string) {
-	return func(args []string) (*Command, string) {
+func parseService(verb string, reason bool) func([]string) (*Command, chat.Text) {
+	return func(args []string) (*Command, chat.Text) {
 		if len(args) == 0 {
-			return nil, "Name the service."
+			return nil, chat.Plain("Name the service.")
 		}
-		if problem := badService(args[0]); problem != "" {
+		if problem := badService(args[0]); !problem.Empty() {
 			return nil, problem
 		}
 		if !reason && len(args) > 1 {
-			return nil, fmt.Sprintf("`%s` takes only a service name.", verb)
+			return nil, chat.Textf("%s takes only a service name.", chat.Code(verb))
 		}
-		return &Command{Services: []string{args[0]}, Reason: strings.Join(args[1:], " ")}, ""
+		return &Command{Services: []string{args[0]}, Reason: strings.Join(args[1:], " ")}, nil
 	}
 }
 
-func parseRegistry(args []string) (*Command, string) {
+func parseRegistry(args []string) (*Command, chat.Text) {
 	cmd := &Command{Since: 30 * 24 * time.Hour}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
 		case a == "--since":
 			if i+1 >= len(args) {
-				return nil, "`--since` needs a duration such as 30d."
+				return nil, chat.Textf("%s needs a duration such as 30d.", chat.Code("--since"))
 			}
 			i++
 			d, err := yamlx.ParseDuration(args[i])
 			if err != nil || d <= 0 {
-				return nil, fmt.Sprintf("%q is not a duration (examples: 7d, 24h).", args[i])
+				return nil, chat.Textf("%q is not a duration (examples: 7d, 24h).", args[i])
 			}
 			cmd.Since = d
 		case strings.HasPrefix(a, "--since="):
 			d, err := yamlx.ParseDuration(strings.TrimPrefix(a, "--since="))
 			if err != nil || d <= 0 {
-				return nil, fmt.Sprintf("%q is not a duration (examples: 7d, 24h).", strings.TrimPrefix(a, "--since="))
+				return nil, chat.Textf("%q is not a duration (examples: 7d, 24h).", strings.TrimPrefix(a, "--since="))
 			}
 			cmd.Since = d
 		case len(cmd.Services) == 0 && servicePattern.MatchString(a):
 			cmd.Services = []string{a}
 		default:
-			return nil, fmt.Sprintf("Unexpected %q.", a)
+			return nil, chat.Textf("Unexpected %q.", a)
 		}
 	}
-	return cmd, ""
+	return cmd, nil
 }
 
-func parseDrill(args []string) (*Command, string) {
+func parseDrill(args []string) (*Command, chat.Text) {
 	if len(args) == 0 || len(args) > 2 {
-		return nil, "Name the service, and add `now` to run a drill now."
+		return nil, chat.Textf("Name the service, and add %s to run a drill now.", chat.Code("now"))
 	}
-	if problem := badService(args[0]); problem != "" {
+	if problem := badService(args[0]); !problem.Empty() {
 		return nil, problem
 	}
 	cmd := &Command{Services: []string{args[0]}}
 	if len(args) == 2 {
 		if !strings.EqualFold(args[1], "now") {
-			return nil, fmt.Sprintf("Unexpected %q.", args[1])
+			return nil, chat.Textf("Unexpected %q.", args[1])
 		}
 		cmd.Now = true
 	}
-	return cmd, ""
+	return cmd, nil
 }
 
 // RollbackID reads a rollback id as people type it ("rb-42" is RB-42), for
 // front ends with commands of their own that take one (the console's show).
 func RollbackID(arg string) (string, bool) {
-	if badID(arg) != "" {
+	if !badID(arg).Empty() {
 		return "", false
 	}
 	return strings.ToUpper(arg), true
 }
 
 // badID explains why arg is not a rollback id, or returns "".
-func badID(arg string) string {
+func badID(arg string) chat.Text {
 	if idPattern.MatchString(arg) {
-		return ""
+		return nil
 	}
-	return fmt.Sprintf("%q is not a rollback id (like RB-42).", arg)
+	return chat.Textf("%q is not a rollback id (like RB-42).", arg)
 }
 
 // badService explains why arg is not a service name, or returns "".
-func badService(arg string) string {
+func badService(arg string) chat.Text {
 	if servicePattern.MatchString(arg) {
-		return ""
+		return nil
 	}
-	return fmt.Sprintf("%q is not a service name.", arg)
+	return chat.Textf("%q is not a service name.", arg)
 }

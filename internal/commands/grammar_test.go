@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -290,5 +291,32 @@ func TestVerbTable(t *testing.T) {
 	}
 	if got, want := Usage("reject"), chat.Textf("Usage: %s", chat.Code("/rollback reject <id> <reason>")); !reflect.DeepEqual(got, want) {
 		t.Errorf("Usage(reject) = %q, want %q", got, want)
+	}
+}
+
+// TestArgumentProblemsTypeTheirCode: a problem with a verb's arguments
+// names the verb, keyword or flag as code, a typed span, so that Slack
+// shows it as code; written into plain text, Slack would show the
+// backticks literally (plain text is made inert). Whatever the person
+// typed stays plain.
+func TestArgumentProblemsTypeTheirCode(t *testing.T) {
+	cases := []struct {
+		text    string
+		problem chat.Text
+	}{
+		{"approve RB-1 not-a-hash extra", chat.Textf("%s takes a rollback id and, optionally, the plan hash from its message's footer.", chat.Code("approve"))},
+		{"resume RB-1 now", chat.Textf("%s takes only a rollback id.", chat.Code("resume"))},
+		{"history checkout *now*", chat.Textf("%s takes only a service name.", chat.Code("history"))},
+		{"propose checkout to", chat.Textf("%s needs a version.", chat.Code("to"))},
+		{"registry --since", chat.Textf("%s needs a duration such as 30d.", chat.Code("--since"))},
+		{"drill", chat.Textf("Name the service, and add %s to run a drill now.", chat.Code("now"))},
+		{"plan checkout `x`", chat.Plain("Unexpected \"`x`\".")},
+	}
+	for _, c := range cases {
+		verb := strings.Fields(c.text)[0]
+		want := c.problem.AddPlain("\n").Add(Usage(verb))
+		if got := Parse(c.text).Usage; !reflect.DeepEqual(got, want) {
+			t.Errorf("Parse(%q).Usage\n got: %#v\nwant: %#v", c.text, got, want)
+		}
 	}
 }

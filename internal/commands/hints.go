@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/present"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/suggest"
 )
@@ -62,8 +63,8 @@ func OpenHint(open []*rollback.Record) chat.Text {
 // idResult is result for a change to rollback id: when the failure is that
 // there is no such rollback, it adds OpenHint. Whether the rollback exists
 // is asked of the lifecycle, not read from the failure's wording.
-func (d *Dispatcher) idResult(ctx context.Context, id, failure string, err error, ok string) (Reply, error) {
-	if err != nil || failure == "" {
+func (d *Dispatcher) idResult(ctx context.Context, id string, failure rollback.Words, err error, ok string) (Reply, error) {
+	if err != nil || failure == nil {
 		return result(failure, err, ok)
 	}
 	r, _, err := d.svc.Rollback(ctx, id)
@@ -73,9 +74,9 @@ func (d *Dispatcher) idResult(ctx context.Context, id, failure string, err error
 	if err != nil || r != nil {
 		// It exists (the failure is about its state), or the question
 		// failed: the failure alone still answers the person.
-		return private(failure), nil
+		return privateWords(failure), nil
 	}
-	return privateText(chat.Plain(failure).Add(d.openHint(ctx))), nil
+	return privateText(present.Words(failure).Add(d.openHint(ctx))), nil
 }
 
 // openHint is OpenHint over the open rollbacks; a store error leaves the

@@ -14,7 +14,7 @@ import (
 func (d *Dispatcher) propose(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
 	r, failure, err := d.svc.Propose(ctx, who, incident.ProposeRequest{Services: cmd.Services, Release: cmd.Release,
 		Version: cmd.Version, Reason: cmd.Reason})
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return result(failure, err, "")
 	}
 	return privateText(chat.Textf("Proposed %s in %s: %s.", r.ID, chat.Channel(r.Channel), summary(r))), nil
@@ -30,7 +30,7 @@ func summary(r *rollback.Record) string {
 
 func (d *Dispatcher) plan(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
 	changes, _, failure, err := d.svc.Plan(ctx, incident.PlanRequest{Services: cmd.Services, Version: cmd.Version})
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return result(failure, err, "")
 	}
 	return Reply{Ephemeral: true, Message: present.PlanView(changes)}, nil
@@ -42,8 +42,8 @@ func (d *Dispatcher) status(ctx context.Context, who incident.Actor, cmd *Comman
 		if err != nil {
 			return Reply{}, err
 		}
-		if failure != "" {
-			return privateText(chat.Plain(failure).Add(d.openHint(ctx))), nil
+		if failure != nil {
+			return privateText(present.Words(failure).Add(d.openHint(ctx))), nil
 		}
 		votes, err := d.svc.Votes(ctx, r.ID)
 		if err != nil {
@@ -80,7 +80,7 @@ func (d *Dispatcher) approve(ctx context.Context, who incident.Actor, cmd *Comma
 		if err != nil {
 			return Reply{}, err
 		}
-		if failure == "" && r.State == rollback.StateProposed && r.Replans > 0 {
+		if failure == nil && r.State == rollback.StateProposed && r.Replans > 0 {
 			msg := chat.TextMessage(chat.Textf("The plan of %s changed since it was proposed; it is now %s. Review it in the proposal's message, then approve with this button or %s.",
 				r.ID, r.PlanHash, chat.Code("/rollback approve "+r.ID+" "+r.PlanHash)))
 			msg.Buttons = []chat.Button{{ActionID: chat.ActionApprove, Text: "Approve plan " + r.PlanHash,
@@ -125,7 +125,7 @@ func (d *Dispatcher) affected(ctx context.Context, who incident.Actor, cmd *Comm
 	if err != nil {
 		return Reply{}, err
 	}
-	return private(answer), nil
+	return privateWords(answer), nil
 }
 
 func (d *Dispatcher) override(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
@@ -196,7 +196,7 @@ func (d *Dispatcher) registry(ctx context.Context, who incident.Actor, cmd *Comm
 
 func (d *Dispatcher) readiness(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
 	res, failure, err := d.svc.ServiceReadiness(ctx, cmd.Service())
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return result(failure, err, "")
 	}
 	t := &chat.Table{Header: []string{"result", "check", "reason"}}
@@ -215,12 +215,12 @@ func (d *Dispatcher) drill(ctx context.Context, who incident.Actor, cmd *Command
 	if !cmd.Now {
 		msg, failure, err := d.driller.Describe(ctx, cmd.Service())
 		if err != nil || failure != "" {
-			return result(failure, err, "")
+			return result(rollback.Say(failure), err, "")
 		}
 		return Reply{Ephemeral: true, Message: msg}, nil
 	}
 	r, failure, err := d.driller.RunNow(ctx, who, cmd.Service())
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return result(failure, err, "")
 	}
 	if r.State == rollback.StateProposed {
@@ -236,7 +236,7 @@ func (d *Dispatcher) freeze(ctx context.Context, who incident.Actor, cmd *Comman
 		reason = "no reason given"
 	}
 	failure, err := d.svc.SetFreeze(ctx, who, cmd.Service(), reason)
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return result(failure, err, "")
 	}
 	return public(chat.TextMessage(chat.Textf("🧊 %s froze %s: %s. Its pipeline gate is closed until %s.", chat.User(who.User), cmd.Service(), reason, chat.Code("/rollback unfreeze "+cmd.Service())))), nil
@@ -244,7 +244,7 @@ func (d *Dispatcher) freeze(ctx context.Context, who incident.Actor, cmd *Comman
 
 func (d *Dispatcher) unfreeze(ctx context.Context, who incident.Actor, cmd *Command) (Reply, error) {
 	failure, err := d.svc.ClearFreeze(ctx, who, cmd.Service())
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return result(failure, err, "")
 	}
 	return public(chat.TextMessage(chat.Textf("🌤️ %s unfroze %s.", chat.User(who.User), cmd.Service()))), nil

@@ -91,9 +91,9 @@ func (d *Drills) modeText(service, policyMode string) string {
 }
 
 // RunNow starts a drill of a service through the normal lifecycle.
-func (d *Drills) RunNow(ctx context.Context, who incident.Actor, service string) (*rollback.Record, string, error) {
+func (d *Drills) RunNow(ctx context.Context, who incident.Actor, service string) (*rollback.Record, rollback.Words, error) {
 	if _, ok := d.cfg.ServiceByName(service); !ok {
-		return nil, fmt.Sprintf("Unknown service %q.", service), nil
+		return nil, rollback.Sayf("Unknown service %q.", service), nil
 	}
 	p := d.policy(service)
 	source := strings.SplitN(who.From, ":", 2)[0]

@@ -38,8 +38,8 @@ func (d *Drills) jobs() ([]job, error) {
 		}
 		name := svc.Name
 		jobs = append(jobs, job{name: "drill/" + name, schedule: sched, fire: func(ctx context.Context, at time.Time) {
-			if _, failure, err := d.RunNow(ctx, incident.Actor{User: "backout", From: "cron"}, name); err != nil || failure != "" {
-				d.log.WarnContext(ctx, "scheduled drill did not start", "service", name, "failure", failure, "err", err)
+			if _, failure, err := d.RunNow(ctx, incident.Actor{User: "backout", From: "cron"}, name); err != nil || failure != nil {
+				d.log.WarnContext(ctx, "scheduled drill did not start", "service", name, "failure", failure.String(), "err", err)
 			}
 		}})
 		if rb := svc.Drill.RemindBefore.D(); rb > 0 {

@@ -53,33 +53,33 @@ type Advisory struct {
 // version not recorded yet is the usual case (CI asks before it deploys)
 // and changes no verdict. The failure is the caller's mistake (unknown
 // service or risk); err is a system fault.
-func (s *Planner) ChangeAdvisory(ctx context.Context, service, version, risk string) (Advisory, string, error) {
+func (s *Planner) ChangeAdvisory(ctx context.Context, service, version, risk string) (Advisory, rollback.Words, error) {
 	svc, failure := s.service(service)
-	if failure != "" {
+	if failure != nil {
 		return Advisory{}, failure, nil
 	}
 	if risk == "" || !validRisk(risk) {
-		return Advisory{}, fmt.Sprintf("risk: unknown value %q (want low, medium or high)", risk), nil
+		return Advisory{}, rollback.Sayf("risk: unknown value %q (want low, medium or high)", risk), nil
 	}
 	maxAge := s.cfg.Drills.MaxAgeHighRisk.D()
 	a := Advisory{Service: service, ForDeploy: version, Risk: risk, Open: true, MaxAge: human.Duration(maxAge)}
 	if version != "" {
 		line, id, err := s.history.deployEvidence(ctx, service, version)
 		if err != nil {
-			return Advisory{}, "", err
+			return Advisory{}, nil, err
 		}
 		a.DeployID, a.Evidence = id, append(a.Evidence, line)
 	}
 	if risk != RiskHigh {
 		a.Evidence = append(a.Evidence, fmt.Sprintf("a %s-risk deploy needs no proven rollback path", risk))
-		return a, "", nil
+		return a, nil, nil
 	}
 	if err := s.drillEvidence(ctx, svc, maxAge, &a); err != nil {
-		return Advisory{}, "", err
+		return Advisory{}, nil, err
 	}
 	s.runbookEvidence(svc, &a)
 	a.Open = len(a.Reasons) == 0
-	return a, "", nil
+	return a, nil, nil
 }
 
 // drillEvidence looks for a successful environment drill of the service
@@ -187,7 +187,7 @@ func (s *Deploys) flagUnproven(ctx context.Context, d *rollback.Deploy) error {
 	if err != nil {
 		return err
 	}
-	if failure != "" { // RecordDeploy checked the service and the risk first
+	if failure != nil { // RecordDeploy checked the service and the risk first
 		return fmt.Errorf("change advisory of %s: %s", d.Service, failure)
 	}
 	d.Unproven = a.Reasons

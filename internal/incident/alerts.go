@@ -17,7 +17,7 @@ import (
 // It is idempotent per (incident, kind) thanks to dedup upstream and the
 // thrash guard here.
 func (s *Alerts) OnAlert(ctx context.Context, a Alert) error {
-	if _, failure := s.service(a.Service); failure != "" {
+	if _, failure := s.service(a.Service); failure != nil {
 		return nil // adapters only send catalog services; a config reload may drop one
 	}
 	who := Actor{User: a.Source, From: a.Source}
@@ -72,7 +72,7 @@ func (s *Alerts) alertTriggered(ctx context.Context, who Actor, a Alert) error {
 	if err != nil {
 		return err
 	}
-	if failure == "" {
+	if failure == nil {
 		return nil
 	}
 	open, err := s.guard.openRollback(ctx, a.Service)
@@ -80,17 +80,17 @@ func (s *Alerts) alertTriggered(ctx context.Context, who Actor, a Alert) error {
 		return err
 	}
 	n := rollback.AlertNotProposed{Channel: svc.Channel, Service: a.Service, Source: a.Source, Kind: a.Kind,
-		Summary: a.Summary, Why: failure, Guarded: strings.HasPrefix(failure, thrashGuardFailure)}
+		Summary: a.Summary, Why: failure, Guarded: strings.HasPrefix(failure.String(), thrashGuardFailure)}
 	if !n.Guarded {
 		s.metrics.ProposalSuppressed("plan_failed") // the guard counts its own
 	}
 	if open != nil {
 		// Folded into the open rollback's thread by the thrash guard: people
 		// see it there, so the channel hears nothing more.
-		s.suppressed(ctx, who, a, failure, nil)
+		s.suppressed(ctx, who, a, failure.String(), nil)
 		return nil
 	}
-	s.suppressed(ctx, who, a, failure, n)
+	s.suppressed(ctx, who, a, failure.String(), n)
 	return nil
 }
 

@@ -225,13 +225,13 @@ type VoteRequest struct {
 }
 
 // Vote records a decision. The failure is shown privately to the person.
-func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (string, error) {
+func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (rollback.Words, error) {
 	r, err := s.rollbacks.GetRollback(ctx, req.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Sprintf("There is no rollback %s.", req.ID), nil
+		return rollback.Sayf("There is no rollback %s.", req.ID), nil
 	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if r.State == rollback.StateRunning && req.Approve {
 		if gate := openGate(r); gate != "" {
@@ -244,31 +244,31 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (strin
 		return expiredText(r), nil
 	}
 	if r.State != rollback.StateProposed {
-		return fmt.Sprintf("%s is %s; votes are closed.", r.ID, r.State), nil
+		return rollback.Sayf("%s is %s; votes are closed.", r.ID, r.State), nil
 	}
 	if req.Approve {
 		// An approval may complete the quorum and start the run, which a
 		// replica shutting down would leave approved and never started.
 		if err := s.engine.refuseWhenStopping(r.ID); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
 	if req.PlanHash != "" && req.PlanHash != r.PlanHash {
-		return fmt.Sprintf("The plan of %s changed since that message was posted, which voids earlier votes. Review the new plan and vote again.", r.ID), nil
+		return rollback.Sayf("The plan of %s changed since that message was posted, which voids earlier votes. Review the new plan and vote again.", r.ID), nil
 	}
 	if now := s.clock.Now(); !r.Policy.ExpiresAt.IsZero() && now.After(r.Policy.ExpiresAt) {
 		if _, err := s.expire(ctx, r.ID); err != nil {
-			return "", err
+			return nil, err
 		}
 		return expiredText(r), nil
 	}
 	if req.Approve && r.Policy.ForbidSelf && who.User == r.Requester {
 		s.refuseVote(ctx, who, r, req.Approve)
-		return fmt.Sprintf("You proposed %s, so your approval does not count; someone else must approve it. Who may: %s.", r.ID, r.Policy.Describe()), nil
+		return rollback.Sayf("You proposed %s, so your approval does not count; someone else must approve it. Who may: %s.", r.ID, r.Policy.Describe()), nil
 	}
 	groups, services, eligible, err := s.groups.eligibleFor(ctx, r.Policy, who.User)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if !eligible && !(who.User == r.Requester && !req.Approve) {
 		s.refuseVote(ctx, who, r, req.Approve)
@@ -276,28 +276,28 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (strin
 		if !req.Approve {
 			may += "; its requester may also reject it"
 		}
-		return fmt.Sprintf("You may not vote on %s. Who may: %s.", r.ID, may), nil
+		return rollback.Sayf("You may not vote on %s. Who may: %s.", r.ID, may), nil
 	}
 	action := "vote.approve"
 	if !req.Approve {
 		action = "vote.reject"
 	}
-	if refusal := s.auditFirst(ctx, who, action, r.ID, map[string]string{"plan_hash": r.PlanHash, "reason": req.Reason}); refusal != "" {
+	if refusal := s.auditFirst(ctx, who, action, r.ID, map[string]string{"plan_hash": r.PlanHash, "reason": req.Reason}); refusal != nil {
 		return refusal, nil
 	}
 	v := rollback.Vote{RollbackID: r.ID, User: who.User, Approve: req.Approve, Reason: req.Reason, PlanHash: r.PlanHash,
 		Groups: groups, Services: services, Counted: eligible, At: s.clock.Now()}
 	fresh, err := s.votes.PutVote(ctx, v)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if !fresh {
-		return fmt.Sprintf("You already voted on %s.", r.ID), nil
+		return rollback.Sayf("You already voted on %s.", r.ID), nil
 	}
 	if !req.Approve {
-		return "", s.reject(ctx, who, r, req.Reason)
+		return nil, s.reject(ctx, who, r, req.Reason)
 	}
-	return "", s.afterApproval(ctx, who, r)
+	return nil, s.afterApproval(ctx, who, r)
 }
 
 // refuseVote audits a vote the approval policy refused, as every other
@@ -358,8 +358,8 @@ func (s *Approvals) afterApproval(ctx context.Context, who Actor, r *rollback.Re
 	return s.engine.start(ctx, r)
 }
 
-func expiredText(r *rollback.Record) string {
-	return fmt.Sprintf("%s expired at %s without enough approvals; propose again if it is still needed.", r.ID, r.Policy.ExpiresAt.UTC().Format(time.Kitchen))
+func expiredText(r *rollback.Record) rollback.Words {
+	return rollback.Sayf("%s expired at %s without enough approvals; propose again if it is still needed.", r.ID, r.Policy.ExpiresAt.UTC().Format(time.Kitchen))
 }
 
 // expire ends a proposal whose approval window passed.
@@ -393,29 +393,29 @@ func openGate(r *rollback.Record) string {
 }
 
 // SignGate records a sign-off on a mid-run gate.
-func (s *Approvals) SignGate(ctx context.Context, who Actor, id, key string) (string, error) {
+func (s *Approvals) SignGate(ctx context.Context, who Actor, id, key string) (rollback.Words, error) {
 	r, err := s.rollbacks.GetRollback(ctx, id)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	g, ok := r.Gates[key]
 	if !ok || g.Passed {
-		return fmt.Sprintf("No gate of %s is waiting for sign-off.", id), nil
+		return rollback.Sayf("No gate of %s is waiting for sign-off.", id), nil
 	}
 	member, err := s.groups.inGroup(ctx, who.User, g.Group)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if !member {
-		return fmt.Sprintf("The gate at %s needs sign-off from %s; you are not a member.", key, g.Group), nil
+		return rollback.Sayf("The gate at %s needs sign-off from %s; you are not a member.", key, g.Group), nil
 	}
 	if r.Policy.ForbidSelf && who.User == r.Requester {
-		return fmt.Sprintf("You proposed %s, so your sign-off does not count at its gate.", id), nil
+		return rollback.Sayf("You proposed %s, so your sign-off does not count at its gate.", id), nil
 	}
 	if slices.Contains(g.Signed, who.User) {
-		return "You already signed off this gate.", nil
+		return rollback.Say("You already signed off this gate."), nil
 	}
-	if refusal := s.auditFirst(ctx, who, "gate.signed", id, map[string]string{"gate": key, "group": g.Group}); refusal != "" {
+	if refusal := s.auditFirst(ctx, who, "gate.signed", id, map[string]string{"gate": key, "group": g.Group}); refusal != nil {
 		return refusal, nil
 	}
 	_, err = s.update(ctx, id, func(r *rollback.Record) error {
@@ -428,11 +428,11 @@ func (s *Approvals) SignGate(ctx context.Context, who Actor, id, key string) (st
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	s.tell(ctx, rollback.GateSigned{About: rollback.About{Rollback: r}, User: who.User, Group: g.Group, Gate: key, At: s.clock.Now()})
 	s.engine.wake(id)
-	return "", nil
+	return nil, nil
 }
 
 // bundleQuorum needs each service's own policy met by the votes that count

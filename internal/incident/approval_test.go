@@ -160,7 +160,7 @@ func TestPlanChangeVoidsVotes(t *testing.T) {
 
 		// CI ships 1.2.0 while the proposal waits: "current" changed.
 		if _, failure, err := e.svc.RecordDeploy(e.ctx, person("ci"), incident.DeployInput{
-			Service: "checkout", Version: "1.2.0", Artifact: artifact("checkout", "1.2.0")}); err != nil || failure != "" {
+			Service: "checkout", Version: "1.2.0", Artifact: artifact("checkout", "1.2.0")}); err != nil || failure != nil {
 			t.Fatalf("deploy: %q %v", failure, err)
 		}
 		re := e.get(r.ID)
@@ -173,7 +173,7 @@ func TestPlanChangeVoidsVotes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "The plan of " + r.ID + " changed since that message was posted, which voids earlier votes. Review the new plan and vote again."; stale != want {
+		if want := "The plan of " + r.ID + " changed since that message was posted, which voids earlier votes. Review the new plan and vote again."; stale.String() != want {
 			t.Fatalf("old-plan click:\n got %q\nwant %q", stale, want)
 		}
 
@@ -219,7 +219,7 @@ func TestDuplicateClickCountsOnce(t *testing.T) {
 func TestFailedProposalsTakeNoID(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, setup{})
-		if _, failure, err := e.svc.Propose(e.ctx, person("req"), incident.ProposeRequest{Services: []string{"checkout"}}); err != nil || failure == "" {
+		if _, failure, err := e.svc.Propose(e.ctx, person("req"), incident.ProposeRequest{Services: []string{"checkout"}}); err != nil || failure == nil {
 			t.Fatalf("with no deploys, propose = %q, %v; want a failure", failure, err)
 		}
 		e.deploy("checkout", "1.0.0", "1.1.0")
@@ -244,16 +244,23 @@ func TestAuditFailsClosed(t *testing.T) {
 		}{
 			{"propose", func() (string, error) {
 				_, f, err := e.svc.Propose(e.ctx, person("req"), incident.ProposeRequest{Services: []string{"payments"}})
-				return f, err
+				return f.String(), err
 			}},
 			{"approve", func() (string, error) {
-				return e.svc.Vote(e.ctx, person("alice"), incident.VoteRequest{ID: r.ID, Approve: true, PlanHash: r.PlanHash})
+				f, err := e.svc.Vote(e.ctx, person("alice"), incident.VoteRequest{ID: r.ID, Approve: true, PlanHash: r.PlanHash})
+				return f.String(), err
 			}},
-			{"abort", func() (string, error) { return e.svc.Abort(e.ctx, person("req"), r.ID, "wrong one") }},
-			{"freeze", func() (string, error) { return e.svc.SetFreeze(e.ctx, person("owen"), "payments", "release train") }},
+			{"abort", func() (string, error) {
+				f, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong one")
+				return f.String(), err
+			}},
+			{"freeze", func() (string, error) {
+				f, err := e.svc.SetFreeze(e.ctx, person("owen"), "payments", "release train")
+				return f.String(), err
+			}},
 			{"deploy", func() (string, error) {
 				_, f, err := e.svc.RecordDeploy(e.ctx, person("ci"), incident.DeployInput{Service: "checkout", Version: "1.2.0", Artifact: artifact("checkout", "1.2.0")})
-				return f, err
+				return f.String(), err
 			}},
 		}
 		for _, a := range attempts {

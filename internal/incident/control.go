@@ -11,18 +11,18 @@ import (
 )
 
 // Override sets aside a failing blocking readiness check, with an audited reason.
-func (s *Control) Override(ctx context.Context, who Actor, id, checkName, reason string) (string, error) {
+func (s *Control) Override(ctx context.Context, who Actor, id, checkName, reason string) (rollback.Words, error) {
 	r, failure, err := s.load(ctx, id)
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return failure, err
 	}
 	if r.State != rollback.StateProposed && r.State != rollback.StateApproved {
-		return fmt.Sprintf("%s is %s; overrides apply before it runs.", id, r.State), nil
+		return rollback.Sayf("%s is %s; overrides apply before it runs.", id, r.State), nil
 	}
 	if strings.TrimSpace(reason) == "" {
-		return "An override needs a reason; it is audited.", nil
+		return rollback.Say("An override needs a reason; it is audited."), nil
 	}
-	if refusal, err := s.authorize(ctx, who, authz.OverrideCheck, on(r)); err != nil || refusal != "" {
+	if refusal, err := s.authorize(ctx, who, authz.OverrideCheck, on(r)); err != nil || refusal != nil {
 		return refusal, err
 	}
 	var match string
@@ -35,11 +35,11 @@ func (s *Control) Override(ctx context.Context, who Actor, id, checkName, reason
 	}
 	if match == "" {
 		if len(failing) == 0 {
-			return fmt.Sprintf("%s has no failing blocking check to override.", id), nil
+			return rollback.Sayf("%s has no failing blocking check to override.", id), nil
 		}
-		return fmt.Sprintf("%q is not a failing blocking check of %s. Failing: %s.", checkName, id, strings.Join(failing, ", ")), nil
+		return rollback.Sayf("%q is not a failing blocking check of %s. Failing: %s.", checkName, id, strings.Join(failing, ", ")), nil
 	}
-	if refusal := s.auditFirst(ctx, who, "override.readiness", id, map[string]string{"check": match, "reason": reason}); refusal != "" {
+	if refusal := s.auditFirst(ctx, who, "override.readiness", id, map[string]string{"check": match, "reason": reason}); refusal != nil {
 		return refusal, nil
 	}
 	r, err = s.update(ctx, id, func(r *rollback.Record) error {
@@ -47,20 +47,20 @@ func (s *Control) Override(ctx context.Context, who Actor, id, checkName, reason
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	s.tell(ctx, rollback.Overridden{About: rollback.About{Rollback: r}, User: who.User, Check: match, Reason: reason})
 	s.refresh(ctx, id)
 	if r.State == rollback.StateApproved {
-		return "", s.engine.start(ctx, r)
+		return nil, s.engine.start(ctx, r)
 	}
-	return "", nil
+	return nil, nil
 }
 
 // Abort stops a rollback: a proposal is withdrawn, a run is cancelled.
-func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (string, error) {
+func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (rollback.Words, error) {
 	r, failure, err := s.load(ctx, id)
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return failure, err
 	}
 	if r.State == rollback.StateProposed {
@@ -73,15 +73,15 @@ func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (stri
 		}
 		return s.votes.Vote(ctx, who, VoteRequest{ID: id, Approve: false, Reason: reason})
 	}
-	if refusal, err := s.authorize(ctx, who, authz.Abort, on(r)); err != nil || refusal != "" {
+	if refusal, err := s.authorize(ctx, who, authz.Abort, on(r)); err != nil || refusal != nil {
 		return refusal, err
 	}
 	switch r.State {
 	case rollback.StateApproved, rollback.StateRunning, rollback.StateValidating, rollback.StateInterrupted:
 	default:
-		return fmt.Sprintf("%s is %s; there is nothing to abort.", id, r.State), nil
+		return rollback.Sayf("%s is %s; there is nothing to abort.", id, r.State), nil
 	}
-	if refusal := s.auditFirst(ctx, who, "rollback.abort_requested", id, map[string]string{"reason": reason}); refusal != "" {
+	if refusal := s.auditFirst(ctx, who, "rollback.abort_requested", id, map[string]string{"reason": reason}); refusal != nil {
 		return refusal, nil
 	}
 	r, err = s.update(ctx, id, func(r *rollback.Record) error {
@@ -94,25 +94,25 @@ func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (stri
 		return nil
 	})
 	if errors.Is(err, rollback.ErrBadTransition) {
-		return fmt.Sprintf("%s already ended.", id), nil
+		return rollback.Sayf("%s already ended.", id), nil
 	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	s.tell(ctx, rollback.AbortRequested{About: rollback.About{Rollback: r}, User: who.User, Reason: reason})
 	// A run on this replica stops now; a run elsewhere sees the flag on its
 	// next lease renewal. With no run at all (approved, interrupted), end it here.
 	if !s.engine.cancel(id) {
 		if err := s.engine.abortIdle(ctx, id); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	return "", nil
+	return nil, nil
 }
 
 // withdraw ends a proposal nobody approved yet.
-func (s *Control) withdraw(ctx context.Context, who Actor, r *rollback.Record, reason string) (string, error) {
-	if refusal := s.auditFirst(ctx, who, "rollback.withdrawn", r.ID, map[string]string{"reason": reason}); refusal != "" {
+func (s *Control) withdraw(ctx context.Context, who Actor, r *rollback.Record, reason string) (rollback.Words, error) {
+	if refusal := s.auditFirst(ctx, who, "rollback.withdrawn", r.ID, map[string]string{"reason": reason}); refusal != nil {
 		return refusal, nil
 	}
 	r, err := s.transition(ctx, r.ID, rollback.StateRejected, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
@@ -120,71 +120,71 @@ func (s *Control) withdraw(ctx context.Context, who Actor, r *rollback.Record, r
 		r.AbortBy, r.AbortReason = who.User, reason
 	})
 	if errors.Is(err, rollback.ErrBadTransition) {
-		return fmt.Sprintf("%s was decided meanwhile.", r.ID), nil
+		return rollback.Sayf("%s was decided meanwhile.", r.ID), nil
 	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	s.tell(ctx, rollback.Withdrawn{About: rollback.About{Rollback: r}, User: who.User, Reason: reason})
 	s.finish(ctx, r)
-	return "", nil
+	return nil, nil
 }
 
 // Resume continues an interrupted or paused rollback. For an interrupted
 // one, this is the person's say-so to re-run the step that was in flight.
-func (s *Control) Resume(ctx context.Context, who Actor, id string) (string, error) {
+func (s *Control) Resume(ctx context.Context, who Actor, id string) (rollback.Words, error) {
 	r, failure, err := s.load(ctx, id)
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return failure, err
 	}
-	if refusal, err := s.authorize(ctx, who, authz.Resume, on(r)); err != nil || refusal != "" {
+	if refusal, err := s.authorize(ctx, who, authz.Resume, on(r)); err != nil || refusal != nil {
 		return refusal, err
 	}
 	// Refused before anything is audited or changed: a replica draining
 	// for a shutdown starts no run, and lifts no pause it could not act on.
 	if err := s.engine.refuseWhenStopping(id); err != nil {
-		return "", err
+		return nil, err
 	}
 	switch {
 	case r.State == rollback.StateInterrupted:
-		if refusal := s.auditFirst(ctx, who, "rollback.resumed", id, nil); refusal != "" {
+		if refusal := s.auditFirst(ctx, who, "rollback.resumed", id, nil); refusal != nil {
 			return refusal, nil
 		}
 		return s.engine.resume(ctx, r, who)
 	case r.State == rollback.StateRunning && r.Paused:
-		if refusal := s.auditFirst(ctx, who, "rollback.unpaused", id, nil); refusal != "" {
+		if refusal := s.auditFirst(ctx, who, "rollback.unpaused", id, nil); refusal != nil {
 			return refusal, nil
 		}
 		if _, err := s.update(ctx, id, func(r *rollback.Record) error { r.Paused = false; return nil }); err != nil {
-			return "", err
+			return nil, err
 		}
 		s.tell(ctx, rollback.Resumed{About: rollback.About{Rollback: r}, By: who.User})
 		s.engine.wake(id)
-		return "", nil
+		return nil, nil
 	}
-	return fmt.Sprintf("%s is %s; only an interrupted or paused rollback can be resumed.", id, r.State), nil
+	return rollback.Sayf("%s is %s; only an interrupted or paused rollback can be resumed.", id, r.State), nil
 }
 
 // Pause holds a running rollback before its next step.
-func (s *Control) Pause(ctx context.Context, who Actor, id string) (string, error) {
+func (s *Control) Pause(ctx context.Context, who Actor, id string) (rollback.Words, error) {
 	r, failure, err := s.load(ctx, id)
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return failure, err
 	}
-	if refusal, err := s.authorize(ctx, who, authz.Pause, on(r)); err != nil || refusal != "" {
+	if refusal, err := s.authorize(ctx, who, authz.Pause, on(r)); err != nil || refusal != nil {
 		return refusal, err
 	}
 	if r.State != rollback.StateRunning || r.Paused {
-		return fmt.Sprintf("%s is %s; only a running rollback can be paused.", id, r.State), nil
+		return rollback.Sayf("%s is %s; only a running rollback can be paused.", id, r.State), nil
 	}
-	if refusal := s.auditFirst(ctx, who, "rollback.paused", id, nil); refusal != "" {
+	if refusal := s.auditFirst(ctx, who, "rollback.paused", id, nil); refusal != nil {
 		return refusal, nil
 	}
 	if _, err := s.update(ctx, id, func(r *rollback.Record) error { r.Paused = true; return nil }); err != nil {
-		return "", err
+		return nil, err
 	}
 	s.engine.wake(id) // a run here holds before its next step, not on its next read
 	s.tell(ctx, rollback.Paused{About: rollback.About{Rollback: r}, User: who.User})
 	s.refresh(ctx, id)
-	return "", nil
+	return nil, nil
 }

@@ -131,7 +131,7 @@ func testCrashMidStep(t *testing.T, idempotent bool) {
 		t.Fatalf("marker has %d line(s) after recovery, want 1: the step ran again", n)
 	}
 
-	if failure, err := e.svc.Resume(e.ctx, person("req"), id); err != nil || failure != "" {
+	if failure, err := e.svc.Resume(e.ctx, person("req"), id); err != nil || failure != nil {
 		t.Fatalf("resume: %q %v", failure, err)
 	}
 	e.finish(id, rollback.StateSucceeded)
@@ -221,16 +221,16 @@ func crashChild() int {
 	now := time.Now()
 	for i, v := range []string{"1.0.0", "1.1.0"} {
 		in := incident.DeployInput{Service: "checkout", Version: v, Artifact: artifact("checkout", v), DeployedAt: now.Add(time.Duration(i-2) * 90 * time.Minute)}
-		if _, failure, err := svc.RecordDeploy(ctx, person("ci"), in); err != nil || failure != "" {
+		if _, failure, err := svc.RecordDeploy(ctx, person("ci"), in); err != nil || failure != nil {
 			return fail("deploy %s: %q %v", v, failure, err)
 		}
 	}
 	r, failure, err := svc.Propose(ctx, person("req"), checkout())
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return fail("propose: %q %v", failure, err)
 	}
 	for _, u := range []string{"alice", "bob"} {
-		if failure, err := svc.Vote(ctx, person(u), incident.VoteRequest{ID: r.ID, Approve: true}); err != nil || failure != "" {
+		if failure, err := svc.Vote(ctx, person(u), incident.VoteRequest{ID: r.ID, Approve: true}); err != nil || failure != nil {
 			return fail("vote %s: %q %v", u, failure, err)
 		}
 	}

@@ -132,7 +132,7 @@ func rbName(rb *runbook.Runbook) string {
 // checkDataRules refuses a plan whose runbooks revert what their own
 // data.keeps, or the constraints of any service in the plan, forbid. It
 // asks runbook.ForbiddenReverts, as lint does.
-func (s *Planner) checkDataRules(changes []rollback.ServiceChange) string {
+func (s *Planner) checkDataRules(changes []rollback.ServiceChange) rollback.Words {
 	var scope []*config.Service
 	for _, c := range changes {
 		svc, _ := s.cfg.ServiceByName(c.Service)
@@ -149,8 +149,8 @@ func (s *Planner) checkDataRules(changes []rollback.ServiceChange) string {
 		}
 	}
 	if len(problems) == 0 {
-		return ""
+		return nil
 	}
-	return "Refused: this rollback would revert data it must keep:\n• " + strings.Join(problems, "\n• ") +
-		"\nChange the runbook's data.reverts or the service's constraints (`bot lint` shows where), or roll back another way."
+	return rollback.Say("Refused: this rollback would revert data it must keep:\n• "+strings.Join(problems, "\n• ")+
+		"\nChange the runbook's data.reverts or the service's constraints (", rollback.Code("bot lint"), " shows where), or roll back another way.")
 }

@@ -79,7 +79,7 @@ func TestDataLossAgainstMaxDataLoss(t *testing.T) {
 			e := newEnv(t, backends[0], su)
 			e.deploy("ledger", "1.0.0", "1.1.0")
 			r, failure, err := e.svc.Propose(e.ctx, person("req"), incident.ProposeRequest{Services: []string{"ledger"}, Drill: tt.drill, Reason: "test"})
-			if err != nil || failure != "" {
+			if err != nil || failure != nil {
 				t.Fatalf("propose: %q %v", failure, err)
 			}
 			row := findCheck(r.Readiness, "data loss")
@@ -126,15 +126,15 @@ func TestDataRulesRefusePlanning(t *testing.T) {
 			e.deploy("orders", "1.0.0", "1.1.0")
 			const refused = "Refused: this rollback would revert data it must keep:\n• "
 			_, failure, err := e.svc.Propose(e.ctx, person("req"), incident.ProposeRequest{Services: []string{"orders"}, Reason: "test"})
-			if err != nil || !strings.HasPrefix(failure, refused) || !strings.Contains(failure, tt.want) {
+			if err != nil || !strings.HasPrefix(failure.String(), refused) || !strings.Contains(failure.String(), tt.want) {
 				t.Errorf("propose: %q %v; want %q", failure, err, tt.want)
 			}
 			_, _, failure, err = e.svc.Plan(e.ctx, incident.PlanRequest{Services: []string{"orders"}})
-			if err != nil || !strings.Contains(failure, tt.want) {
+			if err != nil || !strings.Contains(failure.String(), tt.want) {
 				t.Errorf("plan: %q %v; want %q", failure, err, tt.want)
 			}
 			_, failure, err = e.svc.ServiceReadiness(e.ctx, "orders")
-			if err != nil || !strings.Contains(failure, tt.want) {
+			if err != nil || !strings.Contains(failure.String(), tt.want) {
 				t.Errorf("readiness: %q %v; want %q", failure, err, tt.want)
 			}
 			e.onAlert(incident.Alert{Source: "pagerduty", Kind: incident.AlertTriggered, Service: "orders", IncidentID: "P9", Summary: "errors", Urgency: "high"})
@@ -187,7 +187,7 @@ steps:
 	for _, tt := range tests {
 		e.deploy(tt.service, "1.0.0", "1.1.0")
 		res, failure, err := e.svc.ServiceReadiness(e.ctx, tt.service)
-		if err != nil || failure != "" {
+		if err != nil || failure != nil {
 			t.Fatalf("readiness of %s: %q %v", tt.service, failure, err)
 		}
 		row := findCheck(res, "data loss")

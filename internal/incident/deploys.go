@@ -40,9 +40,9 @@ type DeployInput struct {
 
 // RecordDeploy stores a deploy. The failure string is for the caller (400);
 // err is a system fault (503).
-func (s *Deploys) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (*rollback.Deploy, string, error) {
+func (s *Deploys) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (*rollback.Deploy, rollback.Words, error) {
 	svc, failure := s.service(in.Service)
-	if failure != "" {
+	if failure != nil {
 		return nil, failure, nil
 	}
 	var missing []string
@@ -53,15 +53,15 @@ func (s *Deploys) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (
 		missing = append(missing, "artifact")
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Sprintf("missing required field(s): %s", strings.Join(missing, ", ")), nil
+		return nil, rollback.Sayf("missing required field(s): %s", strings.Join(missing, ", ")), nil
 	}
 	if !validRisk(in.Risk) {
-		return nil, fmt.Sprintf("risk: unknown value %q (want low, medium or high)", in.Risk), nil
+		return nil, rollback.Sayf("risk: unknown value %q (want low, medium or high)", in.Risk), nil
 	}
 	at := s.clock.Now()
 	if !in.DeployedAt.IsZero() {
 		if in.DeployedAt.After(at.Add(time.Minute)) {
-			return nil, "deployed_at is in the future", nil
+			return nil, rollback.Say("deployed_at is in the future"), nil
 		}
 		at = in.DeployedAt
 	}
@@ -75,39 +75,39 @@ func (s *Deploys) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (
 		At: at, Mutable: !IsImmutable(in.Artifact),
 	}
 	if err := s.flagUnproven(ctx, d); err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	detail := map[string]string{"version": d.Version, "artifact": d.Artifact}
 	if len(d.Unproven) > 0 {
 		detail["rollback_unproven"] = strings.Join(d.Unproven, "; ")
 	}
-	if refusal := s.auditFirst(ctx, who, "deploy.recorded", d.Service, detail); refusal != "" {
+	if refusal := s.auditFirst(ctx, who, "deploy.recorded", d.Service, detail); refusal != nil {
 		return nil, refusal, nil
 	}
 	if err := s.store.AddDeploy(ctx, d); err != nil {
-		return nil, "", fmt.Errorf("record deploy: %w", err)
+		return nil, nil, fmt.Errorf("record deploy: %w", err)
 	}
 	s.replanner.replanOpen(ctx, d.Service)
-	return d, "", nil
+	return d, nil, nil
 }
 
 // MarkGood marks a deploy known-good by hand.
-func (s *Deploys) MarkGood(ctx context.Context, who Actor, id string) (*rollback.Deploy, string, error) {
+func (s *Deploys) MarkGood(ctx context.Context, who Actor, id string) (*rollback.Deploy, rollback.Words, error) {
 	d, err := s.store.GetDeploy(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Sprintf("no deploy %q", id), nil
+		return nil, rollback.Sayf("no deploy %q", id), nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("get deploy: %w", err)
+		return nil, nil, fmt.Errorf("get deploy: %w", err)
 	}
-	if refusal := s.auditFirst(ctx, who, "deploy.marked_good", d.Service, map[string]string{"id": id, "version": d.Version}); refusal != "" {
+	if refusal := s.auditFirst(ctx, who, "deploy.marked_good", d.Service, map[string]string{"id": id, "version": d.Version}); refusal != nil {
 		return nil, refusal, nil
 	}
 	d.Good, d.GoodAt = true, s.clock.Now()
 	if err := s.store.PutDeploy(ctx, d); err != nil {
-		return nil, "", fmt.Errorf("mark deploy good: %w", err)
+		return nil, nil, fmt.Errorf("mark deploy good: %w", err)
 	}
-	return d, "", nil
+	return d, nil, nil
 }
 
 // Deploys lists a service's deploys, newest first.
@@ -149,36 +149,38 @@ func releaseOf(d *rollback.Deploy) rollback.Release {
 
 // targets finds the current release and the one to go back to. The failure
 // is shown to the person who asked.
-func (s *deployLog) targets(ctx context.Context, service, version string, stableAfter time.Duration) (cur, target rollback.Release, failure string, err error) {
+func (s *deployLog) targets(ctx context.Context, service, version string, stableAfter time.Duration) (cur, target rollback.Release, failure rollback.Words, err error) {
 	deploys, err := s.store.ListDeploys(ctx, service, deployWindow)
 	if err != nil {
-		return cur, target, "", fmt.Errorf("list deploys: %w", err)
+		return cur, target, nil, fmt.Errorf("list deploys: %w", err)
 	}
 	if len(deploys) == 0 {
-		return cur, target, fmt.Sprintf("No deploys of %s are recorded, so there is nothing to go back to. CI reports deploys to POST /api/v1/deploys (or `deploy %s <version>` in the console).", service, service), nil
+		return cur, target, rollback.Say(fmt.Sprintf("No deploys of %s are recorded, so there is nothing to go back to. CI reports deploys to POST /api/v1/deploys (or ", service),
+			rollback.Code("deploy "+service+" <version>"), " in the console)."), nil
 	}
 	cur = releaseOf(deploys[0])
 	if version != "" {
 		if version == cur.Version {
-			return cur, target, fmt.Sprintf("%s is already running %s.", service, version), nil
+			return cur, target, rollback.Sayf("%s is already running %s.", service, version), nil
 		}
 		var known []string // newest first, each once
 		for _, d := range deploys[1:] {
 			if d.Version == version {
-				return cur, releaseOf(d), "", nil
+				return cur, releaseOf(d), nil, nil
 			}
 			if !slices.Contains(known, d.Version) {
 				known = append(known, d.Version)
 			}
 		}
-		return cur, target, fmt.Sprintf("Version %s of %s is not in its deploy history (known: %s).", version, service, strings.Join(known, ", ")), nil
+		return cur, target, rollback.Sayf("Version %s of %s is not in its deploy history (known: %s).", version, service, strings.Join(known, ", ")), nil
 	}
 	for i := 1; i < len(deploys); i++ {
 		if deploys[i].Version != cur.Version && s.KnownGood(deploys, i, stableAfter) {
-			return cur, releaseOf(deploys[i]), "", nil
+			return cur, releaseOf(deploys[i]), nil, nil
 		}
 	}
-	return cur, target, fmt.Sprintf("No known-good release of %s before %s: none lived %s without a rollback. Name a version with `to <version>`, or mark one good (POST /api/v1/deploys/{id}/good).", service, cur.Version, human.Duration(stableAfter)), nil
+	return cur, target, rollback.Say(fmt.Sprintf("No known-good release of %s before %s: none lived %s without a rollback. Name a version with ", service, cur.Version, human.Duration(stableAfter)),
+		rollback.Code("to <version>"), ", or mark one good (POST /api/v1/deploys/{id}/good)."), nil
 }
 
 // markBad records that a rollback was proposed against a deploy, so it never
@@ -214,41 +216,41 @@ const (
 )
 
 // SetFreeze closes a service's pipeline gate.
-func (s *Control) SetFreeze(ctx context.Context, who Actor, service, reason string) (string, error) {
-	if _, failure := s.service(service); failure != "" {
+func (s *Control) SetFreeze(ctx context.Context, who Actor, service, reason string) (rollback.Words, error) {
+	if _, failure := s.service(service); failure != nil {
 		return failure, nil
 	}
-	if refusal, err := s.authorize(ctx, who, authz.Freeze, onServices(service)); err != nil || refusal != "" {
+	if refusal, err := s.authorize(ctx, who, authz.Freeze, onServices(service)); err != nil || refusal != nil {
 		return refusal, err
 	}
-	if refusal := s.auditFirst(ctx, who, "service.frozen", service, map[string]string{"reason": reason}); refusal != "" {
+	if refusal := s.auditFirst(ctx, who, "service.frozen", service, map[string]string{"reason": reason}); refusal != nil {
 		return refusal, nil
 	}
 	b, _ := json.Marshal(Freeze{By: who.User, Reason: reason, At: s.clock.Now()})
 	if err := s.freezes.PutBlob(ctx, blobFreeze, service, b); err != nil {
-		return "", fmt.Errorf("freeze: %w", err)
+		return nil, fmt.Errorf("freeze: %w", err)
 	}
-	return "", nil
+	return nil, nil
 }
 
 // ClearFreeze opens a service's pipeline gate again.
-func (s *Control) ClearFreeze(ctx context.Context, who Actor, service string) (string, error) {
-	if _, failure := s.service(service); failure != "" {
+func (s *Control) ClearFreeze(ctx context.Context, who Actor, service string) (rollback.Words, error) {
+	if _, failure := s.service(service); failure != nil {
 		return failure, nil
 	}
-	if refusal, err := s.authorize(ctx, who, authz.Unfreeze, onServices(service)); err != nil || refusal != "" {
+	if refusal, err := s.authorize(ctx, who, authz.Unfreeze, onServices(service)); err != nil || refusal != nil {
 		return refusal, err
 	}
 	if _, err := s.freezes.GetBlob(ctx, blobFreeze, service); errors.Is(err, store.ErrNotFound) {
-		return fmt.Sprintf("%s is not frozen.", service), nil
+		return rollback.Sayf("%s is not frozen.", service), nil
 	}
-	if refusal := s.auditFirst(ctx, who, "service.unfrozen", service, nil); refusal != "" {
+	if refusal := s.auditFirst(ctx, who, "service.unfrozen", service, nil); refusal != nil {
 		return refusal, nil
 	}
 	if err := s.freezes.DeleteBlob(ctx, blobFreeze, service); err != nil {
-		return "", fmt.Errorf("unfreeze: %w", err)
+		return nil, fmt.Errorf("unfreeze: %w", err)
 	}
-	return "", nil
+	return nil, nil
 }
 
 // deployWindow is how many of a service's newest deploys a proposal looks

@@ -265,10 +265,10 @@ func (e *Engine) launchWith(ctx context.Context, id string, spec launchSpec) err
 }
 
 // resume restarts an interrupted rollback on a person's say-so.
-func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (string, error) {
+func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (rollback.Words, error) {
 	steps, err := e.store.ListSteps(ctx, r.ID)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	again := rerun(steps)
 	err = e.launchWith(ctx, r.ID, launchSpec{from: rollback.StateInterrupted, resumedBy: who.User,
@@ -278,15 +278,15 @@ func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (str
 	var lingering lingeringError
 	switch {
 	case errors.As(err, &lingering):
-		return lingering.Describe(r.ID), nil
+		return rollback.Say(lingering.Describe(r.ID)), nil
 	case errors.Is(err, errBusy):
-		return fmt.Sprintf("%s is held by another Backout replica right now (its lease has not expired); try Resume again in a few seconds.", r.ID), nil
+		return rollback.Sayf("%s is held by another Backout replica right now (its lease has not expired); try Resume again in a few seconds.", r.ID), nil
 	case errors.Is(err, rollback.ErrBadTransition):
-		return fmt.Sprintf("%s is no longer interrupted; nothing to resume.", r.ID), nil
+		return rollback.Sayf("%s is no longer interrupted; nothing to resume.", r.ID), nil
 	case err != nil:
-		return "", err
+		return nil, err
 	}
-	return "", nil
+	return nil, nil
 }
 
 // rerunNote says which steps a resume runs again: those in flight (with

@@ -249,10 +249,10 @@ steps:
 		if err := e.ex.WaitStarted(within(t), "b"); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := e.svc.Abort(e.ctx, person("zed"), r.ID, "no"); err != nil || got != "You may not abort "+r.ID+" (checkout). Who may: its requester (@req); the owners (@owen); the approvers of checkout (`permissions.abort`)." {
+		if got, err := e.svc.Abort(e.ctx, person("zed"), r.ID, "no"); err != nil || got.String() != "You may not abort "+r.ID+" (checkout). Who may: its requester (@req); the owners (@owen); the approvers of checkout (`permissions.abort`)." {
 			t.Fatalf("abort by a stranger: %q %v", got, err)
 		}
-		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != "" {
+		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != nil {
 			t.Fatalf("abort: %q %v", failure, err)
 		}
 		done := e.finish(r.ID, rollback.StateAborted)
@@ -287,7 +287,7 @@ steps:
 		if err := e.ex.WaitStarted(ctx, "a"); err != nil {
 			t.Fatal(err)
 		}
-		if failure, err := e.svc.Pause(e.ctx, person("req"), r.ID); err != nil || failure != "" {
+		if failure, err := e.svc.Pause(e.ctx, person("req"), r.ID); err != nil || failure != nil {
 			t.Fatalf("pause: %q %v", failure, err)
 		}
 		latch.ReleaseAll()
@@ -304,7 +304,7 @@ steps:
 		if got := e.get(r.ID); got.State != rollback.StateRunning || !got.Paused {
 			t.Fatalf("paused rollback: %s paused=%v", got.State, got.Paused)
 		}
-		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
+		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != nil {
 			t.Fatalf("resume: %q %v", failure, err)
 		}
 		e.finish(r.ID, rollback.StateSucceeded)
@@ -335,14 +335,14 @@ steps:
 				{"req", "You proposed " + r.ID + ", so your sign-off does not count at its gate."},
 			}
 			for _, tc := range refusals {
-				if got, err := e.svc.SignGate(e.ctx, person(tc.user), r.ID, "checkout/migrate"); err != nil || got != tc.want {
+				if got, err := e.svc.SignGate(e.ctx, person(tc.user), r.ID, "checkout/migrate"); err != nil || got.String() != tc.want {
 					t.Fatalf("sign-off by %s: %q %v, want %q", tc.user, got, err, tc.want)
 				}
 			}
 			if len(e.ex.Calls()) != 0 {
 				t.Fatal("the gated step ran before sign-off")
 			}
-			if got, err := e.svc.SignGate(e.ctx, person("dan"), r.ID, "checkout/migrate"); err != nil || got != "" {
+			if got, err := e.svc.SignGate(e.ctx, person("dan"), r.ID, "checkout/migrate"); err != nil || got != nil {
 				t.Fatalf("sign-off by dan: %q %v", got, err)
 			}
 			e.finish(r.ID, rollback.StateSucceeded)

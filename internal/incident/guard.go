@@ -40,8 +40,8 @@ func (s *Guard) thrashGuard(ctx context.Context, service string) (string, error)
 		return fmt.Sprintf("%s is already open for %s", open.ID, service), nil
 	}
 	svc, failure := s.service(service)
-	if failure != "" {
-		return failure, nil
+	if failure != nil {
+		return failure.String(), nil
 	}
 	// The newest rollbacks by creation, whenever they were created: one that
 	// ran for hours may have ended a minute ago. One non-drill rollback is
@@ -77,34 +77,34 @@ type GateResult struct {
 
 // PipelineGate is closed while a rollback, an open incident or a freeze
 // holds the service or any service it depends on.
-func (s *Guard) PipelineGate(ctx context.Context, service string) (GateResult, string, error) {
-	if _, failure := s.service(service); failure != "" {
+func (s *Guard) PipelineGate(ctx context.Context, service string) (GateResult, rollback.Words, error) {
+	if _, failure := s.service(service); failure != nil {
 		return GateResult{}, failure, nil
 	}
 	for _, name := range s.withDependencies(service) {
 		if b, err := s.freezes.GetBlob(ctx, blobFreeze, name); err == nil {
 			var f Freeze
 			_ = json.Unmarshal(b, &f)
-			return GateResult{Reason: fmt.Sprintf("%s is frozen by %s: %s", name, f.By, f.Reason)}, "", nil
+			return GateResult{Reason: fmt.Sprintf("%s is frozen by %s: %s", name, f.By, f.Reason)}, nil, nil
 		} else if !errors.Is(err, store.ErrNotFound) {
-			return GateResult{}, "", fmt.Errorf("read freeze: %w", err)
+			return GateResult{}, nil, fmt.Errorf("read freeze: %w", err)
 		}
 		open, err := s.openRollback(ctx, name)
 		if err != nil {
-			return GateResult{}, "", err
+			return GateResult{}, nil, err
 		}
 		if open != nil {
-			return GateResult{Reason: fmt.Sprintf("rollback %s of %s is %s", open.ID, name, open.State)}, "", nil
+			return GateResult{Reason: fmt.Sprintf("rollback %s of %s is %s", open.ID, name, open.State)}, nil, nil
 		}
 		if b, err := s.freezes.GetBlob(ctx, blobIncident, name); err == nil {
 			var inc openIncident
 			_ = json.Unmarshal(b, &inc)
-			return GateResult{Reason: fmt.Sprintf("%s has an open %s incident %s: %s", name, inc.Source, inc.IncidentID, inc.Summary)}, "", nil
+			return GateResult{Reason: fmt.Sprintf("%s has an open %s incident %s: %s", name, inc.Source, inc.IncidentID, inc.Summary)}, nil, nil
 		} else if !errors.Is(err, store.ErrNotFound) {
-			return GateResult{}, "", fmt.Errorf("read incident: %w", err)
+			return GateResult{}, nil, fmt.Errorf("read incident: %w", err)
 		}
 	}
-	return GateResult{Open: true}, "", nil
+	return GateResult{Open: true}, nil, nil
 }
 
 // withDependencies lists service and everything it depends on, transitively.

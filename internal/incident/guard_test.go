@@ -52,7 +52,7 @@ func TestThrashGuard(t *testing.T) {
 		}
 		wantPrefix := "The thrash guard holds checkout: " + first.ID + " ended 5m ago; checkout's cooldown runs until 12:30:00Z."
 		wantSuffix := "To propose anyway, give a reason (it is audited): `/rollback propose checkout <reason>`."
-		if !strings.HasPrefix(failure, wantPrefix) || !strings.HasSuffix(failure, wantSuffix) {
+		if !strings.HasPrefix(failure.String(), wantPrefix) || !strings.HasSuffix(failure.String(), wantSuffix) {
 			t.Fatalf("no reason given:\n got %q\nwant %q ... %q", failure, wantPrefix, wantSuffix)
 		}
 
@@ -91,7 +91,7 @@ func TestThrashGuardAfterALongRollback(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := "The thrash guard holds checkout: " + r.ID + " ended 5m ago"; !strings.HasPrefix(failure, want) {
+		if want := "The thrash guard holds checkout: " + r.ID + " ended 5m ago"; !strings.HasPrefix(failure.String(), want) {
 			t.Fatalf("5m after a 3h rollback ended: %q, want %q...", failure, want)
 		}
 	})
@@ -132,12 +132,12 @@ func TestBlockingReadinessAndOverride(t *testing.T) {
 			{Service: "checkout", Version: "1.0.0", Artifact: "registry.example/checkout:1.0.0", DeployedAt: T0.Add(-100 * time.Minute)},
 			{Service: "checkout", Version: "1.1.0", Artifact: artifact("checkout", "1.1.0"), DeployedAt: T0.Add(-10 * time.Minute)},
 		} {
-			if _, failure, err := e.svc.RecordDeploy(e.ctx, person("ci"), d); err != nil || failure != "" {
+			if _, failure, err := e.svc.RecordDeploy(e.ctx, person("ci"), d); err != nil || failure != nil {
 				t.Fatalf("deploy: %q %v", failure, err)
 			}
 		}
 		res, failure, err := e.svc.ServiceReadiness(e.ctx, "checkout")
-		if err != nil || failure != "" {
+		if err != nil || failure != nil {
 			t.Fatalf("ServiceReadiness: %q %v", failure, err)
 		}
 		if c := findCheck(res, "artifact pinned"); c == nil || c.Status != incident.Fail || !c.Blocking {
@@ -161,12 +161,12 @@ func TestBlockingReadinessAndOverride(t *testing.T) {
 			{"zed", "trust me", "You may not override a failing check of " + r.ID + " (checkout). Who may: those the approval policy of checkout lets override (its `override:` groups, else its owners and approvers) (`permissions.override_check`)."},
 		}
 		for _, tc := range refusals {
-			if got, err := e.svc.Override(e.ctx, person(tc.user), r.ID, "artifact-pinned", tc.reason); err != nil || got != tc.want {
+			if got, err := e.svc.Override(e.ctx, person(tc.user), r.ID, "artifact-pinned", tc.reason); err != nil || got.String() != tc.want {
 				t.Fatalf("override by %s: %q %v, want %q", tc.user, got, err, tc.want)
 			}
 		}
 		reason := "the tag is immutable in our registry"
-		if got, err := e.svc.Override(e.ctx, person("alice"), r.ID, "artifact-pinned", reason); err != nil || got != "" {
+		if got, err := e.svc.Override(e.ctx, person("alice"), r.ID, "artifact-pinned", reason); err != nil || got != nil {
 			t.Fatalf("override: %q %v", got, err)
 		}
 		e.finish(r.ID, rollback.StateSucceeded)
@@ -196,7 +196,7 @@ func TestPipelineGate(t *testing.T) {
 		gate := func(service string) incident.GateResult {
 			t.Helper()
 			g, failure, err := e.svc.PipelineGate(e.ctx, service)
-			if err != nil || failure != "" {
+			if err != nil || failure != nil {
 				t.Fatalf("PipelineGate %s: %q %v", service, failure, err)
 			}
 			return g
@@ -214,11 +214,11 @@ func TestPipelineGate(t *testing.T) {
 		rc := e.propose(checkout())
 		expect("checkout", false, "rollback "+rc.ID+" of checkout is proposed")
 
-		if failure, err := e.svc.SetFreeze(e.ctx, person("owen"), "frontend", "release freeze"); err != nil || failure != "" {
+		if failure, err := e.svc.SetFreeze(e.ctx, person("owen"), "frontend", "release freeze"); err != nil || failure != nil {
 			t.Fatalf("freeze: %q %v", failure, err)
 		}
 		expect("frontend", false, "frontend is frozen by owen: release freeze")
-		if failure, err := e.svc.ClearFreeze(e.ctx, person("owen"), "frontend"); err != nil || failure != "" {
+		if failure, err := e.svc.ClearFreeze(e.ctx, person("owen"), "frontend"); err != nil || failure != nil {
 			t.Fatalf("unfreeze: %q %v", failure, err)
 		}
 		expect("frontend", true, "")
@@ -383,7 +383,7 @@ steps:
 			{Service: "checkout", Version: "1.0.0", Artifact: "registry.example/checkout:1.0.0", DeployedAt: T0.Add(-100 * time.Minute)},
 			{Service: "checkout", Version: "1.1.0", Artifact: artifact("checkout", "1.1.0"), DeployedAt: T0.Add(-10 * time.Minute)},
 		} {
-			if _, failure, err := e.svc.RecordDeploy(e.ctx, person("ci"), d); err != nil || failure != "" {
+			if _, failure, err := e.svc.RecordDeploy(e.ctx, person("ci"), d); err != nil || failure != nil {
 				t.Fatalf("deploy: %q %v", failure, err)
 			}
 		}
@@ -396,7 +396,7 @@ steps:
 			{"owen", "You may not override a failing check of " + r.ID + " (checkout). Who may: those the approval policy of checkout lets override (its `override:` groups, else its owners and approvers) (`permissions.override_check`)."},
 			{"dan", ""},
 		} {
-			if got, err := e.svc.Override(e.ctx, person(tc.user), r.ID, "artifact-pinned", "the tag is immutable"); err != nil || got != tc.want {
+			if got, err := e.svc.Override(e.ctx, person(tc.user), r.ID, "artifact-pinned", "the tag is immutable"); err != nil || got.String() != tc.want {
 				t.Fatalf("override by %s: %q %v, want %q", tc.user, got, err, tc.want)
 			}
 		}

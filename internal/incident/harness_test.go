@@ -371,7 +371,7 @@ func (e *env) deploy(service string, versions ...string) []*rollback.Deploy {
 		at := e.clock.Now().Add(-10*time.Minute - time.Duration(len(versions)-1-i)*90*time.Minute)
 		d, failure, err := e.svc.RecordDeploy(e.ctx, incident.Actor{User: "ci", From: "api"},
 			incident.DeployInput{Service: service, Version: v, Artifact: artifact(service, v), DeployedAt: at})
-		if err != nil || failure != "" {
+		if err != nil || failure != nil {
 			e.t.Fatalf("deploy %s %s: %q %v", service, v, failure, err)
 		}
 		out = append(out, d)
@@ -385,7 +385,7 @@ func person(user string) incident.Actor { return incident.Actor{User: user, From
 func (e *env) propose(req incident.ProposeRequest) *rollback.Record {
 	e.t.Helper()
 	r, failure, err := e.svc.Propose(e.ctx, person("req"), req)
-	if err != nil || failure != "" || r == nil {
+	if err != nil || failure != nil || r == nil {
 		e.t.Fatalf("propose %+v: %q %v", req, failure, err)
 	}
 	return r
@@ -398,7 +398,7 @@ func (e *env) vote(user, id string, approve bool) string {
 	if err != nil {
 		e.t.Fatalf("vote by %s: %v", user, err)
 	}
-	return failure
+	return failure.String()
 }
 
 // approve votes yes as each user, expecting every vote to be taken.

@@ -19,16 +19,16 @@ type permits struct {
 	runbooks runbook.Set // a runbook's approval policy binds its services too
 }
 
-// authorize answers "" when who may take action on the subject, or the
+// authorize answers nil when who may take action on the subject, or the
 // refusal to show them (privately). err is a fault (a group that cannot be
 // resolved): fail closed, nothing is done.
-func (p *permits) authorize(ctx context.Context, who Actor, a authz.Action, s authz.Subject) (string, error) {
+func (p *permits) authorize(ctx context.Context, who Actor, a authz.Action, s authz.Subject) (rollback.Words, error) {
 	d, err := p.model.Decide(ctx, p, who.User, a, s)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if d.Allowed {
-		return "", nil
+		return nil, nil
 	}
 	p.audit(ctx, who, "authz.refused", s.ID, map[string]string{"action": string(a), "services": joinServices(s.Services)})
 	return d.Refusal, nil

@@ -30,79 +30,79 @@ type PlanRequest struct {
 }
 
 // scopeServices resolves the services a request covers.
-func (s *Planner) scopeServices(req PlanRequest) ([]string, string, string) {
+func (s *Planner) scopeServices(req PlanRequest) ([]string, string, rollback.Words) {
 	if req.Release != "" {
 		members, ok := s.cfg.Releases[req.Release]
 		if !ok {
 			names := slices.Sorted(maps.Keys(s.cfg.Releases))
-			return nil, "", fmt.Sprintf("Unknown release %q. Known releases: %s.", req.Release, strings.Join(names, ", "))
+			return nil, "", rollback.Sayf("Unknown release %q. Known releases: %s.", req.Release, strings.Join(names, ", "))
 		}
-		return members, "release", ""
+		return members, "release", nil
 	}
 	if len(req.Services) == 0 {
-		return nil, "", "Name a service."
+		return nil, "", rollback.Say("Name a service.")
 	}
 	seen := map[string]bool{}
 	for _, name := range req.Services {
 		if seen[name] {
-			return nil, "", fmt.Sprintf("%s is named twice.", name)
+			return nil, "", rollback.Sayf("%s is named twice.", name)
 		}
 		seen[name] = true
-		if _, failure := s.service(name); failure != "" {
+		if _, failure := s.service(name); failure != nil {
 			return nil, "", failure
 		}
 	}
 	if len(req.Services) > 1 {
 		if req.Version != "" {
-			return nil, "", "`to <version>` applies to one service; propose the others separately or use a release."
+			return nil, "", rollback.Say(rollback.Code("to <version>"), " applies to one service; propose the others separately or use a release.")
 		}
-		return req.Services, "services", ""
+		return req.Services, "services", nil
 	}
-	return req.Services, "service", ""
+	return req.Services, "service", nil
 }
 
 // Plan builds the plan of a rollback without storing anything. The failure
 // is for the person who asked; err is a system fault.
-func (s *Planner) Plan(ctx context.Context, req PlanRequest) ([]rollback.ServiceChange, string, string, error) {
+func (s *Planner) Plan(ctx context.Context, req PlanRequest) ([]rollback.ServiceChange, string, rollback.Words, error) {
 	names, scope, failure := s.scopeServices(req)
-	if failure != "" {
+	if failure != nil {
 		return nil, "", failure, nil
 	}
 	levels, failure := s.levels(names)
-	if failure != "" {
+	if failure != nil {
 		return nil, "", failure, nil
 	}
 	var changes []rollback.ServiceChange
 	for _, name := range names {
 		svc, _ := s.cfg.ServiceByName(name)
 		cur, target, failure, err := s.history.targets(ctx, name, req.Version, svc.StableAfter.D())
-		if err == nil && failure != "" && req.Drill && req.Version == "" && cur.Version != "" {
+		if err == nil && failure != nil && req.Drill && req.Version == "" && cur.Version != "" {
 			// A drill exercises the mechanics: with nothing known-good to go
 			// back to, it re-installs the current release.
-			target, failure = cur, ""
+			target, failure = cur, nil
 		}
-		if err != nil || failure != "" {
+		if err != nil || failure != nil {
 			return nil, "", failure, err
 		}
 		change, failure, err := s.planService(ctx, svc, cur, target, levels[name], req)
-		if err != nil || failure != "" {
+		if err != nil || failure != nil {
 			return nil, "", failure, err
 		}
 		changes = append(changes, change)
 	}
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Level < changes[j].Level })
-	if failure := s.checkCompatibility(changes); failure != "" {
+	if failure := s.checkCompatibility(changes); failure != nil {
 		return nil, "", failure, nil
 	}
-	if failure := s.checkDataRules(changes); failure != "" {
+	if failure := s.checkDataRules(changes); failure != nil {
 		return nil, "", failure, nil
 	}
-	return changes, scope, "", nil
+	return changes, scope, nil, nil
 }
 
 // levels orders services in scope: a service's level is one more than the
 // highest level of the in-scope services it depends on.
-func (s *Planner) levels(names []string) (map[string]int, string) {
+func (s *Planner) levels(names []string) (map[string]int, rollback.Words) {
 	in := map[string]bool{}
 	for _, n := range names {
 		in[n] = true
@@ -133,17 +133,17 @@ func (s *Planner) levels(names []string) (map[string]int, string) {
 	}
 	for _, n := range names {
 		if _, failure := visit(n, nil); failure != "" {
-			return nil, failure
+			return nil, rollback.Say(failure)
 		}
 	}
-	return levels, ""
+	return levels, nil
 }
 
 // checkCompatibility refuses an order in which a service would talk to a
 // peer version it declared incompatible: while peer P is back at its target
 // and service X has not gone back (or never will), X's constraint on P must
 // hold.
-func (s *Planner) checkCompatibility(changes []rollback.ServiceChange) string {
+func (s *Planner) checkCompatibility(changes []rollback.ServiceChange) rollback.Words {
 	byName := map[string]rollback.ServiceChange{}
 	for _, c := range changes {
 		byName[c.Service] = c
@@ -178,22 +178,22 @@ func (s *Planner) checkCompatibility(changes []rollback.ServiceChange) string {
 		}
 	}
 	if len(problems) == 0 {
-		return ""
+		return nil
 	}
-	return "Refused: this order would break a compatibility constraint:\n• " + strings.Join(problems, "\n• ") +
-		"\nInclude the dependent service in the rollback, or choose a target version that satisfies it."
+	return rollback.Say("Refused: this order would break a compatibility constraint:\n• " + strings.Join(problems, "\n• ") +
+		"\nInclude the dependent service in the rollback, or choose a target version that satisfies it.")
 }
 
 // params resolves a service's runbook params as lint does (one function,
 // runbook.ResolveParams, so a catalog that lints also plans), and turns a
 // missing required one into what the person who asked must fix.
-func (s *Planner) params(rb *runbook.Runbook, svc *config.Service, drill bool) (map[string]string, string) {
+func (s *Planner) params(rb *runbook.Runbook, svc *config.Service, drill bool) (map[string]string, rollback.Words) {
 	params, missing := runbook.ResolveParams(rb, svc, drill)
 	if len(missing) > 0 {
 		name := missing[0]
-		return nil, fmt.Sprintf("Runbook %s needs param %q for %s: set services.%s.params.%s in the config.", rb.Name, name, svc.Name, svc.Name, name)
+		return nil, rollback.Sayf("Runbook %s needs param %q for %s: set services.%s.params.%s in the config.", rb.Name, name, svc.Name, svc.Name, name)
 	}
-	return params, ""
+	return params, nil
 }
 
 // templateContext builds what a service's runbook templates see: the part
@@ -208,13 +208,13 @@ func (s *Planner) templateContext(svc *config.Service, c rollback.ServiceChange,
 	return ctx
 }
 
-func (s *Planner) planService(ctx context.Context, svc *config.Service, cur, target rollback.Release, level int, req PlanRequest) (rollback.ServiceChange, string, error) {
+func (s *Planner) planService(ctx context.Context, svc *config.Service, cur, target rollback.Release, level int, req PlanRequest) (rollback.ServiceChange, rollback.Words, error) {
 	rb, ok := s.runbooks[svc.Runbook]
 	if !ok {
-		return rollback.ServiceChange{}, fmt.Sprintf("Runbook %q of %s is not loaded; run `bot lint`.", svc.Runbook, svc.Name), nil
+		return rollback.ServiceChange{}, rollback.Say(fmt.Sprintf("Runbook %q of %s is not loaded; run ", svc.Runbook, svc.Name), rollback.Code("bot lint"), "."), nil
 	}
 	params, failure := s.params(rb, svc, req.Drill)
-	if failure != "" {
+	if failure != nil {
 		return rollback.ServiceChange{}, failure, nil
 	}
 	change := rollback.ServiceChange{Service: svc.Name, Current: cur, Target: target, Runbook: rb.Name,
@@ -228,37 +228,37 @@ func (s *Planner) planService(ctx context.Context, svc *config.Service, cur, tar
 		if st.If != "" {
 			v, err := runbook.Render(st.If, tctx)
 			if err != nil {
-				return rollback.ServiceChange{}, fmt.Sprintf("Step %s of runbook %s: %v", st.ID, rb.Name, err), nil
+				return rollback.ServiceChange{}, rollback.Sayf("Step %s of runbook %s: %v", st.ID, rb.Name, err), nil
 			}
 			ps.Skipped = !runbook.Truthy(v)
 		}
 		if st.Uses != "" {
 			preview, failure := s.preview(ctx, rb, st, tctx)
-			if failure != "" {
+			if failure != nil {
 				return rollback.ServiceChange{}, failure, nil
 			}
 			ps.Preview = preview
 		}
 		change.Steps = append(change.Steps, ps)
 	}
-	return change, "", nil
+	return change, nil, nil
 }
 
-func (s *Planner) preview(ctx context.Context, rb *runbook.Runbook, st runbook.Step, tctx runbook.Context) (string, string) {
+func (s *Planner) preview(ctx context.Context, rb *runbook.Runbook, st runbook.Step, tctx runbook.Context) (string, rollback.Words) {
 	ex, err := s.executors.Get(st.Uses)
 	if err != nil {
-		return "", fmt.Sprintf("Step %s: %v", st.ID, err)
+		return "", rollback.Sayf("Step %s: %v", st.ID, err)
 	}
 	req, err := s.requests.Build(steprequest.Input{Purpose: steprequest.Preview, StepID: st.ID,
 		Action: st.Action(), Context: tctx, DryRun: steprequest.DryRun(rb, tctx.Drill)})
 	if err != nil {
-		return "", fmt.Sprintf("Step %s: %v", st.ID, err)
+		return "", rollback.Sayf("Step %s: %v", st.ID, err)
 	}
 	p, err := ex.Preview(ctx, req)
 	if err != nil {
-		return "", fmt.Sprintf("Step %s cannot be previewed: %v", st.ID, err)
+		return "", rollback.Sayf("Step %s cannot be previewed: %v", st.ID, err)
 	}
-	return exec.Redact(p, req.Redact), ""
+	return exec.Redact(p, req.Redact), nil
 }
 
 // PlanHash fingerprints a plan: any change to it voids earlier votes.

@@ -40,12 +40,12 @@ func (r ProposeRequest) automatic() bool {
 
 // Propose creates a proposal and posts it. The failure is for the person who
 // asked (or, for alerts, the reason it was suppressed); err is a system fault.
-func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) (*rollback.Record, string, error) {
+func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) (*rollback.Record, rollback.Words, error) {
 	// A replica draining for a shutdown starts nothing new, proposals
 	// included (their readiness probes run, and no vote could start them
 	// here): the person is told to ask again once a replica is up.
 	if err := s.approvals.engine.refuseWhenStopping("a new proposal"); err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	if req.Trigger.Kind == "" {
 		req.Trigger = rollback.Trigger{Kind: "person", Source: who.From}
@@ -54,45 +54,45 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 		req.Trigger.At = s.clock.Now()
 	}
 	names, _, failure := s.planner.scopeServices(PlanRequest{Services: req.Services, Release: req.Release, Version: req.Version})
-	if failure != "" {
+	if failure != nil {
 		return nil, failure, nil
 	}
-	if refusal, err := s.mayPropose(ctx, who, names, req); err != nil || refusal != "" {
+	if refusal, err := s.mayPropose(ctx, who, names, req); err != nil || refusal != nil {
 		return nil, refusal, err
 	}
 	guardOverride, failure, err := s.checkGuard(ctx, names, req)
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return nil, failure, err
 	}
 	if guardOverride != "" {
-		if refusal, err := s.authorize(ctx, who, authz.OverrideGuard, onServices(names...)); err != nil || refusal != "" {
+		if refusal, err := s.authorize(ctx, who, authz.OverrideGuard, onServices(names...)); err != nil || refusal != nil {
 			return nil, refusal, err
 		}
 	}
-	if failure, err := s.claim(ctx, names, req); err != nil || failure != "" {
+	if failure, err := s.claim(ctx, names, req); err != nil || failure != nil {
 		return nil, failure, err
 	}
 	r, failure, err := s.build(ctx, who, req)
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return nil, failure, err
 	}
 	if guardOverride != "" {
 		r.Overrides = append(r.Overrides, rollback.Override{Check: rollback.OverrideThrashGuard, By: who.User, Reason: req.Reason, At: s.clock.Now()})
 	}
 	if r.Readiness, err = s.planner.readiness(ctx, r); err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	detail := map[string]string{"services": strings.Join(r.ServiceNames(), ","), "plan_hash": r.PlanHash, "trigger": r.Trigger.Kind, "reason": req.Reason}
-	if refusal := s.auditFirst(ctx, who, "rollback.proposed", r.ID, detail); refusal != "" {
+	if refusal := s.auditFirst(ctx, who, "rollback.proposed", r.ID, detail); refusal != nil {
 		return nil, refusal, nil
 	}
 	if guardOverride != "" {
-		if refusal := s.auditFirst(ctx, who, "override.thrash_guard", r.ID, map[string]string{"guard": guardOverride, "reason": req.Reason}); refusal != "" {
+		if refusal := s.auditFirst(ctx, who, "override.thrash_guard", r.ID, map[string]string{"guard": guardOverride, "reason": req.Reason}); refusal != nil {
 			return nil, refusal, nil
 		}
 	}
 	if err := s.store.CreateRollback(ctx, r); err != nil {
-		return nil, "", fmt.Errorf("store proposal: %w", err)
+		return nil, nil, fmt.Errorf("store proposal: %w", err)
 	}
 	if !r.Drill {
 		for _, c := range r.Services {
@@ -100,20 +100,20 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 		}
 	}
 	if r, err = s.publish(ctx, r); err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	// The record returned is the one after any automatic approval, so the
 	// caller's answer ("proposed" or "started") says what really happened.
 	r, err = s.approvals.autoApprove(ctx, r)
-	return r, "", err
+	return r, nil, err
 }
 
 // mayPropose asks the permission model when a person asks: to propose, or
 // to start a drill now. Alerts, watchers and the drill schedule act under
 // the catalog's own say-so.
-func (s *Proposals) mayPropose(ctx context.Context, who Actor, names []string, req ProposeRequest) (string, error) {
+func (s *Proposals) mayPropose(ctx context.Context, who Actor, names []string, req ProposeRequest) (rollback.Words, error) {
 	if req.Trigger.Kind != "person" && !(req.Drill && req.Trigger.Source != "cron") {
-		return "", nil
+		return nil, nil
 	}
 	action := authz.Propose
 	if req.Drill {
@@ -125,14 +125,14 @@ func (s *Proposals) mayPropose(ctx context.Context, who Actor, names []string, r
 // checkGuard asks the thrash guard about each service. An automatic request
 // it holds is folded into the open rollback; a person's is refused unless
 // it gives a reason, which then overrides the guard (the returned text).
-func (s *Proposals) checkGuard(ctx context.Context, names []string, req ProposeRequest) (override, failure string, err error) {
+func (s *Proposals) checkGuard(ctx context.Context, names []string, req ProposeRequest) (override string, failure rollback.Words, err error) {
 	if req.Drill {
-		return "", "", nil
+		return "", nil, nil
 	}
 	for _, name := range names {
 		why, err := s.guard.thrashGuard(ctx, name)
 		if err != nil {
-			return "", "", err
+			return "", nil, err
 		}
 		if why == "" {
 			continue
@@ -144,57 +144,59 @@ func (s *Proposals) checkGuard(ctx context.Context, names []string, req ProposeR
 			if open != nil {
 				s.tell(ctx, rollback.AlertFolded{About: rollback.About{Rollback: open}, Service: name, Source: req.Trigger.Source, Summary: req.Trigger.Summary})
 			}
-			return "", thrashGuardFailure + why, nil
+			return "", rollback.Say(thrashGuardFailure + why), nil
 		case open != nil:
-			return "", fmt.Sprintf("%s already covers %s (%s); act on it (`/rollback status %s`) or abort it first.", open.ID, name, open.State, open.ID), nil
+			return "", rollback.Say(fmt.Sprintf("%s already covers %s (%s); act on it (", open.ID, name, open.State),
+				rollback.Code("/rollback status "+open.ID), ") or abort it first."), nil
 		case strings.TrimSpace(req.Reason) == "":
-			return "", fmt.Sprintf("The thrash guard holds %s: %s. To propose anyway, give a reason (it is audited): `/rollback propose %s <reason>`.", name, why, name), nil
+			return "", rollback.Say(fmt.Sprintf("The thrash guard holds %s: %s. To propose anyway, give a reason (it is audited): ", name, why),
+				rollback.Code("/rollback propose "+name+" <reason>"), "."), nil
 		default:
 			override = why
 		}
 	}
-	return override, "", nil
+	return override, nil, nil
 }
 
 // claim lets one automatic request per service go on. The guard read the
 // store; alerts for one service can arrive together (several replicas,
 // watchers), so only one of them may go on to create a proposal. Once it
 // exists, the guard holds the rest.
-func (s *Proposals) claim(ctx context.Context, names []string, req ProposeRequest) (string, error) {
+func (s *Proposals) claim(ctx context.Context, names []string, req ProposeRequest) (rollback.Words, error) {
 	if !req.automatic() || req.Drill {
-		return "", nil
+		return nil, nil
 	}
 	for _, name := range names {
 		ok, err := s.store.Claim(ctx, "propose/"+name, proposeClaimTTL)
 		if err != nil {
-			return "", fmt.Errorf("claim proposal of %s: %w", name, err)
+			return nil, fmt.Errorf("claim proposal of %s: %w", name, err)
 		}
 		if !ok {
 			s.metrics.ProposalSuppressed("thrash_guard")
-			return thrashGuardFailure + "another alert for " + name + " is being turned into a proposal", nil
+			return rollback.Say(thrashGuardFailure + "another alert for " + name + " is being turned into a proposal"), nil
 		}
 	}
-	return "", nil
+	return nil, nil
 }
 
 // build plans the record, not yet stored. An id is allocated only for a
 // plan that stands, so that every id names a stored rollback: the plan is
 // tried first without one, then made with it (a template may use it).
-func (s *Proposals) build(ctx context.Context, who Actor, req ProposeRequest) (*rollback.Record, string, error) {
-	plan := func(id string) ([]rollback.ServiceChange, string, string, error) {
+func (s *Proposals) build(ctx context.Context, who Actor, req ProposeRequest) (*rollback.Record, rollback.Words, error) {
+	plan := func(id string) ([]rollback.ServiceChange, string, rollback.Words, error) {
 		info := runbook.RollbackInfo{ID: id, Requester: who.User, Reason: req.Reason, Trigger: req.Trigger.Kind}
 		return s.planner.Plan(ctx, PlanRequest{Services: req.Services, Release: req.Release, Version: req.Version,
 			Drill: req.Drill, DrillMode: req.DrillMode, Rollback: info})
 	}
-	if _, _, failure, err := plan("RB-0"); err != nil || failure != "" {
+	if _, _, failure, err := plan("RB-0"); err != nil || failure != nil {
 		return nil, failure, err
 	}
 	id, err := s.store.NextID(ctx)
 	if err != nil {
-		return nil, "", fmt.Errorf("allocate id: %w", err)
+		return nil, nil, fmt.Errorf("allocate id: %w", err)
 	}
 	changes, scope, failure, err := plan(id)
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return nil, failure, err
 	}
 	r := &rollback.Record{
@@ -204,7 +206,7 @@ func (s *Proposals) build(ctx context.Context, who Actor, req ProposeRequest) (*
 		DetectedAt: req.Trigger.At, CreatedAt: s.clock.Now(),
 	}
 	s.planner.describe(r)
-	return r, "", nil
+	return r, nil, nil
 }
 
 // publish announces a stored proposal and tells PagerDuty.

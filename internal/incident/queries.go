@@ -21,10 +21,10 @@ var ErrUnavailable = store.ErrUnavailable
 
 // Rollback returns one rollback. The failure says that there is none by that
 // id, for the person who asked.
-func (s *Service) Rollback(ctx context.Context, id string) (*rollback.Record, string, error) {
+func (s *Service) Rollback(ctx context.Context, id string) (*rollback.Record, rollback.Words, error) {
 	r, failure, err := s.records.load(ctx, id)
 	if err != nil {
-		return nil, "", fmt.Errorf("get rollback %s: %w", id, err)
+		return nil, nil, fmt.Errorf("get rollback %s: %w", id, err)
 	}
 	return r, failure, nil
 }

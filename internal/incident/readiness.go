@@ -303,12 +303,12 @@ func checkSlug(name string) string { return strings.ReplaceAll(strings.ToLower(n
 
 // ServiceReadiness runs readiness for a service against its last known-good
 // release, on demand (a pipeline or change board asks before a risky release).
-func (s *Planner) ServiceReadiness(ctx context.Context, service string) ([]rollback.CheckResult, string, error) {
+func (s *Planner) ServiceReadiness(ctx context.Context, service string) ([]rollback.CheckResult, rollback.Words, error) {
 	changes, _, failure, err := s.Plan(ctx, PlanRequest{Services: []string{service}})
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return nil, failure, err
 	}
 	r := &rollback.Record{ID: "readiness", Services: changes, Policy: s.policyFor(changes, false), Requester: ""}
 	res, err := s.readiness(ctx, r)
-	return res, "", err
+	return res, nil, err
 }

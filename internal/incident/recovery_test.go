@@ -54,7 +54,7 @@ func TestCompatibilityViolationRefused(t *testing.T) {
 			"Refused: this order would break a compatibility constraint",
 			"frontend needs backend >=1.5.0, but the plan takes backend to 1.4.0 while frontend stays on its current version",
 		} {
-			if !strings.Contains(failure, want) {
+			if !strings.Contains(failure.String(), want) {
 				t.Fatalf("refusal %q lacks %q", failure, want)
 			}
 		}
@@ -192,7 +192,7 @@ func TestRecoveryInterruptsAndResumeReruns(t *testing.T) {
 			t.Fatalf("%d step(s) ran without anyone resuming", n)
 		}
 
-		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
+		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != nil {
 			t.Fatalf("resume: %q %v", failure, err)
 		}
 		e.finish(r.ID, rollback.StateSucceeded)
@@ -269,7 +269,7 @@ func TestShutdownInterruptsAndAnotherProcessResumes(t *testing.T) {
 
 		// The next process, on the same store.
 		next := newEnvOn(t, b, e.st.Store, e.clock, setup{runbook: chainRunbook, replica: "replica-next"})
-		if failure, err := next.svc.Resume(next.ctx, person("req"), r.ID); err != nil || failure != "" {
+		if failure, err := next.svc.Resume(next.ctx, person("req"), r.ID); err != nil || failure != nil {
 			t.Fatalf("resume: %q %v", failure, err)
 		}
 		next.finish(r.ID, rollback.StateSucceeded)
@@ -374,7 +374,7 @@ func TestNoAutoResumeAfterAFailure(t *testing.T) {
 		if n := len(e.ex.Calls()); n != 0 {
 			t.Fatalf("%d step(s) ran automatically after a recorded failure", n)
 		}
-		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
+		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != nil {
 			t.Fatalf("resume: %q %v", failure, err)
 		}
 		e.finish(r.ID, rollback.StateSucceeded)
@@ -436,7 +436,7 @@ func TestAbortOfAnInterruptedRollbackWhileItsLeaseIsHeld(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b, setup{runbook: idempotentChain})
 		r := e.crashed(func(r *rollback.Record) { r.State, r.ResumeDue = rollback.StateInterrupted, true })
-		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong release"); err != nil || failure != "" {
+		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong release"); err != nil || failure != nil {
 			t.Fatalf("abort: %q %v", failure, err)
 		}
 		if got := e.get(r.ID).State; got != rollback.StateInterrupted {
@@ -460,7 +460,7 @@ func TestResumeAfterCompensationRerunsUndoneSteps(t *testing.T) {
 		r := e.crashed()
 		e.diedAfter(r.ID, rollback.StepEvent{StepID: "b", Kind: rollback.StepFailed, Error: "boom"},
 			rollback.StepEvent{StepID: "a", Kind: rollback.StepCompensating}, rollback.StepEvent{StepID: "a", Kind: rollback.StepCompensated})
-		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != "" {
+		if failure, err := e.svc.Resume(e.ctx, person("req"), r.ID); err != nil || failure != nil {
 			t.Fatalf("resume: %q %v", failure, err)
 		}
 		e.finish(r.ID, rollback.StateSucceeded)
@@ -478,7 +478,7 @@ func TestResumeWhileTheLeaseIsHeld(t *testing.T) {
 		e := newEnv(t, b, setup{runbook: chainRunbook})
 		r := e.crashed(func(r *rollback.Record) { r.State = rollback.StateInterrupted })
 		failure, err := e.svc.Resume(e.ctx, person("req"), r.ID)
-		if err != nil || !strings.Contains(failure, "held by another Backout replica") {
+		if err != nil || !strings.Contains(failure.String(), "held by another Backout replica") {
 			t.Fatalf("resume with the lease held: %q %v", failure, err)
 		}
 		if found := e.poster.Find("resumed " + r.ID); len(found) != 0 {

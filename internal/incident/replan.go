@@ -47,10 +47,10 @@ func (s *Replanner) Replan(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if failure != "" {
+	if failure != nil {
 		// The proposal cannot stand as it is (e.g. the target is now current).
 		r, err = s.transition(ctx, id, rollback.StateStale, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
-			r.Outcome = "stale: " + failure
+			r.Outcome = "stale: " + failure.String()
 		})
 		if errors.Is(err, rollback.ErrBadTransition) {
 			return nil

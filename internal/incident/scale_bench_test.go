@@ -385,7 +385,7 @@ func benchOperations(b *testing.B, be backend, s *scaleStore) {
 		{"tick", func(*testing.B, *meter) { e.svc.Tick(ctx) }, nil},
 		{"propose", func(b *testing.B, m *meter) { e.proposeAndReject(b, m, true, false) }, nil},
 		{"gate", func(b *testing.B, _ *meter) {
-			if res, failure, err := e.svc.PipelineGate(ctx, "frontend"); err != nil || failure != "" || !res.Open {
+			if res, failure, err := e.svc.PipelineGate(ctx, "frontend"); err != nil || failure != nil || !res.Open {
 				b.Fatalf("gate: %+v %q %v", res, failure, err)
 			}
 		}, nil},

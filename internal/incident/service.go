@@ -210,16 +210,16 @@ func newBase(d Deps) base {
 }
 
 // service looks up a catalog entry; the failure is for the person who asked.
-func (s *base) service(name string) (*config.Service, string) {
+func (s *base) service(name string) (*config.Service, rollback.Words) {
 	svc, ok := s.cfg.ServiceByName(name)
 	if !ok {
 		known := make([]string, 0, len(s.cfg.Services))
 		for _, c := range s.cfg.Services {
 			known = append(known, c.Name)
 		}
-		return nil, fmt.Sprintf("Unknown service %q. Known services: %v.", name, known)
+		return nil, rollback.Sayf("Unknown service %q. Known services: %v.", name, known)
 	}
-	return svc, ""
+	return svc, nil
 }
 
 // secrets lists values to redact from anything shown.
@@ -244,14 +244,14 @@ func (s *base) audit(ctx context.Context, who Actor, action, target string, deta
 // be written: the trail fails closed, as Vault's does.
 const AuditUnavailable = "⚠️ The audit trail is unavailable, so nothing was done: every action needs its audit record first. Try again in a minute."
 
-// auditFirst writes an action's audit record before the action: "" when it
+// auditFirst writes an action's audit record before the action: nil when it
 // is written, the refusal when not. No record, no action.
-func (s *base) auditFirst(ctx context.Context, who Actor, action, target string, detail map[string]string) string {
+func (s *base) auditFirst(ctx context.Context, who Actor, action, target string, detail map[string]string) rollback.Words {
 	if err := s.appendAudit(ctx, who, action, target, detail); err != nil {
 		s.log.ErrorContext(ctx, "audit append failed; refusing the action", "action", action, "target", target, "err", err)
-		return AuditUnavailable
+		return rollback.Say(AuditUnavailable)
 	}
-	return ""
+	return nil
 }
 
 func (s *base) appendAudit(ctx context.Context, who Actor, action, target string, detail map[string]string) error {

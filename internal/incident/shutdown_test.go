@@ -118,7 +118,7 @@ func TestGracefulShutdown(t *testing.T) {
 				}
 				// The lease is free: another replica may take the rollback.
 				next := newEnvOn(t, b, e.st.Store, e.clock, setup{runbook: shutdownRunbook, replica: "replica-next"})
-				if failure, err := next.svc.Resume(next.ctx, person("req"), r.ID); err != nil || failure != "" {
+				if failure, err := next.svc.Resume(next.ctx, person("req"), r.ID); err != nil || failure != nil {
 					t.Fatalf("resume on another replica: %q %v", failure, err)
 				}
 				next.finish(r.ID, rollback.StateSucceeded)
@@ -187,7 +187,7 @@ func TestAbortDuringTheDrain(t *testing.T) {
 		cancel()
 		waitCancelled(t, e.ex, "restart") // the drain has reached the run
 		refusedWhileDraining(t, e, waiting.ID, r.ID)
-		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != "" {
+		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != nil {
 			t.Fatalf("abort during the drain: %q %v", failure, err)
 		}
 		waitCancelled(t, e.ex, "migrate")
@@ -275,7 +275,7 @@ func TestAbortSaysWhatWasNotUndone(t *testing.T) {
 					cancel()
 					waitCancelled(t, e.ex, "restart") // the drain has reached the run
 				}
-				if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != "" {
+				if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != nil {
 					t.Fatalf("abort: %q %v", failure, err)
 				}
 				if err := e.poster.WaitFor(within(t), "🛑 "+r.ID+" aborted by req"); err != nil {
@@ -336,7 +336,7 @@ func TestAbortDuringTheHandOn(t *testing.T) {
 		if got := e.get(r.ID); got.State != rollback.StateInterrupted {
 			t.Fatalf("during the hand-on: %s, want interrupted", got.State)
 		}
-		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != "" {
+		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != nil {
 			t.Fatalf("abort during the hand-on: %q %v", failure, err)
 		}
 		close(letGo)

@@ -3,7 +3,6 @@ package incident
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -37,15 +36,15 @@ var errNotCounted = errors.New("support report not counted")
 // users are still affected after a successful rollback: once per person,
 // within the support window. Every press is audited first; the answer is
 // for the person who pressed.
-func (s *Control) ReportAffected(ctx context.Context, who Actor, id string) (string, error) {
+func (s *Control) ReportAffected(ctx context.Context, who Actor, id string) (rollback.Words, error) {
 	r, failure, err := s.load(ctx, id)
-	if err != nil || failure != "" {
+	if err != nil || failure != nil {
 		return failure, err
 	}
 	if r.SupportUntil.IsZero() {
-		return fmt.Sprintf("%s has no support window: only a successful rollback of a service with a support channel asks whether users are still affected.", id), nil
+		return rollback.Sayf("%s has no support window: only a successful rollback of a service with a support channel asks whether users are still affected.", id), nil
 	}
-	if refusal := s.auditFirst(ctx, who, "rollback.users_affected", id, map[string]string{"window_closes": r.SupportUntil.UTC().Format(time.RFC3339)}); refusal != "" {
+	if refusal := s.auditFirst(ctx, who, "rollback.users_affected", id, map[string]string{"window_closes": r.SupportUntil.UTC().Format(time.RFC3339)}); refusal != nil {
 		return refusal, nil
 	}
 	var outcome string
@@ -56,16 +55,16 @@ func (s *Control) ReportAffected(ctx context.Context, who Actor, id string) (str
 		return nil
 	})
 	if err != nil && !errors.Is(err, errNotCounted) {
-		return "", err
+		return nil, err
 	}
 	switch outcome {
 	case rollback.SupportClosed:
-		return fmt.Sprintf("The support window for %s closed at %s; tell the owners of %s directly.", id, stamp(r.SupportUntil), strings.Join(r.ServiceNames(), ", ")), nil
+		return rollback.Sayf("The support window for %s closed at %s; tell the owners of %s directly.", id, stamp(r.SupportUntil), strings.Join(r.ServiceNames(), ", ")), nil
 	case rollback.SupportDuplicate:
-		return fmt.Sprintf("You already reported that users are still affected after %s; each person counts once (%d report(s) so far).", id, len(r.SupportReports)), nil
+		return rollback.Sayf("You already reported that users are still affected after %s; each person counts once (%d report(s) so far).", id, len(r.SupportReports)), nil
 	}
 	s.tell(ctx, rollback.AffectedReported{About: rollback.About{Rollback: r}, User: who.User})
-	return fmt.Sprintf("Counted: %d report(s) that users are still affected after %s; its thread in the service's channel shows them. The window closes at %s.",
+	return rollback.Sayf("Counted: %d report(s) that users are still affected after %s; its thread in the service's channel shows them. The window closes at %s.",
 		len(r.SupportReports), id, stamp(r.SupportUntil)), nil
 }
 

@@ -18,15 +18,15 @@ type records struct {
 }
 
 // load reads a rollback; a missing one is a failure for the person who asked.
-func (s *records) load(ctx context.Context, id string) (*rollback.Record, string, error) {
+func (s *records) load(ctx context.Context, id string) (*rollback.Record, rollback.Words, error) {
 	r, err := s.rollbacks.GetRollback(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Sprintf("There is no rollback %s.", id), nil
+		return nil, rollback.Sayf("There is no rollback %s.", id), nil
 	}
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
-	return r, "", nil
+	return r, nil, nil
 }
 
 // update applies mutate to the stored rollback with compare-and-set,

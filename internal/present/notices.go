@@ -37,10 +37,10 @@ func proposalNotice(n rollback.Notice) (chat.Message, bool) {
 		return said("👀 %s %s for %s: %s. No deploy of %s in the last %s, so Backout is not proposing a rollback; %s if one is still wanted.",
 			n.Source, n.Kind, n.Service, n.Summary, n.Service, n.Window, chat.Code("/rollback propose "+n.Service)), true
 	case rollback.AlertNotProposed:
-		msg := plain("🤷 %s %s for %s: %s. Backout did not propose a rollback: %s", n.Source, n.Kind, n.Service, n.Summary, n.Why)
+		msg := said("🤷 %s %s for %s: %s. Backout did not propose a rollback: %s", n.Source, n.Kind, n.Service, n.Summary, Words(n.Why))
 		if n.Guarded {
 			msg = said("🤷 %s %s for %s: %s. Backout did not propose a rollback: %s. To propose anyway, give a reason (it is audited and overrides the guard): %s.",
-				n.Source, n.Kind, n.Service, n.Summary, strings.TrimSuffix(n.Why, "."), chat.Code("/rollback propose "+n.Service+" <reason>"))
+				n.Source, n.Kind, n.Service, n.Summary, clause(n.Why), chat.Code("/rollback propose "+n.Service+" <reason>"))
 		}
 		return msg, true
 	case rollback.AlertFolded:
@@ -67,7 +67,7 @@ func proposalNotice(n rollback.Notice) (chat.Message, bool) {
 		return plain("📝 The plan of %s changed (%s → %s): %s. Earlier votes no longer count; please review and vote again.",
 			n.Rollback.ID, n.OldHash, n.NewHash, rollback.SummaryLine(n.Rollback)), true
 	case rollback.NoLongerApplies:
-		return plain("💤 %s no longer applies: %s", n.Rollback.ID, n.Failure), true
+		return said("💤 %s no longer applies: %s", n.Rollback.ID, Words(n.Failure)), true
 	}
 	return chat.Message{}, false
 }

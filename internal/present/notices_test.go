@@ -1,6 +1,7 @@
 package present
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -23,8 +24,8 @@ func TestEveryNoticeIsWorded(t *testing.T) {
 		want   string // a piece of the plain fallback
 	}{
 		{rollback.AlertIgnored{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Window: time.Hour}, "No deploy of api in the last 1h0m0s"},
-		{rollback.AlertNotProposed{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Why: "No known-good release of api."}, "did not propose a rollback: No known-good release of api."},
-		{rollback.AlertNotProposed{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Why: "suppressed by the thrash guard: cooldown", Guarded: true}, "`/rollback propose api <reason>`"},
+		{rollback.AlertNotProposed{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Why: rollback.Say("No known-good release of api.")}, "did not propose a rollback: No known-good release of api."},
+		{rollback.AlertNotProposed{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Why: rollback.Say("suppressed by the thrash guard: cooldown"), Guarded: true}, "`/rollback propose api <reason>`"},
 		{rollback.AlertFolded{About: on, Service: "api", Source: "pagerduty", Summary: "5xx"}, "folded into RB-7"},
 		{rollback.AlertUpdated{About: on, Text: "escalated", StillNeeds: true, Stakeholders: []string{"U2"}}, "RB-7 still needs 1 approval(s) from @U1"},
 		{rollback.IncidentResolved{About: on, Text: "incident P1 resolved", Stale: true}, "is stale and will not run"},
@@ -34,7 +35,7 @@ func TestEveryNoticeIsWorded(t *testing.T) {
 		{rollback.Expired{About: on}, "expired"},
 		{rollback.AutoApproved{About: on, Why: "policy"}, "executing RB-7 automatically (policy)"},
 		{rollback.Replanned{About: on, OldHash: "a", NewHash: "b"}, "(a → b)"},
-		{rollback.NoLongerApplies{About: on, Failure: "target is current"}, "no longer applies: target is current"},
+		{rollback.NoLongerApplies{About: on, Failure: rollback.Say("target is current")}, "no longer applies: target is current"},
 		{rollback.Blocked{About: on, Checks: []rollback.CheckResult{{Name: "backup fresh", Service: "db", Reason: "old"}}}, "/rollback override RB-7 backup-fresh <reason>"},
 		{rollback.Started{About: on, At: at}, "RB-7 started at 10:00:00Z"},
 		{rollback.Overridden{About: on, User: "U4", Check: "backup", Reason: "verified"}, "@U4 overrode the failing check"},
@@ -96,5 +97,38 @@ func TestNoticesKeepPeopleTyped(t *testing.T) {
 	}
 	if users != 1 || plain == 0 {
 		t.Errorf("spans %+v: want one user span and the rest plain", msg.Text)
+	}
+}
+
+// TestLifecycleWordsKeepTheirCode: the lifecycle's words in a notice (why
+// an alert raised no proposal, why a proposal no longer applies) keep their
+// code as code spans, and the rest, the alert's summary included, plain
+// with no markup written into it.
+func TestLifecycleWordsKeepTheirCode(t *testing.T) {
+	on := rollback.About{Rollback: &rollback.Record{ID: "RB-7", State: rollback.StateProposed, Channel: "C1"}}
+	noGood := rollback.Say("No known-good release of api before 2.0: none lived 1h without a rollback. Name a version with ",
+		rollback.Code("to <version>"), ", or mark one good.")
+	tests := []struct {
+		notice rollback.Notice
+		want   chat.Text
+	}{
+		{rollback.AlertNotProposed{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx *now*", Why: noGood},
+			chat.Textf("🤷 pagerduty triggered for api: 5xx *now*. Backout did not propose a rollback: No known-good release of api before 2.0: none lived 1h without a rollback. Name a version with %s, or mark one good.",
+				chat.Code("to <version>"))},
+		{rollback.AlertNotProposed{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Guarded: true,
+			Why: rollback.Say("suppressed by the thrash guard: RB-6 ended 5m ago.")},
+			chat.Textf("🤷 pagerduty triggered for api: 5xx. Backout did not propose a rollback: suppressed by the thrash guard: RB-6 ended 5m ago. To propose anyway, give a reason (it is audited and overrides the guard): %s.",
+				chat.Code("/rollback propose api <reason>"))},
+		{rollback.NoLongerApplies{About: on, Failure: rollback.Say("Runbook \"x\" of api is not loaded; run ", rollback.Code("bot lint"), ".")},
+			chat.Textf("💤 RB-7 no longer applies: Runbook \"x\" of api is not loaded; run %s.", chat.Code("bot lint"))},
+	}
+	for _, tt := range tests {
+		msg, ok := Notice(tt.notice)
+		if !ok {
+			t.Fatalf("%T is not worded", tt.notice)
+		}
+		if got := msg.Text; !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%T:\n got %#v\nwant %#v", tt.notice, got, tt.want)
+		}
 	}
 }

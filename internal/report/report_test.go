@@ -45,7 +45,7 @@ func TestUnprovenHighRiskReleases(t *testing.T) {
 	record := func(service, version, risk string) {
 		t.Helper()
 		if _, failure, err := svc.RecordDeploy(ctx, incident.Actor{User: "ci", From: "api"},
-			incident.DeployInput{Service: service, Version: version, Artifact: "reg/" + service + ":" + version, Risk: risk}); err != nil || failure != "" {
+			incident.DeployInput{Service: service, Version: version, Artifact: "reg/" + service + ":" + version, Risk: risk}); err != nil || failure != nil {
 			t.Fatalf("record %s %s: %q %v", service, version, failure, err)
 		}
 	}

@@ -79,7 +79,7 @@ type (
 	// NoLongerApplies: a replan found the proposal cannot stand.
 	NoLongerApplies struct {
 		About
-		Failure string
+		Failure Words
 	}
 	// Blocked: approved, but blocking readiness checks fail.
 	Blocked struct {
@@ -219,7 +219,7 @@ func (AlertIgnored) Of() *Record { return nil }
 // cooldown, no known-good release…). It goes to the service's channel.
 type AlertNotProposed struct {
 	Channel, Service, Source, Kind, Summary string
-	Why                                     string
+	Why                                     Words
 	// Guarded: the thrash guard held it back; a person may still propose
 	// with a reason, which overrides the guard.
 	Guarded bool

@@ -23,14 +23,14 @@ import (
 // lifecycle, never the store, so its answers mean what the chat commands'
 // answers mean.
 type Lifecycle interface {
-	RecordDeploy(ctx context.Context, who incident.Actor, in incident.DeployInput) (*rollback.Deploy, string, error)
-	MarkGood(ctx context.Context, who incident.Actor, id string) (*rollback.Deploy, string, error)
+	RecordDeploy(ctx context.Context, who incident.Actor, in incident.DeployInput) (*rollback.Deploy, rollback.Words, error)
+	MarkGood(ctx context.Context, who incident.Actor, id string) (*rollback.Deploy, rollback.Words, error)
 	DeployPage(ctx context.Context, q store.DeployQuery) ([]*rollback.Deploy, error)
-	PipelineGate(ctx context.Context, service string) (incident.GateResult, string, error)
-	ServiceReadiness(ctx context.Context, service string) ([]rollback.CheckResult, string, error)
-	ChangeAdvisory(ctx context.Context, service, version, risk string) (incident.Advisory, string, error)
+	PipelineGate(ctx context.Context, service string) (incident.GateResult, rollback.Words, error)
+	ServiceReadiness(ctx context.Context, service string) ([]rollback.CheckResult, rollback.Words, error)
+	ChangeAdvisory(ctx context.Context, service, version, risk string) (incident.Advisory, rollback.Words, error)
 	Rollbacks(ctx context.Context, q store.RollbackQuery) ([]*rollback.Record, error)
-	Rollback(ctx context.Context, id string) (*rollback.Record, string, error)
+	Rollback(ctx context.Context, id string) (*rollback.Record, rollback.Words, error)
 	KnownService(name string) bool
 }
 
@@ -106,12 +106,14 @@ func (a *API) fault(w http.ResponseWriter, r *http.Request, err error) {
 
 // refused answers a lifecycle call's (failure, err): a system fault (503 or
 // 500), or the caller's mistake with status. It reports whether it answered.
-func (a *API) refused(w http.ResponseWriter, r *http.Request, failure string, err error, status int) bool {
+// A failure is sent in its plain form (code in backticks): chat formatting
+// is for chat.
+func (a *API) refused(w http.ResponseWriter, r *http.Request, failure rollback.Words, err error, status int) bool {
 	switch {
 	case err != nil:
 		a.fault(w, r, err)
-	case failure != "":
-		writeError(w, status, failure)
+	case failure != nil:
+		writeError(w, status, failure.String())
 	default:
 		return false
 	}
@@ -206,8 +208,8 @@ func (a *API) readiness(w http.ResponseWriter, r *http.Request) {
 func (a *API) advisory(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	adv, failure, err := a.Svc.ChangeAdvisory(r.Context(), r.PathValue("name"), q.Get("for_deploy"), q.Get("risk"))
-	if err == nil && failure != "" && !a.Svc.KnownService(r.PathValue("name")) {
-		writeError(w, http.StatusNotFound, failure)
+	if err == nil && failure != nil && !a.Svc.KnownService(r.PathValue("name")) {
+		writeError(w, http.StatusNotFound, failure.String())
 		return
 	}
 	if a.refused(w, r, failure, err, http.StatusBadRequest) {
@@ -222,7 +224,7 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request) {
 		a.fault(w, r, err)
 		return
 	}
-	if failure != "" {
+	if failure != nil {
 		// The lifecycle's failure is worded for chat; the API keeps its own.
 		writeError(w, http.StatusNotFound, "no such rollback")
 		return

@@ -162,13 +162,33 @@ func TestPipelineGate(t *testing.T) {
 	}
 	check("web", 200, `{"open":true}`)
 	check("nope", 404, "Unknown service")
-	if failure, err := svc.SetFreeze(ctx, who, "api", "black friday"); err != nil || failure != "" {
+	if failure, err := svc.SetFreeze(ctx, who, "api", "black friday"); err != nil || failure != nil {
 		t.Fatal(failure, err)
 	}
 	check("web", 423, "api is frozen by U1: black friday")
 	check("api", 423, "api is frozen")
-	if failure, err := svc.ClearFreeze(ctx, who, "api"); err != nil || failure != "" {
+	if failure, err := svc.ClearFreeze(ctx, who, "api"); err != nil || failure != nil {
 		t.Fatal(failure, err)
 	}
 	check("web", 200, `{"open":true}`)
+}
+
+// TestLifecycleFailuresReachTheAPIAsPlainText: a failure the lifecycle words
+// with Backout's own code formatting (a command to type) reaches an API
+// client as the plain text it always was, code in backticks: no chat markup,
+// no date tokens. The bodies are compared whole.
+func TestLifecycleFailuresReachTheAPIAsPlainText(t *testing.T) {
+	srv, _ := newAPI(t)
+	check := func(name string, code int, want string) {
+		t.Helper()
+		got, body := call(t, srv, "GET", "/api/v1/services/api/readiness", token, "")
+		if got != code || body != want {
+			t.Errorf("%s: %d %s\nwant %d %s", name, got, body, code, want)
+		}
+	}
+	check("no deploys", 409, `{"error":"No deploys of api are recorded, so there is nothing to go back to. CI reports deploys to POST /api/v1/deploys (or `+"`deploy api \\u003cversion\\u003e`"+` in the console)."}`+"\n")
+	if code, body := call(t, srv, "POST", "/api/v1/deploys", token, `{"service":"api","version":"1.0","artifact":"reg/api`+digest+`"}`); code != 201 {
+		t.Fatalf("deploy: %d %s", code, body)
+	}
+	check("nothing known-good", 409, `{"error":"No known-good release of api before 1.0: none lived 1h without a rollback. Name a version with `+"`to \\u003cversion\\u003e`"+`, or mark one good (POST /api/v1/deploys/{id}/good)."}`+"\n")
 }

@@ -31,7 +31,7 @@ type Backend interface {
 // `/rollback` commands ask, so the console shows only what the lifecycle
 // says.
 type Records interface {
-	Rollback(ctx context.Context, id string) (*rollback.Record, string, error)
+	Rollback(ctx context.Context, id string) (*rollback.Record, rollback.Words, error)
 	Votes(ctx context.Context, id string) ([]rollback.Vote, error)
 	StepLog(ctx context.Context, id string) ([]rollback.StepEvent, error)
 	OpenRollbacks(ctx context.Context) ([]*rollback.Record, error)

@@ -118,7 +118,7 @@ func (r *REPL) find(ctx context.Context, id string) (*rollback.Record, bool) {
 		r.Poster.Say("%s: %v", id, err)
 		return nil, false
 	}
-	if failure != "" {
+	if failure != nil {
 		hint := ""
 		if open, err := r.Records.OpenRollbacks(ctx); err == nil {
 			hint = commands.OpenHint(open).String()

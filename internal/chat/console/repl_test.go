@@ -33,12 +33,12 @@ func (fakeBackend) Wait(context.Context) error                           { retur
 // fakeRecords holds the fixture rollback RB-7 (and RB-8, open).
 type fakeRecords struct{ open []*rollback.Record }
 
-func (f *fakeRecords) Rollback(_ context.Context, id string) (*rollback.Record, string, error) {
+func (f *fakeRecords) Rollback(_ context.Context, id string) (*rollback.Record, rollback.Words, error) {
 	if id != "RB-7" {
-		return nil, "There is no rollback " + id + ".", nil
+		return nil, rollback.Sayf("There is no rollback %s.", id), nil
 	}
 	r, _, _ := failedRollback()
-	return r, "", nil
+	return r, nil, nil
 }
 
 func (f *fakeRecords) Votes(context.Context, string) ([]rollback.Vote, error) {
