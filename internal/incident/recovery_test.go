@@ -486,3 +486,41 @@ func TestResumeWhileTheLeaseIsHeld(t *testing.T) {
 		}
 	})
 }
+
+// undoChain is chainRunbook with an undo for a.
+const undoChain = `
+name: steps
+steps:
+  - {id: a, uses: fake, compensate: {uses: fake}}
+  - {id: b, uses: fake, needs: [a]}
+  - {id: c, uses: fake, needs: [b]}
+`
+
+// TestUndoInFlightIsNotRunAgain: the driver died while an abort's
+// compensation of a ran (found by killing a bot serve replica with kill -9
+// mid-undo: the replica that took over ran the undo again on its next
+// Tick, and the thread never said it had been in flight). A compensation
+// has no idempotent flag, so nobody said a second run is safe: the taker
+// records its outcome as unknown, does not run it again, and the abort's
+// outcome names it as not undone.
+func TestUndoInFlightIsNotRunAgain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: undoChain})
+		r := e.crashed(func(r *rollback.Record) { r.AbortBy, r.AbortReason = "req", "wrong release" })
+		e.diedAfter(r.ID, rollback.StepEvent{StepID: "b", Kind: rollback.StepFailed, Error: "aborted by a person"},
+			rollback.StepEvent{StepID: "a", Kind: rollback.StepCompensating, Output: "aborted"})
+		got := e.finish(r.ID, rollback.StateAborted)
+		if calls := e.ex.CallsOf("a.compensate"); len(calls) != 0 {
+			t.Errorf("the undo of a ran again after its driver died mid-undo (%d call(s))", len(calls))
+		}
+		wantKinds := []string{rollback.StepStarted, rollback.StepSucceeded, rollback.StepCompensating, rollback.StepCompensationStopped}
+		if kinds := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(kinds, wantKinds) {
+			t.Errorf("a's events %v, want %v", kinds, wantKinds)
+		}
+		want := "aborted by req: wrong release; not undone: checkout/a (undo outcome unknown: its driver stopped while it ran)"
+		if got.Outcome != want {
+			t.Errorf("outcome %q, want %q", got.Outcome, want)
+		}
+		e.wantPosted("The undo of checkout/a had started and never finished")
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,7 +64,7 @@ func (e *Engine) interruptLingering(ctx context.Context, id, why string, held st
 	}
 	e.audit(ctx, Actor{User: "backout", From: "engine:" + e.replica}, "rollback.interrupted", id,
 		map[string]string{"why": why, "steps_may_run_on": lingering.Replica, "until": lingering.Until.UTC().Format(time.RFC3339)})
-	e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: inFlight(steps), MaxAuto: maxAutoResumes})
+	e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: inFlight(steps), Undoing: undoInFlight(steps), MaxAuto: maxAutoResumes})
 	e.refresh(ctx, id)
 	return true
 }
@@ -80,7 +81,7 @@ func (e *Engine) settleLingering(ctx context.Context, id string) {
 	}
 	defer func() { _ = e.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
 	var gone string
-	steps, inflight, ok := e.markInFlight(ctx, id, lease, "its driver stopped (process died or lost the store)")
+	steps, inflight, undoing, ok := e.markInFlight(ctx, id, lease, "its driver stopped (process died or lost the store)")
 	if !ok {
 		return
 	}
@@ -98,26 +99,81 @@ func (e *Engine) settleLingering(ctx context.Context, id string) {
 	}
 	e.audit(ctx, Actor{User: "backout", From: "engine:" + e.replica}, "rollback.driver_gone", id,
 		map[string]string{"replica": gone, "resumes_on_its_own": fmt.Sprint(r.ResumeDue)})
-	e.tell(ctx, rollback.DriverGone{About: rollback.About{Rollback: r}, Replica: gone, InFlight: inflight, MaxAuto: maxAutoResumes})
+	e.tell(ctx, rollback.DriverGone{About: rollback.About{Rollback: r}, Replica: gone, InFlight: inflight, Undoing: undoing, MaxAuto: maxAutoResumes})
 	e.refresh(ctx, id)
 }
 
 // markInFlight records, under lease, that the steps the old driver left
-// started and never finished have an unknown outcome; it returns the step
-// log as read and those steps.
-func (e *Engine) markInFlight(ctx context.Context, id string, lease store.Lease, why string) ([]rollback.StepEvent, []string, bool) {
+// started and never finished have an unknown outcome, and so do the
+// compensations it left running (undoing); it returns the step log as read
+// and those steps.
+func (e *Engine) markInFlight(ctx context.Context, id string, lease store.Lease, why string) (steps []rollback.StepEvent, inflight, undoing []string, ok bool) {
 	steps, err := e.store.ListSteps(ctx, id)
 	if err != nil {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
-	inflight := inFlight(steps)
+	inflight, undoing = inFlight(steps), undoInFlight(steps)
 	var marks []rollback.StepEvent
 	for _, key := range inflight {
 		svc, step, _ := strings.Cut(key, "/")
 		marks = append(marks, rollback.StepEvent{Service: svc, StepID: step, Kind: rollback.StepInterrupted, At: e.clock.Now(), Error: "outcome unknown: " + why})
 	}
+	for _, key := range undoing {
+		svc, step, _ := strings.Cut(key, "/")
+		marks = append(marks, rollback.StepEvent{Service: svc, StepID: step, Kind: rollback.StepCompensationStopped, At: e.clock.Now(), Error: undoDriverGone})
+	}
 	if _, err := e.store.AppendSteps(ctx, id, lease.Token, marks...); err != nil {
 		e.log.WarnContext(ctx, "interrupt: marking steps in flight", "rollback", id, "err", err)
 	}
-	return steps, inflight, true
+	return steps, inflight, undoing, true
+}
+
+// undoDriverGone is the outcome of a compensation whose driver stopped
+// while it ran.
+const undoDriverGone = "outcome unknown: its driver stopped while it ran"
+
+// undoInFlight lists the steps whose compensation started and never
+// recorded an end.
+func undoInFlight(events []rollback.StepEvent) []string {
+	var out []string
+	for key, ev := range lastUndo(events) {
+		if ev.Kind == rollback.StepCompensating {
+			out = append(out, key)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// undoUnknown maps each step whose last compensation's outcome is unknown
+// (stopped, or started and never ended) to why. Such a compensation is not
+// run again: a compensation has no idempotent flag, so nobody said that a
+// second run is safe, and an abort names it as not undone instead.
+func undoUnknown(events []rollback.StepEvent) map[string]string {
+	out := map[string]string{}
+	for key, ev := range lastUndo(events) {
+		switch ev.Kind {
+		case rollback.StepCompensating:
+			out[key] = undoDriverGone
+		case rollback.StepCompensationStopped:
+			out[key] = ev.Error
+		}
+	}
+	return out
+}
+
+// lastUndo maps service/step to its last compensation event. A step that
+// succeeds again after one (a resume re-ran it) starts afresh.
+func lastUndo(events []rollback.StepEvent) map[string]rollback.StepEvent {
+	last := map[string]rollback.StepEvent{}
+	for _, ev := range events {
+		key := ev.Service + "/" + ev.StepID
+		switch ev.Kind {
+		case rollback.StepCompensating, rollback.StepCompensated, rollback.StepCompensationFailed, rollback.StepCompensationStopped:
+			last[key] = ev
+		case rollback.StepSucceeded:
+			delete(last, key)
+		}
+	}
+	return last
 }

@@ -164,15 +164,24 @@ func interrupted(n rollback.Interrupted) string {
 		if len(n.InFlight) > 0 {
 			msg += fmt.Sprintf(" Step(s) %s had started and never finished.", strings.Join(n.InFlight, ", "))
 		}
-		return msg + " Abort now and it ends once they have stopped."
+		return msg + undoingText(n.Undoing) + " Abort now and it ends once they have stopped."
 	}
-	return msg + whatNext(r, n.InFlight, n.MaxAuto)
+	return msg + undoingText(n.Undoing) + whatNext(r, n.InFlight, n.MaxAuto)
 }
 
 // driverGone: the old driver of an interrupted rollback is known gone.
 func driverGone(n rollback.DriverGone) string {
 	msg := fmt.Sprintf("✅ %s: replica %s's lease expired and kill_grace passed, so none of its steps is running any more.", n.Rollback.ID, n.Replica)
-	return msg + whatNext(n.Rollback, n.InFlight, n.MaxAuto)
+	return msg + undoingText(n.Undoing) + whatNext(n.Rollback, n.InFlight, n.MaxAuto)
+}
+
+// undoingText names the compensations a driver left running: Backout does
+// not run them again, so people must know to look.
+func undoingText(undoing []string) string {
+	if len(undoing) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" The undo of %s had started and never finished: what it did is unknown, and Backout does not run it again.", strings.Join(undoing, ", "))
 }
 
 // whatNext says what happens to an interrupted rollback that nothing runs
