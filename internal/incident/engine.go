@@ -271,7 +271,17 @@ func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (str
 		return "", err
 	}
 	again := rerun(steps)
+	var pending *rollback.Record
 	err = e.launchWith(ctx, r.ID, launchSpec{from: rollback.StateInterrupted, resumedBy: who.User,
+		claim: func(r *rollback.Record) error {
+			// Under the lease: an abort asked for since the caller read r
+			// wins, or the run would start its first step regardless.
+			if r.AbortBy != "" {
+				pending = r
+				return errAbortPending
+			}
+			return nil
+		},
 		announce: func(ctx context.Context, r *rollback.Record) {
 			e.tell(ctx, rollback.Resumed{About: rollback.About{Rollback: r}, By: who.User, Interrupted: true, Rerun: again})
 		}})
@@ -279,6 +289,8 @@ func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (str
 	switch {
 	case errors.As(err, &lingering):
 		return lingering.Describe(r.ID), nil
+	case errors.Is(err, errAbortPending):
+		return abortPending(pending), nil
 	case errors.Is(err, errBusy):
 		return fmt.Sprintf("%s is held by another Backout replica right now (its lease has not expired); try Resume again in a few seconds.", r.ID), nil
 	case errors.Is(err, rollback.ErrBadTransition):
@@ -287,6 +299,15 @@ func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (str
 		return "", err
 	}
 	return "", nil
+}
+
+// errAbortPending: a person asked to abort the rollback, so it does not
+// resume; a Tick (or the abort itself) ends it.
+var errAbortPending = errors.New("an abort is pending")
+
+// abortPending answers a Resume of a rollback someone asked to abort.
+func abortPending(r *rollback.Record) string {
+	return fmt.Sprintf("%s does not resume: %s asked to abort it (%s), and it ends aborted as soon as no replica holds it.", r.ID, r.AbortBy, r.AbortReason)
 }
 
 // rerunNote says which steps a resume runs again: those in flight (with

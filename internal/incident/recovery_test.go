@@ -524,3 +524,51 @@ func TestUndoInFlightIsNotRunAgain(t *testing.T) {
 		e.wantPosted("The undo of checkout/a had started and never finished")
 	})
 }
+
+// TestResumeRefusedWhileAnAbortIsPending: someone asked to abort a
+// rollback whose driver died; until a Tick ends it, it sits interrupted
+// with the abort recorded (found through bot serve replicas: the thread
+// offered "Resume or Abort?" under the abort, and a Resume pressed then was
+// answered "RB-6 resumes.", audited as resumed and started a run that
+// raced the abort to the first step). Resume is refused, the thread does
+// not offer it, and the rollback ends aborted with nothing run.
+func TestResumeRefusedWhileAnAbortIsPending(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook})
+		r := e.crashed(func(r *rollback.Record) {
+			r.State, r.AbortBy, r.AbortReason = rollback.StateInterrupted, "req", "wrong release"
+		})
+		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
+		failure, err := e.svc.Resume(e.ctx, person("alice"), r.ID)
+		if err != nil || !strings.Contains(failure, "asked to abort it") {
+			t.Errorf("resume with an abort pending: %q %v, want a refusal", failure, err)
+		}
+		waitEngine(t, e.svc)
+		if found := e.poster.Find("resumed " + r.ID); len(found) != 0 {
+			t.Errorf("announced a resume of a rollback being aborted: %q", found)
+		}
+		e.svc.Tick(e.ctx)
+		e.finish(r.ID, rollback.StateAborted)
+		if calls := e.ex.Calls(); len(calls) != 0 {
+			t.Errorf("%d step(s) ran on a rollback someone aborted: %v", len(calls), calls)
+		}
+	})
+}
+
+// TestInterruptedUnderAnAbortOffersNoResume: the driver of a rollback
+// someone asked to abort died; the thread says the abort ends it, not
+// "Resume or Abort?".
+func TestInterruptedUnderAnAbortOffersNoResume(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook})
+		r := e.crashed(func(r *rollback.Record) { r.AbortBy, r.AbortReason = "req", "wrong release" })
+		e.diedAfter(r.ID)
+		e.finish(r.ID, rollback.StateAborted)
+		for _, text := range e.poster.Find(r.ID + " was interrupted") {
+			if strings.Contains(text, "Resume") {
+				t.Errorf("the interruption note offers Resume though an abort was asked for: %q", text)
+			}
+		}
+		e.wantPosted("The abort asked for ends it")
+	})
+}

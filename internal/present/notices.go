@@ -164,6 +164,9 @@ func interrupted(n rollback.Interrupted) string {
 		if len(n.InFlight) > 0 {
 			msg += fmt.Sprintf(" Step(s) %s had started and never finished.", strings.Join(n.InFlight, ", "))
 		}
+		if r.AbortBy != "" {
+			return msg + undoingText(n.Undoing) + " The abort asked for ends it once they have stopped."
+		}
 		return msg + undoingText(n.Undoing) + " Abort now and it ends once they have stopped."
 	}
 	return msg + undoingText(n.Undoing) + whatNext(r, n.InFlight, n.MaxAuto)
@@ -189,6 +192,13 @@ func undoingText(undoing []string) string {
 func whatNext(r *rollback.Record, inFlight []string, maxAuto int) string {
 	var msg string
 	switch {
+	case r.AbortBy != "":
+		// Backout ends it at its next tick; offering Resume would invite a
+		// run that races the abort (Resume is refused).
+		if len(inFlight) > 0 {
+			msg += fmt.Sprintf(" Step(s) %s had started and never finished; they are not re-run.", strings.Join(inFlight, ", "))
+		}
+		msg += " The abort asked for ends it now."
 	case r.ResumeDue && len(inFlight) > 0:
 		msg += fmt.Sprintf(" Step(s) %s had started and never finished; they are idempotent, so Backout resumes on its own (automatic resume %d of %d). Abort to stop it.",
 			strings.Join(inFlight, ", "), r.AutoResumes+1, maxAuto)
