@@ -42,8 +42,11 @@ func lingeringOr(held store.Lease, err error, killGrace time.Duration) error {
 	return errBusy
 }
 
+// lingeringFrom says who may still be stopping steps and until when: the
+// store lets nobody in before the expiry plus the larger of our kill_grace
+// and the one the holder recorded with its grant (what its steps obey).
 func lingeringFrom(held store.Lease, killGrace time.Duration) rollback.Lingering {
-	return rollback.Lingering{Replica: held.Holder, Until: held.Expires.Add(killGrace)}
+	return rollback.Lingering{Replica: held.Holder, Until: held.Expires.Add(max(killGrace, held.Grace))}
 }
 
 // interruptLingering marks a rollback interrupted whose driver's lease ran
