@@ -160,7 +160,11 @@ func interrupted(n rollback.Interrupted) string {
 	r := n.Rollback
 	msg := fmt.Sprintf("⚠️ %s was interrupted: %s.", r.ID, n.Why)
 	if r.Lingering != nil {
-		msg += " " + r.Lingering.Describe(r.ID)
+		if r.AbortBy != "" { // never resumed: Tick ends it aborted
+			msg += " " + r.Lingering.Where(r.ID) + "."
+		} else {
+			msg += " " + r.Lingering.Describe(r.ID)
+		}
 		if len(n.InFlight) > 0 {
 			msg += fmt.Sprintf(" Step(s) %s had started and never finished.", strings.Join(n.InFlight, ", "))
 		}
