@@ -449,9 +449,9 @@ func (e *Engine) interrupt(ctx context.Context, id, why string) bool {
 	if err != nil {
 		return false // another replica is on it
 	}
-	r, inflight, undoing, ok := e.markInterrupted(ctx, id, why, lease)
+	r, steps, ok := e.markInterrupted(ctx, id, why, lease)
 	if ok {
-		e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: inflight, Undoing: undoing, MaxAuto: maxAutoResumes})
+		e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: outcomeUnknown(steps), Undoing: undoInFlight(steps), MaxAuto: maxAutoResumes})
 		e.refresh(ctx, id)
 	}
 	return ok
@@ -459,21 +459,21 @@ func (e *Engine) interrupt(ctx context.Context, id, why string) bool {
 
 // markInterrupted, under lease (which it lets go), marks the steps in
 // flight interrupted and the rollback interrupted, deciding whether it
-// resumes on its own. It returns the record, the steps that were in flight
-// and those whose compensation was, or false when it did not.
-func (e *Engine) markInterrupted(ctx context.Context, id, why string, lease store.Lease) (*rollback.Record, []string, []string, bool) {
+// resumes on its own. It returns the record and the step log as read before
+// the marks (see markInFlight), or false when it did not.
+func (e *Engine) markInterrupted(ctx context.Context, id, why string, lease store.Lease) (*rollback.Record, []rollback.StepEvent, bool) {
 	defer func() { _ = e.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
-	steps, inflight, undoing, ok := e.markInFlight(ctx, id, lease, why)
+	steps, ok := e.markInFlight(ctx, id, lease, why)
 	if !ok {
-		return nil, nil, nil, false
+		return nil, nil, false
 	}
 	r, err := e.transition(ctx, id, rollback.StateInterrupted, []rollback.State{rollback.StateRunning, rollback.StateValidating}, func(r *rollback.Record) {
-		r.ResumeDue = e.resumesOnItsOwn(r, steps, inflight)
+		r.ResumeDue = e.resumesOnItsOwn(r, steps, outcomeUnknown(steps))
 	})
 	if err != nil {
-		return nil, nil, nil, false
+		return nil, nil, false
 	}
 	e.audit(ctx, Actor{User: "backout", From: "engine:" + e.replica}, "rollback.interrupted", id,
 		map[string]string{"why": why, "resumes_on_its_own": fmt.Sprint(r.ResumeDue)})
-	return r, inflight, undoing, true
+	return r, steps, true
 }

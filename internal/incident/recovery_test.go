@@ -572,3 +572,31 @@ func TestInterruptedUnderAnAbortOffersNoResume(t *testing.T) {
 		e.wantPosted("The abort asked for ends it")
 	})
 }
+
+// TestInterruptedTwiceStillNeedsAPerson: a replica that interrupts an
+// orphan marks the steps in flight interrupted, then moves the record; if
+// it dies (or the store fails) between the two, the rollback is still
+// running and the next replica interrupts it again. The step it finds
+// marked is no longer "in flight", but its outcome is still unknown: a
+// step that is not idempotent must still wait for a person's Resume.
+func TestInterruptedTwiceStillNeedsAPerson(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook})
+		r := e.crashed()
+		e.diedAfter(r.ID, rollback.StepEvent{StepID: "b", Kind: rollback.StepInterrupted, Error: "outcome unknown: its driver stopped"})
+		waitEngine(t, e.svc) // the same Tick would resume it on its own
+		if calls := e.ex.CallsOf("b"); len(calls) != 0 {
+			t.Fatalf("b (not idempotent, outcome unknown) ran again without a person: %v", calls)
+		}
+		got := e.get(r.ID)
+		if got.State != rollback.StateInterrupted || got.ResumeDue {
+			t.Fatalf("after the second interruption: %s, resume due %t; want interrupted, waiting for a person", got.State, got.ResumeDue)
+		}
+		e.svc.Tick(e.ctx)
+		waitEngine(t, e.svc)
+		if calls := e.ex.CallsOf("b"); len(calls) != 0 {
+			t.Fatalf("b (not idempotent, outcome unknown) ran again without a person: %v", calls)
+		}
+		e.wantPosted("Step(s) checkout/b had started and never finished; they are not re-run unless you press Resume.")
+	})
+}

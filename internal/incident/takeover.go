@@ -67,7 +67,7 @@ func (e *Engine) interruptLingering(ctx context.Context, id, why string, held st
 	}
 	e.audit(ctx, Actor{User: "backout", From: "engine:" + e.replica}, "rollback.interrupted", id,
 		map[string]string{"why": why, "steps_may_run_on": lingering.Replica, "until": lingering.Until.UTC().Format(time.RFC3339)})
-	e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: inFlight(steps), Undoing: undoInFlight(steps), MaxAuto: maxAutoResumes})
+	e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: outcomeUnknown(steps), Undoing: undoInFlight(steps), MaxAuto: maxAutoResumes})
 	e.refresh(ctx, id)
 	return true
 }
@@ -84,10 +84,11 @@ func (e *Engine) settleLingering(ctx context.Context, id string) {
 	}
 	defer func() { _ = e.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
 	var gone string
-	steps, inflight, undoing, ok := e.markInFlight(ctx, id, lease, "its driver stopped (process died or lost the store)")
+	steps, ok := e.markInFlight(ctx, id, lease, "its driver stopped (process died or lost the store)")
 	if !ok {
 		return
 	}
+	inflight := outcomeUnknown(steps)
 	r, err := e.update(ctx, id, func(r *rollback.Record) error {
 		if r.State != rollback.StateInterrupted || r.Lingering == nil {
 			return errNotDue // resumed or ended meanwhile
@@ -102,33 +103,43 @@ func (e *Engine) settleLingering(ctx context.Context, id string) {
 	}
 	e.audit(ctx, Actor{User: "backout", From: "engine:" + e.replica}, "rollback.driver_gone", id,
 		map[string]string{"replica": gone, "resumes_on_its_own": fmt.Sprint(r.ResumeDue)})
-	e.tell(ctx, rollback.DriverGone{About: rollback.About{Rollback: r}, Replica: gone, InFlight: inflight, Undoing: undoing, MaxAuto: maxAutoResumes})
+	e.tell(ctx, rollback.DriverGone{About: rollback.About{Rollback: r}, Replica: gone, InFlight: inflight, Undoing: undoInFlight(steps), MaxAuto: maxAutoResumes})
 	e.refresh(ctx, id)
 }
 
 // markInFlight records, under lease, that the steps the old driver left
 // started and never finished have an unknown outcome, and so do the
-// compensations it left running (undoing); it returns the step log as read
-// and those steps.
-func (e *Engine) markInFlight(ctx context.Context, id string, lease store.Lease, why string) (steps []rollback.StepEvent, inflight, undoing []string, ok bool) {
+// compensations it left running; it returns the step log as read (before
+// the marks), from which callers tell them apart: inFlight, undoInFlight,
+// and outcomeUnknown for what decides a resume.
+func (e *Engine) markInFlight(ctx context.Context, id string, lease store.Lease, why string) ([]rollback.StepEvent, bool) {
 	steps, err := e.store.ListSteps(ctx, id)
 	if err != nil {
-		return nil, nil, nil, false
+		return nil, false
 	}
-	inflight, undoing = inFlight(steps), undoInFlight(steps)
 	var marks []rollback.StepEvent
-	for _, key := range inflight {
+	for _, key := range inFlight(steps) {
 		svc, step, _ := strings.Cut(key, "/")
 		marks = append(marks, rollback.StepEvent{Service: svc, StepID: step, Kind: rollback.StepInterrupted, At: e.clock.Now(), Error: "outcome unknown: " + why})
 	}
-	for _, key := range undoing {
+	for _, key := range undoInFlight(steps) {
 		svc, step, _ := strings.Cut(key, "/")
 		marks = append(marks, rollback.StepEvent{Service: svc, StepID: step, Kind: rollback.StepCompensationStopped, At: e.clock.Now(), Error: undoDriverGone})
 	}
 	if _, err := e.store.AppendSteps(ctx, id, lease.Token, marks...); err != nil {
 		e.log.WarnContext(ctx, "interrupt: marking steps in flight", "rollback", id, "err", err)
 	}
-	return steps, inflight, undoing, true
+	return steps, true
+}
+
+// outcomeUnknown lists the steps whose last event leaves their outcome
+// unknown: started and never ended, or marked interrupted since (and not
+// run again). It, not inFlight, decides an automatic resume and is what
+// the thread names: a takeover that died, or whose store failed, between
+// marking the steps in flight and moving the record leaves them marked and
+// the rollback running, and the next takeover finds nothing "in flight".
+func outcomeUnknown(events []rollback.StepEvent) []string {
+	return endedAs(events, rollback.StepStarted, rollback.StepInterrupted)
 }
 
 // undoDriverGone is the outcome of a compensation whose driver stopped
