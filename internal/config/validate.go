@@ -241,13 +241,6 @@ func (c *Config) validateEngine(errs *yamlx.Errors) {
 	case e.LeaseTTL > 0 && e.RenewDeadline >= e.LeaseTTL:
 		errs.Addf(at("renew_deadline"), "engine.renew_deadline: %s must be shorter than engine.lease_ttl (%s), so a replica that cannot renew stops its steps before its lease runs out",
 			human.Duration(e.RenewDeadline.D()), human.Duration(e.LeaseTTL.D()))
-	case e.LeaseTTL > 0 && e.LeaseTTL-e.RenewDeadline < Duration(MinRenewMargin):
-		// A frozen replica's step supervisor stops its steps after nine
-		// tenths of the margin, polling every 50ms: below 1s that tenth is
-		// shorter than two polls, and SIGTERM could come after the lease
-		// expired (docs/reliability.md, "A frozen holder").
-		errs.Addf(at("renew_deadline"), "engine.renew_deadline: %s leaves %s before engine.lease_ttl (%s); leave at least %s, the margin in which a replica that stopped renewing, or was frozen, stops its steps",
-			e.RenewDeadline.D(), e.LeaseTTL.D()-e.RenewDeadline.D(), e.LeaseTTL.D(), MinRenewMargin) // exact: rounded, 14.5s would read 15s
 	}
 	if e.KillGrace < 0 {
 		errs.Addf(at("kill_grace"), "engine.kill_grace: must be positive (default 5s)")
@@ -264,9 +257,6 @@ func (c *Config) validateEngine(errs *yamlx.Errors) {
 		errs.Addf(at("auto_resume"), "engine.auto_resume: unknown value %q (want idempotent or never)", e.AutoResume)
 	}
 }
-
-// MinRenewMargin is the least engine.lease_ttl - engine.renew_deadline.
-const MinRenewMargin = time.Second
 
 // MinAuditKey is the shortest BACKOUT_AUDIT_KEY accepted: an HMAC key
 // shorter than 16 bytes could be guessed.
