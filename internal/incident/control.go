@@ -146,6 +146,8 @@ func (s *Control) Resume(ctx context.Context, who Actor, id string) (rollback.Wo
 		return nil, err
 	}
 	switch {
+	case r.State == rollback.StateInterrupted && r.AbortBy != "":
+		return abortPending(r), nil
 	case r.State == rollback.StateInterrupted:
 		if refusal := s.auditFirst(ctx, who, "rollback.resumed", id, nil); refusal != nil {
 			return refusal, nil

@@ -271,7 +271,17 @@ func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (rol
 		return nil, err
 	}
 	again := rerun(steps)
+	var pending *rollback.Record
 	err = e.launchWith(ctx, r.ID, launchSpec{from: rollback.StateInterrupted, resumedBy: who.User,
+		claim: func(r *rollback.Record) error {
+			// Under the lease: an abort asked for since the caller read r
+			// wins, or the run would start its first step regardless.
+			if r.AbortBy != "" {
+				pending = r
+				return errAbortPending
+			}
+			return nil
+		},
 		announce: func(ctx context.Context, r *rollback.Record) {
 			e.tell(ctx, rollback.Resumed{About: rollback.About{Rollback: r}, By: who.User, Interrupted: true, Rerun: again})
 		}})
@@ -279,6 +289,8 @@ func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (rol
 	switch {
 	case errors.As(err, &lingering):
 		return rollback.Say(lingering.Describe(r.ID)), nil
+	case errors.Is(err, errAbortPending):
+		return abortPending(pending), nil
 	case errors.Is(err, errBusy):
 		return rollback.Sayf("%s is held by another Backout replica right now (its lease has not expired); try Resume again in a few seconds.", r.ID), nil
 	case errors.Is(err, rollback.ErrBadTransition):
@@ -287,6 +299,15 @@ func (e *Engine) resume(ctx context.Context, r *rollback.Record, who Actor) (rol
 		return nil, err
 	}
 	return nil, nil
+}
+
+// errAbortPending: a person asked to abort the rollback, so it does not
+// resume; a Tick (or the abort itself) ends it.
+var errAbortPending = errors.New("an abort is pending")
+
+// abortPending answers a Resume of a rollback someone asked to abort.
+func abortPending(r *rollback.Record) rollback.Words {
+	return rollback.Sayf("%s does not resume: %s asked to abort it (%s), and it ends aborted as soon as no replica holds it.", r.ID, r.AbortBy, r.AbortReason)
 }
 
 // rerunNote says which steps a resume runs again: those in flight (with
@@ -428,9 +449,9 @@ func (e *Engine) interrupt(ctx context.Context, id, why string) bool {
 	if err != nil {
 		return false // another replica is on it
 	}
-	r, inflight, ok := e.markInterrupted(ctx, id, why, lease)
+	r, steps, ok := e.markInterrupted(ctx, id, why, lease)
 	if ok {
-		e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: inflight, MaxAuto: maxAutoResumes})
+		e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: outcomeUnknown(steps), Undoing: undoInFlight(steps), MaxAuto: maxAutoResumes})
 		e.refresh(ctx, id)
 	}
 	return ok
@@ -438,21 +459,21 @@ func (e *Engine) interrupt(ctx context.Context, id, why string) bool {
 
 // markInterrupted, under lease (which it lets go), marks the steps in
 // flight interrupted and the rollback interrupted, deciding whether it
-// resumes on its own. It returns the record and the steps that were in
-// flight, or false when it did not.
-func (e *Engine) markInterrupted(ctx context.Context, id, why string, lease store.Lease) (*rollback.Record, []string, bool) {
+// resumes on its own. It returns the record and the step log as read before
+// the marks (see markInFlight), or false when it did not.
+func (e *Engine) markInterrupted(ctx context.Context, id, why string, lease store.Lease) (*rollback.Record, []rollback.StepEvent, bool) {
 	defer func() { _ = e.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
-	steps, inflight, ok := e.markInFlight(ctx, id, lease, why)
+	steps, ok := e.markInFlight(ctx, id, lease, why)
 	if !ok {
 		return nil, nil, false
 	}
 	r, err := e.transition(ctx, id, rollback.StateInterrupted, []rollback.State{rollback.StateRunning, rollback.StateValidating}, func(r *rollback.Record) {
-		r.ResumeDue = e.resumesOnItsOwn(r, steps, inflight)
+		r.ResumeDue = e.resumesOnItsOwn(r, steps, outcomeUnknown(steps))
 	})
 	if err != nil {
 		return nil, nil, false
 	}
 	e.audit(ctx, Actor{User: "backout", From: "engine:" + e.replica}, "rollback.interrupted", id,
 		map[string]string{"why": why, "resumes_on_its_own": fmt.Sprint(r.ResumeDue)})
-	return r, inflight, true
+	return r, steps, true
 }

@@ -486,3 +486,117 @@ func TestResumeWhileTheLeaseIsHeld(t *testing.T) {
 		}
 	})
 }
+
+// undoChain is chainRunbook with an undo for a.
+const undoChain = `
+name: steps
+steps:
+  - {id: a, uses: fake, compensate: {uses: fake}}
+  - {id: b, uses: fake, needs: [a]}
+  - {id: c, uses: fake, needs: [b]}
+`
+
+// TestUndoInFlightIsNotRunAgain: the driver died while an abort's
+// compensation of a ran (found by killing a bot serve replica with kill -9
+// mid-undo: the replica that took over ran the undo again on its next
+// Tick, and the thread never said it had been in flight). A compensation
+// has no idempotent flag, so nobody said a second run is safe: the taker
+// records its outcome as unknown, does not run it again, and the abort's
+// outcome names it as not undone.
+func TestUndoInFlightIsNotRunAgain(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: undoChain})
+		r := e.crashed(func(r *rollback.Record) { r.AbortBy, r.AbortReason = "req", "wrong release" })
+		e.diedAfter(r.ID, rollback.StepEvent{StepID: "b", Kind: rollback.StepFailed, Error: "aborted by a person"},
+			rollback.StepEvent{StepID: "a", Kind: rollback.StepCompensating, Output: "aborted"})
+		got := e.finish(r.ID, rollback.StateAborted)
+		if calls := e.ex.CallsOf("a.compensate"); len(calls) != 0 {
+			t.Errorf("the undo of a ran again after its driver died mid-undo (%d call(s))", len(calls))
+		}
+		wantKinds := []string{rollback.StepStarted, rollback.StepSucceeded, rollback.StepCompensating, rollback.StepCompensationStopped}
+		if kinds := e.stepKinds(r.ID, "checkout", "a"); !slices.Equal(kinds, wantKinds) {
+			t.Errorf("a's events %v, want %v", kinds, wantKinds)
+		}
+		want := "aborted by req: wrong release; not undone: checkout/a (undo outcome unknown: its driver stopped while it ran)"
+		if got.Outcome != want {
+			t.Errorf("outcome %q, want %q", got.Outcome, want)
+		}
+		e.wantPosted("The undo of checkout/a had started and never finished")
+	})
+}
+
+// TestResumeRefusedWhileAnAbortIsPending: someone asked to abort a
+// rollback whose driver died; until a Tick ends it, it sits interrupted
+// with the abort recorded (found through bot serve replicas: the thread
+// offered "Resume or Abort?" under the abort, and a Resume pressed then was
+// answered "RB-6 resumes.", audited as resumed and started a run that
+// raced the abort to the first step). Resume is refused, the thread does
+// not offer it, and the rollback ends aborted with nothing run.
+func TestResumeRefusedWhileAnAbortIsPending(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook})
+		r := e.crashed(func(r *rollback.Record) {
+			r.State, r.AbortBy, r.AbortReason = rollback.StateInterrupted, "req", "wrong release"
+		})
+		e.b.freeLease(t, e.st, e.clock, store.LeaseName(r.ID), 15*time.Second)
+		failure, err := e.svc.Resume(e.ctx, person("alice"), r.ID)
+		if err != nil || !strings.Contains(failure.String(), "asked to abort it") {
+			t.Errorf("resume with an abort pending: %q %v, want a refusal", failure, err)
+		}
+		waitEngine(t, e.svc)
+		if found := e.poster.Find("resumed " + r.ID); len(found) != 0 {
+			t.Errorf("announced a resume of a rollback being aborted: %q", found)
+		}
+		e.svc.Tick(e.ctx)
+		e.finish(r.ID, rollback.StateAborted)
+		if calls := e.ex.Calls(); len(calls) != 0 {
+			t.Errorf("%d step(s) ran on a rollback someone aborted: %v", len(calls), calls)
+		}
+	})
+}
+
+// TestInterruptedUnderAnAbortOffersNoResume: the driver of a rollback
+// someone asked to abort died; the thread says the abort ends it, not
+// "Resume or Abort?".
+func TestInterruptedUnderAnAbortOffersNoResume(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook})
+		r := e.crashed(func(r *rollback.Record) { r.AbortBy, r.AbortReason = "req", "wrong release" })
+		e.diedAfter(r.ID)
+		e.finish(r.ID, rollback.StateAborted)
+		for _, text := range e.poster.Find(r.ID + " was interrupted") {
+			if strings.Contains(text, "Resume") {
+				t.Errorf("the interruption note offers Resume though an abort was asked for: %q", text)
+			}
+		}
+		e.wantPosted("The abort asked for ends it")
+	})
+}
+
+// TestInterruptedTwiceStillNeedsAPerson: a replica that interrupts an
+// orphan marks the steps in flight interrupted, then moves the record; if
+// it dies (or the store fails) between the two, the rollback is still
+// running and the next replica interrupts it again. The step it finds
+// marked is no longer "in flight", but its outcome is still unknown: a
+// step that is not idempotent must still wait for a person's Resume.
+func TestInterruptedTwiceStillNeedsAPerson(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook})
+		r := e.crashed()
+		e.diedAfter(r.ID, rollback.StepEvent{StepID: "b", Kind: rollback.StepInterrupted, Error: "outcome unknown: its driver stopped"})
+		waitEngine(t, e.svc) // the same Tick would resume it on its own
+		if calls := e.ex.CallsOf("b"); len(calls) != 0 {
+			t.Fatalf("b (not idempotent, outcome unknown) ran again without a person: %v", calls)
+		}
+		got := e.get(r.ID)
+		if got.State != rollback.StateInterrupted || got.ResumeDue {
+			t.Fatalf("after the second interruption: %s, resume due %t; want interrupted, waiting for a person", got.State, got.ResumeDue)
+		}
+		e.svc.Tick(e.ctx)
+		waitEngine(t, e.svc)
+		if calls := e.ex.CallsOf("b"); len(calls) != 0 {
+			t.Fatalf("b (not idempotent, outcome unknown) ran again without a person: %v", calls)
+		}
+		e.wantPosted("Step(s) checkout/b had started and never finished; they are not re-run unless you press Resume.")
+	})
+}

@@ -190,7 +190,8 @@ func (d *driver) handOn(ctx context.Context) {
 		s.log.WarnContext(ctx, "shutdown: lease gone; another replica will find the rollback orphaned", "rollback", d.id, "err", err)
 		return
 	}
-	r, inflight, ok := s.markInterrupted(ctx, d.id, why, lease)
+	r, steps, ok := s.markInterrupted(ctx, d.id, why, lease)
+	inflight := inFlight(steps) // what this run left running (steps marked by an earlier takeover did not run here)
 	if !ok {
 		s.log.WarnContext(ctx, "shutdown: could not hand the rollback on; another replica will find it orphaned", "rollback", d.id)
 		return

@@ -376,13 +376,20 @@ func (d *driver) compensate(ctx context.Context, why string) (notUndone []string
 	if r == nil {
 		return nil
 	}
+	var unknown map[string]string
 	if events, err := d.e.store.ListSteps(ctx, d.id); err == nil {
-		completed = completedInOrder(events)
+		completed, unknown = completedInOrder(events), undoUnknown(events)
 	}
 	slices.Reverse(completed)
 	for _, key := range completed {
 		service, stepID, _ := strings.Cut(key, "/")
 		if d.isDone(service, stepID+"#compensated") {
+			continue
+		}
+		if why, ok := unknown[key]; ok {
+			// Its undo ran before (a driver that died, a grace that ran
+			// out) and may have done all, some or none of its work.
+			notUndone = append(notUndone, key+" (undo "+why+")")
 			continue
 		}
 		change, rb, st, ok := d.lookupStep(r, service, stepID)

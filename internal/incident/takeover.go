@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,8 +42,11 @@ func lingeringOr(held store.Lease, err error, killGrace time.Duration) error {
 	return errBusy
 }
 
+// lingeringFrom says who may still be stopping steps and until when: the
+// store lets nobody in before the expiry plus the larger of our kill_grace
+// and the one the holder recorded with its grant (what its steps obey).
 func lingeringFrom(held store.Lease, killGrace time.Duration) rollback.Lingering {
-	return rollback.Lingering{Replica: held.Holder, Until: held.Expires.Add(killGrace)}
+	return rollback.Lingering{Replica: held.Holder, Until: held.Expires.Add(max(killGrace, held.Grace))}
 }
 
 // interruptLingering marks a rollback interrupted whose driver's lease ran
@@ -63,7 +67,7 @@ func (e *Engine) interruptLingering(ctx context.Context, id, why string, held st
 	}
 	e.audit(ctx, Actor{User: "backout", From: "engine:" + e.replica}, "rollback.interrupted", id,
 		map[string]string{"why": why, "steps_may_run_on": lingering.Replica, "until": lingering.Until.UTC().Format(time.RFC3339)})
-	e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: inFlight(steps), MaxAuto: maxAutoResumes})
+	e.tell(ctx, rollback.Interrupted{About: rollback.About{Rollback: r}, Why: why, InFlight: outcomeUnknown(steps), Undoing: undoInFlight(steps), MaxAuto: maxAutoResumes})
 	e.refresh(ctx, id)
 	return true
 }
@@ -80,10 +84,11 @@ func (e *Engine) settleLingering(ctx context.Context, id string) {
 	}
 	defer func() { _ = e.store.ReleaseLease(context.WithoutCancel(ctx), lease) }()
 	var gone string
-	steps, inflight, ok := e.markInFlight(ctx, id, lease, "its driver stopped (process died or lost the store)")
+	steps, ok := e.markInFlight(ctx, id, lease, "its driver stopped (process died or lost the store)")
 	if !ok {
 		return
 	}
+	inflight := outcomeUnknown(steps)
 	r, err := e.update(ctx, id, func(r *rollback.Record) error {
 		if r.State != rollback.StateInterrupted || r.Lingering == nil {
 			return errNotDue // resumed or ended meanwhile
@@ -98,26 +103,91 @@ func (e *Engine) settleLingering(ctx context.Context, id string) {
 	}
 	e.audit(ctx, Actor{User: "backout", From: "engine:" + e.replica}, "rollback.driver_gone", id,
 		map[string]string{"replica": gone, "resumes_on_its_own": fmt.Sprint(r.ResumeDue)})
-	e.tell(ctx, rollback.DriverGone{About: rollback.About{Rollback: r}, Replica: gone, InFlight: inflight, MaxAuto: maxAutoResumes})
+	e.tell(ctx, rollback.DriverGone{About: rollback.About{Rollback: r}, Replica: gone, InFlight: inflight, Undoing: undoInFlight(steps), MaxAuto: maxAutoResumes})
 	e.refresh(ctx, id)
 }
 
 // markInFlight records, under lease, that the steps the old driver left
-// started and never finished have an unknown outcome; it returns the step
-// log as read and those steps.
-func (e *Engine) markInFlight(ctx context.Context, id string, lease store.Lease, why string) ([]rollback.StepEvent, []string, bool) {
+// started and never finished have an unknown outcome, and so do the
+// compensations it left running; it returns the step log as read (before
+// the marks), from which callers tell them apart: inFlight, undoInFlight,
+// and outcomeUnknown for what decides a resume.
+func (e *Engine) markInFlight(ctx context.Context, id string, lease store.Lease, why string) ([]rollback.StepEvent, bool) {
 	steps, err := e.store.ListSteps(ctx, id)
 	if err != nil {
-		return nil, nil, false
+		return nil, false
 	}
-	inflight := inFlight(steps)
 	var marks []rollback.StepEvent
-	for _, key := range inflight {
+	for _, key := range inFlight(steps) {
 		svc, step, _ := strings.Cut(key, "/")
 		marks = append(marks, rollback.StepEvent{Service: svc, StepID: step, Kind: rollback.StepInterrupted, At: e.clock.Now(), Error: "outcome unknown: " + why})
+	}
+	for _, key := range undoInFlight(steps) {
+		svc, step, _ := strings.Cut(key, "/")
+		marks = append(marks, rollback.StepEvent{Service: svc, StepID: step, Kind: rollback.StepCompensationStopped, At: e.clock.Now(), Error: undoDriverGone})
 	}
 	if _, err := e.store.AppendSteps(ctx, id, lease.Token, marks...); err != nil {
 		e.log.WarnContext(ctx, "interrupt: marking steps in flight", "rollback", id, "err", err)
 	}
-	return steps, inflight, true
+	return steps, true
+}
+
+// outcomeUnknown lists the steps whose last event leaves their outcome
+// unknown: started and never ended, or marked interrupted since (and not
+// run again). It, not inFlight, decides an automatic resume and is what
+// the thread names: a takeover that died, or whose store failed, between
+// marking the steps in flight and moving the record leaves them marked and
+// the rollback running, and the next takeover finds nothing "in flight".
+func outcomeUnknown(events []rollback.StepEvent) []string {
+	return endedAs(events, rollback.StepStarted, rollback.StepInterrupted)
+}
+
+// undoDriverGone is the outcome of a compensation whose driver stopped
+// while it ran.
+const undoDriverGone = "outcome unknown: its driver stopped while it ran"
+
+// undoInFlight lists the steps whose compensation started and never
+// recorded an end.
+func undoInFlight(events []rollback.StepEvent) []string {
+	var out []string
+	for key, ev := range lastUndo(events) {
+		if ev.Kind == rollback.StepCompensating {
+			out = append(out, key)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// undoUnknown maps each step whose last compensation's outcome is unknown
+// (stopped, or started and never ended) to why. Such a compensation is not
+// run again: a compensation has no idempotent flag, so nobody said that a
+// second run is safe, and an abort names it as not undone instead.
+func undoUnknown(events []rollback.StepEvent) map[string]string {
+	out := map[string]string{}
+	for key, ev := range lastUndo(events) {
+		switch ev.Kind {
+		case rollback.StepCompensating:
+			out[key] = undoDriverGone
+		case rollback.StepCompensationStopped:
+			out[key] = ev.Error
+		}
+	}
+	return out
+}
+
+// lastUndo maps service/step to its last compensation event. A step that
+// succeeds again after one (a resume re-ran it) starts afresh.
+func lastUndo(events []rollback.StepEvent) map[string]rollback.StepEvent {
+	last := map[string]rollback.StepEvent{}
+	for _, ev := range events {
+		key := ev.Service + "/" + ev.StepID
+		switch ev.Kind {
+		case rollback.StepCompensating, rollback.StepCompensated, rollback.StepCompensationFailed, rollback.StepCompensationStopped:
+			last[key] = ev
+		case rollback.StepSucceeded:
+			delete(last, key)
+		}
+	}
+	return last
 }

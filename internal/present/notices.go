@@ -161,19 +161,35 @@ func interrupted(n rollback.Interrupted) string {
 	r := n.Rollback
 	msg := fmt.Sprintf("⚠️ %s was interrupted: %s.", r.ID, n.Why)
 	if r.Lingering != nil {
-		msg += " " + r.Lingering.Describe(r.ID)
+		if r.AbortBy != "" { // never resumed: Tick ends it aborted
+			msg += " " + r.Lingering.Where(r.ID) + "."
+		} else {
+			msg += " " + r.Lingering.Describe(r.ID)
+		}
 		if len(n.InFlight) > 0 {
 			msg += fmt.Sprintf(" Step(s) %s had started and never finished.", strings.Join(n.InFlight, ", "))
 		}
-		return msg + " Abort now and it ends once they have stopped."
+		if r.AbortBy != "" {
+			return msg + undoingText(n.Undoing) + " The abort asked for ends it once they have stopped."
+		}
+		return msg + undoingText(n.Undoing) + " Abort now and it ends once they have stopped."
 	}
-	return msg + whatNext(r, n.InFlight, n.MaxAuto)
+	return msg + undoingText(n.Undoing) + whatNext(r, n.InFlight, n.MaxAuto)
 }
 
 // driverGone: the old driver of an interrupted rollback is known gone.
 func driverGone(n rollback.DriverGone) string {
 	msg := fmt.Sprintf("✅ %s: replica %s's lease expired and kill_grace passed, so none of its steps is running any more.", n.Rollback.ID, n.Replica)
-	return msg + whatNext(n.Rollback, n.InFlight, n.MaxAuto)
+	return msg + undoingText(n.Undoing) + whatNext(n.Rollback, n.InFlight, n.MaxAuto)
+}
+
+// undoingText names the compensations a driver left running: Backout does
+// not run them again, so people must know to look.
+func undoingText(undoing []string) string {
+	if len(undoing) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" The undo of %s had started and never finished: what it did is unknown, and Backout does not run it again.", strings.Join(undoing, ", "))
 }
 
 // whatNext says what happens to an interrupted rollback that nothing runs
@@ -181,6 +197,13 @@ func driverGone(n rollback.DriverGone) string {
 func whatNext(r *rollback.Record, inFlight []string, maxAuto int) string {
 	var msg string
 	switch {
+	case r.AbortBy != "":
+		// Backout ends it at its next tick; offering Resume would invite a
+		// run that races the abort (Resume is refused).
+		if len(inFlight) > 0 {
+			msg += fmt.Sprintf(" Step(s) %s had started and never finished; they are not re-run.", strings.Join(inFlight, ", "))
+		}
+		msg += " The abort asked for ends it now."
 	case r.ResumeDue && len(inFlight) > 0:
 		msg += fmt.Sprintf(" Step(s) %s had started and never finished; they are idempotent, so Backout resumes on its own (automatic resume %d of %d). Abort to stop it.",
 			strings.Join(inFlight, ", "), r.AutoResumes+1, maxAuto)

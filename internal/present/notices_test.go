@@ -19,6 +19,11 @@ func TestEveryNoticeIsWorded(t *testing.T) {
 	at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 	lingering := &rollback.Record{ID: "RB-7", State: rollback.StateInterrupted, Channel: "C1", MessageTS: "1.2",
 		Lingering: &rollback.Lingering{Replica: "bot-1", Until: at.Add(20 * time.Second)}}
+	// Until is a bound: 10:00:20.3 reads 10:00:21, never a time already past.
+	lateLingering := &rollback.Record{ID: "RB-7", State: rollback.StateInterrupted, Channel: "C1", MessageTS: "1.2",
+		Lingering: &rollback.Lingering{Replica: "bot-1", Until: at.Add(20*time.Second + 300*time.Millisecond)}}
+	aborting := &rollback.Record{ID: "RB-7", State: rollback.StateInterrupted, Channel: "C1", MessageTS: "1.2", AbortBy: "U4",
+		Lingering: &rollback.Lingering{Replica: "bot-1", Until: at.Add(20 * time.Second)}}
 	tests := []struct {
 		notice rollback.Notice
 		want   string // a piece of the plain fallback
@@ -49,6 +54,9 @@ func TestEveryNoticeIsWorded(t *testing.T) {
 		{rollback.Interrupted{About: on, Why: "replica died", InFlight: []string{"api/x"}, MaxAuto: 2}, "not re-run unless you press Resume"},
 		{rollback.Interrupted{About: rollback.About{Rollback: lingering}, Why: "its driver stopped", InFlight: []string{"api/x"}, MaxAuto: 2},
 			"Steps of RB-7 may still be running on replica bot-1 until 10:00:20Z (lease expiry + kill_grace); Resume is offered after that."},
+		{rollback.Interrupted{About: rollback.About{Rollback: lateLingering}, Why: "its driver stopped", MaxAuto: 2}, "until 10:00:21Z (lease expiry + kill_grace)"},
+		{rollback.Interrupted{About: rollback.About{Rollback: aborting}, Why: "its driver stopped", MaxAuto: 2},
+			"until 10:00:20Z (lease expiry + kill_grace). The abort asked for ends it once they have stopped."},
 		{rollback.DriverGone{About: on, Replica: "bot-1", InFlight: []string{"api/x"}, MaxAuto: 2}, "replica bot-1's lease expired and kill_grace passed, so none of its steps is running any more. Step(s) api/x had started and never finished; they are not re-run unless you press Resume."},
 		{rollback.HandedOn{About: on, Replica: "host-1", Signal: "SIGTERM", Finished: []string{"db/migrate"}}, "replica host-1 stopped (SIGTERM) while it ran RB-7"},
 		{rollback.GateWaiting{About: on, Service: "db", Step: "migrate", Gate: "db/migrate", Group: "dba"}, "Step migrate of db waits for sign-off from dba"},

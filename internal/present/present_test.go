@@ -82,6 +82,15 @@ func TestButtons(t *testing.T) {
 	if bs := buttons(r); len(bs) != 2 || bs[0].ActionID != chat.ActionResume || bs[0].Value != "RB-7" || bs[1].ActionID != chat.ActionAbort {
 		t.Fatalf("paused buttons = %+v", bs)
 	}
+	r.State, r.Paused = rollback.StateInterrupted, false
+	if bs := buttons(r); len(bs) != 2 || bs[0].ActionID != chat.ActionResume {
+		t.Fatalf("interrupted buttons = %+v", bs)
+	}
+	// Someone asked to abort it: a Tick ends it, and Resume is refused.
+	r.AbortBy = "alice"
+	if bs := buttons(r); len(bs) != 1 || bs[0].ActionID != chat.ActionAbort {
+		t.Fatalf("interrupted under an abort: buttons = %+v, want Abort alone", bs)
+	}
 }
 
 // plainMarkup returns the first plain run of msg that holds mrkdwn markup:

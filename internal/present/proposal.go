@@ -346,8 +346,10 @@ func buttons(r *rollback.Record) []chat.Button {
 		}
 		return []chat.Button{{ActionID: chat.ActionPause, Text: "Pause", Value: chat.ButtonValue(r.ID, "")}, abort}
 	case rollback.StateInterrupted:
-		if r.Lingering != nil {
-			return []chat.Button{abort} // Resume is offered once the old driver is known gone
+		if r.Lingering != nil || r.AbortBy != "" {
+			// Resume is offered once the old driver is known gone, and never
+			// under an abort someone asked for (a Tick ends the rollback).
+			return []chat.Button{abort}
 		}
 		resume.Confirm = "Resume " + r.ID + "? Steps that were in flight run again."
 		return []chat.Button{resume, abort}

@@ -134,7 +134,10 @@ type (
 		About
 		Why      string
 		InFlight []string
-		MaxAuto  int
+		// Undoing are the steps whose compensation was running: its
+		// outcome is unknown, and it is not run again.
+		Undoing []string
+		MaxAuto int
 	}
 	// DriverGone: an interrupted rollback's last driver is known to be
 	// gone (its lease expired and kill_grace passed), so Resume is
@@ -143,6 +146,7 @@ type (
 		About
 		Replica  string
 		InFlight []string
+		Undoing  []string // as in Interrupted
 		MaxAuto  int
 	}
 	// HandedOn: the replica driving the rollback shut down (SIGTERM) and

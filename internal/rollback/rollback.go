@@ -265,8 +265,18 @@ type Lingering struct {
 
 // Describe says what people must wait for, and why, about rollback id.
 func (l Lingering) Describe(id string) string {
-	return fmt.Sprintf("Steps of %s may still be running on replica %s until %s (lease expiry + kill_grace); Resume is offered after that.",
-		id, l.Replica, l.Until.UTC().Format("15:04:05Z"))
+	return l.Where(id) + "; Resume is offered after that."
+}
+
+// Where says whose steps may still run and until when, without the end of
+// the sentence. The time is rounded up: it is a bound, and one rounded down
+// could read as already past while the steps may still run.
+func (l Lingering) Where(id string) string {
+	until := l.Until.UTC()
+	if t := until.Truncate(time.Second); t.Before(until) {
+		until = t.Add(time.Second)
+	}
+	return fmt.Sprintf("Steps of %s may still be running on replica %s until %s (lease expiry + kill_grace)", id, l.Replica, until.Format("15:04:05Z"))
 }
 
 // GateState tracks one mid-run sign-off.

@@ -165,9 +165,22 @@ func DrillRunMode(rb *runbook.Runbook, d runbook.DrillInfo) string {
 // frozenLimit is how long the bot may stay stopped (SIGSTOP) before its
 // steps are stopped as if it had died: nine tenths of the margin between
 // lease_ttl and renew_deadline (the tenth left covers the supervisor's
-// polling). However late in the renew period the freeze began, the steps
-// then get SIGTERM by the lease's expiry, and are dead by the time another
-// replica may take over (expiry + kill_grace). See docs/reliability.md.
+// polling; under a 1s margin, the margin less two polls). However late in
+// the renew period the freeze began, the steps then get SIGTERM by the
+// lease's expiry, and are dead by the time another replica may take over
+// (expiry + kill_grace). See docs/reliability.md.
 func frozenLimit(e config.EngineConfig) time.Duration {
-	return max(e.LeaseTTL.D()-e.RenewDeadline.D(), 0) * 9 / 10
+	margin := e.LeaseTTL.D() - e.RenewDeadline.D()
+	if margin <= 0 {
+		return 0 // no lease timing: nothing to watch for
+	}
+	// The tenth left must cover two polls; under a 1s margin it does not,
+	// so the limit leaves the polls' time explicitly (at least 1ms: a limit
+	// of 0 would turn the watch off).
+	return max(min(margin*9/10, margin-frozenPollSlack), time.Millisecond)
 }
+
+// frozenPollSlack is how late a step's supervisor may notice that the bot
+// was stopped, and for how long: it polls every 50ms (internal/exec/proc),
+// so up to two polls.
+const frozenPollSlack = 100 * time.Millisecond

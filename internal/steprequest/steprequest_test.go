@@ -207,3 +207,35 @@ func TestDrillRunMode(t *testing.T) {
 		})
 	}
 }
+
+// TestFrozenLimit: a step's supervisor stops it once the bot has been
+// stopped for the limit, noticing the freeze and its length by polling
+// every 50ms. However late before renew_deadline the freeze began, SIGTERM
+// must come by the lease's expiry: limit plus two polls within the margin
+// lease_ttl - renew_deadline. Nine tenths of the margin leave that only
+// from 1s up; a lease_ttl of 2s set alone (renew_deadline 1.33s) did not.
+func TestFrozenLimit(t *testing.T) {
+	tests := []struct {
+		ttl, renew, want time.Duration
+	}{
+		{15 * time.Second, 10 * time.Second, 4500 * time.Millisecond}, // the defaults: nine tenths
+		{6 * time.Second, 4 * time.Second, 1800 * time.Millisecond},
+		{2 * time.Second, 2 * time.Second * 2 / 3, 2*time.Second - 2*time.Second*2/3 - 100*time.Millisecond},
+		{time.Second, 950 * time.Millisecond, time.Millisecond}, // below two polls: the least that still watches
+	}
+	for _, tt := range tests {
+		cfg := &config.Config{File: "/etc/backout/bot.yaml", Runbooks: "runbooks",
+			Engine: config.EngineConfig{LeaseTTL: config.Duration(tt.ttl), RenewDeadline: config.Duration(tt.renew)}}
+		req, err := steprequest.New(cfg, env).Build(steprequest.Input{Purpose: steprequest.Run, StepID: "notify",
+			Action: load(t).Steps[0].Action(), Context: tctx, Attempt: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.FrozenLimit != tt.want {
+			t.Errorf("lease_ttl %s, renew_deadline %s: frozen limit %s, want %s", tt.ttl, tt.renew, req.FrozenLimit, tt.want)
+		}
+		if margin := tt.ttl - tt.renew; margin >= 150*time.Millisecond && req.FrozenLimit+100*time.Millisecond > margin {
+			t.Errorf("lease_ttl %s, renew_deadline %s: limit %s plus two polls passes the margin %s", tt.ttl, tt.renew, req.FrozenLimit, margin)
+		}
+	}
+}

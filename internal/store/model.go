@@ -38,4 +38,8 @@ type Lease struct {
 	Holder  string    `json:"holder"`
 	Token   int64     `json:"token"`
 	Expires time.Time `json:"expires"`
+	// Grace is what the holder gave when it took the lease (its
+	// engine.kill_grace): another holder waits at least this long past
+	// Expires, since the holder's step processes may live that long.
+	Grace time.Duration `json:"grace,omitempty"`
 }

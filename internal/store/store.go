@@ -163,13 +163,14 @@ type Claims interface {
 type Leases interface {
 	// AcquireLease grants name to holder when free, released, already held
 	// by holder (then it is renewed with the same token, or a new one if it
-	// had expired), or another holder's grant expired at least grace ago:
-	// grace is how long that holder may still need to stop what it runs
-	// after its lease ran out (engine.kill_grace). A new grant gets a token
-	// higher than any before. Otherwise it returns the current grant with
-	// ErrLeaseHeld, or ErrLeaseDraining when that grant has expired but
-	// grace has not passed; expiry and grace are judged by the store's
-	// clock.
+	// had expired), or another holder's grant expired at least grace ago,
+	// and at least the grace that holder gave with its own grant (Lease.Grace):
+	// grace is how long a holder may still need to stop what it runs after
+	// its lease ran out (engine.kill_grace), and the grant records the
+	// caller's. A new grant gets a token higher than any before. Otherwise
+	// it returns the current grant with ErrLeaseHeld, or ErrLeaseDraining
+	// when that grant has expired but the grace has not passed; expiry and
+	// grace are judged by the store's clock.
 	AcquireLease(ctx context.Context, name, holder string, ttl, grace time.Duration) (Lease, error)
 	// RenewLease extends l; ErrLeaseLost when another holder took it.
 	RenewLease(ctx context.Context, l Lease, ttl time.Duration) (Lease, error)

@@ -262,7 +262,8 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl, grac
 		case r.Holder == holder || r.Holder == "" || r.Released:
 		case r.live(now):
 			return store.ErrLeaseHeld
-		case now.Before(r.Expires.Add(grace)):
+		case now.Before(r.Expires.Add(max(grace, r.Grace))):
+			// The holder's own grace counts too: its steps obey it.
 			return store.ErrLeaseDraining
 		}
 		if !r.live(now) {
@@ -270,7 +271,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl, grac
 			r.Holder = holder
 		}
 		r.Released = false
-		r.Expires = now.Add(ttl)
+		r.Expires, r.Grace = now.Add(ttl), grace
 		return nil
 	})
 	if err != nil {

@@ -106,16 +106,17 @@ func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl, grac
 	if granted, _ := res[0].(int64); granted == 1 && len(res) == 3 {
 		token, _ := res[1].(int64)
 		exp, _ := res[2].(int64)
-		return store.Lease{Name: name, Holder: holder, Token: token, Expires: time.UnixMilli(exp).UTC()}, nil
+		return store.Lease{Name: name, Holder: holder, Token: token, Expires: time.UnixMilli(exp).UTC(), Grace: time.Duration(grace.Milliseconds()) * time.Millisecond}, nil
 	}
-	if len(res) != 5 {
+	if len(res) != 6 {
 		return store.Lease{}, fmt.Errorf("acquire lease %s: unexpected script answer %v", name, res)
 	}
 	draining, _ := res[1].(int64)
 	token, _ := res[2].(int64)
 	exp, _ := res[3].(int64)
 	other, _ := res[4].(string)
-	cur := store.Lease{Name: name, Holder: other, Token: token, Expires: time.UnixMilli(exp).UTC()}
+	otherGrace, _ := res[5].(int64)
+	cur := store.Lease{Name: name, Holder: other, Token: token, Expires: time.UnixMilli(exp).UTC(), Grace: time.Duration(otherGrace) * time.Millisecond}
 	if draining == 1 {
 		return cur, fmt.Errorf("acquire lease %s: %w", name, store.ErrLeaseDraining)
 	}
@@ -158,7 +159,7 @@ func (s *Store) ReleaseLease(ctx context.Context, l store.Lease) error {
 // GetLease returns the lease as last granted; a released lease shows as
 // expired at the moment of release.
 func (s *Store) GetLease(ctx context.Context, name string) (store.Lease, error) {
-	vals, err := s.c.HMGet(ctx, s.key("lease", name), "holder", "token", "exp").Result()
+	vals, err := s.c.HMGet(ctx, s.key("lease", name), "holder", "token", "exp", "grace").Result()
 	if err != nil {
 		return store.Lease{}, wrap("get lease "+name, err)
 	}
@@ -170,8 +171,13 @@ func (s *Store) GetLease(ctx context.Context, name string) (store.Lease, error) 
 	exp, _ := vals[2].(string)
 	token, err1 := strconv.ParseInt(tok, 10, 64)
 	expMs, err2 := strconv.ParseInt(exp, 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
+	var graceMs int64
+	var err3 error
+	if g, _ := vals[3].(string); g != "" { // absent in grants written before the field existed
+		graceMs, err3 = strconv.ParseInt(g, 10, 64)
+	}
+	if err := errors.Join(err1, err2, err3); err != nil {
 		return store.Lease{}, fmt.Errorf("get lease %s: corrupt record: %w", name, err)
 	}
-	return store.Lease{Name: name, Holder: holder, Token: token, Expires: time.UnixMilli(expMs).UTC()}, nil
+	return store.Lease{Name: name, Holder: holder, Token: token, Expires: time.UnixMilli(expMs).UTC(), Grace: time.Duration(graceMs) * time.Millisecond}, nil
 }

@@ -120,22 +120,24 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
 // acquireLease: KEYS lease; ARGV holder, ttl ms, grace ms. Returns {1,
-// token, exp}, or {0, draining, token, exp, holder} when someone else holds
-// it: draining is 1 when that grant expired less than grace ago.
+// token, exp}, or {0, draining, token, exp, holder, grace} when someone
+// else holds it: draining is 1 when that grant expired less than the larger
+// of grace and the holder's own grace (stored with its grant) ago.
 var acquireLease = goredis.NewScript(leaseNow + `
-local h = redis.call('HMGET', KEYS[1], 'holder', 'token', 'exp', 'rel')
+local h = redis.call('HMGET', KEYS[1], 'holder', 'token', 'exp', 'rel', 'grace')
 local token = tonumber(h[2] or '0')
 local held = h[1] and h[4] ~= '1'
 local oldexp = tonumber(h[3] or '0')
+local oldgrace = tonumber(h[5] or '0')
 local live = held and now < oldexp
-if held and h[1] ~= ARGV[1] and now < oldexp + tonumber(ARGV[3]) then
+if held and h[1] ~= ARGV[1] and now < oldexp + math.max(tonumber(ARGV[3]), oldgrace) then
   local draining = 0
   if not live then draining = 1 end
-  return {0, draining, token, oldexp, h[1]}
+  return {0, draining, token, oldexp, h[1], oldgrace}
 end
 if not live then token = redis.call('HINCRBY', KEYS[1], 'token', 1) end
 local exp = now + tonumber(ARGV[2])
-redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'exp', string.format('%.0f', exp), 'rel', '0')
+redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'exp', string.format('%.0f', exp), 'rel', '0', 'grace', ARGV[3])
 return {1, token, exp}`)
 
 // renewLease: KEYS lease; ARGV holder, token, ttl ms. Returns {1, exp} or

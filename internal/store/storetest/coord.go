@@ -205,8 +205,10 @@ func testLeaseTakeoverGrace(t *testing.T, s store.Store, clk *Clock) {
 		t.Fatalf("draining refusal names %+v, want holder %s expiring %s", held, a.Holder, a.Expires)
 	}
 	// The old holder is not locked out of its own expired lease: it gets a
-	// new token (its writes under the old one are fenced either way).
-	mine, err := s.AcquireLease(ctx, name, "engine-a", shortTTL, time.Hour)
+	// new token (its writes under the old one are fenced either way). The
+	// grace it gives is its own, recorded with the grant (see
+	// testLeaseHolderGrace).
+	mine, err := s.AcquireLease(ctx, name, "engine-a", shortTTL, shortTTL)
 	must(t, err)
 	if mine.Token <= a.Token {
 		t.Fatalf("re-grant to the old holder after expiry kept token %d, want above %d", mine.Token, a.Token)
@@ -239,6 +241,60 @@ func testLeaseTakeoverGrace(t *testing.T, s store.Store, clk *Clock) {
 	}
 	if _, err := s.AcquireLease(ctx, "other", "h", time.Minute, -time.Second); err == nil {
 		t.Fatal("AcquireLease with a negative grace accepted")
+	}
+}
+
+// testLeaseHolderGrace: a taker waits at least the grace the holder gave
+// when it took the lease (its engine.kill_grace: how long its step
+// processes may take to die after SIGTERM), whatever its own. Replicas in
+// the middle of a rolling change of kill_grace disagree about it, and the
+// holder's is the one its steps obey. The grant and the refusal carry it.
+func testLeaseHolderGrace(t *testing.T, s store.Store, clk *Clock) {
+	ctx := t.Context()
+	name := store.LeaseName("RB-9")
+	holderGrace := 6 * shortTTL
+	a, err := s.AcquireLease(ctx, name, "engine-a", shortTTL, holderGrace)
+	must(t, err)
+	if a.Grace != holderGrace {
+		t.Fatalf("grant carries grace %s, want the holder's %s", a.Grace, holderGrace)
+	}
+	a, err = s.RenewLease(ctx, a, shortTTL)
+	must(t, err)
+	if got, err := s.GetLease(ctx, name); err != nil || got.Grace != holderGrace {
+		t.Fatalf("stored lease %+v (%v), want grace %s", got, err, holderGrace)
+	}
+
+	clk.Advance(shortTTL) // expired; a taker that gives no grace of its own still waits the holder's
+	eventually(t, "the expired lease is draining for a taker with no grace of its own", func() (bool, error) {
+		held, err := s.AcquireLease(ctx, name, "engine-b", time.Minute, 0)
+		switch {
+		case errors.Is(err, store.ErrLeaseDraining):
+			if held.Holder != a.Holder || held.Grace != holderGrace {
+				return false, fmt.Errorf("draining refusal names %+v, want holder %s with grace %s", held, a.Holder, holderGrace)
+			}
+			return true, nil
+		case errors.Is(err, store.ErrLeaseHeld):
+			return false, nil
+		case err == nil:
+			return false, fmt.Errorf("taken over at once after expiry (lease %+v): the holder's grace %s was not waited", held, holderGrace)
+		}
+		return false, err
+	})
+
+	clk.Advance(holderGrace)
+	var b store.Lease
+	eventually(t, "engine-b takes the lease once expiry + the holder's grace passed", func() (bool, error) {
+		b, err = s.AcquireLease(ctx, name, "engine-b", time.Minute, 0)
+		if errors.Is(err, store.ErrLeaseHeld) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if earliest := a.Expires.Add(holderGrace).Add(time.Minute); b.Expires.Before(earliest) {
+		t.Fatalf("taken over at %s, before the old grant's expiry %s + its grace %s", b.Expires.Add(-time.Minute), a.Expires, holderGrace)
+	}
+	if b.Grace != 0 {
+		t.Fatalf("the new grant carries grace %s, want its holder's (0)", b.Grace)
 	}
 }
 

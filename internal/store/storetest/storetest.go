@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) store.Store
 		{"Leases", testLeases},
 		{"LeaseExpiryFencing", testLeaseExpiryFencing},
 		{"LeaseTakeoverGrace", testLeaseTakeoverGrace},
+		{"LeaseHolderGrace", testLeaseHolderGrace},
 		{"Inbox", testInbox},
 		{"InboxRace", testInboxRace},
 		{"Ping", testPing},
