@@ -9,7 +9,8 @@
 //	requester   whoever proposed the rollback acted on
 //	owners      the service's owners
 //	approvers   the people the service's own approval policy names
-//	            (its groups, roles and users; its owners when it names no one)
+//	            (its groups, roles and users; its owners too when it names no
+//	            group or user): those whose votes count
 //	overriders  the groups the service's approval policy lists under
 //	            `override:`; when it lists none, its owners and approvers
 //	group:NAME  members of a configured group or Slack user group

@@ -26,26 +26,20 @@ func (s *Planner) policyFor(changes []rollback.ServiceChange, drill bool) rollba
 	for _, c := range changes {
 		svc, _ := s.cfg.ServiceByName(c.Service)
 		p := effectivePolicy(s.cfg, s.runbooks, svc, c.Runbook)
+		own := approversOf(p, svc)
 		if len(changes) > 1 {
 			if out.Services == nil {
 				out.Services = map[string]rollback.Policy{}
 			}
-			own := rollback.Policy{Min: p.Min, Groups: p.Groups, Users: p.Users, Roles: p.Roles, ForbidSelf: p.SelfForbidden()}
-			if len(p.Groups) == 0 && len(p.Users) == 0 {
-				own.Users = union(own.Users, svc.Owners)
-			}
 			out.Services[c.Service] = own
 		}
-		out.Min = max(out.Min, p.Min)
-		out.Groups = union(out.Groups, p.Groups)
-		out.Users = union(out.Users, p.Users)
-		out.Roles = union(out.Roles, p.Roles)
-		out.ForbidSelf = out.ForbidSelf || p.SelfForbidden()
+		out.Min = max(out.Min, own.Min)
+		out.Groups = union(out.Groups, own.Groups)
+		out.Users = union(out.Users, own.Users)
+		out.Roles = union(out.Roles, own.Roles)
+		out.ForbidSelf = out.ForbidSelf || own.ForbidSelf
 		if e := p.ExpiresAfter.D(); e > 0 && (expires == 0 || e < expires) {
 			expires = e
-		}
-		if len(p.Groups) == 0 && len(p.Users) == 0 {
-			out.Users = union(out.Users, svc.Owners)
 		}
 		if drill && svc.Drill != nil && svc.Drill.WaiveApproval {
 			out.Waived = true
@@ -69,6 +63,18 @@ func effectivePolicy(cfg *config.Config, runbooks runbook.Set, svc *config.Servi
 		p = mergeRunbookPolicy(p, *rb.Approval)
 	}
 	return p
+}
+
+// approversOf is whose approval of svc counts under its effective policy
+// p: the groups, users and roles p names, and svc's owners when p names no
+// group or user (roles only say who must be among the approvals). Vote
+// counting and the "approvers" principal both read it.
+func approversOf(p config.ApprovalPolicy, svc *config.Service) rollback.Policy {
+	own := rollback.Policy{Min: p.Min, Groups: p.Groups, Users: p.Users, Roles: p.Roles, ForbidSelf: p.SelfForbidden()}
+	if len(p.Groups) == 0 && len(p.Users) == 0 {
+		own.Users = union(own.Users, svc.Owners)
+	}
+	return own
 }
 
 func mergeRunbookPolicy(base, rb config.ApprovalPolicy) config.ApprovalPolicy {

@@ -66,19 +66,21 @@ func (p *permits) Owners(service string) []string {
 	return nil
 }
 
-// Approver implements authz.Directory: user may approve for service under
-// the service's own policy, its runbook's included (its owners when the
-// policy names no one).
+// Approver implements authz.Directory: user's approval of service counts
+// under the service's own policy, its runbook's included (approversOf: its
+// owners when the policy names no group or user). A policy that names
+// nobody, of a service without owners, makes no one an approver here,
+// though votes on it count from anyone.
 func (p *permits) Approver(ctx context.Context, service, user string) (bool, error) {
 	svc, ok := p.cfg.ServiceByName(service)
 	if !ok {
 		return false, nil
 	}
-	pol := effectivePolicy(p.cfg, p.runbooks, svc, svc.Runbook)
-	if len(pol.Groups) == 0 && len(pol.Users) == 0 && len(pol.Roles) == 0 {
-		return slices.Contains(svc.Owners, user), nil
+	own := approversOf(effectivePolicy(p.cfg, p.runbooks, svc, svc.Runbook), svc)
+	if len(own.Groups) == 0 && len(own.Users) == 0 && len(own.Roles) == 0 {
+		return false, nil
 	}
-	_, eligible, err := p.groups.eligibleGroups(ctx, rollback.Policy{Groups: pol.Groups, Users: pol.Users, Roles: pol.Roles}, user)
+	_, eligible, err := p.groups.eligibleGroups(ctx, own, user)
 	return eligible, err
 }
 

@@ -268,8 +268,12 @@ func TestAbortSaysWhatWasNotUndone(t *testing.T) {
 				stopped := make(chan error, 1)
 				go func() { stopped <- e.svc.Run(ctx) }()
 				r := e.run()
-				if err := e.ex.WaitStarted(within(t), "migrate"); err != nil {
-					t.Fatal(err)
+				// Both, before a drain: it starts no step, so a restart not
+				// yet started would never be stopped.
+				for _, step := range []string{"migrate", "restart"} {
+					if err := e.ex.WaitStarted(within(t), step); err != nil {
+						t.Fatal(err)
+					}
 				}
 				if tt.drain {
 					cancel()

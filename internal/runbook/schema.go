@@ -77,7 +77,7 @@ var descriptions = map[string]string{
 	"ApprovalPolicy.roles":          "Roles that must each be represented (e.g. a DBA).",
 	"ApprovalPolicy.forbid_self":    "The requester's own vote does not count (default true).",
 	"ApprovalPolicy.expires_after":  "An unanswered proposal expires after this.",
-	"ApprovalPolicy.override":       "Groups who may override a blocking readiness failure (default: the approvers).",
+	"ApprovalPolicy.override":       "Groups who may override a blocking readiness failure (default: the service's owners and approvers).",
 }
 
 // describe is the description of field name of struct t.

@@ -123,12 +123,22 @@ func FuzzRender(f *testing.F) {
 					t.Fatalf("%s text %q left open (needs %q)", b["type"], s, c)
 				}
 				checkTruncated(t, s, utf8.RuneCountInString(s)) // tokens, spans and entities whole
+				if rest := withoutMentions(withoutTokens(s), cell); strings.ContainsAny(rest, "<>") {
+					t.Fatalf("%s text %q has markup Backout did not make: %q", b["type"], s, rest)
+				}
 			}
 		}
 		if utf8.RuneCountInString(FallbackText(msg)) > maxFallbackText {
 			t.Fatal("fallback text too long")
 		}
 	})
+}
+
+// withoutMentions is s without the mentions FuzzRender asks for (of id,
+// and of the group S1): what is left must hold no < or >, which only
+// Backout's own spans and date tokens may.
+func withoutMentions(s, id string) string {
+	return strings.NewReplacer("<@"+id+">", "", "<!subteam^"+id+">", "", "<!subteam^S1>", "").Replace(s)
 }
 
 // fuzzAdapter builds an adapter whose jobs are never run.

@@ -135,3 +135,56 @@ func TestJournalDuplicateWaitsForItsOriginal(t *testing.T) {
 		})
 	}
 }
+
+// TestJournalDuplicateWaitsPastTheSyncInFlight: a duplicate of a record
+// still accumulating is answered by that record's own sync, not by the
+// sync in flight when it came, which holds other records: the one after
+// it is what makes the original durable.
+func TestJournalDuplicateWaitsPastTheSyncInFlight(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t, nil)
+	// Each sync waits for its own result; once the test ends (should it
+	// stop early), every sync proceeds, so the store can close.
+	entered, results, ended := make(chan struct{}, 8), make(chan error), make(chan struct{})
+	t.Cleanup(func() { close(ended) })
+	s.journal.syncFile = func(f *os.File) error {
+		entered <- struct{}{}
+		select {
+		case err := <-results:
+			if err != nil {
+				return err
+			}
+		case <-ended:
+		}
+		return fdatasync(f)
+	}
+	first := enqueueAsync(ctx, s, "e0", "wh:0")
+	<-entered // e0's group is in flight
+	orig := enqueueAsync(ctx, s, "e1", "wh:1")
+	waitUntil(func() bool {
+		s.journal.mu.Lock()
+		defer s.journal.mu.Unlock()
+		_, ok := s.journal.ids["e1"]
+		return ok
+	})
+	dup := enqueueAsync(ctx, s, "e1", "wh:1")
+	waitUntil(func() bool { return s.journal.dupWaiting.Load() == 1 })
+	results <- nil // e0's sync returns
+	if r := <-first; !r.fresh || r.err != nil {
+		t.Fatalf("e0 = %+v, want accepted", r)
+	}
+	<-entered // e1's group is in flight
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		select {
+		case r := <-dup:
+			t.Fatalf("duplicate answered (%v, %v) before its original's own sync returned", r.fresh, r.err)
+		default:
+			runtime.Gosched()
+		}
+	}
+	results <- nil
+	if o, d := <-orig, <-dup; !o.fresh || o.err != nil || d.fresh || d.err != nil {
+		t.Fatalf("original = %+v, duplicate = %+v; want accepted, then a duplicate", o, d)
+	}
+}
