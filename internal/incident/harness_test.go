@@ -330,6 +330,15 @@ func within(t testing.TB) context.Context {
 	return ctx
 }
 
+// serve runs e's Service.Run until cancel; stopped carries what it returns
+// (see waitRunReturned).
+func (e *env) serve() (cancel context.CancelFunc, stopped <-chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan error, 1)
+	go func() { out <- e.svc.Run(ctx) }()
+	return cancel, out
+}
+
 // waitRunReturned waits, within waitLimit, for Service.Run (whose error
 // stopped carries) to return nil after its context ended.
 func waitRunReturned(t testing.TB, stopped <-chan error) {

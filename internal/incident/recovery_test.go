@@ -1,7 +1,6 @@
 package incident_test
 
 import (
-	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -246,9 +245,7 @@ func TestShutdownInterruptsAndAnotherProcessResumes(t *testing.T) {
 		latch := incidenttest.NewLatch()
 		t.Cleanup(latch.ReleaseAll)
 		e.ex.On("b", latch.Block)
-		ctx, cancel := context.WithCancel(context.Background())
-		stopped := make(chan error, 1)
-		go func() { stopped <- e.svc.Run(ctx) }()
+		cancel, stopped := e.serve()
 		r := e.run()
 		if err := e.ex.WaitStarted(within(t), "b"); err != nil {
 			t.Fatal(err)

@@ -68,9 +68,7 @@ func TestGracefulShutdown(t *testing.T) {
 					return tt.migrateEnds(ctx, req)
 				})
 				e.ex.On("restart", restart.Block)
-				ctx, cancel := context.WithCancel(context.Background())
-				stopped := make(chan error, 1)
-				go func() { stopped <- e.svc.Run(ctx) }()
+				cancel, stopped := e.serve()
 				r := e.run()
 				e.deploy("vault", "1.0.0", "1.1.0")
 				waiting := e.propose(incident.ProposeRequest{Services: []string{"vault"}, Reason: "errors up"})
@@ -173,9 +171,7 @@ func TestAbortDuringTheDrain(t *testing.T) {
 		t.Cleanup(restart.ReleaseAll)
 		e.ex.On("migrate", migrate.Block)
 		e.ex.On("restart", restart.Block)
-		ctx, cancel := context.WithCancel(context.Background())
-		stopped := make(chan error, 1)
-		go func() { stopped <- e.svc.Run(ctx) }()
+		cancel, stopped := e.serve()
 		r := e.run()
 		e.deploy("vault", "1.0.0", "1.1.0")
 		waiting := e.propose(incident.ProposeRequest{Services: []string{"vault"}, Reason: "errors up"})
@@ -264,9 +260,7 @@ func TestAbortSaysWhatWasNotUndone(t *testing.T) {
 				} else {
 					e.ex.On("prep.compensate", undo.Block) // until the grace stops it
 				}
-				ctx, cancel := context.WithCancel(context.Background())
-				stopped := make(chan error, 1)
-				go func() { stopped <- e.svc.Run(ctx) }()
+				cancel, stopped := e.serve()
 				r := e.run()
 				// Both, before a drain: it starts no step, so a restart not
 				// yet started would never be stopped.
@@ -322,9 +316,7 @@ func TestAbortDuringTheHandOn(t *testing.T) {
 			}
 		}
 		e.st.beforeAudit.Store(&hold)
-		ctx, cancel := context.WithCancel(context.Background())
-		stopped := make(chan error, 1)
-		go func() { stopped <- e.svc.Run(ctx) }()
+		cancel, stopped := e.serve()
 		r := e.run()
 		for _, step := range []string{"migrate", "restart"} {
 			if err := e.ex.WaitStarted(within(t), step); err != nil {
