@@ -26,13 +26,9 @@ type consoleBackend struct {
 // age ("10m") says the incident opened that long ago, as a page that took
 // a while to reach Backout does.
 func (b *consoleBackend) Alert(ctx context.Context, serviceAndAge string) error {
-	service, age := serviceAndAge, time.Duration(0)
-	if s, a, ok := cutLast(serviceAndAge); ok {
-		d, err := yamlx.ParseDuration(a)
-		if err != nil {
-			return fmt.Errorf("age %q: %w", a, err)
-		}
-		service, age = s, d
+	service, age, err := splitAge(serviceAndAge)
+	if err != nil {
+		return err
 	}
 	if _, ok := b.app.Config.ServiceByName(service); !ok {
 		return fmt.Errorf("unknown service %q", service)
@@ -48,13 +44,9 @@ func (b *consoleBackend) Alert(ctx context.Context, serviceAndAge string) error 
 // Deploy records a deploy with a digest-pinned artifact derived from the version.
 // A trailing age ("3h") backdates it.
 func (b *consoleBackend) Deploy(ctx context.Context, user, service, versionAndAge string) error {
-	version, age := versionAndAge, time.Duration(0)
-	if v, a, ok := cutLast(versionAndAge); ok {
-		d, err := yamlx.ParseDuration(a)
-		if err != nil {
-			return fmt.Errorf("age %q: %w", a, err)
-		}
-		version, age = v, d
+	version, age, err := splitAge(versionAndAge)
+	if err != nil {
+		return err
 	}
 	sum := sha256.Sum256([]byte(service + "@" + version))
 	in := incident.DeployInput{Service: service, Version: version, DeployedBy: user,
@@ -72,6 +64,20 @@ func (b *consoleBackend) Deploy(ctx context.Context, user, service, versionAndAg
 	}
 	b.app.Poster.(*console.Poster).Say("(CI recorded deploy %s: %s %s, %s)", d.ID, d.Service, d.Version, d.At.UTC().Format(time.RFC3339))
 	return nil
+}
+
+// splitAge reads "<word> [age]" as the console's alert and deploy take it:
+// a trailing duration after the last space, else no age.
+func splitAge(s string) (string, time.Duration, error) {
+	word, a, ok := cutLast(s)
+	if !ok {
+		return s, 0, nil
+	}
+	d, err := yamlx.ParseDuration(a)
+	if err != nil {
+		return "", 0, fmt.Errorf("age %q: %w", a, err)
+	}
+	return word, d, nil
 }
 
 func cutLast(s string) (string, string, bool) {

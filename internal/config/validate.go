@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"net/url"
 	"regexp"
@@ -305,14 +306,24 @@ func (c *Config) validatePolicy(field string, p ApprovalPolicy, errs *yamlx.Erro
 	if p.Min < 0 {
 		errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, "min"), "%s.min: must be 0 or more", field)
 	}
-	for _, list := range []struct {
-		key    string
-		groups []string
-	}{{"groups", p.Groups}, {"roles", p.Roles}, {"override", p.Override}} {
-		for i, g := range list.groups {
-			if !c.KnownGroup(g) {
-				errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, fmt.Sprintf("%s[%d]", list.key, i)),
-					"%s: unknown group %q (define it under groups: or use a Slack user group ID like S0123ABCD)", field, g)
+	for at, g := range c.UnknownGroups(p) {
+		errs.Addf(at, "%s: unknown group %q (define it under groups: or use a Slack user group ID like S0123ABCD)", field, g)
+	}
+}
+
+// UnknownGroups yields each group p names (groups, roles, override) that c
+// does not know, with where it was written. Config's approval policies and
+// runbooks' both check theirs with it, so neither can miss a list.
+func (c *Config) UnknownGroups(p ApprovalPolicy) iter.Seq2[Pos, string] {
+	return func(yield func(Pos, string) bool) {
+		for _, list := range []struct {
+			key    string
+			groups []string
+		}{{"groups", p.Groups}, {"roles", p.Roles}, {"override", p.Override}} {
+			for i, g := range list.groups {
+				if !c.KnownGroup(g) && !yield(yamlx.KeyAt(p.Pos, p.KeyPos, fmt.Sprintf("%s[%d]", list.key, i)), g) {
+					return
+				}
 			}
 		}
 	}

@@ -308,16 +308,8 @@ func LintCatalog(cfg *config.Config, set Set) error {
 			if a.Min < 0 {
 				errs.Addf(yamlx.KeyAt(a.Pos, a.KeyPos, "min"), "approval.min: must be 0 or more")
 			}
-			for _, list := range []struct {
-				key    string
-				groups []string
-			}{{"groups", a.Groups}, {"roles", a.Roles}, {"override", a.Override}} {
-				for j, g := range list.groups {
-					if !cfg.KnownGroup(g) {
-						errs.Addf(yamlx.KeyAt(a.Pos, a.KeyPos, fmt.Sprintf("%s[%d]", list.key, j)),
-							"approval: unknown group %q (define it under groups: in %s)", g, cfg.File)
-					}
-				}
+			for at, g := range cfg.UnknownGroups(*a) {
+				errs.Addf(at, "approval: unknown group %q (define it under groups: in %s)", g, cfg.File)
 			}
 		}
 		for i, s := range rb.Steps {

@@ -8,6 +8,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/human"
 )
 
 // The reason modal: IDs Slack echoes back in view_submission.
@@ -40,8 +41,8 @@ func reasonModal(meta reasonMeta) slackgo.ModalViewRequest {
 	return slackgo.ModalViewRequest{
 		Type:            slackgo.VTModal,
 		CallbackID:      reasonCallbackID,
-		Title:           plain(cut(verb+" rollback", 24)),
-		Submit:          plain(cut(verb, 24)),
+		Title:           plain(human.Truncate(verb+" rollback", 24)),
+		Submit:          plain(human.Truncate(verb, 24)),
 		Close:           plain("Cancel"),
 		PrivateMetadata: string(raw),
 		Blocks: slackgo.Blocks{BlockSet: []slackgo.Block{

@@ -8,6 +8,7 @@ import (
 	slackgo "github.com/slack-go/slack"
 
 	"github.com/backout/backout/internal/chat"
+	"github.com/backout/backout/internal/human"
 )
 
 // Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks).
@@ -34,7 +35,7 @@ const (
 func Render(msg chat.Message) []slackgo.Block {
 	var head, body, tail []slackgo.Block
 	if h := strings.TrimSpace(msg.Header); h != "" {
-		head = append(head, slackgo.NewHeaderBlock(plain(cut(h, maxHeaderText))))
+		head = append(head, slackgo.NewHeaderBlock(plain(human.Truncate(h, maxHeaderText))))
 	}
 	if m := mentionLine(msg.Mentions); m != "" {
 		head = append(head, textSection(m))
@@ -275,7 +276,7 @@ func actionVerb(actionID string) string {
 }
 
 func button(b chat.Button, actionID string) *slackgo.ButtonBlockElement {
-	el := slackgo.NewButtonBlockElement(actionID, b.Value, plain(cut(b.Text, maxButtonText)))
+	el := slackgo.NewButtonBlockElement(actionID, b.Value, plain(human.Truncate(b.Text, maxButtonText)))
 	switch b.Style {
 	case chat.StylePrimary:
 		el.Style = slackgo.StylePrimary
@@ -285,8 +286,8 @@ func button(b chat.Button, actionID string) *slackgo.ButtonBlockElement {
 	if c := strings.TrimSpace(b.Confirm); c != "" {
 		confirm := slackgo.NewConfirmationBlockObject(
 			plain("Are you sure?"),
-			plain(cut(c, maxConfirmText)),
-			plain(cut(b.Text, maxButtonText)),
+			plain(human.Truncate(c, maxConfirmText)),
+			plain(human.Truncate(b.Text, maxButtonText)),
 			plain("Cancel"),
 		)
 		if el.Style == slackgo.StyleDanger {

@@ -260,19 +260,6 @@ func truncate(s string, limit int) string {
 	return "…"
 }
 
-// cut shortens plain_text to at most limit characters, ending with "…"
-// when cut. Slack shows plain_text as it is, entities and markup
-// characters alike, so unlike truncate it needs no care for either.
-func cut(s string, limit int) string {
-	if utf8.RuneCountInString(s) <= limit {
-		return s
-	}
-	if limit <= 1 {
-		return "…"
-	}
-	return string([]rune(s)[:limit-1]) + "…"
-}
-
 // whole backs cut, a prefix of s, up to where nothing is left half
 // written. In rendered mrkdwn every < opens a span or token and every &
 // an entity, so backing up to an unclosed one is enough; a run of
