@@ -85,7 +85,7 @@ func consoleCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if *state == "" {
 		*state = filepath.Join(tmp, "console.db")
 	}
-	st, err := app.OpenStore(ctx, &config.Config{Store: config.StoreConfig{Kind: "bolt"}}, *state)
+	st, err := app.OpenStore(ctx, &config.Config{Store: config.StoreConfig{Kind: "bolt"}}, *state, nil)
 	if err != nil {
 		return err
 	}

@@ -81,8 +81,9 @@ func (l *Loaded) Lint() error {
 	return errs.Err()
 }
 
-// OpenStore opens the configured store.
-func OpenStore(ctx context.Context, cfg *config.Config, boltPath string) (store.Store, error) {
+// OpenStore opens the configured store; log takes what the store says on
+// its own (bolt: dedup keys let go early), nil for slog.Default().
+func OpenStore(ctx context.Context, cfg *config.Config, boltPath string, log *slog.Logger) (store.Store, error) {
 	switch cfg.Store.Kind {
 	case "redis":
 		return redisstore.Open(ctx, redisstore.Options{URL: cfg.Store.URL, Password: cfg.Secrets.RedisPassword.Reveal(), Prefix: cfg.Store.Prefix,
@@ -91,7 +92,7 @@ func OpenStore(ctx context.Context, cfg *config.Config, boltPath string) (store.
 		if boltPath == "" {
 			boltPath = cfg.StorePath()
 		}
-		return boltstore.Open(boltPath, boltstore.Options{Hasher: AuditHasher(cfg), DedupMaxKeys: cfg.Store.DedupMaxKeys})
+		return boltstore.Open(boltPath, boltstore.Options{Hasher: AuditHasher(cfg), DedupMaxKeys: cfg.Store.DedupMaxKeys, Logger: log})
 	}
 }
 

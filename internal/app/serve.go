@@ -46,7 +46,7 @@ const (
 func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 	started := time.Now()
 	cfg := l.Config
-	st, err := OpenStore(ctx, cfg, "")
+	st, err := OpenStore(ctx, cfg, "", log)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
