@@ -43,6 +43,12 @@ type Request struct {
 	// FrozenLimit is how long the bot may stay stopped (SIGSTOP) before a
 	// step's processes are stopped as if it had died; 0: never.
 	FrozenLimit time.Duration
+	// StartBy, when set, is the last moment (on this process's monotonic
+	// clock) the step's program may start: the driver's renew deadline.
+	// A bot frozen (SIGSTOP) after recording a step's start and before
+	// starting its program must not start it once another replica may have
+	// taken the rollback over. Process executors pass it to proc.Spec.
+	StartBy time.Time
 	// BaseDir is the runbooks directory: scripts resolve against it.
 	BaseDir string
 	// Params are the runbook's resolved params (plugins receive them).
@@ -53,6 +59,13 @@ type Request struct {
 	// ignore it.
 	Progress func(line string)
 }
+
+// ErrStartBy: a step was not started because its Request.StartBy had
+// passed.
+var ErrStartBy = errors.New("not started: its start deadline (the lease's renew deadline) had passed")
+
+// Late reports whether r's StartBy has passed: the step must not start.
+func (r Request) Late() bool { return !r.StartBy.IsZero() && time.Until(r.StartBy) <= 0 }
 
 // WithTimeout bounds ctx by the step's timeout, so an executor keeps to it
 // even when its caller set no deadline; zero leaves ctx unbounded.

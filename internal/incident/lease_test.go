@@ -68,3 +68,31 @@ func TestHolderThatCannotRenewStopsItsSteps(t *testing.T) {
 		})
 	}
 }
+
+// TestStepsCarryTheRenewDeadline: every step the driver starts may start
+// only before its renew deadline (exec.Request.StartBy), so an executor can
+// refuse to start a step for a bot that was frozen past it.
+func TestStepsCarryTheRenewDeadline(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook, leaseTTL: "3s", renewDeadline: "1s"})
+		left := make(chan time.Duration, 1)
+		e.ex.On("a", func(_ context.Context, req exec.Request) (exec.Result, error) {
+			if req.StartBy.IsZero() {
+				left <- 0
+			} else {
+				left <- time.Until(req.StartBy)
+			}
+			return exec.Result{}, nil
+		})
+		e.run()
+		select {
+		case d := <-left:
+			if d <= 0 || d > time.Second {
+				t.Fatalf("step a may start for %v more, want within (0, 1s]: the renew deadline", d)
+			}
+		case <-within(t).Done():
+			t.Fatal("step a never ran")
+		}
+		waitEngine(t, e.svc)
+	})
+}

@@ -251,6 +251,12 @@ func (d *driver) executeStep(ctx context.Context, c rollback.ServiceChange, rb *
 }
 
 func (d *driver) invoke(ctx context.Context, ex exec.Executor, req exec.Request) (exec.Result, error) {
+	// The program starts only before the renew deadline: a bot frozen
+	// between recording the start and starting the program may find that
+	// another replica took the rollback over meanwhile (the run is cancelled
+	// too, but only once a goroutine notices; the executor checks again at
+	// the last moment, and on Linux the step's supervisor once more).
+	req.StartBy = time.Now().Add(d.untilOverdue())
 	sctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
 	return ex.Run(sctx, req)

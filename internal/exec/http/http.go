@@ -144,6 +144,9 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 		return exec.Result{}, c.redacted(fmt.Errorf("build request: %w", err))
 	}
 	hreq.Header = c.headers
+	if req.Late() {
+		return exec.Result{}, fmt.Errorf("request %w", exec.ErrStartBy)
+	}
 	resp, err := client.Do(hreq)
 	if err != nil {
 		return exec.Result{}, c.transportError(err)

@@ -234,6 +234,41 @@ func TestDryRunSendsNothing(t *testing.T) {
 	}
 }
 
+// TestLateRequestIsNotSent: once the request's StartBy has passed (the bot
+// was frozen past its lease's renew deadline), nothing is sent.
+func TestLateRequestIsNotSent(t *testing.T) {
+	cases := []struct {
+		name    string
+		startBy time.Duration // from now; 0: none
+		sent    bool
+	}{
+		{"no deadline", 0, true},
+		{"in time", time.Minute, true},
+		{"passed", -time.Millisecond, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &recorder{status: 200}
+			srv := httptest.NewServer(rec)
+			defer srv.Close()
+			req := request(t, `{method: POST, url: "`+srv.URL+`"}`)
+			if tc.startBy != 0 {
+				req.StartBy = time.Now().Add(tc.startBy)
+			}
+			_, err := New().Run(context.Background(), req)
+			rec.mu.Lock()
+			sent := rec.method != ""
+			rec.mu.Unlock()
+			if sent != tc.sent {
+				t.Fatalf("sent: %v, want %v (err %v)", sent, tc.sent, err)
+			}
+			if !tc.sent && !errors.Is(err, exec.ErrStartBy) {
+				t.Fatalf("err %v, want exec.ErrStartBy", err)
+			}
+		})
+	}
+}
+
 func TestOutputCapped(t *testing.T) {
 	srv := httptest.NewServer(&recorder{status: 200, body: strings.Repeat("a", 50) + strings.Repeat("b", 50)})
 	defer srv.Close()

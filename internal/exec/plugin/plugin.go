@@ -173,6 +173,7 @@ func (e *Executor) Run(ctx context.Context, req exec.Request) (exec.Result, erro
 		OutputLimit:       max(req.OutputLimit, responseLimit),
 		KillGrace:         req.KillGrace,
 		FrozenParentLimit: req.FrozenLimit,
+		StartBy:           req.StartBy,
 		Redact:            req.Redact,
 		Progress:          stderrProgress(req.Progress),
 	})

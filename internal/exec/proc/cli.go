@@ -78,7 +78,7 @@ func RunKubeCLI(ctx context.Context, req exec.Request, argv, pass []string, kube
 
 // RunCLI runs a CLI step's argv with the request's limits and redaction.
 func RunCLI(ctx context.Context, argv, env []string, req exec.Request) (exec.Result, error) {
-	o, err := Run(ctx, Spec{Argv: argv, Env: env, OutputLimit: req.OutputLimit, KillGrace: req.KillGrace, FrozenParentLimit: req.FrozenLimit, Redact: req.Redact,
+	o, err := Run(ctx, Spec{Argv: argv, Env: env, OutputLimit: req.OutputLimit, KillGrace: req.KillGrace, FrozenParentLimit: req.FrozenLimit, StartBy: req.StartBy, Redact: req.Redact,
 		Progress: StreamProgress(req.Progress)})
 	return exec.Result{
 		Output:   o.Text(),

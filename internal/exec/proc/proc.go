@@ -28,6 +28,10 @@ const (
 	DefaultKillGrace   = 5 * time.Second
 )
 
+// beforeStart runs between prepare and the fork; a test makes it stand
+// for a bot frozen there.
+var beforeStart = func() {}
+
 // pipeDrain bounds how long output is read after the group is gone: a
 // process that escaped the group (setsid) may hold the pipes open forever.
 const pipeDrain = time.Second
@@ -50,6 +54,12 @@ type Spec struct {
 	// dies) once the bot has been stopped (SIGSTOP) that long: a frozen bot
 	// cannot renew the lease its step runs under. Linux only.
 	FrozenParentLimit time.Duration
+	// StartBy, when set, is the last moment the program may start (see
+	// exec.Request.StartBy). Run checks it before forking and, on Linux,
+	// the supervisor checks it again against the system's monotonic clock
+	// just before it starts the program, so a bot frozen anywhere between
+	// the two cannot start it late. A late start fails with exec.ErrStartBy.
+	StartBy time.Time
 	// Redact lists secret values scrubbed from the output.
 	Redact []string
 	// Progress, when set, gets each line of output (redacted) as the child
@@ -122,9 +132,12 @@ func Run(ctx context.Context, s Spec) (Outcome, error) {
 	if err := checkExecutable(cmd); err != nil {
 		return Outcome{}, fmt.Errorf("start %s: %w", name, err)
 	}
-	prepare(cmd, grace, s.FrozenParentLimit) // own process group; on Linux, dies with the bot (or when it is frozen)
+	if err := prepare(cmd, grace, s.FrozenParentLimit, s.StartBy); err != nil { // own process group; on Linux, dies with the bot (or when it is frozen)
+		return Outcome{}, fmt.Errorf("%s %w", name, err)
+	}
 
 	defer lockThread()()
+	beforeStart()
 	p, err := startPiped(cmd, s.Stdin, streamWriters(s, stdout, stderr))
 	if err != nil {
 		return Outcome{}, fmt.Errorf("start %s: %w", name, err)
@@ -155,6 +168,9 @@ func Run(ctx context.Context, s Spec) (Outcome, error) {
 		}
 		o.Cancelled = true
 		return o, fmt.Errorf("%s cancelled; process group stopped: %w", name, ctx.Err())
+	}
+	if o.ExitCode == notStartedStatus && strings.Contains(o.Stderr, notStartedMark) {
+		return o, fmt.Errorf("%s %w", name, exec.ErrStartBy)
 	}
 	if o.ExitCode != 0 {
 		return o, &ExitError{Name: name, Code: o.ExitCode, Last: lastLine(o.Stderr)}

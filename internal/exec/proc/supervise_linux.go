@@ -12,6 +12,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/backout/backout/internal/exec"
+	"golang.org/x/sys/unix"
 )
 
 // On Linux a step never outlives the bot, even one killed with SIGKILL. The
@@ -31,7 +34,12 @@ import (
 //     which sweeps every grandchild still in it;
 //   - does the same when the bot has been stopped (SIGSTOP, a debugger) for
 //     the spec's FrozenParentLimit: a frozen bot cannot renew its lease, and
-//     another replica may take the step over once that lease is gone.
+//     another replica may take the step over once that lease is gone;
+//   - does not start the program at all once the spec's StartBy has passed
+//     on the system's monotonic clock (CLOCK_MONOTONIC, one clock for every
+//     process, which runs on while the bot is stopped): a bot frozen between
+//     recording a step's start and this point wakes to a step that another
+//     replica may own by now.
 //
 // Not covered: a process that leaves the group (setsid, setpgid, a daemon
 // that double-forks into a new session) is out of reach, as it is of the
@@ -39,7 +47,12 @@ import (
 const (
 	envSupervise       = "BACKOUT_PROC_SUPERVISE" // kill grace in milliseconds
 	envSuperviseParent = "BACKOUT_PROC_SUPERVISE_PARENT"
-	envSuperviseFrozen = "BACKOUT_PROC_SUPERVISE_FROZEN" // frozen-parent limit in milliseconds; 0: none
+	envSuperviseFrozen = "BACKOUT_PROC_SUPERVISE_FROZEN"   // frozen-parent limit in milliseconds; 0: none
+	envSuperviseStart  = "BACKOUT_PROC_SUPERVISE_START_BY" // CLOCK_MONOTONIC nanoseconds; absent: no limit
+	// notStartedStatus and notStartedMark are how the supervisor tells Run
+	// it did not start the program because StartBy had passed.
+	notStartedStatus = 125
+	notStartedMark   = "backout: step program not started: start deadline passed"
 	// frozenPoll is how often the supervisor looks at its parent's state.
 	frozenPoll         = 50 * time.Millisecond
 	supervisorName     = "backout-step-supervisor"
@@ -51,16 +64,34 @@ func init() {
 	if grace, ok := os.LookupEnv(envSupervise); ok {
 		// syscall.Exit, not os.Exit: nothing is buffered, and a race-enabled
 		// build would otherwise sleep a second at every clean exit.
+		if startBy, ok := os.LookupEnv(envSuperviseStart); ok && !beforeMono(startBy) {
+			fmt.Fprintln(os.Stderr, notStartedMark)
+			syscall.Exit(notStartedStatus)
+		}
 		syscall.Exit(supervise(grace, os.Getenv(envSuperviseParent), os.Getenv(envSuperviseFrozen), os.Args[1:]))
 	}
 }
 
-// prepare turns cmd (Path already resolved) into the supervised form.
-func prepare(cmd *osexec.Cmd, grace, frozen time.Duration) {
+// prepare turns cmd (Path already resolved) into the supervised form. It
+// refuses when startBy has passed already.
+func prepare(cmd *osexec.Cmd, grace, frozen time.Duration, startBy time.Time) error {
+	// The monotonic clock is read before the time left: a freeze between
+	// the two then moves the supervisor's deadline earlier, never later.
+	mono, err := monoNow()
+	if err != nil {
+		return fmt.Errorf("not started: %w", err)
+	}
+	var left time.Duration
+	if !startBy.IsZero() {
+		if left = time.Until(startBy); left <= 0 {
+			return exec.ErrStartBy
+		}
+	}
 	if _, err := os.Stat(selfExe); err != nil {
-		// No procfs: the leader alone is covered.
+		// No procfs: the leader alone is covered, and startBy is checked
+		// only above.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		return
+		return nil
 	}
 	cmd.Args = append([]string{supervisorName, cmd.Path}, cmd.Args...)
 	cmd.Path = selfExe
@@ -68,7 +99,32 @@ func prepare(cmd *osexec.Cmd, grace, frozen time.Duration) {
 		envSupervise+"="+strconv.FormatInt(grace.Milliseconds(), 10),
 		envSuperviseParent+"="+strconv.Itoa(os.Getpid()),
 		envSuperviseFrozen+"="+strconv.FormatInt(frozen.Milliseconds(), 10))
+	if !startBy.IsZero() {
+		cmd.Env = append(cmd.Env, envSuperviseStart+"="+strconv.FormatInt(int64(mono+left), 10))
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: supervisorDeathSig}
+	return nil
+}
+
+// monoNow reads CLOCK_MONOTONIC, which every process on the machine shares
+// (Go's own monotonic readings are relative to the process's start).
+func monoNow() (time.Duration, error) {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0, fmt.Errorf("read the monotonic clock: %w", err)
+	}
+	return time.Duration(ts.Nano()), nil
+}
+
+// beforeMono reports whether the monotonic clock is still before deadline
+// (nanoseconds, as prepare wrote it); a deadline it cannot read has passed.
+func beforeMono(deadline string) bool {
+	d, err := strconv.ParseInt(deadline, 10, 64)
+	if err != nil {
+		return false
+	}
+	now, err := monoNow()
+	return err == nil && int64(now) < d
 }
 
 // lockThread pins the calling goroutine to its OS thread from before the
@@ -100,7 +156,7 @@ func supervise(graceMS, parent, frozenMS string, args []string) int {
 	frozen := time.Duration(ms) * time.Millisecond
 	env := make([]string, 0, len(os.Environ()))
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, envSupervise+"=") && !strings.HasPrefix(kv, envSuperviseParent+"=") && !strings.HasPrefix(kv, envSuperviseFrozen+"=") {
+		if !supervisorEnv(kv) {
 			env = append(env, kv)
 		}
 	}
@@ -145,6 +201,17 @@ func supervise(graceMS, parent, frozenMS string, args []string) int {
 			}
 		}
 	}
+}
+
+// supervisorEnv reports whether kv is one of prepare's variables, which the
+// program does not get.
+func supervisorEnv(kv string) bool {
+	for _, name := range []string{envSupervise, envSuperviseParent, envSuperviseFrozen, envSuperviseStart} {
+		if strings.HasPrefix(kv, name+"=") {
+			return true
+		}
+	}
+	return false
 }
 
 // stopGroup sends SIGTERM to the group, waits for the program to exit or

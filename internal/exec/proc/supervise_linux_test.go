@@ -4,6 +4,7 @@ package proc
 
 import (
 	"context"
+	"errors"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/backout/backout/internal/exec"
 )
 
 const envFakeBot = "BACKOUT_PROC_TEST_FAKE_BOT"
@@ -124,5 +127,47 @@ func TestSupervisorRelaysStatusAndHidesItself(t *testing.T) {
 	o, err = Run(context.Background(), Spec{Argv: []string{"/bin/sh", "-c", `echo "$0"; cat /proc/$PPID/cmdline | tr '\0' ' '`}})
 	if err != nil || !strings.HasPrefix(o.Stdout, "/bin/sh\n"+supervisorName+" /bin/sh /bin/sh -c") {
 		t.Fatalf("got %q, %v", o.Stdout, err)
+	}
+}
+
+// TestLateStepNeverStarts: a step whose StartBy has passed does not start,
+// whether it passed before Run forks (the bot was frozen before it) or
+// between Run's check and the moment the supervisor would start the
+// program (the bot was frozen right at the fork: only the supervisor,
+// reading the system's monotonic clock, can still refuse).
+func TestLateStepNeverStarts(t *testing.T) {
+	cases := []struct {
+		name      string
+		startBy   time.Duration // from now; 0: none
+		frozenFor time.Duration // between Run's check and the fork
+		started   bool
+	}{
+		{"no deadline", 0, 0, true},
+		{"in time", 10 * time.Second, 0, true},
+		{"in time despite a short freeze", 10 * time.Second, 50 * time.Millisecond, true},
+		{"passed before the fork", -time.Millisecond, 0, false},
+		{"passed during a freeze at the fork", 50 * time.Millisecond, 200 * time.Millisecond, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			marker := filepath.Join(t.TempDir(), "ran")
+			spec := Spec{Argv: []string{"/bin/sh", "-c", `: > "$0"`, marker}}
+			if tc.startBy != 0 {
+				spec.StartBy = time.Now().Add(tc.startBy)
+			}
+			beforeStart = func() { time.Sleep(tc.frozenFor) }
+			defer func() { beforeStart = func() {} }()
+			_, err := Run(context.Background(), spec)
+			_, statErr := os.Stat(marker)
+			if ran := statErr == nil; ran != tc.started {
+				t.Fatalf("program ran: %v, want %v (Run: %v)", ran, tc.started, err)
+			}
+			if tc.started && err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if !tc.started && !errors.Is(err, exec.ErrStartBy) {
+				t.Fatalf("Run: %v, want exec.ErrStartBy", err)
+			}
+		})
 	}
 }

@@ -188,6 +188,7 @@ func (*Executor) Run(ctx context.Context, req exec.Request) (exec.Result, error)
 		OutputLimit:       req.OutputLimit,
 		KillGrace:         req.KillGrace,
 		FrozenParentLimit: req.FrozenLimit,
+		StartBy:           req.StartBy,
 		Redact:            req.Redact,
 		Progress:          proc.StreamProgress(req.Progress),
 	})
