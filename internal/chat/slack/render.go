@@ -75,10 +75,17 @@ func FallbackText(msg chat.Message) string {
 		}
 		text = strings.TrimSpace(inert(s.Title, true) + " " + mrkdwnText(s.Text))
 	}
-	if m := mentionLine(msg.Mentions); m != "" {
-		text = strings.TrimSpace(text + " " + m)
+	m := mentionLine(msg.Mentions)
+	if m == "" {
+		return truncate(text, maxFallbackText)
 	}
-	return truncate(text, maxFallbackText)
+	// The mentions are what makes a notification reach people: the text is
+	// cut to leave them room, not the mentions.
+	room := maxFallbackText - utf8.RuneCountInString(m) - 1
+	if room <= 0 {
+		return truncate(m, maxFallbackText)
+	}
+	return strings.TrimSpace(truncate(text, room) + " " + m)
 }
 
 func plain(s string) *slackgo.TextBlockObject {

@@ -320,3 +320,29 @@ func TestMentions(t *testing.T) {
 		t.Fatalf("mentionLine = %q, want %q", got, want)
 	}
 }
+
+// TestFallbackKeepsMentions: the fallback text is what a notification
+// shows; however long the message, the people it mentions stay in it, and
+// it keeps to Slack's limit.
+func TestFallbackKeepsMentions(t *testing.T) {
+	cases := []struct {
+		name string
+		text string
+	}{
+		{"short", "web rolled back"},
+		{"at the limit", strings.Repeat("x", maxFallbackText)},
+		{"far over the limit", strings.Repeat("word ", 2*maxFallbackText)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := chat.Message{Text: chat.Plain(tc.text), Mentions: []chat.Span{chat.User("U1"), chat.Group("S2")}}
+			got := FallbackText(msg)
+			if !strings.HasSuffix(got, " <@U1> <!subteam^S2>") {
+				t.Errorf("fallback ends %q, want the mentions", got[max(len(got)-40, 0):])
+			}
+			if n := utf8.RuneCountInString(got); n > maxFallbackText {
+				t.Errorf("fallback of %d characters", n)
+			}
+		})
+	}
+}
