@@ -266,6 +266,8 @@ func TestSpans(t *testing.T) {
 		{"group", chat.Of(chat.Group("S0614TZR7")), "<!subteam^S0614TZR7>"},
 		{"who picks group", chat.Of(chat.Who("S2")), "<!subteam^S2>"},
 		{"channel", chat.Of(chat.Channel("C0STORE")), "<#C0STORE>"},
+		{"older private channel", chat.Of(chat.Channel("G0PRIVATE1")), "<#G0PRIVATE1>"},
+		{"direct message is no channel link", chat.Of(chat.Channel("D0DM")), "#D0DM"},
 		{"link", chat.Of(chat.Link("https://pd.example/i/Q1", "details")), "<https://pd.example/i/Q1|details>"},
 		{"link label escaped", chat.Of(chat.Link("https://x.example/", "a <b> & c")), "<https://x.example/|a &lt;b&gt; &amp; c>"},
 		{"link url ampersand", chat.Of(chat.Link("https://x.example/?a=1&b=2", "q")), "<https://x.example/?a=1&amp;b=2|q>"},

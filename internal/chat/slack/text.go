@@ -177,7 +177,7 @@ func span(s chat.Span, lineStart bool) string {
 			return "<!subteam^" + s.ID + ">"
 		}
 	case chat.SpanChannel:
-		if validID(s.ID, "C") {
+		if validID(s.ID, "CG") { // G: a private channel made before 2020
 			return "<#" + s.ID + ">"
 		}
 	case chat.SpanLink:
