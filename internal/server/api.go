@@ -1,16 +1,19 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/incident"
@@ -125,15 +128,13 @@ func (a *API) actor(r *http.Request) incident.Actor {
 }
 
 func (a *API) createDeploy(w http.ResponseWriter, r *http.Request) {
-	var in incident.DeployInput
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		if IsBodyTooLarge(err) {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
-			return
-		}
-		writeError(w, http.StatusBadRequest, "invalid JSON: "+err.Error()+` (want {"service","version","artifact","config_version","environment","commit","deployed_by","url","risk"})`)
+	in, problem, err := decodeDeploy(r)
+	if IsBodyTooLarge(err) {
+		writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+		return
+	}
+	if problem != "" {
+		writeError(w, http.StatusBadRequest, problem)
 		return
 	}
 	if problem := deployControlProblem(in); problem != "" {
@@ -285,6 +286,35 @@ func (a *API) auditVerify(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, AuditVerdict{OK: true, AuditReport: rep})
 	}
+}
+
+// deployFields words what POST /api/v1/deploys takes, for its refusals.
+const deployFields = `(want {"service","version","artifact","config_version","environment","commit","deployed_by","url","risk"})`
+
+// decodeDeploy reads POST /api/v1/deploys' body: one JSON object of known
+// fields, in valid UTF-8, followed by nothing. encoding/json alone takes
+// the first object of a concatenation (a retried write glued to the first)
+// and turns invalid UTF-8 into U+FFFD, so a version CI never sent would be
+// recorded. The problem is worded for the client; err is the read error
+// (a body too large).
+func decodeDeploy(r *http.Request) (incident.DeployInput, string, error) {
+	var in incident.DeployInput
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return in, "cannot read body: " + err.Error(), err
+	}
+	if !utf8.Valid(body) {
+		return in, "invalid JSON: the body is not valid UTF-8 " + deployFields, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return in, "invalid JSON: " + err.Error() + " " + deployFields, nil
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return in, "invalid JSON: data after the deploy object; send one object " + deployFields, nil
+	}
+	return in, "", nil
 }
 
 // Record is one registry row.
