@@ -21,6 +21,10 @@ func TestDeployRecordRefusesMalformedBodies(t *testing.T) {
 		{"two objects", `{"service":"api","version":"1.4.0",` + pinned + `}{"service":"api"}`, "data after the deploy object"},
 		{"invalid UTF-8 in the version", `{"service":"api","version":"1.4.` + "\xff\xfe" + `",` + pinned + `}`, "not valid UTF-8"},
 		{"invalid UTF-8 in a key", `{"service":"api","version":"1.4.0",` + pinned + `,"commit` + "\xc3" + `":"x"}`, "not valid UTF-8"},
+		{"blank version", `{"service":"api","version":"  ",` + pinned + `}`, "missing required field(s): version"},
+		{"blank artifact", `{"service":"api","version":"1.4.0","artifact":" "}`, "missing required field(s): artifact"},
+		{"space in the version", `{"service":"api","version":"1.4.0 <!channel>",` + pinned + `}`, "version: one word without spaces"},
+		{"space in the artifact", `{"service":"api","version":"1.4.0","artifact":"api@sha256:x --all"}`, "artifact: one word without spaces"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
