@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,9 @@ func parsePage(r *http.Request, now time.Time) (page, string) {
 		}
 		*b.dst = t
 	}
+	if !p.since.IsZero() && !p.until.IsZero() && p.since.After(p.until) {
+		return p, fmt.Sprintf("since (%s) is after until (%s): since starts the range, until ends it", q.Get("since"), q.Get("until"))
+	}
 	switch q.Get("format") {
 	case "json":
 	case "csv":
@@ -112,15 +116,36 @@ func acceptsCSV(accept string) bool {
 	return false
 }
 
-// rollbackQuery builds the store query of GET /api/v1/rollbacks.
-func rollbackQuery(q url.Values, p page) store.RollbackQuery {
+// rollbackQuery builds the store query of GET /api/v1/rollbacks; the
+// failure, for an outcome or trigger no rollback can have, is worded for
+// the client.
+func rollbackQuery(q url.Values, p page) (store.RollbackQuery, string) {
 	query := store.RollbackQuery{Service: q.Get("service"), Trigger: q.Get("trigger"), Since: p.since, Until: p.until, Before: p.before}
+	if query.Trigger != "" && !slices.Contains(rollback.TriggerKinds, query.Trigger) {
+		return query, fmt.Sprintf("trigger: unknown kind %q (want %s)", query.Trigger, orList(rollback.TriggerKinds))
+	}
 	if o := q.Get("outcome"); o != "" {
 		for _, s := range strings.Split(o, ",") {
-			query.States = append(query.States, rollback.State(strings.TrimSpace(s)))
+			state := rollback.State(strings.TrimSpace(s))
+			if !slices.Contains(rollback.States, state) {
+				names := make([]string, len(rollback.States))
+				for i, st := range rollback.States {
+					names[i] = string(st)
+				}
+				return query, fmt.Sprintf("outcome: unknown state %q (want one or more of %s, comma-separated)", state, strings.Join(names, ", "))
+			}
+			query.States = append(query.States, state)
 		}
 	}
-	return query
+	return query, ""
+}
+
+// orList words a list of choices: "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 // rollbacks answers GET /api/v1/rollbacks: one page of JSON, or a CSV of
@@ -131,7 +156,11 @@ func (a *API) rollbacks(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, failure)
 		return
 	}
-	query := rollbackQuery(r.URL.Query(), p)
+	query, failure := rollbackQuery(r.URL.Query(), p)
+	if failure != "" {
+		writeError(w, http.StatusBadRequest, failure)
+		return
+	}
 	if p.wantsCSV {
 		a.rollbacksCSV(w, r, query, p.limit)
 		return
