@@ -37,9 +37,27 @@ type page struct {
 	wantsCSV bool
 }
 
-// parsePage reads limit, cursor, since, until and format (or Accept); the
-// failure is worded for the client.
-func parsePage(r *http.Request, now time.Time) (page, string) {
+// Cursor scopes: a cursor continues only the listing, with the same
+// filters, that made it (limit and format may change between pages).
+var (
+	rollbackFilters = []string{"service", "outcome", "trigger", "since", "until"}
+	deployFilters   = []string{"service", "since", "until"}
+)
+
+// cursorScope names a listing and its filters as the request gave them.
+func cursorScope(listing string, q url.Values, filters []string) string {
+	v := url.Values{}
+	for _, f := range filters {
+		if q.Has(f) {
+			v[f] = q[f]
+		}
+	}
+	return listing + "?" + v.Encode()
+}
+
+// parsePage reads limit, cursor (of scope), since, until and format (or
+// Accept); the failure is worded for the client.
+func parsePage(r *http.Request, now time.Time, scope string) (page, string) {
 	q := r.URL.Query()
 	var p page
 	if l := q.Get("limit"); l != "" {
@@ -53,7 +71,7 @@ func parsePage(r *http.Request, now time.Time) (page, string) {
 		p.limit = n
 	}
 	if c := q.Get("cursor"); c != "" {
-		pos, err := store.ParseCursor(c)
+		pos, err := store.ParseCursor(scope, c)
 		if err != nil {
 			return p, err.Error()
 		}
@@ -151,7 +169,8 @@ func orList(words []string) string {
 // rollbacks answers GET /api/v1/rollbacks: one page of JSON, or a CSV of
 // the whole range (or of limit rows when given).
 func (a *API) rollbacks(w http.ResponseWriter, r *http.Request) {
-	p, failure := parsePage(r, time.Now())
+	scope := cursorScope("rollbacks", r.URL.Query(), rollbackFilters)
+	p, failure := parsePage(r, time.Now(), scope)
 	if failure != "" {
 		writeError(w, http.StatusBadRequest, failure)
 		return
@@ -174,7 +193,7 @@ func (a *API) rollbacks(w http.ResponseWriter, r *http.Request) {
 	resp := map[string]any{}
 	if len(rs) == query.Limit {
 		rs = rs[:len(rs)-1]
-		resp["next_cursor"] = store.EncodeCursor(store.PositionOf(rs[len(rs)-1]))
+		resp["next_cursor"] = store.EncodeCursor(scope, store.PositionOf(rs[len(rs)-1]))
 	}
 	records := make([]Record, 0, len(rs))
 	for _, rb := range rs {
@@ -231,7 +250,8 @@ func (a *API) listDeploys(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "query parameter service must name a catalog service")
 		return
 	}
-	p, failure := parsePage(r, time.Now())
+	scope := cursorScope("deploys", r.URL.Query(), deployFilters)
+	p, failure := parsePage(r, time.Now(), scope)
 	if failure == "" && p.wantsCSV {
 		failure = "format: deploys are listed as JSON only"
 	}
@@ -248,7 +268,7 @@ func (a *API) listDeploys(w http.ResponseWriter, r *http.Request) {
 	resp := map[string]any{}
 	if len(ds) == q.Limit {
 		ds = ds[:len(ds)-1]
-		resp["next_cursor"] = store.EncodeCursor(store.DeployPosition(ds[len(ds)-1]))
+		resp["next_cursor"] = store.EncodeCursor(scope, store.DeployPosition(ds[len(ds)-1]))
 	}
 	if ds == nil {
 		ds = []*rollback.Deploy{}
