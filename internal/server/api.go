@@ -76,8 +76,9 @@ func (a *API) auth(h http.HandlerFunc) http.Handler {
 			writeError(w, http.StatusUnauthorized, "the API is disabled: set BACKOUT_API_TOKEN")
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.Token.Reveal())) != 1 {
+		// The scheme is case-insensitive (RFC 9110, 11.1); the token is not.
+		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(got), []byte(a.Token.Reveal())) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="backout"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
@@ -190,8 +191,12 @@ func (a *API) readiness(w http.ResponseWriter, r *http.Request) {
 		a.advisory(w, r)
 		return
 	}
+	status := http.StatusConflict // nothing to go back to, yet
+	if !a.Svc.KnownService(r.PathValue("name")) {
+		status = http.StatusNotFound
+	}
 	res, failure, err := a.Svc.ServiceReadiness(r.Context(), r.PathValue("name"))
-	if a.refused(w, r, failure, err, http.StatusConflict) {
+	if a.refused(w, r, failure, err, status) {
 		return
 	}
 	ready := true
