@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/suggest"
 )
 
 // Lifecycle is what the API asks of the rollback lifecycle
@@ -57,17 +59,45 @@ type API struct {
 	Log        *slog.Logger
 }
 
-// Mount registers the API routes.
+// Mount registers the API routes, each with the query parameters it takes.
 func (a *API) Mount(mount func(pattern, route string, h http.Handler)) {
-	mount("POST /api/v1/deploys", "api_deploys_create", a.auth(a.createDeploy))
-	mount("GET /api/v1/deploys", "api_deploys_list", a.auth(a.listDeploys))
-	mount("POST /api/v1/deploys/{id}/good", "api_deploys_good", a.auth(a.markGood))
-	mount("GET /api/v1/services/{name}/gate", "api_gate", a.auth(a.gate))
-	mount("GET /api/v1/services/{name}/readiness", "api_readiness", a.auth(a.readiness))
-	mount("GET /api/v1/rollbacks", "api_rollbacks", a.auth(a.rollbacks))
-	mount("GET /api/v1/rollbacks/{id}", "api_rollback", a.auth(a.rollback))
-	mount("GET /api/v1/rollbacks/{id}/postmortem", "api_postmortem", a.auth(a.postmortem))
-	mount("GET /api/v1/audit/verify", "api_audit_verify", a.auth(a.auditVerify))
+	mount("POST /api/v1/deploys", "api_deploys_create", a.auth(takes(a.createDeploy)))
+	mount("GET /api/v1/deploys", "api_deploys_list", a.auth(takes(a.listDeploys, deployFilters, pageParams)))
+	mount("POST /api/v1/deploys/{id}/good", "api_deploys_good", a.auth(takes(a.markGood)))
+	mount("GET /api/v1/services/{name}/gate", "api_gate", a.auth(takes(a.gate)))
+	mount("GET /api/v1/services/{name}/readiness", "api_readiness", a.auth(takes(a.readiness, []string{"for_deploy", "risk"})))
+	mount("GET /api/v1/rollbacks", "api_rollbacks", a.auth(takes(a.rollbacks, rollbackFilters, pageParams)))
+	mount("GET /api/v1/rollbacks/{id}", "api_rollback", a.auth(takes(a.rollback)))
+	mount("GET /api/v1/rollbacks/{id}/postmortem", "api_postmortem", a.auth(takes(a.postmortem)))
+	mount("GET /api/v1/audit/verify", "api_audit_verify", a.auth(takes(a.auditVerify, []string{"anchor", "resume"})))
+}
+
+// pageParams are the paging parameters of a listing, beside its filters.
+var pageParams = []string{"limit", "cursor", "format"}
+
+// takes refuses a query parameter the route does not take, naming the one
+// most likely meant: ignored, ?servce=api would answer for every service.
+func takes(h http.HandlerFunc, lists ...[]string) http.HandlerFunc {
+	known := slices.Concat(lists...)
+	return func(w http.ResponseWriter, r *http.Request) {
+		for name := range r.URL.Query() {
+			if slices.Contains(known, name) {
+				continue
+			}
+			msg := fmt.Sprintf("unknown query parameter %q", name)
+			if s := suggest.Closest(name, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			if len(known) == 0 {
+				msg += "; this route takes none"
+			} else {
+				msg += "; this route takes " + strings.Join(known, ", ")
+			}
+			writeError(w, http.StatusBadRequest, msg)
+			return
+		}
+		h(w, r)
+	}
 }
 
 func (a *API) auth(h http.HandlerFunc) http.Handler {

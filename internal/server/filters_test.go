@@ -38,3 +38,31 @@ func TestListingFilterRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownQueryParametersAreRefused: a misspelt parameter is a 400 that
+// names it, offers the one meant and lists what the route takes, rather
+// than being ignored: ?servce=api would list every service's rollbacks,
+// which a pipeline reads as that service's.
+func TestUnknownQueryParametersAreRefused(t *testing.T) {
+	srv, _, st := newAPIStore(t)
+	fillRegistry(t, st, 3)
+	tests := []struct{ name, method, path, want string }{
+		{"registry", "GET", "/api/v1/rollbacks?servce=api", `unknown query parameter \"servce\" (did you mean \"service\"?); this route takes service, outcome, trigger, since, until, limit, cursor, format`},
+		{"registry plural", "GET", "/api/v1/rollbacks?outcomes=failed", `unknown query parameter \"outcomes\" (did you mean \"outcome\"?)`},
+		{"deploys", "GET", "/api/v1/deploys?service=api&limt=5", `unknown query parameter \"limt\" (did you mean \"limit\"?); this route takes service, since, until, limit, cursor, format`},
+		{"readiness", "GET", "/api/v1/services/api/readiness?for-deploy=1.0&risk=high", `unknown query parameter \"for-deploy\" (did you mean \"for_deploy\"?)`},
+		{"gate", "GET", "/api/v1/services/api/gate?risk=high", `unknown query parameter \"risk\"; this route takes none`},
+		{"one rollback", "GET", "/api/v1/rollbacks/RB-1?format=csv", `unknown query parameter \"format\"; this route takes none`},
+		{"record a deploy", "POST", "/api/v1/deploys?dry_run=true", `unknown query parameter \"dry_run\"; this route takes none`},
+		{"audit", "GET", "/api/v1/audit/verify?ancor=1:ab", `unknown query parameter \"ancor\" (did you mean \"anchor\"?); this route takes anchor, resume`},
+	}
+	for _, tc := range tests {
+		code, body := call(t, srv, tc.method, tc.path, token, `{"service":"api","version":"9","artifact":"api@sha256:`+strings.Repeat("a", 64)+`"}`)
+		if code != http.StatusBadRequest || !strings.Contains(body, tc.want) {
+			t.Errorf("%s: %s %s: %d %s; want 400 containing %q", tc.name, tc.method, tc.path, code, body, tc.want)
+		}
+	}
+	if code, body := call(t, srv, http.MethodGet, "/api/v1/deploys?service=api", token, ""); code != http.StatusOK || !strings.Contains(body, `"deploys":[]`) {
+		t.Errorf("after the refused POST: %d %s; want no deploys", code, body)
+	}
+}

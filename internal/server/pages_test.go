@@ -93,7 +93,7 @@ func TestRegistryPages(t *testing.T) {
 		pages      int
 		match      func(*rollback.Record) bool
 	}{
-		{"default page is 100", "/api/v1/rollbacks?x=1", 3, func(*rollback.Record) bool { return true }},
+		{"default page is 100", "/api/v1/rollbacks?format=json", 3, func(*rollback.Record) bool { return true }},
 		{"the largest page", "/api/v1/rollbacks?limit=1000", 1, func(*rollback.Record) bool { return true }},
 		{"service", "/api/v1/rollbacks?service=web&limit=40", 4, func(r *rollback.Record) bool { return r.Services[0].Service == "web" }},
 		{"outcome", "/api/v1/rollbacks?outcome=failed&limit=7", 9, func(r *rollback.Record) bool { return r.State == rollback.StateFailed }},
