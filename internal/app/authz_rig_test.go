@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -155,8 +156,9 @@ func newRig(t *testing.T, kind string) *rig { return newRigWith(t, kind, rigTuni
 
 // rigTuning changes the rig for one test.
 type rigTuning struct {
-	config string              // YAML appended to rigConfig (e.g. an engine: line)
-	clock  *incidenttest.Clock // the lifecycle's and the store's clock; nil: the system's
+	config  string              // YAML appended to rigConfig (e.g. an engine: line)
+	runbook string              // the services' runbook instead of rigRunbook
+	clock   *incidenttest.Clock // the lifecycle's and the store's clock; nil: the system's
 }
 
 func newRigWith(t *testing.T, kind string, tune rigTuning) *rig {
@@ -183,7 +185,7 @@ func newRigOn(t *testing.T, st store.Store, tune rigTuning) *rig {
 	if err := os.MkdirAll(rbDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(rbDir, "matrix.yaml"), []byte(rigRunbook), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(rbDir, "matrix.yaml"), []byte(cmp.Or(tune.runbook, rigRunbook)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "bot.yaml")

@@ -73,3 +73,34 @@ func TestBackoutCodeInAnswersIsCodeInSlack(t *testing.T) {
 		}
 	}
 }
+
+// TestBidiControlsInPeopleTextAreShownInSlack: a reason holding Unicode's
+// invisible direction controls (U+202E reverses what follows it: typed
+// "eteled si esabatad", a reader sees "database is deleted") reaches
+// Slack, through the real endpoints, with each control written out as a
+// visible [U+XXXX], so text cannot pass itself off as other text.
+func TestBidiControlsInPeopleTextAreShownInSlack(t *testing.T) {
+	r := newRig(t, "bolt")
+	rep := r.command(userRequester, "propose lax bad flag \u202eeteled si esabatad\u202c and \u2067x\u2069")
+	if !strings.Contains(rep.Text, "Proposed RB-") {
+		t.Fatalf("propose: %q", rep.Text)
+	}
+	var why string
+	for _, c := range r.fake.Calls("chat.postMessage") {
+		if strings.ContainsAny(c.Param("blocks")+c.Param("text"), "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069") {
+			t.Errorf("a direction control reached Slack: text %q blocks %q", c.Param("text"), c.Param("blocks"))
+		}
+		var blocks []struct{ Text struct{ Text string } }
+		if err := c.Decode("blocks", &blocks); err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range blocks {
+			if strings.HasPrefix(b.Text.Text, "*Why*\n") {
+				why = b.Text.Text
+			}
+		}
+	}
+	if want := "\n&gt; bad flag [U+202E]eteled si esabatad[U+202C] and [U+2067]x[U+2069]"; !strings.HasSuffix(why, want) {
+		t.Errorf("the proposal's Why section is %q, want it to end with %q", why, want)
+	}
+}

@@ -316,6 +316,12 @@ func (s *Approvals) refuseVote(ctx context.Context, who Actor, r *rollback.Recor
 	s.audit(ctx, who, "authz.refused", r.ID, map[string]string{"action": action, "services": joinServices(r.ServiceNames())})
 }
 
+// refuseSignOff audits a gate sign-off its gate refused, as every other
+// refusal is (authz.refused).
+func (s *Approvals) refuseSignOff(ctx context.Context, who Actor, r *rollback.Record, key string) {
+	s.audit(ctx, who, "authz.refused", r.ID, map[string]string{"action": "sign_gate", "gate": key, "services": joinServices(r.ServiceNames())})
+}
+
 func (s *Approvals) reject(ctx context.Context, who Actor, r *rollback.Record, reason string) error {
 	r, err := s.transition(ctx, r.ID, rollback.StateRejected, []rollback.State{rollback.StateProposed}, func(r *rollback.Record) {
 		r.Outcome = fmt.Sprintf("rejected by %s: %s", who.User, reason)
@@ -408,15 +414,22 @@ func (s *Approvals) SignGate(ctx context.Context, who Actor, id, key string) (ro
 	if !ok || g.Passed {
 		return rollback.Sayf("No gate of %s is waiting for sign-off.", id), nil
 	}
+	if r.State.Terminal() {
+		// Its gate message still shows the button; a sign-off now would be
+		// announced and audited as if it let the run go on.
+		return rollback.Sayf("%s is %s; its gate no longer takes sign-off.", id, r.State), nil
+	}
 	member, err := s.groups.inGroup(ctx, who.User, g.Group)
 	if err != nil {
 		return nil, err
 	}
 	if !member {
+		s.refuseSignOff(ctx, who, r, key)
 		return rollback.Sayf("The gate at %s needs sign-off from %s; you are not a member.", key, g.Group), nil
 	}
 	if r.Policy.ForbidSelf && who.User == r.Requester {
-		return rollback.Sayf("You proposed %s, so your sign-off does not count at its gate.", id), nil
+		s.refuseSignOff(ctx, who, r, key)
+		return rollback.Sayf("You proposed %s, so your sign-off does not count at its gate. Who may: another member of %s.", id, g.Group), nil
 	}
 	if slices.Contains(g.Signed, who.User) {
 		return rollback.Say("You already signed off this gate."), nil

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/backout/backout/internal/authz"
 	"github.com/backout/backout/internal/human"
@@ -45,15 +46,8 @@ func (s *Deploys) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (
 	if failure != nil {
 		return nil, failure, nil
 	}
-	var missing []string
-	if in.Version == "" {
-		missing = append(missing, "version")
-	}
-	if in.Artifact == "" {
-		missing = append(missing, "artifact")
-	}
-	if len(missing) > 0 {
-		return nil, rollback.Sayf("missing required field(s): %s", strings.Join(missing, ", ")), nil
+	if failure := checkDeployRefs(in); failure != nil {
+		return nil, failure, nil
 	}
 	if !validRisk(in.Risk) {
 		return nil, rollback.Sayf("risk: unknown value %q (want low, medium or high)", in.Risk), nil
@@ -89,6 +83,29 @@ func (s *Deploys) RecordDeploy(ctx context.Context, who Actor, in DeployInput) (
 	}
 	s.replanner.replanOpen(ctx, d.Service)
 	return d, nil, nil
+}
+
+// checkDeployRefs refuses a deploy without a version or artifact, or with
+// whitespace in either: a version is named as one word (`propose SERVICE
+// to VERSION`), so one holding a space could never be rolled back to by
+// name, and an artifact is a single reference a step passes on as one
+// argument. A blank one is as missing as an empty one.
+func checkDeployRefs(in DeployInput) rollback.Words {
+	var missing []string
+	for _, f := range []struct{ name, value string }{{"version", in.Version}, {"artifact", in.Artifact}} {
+		if strings.TrimSpace(f.value) == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return rollback.Sayf("missing required field(s): %s", strings.Join(missing, ", "))
+	}
+	for _, f := range []struct{ name, value string }{{"version", in.Version}, {"artifact", in.Artifact}} {
+		if strings.ContainsFunc(f.value, unicode.IsSpace) {
+			return rollback.Sayf("%s: one word without spaces, as a command names it; got %q", f.name, f.value)
+		}
+	}
+	return nil
 }
 
 // MarkGood marks a deploy known-good by hand.

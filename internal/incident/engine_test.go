@@ -332,7 +332,7 @@ steps:
 			}
 			refusals := []struct{ user, want string }{
 				{"bob", "The gate at checkout/migrate needs sign-off from dba; you are not a member."},
-				{"req", "You proposed " + r.ID + ", so your sign-off does not count at its gate."},
+				{"req", "You proposed " + r.ID + ", so your sign-off does not count at its gate. Who may: another member of dba."},
 			}
 			for _, tc := range refusals {
 				if got, err := e.svc.SignGate(e.ctx, person(tc.user), r.ID, "checkout/migrate"); err != nil || got.String() != tc.want {

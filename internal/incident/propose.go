@@ -69,6 +69,12 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 			return nil, refusal, err
 		}
 	}
+	// A plan that cannot stand fails before the claim: a claim held by it
+	// would turn the service's next alert away, for proposeClaimTTL, as
+	// "being turned into a proposal" when none is.
+	if failure, err := s.tryPlan(ctx, who, req); err != nil || failure != nil {
+		return nil, failure, err
+	}
 	if failure, err := s.claim(ctx, names, req); err != nil || failure != nil {
 		return nil, failure, err
 	}
@@ -179,23 +185,28 @@ func (s *Proposals) claim(ctx context.Context, names []string, req ProposeReques
 	return nil, nil
 }
 
-// build plans the record, not yet stored. An id is allocated only for a
-// plan that stands, so that every id names a stored rollback: the plan is
-// tried first without one, then made with it (a template may use it).
+// plan plans req as rollback id.
+func (s *Proposals) plan(ctx context.Context, who Actor, req ProposeRequest, id string) ([]rollback.ServiceChange, string, rollback.Words, error) {
+	info := runbook.RollbackInfo{ID: id, Requester: who.User, Reason: req.Reason, Trigger: req.Trigger.Kind}
+	return s.planner.Plan(ctx, PlanRequest{Services: req.Services, Release: req.Release, Version: req.Version,
+		Drill: req.Drill, DrillMode: req.DrillMode, Rollback: info})
+}
+
+// tryPlan plans req without an id: an id is allocated only for a plan that
+// stands, so that every id names a stored rollback.
+func (s *Proposals) tryPlan(ctx context.Context, who Actor, req ProposeRequest) (rollback.Words, error) {
+	_, _, failure, err := s.plan(ctx, who, req, "RB-0")
+	return failure, err
+}
+
+// build plans the record, not yet stored, once tryPlan found the plan
+// stands: with its id now (a template may use it).
 func (s *Proposals) build(ctx context.Context, who Actor, req ProposeRequest) (*rollback.Record, rollback.Words, error) {
-	plan := func(id string) ([]rollback.ServiceChange, string, rollback.Words, error) {
-		info := runbook.RollbackInfo{ID: id, Requester: who.User, Reason: req.Reason, Trigger: req.Trigger.Kind}
-		return s.planner.Plan(ctx, PlanRequest{Services: req.Services, Release: req.Release, Version: req.Version,
-			Drill: req.Drill, DrillMode: req.DrillMode, Rollback: info})
-	}
-	if _, _, failure, err := plan("RB-0"); err != nil || failure != nil {
-		return nil, failure, err
-	}
 	id, err := s.store.NextID(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("allocate id: %w", err)
 	}
-	changes, scope, failure, err := plan(id)
+	changes, scope, failure, err := s.plan(ctx, who, req, id)
 	if err != nil || failure != nil {
 		return nil, failure, err
 	}

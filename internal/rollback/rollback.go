@@ -29,6 +29,14 @@ const (
 	StateInterrupted State = "interrupted"
 )
 
+// States is every lifecycle state, in the lifecycle's order: what a
+// registry query may filter on.
+var States = []State{StateProposed, StateApproved, StateRunning, StateValidating, StateSucceeded, StateFailed,
+	StateRejected, StateExpired, StateStale, StateAborted, StateInterrupted}
+
+// TriggerKinds is every Trigger.Kind, what a registry query may filter on.
+var TriggerKinds = []string{"person", "alert", "watcher", "drill"}
+
 // Terminal reports whether no further transition is possible.
 func (s State) Terminal() bool {
 	switch s {

@@ -1,21 +1,26 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/incident"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/suggest"
 )
 
 // Lifecycle is what the API asks of the rollback lifecycle
@@ -54,17 +59,45 @@ type API struct {
 	Log        *slog.Logger
 }
 
-// Mount registers the API routes.
+// Mount registers the API routes, each with the query parameters it takes.
 func (a *API) Mount(mount func(pattern, route string, h http.Handler)) {
-	mount("POST /api/v1/deploys", "api_deploys_create", a.auth(a.createDeploy))
-	mount("GET /api/v1/deploys", "api_deploys_list", a.auth(a.listDeploys))
-	mount("POST /api/v1/deploys/{id}/good", "api_deploys_good", a.auth(a.markGood))
-	mount("GET /api/v1/services/{name}/gate", "api_gate", a.auth(a.gate))
-	mount("GET /api/v1/services/{name}/readiness", "api_readiness", a.auth(a.readiness))
-	mount("GET /api/v1/rollbacks", "api_rollbacks", a.auth(a.rollbacks))
-	mount("GET /api/v1/rollbacks/{id}", "api_rollback", a.auth(a.rollback))
-	mount("GET /api/v1/rollbacks/{id}/postmortem", "api_postmortem", a.auth(a.postmortem))
-	mount("GET /api/v1/audit/verify", "api_audit_verify", a.auth(a.auditVerify))
+	mount("POST /api/v1/deploys", "api_deploys_create", a.auth(takes(a.createDeploy)))
+	mount("GET /api/v1/deploys", "api_deploys_list", a.auth(takes(a.listDeploys, deployFilters, pageParams)))
+	mount("POST /api/v1/deploys/{id}/good", "api_deploys_good", a.auth(takes(a.markGood)))
+	mount("GET /api/v1/services/{name}/gate", "api_gate", a.auth(takes(a.gate)))
+	mount("GET /api/v1/services/{name}/readiness", "api_readiness", a.auth(takes(a.readiness, []string{"for_deploy", "risk"})))
+	mount("GET /api/v1/rollbacks", "api_rollbacks", a.auth(takes(a.rollbacks, rollbackFilters, pageParams)))
+	mount("GET /api/v1/rollbacks/{id}", "api_rollback", a.auth(takes(a.rollback)))
+	mount("GET /api/v1/rollbacks/{id}/postmortem", "api_postmortem", a.auth(takes(a.postmortem)))
+	mount("GET /api/v1/audit/verify", "api_audit_verify", a.auth(takes(a.auditVerify, []string{"anchor", "resume"})))
+}
+
+// pageParams are the paging parameters of a listing, beside its filters.
+var pageParams = []string{"limit", "cursor", "format"}
+
+// takes refuses a query parameter the route does not take, naming the one
+// most likely meant: ignored, ?servce=api would answer for every service.
+func takes(h http.HandlerFunc, lists ...[]string) http.HandlerFunc {
+	known := slices.Concat(lists...)
+	return func(w http.ResponseWriter, r *http.Request) {
+		for name := range r.URL.Query() {
+			if slices.Contains(known, name) {
+				continue
+			}
+			msg := fmt.Sprintf("unknown query parameter %q", name)
+			if s := suggest.Closest(name, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			if len(known) == 0 {
+				msg += "; this route takes none"
+			} else {
+				msg += "; this route takes " + strings.Join(known, ", ")
+			}
+			writeError(w, http.StatusBadRequest, msg)
+			return
+		}
+		h(w, r)
+	}
 }
 
 func (a *API) auth(h http.HandlerFunc) http.Handler {
@@ -73,8 +106,9 @@ func (a *API) auth(h http.HandlerFunc) http.Handler {
 			writeError(w, http.StatusUnauthorized, "the API is disabled: set BACKOUT_API_TOKEN")
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a.Token.Reveal())) != 1 {
+		// The scheme is case-insensitive (RFC 9110, 11.1); the token is not.
+		scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(got), []byte(a.Token.Reveal())) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="backout"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
@@ -125,15 +159,13 @@ func (a *API) actor(r *http.Request) incident.Actor {
 }
 
 func (a *API) createDeploy(w http.ResponseWriter, r *http.Request) {
-	var in incident.DeployInput
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		if IsBodyTooLarge(err) {
-			writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
-			return
-		}
-		writeError(w, http.StatusBadRequest, "invalid JSON: "+err.Error()+` (want {"service","version","artifact","config_version","environment","commit","deployed_by","url","risk"})`)
+	in, problem, err := decodeDeploy(r)
+	if IsBodyTooLarge(err) {
+		writeError(w, http.StatusRequestEntityTooLarge, "request body too large")
+		return
+	}
+	if problem != "" {
+		writeError(w, http.StatusBadRequest, problem)
 		return
 	}
 	if problem := deployControlProblem(in); problem != "" {
@@ -189,8 +221,12 @@ func (a *API) readiness(w http.ResponseWriter, r *http.Request) {
 		a.advisory(w, r)
 		return
 	}
+	status := http.StatusConflict // nothing to go back to, yet
+	if !a.Svc.KnownService(r.PathValue("name")) {
+		status = http.StatusNotFound
+	}
 	res, failure, err := a.Svc.ServiceReadiness(r.Context(), r.PathValue("name"))
-	if a.refused(w, r, failure, err, http.StatusConflict) {
+	if a.refused(w, r, failure, err, status) {
 		return
 	}
 	ready := true
@@ -285,6 +321,35 @@ func (a *API) auditVerify(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, AuditVerdict{OK: true, AuditReport: rep})
 	}
+}
+
+// deployFields words what POST /api/v1/deploys takes, for its refusals.
+const deployFields = `(want {"service","version","artifact","config_version","environment","commit","deployed_by","url","risk"})`
+
+// decodeDeploy reads POST /api/v1/deploys' body: one JSON object of known
+// fields, in valid UTF-8, followed by nothing. encoding/json alone takes
+// the first object of a concatenation (a retried write glued to the first)
+// and turns invalid UTF-8 into U+FFFD, so a version CI never sent would be
+// recorded. The problem is worded for the client; err is the read error
+// (a body too large).
+func decodeDeploy(r *http.Request) (incident.DeployInput, string, error) {
+	var in incident.DeployInput
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return in, "cannot read body: " + err.Error(), err
+	}
+	if !utf8.Valid(body) {
+		return in, "invalid JSON: the body is not valid UTF-8 " + deployFields, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return in, "invalid JSON: " + err.Error() + " " + deployFields, nil
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return in, "invalid JSON: data after the deploy object; send one object " + deployFields, nil
+	}
+	return in, "", nil
 }
 
 // Record is one registry row.

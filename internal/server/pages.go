@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,9 +37,27 @@ type page struct {
 	wantsCSV bool
 }
 
-// parsePage reads limit, cursor, since, until and format (or Accept); the
-// failure is worded for the client.
-func parsePage(r *http.Request, now time.Time) (page, string) {
+// Cursor scopes: a cursor continues only the listing, with the same
+// filters, that made it (limit and format may change between pages).
+var (
+	rollbackFilters = []string{"service", "outcome", "trigger", "since", "until"}
+	deployFilters   = []string{"service", "since", "until"}
+)
+
+// cursorScope names a listing and its filters as the request gave them.
+func cursorScope(listing string, q url.Values, filters []string) string {
+	v := url.Values{}
+	for _, f := range filters {
+		if q.Has(f) {
+			v[f] = q[f]
+		}
+	}
+	return listing + "?" + v.Encode()
+}
+
+// parsePage reads limit, cursor (of scope), since, until and format (or
+// Accept); the failure is worded for the client.
+func parsePage(r *http.Request, now time.Time, scope string) (page, string) {
 	q := r.URL.Query()
 	var p page
 	if l := q.Get("limit"); l != "" {
@@ -52,7 +71,7 @@ func parsePage(r *http.Request, now time.Time) (page, string) {
 		p.limit = n
 	}
 	if c := q.Get("cursor"); c != "" {
-		pos, err := store.ParseCursor(c)
+		pos, err := store.ParseCursor(scope, c)
 		if err != nil {
 			return p, err.Error()
 		}
@@ -67,6 +86,9 @@ func parsePage(r *http.Request, now time.Time) (page, string) {
 			return p, b.name + ": want an RFC 3339 time or a duration such as 30d"
 		}
 		*b.dst = t
+	}
+	if !p.since.IsZero() && !p.until.IsZero() && p.since.After(p.until) {
+		return p, fmt.Sprintf("since (%s) is after until (%s): since starts the range, until ends it", q.Get("since"), q.Get("until"))
 	}
 	switch q.Get("format") {
 	case "json":
@@ -112,26 +134,52 @@ func acceptsCSV(accept string) bool {
 	return false
 }
 
-// rollbackQuery builds the store query of GET /api/v1/rollbacks.
-func rollbackQuery(q url.Values, p page) store.RollbackQuery {
+// rollbackQuery builds the store query of GET /api/v1/rollbacks; the
+// failure, for an outcome or trigger no rollback can have, is worded for
+// the client.
+func rollbackQuery(q url.Values, p page) (store.RollbackQuery, string) {
 	query := store.RollbackQuery{Service: q.Get("service"), Trigger: q.Get("trigger"), Since: p.since, Until: p.until, Before: p.before}
+	if query.Trigger != "" && !slices.Contains(rollback.TriggerKinds, query.Trigger) {
+		return query, fmt.Sprintf("trigger: unknown kind %q (want %s)", query.Trigger, orList(rollback.TriggerKinds))
+	}
 	if o := q.Get("outcome"); o != "" {
 		for _, s := range strings.Split(o, ",") {
-			query.States = append(query.States, rollback.State(strings.TrimSpace(s)))
+			state := rollback.State(strings.TrimSpace(s))
+			if !slices.Contains(rollback.States, state) {
+				names := make([]string, len(rollback.States))
+				for i, st := range rollback.States {
+					names[i] = string(st)
+				}
+				return query, fmt.Sprintf("outcome: unknown state %q (want one or more of %s, comma-separated)", state, strings.Join(names, ", "))
+			}
+			query.States = append(query.States, state)
 		}
 	}
-	return query
+	return query, ""
+}
+
+// orList words a list of choices: "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
 // rollbacks answers GET /api/v1/rollbacks: one page of JSON, or a CSV of
 // the whole range (or of limit rows when given).
 func (a *API) rollbacks(w http.ResponseWriter, r *http.Request) {
-	p, failure := parsePage(r, time.Now())
+	scope := cursorScope("rollbacks", r.URL.Query(), rollbackFilters)
+	p, failure := parsePage(r, time.Now(), scope)
 	if failure != "" {
 		writeError(w, http.StatusBadRequest, failure)
 		return
 	}
-	query := rollbackQuery(r.URL.Query(), p)
+	query, failure := rollbackQuery(r.URL.Query(), p)
+	if failure != "" {
+		writeError(w, http.StatusBadRequest, failure)
+		return
+	}
 	if p.wantsCSV {
 		a.rollbacksCSV(w, r, query, p.limit)
 		return
@@ -145,7 +193,7 @@ func (a *API) rollbacks(w http.ResponseWriter, r *http.Request) {
 	resp := map[string]any{}
 	if len(rs) == query.Limit {
 		rs = rs[:len(rs)-1]
-		resp["next_cursor"] = store.EncodeCursor(store.PositionOf(rs[len(rs)-1]))
+		resp["next_cursor"] = store.EncodeCursor(scope, store.PositionOf(rs[len(rs)-1]))
 	}
 	records := make([]Record, 0, len(rs))
 	for _, rb := range rs {
@@ -202,7 +250,8 @@ func (a *API) listDeploys(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "query parameter service must name a catalog service")
 		return
 	}
-	p, failure := parsePage(r, time.Now())
+	scope := cursorScope("deploys", r.URL.Query(), deployFilters)
+	p, failure := parsePage(r, time.Now(), scope)
 	if failure == "" && p.wantsCSV {
 		failure = "format: deploys are listed as JSON only"
 	}
@@ -219,7 +268,7 @@ func (a *API) listDeploys(w http.ResponseWriter, r *http.Request) {
 	resp := map[string]any{}
 	if len(ds) == q.Limit {
 		ds = ds[:len(ds)-1]
-		resp["next_cursor"] = store.EncodeCursor(store.DeployPosition(ds[len(ds)-1]))
+		resp["next_cursor"] = store.EncodeCursor(scope, store.DeployPosition(ds[len(ds)-1]))
 	}
 	if ds == nil {
 		ds = []*rollback.Deploy{}

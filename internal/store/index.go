@@ -1,7 +1,9 @@
 package store
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
@@ -142,23 +144,39 @@ func (q RollbackQuery) Bounds() (upper, lower string) {
 }
 
 // Cursor encoding. A cursor is opaque to API clients: base64 (URL
-// alphabet, no padding) of a version tag and the sort key of the last
-// record of the previous page.
-const cursorTag = "c1|"
+// alphabet, no padding) of a version tag, a check and the sort key of the
+// last record of the previous page. The check is a digest of the cursor's
+// scope (the listing and its filters, as the caller words them) and the
+// sort key, so a cursor used with another listing or other filters, or
+// edited, is refused instead of starting a page of something else. It is
+// not a secret: a client that forges one reads nothing its token could
+// not read anyway.
+const (
+	cursorTag    = "c2|"
+	oldCursorTag = "c1|" // before cursors carried a check
+	checkLen     = 16    // hex digits of the check
+)
 
 // maxCursor bounds what ParseCursor decodes; ids are short.
 const maxCursor = 512
 
-// EncodeCursor is the cursor that continues after p.
-func EncodeCursor(p Position) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(cursorTag + p.SortKey()))
+func cursorCheck(scope, sortKey string) string {
+	sum := sha256.Sum256([]byte(scope + "\x00" + sortKey))
+	return hex.EncodeToString(sum[:])[:checkLen]
 }
 
-// ParseCursor reads a cursor EncodeCursor made. Anything else (edited,
-// truncated, from another API) is an error worded for the caller.
-func ParseCursor(s string) (Position, error) {
+// EncodeCursor is the cursor that continues after p, in scope.
+func EncodeCursor(scope string, p Position) string {
+	key := p.SortKey()
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorTag + cursorCheck(scope, key) + "|" + key))
+}
+
+// ParseCursor reads a cursor EncodeCursor made for the same scope.
+// Anything else (edited, truncated, from another listing, query or API) is
+// an error worded for the caller.
+func ParseCursor(scope, s string) (Position, error) {
 	bad := func(why string) (Position, error) {
-		return Position{}, fmt.Errorf("cursor: %s; pass next_cursor from the previous page unchanged", why)
+		return Position{}, fmt.Errorf("cursor: %s; pass next_cursor from the previous page of the same query unchanged", why)
 	}
 	if len(s) > maxCursor {
 		return bad("too long")
@@ -167,9 +185,16 @@ func ParseCursor(s string) (Position, error) {
 	if err != nil {
 		return bad("not base64url")
 	}
-	key, ok := strings.CutPrefix(string(raw), cursorTag)
+	if strings.HasPrefix(string(raw), oldCursorTag) {
+		return bad("made by an older Backout; start the listing again without a cursor")
+	}
+	rest, ok := strings.CutPrefix(string(raw), cursorTag)
 	if !ok {
 		return bad("not a cursor of this API")
+	}
+	check, key, ok := strings.Cut(rest, "|")
+	if !ok || len(check) != checkLen || check != cursorCheck(scope, key) {
+		return bad("it belongs to another listing or other filters, or was edited")
 	}
 	p, err := ParseSortKey(key)
 	if err != nil || p.ID == "" || strings.ContainsFunc(p.ID, func(r rune) bool { return unicode.IsControl(r) || r == unicode.ReplacementChar }) {

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 	"time"
@@ -56,20 +57,27 @@ func TestSortKeyOrder(t *testing.T) {
 
 func TestParseCursor(t *testing.T) {
 	p := store.Position{Micro: 1740830400000000, ID: "RB-42"}
-	good := store.EncodeCursor(p)
+	const scope = "rollbacks?outcome=failed"
+	good := store.EncodeCursor(scope, p)
+	raw, _ := base64.RawURLEncoding.DecodeString(good)
+	edited := base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(raw), "RB-42", "RB-41", 1)))
 	tests := []struct {
-		name, in string
-		want     string // error substring; "" for success
+		name, scope, in string
+		want            string // error substring; "" for success
 	}{
-		{"round trip", good, ""},
-		{"not base64", "%%%", "not base64url"},
-		{"another tag", "eDF8MDAwMDAwMDAwMDAwMDAwMDpSQi0x", "not a cursor of this API"},
-		{"truncated", good[:10], "cursor:"},
-		{"too long", strings.Repeat("A", 600), "too long"},
-		{"empty", "", "not a cursor"},
+		{"round trip", scope, good, ""},
+		{"not base64", scope, "%%%", "not base64url"},
+		{"another tag", scope, "eDF8MDAwMDAwMDAwMDAwMDAwMDpSQi0x", "not a cursor of this API"},
+		{"an older Backout's", scope, "YzF8ODAwNjYyMDc4NjkwNTE2YzpELTEy", "made by an older Backout"},
+		{"truncated", scope, good[:10], "cursor:"},
+		{"cut by one character", scope, good[:len(good)-1], "it belongs to another listing or other filters, or was edited"},
+		{"another scope", "rollbacks?outcome=aborted", good, "it belongs to another listing or other filters, or was edited"},
+		{"edited position", scope, edited, "it belongs to another listing or other filters, or was edited"},
+		{"too long", scope, strings.Repeat("A", 600), "too long"},
+		{"empty", scope, "", "not a cursor"},
 	}
 	for _, tc := range tests {
-		got, err := store.ParseCursor(tc.in)
+		got, err := store.ParseCursor(tc.scope, tc.in)
 		switch {
 		case tc.want == "" && (err != nil || got != p):
 			t.Errorf("%s: %+v, %v; want %+v", tc.name, got, err, p)
@@ -82,15 +90,15 @@ func TestParseCursor(t *testing.T) {
 // FuzzParseCursor: no input panics, and whatever parses encodes back to a
 // cursor that parses to the same position.
 func FuzzParseCursor(f *testing.F) {
-	f.Add(store.EncodeCursor(store.Position{Micro: 1, ID: "RB-1"}))
+	f.Add(store.EncodeCursor("s", store.Position{Micro: 1, ID: "RB-1"}))
 	f.Add("")
 	f.Add("YzF8")
 	f.Fuzz(func(t *testing.T, s string) {
-		p, err := store.ParseCursor(s)
+		p, err := store.ParseCursor("s", s)
 		if err != nil {
 			return
 		}
-		again, err := store.ParseCursor(store.EncodeCursor(p))
+		again, err := store.ParseCursor("s", store.EncodeCursor("s", p))
 		if err != nil || again != p {
 			t.Fatalf("%q parsed to %+v, which encodes to a cursor that parses to %+v, %v", s, p, again, err)
 		}

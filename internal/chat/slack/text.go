@@ -8,10 +8,16 @@ import (
 	"github.com/backout/backout/internal/chat"
 )
 
-var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;",
+	// Unicode's direction controls (embeddings, overrides, isolates) are
+	// invisible and reorder what follows them: "\u202eeteled si esabatad"
+	// reads "database is deleted". Each is written out where it stood.
+	"\u202a", "[U+202A]", "\u202b", "[U+202B]", "\u202c", "[U+202C]", "\u202d", "[U+202D]", "\u202e", "[U+202E]",
+	"\u2066", "[U+2066]", "\u2067", "[U+2067]", "\u2068", "[U+2068]", "\u2069", "[U+2069]")
 
 // escape escapes every &, < and > so that text cannot smuggle in
-// <!channel> or a link disguised as another. It is enough where Slack
+// <!channel> or a link disguised as another, and writes out direction
+// controls so that it cannot show as other text. It is enough where Slack
 // formats nothing (inside a code block); elsewhere people's text goes
 // through inert, which also keeps it from turning into formatting.
 func escape(s string) string { return mrkdwnEscaper.Replace(s) }
@@ -43,6 +49,13 @@ func formatting(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// directionControl reports whether r is one of the direction controls
+// escape writes out. Marks (U+200E, U+200F) stay: they steer only the
+// neutral characters around them, and right-to-left writing uses them.
+func directionControl(r rune) bool {
+	return r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069'
 }
 
 // inWord reports whether the byte at i of s is an underscore between two
@@ -94,7 +107,7 @@ func neutral(s string, lineStart bool, special func(rune) bool) string {
 			b.WriteString(softHyphen + "&gt;")
 		case r == '＞' && blank:
 			b.WriteString(inertOpen + "＞" + inertClose)
-		case r == '&' || r == '<' || r == '>':
+		case r == '&' || r == '<' || r == '>' || directionControl(r):
 			b.WriteString(escape(string(r)))
 		default:
 			b.WriteString(s[i : i+n])

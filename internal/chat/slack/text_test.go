@@ -352,3 +352,27 @@ func FuzzTruncateStyled(f *testing.F) {
 		checkTruncated(t, got, int(limit%512))
 	})
 }
+
+// TestDirectionControlsWrittenOut: Unicode's invisible direction controls
+// in people's text are written out as [U+XXXX] wherever it is rendered
+// (plain, inside Backout's code and blocks), so a reversed run cannot pass
+// for other text; the marks right-to-left writing uses stay.
+func TestDirectionControlsWrittenOut(t *testing.T) {
+	tests := []struct {
+		name string
+		in   chat.Text
+		want string
+	}{
+		{"override", chat.Plain("ok \u202eeteled si esabatad\u202c."), "ok [U+202E]eteled si esabatad[U+202C]."},
+		{"isolates", chat.Plain("\u2066a\u2069 \u2067b\u2069 \u2068c\u2069"), "[U+2066]a[U+2069] [U+2067]b[U+2069] [U+2068]c[U+2069]"},
+		{"embeddings", chat.Plain("\u202aa\u202b\u202d"), "[U+202A]a[U+202B][U+202D]"},
+		{"in code", chat.Textf("%s", chat.Code("1.4.0\u202e-x")), "`1.4.0[U+202E]-x`"},
+		{"in a block", chat.Textf("%s", chat.Pre("out\u202eput")), "```\nout[U+202E]put\n```"},
+		{"marks stay", chat.Plain("a\u200fb\u200ec"), "a\u200fb\u200ec"},
+	}
+	for _, tt := range tests {
+		if got := mrkdwnText(tt.in); got != tt.want {
+			t.Errorf("%s: mrkdwnText = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
