@@ -322,3 +322,42 @@ func TestConsoleShowsPeopleTextAsTyped(t *testing.T) {
 		t.Errorf("the reason shows %d times as typed, want 2 (proposal and status)\n%s", got, out)
 	}
 }
+
+// TestConsoleAlertSaysWhenTheDeployWentOut: the proposal an alert raises
+// says when the suspect deploy went out relative to when the alert opened,
+// not to now. A deploy made after the alert opened (the suspect window
+// reaches past it) was shown as "deployed moments before this alert": the
+// approvers read it as the cause.
+func TestConsoleAlertSaysWhenTheDeployWentOut(t *testing.T) {
+	t.Chdir("../..")
+	cases := []struct {
+		name       string
+		deployAge  string // how long ago 1.5.0 went out
+		alertAge   string // how long ago the alert opened
+		want, nope string
+	}{
+		{"deploy after the alert opened", "", "10m",
+			`> 1\.5\.0 deployed (9m5\ds|10m) after this alert opened: the alert began before it\n`, "moments before"},
+		{"deploy before an alert that opened a while ago", "20m", "10m",
+			`> 1\.5\.0 deployed (9m5\ds|10m) before this alert\n`, "ago"},
+		{"deploy just before the alert", "", "",
+			`> 1\.5\.0 deployed moments before this alert\n`, "after this alert"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := consoleScript(t,
+				"deploy demo-api 1.4.0 3h",
+				strings.TrimSpace("deploy demo-api 1.5.0 "+c.deployAge),
+				strings.TrimSpace("alert demo-api "+c.alertAge),
+			)
+			why := out[strings.Index(out, "▸ Why"):]
+			why = why[:strings.Index(why, "▸ Plan")]
+			if !regexp.MustCompile(c.want).MatchString(why) {
+				t.Errorf("the proposal's Why lacks %q\n%s", c.want, why)
+			}
+			if strings.Contains(why, c.nope) {
+				t.Errorf("the proposal's Why says %q\n%s", c.nope, why)
+			}
+		})
+	}
+}
