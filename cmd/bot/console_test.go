@@ -361,3 +361,52 @@ func TestConsoleAlertSaysWhenTheDeployWentOut(t *testing.T) {
 		})
 	}
 }
+
+// TestConsolePauseTwice: pausing a rollback that is paused already says so
+// and how to go on. It answered "RB-1 is running; only a running rollback
+// can be paused", which contradicts itself and leaves the person unsure
+// whether the run holds.
+func TestConsolePauseTwice(t *testing.T) {
+	t.Chdir("../..")
+	var buf bytes.Buffer
+	script := strings.Join([]string{
+		"deploy api 1.0.0 3h", "deploy api 1.1.0",
+		"/rollback propose api errors",
+		"as bob", "/rollback approve RB-1",
+		"/rollback pause RB-1", "/rollback pause RB-1",
+		"/rollback abort RB-1 done here", "wait",
+	}, "\n")
+	code := run([]string{"console", "--config", "cmd/bot/testdata/steer/bot.yaml"}, strings.NewReader(script), &buf, &buf, env("BACKOUT_DEMO_DIR", t.TempDir()))
+	out := buf.String()
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	// Each command with what followed it, up to the next prompt (the
+	// thread's posts may come before the private answer).
+	answers := strings.Split(out, "bob> ")
+	answered := func(cmd, reply string) bool {
+		for _, a := range answers {
+			if strings.HasPrefix(a, cmd+"\n") && strings.Contains(a, reply) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range []struct{ cmd, reply string }{
+		{"/rollback pause RB-1", "[only @bob] RB-1 pauses before its next step.\n"},
+		{"/rollback pause RB-1", "[only @bob] RB-1 is paused already; no new step starts until `/rollback resume RB-1`.\n"},
+	} {
+		if !answered(c.cmd, c.reply) {
+			t.Errorf("%s: no answer %q", c.cmd, c.reply)
+		}
+	}
+	if !strings.Contains(out, "🛑 RB-1 aborted by bob: done here") {
+		t.Errorf("RB-1 did not end aborted")
+	}
+	if strings.Contains(out, "only a running rollback can be paused") {
+		t.Errorf("a paused rollback was called running, and not pausable")
+	}
+	if t.Failed() {
+		t.Logf("transcript:\n%s", out)
+	}
+}
