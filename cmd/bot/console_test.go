@@ -119,6 +119,7 @@ func TestConsoleMistakes(t *testing.T) {
 		"shwo RB-1",                  // a near miss of one
 		"/rollback propose nosuch",   // unknown service
 		"/rollback propose demo-apj", // a near miss of one
+		"/rollback propose Demo-API", // caps: the name meant, never acted on
 		"/rollback status RB-99",     // no such rollback
 		"show RB-99",                 // the same, in the console
 		"postmortem RB-1 --out",      // usage
@@ -132,6 +133,7 @@ func TestConsoleMistakes(t *testing.T) {
 		"usage: deploy <service> <version>", `unknown console command "frobnicate"; type help`,
 		"unknown console command \"shwo\"; did you mean `show`?",
 		`Unknown service "nosuch". Known services: `, `Unknown service "demo-apj". Did you mean "demo-api"?`,
+		`"Demo-API" is not a service name (service names are lower case). Did you mean "demo-api"?`,
 		"There is no rollback RB-99.\n              No rollback is open; `/rollback history <service>` lists past ones.",
 		"alice> show RB-99\nThere is no rollback RB-99.\nNo rollback is open;",
 		"usage: postmortem <id> [--out FILE]",

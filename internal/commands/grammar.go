@@ -373,5 +373,11 @@ func badService(arg string) chat.Text {
 	if servicePattern.MatchString(arg) {
 		return nil
 	}
+	if lower := strings.ToLower(arg); servicePattern.MatchString(lower) {
+		// Caps lock, or a name as a dashboard writes it: the catalog's names
+		// are lower case (config refuses others), so say which was meant
+		// rather than act on a name the person did not type.
+		return chat.Textf("%q is not a service name (service names are lower case). Did you mean %q?", arg, lower)
+	}
 	return chat.Textf("%q is not a service name.", arg)
 }
