@@ -120,6 +120,8 @@ func TestConsoleMistakes(t *testing.T) {
 		"/rollback propose nosuch",   // unknown service
 		"/rollback propose demo-apj", // a near miss of one
 		"/rollback propose Demo-API", // caps: the name meant, never acted on
+		"deploy nosuch 1.0",          // the console's own commands list services alike
+		"alert demo-apj",             // and suggest the one meant
 		"/rollback status RB-99",     // no such rollback
 		"show RB-99",                 // the same, in the console
 		"postmortem RB-1 --out",      // usage
@@ -134,6 +136,8 @@ func TestConsoleMistakes(t *testing.T) {
 		"unknown console command \"shwo\"; did you mean `show`?",
 		`Unknown service "nosuch". Known services: `, `Unknown service "demo-apj". Did you mean "demo-api"?`,
 		`"Demo-API" is not a service name (service names are lower case). Did you mean "demo-api"?`,
+		`deploy failed: Unknown service "nosuch". Known services: cart-api, checkout, demo-api, demo-web, `,
+		`alert failed: Unknown service "demo-apj". Did you mean "demo-api"?`,
 		"There is no rollback RB-99.\n              No rollback is open; `/rollback history <service>` lists past ones.",
 		"alice> show RB-99\nThere is no rollback RB-99.\nNo rollback is open;",
 		"usage: postmortem <id> [--out FILE]",
