@@ -416,3 +416,31 @@ func TestConsolePauseTwice(t *testing.T) {
 		t.Logf("transcript:\n%s", out)
 	}
 }
+
+// TestConsoleAnswersAsWritten: small answers that said something other than
+// what they meant: "as @bob" made the user "@bob" (prompt "@@bob", a member
+// of no group), and an alert with no recent deploy named its window as Go
+// prints a duration ("2h0m0s").
+func TestConsoleAnswersAsWritten(t *testing.T) {
+	t.Chdir("../..")
+	cases := []struct {
+		name       string
+		lines      []string
+		want, nope string
+	}{
+		{"as @user", []string{"as @bob", "/rollback status"}, "(you are now @bob)\nbob> ", "@@bob"},
+		{"alert without a deploy", []string{"alert demo-api"},
+			"No deploy of demo-api in the last 2h, so Backout is not proposing a rollback", "2h0m0s"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := consoleScript(t, c.lines...)
+			if !strings.Contains(out, c.want) {
+				t.Errorf("output lacks %q\n%s", c.want, out)
+			}
+			if strings.Contains(out, c.nope) {
+				t.Errorf("output has %q\n%s", c.nope, out)
+			}
+		})
+	}
+}
