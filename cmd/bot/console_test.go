@@ -444,3 +444,27 @@ func TestConsoleAnswersAsWritten(t *testing.T) {
 		})
 	}
 }
+
+// TestConsoleUnansweredProposalSaysWhenItRuns: a proposal an alert raises
+// for a service with auto_execute: when_unanswered says when Backout
+// approves it on its own; it said only "expires" (later), so a person who
+// left it alone expected nothing to happen. A vote ends the countdown, and
+// a person's proposal has none.
+func TestConsoleUnansweredProposalSaysWhenItRuns(t *testing.T) {
+	t.Chdir("../..")
+	out := consoleScript(t,
+		"deploy checkout 1.0 5h", "deploy checkout 1.1",
+		"alert checkout", // checkout: auto_execute: when_unanswered 15m
+		"as bob", "click 1", "/rollback status RB-1",
+		"deploy search 1.0 5h", "deploy search 1.1",
+		"/rollback propose search slow queries",
+	)
+	countdown := regexp.MustCompile(`If nobody votes by \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, Backout approves it on its own \(auto_execute: when_unanswered 15m\)\.`)
+	if got := len(countdown.FindAllString(out, -1)); got != 1 {
+		t.Errorf("the countdown shows %d times, want once: on the proposal, not after bob's vote\n%s", got, out)
+	}
+	proposal := out[:strings.Index(out, "bob> click 1")]
+	if !countdown.MatchString(proposal) {
+		t.Errorf("the alert's proposal does not say when it approves itself\n%s", proposal)
+	}
+}

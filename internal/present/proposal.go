@@ -281,6 +281,12 @@ func approvalsText(r *rollback.Record, votes []rollback.Vote) chat.Text {
 	default:
 		t = chat.Plain("Needs ").Add(Approvers(r.Policy))
 	}
+	if at := r.Policy.UnansweredAt; !at.IsZero() && r.State == rollback.StateProposed && len(votes) == 0 {
+		// Silence is not a no: say when it approves itself, so nobody
+		// leaves a proposal alone expecting it to expire.
+		t = t.Add(chat.Textf("\nIf nobody votes by %s, Backout approves it on its own (auto_execute: when_unanswered %s).",
+			chat.Stamp(at), human.Duration(at.Sub(r.CreatedAt))))
+	}
 	for _, v := range votes {
 		if v.PlanHash != r.PlanHash {
 			continue
