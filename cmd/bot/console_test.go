@@ -468,3 +468,23 @@ func TestConsoleUnansweredProposalSaysWhenItRuns(t *testing.T) {
 		t.Errorf("the alert's proposal does not say when it approves itself\n%s", proposal)
 	}
 }
+
+// TestConsoleApproveWithAMistypedPlan: a plan hash typed wrong (the plan
+// never changed) was answered "The plan of RB-1 changed since that message
+// was posted, which voids earlier votes": false, and alarming at 3 a.m.
+func TestConsoleApproveWithAMistypedPlan(t *testing.T) {
+	t.Chdir("../..")
+	out := consoleScript(t,
+		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
+		"/rollback propose demo-api errors",
+		"as bob", "/rollback approve RB-1 deadbeef",
+	)
+	want := regexp.MustCompile("deadbeef is not the plan of RB-1: its plan is [0-9a-f]{16}, unchanged since it was proposed. " +
+		"Check the hash in the proposal's footer, or approve without one: `/rollback approve RB-1`.")
+	if !want.MatchString(out) {
+		t.Errorf("output lacks %q\n%s", want, out)
+	}
+	if strings.Contains(out, "changed since that message") {
+		t.Errorf("output says the plan changed\n%s", out)
+	}
+}

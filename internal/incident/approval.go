@@ -259,6 +259,12 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (rollb
 			return nil, err
 		}
 	}
+	if req.PlanHash != "" && req.PlanHash != r.PlanHash && r.Replans == 0 {
+		// Never replanned: no message ever showed another plan, so the hash
+		// was mistyped, and saying the plan changed would be false.
+		return rollback.Say(fmt.Sprintf("%s is not the plan of %s: its plan is %s, unchanged since it was proposed. Check the hash in the proposal's footer, or approve without one: ",
+			req.PlanHash, r.ID, r.PlanHash), rollback.Code("/rollback approve "+r.ID), "."), nil
+	}
 	if req.PlanHash != "" && req.PlanHash != r.PlanHash {
 		return rollback.Sayf("The plan of %s changed since that message was posted, which voids earlier votes. Review the new plan and vote again.", r.ID), nil
 	}
