@@ -369,7 +369,8 @@ func TestConsoleAlertSaysWhenTheDeployWentOut(t *testing.T) {
 }
 
 // TestConsolePauseTwice: pausing a rollback that is paused already says so
-// and how to go on. It answered "RB-1 is running; only a running rollback
+// and how to go on, and the list of open rollbacks calls it paused (it said
+// "running"). It answered "RB-1 is running; only a running rollback
 // can be paused", which contradicts itself and leaves the person unsure
 // whether the run holds.
 func TestConsolePauseTwice(t *testing.T) {
@@ -379,7 +380,7 @@ func TestConsolePauseTwice(t *testing.T) {
 		"deploy api 1.0.0 3h", "deploy api 1.1.0",
 		"/rollback propose api errors",
 		"as bob", "/rollback approve RB-1",
-		"/rollback pause RB-1", "/rollback pause RB-1",
+		"/rollback pause RB-1", "/rollback pause RB-1", "/rollback status",
 		"/rollback abort RB-1 done here", "wait",
 	}, "\n")
 	code := run([]string{"console", "--config", "cmd/bot/testdata/steer/bot.yaml"}, strings.NewReader(script), &buf, &buf, env("BACKOUT_DEMO_DIR", t.TempDir()))
@@ -401,6 +402,7 @@ func TestConsolePauseTwice(t *testing.T) {
 	for _, c := range []struct{ cmd, reply string }{
 		{"/rollback pause RB-1", "[only @bob] RB-1 pauses before its next step.\n"},
 		{"/rollback pause RB-1", "[only @bob] RB-1 is paused already; no new step starts until `/rollback resume RB-1`.\n"},
+		{"/rollback status", "RB-1  paused  api 1.1.0 → 1.0.0"}, // the list of open ones, too
 	} {
 		if !answered(c.cmd, c.reply) {
 			t.Errorf("%s: no answer %q", c.cmd, c.reply)
