@@ -490,3 +490,22 @@ func TestConsoleApproveWithAMistypedPlan(t *testing.T) {
 		t.Errorf("output says the plan changed\n%s", out)
 	}
 }
+
+// TestConsoleFreezeTwice: freezing a frozen service says who froze it, when
+// and why, and leaves that freeze as it is. A second freeze replaced the
+// first one's author and reason, and announced it as a new freeze.
+func TestConsoleFreezeTwice(t *testing.T) {
+	t.Chdir("../..")
+	out := consoleScript(t,
+		"/rollback freeze demo-api bad migration in flight",
+		"as bob", "/rollback freeze demo-api me too",
+	)
+	want := regexp.MustCompile("\\[only @bob\\] demo-api is frozen already, by alice since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ: bad migration in flight. " +
+		"To change the reason, `/rollback unfreeze demo-api` and freeze it again.")
+	if !want.MatchString(out) {
+		t.Errorf("output lacks %q\n%s", want, out)
+	}
+	if strings.Contains(out, "froze demo-api: me too") {
+		t.Errorf("the second freeze was announced\n%s", out)
+	}
+}
