@@ -509,3 +509,23 @@ func TestConsoleFreezeTwice(t *testing.T) {
 		t.Errorf("the second freeze was announced\n%s", out)
 	}
 }
+
+// TestConsoleAbortAProposalRefused: someone who may not end a proposal and
+// typed abort was answered "You may not vote on RB-1", about a vote they
+// never asked for.
+func TestConsoleAbortAProposalRefused(t *testing.T) {
+	t.Chdir("../..")
+	out := consoleScript(t,
+		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
+		"/rollback propose demo-api errors",
+		"as frank", "/rollback abort RB-1 not ours",
+	)
+	want := "[only @frank] You may not abort RB-1: it is a proposal, and ending one is rejecting it. " +
+		"Who may: 2 approval(s) from members of sre-leads; the requester's vote does not count; its requester may also withdraw it.\n"
+	if !strings.Contains(out, want) {
+		t.Errorf("output lacks %q\n%s", want, out)
+	}
+	if strings.Contains(out, "may not vote") {
+		t.Errorf("an abort was refused as a vote\n%s", out)
+	}
+}

@@ -228,6 +228,9 @@ type VoteRequest struct {
 	Approve  bool
 	Reason   string
 	PlanHash string // from the button; empty from a typed command
+	// Abort: the person asked to abort a proposal, which ends it as a
+	// rejection does; a refusal answers the abort they asked for.
+	Abort bool
 }
 
 // Vote records a decision. The failure is shown privately to the person.
@@ -285,7 +288,10 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (rollb
 	if !eligible && !(who.User == r.Requester && !req.Approve) {
 		s.refuseVote(ctx, who, r, req.Approve)
 		may := r.Policy.Describe()
-		if !req.Approve {
+		switch {
+		case req.Abort:
+			return rollback.Sayf("You may not abort %s: it is a proposal, and ending one is rejecting it. Who may: %s; its requester may also withdraw it.", r.ID, may), nil
+		case !req.Approve:
 			may += "; its requester may also reject it"
 		}
 		return rollback.Sayf("You may not vote on %s. Who may: %s.", r.ID, may), nil

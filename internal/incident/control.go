@@ -71,7 +71,7 @@ func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (roll
 		if who.User == r.Requester {
 			return s.withdraw(ctx, who, r, reason)
 		}
-		return s.votes.Vote(ctx, who, VoteRequest{ID: id, Approve: false, Reason: reason})
+		return s.votes.Vote(ctx, who, VoteRequest{ID: id, Approve: false, Reason: reason, Abort: true})
 	}
 	if refusal, err := s.authorize(ctx, who, authz.Abort, on(r)); err != nil || refusal != nil {
 		return refusal, err
