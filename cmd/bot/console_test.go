@@ -110,22 +110,23 @@ var demoStory = []string{
 func TestConsoleMistakes(t *testing.T) {
 	t.Chdir("../..")
 	out := consoleScript(t,
-		"/rollback propse demo-api",  // typo: the usage line of the verb meant
-		"/rollback approve 42",       // not an id
-		"click 9",                    // no such button
-		"as",                         // usage
-		"deploy demo-api",            // usage
-		"frobnicate",                 // unknown console command
-		"shwo RB-1",                  // a near miss of one
-		"/rollback propose nosuch",   // unknown service
-		"/rollback propose demo-apj", // a near miss of one
-		"/rollback propose Demo-API", // caps: the name meant, never acted on
-		"deploy nosuch 1.0",          // the console's own commands list services alike
-		"alert demo-apj",             // and suggest the one meant
-		"/rollback status RB-99",     // no such rollback
-		"show RB-99",                 // the same, in the console
-		"postmortem RB-1 --out",      // usage
-		"/rollback abort RB-1",       // a reason is required, and the usage says so
+		"/rollback propse demo-api",     // typo: the usage line of the verb meant
+		"/rollback approve 42",          // not an id
+		"click 9",                       // no such button
+		"as",                            // usage
+		"deploy demo-api",               // usage
+		"frobnicate",                    // unknown console command
+		"shwo RB-1",                     // a near miss of one
+		"/rollback propose nosuch",      // unknown service
+		"/rollback propose demo-apj",    // a near miss of one
+		"/rollback propose Demo-API",    // caps: the name meant, never acted on
+		"deploy nosuch 1.0",             // the console's own commands list services alike
+		"alert demo-apj",                // and suggest the one meant
+		"/rollback registry --since 0d", // a duration, but an empty window
+		"/rollback status RB-99",        // no such rollback
+		"show RB-99",                    // the same, in the console
+		"postmortem RB-1 --out",         // usage
+		"/rollback abort RB-1",          // a reason is required, and the usage says so
 	)
 	for _, want := range []string{
 		"Unknown command `propse`. Did you mean `propose`?\n" +
@@ -138,6 +139,7 @@ func TestConsoleMistakes(t *testing.T) {
 		`"Demo-API" is not a service name (service names are lower case). Did you mean "demo-api"?`,
 		`deploy failed: Unknown service "nosuch". Known services: cart-api, checkout, demo-api, demo-web, `,
 		`alert failed: Unknown service "demo-apj". Did you mean "demo-api"?`,
+		`"0d" looks back over nothing; give a duration above zero (examples: 7d, 24h).`,
 		"There is no rollback RB-99.\n              No rollback is open; `/rollback history <service>` lists past ones.",
 		"alice> show RB-99\nThere is no rollback RB-99.\nNo rollback is open;",
 		"usage: postmortem <id> [--out FILE]",
