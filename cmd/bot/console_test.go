@@ -110,19 +110,23 @@ var demoStory = []string{
 func TestConsoleMistakes(t *testing.T) {
 	t.Chdir("../..")
 	out := consoleScript(t,
-		"/rollback propse demo-api",  // typo: the usage line of the verb meant
-		"/rollback approve 42",       // not an id
-		"click 9",                    // no such button
-		"as",                         // usage
-		"deploy demo-api",            // usage
-		"frobnicate",                 // unknown console command
-		"shwo RB-1",                  // a near miss of one
-		"/rollback propose nosuch",   // unknown service
-		"/rollback propose demo-apj", // a near miss of one
-		"/rollback status RB-99",     // no such rollback
-		"show RB-99",                 // the same, in the console
-		"postmortem RB-1 --out",      // usage
-		"/rollback abort RB-1",       // a reason is required, and the usage says so
+		"/rollback propse demo-api",     // typo: the usage line of the verb meant
+		"/rollback approve 42",          // not an id
+		"click 9",                       // no such button
+		"as",                            // usage
+		"deploy demo-api",               // usage
+		"frobnicate",                    // unknown console command
+		"shwo RB-1",                     // a near miss of one
+		"/rollback propose nosuch",      // unknown service
+		"/rollback propose demo-apj",    // a near miss of one
+		"/rollback propose Demo-API",    // caps: the name meant, never acted on
+		"deploy nosuch 1.0",             // the console's own commands list services alike
+		"alert demo-apj",                // and suggest the one meant
+		"/rollback registry --since 0d", // a duration, but an empty window
+		"/rollback status RB-99",        // no such rollback
+		"show RB-99",                    // the same, in the console
+		"postmortem RB-1 --out",         // usage
+		"/rollback abort RB-1",          // a reason is required, and the usage says so
 	)
 	for _, want := range []string{
 		"Unknown command `propse`. Did you mean `propose`?\n" +
@@ -132,6 +136,10 @@ func TestConsoleMistakes(t *testing.T) {
 		"usage: deploy <service> <version>", `unknown console command "frobnicate"; type help`,
 		"unknown console command \"shwo\"; did you mean `show`?",
 		`Unknown service "nosuch". Known services: `, `Unknown service "demo-apj". Did you mean "demo-api"?`,
+		`"Demo-API" is not a service name (service names are lower case). Did you mean "demo-api"?`,
+		`deploy failed: Unknown service "nosuch". Known services: cart-api, checkout, demo-api, demo-web, `,
+		`alert failed: Unknown service "demo-apj". Did you mean "demo-api"?`,
+		`"0d" looks back over nothing; give a duration above zero (examples: 7d, 24h).`,
 		"There is no rollback RB-99.\n              No rollback is open; `/rollback history <service>` lists past ones.",
 		"alice> show RB-99\nThere is no rollback RB-99.\nNo rollback is open;",
 		"usage: postmortem <id> [--out FILE]",
@@ -320,5 +328,206 @@ func TestConsoleShowsPeopleTextAsTyped(t *testing.T) {
 	}
 	if got := strings.Count(out, "> "+reason+"\n"); got != 2 {
 		t.Errorf("the reason shows %d times as typed, want 2 (proposal and status)\n%s", got, out)
+	}
+}
+
+// TestConsoleAlertSaysWhenTheDeployWentOut: the proposal an alert raises
+// says when the suspect deploy went out relative to when the alert opened,
+// not to now. A deploy made after the alert opened (the suspect window
+// reaches past it) was shown as "deployed moments before this alert": the
+// approvers read it as the cause.
+func TestConsoleAlertSaysWhenTheDeployWentOut(t *testing.T) {
+	t.Chdir("../..")
+	cases := []struct {
+		name       string
+		deployAge  string // how long ago 1.5.0 went out
+		alertAge   string // how long ago the alert opened
+		want, nope string
+	}{
+		{"deploy after the alert opened", "", "10m",
+			`> 1\.5\.0 deployed (9m5\ds|10m) after this alert opened: the alert began before it\n`, "moments before"},
+		{"deploy before an alert that opened a while ago", "20m", "10m",
+			`> 1\.5\.0 deployed (9m5\ds|10m) before this alert\n`, "ago"},
+		{"deploy just before the alert", "", "",
+			`> 1\.5\.0 deployed moments before this alert\n`, "after this alert"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := consoleScript(t,
+				"deploy demo-api 1.4.0 3h",
+				strings.TrimSpace("deploy demo-api 1.5.0 "+c.deployAge),
+				strings.TrimSpace("alert demo-api "+c.alertAge),
+			)
+			why := out[strings.Index(out, "▸ Why"):]
+			why = why[:strings.Index(why, "▸ Plan")]
+			if !regexp.MustCompile(c.want).MatchString(why) {
+				t.Errorf("the proposal's Why lacks %q\n%s", c.want, why)
+			}
+			if strings.Contains(why, c.nope) {
+				t.Errorf("the proposal's Why says %q\n%s", c.nope, why)
+			}
+		})
+	}
+}
+
+// TestConsolePauseTwice: pausing a rollback that is paused already says so
+// and how to go on, and the list of open rollbacks calls it paused (it said
+// "running"). It answered "RB-1 is running; only a running rollback
+// can be paused", which contradicts itself and leaves the person unsure
+// whether the run holds.
+func TestConsolePauseTwice(t *testing.T) {
+	t.Chdir("../..")
+	var buf bytes.Buffer
+	script := strings.Join([]string{
+		"deploy api 1.0.0 3h", "deploy api 1.1.0",
+		"/rollback propose api errors",
+		"as bob", "/rollback approve RB-1",
+		"/rollback pause RB-1", "/rollback pause RB-1", "/rollback status",
+		"/rollback abort RB-1 done here", "wait",
+	}, "\n")
+	code := run([]string{"console", "--config", "cmd/bot/testdata/steer/bot.yaml"}, strings.NewReader(script), &buf, &buf, env("BACKOUT_DEMO_DIR", t.TempDir()))
+	out := buf.String()
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	// Each command with what followed it, up to the next prompt (the
+	// thread's posts may come before the private answer).
+	answers := strings.Split(out, "bob> ")
+	answered := func(cmd, reply string) bool {
+		for _, a := range answers {
+			if strings.HasPrefix(a, cmd+"\n") && strings.Contains(a, reply) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range []struct{ cmd, reply string }{
+		{"/rollback pause RB-1", "[only @bob] RB-1 pauses before its next step.\n"},
+		{"/rollback pause RB-1", "[only @bob] RB-1 is paused already; no new step starts until `/rollback resume RB-1`.\n"},
+		{"/rollback status", "RB-1  paused  api 1.1.0 → 1.0.0"}, // the list of open ones, too
+	} {
+		if !answered(c.cmd, c.reply) {
+			t.Errorf("%s: no answer %q", c.cmd, c.reply)
+		}
+	}
+	if !strings.Contains(out, "🛑 RB-1 aborted by bob: done here") {
+		t.Errorf("RB-1 did not end aborted")
+	}
+	if strings.Contains(out, "only a running rollback can be paused") {
+		t.Errorf("a paused rollback was called running, and not pausable")
+	}
+	if t.Failed() {
+		t.Logf("transcript:\n%s", out)
+	}
+}
+
+// TestConsoleAnswersAsWritten: small answers that said something other than
+// what they meant: "as @bob" made the user "@bob" (prompt "@@bob", a member
+// of no group), and an alert with no recent deploy named its window as Go
+// prints a duration ("2h0m0s").
+func TestConsoleAnswersAsWritten(t *testing.T) {
+	t.Chdir("../..")
+	cases := []struct {
+		name       string
+		lines      []string
+		want, nope string
+	}{
+		{"as @user", []string{"as @bob", "/rollback status"}, "(you are now @bob)\nbob> ", "@@bob"},
+		{"alert without a deploy", []string{"alert demo-api"},
+			"No deploy of demo-api in the last 2h, so Backout is not proposing a rollback", "2h0m0s"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := consoleScript(t, c.lines...)
+			if !strings.Contains(out, c.want) {
+				t.Errorf("output lacks %q\n%s", c.want, out)
+			}
+			if strings.Contains(out, c.nope) {
+				t.Errorf("output has %q\n%s", c.nope, out)
+			}
+		})
+	}
+}
+
+// TestConsoleUnansweredProposalSaysWhenItRuns: a proposal an alert raises
+// for a service with auto_execute: when_unanswered says when Backout
+// approves it on its own; it said only "expires" (later), so a person who
+// left it alone expected nothing to happen. A vote ends the countdown, and
+// a person's proposal has none.
+func TestConsoleUnansweredProposalSaysWhenItRuns(t *testing.T) {
+	t.Chdir("../..")
+	out := consoleScript(t,
+		"deploy checkout 1.0 5h", "deploy checkout 1.1",
+		"alert checkout", // checkout: auto_execute: when_unanswered 15m
+		"as bob", "click 1", "/rollback status RB-1",
+		"deploy search 1.0 5h", "deploy search 1.1",
+		"/rollback propose search slow queries",
+	)
+	countdown := regexp.MustCompile(`If nobody votes by \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, Backout approves it on its own \(auto_execute: when_unanswered 15m\)\.`)
+	if got := len(countdown.FindAllString(out, -1)); got != 1 {
+		t.Errorf("the countdown shows %d times, want once: on the proposal, not after bob's vote\n%s", got, out)
+	}
+	proposal := out[:strings.Index(out, "bob> click 1")]
+	if !countdown.MatchString(proposal) {
+		t.Errorf("the alert's proposal does not say when it approves itself\n%s", proposal)
+	}
+}
+
+// TestConsoleApproveWithAMistypedPlan: a plan hash typed wrong (the plan
+// never changed) was answered "The plan of RB-1 changed since that message
+// was posted, which voids earlier votes": false, and alarming at 3 a.m.
+func TestConsoleApproveWithAMistypedPlan(t *testing.T) {
+	t.Chdir("../..")
+	out := consoleScript(t,
+		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
+		"/rollback propose demo-api errors",
+		"as bob", "/rollback approve RB-1 deadbeef",
+	)
+	want := regexp.MustCompile("deadbeef is not the plan of RB-1: its plan is [0-9a-f]{16}, unchanged since it was proposed. " +
+		"Check the hash in the proposal's footer, or approve without one: `/rollback approve RB-1`.")
+	if !want.MatchString(out) {
+		t.Errorf("output lacks %q\n%s", want, out)
+	}
+	if strings.Contains(out, "changed since that message") {
+		t.Errorf("output says the plan changed\n%s", out)
+	}
+}
+
+// TestConsoleFreezeTwice: freezing a frozen service says who froze it, when
+// and why, and leaves that freeze as it is. A second freeze replaced the
+// first one's author and reason, and announced it as a new freeze.
+func TestConsoleFreezeTwice(t *testing.T) {
+	t.Chdir("../..")
+	out := consoleScript(t,
+		"/rollback freeze demo-api bad migration in flight",
+		"as bob", "/rollback freeze demo-api me too",
+	)
+	want := regexp.MustCompile("\\[only @bob\\] demo-api is frozen already, by alice since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ: bad migration in flight. " +
+		"To change the reason, `/rollback unfreeze demo-api` and freeze it again.")
+	if !want.MatchString(out) {
+		t.Errorf("output lacks %q\n%s", want, out)
+	}
+	if strings.Contains(out, "froze demo-api: me too") {
+		t.Errorf("the second freeze was announced\n%s", out)
+	}
+}
+
+// TestConsoleAbortAProposalRefused: someone who may not end a proposal and
+// typed abort was answered "You may not vote on RB-1", about a vote they
+// never asked for.
+func TestConsoleAbortAProposalRefused(t *testing.T) {
+	t.Chdir("../..")
+	out := consoleScript(t,
+		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
+		"/rollback propose demo-api errors",
+		"as frank", "/rollback abort RB-1 not ours",
+	)
+	want := "[only @frank] You may not abort RB-1: it is a proposal, and ending one is rejecting it. " +
+		"Who may: 2 approval(s) from members of sre-leads; the requester's vote does not count; its requester may also withdraw it.\n"
+	if !strings.Contains(out, want) {
+		t.Errorf("output lacks %q\n%s", want, out)
+	}
+	if strings.Contains(out, "may not vote") {
+		t.Errorf("an abort was refused as a vote\n%s", out)
 	}
 }

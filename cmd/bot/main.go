@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/backout/backout/internal/app"
+	"github.com/backout/backout/internal/suggest"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -31,7 +32,7 @@ const usage = `Backout takes a team through a release rollback, from first alert
 
 Usage:
   bot serve    [--config FILE]            run the Slack app, webhooks and HTTP API
-  bot console  [--config FILE] [--state FILE] [--as USER] [--channel ID]
+  bot console  [--config FILE] [--state FILE] [--charts DIR] [--as USER] [--channel ID]
                                           a terminal chat over the same handlers
   bot lint     [--config FILE] [PATH...]  check the config and runbooks
   bot audit verify [--config FILE] [--anchor SEQ:HASH] [--resume] [--server URL]
@@ -39,7 +40,9 @@ Usage:
   bot schema   [--markdown]               print the runbook JSON Schema (or docs/runbooks.md)
   bot deploy record --service NAME --version V --artifact REF [...] [--server URL]
                                           report a deploy from CI (POST /api/v1/deploys)
-  bot gate     SERVICE [--server URL]     may SERVICE be deployed now? exit 3 when not
+  bot gate     SERVICE [--risk R --for-deploy V] [--server URL]
+                                          may SERVICE be deployed now (and, --risk high, is its
+                                          rollback path proven)? exit 3 when not
   bot version                             print the version
 
 --config defaults to $BACKOUT_CONFIG, then bot.yaml (console: examples/bot.yaml).
@@ -47,6 +50,9 @@ deploy and gate call a running server: --server defaults to $BACKOUT_URL, and
 the token is read from $BACKOUT_API_TOKEN only.
 Exit codes: 0 success, 1 invalid input, 2 runtime failure, 3 gate closed.
 `
+
+// commandNames are run's commands, for "did you mean".
+var commandNames = []string{"serve", "console", "lint", "audit", "schema", "deploy", "gate", "version", "help"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
@@ -83,6 +89,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
+		if near := suggest.Closest(cmd, commandNames); near != "" {
+			fmt.Fprintf(stderr, "unknown command %q; did you mean %q?\n\n%s", cmd, near, usage)
+			return exitInvalid
+		}
 		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
 		return exitInvalid
 	}

@@ -92,6 +92,9 @@ func TestUsageAndExitCodes(t *testing.T) {
 	}{
 		{"no args", nil, exitInvalid, "Usage:"},
 		{"unknown command", []string{"frobnicate"}, exitInvalid, `unknown command "frobnicate"`},
+		{"mistyped command", []string{"serv"}, exitInvalid, `unknown command "serv"; did you mean "serve"?`},
+		{"usage names every flag", []string{"help"}, exitOK, "[--charts DIR]"},
+		{"usage names gate's risk", []string{"help"}, exitOK, "bot gate     SERVICE [--risk R --for-deploy V]"},
 		{"version", []string{"version"}, exitOK, "backout dev"},
 		{"serve help", []string{"serve", "--help"}, exitOK, "Usage: bot serve"},
 		{"console help", []string{"console", "--help"}, exitOK, "Usage: bot console"},

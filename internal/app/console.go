@@ -30,8 +30,8 @@ func (b *consoleBackend) Alert(ctx context.Context, serviceAndAge string) error 
 	if err != nil {
 		return err
 	}
-	if _, ok := b.app.Config.ServiceByName(service); !ok {
-		return fmt.Errorf("unknown service %q", service)
+	if failure := b.app.Svc.UnknownService(service); failure != nil {
+		return fmt.Errorf("%s", failure)
 	}
 	b.incidents++
 	return b.app.Svc.OnAlert(ctx, incident.Alert{

@@ -314,15 +314,15 @@ func parseRegistry(args []string) (*Command, chat.Text) {
 				return nil, chat.Textf("%s needs a duration such as 30d.", chat.Code("--since"))
 			}
 			i++
-			d, err := yamlx.ParseDuration(args[i])
-			if err != nil || d <= 0 {
-				return nil, chat.Textf("%q is not a duration (examples: 7d, 24h).", args[i])
+			d, problem := sinceWindow(args[i])
+			if !problem.Empty() {
+				return nil, problem
 			}
 			cmd.Since = d
 		case strings.HasPrefix(a, "--since="):
-			d, err := yamlx.ParseDuration(strings.TrimPrefix(a, "--since="))
-			if err != nil || d <= 0 {
-				return nil, chat.Textf("%q is not a duration (examples: 7d, 24h).", strings.TrimPrefix(a, "--since="))
+			d, problem := sinceWindow(strings.TrimPrefix(a, "--since="))
+			if !problem.Empty() {
+				return nil, problem
 			}
 			cmd.Since = d
 		case len(cmd.Services) == 0 && servicePattern.MatchString(a):
@@ -368,10 +368,29 @@ func badID(arg string) chat.Text {
 	return chat.Textf("%q is not a rollback id (like RB-42).", arg)
 }
 
+// sinceWindow reads registry's --since: a duration above zero. "0d" is a
+// duration, so it is not called "not a duration": it looks back over nothing.
+func sinceWindow(arg string) (time.Duration, chat.Text) {
+	d, err := yamlx.ParseDuration(arg)
+	switch {
+	case err != nil:
+		return 0, chat.Textf("%q is not a duration (examples: 7d, 24h).", arg)
+	case d <= 0:
+		return 0, chat.Textf("%q looks back over nothing; give a duration above zero (examples: 7d, 24h).", arg)
+	}
+	return d, nil
+}
+
 // badService explains why arg is not a service name, or returns "".
 func badService(arg string) chat.Text {
 	if servicePattern.MatchString(arg) {
 		return nil
+	}
+	if lower := strings.ToLower(arg); servicePattern.MatchString(lower) {
+		// Caps lock, or a name as a dashboard writes it: the catalog's names
+		// are lower case (config refuses others), so say which was meant
+		// rather than act on a name the person did not type.
+		return chat.Textf("%q is not a service name (service names are lower case). Did you mean %q?", arg, lower)
 	}
 	return chat.Textf("%q is not a service name.", arg)
 }

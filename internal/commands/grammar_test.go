@@ -54,8 +54,10 @@ const (
 	day        = 24 * time.Hour
 	notAnID    = "%q is not a rollback id (like RB-42)."
 	notService = "%q is not a service name."
-	nameIt     = "Name the service."
-	whichOne   = "Which rollback? Give its id, like RB-42."
+	// notLower is the answer to a name in capitals: the name meant, not acted on.
+	notLower = "%q is not a service name (service names are lower case). Did you mean %q?"
+	nameIt   = "Name the service."
+	whichOne = "Which rollback? Give its id, like RB-42."
 )
 
 // parseCase expects exactly one of a command or a usage reply (the grammar
@@ -152,7 +154,7 @@ func proposeCases() []parseCase {
 		// A space after the comma ends the service list; the rest is the reason.
 		{text: "propose checkout, cart", want: &Command{Verb: "propose", Services: []string{"checkout"}, Reason: "cart"}},
 		{text: "propose ,", usage: usage("Name a service.", propose)},
-		{text: "propose Checkout", usage: usage(fmt.Sprintf(notService, "Checkout"), propose)},
+		{text: "propose Checkout", usage: usage(fmt.Sprintf(notLower, "Checkout", "checkout"), propose)},
 		{text: "propose checkout,pay_ments", usage: usage(fmt.Sprintf(notService, "pay_ments"), propose)},
 		{text: "propose -checkout", usage: usage(fmt.Sprintf(notService, "-checkout"), propose)},
 		{text: "propose checkout 5xx after the deploy", want: &Command{Verb: "propose", Services: []string{"checkout"}, Reason: "5xx after the deploy"}},
@@ -166,7 +168,7 @@ func proposeCases() []parseCase {
 		{text: "plan checkout to", usage: usage("`to` needs a version.", plan)},
 		{text: "plan checkout now", usage: usage(`Unexpected "now".`, plan)},
 		{text: "plan checkout to 2.4.0 and more", usage: usage(`Unexpected "and more".`, plan)},
-		{text: "plan CHECKOUT", usage: usage(fmt.Sprintf(notService, "CHECKOUT"), plan)},
+		{text: "plan CHECKOUT", usage: usage(fmt.Sprintf(notLower, "CHECKOUT", "checkout"), plan)},
 
 		{text: "release", usage: usage("Name the release.", release)},
 		{text: "release storefront", want: &Command{Verb: "release", Release: "storefront"}},
@@ -239,7 +241,7 @@ func serviceCases() []parseCase {
 		{text: "freeze checkout", want: &Command{Verb: "freeze", Services: []string{"checkout"}}},
 		{text: "freeze checkout launch day", want: &Command{Verb: "freeze", Services: []string{"checkout"}, Reason: "launch day"}},
 		{text: "freeze", usage: usage(nameIt, "freeze <service> [reason]")},
-		{text: "freeze Checkout", usage: usage(fmt.Sprintf(notService, "Checkout"), "freeze <service> [reason]")},
+		{text: "freeze Checkout", usage: usage(fmt.Sprintf(notLower, "Checkout", "checkout"), "freeze <service> [reason]")},
 
 		{text: "drill checkout", want: &Command{Verb: "drill", Services: []string{"checkout"}}},
 		{text: "drill checkout now", want: &Command{Verb: "drill", Services: []string{"checkout"}, Now: true}},
@@ -266,7 +268,8 @@ func registryCases() []parseCase {
 		{text: "registry --since 7d --since 1d", want: &Command{Verb: "registry", Since: day}},
 		{text: "registry --since", usage: usage("`--since` needs a duration such as 30d.", registry)},
 		{text: "registry --since soon", usage: notDuration("soon")},
-		{text: "registry --since 0", usage: notDuration("0")},
+		{text: "registry --since 0", usage: usage(`"0" looks back over nothing; give a duration above zero (examples: 7d, 24h).`, registry)},
+		{text: "registry --since=0d", usage: usage(`"0d" looks back over nothing; give a duration above zero (examples: 7d, 24h).`, registry)},
 		{text: "registry --since=-1d", usage: notDuration("-1d")},
 		{text: "registry --since=", usage: notDuration("")},
 		{text: "registry checkout cart", usage: usage(`Unexpected "cart".`, registry)},

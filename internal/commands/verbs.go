@@ -64,7 +64,7 @@ func (d *Dispatcher) status(ctx context.Context, who incident.Actor, cmd *Comman
 	}
 	t := &chat.Table{Header: []string{"id", "state", "what", "requested by", "since"}}
 	for _, r := range rs {
-		t.Rows = append(t.Rows, []string{r.ID, string(r.State), summary(r), r.Requester, chat.Stamp(r.CreatedAt)})
+		t.Rows = append(t.Rows, []string{r.ID, present.StateLabel(r), summary(r), r.Requester, chat.Stamp(r.CreatedAt)})
 	}
 	return Reply{Ephemeral: true, Message: chat.Message{Text: chat.Plain(fmt.Sprintf("%d open rollback(s)", len(rs))),
 		Sections: []chat.Section{{Title: "Open rollbacks", Table: t}}}}, nil

@@ -64,10 +64,7 @@ func (s *Alerts) alertTriggered(ctx context.Context, who Actor, a Alert) error {
 	if a.Source != "pagerduty" {
 		trigger.IncidentID = ""
 	}
-	reason := fmt.Sprintf("%s deployed %s ago, just before this alert", deploys[0].Version, human.Duration(a.At.Sub(deploys[0].At).Round(time.Second)))
-	if a.At.Sub(deploys[0].At) < time.Second {
-		reason = deploys[0].Version + " deployed moments before this alert"
-	}
+	reason := suspectReason(deploys[0], a.At)
 	_, failure, err := s.proposals.Propose(ctx, who, ProposeRequest{Services: []string{a.Service}, Reason: reason, Trigger: trigger})
 	if err != nil {
 		return err
@@ -92,6 +89,22 @@ func (s *Alerts) alertTriggered(ctx context.Context, who Actor, a Alert) error {
 	}
 	s.suppressed(ctx, who, a, failure.String(), n)
 	return nil
+}
+
+// suspectReason says when the suspect deploy went out, measured from when
+// the alert opened (not from now: an alert may arrive long after it opened).
+// The suspect window reaches past the alert too, so a deploy made after the
+// alert opened is said to be so: it cannot be what set the alert off, and the
+// people voting must not read it as the cause.
+func suspectReason(d *rollback.Deploy, alertAt time.Time) string {
+	gap := alertAt.Sub(d.At).Round(time.Second)
+	switch {
+	case gap >= time.Second:
+		return fmt.Sprintf("%s deployed %s before this alert", d.Version, human.Duration(gap))
+	case gap > -time.Second:
+		return d.Version + " deployed moments before this alert"
+	}
+	return fmt.Sprintf("%s deployed %s after this alert opened: the alert began before it", d.Version, human.Duration(-gap))
 }
 
 // alertNoticeTTL is how long one incident's "not proposed" notice holds off

@@ -228,6 +228,9 @@ type VoteRequest struct {
 	Approve  bool
 	Reason   string
 	PlanHash string // from the button; empty from a typed command
+	// Abort: the person asked to abort a proposal, which ends it as a
+	// rejection does; a refusal answers the abort they asked for.
+	Abort bool
 }
 
 // Vote records a decision. The failure is shown privately to the person.
@@ -259,6 +262,12 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (rollb
 			return nil, err
 		}
 	}
+	if req.PlanHash != "" && req.PlanHash != r.PlanHash && r.Replans == 0 {
+		// Never replanned: no message ever showed another plan, so the hash
+		// was mistyped, and saying the plan changed would be false.
+		return rollback.Say(fmt.Sprintf("%s is not the plan of %s: its plan is %s, unchanged since it was proposed. Check the hash in the proposal's footer, or approve without one: ",
+			req.PlanHash, r.ID, r.PlanHash), rollback.Code("/rollback approve "+r.ID), "."), nil
+	}
 	if req.PlanHash != "" && req.PlanHash != r.PlanHash {
 		return rollback.Sayf("The plan of %s changed since that message was posted, which voids earlier votes. Review the new plan and vote again.", r.ID), nil
 	}
@@ -279,7 +288,10 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (rollb
 	if !eligible && !(who.User == r.Requester && !req.Approve) {
 		s.refuseVote(ctx, who, r, req.Approve)
 		may := r.Policy.Describe()
-		if !req.Approve {
+		switch {
+		case req.Abort:
+			return rollback.Sayf("You may not abort %s: it is a proposal, and ending one is rejecting it. Who may: %s; its requester may also withdraw it.", r.ID, may), nil
+		case !req.Approve:
 			may += "; its requester may also reject it"
 		}
 		return rollback.Sayf("You may not vote on %s. Who may: %s.", r.ID, may), nil

@@ -71,7 +71,7 @@ func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (roll
 		if who.User == r.Requester {
 			return s.withdraw(ctx, who, r, reason)
 		}
-		return s.votes.Vote(ctx, who, VoteRequest{ID: id, Approve: false, Reason: reason})
+		return s.votes.Vote(ctx, who, VoteRequest{ID: id, Approve: false, Reason: reason, Abort: true})
 	}
 	if refusal, err := s.authorize(ctx, who, authz.Abort, on(r)); err != nil || refusal != nil {
 		return refusal, err
@@ -84,11 +84,12 @@ func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (roll
 	if refusal := s.auditFirst(ctx, who, "rollback.abort_requested", id, map[string]string{"reason": reason}); refusal != nil {
 		return refusal, nil
 	}
+	first := false
 	r, err = s.update(ctx, id, func(r *rollback.Record) error {
 		if r.State.Terminal() {
 			return fmt.Errorf("%w: %s already ended", rollback.ErrBadTransition, r.ID)
 		}
-		if r.AbortBy == "" {
+		if first = r.AbortBy == ""; first {
 			r.AbortBy, r.AbortReason = who.User, reason
 		}
 		return nil
@@ -99,15 +100,29 @@ func (s *Control) Abort(ctx context.Context, who Actor, id, reason string) (roll
 	if err != nil {
 		return nil, err
 	}
-	s.tell(ctx, rollback.AbortRequested{About: rollback.About{Rollback: r}, User: who.User, Reason: reason})
+	if first {
+		s.tell(ctx, rollback.AbortRequested{About: rollback.About{Rollback: r}, User: who.User, Reason: reason})
+	}
 	// A run on this replica stops now; a run elsewhere sees the flag on its
 	// next lease renewal. With no run at all (approved, interrupted), end it here.
+	// Asked again, the same holds: nothing is lost by stopping twice.
 	if !s.engine.cancel(id) {
 		if err := s.engine.abortIdle(ctx, id); err != nil {
 			return nil, err
 		}
 	}
+	if !first {
+		// The record keeps the first request's reason; the thread heard it.
+		// Announcing this one would show a reason the record does not hold.
+		return abortAlreadyRequested(r), nil
+	}
 	return nil, nil
+}
+
+// abortAlreadyRequested answers a person who steers a rollback someone has
+// asked to abort: nothing they ask for now changes how it ends.
+func abortAlreadyRequested(r *rollback.Record) rollback.Words {
+	return rollback.Sayf("%s asked to abort %s already (%s); it is stopping and ends aborted.", r.AbortBy, r.ID, r.AbortReason)
 }
 
 // withdraw ends a proposal nobody approved yet.
@@ -153,6 +168,8 @@ func (s *Control) Resume(ctx context.Context, who Actor, id string) (rollback.Wo
 			return refusal, nil
 		}
 		return s.engine.resume(ctx, r, who)
+	case r.State == rollback.StateRunning && r.Paused && r.AbortBy != "":
+		return abortAlreadyRequested(r), nil
 	case r.State == rollback.StateRunning && r.Paused:
 		if refusal := s.auditFirst(ctx, who, "rollback.unpaused", id, nil); refusal != nil {
 			return refusal, nil
@@ -176,7 +193,12 @@ func (s *Control) Pause(ctx context.Context, who Actor, id string) (rollback.Wor
 	if refusal, err := s.authorize(ctx, who, authz.Pause, on(r)); err != nil || refusal != nil {
 		return refusal, err
 	}
-	if r.State != rollback.StateRunning || r.Paused {
+	switch {
+	case r.AbortBy != "" && !r.State.Terminal():
+		return abortAlreadyRequested(r), nil
+	case r.State == rollback.StateRunning && r.Paused:
+		return rollback.Say(fmt.Sprintf("%s is paused already; no new step starts until ", id), rollback.Code("/rollback resume "+id), "."), nil
+	case r.State != rollback.StateRunning:
 		return rollback.Sayf("%s is %s; only a running rollback can be paused.", id, r.State), nil
 	}
 	if refusal := s.auditFirst(ctx, who, "rollback.paused", id, nil); refusal != nil {

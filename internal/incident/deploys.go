@@ -240,6 +240,17 @@ func (s *Control) SetFreeze(ctx context.Context, who Actor, service, reason stri
 	if refusal, err := s.authorize(ctx, who, authz.Freeze, onServices(service)); err != nil || refusal != nil {
 		return refusal, err
 	}
+	// Frozen already: the freeze stands as its author set it. Writing over
+	// it would lose who froze it and why, and the gate would quote the
+	// latest reason only.
+	if b, err := s.freezes.GetBlob(ctx, blobFreeze, service); err == nil {
+		var f Freeze
+		_ = json.Unmarshal(b, &f)
+		return rollback.Say(fmt.Sprintf("%s is frozen already, by %s since %s: %s. To change the reason, ", service, f.By,
+			f.At.UTC().Format("2006-01-02 15:04:05Z"), f.Reason), rollback.Code("/rollback unfreeze "+service), " and freeze it again."), nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("read freeze: %w", err)
+	}
 	if refusal := s.auditFirst(ctx, who, "service.frozen", service, map[string]string{"reason": reason}); refusal != nil {
 		return refusal, nil
 	}

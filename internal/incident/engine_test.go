@@ -471,3 +471,64 @@ steps:
 		}
 	})
 }
+
+// TestSteerWhileAborting: once someone asked to abort a paused rollback, and
+// its step is still stopping (a process in its kill grace), Resume, Pause
+// and a second Abort each say who asked and that it ends aborted; nothing is
+// announced again. Before, Resume answered as if it resumed ("resumed
+// RB-1"), a second Abort announced a reason the record never kept, and
+// Pause called the rollback "running; only a running rollback can be paused".
+func TestSteerWhileAborting(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{leaseTTL: "1h", runbook: `
+name: steps
+steps:
+  - {id: a, uses: fake}
+  - {id: b, uses: fake, needs: [a]}
+`})
+		// a ignores the cancel until let go, as a process that traps SIGTERM.
+		stop := make(chan struct{})
+		t.Cleanup(func() { close(stop) })
+		e.ex.On("a", func(ctx context.Context, _ exec.Request) (exec.Result, error) {
+			<-stop
+			return exec.Result{}, fmt.Errorf("killed: %w", ctx.Err())
+		})
+		r := e.run()
+		if err := e.ex.WaitStarted(within(t), "a"); err != nil {
+			t.Fatal(err)
+		}
+		if failure, err := e.svc.Pause(e.ctx, person("req"), r.ID); err != nil || failure != nil {
+			t.Fatalf("pause: %q %v", failure, err)
+		}
+		if failure, err := e.svc.Abort(e.ctx, person("req"), r.ID, "wrong service"); err != nil || failure != nil {
+			t.Fatalf("abort: %q %v", failure, err)
+		}
+		stopping := "req asked to abort " + r.ID + " already (wrong service); it is stopping and ends aborted."
+		steer := []struct {
+			name string
+			do   func() (rollback.Words, error)
+		}{
+			{"abort again", func() (rollback.Words, error) { return e.svc.Abort(e.ctx, person("owen"), r.ID, "still wrong") }},
+			{"resume", func() (rollback.Words, error) { return e.svc.Resume(e.ctx, person("owen"), r.ID) }},
+			{"pause", func() (rollback.Words, error) { return e.svc.Pause(e.ctx, person("owen"), r.ID) }},
+		}
+		for _, s := range steer {
+			if got, err := s.do(); err != nil || got.String() != stopping {
+				t.Errorf("%s: %q %v, want %q", s.name, got, err, stopping)
+			}
+		}
+		if got := e.get(r.ID); got.AbortReason != "wrong service" || !got.Paused {
+			t.Errorf("record: abort reason %q, paused %v", got.AbortReason, got.Paused)
+		}
+		stop <- struct{}{}
+		if done := e.finish(r.ID, rollback.StateAborted); done.Outcome != "aborted by req: wrong service" {
+			t.Errorf("outcome %q", done.Outcome)
+		}
+		if got := e.poster.Find("asked to abort"); len(got) != 1 {
+			t.Errorf("the thread heard %d abort requests, want 1: %q", len(got), got)
+		}
+		if got := e.poster.Find("resumed"); len(got) != 0 {
+			t.Errorf("the thread says it resumed: %q", got)
+		}
+	})
+}

@@ -88,6 +88,7 @@ func (s *Proposals) Propose(ctx context.Context, who Actor, req ProposeRequest) 
 	if r.Readiness, err = s.planner.readiness(ctx, r); err != nil {
 		return nil, nil, err
 	}
+	r.Policy.UnansweredAt = s.approvals.unansweredAt(r)
 	detail := map[string]string{"services": strings.Join(r.ServiceNames(), ","), "plan_hash": r.PlanHash, "trigger": r.Trigger.Kind, "reason": req.Reason}
 	if refusal := s.auditFirst(ctx, who, "rollback.proposed", r.ID, detail); refusal != nil {
 		return nil, refusal, nil
@@ -306,6 +307,28 @@ func (s *Approvals) approve(ctx context.Context, r *rollback.Record, why string)
 	s.tell(ctx, rollback.AutoApproved{About: rollback.About{Rollback: r}, Why: why})
 	s.notePagerDuty(ctx, r, fmt.Sprintf("🤖 Backout is executing %s automatically (%s). Anyone eligible can stop it with Abort or `/rollback abort %s`.", r.ID, why, r.ID))
 	return r, s.engine.start(ctx, r)
+}
+
+// unansweredAt is when an unanswered proposal is approved on Backout's own
+// say-so (auto_execute: when_unanswered, the longest wait of the services in
+// scope, counted from the proposal), or zero when it never is: a drill, a
+// person's proposal, a service in scope that says never or always, or a
+// proposal that expires before then.
+func (s *Approvals) unansweredAt(r *rollback.Record) time.Time {
+	if r.Drill || r.Trigger.Kind == "person" || s.autoMode(r) != config.AutoWhenUnanswered {
+		return time.Time{}
+	}
+	var after time.Duration
+	for _, c := range r.Services {
+		if svc, ok := s.cfg.ServiceByName(c.Service); ok && svc.AutoExecute.After > after {
+			after = svc.AutoExecute.After
+		}
+	}
+	at := r.CreatedAt.Add(after)
+	if !r.Policy.ExpiresAt.IsZero() && at.After(r.Policy.ExpiresAt) {
+		return time.Time{} // it expires first (tickProposals)
+	}
+	return at
 }
 
 // autoMode is the strictest auto_execute setting of the services in scope.

@@ -78,6 +78,13 @@ func (s *Service) KnownService(name string) bool {
 	return ok
 }
 
+// UnknownService says, for the person who named it, that name is not in the
+// catalog and which service they likely meant; nil when it is one.
+func (s *Service) UnknownService(name string) rollback.Words {
+	_, failure := s.service(name)
+	return failure
+}
+
 // StableAfter is how long a deploy of service must live, unrolled-back, to
 // count as known-good (the stableAfter that KnownGood takes); false when the
 // catalog has no such service.

@@ -26,6 +26,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/backout/backout/internal/authz"
@@ -36,6 +38,7 @@ import (
 	"github.com/backout/backout/internal/runbook"
 	"github.com/backout/backout/internal/steprequest"
 	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/suggest"
 )
 
 // Clock tells the time; tests use a fake one.
@@ -217,7 +220,11 @@ func (s *base) service(name string) (*config.Service, rollback.Words) {
 		for _, c := range s.cfg.Services {
 			known = append(known, c.Name)
 		}
-		return nil, rollback.Sayf("Unknown service %q. Known services: %v.", name, known)
+		slices.Sort(known)
+		if near := suggest.Closest(name, known); near != "" {
+			return nil, rollback.Sayf("Unknown service %q. Did you mean %q?", name, near)
+		}
+		return nil, rollback.Sayf("Unknown service %q. Known services: %s.", name, strings.Join(known, ", "))
 	}
 	return svc, nil
 }

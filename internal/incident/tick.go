@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/backout/backout/internal/config"
 	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
@@ -80,13 +79,11 @@ func (s *Service) tickProposals(ctx context.Context, rs []*rollback.Record) {
 			}
 			continue
 		}
-		if r.Drill || r.Trigger.Kind == "person" || s.approvals.autoMode(r) != config.AutoWhenUnanswered {
+		at := s.approvals.unansweredAt(r)
+		if at.IsZero() || now.Before(at) {
 			continue
 		}
-		after := s.unansweredAfter(r)
-		if now.Sub(r.CreatedAt) < after {
-			continue
-		}
+		after := at.Sub(r.CreatedAt)
 		votes, err := s.reads.ListVotes(ctx, r.ID)
 		if err != nil || len(votes) > 0 {
 			continue // somebody answered
@@ -95,16 +92,6 @@ func (s *Service) tickProposals(ctx context.Context, rs []*rollback.Record) {
 			s.log.WarnContext(ctx, "auto execute", "rollback", r.ID, "err", err)
 		}
 	}
-}
-
-// unansweredAfter is the longest when_unanswered wait of the services in scope.
-func (s *Service) unansweredAfter(r *rollback.Record) (d time.Duration) {
-	for _, c := range r.Services {
-		if svc, ok := s.cfg.ServiceByName(c.Service); ok && svc.AutoExecute.After > d {
-			d = svc.AutoExecute.After
-		}
-	}
-	return d
 }
 
 // reportOpen publishes how many rollbacks sit in each open state, so an

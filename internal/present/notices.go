@@ -35,7 +35,7 @@ func proposalNotice(n rollback.Notice) (chat.Message, bool) {
 	switch n := n.(type) {
 	case rollback.AlertIgnored:
 		return said("👀 %s %s for %s: %s. No deploy of %s in the last %s, so Backout is not proposing a rollback; %s if one is still wanted.",
-			n.Source, n.Kind, n.Service, n.Summary, n.Service, n.Window, chat.Code("/rollback propose "+n.Service)), true
+			n.Source, n.Kind, n.Service, n.Summary, n.Service, human.Duration(n.Window), chat.Code("/rollback propose "+n.Service)), true
 	case rollback.AlertNotProposed:
 		msg := said("🤷 %s %s for %s: %s. Backout did not propose a rollback: %s", n.Source, n.Kind, n.Service, n.Summary, Words(n.Why))
 		if n.Guarded {

@@ -28,7 +28,7 @@ func TestEveryNoticeIsWorded(t *testing.T) {
 		notice rollback.Notice
 		want   string // a piece of the plain fallback
 	}{
-		{rollback.AlertIgnored{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Window: time.Hour}, "No deploy of api in the last 1h0m0s"},
+		{rollback.AlertIgnored{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Window: time.Hour}, "No deploy of api in the last 1h, so"},
 		{rollback.AlertNotProposed{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Why: rollback.Say("No known-good release of api.")}, "did not propose a rollback: No known-good release of api."},
 		{rollback.AlertNotProposed{Channel: "C1", Service: "api", Source: "pagerduty", Kind: "triggered", Summary: "5xx", Why: rollback.Say("suppressed by the thrash guard: cooldown"), Guarded: true}, "`/rollback propose api <reason>`"},
 		{rollback.AlertFolded{About: on, Service: "api", Source: "pagerduty", Summary: "5xx"}, "folded into RB-7"},

@@ -26,6 +26,15 @@ var stepIcon = map[string]string{
 
 var readinessIcon = map[string]string{rollback.ReadinessPass: "✅", rollback.ReadinessWarn: "⚠️", rollback.ReadinessFail: "❌"}
 
+// StateLabel is a rollback's state as people read it: a running rollback
+// that holds before its next step is "paused".
+func StateLabel(r *rollback.Record) string {
+	if r.Paused && r.State == rollback.StateRunning {
+		return "paused"
+	}
+	return string(r.State)
+}
+
 // ProposalView is the main message of a rollback; it is updated in place as
 // the rollback progresses.
 func ProposalView(r *rollback.Record, votes []rollback.Vote, steps []rollback.StepEvent) chat.Message {
@@ -33,10 +42,7 @@ func ProposalView(r *rollback.Record, votes []rollback.Vote, steps []rollback.St
 	if r.Drill {
 		kind = "Drill"
 	}
-	state := string(r.State)
-	if r.Paused && r.State == rollback.StateRunning {
-		state = "paused"
-	}
+	state := StateLabel(r)
 	header := fmt.Sprintf("%s %s %s · %s", stateIcon[r.State], kind, r.ID, state)
 	msg := chat.Message{Header: header, Text: chat.Textf("%s %s (%s): %s", kind, r.ID, state, rollback.SummaryLine(r))}
 
@@ -280,6 +286,12 @@ func approvalsText(r *rollback.Record, votes []rollback.Vote) chat.Text {
 		t = bundleProgress(r, votes)
 	default:
 		t = chat.Plain("Needs ").Add(Approvers(r.Policy))
+	}
+	if at := r.Policy.UnansweredAt; !at.IsZero() && r.State == rollback.StateProposed && len(votes) == 0 {
+		// Silence is not a no: say when it approves itself, so nobody
+		// leaves a proposal alone expecting it to expire.
+		t = t.Add(chat.Textf("\nIf nobody votes by %s, Backout approves it on its own (auto_execute: when_unanswered %s).",
+			chat.Stamp(at), human.Duration(at.Sub(r.CreatedAt))))
 	}
 	for _, v := range votes {
 		if v.PlanHash != r.PlanHash {

@@ -179,6 +179,10 @@ type Policy struct {
 	ForbidSelf bool      `json:"forbid_self"`
 	ExpiresAt  time.Time `json:"expires_at,omitzero"`
 	Waived     bool      `json:"waived,omitempty"` // drills whose policy waives approval
+	// UnansweredAt is when Backout approves the proposal itself if nobody
+	// has voted (auto_execute: when_unanswered), shown on the proposal so
+	// that silence is not mistaken for letting it expire; zero: never.
+	UnansweredAt time.Time `json:"unanswered_at,omitzero"`
 	// Services holds each service's own policy when a rollback covers
 	// several (a bundle, a release): each must be met by votes of people
 	// eligible for that service, so one service's approvers cannot carry

@@ -132,7 +132,9 @@ func (r *REPL) handle(ctx context.Context, line string) (quit bool) {
 	case "/rollback":
 		r.reply(ctx, r.Handler.Command(ctx, commands.Invocation{User: r.User, Channel: r.Channel, Source: "console", From: "console", Text: rest}))
 	case "as":
-		if rest == "" || strings.ContainsAny(rest, " \t") {
+		// "as @bob" is how people write a user; the @ is not part of the id
+		// (the user would be "@bob", a member of no group).
+		if rest = strings.TrimPrefix(rest, "@"); rest == "" || strings.ContainsAny(rest, " \t") {
 			r.Poster.Say("usage: as <user>")
 			return false
 		}
