@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/rollback"
+	"github.com/backout/backout/internal/steprequest"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -305,11 +307,49 @@ func (d *driver) abort(ctx context.Context) {
 	if d.held.Err() != nil {
 		return // given up mid-compensation: the next holder finishes the abort
 	}
-	reason := "aborted"
-	if r != nil {
-		reason = fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason)
+	d.end(ctx, rollback.StateAborted, d.abortOutcome(ctx, r, notUndone))
+}
+
+// abortOutcome is an aborted rollback's outcome: who aborted it and why,
+// what its compensations could not undo, and the steps that stay done
+// because their runbook has no undo for them, so that the thread says what
+// state the services are left in, not only that the run stopped.
+func (d *driver) abortOutcome(ctx context.Context, r *rollback.Record, notUndone []string) string {
+	if r == nil {
+		return "aborted" + notUndoneText(notUndone)
 	}
-	d.end(ctx, rollback.StateAborted, reason+notUndoneText(notUndone))
+	text := fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason) + notUndoneText(notUndone)
+	kept, err := d.keptSteps(ctx, r, notUndone)
+	switch {
+	case err != nil:
+		d.e.log.WarnContext(ctx, "driver: read the step log for the abort's outcome", "rollback", d.id, "err", err)
+		return text + "; which steps stay done is unknown (the step log could not be read)"
+	case len(kept) > 0:
+		return text + "; still done (the runbook has no undo for them): " + strings.Join(kept, ", ")
+	}
+	return text
+}
+
+// keptSteps lists, as service/step in the order they ran, the steps that
+// succeeded, changed something (not a gate, not a dry run) and have no
+// compensation, leaving out those notUndone already names.
+func (d *driver) keptSteps(ctx context.Context, r *rollback.Record, notUndone []string) ([]string, error) {
+	events, err := d.e.store.ListSteps(ctx, d.id)
+	if err != nil {
+		return nil, err
+	}
+	var kept []string
+	for _, key := range completedInOrder(events) {
+		if slices.ContainsFunc(notUndone, func(s string) bool { return s == key || strings.HasPrefix(s, key+" ") }) {
+			continue
+		}
+		service, stepID, _ := strings.Cut(key, "/")
+		_, rb, st, ok := d.lookupStep(r, service, stepID)
+		if ok && st.Uses != "" && st.Compensate == nil && !steprequest.DryRun(rb, drillInfo(r)) {
+			kept = append(kept, key)
+		}
+	}
+	return kept, nil
 }
 
 // notUndoneText is what an abort's outcome adds for compensations that did
