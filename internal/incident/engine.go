@@ -65,7 +65,18 @@ func (e *Engine) bind(ctx context.Context) {
 }
 
 // Wait blocks until every run on this replica has stopped.
-func (e *Engine) Wait() { e.wg.Wait() }
+func (e *Engine) Wait() { e.waitRuns() }
+
+// waitRuns waits for the runs reserve admitted. It takes e.mu first:
+// reserve adds to e.wg under e.mu, so every Add it made happens before this
+// Wait (a WaitGroup's Add from zero racing its Wait may be missed), and once
+// Run's context has ended reserve admits no more.
+func (e *Engine) waitRuns() {
+	e.mu.Lock()
+	//lint:ignore SA2001 the empty section orders reserve's Adds before the Wait
+	e.mu.Unlock()
+	e.wg.Wait()
+}
 
 // ErrShuttingDown: this replica is shutting down and starts no rollback
 // and no step; the caller should try again, elsewhere or after a restart.
@@ -358,7 +369,7 @@ func (e *Engine) abortIdle(ctx context.Context, id string) error {
 			return context.Cause(d.held) // given up: the next holder finishes the abort
 		}
 	}
-	d.end(ctx, rollback.StateAborted, fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason)+notUndoneText(notUndone))
+	d.end(ctx, rollback.StateAborted, d.abortOutcome(ctx, r, notUndone))
 	return nil
 }
 

@@ -30,7 +30,7 @@ import (
 // once grace has passed. Run's context has ended already.
 func (e *Engine) drain(grace time.Duration) {
 	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }()
+	go func() { e.waitRuns(); close(done) }()
 	timer := time.NewTimer(grace)
 	defer timer.Stop()
 	select {
