@@ -28,7 +28,7 @@ var descriptions = map[string]string{
 	"retries":                       "A retry count, or {max, backoff, max_backoff}; only errors the executor marks retryable are retried.",
 	"if":                            "A template; the step is skipped when it renders false, 0, no or empty.",
 	"on_failure":                    "abort (default), continue, or compensate (run the compensations of completed steps in reverse).",
-	"compensate":                    "The action that undoes this step.",
+	"compensate":                    "The action that undoes this step. An abort runs the compensations of completed steps in reverse; its outcome names what could not be undone and the completed steps without a compensate, which stay done.",
 	"gate":                          "Pause before this step until the named group signs off.",
 	"idempotent":                    "The step is safe to run twice: a resume may re-run it, and a shutting-down replica stops it at once instead of letting it finish (default false: finished within engine.shutdown_grace).",
 	"data":                          "What the rollback reverts and what must stay.",

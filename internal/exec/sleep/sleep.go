@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -66,7 +67,7 @@ func (*Executor) Preview(_ context.Context, req exec.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "sleep " + d.String(), nil
+	return "sleep " + human.Duration(d), nil
 }
 
 // Run implements exec.Executor.
@@ -76,14 +77,14 @@ func (*Executor) Run(ctx context.Context, req exec.Request) (exec.Result, error)
 		return exec.Result{}, err
 	}
 	if req.DryRun {
-		return exec.Result{Output: "sleep " + d.String()}, nil
+		return exec.Result{Output: "sleep " + human.Duration(d)}, nil
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return exec.Result{Output: "slept " + d.String()}, nil
+		return exec.Result{Output: "slept " + human.Duration(d)}, nil
 	case <-ctx.Done():
-		return exec.Result{}, fmt.Errorf("sleep %s interrupted: %w", d, ctx.Err())
+		return exec.Result{}, fmt.Errorf("sleep %s interrupted: %w", human.Duration(d), ctx.Err())
 	}
 }

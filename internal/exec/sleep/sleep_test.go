@@ -51,7 +51,7 @@ func TestRun(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 	res, err = New().Run(context.Background(), exec.Request{With: node(t, `duration: 1h`), DryRun: true})
-	if err != nil || res.Output != "sleep 1h0m0s" {
+	if err != nil || res.Output != "sleep 1h" {
 		t.Fatalf("dry run %+v %v", res, err)
 	}
 }
@@ -60,7 +60,7 @@ func TestRunHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
 	_, err := New().Run(ctx, exec.Request{With: node(t, `duration: 1h`)})
-	if !errors.Is(err, context.Canceled) || err.Error() != "sleep 1h0m0s interrupted: context canceled" {
+	if !errors.Is(err, context.Canceled) || err.Error() != "sleep 1h interrupted: context canceled" {
 		t.Fatalf("err = %v", err)
 	}
 }
