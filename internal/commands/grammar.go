@@ -327,6 +327,8 @@ func parseRegistry(args []string) (*Command, chat.Text) {
 			cmd.Since = d
 		case len(cmd.Services) == 0 && servicePattern.MatchString(a):
 			cmd.Services = []string{a}
+		case len(cmd.Services) == 0 && !strings.HasPrefix(a, "-"):
+			return nil, badService(a) // "Checkout": say which name was meant
 		default:
 			return nil, chat.Textf("Unexpected %q.", a)
 		}

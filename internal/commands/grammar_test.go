@@ -273,7 +273,8 @@ func registryCases() []parseCase {
 		{text: "registry --since=-1d", usage: notDuration("-1d")},
 		{text: "registry --since=", usage: notDuration("")},
 		{text: "registry checkout cart", usage: usage(`Unexpected "cart".`, registry)},
-		{text: "registry Checkout", usage: usage(`Unexpected "Checkout".`, registry)},
+		{text: "registry Checkout", usage: usage(`"Checkout" is not a service name (service names are lower case). Did you mean "checkout"?`, registry)},
+		{text: "registry check_out", usage: usage(`"check_out" is not a service name.`, registry)},
 		{text: "registry --until 7d", usage: usage(`Unexpected "--until".`, registry)},
 	}
 }
