@@ -401,10 +401,24 @@ func (rec Record) row() []string {
 	if !rec.Ended.IsZero() {
 		ended = rec.Ended.UTC().Format(time.RFC3339)
 	}
-	return []string{rec.ID, rec.State, strconv.FormatBool(rec.Drill), rec.Trigger, rec.Scope, strings.Join(rec.Services, ";"),
+	return inertCells([]string{rec.ID, rec.State, strconv.FormatBool(rec.Drill), rec.Trigger, rec.Scope, strings.Join(rec.Services, ";"),
 		strings.Join(versions, ";"), rec.Requester, strings.Join(rec.Approvers, ";"), rec.Created.UTC().Format(time.RFC3339), ended,
 		rec.seconds("detect"), rec.seconds("approve"), rec.seconds("execute"), rec.seconds("validate"), rec.seconds("total"), rec.Summary, rec.Link,
-		strconv.Itoa(rec.SupportReports)}
+		strconv.Itoa(rec.SupportReports)})
+}
+
+// inertCells keeps a CSV export from being a spreadsheet's formulas: a cell
+// that starts with = + - @ or a tab or carriage return (a link or summary an
+// alert sent, say "=HYPERLINK(…)") gets a leading apostrophe, which
+// spreadsheets read as "text" (OWASP's advice on CSV injection). No cell
+// Backout writes itself starts so.
+func inertCells(cells []string) []string {
+	for i, c := range cells {
+		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+			cells[i] = "'" + c
+		}
+	}
+	return cells
 }
 
 // seconds is a phase's duration in seconds, a number a spreadsheet sums;

