@@ -6,6 +6,7 @@ package postmortem
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -167,7 +169,7 @@ func (w *Writer) Render(ctx context.Context, r *rollback.Record) (string, error)
 			break
 		}
 	}
-	tmpl, err := template.New("postmortem").Option("missingkey=error").Parse(text)
+	tmpl, err := template.New("postmortem").Option("missingkey=error").Funcs(templateFuncs).Parse(text)
 	if err != nil {
 		return "", fmt.Errorf("parse post-mortem template: %w", err)
 	}
@@ -203,10 +205,7 @@ func (w *Writer) data(ctx context.Context, r *rollback.Record) (Data, error) {
 		runbooks = append(runbooks, c.Runbook)
 	}
 	d.Services, d.Runbooks = strings.Join(names, ", "), strings.Join(runbooks, ", ")
-	d.Trigger = present.TriggerLabel(r.Trigger)
-	if r.Trigger.URL != "" {
-		d.Trigger += fmt.Sprintf(" ([%s](%s))", r.Trigger.IncidentID, r.Trigger.URL)
-	}
+	d.Trigger = present.TriggerLabel(r.Trigger) + incidentLink(r.Trigger)
 	d.Timeline = timeline(r, votes, steps)
 	d.Support = supportLine(r)
 	for _, p := range incident.Phases(r) {
@@ -306,12 +305,60 @@ func timeline(r *rollback.Record, votes []rollback.Vote, steps []rollback.StepEv
 	// reasons, notes and errors are typed by people or come from the world.
 	out := make([]Event, len(evs))
 	for i, e := range evs {
-		out[i] = Event{stamp(e.at), cell.Replace(e.text)}
+		out[i] = Event{stamp(e.at), markdownText(e.text)}
 	}
 	return out
 }
 
-var cell = strings.NewReplacer("\n", " ", "|", "\\|")
+// templateFuncs are what a post-mortem template may call besides Go's own:
+// md for text that people or alerts wrote, fence for a code block's fence.
+var templateFuncs = template.FuncMap{"md": markdownText, "fence": codeFence}
+
+// markdownEscaper writes text inert in Markdown, on one line: reasons,
+// notes, summaries and errors are typed by people or come from the world,
+// and a draft that renders "![x](https://tracker.example/p.png)" from a
+// reason fetches that image for everyone who opens it. A backslash before
+// any ASCII punctuation is literal in CommonMark; escaping [ and ] is
+// enough to stop links and images, < and > raw HTML and autolinks, the
+// rest emphasis, code, strikethrough and table cells. Everything else
+// (versions' dots, colons) stays as typed, so the draft stays readable to
+// the person who edits it.
+var markdownEscaper = strings.NewReplacer("\n", " ", "\r", " ", "\\", "\\\\", "`", "\\`", "*", "\\*", "_", "\\_",
+	"[", "\\[", "]", "\\]", "<", "\\<", ">", "\\>", "|", "\\|", "~", "\\~")
+
+func markdownText(s string) string { return markdownEscaper.Replace(s) }
+
+// incidentLink is " ([id](url))" for an alert's incident, in Markdown. Both
+// come from the alert: the id is escaped, and the url is linked only when it
+// is http(s), with what could end the link's destination percent-encoded.
+func incidentLink(t rollback.Trigger) string {
+	if t.URL == "" {
+		return ""
+	}
+	label := markdownText(cmp.Or(t.IncidentID, "incident"))
+	u, err := url.Parse(t.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return " (" + label + ": " + markdownText(t.URL) + ")"
+	}
+	return " ([" + label + "](" + linkDestination.Replace(t.URL) + "))"
+}
+
+var linkDestination = strings.NewReplacer("(", "%28", ")", "%29", " ", "%20", "<", "%3C", ">", "%3E", "\n", "%0A", "\r", "%0D", "\\", "%5C")
+
+// codeFence is a fence for a code block holding s: longer than any run of
+// backticks in it, so step output cannot close the block early.
+func codeFence(s string) string {
+	longest, run := 0, 0
+	for _, c := range s {
+		if c != '`' {
+			run = 0
+			continue
+		}
+		run++
+		longest = max(longest, run)
+	}
+	return strings.Repeat("`", max(3, longest+1))
+}
 
 func decision(r *rollback.Record) string {
 	if len(r.Approvers) > 0 {

@@ -167,3 +167,84 @@ func TestChartsBesideThePostmortem(t *testing.T) {
 		t.Fatalf("chart is not a PNG: %v", err)
 	}
 }
+
+// TestPeoplesTextIsInertMarkdown: what people type and alerts send lands in
+// the draft as text, never as Markdown: no image that fetches on opening, no
+// link or raw HTML of theirs, no table cell or code block they can end.
+func TestPeoplesTextIsInertMarkdown(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(r *rollback.Record)
+		steps   []rollback.StepEvent
+		absent  []string
+		present []string
+	}{
+		{name: "image and html in the reason",
+			edit:    func(r *rollback.Record) { r.Reason = "see ![x](https://tracker.example/p.png) <img src=x onerror=alert(1)> *now*" },
+			absent:  []string{"![x](", "<img"},
+			present: []string{`!\[x\](https://tracker.example/p.png) \<img src=x onerror=alert(1)\> \*now\*`}},
+		{name: "link and pipes in the outcome",
+			edit:    func(r *rollback.Record) { r.Outcome = "rejected by U1: [click](https://evil.example) | x" },
+			absent:  []string{"[click]("},
+			present: []string{`\[click\](https://evil.example) \| x`}},
+		{name: "an alert's url that is no web address",
+			edit:    func(r *rollback.Record) { r.Trigger.URL, r.Trigger.IncidentID = "javascript:alert(1)", "Q[1]" },
+			absent:  []string{"](javascript:"},
+			present: []string{`(Q\[1\]: javascript:alert(1))`}},
+		{name: "an alert's url that would end its link",
+			edit:    func(r *rollback.Record) { r.Trigger.URL = "https://pd.example/i) [evil](https://evil.example" },
+			absent:  []string{"](https://evil.example"},
+			present: []string{"([Q1ABC](https://pd.example/i%29%20[evil]%28https://evil.example))"}},
+		{name: "step output that would close its code block",
+			steps: []rollback.StepEvent{{Service: "checkout", StepID: "set-image", Kind: rollback.StepFailed, Attempt: 1, At: t0.Add(4 * time.Minute),
+				Output: "done\n```\n# Injected heading\n![x](https://tracker.example/p.png)", Error: "exit status 1"}},
+			present: []string{"````\ndone\n```\n# Injected heading"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := seed(t)
+			ctx := context.Background()
+			r, err := st.GetRollback(ctx, "RB-7")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.edit != nil {
+				tc.edit(r)
+			}
+			if len(tc.steps) > 0 {
+				if _, err := st.AppendSteps(ctx, "RB-7", 0, tc.steps...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := (&Writer{Store: st, Log: slog.New(slog.DiscardHandler)}).Render(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range tc.absent {
+				if live(got, s) {
+					t.Errorf("draft holds live %q:\n%s", s, got)
+				}
+			}
+			for _, s := range tc.present {
+				if !strings.Contains(got, s) {
+					t.Errorf("draft lacks %q:\n%s", s, got)
+				}
+			}
+		})
+	}
+}
+
+// live reports whether s occurs in md other than right after a backslash,
+// which makes its first character literal.
+func live(md, s string) bool {
+	for i := 0; ; {
+		j := strings.Index(md[i:], s)
+		if j < 0 {
+			return false
+		}
+		if i+j == 0 || md[i+j-1] != '\\' {
+			return true
+		}
+		i += j + 1
+	}
+}
