@@ -180,7 +180,9 @@ func TestPeoplesTextIsInertMarkdown(t *testing.T) {
 		present []string
 	}{
 		{name: "image and html in the reason",
-			edit:    func(r *rollback.Record) { r.Reason = "see ![x](https://tracker.example/p.png) <img src=x onerror=alert(1)> *now*" },
+			edit: func(r *rollback.Record) {
+				r.Reason = "see ![x](https://tracker.example/p.png) <img src=x onerror=alert(1)> *now*"
+			},
 			absent:  []string{"![x](", "<img"},
 			present: []string{`!\[x\](https://tracker.example/p.png) \<img src=x onerror=alert(1)\> \*now\*`}},
 		{name: "link and pipes in the outcome",
