@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,6 +64,40 @@ func TestLintFixtures(t *testing.T) {
 				t.Errorf("lint output differs from %s\n--- got\n%s--- want\n%s", golden, out, want)
 			}
 		})
+	}
+}
+
+// TestServeRefusesAsLintReports: `bot serve` (and `bot console`) on a
+// config that does not lint refuses to start and prints exactly what
+// `bot lint` prints for it, every problem on its file:line:col line and
+// then the count, rather than stopping at the first file in trouble.
+func TestServeRefusesAsLintReports(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/lint/*/bot.yaml")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, cfg := range dirs {
+		dir := filepath.Dir(cfg)
+		if strings.HasSuffix(dir, "-ok") {
+			continue
+		}
+		want, err := os.ReadFile(filepath.Join(dir, "want.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		problems := strings.Count(string(want), "\n")
+		for _, cmd := range []string{"serve", "console"} {
+			t.Run(filepath.Base(dir)+"/"+cmd, func(t *testing.T) {
+				code, out, errOut := runBot(t, env(), cmd, "--config", cfg)
+				wantErr := fmt.Sprintf("%sinvalid configuration: %d problem(s)\n", want, problems)
+				if code != exitInvalid || errOut != wantErr {
+					t.Errorf("exit %d, stderr:\n%s\nwant exit %d, stderr:\n%s", code, errOut, exitInvalid, wantErr)
+				}
+				if out != "" {
+					t.Errorf("stdout %q, want nothing (it did not start)", out)
+				}
+			})
+		}
 	}
 }
 
