@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"github.com/backout/backout/internal/suggest"
 	"iter"
+	"maps"
 	"math"
 	"net/url"
 	"regexp"
@@ -307,7 +309,7 @@ func (c *Config) validatePolicy(field string, p ApprovalPolicy, errs *yamlx.Erro
 		errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, "min"), "%s.min: must be 0 or more", field)
 	}
 	for at, g := range c.UnknownGroups(p) {
-		errs.Addf(at, "%s: unknown group %q (define it under groups: or use a Slack user group ID like S0123ABCD)", field, g)
+		errs.Addf(at, "%s: unknown group %q%s", field, g, c.GroupHint(g, " (define it under groups: or use a Slack user group ID like S0123ABCD)"))
 	}
 }
 
@@ -327,6 +329,24 @@ func (c *Config) UnknownGroups(p ApprovalPolicy) iter.Seq2[Pos, string] {
 			}
 		}
 	}
+}
+
+// GroupHint ends a message about an unknown group: the defined group it
+// most likely meant, else otherwise (how to define one).
+func (c *Config) GroupHint(name, otherwise string) string {
+	if h := suggest.Hint(name, slices.Sorted(maps.Keys(c.Groups))); h != "" {
+		return h
+	}
+	return otherwise
+}
+
+// serviceNames lists the catalog's service names, for "did you mean".
+func (c *Config) serviceNames() []string {
+	names := make([]string, 0, len(c.Services))
+	for _, s := range c.Services {
+		names = append(names, s.Name)
+	}
+	return names
 }
 
 var usergroupID = regexp.MustCompile(`^S[A-Z0-9]{6,}$`)
@@ -383,7 +403,7 @@ func (c *Config) validateService(s *Service, byName map[string]*Service, errs *y
 	validateSupport(s, where, errs)
 	if s.Approval != "" {
 		if _, ok := c.Approvals[s.Approval]; !ok {
-			errs.Addf(at("approval"), "%s.approval: unknown approval policy %q", where, s.Approval)
+			errs.Addf(at("approval"), "%s.approval: unknown approval policy %q%s", where, s.Approval, suggest.HintOrList(s.Approval, slices.Sorted(maps.Keys(c.Approvals))))
 		}
 	}
 	if _, err := datarule.ParseConstraints(s.Constraints); err != nil {
@@ -391,12 +411,12 @@ func (c *Config) validateService(s *Service, byName map[string]*Service, errs *y
 	}
 	for j, d := range s.DependsOn {
 		if _, ok := byName[d]; !ok {
-			errs.Addf(at(fmt.Sprintf("depends_on[%d]", j)), "%s.depends_on: unknown service %q", where, d)
+			errs.Addf(at(fmt.Sprintf("depends_on[%d]", j)), "%s.depends_on: unknown service %q%s", where, d, suggest.Hint(d, c.serviceNames()))
 		}
 	}
 	for peer, cons := range s.CompatibleWith {
 		if _, ok := byName[peer]; !ok {
-			errs.Addf(at("compatible_with."+peer), "%s.compatible_with: unknown service %q", where, peer)
+			errs.Addf(at("compatible_with."+peer), "%s.compatible_with: unknown service %q%s", where, peer, suggest.Hint(peer, c.serviceNames()))
 		}
 		if _, err := version.ParseConstraint(cons); err != nil {
 			errs.Addf(at("compatible_with."+peer), "%s.compatible_with.%s: %v", where, peer, err)
@@ -454,7 +474,7 @@ func (c *Config) validateReleases(byName map[string]*Service, errs *yamlx.Errors
 		}
 		for j, m := range members {
 			if _, ok := byName[m]; !ok {
-				errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, fmt.Sprintf("releases.%s[%d]", name, j)), "releases.%s: unknown service %q", name, m)
+				errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, fmt.Sprintf("releases.%s[%d]", name, j)), "releases.%s: unknown service %q%s", name, m, suggest.Hint(m, c.serviceNames()))
 			}
 		}
 	}

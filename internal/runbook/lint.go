@@ -2,6 +2,8 @@ package runbook
 
 import (
 	"fmt"
+	"github.com/backout/backout/internal/suggest"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -128,7 +130,7 @@ func lintStep(rb *Runbook, s Step, where string, ids map[string]int, kinds Kinds
 		if n == s.ID {
 			errs.Addf(key(fmt.Sprintf("needs[%d]", j)), "%s: needs itself", where)
 		} else if _, ok := ids[n]; !ok {
-			errs.Addf(key(fmt.Sprintf("needs[%d]", j)), "%s: needs unknown step %q", where, n)
+			errs.Addf(key(fmt.Sprintf("needs[%d]", j)), "%s: needs unknown step %q%s", where, n, suggest.Hint(n, slices.Sorted(maps.Keys(ids))))
 		}
 	}
 	switch s.OnFailure {
@@ -293,12 +295,12 @@ func LintCatalog(cfg *config.Config, set Set) error {
 		key := func(k string) yamlx.Pos { return yamlx.KeyAt(s.Pos, s.KeyPos, k) }
 		rb, ok := set[s.Runbook]
 		if !ok {
-			errs.Addf(key("runbook"), "services.%s.runbook: unknown runbook %q (have %s)", s.Name, s.Runbook, strings.Join(set.Names(), ", "))
+			errs.Addf(key("runbook"), "services.%s.runbook: unknown runbook %q%s", s.Name, s.Runbook, suggest.HintOrList(s.Runbook, set.Names()))
 			continue
 		}
 		for name := range s.Params {
 			if _, ok := rb.Params[name]; !ok {
-				errs.Addf(key("params."+name), "services.%s.params: runbook %q has no param %q", s.Name, rb.Name, name)
+				errs.Addf(key("params."+name), "services.%s.params: runbook %q has no param %q%s", s.Name, rb.Name, name, suggest.HintOrList(name, slices.Sorted(maps.Keys(rb.Params))))
 			}
 		}
 	}
@@ -309,12 +311,12 @@ func LintCatalog(cfg *config.Config, set Set) error {
 				errs.Addf(yamlx.KeyAt(a.Pos, a.KeyPos, "min"), "approval.min: must be 0 or more")
 			}
 			for at, g := range cfg.UnknownGroups(*a) {
-				errs.Addf(at, "approval: unknown group %q (define it under groups: in %s)", g, cfg.File)
+				errs.Addf(at, "approval: unknown group %q%s", g, cfg.GroupHint(g, " (define it under groups: in "+cfg.File+")"))
 			}
 		}
 		for i, s := range rb.Steps {
 			if s.Gate != nil && s.Gate.Group != "" && !cfg.KnownGroup(s.Gate.Group) {
-				errs.Addf(yamlx.KeyAt(s.Gate.Pos, s.Gate.KeyPos, "group"), "steps[%d] (%s): gate: unknown group %q (define it under groups: in %s)", i, s.ID, s.Gate.Group, cfg.File)
+				errs.Addf(yamlx.KeyAt(s.Gate.Pos, s.Gate.KeyPos, "group"), "steps[%d] (%s): gate: unknown group %q%s", i, s.ID, s.Gate.Group, cfg.GroupHint(s.Gate.Group, " (define it under groups: in "+cfg.File+")"))
 			}
 		}
 	}
