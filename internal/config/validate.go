@@ -444,6 +444,9 @@ func validateWatcher(where string, w Watcher, errs *yamlx.Errors) {
 	if w.Above == nil && w.Below == nil {
 		errs.Addf(w.Pos, "%s: set above or below", where)
 	}
+	if w.Breaches < 0 {
+		errs.Addf(yamlx.KeyAt(w.Pos, w.KeyPos, "breaches"), "%s.breaches: must be 1 or more (default 3)", where)
+	}
 	for key, b := range map[string]*float64{"above": w.Above, "below": w.Below} {
 		if b != nil && (math.IsNaN(*b) || math.IsInf(*b, 0)) {
 			errs.Addf(yamlx.KeyAt(w.Pos, w.KeyPos, key), "%s.%s: must be a finite number", where, key)
