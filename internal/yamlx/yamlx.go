@@ -365,8 +365,28 @@ func (d *decoder) decodeUnmarshaler(n *yaml.Node, v reflect.Value, field string)
 		}
 	}
 	if err := v.Addr().Interface().(Unmarshaler).UnmarshalYAMLX(d.file, n); err != nil {
-		d.errs.Add(d.pos(n), err)
+		var list Errors
+		list.Add(d.pos(n), err)
+		for _, e := range list {
+			e.Msg = qualify(field, e.Msg)
+		}
+		d.errs = append(d.errs, list...)
 	}
+}
+
+// qualify gives a message that a type wrote about itself ("retries.max:
+// ...", knowing only its own key) the path of where it sits
+// ("steps[3].retries.max: ..."), as every other decoding message has.
+func qualify(field, msg string) string {
+	i := strings.LastIndex(field, ".")
+	if i < 0 {
+		return msg
+	}
+	parent, own := field[:i+1], field[i+1:]
+	if rest, ok := strings.CutPrefix(msg, own); ok && rest != "" && strings.ContainsRune(":.[", rune(rest[0])) {
+		return parent + msg
+	}
+	return msg
 }
 
 // decodePointer leaves the pointer nil for null, so "absent" and "written
