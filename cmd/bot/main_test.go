@@ -101,6 +101,29 @@ func TestServeRefusesAsLintReports(t *testing.T) {
 	}
 }
 
+// TestServeRefusesIncompletePagerDuty: settings only the environment
+// completes (lint, in CI, has no secrets) refuse the start at the key to
+// fix, before anything is opened: the store file is not created.
+func TestServeRefusesIncompletePagerDuty(t *testing.T) {
+	const cfg = "testdata/serve/pagerduty/bot.yaml"
+	if code, out, errOut := runBot(t, env(), "lint", "--config", cfg); code != exitOK {
+		t.Fatalf("the fixture must lint clean: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut := runBot(t, env("PAGERDUTY_TOKEN", "pd-token"), "serve", "--config", cfg)
+	want := cfg + ":5:1: pagerduty.from_email: required when PAGERDUTY_TOKEN is set (PagerDuty refuses writes without a From user)\n" +
+		cfg + ":6:3: pagerduty.routing_key_env: names BACKOUT_TEST_UNSET_ROUTING_KEY, but it is not set in the environment\n" +
+		"invalid configuration: 2 problem(s)\n"
+	if code != exitInvalid || errOut != want {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit %d, stderr:\n%s", code, errOut, exitInvalid, want)
+	}
+	if made, _ := filepath.Glob("testdata/serve/pagerduty/must-not-be-created.db*"); len(made) > 0 {
+		for _, f := range made {
+			os.Remove(f)
+		}
+		t.Errorf("a refused start created %v", made)
+	}
+}
+
 func TestLintShippedRunbooksAndExample(t *testing.T) {
 	t.Chdir("../..")
 	tests := []struct {
