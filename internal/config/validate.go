@@ -143,6 +143,7 @@ func (s *Service) applyDefaults(channel string) {
 }
 
 var (
+	envName     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	serviceName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	cronParser  = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 )
@@ -198,6 +199,10 @@ func (c *Config) validate(errs *yamlx.Errors) {
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, field), "%s: %q is not an http(s) URL", field, raw)
 		}
+	}
+	if n := c.PagerDuty.RoutingKeyEnv; n != "" && !envName.MatchString(n) {
+		errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, "pagerduty.routing_key_env"),
+			"pagerduty.routing_key_env: %q is not an environment variable name; name the variable that holds the routing key (e.g. PAGERDUTY_ROUTING_KEY)", n)
 	}
 	c.validateDrills(errs)
 	c.validateEngine(errs)
