@@ -313,9 +313,37 @@ func (c *Config) validatePolicy(field string, p ApprovalPolicy, errs *yamlx.Erro
 	if p.Min < 0 {
 		errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, "min"), "%s.min: must be 0 or more", field)
 	}
+	if voters, known := c.voters(p); known && p.Min > len(voters) {
+		errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, "min"), "%s.min: %d approvals needed, but only %d people may vote (%s), so it could never be met",
+			field, p.Min, len(voters), strings.Join(voters, ", "))
+	}
 	for at, g := range c.UnknownGroups(p) {
 		errs.Addf(at, "%s: unknown group %q%s", field, g, c.GroupHint(g, " (define it under groups: or use a Slack user group ID like S0123ABCD)"))
 	}
+}
+
+// voters is everyone who may vote under p, sorted, when the config alone
+// says who they are: p names people (users) or groups listed member by
+// member. A Slack user group, or a policy naming nobody (anyone may
+// vote), has no size here; known is then false.
+func (c *Config) voters(p ApprovalPolicy) (voters []string, known bool) {
+	if len(p.Groups) == 0 && len(p.Users) == 0 && len(p.Roles) == 0 {
+		return nil, false
+	}
+	set := map[string]bool{}
+	for _, u := range p.Users {
+		set[u] = true
+	}
+	for _, name := range append(slices.Clone(p.Groups), p.Roles...) {
+		g, ok := c.Groups[name]
+		if !ok || g.SlackUsergroup != "" {
+			return nil, false // a Slack user group, or unknown (reported on its own)
+		}
+		for _, m := range g.Members {
+			set[m] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set)), true
 }
 
 // UnknownGroups yields each group p names (groups, roles, override) that c
