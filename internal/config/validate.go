@@ -314,20 +314,25 @@ func (c *Config) validatePolicy(field string, p ApprovalPolicy, errs *yamlx.Erro
 		errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, "min"), "%s.min: must be 0 or more", field)
 	}
 	if voters, known := c.voters(p); known && p.Min > len(voters) {
-		errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, "min"), "%s.min: %d approvals needed, but only %d people may vote (%s), so it could never be met",
-			field, p.Min, len(voters), strings.Join(voters, ", "))
+		who := fmt.Sprintf("%d people may", len(voters))
+		if len(voters) == 1 {
+			who = "1 person may"
+		}
+		errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, "min"), "%s.min: %d approvals needed, but only %s vote (%s), so it could never be met",
+			field, p.Min, who, strings.Join(voters, ", "))
 	}
 	for at, g := range c.UnknownGroups(p) {
 		errs.Addf(at, "%s: unknown group %q%s", field, g, c.GroupHint(g, " (define it under groups: or use a Slack user group ID like S0123ABCD)"))
 	}
 }
 
-// voters is everyone who may vote under p, sorted, when the config alone
-// says who they are: p names people (users) or groups listed member by
-// member. A Slack user group, or a policy naming nobody (anyone may
-// vote), has no size here; known is then false.
+// voters is everyone who may vote under p, sorted, when the policy alone
+// says who they are: it names users or groups (listed member by member),
+// whose members and its roles' vote. A policy naming neither lets each
+// service's owners vote (incident's approversOf), and a Slack user group
+// has no size here; known is then false.
 func (c *Config) voters(p ApprovalPolicy) (voters []string, known bool) {
-	if len(p.Groups) == 0 && len(p.Users) == 0 && len(p.Roles) == 0 {
+	if len(p.Groups) == 0 && len(p.Users) == 0 {
 		return nil, false
 	}
 	set := map[string]bool{}
