@@ -154,15 +154,14 @@ func lint(args []string, stdout, stderr io.Writer, getenv func(string) string) e
 		return fmt.Errorf("%w: no bot.yaml here; give --config FILE or runbook paths (bot lint runbooks/)", errUsage)
 	}
 	set := runbook.Set{}
-	dirs := fs.Args()
-	if len(dirs) == 0 && cfg != nil {
-		dirs = []string{cfg.RunbooksDir()}
-	}
-	for _, p := range dirs {
+	for _, p := range fs.Args() {
 		loadInto(set, p, &errs)
 	}
-	if cfg != nil && len(fs.Args()) > 0 {
-		loadInto(set, cfg.RunbooksDir(), &errs)
+	if cfg != nil {
+		// the config's own directory, as bot serve loads it
+		dirSet, err := app.LoadRunbooks(cfg)
+		errs.Add(yamlx.Pos{File: cfg.File}, err)
+		addAll(set, dirSet, &errs)
 	}
 	lc := cfg
 	if lc == nil {
@@ -183,7 +182,7 @@ func lint(args []string, stdout, stderr io.Writer, getenv func(string) string) e
 	}
 	if err := errs.Err(); err != nil {
 		fmt.Fprintln(stdout, err)
-		return fmt.Errorf("%w: %d problem(s)", app.ErrInvalid, len(errs))
+		return app.Summary(len(errs))
 	}
 	fmt.Fprintf(stdout, "%d runbooks, %d services: ok\n", len(set), services)
 	return nil
@@ -197,24 +196,28 @@ func loadInto(set runbook.Set, path string, errs *yamlx.Errors) {
 		errs.Addf(yamlx.Pos{File: path}, "cannot read: %v", errors.Unwrap(err))
 		return
 	}
-	add := func(rb *runbook.Runbook) {
-		if prev, ok := set[rb.Name]; ok && prev.File != rb.File {
-			errs.Addf(rb.Pos, "duplicate runbook name %q (also in %s)", rb.Name, prev.File)
-			return
-		}
-		set[rb.Name] = rb
-	}
 	if !fi.IsDir() {
 		rb, err := runbook.Load(path)
 		errs.Add(yamlx.Pos{File: path}, err)
 		if rb != nil {
-			add(rb)
+			addAll(set, runbook.Set{rb.Name: rb}, errs)
 		}
 		return
 	}
 	dirSet, err := runbook.LoadDir(path)
 	errs.Add(yamlx.Pos{File: path}, err)
-	for _, name := range dirSet.Names() {
-		add(dirSet[name])
+	addAll(set, dirSet, errs)
+}
+
+// addAll adds each runbook of from to set, keyed by name; the same file
+// twice is harmless, two files of one name a problem.
+func addAll(set, from runbook.Set, errs *yamlx.Errors) {
+	for _, name := range from.Names() {
+		rb := from[name]
+		if prev, ok := set[rb.Name]; ok && prev.File != rb.File {
+			errs.Addf(rb.Pos, "duplicate runbook name %q (also in %s)", rb.Name, prev.File)
+			continue
+		}
+		set[rb.Name] = rb
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,6 +64,63 @@ func TestLintFixtures(t *testing.T) {
 				t.Errorf("lint output differs from %s\n--- got\n%s--- want\n%s", golden, out, want)
 			}
 		})
+	}
+}
+
+// TestServeRefusesAsLintReports: `bot serve` (and `bot console`) on a
+// config that does not lint refuses to start and prints exactly what
+// `bot lint` prints for it, every problem on its file:line:col line and
+// then the count, rather than stopping at the first file in trouble.
+func TestServeRefusesAsLintReports(t *testing.T) {
+	dirs, err := filepath.Glob("testdata/lint/*/bot.yaml")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, cfg := range dirs {
+		dir := filepath.Dir(cfg)
+		if strings.HasSuffix(dir, "-ok") {
+			continue
+		}
+		want, err := os.ReadFile(filepath.Join(dir, "want.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		problems := strings.Count(string(want), "\n")
+		for _, cmd := range []string{"serve", "console"} {
+			t.Run(filepath.Base(dir)+"/"+cmd, func(t *testing.T) {
+				code, out, errOut := runBot(t, env(), cmd, "--config", cfg)
+				wantErr := fmt.Sprintf("%sinvalid configuration: %d problem(s)\n", want, problems)
+				if code != exitInvalid || errOut != wantErr {
+					t.Errorf("exit %d, stderr:\n%s\nwant exit %d, stderr:\n%s", code, errOut, exitInvalid, wantErr)
+				}
+				if out != "" {
+					t.Errorf("stdout %q, want nothing (it did not start)", out)
+				}
+			})
+		}
+	}
+}
+
+// TestServeRefusesIncompletePagerDuty: settings only the environment
+// completes (lint, in CI, has no secrets) refuse the start at the key to
+// fix, before anything is opened: the store file is not created.
+func TestServeRefusesIncompletePagerDuty(t *testing.T) {
+	const cfg = "testdata/serve/pagerduty/bot.yaml"
+	if code, out, errOut := runBot(t, env(), "lint", "--config", cfg); code != exitOK {
+		t.Fatalf("the fixture must lint clean: exit %d\n%s%s", code, out, errOut)
+	}
+	code, _, errOut := runBot(t, env("PAGERDUTY_TOKEN", "pd-token"), "serve", "--config", cfg)
+	want := cfg + ":5:1: pagerduty.from_email: required when PAGERDUTY_TOKEN is set (PagerDuty refuses writes without a From user)\n" +
+		cfg + ":6:3: pagerduty.routing_key_env: names BACKOUT_TEST_UNSET_ROUTING_KEY, but it is not set in the environment\n" +
+		"invalid configuration: 2 problem(s)\n"
+	if code != exitInvalid || errOut != want {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit %d, stderr:\n%s", code, errOut, exitInvalid, want)
+	}
+	if made, _ := filepath.Glob("testdata/serve/pagerduty/must-not-be-created.db*"); len(made) > 0 {
+		for _, f := range made {
+			os.Remove(f)
+		}
+		t.Errorf("a refused start created %v", made)
 	}
 }
 

@@ -37,34 +37,71 @@ type Loaded struct {
 	Checkers  *check.Registry
 }
 
-// Load reads the config and its runbooks and lints them; any problem is
-// returned wrapped in ErrInvalid with every file:line:col message.
+// Load reads the config and its runbooks and lints them. Like `bot lint`
+// it goes on past a problem as far as what was read allows (a config that
+// decodes only in part still has its runbooks loaded and linted), so a
+// refused start lists every problem at once; they are returned as
+// *Problems, which is ErrInvalid.
 func Load(path string, getenv func(string) string, reg Registries) (*Loaded, error) {
 	if reg.Executors == nil || reg.Checkers == nil {
 		return nil, errors.New("app.Load: no executors or checks registered (cmd/bot/registry.go lists them)")
 	}
+	var errs yamlx.Errors
 	cfg, err := config.Load(path, getenv)
-	if err != nil {
-		return nil, invalid(err)
+	errs.Add(yamlx.Pos{File: path}, err)
+	if cfg == nil {
+		return nil, invalid(errs.Err())
 	}
-	set, err := runbook.LoadDir(cfg.RunbooksDir())
-	if err != nil {
-		return nil, invalid(err)
-	}
+	set, err := LoadRunbooks(cfg)
+	errs.Add(yamlx.Pos{File: cfg.File}, err)
 	l := &Loaded{Config: cfg, Runbooks: set, Executors: reg.Executors(cfg), Checkers: reg.Checkers(cfg)}
-	if err := l.Lint(); err != nil {
+	errs.Add(yamlx.Pos{File: cfg.File}, l.Lint())
+	if err := errs.Err(); err != nil {
 		return nil, invalid(err)
 	}
 	return l, nil
 }
 
+// LoadRunbooks loads the config's runbook directory. A directory that
+// cannot be read is reported at the config's runbooks: key (or at the file
+// when the key is left to its default), since that is where it is fixed.
+func LoadRunbooks(cfg *config.Config) (runbook.Set, error) {
+	dir := cfg.RunbooksDir()
+	if _, err := os.ReadDir(dir); err != nil {
+		at := yamlx.KeyAt(yamlx.Pos{File: cfg.File}, cfg.KeyPos, "runbooks")
+		return runbook.Set{}, yamlx.Errors{at.Errorf("runbooks: cannot read directory %s: %v", dir, unwrapPath(err))}
+	}
+	return runbook.LoadDir(dir)
+}
+
+// unwrapPath drops the "open <path>:" a *fs.PathError repeats.
+func unwrapPath(err error) error {
+	if u := errors.Unwrap(err); u != nil {
+		return u
+	}
+	return err
+}
+
+// Problems is every config and runbook problem Load found. It prints as
+// `bot lint` does: each problem on its own file:line:col line, then the
+// count, so `bot serve` refusing to start says exactly what lint says.
+type Problems struct{ List yamlx.Errors }
+
+func (p *Problems) Error() string {
+	return fmt.Sprintf("%s\n%v", p.List.Error(), Summary(len(p.List)))
+}
+
+// Unwrap makes Problems both ErrInvalid (exit code 1) and its list.
+func (p *Problems) Unwrap() []error { return []error{ErrInvalid, p.List} }
+
+// Summary is the last line of a refused config, as bot lint ends its list:
+// "invalid configuration: 3 problem(s)".
+func Summary(n int) error { return fmt.Errorf("%w: %d problem(s)", ErrInvalid, n) }
+
 func invalid(err error) error {
 	var list yamlx.Errors
 	if errors.As(err, &list) {
-		return fmt.Errorf("%w:\n%s", ErrInvalid, list.Error())
-	}
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return &Problems{List: list}
 	}
 	return fmt.Errorf("%w: %v", ErrInvalid, err)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/backout/backout/internal/pagerduty"
 	"github.com/backout/backout/internal/server"
 	"github.com/backout/backout/internal/store"
+	"github.com/backout/backout/internal/yamlx"
 )
 
 // After the drain (see shutdown), each step of stopping is bounded: the
@@ -46,6 +47,11 @@ const (
 func Serve(ctx context.Context, l *Loaded, log *slog.Logger) error {
 	started := time.Now()
 	cfg := l.Config
+	// Settings that only the environment completes are checked before
+	// anything is opened: a refused start changes nothing.
+	if err := checkPagerDuty(cfg, os.Getenv); err != nil {
+		return err
+	}
 	st, err := OpenStore(ctx, cfg, "", log)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -166,6 +172,29 @@ type peers struct {
 	api       *slackgo.Client
 	slackPost *slackchat.Poster
 	pager     incident.Pager
+}
+
+// checkPagerDuty refuses, at the key to fix, PagerDuty settings that the
+// environment leaves incomplete: with PAGERDUTY_TOKEN set, a from_email
+// (PagerDuty refuses writes without one) and the routing key that
+// pagerduty.routing_key_env names. Lint cannot see these: CI has no
+// secrets.
+func checkPagerDuty(cfg *config.Config, getenv func(string) string) error {
+	if !cfg.Secrets.PagerDutyToken.Set() {
+		return nil
+	}
+	at := func(key string) yamlx.Pos { return yamlx.KeyAt(yamlx.Pos{File: cfg.File}, cfg.KeyPos, key) }
+	var errs yamlx.Errors
+	if cfg.PagerDuty.FromEmail == "" {
+		errs.Addf(at("pagerduty"), "pagerduty.from_email: required when PAGERDUTY_TOKEN is set (PagerDuty refuses writes without a From user)")
+	}
+	if name := cfg.PagerDuty.RoutingKeyEnv; name != "" && getenv(name) == "" {
+		errs.Addf(at("pagerduty.routing_key_env"), "pagerduty.routing_key_env: names %s, but it is not set in the environment", name)
+	}
+	if err := errs.Err(); err != nil {
+		return invalid(err)
+	}
+	return nil
 }
 
 // connectPeers builds the Slack and PagerDuty clients from the secrets.

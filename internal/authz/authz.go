@@ -23,6 +23,7 @@ package authz
 import (
 	"context"
 	"fmt"
+	"github.com/backout/backout/internal/suggest"
 	"maps"
 	"slices"
 	"strings"
@@ -161,7 +162,11 @@ func Validate(perms map[string][]string, groupKnown func(string) bool) []Problem
 			problems = append(problems, Problem{Action: a, Principal: i, Msg: fmt.Sprintf(format, args...)})
 		}
 		if !slices.Contains(Actions, Action(a)) {
-			add(-1, "permissions: unknown action %q (known: %s)", a, names(Actions))
+			if h := suggest.Hint(a, actionNames()); h != "" {
+				add(-1, "permissions: unknown action %q%s", a, h)
+			} else {
+				add(-1, "permissions: unknown action %q (known: %s)", a, names(Actions))
+			}
 			continue
 		}
 		if why, ok := decidedElsewhere[Action(a)]; ok {
@@ -179,11 +184,23 @@ func Validate(perms map[string][]string, groupKnown func(string) bool) []Problem
 					add(i, "permissions.%s: unknown group %q", a, g)
 				}
 			default:
-				add(i, "permissions.%s: unknown principal %q (want anyone, requester, owners, approvers, overriders or group:NAME)", a, p)
+				hint := suggest.Hint(p, []string{Anyone, Requester, Owners, Approvers, Overriders})
+				if hint == "" {
+					hint = " (want anyone, requester, owners, approvers, overriders or group:NAME)"
+				}
+				add(i, "permissions.%s: unknown principal %q%s", a, p, hint)
 			}
 		}
 	}
 	return problems
+}
+
+func actionNames() []string {
+	out := make([]string, len(Actions))
+	for i, a := range Actions {
+		out[i] = string(a)
+	}
+	return out
 }
 
 func names(as []Action) string {

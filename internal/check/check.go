@@ -7,8 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/backout/backout/internal/suggest"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/backout/backout/internal/rollback"
@@ -115,7 +115,7 @@ func (r *Registry) Get(name string) (Checker, error) {
 	if c, ok := r.byName[name]; ok {
 		return c, nil
 	}
-	return nil, fmt.Errorf("unknown check %q (have %s)", name, strings.Join(r.Names(), ", "))
+	return nil, fmt.Errorf("unknown check %q%s", name, suggest.HintOrList(name, r.Names()))
 }
 
 // Names lists the registered checkers in order.

@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"github.com/backout/backout/internal/suggest"
 	"iter"
+	"maps"
 	"math"
 	"net/url"
 	"regexp"
@@ -141,6 +143,7 @@ func (s *Service) applyDefaults(channel string) {
 }
 
 var (
+	envName     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	serviceName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	cronParser  = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 )
@@ -196,6 +199,10 @@ func (c *Config) validate(errs *yamlx.Errors) {
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, field), "%s: %q is not an http(s) URL", field, raw)
 		}
+	}
+	if n := c.PagerDuty.RoutingKeyEnv; n != "" && !envName.MatchString(n) {
+		errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, "pagerduty.routing_key_env"),
+			"pagerduty.routing_key_env: %q is not an environment variable name; name the variable that holds the routing key (e.g. PAGERDUTY_ROUTING_KEY)", n)
 	}
 	c.validateDrills(errs)
 	c.validateEngine(errs)
@@ -306,9 +313,42 @@ func (c *Config) validatePolicy(field string, p ApprovalPolicy, errs *yamlx.Erro
 	if p.Min < 0 {
 		errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, "min"), "%s.min: must be 0 or more", field)
 	}
-	for at, g := range c.UnknownGroups(p) {
-		errs.Addf(at, "%s: unknown group %q (define it under groups: or use a Slack user group ID like S0123ABCD)", field, g)
+	if voters, known := c.voters(p); known && p.Min > len(voters) {
+		who := fmt.Sprintf("%d people may", len(voters))
+		if len(voters) == 1 {
+			who = "1 person may"
+		}
+		errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, "min"), "%s.min: %d approvals needed, but only %s vote (%s), so it could never be met",
+			field, p.Min, who, strings.Join(voters, ", "))
 	}
+	for at, g := range c.UnknownGroups(p) {
+		errs.Addf(at, "%s: unknown group %q%s", field, g, c.GroupHint(g, " (define it under groups: or use a Slack user group ID like S0123ABCD)"))
+	}
+}
+
+// voters is everyone who may vote under p, sorted, when the policy alone
+// says who they are: it names users or groups (listed member by member),
+// whose members and its roles' vote. A policy naming neither lets each
+// service's owners vote (incident's approversOf), and a Slack user group
+// has no size here; known is then false.
+func (c *Config) voters(p ApprovalPolicy) (voters []string, known bool) {
+	if len(p.Groups) == 0 && len(p.Users) == 0 {
+		return nil, false
+	}
+	set := map[string]bool{}
+	for _, u := range p.Users {
+		set[u] = true
+	}
+	for _, name := range append(slices.Clone(p.Groups), p.Roles...) {
+		g, ok := c.Groups[name]
+		if !ok || g.SlackUsergroup != "" {
+			return nil, false // a Slack user group, or unknown (reported on its own)
+		}
+		for _, m := range g.Members {
+			set[m] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set)), true
 }
 
 // UnknownGroups yields each group p names (groups, roles, override) that c
@@ -327,6 +367,24 @@ func (c *Config) UnknownGroups(p ApprovalPolicy) iter.Seq2[Pos, string] {
 			}
 		}
 	}
+}
+
+// GroupHint ends a message about an unknown group: the defined group it
+// most likely meant, else otherwise (how to define one).
+func (c *Config) GroupHint(name, otherwise string) string {
+	if h := suggest.Hint(name, slices.Sorted(maps.Keys(c.Groups))); h != "" {
+		return h
+	}
+	return otherwise
+}
+
+// serviceNames lists the catalog's service names, for "did you mean".
+func (c *Config) serviceNames() []string {
+	names := make([]string, 0, len(c.Services))
+	for _, s := range c.Services {
+		names = append(names, s.Name)
+	}
+	return names
 }
 
 var usergroupID = regexp.MustCompile(`^S[A-Z0-9]{6,}$`)
@@ -383,7 +441,7 @@ func (c *Config) validateService(s *Service, byName map[string]*Service, errs *y
 	validateSupport(s, where, errs)
 	if s.Approval != "" {
 		if _, ok := c.Approvals[s.Approval]; !ok {
-			errs.Addf(at("approval"), "%s.approval: unknown approval policy %q", where, s.Approval)
+			errs.Addf(at("approval"), "%s.approval: unknown approval policy %q%s", where, s.Approval, suggest.HintOrList(s.Approval, slices.Sorted(maps.Keys(c.Approvals))))
 		}
 	}
 	if _, err := datarule.ParseConstraints(s.Constraints); err != nil {
@@ -391,12 +449,12 @@ func (c *Config) validateService(s *Service, byName map[string]*Service, errs *y
 	}
 	for j, d := range s.DependsOn {
 		if _, ok := byName[d]; !ok {
-			errs.Addf(at(fmt.Sprintf("depends_on[%d]", j)), "%s.depends_on: unknown service %q", where, d)
+			errs.Addf(at(fmt.Sprintf("depends_on[%d]", j)), "%s.depends_on: unknown service %q%s", where, d, suggest.Hint(d, c.serviceNames()))
 		}
 	}
 	for peer, cons := range s.CompatibleWith {
 		if _, ok := byName[peer]; !ok {
-			errs.Addf(at("compatible_with."+peer), "%s.compatible_with: unknown service %q", where, peer)
+			errs.Addf(at("compatible_with."+peer), "%s.compatible_with: unknown service %q%s", where, peer, suggest.Hint(peer, c.serviceNames()))
 		}
 		if _, err := version.ParseConstraint(cons); err != nil {
 			errs.Addf(at("compatible_with."+peer), "%s.compatible_with.%s: %v", where, peer, err)
@@ -423,6 +481,9 @@ func validateWatcher(where string, w Watcher, errs *yamlx.Errors) {
 	}
 	if w.Above == nil && w.Below == nil {
 		errs.Addf(w.Pos, "%s: set above or below", where)
+	}
+	if w.Breaches < 0 {
+		errs.Addf(yamlx.KeyAt(w.Pos, w.KeyPos, "breaches"), "%s.breaches: must be 1 or more (default 3)", where)
 	}
 	for key, b := range map[string]*float64{"above": w.Above, "below": w.Below} {
 		if b != nil && (math.IsNaN(*b) || math.IsInf(*b, 0)) {
@@ -454,7 +515,7 @@ func (c *Config) validateReleases(byName map[string]*Service, errs *yamlx.Errors
 		}
 		for j, m := range members {
 			if _, ok := byName[m]; !ok {
-				errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, fmt.Sprintf("releases.%s[%d]", name, j)), "releases.%s: unknown service %q", name, m)
+				errs.Addf(yamlx.KeyAt(c.Pos, c.KeyPos, fmt.Sprintf("releases.%s[%d]", name, j)), "releases.%s: unknown service %q%s", name, m, suggest.Hint(m, c.serviceNames()))
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/backout/backout/internal/suggest"
 	"sort"
 	"strings"
 	"time"
@@ -166,7 +167,7 @@ func (r *Registry) Get(name string) (Executor, error) {
 	if e, ok := r.byName[name]; ok {
 		return e, nil
 	}
-	return nil, fmt.Errorf("%w %q (have %s)", ErrUnknownExecutor, name, strings.Join(r.Names(), ", "))
+	return nil, fmt.Errorf("%w %q%s", ErrUnknownExecutor, name, suggest.HintOrList(name, r.Names()))
 }
 
 // Names lists registered executors.

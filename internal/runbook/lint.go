@@ -2,10 +2,13 @@ package runbook
 
 import (
 	"fmt"
+	"github.com/backout/backout/internal/suggest"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -41,7 +44,14 @@ func Lint(rb *Runbook, kinds Kinds) error {
 	for name, p := range rb.Params {
 		if !paramTypes[p.Type] {
 			errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, "type"), "params.%s.type: unknown type %q (want string, int, bool or duration)", name, p.Type)
+		} else if p.Default != nil {
+			if err := CheckParamValue(p.Type, *p.Default); err != nil {
+				errs.Addf(yamlx.KeyAt(p.Pos, p.KeyPos, "default"), "params.%s.default: %v", name, err)
+			}
 		}
+	}
+	if d := rb.Drill; d != nil {
+		lintParamValues(rb, d.Params, "drill.params", func(name string) yamlx.Pos { return yamlx.KeyAt(d.Pos, d.KeyPos, "params."+name) }, &errs)
 	}
 	if len(rb.Steps) == 0 {
 		errs.Addf(at("steps"), "steps: a runbook needs at least one step")
@@ -99,6 +109,44 @@ func Lint(rb *Runbook, kinds Kinds) error {
 	return errs.Err()
 }
 
+// CheckParamValue says whether value is one of a param's type: templates
+// render it as it is written, so "ten" for an int would reach a command.
+// A value holding a template is left to render.
+func CheckParamValue(typ, value string) error {
+	if strings.Contains(value, "{{") {
+		return nil
+	}
+	var err error
+	switch typ {
+	case "int":
+		_, err = strconv.Atoi(strings.TrimSpace(value))
+		if err != nil {
+			return fmt.Errorf("expected an integer (the param's type), got %q", value)
+		}
+	case "bool":
+		if _, err = strconv.ParseBool(strings.TrimSpace(value)); err != nil {
+			return fmt.Errorf("expected true or false (the param's type), got %q", value)
+		}
+	case "duration":
+		if _, err = yamlx.ParseDuration(value); err != nil {
+			return fmt.Errorf("expected a duration such as 5m (the param's type), got %q", value)
+		}
+	}
+	return nil
+}
+
+// lintParamValues checks values given for rb's params (a service's, a
+// drill's) against each param's type, each at its key.
+func lintParamValues(rb *Runbook, values map[string]string, where string, at func(string) yamlx.Pos, errs *yamlx.Errors) {
+	for _, name := range slices.Sorted(maps.Keys(values)) {
+		if p, ok := rb.Params[name]; ok && paramTypes[p.Type] {
+			if err := CheckParamValue(p.Type, values[name]); err != nil {
+				errs.Addf(at(name), "%s.%s: %v", where, name, err)
+			}
+		}
+	}
+}
+
 // resolve makes a path relative to the runbook's directory.
 func resolve(rb *Runbook, p string) string {
 	if filepath.IsAbs(p) {
@@ -128,7 +176,7 @@ func lintStep(rb *Runbook, s Step, where string, ids map[string]int, kinds Kinds
 		if n == s.ID {
 			errs.Addf(key(fmt.Sprintf("needs[%d]", j)), "%s: needs itself", where)
 		} else if _, ok := ids[n]; !ok {
-			errs.Addf(key(fmt.Sprintf("needs[%d]", j)), "%s: needs unknown step %q", where, n)
+			errs.Addf(key(fmt.Sprintf("needs[%d]", j)), "%s: needs unknown step %q%s", where, n, suggest.Hint(n, slices.Sorted(maps.Keys(ids))))
 		}
 	}
 	switch s.OnFailure {
@@ -293,12 +341,16 @@ func LintCatalog(cfg *config.Config, set Set) error {
 		key := func(k string) yamlx.Pos { return yamlx.KeyAt(s.Pos, s.KeyPos, k) }
 		rb, ok := set[s.Runbook]
 		if !ok {
-			errs.Addf(key("runbook"), "services.%s.runbook: unknown runbook %q (have %s)", s.Name, s.Runbook, strings.Join(set.Names(), ", "))
+			errs.Addf(key("runbook"), "services.%s.runbook: unknown runbook %q%s", s.Name, s.Runbook, suggest.HintOrList(s.Runbook, set.Names()))
 			continue
+		}
+		lintParamValues(rb, s.Params, "services."+s.Name+".params", func(name string) yamlx.Pos { return key("params." + name) }, &errs)
+		if d := s.Drill; d != nil {
+			lintParamValues(rb, d.Params, "services."+s.Name+".drill.params", func(name string) yamlx.Pos { return yamlx.KeyAt(d.Pos, d.KeyPos, "params."+name) }, &errs)
 		}
 		for name := range s.Params {
 			if _, ok := rb.Params[name]; !ok {
-				errs.Addf(key("params."+name), "services.%s.params: runbook %q has no param %q", s.Name, rb.Name, name)
+				errs.Addf(key("params."+name), "services.%s.params: runbook %q has no param %q%s", s.Name, rb.Name, name, suggest.HintOrList(name, slices.Sorted(maps.Keys(rb.Params))))
 			}
 		}
 	}
@@ -309,12 +361,12 @@ func LintCatalog(cfg *config.Config, set Set) error {
 				errs.Addf(yamlx.KeyAt(a.Pos, a.KeyPos, "min"), "approval.min: must be 0 or more")
 			}
 			for at, g := range cfg.UnknownGroups(*a) {
-				errs.Addf(at, "approval: unknown group %q (define it under groups: in %s)", g, cfg.File)
+				errs.Addf(at, "approval: unknown group %q%s", g, cfg.GroupHint(g, " (define it under groups: in "+cfg.File+")"))
 			}
 		}
 		for i, s := range rb.Steps {
 			if s.Gate != nil && s.Gate.Group != "" && !cfg.KnownGroup(s.Gate.Group) {
-				errs.Addf(yamlx.KeyAt(s.Gate.Pos, s.Gate.KeyPos, "group"), "steps[%d] (%s): gate: unknown group %q (define it under groups: in %s)", i, s.ID, s.Gate.Group, cfg.File)
+				errs.Addf(yamlx.KeyAt(s.Gate.Pos, s.Gate.KeyPos, "group"), "steps[%d] (%s): gate: unknown group %q%s", i, s.ID, s.Gate.Group, cfg.GroupHint(s.Gate.Group, " (define it under groups: in "+cfg.File+")"))
 			}
 		}
 	}

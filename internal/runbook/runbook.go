@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/backout/backout/internal/config"
+	"github.com/backout/backout/internal/human"
 	"github.com/backout/backout/internal/yamlx"
 )
 
@@ -134,11 +135,13 @@ func (r *Retries) UnmarshalYAMLX(file string, n *yaml.Node) error {
 		return nil
 	}
 	var long struct {
+		KeyPos     map[string]yamlx.Pos
 		Max        int            `yaml:"max"`
 		Backoff    yamlx.Duration `yaml:"backoff"`
 		MaxBackoff yamlx.Duration `yaml:"max_backoff"`
 	}
-	if err := (yamlx.Node{File: file, Node: n}).Decode(&long); err != nil {
+	node := yamlx.Node{File: file, Node: n}
+	if err := node.Decode(&long); err != nil {
 		return err
 	}
 	r.Max = long.Max
@@ -148,7 +151,18 @@ func (r *Retries) UnmarshalYAMLX(file string, n *yaml.Node) error {
 	if long.MaxBackoff > 0 {
 		r.MaxBackoff = long.MaxBackoff.D()
 	}
-	return nil
+	var errs yamlx.Errors
+	at := func(key string) yamlx.Pos { return yamlx.KeyAt(node.Pos(), long.KeyPos, key) }
+	if long.Max < 0 {
+		errs.Addf(at("max"), "retries.max: must be 0 or more")
+	}
+	// The wait between tries is capped at max_backoff: a larger backoff
+	// would be cut without a word.
+	if r.Backoff > r.MaxBackoff {
+		errs.Addf(at("backoff"), "retries.backoff: %s is more than max_backoff %s, which caps every wait; raise max_backoff or lower backoff",
+			human.Duration(r.Backoff), human.Duration(r.MaxBackoff))
+	}
+	return errs.Err()
 }
 
 // Check is a readiness or validation check.

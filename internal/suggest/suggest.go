@@ -3,6 +3,11 @@
 // distance, shared so that every "did you mean" in Backout agrees.
 package suggest
 
+import (
+	"fmt"
+	"strings"
+)
+
 // maxDistance is the most edits a suggestion may be away. Two catches a
 // doubled, dropped or swapped letter ("porpose", "neds") without offering
 // unrelated words.
@@ -48,4 +53,25 @@ func Distance(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+// Hint is " (did you mean "x"?)" for the candidate nearest to word, or ""
+// when none is near: the tail of a message about an unknown name.
+func Hint(word string, candidates []string) string {
+	if near := Closest(word, candidates); near != "" {
+		return fmt.Sprintf(" (did you mean %q?)", near)
+	}
+	return ""
+}
+
+// HintOrList is Hint, or else what there is to choose from, in the order
+// given: " (have a, b)", or " (there are none)" for no candidates.
+func HintOrList(word string, candidates []string) string {
+	if h := Hint(word, candidates); h != "" {
+		return h
+	}
+	if len(candidates) == 0 {
+		return " (there are none)"
+	}
+	return " (have " + strings.Join(candidates, ", ") + ")"
 }

@@ -55,3 +55,23 @@ func TestClosest(t *testing.T) {
 		t.Errorf("tie = %q, want bat", got)
 	}
 }
+
+func TestHint(t *testing.T) {
+	known := []string{"helm", "http", "kubectl"}
+	for _, c := range []struct {
+		word       string
+		candidates []string
+		hint, list string
+	}{
+		{"hlem", known, ` (did you mean "helm"?)`, ` (did you mean "helm"?)`},
+		{"terraform", known, "", " (have helm, http, kubectl)"},
+		{"k8s", nil, "", " (there are none)"},
+	} {
+		if got := Hint(c.word, c.candidates); got != c.hint {
+			t.Errorf("Hint(%q) = %q, want %q", c.word, got, c.hint)
+		}
+		if got := HintOrList(c.word, c.candidates); got != c.list {
+			t.Errorf("HintOrList(%q) = %q, want %q", c.word, got, c.list)
+		}
+	}
+}

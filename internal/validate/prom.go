@@ -191,8 +191,8 @@ func parseThreshold(f fields, below, above string, between []string) threshold {
 		f.fail("between", "expected [low, high], got %d values", len(between))
 		return threshold{}
 	}
-	lo, okLo := f.float("between", between[0])
-	hi, okHi := f.float("between", between[1])
+	lo, okLo := f.float("between[0]", between[0])
+	hi, okHi := f.float("between[1]", between[1])
 	if okLo && okHi && lo > hi {
 		f.fail("between", "low %s is above high %s", formatNum(lo), formatNum(hi))
 	}

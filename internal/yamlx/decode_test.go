@@ -208,6 +208,11 @@ func TestUnmarshalValues(t *testing.T) {
 	}
 }
 
+// selfDecoded takes any node as it is, as expect_status and retries do.
+type selfDecoded struct{}
+
+func (*selfDecoded) UnmarshalYAMLX(string, *yaml.Node) error { return nil }
+
 // TestKeyPosPaths: KeyPos also records the keys and items below a
 // struct's own keys, by path, down to the next struct with a KeyPos of its
 // own, so checks made after decoding can point at the entry at fault.
@@ -225,8 +230,11 @@ func TestKeyPosPaths(t *testing.T) {
 		Perms  map[string][]string `yaml:"perms"`
 		Plain  plain               `yaml:"plain"`
 		Inner  []inner             `yaml:"inner"`
+		Codes  selfDecoded         `yaml:"codes"`
+		Limits selfDecoded         `yaml:"limits"`
 	}
-	const src = "perms:\n  freeze: [owners, group:sre]\n  abort: []\nplain: {url: x, env: {a: [b]}}\ninner:\n  - tags: [x, y]\n"
+	const src = "perms:\n  freeze: [owners, group:sre]\n  abort: []\nplain: {url: x, env: {a: [b]}}\ninner:\n  - tags: [x, y]\n" +
+		"codes: [200, 2O4]\nlimits: {max: 3}\n"
 	var d doc
 	if err := yamlx.Unmarshal(fuzzFile, []byte(src), &d); err != nil {
 		t.Fatal(err)
@@ -248,6 +256,10 @@ func TestKeyPosPaths(t *testing.T) {
 		{"a struct with its own KeyPos keeps its keys", d.KeyPos, "inner[0].tags", yamlx.Pos{}},
 		{"relative to that struct", d.Inner[0].KeyPos, "tags[1]", at(6, 15)},
 		{"nothing past the end of a list", d.KeyPos, "perms.freeze[2]", yamlx.Pos{}},
+		// a type that decodes itself (an http step's expect_status) has its
+		// items and keys recorded all the same
+		{"an item of a list that decodes itself", d.KeyPos, "codes[1]", at(7, 14)},
+		{"a key of a mapping that decodes itself", d.KeyPos, "limits.max", at(8, 10)},
 	}
 	for _, tt := range tests {
 		if got := tt.keys[tt.path]; got != tt.want {

@@ -306,7 +306,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 	case v.Type() == nodeType:
 		v.Set(reflect.ValueOf(Node{File: d.file, Node: n}))
 	case v.CanAddr() && v.Addr().Type().Implements(unmarshalerT):
-		d.decodeUnmarshaler(n, v)
+		d.decodeUnmarshaler(n, v, field)
 	case v.Kind() == reflect.Pointer:
 		d.decodePointer(n, v, field)
 	case v.Type() == durationType:
@@ -350,11 +350,43 @@ func resolve(n *yaml.Node) *yaml.Node {
 }
 
 // decodeUnmarshaler hands n to a type that decodes itself. Its error is
-// placed at n unless it carries its own position.
-func (d *decoder) decodeUnmarshaler(n *yaml.Node, v reflect.Value) {
-	if err := v.Addr().Interface().(Unmarshaler).UnmarshalYAMLX(d.file, n); err != nil {
-		d.errs.Add(d.pos(n), err)
+// placed at n unless it carries its own position. The items or keys below
+// n are recorded as any list's or mapping's are (expect_status[1]), so a
+// check made after decoding can point at the one at fault.
+func (d *decoder) decodeUnmarshaler(n *yaml.Node, v reflect.Value, field string) {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			d.record(fmt.Sprintf("%s[%d]", field, i), c)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			d.record(joinField(field, n.Content[i].Value), n.Content[i])
+		}
 	}
+	if err := v.Addr().Interface().(Unmarshaler).UnmarshalYAMLX(d.file, n); err != nil {
+		var list Errors
+		list.Add(d.pos(n), err)
+		for _, e := range list {
+			e.Msg = qualify(field, e.Msg)
+		}
+		d.errs = append(d.errs, list...)
+	}
+}
+
+// qualify gives a message that a type wrote about itself ("retries.max:
+// ...", knowing only its own key) the path of where it sits
+// ("steps[3].retries.max: ..."), as every other decoding message has.
+func qualify(field, msg string) string {
+	i := strings.LastIndex(field, ".")
+	if i < 0 {
+		return msg
+	}
+	parent, own := field[:i+1], field[i+1:]
+	if rest, ok := strings.CutPrefix(msg, own); ok && rest != "" && strings.ContainsRune(":.[", rune(rest[0])) {
+		return parent + msg
+	}
+	return msg
 }
 
 // decodePointer leaves the pointer nil for null, so "absent" and "written

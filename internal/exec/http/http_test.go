@@ -38,8 +38,8 @@ func TestValidate(t *testing.T) {
 		{`url: ftp://x`, `r.yaml:1:1: url: "ftp://x": want an http:// or https:// URL`},
 		{`url: /relative`, `r.yaml:1:1: url: "/relative": want an http:// or https:// URL`},
 		{"url: http://x\nmethod: FETCH", `r.yaml:2:1: method: unknown method "FETCH" (want GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS)`},
-		{"url: http://x\nexpect_status: [200, 999, abc]", "r.yaml:2:1: expect_status[1]: expected an HTTP status code, got \"999\"\n" +
-			`r.yaml:2:1: expect_status[2]: expected an HTTP status code, got "abc"`},
+		{"url: http://x\nexpect_status: [200, 999, abc]", "r.yaml:2:22: expect_status[1]: expected an HTTP status code, got \"999\"\n" +
+			`r.yaml:2:27: expect_status[2]: expected an HTTP status code, got "abc"`},
 		{"url: http://x\nexpect_status: {a: 1}", `r.yaml:2:16: expect_status: expected a status code or a list of them`},
 		{"url: http://x\njson: {a: 1}\nbody: raw", `r.yaml:3:1: body: set either json or body, not both`},
 		{"url: http://x\nexpect_json: {path: status}", `r.yaml:2:14: expect_json: missing required field "equals"`},

@@ -53,15 +53,29 @@ func (c *CodeList) UnmarshalYAMLX(file string, n *yaml.Node) error {
 		*c = CodeList{n.Value}
 		return nil
 	case yaml.SequenceNode:
-		for _, e := range n.Content {
+		for i, e := range n.Content {
+			if e.Kind == yaml.AliasNode && e.Alias != nil {
+				e = e.Alias
+			}
 			if e.Kind != yaml.ScalarNode {
-				return pos.Errorf("expect_status: expected a status code or a list of them")
+				at := yamlx.Pos{File: file, Line: e.Line, Col: e.Column}
+				return at.Errorf("expect_status[%d]: expected a status code, got %s", i, nodeKind(e))
 			}
 			*c = append(*c, e.Value)
 		}
 		return nil
 	}
 	return pos.Errorf("expect_status: expected a status code or a list of them")
+}
+
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return "an alias"
 }
 
 // spec is a decoded, checked step.
@@ -114,7 +128,7 @@ func decode(n yamlx.Node, final bool) (*spec, error) {
 		}
 		code, err := strconv.Atoi(c)
 		if err != nil || code < 100 || code > 599 {
-			errs.Addf(at("expect_status"), "expect_status[%d]: expected an HTTP status code, got %q", i, c)
+			errs.Addf(at(fmt.Sprintf("expect_status[%d]", i)), "expect_status[%d]: expected an HTTP status code, got %q", i, c)
 		}
 		s.codes = append(s.codes, code)
 	}

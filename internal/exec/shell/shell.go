@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -112,8 +113,39 @@ func sortedKeys(m map[string]string) []string {
 
 // Validate implements exec.Executor.
 func (*Executor) Validate(with yamlx.Node) error {
-	_, err := decode(with, false)
-	return err
+	s, err := decode(with, false)
+	if err != nil {
+		return err
+	}
+	return checkScriptExists(s, with)
+}
+
+// checkScriptExists: a script named outright must be in the directory the
+// runbook was loaded from, so that a misspelt path fails lint and a refused
+// start rather than the rollback's readiness. Whether it is executable is
+// the probe's to say (a mounted volume may set modes of its own). A runbook
+// not read from a directory on disk has nothing to look in.
+func checkScriptExists(s *spec, with yamlx.Node) error {
+	if s.Script == "" || templated(s.Script) || with.File == "" {
+		return nil
+	}
+	base := filepath.Dir(with.File)
+	if info, err := os.Stat(base); err != nil || !info.IsDir() {
+		return nil
+	}
+	path := s.Script
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(base, path)
+	}
+	_, err := os.Stat(path)
+	at := yamlx.KeyAt(with.Pos(), s.KeyPos, "script")
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return yamlx.Errors{at.Errorf("script: %s not found in %s", s.Script, base)}
+	case err != nil:
+		return yamlx.Errors{at.Errorf("script: %s: %v", s.Script, errors.Unwrap(err))}
+	}
+	return nil
 }
 
 // argv resolves the program: a script must resolve inside baseDir.

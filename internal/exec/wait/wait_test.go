@@ -40,7 +40,7 @@ func TestValidate(t *testing.T) {
 		{"", "query: up\nbelow: 1\nprometheus_url: prom:9090", `r.yaml:3:1: prometheus_url: "prom:9090": want an http:// or https:// URL`},
 		{"", "url: http://x\nquery: up", `r.yaml:1:1: url: set either query or url, not both`},
 		{"", "url: http://x\nbelow: 3", `r.yaml:2:1: below: not used with url (only with query)`},
-		{"", "url: http://x\nexpect_status: [600]", `r.yaml:2:1: expect_status[0]: expected an HTTP status code, got "600"`},
+		{"", "url: http://x\nexpect_status: [600]", `r.yaml:2:17: expect_status[0]: expected an HTTP status code, got "600"`},
 		{"", "url: http://x\ninterval: 0s", "r.yaml:2:1: interval: must be more than 0"},
 		{"", "url: http://x\ninterval: x", `r.yaml:2:1: interval: invalid duration "x" (examples: 30s, 5m, 1h, 7d)`},
 		// The step's timeout is the only one (runbook lint says so first).

@@ -77,7 +77,7 @@ func decode(n yamlx.Node, final bool, defaultProm string) (*spec, error) {
 			}
 			code, err := strconv.Atoi(c)
 			if err != nil || code < 100 || code > 599 {
-				errs.Addf(at("expect_status"), "expect_status[%d]: expected an HTTP status code, got %q", i, c)
+				errs.Addf(at(fmt.Sprintf("expect_status[%d]", i)), "expect_status[%d]: expected an HTTP status code, got %q", i, c)
 			}
 			s.codes = append(s.codes, code)
 		}
