@@ -423,7 +423,14 @@ func (s *Approvals) SignGate(ctx context.Context, who Actor, id, key string) (ro
 		return nil, err
 	}
 	g, ok := r.Gates[key]
-	if !ok || g.Passed {
+	switch open := openGate(r); {
+	case ok && g.Passed:
+		return rollback.Sayf("The gate at %s of %s has passed already.", key, id), nil
+	case !ok && open != "":
+		// A button from an older message, or a gate named by hand: say
+		// which gate is the one waiting, not that none is.
+		return rollback.Sayf("%s has no gate at %s; the gate waiting for sign-off is at %s.", id, key, open), nil
+	case !ok:
 		return rollback.Sayf("No gate of %s is waiting for sign-off.", id), nil
 	}
 	if r.State.Terminal() {

@@ -342,8 +342,16 @@ steps:
 			if len(e.ex.Calls()) != 0 {
 				t.Fatal("the gated step ran before sign-off")
 			}
+			wrong := r.ID + " has no gate at checkout/migrat; the gate waiting for sign-off is at checkout/migrate."
+			if got, err := e.svc.SignGate(e.ctx, person("dan"), r.ID, "checkout/migrat"); err != nil || got.String() != wrong {
+				t.Fatalf("sign-off of a gate that is not there: %q %v, want %q", got, err, wrong)
+			}
 			if got, err := e.svc.SignGate(e.ctx, person("dan"), r.ID, "checkout/migrate"); err != nil || got != nil {
 				t.Fatalf("sign-off by dan: %q %v", got, err)
+			}
+			passed := "The gate at checkout/migrate of " + r.ID + " has passed already."
+			if got, err := e.svc.SignGate(e.ctx, person("dan"), r.ID, "checkout/migrate"); err != nil || got.String() != passed {
+				t.Fatalf("sign-off of a passed gate: %q %v, want %q", got, err, passed)
 			}
 			e.finish(r.ID, rollback.StateSucceeded)
 			want := []string{rollback.StepGateWaiting, rollback.StepGatePassed, rollback.StepStarted, rollback.StepSucceeded}
