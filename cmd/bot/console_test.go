@@ -345,7 +345,7 @@ func TestConsoleAlertSaysWhenTheDeployWentOut(t *testing.T) {
 		want, nope string
 	}{
 		{"deploy after the alert opened", "", "10m",
-			`> 1\.5\.0 deployed (9m5\ds|10m) after this alert opened: the alert began before it\n`, "moments before"},
+			`> 1\.5\.0 deployed (9m5\ds|10m) after this alert opened: the alert began before it, so only a person may approve this rollback\n`, "moments before"},
 		{"deploy before an alert that opened a while ago", "20m", "10m",
 			`> 1\.5\.0 deployed (9m5\ds|10m) before this alert\n`, "ago"},
 		{"deploy just before the alert", "", "",
@@ -470,6 +470,37 @@ func TestConsoleUnansweredProposalSaysWhenItRuns(t *testing.T) {
 	proposal := out[:strings.Index(out, "bob> click 1")]
 	if !countdown.MatchString(proposal) {
 		t.Errorf("the alert's proposal does not say when it approves itself\n%s", proposal)
+	}
+}
+
+// TestConsoleNoAutoApprovalOfALaterDeploy: an alert whose suspect deploy
+// went out after the alert began (the suspect window reaches past it) is
+// not approved by Backout on its own, whatever auto_execute says: that
+// deploy did not start the trouble and may be its fix. checkout's
+// when_unanswered countdown is not offered, and no tick approves it.
+func TestConsoleNoAutoApprovalOfALaterDeploy(t *testing.T) {
+	t.Chdir("../..")
+	cases := []struct {
+		name, alertAge string
+		countdown      bool
+	}{
+		{"deploy before the alert", "", true},
+		{"deploy after the alert began", "10m", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := consoleScript(t,
+				"deploy checkout 1.0 5h", "deploy checkout 1.1",
+				strings.TrimSpace("alert checkout "+c.alertAge), // checkout: auto_execute: when_unanswered 15m
+				"/rollback status RB-1",
+			)
+			if got := strings.Contains(out, "Backout approves it on its own"); got != c.countdown {
+				t.Errorf("countdown offered: %v, want %v\n%s", got, c.countdown, out)
+			}
+			if !c.countdown && !strings.Contains(out, "so only a person may approve this rollback") {
+				t.Errorf("the proposal does not say why it waits for a person\n%s", out)
+			}
+		})
 	}
 }
 

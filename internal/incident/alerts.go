@@ -104,7 +104,7 @@ func suspectReason(d *rollback.Deploy, alertAt time.Time) string {
 	case gap > -time.Second:
 		return d.Version + " deployed moments before this alert"
 	}
-	return fmt.Sprintf("%s deployed %s after this alert opened: the alert began before it", d.Version, human.Duration(-gap))
+	return fmt.Sprintf("%s deployed %s after this alert opened: the alert began before it, so only a person may approve this rollback", d.Version, human.Duration(-gap))
 }
 
 // alertNoticeTTL is how long one incident's "not proposed" notice holds off

@@ -331,8 +331,14 @@ func (s *Approvals) unansweredAt(r *rollback.Record) time.Time {
 	return at
 }
 
-// autoMode is the strictest auto_execute setting of the services in scope.
+// autoMode is the strictest auto_execute setting of the services in scope,
+// and never when a service's release went out after the alert began: that
+// deploy did not start the trouble and may be the fix for it, so rolling it
+// back is for a person to decide, not for Backout on its own.
 func (s *Approvals) autoMode(r *rollback.Record) config.AutoMode {
+	if deployedAfterAlert(r) {
+		return config.AutoNever
+	}
 	mode := config.AutoAlways
 	for _, c := range r.Services {
 		svc, _ := s.cfg.ServiceByName(c.Service)
@@ -344,6 +350,21 @@ func (s *Approvals) autoMode(r *rollback.Record) config.AutoMode {
 		}
 	}
 	return mode
+}
+
+// deployedAfterAlert reports whether an alert's or watcher's proposal
+// rolls back a release deployed after the alert began (suspect_window
+// reaches past the alert, for deploys that CI reports late).
+func deployedAfterAlert(r *rollback.Record) bool {
+	if (r.Trigger.Kind != "alert" && r.Trigger.Kind != "watcher") || r.Trigger.At.IsZero() {
+		return false
+	}
+	for _, c := range r.Services {
+		if c.Current.DeployedAt.After(r.Trigger.At) {
+			return true
+		}
+	}
+	return false
 }
 
 // summaryLine is "checkout 2.4.1 → 2.4.0, cart 1.9 → 1.8".
