@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/backout/backout/internal/exec"
+	"github.com/backout/backout/internal/rollback"
 	"github.com/backout/backout/internal/store"
 )
 
@@ -94,5 +96,27 @@ func TestStepsCarryTheRenewDeadline(t *testing.T) {
 			t.Fatal("step a never ran")
 		}
 		waitEngine(t, e.svc)
+	})
+}
+
+// TestRefusedStartWhileTheLeaseHolds: an executor that refused to start a
+// step past its StartBy, while the lease was renewed meanwhile (the
+// deadline moved on after StartBy was taken), gets the step once more with
+// a fresh deadline: nothing started, so the rollback must not fail for it.
+func TestRefusedStartWhileTheLeaseHolds(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b, setup{runbook: chainRunbook, leaseTTL: "3s", renewDeadline: "1s"})
+		var calls atomic.Int32
+		e.ex.On("a", func(context.Context, exec.Request) (exec.Result, error) {
+			if calls.Add(1) == 1 {
+				return exec.Result{}, fmt.Errorf("a %w", exec.ErrStartBy)
+			}
+			return exec.Result{}, nil
+		})
+		r := e.run()
+		e.finish(r.ID, rollback.StateSucceeded)
+		if n := calls.Load(); n != 2 {
+			t.Fatalf("step a was handed to its executor %d times, want 2", n)
+		}
 	})
 }

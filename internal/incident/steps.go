@@ -256,10 +256,18 @@ func (d *driver) invoke(ctx context.Context, ex exec.Executor, req exec.Request)
 	// another replica took the rollback over meanwhile (the run is cancelled
 	// too, but only once a goroutine notices; the executor checks again at
 	// the last moment, and on Linux the step's supervisor once more).
-	req.StartBy = time.Now().Add(d.untilOverdue())
-	sctx, cancel := context.WithTimeout(ctx, req.Timeout)
-	defer cancel()
-	return ex.Run(sctx, req)
+	for try := 1; ; try++ {
+		req.StartBy = time.Now().Add(d.untilOverdue())
+		sctx, cancel := context.WithTimeout(ctx, req.Timeout)
+		res, err := ex.Run(sctx, req)
+		cancel()
+		// Refused, yet the lease was renewed after StartBy was taken, so the
+		// deadline has moved on: nothing started, so start it now (once).
+		if try == 1 && errors.Is(err, exec.ErrStartBy) && !d.overdue() && ctx.Err() == nil {
+			continue
+		}
+		return res, err
+	}
 }
 
 func (d *driver) redact(s string) string { return exec.Redact(s, d.e.secrets()) }

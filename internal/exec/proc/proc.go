@@ -132,14 +132,17 @@ func Run(ctx context.Context, s Spec) (Outcome, error) {
 	if err := checkExecutable(cmd); err != nil {
 		return Outcome{}, fmt.Errorf("start %s: %w", name, err)
 	}
-	if err := prepare(cmd, grace, s.FrozenParentLimit, s.StartBy); err != nil { // own process group; on Linux, dies with the bot (or when it is frozen)
+	signal, err := prepare(cmd, grace, s.FrozenParentLimit, s.StartBy) // own process group; on Linux, dies with the bot (or when it is frozen)
+	if err != nil {
 		return Outcome{}, fmt.Errorf("%s %w", name, err)
 	}
 
 	defer lockThread()()
 	beforeStart()
 	p, err := startPiped(cmd, s.Stdin, streamWriters(s, stdout, stderr))
+	signal.started()
 	if err != nil {
+		signal.refused() // closes it
 		return Outcome{}, fmt.Errorf("start %s: %w", name, err)
 	}
 	start := time.Now()
@@ -148,6 +151,7 @@ func Run(ctx context.Context, s Spec) (Outcome, error) {
 	close(w.exited)
 	<-w.done
 	p.drain()
+	notStarted := signal.refused()
 
 	o := Outcome{Duration: time.Since(start)}
 	o.Stdout, o.Stderr = stdout.String(s.Redact), stderr.String(s.Redact)
@@ -169,7 +173,7 @@ func Run(ctx context.Context, s Spec) (Outcome, error) {
 		o.Cancelled = true
 		return o, fmt.Errorf("%s cancelled; process group stopped: %w", name, ctx.Err())
 	}
-	if o.ExitCode == notStartedStatus && strings.Contains(o.Stderr, notStartedMark) {
+	if notStarted {
 		return o, fmt.Errorf("%s %w", name, exec.ErrStartBy)
 	}
 	if o.ExitCode != 0 {

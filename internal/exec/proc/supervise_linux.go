@@ -8,6 +8,7 @@ import (
 	osexec "os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,10 +50,13 @@ const (
 	envSuperviseParent = "BACKOUT_PROC_SUPERVISE_PARENT"
 	envSuperviseFrozen = "BACKOUT_PROC_SUPERVISE_FROZEN"   // frozen-parent limit in milliseconds; 0: none
 	envSuperviseStart  = "BACKOUT_PROC_SUPERVISE_START_BY" // CLOCK_MONOTONIC nanoseconds; absent: no limit
-	// notStartedStatus and notStartedMark are how the supervisor tells Run
-	// it did not start the program because StartBy had passed.
+	// startSignalFD is the supervisor's end of the pipe on which it tells
+	// Run that it did not start the program because StartBy had passed: a
+	// channel the program never holds, so no output of its can forge or
+	// hide the refusal (an exit status or a line on stderr could).
+	startSignalFD = 3
+	// notStartedStatus is the supervisor's exit status when it refused.
 	notStartedStatus = 125
-	notStartedMark   = "backout: step program not started: start deadline passed"
 	// frozenPoll is how often the supervisor looks at its parent's state.
 	frozenPoll         = 50 * time.Millisecond
 	supervisorName     = "backout-step-supervisor"
@@ -64,34 +68,43 @@ func init() {
 	if grace, ok := os.LookupEnv(envSupervise); ok {
 		// syscall.Exit, not os.Exit: nothing is buffered, and a race-enabled
 		// build would otherwise sleep a second at every clean exit.
-		if startBy, ok := os.LookupEnv(envSuperviseStart); ok && !beforeMono(startBy) {
-			fmt.Fprintln(os.Stderr, notStartedMark)
-			syscall.Exit(notStartedStatus)
+		if startBy, ok := os.LookupEnv(envSuperviseStart); ok {
+			signal := os.NewFile(startSignalFD, "start-signal")
+			if !beforeMono(startBy) {
+				_, _ = signal.Write([]byte{1})
+				syscall.Exit(notStartedStatus)
+			}
+			_ = signal.Close() // the program must not inherit it
 		}
 		syscall.Exit(supervise(grace, os.Getenv(envSuperviseParent), os.Getenv(envSuperviseFrozen), os.Args[1:]))
 	}
 }
 
 // prepare turns cmd (Path already resolved) into the supervised form. It
-// refuses when startBy has passed already.
-func prepare(cmd *osexec.Cmd, grace, frozen time.Duration, startBy time.Time) error {
-	// The monotonic clock is read before the time left: a freeze between
-	// the two then moves the supervisor's deadline earlier, never later.
-	mono, err := monoNow()
-	if err != nil {
-		return fmt.Errorf("not started: %w", err)
-	}
-	var left time.Duration
+// refuses when startBy has passed already; the startSignal it returns (nil
+// without startBy) tells, once the supervisor has exited, whether it
+// refused to start the program.
+func prepare(cmd *osexec.Cmd, grace, frozen time.Duration, startBy time.Time) (*startSignal, error) {
+	// The step's own environment never carries the supervisor's variables.
+	cmd.Env = slices.DeleteFunc(cmd.Env, supervisorEnv)
+	var mono, left time.Duration
 	if !startBy.IsZero() {
+		// The monotonic clock is read before the time left: a freeze
+		// between the two moves the supervisor's deadline earlier, never
+		// later.
+		var err error
+		if mono, err = monoNow(); err != nil {
+			return nil, fmt.Errorf("not started: %w", err)
+		}
 		if left = time.Until(startBy); left <= 0 {
-			return exec.ErrStartBy
+			return nil, exec.ErrStartBy
 		}
 	}
 	if _, err := os.Stat(selfExe); err != nil {
 		// No procfs: the leader alone is covered, and startBy is checked
 		// only above.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		return nil
+		return nil, nil
 	}
 	cmd.Args = append([]string{supervisorName, cmd.Path}, cmd.Args...)
 	cmd.Path = selfExe
@@ -99,11 +112,42 @@ func prepare(cmd *osexec.Cmd, grace, frozen time.Duration, startBy time.Time) er
 		envSupervise+"="+strconv.FormatInt(grace.Milliseconds(), 10),
 		envSuperviseParent+"="+strconv.Itoa(os.Getpid()),
 		envSuperviseFrozen+"="+strconv.FormatInt(frozen.Milliseconds(), 10))
-	if !startBy.IsZero() {
-		cmd.Env = append(cmd.Env, envSuperviseStart+"="+strconv.FormatInt(int64(mono+left), 10))
-	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: supervisorDeathSig}
-	return nil
+	if startBy.IsZero() {
+		return nil, nil
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("not started: %w", err)
+	}
+	cmd.ExtraFiles = []*os.File{w} // fd 3: startSignalFD
+	cmd.Env = append(cmd.Env, envSuperviseStart+"="+strconv.FormatInt(int64(mono+left), 10))
+	return &startSignal{r: r, w: w}, nil
+}
+
+// startSignal is Run's end of the supervisor's refusal pipe.
+type startSignal struct{ r, w *os.File }
+
+// started closes the parent's copy of the write end once the supervisor
+// holds its own (or the start failed).
+func (s *startSignal) started() {
+	if s != nil {
+		_ = s.w.Close()
+	}
+}
+
+// refused reports, after the supervisor has exited, whether it refused to
+// start the program. Nobody else holds the write end by then; the deadline
+// only guards against a bug leaving one open.
+func (s *startSignal) refused() bool {
+	if s == nil {
+		return false
+	}
+	defer s.r.Close()
+	_ = s.r.SetReadDeadline(time.Now().Add(time.Second))
+	var b [1]byte
+	n, _ := s.r.Read(b[:])
+	return n == 1
 }
 
 // monoNow reads CLOCK_MONOTONIC, which every process on the machine shares

@@ -140,13 +140,20 @@ func TestLateStepNeverStarts(t *testing.T) {
 		name      string
 		startBy   time.Duration // from now; 0: none
 		frozenFor time.Duration // between Run's check and the fork
+		spec      func(*Spec)   // more of the step, when it matters
 		started   bool
 	}{
-		{"no deadline", 0, 0, true},
-		{"in time", 10 * time.Second, 0, true},
-		{"in time despite a short freeze", 10 * time.Second, 50 * time.Millisecond, true},
-		{"passed before the fork", -time.Millisecond, 0, false},
-		{"passed during a freeze at the fork", 50 * time.Millisecond, 200 * time.Millisecond, false},
+		{name: "no deadline", started: true},
+		{name: "in time", startBy: 10 * time.Second, started: true},
+		{name: "in time despite a short freeze", startBy: 10 * time.Second, frozenFor: 50 * time.Millisecond, started: true},
+		{name: "passed before the fork", startBy: -time.Millisecond},
+		{name: "passed during a freeze at the fork", startBy: 50 * time.Millisecond, frozenFor: 200 * time.Millisecond},
+		// Neither redaction nor a tiny output limit hides the refusal.
+		{name: "refusal under redaction and a small output limit", startBy: 50 * time.Millisecond, frozenFor: 200 * time.Millisecond,
+			spec: func(s *Spec) { s.Redact, s.OutputLimit = []string{"start", "deadline"}, 10 }},
+		// The step's own environment cannot set the supervisor's deadline.
+		{name: "a deadline smuggled in through env", started: true,
+			spec: func(s *Spec) { s.Env = []string{envSuperviseStart + "=1"} }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,6 +161,9 @@ func TestLateStepNeverStarts(t *testing.T) {
 			spec := Spec{Argv: []string{"/bin/sh", "-c", `: > "$0"`, marker}}
 			if tc.startBy != 0 {
 				spec.StartBy = time.Now().Add(tc.startBy)
+			}
+			if tc.spec != nil {
+				tc.spec(&spec)
 			}
 			beforeStart = func() { time.Sleep(tc.frozenFor) }
 			defer func() { beforeStart = func() {} }()
@@ -169,5 +179,29 @@ func TestLateStepNeverStarts(t *testing.T) {
 				t.Fatalf("Run: %v, want exec.ErrStartBy", err)
 			}
 		})
+	}
+}
+
+// TestProgramCannotClaimItNeverStarted: a program that ran and exits with
+// the supervisor's refusal status, saying what the supervisor would, is a
+// program that failed, not a step that never started.
+func TestProgramCannotClaimItNeverStarted(t *testing.T) {
+	programs := []string{
+		"echo 'backout: step program not started: start deadline passed' >&2; exit 125",
+		// The supervisor's signal pipe is not the program's to write.
+		"echo 1 >&3; exit 125",
+	}
+	for _, program := range programs {
+		for _, startBy := range []time.Duration{0, time.Minute} {
+			spec := Spec{Argv: []string{"/bin/sh", "-c", program}}
+			if startBy != 0 {
+				spec.StartBy = time.Now().Add(startBy)
+			}
+			_, err := Run(context.Background(), spec)
+			var ee *ExitError
+			if !errors.As(err, &ee) || ee.Code != notStartedStatus || errors.Is(err, exec.ErrStartBy) {
+				t.Errorf("%q, StartBy in %v: Run: %v, want the program's exit status %d", program, startBy, err, notStartedStatus)
+			}
+		}
 	}
 }
