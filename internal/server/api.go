@@ -407,16 +407,28 @@ func (rec Record) row() []string {
 		strconv.Itoa(rec.SupportReports)})
 }
 
-// inertCells keeps a CSV export from being a spreadsheet's formulas: a cell
-// that starts with = + - @ or a tab or carriage return (a link or summary an
-// alert sent, say "=HYPERLINK(…)") gets a leading apostrophe, which
-// spreadsheets read as "text" (OWASP's advice on CSV injection). No cell
-// Backout writes itself starts so.
+// inertCells keeps a CSV export from being a spreadsheet's formulas: where
+// a cell, or a part of it after a ; , or tab (a spreadsheet in a locale
+// whose separator is ; splits there, whatever the quoting), starts with
+// = + - @ or a tab or carriage return (a link or summary an alert sent, say
+// "=HYPERLINK(…)"), an apostrophe goes before it, which spreadsheets read
+// as "text" (OWASP's advice on CSV injection). A plain number ("-3") is
+// left alone: it is no formula. No cell Backout writes itself needs it.
 func inertCells(cells []string) []string {
 	for i, c := range cells {
-		if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
-			cells[i] = "'" + c
+		if _, err := strconv.ParseFloat(c, 64); err == nil {
+			continue
 		}
+		var b strings.Builder
+		start := true
+		for _, r := range c {
+			if start && strings.ContainsRune("=+-@\t\r", r) {
+				b.WriteByte('\'')
+			}
+			b.WriteRune(r)
+			start = r == ';' || r == ',' || r == '\t'
+		}
+		cells[i] = b.String()
 	}
 	return cells
 }

@@ -185,6 +185,9 @@ func TestRegistryCSVHoldsNoFormulas(t *testing.T) {
 		{"+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"},
 		{"-2+3", "'-2+3"},
 		{"@SUM(1,2)", "'@SUM(1,2)"},
+		// A spreadsheet whose separator is ; splits inside the cell.
+		{`https://pd.example/i;=HYPERLINK("https://evil.example")`, `https://pd.example/i;'=HYPERLINK("https://evil.example")`},
+		{"-3", "-3"},
 		{"https://pd.example/incidents/Q1", "https://pd.example/incidents/Q1"},
 	}
 	for _, tc := range tests {
