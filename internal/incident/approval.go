@@ -243,8 +243,12 @@ func (s *Approvals) Vote(ctx context.Context, who Actor, req VoteRequest) (rollb
 		return nil, err
 	}
 	if r.State == rollback.StateRunning && req.Approve {
-		if gate := openGate(r); gate != "" {
-			return s.SignGate(ctx, who, r.ID, gate)
+		switch open := openGates(r); len(open) {
+		case 0:
+		case 1:
+			return s.SignGate(ctx, who, r.ID, open[0])
+		default:
+			return rollback.Sayf("Several gates of %s wait for sign-off (%s): use the button of the one you sign.", r.ID, strings.Join(open, ", ")), nil
 		}
 	}
 	if r.State == rollback.StateExpired {
@@ -406,14 +410,16 @@ func (s *Approvals) expire(ctx context.Context, id string) (*rollback.Record, er
 // gateKey names one gate of one service's step.
 func gateKey(service, step string) string { return service + "/" + step }
 
-// openGate returns the key of a gate waiting for sign-off, if any.
-func openGate(r *rollback.Record) string {
+// openGates lists, sorted, the keys of the gates waiting for sign-off.
+func openGates(r *rollback.Record) []string {
+	var open []string
 	for k, g := range r.Gates {
 		if !g.Passed {
-			return k
+			open = append(open, k)
 		}
 	}
-	return ""
+	slices.Sort(open)
+	return open
 }
 
 // SignGate records a sign-off on a mid-run gate.
@@ -423,20 +429,19 @@ func (s *Approvals) SignGate(ctx context.Context, who Actor, id, key string) (ro
 		return nil, err
 	}
 	g, ok := r.Gates[key]
-	switch open := openGate(r); {
-	case ok && g.Passed:
-		return rollback.Sayf("The gate at %s of %s has passed already.", key, id), nil
-	case !ok && open != "":
-		// A button from an older message, or a gate named by hand: say
-		// which gate is the one waiting, not that none is.
-		return rollback.Sayf("%s has no gate at %s; the gate waiting for sign-off is at %s.", id, key, open), nil
-	case !ok:
-		return rollback.Sayf("No gate of %s is waiting for sign-off.", id), nil
-	}
-	if r.State.Terminal() {
+	switch open := openGates(r); {
+	case r.State.Terminal():
 		// Its gate message still shows the button; a sign-off now would be
 		// announced and audited as if it let the run go on.
 		return rollback.Sayf("%s is %s; its gate no longer takes sign-off.", id, r.State), nil
+	case ok && g.Passed:
+		return rollback.Sayf("The gate at %s of %s has passed already.", key, id), nil
+	case !ok && len(open) > 0:
+		// A button from an older message, or a gate named by hand: say
+		// which gates are waiting, not that none is.
+		return rollback.Sayf("%s has no gate at %s; waiting for sign-off: %s.", id, key, strings.Join(open, ", ")), nil
+	case !ok:
+		return rollback.Sayf("No gate of %s is waiting for sign-off.", id), nil
 	}
 	member, err := s.groups.inGroup(ctx, who.User, g.Group)
 	if err != nil {

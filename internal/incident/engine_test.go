@@ -342,7 +342,7 @@ steps:
 			if len(e.ex.Calls()) != 0 {
 				t.Fatal("the gated step ran before sign-off")
 			}
-			wrong := r.ID + " has no gate at checkout/migrat; the gate waiting for sign-off is at checkout/migrate."
+			wrong := r.ID + " has no gate at checkout/migrat; waiting for sign-off: checkout/migrate."
 			if got, err := e.svc.SignGate(e.ctx, person("dan"), r.ID, "checkout/migrat"); err != nil || got.String() != wrong {
 				t.Fatalf("sign-off of a gate that is not there: %q %v, want %q", got, err, wrong)
 			}
@@ -368,6 +368,13 @@ steps:
 			done := e.finish(r.ID, rollback.StateFailed)
 			if !strings.Contains(done.Outcome, "gate: no sign-off from dba within 200ms") {
 				t.Fatalf("outcome %q", done.Outcome)
+			}
+			// Its gate never passed, but no gate of an ended rollback waits.
+			closed := r.ID + " is failed; its gate no longer takes sign-off."
+			for _, key := range []string{"checkout/migrate", "checkout/other"} {
+				if got, err := e.svc.SignGate(e.ctx, person("dan"), r.ID, key); err != nil || got.String() != closed {
+					t.Errorf("sign-off at %s after the end: %q %v, want %q", key, got, err, closed)
+				}
 			}
 			if len(e.ex.Calls()) != 0 {
 				t.Fatal("the gated step ran without sign-off")
