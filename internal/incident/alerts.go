@@ -101,10 +101,17 @@ func suspectReason(d *rollback.Deploy, alertAt time.Time) string {
 	switch {
 	case gap >= time.Second:
 		return fmt.Sprintf("%s deployed %s before this alert", d.Version, human.Duration(gap))
-	case gap > -time.Second:
+	case !deployedAfter(d.At, alertAt):
 		return d.Version + " deployed moments before this alert"
 	}
 	return fmt.Sprintf("%s deployed %s after this alert opened: the alert began before it, so only a person may approve this rollback", d.Version, human.Duration(-gap))
+}
+
+// deployedAfter reports whether a deploy at deployAt went out after an
+// alert that began at alertAt, to the second the proposal's text shows:
+// within half a second either way is "moments before", as it says.
+func deployedAfter(deployAt, alertAt time.Time) bool {
+	return alertAt.Sub(deployAt).Round(time.Second) <= -time.Second
 }
 
 // alertNoticeTTL is how long one incident's "not proposed" notice holds off

@@ -316,7 +316,7 @@ func (d *driver) abort(ctx context.Context) {
 // state the services are left in, not only that the run stopped.
 func (d *driver) abortOutcome(ctx context.Context, r *rollback.Record, notUndone []string) string {
 	if r == nil {
-		return "aborted" + notUndoneText(notUndone)
+		return "aborted" + notUndoneText(notUndone) + "; which steps stay done is unknown (the record could not be read)"
 	}
 	text := fmt.Sprintf("aborted by %s: %s", r.AbortBy, r.AbortReason) + notUndoneText(notUndone)
 	kept, err := d.keptSteps(ctx, r, notUndone)

@@ -360,7 +360,7 @@ func deployedAfterAlert(r *rollback.Record) bool {
 		return false
 	}
 	for _, c := range r.Services {
-		if c.Current.DeployedAt.After(r.Trigger.At) {
+		if !c.Current.DeployedAt.IsZero() && deployedAfter(c.Current.DeployedAt, r.Trigger.At) {
 			return true
 		}
 	}
