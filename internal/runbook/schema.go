@@ -33,7 +33,7 @@ var descriptions = map[string]string{
 	"idempotent":                    "The step is safe to run twice: a resume may re-run it, and a shutting-down replica stops it at once instead of letting it finish (default false: finished within engine.shutdown_grace).",
 	"data":                          "What the rollback reverts and what must stay.",
 	"validation":                    "Checks that prove the service healthy after the steps.",
-	"postmortem":                    "Path (relative to this file) of a Markdown Go template for the post-mortem.",
+	"postmortem":                    "Path (relative to this file) of a Markdown Go template for the post-mortem (internal/postmortem/default.md.tmpl is the default). Pass text that people or alerts wrote (reasons, outcomes, versions, support notes) through md, which makes it inert Markdown on one line, and fence a code block with fence: {{ fence .OutputTail }}.",
 	"drill":                         "How drills of this runbook differ: dry_run, environment, params, roll_forward.",
 	"blocking":                      "A failing blocking check stops execution unless a person overrides it.",
 	"window":                        "The bound of the whole validation: initial_delay, then every check's count measurements interval apart, must fit in it.",
