@@ -279,7 +279,9 @@ var (
 	unmarshalerT = reflect.TypeOf((*Unmarshaler)(nil)).Elem()
 )
 
-func kindName(n *yaml.Node) string {
+// KindName names what a node is, for errors: "a mapping", "a list", a
+// scalar's quoted value, "null" or "an alias".
+func KindName(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
@@ -403,7 +405,7 @@ func (d *decoder) decodePointer(n *yaml.Node, v reflect.Value, field string) {
 
 func (d *decoder) decodeDuration(n *yaml.Node, v reflect.Value, field string) {
 	if n.Kind != yaml.ScalarNode {
-		d.fail(n, "%s: expected a duration such as 5m, got %s", field, kindName(n))
+		d.fail(n, "%s: expected a duration such as 5m, got %s", field, KindName(n))
 		return
 	}
 	dur, err := ParseDuration(n.Value)
@@ -421,7 +423,7 @@ func (d *decoder) decodeSequence(n *yaml.Node, v reflect.Value, field string) {
 		if n.Tag == "!!null" {
 			return
 		}
-		d.fail(n, "%s: expected a list, got %s", field, kindName(n))
+		d.fail(n, "%s: expected a list, got %s", field, KindName(n))
 		return
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -442,7 +444,7 @@ func (d *decoder) decodeMapping(n *yaml.Node, v reflect.Value, field string) {
 		if n.Tag == "!!null" {
 			return
 		}
-		d.fail(n, "%s: expected a mapping, got %s", field, kindName(n))
+		d.fail(n, "%s: expected a mapping, got %s", field, KindName(n))
 		return
 	}
 	if v.Type().Key().Kind() != reflect.String {
@@ -488,7 +490,7 @@ func joinField(parent, child string) string {
 
 func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, field string) {
 	if n.Kind != yaml.ScalarNode {
-		d.fail(n, "%s: expected %s, got %s", field, typeName(v.Type()), kindName(n))
+		d.fail(n, "%s: expected %s, got %s", field, typeName(v.Type()), KindName(n))
 		return
 	}
 	if n.Tag == "!!null" {
@@ -583,7 +585,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, field string) {
 		if name == "" {
 			name = "document"
 		}
-		d.fail(n, "%s: expected a mapping, got %s", name, kindName(n))
+		d.fail(n, "%s: expected a mapping, got %s", name, KindName(n))
 		return
 	}
 	fields := structFields(v.Type())

@@ -59,23 +59,13 @@ func (c *CodeList) UnmarshalYAMLX(file string, n *yaml.Node) error {
 			}
 			if e.Kind != yaml.ScalarNode {
 				at := yamlx.Pos{File: file, Line: e.Line, Col: e.Column}
-				return at.Errorf("expect_status[%d]: expected a status code, got %s", i, nodeKind(e))
+				return at.Errorf("expect_status[%d]: expected a status code, got %s", i, yamlx.KindName(e))
 			}
 			*c = append(*c, e.Value)
 		}
 		return nil
 	}
 	return pos.Errorf("expect_status: expected a status code or a list of them")
-}
-
-func nodeKind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	}
-	return "an alias"
 }
 
 // spec is a decoded, checked step.
