@@ -504,61 +504,51 @@ func TestConsoleNoAutoApprovalOfALaterDeploy(t *testing.T) {
 	}
 }
 
-// TestConsoleApproveWithAMistypedPlan: a plan hash typed wrong (the plan
-// never changed) was answered "The plan of RB-1 changed since that message
-// was posted, which voids earlier votes": false, and alarming at 3 a.m.
-func TestConsoleApproveWithAMistypedPlan(t *testing.T) {
+// TestConsoleRefusalsSayWhatHappened: an answer names what the person did,
+// not something near it.
+//   - A plan hash typed wrong (the plan never changed) was answered "The plan
+//     of RB-1 changed since that message was posted, which voids earlier
+//     votes": false, and alarming at 3 a.m.
+//   - Freezing a frozen service replaced the first freeze's author and
+//     reason, and announced it as a new freeze; it now says who froze it,
+//     when and why, and leaves that freeze as it is.
+//   - Someone who may not end a proposal and typed abort was answered "You
+//     may not vote on RB-1", about a vote they never asked for.
+func TestConsoleRefusalsSayWhatHappened(t *testing.T) {
 	t.Chdir("../..")
-	out := consoleScript(t,
-		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
-		"/rollback propose demo-api errors",
-		"as bob", "/rollback approve RB-1 deadbeef",
-	)
-	want := regexp.MustCompile("deadbeef is not the plan of RB-1: its plan is [0-9a-f]{16}, unchanged since it was proposed. " +
-		"Check the hash in the proposal's footer, or approve without one: `/rollback approve RB-1`.")
-	if !want.MatchString(out) {
-		t.Errorf("output lacks %q\n%s", want, out)
+	cases := []struct {
+		name   string
+		script []string
+		want   *regexp.Regexp
+		nope   string
+	}{
+		{"approve with a mistyped plan",
+			[]string{"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0", "/rollback propose demo-api errors",
+				"as bob", "/rollback approve RB-1 deadbeef"},
+			regexp.MustCompile("deadbeef is not the plan of RB-1: its plan is [0-9a-f]{16}, unchanged since it was proposed. " +
+				"Check the hash in the proposal's footer, or approve without one: `/rollback approve RB-1`."),
+			"changed since that message"},
+		{"freeze twice",
+			[]string{"/rollback freeze demo-api bad migration in flight", "as bob", "/rollback freeze demo-api me too"},
+			regexp.MustCompile("\\[only @bob\\] demo-api is frozen already, by alice since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ: bad migration in flight. " +
+				"To change the reason, `/rollback unfreeze demo-api` and freeze it again."),
+			"froze demo-api: me too"},
+		{"abort a proposal without the right",
+			[]string{"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0", "/rollback propose demo-api errors",
+				"as frank", "/rollback abort RB-1 not ours"},
+			regexp.MustCompile(regexp.QuoteMeta("[only @frank] You may not abort RB-1: it is a proposal, and ending one is rejecting it. " +
+				"Who may: 2 approval(s) from members of sre-leads; the requester's vote does not count; its requester may also withdraw it.\n")),
+			"may not vote"},
 	}
-	if strings.Contains(out, "changed since that message") {
-		t.Errorf("output says the plan changed\n%s", out)
-	}
-}
-
-// TestConsoleFreezeTwice: freezing a frozen service says who froze it, when
-// and why, and leaves that freeze as it is. A second freeze replaced the
-// first one's author and reason, and announced it as a new freeze.
-func TestConsoleFreezeTwice(t *testing.T) {
-	t.Chdir("../..")
-	out := consoleScript(t,
-		"/rollback freeze demo-api bad migration in flight",
-		"as bob", "/rollback freeze demo-api me too",
-	)
-	want := regexp.MustCompile("\\[only @bob\\] demo-api is frozen already, by alice since \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ: bad migration in flight. " +
-		"To change the reason, `/rollback unfreeze demo-api` and freeze it again.")
-	if !want.MatchString(out) {
-		t.Errorf("output lacks %q\n%s", want, out)
-	}
-	if strings.Contains(out, "froze demo-api: me too") {
-		t.Errorf("the second freeze was announced\n%s", out)
-	}
-}
-
-// TestConsoleAbortAProposalRefused: someone who may not end a proposal and
-// typed abort was answered "You may not vote on RB-1", about a vote they
-// never asked for.
-func TestConsoleAbortAProposalRefused(t *testing.T) {
-	t.Chdir("../..")
-	out := consoleScript(t,
-		"deploy demo-api 1.4.0 3h", "deploy demo-api 1.5.0",
-		"/rollback propose demo-api errors",
-		"as frank", "/rollback abort RB-1 not ours",
-	)
-	want := "[only @frank] You may not abort RB-1: it is a proposal, and ending one is rejecting it. " +
-		"Who may: 2 approval(s) from members of sre-leads; the requester's vote does not count; its requester may also withdraw it.\n"
-	if !strings.Contains(out, want) {
-		t.Errorf("output lacks %q\n%s", want, out)
-	}
-	if strings.Contains(out, "may not vote") {
-		t.Errorf("an abort was refused as a vote\n%s", out)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := consoleScript(t, c.script...)
+			if !c.want.MatchString(out) {
+				t.Errorf("output lacks %q\n%s", c.want, out)
+			}
+			if strings.Contains(out, c.nope) {
+				t.Errorf("output says %q\n%s", c.nope, out)
+			}
+		})
 	}
 }
